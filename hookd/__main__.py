@@ -1,0 +1,3 @@
+from hookd.cli.app import main
+
+main()

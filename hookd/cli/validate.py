@@ -1,0 +1,82 @@
+"""`hookd validate`: check config files (schema, expressions, templates, env vars, paths)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.config.load import check_config, default_config_path
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(
+        None, help="Config files to check (default: -c, $HOOKD_CONFIG or ./hookd.yaml)."
+    ),
+    config: list[Path] = typer.Option(None, "-c", "--config", help="Config file; repeat for several.", envvar=None),
+    output: Format = typer.Option(
+        Format.text, "--format", help="text for people, json for scripts, github for CI annotations."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
+) -> None:
+    """Check config files and print every problem with file:line:column.
+
+    Exit 0 when all are valid, 1 when any has an error (or a warning with --strict), 2 when a
+    file cannot be read.
+    """
+    paths = [*(files or []), *(config or [])] or [default_config_path()]
+    results = [check_config(p) for p in paths]
+    failed = False
+    unreadable = False
+    for r in results:
+        bad = r.errors or (strict and r.problems)
+        failed = failed or bool(bad)
+        unreadable = unreadable or not r.readable
+    if output is Format.json:
+        render.print_json(
+            {
+                "valid": not failed,
+                "files": [
+                    {
+                        "file": r.file,
+                        "valid": not (r.errors or (strict and r.problems)),
+                        "hooks": len(r.settings.hooks) if r.settings else None,
+                        "sources": len(r.settings.sources) if r.settings else None,
+                        "problems": [render.problem_dict(p) for p in r.problems],
+                    }
+                    for r in results
+                ],
+            }
+        )
+    elif output is Format.github:
+        for r in results:
+            for p in r.problems:
+                sys.stdout.write(render.problem_github(p) + "\n")
+    else:
+        for r in results:
+            render.problems_text(r.problems)
+            if r.settings is not None and not (strict and r.problems):
+                s = r.settings
+                warn = f", {len(r.problems)} warning(s)" if r.problems else ""
+                counts = f"{len(s.hooks)} hook(s), {len(s.sources)} source(s){warn}"
+                render.stdout.print(f"[green]ok[/green] {render.escape(r.file)}: {counts}")
+        if failed:
+            n = sum(len(r.errors) if not strict else len(r.problems) for r in results)
+            render.stdout.print(
+                f"[red]{n} problem(s)[/red] in {sum(1 for r in results if r.errors or (strict and r.problems))} file(s)"
+            )
+    if unreadable:
+        raise typer.Exit(2)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,267 @@
+"""Checks the schema cannot express: names, expressions, templates, URLs, addresses, paths.
+
+Runs on the raw (possibly schema-invalid) document, so it type-checks defensively and reports
+everything it can: a user fixes all their mistakes in one round.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from hookd.config.located import LocatedDocument, PathKey
+from hookd.config.paths import describe_path
+from hookd.errors import Problem, Severity
+from hookd.expressions import ExpressionError, compile_expression, lint_expression
+from hookd.templates import lint_template
+from hookd.units import parse_duration
+
+# AF_UNIX sun_path is 108 bytes on Linux, NUL included.
+UNIX_PATH_MAX = 107
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_MANAGED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_path(base_dir: Path, raw: str) -> Path:
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+class _Linter:
+    def __init__(self, doc: LocatedDocument, base_dir: Path) -> None:
+        self.doc = doc
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    def add(self, path: PathKey, message: str, severity: Severity = "error", *, offset: int = -1) -> None:
+        if path in self.doc.unresolved:
+            return  # the unresolved ${...} is reported already; its placeholder text proves nothing
+        mark = self.doc.mark(path)
+        column = mark.column
+        # Point inside a one-line expression when we know the offset (plain or quoted scalar).
+        style = self.doc.styles.get(path, "|")
+        if offset >= 0 and style in (None, "'", '"') and path not in self.doc.interpolated:
+            column = mark.column + offset + (0 if style is None else 1)
+        self.problems.append(
+            Problem(
+                file=self.doc.file,
+                line=mark.line,
+                column=column,
+                path=describe_path(path, self.doc.data),
+                message=message,
+                severity=severity,
+            )
+        )
+
+    def run(self) -> list[Problem]:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            return self.problems
+        sources = data.get("sources")
+        if isinstance(sources, list):
+            self._unique_names(sources, ("sources",), "source")
+            for i, source in _items(sources):
+                self._source(source, ("sources", i))
+        hooks = data.get("hooks")
+        if isinstance(hooks, list):
+            self._unique_names(hooks, ("hooks",), "hook")
+            for i, hook in _items(hooks):
+                self._hook(hook, ("hooks", i))
+        storage = data.get("storage")
+        if isinstance(storage, dict) and isinstance(storage.get("path"), str):
+            db = resolve_path(self.base_dir, storage["path"])
+            if db.is_dir():
+                self.add(
+                    ("storage", "path"),
+                    f"{str(db)!r} is a directory; name the database file, like var/hookd.db",
+                )
+        admin = data.get("admin")
+        if isinstance(admin, dict):
+            self._admin(admin)
+        return self.problems
+
+    def _unique_names(self, items: list[object], path: PathKey, what: str) -> None:
+        first: dict[str, int] = {}
+        for i, item in _items(items):
+            name = item.get("name")
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                line = self.doc.mark((*path, first[name], "name")).line
+                self.add(
+                    (*path, i, "name"),
+                    f"{what} name {name!r} is already used on line {line}; every {what} needs its own name",
+                )
+            else:
+                first[name] = i
+
+    def _source(self, source: dict[str, object], path: PathKey) -> None:
+        kind = source.get("type")
+        raw_path = source.get("path")
+        if kind == "socket" and isinstance(raw_path, str) and raw_path:
+            sock = resolve_path(self.base_dir, raw_path).absolute()
+            if len(str(sock).encode()) > UNIX_PATH_MAX:
+                self.add(
+                    (*path, "path"),
+                    f"the socket path is {len(str(sock).encode())} bytes once resolved, over the "
+                    f"{UNIX_PATH_MAX}-byte limit of unix sockets; use a shorter path such as /run/hookd/app.sock",
+                )
+        listen = source.get("listen")
+        if kind == "socket" and isinstance(listen, str):
+            self._listen(listen, (*path, "listen"), loopback_only=True)
+        if kind == "file" and isinstance(raw_path, str) and raw_path:
+            target = resolve_path(self.base_dir, raw_path)
+            if target.is_dir():
+                self.add((*path, "path"), f"{str(target)!r} is a directory; name the JSONL file to tail")
+            elif not target.parent.is_dir():
+                self.add(
+                    (*path, "path"),
+                    f"directory {str(target.parent)!r} does not exist; create it, or fix the path",
+                )
+            elif not target.exists():
+                self.add(
+                    (*path, "path"),
+                    f"{str(target)!r} does not exist yet; hookd will wait for it to appear",
+                    "warning",
+                )
+
+    def _listen(self, text: str, path: PathKey, *, loopback_only: bool, why: str = "") -> None:
+        try:
+            host, port = parse_listen(text)
+        except ValueError:
+            return  # the schema pattern reports it
+        if port > 65535:
+            self.add(path, f"port {port} is out of range; use 1-65535, or 0 for any free port")
+        if loopback_only and not is_loopback(host):
+            self.add(
+                path,
+                f"{host!r} is not a loopback address; this listener has no authentication{why}, so it "
+                "only binds to 127.0.0.1, ::1 or localhost",
+            )
+
+    def _admin(self, admin: dict[str, object]) -> None:
+        token = admin.get("token")
+        if isinstance(admin.get("listen"), str):
+            self._listen(
+                str(admin["listen"]),
+                ("admin", "listen"),
+                loopback_only=not token,
+                why=" unless admin.token is set",
+            )
+        if isinstance(token, str) and ("admin", "token") not in self.doc.interpolated:
+            self.add(
+                ("admin", "token"),
+                "the token is written in the file itself; a config kept in git leaks it. "
+                "Use ${HOOKD_ADMIN_TOKEN} or ${file:/path/to/token}",
+                "warning",
+            )
+
+    def _hook(self, hook: dict[str, object], path: PathKey) -> None:
+        url = hook.get("url")
+        if isinstance(url, str) and url:
+            self._url(url, (*path, "url"))
+        events = hook.get("events")
+        if isinstance(events, list):
+            for j, glob in enumerate(events):
+                if isinstance(glob, str) and (glob != glob.strip() or not glob.strip()):
+                    self.add((*path, "events", j), f"event glob {glob!r} has surrounding spaces; remove them")
+        expression = hook.get("filter")
+        if isinstance(expression, str) and expression.strip():
+            self._filter(expression, (*path, "filter"))
+        if "payload" in hook:
+            for problem in lint_template(hook["payload"]):
+                self.add((*path, "payload", *problem.path), problem.message, _severity(problem.severity))
+        headers = hook.get("headers")
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                hpath = (*path, "headers", name)
+                if not _HEADER_NAME.match(name):
+                    self.add(hpath, f"{name!r} is not a valid HTTP header name (letters, digits and -)")
+                elif name.lower() in _MANAGED_HEADERS:
+                    self.add(hpath, f"{name} is set by the HTTP client; remove it from headers")
+                if isinstance(value, str):
+                    if "\n" in value or "\r" in value:
+                        self.add(hpath, "header values must be on one line")
+                    for problem in lint_template(value):
+                        self.add(hpath, problem.message, _severity(problem.severity))
+        retry = hook.get("retry")
+        if isinstance(retry, dict):
+            try:
+                initial = parse_duration(retry.get("initial_delay", "5s"))
+                maximum = parse_duration(retry.get("max_delay", "1h"))
+            except (ValueError, TypeError):
+                pass  # the schema reports malformed durations
+            else:
+                if initial > maximum:
+                    self.add(
+                        (*path, "retry", "initial_delay"),
+                        "initial_delay is longer than max_delay; lower it or raise max_delay",
+                    )
+        timeout = hook.get("timeout")
+        if timeout is not None:
+            try:
+                if parse_duration(timeout) <= 0:  # type: ignore[arg-type]
+                    self.add((*path, "timeout"), "timeout must be longer than 0s")
+            except (ValueError, TypeError):
+                pass
+
+    def _url(self, url: str, path: PathKey) -> None:
+        shown = self.doc.shown(path, url) if path in self.doc.interpolated else "the URL"
+        if "{{" in url:
+            self.add(path, "templates are not supported in url; put the varying part in the payload or headers")
+            return
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as e:
+            self.add(path, f"{shown} is not a valid URL ({e})")
+            return
+        if parts.scheme not in ("http", "https"):
+            self.add(path, f"{shown} must start with http:// or https://")
+        elif not parts.hostname:
+            self.add(path, f"{shown} has no host; write it like https://example.com/webhooks")
+        elif port == 0:
+            self.add(path, f"{shown} has port 0; give the receiver's real port")
+        if " " in url:
+            self.add(path, "the URL contains a space; percent-encode it as %20")
+
+    def _filter(self, expression: str, path: PathKey) -> None:
+        try:
+            compile_expression(expression)
+        except ExpressionError as e:
+            self.add(path, e.problem.message, offset=e.problem.offset)
+            return
+        for lint in lint_expression(expression):
+            self.add(path, lint.message, offset=lint.offset)
+
+
+def _severity(value: str) -> Severity:
+    return "warning" if value == "warning" else "error"
+
+
+def _items(items: list[object]) -> Iterator[tuple[int, dict[str, object]]]:
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            yield i, item
+
+
+def lint_document(doc: LocatedDocument, base_dir: Path) -> list[Problem]:
+    return _Linter(doc, base_dir).run()

@@ -1,0 +1,116 @@
+"""The configuration as frozen, typed records. Nothing past the loader touches raw YAML dicts.
+
+Defaults live in schema.json (the published contract) and are mirrored here; a test keeps the two
+in agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+DEFAULT_MAX_EVENT_BYTES = 10 * 1000 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record was written, for messages only."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+def _no_origin() -> Origin | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageConfig:
+    path: Path = Path("var/hookd.db")
+    retention_s: float = 90 * 86400.0
+    synchronous: Literal["normal", "full"] = "normal"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketSourceConfig:
+    name: str
+    type: Literal["socket"] = "socket"
+    path: Path | None = None
+    mode: int = 0o660
+    listen: tuple[str, int] | None = None
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileSourceConfig:
+    name: str
+    path: Path
+    type: Literal["file"] = "file"
+    start_at: Literal["end", "beginning"] = "end"
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
+
+
+SourceConfig = SocketSourceConfig | FileSourceConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    max_attempts: int = 12
+    backoff: Literal["exponential", "fixed"] = "exponential"
+    initial_delay_s: float = 5.0
+    max_delay_s: float = 3600.0
+    jitter: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookConfig:
+    name: str
+    events: tuple[str, ...]
+    url: str
+    description: str = ""
+    filter: str | None = None
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    payload: object = None  # template source (plain JSON values); None = the event envelope
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_s: float = 30.0
+    concurrency: int = 10
+    follow_redirects: bool = False
+    origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryConfig:
+    concurrency: int = 100
+    shutdown_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminConfig:
+    listen: tuple[str, int] = ("127.0.0.1", 8780)
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """One loaded config file."""
+
+    config_path: Path
+    config_sha256: str
+    version: int = 1
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    hooks: tuple[HookConfig, ...] = ()
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+
+    def hook(self, name: str) -> HookConfig | None:
+        return next((h for h in self.hooks if h.name == name), None)

@@ -1,0 +1,141 @@
+"""The published JSON Schema, and its errors turned into sentences at YAML positions."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from hookd.config.located import LocatedDocument, PathKey
+from hookd.config.paths import describe_path
+from hookd.errors import Problem
+
+_TYPE_NAMES = {
+    "object": "a mapping (key: value)",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
+}
+
+
+@cache
+def schema() -> dict[str, object]:
+    text = resources.files("hookd.config").joinpath("schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, object] = json.loads(text)
+    return loaded
+
+
+def schema_text() -> str:
+    return resources.files("hookd.config").joinpath("schema.json").read_text(encoding="utf-8")
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _type_of(value: object) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def schema_problems(doc: LocatedDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[PathKey, str]] = set()
+    for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        for path, message, at_key in _explain(error, doc):
+            if (path, message) in seen or path in doc.unresolved:
+                continue
+            seen.add((path, message))
+            mark = doc.mark(path, key=at_key)
+            problems.append(
+                Problem(
+                    file=doc.file,
+                    line=mark.line,
+                    column=mark.column,
+                    path=describe_path(path, doc.data),
+                    message=message,
+                )
+            )
+    return problems
+
+
+def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterator[tuple[PathKey, str, bool]]:
+    path: PathKey = tuple(error.absolute_path)
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    kind = error.validator
+    expected: Any = error.validator_value
+    custom = sub.get("x-error")
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        known = sorted(sub.get("properties", {}))
+        for key in instance:
+            if key not in known:
+                yield (
+                    (*path, key),
+                    f"unknown key {key!r}{_did_you_mean(key, known)}"
+                    + ("" if _did_you_mean(key, known) else f" (allowed here: {', '.join(known)})"),
+                    True,
+                )
+    elif kind == "required":
+        missing = [k for k in expected if isinstance(instance, dict) and k not in instance]
+        for key in missing:
+            yield path, f"missing required key {key!r}", False
+    elif kind == "type":
+        want = expected
+        wants = [want] if isinstance(want, str) else list(want)
+        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
+        hint = ""
+        if "string" in wants and isinstance(instance, bool):
+            hint = " (YAML reads yes/no/on/off as true/false; quote the value)"
+        elif "array" in wants and isinstance(instance, str):
+            hint = f" (write [{instance}] for a list of one)"
+        yield path, f"must be {names}, not {_type_of(instance)}{hint}", False
+    elif kind == "enum":
+        options = [str(o) for o in expected]
+        dym = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""
+        yield path, f"{doc.shown(path, instance)} is not one of: {', '.join(options)}{dym}", False
+    elif kind == "const":
+        yield path, f"must be {expected!r}, not {doc.shown(path, instance)}", False
+    elif kind in ("anyOf", "oneOf", "pattern") and custom:
+        yield path, f"{doc.shown(path, instance)} is not valid: {custom}", False
+    elif kind == "pattern":
+        yield path, f"{doc.shown(path, instance)} does not match the pattern {expected}", False
+    elif kind == "minItems":
+        yield path, f"needs at least {expected} item(s)", False
+    elif kind == "minLength":
+        yield path, "must not be empty", False
+    elif kind == "maxLength":
+        yield path, f"must be at most {expected} characters", False
+    elif kind in ("minimum", "exclusiveMinimum"):
+        yield path, f"{doc.shown(path, instance)} is too small; the minimum is {expected}", False
+    elif kind in ("maximum", "exclusiveMaximum"):
+        yield path, f"{doc.shown(path, instance)} is too large; the maximum is {expected}", False
+    else:
+        yield path, str(error.message), False

@@ -1,0 +1,179 @@
+"""Payload and header templates: `{{ expr }}` with JMESPath over the event (pure).
+
+A string that is exactly one `{{ expr }}` keeps the JSON type of the result (an array stays an
+array); any other string renders as text, non-strings as compact JSON and null as "".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+from jmespath.parser import ParsedResult
+
+from hookd.expressions import ExpressionError, compile_expression, lint_expression
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    path: JsonPath  # where inside the template (relative to the template root)
+    message: str
+    severity: str = "error"
+
+
+class TemplateError(Exception):
+    def __init__(self, problems: list[TemplateProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class _Node:
+    __slots__ = ()
+
+    def render(self, event: Mapping[str, object]) -> object:
+        raise NotImplementedError
+
+
+class _Const(_Node):
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def render(self, event: Mapping[str, object]) -> object:
+        return self.value
+
+
+class _Lone(_Node):
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: ParsedResult) -> None:
+        self.expr = expr
+
+    def render(self, event: Mapping[str, object]) -> object:
+        return self.expr.search(event)
+
+
+class _Text(_Node):
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[str | ParsedResult]) -> None:
+        self.parts = parts
+
+    def render(self, event: Mapping[str, object]) -> object:
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                out.append(as_text(part.search(event)))
+        return "".join(out)
+
+
+class _Dict(_Node):
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[str, _Node]]) -> None:
+        self.items = items
+
+    def render(self, event: Mapping[str, object]) -> object:
+        return {k: v.render(event) for k, v in self.items}
+
+
+class _List(_Node):
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[_Node]) -> None:
+        self.items = items
+
+    def render(self, event: Mapping[str, object]) -> object:
+        return [v.render(event) for v in self.items]
+
+
+def as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A compiled template; `render(event)` returns plain JSON values."""
+
+    root: _Node
+    source: object
+
+    def render(self, event: Mapping[str, object]) -> object:
+        return self.root.render(event)
+
+    def render_text(self, event: Mapping[str, object]) -> str:
+        return as_text(self.render(event))
+
+
+def compile_template(source: object) -> Template:
+    """Compile a template (any JSON value). Raises TemplateError listing every problem found."""
+    problems: list[TemplateProblem] = []
+    root = _compile(source, (), problems)
+    if any(p.severity == "error" for p in problems):
+        raise TemplateError(problems)
+    return Template(root=root, source=source)
+
+
+def lint_template(source: object) -> list[TemplateProblem]:
+    """Every problem in a template, errors and warnings, without raising."""
+    problems: list[TemplateProblem] = []
+    _compile(source, (), problems)
+    return problems
+
+
+def _compile(value: object, path: JsonPath, problems: list[TemplateProblem]) -> _Node:
+    if isinstance(value, dict):
+        return _Dict([(str(k), _compile(v, (*path, str(k)), problems)) for k, v in value.items()])
+    if isinstance(value, list):
+        return _List([_compile(v, (*path, i), problems) for i, v in enumerate(value)])
+    if isinstance(value, str) and "{{" in value:
+        return _compile_string(value, path, problems)
+    if isinstance(value, str) and "}}" in value:
+        problems.append(TemplateProblem(path, "'}}' without an opening '{{'; remove it or add the '{{ expr'"))
+    return _Const(value)
+
+
+def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) -> _Node:
+    parts: list[str | ParsedResult] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        literal = text[pos : m.start()]
+        if "{{" in literal:
+            break  # reported below as unclosed
+        if literal:
+            parts.append(literal)
+        expression = m.group(1).strip()
+        if not expression:
+            problems.append(
+                TemplateProblem(path, "empty '{{ }}'; put a JMESPath expression inside, like {{ data.id }}")
+            )
+            pos = m.end()
+            continue
+        try:
+            parts.append(compile_expression(expression))
+            for lint in lint_expression(expression):
+                problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {lint.message}"))
+        except ExpressionError as e:
+            problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {e.problem.message}"))
+        pos = m.end()
+    rest = text[pos:]
+    if "{{" in rest:
+        problems.append(TemplateProblem(path, "'{{' is never closed; end the expression with '}}'"))
+    elif rest:
+        parts.append(rest)
+    if len(parts) == 1 and not isinstance(parts[0], str) and _PLACEHOLDER.fullmatch(text):
+        return _Lone(parts[0])
+    return _Text(parts)

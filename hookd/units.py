@@ -1,0 +1,92 @@
+"""Durations (`30s`, `1h30m`), sizes (`10MB`) and rates (`100/min`), parsed once into numbers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"
+
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+}  # fmt: skip
+SIZE_PATTERN = r"^\d+(\.\d+)?\s*([kKmMgG][iI]?)?[bB]$"
+
+_RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
+             "h": 3600.0, "hour": 3600.0}  # fmt: skip
+RATE_PATTERN = r"^\d+(\.\d+)?/(s|sec|second|m|min|minute|h|hour)$"
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds in `value`: a number of seconds, or text like `500ms`, `30s`, `1h30m`, `90d`."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
+        return float(value)
+    text = value.strip()
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(
+            f"{value!r} is not a duration; write a number with a unit, like 500ms, 30s, 5m, 2h, 90d or 1h30m"
+        )
+    return sum(float(n) * _DURATION_UNITS_S[u] for n, u in _DURATION_PART.findall(text))
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes in `value`: a number of bytes, or text like `10MB`, `512KiB`."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative; a size must be 0 or more")
+        return value
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgG][iI]?)?[bB]", value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a size; write a number with a unit, like 512KB, 10MB or 1GiB")
+    unit = ((m.group(2) or "") + "b").lower()
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A rate such as `100/min`, kept as events per second."""
+
+    per_s: float
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_rate(value: str | float) -> Rate:
+    """`100/min`, `5/s`, `2000/hour`, or a bare number meaning per second."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a rate")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"{value!r} is not a positive rate")
+        return Rate(float(value), f"{value}/s")
+    text = value.strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*/\s*([a-z]+)", text)
+    if not m or m.group(2) not in _RATE_PER:
+        raise ValueError(f"{value!r} is not a rate; write a count per unit, like 5/s, 100/min or 2000/hour")
+    count = float(m.group(1))
+    if count <= 0:
+        raise ValueError(f"{value!r} is not a positive rate")
+    return Rate(count / _RATE_PER[m.group(2)], text)
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: 0.25s, 30s, 5m, 2h, 3d."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    if seconds >= 120:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds:g}s"
