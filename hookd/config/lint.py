@@ -131,17 +131,18 @@ class _Linter:
             target = resolve_path(self.base_dir, raw_path)
             if target.is_dir():
                 self.add((*path, "path"), f"{str(target)!r} is a directory; name the JSONL file to tail")
-            elif not target.parent.is_dir():
+            elif not target.parent.is_dir() and target.parent != self._storage_dir():
                 self.add(
                     (*path, "path"),
-                    f"directory {str(target.parent)!r} does not exist; create it, or fix the path",
-                )
-            elif not target.exists():
-                self.add(
-                    (*path, "path"),
-                    f"{str(target)!r} does not exist yet; hookd will wait for it to appear",
+                    f"directory {str(target.parent)!r} does not exist yet; hookd will wait for the file to appear",
                     "warning",
                 )
+
+    def _storage_dir(self) -> Path:
+        # The daemon creates the database directory at start, so files beside the database are fine.
+        storage = self.doc.data.get("storage") if isinstance(self.doc.data, dict) else None
+        raw = storage.get("path") if isinstance(storage, dict) else None
+        return resolve_path(self.base_dir, raw if isinstance(raw, str) else "var/hookd.db").parent
 
     def _listen(self, text: str, path: PathKey, *, loopback_only: bool, why: str = "") -> None:
         try:
