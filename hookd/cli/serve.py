@@ -1,0 +1,79 @@
+"""`hookd serve`: run the daemon in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Coroutine
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.config.load import default_config_path, load_config
+from hookd.daemon import Daemon
+from hookd.errors import ConfigError, StartupError
+from hookd.logs import setup_logging
+
+
+class LogFormat(StrEnum):
+    human = "human"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command()
+def serve(
+    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
+    log_format: LogFormat = typer.Option(LogFormat.human, "--log-format", help="human (key=value) or json lines."),
+    log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="Least severe level logged."),
+) -> None:
+    """Run the daemon: take events from the configured sources, store them, deliver them.
+
+    Logs go to stderr. SIGTERM or SIGINT stops intake, lets in-flight deliveries finish for up to
+    delivery.shutdown_timeout, and exits 0; a second SIGINT cancels them at once. Pending work
+    resumes at the next start. Exit 3 when hookd cannot start (invalid config, address in use).
+    """
+    path = config or default_config_path()
+    try:
+        settings = load_config(path)
+    except ConfigError as e:
+        render.problems_text(e.problems, console=render.stderr)
+        render.stderr.print(f"hookd cannot start: {path} is invalid; fix the errors above (hookd validate {path}).")
+        raise typer.Exit(3) from None
+    setup_logging(log_format.value, log_level.value)
+    try:
+        _run(_serve(Daemon(settings)))
+    except StartupError as e:
+        render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape(str(e))}")
+        raise typer.Exit(3) from None
+
+
+async def _serve(daemon: Daemon) -> None:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, daemon.request_stop)
+    try:
+        await daemon.serve()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)

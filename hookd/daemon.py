@@ -1,0 +1,177 @@
+"""`hookd serve`: builds every part from Settings and owns startup, readiness and shutdown.
+
+Start order: store (migrations, recovery) → HTTP client → ingest and dispatcher → sources. Stop
+order is the reverse: sources stop accepting, the last ingest commit finishes, in-flight attempts
+get `delivery.shutdown_timeout` to finish, outcomes are flushed, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from hookd import __version__
+from hookd.clock import Clock, RealClock
+from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
+from hookd.dispatcher import Dispatcher
+from hookd.ingest import Ingest
+from hookd.router import Router
+from hookd.senders.base import Sender
+from hookd.senders.http import HttpSender
+from hookd.sources.base import Source
+from hookd.sources.socket import SocketSource
+from hookd.sources.tail import FileTailSource
+from hookd.store.sqlite import SQLiteStore
+
+log = logging.getLogger("hookd")
+
+PRUNE_INTERVAL_S = 3600.0
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or RealClock()
+        self.store = SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
+        self.router = Router(settings.hooks)
+        self.sender: Sender = sender or HttpSender(
+            max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}"
+        )
+        self.dispatcher = Dispatcher(
+            self.store, self.sender, self.router.hooks, self.clock, concurrency=settings.delivery.concurrency
+        )
+        self.ingest = Ingest(self.store, self.router, self.clock, on_committed=self.dispatcher.wake)
+        self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
+        self.ready = asyncio.Event()
+        self.started_at: float | None = None
+        self._stop = asyncio.Event()
+        self._force = False
+        self._source_tasks: list[asyncio.Task[None]] = []
+        self._ingest_task: asyncio.Task[None] | None = None
+        self._dispatch_task: asyncio.Task[None] | None = None
+        self._prune_task: asyncio.Task[None] | None = None
+
+    def _make_source(self, config: SocketSourceConfig | FileSourceConfig) -> Source:
+        if isinstance(config, SocketSourceConfig):
+            return SocketSource(config)
+        return FileTailSource(config, self.store.checkpoint)
+
+    async def start(self) -> None:
+        await self.store.open()
+        recovered = await self.store.recover_interrupted(self.clock.now())
+        if recovered:
+            log.warning("recovered %d delivery(ies) interrupted by the last stop; they will be sent again", recovered)
+        await self._warn_orphans()
+        start_sender = getattr(self.sender, "start", None)
+        if start_sender is not None:
+            await start_sender()
+        self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
+        self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
+        self._prune_task = asyncio.create_task(self._prune_forever(), name="hookd-prune")
+        started: list[Source] = []
+        try:
+            for source in self.sources:
+                await source.start()
+                started.append(source)
+        except BaseException:
+            for source in started:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    await close()
+            await self.stop()
+            raise
+        for source in self.sources:
+            self._source_tasks.append(asyncio.create_task(source.run(self.ingest.submit), name=f"source-{source.name}"))
+        self.started_at = self.clock.now()
+        self.ready.set()
+        for source in self.sources:
+            log.info("source=%s listening on %s", source.name, source.describe())
+        log.info(
+            "hookd %s ready: %d source(s), %d hook(s), database %s",
+            __version__,
+            len(self.sources),
+            len(self.router.hooks),
+            self.settings.storage.path,
+        )
+
+    async def _warn_orphans(self) -> None:
+        pending = await self.store.pending_by_hook()
+        for hook, count in sorted(pending.items()):
+            if hook not in self.router.by_name:
+                log.warning(
+                    "hook=%s has %d pending delivery(ies) but is not in the config; they wait until the hook "
+                    "is configured again",
+                    hook,
+                    count,
+                )
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                removed = await self.store.prune(self.clock.now() - self.settings.storage.retention_s)
+                if removed:
+                    log.info("pruned %d row(s) older than the retention period", removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("pruning old deliveries failed: %s; will try again in an hour", e)
+            await self.clock.sleep(PRUNE_INTERVAL_S)
+
+    def request_stop(self) -> None:
+        """First call: graceful stop. Second call: do not wait for in-flight attempts."""
+        if self._stop.is_set():
+            self._force = True
+            log.warning("second stop signal: cancelling in-flight deliveries now")
+        self._stop.set()
+
+    async def wait_stop_requested(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Stop in reverse order. Safe to call more than once."""
+        await _cancel(self._source_tasks)
+        self._source_tasks = []
+        if self._ingest_task is not None:
+            await _cancel([self._ingest_task])
+            await self.ingest.wait_committed()
+            self._ingest_task = None
+        if self._prune_task is not None:
+            await _cancel([self._prune_task])
+            self._prune_task = None
+        if self._dispatch_task is not None:
+            self.dispatcher.stop()
+            # It leaves its loop by itself at the next wake; cancel only if a claim hangs.
+            done, _ = await asyncio.wait({self._dispatch_task}, timeout=5.0)
+            if not done:
+                await _cancel([self._dispatch_task])
+            self._dispatch_task = None
+            grace = 0.0 if self._force else self.settings.delivery.shutdown_timeout_s
+            in_flight = self.dispatcher.in_flight_total
+            if in_flight:
+                log.info("waiting up to %.0fs for %d in-flight delivery(ies)", grace, in_flight)
+            cancelled = await self.dispatcher.finish(grace)
+            if cancelled:
+                log.warning(
+                    "cancelled %d in-flight delivery(ies); they will be sent again at the next start", cancelled
+                )
+        await self.sender.close()
+        await self.store.close()
+        log.info("hookd stopped")
+
+    async def serve(self) -> None:
+        """Start, run until `request_stop()`, stop."""
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -1,0 +1,287 @@
+"""Claims due deliveries, sends them within concurrency limits, and records every attempt.
+
+The database is the queue: `claim_due` marks deliveries `delivering` and counts the attempt
+before anything is sent, so a crash can only cause a re-send (at-least-once), never a loss or a
+retry budget that resets. Outcomes are written by one recorder task in batches: while one write
+is in flight, the next outcomes gather (group commit for status updates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from hookd import __version__
+from hookd.clock import Clock
+from hookd.redact import redact_headers, redact_url
+from hookd.retry import plan_next
+from hookd.router import CompiledHook
+from hookd.senders.base import OutboundRequest, Outcome, Sender
+from hookd.store.base import AttemptRecord, DueDelivery, Store
+from hookd.templates import as_text
+
+log = logging.getLogger("hookd.dispatcher")
+
+# Upper bound on how long a delivery queued by another process (hookd replay) waits to be seen.
+POLL_INTERVAL_S = 1.0
+
+
+class Recorder:
+    """Writes attempt records in batches; `flush()` waits until everything added so far is stored."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._buffer: list[AttemptRecord] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, record: AttemptRecord) -> None:
+        self._buffer.append(record)
+        self._idle.clear()
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hookd-recorder")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._buffer:
+                batch, self._buffer = self._buffer, []
+                try:
+                    await asyncio.shield(self.store.record_attempts(batch))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    # The deliveries stay `delivering` in the store and are re-sent after a restart.
+                    log.error("could not record %d attempt(s): %s; they will be retried", len(batch), e)
+            self._idle.set()
+
+    async def flush(self) -> None:
+        if self._buffer:
+            self._wake.set()
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        hooks: Sequence[CompiledHook],
+        clock: Clock,
+        *,
+        concurrency: int,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.hooks: Mapping[str, CompiledHook] = {h.name: h for h in hooks}
+        self.clock = clock
+        self.concurrency = concurrency
+        self.rng = rng or random.Random()
+        self.recorder = Recorder(store)
+        self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.delivered_total = 0
+        self.failed_total = 0
+        self.retried_total = 0
+
+    def wake(self, _deliveries: int = 0) -> None:
+        self._wake.set()
+
+    @property
+    def in_flight_total(self) -> int:
+        return len(self._tasks)
+
+    def _limits(self) -> dict[str, int]:
+        free = self.concurrency - len(self._tasks)
+        limits: dict[str, int] = {}
+        # Rotate the starting hook so one busy hook cannot take every free slot, round after round.
+        names = list(self.hooks)
+        if names:
+            start = self.rng.randrange(len(names))
+            names = names[start:] + names[:start]
+        for name in names:
+            if free <= 0:
+                break
+            n = min(self.hooks[name].config.concurrency - self.in_flight[name], free)
+            if n > 0:
+                limits[name] = n
+                free -= n
+        return limits
+
+    async def run(self, *, drain: bool = False) -> None:
+        """Deliver until `stop()` (or, with drain=True, until nothing is due or in flight)."""
+        self.recorder.start()
+        while not self._stopping:
+            limits = self._limits()
+            due: list[DueDelivery] = []
+            if limits:
+                self._wake.clear()
+                due = await self.store.claim_due(self.clock.now(), limits)
+                for d in due:
+                    self._start(d)
+                if any(sum(1 for d in due if d.hook == h) >= n for h, n in limits.items()):
+                    continue  # a hook filled its slots: more may be due right now
+            if drain and not due and not self._tasks:
+                next_at = await self.store.next_due_at(list(self.hooks))
+                if next_at is None or next_at > self.clock.now():
+                    break
+                continue
+            timeout = POLL_INTERVAL_S
+            if not due:
+                next_at = await self.store.next_due_at(list(self.hooks))
+                if next_at is not None:
+                    timeout = min(timeout, max(0.0, next_at - self.clock.now()))
+            if timeout > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    pass
+        if drain:
+            await self.recorder.flush()
+
+    def _start(self, d: DueDelivery) -> None:
+        self.in_flight[d.hook] += 1
+        task = asyncio.create_task(self._attempt(d), name=f"delivery-{d.id}")
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._finished, hook=d.hook))
+
+    def _finished(self, task: asyncio.Task[None], *, hook: str) -> None:
+        self._tasks.discard(task)
+        self.in_flight[hook] -= 1
+        self._wake.set()
+
+    def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
+        cfg = hook.config
+        envelope: dict[str, object] | None = orjson.loads(d.body) if hook.needs_envelope else None
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"hookd/{__version__}",
+            "webhook-id": d.event_id,
+            "webhook-timestamp": str(int(self.clock.now())),
+            "hookd-delivery-id": d.id,
+            "hookd-attempt": str(d.attempt),
+        }
+        for name, template in hook.headers:
+            headers[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
+        body = d.body if hook.payload is None or envelope is None else orjson.dumps(hook.payload.render(envelope))
+        return OutboundRequest(
+            method=cfg.method,
+            url=cfg.url,
+            headers=headers,
+            body=body,
+            timeout_s=cfg.timeout_s,
+            follow_redirects=cfg.follow_redirects,
+        )
+
+    async def _attempt(self, d: DueDelivery) -> None:
+        hook = self.hooks[d.hook]
+        started_at = self.clock.now()
+        t0 = time.perf_counter()
+        request: OutboundRequest | None = None
+        try:
+            request = self.build_request(hook, d)
+            outcome = await self.sender.send(request)
+        except asyncio.CancelledError:
+            raise  # shutdown: the delivery stays `delivering` and is re-sent at the next start
+        except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
+            log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
+            outcome = Outcome(
+                status=None,
+                ok=False,
+                retryable=request is not None,  # a template error will not fix itself
+                duration_s=time.perf_counter() - t0,
+                error=f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}",
+            )
+        plan = plan_next(
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            attempt=d.attempt,
+            policy=hook.config.retry,
+            retry_after_s=outcome.retry_after_s,
+            now=self.clock.now(),
+            rng=self.rng,
+        )
+        self.recorder.add(
+            AttemptRecord(
+                delivery_id=d.id,
+                attempt=d.attempt,
+                started_at=started_at,
+                duration_s=outcome.duration_s,
+                status=outcome.status,
+                error=outcome.error,
+                request={
+                    "method": hook.config.method,
+                    "url": redact_url(hook.config.url),
+                    "headers": redact_headers(request.headers) if request else {},
+                    "body_bytes": len(request.body) if request else 0,
+                },
+                response_headers=outcome.response_headers,
+                response_excerpt=outcome.response_excerpt,
+                state=plan.state,
+                next_at=plan.next_at,
+            )
+        )
+        if plan.state == "delivered":
+            self.delivered_total += 1
+        elif plan.state == "failed":
+            self.failed_total += 1
+        else:
+            self.retried_total += 1
+        self._log(d, outcome, plan.state, plan.next_at)
+
+    def _log(self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> None:
+        status = outcome.status if outcome.status is not None else "-"
+        ms = f"{outcome.duration_s * 1000:.0f}"
+        if state == "delivered":
+            if log.isEnabledFor(logging.INFO):
+                log.info("delivery=%s event=%s hook=%s try=%d status=%s ms=%s delivered",
+                         d.id, d.event_id, d.hook, d.attempt, status, ms)  # fmt: skip
+        elif state == "pending":
+            wait = (next_at or 0) - self.clock.now()
+            log.warning("delivery=%s event=%s hook=%s try=%d status=%s ms=%s retry_in_s=%.0f error=%r",
+                        d.id, d.event_id, d.hook, d.attempt, status, ms, max(wait, 0), outcome.error)  # fmt: skip
+        else:
+            log.error("delivery=%s event=%s hook=%s try=%d status=%s ms=%s failed error=%r",
+                      d.id, d.event_id, d.hook, d.attempt, status, ms, outcome.error)  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop claiming new deliveries; in-flight attempts go on until `finish()`."""
+        self._stopping = True
+        self._wake.set()
+
+    async def finish(self, grace_s: float) -> int:
+        """Wait up to grace_s for in-flight attempts, cancel the rest, store every outcome.
+
+        Returns how many attempts were cancelled (their deliveries are re-sent at the next start).
+        """
+        cancelled = 0
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            cancelled = len(pending)
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.recorder.close()
+        return cancelled

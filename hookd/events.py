@@ -1,0 +1,130 @@
+"""Events: the one shape every source produces, parsed from raw JSON (pure).
+
+An event is a JSON object with `type` (required), `id`, `time`, `source` and `data`. CloudEvents 1.0
+structured JSON is accepted as-is (`specversion` present). The envelope stored and sent by default
+is the normalised object {id, type, time, source, data} serialised once, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from hookd.errors import EventError
+from hookd.ids import uuid7
+
+MAX_ID_LENGTH = 200
+_PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
+_CLOUDEVENT_KEYS = frozenset(
+    {"specversion", "id", "source", "type", "time", "data", "datacontenttype", "dataschema", "subject"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    type: str
+    time: str  # RFC 3339, UTC when hookd assigned it
+    source: str | None  # the producer's `source` field, if any
+    envelope: dict[str, object]  # what filters and templates see
+    body: bytes  # the envelope as JSON: stored, and sent when a hook has no payload template
+
+
+def utc_now_rfc3339(now: float | None = None) -> str:
+    moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = None) -> Event:
+    """One event from one line of JSON. Raises EventError saying what is wrong and how to fix it."""
+    size = len(line)
+    if size > max_bytes:
+        raise EventError(f"event is {size} bytes, over the limit of {max_bytes} bytes (max_event_size)")
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise EventError(f"invalid JSON: {e}") from None
+    return event_from_object(value, now=now)
+
+
+def event_from_object(value: object, *, now: float | None = None) -> Event:
+    if not isinstance(value, dict):
+        kind = "an array" if isinstance(value, list) else f"a JSON {type(value).__name__}"
+        raise EventError(f'an event must be a JSON object with a "type", not {kind}')
+    cloud = "specversion" in value
+    raw_id = value.get("id")
+    event_id = raw_id if isinstance(raw_id, str) else None
+    if cloud:
+        _check_cloudevent(value, event_id)
+    else:
+        unknown = sorted(set(value) - _PLAIN_KEYS)
+        if unknown:
+            raise EventError(
+                f"unknown top-level field(s) {', '.join(map(repr, unknown))}; an event has type, id, time, "
+                'source and data: put your fields under "data"',
+                event_id=event_id,
+            )
+    etype = value.get("type")
+    if not isinstance(etype, str) or not etype.strip():
+        problem = "is missing" if etype is None else "must be a non-empty string"
+        raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
+    if raw_id is None:
+        event_id = uuid7()
+    elif not isinstance(raw_id, str) or not raw_id or len(raw_id) > MAX_ID_LENGTH:
+        raise EventError(f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters')
+    assert event_id is not None
+    raw_time = value.get("time")
+    if raw_time is None:
+        etime = utc_now_rfc3339(now)
+    elif isinstance(raw_time, str) and _is_rfc3339(raw_time):
+        etime = raw_time
+    else:
+        raise EventError(
+            f'"time" must be an RFC 3339 timestamp like "2026-01-31T12:00:00Z", not {raw_time!r}', event_id=event_id
+        )
+    source = value.get("source")
+    if source is not None and not isinstance(source, str):
+        raise EventError('"source" must be a string', event_id=event_id)
+    envelope: dict[str, object] = {
+        "id": event_id,
+        "type": etype,
+        "time": etime,
+        "source": source,
+        "data": value.get("data"),
+    }
+    if cloud:
+        # Keep the CloudEvents attributes beside the envelope so templates can reach them.
+        envelope["specversion"] = value["specversion"]
+        for key, attr in value.items():
+            if key not in envelope:
+                envelope[key] = attr
+    return Event(
+        id=event_id,
+        type=etype,
+        time=etime,
+        source=source,
+        envelope=envelope,
+        body=orjson.dumps(envelope),
+    )
+
+
+def _check_cloudevent(value: dict[str, object], event_id: str | None) -> None:
+    if value.get("specversion") != "1.0":
+        raise EventError(f"unsupported CloudEvents specversion {value.get('specversion')!r}; hookd reads 1.0")
+    for attr in ("id", "source", "type"):
+        if not isinstance(value.get(attr), str) or not value.get(attr):
+            raise EventError(f'a CloudEvent needs a non-empty string "{attr}"', event_id=event_id)
+    if "data_base64" in value:
+        raise EventError("CloudEvents data_base64 is not supported; send JSON data", event_id=event_id)
+
+
+def _is_rfc3339(text: str) -> bool:
+    if "T" not in text and "t" not in text:
+        return False
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None

@@ -1,0 +1,39 @@
+"""The Sender interface: one HTTP request out, one Outcome back. Failures are outcomes, not exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    timeout_s: float
+    follow_redirects: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    status: int | None  # HTTP status; None when no response arrived
+    ok: bool  # 2xx
+    retryable: bool  # worth another attempt (connection errors, timeouts, 408/425/429/5xx)
+    duration_s: float
+    error: str = ""  # why it failed, redacted (no credentials); "" when ok
+    retry_after_s: float | None = None  # from the receiver's Retry-After, when given
+    response_excerpt: str = ""  # the start of the response body
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Sender(Protocol):
+    async def send(self, request: OutboundRequest) -> Outcome:
+        """Send once. Never raises for network or HTTP failures; safe to cancel (nothing is recorded)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...

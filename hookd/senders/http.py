@@ -1,0 +1,136 @@
+"""The HTTP sender: one shared aiohttp ClientSession, keep-alive, failures classified into outcomes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import aiohttp
+
+from hookd.redact import redact_text, redact_url
+from hookd.retry import parse_retry_after
+from hookd.senders.base import OutboundRequest, Outcome
+
+RESPONSE_EXCERPT_BYTES = 4096
+_READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+_KEPT_RESPONSE_HEADERS = ("content-type", "content-length", "retry-after", "location", "server", "date")
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in _RETRYABLE_STATUS or status >= 500
+
+
+class HttpSender:
+    """Implements hookd.senders.base.Sender with aiohttp."""
+
+    def __init__(self, *, max_connections: int = 100, user_agent: str = "hookd") -> None:
+        self.max_connections = max_connections
+        self.user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self.user_agent},
+            auto_decompress=True,
+            skip_auto_headers=("Content-Type",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def send(self, request: OutboundRequest) -> Outcome:
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=aiohttp.ClientTimeout(total=request.timeout_s),
+                allow_redirects=request.follow_redirects,
+            ) as response:
+                excerpt = await _read_excerpt(response)
+                return _classify_response(
+                    response.status, response.headers, excerpt, time.perf_counter() - started, request
+                )
+        except TimeoutError:
+            return _failure(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
+        except aiohttp.TooManyRedirects:
+            return _failure("too many redirects", started, retryable=False)
+        except aiohttp.InvalidURL:
+            return _failure(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+        except aiohttp.ClientSSLError as e:
+            return _failure(f"TLS error: {_text(e, request.url)}", started, retryable=True)
+        except aiohttp.ClientConnectorError as e:
+            reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
+            return _failure(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
+        except aiohttp.ServerDisconnectedError:
+            return _failure("the server closed the connection before answering", started, retryable=True)
+        except (aiohttp.ClientError, OSError) as e:
+            return _failure(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+
+
+async def _read_excerpt(response: aiohttp.ClientResponse) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < _READ_CAP_BYTES:
+        chunk = await response.content.read(_READ_CAP_BYTES - len(chunks))
+        if not chunk:
+            return bytes(chunks[:RESPONSE_EXCERPT_BYTES])
+        chunks += chunk
+    if not response.content.at_eof():
+        response.close()  # a huge body is not worth reading to keep the connection
+    return bytes(chunks[:RESPONSE_EXCERPT_BYTES])
+
+
+def _classify_response(
+    status: int, headers: Mapping[str, str], excerpt: bytes, duration_s: float, request: OutboundRequest
+) -> Outcome:
+    kept = {k: headers[k] for k in _KEPT_RESPONSE_HEADERS if k in headers}
+    text = excerpt.decode("utf-8", errors="replace")
+    if 200 <= status < 300:
+        return Outcome(status=status, ok=True, retryable=False, duration_s=duration_s, response_excerpt=text,
+                       response_headers=kept)  # fmt: skip
+    if 300 <= status < 400:
+        where = headers.get("Location", "")
+        error = (
+            f"HTTP {status} redirect to {redact_url(where) if where else '(no Location)'} not followed; "
+            "point the hook at the final URL, or set follow_redirects: true"
+        )
+        retryable = False
+    elif is_retryable_status(status):
+        error = f"HTTP {status}"
+        retryable = True
+    else:
+        error = f"HTTP {status} (a 4xx other than 408, 425 and 429 is not retried)"
+        retryable = False
+    return Outcome(
+        status=status,
+        ok=False,
+        retryable=retryable,
+        duration_s=duration_s,
+        error=error,
+        retry_after_s=parse_retry_after(headers.get("Retry-After"), time.time()) if retryable else None,
+        response_excerpt=text,
+        response_headers=kept,
+    )
+
+
+def _failure(error: str, started: float, *, retryable: bool) -> Outcome:
+    return Outcome(status=None, ok=False, retryable=retryable, duration_s=time.perf_counter() - started, error=error)
+
+
+def _text(e: BaseException, url: str) -> str:
+    return redact_text(str(e) or type(e).__name__, url)
+
+
+__all__ = ["HttpSender", "is_retryable_status"]

@@ -1,0 +1,77 @@
+"""The Source interface: anything that produces events for ingest.
+
+A source reads its input, turns each unit into an Event or a Rejection, and hands them to
+`submit` in batches. `submit` returns only after the store has committed the batch (events, their
+deliveries, rejections and the checkpoint, in one transaction); only then may the source
+acknowledge (answer a socket line, advance a file offset, return an HTTP 2xx).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from hookd.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input that is not a valid event, kept so an operator can see what was dropped and why."""
+
+    source: str  # the source's name
+    position: str  # where: "events.jsonl:42", "conn 7 line 3"
+    reason: str
+    excerpt: bytes = b""  # the first bytes of the input, for the operator
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a file source has read; committed with the events it covers."""
+
+    source: str
+    path: str
+    device: int
+    inode: int
+    offset: int  # bytes consumed: always just past a newline
+    line: int  # lines consumed, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What ingest says about one submitted event once committed."""
+
+    id: str
+    duplicate: bool  # the id was already stored: acknowledged, not stored or delivered again
+    deliveries: int  # how many hooks matched (0 for duplicates)
+
+
+@dataclass(slots=True)
+class Batch:
+    events: Sequence[Event] = ()
+    rejections: Sequence[Rejection] = ()
+    checkpoint: Checkpoint | None = None
+    source: str = ""  # the submitting source's name, stored with each event
+
+
+Submit = Callable[[Batch], Awaitable[list[Accepted]]]
+
+
+class Source(Protocol):
+    name: str
+
+    async def start(self) -> None:
+        """Open or bind what the source needs. Raises StartupError (address in use, bad path)."""
+        ...
+
+    async def run(self, submit: Submit) -> None:
+        """Read input until cancelled, submitting batches. Cleans up in `finally`.
+
+        Bad input never ends `run`: it becomes a Rejection (and, for sockets, an error reply).
+        Raises only for a problem that stops the source from working at all (socket path taken).
+        """
+        ...
+
+    def describe(self) -> str:
+        """Where the source listens or reads, resolved (port 0 replaced), for the ready line."""
+        ...

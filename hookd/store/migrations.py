@@ -1,0 +1,75 @@
+"""Named schema migrations, applied in order, each recorded in the same transaction as its change."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_initial",
+        """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            source TEXT NOT NULL,          -- the hookd source that received it
+            event_source TEXT,             -- the producer's own `source` field
+            time TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            body BLOB NOT NULL             -- the envelope as JSON
+        );
+        CREATE INDEX events_received_at ON events(received_at);
+
+        CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            hook TEXT NOT NULL,
+            state TEXT NOT NULL,           -- pending | delivering | delivered | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at REAL,                  -- when the next attempt is due (pending only)
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            last_status INTEGER,
+            last_error TEXT,
+            last_duration_s REAL,
+            replay_of TEXT                 -- the delivery this one replays
+        );
+        CREATE UNIQUE INDEX deliveries_event_hook ON deliveries(event_id, hook) WHERE replay_of IS NULL;
+        CREATE INDEX deliveries_event ON deliveries(event_id);
+        CREATE INDEX deliveries_due ON deliveries(hook, next_at) WHERE state = 'pending';
+        CREATE INDEX deliveries_updated ON deliveries(updated_at);
+
+        CREATE TABLE attempts (
+            delivery_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            duration_s REAL,
+            status INTEGER,
+            error TEXT,
+            request TEXT,                  -- JSON: method, url, headers (redacted)
+            response_headers TEXT,         -- JSON
+            response_excerpt TEXT,
+            outcome TEXT NOT NULL,         -- delivered | pending (retry) | failed
+            next_at REAL,
+            PRIMARY KEY (delivery_id, attempt)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE rejected (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            position TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            excerpt BLOB,
+            at REAL NOT NULL
+        );
+        CREATE INDEX rejected_at ON rejected(at);
+
+        CREATE TABLE checkpoints (
+            source TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            "offset" INTEGER NOT NULL,
+            line INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
+)

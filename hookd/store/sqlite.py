@@ -1,0 +1,322 @@
+"""The SQLite store: one file, WAL, one writer connection, one transaction per method.
+
+Each method carries a whole batch per await (executemany), because the cost of aiosqlite is the
+hop to its thread, not SQLite itself (shared/PERFORMANCE.md): one hop per statement per event is
+what makes a naive pipeline 15x slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import aiosqlite
+import orjson
+
+from hookd.errors import StartupError
+from hookd.ids import uuid7
+from hookd.sources.base import Checkpoint, Rejection
+from hookd.store.base import AttemptRecord, DueDelivery, IngestResult, RoutedEvent
+from hookd.store.migrations import MIGRATIONS
+
+_MAX_VARS = 900  # stay well under SQLite's bound-parameter limit per statement
+
+
+def _chunks(items: Sequence[str], size: int = _MAX_VARS) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class SQLiteStore:
+    """Implements hookd.store.base.Store on one SQLite file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: Literal["normal", "full"] = "normal",
+        busy_timeout_s: float = 10.0,
+    ) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.busy_timeout_s = busy_timeout_s
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()  # one transaction at a time on the one writer connection
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StartupError(
+                f"cannot create the database directory {str(directory)!r}: {e.strerror}; "
+                "create it or change storage.path"
+            ) from None
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            await self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            await self._db.execute("PRAGMA temp_store=MEMORY")
+            await self._migrate()
+        except sqlite3.DatabaseError as e:
+            await self._close_quietly()
+            raise StartupError(
+                f"cannot open the database {str(self.path)!r}: {e}; check the path, its permissions, "
+                "and that it is a hookd SQLite file"
+            ) from None
+
+    async def _migrate(self) -> None:
+        async with self._tx() as db:
+            await db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            async with db.execute("SELECT name FROM migrations") as cur:
+                applied = {row[0] for row in await cur.fetchall()}
+            known = {name for name, _ in MIGRATIONS}
+            unknown = applied - known
+            if unknown:
+                raise StartupError(
+                    f"the database {str(self.path)!r} was written by a newer hookd (migrations "
+                    f"{', '.join(sorted(unknown))}); upgrade hookd or point storage.path elsewhere"
+                )
+            for name, sql in MIGRATIONS:
+                if name in applied:
+                    continue
+                for statement in (s.strip() for s in sql.split(";")):
+                    if statement:
+                        await db.execute(statement)
+                await db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:  # let a transaction in progress finish
+            await self._close_quietly()
+
+    async def _close_quietly(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        db = self._db
+        if db is None:
+            raise RuntimeError("store is not open")
+        async with self._lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await asyncio.shield(db.execute("ROLLBACK"))
+                raise
+            else:
+                # Shielded: a cancelled caller must not leave the connection inside a transaction.
+                await asyncio.shield(db.execute("COMMIT"))
+
+    # -- ingest ------------------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        routed: Sequence[RoutedEvent],
+        rejections: Sequence[Rejection],
+        checkpoints: Sequence[Checkpoint],
+        now: float,
+    ) -> IngestResult:
+        ids = list(dict.fromkeys(r.event.id for r in routed))
+        async with self._tx() as db:
+            existing: set[str] = set()
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                async with db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk) as cur:
+                    existing.update(row[0] for row in await cur.fetchall())
+            seen = set(existing)
+            event_rows = []
+            delivery_rows = []
+            for r in routed:
+                e = r.event
+                if e.id in seen:
+                    continue  # already stored, or twice in this batch: the first one wins
+                seen.add(e.id)
+                event_rows.append((e.id, e.type, r.source, e.source, e.time, now, e.body))
+                for hook in r.hooks:
+                    delivery_rows.append((uuid7(), e.id, hook, now, now, now))
+            if event_rows:
+                await db.executemany(
+                    "INSERT INTO events (id, type, source, event_source, time, received_at, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    event_rows,
+                )
+            if delivery_rows:
+                await db.executemany(
+                    "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at) "
+                    "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    delivery_rows,
+                )
+            if rejections:
+                await db.executemany(
+                    "INSERT INTO rejected (source, position, reason, excerpt, at) VALUES (?, ?, ?, ?, ?)",
+                    [(j.source, j.position, j.reason, j.excerpt, now) for j in rejections],
+                )
+            if checkpoints:
+                await db.executemany(
+                    'INSERT OR REPLACE INTO checkpoints (source, path, device, inode, "offset", line, updated_at) '
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(c.source, c.path, c.device, c.inode, c.offset, c.line, now) for c in checkpoints],
+                )
+        return IngestResult(inserted=frozenset(row[0] for row in event_rows), deliveries=len(delivery_rows))
+
+    async def checkpoint(self, source: str) -> Checkpoint | None:
+        db = self._require()
+        async with db.execute(
+            'SELECT source, path, device, inode, "offset", line FROM checkpoints WHERE source = ?', (source,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Checkpoint(source=row[0], path=row[1], device=row[2], inode=row[3], offset=row[4], line=row[5])
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    async def claim_due(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+        claimed: list[tuple[str, str, str, int, str | None]] = []
+        async with self._tx() as db:
+            for hook, limit in limits.items():
+                if limit <= 0:
+                    continue
+                async with db.execute(
+                    "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
+                    "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
+                    "ORDER BY next_at, id LIMIT ?) "
+                    "RETURNING id, event_id, hook, attempts, replay_of",
+                    (now, hook, now, limit),
+                ) as cur:
+                    claimed.extend(await cur.fetchall())  # type: ignore[arg-type]
+        if not claimed:
+            return []
+        bodies: dict[str, bytes] = {}
+        event_ids = list({row[1] for row in claimed})
+        db = self._require()
+        for chunk in _chunks(event_ids):
+            marks = ",".join("?" * len(chunk))
+            async with db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk) as cur:
+                bodies.update({row[0]: row[1] for row in await cur.fetchall()})
+        claimed.sort(key=lambda row: row[0])  # uuid7 ids: oldest first
+        return [
+            DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r)
+            for d, e, h, a, r in claimed
+        ]
+
+    async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
+        if not records:
+            return
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_s, status, error, "
+                "request, response_headers, response_excerpt, outcome, next_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.delivery_id,
+                        r.attempt,
+                        r.started_at,
+                        r.duration_s,
+                        r.status,
+                        r.error or None,
+                        orjson.dumps(r.request).decode(),
+                        orjson.dumps(dict(r.response_headers)).decode(),
+                        r.response_excerpt,
+                        r.state,
+                        r.next_at,
+                    )
+                    for r in records
+                ],
+            )
+            await db.executemany(
+                "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, "
+                "last_duration_s = ?, updated_at = ? WHERE id = ? AND attempts = ?",
+                [
+                    (
+                        r.state,
+                        r.next_at,
+                        r.status,
+                        r.error or None,
+                        r.duration_s,
+                        r.started_at + r.duration_s,
+                        r.delivery_id,
+                        r.attempt,
+                    )
+                    for r in records
+                ],
+            )
+
+    async def next_due_at(self, hooks: Sequence[str]) -> float | None:
+        if not hooks:
+            return None
+        db = self._require()
+        marks = ",".join("?" * len(hooks))
+        async with db.execute(
+            f"SELECT min(next_at) FROM deliveries WHERE state = 'pending' AND hook IN ({marks})", list(hooks)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def recover_interrupted(self, now: float) -> int:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE state = 'delivering'",
+                (now, now),
+            )
+            return cur.rowcount
+
+    async def pending_by_hook(self) -> dict[str, int]:
+        db = self._require()
+        async with db.execute(
+            "SELECT hook, count(*) FROM deliveries WHERE state IN ('pending', 'delivering') GROUP BY hook"
+        ) as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    # -- retention ---------------------------------------------------------------------------------
+
+    async def prune(self, older_than: float, *, batch: int = 5000) -> int:
+        """Deletes in short transactions so ingest is never held up for long."""
+        total = 0
+        finished = (
+            "SELECT id FROM deliveries WHERE state IN ('delivered', 'failed') AND updated_at < ? "
+            "ORDER BY updated_at LIMIT ?"
+        )
+        while True:
+            async with self._tx() as db:
+                await db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch))
+                cur = await db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch))
+                n = max(cur.rowcount, 0)
+            total += n
+            if n < batch:
+                break
+            await asyncio.sleep(0)  # let ingest and delivery in between
+        for sql in (
+            "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE received_at < ? AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT ?)",
+            "DELETE FROM rejected WHERE id IN (SELECT id FROM rejected WHERE at < ? LIMIT ?)",
+        ):
+            while True:
+                async with self._tx() as db:
+                    cur = await db.execute(sql, (older_than, batch))
+                    n = max(cur.rowcount, 0)
+                total += n
+                if n < batch:
+                    break
+                await asyncio.sleep(0)
+        return total
+
+    def _require(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
