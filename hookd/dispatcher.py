@@ -9,6 +9,7 @@ is in flight, the next outcomes gather (group commit for status updates).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -154,10 +155,8 @@ class Dispatcher:
                 if next_at is not None:
                     timeout = min(timeout, max(0.0, next_at - self.clock.now()))
             if timeout > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
         if drain:
             await self.recorder.flush()
 

@@ -53,7 +53,9 @@ class SocketSource:
             try:
                 server = await asyncio.start_unix_server(self._on_connection, path=str(path), limit=READ_CHUNK)
             except OSError as e:
-                raise StartupError(f"source {self.name!r}: cannot listen on unix socket {str(path)!r}: {e.strerror}")
+                raise StartupError(
+                    f"source {self.name!r}: cannot listen on unix socket {str(path)!r}: {e.strerror}"
+                ) from None
             os.chmod(path, self.config.mode)
             self._servers.append(server)
             self.addresses.append(f"unix:{path}")
