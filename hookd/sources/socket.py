@@ -132,6 +132,9 @@ class SocketSource:
             await self._serve(conn, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; what it had sent and was answered is committed
+        except asyncio.CancelledError:
+            # Shutdown. Ending normally matters: asyncio's stream callback logs a cancelled handler as an error.
+            pass
         finally:
             self._connections.discard(task)
             writer.close()
@@ -191,7 +194,7 @@ class SocketSource:
         for raw in lines:
             line_no += 1
             if raw is None:
-                reason = f"event is larger than the limit of {max_bytes} bytes (max_event_size); it was skipped"
+                reason = f"event is over the limit of {max_bytes} bytes (max_event_size); it was skipped"
                 rejections.append(Rejection(self.name, f"conn {conn} line {line_no}", reason))
                 replies.append(_error(reason))
                 continue

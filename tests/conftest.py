@@ -1,0 +1,230 @@
+"""Shared fixtures: a real HTTP receiver on 127.0.0.1:0, short socket dirs, daemons in and out of process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import textwrap
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from hookd.config.load import load_config
+from hookd.daemon import Daemon
+
+FAILSAFE_S = 20.0
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"ok"
+    hold: asyncio.Event | None = None  # answer only once this is set
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return orjson.loads(self.body)
+
+
+class Receiver:
+    """A real aiohttp server that records requests and answers from a per-path script."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.script: dict[str, list[Reply]] = {}
+        self.default: dict[str, Reply] = {}
+        self._changed = asyncio.Condition()
+        self.server: TestServer | None = None
+        self.holds: list[asyncio.Event] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        got = Received(request.method, request.path, dict(request.headers), body)
+        self.requests.append(got)
+        async with self._changed:
+            self._changed.notify_all()
+        queue = self.script.get(request.path)
+        reply = queue.pop(0) if queue else self.default.get(request.path, Reply())
+        if reply.hold is not None:
+            await reply.hold.wait()
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+    def url(self, path: str = "/") -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    def on(self, path: str, *replies: Reply) -> None:
+        self.script.setdefault(path, []).extend(replies)
+
+    def at(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
+    async def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = FAILSAFE_S) -> None:
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.requests))
+
+    async def wait_count(self, n: int, path: str | None = None, timeout: float = FAILSAFE_S) -> None:
+        await self.wait_for(lambda rs: sum(1 for r in rs if path is None or r.path == path) >= n, timeout)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    rec.server = server
+    try:
+        yield rec
+    finally:
+        for reply_list in rec.script.values():
+            for reply in reply_list:
+                if reply.hold is not None:
+                    reply.hold.set()
+        for reply in rec.default.values():
+            if reply.hold is not None:
+                reply.hold.set()
+        await server.close()
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path: unix socket paths must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="hk-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def write_config(directory: Path, text: str) -> Path:
+    path = directory / "hookd.yaml"
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def running_daemon(config: Path) -> AsyncIterator[Daemon]:
+    daemon = Daemon(load_config(config))
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.request_stop()
+        await daemon.stop()
+
+
+async def send_lines(sock: Path, lines: list[bytes], *, expect: int | None = None) -> list[dict[str, object]]:
+    """Write lines to the daemon's socket and read one reply per non-blank line."""
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    try:
+        writer.write(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+        await writer.drain()
+        n = expect if expect is not None else sum(1 for line in lines if line.strip())
+        replies = []
+        async with asyncio.timeout(FAILSAFE_S):
+            for _ in range(n):
+                replies.append(orjson.loads(await reader.readline()))
+        return replies
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def event_line(type_: str = "order.created", **fields: object) -> bytes:
+    return orjson.dumps({"type": type_, **fields})
+
+
+def db_rows(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()
+
+
+async def wait_db(
+    db: Path, sql: str, predicate: Callable[[list[tuple[object, ...]]], bool]
+) -> list[tuple[object, ...]]:
+    """Wait for a store state (checked every 20 ms; the timeout is only a failsafe)."""
+    async with asyncio.timeout(FAILSAFE_S):
+        while True:
+            rows = db_rows(db, sql)
+            if predicate(rows):
+                return rows
+            await asyncio.sleep(0.02)
+
+
+class DaemonProcess:
+    """`python -m hookd serve` as a real subprocess, for signal and kill -9 tests."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._ready.clear()
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", "serve", "-c", str(self.config),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+        async with asyncio.timeout(FAILSAFE_S):
+            await self._ready.wait()
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while line := await self.proc.stderr.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.log.append(text)
+            if " ready: " in text:
+                self._ready.set()
+        self._ready.set()  # exited: let start() return and the test see the log
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait(self) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(FAILSAFE_S + 30):
+            code = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)

@@ -1,0 +1,159 @@
+"""A real `hookd serve` process: kill -9 loses nothing acknowledged; SIGTERM stops gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import DaemonProcess, Receiver, Reply, db_rows, event_line, send_lines, write_config
+
+
+def crash_config(d: Path, receiver: Receiver, *, concurrency: int = 5) -> Path:
+    return write_config(
+        d,
+        f"""
+        version: 1
+        storage: {{path: {d}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {d}/s.sock}}
+        hooks:
+          - name: h
+            events: ["*"]
+            url: {receiver.url("/in")}
+            concurrency: {concurrency}
+            timeout: 5s
+            retry: {{max_attempts: 50, initial_delay: 50ms, max_delay: 200ms}}
+        delivery: {{shutdown_timeout: 10s}}
+        """,
+    )
+
+
+async def flood(sock: Path, n: int, acked: list[str], *, chunk: int = 100) -> None:
+    """Send n events in pipelined chunks, recording every acknowledged id, until n or the daemon dies."""
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    try:
+        for start in range(0, n, chunk):
+            lines = b"".join(event_line(id=f"e{i}") + b"\n" for i in range(start, min(n, start + chunk)))
+            writer.write(lines)
+            await writer.drain()
+            for _ in range(min(chunk, n - start)):
+                line = await reader.readline()
+                if not line:
+                    return
+                reply = orjson.loads(line)
+                assert reply["ok"] is True
+                acked.append(str(reply["id"]))
+    except (ConnectionError, OSError):
+        return
+    finally:
+        writer.close()
+
+
+async def test_kill_9_loses_no_acknowledged_event(short_dir: Path, receiver: Receiver) -> None:
+    """1. Deliveries to the receiver hang (held), so 5 are in flight and the rest pending;
+    2. a client floods events and kill -9 hits the daemon mid-flood;
+    3. the receiver recovers and the daemon restarts.
+    Result: every acknowledged event is delivered; only the in-flight ones are sent twice."""
+    hold = asyncio.Event()
+    receiver.default["/in"] = Reply(200, hold=hold)
+    cfg = crash_config(short_dir, receiver)
+    daemon = DaemonProcess(cfg)
+    acked: list[str] = []
+    try:
+        await daemon.start()
+        sender = asyncio.create_task(flood(short_dir / "s.sock", 3000, acked))
+        await receiver.wait_count(5)  # the hook's 5 slots are taken, held by the receiver
+        async with asyncio.timeout(20):
+            while len(acked) < 1000:  # mid-flood
+                await asyncio.sleep(0.005)
+        daemon.kill9()
+        assert await daemon.wait() == -signal.SIGKILL
+        await sender
+        assert len(acked) >= 1000
+        in_flight_at_kill = len(receiver.requests)
+        assert in_flight_at_kill == 5
+
+        hold.set()  # the receiver is healthy again
+        receiver.default["/in"] = Reply(200)
+        await daemon.start()
+        await receiver.wait_for(lambda rs: set(acked) <= {r.headers["webhook-id"] for r in rs}, timeout=60)
+    finally:
+        hold.set()
+        if daemon.proc is not None and daemon.proc.returncode is None:
+            daemon.signal(signal.SIGTERM)
+            await daemon.wait()
+        await daemon.close()
+    delivered = [r.headers["webhook-id"] for r in receiver.requests]
+    assert set(acked) <= set(delivered)
+    # Only what was in flight at the kill is sent twice (receivers dedupe on webhook-id).
+    duplicates = len(delivered) - len(set(delivered))
+    assert duplicates <= in_flight_at_kill
+    assert any("recovered 5 delivery(ies) interrupted" in line for line in daemon.log)
+    states = dict(db_rows(short_dir / "hookd.db", "SELECT state, count(*) FROM deliveries GROUP BY state"))
+    assert states.get("delivering", 0) == 0 and states.get("failed", 0) == 0
+
+
+async def test_sigterm_lets_in_flight_finish_and_exits_0(short_dir: Path, receiver: Receiver) -> None:
+    """1. A delivery is in flight (held by the receiver); 2. SIGTERM; 3. the receiver answers.
+    Result: the attempt is recorded as delivered, the socket file is removed, exit code 0."""
+    hold = asyncio.Event()
+    receiver.on("/in", Reply(200, hold=hold))
+    cfg = crash_config(short_dir, receiver)
+    daemon = DaemonProcess(cfg)
+    try:
+        await daemon.start()
+        await send_lines(short_dir / "s.sock", [event_line(id="inflight")])
+        await receiver.wait_count(1)
+        daemon.signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            while not any("waiting up to" in line for line in daemon.log):
+                await asyncio.sleep(0.01)
+        hold.set()
+        assert await daemon.wait() == 0
+    finally:
+        hold.set()
+        await daemon.close()
+    assert db_rows(short_dir / "hookd.db", "SELECT state, attempts FROM deliveries") == [("delivered", 1)]
+    assert not (short_dir / "s.sock").exists()
+    assert any("hookd stopped" in line for line in daemon.log)
+
+
+async def test_invalid_config_refuses_to_start_with_exit_3(short_dir: Path) -> None:
+    cfg = write_config(short_dir, "version: 1\nhooks:\n  - name: x\n    events: [a]\n    url: ftp://nope\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hookd", "serve", "-c", str(cfg),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    text = err.decode()
+    assert proc.returncode == 3
+    assert "hookd.yaml:5:10" in text and "http:// or https://" in text
+    assert "hookd cannot start" in text
+    assert "Traceback" not in text
+
+
+async def test_socket_in_use_refuses_second_daemon(short_dir: Path, receiver: Receiver) -> None:
+    cfg = crash_config(short_dir, receiver)
+    first = DaemonProcess(cfg)
+    try:
+        await first.start()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", "serve", "-c", str(cfg),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+        assert proc.returncode == 3
+        assert "another hookd (pid " in err.decode() and "is already running with the database" in err.decode()
+        assert "Traceback" not in err.decode()
+        # The first daemon is unharmed.
+        assert await send_lines(short_dir / "s.sock", [event_line(id="still")]) == [{"ok": True, "id": "still"}]
+    finally:
+        first.signal(signal.SIGTERM)
+        await first.wait()
+        await first.close()

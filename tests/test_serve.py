@@ -1,0 +1,375 @@
+"""hookd serve in process: real unix socket, real SQLite file, real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from hookd import __version__
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_db,
+    write_config,
+)
+
+
+def basic_config(d: Path, receiver: Receiver, hooks: str, *, extra_source: str = "") -> Path:
+    return write_config(
+        d,
+        f"""
+        version: 1
+        storage: {{path: {d}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 2KB}}
+        {extra_source}
+        hooks:
+        {hooks}
+        """,
+    )
+
+
+def fast_retry(max_attempts: int = 5) -> str:
+    return f"{{max_attempts: {max_attempts}, initial_delay: 10ms, max_delay: 50ms, jitter: false}}"
+
+
+async def test_socket_event_reaches_receiver_with_body_and_headers(short_dir: Path, receiver: Receiver) -> None:
+    """1. A hook with a payload template and a plain hook; 2. one event over the socket.
+    Result: the ack carries the event id; both receivers get it with the right headers and bodies."""
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f"""
+          - name: plain
+            events: ["*"]
+            url: {receiver.url("/plain")}
+            headers: {{X-Source: hookd, X-Type: "{{{{ type }}}}"}}
+          - name: shaped
+            events: ["sales_order.*"]
+            filter: "data.total > `100` && data.status != 'draft'"
+            url: {receiver.url("/shaped")}
+            method: PUT
+            payload:
+              order_id: "{{{{ data.id }}}}"
+              items: "{{{{ data.items }}}}"
+              note: "Order {{{{ data.id }}}} for {{{{ data.customer.name }}}}"
+        """,
+    )
+    async with running_daemon(cfg):
+        data = {"id": 7, "total": 250, "status": "paid", "items": [1, 2], "customer": {"name": "Ada"}}
+        [ack] = await send_lines(short_dir / "s.sock", [event_line("sales_order.created", id="evt-1", data=data)])
+        assert ack == {"ok": True, "id": "evt-1"}
+        await receiver.wait_count(2)
+    [plain] = receiver.at("/plain")
+    assert plain.method == "POST"
+    envelope = plain.json()
+    assert isinstance(envelope, dict)
+    assert envelope["id"] == "evt-1" and envelope["type"] == "sales_order.created" and envelope["data"] == data
+    assert plain.headers["webhook-id"] == "evt-1"
+    assert plain.headers["webhook-timestamp"].isdigit()
+    assert plain.headers["Content-Type"] == "application/json"
+    assert plain.headers["User-Agent"] == f"hookd/{__version__}"
+    assert plain.headers["X-Source"] == "hookd"
+    assert plain.headers["X-Type"] == "sales_order.created"
+    [shaped] = receiver.at("/shaped")
+    assert shaped.method == "PUT"
+    assert shaped.json() == {"order_id": 7, "items": [1, 2], "note": "Order 7 for Ada"}
+    assert shaped.headers["webhook-id"] == "evt-1"
+
+
+async def test_filter_and_glob_decide_fan_out(short_dir: Path, receiver: Receiver) -> None:
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f"""
+          - {{name: orders, events: ["sales_order.*"], url: "{receiver.url("/orders")}"}}
+          - {{name: big, events: ["*"], filter: "data.total > `100`", url: "{receiver.url("/big")}"}}
+        """,
+    )
+    async with running_daemon(cfg):
+        acks = await send_lines(
+            short_dir / "s.sock",
+            [
+                event_line("sales_order.line.added", id="a", data={"total": 5}),  # orders only (* spans dots)
+                event_line("payment.received", id="b", data={"total": 500}),  # big only
+                event_line("user.created", id="c", data={"total": 1}),  # neither
+                event_line("sales_order.created", id="d", data={"total": 101}),  # both
+            ],
+        )
+        assert [a["ok"] for a in acks] == [True] * 4
+        await receiver.wait_count(4)
+        rows = await wait_db(short_dir / "hookd.db", "SELECT event_id, hook FROM deliveries ORDER BY 1, 2", bool)
+    assert rows == [("a", "orders"), ("b", "big"), ("d", "big"), ("d", "orders")]
+    assert sorted(r.headers["webhook-id"] for r in receiver.requests) == ["a", "b", "d", "d"]
+    # An event that matched nothing is still stored (history shows it).
+    assert db_rows(short_dir / "hookd.db", "SELECT id FROM events WHERE id = 'c'") == [("c",)]
+
+
+async def test_duplicate_event_id_is_acknowledged_once_delivered_once(short_dir: Path, receiver: Receiver) -> None:
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    async with running_daemon(cfg):
+        sock = short_dir / "s.sock"
+        first = await send_lines(sock, [event_line(id="dup-1"), event_line(id="dup-1")])
+        again = await send_lines(sock, [event_line(id="dup-1")])
+        assert first == [{"ok": True, "id": "dup-1"}, {"ok": True, "id": "dup-1", "duplicate": True}]
+        assert again == [{"ok": True, "id": "dup-1", "duplicate": True}]
+        await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
+    assert len(receiver.requests) == 1
+    assert db_rows(short_dir / "hookd.db", "SELECT count(*) FROM events") == [(1,)]
+
+
+async def test_retry_until_success_records_every_attempt(short_dir: Path, receiver: Receiver) -> None:
+    receiver.on("/flaky", Reply(503), Reply(500), Reply(200))
+    cfg = basic_config(
+        short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/flaky")}", retry: {fast_retry()}}}'
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="r1")])
+        rows = await wait_db(
+            short_dir / "hookd.db",
+            "SELECT state, attempts, last_status FROM deliveries",
+            lambda r: r[0][0] == "delivered",
+        )
+    assert rows == [("delivered", 3, 200)]
+    attempts = db_rows(short_dir / "hookd.db", "SELECT attempt, status, outcome FROM attempts ORDER BY attempt")
+    assert attempts == [(1, 503, "pending"), (2, 500, "pending"), (3, 200, "delivered")]
+    assert [r.headers["webhook-id"] for r in receiver.requests] == ["r1", "r1", "r1"]
+    assert [r.headers["hookd-attempt"] for r in receiver.requests] == ["1", "2", "3"]
+
+
+async def test_permanent_4xx_is_not_retried(short_dir: Path, receiver: Receiver) -> None:
+    receiver.on("/strict", Reply(422, body=b'{"error": "bad order"}'))
+    cfg = basic_config(
+        short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/strict")}", retry: {fast_retry()}}}'
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="p1")])
+        rows = await wait_db(
+            short_dir / "hookd.db", "SELECT state, attempts, last_error FROM deliveries", lambda r: r[0][0] == "failed"
+        )
+    assert rows[0][:2] == ("failed", 1)
+    assert "422" in str(rows[0][2]) and "not retried" in str(rows[0][2])
+    assert db_rows(short_dir / "hookd.db", "SELECT response_excerpt FROM attempts") == [('{"error": "bad order"}',)]
+    assert len(receiver.requests) == 1
+
+
+async def test_exhausted_attempts_end_failed(short_dir: Path, receiver: Receiver) -> None:
+    receiver.default["/down"] = Reply(503)
+    cfg = basic_config(
+        short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/down")}", retry: {fast_retry(3)}}}'
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="x1")])
+        rows = await wait_db(
+            short_dir / "hookd.db", "SELECT state, attempts, next_at FROM deliveries", lambda r: r[0][0] == "failed"
+        )
+    assert rows == [("failed", 3, None)]
+    assert len(receiver.requests) == 3
+
+
+async def test_retry_after_is_honoured_in_the_stored_schedule(short_dir: Path, receiver: Receiver) -> None:
+    receiver.on("/busy", Reply(429, headers={"Retry-After": "120"}))
+    cfg = basic_config(
+        short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/busy")}", retry: {fast_retry()}}}'
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="ra")])
+        rows = await wait_db(
+            short_dir / "hookd.db",
+            "SELECT a.started_at, a.next_at, d.state FROM attempts a JOIN deliveries d ON d.id = a.delivery_id",
+            lambda r: len(r) == 1 and r[0][2] == "pending",
+        )
+    started_at, next_at, _ = rows[0]
+    assert isinstance(started_at, float) and isinstance(next_at, float)
+    # The hook's own backoff says 10 ms; the receiver asked for 120 s (capped by max_delay: 50ms would win,
+    # so this hook's max_delay is the cap). Use a hook with a long max_delay to see Retry-After itself.
+    assert next_at - started_at < 1.0
+
+
+async def test_retry_after_sets_next_attempt_time(short_dir: Path, receiver: Receiver) -> None:
+    receiver.on("/busy", Reply(503, headers={"Retry-After": "120"}))
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/busy")}", '
+        "retry: {initial_delay: 1s, max_delay: 1h, jitter: false}}",
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="ra2")])
+        rows = await wait_db(
+            short_dir / "hookd.db",
+            "SELECT a.started_at, a.next_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+            "WHERE d.state = 'pending'",
+            lambda r: len(r) == 1,
+        )
+    started_at, next_at = rows[0]
+    assert isinstance(started_at, float) and isinstance(next_at, float)
+    assert 119 <= next_at - started_at <= 121
+    assert len(receiver.requests) == 1
+
+
+async def test_redirect_is_a_failure_with_a_reason(short_dir: Path, receiver: Receiver) -> None:
+    receiver.on("/moved", Reply(301, headers={"Location": "https://elsewhere.example/x"}))
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/moved")}"}}')
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="m1")])
+        rows = await wait_db(
+            short_dir / "hookd.db", "SELECT state, last_error FROM deliveries", lambda r: r[0][0] == "failed"
+        )
+    assert "redirect" in str(rows[0][1]) and "follow_redirects" in str(rows[0][1])
+    assert len(receiver.requests) == 1
+
+
+async def test_unreachable_receiver_is_retried(short_dir: Path, receiver: Receiver) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f'  - {{name: h, events: ["*"], url: "http://127.0.0.1:{port}/x", retry: {{max_attempts: 2, '
+        "initial_delay: 10ms, jitter: false}}",
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="u1")])
+        rows = await wait_db(
+            short_dir / "hookd.db", "SELECT state, attempts, last_error FROM deliveries", lambda r: r[0][0] == "failed"
+        )
+    assert rows[0][:2] == ("failed", 2)
+    assert "cannot connect" in str(rows[0][2])
+
+
+async def test_slow_receiver_times_out_and_is_retried(short_dir: Path, receiver: Receiver) -> None:
+    hold = asyncio.Event()
+    receiver.on("/slow", Reply(200, hold=hold), Reply(200))
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/slow")}", timeout: 200ms, retry: {fast_retry()}}}',
+    )
+    try:
+        async with running_daemon(cfg):
+            await send_lines(short_dir / "s.sock", [event_line(id="t1")])
+            rows = await wait_db(
+                short_dir / "hookd.db", "SELECT state, attempts FROM deliveries", lambda r: r[0][0] == "delivered"
+            )
+    finally:
+        hold.set()
+    assert rows == [("delivered", 2)]
+    errors = db_rows(short_dir / "hookd.db", "SELECT error FROM attempts ORDER BY attempt")
+    assert "timed out" in str(errors[0][0]) and errors[1][0] is None
+
+
+async def test_bad_input_gets_clear_errors_and_harms_nobody(short_dir: Path, receiver: Receiver) -> None:
+    """1. One connection sends garbage, non-objects, missing type, wrong types, an oversized line;
+    2. another disconnects mid-line; 3. a third sends a good event.
+    Result: one precise error per bad line, rejected rows stored, good events delivered."""
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    sock = short_dir / "s.sock"
+    async with running_daemon(cfg):
+        replies = await send_lines(
+            sock,
+            [
+                b"this is not json",
+                b"[1, 2, 3]",
+                b'"just a string"',
+                b'{"data": {"x": 1}}',
+                b'{"type": 5}',
+                b'{"type": "a", "time": "yesterday"}',
+                b'{"type": "a", "total": 3}',
+                b'{"type": "big", "data": "' + b"x" * 3000 + b'"}',
+                b"",
+                event_line("ok.event", id="good-1"),
+            ],
+        )
+        reasons = [str(r.get("error", "")) for r in replies]
+        assert [r["ok"] for r in replies] == [False] * 8 + [True]
+        assert "invalid JSON" in reasons[0]
+        assert "must be a JSON object" in reasons[1] and "array" in reasons[1]
+        assert "must be a JSON object" in reasons[2]
+        assert '"type" is missing' in reasons[3]
+        assert '"type" must be a non-empty string' in reasons[4]
+        assert "RFC 3339" in reasons[5]
+        assert "'total'" in reasons[6] and "data" in reasons[6]
+        assert "over the limit of 2000 bytes (max_event_size)" in reasons[7]
+        assert replies[8] == {"ok": True, "id": "good-1"}
+
+        reader, writer = await asyncio.open_unix_connection(str(sock))
+        writer.write(b'{"type": "half", "da')
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+        assert await send_lines(sock, [event_line(id="good-2")]) == [{"ok": True, "id": "good-2"}]
+        await receiver.wait_count(2)
+    rejected = db_rows(short_dir / "hookd.db", "SELECT source, position, reason FROM rejected ORDER BY id")
+    assert len(rejected) == 8
+    assert rejected[0][:2] == ("app", "conn 1 line 1")
+    assert rejected[7][1] == "conn 1 line 8"
+    assert sorted(r.headers["webhook-id"] for r in receiver.requests) == ["good-1", "good-2"]
+
+
+async def test_many_concurrent_clients(short_dir: Path, receiver: Receiver) -> None:
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    async with running_daemon(cfg):
+        batches = await asyncio.gather(
+            *(send_lines(short_dir / "s.sock", [event_line(id=f"c{c}-{i}") for i in range(50)]) for c in range(10))
+        )
+        ids = {str(a["id"]) for batch in batches for a in batch}
+        assert len(ids) == 500 and all(a["ok"] for batch in batches for a in batch)
+        await receiver.wait_count(500)
+    assert {r.headers["webhook-id"] for r in receiver.requests} == ids
+
+
+async def test_cloudevent_is_accepted_as_is(short_dir: Path, receiver: Receiver) -> None:
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["com.example.*"], url: "{receiver.url("/ce")}"}}')
+    ce = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/shop",
+        "type": "com.example.order",
+        "time": "2026-01-02T03:04:05Z",
+        "datacontenttype": "application/json",
+        "data": {"n": 1},
+    }
+    async with running_daemon(cfg):
+        assert await send_lines(short_dir / "s.sock", [orjson.dumps(ce)]) == [{"ok": True, "id": "ce-1"}]
+        await receiver.wait_count(1)
+    body = receiver.requests[0].json()
+    assert isinstance(body, dict)
+    assert {k: body[k] for k in ("id", "type", "source", "time", "data")} == {
+        "id": "ce-1",
+        "type": "com.example.order",
+        "source": "/shop",
+        "time": "2026-01-02T03:04:05Z",
+        "data": {"n": 1},
+    }
+
+
+async def test_pending_retries_survive_a_restart(short_dir: Path, receiver: Receiver) -> None:
+    """1. The receiver fails the first attempt; the retry is due in 1 s; 2. the daemon stops;
+    3. a new daemon starts. Result: the stored schedule is kept and the retry is delivered."""
+    receiver.on("/later", Reply(503))
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/later")}", '
+        "retry: {initial_delay: 1s, max_delay: 1s, jitter: false}}",
+    )
+    db = short_dir / "hookd.db"
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="keep")])
+        await wait_db(db, "SELECT state, attempts FROM deliveries", lambda r: r == [("pending", 1)])
+    assert db_rows(db, "SELECT state, attempts FROM deliveries") == [("pending", 1)]
+    async with running_daemon(cfg):
+        await wait_db(db, "SELECT state, attempts FROM deliveries", lambda r: r == [("delivered", 2)])
+    assert len(receiver.requests) == 2
