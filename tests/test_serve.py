@@ -303,7 +303,7 @@ async def test_bad_input_gets_clear_errors_and_harms_nobody(short_dir: Path, rec
         assert "over the limit of 2000 bytes (max_event_size)" in reasons[7]
         assert replies[8] == {"ok": True, "id": "good-1"}
 
-        reader, writer = await asyncio.open_unix_connection(str(sock))
+        _, writer = await asyncio.open_unix_connection(str(sock))
         writer.write(b'{"type": "half", "da')
         await writer.drain()
         writer.close()
