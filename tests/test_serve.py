@@ -373,3 +373,75 @@ async def test_pending_retries_survive_a_restart(short_dir: Path, receiver: Rece
     async with running_daemon(cfg):
         await wait_db(db, "SELECT state, attempts FROM deliveries", lambda r: r == [("delivered", 2)])
     assert len(receiver.requests) == 2
+
+
+async def test_oversized_line_spanning_many_reads_is_skipped_not_buffered(short_dir: Path, receiver: Receiver) -> None:
+    """A 1 MB line against a 2 KB limit arrives over many reads: one error, then the next line works."""
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    async with running_daemon(cfg):
+        huge = b'{"type": "huge", "data": "' + b"y" * 1_000_000 + b'"}'
+        replies = await send_lines(short_dir / "s.sock", [huge, event_line(id="after-huge")])
+        assert replies[0]["ok"] is False
+        assert "over the limit of 2000 bytes" in str(replies[0]["error"])
+        assert replies[1] == {"ok": True, "id": "after-huge"}
+        await receiver.wait_count(1)
+    assert [r.headers["webhook-id"] for r in receiver.requests] == ["after-huge"]
+
+
+async def test_tcp_listen_on_loopback_and_socket_mode(short_dir: Path, receiver: Receiver) -> None:
+    cfg = write_config(
+        short_dir,
+        f"""
+        version: 1
+        storage: {{path: {short_dir}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {short_dir}/s.sock, mode: "0600", listen: "127.0.0.1:0"}}
+        hooks:
+          - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        assert (short_dir / "s.sock").stat().st_mode & 0o777 == 0o600
+        tcp = [a for a in daemon.sources[0].describe().split() if a.startswith("tcp:")]
+        assert len(tcp) == 1
+        host, port = tcp[0].removeprefix("tcp:").rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) > 0
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(event_line(id="over-tcp") + b"\n")
+        await writer.drain()
+        assert orjson.loads(await reader.readline()) == {"ok": True, "id": "over-tcp"}
+        writer.close()
+        await writer.wait_closed()
+        await receiver.wait_count(1)
+
+
+async def test_json_log_lines(short_dir: Path, receiver: Receiver) -> None:
+    """`--log-format json`: every line on stderr is one JSON object with time, level, logger, message."""
+    import sys
+
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hookd", "serve", "-c", str(cfg), "--log-format", "json",
+        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                entry = orjson.loads(await proc.stderr.readline())
+                lines.append(entry)
+                if "ready" in str(entry["message"]):
+                    break
+            await send_lines(short_dir / "s.sock", [event_line(id="j1")])
+            while not any("delivered" in str(e["message"]) for e in lines):
+                lines.append(orjson.loads(await proc.stderr.readline()))
+    finally:
+        proc.terminate()
+        async with asyncio.timeout(20):
+            await proc.wait()
+    assert proc.returncode == 0
+    delivered = next(e for e in lines if "delivered" in str(e["message"]))
+    assert delivered["level"] == "info" and delivered["logger"] == "hookd.dispatcher"
+    assert "event=j1 hook=h try=1 status=200" in str(delivered["message"])
+    assert str(delivered["time"]).endswith("Z")
