@@ -1,0 +1,389 @@
+"""The `type: file` source: follows a JSONL file like `tail -F`, one event per line.
+
+It follows appends, survives rotation (the file renamed away and a new one created: the old file is
+read to its end first, then the new one from offset 0) and truncation (copytruncate: back to offset
+0), and waits for a file or directory that does not exist yet. It polls every `poll_interval_s`
+while idle and reads straight through, batch by batch, while data is there.
+
+The position is a Checkpoint (device, inode, offset, line) committed with the events it covers,
+so a restart resumes exactly after the last committed line: nothing skipped, nothing read twice.
+An unterminated last line is not consumed until its newline arrives, or until the file is rotated
+away. Whenever the position jumps instead of moving through lines (start at the end, a new file,
+truncation) the source submits a batch holding only the new checkpoint, so a restart before the
+next line still starts from the right place.
+
+Reads are plain reads of at most one chunk from a local file, with a yield to the event loop after
+each chunk; a line over `max_event_bytes` is skipped chunk by chunk, never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hookd.config.model import FileSourceConfig
+from hookd.errors import EventError, StartupError
+from hookd.events import Event, parse_event_line
+from hookd.sources.base import Batch, Checkpoint, Rejection, Submit
+
+logger = logging.getLogger("hookd.sources.tail")
+
+CHUNK_BYTES = 1024 * 1024  # one read; also the soft byte limit of one batch
+EXCERPT_BYTES = 200  # kept from a rejected line for the operator
+
+LoadCheckpoint = Callable[[str], Awaitable[Checkpoint | None]]
+
+
+@dataclass(slots=True)
+class _Oversized:
+    """A line over the size limit being skipped: only its start and its length so far are kept."""
+
+    line: int  # its 1-based line number
+    excerpt: bytes
+    size: int  # bytes seen so far, newline excluded
+
+
+class FileTailSource:
+    """Tails one JSONL file. Safe to cancel at any point: the position only moves on commit."""
+
+    def __init__(
+        self,
+        config: FileSourceConfig,
+        load_checkpoint: LoadCheckpoint,
+        *,
+        poll_interval_s: float = 0.25,
+        max_batch_lines: int = 1000,
+    ) -> None:
+        if poll_interval_s <= 0:
+            raise ValueError("poll_interval_s must be positive")
+        if max_batch_lines < 1:
+            raise ValueError("max_batch_lines must be at least 1")
+        self.name = config.name
+        self._config = config
+        # Absolute but not resolved: like `tail -F`, follow the name, whatever it points to now.
+        self._path = Path(os.path.abspath(config.path))
+        self._load_checkpoint = load_checkpoint
+        self._poll_interval_s = poll_interval_s
+        self._max_batch_lines = max_batch_lines
+        self._file: io.FileIO | None = None
+        self._device = 0
+        self._inode = 0
+        # Committed position: moved only after `submit` returns.
+        self._offset = 0
+        self._line = 0
+        # Read cursor: `_buf` holds the unconsumed bytes that start at file offset `_buf_pos`.
+        self._buf = bytearray()
+        self._buf_pos = 0
+        self._cursor_line = 0
+        self._oversized: _Oversized | None = None
+        self._last_problem = ""  # the last "cannot follow the file" message logged, to log each once
+        self._started = False
+        self._loaded: Checkpoint | None = None  # the checkpoint found at start
+
+    def describe(self) -> str:
+        return f"file:{self._path}"
+
+    async def start(self) -> None:
+        """Load the checkpoint and, if the file exists, open it at its starting position.
+
+        Done before the daemon says it is ready, so that with start_at=end a line appended after
+        the ready line is not skipped. A missing file is not an error: `run` waits for it.
+        Raises StartupError if the path is a directory. Idempotent; `run` calls it if needed.
+        """
+        if self._started:
+            return
+        if self._path.is_dir():
+            raise StartupError(f"source {self.name!r}: {str(self._path)!r} is a directory; path must name a file")
+        self._loaded = await self._load_checkpoint(self.name)
+        self._started = True
+        # start_at applies to a file there at start; one that appears later is new: read it all.
+        existed = os.path.exists(self._path)
+        if self._open():
+            await self._position(existed=existed)
+
+    async def run(self, submit: Submit) -> None:
+        """Tail the file until cancelled. Bad lines become Rejections; only a failing `submit` raises."""
+        try:
+            await self.start()
+            while self._file is None:
+                await asyncio.sleep(self._poll_interval_s)
+                if self._open():
+                    await self._position(existed=False)
+            start = self._checkpoint(self._buf_pos, self._cursor_line)
+            if start != self._loaded:
+                await submit(Batch(checkpoint=start, source=self.name))
+            self._offset, self._line = start.offset, start.line
+            while True:
+                await self._drain(submit)
+                if not await self._follow(submit):
+                    await asyncio.sleep(self._poll_interval_s)
+        finally:
+            self._close()
+
+    async def close(self) -> None:
+        """Close the file (for a source started but never run). Idempotent."""
+        self._close()
+
+    # -- opening and following the name --------------------------------------------------------
+
+    async def _position(self, *, existed: bool) -> None:
+        """Place the cursor in the file just opened: the checkpoint, or start_at, or offset 0."""
+        size = os.fstat(self._fileno()).st_size
+        where = f"source={self.name} file={self._path}"
+        checkpoint = self._loaded
+        if checkpoint is not None and checkpoint.path != str(self._path):
+            logger.info("%s checkpoint is for file=%s; ignoring it", where, checkpoint.path)
+            checkpoint = None
+        if checkpoint is not None:
+            if (checkpoint.device, checkpoint.inode) != (self._device, self._inode):
+                logger.info("%s was replaced while stopped; reading new file from offset 0", where)
+                offset, line = 0, 0
+            elif checkpoint.offset > size:
+                logger.warning(
+                    "%s is shorter (%d bytes) than its checkpoint (offset %d): truncated while stopped; "
+                    "reading from offset 0",
+                    where,
+                    size,
+                    checkpoint.offset,
+                )
+                offset, line = 0, 0
+            else:
+                offset, line = checkpoint.offset, checkpoint.line
+                logger.info("%s resuming at offset=%d line=%d", where, offset, line)
+        elif existed and self._config.start_at == "end":
+            offset, line = await self._find_end(size)
+            logger.info("%s starting at the end: offset=%d line=%d", where, offset, line)
+        else:
+            offset, line = 0, 0
+            logger.info("%s reading from offset 0", where)
+        self._seek(offset, line)
+
+    def _open(self) -> bool:
+        """Open the file at the path; False (the reason logged once) if it cannot be opened now."""
+        try:
+            file = open(self._path, "rb", buffering=0)  # noqa: SIM115 (closed in _close)
+        except (FileNotFoundError, NotADirectoryError):
+            self._problem(logging.INFO, "does not exist yet; waiting for it to appear")
+            return False
+        except OSError as e:
+            self._problem(logging.WARNING, f"cannot be opened ({e.strerror}); retrying")
+            return False
+        st = os.fstat(file.fileno())
+        self._close()
+        self._file = file
+        self._device, self._inode = st.st_dev, st.st_ino
+        self._last_problem = ""
+        return True
+
+    async def _follow(self, submit: Submit) -> bool:
+        """At the end of the file: switch to a new file or restart a truncated one.
+
+        True when there may be something to read at once, False when the caller should wait.
+        """
+        try:
+            st = os.stat(self._path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._problem(logging.INFO, "was removed; waiting for a new file")
+            return False
+        except OSError as e:
+            self._problem(logging.WARNING, f"cannot be read ({e.strerror}); retrying")
+            return False
+        self._last_problem = ""
+        where = f"source={self.name} file={self._path}"
+        if (st.st_dev, st.st_ino) != (self._device, self._inode):
+            # Rotated: finish the old file first, its unterminated last line included.
+            await self._drain(submit, final=True)
+            old = f"{self._device}:{self._inode}"
+            if not self._open():
+                return False  # gone again between stat and open: the next poll sees what is there
+            logger.info("%s rotated (old inode %s); reading new file from offset 0", where, old)
+            self._seek(0, 0)
+            await self._commit_position(submit)
+            self._offset, self._line = 0, 0
+            return True
+        size = os.fstat(self._fileno()).st_size
+        if size < self._buf_pos + len(self._buf):
+            logger.warning(
+                "%s truncated (size=%d < offset=%d); reading from offset 0",
+                where,
+                size,
+                self._buf_pos + len(self._buf),
+            )
+            self._seek(0, 0)
+            await self._commit_position(submit)
+            self._offset, self._line = 0, 0
+            return True
+        return False
+
+    def _problem(self, level: int, message: str) -> None:
+        if message != self._last_problem:
+            logger.log(level, "source=%s file=%s %s", self.name, self._path, message)
+            self._last_problem = message
+
+    async def _find_end(self, size: int) -> tuple[int, int]:
+        """Offset just past the last complete line before `size`, and how many lines come before it.
+
+        Not `size` itself: starting inside an unterminated line would turn its tail into garbage.
+        Counting reads the existing file once, a chunk at a time, so that line numbers stay true.
+        """
+        file = self._require_file()
+        file.seek(0)
+        lines = 0
+        end = 0
+        position = 0
+        while position < size:
+            chunk = file.read(min(CHUNK_BYTES, size - position))
+            if not chunk:
+                break
+            newlines = chunk.count(b"\n")
+            if newlines:
+                lines += newlines
+                end = position + chunk.rindex(b"\n") + 1
+            position += len(chunk)
+            await asyncio.sleep(0)
+        return end, lines
+
+    def _seek(self, offset: int, line: int) -> None:
+        self._require_file().seek(offset)
+        self._buf.clear()
+        self._buf_pos = offset
+        self._cursor_line = line
+        self._oversized = None
+
+    async def _commit_position(self, submit: Submit) -> None:
+        await submit(Batch(checkpoint=self._checkpoint(self._buf_pos, self._cursor_line), source=self.name))
+
+    # -- reading lines ---------------------------------------------------------------------------
+
+    async def _drain(self, submit: Submit, *, final: bool = False) -> None:
+        """Submit every complete line up to the end of the file, batch by batch, without sleeping.
+
+        With `final` (the file was rotated away) an unterminated last line is consumed too.
+        """
+        while (batch := await self._next_batch(final=final)) is not None:
+            await submit(batch)
+            assert batch.checkpoint is not None
+            self._offset, self._line = batch.checkpoint.offset, batch.checkpoint.line
+
+    async def _next_batch(self, *, final: bool) -> Batch | None:
+        """Up to max_batch_lines lines (about CHUNK_BYTES), or None when no complete line is there."""
+        events: list[Event] = []
+        rejections: list[Rejection] = []
+        start = end = self._buf_pos
+        taken = 0
+        line = self._cursor_line
+        while taken < self._max_batch_lines and end - start < CHUNK_BYTES:
+            if self._take_line(events, rejections):
+                taken += 1
+                end, line = self._buf_pos, self._cursor_line
+                continue
+            if self._fill():
+                await asyncio.sleep(0)  # one chunk read: let others run
+                continue
+            if final and self._take_unterminated(events, rejections):
+                taken += 1
+                end, line = self._buf_pos, self._cursor_line
+            break
+        if taken == 0:
+            return None
+        return Batch(events=events, rejections=rejections, checkpoint=self._checkpoint(end, line), source=self.name)
+
+    def _fill(self) -> bool:
+        """Read one chunk into the buffer; False at the end of the file."""
+        chunk = self._require_file().read(CHUNK_BYTES)
+        if not chunk:
+            return False
+        self._buf += chunk
+        return True
+
+    def _take_line(self, events: list[Event], rejections: list[Rejection]) -> bool:
+        """Consume one complete line from the buffer; False when the buffer holds none."""
+        newline = self._buf.find(b"\n")
+        skipping = self._oversized
+        if skipping is not None:
+            if newline < 0:
+                skipping.size += len(self._buf)
+                self._discard(len(self._buf))
+                return False
+            skipping.size += newline
+            self._discard(newline + 1)
+            self._cursor_line += 1
+            self._oversized = None
+            self._reject_oversized(skipping, rejections)
+            return True
+        if newline < 0:
+            if len(self._buf) > self._config.max_event_bytes:
+                # Too long already: skip to its newline without keeping it.
+                self._oversized = _Oversized(
+                    line=self._cursor_line + 1, excerpt=bytes(self._buf[:EXCERPT_BYTES]), size=len(self._buf)
+                )
+                self._discard(len(self._buf))
+            return False
+        raw = bytes(self._buf[:newline])
+        self._discard(newline + 1)
+        self._cursor_line += 1
+        self._parse(raw, self._cursor_line, events, rejections)
+        return True
+
+    def _take_unterminated(self, events: list[Event], rejections: list[Rejection]) -> bool:
+        """Consume the last line of a rotated file, which has no newline; False if there is none."""
+        skipping = self._oversized
+        if skipping is not None:
+            self._cursor_line += 1
+            self._oversized = None
+            self._reject_oversized(skipping, rejections)
+            return True
+        if not self._buf:
+            return False
+        raw = bytes(self._buf)
+        self._discard(len(raw))
+        self._cursor_line += 1
+        self._parse(raw, self._cursor_line, events, rejections)
+        return True
+
+    def _discard(self, count: int) -> None:
+        del self._buf[:count]
+        self._buf_pos += count
+
+    def _parse(self, raw: bytes, line: int, events: list[Event], rejections: list[Rejection]) -> None:
+        if not raw.strip():
+            return  # blank lines are counted, not reported
+        try:
+            events.append(parse_event_line(raw, max_bytes=self._config.max_event_bytes))
+        except EventError as e:
+            self._reject(line, e.reason, raw[:EXCERPT_BYTES], rejections)
+
+    def _reject_oversized(self, skipped: _Oversized, rejections: list[Rejection]) -> None:
+        limit = self._config.max_event_bytes
+        reason = f"event is {skipped.size} bytes, over the limit of {limit} bytes (max_event_size)"
+        self._reject(skipped.line, reason, skipped.excerpt, rejections)
+
+    def _reject(self, line: int, reason: str, excerpt: bytes, rejections: list[Rejection]) -> None:
+        position = f"{self._path}:{line}"
+        logger.debug("source=%s position=%s rejected: %s", self.name, position, reason)  # ingest logs it
+        rejections.append(Rejection(source=self.name, position=position, reason=reason, excerpt=excerpt))
+
+    # -- small helpers ----------------------------------------------------------------------------
+
+    def _checkpoint(self, offset: int, line: int) -> Checkpoint:
+        return Checkpoint(
+            source=self.name, path=str(self._path), device=self._device, inode=self._inode, offset=offset, line=line
+        )
+
+    def _require_file(self) -> io.FileIO:
+        if self._file is None:
+            raise RuntimeError("FileTailSource has no open file")  # a bug: run() opens it first
+        return self._file
+
+    def _fileno(self) -> int:
+        return self._require_file().fileno()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
