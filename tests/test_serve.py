@@ -445,3 +445,37 @@ async def test_json_log_lines(short_dir: Path, receiver: Receiver) -> None:
     assert delivered["level"] == "info" and delivered["logger"] == "hookd.dispatcher"
     assert "event=j1 hook=h try=1 status=200" in str(delivered["message"])
     assert str(delivered["time"]).endswith("Z")
+
+
+async def test_file_source_through_the_daemon_resumes_after_restart(short_dir: Path, receiver: Receiver) -> None:
+    """1. Lines (one bad) in a tailed file are delivered; 2. the daemon stops; 3. lines are appended
+    while it is down; 4. it starts again. Result: each good line delivered exactly once, the bad one
+    stored as a rejection with file:line, and the checkpoint at the end of the file."""
+    log_file = short_dir / "events.jsonl"
+    log_file.write_bytes(event_line(id="f1") + b"\n" + b"{broken\n" + event_line(id="f2") + b"\n")
+    cfg = write_config(
+        short_dir,
+        f"""
+        version: 1
+        storage: {{path: {short_dir}/hookd.db}}
+        sources:
+          - {{name: applog, type: file, path: {log_file}, start_at: beginning}}
+        hooks:
+          - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}
+        """,
+    )
+    db = short_dir / "hookd.db"
+    async with running_daemon(cfg):
+        await receiver.wait_count(2)
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
+    with log_file.open("ab") as f:
+        f.write(event_line(id="f3") + b"\n" + event_line(id="f4") + b"\n")
+    async with running_daemon(cfg):
+        await receiver.wait_count(4)
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(4,)])
+    assert [r.headers["webhook-id"] for r in receiver.requests] == ["f1", "f2", "f3", "f4"]
+    rejected = db_rows(db, "SELECT source, position, reason FROM rejected")
+    assert len(rejected) == 1
+    assert rejected[0][:2] == ("applog", f"{log_file}:2")
+    assert "invalid JSON" in str(rejected[0][2])
+    assert db_rows(db, 'SELECT "offset", line FROM checkpoints') == [(log_file.stat().st_size, 4)]
