@@ -478,4 +478,4 @@ async def test_file_source_through_the_daemon_resumes_after_restart(short_dir: P
     assert len(rejected) == 1
     assert rejected[0][:2] == ("applog", f"{log_file}:2")
     assert "invalid JSON" in str(rejected[0][2])
-    assert db_rows(db, 'SELECT "offset", line FROM checkpoints') == [(log_file.stat().st_size, 4)]
+    assert db_rows(db, 'SELECT "offset", line FROM checkpoints') == [(log_file.stat().st_size, 5)]
