@@ -7,13 +7,16 @@ and bare numbers are not literals.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import jmespath
 from jmespath import exceptions as jmes_exc
 from jmespath import lexer as jmes_lexer
+from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 
 _COMPARATORS = frozenset({"eq", "ne", "lt", "gt", "lte", "gte"})
@@ -37,12 +40,15 @@ def compile_expression(expression: str) -> ParsedResult:
     try:
         tokens = list(jmes_lexer.Lexer().tokenize(expression))
     except jmes_exc.LexerError as e:
+        # LexerError keeps its reason in .message; its .msg is the generic "Invalid jmespath expression".
+        reason = str(e.message)
+        hint = (
+            "compare with == (two equals signs)"
+            if e.lexer_value == "="
+            else "quote strings with single quotes ('paid') and numbers with backticks (`100`)"
+        )
         raise ExpressionError(
-            ExpressionProblem(
-                f"JMESPath syntax error at column {e.lex_position + 1}: {e.msg}. "
-                "Quote strings with single quotes ('paid') and numbers with backticks (`100`)",
-                e.lex_position,
-            )
+            ExpressionProblem(f"JMESPath syntax error at column {e.lex_position + 1}: {reason}; {hint}", e.lex_position)
         ) from None
     try:
         return jmespath.compile(expression)
@@ -56,7 +62,7 @@ def compile_expression(expression: str) -> ParsedResult:
         )
         where = f" at column {pos + 1}" if pos >= 0 else ""
         detail = str(getattr(e, "msg", "") or "").strip()
-        detail = f" ({detail})" if detail else ""
+        detail = f" ({detail})" if detail and detail != jmes_exc.ParseError._ERROR_MESSAGE else ""
         raise ExpressionError(ExpressionProblem(f"JMESPath syntax error{where}{detail}: {hint}", pos)) from None
 
 
@@ -92,7 +98,52 @@ def lint_expression(expression: str) -> list[ExpressionProblem]:
                     start if isinstance(start, int) else -1,
                 )
             )
+    problems.extend(_function_problems(expression, tokens))
     return problems
+
+
+def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
+    """Unknown functions and wrong argument counts: JMESPath only notices them when evaluating."""
+    table: dict[str, dict[str, object]] = Functions.FUNCTION_TABLE
+    starts: dict[str, int] = {}
+    problems: list[ExpressionProblem] = []
+    for tok, after in itertools.pairwise(tokens):
+        if tok["type"] != "unquoted_identifier" or after["type"] != "lparen":
+            continue
+        name = str(tok["value"])
+        start = tok["start"] if isinstance(tok["start"], int) else -1
+        starts.setdefault(name, start)
+        if name not in table:
+            close = difflib.get_close_matches(name, list(table), n=1)
+            fix = f"did you mean {close[0]}()?" if close else "see jmespath.org for the built-in functions"
+            problems.append(ExpressionProblem(f"{name}() is not a JMESPath function; {fix}", start))
+    for name, given in _calls(jmespath.compile(expression).parsed):
+        spec = table.get(name)
+        if spec is None:
+            continue  # reported above
+        signature = spec["signature"]
+        assert isinstance(signature, tuple | list)
+        variadic = bool(signature) and bool(signature[-1].get("variadic"))
+        wanted = len(signature)
+        if (variadic and given < wanted) or (not variadic and given != wanted):
+            count = f"at least {wanted}" if variadic else str(wanted)
+            problems.append(
+                ExpressionProblem(
+                    f"{name}() takes {count} argument(s), but is given {given}",
+                    starts.get(name, -1),
+                )
+            )
+    return problems
+
+
+def _calls(node: object) -> Iterator[tuple[str, int]]:
+    if not isinstance(node, dict):
+        return
+    children = node.get("children") or []
+    if node.get("type") == "function_expression":
+        yield str(node.get("value")), len(children)
+    for child in children:
+        yield from _calls(child)
 
 
 def is_truthy(value: object) -> bool:

@@ -174,6 +174,8 @@ def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) 
         problems.append(TemplateProblem(path, "'{{' is never closed; end the expression with '}}'"))
     elif rest:
         parts.append(rest)
+    if any(isinstance(part, str) and "}}" in part for part in parts):
+        problems.append(TemplateProblem(path, "'}}' without an opening '{{'; remove it or add the '{{ expr'"))
     if len(parts) == 1 and not isinstance(parts[0], str) and _PLACEHOLDER.fullmatch(text):
         return _Lone(parts[0])
     return _Text(parts)

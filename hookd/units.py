@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -25,9 +26,13 @@ def parse_duration(value: str | float) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a duration; give a finite number of seconds, or text like 30s")
         if value < 0:
             raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
         return float(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{type(value).__name__} is not a duration; write text like 30s, or a number of seconds")
     text = value.strip()
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(
@@ -44,6 +49,8 @@ def parse_size(value: str | int) -> int:
         if value < 0:
             raise ValueError(f"{value!r} is negative; a size must be 0 or more")
         return value
+    if not isinstance(value, str):
+        raise TypeError(f"{type(value).__name__} is not a size; write text like 10MB, or a whole number of bytes")
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgG][iI]?)?[bB]", value.strip())
     if not m:
         raise ValueError(f"{value!r} is not a size; write a number with a unit, like 512KB, 10MB or 1GiB")
@@ -67,9 +74,11 @@ def parse_rate(value: str | float) -> Rate:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a rate")
     if isinstance(value, int | float):
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{value!r} is not a positive rate")
         return Rate(float(value), f"{value}/s")
+    if not isinstance(value, str):
+        raise TypeError(f"{type(value).__name__} is not a rate; write text like 100/min, or a number per second")
     text = value.strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*/\s*([a-z]+)", text)
     if not m or m.group(2) not in _RATE_PER:

@@ -7,12 +7,13 @@ everything it can: a user fixes all their mistakes in one round.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from hookd.config.located import LocatedDocument, PathKey
+from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
@@ -21,7 +22,7 @@ from hookd.units import parse_duration
 
 # AF_UNIX sun_path is 108 bytes on Linux, NUL included.
 UNIX_PATH_MAX = 107
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _MANAGED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
@@ -51,14 +52,16 @@ class _Linter:
         self.base_dir = base_dir
         self.problems: list[Problem] = []
 
-    def add(self, path: PathKey, message: str, severity: Severity = "error", *, offset: int = -1) -> None:
+    def add(
+        self, path: PathKey, message: str, severity: Severity = "error", *, offset: int = -1, key: bool = False
+    ) -> None:
         if path in self.doc.unresolved:
             return  # the unresolved ${...} is reported already; its placeholder text proves nothing
-        mark = self.doc.mark(path)
+        mark = self.doc.mark(path, key=key)
         column = mark.column
         # Point inside a one-line expression when we know the offset (plain or quoted scalar).
         style = self.doc.styles.get(path, "|")
-        if offset >= 0 and style in (None, "'", '"') and path not in self.doc.interpolated:
+        if offset >= 0 and not key and style in (None, "'", '"') and path not in self.doc.interpolated:
             column = mark.column + offset + (0 if style is None else 1)
         self.problems.append(
             Problem(
@@ -96,7 +99,25 @@ class _Linter:
         admin = data.get("admin")
         if isinstance(admin, dict):
             self._admin(admin)
+        self._finite_durations(data)
         return self.problems
+
+    def _finite_durations(self, data: dict[str, object]) -> None:
+        # JSON Schema accepts .inf and .nan as numbers >= 0; no duration can use them.
+        paths: list[PathKey] = [("storage", "retention"), ("delivery", "shutdown_timeout")]
+        hooks = data.get("hooks")
+        for i, _hook in _items(hooks if isinstance(hooks, list) else []):
+            paths += [
+                ("hooks", i, "timeout"),
+                ("hooks", i, "retry", "initial_delay"),
+                ("hooks", i, "retry", "max_delay"),
+            ]
+        for path in paths:
+            value: object = data
+            for part in path:
+                value = _child(value, part)
+            if isinstance(value, float) and not math.isfinite(value):
+                self.add(path, f"{value} is not a duration; give a finite number of seconds, or text like 30s or 90d")
 
     def _unique_names(self, items: list[object], path: PathKey, what: str) -> None:
         first: dict[str, int] = {}
@@ -106,9 +127,10 @@ class _Linter:
                 continue
             if name in first:
                 line = self.doc.mark((*path, first[name], "name")).line
+                shown = self.doc.shown((*path, i, "name"), name)
                 self.add(
                     (*path, i, "name"),
-                    f"{what} name {name!r} is already used on line {line}; every {what} needs its own name",
+                    f"{what} name {shown} is already used on line {line}; every {what} needs its own name",
                 )
             else:
                 first[name] = i
@@ -188,21 +210,27 @@ class _Linter:
         if isinstance(expression, str) and expression.strip():
             self._filter(expression, (*path, "filter"))
         if "payload" in hook:
-            for problem in lint_template(hook["payload"]):
-                self.add((*path, "payload", *problem.path), problem.message, _severity(problem.severity))
+            self._template(hook["payload"], (*path, "payload"))
         headers = hook.get("headers")
         if isinstance(headers, dict):
             for name, value in headers.items():
                 hpath = (*path, "headers", name)
-                if not _HEADER_NAME.match(name):
-                    self.add(hpath, f"{name!r} is not a valid HTTP header name (letters, digits and -)")
+                if not _HEADER_NAME.fullmatch(name):
+                    self.add(
+                        hpath,
+                        f"{name!r} is not a valid HTTP header name; use letters, digits and '-', like X-Request-Id",
+                        key=True,
+                    )
                 elif name.lower() in _MANAGED_HEADERS:
-                    self.add(hpath, f"{name} is set by the HTTP client; remove it from headers")
+                    self.add(hpath, f"{name} is set by the HTTP client; remove it from headers", key=True)
                 if isinstance(value, str):
                     if "\n" in value or "\r" in value:
-                        self.add(hpath, "header values must be on one line")
-                    for problem in lint_template(value):
-                        self.add(hpath, problem.message, _severity(problem.severity))
+                        self.add(
+                            hpath,
+                            "header values must be on one line; remove the line break "
+                            "(a | or > block keeps one at the end, so use a quoted string)",
+                        )
+                    self._template(value, hpath)
         retry = hook.get("retry")
         if isinstance(retry, dict):
             try:
@@ -211,10 +239,16 @@ class _Linter:
             except (ValueError, TypeError):
                 pass  # the schema reports malformed durations
             else:
-                if initial > maximum:
+                if initial > maximum and "initial_delay" in retry:
                     self.add(
                         (*path, "retry", "initial_delay"),
                         "initial_delay is longer than max_delay; lower it or raise max_delay",
+                    )
+                elif initial > maximum:
+                    self.add(
+                        (*path, "retry", "max_delay"),
+                        "max_delay is shorter than the default initial_delay of 5s; raise it or set a "
+                        "shorter initial_delay",
                     )
         timeout = hook.get("timeout")
         if timeout is not None:
@@ -233,7 +267,9 @@ class _Linter:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as e:
-            self.add(path, f"{shown} is not a valid URL ({e})")
+            # The parser's reason quotes part of the URL: keep it out when the URL is a secret.
+            reason = "" if path in self.doc.interpolated else f" ({e})"
+            self.add(path, f"{shown} cannot be parsed{reason}; write it like https://example.com:8443/webhooks")
             return
         if parts.scheme not in ("http", "https"):
             self.add(path, f"{shown} must start with http:// or https://")
@@ -244,14 +280,75 @@ class _Linter:
         if " " in url:
             self.add(path, "the URL contains a space; percent-encode it as %20")
 
+    def _template(self, value: object, path: PathKey) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._template(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._template(v, (*path, i))
+        elif isinstance(value, str) and path in self.doc.interpolated:
+            # Messages quote the template, so they must come from the text as written in the file,
+            # never from the secret a ${...} brought in.
+            raw = self.doc.interpolated[path]
+            shape = without_references(raw)
+            as_written = lint_template(shape)
+            for problem in as_written:
+                self.add(path, problem.message, _severity(problem.severity))
+            substituted_ok = not any(p.severity == "error" for p in lint_template(value))
+            if _braces(value) != _braces(shape):
+                self.add(
+                    path,
+                    f"the value substituted into {raw!r} contains '{{{{' or '}}}}', which hookd would read as a "
+                    "template; keep braces out of variables and files used in payloads and headers",
+                )
+            elif not substituted_ok and not as_written:
+                self.add(
+                    path,
+                    f"the value substituted into {raw!r} makes its template invalid; check the variable or file "
+                    "it comes from",
+                )
+        else:
+            for problem in lint_template(value):
+                self.add(path, problem.message, _severity(problem.severity))
+
     def _filter(self, expression: str, path: PathKey) -> None:
+        # The parser's details quote the expression; when part of it came from outside the file,
+        # name the reference instead and leave the details out.
+        raw = self.doc.interpolated.get(path)
         try:
             compile_expression(expression)
         except ExpressionError as e:
-            self.add(path, e.problem.message, offset=e.problem.offset)
+            if raw is None:
+                self.add(path, e.problem.message, offset=e.problem.offset)
+            else:
+                self.add(
+                    path,
+                    f"{raw!r} is not a valid JMESPath expression once its ${{...}} is substituted; check the "
+                    "value it brings in (strings go in single quotes, numbers in backticks)",
+                )
             return
         for lint in lint_expression(expression):
-            self.add(path, lint.message, offset=lint.offset)
+            if raw is None:
+                self.add(path, lint.message, offset=lint.offset)
+            else:
+                self.add(
+                    path,
+                    f'{raw!r}, once its ${{...}} is substituted, compares with a "double-quoted" name, which '
+                    "JMESPath reads as a field; strings go in single quotes",
+                )
+
+
+def _child(node: object, part: str | int) -> object:
+    if isinstance(node, dict) and isinstance(part, str):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _braces(text: str) -> tuple[int, int]:
+    return text.count("{{"), text.count("}}")
 
 
 def _severity(value: str) -> Severity:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
@@ -64,30 +64,42 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None) -> CheckRe
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return _fail(
-            file,
-            f"the file is not UTF-8 text (bad byte at offset {e.start}); save it as UTF-8",
-            readable=True,
+        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        problem = Problem(
+            file=file,
+            line=raw.count(b"\n", 0, e.start) + 1,
+            column=e.start - line_start + 1,
+            path="",
+            message=f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x} here); save it as UTF-8",
         )
+        return CheckResult(file, None, (problem,))
     base_dir = path.parent.absolute()
     doc = load_located(text, file, base_dir=base_dir, env=env)
     problems = list(doc.problems)
-    if doc.data is None:
-        return CheckResult(file, None, tuple(problems))
+    if doc.data is None and problems:
+        return CheckResult(file, None, tuple(_redact(problems, doc)))
     if not isinstance(doc.data, dict):
+        # A document that is only `---` or `~` is null: as good as empty, so say the same.
+        if doc.data is None:
+            line, column, what = 0, 0, "the file holds no settings"
+        else:
+            mark = doc.mark(())
+            line, column, what = mark.line, mark.column, "the top level must be a mapping"
         problems.append(
             Problem(
                 file=file,
-                line=1,
-                column=1,
+                line=line,
+                column=column,
                 path="",
-                message="the top level must be a mapping starting with `version: 1`",
+                message=f"{what}; start the file with `version: 1` and add keys beside it",
             )
         )
-        return CheckResult(file, None, tuple(problems))
+        problems.sort(key=_problem_order)
+        return CheckResult(file, None, tuple(_redact(problems, doc)))
     problems.extend(schema_problems(doc))
     problems.extend(lint_document(doc, base_dir))
-    problems.sort(key=lambda p: (p.line, p.column, p.severity))
+    problems.sort(key=_problem_order)
+    problems = _redact(problems, doc)
     if any(p.severity == "error" for p in problems):
         return CheckResult(file, None, tuple(problems))
     digest = hashlib.sha256(raw).hexdigest()
@@ -103,9 +115,39 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Settings
     return result.settings
 
 
-def _fail(file: str, message: str, *, readable: bool = False) -> CheckResult:
+def _problem_order(p: Problem) -> tuple[int, int, str]:
+    return (p.line, p.column, p.severity)
+
+
+# Shorter substituted values are not secrets worth hiding, and replacing them would garble messages.
+_MIN_SECRET_CHARS = 4
+
+
+def _redact(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
+    """Show `${VAR}` wherever a message would quote a value taken from the environment or a file.
+
+    Messages already name the reference for interpolated fields; this is the net under them, for
+    values quoted elsewhere (a duplicate name, a path, a template inside a header).
+    """
+    secrets = sorted(
+        ((value, ref) for value, ref in doc.secrets.items() if len(value) >= _MIN_SECRET_CHARS),
+        key=lambda item: -len(item[0]),
+    )
+    if not secrets:
+        return problems
+    out = []
+    for p in problems:
+        message, path = p.message, p.path
+        for value, ref in secrets:
+            message = message.replace(value, ref)
+            path = path.replace(value, ref)
+        out.append(p if (message, path) == (p.message, p.path) else replace(p, message=message, path=path))
+    return out
+
+
+def _fail(file: str, message: str) -> CheckResult:
     problem = Problem(file=file, line=0, column=0, path="", message=message)
-    return CheckResult(file, None, (problem,), readable)
+    return CheckResult(file, None, (problem,), readable=False)
 
 
 def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Settings:
@@ -160,14 +202,14 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
                 headers=MappingProxyType(dict(h.get("headers", {}))),
                 payload=h.get("payload"),
                 retry=RetryPolicy(
-                    max_attempts=r.get("max_attempts", 12),
+                    max_attempts=int(r.get("max_attempts", 12)),  # JSON Schema lets 5.0 pass as an integer
                     backoff=r.get("backoff", "exponential"),
                     initial_delay_s=parse_duration(r.get("initial_delay", "5s")),
                     max_delay_s=parse_duration(r.get("max_delay", "1h")),
                     jitter=r.get("jitter", True),
                 ),
                 timeout_s=parse_duration(h.get("timeout", "30s")),
-                concurrency=h.get("concurrency", 10),
+                concurrency=int(h.get("concurrency", 10)),
                 follow_redirects=h.get("follow_redirects", False),
                 origin=origin(("hooks", i)),
             )
@@ -177,12 +219,12 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
     return Settings(
         config_path=path,
         config_sha256=digest,
-        version=data["version"],
+        version=int(data["version"]),
         storage=storage,
         sources=tuple(sources),
         hooks=tuple(hooks),
         delivery=DeliveryConfig(
-            concurrency=delivery_raw.get("concurrency", 100),
+            concurrency=int(delivery_raw.get("concurrency", 100)),
             shutdown_timeout_s=parse_duration(delivery_raw.get("shutdown_timeout", "30s")),
         ),
         admin=AdminConfig(

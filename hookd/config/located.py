@@ -21,7 +21,8 @@ from hookd.errors import Problem
 
 PathKey = tuple[str | int, ...]
 
-_INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+# `$${` is an escaped `${`; `${...}` a reference; a `${` with no `}` after it is an unclosed one.
+_INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STR_TAG = "tag:yaml.org,2002:str"
 
@@ -46,6 +47,9 @@ class LocatedDocument:
     styles: dict[PathKey, str | None] = field(default_factory=dict)
     # Paths whose ${...} could not be resolved: already reported, so later checks skip them.
     unresolved: set[PathKey] = field(default_factory=set)
+    # Every value substituted from the environment or a file, with the reference that produced it,
+    # so a message that would quote one can show the reference instead.
+    secrets: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
@@ -66,8 +70,19 @@ class LocatedDocument:
         return repr(value)
 
 
+def without_references(raw: str) -> str:
+    """`raw` with each ${...} replaced by a neutral `x`: its shape, without the values it brings in."""
+    return _INTERPOLATION.sub(lambda m: "${" if m.group(0) == "$${" else "x", raw)
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _bad_key_message(key_node: yaml.Node) -> str:
+    if isinstance(key_node, yaml.ScalarNode):
+        return f"the key {key_node.value} is not read as text by YAML; quote it, like '{key_node.value}'"
+    return "a key must be plain text, not a list or a mapping"
 
 
 class _Builder:
@@ -78,6 +93,8 @@ class _Builder:
         self.constructor = yaml.constructor.SafeConstructor()
         self.resolver = yaml.resolver.Resolver()
         self.pending: list[tuple[Mark, PathKey, str]] = []
+        self.active: set[int] = set()  # mappings and lists being built: an alias back to one is a cycle
+        self.own_keys: dict[int, set[int]] = {}
 
     def problem(self, mark: Mark, path: PathKey, message: str) -> None:
         # Described once the whole tree is built, so list items can be named by their `name`.
@@ -85,31 +102,78 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: PathKey) -> object:
         self.doc.values[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            result: dict[str, object] = {}
-            self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merges
-            for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-                if not isinstance(key, str):
-                    self.problem(_mark(key_node), path, "mapping keys must be plain strings")
-                    continue
-                child = (*path, key)
-                if key in result:
-                    first = self.doc.keys[child]
-                    self.problem(
-                        _mark(key_node),
-                        child,
-                        f"key {key!r} appears twice in the same mapping (first on line {first.line}); "
-                        "YAML would silently keep only the last one, so remove one of them",
-                    )
-                    continue
-                self.doc.keys[child] = _mark(key_node)
-                result[key] = self.build(value_node, child)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self.active:
+                self.problem(
+                    _mark(node),
+                    path,
+                    "this alias refers to a mapping or list that contains it, which can never end; "
+                    "copy the values instead",
+                )
+                return None
+            self.active.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self.build_mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.active.discard(id(node))
         assert isinstance(node, yaml.ScalarNode)
         return self.build_scalar(node, path)
+
+    def build_mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, object]:
+        # Keys written in this mapping, as opposed to those a `<<: *anchor` merge brings in. Kept
+        # per node: an anchored mapping reached again through an alias is already flattened.
+        own = self.own_keys.setdefault(id(node), {id(k) for k, _ in node.value})
+        try:
+            self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merges
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or "invalid merge"
+            self.problem(_mark(node), path, f"cannot merge into this mapping: {problem}; `<<:` takes an *alias")
+            return {}
+        chosen: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        written: dict[str, Mark] = {}
+        for key_node, value_node in node.value:
+            ok, key = self.construct(key_node, path) if isinstance(key_node, yaml.ScalarNode) else (True, None)
+            if not ok:
+                continue
+            if not isinstance(key, str):
+                self.problem(_mark(key_node), path, _bad_key_message(key_node))
+                continue
+            if id(key_node) not in own:
+                chosen[key] = (key_node, value_node)  # merged: a later merge source wins, as in YAML
+                continue
+            if key in written:
+                self.problem(
+                    _mark(key_node),
+                    (*path, key),
+                    f"key {key!r} appears twice in the same mapping (first on line {written[key].line}); "
+                    "YAML would silently keep only one of them, so remove the other",
+                )
+                continue
+            written[key] = _mark(key_node)
+            chosen[key] = (key_node, value_node)  # a key written here overrides a merged one
+        result: dict[str, object] = {}
+        for key, (key_node, value_node) in chosen.items():
+            child = (*path, key)
+            self.doc.keys[child] = _mark(key_node)
+            result[key] = self.build(value_node, child)
+        return result
+
+    def construct(self, node: yaml.ScalarNode, path: PathKey) -> tuple[bool, object]:
+        """The Python value of a scalar, or (False, None) with a problem when YAML cannot read it."""
+        try:
+            return True, self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            reason = getattr(e, "problem", None) or str(e)
+        except (ValueError, TypeError) as e:  # e.g. 2024-13-45 matches the date syntax, but is no date
+            reason = str(e)
+        self.problem(
+            _mark(node),
+            path,
+            f"YAML cannot read {node.value!r} ({reason}); quote it to keep it as text",
+        )
+        return False, None
 
     def build_scalar(self, node: yaml.ScalarNode, path: PathKey) -> object:
         self.doc.styles[path] = node.style
@@ -126,7 +190,10 @@ class _Builder:
                     node = yaml.ScalarNode(tag, text, node.start_mark, node.end_mark, style=None)
                 else:
                     return text
-        return self.constructor.construct_object(node, deep=True)
+        ok, value = self.construct(node, path)
+        if not ok:
+            self.doc.unresolved.add(path)  # reported; later checks would only repeat it
+        return value
 
     def interpolate(self, node: yaml.ScalarNode, path: PathKey) -> str | None:
         failed = False
@@ -136,6 +203,14 @@ class _Builder:
             if m.group(0) == "$${":
                 return "${"
             ref = m.group(1)
+            if ref is None:
+                self.problem(
+                    _mark(node),
+                    path,
+                    "'${' is never closed; write ${VAR}, ${VAR:-default} or ${file:/path}, or $${ for a literal ${",
+                )
+                failed = True
+                return ""
             resolved = self.resolve_reference(ref, node, path)
             if resolved is None:
                 failed = True
@@ -156,12 +231,20 @@ class _Builder:
             if not secret_path.is_absolute():
                 secret_path = self.base_dir / secret_path
             try:
-                return secret_path.read_text(encoding="utf-8").rstrip("\r\n")
+                secret = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
             except FileNotFoundError:
-                self.problem(mark, path, f"${{file:{raw}}}: file {str(secret_path)!r} does not exist")
+                self.problem(
+                    mark,
+                    path,
+                    f"${{file:{raw}}}: file {str(secret_path)!r} does not exist; create it or fix the path "
+                    "(a relative path starts from the config file's directory)",
+                )
             except (OSError, UnicodeDecodeError) as e:
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
                 self.problem(mark, path, f"${{file:{raw}}}: cannot read {str(secret_path)!r}: {reason}")
+            else:
+                self.doc.secrets[secret] = f"${{file:{raw}}}"
+                return secret
             return None
         name, sep, default = ref.partition(":-")
         if not _VAR_NAME.fullmatch(name):
@@ -172,10 +255,12 @@ class _Builder:
                 "(and $${ for a literal ${)",
             )
             return None
-        if name in self.env:
-            return self.env[name]
-        if sep:
-            return default
+        value = self.env.get(name)
+        if sep and not value:
+            return default  # as in the shell, :- also replaces a variable that is set but empty
+        if value is not None:
+            self.doc.secrets[value] = f"${{{name}}}"
+            return value
         self.problem(
             mark,
             path,
@@ -184,26 +269,53 @@ class _Builder:
         return None
 
 
+def _syntax_problem(e: yaml.MarkedYAMLError, file: str) -> Problem:
+    problem = e.problem or "invalid YAML"
+    context = e.context or ""
+    where = e.problem_mark or e.context_mark
+    if "quoted scalar" in context and "end of stream" in problem and e.context_mark:
+        # PyYAML notices at the end of the file; the mistake is where the quote opened.
+        where = e.context_mark
+        message = "YAML syntax error: this quoted string is never closed; add the closing quote"
+    elif "'\\t'" in problem:
+        message = "YAML syntax error: a tab character here; YAML indents with spaces only, so replace the tab"
+    elif problem.startswith("expected <block end>"):
+        message = (
+            "YAML syntax error: this line's indentation does not match the lines above it; keys of one "
+            "mapping start in the same column, and list items under their key"
+        )
+    elif "flow" in context and problem.endswith("but got '{'"):
+        message = (
+            "YAML syntax error: '{' inside a {...} or [...] on one line; an unquoted ${VAR} cannot go there, "
+            'so quote it ("${VAR}") or write the mapping one key per line'
+        )
+    elif problem == "mapping values are not allowed here":
+        message = "YAML syntax error: ': ' inside a plain value; quote the whole value (\"like: this\")"
+    else:
+        message = (
+            f"YAML syntax error: {problem}{f' ({context})' if context else ''}. "
+            "Check indentation and quoting on this line or the one before it"
+        )
+    line, col = (where.line + 1, where.column + 1) if where else (0, 0)
+    return Problem(file=file, line=line, column=col, path="", message=message)
+
+
+def _document_start_line(text: str, node: yaml.Node) -> int:
+    """The line of the `---` that starts the document holding `node` (the node's own line if none)."""
+    lines = text.splitlines()
+    for i in range(min(node.start_mark.line, len(lines) - 1), -1, -1):
+        if lines[i].startswith("---"):
+            return i + 1
+    return node.start_mark.line + 1
+
+
 def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str] | None = None) -> LocatedDocument:
     """Parse one YAML document. Problems (syntax, duplicate keys, variables) land in `.problems`."""
     doc = LocatedDocument(file=file, data=None)
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
-        where = e.problem_mark or e.context_mark
-        line, col = (where.line + 1, where.column + 1) if where else (0, 0)
-        what = e.problem or "invalid YAML"
-        context = f" ({e.context})" if e.context else ""
-        doc.problems.append(
-            Problem(
-                file=file,
-                line=line,
-                column=col,
-                path="",
-                message=f"YAML syntax error: {what}{context}. Check indentation and quoting on this line "
-                "or the one before it",
-            )
-        )
+        doc.problems.append(_syntax_problem(e, file))
         return doc
     except yaml.YAMLError as e:
         doc.problems.append(Problem(file=file, line=0, column=0, path="", message=f"YAML error: {e}"))
@@ -214,11 +326,10 @@ def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str]
         )
         return doc
     if len(nodes) > 1:
-        second = nodes[1]
         doc.problems.append(
             Problem(
                 file=file,
-                line=second.start_mark.line + 1,
+                line=_document_start_line(text, nodes[1]),
                 column=1,
                 path="",
                 message="the file holds several YAML documents (---); hookd reads exactly one per file",

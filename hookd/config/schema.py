@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 from collections.abc import Iterator
@@ -57,6 +58,8 @@ def _type_of(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, datetime.date):
+        return "a date"
     return type(value).__name__
 
 
@@ -115,22 +118,37 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         if "string" in wants and isinstance(instance, bool):
             hint = " (YAML reads yes/no/on/off as true/false; quote the value)"
         elif "array" in wants and isinstance(instance, str):
-            hint = f" (write [{instance}] for a list of one)"
+            shown = doc.interpolated.get(path, instance)
+            hint = f" (write [{shown}] for a list of one)"
+        elif "string" in wants and isinstance(instance, int | float | datetime.date) and not custom:
+            hint = " (quote it to keep it as text)"
+        if custom:
+            hint += f"; {custom}"
         yield path, f"must be {names}, not {_type_of(instance)}{hint}", False
     elif kind == "enum":
         options = [str(o) for o in expected]
         dym = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""
+        if isinstance(instance, bool):
+            dym = " (YAML reads yes/no/on/off as true/false; quote the value)"
         yield path, f"{doc.shown(path, instance)} is not one of: {', '.join(options)}{dym}", False
     elif kind == "const":
         yield path, f"must be {expected!r}, not {doc.shown(path, instance)}", False
     elif kind in ("anyOf", "oneOf", "pattern") and custom:
-        yield path, f"{doc.shown(path, instance)} is not valid: {custom}", False
+        if isinstance(instance, dict):
+            yield path, custom, False  # the whole mapping is the problem; quoting it helps nobody
+        elif isinstance(instance, list):
+            yield path, f"a list is not valid here: {custom}", False
+        else:
+            yield path, f"{doc.shown(path, instance)} is not valid: {custom}", False
     elif kind == "pattern":
         yield path, f"{doc.shown(path, instance)} does not match the pattern {expected}", False
     elif kind == "minItems":
         yield path, f"needs at least {expected} item(s)", False
     elif kind == "minLength":
-        yield path, "must not be empty", False
+        if expected == 1:
+            yield path, "must not be empty", False
+        else:
+            yield path, f"must be at least {expected} characters long", False
     elif kind == "maxLength":
         yield path, f"must be at most {expected} characters", False
     elif kind in ("minimum", "exclusiveMinimum"):
