@@ -7,6 +7,7 @@ is the normalised object {id, type, time, source, data} serialised once, here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,10 @@ from hookd.errors import EventError
 from hookd.ids import uuid7
 
 MAX_ID_LENGTH = 200
+# RFC 3339 date-time; datetime.fromisoformat alone also takes ISO 8601 forms such as 20260131T120000Z,
+# 2026-W05-1T12:00Z or 2026-01-31T12Z, which would then be stored and sent as they are.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+_JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
 _CLOUDEVENT_KEYS = frozenset(
     {"specversion", "id", "source", "type", "time", "data", "datacontenttype", "dataschema", "subject"}
@@ -39,7 +44,7 @@ def utc_now_rfc3339(now: float | None = None) -> str:
 
 def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = None) -> Event:
     """One event from one line of JSON. Raises EventError saying what is wrong and how to fix it."""
-    size = len(line)
+    size = len(line.encode()) if isinstance(line, str) else len(line)
     if size > max_bytes:
         raise EventError(f"event is {size} bytes, over the limit of {max_bytes} bytes (max_event_size)")
     try:
@@ -51,7 +56,7 @@ def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = N
 
 def event_from_object(value: object, *, now: float | None = None) -> Event:
     if not isinstance(value, dict):
-        kind = "an array" if isinstance(value, list) else f"a JSON {type(value).__name__}"
+        kind = "an array" if isinstance(value, list) else _JSON_KINDS.get(type(value), type(value).__name__)
         raise EventError(f'an event must be a JSON object with a "type", not {kind}')
     cloud = "specversion" in value
     raw_id = value.get("id")
@@ -121,7 +126,7 @@ def _check_cloudevent(value: dict[str, object], event_id: str | None) -> None:
 
 
 def _is_rfc3339(text: str) -> bool:
-    if "T" not in text and "t" not in text:
+    if not _RFC3339.fullmatch(text):
         return False
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))

@@ -64,7 +64,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not "²" or "١٢": isdigit() accepts those
         return float(text)
     try:
         when = parsedate_to_datetime(text)

@@ -18,6 +18,11 @@ from hookd.templates import Template, compile_template
 
 log = logging.getLogger("hookd.router")
 
+# What evaluating a filter on one event's data can raise. Besides JMESPathError, jmespath lets plain
+# Python errors through: `data.items[?price > `0`]` with a string price (TypeError), `merge()` of a
+# non-object (TypeError), `ceil(to_number('1e999'))` (OverflowError), `floor(to_number('nan'))`.
+_EVALUATION_ERRORS = (JMESPathError, TypeError, ValueError, ArithmeticError)
+
 
 def compile_globs(globs: Sequence[str]) -> re.Pattern[str]:
     """One regex for all of a hook's event-type globs. `*` matches any run of characters, dots too."""
@@ -79,7 +84,7 @@ class Router:
                 try:
                     if not is_truthy(hook.filter.search(event.envelope)):
                         continue
-                except JMESPathError as e:
+                except _EVALUATION_ERRORS as e:
                     # A filter that cannot be evaluated on this event is "not matched", loudly.
                     log.warning(
                         "event=%s hook=%s filter failed: %s; not delivered to this hook", event.id, hook.name, e
@@ -100,7 +105,7 @@ class Router:
                 continue
             try:
                 value = hook.filter.search(event.envelope)
-            except JMESPathError as e:
+            except _EVALUATION_ERRORS as e:
                 verdicts.append(Verdict(hook.name, False, f"filter could not be evaluated: {e}"))
                 continue
             if is_truthy(value):

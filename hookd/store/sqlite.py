@@ -51,6 +51,9 @@ class SQLiteStore:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def open(self) -> None:
+        if self._db is not None:
+            return  # already open
+        self._closed = False
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,9 @@ class SQLiteStore:
                 f"cannot open the database {str(self.path)!r}: {e}; check the path, its permissions, "
                 "and that it is a hookd SQLite file"
             ) from None
+        except BaseException:
+            await self._close_quietly()  # a newer database (StartupError) must not leak the connection
+            raise
 
     async def _migrate(self) -> None:
         async with self._tx() as db:
@@ -290,14 +296,15 @@ class SQLiteStore:
         total = 0
         finished = (
             "SELECT id FROM deliveries WHERE state IN ('delivered', 'failed') AND updated_at < ? "
-            "ORDER BY updated_at LIMIT ?"
+            "ORDER BY updated_at, id LIMIT ?"
         )
         while True:
             async with self._tx() as db:
-                await db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch))
+                cur = await db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch))
+                attempts = max(cur.rowcount, 0)  # rows too: "returns rows deleted"
                 cur = await db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch))
                 n = max(cur.rowcount, 0)
-            total += n
+            total += n + attempts
             if n < batch:
                 break
             await asyncio.sleep(0)  # let ingest and delivery in between

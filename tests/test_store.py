@@ -1,0 +1,465 @@
+"""SQLiteStore on a real SQLite file in tmp_path, checked through its methods and by reading the file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from hookd.errors import StartupError
+from hookd.events import Event, event_from_object
+from hookd.sources.base import Checkpoint, Rejection
+from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, IngestResult, RoutedEvent
+from hookd.store.sqlite import SQLiteStore
+
+
+def event(event_id: str, data: object = None, etype: str = "order.created") -> Event:
+    return event_from_object(
+        {"id": event_id, "type": etype, "time": "2026-01-31T12:00:00Z", "source": "shop", "data": data}
+    )
+
+
+def routed(event_id: str, *hooks: str, data: object = None) -> RoutedEvent:
+    return RoutedEvent(event=event(event_id, data), source="sock", hooks=hooks)
+
+
+def query(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(sql, args).fetchall()
+
+
+def deliveries(path: Path) -> list[tuple[object, ...]]:
+    """(event_id, hook, state, attempts, next_at) of every delivery, ordered by event and hook."""
+    return query(path, "SELECT event_id, hook, state, attempts, next_at FROM deliveries ORDER BY event_id, hook")
+
+
+def delivery_id(path: Path, event_id: str, hook: str) -> str:
+    rows = query(path, "SELECT id FROM deliveries WHERE event_id = ? AND hook = ?", event_id, hook)
+    assert len(rows) == 1
+    value = rows[0][0]
+    assert isinstance(value, str)
+    return value
+
+
+def record(
+    due: DueDelivery, state: DeliveryState, *, status: int | None = 200, next_at: float | None = None,
+    started_at: float = 200.0, error: str = "",
+) -> AttemptRecord:  # fmt: skip
+    return AttemptRecord(
+        delivery_id=due.id,
+        attempt=due.attempt,
+        started_at=started_at,
+        duration_s=0.5,
+        status=status,
+        error=error,
+        request={"method": "POST", "url": "https://example.com/hook", "headers": {"Authorization": "***"}},
+        response_headers={"content-type": "text/plain"},
+        response_excerpt="thanks",
+        state=state,
+        next_at=next_at,
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "hookd.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(db_path)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def ingest(store: SQLiteStore, items: Sequence[RoutedEvent], now: float = 100.0) -> IngestResult:
+    return await store.ingest(items, [], [], now)
+
+
+# -- open, migrations, close ----------------------------------------------------------------------
+
+
+async def test_open_creates_the_directory_and_records_the_migration(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.close()
+
+    assert db_path.is_file()
+    rows = query(db_path, "SELECT name FROM migrations")
+    assert rows == [("0001_initial",)]
+    tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    assert tables == [("attempts",), ("checkpoints",), ("deliveries",), ("events",), ("migrations",), ("rejected",)]
+    assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_opening_again_applies_nothing_and_keeps_the_data(db_path: Path) -> None:
+    first = SQLiteStore(db_path)
+    await first.open()
+    await ingest(first, [routed("e1", "h1")])
+    await first.close()
+    applied = query(db_path, "SELECT name, applied_at FROM migrations")
+
+    second = SQLiteStore(db_path)
+    await second.open()
+    await second.close()
+
+    assert query(db_path, "SELECT name, applied_at FROM migrations") == applied
+    assert len(applied) == 1
+    assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0)]
+
+
+async def test_close_is_idempotent_and_the_store_refuses_work_after_it(store: SQLiteStore) -> None:
+    await store.close()
+    await store.close()
+
+    with pytest.raises(RuntimeError, match="store is not open"):
+        await ingest(store, [routed("e1", "h1")])
+    with pytest.raises(RuntimeError, match="store is not open"):
+        await store.next_due_at(["h1"])
+
+
+async def test_a_directory_that_cannot_be_created_is_a_startup_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    store = SQLiteStore(blocker / "var" / "hookd.db")
+
+    with pytest.raises(StartupError) as info:
+        await store.open()
+
+    assert str(info.value) == (
+        f"cannot create the database directory '{blocker / 'var'}': Not a directory; create it or change storage.path"
+    )
+    assert info.value.exit_code == 3
+    await store.close()
+
+
+async def test_a_file_that_is_not_sqlite_is_a_startup_error(tmp_path: Path) -> None:
+    path = tmp_path / "hookd.db"
+    path.write_bytes(b"this is a text file, not a database\n" * 20)
+    store = SQLiteStore(path)
+
+    with pytest.raises(StartupError) as info:
+        await store.open()
+
+    assert str(info.value) == (
+        f"cannot open the database '{path}': file is not a database; check the path, its permissions, "
+        "and that it is a hookd SQLite file"
+    )
+    assert store._db is None  # the connection was closed, not leaked
+    assert path.read_bytes() == b"this is a text file, not a database\n" * 20
+    await store.close()
+
+
+async def test_a_database_from_a_newer_hookd_is_a_startup_error_and_left_alone(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.close()
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("INSERT INTO migrations (name, applied_at) VALUES ('0002_from_the_future', 1.0)")
+
+    newer = SQLiteStore(db_path)
+    with pytest.raises(StartupError) as info:
+        await newer.open()
+
+    assert str(info.value) == (
+        f"the database '{db_path}' was written by a newer hookd (migrations 0002_from_the_future); "
+        "upgrade hookd or point storage.path elsewhere"
+    )
+    assert newer._db is None  # the connection was closed, not leaked
+    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [("0001_initial",), ("0002_from_the_future",)]
+    await newer.close()
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+
+
+async def test_ingest_stores_events_deliveries_rejections_and_checkpoint(store: SQLiteStore, db_path: Path) -> None:
+    e1 = routed("e1", "h1", "h2", data={"n": 1})
+    e2 = routed("e2", data={"n": 2})  # matched no hook: stored, no delivery
+    rejection = Rejection(source="tail", position="events.jsonl:3", reason="invalid JSON", excerpt=b"{oops")
+    checkpoint = Checkpoint(source="tail", path="/var/log/events.jsonl", device=5, inode=77, offset=300, line=3)
+
+    result = await store.ingest([e1, e2], [rejection], [checkpoint], 100.0)
+
+    assert result == IngestResult(inserted=frozenset({"e1", "e2"}), deliveries=2)
+    assert query(db_path, "SELECT id, type, source, event_source, time, received_at, body FROM events ORDER BY id") == [
+        ("e1", "order.created", "sock", "shop", "2026-01-31T12:00:00Z", 100.0, e1.event.body),
+        ("e2", "order.created", "sock", "shop", "2026-01-31T12:00:00Z", 100.0, e2.event.body),
+    ]
+    assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0), ("e1", "h2", "pending", 0, 100.0)]
+    assert query(db_path, "SELECT source, position, reason, excerpt, at FROM rejected") == [
+        ("tail", "events.jsonl:3", "invalid JSON", b"{oops", 100.0)
+    ]
+    assert await store.checkpoint("tail") == checkpoint
+
+
+async def test_ingest_is_one_transaction(store: SQLiteStore, db_path: Path) -> None:
+    bad_checkpoint = Checkpoint(source="tail", path=None, device=1, inode=1, offset=1, line=1)  # type: ignore[arg-type]
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.ingest([routed("e1", "h1")], [Rejection("tail", "f:1", "bad")], [bad_checkpoint], 100.0)
+
+    assert query(db_path, "SELECT count(*) FROM events") == [(0,)]
+    assert query(db_path, "SELECT count(*) FROM deliveries") == [(0,)]
+    assert query(db_path, "SELECT count(*) FROM rejected") == [(0,)]
+    # The connection is not left inside the failed transaction.
+    assert await ingest(store, [routed("e1", "h1")]) == IngestResult(inserted=frozenset({"e1"}), deliveries=1)
+
+
+async def test_an_already_stored_id_is_not_inserted_or_routed_again(store: SQLiteStore, db_path: Path) -> None:
+    first = routed("e1", "h1", data={"v": "first"})
+    await ingest(store, [first])
+
+    result = await ingest(store, [routed("e1", "h1", "h2", data={"v": "second"}), routed("e3", "h2")], now=200.0)
+
+    assert result == IngestResult(inserted=frozenset({"e3"}), deliveries=1)
+    assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0), ("e3", "h2", "pending", 0, 200.0)]
+    assert query(db_path, "SELECT body FROM events WHERE id = 'e1'") == [(first.event.body,)]
+
+
+async def test_duplicate_ids_within_one_batch_are_stored_once(store: SQLiteStore, db_path: Path) -> None:
+    first = routed("e1", "h1", data={"v": "first"})
+
+    result = await ingest(store, [first, routed("e1", "h2", data={"v": "second"})])
+
+    assert result == IngestResult(inserted=frozenset({"e1"}), deliveries=1)
+    assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0)]
+    assert query(db_path, "SELECT id, body FROM events") == [("e1", first.event.body)]
+
+
+async def test_checkpoint_round_trip(store: SQLiteStore) -> None:
+    assert await store.checkpoint("tail") is None
+
+    one = Checkpoint(source="tail", path="/logs/a.jsonl", device=1, inode=2, offset=10, line=1)
+    other = Checkpoint(source="tail-b", path="/logs/b.jsonl", device=1, inode=3, offset=99, line=9)
+    await store.ingest([], [], [one, other], 100.0)
+    later = Checkpoint(source="tail", path="/logs/a.jsonl", device=1, inode=4, offset=5, line=1)
+    await store.ingest([routed("e1", "h1")], [], [later], 101.0)
+
+    assert await store.checkpoint("tail") == later
+    assert await store.checkpoint("tail-b") == other
+    assert await store.checkpoint("nope") is None
+
+
+# -- claim_due ------------------------------------------------------------------------------------
+
+
+async def test_claim_due_respects_per_hook_limits(store: SQLiteStore, db_path: Path) -> None:
+    await ingest(store, [routed(f"e{i}", "h1", "h2") for i in range(3)] + [routed("e3", "h3")])
+
+    claimed = await store.claim_due(100.0, {"h1": 2, "h2": 5, "h3": 0})
+
+    assert sorted((d.event_id, d.hook) for d in claimed) == [
+        ("e0", "h1"),
+        ("e0", "h2"),
+        ("e1", "h1"),
+        ("e1", "h2"),
+        ("e2", "h2"),
+    ]
+    assert [d.id for d in claimed] == sorted(d.id for d in claimed)
+    again = await store.claim_due(100.0, {"h1": 2, "h2": 5, "h3": 0})
+    assert [(d.event_id, d.hook) for d in again] == [("e2", "h1")]
+    assert await store.claim_due(100.0, {"h1": 10, "h2": 10}) == []
+    assert deliveries(db_path) == [
+        ("e0", "h1", "delivering", 1, 100.0),
+        ("e0", "h2", "delivering", 1, 100.0),
+        ("e1", "h1", "delivering", 1, 100.0),
+        ("e1", "h2", "delivering", 1, 100.0),
+        ("e2", "h1", "delivering", 1, 100.0),
+        ("e2", "h2", "delivering", 1, 100.0),
+        ("e3", "h3", "pending", 0, 100.0),
+    ]
+
+
+async def test_claim_due_returns_the_event_body_and_the_attempt_number(store: SQLiteStore, db_path: Path) -> None:
+    item = routed("e1", "h1", data={"amount": 7})
+    await ingest(store, [item])
+
+    [due] = await store.claim_due(100.0, {"h1": 1})
+
+    assert due == DueDelivery(
+        id=delivery_id(db_path, "e1", "h1"), event_id="e1", hook="h1", attempt=1, body=item.event.body, replay_of=None
+    )
+
+
+async def test_claim_due_only_claims_deliveries_that_are_due(store: SQLiteStore, db_path: Path) -> None:
+    await ingest(store, [routed("e1", "h1")], now=100.0)
+
+    assert await store.claim_due(99.999, {"h1": 10}) == []
+    [due] = await store.claim_due(100.0, {"h1": 10})  # next_at <= now
+    await store.record_attempts([record(due, "pending", status=503, next_at=160.0)])
+
+    assert await store.claim_due(159.0, {"h1": 10}) == []
+    [retry] = await store.claim_due(160.0, {"h1": 10})
+    assert (retry.id, retry.attempt) == (due.id, 2)
+    assert deliveries(db_path) == [("e1", "h1", "delivering", 2, 160.0)]
+
+
+# -- record_attempts ------------------------------------------------------------------------------
+
+
+async def test_record_attempts_writes_the_attempt_and_moves_the_state(store: SQLiteStore, db_path: Path) -> None:
+    await ingest(store, [routed("e1", "ok", "bad", "later")])
+    claimed = {d.hook: d for d in await store.claim_due(100.0, {"ok": 1, "bad": 1, "later": 1})}
+
+    await store.record_attempts(
+        [
+            record(claimed["ok"], "delivered", status=200),
+            record(claimed["bad"], "failed", status=404, error="HTTP 404"),
+            record(claimed["later"], "pending", status=None, next_at=300.0, error="timed out"),
+        ]
+    )
+
+    assert query(
+        db_path,
+        "SELECT hook, state, attempts, next_at, last_status, last_error, last_duration_s, updated_at "
+        "FROM deliveries ORDER BY hook",
+    ) == [
+        ("bad", "failed", 1, None, 404, "HTTP 404", 0.5, 200.5),
+        ("later", "pending", 1, 300.0, None, "timed out", 0.5, 200.5),
+        ("ok", "delivered", 1, None, 200, None, 0.5, 200.5),
+    ]
+    ok_id = claimed["ok"].id
+    assert query(
+        db_path,
+        "SELECT attempt, started_at, duration_s, status, error, request, response_headers, response_excerpt, "
+        "outcome, next_at FROM attempts WHERE delivery_id = ?",
+        ok_id,
+    ) == [
+        (
+            1,
+            200.0,
+            0.5,
+            200,
+            None,
+            '{"method":"POST","url":"https://example.com/hook","headers":{"Authorization":"***"}}',
+            '{"content-type":"text/plain"}',
+            "thanks",
+            "delivered",
+            None,
+        )
+    ]
+    assert query(db_path, "SELECT outcome, next_at FROM attempts ORDER BY outcome") == [
+        ("delivered", None),
+        ("failed", None),
+        ("pending", 300.0),
+    ]
+
+
+async def test_record_attempts_twice_with_the_same_record_is_idempotent(store: SQLiteStore, db_path: Path) -> None:
+    await ingest(store, [routed("e1", "h1")])
+    [due] = await store.claim_due(100.0, {"h1": 1})
+    outcome = record(due, "pending", status=503, next_at=300.0, error="HTTP 503")
+
+    await store.record_attempts([outcome])
+    once = (deliveries(db_path), query(db_path, "SELECT * FROM attempts"))
+    await store.record_attempts([outcome])
+
+    assert (deliveries(db_path), query(db_path, "SELECT * FROM attempts")) == once
+    assert once[0] == [("e1", "h1", "pending", 1, 300.0)]
+    assert len(once[1]) == 1
+
+
+async def test_a_stale_record_does_not_move_a_delivery_claimed_again(store: SQLiteStore, db_path: Path) -> None:
+    await ingest(store, [routed("e1", "h1")])
+    [first] = await store.claim_due(100.0, {"h1": 1})
+    await store.record_attempts([record(first, "pending", status=503, next_at=150.0)])
+    [second] = await store.claim_due(150.0, {"h1": 1})
+
+    await store.record_attempts([record(first, "failed", status=500)])  # attempt 1 again, late
+
+    assert second.attempt == 2
+    assert deliveries(db_path) == [("e1", "h1", "delivering", 2, 150.0)]
+
+
+async def test_record_attempts_with_nothing_is_a_no_op(store: SQLiteStore, db_path: Path) -> None:
+    await store.record_attempts([])
+
+    assert query(db_path, "SELECT count(*) FROM attempts") == [(0,)]
+
+
+# -- next_due_at, recover_interrupted -------------------------------------------------------------
+
+
+async def test_next_due_at_is_the_earliest_pending_of_the_given_hooks(store: SQLiteStore) -> None:
+    assert await store.next_due_at(["h1"]) is None
+    await ingest(store, [routed("e1", "h1")], now=100.0)
+    await ingest(store, [routed("e2", "h2")], now=50.0)
+    await ingest(store, [routed("e3", "h1")], now=70.0)
+
+    assert await store.next_due_at(["h1", "h2"]) == 50.0
+    assert await store.next_due_at(["h1"]) == 70.0
+    assert await store.next_due_at(["h3"]) is None
+    assert await store.next_due_at([]) is None
+
+    await store.claim_due(60.0, {"h2": 1})  # delivering is not pending
+    assert await store.next_due_at(["h2"]) is None
+
+
+async def test_recover_interrupted_puts_delivering_back_to_pending_due_now(store: SQLiteStore, db_path: Path) -> None:
+    await ingest(store, [routed("e1", "h1", "h2"), routed("e2", "h1")], now=100.0)
+    await store.claim_due(100.0, {"h1": 5})
+
+    assert await store.recover_interrupted(400.0) == 2
+    assert await store.recover_interrupted(400.0) == 0
+
+    assert deliveries(db_path) == [
+        ("e1", "h1", "pending", 1, 400.0),
+        ("e1", "h2", "pending", 0, 100.0),
+        ("e2", "h1", "pending", 1, 400.0),
+    ]
+    [again] = await store.claim_due(400.0, {"h1": 1})
+    assert again.attempt == 2
+
+
+# -- prune ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch", [5000, 1])
+async def test_prune_deletes_old_finished_work_and_keeps_pending_and_recent(
+    store: SQLiteStore, db_path: Path, batch: int
+) -> None:
+    await store.ingest(
+        [
+            routed("old-done", "h1"),
+            routed("old-failed", "h2"),
+            routed("old-pending", "h3"),
+            routed("old-recently-done", "h4"),
+            routed("old-orphan"),
+        ],
+        [Rejection("tail", "f:1", "bad")],
+        [],
+        100.0,
+    )
+    await store.ingest([routed("new-orphan")], [Rejection("tail", "f:2", "bad")], [], 1000.0)
+    claimed = {d.hook: d for d in await store.claim_due(100.0, {"h1": 1, "h2": 1, "h4": 1})}
+    await store.record_attempts(
+        [
+            record(claimed["h1"], "delivered", started_at=140.0),
+            record(claimed["h2"], "failed", status=410, started_at=140.0),
+            record(claimed["h4"], "delivered", started_at=900.0),
+        ]
+    )
+
+    removed = await store.prune(500.0, batch=batch)
+
+    # 2 deliveries + their 2 attempts + 3 events (old-done, old-failed, old-orphan) + 1 rejection
+    assert removed == 8
+    assert query(db_path, "SELECT id FROM events ORDER BY id") == [
+        ("new-orphan",),
+        ("old-pending",),
+        ("old-recently-done",),
+    ]
+    assert deliveries(db_path) == [
+        ("old-pending", "h3", "pending", 0, 100.0),
+        ("old-recently-done", "h4", "delivered", 1, None),
+    ]
+    assert query(db_path, "SELECT delivery_id FROM attempts") == [(claimed["h4"].id,)]
+    assert query(db_path, "SELECT position FROM rejected") == [("f:2",)]
+    assert await store.prune(500.0) == 0
