@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Coroutine
 from enum import StrEnum
@@ -13,9 +14,9 @@ import typer
 
 from hookd.cli import render
 from hookd.cli.app import app
-from hookd.config.load import default_config_path, load_config
+from hookd.config.load import check_config, default_config_path
 from hookd.daemon import Daemon
-from hookd.errors import ConfigError, StartupError
+from hookd.errors import StartupError
 from hookd.logs import setup_logging
 
 
@@ -44,13 +45,18 @@ def serve(
     resumes at the next start. Exit 3 when hookd cannot start (invalid config, address in use).
     """
     path = config or default_config_path()
-    try:
-        settings = load_config(path)
-    except ConfigError as e:
-        render.problems_text(e.problems, console=render.stderr)
-        render.stderr.print(f"hookd cannot start: {path} is invalid; fix the errors above (hookd validate {path}).")
-        raise typer.Exit(3) from None
+    result = check_config(path)
+    if result.settings is None:
+        render.problems_text(result.problems, console=render.stderr)
+        if result.readable:
+            render.stderr.print(f"hookd cannot start: {path} is invalid; fix the errors above (hookd validate {path}).")
+        else:
+            render.stderr.print("hookd cannot start: no config to run.")
+        raise typer.Exit(3)
+    settings = result.settings
     setup_logging(log_format.value, log_level.value)
+    for warning in result.problems:
+        logging.getLogger("hookd").warning("config: %s", warning)
     try:
         _run(_serve(Daemon(settings)))
     except StartupError as e:
