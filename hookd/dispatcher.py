@@ -9,18 +9,18 @@ is in flight, the next outcomes gather (group commit for status updates).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
 import time
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 
 import orjson
 
 from hookd import __version__
 from hookd.clock import Clock
-from hookd.redact import redact_headers, redact_url
+from hookd.redact import redact_headers
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender
@@ -100,6 +100,12 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.recorder = Recorder(store)
         self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
+        # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
+        # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
+        self._ready: dict[str, deque[DueDelivery]] = {name: deque() for name in self.hooks}
+        # Hooks whose last claim came back short: nothing more was due then. Cleared by new work
+        # (ingest, a due retry, the poll), so finishing deliveries does not trigger empty claims.
+        self._exhausted: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -108,14 +114,21 @@ class Dispatcher:
         self.retried_total = 0
 
     def wake(self, _deliveries: int = 0) -> None:
+        """New deliveries may be due (ingest committed some, or a replay queued some)."""
+        self._exhausted.clear()
         self._wake.set()
 
     @property
     def in_flight_total(self) -> int:
         return len(self._tasks)
 
+    @property
+    def buffered_total(self) -> int:
+        return sum(len(q) for q in self._ready.values())
+
     def _limits(self) -> dict[str, int]:
-        free = self.concurrency - len(self._tasks)
+        """How many to claim per hook: enough for its free slots plus one more round in reserve."""
+        free = 2 * self.concurrency - len(self._tasks) - self.buffered_total
         limits: dict[str, int] = {}
         # Rotate the starting hook so one busy hook cannot take every free slot, round after round.
         names = list(self.hooks)
@@ -125,7 +138,11 @@ class Dispatcher:
         for name in names:
             if free <= 0:
                 break
-            n = min(self.hooks[name].config.concurrency - self.in_flight[name], free)
+            per_hook = self.hooks[name].config.concurrency
+            buffered = len(self._ready[name])
+            if name in self._exhausted or buffered > per_hook // 2:
+                continue  # refill in batches, once the reserve is half used
+            n = min(2 * per_hook - self.in_flight[name] - buffered, free)
             if n > 0:
                 limits[name] = n
                 free -= n
@@ -136,29 +153,43 @@ class Dispatcher:
         self.recorder.start()
         while not self._stopping:
             limits = self._limits()
-            due: list[DueDelivery] = []
             if limits:
                 self._wake.clear()
                 due = await self.store.claim_due(self.clock.now(), limits)
                 for d in due:
-                    self._start(d)
-                if any(sum(1 for d in due if d.hook == h) >= n for h, n in limits.items()):
-                    continue  # a hook filled its slots: more may be due right now
-            if drain and not due and not self._tasks:
+                    self._ready[d.hook].append(d)
+                got = Counter(d.hook for d in due)
+                self._exhausted.update(h for h, n in limits.items() if got[h] < n)
+                self._fill()
+                if len(self._exhausted) < len(limits):
+                    continue  # some hook got all it asked for: more may be due right now
+            if drain and not self._tasks and not self.buffered_total:
                 next_at = await self.store.next_due_at(list(self.hooks))
                 if next_at is None or next_at > self.clock.now():
                     break
+                self._exhausted.clear()
                 continue
             timeout = POLL_INTERVAL_S
-            if not due:
-                next_at = await self.store.next_due_at(list(self.hooks))
+            if self._exhausted:
+                next_at = await self.store.next_due_at(list(self._exhausted))
                 if next_at is not None:
                     timeout = min(timeout, max(0.0, next_at - self.clock.now()))
             if timeout > 0:
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    self._exhausted.clear()  # a retry fell due, or another process queued work
+            else:
+                self._exhausted.clear()
         if drain:
             await self.recorder.flush()
+
+    def _fill(self) -> None:
+        """Start buffered deliveries while their hook and the global limit have free slots."""
+        for name, queue in self._ready.items():
+            limit = self.hooks[name].config.concurrency
+            while queue and self.in_flight[name] < limit and len(self._tasks) < self.concurrency:
+                self._start(queue.popleft())
 
     def _start(self, d: DueDelivery) -> None:
         self.in_flight[d.hook] += 1
@@ -169,7 +200,11 @@ class Dispatcher:
     def _finished(self, task: asyncio.Task[None], *, hook: str) -> None:
         self._tasks.discard(task)
         self.in_flight[hook] -= 1
-        self._wake.set()
+        if self._stopping:
+            return
+        self._fill()
+        if hook not in self._exhausted and len(self._ready[hook]) <= self.hooks[hook].config.concurrency // 2:
+            self._wake.set()
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
         cfg = hook.config
@@ -232,7 +267,7 @@ class Dispatcher:
                 error=outcome.error,
                 request={
                     "method": hook.config.method,
-                    "url": redact_url(hook.config.url),
+                    "url": hook.safe_url,
                     "headers": redact_headers(request.headers) if request else {},
                     "body_bytes": len(request.body) if request else 0,
                 },
@@ -275,6 +310,11 @@ class Dispatcher:
 
         Returns how many attempts were cancelled (their deliveries are re-sent at the next start).
         """
+        unsent = [d.id for queue in self._ready.values() for d in queue]
+        for queue in self._ready.values():
+            queue.clear()
+        if unsent:
+            await self.store.release(unsent, self.clock.now())
         cancelled = 0
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)

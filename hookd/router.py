@@ -14,6 +14,7 @@ from jmespath.parser import ParsedResult
 from hookd.config.model import HookConfig
 from hookd.events import Event
 from hookd.expressions import compile_expression, is_truthy
+from hookd.redact import redact_url
 from hookd.templates import Template, compile_template
 
 log = logging.getLogger("hookd.router")
@@ -36,6 +37,7 @@ class CompiledHook:
     filter: ParsedResult | None
     payload: Template | None  # None: send the stored envelope bytes as they are
     headers: tuple[tuple[str, Template], ...]
+    safe_url: str  # the URL with credentials and secret query values redacted, for history and logs
 
     @property
     def name(self) -> str:
@@ -56,6 +58,7 @@ def compile_hook(config: HookConfig) -> CompiledHook:
         filter=compile_expression(config.filter) if config.filter else None,
         payload=compile_template(config.payload) if config.payload is not None else None,
         headers=tuple((name, compile_template(value)) for name, value in config.headers.items()),
+        safe_url=redact_url(config.url),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Coroutine
@@ -69,11 +70,26 @@ async def _serve(daemon: Daemon) -> None:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, daemon.request_stop)
+    tune_gc = asyncio.create_task(_tune_gc_when_ready(daemon))
     try:
         await daemon.serve()
     finally:
+        tune_gc.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+async def _tune_gc_when_ready(daemon: Daemon) -> None:
+    """The daemon owns this process: keep the collector off the objects that live as long as it does.
+
+    Measured in bench/: the cyclic GC took ~11% of CPU, with 30+ ms full collections in the ack p99.
+    Freezing what startup built takes it out of every later collection, and a larger young
+    generation means far fewer collections per event; hookd's per-event objects form no cycles.
+    """
+    await daemon.ready.wait()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

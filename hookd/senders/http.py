@@ -28,6 +28,13 @@ class HttpSender:
         self.max_connections = max_connections
         self.user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
 
     async def start(self) -> None:
         if self._session is not None:
@@ -56,7 +63,7 @@ class HttpSender:
                 request.url,
                 data=request.body,
                 headers=dict(request.headers),
-                timeout=aiohttp.ClientTimeout(total=request.timeout_s),
+                timeout=self._timeout(request.timeout_s),
                 allow_redirects=request.follow_redirects,
             ) as response:
                 excerpt = await _read_excerpt(response)
@@ -81,6 +88,9 @@ class HttpSender:
 
 
 async def _read_excerpt(response: aiohttp.ClientResponse) -> bytes:
+    length = response.content_length
+    if length is not None and length <= _READ_CAP_BYTES:
+        return (await response.read())[:RESPONSE_EXCERPT_BYTES]  # the common, small answer: one call
     chunks = bytearray()
     while len(chunks) < _READ_CAP_BYTES:
         chunk = await response.content.read(_READ_CAP_BYTES - len(chunks))

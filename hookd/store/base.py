@@ -83,6 +83,10 @@ class Store(Protocol):
         the attempt durably before it is made. Not safe to run twice for one delivery at once."""
         ...
 
+    async def release(self, delivery_ids: Sequence[str], now: float) -> None:
+        """Give back claimed deliveries that were not sent: pending again, due now, the attempt uncounted."""
+        ...
+
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         """Store attempts and the new state of their deliveries. Idempotent by (delivery, attempt)."""
         ...

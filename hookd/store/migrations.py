@@ -33,7 +33,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         CREATE UNIQUE INDEX deliveries_event_hook ON deliveries(event_id, hook) WHERE replay_of IS NULL;
         CREATE INDEX deliveries_event ON deliveries(event_id);
-        CREATE INDEX deliveries_due ON deliveries(hook, next_at) WHERE state = 'pending';
+        CREATE INDEX deliveries_due ON deliveries(hook, next_at, id) WHERE state = 'pending';
         CREATE INDEX deliveries_updated ON deliveries(updated_at);
 
         CREATE TABLE attempts (

@@ -220,6 +220,16 @@ class SQLiteStore:
             for d, e, h, a, r in claimed
         ]
 
+    async def release(self, delivery_ids: Sequence[str], now: float) -> None:
+        if not delivery_ids:
+            return
+        async with self._tx() as db:
+            await db.executemany(
+                "UPDATE deliveries SET state = 'pending', attempts = attempts - 1, next_at = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'delivering'",
+                [(now, now, i) for i in delivery_ids],
+            )
+
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if not records:
             return
