@@ -47,7 +47,7 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.store, self.sender, self.router.hooks, self.clock, concurrency=settings.delivery.concurrency
         )
-        self.ingest = Ingest(self.store, self.router, self.clock, on_committed=self.dispatcher.wake)
+        self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher)
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.ready = asyncio.Event()
         self.started_at: float | None = None

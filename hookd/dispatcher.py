@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 
 import orjson
 
@@ -106,6 +106,7 @@ class Dispatcher:
         # Hooks whose last claim came back short: nothing more was due then. Cleared by new work
         # (ingest, a due retry, the poll), so finishing deliveries does not trigger empty claims.
         self._exhausted: set[str] = set()
+        self._reserved: Counter[str] = Counter()  # promised to ingest for a commit in flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -113,10 +114,31 @@ class Dispatcher:
         self.failed_total = 0
         self.retried_total = 0
 
-    def wake(self, _deliveries: int = 0) -> None:
-        """New deliveries may be due (ingest committed some, or a replay queued some)."""
+    def wake(self) -> None:
+        """New deliveries may be due for any hook (a replay queued some, say)."""
         self._exhausted.clear()
         self._wake.set()
+
+    def reserve(self, hook: str, n: int) -> int:
+        """Ingest asks to hand over `n` fresh deliveries of `hook`. Only when nothing older is due
+        for the hook (its last claim came back short), so fresh events never overtake due retries."""
+        if self._stopping or hook not in self._exhausted:
+            return 0
+        per_hook = self.hooks[hook].config.concurrency
+        hook_room = 2 * per_hook - self.in_flight[hook] - len(self._ready[hook]) - self._reserved[hook]
+        total_room = 2 * self.concurrency - len(self._tasks) - self.buffered_total - self._reserved.total()
+        k = max(0, min(n, hook_room, total_room))
+        self._reserved[hook] += k
+        return k
+
+    def committed(self, claimed: Sequence[DueDelivery], pending_hooks: Set[str], reserved: Mapping[str, int]) -> None:
+        self._reserved.subtract(reserved)
+        for d in claimed:
+            self._ready[d.hook].append(d)
+        if pending_hooks:
+            self._exhausted.difference_update(pending_hooks)
+            self._wake.set()
+        self._fill()
 
     @property
     def in_flight_total(self) -> int:
@@ -128,7 +150,7 @@ class Dispatcher:
 
     def _limits(self) -> dict[str, int]:
         """How many to claim per hook: enough for its free slots plus one more round in reserve."""
-        free = 2 * self.concurrency - len(self._tasks) - self.buffered_total
+        free = 2 * self.concurrency - len(self._tasks) - self.buffered_total - self._reserved.total()
         limits: dict[str, int] = {}
         # Rotate the starting hook so one busy hook cannot take every free slot, round after round.
         names = list(self.hooks)
@@ -142,7 +164,7 @@ class Dispatcher:
             buffered = len(self._ready[name])
             if name in self._exhausted or buffered > per_hook // 2:
                 continue  # refill in batches, once the reserve is half used
-            n = min(2 * per_hook - self.in_flight[name] - buffered, free)
+            n = min(2 * per_hook - self.in_flight[name] - buffered - self._reserved[name], free)
             if n > 0:
                 limits[name] = n
                 free -= n

@@ -10,17 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
+from typing import Protocol
 
 from hookd.clock import Clock
 from hookd.router import Router
 from hookd.sources.base import Accepted, Batch
-from hookd.store.base import RoutedEvent, Store
+from hookd.store.base import DueDelivery, RoutedEvent, Store
 
 log = logging.getLogger("hookd.ingest")
 
 MAX_EVENTS_PER_COMMIT = 5000
+
+
+class Handoff(Protocol):
+    """The dispatcher as ingest sees it: fresh deliveries can go to it without a claim round trip."""
+
+    def reserve(self, hook: str, n: int) -> int:
+        """Room for up to `n` deliveries of `hook` now; returns how many it will take."""
+        ...
+
+    def committed(self, claimed: Sequence[DueDelivery], pending_hooks: Set[str], reserved: Mapping[str, int]) -> None:
+        """After the commit (or a failed one, with nothing claimed): take the claimed deliveries,
+        give back every reservation, and note which hooks now have pending work."""
+        ...
 
 
 @dataclass(slots=True)
@@ -36,12 +51,12 @@ class Ingest:
         router: Router,
         clock: Clock,
         *,
-        on_committed: Callable[[int], None] = lambda deliveries: None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.store = store
         self.router = router
         self.clock = clock
-        self.on_committed = on_committed
+        self.handoff = handoff
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.events_total = 0
         self.rejected_total = 0
@@ -77,15 +92,26 @@ class Ingest:
             await asyncio.gather(self._committing, return_exceptions=True)
 
     async def _commit(self, group: list[_Pending]) -> None:
-        routed = [
-            RoutedEvent(event, p.batch.source, self.router.route(event)) for p in group for event in p.batch.events
-        ]
+        matches = [(p.batch.source, event, self.router.route(event)) for p in group for event in p.batch.events]
+        reserved: dict[str, int] = {}
+        if self.handoff is not None:
+            wanted = Counter(hook for _, _, hooks in matches for hook in hooks)
+            reserved = {hook: self.handoff.reserve(hook, n) for hook, n in wanted.items()}
+        left = dict(reserved)
+        routed = []
+        for source, event, hooks in matches:
+            claimed = frozenset(h for h in hooks if left.get(h, 0) > 0)
+            for h in claimed:
+                left[h] -= 1
+            routed.append(RoutedEvent(event, source, hooks, claimed))
         rejections = [r for p in group for r in p.batch.rejections]
         checkpoints = [p.batch.checkpoint for p in group if p.batch.checkpoint is not None]
         now = self.clock.now()
         try:
             result = await self.store.ingest(routed, rejections, checkpoints, now)
         except Exception as e:
+            if self.handoff is not None:
+                self.handoff.committed((), frozenset(), reserved)
             log.error("ingest commit failed for %d event(s): %s", len(routed), e)
             for p in group:
                 if not p.done.done():
@@ -110,5 +136,5 @@ class Ingest:
             self.last_event_at = now
         for rej in rejections:
             log.warning("source=%s at=%s rejected: %s", rej.source, rej.position, rej.reason)
-        if result.deliveries:
-            self.on_committed(result.deliveries)
+        if self.handoff is not None:
+            self.handoff.committed(result.claimed, result.pending_hooks, reserved)

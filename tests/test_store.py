@@ -187,7 +187,7 @@ async def test_ingest_stores_events_deliveries_rejections_and_checkpoint(store: 
 
     result = await store.ingest([e1, e2], [rejection], [checkpoint], 100.0)
 
-    assert result == IngestResult(inserted=frozenset({"e1", "e2"}), deliveries=2)
+    assert result == IngestResult(inserted=frozenset({"e1", "e2"}), deliveries=2, pending_hooks=frozenset({"h1", "h2"}))
     assert query(db_path, "SELECT id, type, source, event_source, time, received_at, body FROM events ORDER BY id") == [
         ("e1", "order.created", "sock", "shop", "2026-01-31T12:00:00Z", 100.0, e1.event.body),
         ("e2", "order.created", "sock", "shop", "2026-01-31T12:00:00Z", 100.0, e2.event.body),
@@ -209,7 +209,9 @@ async def test_ingest_is_one_transaction(store: SQLiteStore, db_path: Path) -> N
     assert query(db_path, "SELECT count(*) FROM deliveries") == [(0,)]
     assert query(db_path, "SELECT count(*) FROM rejected") == [(0,)]
     # The connection is not left inside the failed transaction.
-    assert await ingest(store, [routed("e1", "h1")]) == IngestResult(inserted=frozenset({"e1"}), deliveries=1)
+    assert await ingest(store, [routed("e1", "h1")]) == IngestResult(
+        inserted=frozenset({"e1"}), deliveries=1, pending_hooks=frozenset({"h1"})
+    )
 
 
 async def test_an_already_stored_id_is_not_inserted_or_routed_again(store: SQLiteStore, db_path: Path) -> None:
@@ -218,7 +220,7 @@ async def test_an_already_stored_id_is_not_inserted_or_routed_again(store: SQLit
 
     result = await ingest(store, [routed("e1", "h1", "h2", data={"v": "second"}), routed("e3", "h2")], now=200.0)
 
-    assert result == IngestResult(inserted=frozenset({"e3"}), deliveries=1)
+    assert result == IngestResult(inserted=frozenset({"e3"}), deliveries=1, pending_hooks=frozenset({"h2"}))
     assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0), ("e3", "h2", "pending", 0, 200.0)]
     assert query(db_path, "SELECT body FROM events WHERE id = 'e1'") == [(first.event.body,)]
 
@@ -228,7 +230,7 @@ async def test_duplicate_ids_within_one_batch_are_stored_once(store: SQLiteStore
 
     result = await ingest(store, [first, routed("e1", "h2", data={"v": "second"})])
 
-    assert result == IngestResult(inserted=frozenset({"e1"}), deliveries=1)
+    assert result == IngestResult(inserted=frozenset({"e1"}), deliveries=1, pending_hooks=frozenset({"h1"}))
     assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0)]
     assert query(db_path, "SELECT id, body FROM events") == [("e1", first.event.body)]
 
@@ -463,3 +465,18 @@ async def test_prune_deletes_old_finished_work_and_keeps_pending_and_recent(
     assert query(db_path, "SELECT delivery_id FROM attempts") == [(claimed["h4"].id,)]
     assert query(db_path, "SELECT position FROM rejected") == [("f:2",)]
     assert await store.prune(500.0) == 0
+
+
+async def test_ingest_can_store_deliveries_already_claimed(store: SQLiteStore, db_path: Path) -> None:
+    """Hooks in RoutedEvent.claimed are stored as a claim leaves them: delivering, attempt 1 counted."""
+    event = routed("e1", "h1", "h2")
+    claimed_event = RoutedEvent(event.event, event.source, event.hooks, frozenset({"h1"}))
+
+    result = await ingest(store, [claimed_event])
+
+    assert [(d.event_id, d.hook, d.attempt, d.body) for d in result.claimed] == [("e1", "h1", 1, event.event.body)]
+    assert result.pending_hooks == frozenset({"h2"})
+    assert deliveries(db_path) == [("e1", "h1", "delivering", 1, None), ("e1", "h2", "pending", 0, 100.0)]
+    # Not claimable again, and recovered like any claim after a crash.
+    assert await store.claim_due(1000.0, {"h1": 10}) == []
+    assert await store.recover_interrupted(2000.0) == 1

@@ -23,12 +23,9 @@ class RoutedEvent:
     event: Event
     source: str
     hooks: Sequence[str]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    inserted: frozenset[str]  # ids stored by this call; any other submitted id was a duplicate
-    deliveries: int  # delivery rows created
+    # Hooks whose delivery the dispatcher takes at once: stored `delivering` with the first attempt
+    # counted, exactly as a claim would leave it, and returned in IngestResult.claimed.
+    claimed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +38,14 @@ class DueDelivery:
     attempt: int  # this attempt's number, 1-based
     body: bytes  # the stored event envelope (JSON)
     replay_of: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    inserted: frozenset[str]  # ids stored by this call; any other submitted id was a duplicate
+    deliveries: int  # delivery rows created
+    claimed: tuple[DueDelivery, ...] = ()  # the deliveries stored as claimed (see RoutedEvent.claimed)
+    pending_hooks: frozenset[str] = frozenset()  # hooks that got deliveries left pending
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,8 @@ what makes a naive pipeline 15x slower.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -24,6 +26,11 @@ from hookd.sources.base import Checkpoint, Rejection
 from hookd.store.base import AttemptRecord, DueDelivery, IngestResult, RoutedEvent
 from hookd.store.migrations import MIGRATIONS
 
+log = logging.getLogger("hookd.store")
+
+SLOW_TRANSACTION_S = 0.5
+CHECKPOINT_INTERVAL_S = 1.0
+WAL_WARN_PAGES = 100_000  # ~400 MB with 4 KiB pages
 _MAX_VARS = 900  # stay well under SQLite's bound-parameter limit per statement
 
 
@@ -40,11 +47,15 @@ class SQLiteStore:
         *,
         synchronous: Literal["normal", "full"] = "normal",
         busy_timeout_s: float = 10.0,
+        background_checkpoints: bool = True,
     ) -> None:
         self.path = path
         self.synchronous = synchronous
         self.busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
+        self.background_checkpoints = background_checkpoints
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one transaction at a time on the one writer connection
         self._closed = False
 
@@ -69,6 +80,13 @@ class SQLiteStore:
             await self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
             await self._db.execute("PRAGMA temp_store=MEMORY")
             await self._migrate()
+            if self.background_checkpoints:
+                # A checkpoint is where WAL mode fsyncs; run inside a commit it stalled ingest acks for
+                # 100-400 ms (bench/). A second connection on its own thread does it beside the writer.
+                await self._db.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+                await self._checkpointer.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+                self._checkpoint_task = asyncio.create_task(self._checkpoint_forever(), name="hookd-checkpoint")
         except sqlite3.DatabaseError as e:
             await self._close_quietly()
             raise StartupError(
@@ -99,6 +117,21 @@ class SQLiteStore:
                         await db.execute(statement)
                 await db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
 
+    async def _checkpoint_forever(self) -> None:
+        assert self._checkpointer is not None
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            try:
+                async with self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)") as cur:
+                    row = await cur.fetchone()
+            except sqlite3.Error as e:
+                log.warning("store: WAL checkpoint failed: %s; will try again", e)
+                continue
+            if row is not None and row[1] > WAL_WARN_PAGES and row[2] < row[1]:
+                log.warning(
+                    "store: the WAL holds %d pages not yet checkpointed; a long read may be blocking it", row[1]
+                )
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -107,8 +140,17 @@ class SQLiteStore:
             await self._close_quietly()
 
     async def _close_quietly(self) -> None:
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
+            self._checkpoint_task = None
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            await checkpointer.close()
         if self._db is not None:
             db, self._db = self._db, None
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL behind
             await db.close()
 
     @asynccontextmanager
@@ -117,6 +159,7 @@ class SQLiteStore:
         if db is None:
             raise RuntimeError("store is not open")
         async with self._lock:
+            started = time.perf_counter()
             await db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -126,6 +169,9 @@ class SQLiteStore:
             else:
                 # Shielded: a cancelled caller must not leave the connection inside a transaction.
                 await asyncio.shield(db.execute("COMMIT"))
+                elapsed = time.perf_counter() - started
+                if elapsed > SLOW_TRANSACTION_S:
+                    log.warning("store: a transaction took %.0f ms (slow disk, or a large checkpoint)", elapsed * 1000)
 
     # -- ingest ------------------------------------------------------------------------------------
 
@@ -145,7 +191,9 @@ class SQLiteStore:
                     existing.update(row[0] for row in await cur.fetchall())
             seen = set(existing)
             event_rows = []
-            delivery_rows = []
+            delivery_rows: list[tuple[object, ...]] = []
+            claimed: list[DueDelivery] = []
+            pending_hooks: set[str] = set()
             for r in routed:
                 e = r.event
                 if e.id in seen:
@@ -153,7 +201,13 @@ class SQLiteStore:
                 seen.add(e.id)
                 event_rows.append((e.id, e.type, r.source, e.source, e.time, now, e.body))
                 for hook in r.hooks:
-                    delivery_rows.append((uuid7(), e.id, hook, now, now, now))
+                    delivery_id = uuid7()
+                    if hook in r.claimed:
+                        delivery_rows.append((delivery_id, e.id, hook, "delivering", 1, None, now, now))
+                        claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None))
+                    else:
+                        delivery_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now))
+                        pending_hooks.add(hook)
             if event_rows:
                 await db.executemany(
                     "INSERT INTO events (id, type, source, event_source, time, received_at, body) "
@@ -163,7 +217,7 @@ class SQLiteStore:
             if delivery_rows:
                 await db.executemany(
                     "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at) "
-                    "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     delivery_rows,
                 )
             if rejections:
@@ -177,7 +231,12 @@ class SQLiteStore:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(c.source, c.path, c.device, c.inode, c.offset, c.line, now) for c in checkpoints],
                 )
-        return IngestResult(inserted=frozenset(row[0] for row in event_rows), deliveries=len(delivery_rows))
+        return IngestResult(
+            inserted=frozenset(row[0] for row in event_rows),
+            deliveries=len(delivery_rows),
+            claimed=tuple(claimed),
+            pending_hooks=frozenset(pending_hooks),
+        )
 
     async def checkpoint(self, source: str) -> Checkpoint | None:
         db = self._require()
