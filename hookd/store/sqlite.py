@@ -364,8 +364,9 @@ class SQLiteStore:
         """Deletes in short transactions so ingest is never held up for long."""
         total = 0
         finished = (
-            "SELECT id FROM deliveries WHERE state IN ('delivered', 'failed') AND updated_at < ? "
-            "ORDER BY updated_at, id LIMIT ?"
+            # updated_at >= created_at, so the created_at bound is implied; it lets the index do the work.
+            "SELECT id FROM deliveries WHERE created_at < ?1 AND updated_at < ?1 "
+            "AND state IN ('delivered', 'failed') ORDER BY created_at, id LIMIT ?2"
         )
         while True:
             async with self._tx() as db:
