@@ -1,0 +1,302 @@
+"""`hookd test`: events through the config without the daemon, optionally sent for real; or the
+config's unit tests (`--cases`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+
+from hookd.cases import CaseResult, CasesFileError, load_cases, run_cases
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.config.load import check_config, default_config_path
+from hookd.config.model import Settings
+from hookd.dryrun import (
+    STDIN,
+    EventResult,
+    HookResult,
+    InputEvent,
+    deliver,
+    dry_run,
+    inline_event,
+    load_events,
+    parse_events,
+    select_hooks,
+)
+from hookd.errors import HookdError
+from hookd.router import Router
+
+_EXCERPT_CHARS = 300
+
+
+@app.command("test")
+def run_test(
+    events_file: str | None = typer.Argument(
+        None, metavar="EVENT_FILE|-", help="Events: JSON Lines, one JSON object or a JSON array; - reads stdin."
+    ),
+    config: Path | None = typer.Option(
+        None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."
+    ),
+    event_type: str | None = typer.Option(
+        None, "--type", metavar="TYPE", help="Test one event of this type instead of a file."
+    ),
+    data: str | None = typer.Option(None, "--data", metavar="JSON", help="The --type event's data, as JSON."),
+    hook: list[str] | None = typer.Option(None, "--hook", metavar="NAME", help="Only this hook; repeat for several."),
+    send: bool = typer.Option(False, "--send", help="Deliver each rendered request for real and show the answer."),
+    to: str | None = typer.Option(
+        None, "--to", metavar="URL", help="With --send: deliver to this URL instead of the hooks' URLs."
+    ),
+    cases: Path | None = typer.Option(
+        None, "--cases", metavar="FILE", help="Run the config's unit tests from this YAML file."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Show what the config does with events: for every hook, matched or why not, and the request.
+
+    Nothing is stored and nothing is sent unless --send is given. With --cases, run the test cases
+    kept beside the config and print a diff for each failure.
+
+    Exit 0 when all is well; 1 when a delivery (--send) or a case fails, or a matched hook's request
+    cannot be rendered; 2 on a usage error, such as an unreadable events file or invalid JSON.
+    """
+    names = hook or []
+    _check_usage(events_file, event_type, data, names, send, to, cases)
+    settings = _settings(config or default_config_path())
+    now = time.time()
+    try:
+        if cases is not None:
+            failed = _cases(cases, settings, now, as_json)
+        else:
+            items = _events(events_file, event_type, data, now)
+            router = Router(select_hooks(settings.hooks, names))
+            results = [dry_run(router, item, now=now) for item in items]
+            if send:
+                results = asyncio.run(deliver(results, to=to))
+            failed = any(r.failed for r in results)
+            if as_json:
+                render.print_json(_events_json(results, failed))
+            else:
+                _events_text(results, send)
+    except CasesFileError as e:
+        render.problems_text(e.problems, console=render.stderr)
+        render.stderr.print(f"{len(e.problems)} problem(s) in the cases file; fix them and run again.")
+        raise typer.Exit(e.exit_code) from None
+    except HookdError as e:
+        render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+        raise typer.Exit(e.exit_code) from None
+    if failed:
+        raise typer.Exit(1)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    render.stderr.print(f"[red]error:[/red] {render.escape(message)}")
+    return typer.Exit(2)
+
+
+def _check_usage(
+    events_file: str | None,
+    event_type: str | None,
+    data: str | None,
+    names: Sequence[str],
+    send: bool,
+    to: str | None,
+    cases: Path | None,
+) -> None:
+    if cases is not None:
+        given = [
+            flag
+            for flag, used in (
+                ("EVENT_FILE", events_file is not None),
+                ("--type", event_type is not None),
+                ("--data", data is not None),
+                ("--hook", bool(names)),
+                ("--send", send),
+                ("--to", to is not None),
+            )
+            if used
+        ]
+        if given:
+            raise _usage_error(f"--cases runs the events in the cases file; drop {', '.join(given)}")
+        return
+    if events_file is not None and event_type is not None:
+        raise _usage_error("give an events file or --type, not both")
+    if data is not None and event_type is None:
+        raise _usage_error("--data needs --type: --type order.created --data '{\"id\": 7}'")
+    if events_file is None and event_type is None:
+        raise _usage_error(
+            "no events: give EVENT_FILE (- for stdin), or --type TYPE [--data JSON], or --cases FILE; "
+            "see hookd test --help"
+        )
+    if to is not None and not send:
+        raise _usage_error("--to only applies with --send")
+    if to is not None and not to.startswith(("http://", "https://")):
+        raise _usage_error("--to takes an http:// or https:// URL")
+
+
+def _settings(path: Path) -> Settings:
+    result = check_config(path)
+    if result.settings is None:
+        render.problems_text(result.problems, console=render.stderr)
+        if not result.readable:
+            raise typer.Exit(2)
+        render.stderr.print(f"{path} is invalid; fix the errors above (hookd validate {path}).")
+        raise typer.Exit(1)
+    return result.settings
+
+
+def _events(events_file: str | None, event_type: str | None, data: str | None, now: float) -> list[InputEvent]:
+    if event_type is not None:
+        return [inline_event(event_type, data, now=now)]
+    assert events_file is not None
+    if events_file == STDIN:
+        return parse_events(sys.stdin.buffer.read(), "<stdin>", now=now)
+    return load_events(Path(events_file), now=now)
+
+
+# -- output: events -------------------------------------------------------------------------------
+
+
+def _hook_json(h: HookResult) -> dict[str, object]:
+    delivery = None
+    if h.delivery is not None:
+        o = h.delivery.outcome
+        delivery = {
+            "url": h.delivery.url,
+            "ok": o.ok,
+            "status": o.status,
+            "duration_ms": round(o.duration_s * 1000, 1),
+            "error": o.error or None,
+            "response": o.response_excerpt,
+        }
+    return {
+        "hook": h.hook,
+        "matched": h.matched,
+        "reason": h.reason or None,
+        "failed_at": h.failed_at,
+        "filter_parts": [p.as_dict() for p in h.filter_parts],
+        "request": h.shown_request(),
+        "error": h.render_error or None,
+        "delivery": delivery,
+    }
+
+
+def _events_json(results: Sequence[EventResult], failed: bool) -> dict[str, object]:
+    return {
+        "ok": not failed,
+        "events": [
+            {"where": r.where, "event": r.event.envelope, "hooks": [_hook_json(h) for h in r.hooks]} for r in results
+        ],
+    }
+
+
+def _events_text(results: Sequence[EventResult], send: bool) -> None:
+    out = render.stdout
+    esc = render.escape
+    matches = sent = failed = 0
+    for r in results:
+        out.print(f"[bold]event {esc(r.event.id)}[/bold] {esc(r.event.type)} [dim]({esc(r.where)})[/dim]")
+        for h in r.hooks:
+            if not h.matched:
+                if h.filter_parts:
+                    out.print(f"  [yellow]{esc(h.hook)}: not matched[/yellow], filter is false:")
+                    for part in h.filter_parts:
+                        out.print(f"    {esc(part.describe())}")
+                else:
+                    out.print(f"  [yellow]{esc(h.hook)}: not matched[/yellow]: {esc(h.reason)}")
+                continue
+            matches += 1
+            out.print(f"  [green]{esc(h.hook)}: matched[/green]")
+            shown = h.shown_request()
+            if shown is None:
+                failed += 1
+                out.print(f"    [red]{esc(h.render_error)}[/red]")
+                continue
+            out.print(f"    {esc(str(shown['method']))} {esc(str(shown['url']))}")
+            headers = shown["headers"]
+            assert isinstance(headers, dict)
+            for name, value in headers.items():
+                out.print(f"    [dim]{esc(str(name))}:[/dim] {esc(str(value))}")
+            body = shown["body"]
+            text = json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+            out.print("")
+            for line in text.splitlines():
+                out.print(f"    {esc(line)}")
+            if h.delivery is not None:
+                sent += 1
+                o = h.delivery.outcome
+                ms = f"{o.duration_s * 1000:.0f} ms"
+                status = o.status if o.status is not None else "no response"
+                if o.ok:
+                    out.print(f"    [green]sent[/green] to {esc(h.delivery.url)}: {status} in {ms}")
+                else:
+                    failed += 1
+                    out.print(f"    [red]send failed[/red] to {esc(h.delivery.url)}: {esc(o.error)} in {ms}")
+                if o.response_excerpt:
+                    excerpt = o.response_excerpt.strip().replace("\n", " ")
+                    if len(excerpt) > _EXCERPT_CHARS:
+                        excerpt = excerpt[:_EXCERPT_CHARS] + "…"
+                    out.print(f"    [dim]response:[/dim] {esc(excerpt)}")
+        out.print("")
+    summary = f"{len(results)} event(s), {matches} match(es)"
+    if send:
+        summary += f", {sent} sent"
+    if failed:
+        summary += f", [red]{failed} failed[/red]"
+    out.print(summary)
+
+
+# -- output: cases --------------------------------------------------------------------------------
+
+
+def _cases(path: Path, settings: Settings, now: float, as_json: bool) -> bool:
+    router = Router(settings.hooks)
+    cases = load_cases(path, list(router.by_name), now=now)
+    results = run_cases(cases, router, file=str(path), now=now)
+    failed = sum(1 for r in results if not r.passed)
+    if as_json:
+        render.print_json(
+            {
+                "ok": not failed,
+                "file": str(path),
+                "passed": len(results) - failed,
+                "failed": failed,
+                "cases": [_case_json(r) for r in results],
+            }
+        )
+    else:
+        for r in results:
+            _case_text(r)
+        colour = "red" if failed else "green"
+        render.stdout.print(
+            f"[{colour}]{len(results) - failed} passed, {failed} failed[/{colour}] ({render.escape(str(path))})"
+        )
+    return failed > 0
+
+
+def _case_json(r: CaseResult) -> dict[str, object]:
+    return {
+        "name": r.name,
+        "line": r.line,
+        "passed": r.passed,
+        "failures": [{"line": f.line, "check": f.check, "message": f.message, "diff": f.diff} for f in r.failures],
+    }
+
+
+def _case_text(r: CaseResult) -> None:
+    out = render.stdout
+    esc = render.escape
+    if r.passed:
+        out.print(f"[green]PASS[/green] {esc(r.name)}")
+        return
+    out.print(f"[red]FAIL[/red] {esc(r.name)} [dim]({esc(r.file)}:{r.line})[/dim]")
+    for f in r.failures:
+        out.print(f"  [bold]{esc(r.file)}:{f.line}[/bold]: {esc(f.check)}: {esc(f.message)}")
+        for line in f.diff.splitlines():
+            style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
+            out.print(f"    [{style}]{esc(line)}[/{style}]")
