@@ -16,16 +16,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence, Set
 
-import orjson
-
-from hookd import __version__
 from hookd.clock import Clock
 from hookd.redact import redact_headers
+from hookd.rendering import render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.store.base import AttemptRecord, DueDelivery, Store
-from hookd.templates import as_text
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -229,27 +226,7 @@ class Dispatcher:
             self._wake.set()
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
-        cfg = hook.config
-        envelope: dict[str, object] | None = orjson.loads(d.body) if hook.needs_envelope else None
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"hookd/{__version__}",
-            "webhook-id": d.event_id,
-            "webhook-timestamp": str(int(self.clock.now())),
-            "hookd-delivery-id": d.id,
-            "hookd-attempt": str(d.attempt),
-        }
-        for name, template in hook.headers:
-            headers[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
-        body = d.body if hook.payload is None or envelope is None else orjson.dumps(hook.payload.render(envelope))
-        return OutboundRequest(
-            method=cfg.method,
-            url=cfg.url,
-            headers=headers,
-            body=body,
-            timeout_s=cfg.timeout_s,
-            follow_redirects=cfg.follow_redirects,
-        )
+        return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())
 
     async def _attempt(self, d: DueDelivery) -> None:
         hook = self.hooks[d.hook]
