@@ -1,8 +1,9 @@
 """`hookd serve`: builds every part from Settings and owns startup, readiness and shutdown.
 
-Start order: store (migrations, recovery) → HTTP client → ingest and dispatcher → sources. Stop
-order is the reverse: sources stop accepting, the last ingest commit finishes, in-flight attempts
-get `delivery.shutdown_timeout` to finish, outcomes are flushed, then the store closes.
+Start order: store (migrations, recovery) → HTTP client → ingest and dispatcher → sources → admin
+listener (when the config has an `admin` section). Stop order is the reverse: the admin listener
+closes, sources stop accepting, the last ingest commit finishes, in-flight attempts get
+`delivery.shutdown_timeout` to finish, outcomes are flushed, then the store closes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from hookd import __version__
+from hookd.admin import AdminServer
 from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
@@ -49,6 +51,7 @@ class Daemon:
         )
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher)
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
+        self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()
         self.started_at: float | None = None
         self._stop = asyncio.Event()
@@ -82,6 +85,8 @@ class Daemon:
             for source in self.sources:
                 await source.start()
                 started.append(source)
+            if self.admin is not None:
+                await self.admin.start()  # after the sources are bound: ready means all of it answers
         except BaseException:
             for source in started:
                 close = getattr(source, "close", None)
@@ -95,13 +100,21 @@ class Daemon:
         self.ready.set()
         for source in self.sources:
             log.info("source=%s listening on %s", source.name, source.describe())
+        if self.admin_url is not None:
+            log.info("admin listening on %s", self.admin_url)
         log.info(
-            "hookd %s ready: %d source(s), %d hook(s), database %s",
+            "hookd %s ready: %d source(s), %d hook(s), database %s%s",
             __version__,
             len(self.sources),
             len(self.router.hooks),
             self.settings.storage.path,
+            f", admin {self.admin_url}" if self.admin_url is not None else "",
         )
+
+    @property
+    def admin_url(self) -> str | None:
+        """The admin listener's base URL (port 0 resolved) once started; None when not configured."""
+        return self.admin.url if self.admin is not None else None
 
     async def _warn_orphans(self) -> None:
         pending = await self.store.pending_by_hook()
@@ -138,8 +151,15 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop in reverse order. Safe to call more than once."""
+        if self.admin is not None:
+            await self.admin.close()
         await _cancel(self._source_tasks)
         self._source_tasks = []
+        for source in self.sources:
+            # A source task cancelled before it first ran never reached its own `finally`.
+            close = getattr(source, "close", None)
+            if close is not None:
+                await close()
         if self._ingest_task is not None:
             await _cancel([self._ingest_task])
             await self.ingest.wait_committed()

@@ -62,6 +62,10 @@ class Ingest:
         self.rejected_total = 0
         self.duplicates_total = 0
         self.last_event_at: float | None = None
+        # Per source name, counted once per batch (admin status: events/s, last event per source).
+        self.events_by_source: Counter[str] = Counter()
+        self.rejected_by_source: Counter[str] = Counter()
+        self.last_event_at_by_source: dict[str, float] = {}
         self._committing: asyncio.Future[None] | None = None
 
     async def submit(self, batch: Batch) -> list[Accepted]:
@@ -121,13 +125,21 @@ class Ingest:
         hooks_by_index = iter(routed)
         for p in group:
             answers = []
+            duplicates = 0
             for event in p.batch.events:
                 r = next(hooks_by_index)
                 fresh = event.id in result.inserted and event.id not in first_seen
                 first_seen.add(event.id)
                 answers.append(Accepted(id=event.id, duplicate=not fresh, deliveries=len(r.hooks) if fresh else 0))
                 if not fresh:
-                    self.duplicates_total += 1
+                    duplicates += 1
+            self.duplicates_total += duplicates
+            stored = len(p.batch.events) - duplicates
+            if stored:
+                self.events_by_source[p.batch.source] += stored
+                self.last_event_at_by_source[p.batch.source] = now
+            if p.batch.rejections:
+                self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
             if not p.done.done():
                 p.done.set_result(answers)
         self.events_total += len(result.inserted)

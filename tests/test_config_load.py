@@ -139,7 +139,7 @@ def test_full_config_loads_into_frozen_records(tmp_path: Path) -> None:
     assert everything == HookConfig(name="all", events=("*",), url="http://127.0.0.1:8781/")
     assert everything.retry == RetryPolicy()
     assert settings.delivery == DeliveryConfig(concurrency=64, shutdown_timeout_s=60.0)
-    assert settings.admin == AdminConfig(listen=("localhost", 0))
+    assert settings.admin == AdminConfig(listen=("localhost", 0), enabled=True)
     assert settings.hook("all") is everything
     assert settings.hook("nope") is None
     # Origins point at the list item, for messages at run time.

@@ -54,7 +54,7 @@ def version_command() -> None:
 
 def _register() -> None:
     # Imported for their @app.command side effect; one module per command.
-    from hookd.cli import secret, serve, test_cmd, validate  # noqa: F401
+    from hookd.cli import secret, send, serve, status, test_cmd, validate  # noqa: F401
 
 
 _register()

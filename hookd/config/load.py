@@ -230,5 +230,6 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
         admin=AdminConfig(
             listen=parse_listen(admin_raw.get("listen", "127.0.0.1:8780")),
             token=admin_raw.get("token"),
+            enabled="admin" in data,
         ),
     )

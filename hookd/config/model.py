@@ -97,6 +97,10 @@ class DeliveryConfig:
 class AdminConfig:
     listen: tuple[str, int] = ("127.0.0.1", 8780)
     token: str | None = field(default=None, repr=False)
+    # Set by the loader when the file has an `admin:` section: only then does the daemon listen, so
+    # configs without one (and every test daemon) never contend for the default port. Not a YAML
+    # key, so not in the schema.
+    enabled: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,6 +41,7 @@ class SocketSource:
         self._conn_ids = itertools.count(1)
         self._connections: set[asyncio.Task[None]] = set()
         self.addresses: list[str] = []
+        self._bound_path: Path | None = None  # the socket file this source created, and only it may remove
 
     def describe(self) -> str:
         return " ".join(self.addresses)
@@ -57,6 +58,7 @@ class SocketSource:
                     f"source {self.name!r}: cannot listen on unix socket {str(path)!r}: {e.strerror}"
                 ) from None
             os.chmod(path, self.config.mode)
+            self._bound_path = path
             self._servers.append(server)
             self.addresses.append(f"unix:{path}")
         if self.config.listen is not None:
@@ -119,7 +121,7 @@ class SocketSource:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._servers.clear()
-        path = self.config.path
+        path, self._bound_path = self._bound_path, None
         if path is not None and path.is_socket():
             path.unlink(missing_ok=True)
 

@@ -1,0 +1,417 @@
+"""The admin listener: `GET /healthz` and `GET /status` over HTTP, for `hookd status` and monitors.
+
+The daemon starts it after its sources and stops it first. It only reads: live counters from
+ingest and the dispatcher, and queue depths from the database through a read-only connection of
+its own, opened in a worker thread per request, so a status request never waits on the writer
+connection or holds up the event loop.
+
+`/healthz` is open (200 once the daemon is ready, 503 before). `/status` requires
+`Authorization: Bearer <admin.token>` when a token is configured. The token is never logged or
+returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+from hookd import __version__
+from hookd.config.model import FileSourceConfig
+from hookd.errors import StartupError
+from hookd.events import utc_now_rfc3339
+
+if TYPE_CHECKING:
+    from hookd.daemon import Daemon
+
+log = logging.getLogger("hookd.admin")
+
+RATE_WINDOW_S = 60.0  # events/s is averaged over about the last minute
+SAMPLE_INTERVAL_S = 5.0
+RECENT_S = 300.0  # failures this recent make the daemon "degraded"
+READ_TIMEOUT_S = 5.0
+MAX_REASON_CHARS = 300
+# Loggers whose ERROR records mean the store or the bookkeeping is in trouble (ingest commits,
+# recorder writes). Per-attempt lines ("delivery=… failed") are left out: hooks report those.
+_WATCHED_LOGGERS = ("hookd.ingest", "hookd.store", "hookd.dispatcher")
+
+
+class AdminServer:
+    """The daemon's HTTP admin listener. `start` raises StartupError; `close` is idempotent."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.url: str | None = None  # http://host:port, port 0 resolved, once started
+        self._runner: web.AppRunner | None = None
+        self._rates = _RateSampler()
+        self._sampler: asyncio.Task[None] | None = None
+        self._errors = _RecentErrors()
+
+    async def start(self) -> None:
+        host, port = self.daemon.settings.admin.listen
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/status", self._status)
+        # No access log: it would go to aiohttp's own logger, outside hookd's log format.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as e:
+            await runner.cleanup()
+            raise StartupError(
+                f"admin listener: cannot listen on {_host_port(host, port)}: {e.strerror}; "
+                "is another hookd running? pick another port in admin.listen"
+            ) from None
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        self.url = f"http://{_host_port(bound_host, bound_port)}"
+        self._rates.sample(self.daemon.ingest.events_by_source)
+        self._sampler = asyncio.create_task(self._sample_forever(), name="hookd-admin-sampler")
+        self._errors.attach()
+
+    async def close(self) -> None:
+        self._errors.detach()
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
+            self._sampler = None
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def _sample_forever(self) -> None:
+        # A sample every few seconds is one dict copy per source: no per-event work for the rate.
+        while True:
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+            self._rates.sample(self.daemon.ingest.events_by_source)
+
+    # -- handlers ----------------------------------------------------------------------------------
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        if self.daemon.ready.is_set():
+            return _json({"status": "ok"})
+        return _json({"status": "starting"}, status=503)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        token = self.daemon.settings.admin.token
+        if token is not None and not _bearer_matches(request.headers.get("Authorization", ""), token):
+            return _json(
+                {"error": "this admin listener requires a token: send Authorization: Bearer <admin.token>"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="hookd"'},
+            )
+        return _json(await self.status())
+
+    # -- the status document -----------------------------------------------------------------------
+
+    async def status(self) -> dict[str, object]:
+        """What GET /status returns (see the README's `hookd status` section for every field)."""
+        d = self.daemon
+        settings = d.settings
+        now = d.clock.now()
+        started_at = d.started_at
+        files = {s.name: s.path for s in settings.sources if isinstance(s, FileSourceConfig)}
+        reasons: list[str] = []
+        try:
+            stored = await asyncio.to_thread(
+                read_store,
+                settings.storage.path,
+                started_at=started_at if started_at is not None else now,
+                recent_since=now - RECENT_S,
+                files=files,
+            )
+        except sqlite3.Error as e:
+            stored = StoreCounts()
+            reasons.append(f"cannot read the database {str(settings.storage.path)!r}: {e}")
+        if not d.ready.is_set():
+            reasons.append("not ready: the daemon is starting or stopping")
+
+        ingest = d.ingest
+        rates = self._rates.rates(ingest.events_by_source)
+        sources: list[dict[str, object]] = []
+        for config, source in zip(settings.sources, d.sources, strict=True):
+            name = config.name
+            item: dict[str, object] = {
+                "name": name,
+                "type": config.type,
+                "addresses": source.describe().split(),
+                "events_total": ingest.events_by_source.get(name, 0),
+                "rejected_total": ingest.rejected_by_source.get(name, 0),
+                "events_per_s": round(rates.get(name, 0.0), 3),
+                "last_event_at": _time(ingest.last_event_at_by_source.get(name)),
+                "file": None,
+            }
+            if isinstance(config, FileSourceConfig):
+                position = stored.files.get(name)
+                item["file"] = {
+                    "path": position.path if position and position.path else str(config.path),
+                    "offset": position.offset if position else None,
+                    "line": position.line if position else None,
+                    "size": position.size if position else None,
+                }
+            sources.append(item)
+
+        dispatcher = d.dispatcher
+        configured = [h.name for h in d.router.hooks]
+        orphans = sorted(set(stored.hooks) - set(configured))
+        hooks: list[dict[str, object]] = []
+        pending_total = retrying_total = failed_total = 0
+        for name in [*configured, *orphans]:
+            c = stored.hooks.get(name, HookCounts())
+            in_flight = dispatcher.in_flight.get(name, 0)
+            # Claimed ahead by the dispatcher but not started yet still counts as pending.
+            pending = c.pending + max(0, c.delivering - in_flight)
+            pending_total += pending
+            retrying_total += c.retrying
+            failed_total += c.failed
+            hooks.append(
+                {
+                    "name": name,
+                    "configured": name not in orphans,
+                    "pending": pending,
+                    "retrying": c.retrying,
+                    "in_flight": in_flight,
+                    "failed": c.failed,
+                    "delivered_total": c.delivered_since_start,
+                    "failed_total": c.failed_since_start,
+                    "failed_recently": c.failed_recent,
+                    "retrying_recently": c.retrying_recent,
+                    "last_error": c.last_error,
+                }
+            )
+            reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
+        reasons.extend(self._errors.reasons(time.monotonic()))
+
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "started_at": _time(started_at),
+            "uptime_s": round(now - started_at, 3) if started_at is not None else 0.0,
+            "ready": d.ready.is_set(),
+            "config": {"path": str(settings.config_path.absolute()), "sha256": settings.config_sha256},
+            "database": {"path": str(settings.storage.path)},
+            "admin": {"url": self.url, "token_required": settings.admin.token is not None},
+            "sources": sources,
+            "hooks": hooks,
+            "totals": {
+                "events_total": ingest.events_total,
+                "rejected_total": ingest.rejected_total,
+                "duplicates_total": ingest.duplicates_total,
+                "events_per_s": round(sum(rates.values()), 3),
+                "last_event_at": _time(ingest.last_event_at),
+                "pending": pending_total,
+                "retrying": retrying_total,
+                "in_flight": dispatcher.in_flight_total,
+                "failed": failed_total,
+                "delivered_total": dispatcher.delivered_total,
+                "failed_total": dispatcher.failed_total,
+                "retried_total": dispatcher.retried_total,
+            },
+            "health": {"status": "degraded" if reasons else "ok", "reasons": reasons},
+        }
+
+
+# -- reading the store ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HookCounts:
+    pending: int = 0  # waiting for an attempt (new or retry)
+    retrying: int = 0  # pending after at least one attempt
+    delivering: int = 0  # claimed by the dispatcher: in flight, or buffered to start next
+    failed: int = 0  # out of attempts or a final error, still stored (dead letters)
+    delivered_since_start: int = 0
+    failed_since_start: int = 0
+    failed_recent: int = 0
+    retrying_recent: int = 0  # pending after a failed attempt in the last RECENT_S
+    last_error: str | None = None  # the most recent error in the last RECENT_S
+
+
+@dataclass(frozen=True, slots=True)
+class FilePosition:
+    path: str | None  # the file the checkpoint is for
+    offset: int | None  # committed byte offset, None before the first checkpoint
+    line: int | None
+    size: int | None  # the file's current size, None if it does not exist
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    hooks: Mapping[str, HookCounts] = field(default_factory=dict)
+    files: Mapping[str, FilePosition] = field(default_factory=dict)
+
+
+# One pass over deliveries (no index covers failed or finished rows: ~1 s per million rows, in a
+# worker thread on a read-only connection). The last column is the latest recent error per hook:
+# the fixed-width time prefix makes the string max() the newest one, and is cut off in Python.
+_HOOK_COUNTS = """
+SELECT hook,
+       sum(state = 'pending'),
+       sum(state = 'pending' AND attempts > 0),
+       sum(state = 'delivering'),
+       sum(state = 'failed'),
+       sum(state = 'delivered' AND updated_at >= :started),
+       sum(state = 'failed' AND updated_at >= :started),
+       sum(state = 'failed' AND updated_at >= :recent),
+       sum(state = 'pending' AND attempts > 0 AND last_error IS NOT NULL AND updated_at >= :recent),
+       max(CASE WHEN state IN ('pending', 'failed') AND last_error IS NOT NULL AND updated_at >= :recent
+                THEN printf('%020.6f', updated_at) || last_error END)
+FROM deliveries GROUP BY hook
+"""
+_TIME_PREFIX = 20
+
+
+def read_store(db: Path, *, started_at: float, recent_since: float, files: Mapping[str, Path]) -> StoreCounts:
+    """Per-hook counts and file positions, read on a read-only connection of its own (blocking:
+    run it in a thread). Raises sqlite3.Error."""
+    uri = f"{db.absolute().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S)
+    try:
+        params = {"started": started_at, "recent": recent_since}
+        hooks: dict[str, HookCounts] = {}
+        for row in conn.execute(_HOOK_COUNTS, params):
+            n = [int(v or 0) for v in row[1:9]]
+            last_error = str(row[9])[_TIME_PREFIX:] if row[9] is not None else None
+            hooks[row[0]] = HookCounts(
+                pending=n[0],
+                retrying=n[1],
+                delivering=n[2],
+                failed=n[3],
+                delivered_since_start=n[4],
+                failed_since_start=n[5],
+                failed_recent=n[6],
+                retrying_recent=n[7],
+                last_error=last_error,
+            )
+        checkpoints = {
+            row[0]: (str(row[1]), int(row[2]), int(row[3]))
+            for row in conn.execute('SELECT source, path, "offset", line FROM checkpoints')
+        }
+    finally:
+        conn.close()
+    positions: dict[str, FilePosition] = {}
+    for name, path in files.items():
+        saved = checkpoints.get(name)
+        where = saved[0] if saved else str(path)
+        try:
+            size: int | None = os.stat(where).st_size
+        except OSError:
+            size = None
+        positions[name] = FilePosition(
+            path=where, offset=saved[1] if saved else None, line=saved[2] if saved else None, size=size
+        )
+    return StoreCounts(hooks=hooks, files=positions)
+
+
+def _hook_reasons(name: str, c: HookCounts, *, configured: bool) -> list[str]:
+    reasons = []
+    error = f" (last error: {_clip(c.last_error)})" if c.last_error else ""
+    if c.failed_recent:
+        reasons.append(f"hook {name!r}: {c.failed_recent} delivery(ies) failed for good in the last 5 min{error}")
+    if c.retrying_recent:
+        reasons.append(
+            f"hook {name!r}: {c.retrying_recent} delivery(ies) waiting to retry after a failed attempt "
+            f"in the last 5 min{'' if c.failed_recent else error}"
+        )
+    if not configured and (c.pending or c.delivering):
+        reasons.append(
+            f"hook {name!r} is not in the config but has {c.pending + c.delivering} pending delivery(ies); "
+            "they wait until the hook is configured again"
+        )
+    return reasons
+
+
+# -- rates and errors -------------------------------------------------------------------------------
+
+
+class _RateSampler:
+    """Events per second per source over about the last minute, from samples of ingest's counters."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, dict[str, int]]] = deque()
+
+    def sample(self, counts: Mapping[str, int], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, dict(counts)))
+        # Keep the newest sample that is at least a window old as the base, and what came after it.
+        while len(self._samples) > 1 and now - self._samples[1][0] >= RATE_WINDOW_S:
+            self._samples.popleft()
+
+    def rates(self, counts: Mapping[str, int], now: float | None = None) -> dict[str, float]:
+        now = time.monotonic() if now is None else now
+        if not self._samples:
+            return {}
+        base_at, base = self._samples[0]
+        # At least one sample interval: one event just after start is not "10 events/s".
+        elapsed = max(now - base_at, SAMPLE_INTERVAL_S)
+        return {name: max(0, n - base.get(name, 0)) / elapsed for name, n in counts.items()}
+
+
+class _RecentErrors(logging.Handler):
+    """Remembers ERROR records of the store and bookkeeping loggers from the last RECENT_S."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self._seen: deque[tuple[float, str]] = deque(maxlen=100)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "hookd.dispatcher" and str(record.msg).startswith("delivery="):
+            return
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        self._seen.append((time.monotonic(), message))
+
+    def attach(self) -> None:
+        for name in _WATCHED_LOGGERS:
+            logging.getLogger(name).addHandler(self)
+
+    def detach(self) -> None:
+        for name in _WATCHED_LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+
+    def reasons(self, now: float) -> list[str]:
+        recent = [message for at, message in self._seen if now - at <= RECENT_S]
+        if not recent:
+            return []
+        return [f"{len(recent)} error(s) logged in the last 5 min; the last: {_clip(recent[-1])}"]
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+def _json(value: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(value), status=status, headers=headers, content_type="application/json")
+
+
+def _time(at: float | None) -> str | None:
+    return utc_now_rfc3339(at) if at is not None else None
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"

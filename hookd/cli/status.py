@@ -1,0 +1,220 @@
+"""`hookd status`: ask the running daemon's admin listener how it is doing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from hookd import client
+from hookd.cli import render
+from hookd.cli.app import app, state
+from hookd.config.load import check_config, default_config_path
+from hookd.config.model import Settings
+from hookd.errors import HookdError
+
+TOKEN_ENV = "HOOKD_ADMIN_TOKEN"
+
+
+@app.command()
+def status(
+    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
+    url: str = typer.Option(
+        None, "--url", help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen of the config)."
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        envvar=TOKEN_ENV,
+        show_envvar=True,
+        help="Bearer token for the admin listener (default: admin.token of the config). Prefer the env var: "
+        "arguments are visible to other users in ps.",
+    ),
+    timeout: float = typer.Option(client.STATUS_TIMEOUT_S, "--timeout", min=0.1, help="Seconds to wait for an answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print the daemon's status document as JSON."),
+) -> None:
+    """Show the running daemon's uptime, config, sources, per-hook queues and health.
+
+    Exit 0 when healthy, 1 when degraded (recent failed deliveries, store errors) or the token is
+    refused, 2 for bad usage, 3 when no daemon answers.
+    """
+    try:
+        if url is None:
+            settings = _settings(config or default_config_path())
+            target = client.admin_url(settings)
+        else:
+            # The config is read only when named: a token from ./hookd.yaml must not go to another URL.
+            settings = _settings(config) if config is not None else None
+            target = client.normalize_url(url)
+        secret = token or (settings.admin.token if settings is not None else None)
+        doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout))
+    except HookdError as e:
+        if state.debug:
+            raise
+        render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+        raise typer.Exit(e.exit_code) from None
+    if as_json:
+        render.print_json(doc)
+    else:
+        _human(doc)
+    health = doc.get("health")
+    healthy = isinstance(health, dict) and health.get("status") == "ok"
+    raise typer.Exit(0 if healthy else 1)
+
+
+def _settings(path: Path) -> Settings:
+    result = check_config(path)
+    if result.settings is None:
+        render.problems_text(result.problems, console=render.stderr)
+        render.stderr.print("hookd status needs a valid config to find the admin listener, or --url.")
+        raise typer.Exit(2)
+    return result.settings
+
+
+# -- human output -------------------------------------------------------------------------------------
+
+
+def _human(doc: dict[str, object]) -> None:
+    out = render.stdout
+    esc = render.escape
+    config = _dict(doc.get("config"))
+    database = _dict(doc.get("database"))
+    admin = _dict(doc.get("admin"))
+    totals = _dict(doc.get("totals"))
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row(
+        "hookd",
+        f"{esc(str(doc.get('version')))}, pid {doc.get('pid')}, up {_duration(_num(doc.get('uptime_s')))} "
+        f"(since {esc(str(doc.get('started_at')))})",
+    )
+    summary.add_row("config", f"{esc(str(config.get('path')))} (sha256 {str(config.get('sha256'))[:12]})")
+    summary.add_row("database", esc(str(database.get("path"))))
+    summary.add_row("admin", esc(str(admin.get("url"))))
+    summary.add_row(
+        "events",
+        f"{totals.get('events_total')} stored, {totals.get('duplicates_total')} duplicate(s), "
+        f"{totals.get('rejected_total')} rejected; last {_ago(totals.get('last_event_at'))}",
+    )
+    summary.add_row(
+        "deliveries",
+        f"{totals.get('delivered_total')} delivered, {totals.get('failed_total')} failed, "
+        f"{totals.get('retried_total')} retried since start; {totals.get('pending')} pending, "
+        f"{totals.get('in_flight')} in flight",
+    )
+    out.print(summary)
+    out.print()
+
+    # No type column: the address says it (unix:, tcp:, file:), and paths need the room.
+    sources = Table(title="sources", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    sources.add_column("source", no_wrap=True)
+    for name in ("events", "per s", "rejected"):
+        sources.add_column(name, justify="right", no_wrap=True)
+    sources.add_column("last event", no_wrap=True)
+    sources.add_column("address, position", overflow="fold")
+    for item in _dicts(doc.get("sources")):
+        where = " ".join(str(a) for a in _list(item.get("addresses")))
+        position = _position(item.get("file"))
+        sources.add_row(
+            esc(str(item.get("name"))),
+            str(item.get("events_total")),
+            f"{_num(item.get('events_per_s')):.2f}",
+            str(item.get("rejected_total")),
+            _ago(item.get("last_event_at")),
+            esc(f"{where} {position}" if position else where),
+        )
+    out.print(sources)
+    out.print()
+
+    hooks = Table(
+        title="hooks",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        caption="delivered, failed: since the daemon started; failed (stored): dead letters kept in the database",
+        caption_justify="left",
+    )
+    hooks.add_column("hook")
+    for name in ("pending", "retrying", "in flight", "failed (stored)", "delivered", "failed"):
+        hooks.add_column(name, justify="right")
+    for item in _dicts(doc.get("hooks")):
+        name = esc(str(item.get("name")))
+        if item.get("configured") is False:
+            name += " [dim](not in config)[/dim]"
+        hooks.add_row(
+            name,
+            str(item.get("pending")),
+            str(item.get("retrying")),
+            str(item.get("in_flight")),
+            str(item.get("failed")),
+            str(item.get("delivered_total")),
+            str(item.get("failed_total")),
+        )
+    out.print(hooks)
+    out.print()
+
+    health = _dict(doc.get("health"))
+    if health.get("status") == "ok":
+        out.print("health: [green]ok[/green]")
+    else:
+        out.print(f"health: [yellow]{esc(str(health.get('status')))}[/yellow]")
+        for reason in _list(health.get("reasons")):
+            out.print(f"  - {esc(str(reason))}")
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: object) -> list[dict[str, object]]:
+    return [v for v in _list(value) if isinstance(v, dict)]
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    parts = [f"{days}d"] if days else []
+    if days or hours:
+        parts.append(f"{hours}h")
+    if days or hours or minutes:
+        parts.append(f"{minutes}m")
+    parts.append(f"{s}s")
+    return " ".join(parts)
+
+
+def _ago(value: object) -> str:
+    if not isinstance(value, str):
+        return "never"
+    try:
+        at = datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return render.escape(value)
+    return f"{_duration(max(0.0, time.time() - at))} ago"
+
+
+def _position(value: object) -> str:
+    file = _dict(value)
+    if not file:
+        return ""
+    if file.get("offset") is None:
+        return "(not read yet)"
+    size = file.get("size")
+    of = f" of {size}" if size is not None else ", file missing"
+    return f"(line {file.get('line')}, byte {file.get('offset')}{of})"
