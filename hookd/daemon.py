@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO
 
 from hookd import __version__
@@ -22,7 +19,6 @@ from hookd.admin import AdminServer
 from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
-from hookd.errors import StartupError
 from hookd.ingest import Ingest
 from hookd.router import Router
 from hookd.senders.base import Sender
@@ -30,6 +26,7 @@ from hookd.senders.http import HttpSender
 from hookd.sources.base import Source
 from hookd.sources.socket import SocketSource
 from hookd.sources.tail import FileTailSource
+from hookd.store.lock import lock_database
 from hookd.store.sqlite import SQLiteStore
 
 log = logging.getLogger("hookd")
@@ -68,7 +65,7 @@ class Daemon:
         return FileTailSource(config, self.store.checkpoint)
 
     async def start(self) -> None:
-        self._lock = _lock_database(self.settings.storage.path)
+        self._lock = lock_database(self.settings.storage.path)
         await self.store.open()
         recovered = await self.store.recover_interrupted(self.clock.now())
         if recovered:
@@ -197,31 +194,6 @@ class Daemon:
             await self._stop.wait()
         finally:
             await self.stop()
-
-
-def _lock_database(db: Path) -> IO[str]:
-    """One daemon per database: a second one would re-send the first one's in-flight deliveries."""
-    lock_path = db.with_name(db.name + ".lock")
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the daemon's lifetime
-    except OSError as e:
-        raise StartupError(f"cannot create the lock file {str(lock_path)!r}: {e.strerror}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
-        handle.close()
-        raise StartupError(
-            f"another hookd (pid {owner}) is already running with the database {str(db)!r}; "
-            "stop it first, or give this one its own storage.path"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
 
 
 async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:

@@ -222,8 +222,10 @@ class Dispatcher:
         if self._stopping:
             return
         self._fill()
-        if hook not in self._exhausted and len(self._ready[hook]) <= self.hooks[hook].config.concurrency // 2:
-            self._wake.set()
+        if not self._tasks or (
+            hook not in self._exhausted and len(self._ready[hook]) <= self.hooks[hook].config.concurrency // 2
+        ):
+            self._wake.set()  # refill the reserve, or (drain mode) notice that everything is done
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
         return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())

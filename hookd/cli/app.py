@@ -11,6 +11,7 @@ import typer
 
 from hookd import __version__
 from hookd.cli import render
+from hookd.cli.state import state
 from hookd.errors import ConfigError, HookdError
 
 app = typer.Typer(
@@ -21,13 +22,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class _State:
-    debug = False
-
-
-state = _State()
 
 
 def _version(value: bool) -> None:
@@ -54,7 +48,7 @@ def version_command() -> None:
 
 def _register() -> None:
     # Imported for their @app.command side effect; one module per command.
-    from hookd.cli import secret, send, serve, status, test_cmd, validate  # noqa: F401
+    from hookd.cli import history, prune, replay, secret, send, serve, status, test_cmd, validate  # noqa: F401
 
 
 _register()

@@ -10,7 +10,8 @@ import typer
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.app import app, state
+from hookd.cli.app import app
+from hookd.cli.state import state
 from hookd.config.load import check_config, default_config_path
 from hookd.errors import HookdError
 

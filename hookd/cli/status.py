@@ -13,7 +13,8 @@ from rich.table import Table
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.app import app, state
+from hookd.cli.app import app
+from hookd.cli.state import state
 from hookd.config.load import check_config, default_config_path
 from hookd.config.model import Settings
 from hookd.errors import HookdError

@@ -14,6 +14,9 @@ from hookd.events import Event
 from hookd.sources.base import Checkpoint, Rejection
 
 DeliveryState = Literal["pending", "delivering", "delivered", "failed"]
+# What history shows: the stored state, with `pending` split by whether an attempt was made.
+DeliveryStatus = Literal["pending", "delivering", "delivered", "retrying", "failed"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "delivering", "delivered", "retrying", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,129 @@ class AttemptRecord:
     next_at: float | None
 
 
+# -- history and replay ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryQuery:
+    """Which deliveries to list. An empty tuple or None means "any"; the conditions are ANDed."""
+
+    ids: tuple[str, ...] = ()
+    event_ids: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+    statuses: tuple[DeliveryStatus, ...] = ()
+    type_glob: str | None = None  # on the event type; `*` matches any characters, dots included
+    since: float | None = None  # created_at >= since (epoch seconds)
+    until: float | None = None  # created_at < until
+    replayed: bool | None = None  # False: only deliveries no later delivery replays (the newest of a chain)
+    newest_first: bool = True
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryRow:
+    """One delivery as history shows it."""
+
+    id: str
+    event_id: str
+    event_type: str | None  # None only if the event row is gone
+    hook: str
+    state: DeliveryState
+    attempts: int  # attempts counted so far (the one in flight included)
+    next_at: float | None
+    created_at: float
+    updated_at: float
+    last_status: int | None
+    last_error: str | None
+    last_duration_s: float | None
+    replay_of: str | None  # the delivery this one replays
+
+    @property
+    def status(self) -> DeliveryStatus:
+        if self.state == "pending" and self.attempts > 0:
+            return "retrying"
+        return self.state
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    """A stored event."""
+
+    id: str
+    type: str
+    source: str  # the hookd source that received it (`replay:<file>` for `hookd replay --from-file`)
+    event_source: str | None  # the producer's own `source` field
+    time: str
+    received_at: float
+    body: bytes  # the envelope as JSON
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptRow:
+    """One recorded attempt, as AttemptRecord stored it."""
+
+    delivery_id: str
+    attempt: int
+    started_at: float
+    duration_s: float | None
+    status: int | None
+    error: str | None
+    request: Mapping[str, object]  # method, url, headers (redacted when recorded), body_bytes
+    response_headers: Mapping[str, str]
+    response_excerpt: str
+    outcome: DeliveryState  # delivered, failed, or pending (a retry at next_at)
+    next_at: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailureReason:
+    reason: str  # `HTTP 503`, or the error of an attempt that got no response
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookStats:
+    """One hook's figures over the deliveries created in a window, and all their attempts."""
+
+    hook: str
+    deliveries: int
+    delivered: int
+    failed: int
+    unfinished: int  # pending, retrying or delivering
+    attempts: int  # attempts recorded
+    p50_s: float | None  # attempt duration percentiles (nearest rank), every recorded attempt
+    p95_s: float | None
+    failures: tuple[FailureReason, ...]  # failed attempts by reason, most frequent first
+
+    @property
+    def success_rate(self) -> float | None:
+        """Delivered among finished deliveries; None while none has finished."""
+        finished = self.delivered + self.failed
+        return self.delivered / finished if finished else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayItem:
+    """A new delivery of a stored event to a hook: pending, due at `next_at`."""
+
+    event_id: str
+    hook: str
+    replay_of: str | None  # the delivery it replays; None when the event never had one to this hook
+    next_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneCounts:
+    deliveries: int = 0
+    attempts: int = 0
+    events: int = 0
+    rejected: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.deliveries + self.attempts + self.events + self.rejected
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Create or migrate the database. Raises StartupError with an actionable message."""
@@ -111,6 +237,39 @@ class Store(Protocol):
     async def prune(self, older_than: float) -> int:
         """Delete finished deliveries, their attempts, orphaned events and rejections older than
         `older_than` (epoch seconds). Returns rows deleted."""
+        ...
+
+    async def prune_counts(self, older_than: float) -> PruneCounts:
+        """`prune`, counting what it deleted per table."""
+        ...
+
+    async def deliveries(self, query: DeliveryQuery) -> list[DeliveryRow]:
+        """Deliveries matching `query`, ordered by creation. Read-only."""
+        ...
+
+    async def delivery(self, delivery_id: str) -> DeliveryRow | None:
+        """One delivery by id, or None. Read-only."""
+        ...
+
+    async def event(self, event_id: str) -> EventRecord | None:
+        """One stored event by id, or None. Read-only."""
+        ...
+
+    async def known_events(self, event_ids: Sequence[str]) -> frozenset[str]:
+        """Which of these event ids are stored. Read-only."""
+        ...
+
+    async def attempts(self, delivery_id: str) -> list[AttemptRow]:
+        """Every recorded attempt of a delivery, first to last. Read-only."""
+        ...
+
+    async def stats(self, since: float, until: float) -> list[HookStats]:
+        """Per-hook figures for deliveries created in [since, until), by hook name. Read-only."""
+        ...
+
+    async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:
+        """Create one pending delivery per item (same event, `replay_of` set), in one transaction.
+        Returns the new delivery ids in item order. Not idempotent: each call queues new deliveries."""
         ...
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiosqlite
 import orjson
@@ -23,7 +23,21 @@ import orjson
 from hookd.errors import StartupError
 from hookd.ids import uuid7
 from hookd.sources.base import Checkpoint, Rejection
-from hookd.store.base import AttemptRecord, DueDelivery, IngestResult, RoutedEvent
+from hookd.store.base import (
+    AttemptRecord,
+    AttemptRow,
+    DeliveryQuery,
+    DeliveryRow,
+    DeliveryStatus,
+    DueDelivery,
+    EventRecord,
+    FailureReason,
+    HookStats,
+    IngestResult,
+    PruneCounts,
+    ReplayItem,
+    RoutedEvent,
+)
 from hookd.store.migrations import MIGRATIONS
 
 log = logging.getLogger("hookd.store")
@@ -38,6 +52,78 @@ def _chunks(items: Sequence[str], size: int = _MAX_VARS) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+_STATUS_SQL: Mapping[DeliveryStatus, str] = {
+    "pending": "(d.state = 'pending' AND d.attempts = 0)",
+    "retrying": "(d.state = 'pending' AND d.attempts > 0)",
+    "delivering": "d.state = 'delivering'",
+    "delivered": "d.state = 'delivered'",
+    "failed": "d.state = 'failed'",
+}
+_DELIVERY_COLUMNS = (
+    "d.id, d.event_id, e.type, d.hook, d.state, d.attempts, d.next_at, d.created_at, d.updated_at, "
+    "d.last_status, d.last_error, d.last_duration_s, d.replay_of"
+)
+# History and stats read windows of deliveries by created_at (indexed), then their attempts by key:
+# the attempts table has no time index, and adding one would cost every attempt write.
+_STATS_DELIVERIES = """
+SELECT hook, count(*), sum(state = 'delivered'), sum(state = 'failed'), sum(state IN ('pending', 'delivering'))
+FROM deliveries WHERE created_at >= :since AND created_at < :until GROUP BY hook
+"""
+# Nearest-rank percentiles: the smallest duration whose rank r satisfies r >= p/100 * n.
+_STATS_LATENCY = """
+WITH a AS (
+    SELECT d.hook AS hook, a.duration_s AS duration_s,
+           row_number() OVER (PARTITION BY d.hook ORDER BY a.duration_s) AS r,
+           count(*) OVER (PARTITION BY d.hook) AS n
+    FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
+    WHERE d.created_at >= :since AND d.created_at < :until AND a.duration_s IS NOT NULL
+)
+SELECT hook, max(n), min(CASE WHEN r * 100 >= n * 50 THEN duration_s END),
+       min(CASE WHEN r * 100 >= n * 95 THEN duration_s END)
+FROM a GROUP BY hook
+"""
+_STATS_FAILURES = """
+SELECT d.hook, CASE WHEN a.status IS NOT NULL THEN 'HTTP ' || a.status ELSE coalesce(a.error, 'unknown error') END,
+       count(*)
+FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
+WHERE d.created_at >= :since AND d.created_at < :until AND a.outcome != 'delivered'
+GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
+"""
+
+
+def sqlite_glob(pattern: str) -> str:
+    """An event-type glob (the router's fnmatch syntax) as an SQLite GLOB: only `[!…]` differs."""
+    return pattern.replace("[!", "[^")
+
+
+def _delivery_row(r: Sequence[Any]) -> DeliveryRow:  # a row of _DELIVERY_COLUMNS
+    return DeliveryRow(
+        id=r[0],
+        event_id=r[1],
+        event_type=r[2],
+        hook=r[3],
+        state=r[4],
+        attempts=r[5],
+        next_at=r[6],
+        created_at=r[7],
+        updated_at=r[8],
+        last_status=r[9],
+        last_error=r[10],
+        last_duration_s=r[11],
+        replay_of=r[12],
+    )
+
+
+def _json_object(text: object) -> dict[str, object]:
+    if not isinstance(text, str | bytes) or not text:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class SQLiteStore:
     """Implements hookd.store.base.Store on one SQLite file."""
 
@@ -48,12 +134,16 @@ class SQLiteStore:
         synchronous: Literal["normal", "full"] = "normal",
         busy_timeout_s: float = 10.0,
         background_checkpoints: bool = True,
+        checkpoint_on_close: bool = True,
     ) -> None:
         self.path = path
         self.synchronous = synchronous
         self.busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
         self.background_checkpoints = background_checkpoints
+        # False for a short-lived CLI beside a running daemon: a TRUNCATE checkpoint takes the write
+        # lock and fsyncs, stalling the daemon's commits; the daemon checkpoints the WAL itself.
+        self.checkpoint_on_close = checkpoint_on_close
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one transaction at a time on the one writer connection
@@ -149,8 +239,9 @@ class SQLiteStore:
             await checkpointer.close()
         if self._db is not None:
             db, self._db = self._db, None
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL behind
+            if self.checkpoint_on_close:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL behind
             await db.close()
 
     @asynccontextmanager
@@ -362,7 +453,10 @@ class SQLiteStore:
 
     async def prune(self, older_than: float, *, batch: int = 5000) -> int:
         """Deletes in short transactions so ingest is never held up for long."""
-        total = 0
+        return (await self.prune_counts(older_than, batch=batch)).total
+
+    async def prune_counts(self, older_than: float, *, batch: int = 5000) -> PruneCounts:
+        deliveries = attempts = 0
         finished = (
             # updated_at >= created_at, so the created_at bound is implied; it lets the index do the work.
             "SELECT id FROM deliveries WHERE created_at < ?1 AND updated_at < ?1 "
@@ -371,18 +465,20 @@ class SQLiteStore:
         while True:
             async with self._tx() as db:
                 cur = await db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch))
-                attempts = max(cur.rowcount, 0)  # rows too: "returns rows deleted"
+                attempts += max(cur.rowcount, 0)  # rows too: "returns rows deleted"
                 cur = await db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch))
                 n = max(cur.rowcount, 0)
-            total += n + attempts
+            deliveries += n
             if n < batch:
                 break
             await asyncio.sleep(0)  # let ingest and delivery in between
+        others = []
         for sql in (
             "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE received_at < ? AND NOT EXISTS "
             "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT ?)",
             "DELETE FROM rejected WHERE id IN (SELECT id FROM rejected WHERE at < ? LIMIT ?)",
         ):
+            total = 0
             while True:
                 async with self._tx() as db:
                     cur = await db.execute(sql, (older_than, batch))
@@ -391,7 +487,143 @@ class SQLiteStore:
                 if n < batch:
                     break
                 await asyncio.sleep(0)
-        return total
+            others.append(total)
+        return PruneCounts(deliveries=deliveries, attempts=attempts, events=others[0], rejected=others[1])
+
+    # -- history and replay (read by `hookd history`, written by `hookd replay`) ---------------------
+
+    async def deliveries(self, query: DeliveryQuery) -> list[DeliveryRow]:
+        where: list[str] = []
+        params: list[object] = []
+        # Id lists travel as one JSON parameter (json_each), so any number fits in one statement.
+        for column, values in (("d.id", query.ids), ("d.event_id", query.event_ids), ("d.hook", query.hooks)):
+            if values:
+                where.append(f"{column} IN (SELECT value FROM json_each(?))")
+                params.append(orjson.dumps(list(values)).decode())
+        if query.statuses:
+            where.append("(" + " OR ".join(_STATUS_SQL[s] for s in dict.fromkeys(query.statuses)) + ")")
+        if query.type_glob is not None:
+            where.append("e.type GLOB ?")
+            params.append(sqlite_glob(query.type_glob))
+        if query.since is not None:
+            where.append("d.created_at >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("d.created_at < ?")
+            params.append(query.until)
+        if query.replayed is not None:
+            # A replay shares its event id, so the deliveries_event index finds it.
+            exists = "EXISTS (SELECT 1 FROM deliveries r WHERE r.event_id = d.event_id AND r.replay_of = d.id)"
+            where.append(exists if query.replayed else f"NOT {exists}")
+        order = "DESC" if query.newest_first else "ASC"
+        sql = (
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY d.created_at {order}, d.id {order}"
+        )
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        db = self._require()
+        async with db.execute(sql, params) as cur:
+            return [_delivery_row(row) for row in await cur.fetchall()]
+
+    async def delivery(self, delivery_id: str) -> DeliveryRow | None:
+        rows = await self.deliveries(DeliveryQuery(ids=(delivery_id,)))
+        return rows[0] if rows else None
+
+    async def event(self, event_id: str) -> EventRecord | None:
+        db = self._require()
+        async with db.execute(
+            "SELECT id, type, source, event_source, time, received_at, body FROM events WHERE id = ?", (event_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        body = row[6] if isinstance(row[6], bytes) else str(row[6]).encode()
+        return EventRecord(
+            id=row[0], type=row[1], source=row[2], event_source=row[3], time=row[4], received_at=row[5], body=body
+        )
+
+    async def known_events(self, event_ids: Sequence[str]) -> frozenset[str]:
+        if not event_ids:
+            return frozenset()
+        db = self._require()
+        async with db.execute(
+            "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(list(event_ids)).decode(),),
+        ) as cur:
+            return frozenset(row[0] for row in await cur.fetchall())
+
+    async def attempts(self, delivery_id: str) -> list[AttemptRow]:
+        db = self._require()
+        async with db.execute(
+            "SELECT delivery_id, attempt, started_at, duration_s, status, error, request, response_headers, "
+            "response_excerpt, outcome, next_at FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+            (delivery_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            AttemptRow(
+                delivery_id=r[0],
+                attempt=r[1],
+                started_at=r[2],
+                duration_s=r[3],
+                status=r[4],
+                error=r[5],
+                request=_json_object(r[6]),
+                response_headers={str(k): str(v) for k, v in _json_object(r[7]).items()},
+                response_excerpt=r[8] or "",
+                outcome=r[9],
+                next_at=r[10],
+            )
+            for r in rows
+        ]
+
+    async def stats(self, since: float, until: float) -> list[HookStats]:
+        db = self._require()
+        window = {"since": since, "until": until}
+        async with db.execute(_STATS_DELIVERIES, window) as cur:
+            counts = {row[0]: row[1:] for row in await cur.fetchall()}
+        async with db.execute(_STATS_LATENCY, window) as cur:
+            latency = {row[0]: row[1:] for row in await cur.fetchall()}
+        failures: dict[str, list[FailureReason]] = {}
+        async with db.execute(_STATS_FAILURES, window) as cur:
+            for hook, reason, n in await cur.fetchall():
+                failures.setdefault(hook, []).append(FailureReason(reason=reason, attempts=n))
+        out = []
+        for hook in sorted(counts):
+            deliveries, delivered, failed, unfinished = (int(v or 0) for v in counts[hook])
+            attempts, p50, p95 = latency.get(hook, (0, None, None))
+            out.append(
+                HookStats(
+                    hook=hook,
+                    deliveries=deliveries,
+                    delivered=delivered,
+                    failed=failed,
+                    unfinished=unfinished,
+                    attempts=int(attempts or 0),
+                    p50_s=p50,
+                    p95_s=p95,
+                    failures=tuple(failures.get(hook, ())),
+                )
+            )
+        return out
+
+    async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:
+        if not items:
+            return []
+        ids = [uuid7() for _ in items]
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at, "
+                "replay_of) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+                [
+                    (i, item.event_id, item.hook, item.next_at, now, now, item.replay_of)
+                    for i, item in zip(ids, items, strict=True)
+                ],
+            )
+        return ids
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:

@@ -1,0 +1,357 @@
+"""`hookd history`: list deliveries, show one with its attempts, per-hook stats.
+
+Reads the SQLite file directly (no daemon needed, safe beside a running one). Also holds what the
+history, replay and prune commands share: their options, finding the database, and rendering rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Annotated
+
+import orjson
+import typer
+from rich import box
+from rich.table import Table
+
+from hookd import history as core
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.cli.common import (
+    DEFAULT_LIMIT,
+    ConfigOption,
+    DbOption,
+    EventOption,
+    HookOption,
+    JsonOption,
+    SinceOption,
+    TypeOption,
+    UntilOption,
+    database,
+    deliveries_table,
+    delivery_dict,
+    fail,
+    local_time,
+    milliseconds,
+    print_table,
+    status_text,
+    utc_time,
+    window,
+)
+from hookd.errors import HookdError
+from hookd.history import DeliveryDetail, Shown
+from hookd.redact import redact_headers, redact_url
+from hookd.store.base import AttemptRow, DeliveryQuery, EventRecord, HookStats
+
+_BODY_LINES = 40
+
+# -- hookd history ------------------------------------------------------------------------------------
+
+history_app = typer.Typer(
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(history_app, name="history")
+
+
+@history_app.callback(invoke_without_command=True)
+def history(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    hook: HookOption = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="Only these: pending, delivering, delivered, retrying, failed (repeat or comma-separate).",
+        ),
+    ] = None,
+    event: EventOption = None,
+    event_type: TypeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Show at most this many; 0 for all.")] = DEFAULT_LIMIT,
+    as_json: JsonOption = False,
+) -> None:
+    """List deliveries, newest first, with status, attempts, last HTTP status and latency.
+
+    Reads the database, with or without a running daemon. `retrying` is a pending delivery that has
+    been attempted; `(replay)` marks deliveries queued by hookd replay. Subcommands: `show ID` for
+    one delivery or event with every attempt, `stats` for per-hook figures.
+
+    Exit 0 (also when nothing matches), 2 for bad usage or a missing database.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        since_at, until_at = window(since, until, now=time.time())
+        query = DeliveryQuery(
+            hooks=tuple(hook or ()),
+            statuses=core.parse_statuses(status or ()),
+            event_ids=tuple(event or ()),
+            type_glob=event_type,
+            since=since_at,
+            until=until_at,
+            limit=limit or None,
+        )
+        where = database("history", config, db)
+        rows = asyncio.run(core.list_deliveries(where.path, query, origin=where.origin))
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json([delivery_dict(r) for r in rows])
+        return
+    if not rows:
+        render.stdout.print("no deliveries match")
+        return
+    more = f"; --limit {limit * 2} or --limit 0 shows more" if limit and len(rows) == limit else ""
+    print_table(deliveries_table(rows, caption=f"{len(rows)} delivery(ies), newest first{more}"))
+
+
+# -- hookd history show -------------------------------------------------------------------------------
+
+
+@history_app.command("show")
+def show(
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="A delivery id or an event id.")],
+    config: ConfigOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one delivery, or an event and all its deliveries, with every attempt in detail.
+
+    Prints the event, then each attempt: request headers (secrets redacted), response status,
+    headers and body excerpt, error and timing.
+
+    Exit 0, 1 when no delivery or event has the id, 2 for bad usage or a missing database.
+    """
+    try:
+        where = database("history show", config, db)
+        shown = asyncio.run(core.show(where.path, item_id, origin=where.origin))
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json(shown_dict(shown))
+    else:
+        _print_shown(shown)
+
+
+def event_dict(event: EventRecord) -> dict[str, object]:
+    try:
+        envelope: object = orjson.loads(event.body)
+    except orjson.JSONDecodeError:
+        envelope = event.body.decode(errors="replace")
+    return {
+        "id": event.id,
+        "type": event.type,
+        "time": event.time,
+        "source": event.event_source,
+        "received_by": event.source,
+        "received_at": utc_time(event.received_at),
+        "envelope": envelope,
+    }
+
+
+def attempt_dict(a: AttemptRow) -> dict[str, object]:
+    return {
+        "attempt": a.attempt,
+        "started_at": utc_time(a.started_at),
+        "duration_s": a.duration_s,
+        "status": a.status,
+        "outcome": a.outcome,
+        "error": a.error,
+        "next_at": utc_time(a.next_at),
+        "request": _safe_request(a),
+        "response_headers": redact_headers(a.response_headers),
+        "response_excerpt": a.response_excerpt,
+    }
+
+
+def shown_dict(shown: Shown) -> dict[str, object]:
+    return {
+        "event": event_dict(shown.event) if shown.event is not None else None,
+        "deliveries": [
+            {**delivery_dict(d.delivery), "attempts": [attempt_dict(a) for a in d.attempts]} for d in shown.deliveries
+        ],
+    }
+
+
+def _safe_request(a: AttemptRow) -> dict[str, object]:
+    """The request as recorded, redacted again: a database written by an older hookd may hold more."""
+    request = dict(a.request)
+    headers = request.get("headers")
+    if isinstance(headers, dict):
+        request["headers"] = redact_headers({str(k): str(v) for k, v in headers.items()})
+    url = request.get("url")
+    if isinstance(url, str):
+        request["url"] = redact_url(url)
+    return request
+
+
+def _field(indent: int, label: str, value: str, *, width: int = 11) -> None:
+    """`label  value` with the label dimmed; a value's later lines line up under its first."""
+    pad = " " * indent
+    lines = value.splitlines() or [""]
+    render.stdout.print(f"{pad}[dim]{label:<{width}}[/dim]{render.escape(lines[0])}")
+    for line in lines[1:]:
+        render.stdout.print(f"{pad}{' ' * width}{render.escape(line)}")
+
+
+def _print_shown(shown: Shown) -> None:
+    out = render.stdout
+    esc = render.escape
+    event = shown.event
+    if event is None:
+        out.print(f"[bold]event {esc(shown.event_id)}[/bold] [dim](no longer stored)[/dim]")
+    else:
+        out.print(f"[bold]event {esc(event.id)}[/bold]  {esc(event.type)}")
+        _field(2, "time", event.time)
+        _field(2, "received", f"{local_time(event.received_at)} by source {event.source}")
+        if event.event_source is not None:
+            _field(2, "producer", event.event_source)
+        _field(2, "body", "\n".join(_body_lines(event.body)))
+    if not shown.deliveries:
+        out.print()
+        out.print("no deliveries: the event matched no hook")
+    for detail in shown.deliveries:
+        out.print()
+        _print_delivery(detail)
+
+
+def _body_lines(body: bytes) -> list[str]:
+    try:
+        lines = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode().splitlines()
+    except orjson.JSONDecodeError:
+        lines = body.decode(errors="replace").splitlines()
+    if len(lines) > _BODY_LINES:
+        lines = [*lines[:_BODY_LINES], f"… {len(lines) - _BODY_LINES} more line(s); --json shows all"]
+    return lines
+
+
+def _print_delivery(detail: DeliveryDetail) -> None:
+    out = render.stdout
+    esc = render.escape
+    d = detail.delivery
+    out.print(
+        f"[bold]delivery {d.id}[/bold] to hook [bold]{esc(d.hook)}[/bold]: {status_text(d)} after "
+        f"{d.attempts} attempt(s)"
+    )
+    _field(2, "created", local_time(d.created_at))
+    if d.replay_of:
+        _field(2, "replay of", d.replay_of)
+    if d.state == "pending":
+        _field(2, "next try", local_time(d.next_at))
+    if not detail.attempts:
+        out.print("  [dim]no attempt recorded yet[/dim]")
+    for a in detail.attempts:
+        code = f"HTTP {a.status}" if a.status is not None else "no response"
+        outcome = {"delivered": "[green]delivered[/green]", "failed": "[red]failed[/red]"}.get(
+            a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]"
+        )
+        out.print(
+            f"  [bold]attempt {a.attempt}[/bold]  {local_time(a.started_at)}  {code} in "
+            f"{milliseconds(a.duration_s)} ms: {outcome}"
+        )
+        if a.error:
+            _field(4, "error", a.error)
+        request = _safe_request(a)
+        headers = request.get("headers")
+        lines = [f"{request.get('method', '?')} {request.get('url', '?')}"]
+        lines += [f"{k}: {v}" for k, v in (headers.items() if isinstance(headers, dict) else ())]
+        _field(4, "request", "\n".join(lines))
+        if a.response_headers:
+            _field(4, "response", "\n".join(f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()))
+        if a.response_excerpt:
+            _field(4, "body", a.response_excerpt)
+
+
+# -- hookd history stats ------------------------------------------------------------------------------
+
+
+@history_app.command("stats")
+def stats(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    since: Annotated[
+        str, typer.Option("--since", help="Start of the window: a duration ago (1h, 7d) or an RFC 3339 time.")
+    ] = "24h",
+    until: UntilOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Per-hook success rate, attempts, p50/p95 latency and failures by reason over a window.
+
+    Counts the deliveries created in the window (default: the last 24h) and all their attempts;
+    failed attempts are grouped by HTTP status or error.
+
+    Exit 0, 2 for bad usage or a missing database.
+    """
+    try:
+        now = time.time()
+        since_at, until_at = window(since, until, now=now)
+        assert since_at is not None
+        where = database("history stats", config, db)
+        end = until_at if until_at is not None else math.inf  # up to now, and anything created meanwhile
+        figures = asyncio.run(core.hook_stats(where.path, since=since_at, until=end, origin=where.origin))
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json(
+            {"since": utc_time(since_at), "until": utc_time(until_at or now), "hooks": [stats_dict(s) for s in figures]}
+        )
+        return
+    span = f"{local_time(since_at)} to {local_time(until_at or now)}"
+    if not figures:
+        render.stdout.print(f"no deliveries created from {span}")
+        return
+    render.stdout.print(f"deliveries created from {span}, and all their attempts")
+    render.stdout.print()
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("hook", overflow="fold")
+    for name in ("deliveries", "delivered", "failed", "unfinished", "success", "attempts", "p50 ms", "p95 ms"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for s in figures:
+        rate = s.success_rate
+        colour = "green" if rate == 1.0 else "yellow" if rate is not None and rate >= 0.95 else "red"
+        table.add_row(
+            render.escape(s.hook),
+            str(s.deliveries),
+            str(s.delivered),
+            str(s.failed),
+            str(s.unfinished),
+            "-" if rate is None else f"[{colour}]{rate * 100:.1f}%[/{colour}]",
+            str(s.attempts),
+            milliseconds(s.p50_s),
+            milliseconds(s.p95_s),
+        )
+    print_table(table)
+    render.stdout.print("success: delivered among finished; p50, p95: attempt durations, failed ones included")
+    failures = [(s.hook, f.reason, f.attempts) for s in figures for f in s.failures]
+    if failures:
+        render.stdout.print()
+        reasons = Table(
+            title="failed attempts by reason", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+            pad_edge=False,
+        )  # fmt: skip
+        reasons.add_column("hook", overflow="fold")
+        reasons.add_column("reason", overflow="fold")
+        reasons.add_column("attempts", justify="right", no_wrap=True)
+        for hook, reason, n in failures:
+            reasons.add_row(render.escape(hook), render.escape(reason), str(n))
+        print_table(reasons)
+
+
+def stats_dict(s: HookStats) -> dict[str, object]:
+    return {
+        "hook": s.hook,
+        "deliveries": s.deliveries,
+        "delivered": s.delivered,
+        "failed": s.failed,
+        "unfinished": s.unfinished,
+        "success_rate": s.success_rate,
+        "attempts": s.attempts,
+        "p50_s": s.p50_s,
+        "p95_s": s.p95_s,
+        "failures": [{"reason": f.reason, "attempts": f.attempts} for f in s.failures],
+    }

@@ -1,0 +1,311 @@
+"""`hookd replay`: queue stored deliveries again, or re-ingest events from a JSON Lines file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hookd import history as core
+from hookd import replay as replays
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.cli.common import (
+    ConfigOption,
+    DbOption,
+    EventOption,
+    HookOption,
+    JsonOption,
+    SinceOption,
+    TypeOption,
+    UntilOption,
+    database,
+    deliveries_table,
+    delivery_dict,
+    fail,
+    local_time,
+    print_table,
+    utc_time,
+    window,
+)
+from hookd.cli.state import state
+from hookd.clock import RealClock
+from hookd.errors import HookdError
+from hookd.router import Router
+from hookd.store.base import DeliveryQuery
+from hookd.units import parse_rate
+
+# Fewer than this finish before a bar would be worth drawing.
+PROGRESS_MIN = 200
+
+
+@app.command()
+def replay(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    event: EventOption = None,
+    hook: HookOption = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="Only deliveries that ended so: delivered or failed (default: both)."),
+    ] = None,
+    event_type: TypeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            metavar="FILE",
+            help="Re-ingest the events of this JSON Lines file and deliver them to the hooks they match now.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be queued; change nothing.")] = False,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            "--rate",
+            metavar="N/s",
+            help="Space the replays 1/N seconds apart (like 5/s or 100/min). The due times are stored, so the "
+            "daemon keeps this pace even after this command exits.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Send them now from this process and wait for each first attempt (only while no daemon runs: "
+            "a running one sends them itself).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue stored deliveries again, or re-ingest the events of a JSON Lines file.
+
+    Selects finished deliveries like history does, or with --from-file routes each event of the file
+    with the config's hooks. A replay is a new delivery of the same event (same webhook-id, so
+    receivers can dedupe), marked as a replay in history. A delivery already replayed is represented
+    by its newest replay, so running the same replay twice does not multiply deliveries. A running
+    daemon sends replays within a second; without one, they wait for its next start (or use --wait).
+
+    Exit 0 when queued (or nothing matched), 1 when a delivery failed under --wait, 2 for bad usage,
+    a bad line in --from-file (nothing is queued then), a missing database, or --wait while a daemon
+    runs.
+    """
+    try:
+        now = time.time()
+        rate_per_s = _rate(rate)
+        selecting = any((event, hook, status, event_type, since, until))
+        if from_file is not None and selecting:
+            raise core.UsageError(
+                "--from-file replays the file's events; filters like --event, --hook, --status, --type, --since "
+                "and --until select stored deliveries instead: use one or the other"
+            )
+        if from_file is None and not selecting:
+            raise core.UsageError(
+                "say what to replay: --status failed, --event ID, --hook NAME, --type GLOB, --since 1h (any "
+                "together), or --from-file FILE"
+            )
+        statuses = core.parse_statuses(status or ())
+        unfinished = [s for s in statuses if s not in replays.FINISHED]
+        if unfinished:
+            raise core.UsageError(
+                f"--status {unfinished[0]} deliveries are still queued and will be sent anyway; replay takes "
+                "finished ones: --status delivered or --status failed"
+            )
+        since_at, until_at = window(since, until, now=now)
+        where = database("replay", config, db, need_config=from_file is not None or wait)
+        settings = where.settings
+        request = replays.ReplayRequest(
+            db=where.path,
+            origin=where.origin,
+            query=None
+            if from_file is not None
+            else DeliveryQuery(
+                event_ids=tuple(event or ()),
+                hooks=tuple(hook or ()),
+                statuses=statuses,
+                type_glob=event_type,
+                since=since_at,
+                until=until_at,
+            ),
+            events=tuple(replays.read_events_file(from_file, now=now)) if from_file is not None else None,
+            source=f"replay:{from_file.name}" if from_file is not None else "replay",
+            router=Router(settings.hooks) if settings is not None else None,
+            dry_run=dry_run,
+            rate_per_s=rate_per_s,
+            wait=wait,
+            concurrency=settings.delivery.concurrency if settings is not None else 100,
+            synchronous=settings.storage.synchronous if settings is not None else "normal",
+        )
+        with _progress() as progress, _quiet_dispatcher():
+            result = asyncio.run(replays.run(request, clock=RealClock(), progress=progress))
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json(_result_dict(result, dry_run=dry_run))
+    else:
+        _print_result(result, dry_run=dry_run, rate=rate)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _rate(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_rate(text).per_s
+    except ValueError as e:
+        raise core.UsageError(f"--rate: {e}") from None
+
+
+class _Bar:
+    """replays.Progress drawn with rich on stderr, only on a terminal and only for long work."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def phase(self, description: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=False)
+            self.task = None
+        if total >= PROGRESS_MIN:
+            self.progress.start()
+            self.task = self.progress.add_task(description, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[_Bar]:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=render.stderr,
+        transient=True,
+        disable=not render.stderr.is_terminal,
+    )
+    try:
+        yield _Bar(progress)
+    finally:
+        progress.stop()
+
+
+@contextlib.contextmanager
+def _quiet_dispatcher() -> Iterator[None]:
+    """--wait prints a summary; one log line per attempt would scroll it (and the bar) away."""
+    logger = logging.getLogger("hookd.dispatcher")
+    level = logger.level
+    if not state.debug:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _result_dict(result: replays.ReplayResult, *, dry_run: bool) -> dict[str, object]:
+    items = []
+    for i, t in enumerate(result.targets):
+        q = result.queued[i] if i < len(result.queued) else None  # queued in target order
+        items.append(
+            {
+                "id": q.id if q is not None else None,
+                "replay_of": t.original.id if t.original is not None else None,
+                "event_id": t.event_id,
+                "type": t.event_type,
+                "hook": t.hook,
+                "next_at": utc_time(q.next_at) if q is not None else None,
+            }
+        )
+    doc: dict[str, object] = {"dry_run": dry_run, "queued": 0 if dry_run else len(result.queued), "deliveries": items}
+    if result.plan is not None:
+        doc["events"] = result.plan.events
+        doc["new_events"] = len(result.plan.new_events)
+        doc["skipped_unfinished"] = result.plan.unfinished
+    if result.unconfigured:
+        doc["unconfigured_hooks"] = list(result.unconfigured)
+    if result.sent is not None:
+        doc["results"] = [delivery_dict(r) for r in result.sent]
+    return doc
+
+
+def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | None) -> None:
+    out = render.stdout
+    esc = render.escape
+    plan = result.plan
+    if plan is not None:
+        stored = plan.events - len(plan.new_events)
+        out.print(
+            f"{plan.events} event(s) in the file: {len(plan.new_events)} new, {stored} already stored "
+            f"(those keep their deliveries and get replays)"
+        )
+        if plan.unfinished:
+            out.print(f"{plan.unfinished} left out: a delivery of that event to that hook is still queued")
+    if not result.targets:
+        out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
+        return
+    for hook in result.unconfigured:
+        render.stderr.print(
+            f"[yellow]warning:[/yellow] hook {esc(hook)!r} is not in the config: its replays wait until it is "
+            "configured again"
+        )
+    if dry_run:
+        if plan is None:
+            originals = [t.original for t in result.targets if t.original is not None]
+            print_table(deliveries_table(originals, caption=f"would replay {len(originals)} delivery(ies)"))
+        else:
+            print_table(_targets_table(result.targets))
+        out.print("dry run: nothing was queued")
+        return
+    hooks = ", ".join(dict.fromkeys(q.target.hook for q in result.queued))
+    out.print(f"queued {len(result.queued)} replay(s) to {esc(hooks)}")
+    if rate is not None and len(result.queued) > 1:
+        out.print(f"spaced at {esc(rate)}: the last is due at {local_time(result.queued[-1].next_at)}")
+    if result.sent is None:
+        out.print(
+            "a running hookd sends them within a second; if none runs, they wait for its next start "
+            "(hookd history --status pending shows them)"
+        )
+        return
+    delivered = sum(1 for r in result.sent if r.state == "delivered")
+    failed = sum(1 for r in result.sent if r.state == "failed")
+    retrying = sum(1 for r in result.sent if r.status == "retrying")
+    waiting = len(result.sent) - delivered - failed - retrying
+    line = f"[green]{delivered} delivered[/green], [red]{failed} failed[/red], {retrying} to be retried"
+    out.print(line + (f", {waiting} not sent" if waiting else ""))
+    if result.failed:
+        print_table(deliveries_table(result.failed, caption="not delivered; hookd history show ID has every attempt"))
+        if retrying:
+            out.print("deliveries to be retried are sent by the daemon at its next start (or another --wait)")
+
+
+def _targets_table(targets: tuple[replays.Target, ...]) -> Table:
+    esc = render.escape
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=f"would queue {len(targets)} delivery(ies)",
+        caption_justify="left",
+    )  # fmt: skip
+    table.add_column("event", overflow="fold")
+    table.add_column("type", overflow="fold")
+    table.add_column("hook", overflow="fold")
+    table.add_column("replays", overflow="fold")
+    for t in targets:
+        original = t.original
+        replays_text = f"{original.id} ({original.status})" if original is not None else "- (first delivery)"
+        table.add_row(esc(t.event_id), esc(t.event_type or "-"), esc(t.hook), replays_text)
+    return table

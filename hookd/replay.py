@@ -1,0 +1,396 @@
+"""Replays: new deliveries of stored events, queued in the database for the dispatcher.
+
+A replay is a new delivery row (`replay_of` = the delivery it repeats, same event id so receivers
+can dedupe by `webhook-id`), pending and due at once or spaced by a rate. The database is the
+queue: a running daemon's dispatcher polls it every second (dispatcher.POLL_INTERVAL_S), and one
+that is stopped finds the rows at its next start, so no IPC is needed and a spacing written here
+holds even after this process exits. `send_now` instead runs a dispatcher in this process until
+nothing of it is due (arq's burst mode), under the daemon's own database lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, Protocol
+
+from hookd import __version__
+from hookd.clock import Clock
+from hookd.config.model import DEFAULT_MAX_EVENT_BYTES
+from hookd.dispatcher import Dispatcher
+from hookd.errors import EventError, StartupError
+from hookd.events import Event, parse_event_line
+from hookd.history import UsageError, open_store
+from hookd.router import CompiledHook, Router
+from hookd.senders.base import OutboundRequest, Outcome, Sender
+from hookd.senders.http import HttpSender
+from hookd.store.base import DeliveryQuery, DeliveryRow, ReplayItem, RoutedEvent, Store
+from hookd.store.lock import DatabaseLocked, lock_database
+
+# One transaction per batch: short enough never to hold up the daemon's commits for long.
+BATCH = 500
+FINISHED: tuple[str, ...] = ("delivered", "failed")
+_MAX_REPORTED_LINES = 20
+
+
+class DaemonRunning(UsageError):
+    def __init__(self, db: Path, pid: str) -> None:
+        super().__init__(
+            f"a hookd daemon (pid {pid}) is running with the database {str(db)!r}, and only one process may send "
+            "its deliveries; drop --wait: the daemon sends the replays itself within a second"
+        )
+
+
+class EventsFileError(UsageError):
+    """Lines of a --from-file that are not events; nothing was queued."""
+
+    def __init__(self, path: Path, problems: Sequence[str], total: int) -> None:
+        self.problems = tuple(problems)
+        more = f"\n(and {total - len(problems)} more)" if total > len(problems) else ""
+        super().__init__(
+            f"{total} line(s) of {str(path)!r} are not events; nothing was replayed. Fix them and run again:\n"
+            + "\n".join(problems)
+            + more
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """One delivery to queue: an event to a hook, and the delivery it replays, if any."""
+
+    event_id: str
+    event_type: str | None
+    hook: str
+    original: DeliveryRow | None  # None: the event has no earlier delivery to this hook (from a file)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Queued:
+    id: str
+    target: Target
+    next_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilePlan:
+    """What `--from-file` does: store the new events, queue the targets."""
+
+    events: int  # events in the file (after duplicates within it)
+    new_events: tuple[Event, ...]  # not stored yet: stored now, then delivered as any new event
+    targets: tuple[Target, ...]
+    unfinished: int  # (event, hook) pairs left out: a delivery of them is still pending or in flight
+
+
+# -- selecting ---------------------------------------------------------------------------------------
+
+
+async def select(store: Store, query: DeliveryQuery) -> list[Target]:
+    """The finished deliveries `query` matches that no later delivery replays yet, oldest first.
+
+    Unfinished ones are left out (they are sent anyway), and so is a delivery already replayed: its
+    newest replay stands for it, so replaying `--status failed` twice queues one delivery per event
+    and hook, not one per earlier attempt at it.
+    """
+    statuses = tuple(s for s in query.statuses if s in FINISHED) or ("delivered", "failed")
+    rows = await store.deliveries(
+        DeliveryQuery(
+            ids=query.ids,
+            event_ids=query.event_ids,
+            hooks=query.hooks,
+            statuses=statuses,
+            type_glob=query.type_glob,
+            since=query.since,
+            until=query.until,
+            replayed=False,
+            newest_first=False,
+            limit=query.limit,
+        )
+    )
+    return [Target(event_id=r.event_id, event_type=r.event_type, hook=r.hook, original=r) for r in rows]
+
+
+def read_events_file(path: Path, *, now: float) -> list[Event]:
+    """Every event of a JSON Lines file, in order, the first of any repeated id kept.
+
+    Raises UsageError when it cannot be read, EventsFileError (with file:line) for bad lines.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    events: list[Event] = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    bad = 0
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            event = parse_event_line(line, max_bytes=DEFAULT_MAX_EVENT_BYTES, now=now)
+        except EventError as e:
+            bad += 1
+            if len(problems) < _MAX_REPORTED_LINES:
+                problems.append(f"{path}:{number}: {e}")
+            continue
+        if event.id not in seen:
+            seen.add(event.id)
+            events.append(event)
+    if bad:
+        raise EventsFileError(path, problems, bad)
+    return events
+
+
+async def plan_file(store: Store, events: Sequence[Event], router: Router) -> FilePlan:
+    """Route each event with the config's hooks. Events already stored keep their deliveries: each
+    matched hook gets a replay of the event's newest finished delivery to it instead."""
+    known = await store.known_events([e.id for e in events])
+    newest: dict[tuple[str, str], DeliveryRow] = {}
+    if known:
+        rows = await store.deliveries(DeliveryQuery(event_ids=tuple(known), replayed=False, newest_first=False))
+        for row in rows:
+            newest[(row.event_id, row.hook)] = row  # oldest first, so the newest one stays
+    targets: list[Target] = []
+    unfinished = 0
+    for event in events:
+        for hook in router.route(event):
+            original = newest.get((event.id, hook))
+            if original is not None and original.state not in FINISHED:
+                unfinished += 1
+                continue
+            targets.append(Target(event_id=event.id, event_type=event.type, hook=hook, original=original))
+    return FilePlan(
+        events=len(events),
+        new_events=tuple(e for e in events if e.id not in known),
+        targets=tuple(targets),
+        unfinished=unfinished,
+    )
+
+
+# -- queueing ----------------------------------------------------------------------------------------
+
+
+async def store_events(store: Store, events: Sequence[Event], *, source: str, now: float) -> None:
+    """Store new events without deliveries; `queue` adds those, spaced like every other replay.
+
+    Two commits rather than one: if this process dies in between, the events are stored without
+    deliveries, and running the same replay again queues them (a stored event gets a first delivery
+    to each hook it has none for).
+    """
+    for start in range(0, len(events), BATCH):
+        batch = [RoutedEvent(event=e, source=source, hooks=()) for e in events[start : start + BATCH]]
+        await store.ingest(batch, [], [], now)
+
+
+async def queue(
+    store: Store,
+    targets: Sequence[Target],
+    *,
+    now: float,
+    rate_per_s: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Queued]:
+    """Queue one pending delivery per target, due now or, with a rate, 1/rate seconds apart.
+
+    One transaction per BATCH targets; `progress(n)` after each. The due times are stored, so the
+    daemon keeps the pace even when this process is gone.
+    """
+    spacing = 1.0 / rate_per_s if rate_per_s else 0.0
+    out: list[Queued] = []
+    for start in range(0, len(targets), BATCH):
+        batch = targets[start : start + BATCH]
+        items = [
+            ReplayItem(
+                event_id=t.event_id,
+                hook=t.hook,
+                replay_of=t.original.id if t.original is not None else None,
+                next_at=now + (start + i) * spacing,
+            )
+            for i, t in enumerate(batch)
+        ]
+        ids = await store.replay(items, now)
+        out.extend(Queued(id=i, target=t, next_at=item.next_at) for i, t, item in zip(ids, batch, items, strict=True))
+        if progress is not None:
+            progress(len(batch))
+    return out
+
+
+# -- sending in this process (--wait) ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database_lock(db: Path) -> Iterator[None]:
+    """Hold the daemon's lock on `db` while sending in this process.
+
+    The daemon's lock (hookd.store.lock: an flock on `<db>.lock` holding the owner's pid),
+    so a daemon started meanwhile refuses to start, naming this process. Raises DaemonRunning when a
+    daemon holds it: two dispatchers on one database would send each other's in-flight deliveries.
+    """
+    try:
+        handle = lock_database(db)
+    except DatabaseLocked as e:
+        raise DaemonRunning(db, e.owner_pid) from None
+    except StartupError as e:
+        raise UsageError(str(e)) from None
+    try:
+        yield
+    finally:
+        handle.close()  # releases the flock
+
+
+class _Counting:
+    """A Sender that reports each finished attempt (for a progress bar)."""
+
+    def __init__(self, inner: Sender, on_sent: Callable[[], None]) -> None:
+        self.inner = inner
+        self.on_sent = on_sent
+
+    async def send(self, request: OutboundRequest) -> Outcome:
+        outcome = await self.inner.send(request)
+        self.on_sent()
+        return outcome
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def send_now(
+    store: Store,
+    hooks: Sequence[CompiledHook],
+    delivery_ids: Sequence[str],
+    *,
+    clock: Clock,
+    sender: Sender,
+    concurrency: int,
+    on_sent: Callable[[], None] | None = None,
+) -> list[DeliveryRow]:
+    """Make the first attempt of each of these deliveries now, in this process, and return them.
+
+    Runs a dispatcher for `hooks` in drain mode (it also sends anything else of theirs that is due),
+    sleeping on `clock` in between while deliveries spaced by a rate are not due yet. A failed attempt
+    that will be retried leaves its delivery `retrying`, due later: it is not waited for. Hold
+    `database_lock` around this.
+    """
+    active: Sender = _Counting(sender, on_sent) if on_sent is not None else sender
+    ids = tuple(delivery_ids)
+    stuck: set[str] = set()
+    while True:
+        dispatcher = Dispatcher(store, active, hooks, clock, concurrency=concurrency)
+        try:
+            await dispatcher.run(drain=True)
+        finally:
+            await dispatcher.finish(0.0)
+        rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
+        waiting = [r for r in rows if r.state == "pending" and r.attempts == 0]
+        if not waiting:
+            return rows
+        due = min(r.next_at if r.next_at is not None else 0.0 for r in waiting)
+        now = clock.now()
+        if due <= now:
+            # Due, yet the drain left them: a hook this dispatcher does not have. Do not spin.
+            if stuck == {r.id for r in waiting}:
+                return rows
+            stuck = {r.id for r in waiting}
+            continue
+        await clock.sleep(due - now)
+
+
+# -- the whole command -------------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    """Told how far a long replay has got (a progress bar in the CLI)."""
+
+    def phase(self, description: str, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayRequest:
+    db: Path
+    origin: str  # where the database path came from, for messages
+    query: DeliveryQuery | None = None  # replay the deliveries it selects, or
+    events: tuple[Event, ...] | None = None  # re-ingest these events (from a file)
+    source: str = "replay"  # the `source` recorded for events stored from a file
+    router: Router | None = None  # the config's hooks: needed for events and --wait
+    dry_run: bool = False
+    rate_per_s: float | None = None
+    wait: bool = False
+    concurrency: int = 100  # delivery.concurrency, for --wait
+    synchronous: Literal["normal", "full"] = "normal"  # storage.synchronous: queued replays are as durable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayResult:
+    targets: tuple[Target, ...]  # what was (or, in a dry run, would be) queued
+    queued: tuple[Queued, ...] = ()
+    plan: FilePlan | None = None
+    sent: tuple[DeliveryRow, ...] | None = None  # --wait: the replays as they ended
+    unconfigured: tuple[str, ...] = ()  # hooks replayed to that are not in the config
+
+    @property
+    def failed(self) -> tuple[DeliveryRow, ...]:
+        return tuple(r for r in self.sent or () if r.state != "delivered")
+
+
+async def run(request: ReplayRequest, *, clock: Clock, progress: Progress | None = None) -> ReplayResult:
+    """Select (or read) what to replay, queue it unless a dry run, and with `wait` send it now.
+
+    Raises DatabaseMissing, DaemonRunning (with `wait`, before anything is written), UsageError.
+    """
+    now = clock.now()
+    async with open_store(request.db, origin=request.origin, synchronous=request.synchronous) as store:
+        plan = None
+        if request.events is not None:
+            if request.router is None:
+                raise UsageError("replaying events from a file needs the config's hooks to route them")
+            plan = await plan_file(store, request.events, request.router)
+            targets = list(plan.targets)
+        else:
+            targets = await select(store, request.query or DeliveryQuery())
+        hooks = list(dict.fromkeys(t.hook for t in targets))
+        known = request.router.by_name if request.router is not None else None
+        unconfigured = tuple(h for h in hooks if known is not None and h not in known)
+        result = ReplayResult(targets=tuple(targets), plan=plan, unconfigured=unconfigured)
+        if request.dry_run or not (targets or (plan and plan.new_events)):
+            return result
+        if request.wait and (known is None or unconfigured):
+            missing = ", ".join(map(repr, unconfigured)) or "any"
+            raise UsageError(
+                f"--wait cannot send to hook(s) {missing}: not in the config; configure them again, or drop "
+                "--wait to queue the replays for when they are"
+            )
+        with database_lock(request.db) if request.wait else contextlib.nullcontext():
+            if plan is not None and plan.new_events:
+                await store_events(store, plan.new_events, source=request.source, now=now)
+            if progress is not None:
+                progress.phase("queueing", len(targets))
+            queued = await queue(
+                store,
+                targets,
+                now=now,
+                rate_per_s=request.rate_per_s,
+                progress=progress.advance if progress is not None else None,
+            )
+            result = replace(result, queued=tuple(queued))
+            if not request.wait or not queued:
+                return result
+            assert known is not None
+            if progress is not None:
+                progress.phase("sending", len(queued))
+            sender = HttpSender(max_connections=request.concurrency, user_agent=f"hookd/{__version__}")
+            try:
+                rows = await send_now(
+                    store,
+                    [known[h] for h in hooks],
+                    [q.id for q in queued],
+                    clock=clock,
+                    sender=sender,
+                    concurrency=request.concurrency,
+                    on_sent=progress.advance if progress is not None else None,
+                )
+            finally:
+                await sender.close()
+            return replace(result, sent=tuple(rows))
