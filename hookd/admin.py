@@ -42,9 +42,6 @@ SAMPLE_INTERVAL_S = 5.0
 RECENT_S = 300.0  # failures this recent make the daemon "degraded"
 READ_TIMEOUT_S = 5.0
 MAX_REASON_CHARS = 300
-# Loggers whose ERROR records mean the store or the bookkeeping is in trouble (ingest commits,
-# recorder writes). Per-attempt lines ("delivery=… failed") are left out: hooks report those.
-_WATCHED_LOGGERS = ("hookd.ingest", "hookd.store", "hookd.dispatcher")
 
 
 class AdminServer:
@@ -56,7 +53,6 @@ class AdminServer:
         self._runner: web.AppRunner | None = None
         self._rates = _RateSampler()
         self._sampler: asyncio.Task[None] | None = None
-        self._errors = _RecentErrors()
 
     async def start(self) -> None:
         host, port = self.daemon.settings.admin.listen
@@ -80,10 +76,8 @@ class AdminServer:
         self.url = f"http://{_host_port(bound_host, bound_port)}"
         self._rates.sample(self.daemon.ingest.events_by_source)
         self._sampler = asyncio.create_task(self._sample_forever(), name="hookd-admin-sampler")
-        self._errors.attach()
 
     async def close(self) -> None:
-        self._errors.detach()
         if self._sampler is not None:
             self._sampler.cancel()
             await asyncio.gather(self._sampler, return_exceptions=True)
@@ -193,7 +187,11 @@ class AdminServer:
                 }
             )
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
-        reasons.extend(self._errors.reasons(time.monotonic()))
+        recent_errors = self.daemon.errors.recent(RECENT_S)
+        if recent_errors:
+            reasons.append(
+                f"{len(recent_errors)} internal error(s) in the last 5 min; the last: {_clip(recent_errors[-1])}"
+            )
 
         return {
             "version": __version__,
@@ -358,37 +356,6 @@ class _RateSampler:
         # At least one sample interval: one event just after start is not "10 events/s".
         elapsed = max(now - base_at, SAMPLE_INTERVAL_S)
         return {name: max(0, n - base.get(name, 0)) / elapsed for name, n in counts.items()}
-
-
-class _RecentErrors(logging.Handler):
-    """Remembers ERROR records of the store and bookkeeping loggers from the last RECENT_S."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self._seen: deque[tuple[float, str]] = deque(maxlen=100)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "hookd.dispatcher" and str(record.msg).startswith("delivery="):
-            return
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        self._seen.append((time.monotonic(), message))
-
-    def attach(self) -> None:
-        for name in _WATCHED_LOGGERS:
-            logging.getLogger(name).addHandler(self)
-
-    def detach(self) -> None:
-        for name in _WATCHED_LOGGERS:
-            logging.getLogger(name).removeHandler(self)
-
-    def reasons(self, now: float) -> list[str]:
-        recent = [message for at, message in self._seen if now - at <= RECENT_S]
-        if not recent:
-            return []
-        return [f"{len(recent)} error(s) logged in the last 5 min; the last: {_clip(recent[-1])}"]
 
 
 # -- helpers ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from hookd.admin import AdminServer
 from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
+from hookd.health import RecentErrors
 from hookd.ingest import Ingest
 from hookd.router import Router
 from hookd.senders.base import Sender
@@ -43,10 +44,16 @@ class Daemon:
         self.sender: Sender = sender or HttpSender(
             max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}"
         )
+        self.errors = RecentErrors()
         self.dispatcher = Dispatcher(
-            self.store, self.sender, self.router.hooks, self.clock, concurrency=settings.delivery.concurrency
+            self.store,
+            self.sender,
+            self.router.hooks,
+            self.clock,
+            concurrency=settings.delivery.concurrency,
+            errors=self.errors,
         )
-        self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher)
+        self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors)
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()

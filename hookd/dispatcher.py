@@ -17,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import Mapping, Sequence, Set
 
 from hookd.clock import Clock
+from hookd.health import RecentErrors
 from hookd.redact import redact_headers
 from hookd.rendering import render_request
 from hookd.retry import plan_next
@@ -33,8 +34,9 @@ POLL_INTERVAL_S = 1.0
 class Recorder:
     """Writes attempt records in batches; `flush()` waits until everything added so far is stored."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, errors: RecentErrors) -> None:
         self.store = store
+        self.errors = errors
         self._buffer: list[AttemptRecord] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -62,6 +64,7 @@ class Recorder:
                 except Exception as e:
                     # The deliveries stay `delivering` in the store and are re-sent after a restart.
                     log.error("could not record %d attempt(s): %s; they will be retried", len(batch), e)
+                    self.errors.add(f"recording {len(batch)} attempt(s) failed: {e}")
             self._idle.set()
 
     async def flush(self) -> None:
@@ -88,6 +91,7 @@ class Dispatcher:
         *,
         concurrency: int,
         rng: random.Random | None = None,
+        errors: RecentErrors | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -95,7 +99,7 @@ class Dispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self.rng = rng or random.Random()
-        self.recorder = Recorder(store)
+        self.recorder = Recorder(store, errors or RecentErrors())
         self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
         # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hookd.clock import Clock
+from hookd.health import RecentErrors
 from hookd.router import Router
 from hookd.sources.base import Accepted, Batch
 from hookd.store.base import DueDelivery, RoutedEvent, Store
@@ -52,11 +53,13 @@ class Ingest:
         clock: Clock,
         *,
         handoff: Handoff | None = None,
+        errors: RecentErrors | None = None,
     ) -> None:
         self.store = store
         self.router = router
         self.clock = clock
         self.handoff = handoff
+        self.errors = errors or RecentErrors()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.events_total = 0
         self.rejected_total = 0
@@ -117,6 +120,7 @@ class Ingest:
             if self.handoff is not None:
                 self.handoff.committed((), frozenset(), reserved)
             log.error("ingest commit failed for %d event(s): %s", len(routed), e)
+            self.errors.add(f"storing {len(routed)} event(s) failed: {e}")
             for p in group:
                 if not p.done.done():
                     p.done.set_exception(e)

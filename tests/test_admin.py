@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -243,3 +244,42 @@ async def test_healthz_is_503_until_the_daemon_is_ready(short_dir: Path, receive
     finally:
         await admin.close()
         await admin.close()  # idempotent
+
+
+async def test_a_failed_ingest_commit_is_reported_to_the_client_and_degrades_health(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """1. The daemon runs; 2. its database loses the `rejected` table under it (a broken store);
+    3. a client sends a bad line and a good event in one batch.
+    Result: nothing of the batch is acknowledged (the good event gets a "not stored" error naming
+    the cause), the daemon keeps running, and /status says degraded with the reason."""
+    import sqlite3
+
+    cfg = admin_config(short_dir, receiver)
+    async with running_daemon(cfg) as daemon:
+        conn = sqlite3.connect(short_dir / "hookd.db", timeout=0)
+        try:
+            async with asyncio.timeout(10):
+                while True:  # the daemon's start-up transactions may hold the write lock for a moment
+                    try:
+                        conn.execute("DROP TABLE rejected")
+                        break
+                    except sqlite3.OperationalError as e:
+                        assert "locked" in str(e)
+                        await asyncio.sleep(0.02)
+        finally:
+            conn.close()
+        replies = await send_lines(short_dir / "s.sock", [b"not json", event_line("user.created", id="lost-1")])
+        assert replies[0]["ok"] is False and "invalid JSON" in str(replies[0]["error"])
+        assert replies[1]["ok"] is False and replies[1]["id"] == "lost-1"
+        assert "not stored" in str(replies[1]["error"]) and "rejected" in str(replies[1]["error"])
+        _, status, _ = await get(f"{daemon.admin_url}/status")
+        # The daemon still takes events that need no rejected row.
+        assert await send_lines(short_dir / "s.sock", [event_line("user.created", id="kept-1")]) == [
+            {"ok": True, "id": "kept-1"}
+        ]
+    health = status["health"]
+    assert isinstance(health, dict) and health["status"] == "degraded"
+    reasons = health["reasons"]
+    assert isinstance(reasons, list)
+    assert any("internal error(s) in the last 5 min" in r and "storing 1 event(s) failed" in r for r in reasons)
