@@ -9,12 +9,13 @@ is in flight, the next outcomes gather (group commit for status updates).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
@@ -29,14 +30,19 @@ log = logging.getLogger("hookd.dispatcher")
 
 # Upper bound on how long a delivery queued by another process (hookd replay) waits to be seen.
 POLL_INTERVAL_S = 1.0
+# Pause before trying the store again after it failed (locked by another writer, disk full, ...).
+STORE_RETRY_S = 1.0
 
 
 class Recorder:
     """Writes attempt records in batches; `flush()` waits until everything added so far is stored."""
 
-    def __init__(self, store: Store, errors: RecentErrors) -> None:
+    def __init__(
+        self, store: Store, errors: RecentErrors, on_retry_scheduled: Callable[[], None] = lambda: None
+    ) -> None:
         self.store = store
         self.errors = errors
+        self.on_retry_scheduled = on_retry_scheduled
         self._buffer: list[AttemptRecord] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -59,12 +65,18 @@ class Recorder:
                 batch, self._buffer = self._buffer, []
                 try:
                     await asyncio.shield(self.store.record_attempts(batch))
+                    if any(r.state == "pending" for r in batch):
+                        self.on_retry_scheduled()  # its due time is in the store only now
                 except asyncio.CancelledError:
+                    self._buffer[:0] = batch
                     raise
                 except Exception as e:
-                    # The deliveries stay `delivering` in the store and are re-sent after a restart.
-                    log.error("could not record %d attempt(s): %s; they will be retried", len(batch), e)
+                    # Kept and written again (idempotent by delivery and attempt): dropping the batch
+                    # would leave its deliveries `delivering`, unsent, until a restart.
+                    log.error("could not record %d attempt(s): %s; retrying in %.0fs", len(batch), e, STORE_RETRY_S)
                     self.errors.add(f"recording {len(batch)} attempt(s) failed: {e}")
+                    self._buffer[:0] = batch
+                    await asyncio.sleep(STORE_RETRY_S)
             self._idle.set()
 
     async def flush(self) -> None:
@@ -72,10 +84,15 @@ class Recorder:
             self._wake.set()
         await self._idle.wait()
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 10.0) -> None:
         if self._task is None:
             return
-        await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), timeout_s)
+        except TimeoutError:
+            # Their deliveries stay `delivering`: recovered and sent again at the next start.
+            log.error("could not record %d attempt(s) before stopping; they are sent again at the next start",
+                      len(self._buffer))  # fmt: skip
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -99,7 +116,7 @@ class Dispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self.rng = rng or random.Random()
-        self.recorder = Recorder(store, errors or RecentErrors())
+        self.recorder = Recorder(store, errors or RecentErrors(), on_retry_scheduled=self.wake)
         self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
         # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
@@ -111,6 +128,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self.errors = errors or RecentErrors()
         self.delivered_total = 0
         self.failed_total = 0
         self.retried_total = 0
@@ -172,40 +191,63 @@ class Dispatcher:
         return limits
 
     async def run(self, *, drain: bool = False) -> None:
-        """Deliver until `stop()` (or, with drain=True, until nothing is due or in flight)."""
+        """Deliver until `stop()` (or, with drain=True, until nothing is due or in flight).
+
+        A store error does not end the loop (it would leave every retry unsent until a restart):
+        it is logged, counted for health, and the loop tries again after a pause. In drain mode
+        (a CLI command) it is raised instead.
+        """
         self.recorder.start()
         while not self._stopping:
-            limits = self._limits()
-            if limits:
-                self._wake.clear()
-                due = await self.store.claim_due(self.clock.now(), limits)
-                for d in due:
-                    self._ready[d.hook].append(d)
-                got = Counter(d.hook for d in due)
-                self._exhausted.update(h for h, n in limits.items() if got[h] < n)
-                self._fill()
-                if len(self._exhausted) < len(limits):
-                    continue  # some hook got all it asked for: more may be due right now
-            if drain and not self._tasks and not self.buffered_total:
-                next_at = await self.store.next_due_at(list(self.hooks))
-                if next_at is None or next_at > self.clock.now():
+            # Cleared first: whatever set it is re-read below, and a stale wake-up would spin the loop.
+            self._wake.clear()
+            try:
+                if await self._round(drain=drain):
                     break
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if drain:
+                    raise
+                log.error("dispatcher: the store failed (%s); trying again in %.0fs", e, STORE_RETRY_S)
+                self.errors.add(f"claiming deliveries failed: {e}")
                 self._exhausted.clear()
-                continue
-            timeout = POLL_INTERVAL_S
-            if self._exhausted:
-                next_at = await self.store.next_due_at(list(self._exhausted))
-                if next_at is not None:
-                    timeout = min(timeout, max(0.0, next_at - self.clock.now()))
-            if timeout > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    self._exhausted.clear()  # a retry fell due, or another process queued work
-            else:
-                self._exhausted.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), STORE_RETRY_S)
         if drain:
             await self.recorder.flush()
+
+    async def _round(self, *, drain: bool) -> bool:
+        """One claim-and-wait round. Returns True when drain mode is done."""
+        limits = self._limits()
+        if limits:
+            due = await self.store.claim_due(self.clock.now(), limits)
+            for d in due:
+                self._ready[d.hook].append(d)
+            got = Counter(d.hook for d in due)
+            self._exhausted.update(h for h, n in limits.items() if got[h] < n)
+            self._fill()
+            if len(self._exhausted) < len(limits):
+                return False  # some hook got all it asked for: more may be due right now
+        if drain and not self._tasks and not self.buffered_total:
+            next_at = await self.store.next_due_at(list(self.hooks))
+            if next_at is None or next_at > self.clock.now():
+                return True
+            self._exhausted.clear()
+            return False
+        timeout = POLL_INTERVAL_S
+        if self._exhausted:
+            next_at = await self.store.next_due_at(list(self._exhausted))
+            if next_at is not None:
+                timeout = min(timeout, max(0.0, next_at - self.clock.now()))
+        if timeout > 0:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                self._exhausted.clear()  # a retry fell due, or another process queued work
+        else:
+            self._exhausted.clear()
+        return False
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -308,6 +350,7 @@ class Dispatcher:
     def stop(self) -> None:
         """Stop claiming new deliveries; in-flight attempts go on until `finish()`."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
 
     async def finish(self, grace_s: float) -> int:

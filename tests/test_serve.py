@@ -479,3 +479,33 @@ async def test_file_source_through_the_daemon_resumes_after_restart(short_dir: P
     assert rejected[0][:2] == ("applog", f"{log_file}:2")
     assert "invalid JSON" in str(rejected[0][2])
     assert db_rows(db, 'SELECT "offset", line FROM checkpoints') == [(log_file.stat().st_size, 5)]
+
+
+async def test_an_idle_daemon_does_not_poll_the_store_in_a_loop(short_dir: Path, receiver: Receiver) -> None:
+    """After a delivery, the dispatcher sleeps until new work or its 1 s poll. (A stale wake-up once
+    made it query the store ~2,600 times a second forever.)"""
+    from hookd.config.load import load_config
+    from hookd.daemon import Daemon
+    from hookd.store.sqlite import SQLiteStore
+
+    class CountingStore(SQLiteStore):
+        queries = 0
+
+        async def next_due_at(self, hooks: list[str]) -> float | None:  # type: ignore[override]
+            CountingStore.queries += 1
+            return await super().next_due_at(hooks)
+
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    daemon = Daemon(load_config(cfg))
+    store = CountingStore(daemon.settings.storage.path)
+    daemon.store = daemon.dispatcher.store = daemon.ingest.store = daemon.dispatcher.recorder.store = store
+    await daemon.start()
+    try:
+        await send_lines(short_dir / "s.sock", [event_line(id="idle-1")])
+        await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
+        before = CountingStore.queries
+        await asyncio.sleep(0.5)  # an observation window, not sequencing: a busy loop makes ~1,000 calls here
+        assert CountingStore.queries - before <= 3
+    finally:
+        daemon.request_stop()
+        await daemon.stop()

@@ -34,6 +34,8 @@ from hookd.sources.base import Batch, Checkpoint, Rejection, Submit
 logger = logging.getLogger("hookd.sources.tail")
 
 CHUNK_BYTES = 1024 * 1024  # one read; also the soft byte limit of one batch
+STORE_RETRY_S = 0.5
+STORE_RETRY_MAX_S = 30.0
 EXCERPT_BYTES = 200  # kept from a rejected line for the operator
 
 LoadCheckpoint = Callable[[str], Awaitable[Checkpoint | None]]
@@ -107,7 +109,7 @@ class FileTailSource:
             await self._position(existed=existed)
 
     async def run(self, submit: Submit) -> None:
-        """Tail the file until cancelled. Bad lines become Rejections; only a failing `submit` raises."""
+        """Tail the file until cancelled. Bad lines become Rejections; a failing `submit` is retried."""
         try:
             await self.start()
             while self._file is None:
@@ -116,7 +118,7 @@ class FileTailSource:
                     await self._position(existed=False)
             start = self._checkpoint(self._buf_pos, self._cursor_line)
             if start != self._loaded:
-                await submit(Batch(checkpoint=start, source=self.name))
+                await self._store(submit, Batch(checkpoint=start, source=self.name))
             self._offset, self._line = start.offset, start.line
             while True:
                 await self._drain(submit)
@@ -255,8 +257,26 @@ class FileTailSource:
         self._cursor_line = line
         self._oversized = None
 
+    async def _store(self, submit: Submit, batch: Batch) -> None:
+        """Submit until the store takes it: while it fails the file simply waits (nothing is lost,
+        the checkpoint has not moved), instead of the source dying until a restart."""
+        delay = STORE_RETRY_S
+        while True:
+            try:
+                await submit(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.error("source=%s file=%s could not store %d line(s): %s; retrying in %.0fs",
+                          self.name, self._path, len(batch.events) + len(batch.rejections), e, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+
     async def _commit_position(self, submit: Submit) -> None:
-        await submit(Batch(checkpoint=self._checkpoint(self._buf_pos, self._cursor_line), source=self.name))
+        await self._store(
+            submit, Batch(checkpoint=self._checkpoint(self._buf_pos, self._cursor_line), source=self.name)
+        )
 
     # -- reading lines ---------------------------------------------------------------------------
 
@@ -266,7 +286,7 @@ class FileTailSource:
         With `final` (the file was rotated away) an unterminated last line is consumed too.
         """
         while (batch := await self._next_batch(final=final)) is not None:
-            await submit(batch)
+            await self._store(submit, batch)
             assert batch.checkpoint is not None
             self._offset, self._line = batch.checkpoint.offset, batch.checkpoint.line
 
