@@ -59,7 +59,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self.started_at: float | None = None
         self._stop = asyncio.Event()
-        self._force = False
+        self._force = asyncio.Event()  # a second stop signal: stop waiting for in-flight attempts
         self._source_tasks: list[asyncio.Task[None]] = []
         self._ingest_task: asyncio.Task[None] | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
@@ -146,7 +146,7 @@ class Daemon:
     def request_stop(self) -> None:
         """First call: graceful stop. Second call: do not wait for in-flight attempts."""
         if self._stop.is_set():
-            self._force = True
+            self._force.set()
             log.warning("second stop signal: cancelling in-flight deliveries now")
         self._stop.set()
 
@@ -178,11 +178,11 @@ class Daemon:
             if not done:
                 await _cancel([self._dispatch_task])
             self._dispatch_task = None
-            grace = 0.0 if self._force else self.settings.delivery.shutdown_timeout_s
+            grace = 0.0 if self._force.is_set() else self.settings.delivery.shutdown_timeout_s
             in_flight = self.dispatcher.in_flight_total
             if in_flight:
                 log.info("waiting up to %.0fs for %d in-flight delivery(ies)", grace, in_flight)
-            cancelled = await self.dispatcher.finish(grace)
+            cancelled = await self.dispatcher.finish(grace, force=self._force)
             if cancelled:
                 log.warning(
                     "cancelled %d in-flight delivery(ies); they will be sent again at the next start", cancelled

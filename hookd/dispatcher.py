@@ -353,11 +353,9 @@ class Dispatcher:
         self._stop_requested.set()
         self._wake.set()
 
-    async def finish(self, grace_s: float) -> int:
-        """Wait up to grace_s for in-flight attempts, cancel the rest, store every outcome.
-
-        Returns how many attempts were cancelled (their deliveries are re-sent at the next start).
-        """
+    async def finish(self, grace_s: float, *, force: asyncio.Event | None = None) -> int:
+        """Wait up to grace_s (or until `force` is set) for in-flight attempts, cancel the rest,
+        store every outcome. Returns how many were cancelled (re-sent at the next start)."""
         unsent = [d.id for queue in self._ready.values() for d in queue]
         for queue in self._ready.values():
             queue.clear()
@@ -365,7 +363,20 @@ class Dispatcher:
             await self.store.release(unsent, self.clock.now())
         cancelled = 0
         if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            waiting: set[asyncio.Future[object]] = set(self._tasks)  # type: ignore[arg-type]
+            forced = asyncio.ensure_future(force.wait()) if force is not None else None
+            if forced is not None:
+                waiting.add(forced)  # type: ignore[arg-type]
+            deadline = asyncio.get_running_loop().time() + grace_s
+            while self._tasks and not (forced is not None and forced.done()):
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                waiting = {w for w in waiting if not w.done()}
+            if forced is not None:
+                forced.cancel()
+            pending = set(self._tasks)
             for task in pending:
                 task.cancel()
             cancelled = len(pending)

@@ -160,3 +160,38 @@ async def test_socket_in_use_refuses_second_daemon(short_dir: Path, receiver: Re
         first.signal(signal.SIGTERM)
         await first.wait()
         await first.close()
+
+
+async def test_second_sigint_cancels_in_flight_attempts_at_once(short_dir: Path, receiver: Receiver) -> None:
+    """1. An attempt hangs at the receiver; shutdown_timeout is 60 s; 2. SIGINT, and once the daemon
+    says it is waiting, SIGINT again. Result: it cancels the attempt and exits without waiting the
+    60 s (the receiver never answers); the delivery is sent again at the next start."""
+    hold = asyncio.Event()
+    receiver.on("/in", Reply(200, hold=hold))
+    cfg = crash_config(short_dir, receiver)
+    cfg.write_text(cfg.read_text().replace("shutdown_timeout: 10s", "shutdown_timeout: 60s"))
+    daemon = DaemonProcess(cfg)
+    try:
+        await daemon.start()
+        await send_lines(short_dir / "s.sock", [event_line(id="forced")])
+        await receiver.wait_count(1)
+        daemon.signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            while not any("waiting up to 60s" in line for line in daemon.log):
+                await asyncio.sleep(0.01)
+        daemon.signal(signal.SIGINT)
+        async with asyncio.timeout(20):  # far below the 60 s grace
+            code = await daemon.proc.wait()  # type: ignore[union-attr]
+        await daemon.wait()
+        assert code == 0
+        assert any("cancelled 1 in-flight delivery(ies)" in line for line in daemon.log)
+        receiver.on("/in", Reply(200))
+        hold.set()
+        await daemon.start()
+        await receiver.wait_for(lambda rs: sum(r.headers["webhook-id"] == "forced" for r in rs) >= 2)
+    finally:
+        hold.set()
+        if daemon.proc is not None and daemon.proc.returncode is None:
+            daemon.signal(signal.SIGTERM)
+            await daemon.wait()
+        await daemon.close()
