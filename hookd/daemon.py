@@ -40,7 +40,7 @@ class Daemon:
         self.settings = settings
         self.clock = clock or RealClock()
         self.store = SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
-        self.router = Router(settings.hooks)
+        self.router = Router(settings.hooks, secrets=settings.secrets)
         self.sender: Sender = sender or HttpSender(
             max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}"
         )

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence, Set
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
-from hookd.redact import redact_headers
 from hookd.rendering import render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
@@ -311,11 +310,11 @@ class Dispatcher:
                 started_at=started_at,
                 duration_s=outcome.duration_s,
                 status=outcome.status,
-                error=outcome.error,
+                error=hook.redactor.text(outcome.error),
                 request={
                     "method": hook.config.method,
                     "url": hook.safe_url,
-                    "headers": redact_headers(request.headers) if request else {},
+                    "headers": hook.redactor.headers(request.headers) if request else {},
                     "body_bytes": len(request.body) if request else 0,
                 },
                 response_headers=outcome.response_headers,

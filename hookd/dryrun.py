@@ -24,7 +24,7 @@ from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
 from hookd.expressions import is_truthy
 from hookd.ids import uuid7
-from hookd.redact import redact_headers, redact_url
+from hookd.redact import Redactor
 from hookd.rendering import render_request
 from hookd.router import _EVALUATION_ERRORS, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
@@ -340,6 +340,7 @@ class HookResult:
     filter_parts: tuple[FilterPart, ...] = ()
     request: OutboundRequest | None = field(default=None, repr=False)  # the real one: secrets inside
     safe_url: str = ""
+    redactor: Redactor = field(default_factory=Redactor, repr=False)
     render_error: str = ""  # matched, but the request cannot be rendered for this event
     delivery: Delivery | None = None
 
@@ -350,7 +351,7 @@ class HookResult:
         return {
             "method": self.request.method,
             "url": self.safe_url,
-            "headers": redact_headers(self.request.headers),
+            "headers": self.redactor.headers(self.request.headers),
             "body": body_value(self.request.body),
         }
 
@@ -405,10 +406,12 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
         try:
             request = render_request(hook, uuid7(), event.id, 1, event.body, now)
         except Exception as e:  # as the dispatcher does: a template that fails on this event
-            results.append(HookResult(hook=hook.name, matched=True, safe_url=hook.safe_url,
-                                      render_error=f"cannot render request: {e}"))  # fmt: skip
+            results.append(HookResult(hook=hook.name, matched=True, safe_url=hook.safe_url, redactor=hook.redactor,
+                                      render_error=hook.redactor.text(f"cannot render request: {e}")))  # fmt: skip
             continue
-        results.append(HookResult(hook=hook.name, matched=True, request=request, safe_url=hook.safe_url))
+        results.append(
+            HookResult(hook=hook.name, matched=True, request=request, safe_url=hook.safe_url, redactor=hook.redactor)
+        )
     return EventResult(event=event, where=item.where, hooks=tuple(results))
 
 
@@ -428,7 +431,8 @@ async def deliver(
                     continue
                 request = h.request if to is None else replace(h.request, url=to)
                 outcome = await active.send(request)
-                hooks.append(replace(h, delivery=Delivery(url=redact_url(request.url), outcome=outcome)))
+                outcome = replace(outcome, error=h.redactor.text(outcome.error))
+                hooks.append(replace(h, delivery=Delivery(url=h.redactor.url(request.url), outcome=outcome)))
             out.append(replace(result, hooks=tuple(hooks)))
         return out
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "***"
@@ -44,3 +44,25 @@ def redact_text(text: str, url: str) -> str:
     if parts and parts.password:
         text = text.replace(parts.password, REDACTED)
     return text
+
+
+class Redactor:
+    """Redaction that also knows the config's own secrets: every value that came from `${VAR}` or
+    `${file:...}` is shown as that reference, wherever it appears (a Slack URL path, a header named
+    X-Api, an error text), on top of the name-based rules above."""
+
+    def __init__(self, secrets: Iterable[tuple[str, str]] = ()) -> None:
+        # Longest first, so a value that contains another is replaced whole.
+        self._secrets = sorted(secrets, key=lambda item: -len(item[0]))
+
+    def text(self, text: str) -> str:
+        for value, reference in self._secrets:
+            if value in text:
+                text = text.replace(value, reference)
+        return text
+
+    def url(self, url: str) -> str:
+        return redact_url(self.text(url))
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {k: (REDACTED if is_secret_name(k) else self.text(v)) for k, v in headers.items()}

@@ -14,7 +14,7 @@ from jmespath.parser import ParsedResult
 from hookd.config.model import HookConfig
 from hookd.events import Event
 from hookd.expressions import compile_expression, is_truthy
-from hookd.redact import redact_url
+from hookd.redact import Redactor
 from hookd.templates import Template, compile_template
 
 log = logging.getLogger("hookd.router")
@@ -38,6 +38,7 @@ class CompiledHook:
     payload: Template | None  # None: send the stored envelope bytes as they are
     headers: tuple[tuple[str, Template], ...]
     safe_url: str  # the URL with credentials and secret query values redacted, for history and logs
+    redactor: Redactor  # hides this config's secrets in what is recorded or printed about this hook
 
     @property
     def name(self) -> str:
@@ -51,14 +52,16 @@ class CompiledHook:
         )
 
 
-def compile_hook(config: HookConfig) -> CompiledHook:
+def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> CompiledHook:
+    redactor = redactor or Redactor()
     return CompiledHook(
         config=config,
         types=compile_globs(config.events),
         filter=compile_expression(config.filter) if config.filter else None,
         payload=compile_template(config.payload) if config.payload is not None else None,
         headers=tuple((name, compile_template(value)) for name, value in config.headers.items()),
-        safe_url=redact_url(config.url),
+        safe_url=redactor.url(config.url),
+        redactor=redactor,
     )
 
 
@@ -73,8 +76,9 @@ class Verdict:
 
 
 class Router:
-    def __init__(self, hooks: Sequence[HookConfig]) -> None:
-        self.hooks: tuple[CompiledHook, ...] = tuple(compile_hook(h) for h in hooks)
+    def __init__(self, hooks: Sequence[HookConfig], *, secrets: Sequence[tuple[str, str]] = ()) -> None:
+        redactor = Redactor(secrets)
+        self.hooks: tuple[CompiledHook, ...] = tuple(compile_hook(h, redactor) for h in hooks)
         self.by_name: Mapping[str, CompiledHook] = {h.name: h for h in self.hooks}
 
     def route(self, event: Event) -> list[str]:

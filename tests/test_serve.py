@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 
 from hookd import __version__
 from tests.conftest import (
@@ -509,3 +510,35 @@ async def test_an_idle_daemon_does_not_poll_the_store_in_a_loop(short_dir: Path,
     finally:
         daemon.request_stop()
         await daemon.stop()
+
+
+async def test_config_secrets_never_reach_the_database_or_hookd_test(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret in a URL path (Slack style) and in a header whose name does not look secret are
+    sent for real, but stored and printed only as their ${VAR} references."""
+    from typer.testing import CliRunner
+
+    from hookd.cli.app import app
+
+    path_secret, header_secret = "T0001/B0002/s3cr3t-path-token", "k3y-in-a-plain-header"
+    monkeypatch.setenv("HK_SLACK_PATH", path_secret)
+    monkeypatch.setenv("HK_API", header_secret)
+    cfg = basic_config(
+        short_dir,
+        receiver,
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/services")}/${{HK_SLACK_PATH}}", '
+        'headers: {X-Api: "${HK_API}"}}',
+    )
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="sec-1")])
+        await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
+    [got] = receiver.requests
+    assert got.path == f"/services/{path_secret}" and got.headers["X-Api"] == header_secret
+    stored = str(db_rows(short_dir / "hookd.db", "SELECT request FROM attempts"))
+    assert path_secret not in stored and header_secret not in stored
+    assert "${HK_SLACK_PATH}" in stored and "${HK_API}" in stored
+    result = CliRunner().invoke(app, ["test", "-c", str(cfg), "--type", "a.b"])
+    assert result.exit_code == 0, result.output
+    assert path_secret not in result.output and header_secret not in result.output
+    assert "${HK_SLACK_PATH}" in result.output

@@ -140,7 +140,7 @@ def replay(
             ),
             events=tuple(replays.read_events_file(from_file, now=now)) if from_file is not None else None,
             source=f"replay:{from_file.name}" if from_file is not None else "replay",
-            router=Router(settings.hooks) if settings is not None else None,
+            router=Router(settings.hooks, secrets=settings.secrets) if settings is not None else None,
             dry_run=dry_run,
             rate_per_s=rate_per_s,
             wait=wait,

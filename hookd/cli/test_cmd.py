@@ -74,7 +74,7 @@ def run_test(
             failed = _cases(cases, settings, now, as_json)
         else:
             items = _events(events_file, event_type, data, now)
-            router = Router(select_hooks(settings.hooks, names))
+            router = Router(select_hooks(settings.hooks, names), secrets=settings.secrets)
             results = [dry_run(router, item, now=now) for item in items]
             if send:
                 results = asyncio.run(deliver(results, to=to))
@@ -255,7 +255,7 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
 
 
 def _cases(path: Path, settings: Settings, now: float, as_json: bool) -> bool:
-    router = Router(settings.hooks)
+    router = Router(settings.hooks, secrets=settings.secrets)
     cases = load_cases(path, list(router.by_name), now=now)
     results = run_cases(cases, router, file=str(path), now=now)
     failed = sum(1 for r in results if not r.passed)

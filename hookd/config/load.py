@@ -219,6 +219,7 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
     return Settings(
         config_path=path,
         config_sha256=digest,
+        secrets=tuple((v, ref) for v, ref in doc.secrets.items() if len(v) >= _MIN_SECRET_CHARS),
         version=int(data["version"]),
         storage=storage,
         sources=tuple(sources),

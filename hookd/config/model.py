@@ -115,6 +115,8 @@ class Settings:
     hooks: tuple[HookConfig, ...] = ()
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    # (value, "${VAR}") for every value taken from the environment or a file: redacted at runtime.
+    secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     def hook(self, name: str) -> HookConfig | None:
         return next((h for h in self.hooks if h.name == name), None)
