@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
@@ -480,3 +482,17 @@ async def test_ingest_can_store_deliveries_already_claimed(store: SQLiteStore, d
     # Not claimable again, and recovered like any claim after a crash.
     assert await store.claim_due(1000.0, {"h1": 10}) == []
     assert await store.recover_interrupted(2000.0) == 1
+
+
+@pytest.mark.parametrize("yields", range(6))
+async def test_a_transaction_cancelled_at_any_point_leaves_the_store_usable(store: SQLiteStore, yields: int) -> None:
+    """A caller cancelled while BEGIN, a statement or COMMIT runs on aiosqlite's thread (the prune task
+    at shutdown) must not leave the shared writer connection inside a transaction."""
+    task = asyncio.create_task(store.prune(1e12))
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    result = await ingest(store, [routed(f"after-cancel-{yields}", "h1")])
+    assert result.inserted == frozenset({f"after-cancel-{yields}"})

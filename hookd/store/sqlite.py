@@ -48,6 +48,12 @@ WAL_WARN_PAGES = 100_000  # ~400 MB with 4 KiB pages
 _MAX_VARS = 900  # stay well under SQLite's bound-parameter limit per statement
 
 
+async def _rollback_quietly(db: aiosqlite.Connection) -> None:
+    """ROLLBACK if a transaction is open; "no transaction is active" is fine."""
+    with contextlib.suppress(sqlite3.Error):
+        await db.execute("ROLLBACK")
+
+
 def _chunks(items: Sequence[str], size: int = _MAX_VARS) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -241,7 +247,10 @@ class SQLiteStore:
             db, self._db = self._db, None
             if self.checkpoint_on_close:
                 with contextlib.suppress(sqlite3.Error):
-                    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL behind
+                    # Tidying only (leave a small WAL behind): never wait for a reader elsewhere to
+                    # finish, which the busy timeout would let hold a stop up for 10 s.
+                    await db.execute("PRAGMA busy_timeout=0")
+                    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await db.close()
 
     @asynccontextmanager
@@ -251,15 +260,26 @@ class SQLiteStore:
             raise RuntimeError("store is not open")
         async with self._lock:
             started = time.perf_counter()
-            await db.execute("BEGIN IMMEDIATE")
+            # Every exit below leaves the connection outside a transaction: a caller cancelled while
+            # BEGIN runs on aiosqlite's thread (the prune task at stop, say) once left it inside
+            # one, and every later write failed with "cannot start a transaction within a transaction".
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                await asyncio.shield(_rollback_quietly(db))
+                raise
             try:
                 yield db
             except BaseException:
-                await asyncio.shield(db.execute("ROLLBACK"))
+                await asyncio.shield(_rollback_quietly(db))
                 raise
-            else:
+            try:
                 # Shielded: a cancelled caller must not leave the connection inside a transaction.
                 await asyncio.shield(db.execute("COMMIT"))
+            except BaseException:
+                await asyncio.shield(_rollback_quietly(db))  # SQLite's advice after a failed COMMIT
+                raise
+            else:
                 elapsed = time.perf_counter() - started
                 if elapsed > SLOW_TRANSACTION_S:
                     log.warning("store: a transaction took %.0f ms (slow disk, or a large checkpoint)", elapsed * 1000)
