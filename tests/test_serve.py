@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
 import pytest
 
 from hookd import __version__
+from hookd.store.base import DueDelivery
 from tests.conftest import (
     Receiver,
     Reply,
@@ -542,3 +544,43 @@ async def test_config_secrets_never_reach_the_database_or_hookd_test(
     assert result.exit_code == 0, result.output
     assert path_secret not in result.output and header_secret not in result.output
     assert "${HK_SLACK_PATH}" in result.output
+
+
+async def test_the_dispatcher_survives_a_store_error(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim fails once (the database was locked by another writer for too long): the dispatcher
+    logs it, pauses, and goes on; the pending retry is still delivered."""
+    import sqlite3
+
+    from hookd import dispatcher
+    from hookd.config.load import load_config
+    from hookd.daemon import Daemon
+    from hookd.store.sqlite import SQLiteStore
+
+    class FailingClaims(SQLiteStore):
+        failures = 0
+
+        async def claim_due(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+            if self.failures == 0 and any(n for n in limits.values()):
+                self.failures += 1
+                raise sqlite3.OperationalError("database is locked")
+            return await super().claim_due(now, limits)
+
+    monkeypatch.setattr(dispatcher, "STORE_RETRY_S", 0.01)
+    receiver.on("/h", Reply(503), Reply(200))
+    cfg = basic_config(
+        short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", retry: {fast_retry()}}}'
+    )
+    daemon = Daemon(load_config(cfg))
+    store = FailingClaims(daemon.settings.storage.path)
+    daemon.store = daemon.dispatcher.store = daemon.ingest.store = daemon.dispatcher.recorder.store = store
+    await daemon.start()
+    try:
+        await send_lines(short_dir / "s.sock", [event_line(id="survive-1")])
+        await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
+        assert store.failures == 1
+        assert any("claiming deliveries failed" in e for e in daemon.errors.recent(60))
+    finally:
+        daemon.request_stop()
+        await daemon.stop()

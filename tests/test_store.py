@@ -496,3 +496,41 @@ async def test_a_transaction_cancelled_at_any_point_leaves_the_store_usable(stor
         await task
     result = await ingest(store, [routed(f"after-cancel-{yields}", "h1")])
     assert result.inserted == frozenset({f"after-cancel-{yields}"})
+
+
+async def test_the_recorder_keeps_and_retries_a_batch_the_store_refused(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first write of outcomes fails (a locked or full database): the batch is kept and written
+    on the next try, and the failure is remembered for health. Dropping it would leave the delivery
+    `delivering`, unsent, until a restart."""
+    import sqlite3 as sqlite
+
+    from hookd import dispatcher
+    from hookd.health import RecentErrors
+
+    class RefusingOnce(SQLiteStore):
+        refused = 0
+
+        async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
+            if self.refused == 0:
+                self.refused += 1
+                raise sqlite.OperationalError("database is locked")
+            await super().record_attempts(records)
+
+    monkeypatch.setattr(dispatcher, "STORE_RETRY_S", 0.01)
+    store = RefusingOnce(db_path)
+    await store.open()
+    try:
+        await ingest(store, [routed("r-1", "h1")])
+        [due] = await store.claim_due(1000.0, {"h1": 1})
+        errors = RecentErrors()
+        recorder = dispatcher.Recorder(store, errors)
+        recorder.start()
+        recorder.add(record(due, "delivered"))
+        await recorder.close()
+        assert store.refused == 1
+        assert deliveries(db_path) == [("r-1", "h1", "delivered", 1, None)]
+        assert len(errors.recent(60)) == 1 and "database is locked" in errors.recent(60)[0]
+    finally:
+        await store.close()

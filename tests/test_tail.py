@@ -532,3 +532,29 @@ async def test_cancel_closes_the_file(log_path: Path) -> None:
         await recorder.wait_events(1)
         assert str(log_path) in open_paths()
     assert str(log_path) not in open_paths()
+
+
+async def test_a_failed_commit_is_retried_not_fatal(log_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store fails the first commit (disk full, say): the source keeps the batch, retries it,
+    and neither loses nor repeats a line; the task stays alive."""
+    from hookd.sources import tail
+
+    class FailingOnce(Recorder):
+        failures = 0
+
+        async def submit(self, batch: Batch) -> list[Accepted]:
+            if batch.events and self.failures == 0:
+                self.failures += 1
+                raise RuntimeError("database or disk is full")
+            return await super().submit(batch)
+
+    log_path.write_bytes(lines("a-1", "a-2"))
+    recorder = FailingOnce()
+    monkeypatch.setattr(tail, "STORE_RETRY_S", 0.01)
+    async with tailing(make_source(log_path, recorder, start_at="beginning"), recorder) as task:
+        await recorder.wait_events(2)
+        append(log_path, lines("a-3"))
+        await recorder.wait_events(3)
+        assert not task.done()
+    assert recorder.failures == 1
+    assert recorder.ids == ["a-1", "a-2", "a-3"]
