@@ -157,6 +157,10 @@ class Daemon:
         """Stop in reverse order. Safe to call more than once."""
         if self.admin is not None:
             await self.admin.close()
+        for source in self.sources:
+            stop_reading = getattr(source, "stop_reading", None)
+            if stop_reading is not None:
+                await stop_reading()  # answers what is in the last commit before connections end
         await _cancel(self._source_tasks)
         self._source_tasks = []
         for source in self.sources:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -584,3 +584,53 @@ async def test_the_dispatcher_survives_a_store_error(
     finally:
         daemon.request_stop()
         await daemon.stop()
+
+
+async def test_stop_answers_the_batch_in_the_last_commit(short_dir: Path, receiver: Receiver) -> None:
+    """1. A client's event is in the ingest commit; 2. the daemon is asked to stop during it.
+    Result: the client still gets its ack (otherwise it would resend, and an event without an id
+    would be stored twice)."""
+    from hookd.config.load import load_config
+    from hookd.daemon import Daemon
+    from hookd.sources.base import Checkpoint, Rejection
+    from hookd.store.base import IngestResult, RoutedEvent
+    from hookd.store.sqlite import SQLiteStore
+
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    class SlowCommit(SQLiteStore):
+        async def ingest(
+            self,
+            routed: Sequence[RoutedEvent],
+            rejections: Sequence[Rejection],
+            checkpoints: Sequence[Checkpoint],
+            now: float,
+        ) -> IngestResult:
+            if routed:
+                entered.set()
+                await release.wait()
+            return await super().ingest(routed, rejections, checkpoints, now)
+
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
+    daemon = Daemon(load_config(cfg))
+    store = SlowCommit(daemon.settings.storage.path)
+    daemon.store = daemon.dispatcher.store = daemon.ingest.store = daemon.dispatcher.recorder.store = store
+    await daemon.start()
+    client = asyncio.create_task(send_lines(short_dir / "s.sock", [b'{"type": "no.id.given"}']))
+    stopping: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(20):
+            await entered.wait()
+        daemon.request_stop()
+        stopping = asyncio.create_task(daemon.stop())
+        await asyncio.sleep(0)  # let stop begin while the commit is held
+        release.set()
+        [ack] = await client
+    finally:
+        release.set()
+        if stopping is not None:
+            await stopping
+        else:
+            await daemon.stop()
+    assert ack["ok"] is True
+    assert db_rows(short_dir / "hookd.db", "SELECT id FROM events") == [(ack["id"],)]

@@ -40,6 +40,8 @@ class SocketSource:
         self._submit: Submit | None = None
         self._conn_ids = itertools.count(1)
         self._connections: set[asyncio.Task[None]] = set()
+        self._answering: set[asyncio.Task[None]] = set()  # connections whose batch is being committed
+        self._stopping = False
         self.addresses: list[str] = []
         self._bound_path: Path | None = None  # the socket file this source created, and only it may remove
 
@@ -109,6 +111,20 @@ class SocketSource:
         finally:
             await self.close()
 
+    async def stop_reading(self, timeout_s: float = 10.0) -> None:
+        """Stop taking input, but answer what is already being committed (shutdown, first step).
+
+        Cancelling a connection whose batch is in the last commit would store its events without
+        telling the client, which then sends them again: stored twice if they carry no id.
+        """
+        self._stopping = True
+        for server in self._servers:
+            server.close()  # no new connections
+        for task in self._connections - self._answering:
+            task.cancel()  # idle, waiting for input
+        if self._answering:
+            await asyncio.wait(set(self._answering), timeout=timeout_s)
+
     async def close(self) -> None:
         """Stop accepting, end open connections, remove the socket file. Idempotent."""
         for server in self._servers:
@@ -148,7 +164,7 @@ class SocketSource:
         buf = bytearray()
         skipping = False  # inside an oversized line: drop bytes until its newline
         line_no = 0
-        while True:
+        while not self._stopping:
             chunk = await reader.read(READ_CHUNK)
             if not chunk:
                 if buf.strip() and not skipping:
@@ -182,7 +198,13 @@ class SocketSource:
                     buf.clear()
                 lines.append(piece)
             if lines:
-                replies, line_no = await self._handle(conn, lines, line_no)
+                task = asyncio.current_task()
+                assert task is not None
+                self._answering.add(task)
+                try:
+                    replies, line_no = await self._handle(conn, lines, line_no)
+                finally:
+                    self._answering.discard(task)
                 if replies:
                     writer.write(b"".join(replies))
                     await writer.drain()
