@@ -61,15 +61,25 @@ class Ingest:
         self.handoff = handoff
         self.errors = errors or RecentErrors()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self.events_total = 0
-        self.rejected_total = 0
         self.duplicates_total = 0
-        self.last_event_at: float | None = None
-        # Per source name, counted once per batch (admin status: events/s, last event per source).
+        # Per source name, counted once per batch (admin status: events/s, last event per source);
+        # the totals below are derived from them.
         self.events_by_source: Counter[str] = Counter()
         self.rejected_by_source: Counter[str] = Counter()
         self.last_event_at_by_source: dict[str, float] = {}
         self._committing: asyncio.Future[None] | None = None
+
+    @property
+    def events_total(self) -> int:
+        return self.events_by_source.total()
+
+    @property
+    def rejected_total(self) -> int:
+        return self.rejected_by_source.total()
+
+    @property
+    def last_event_at(self) -> float | None:
+        return max(self.last_event_at_by_source.values(), default=None)
 
     async def submit(self, batch: Batch) -> list[Accepted]:
         """Commit `batch`; returns one Accepted per event, in order. Raises if the store fails."""
@@ -146,10 +156,6 @@ class Ingest:
                 self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
             if not p.done.done():
                 p.done.set_result(answers)
-        self.events_total += len(result.inserted)
-        self.rejected_total += len(rejections)
-        if result.inserted:
-            self.last_event_at = now
         for rej in rejections:
             log.warning("source=%s at=%s rejected: %s", rej.source, rej.position, rej.reason)
         if self.handoff is not None:
