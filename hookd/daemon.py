@@ -36,10 +36,17 @@ PRUNE_INTERVAL_S = 3600.0
 
 
 class Daemon:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        sender: Sender | None = None,
+        store: SQLiteStore | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or RealClock()
-        self.store = SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
+        self.store = store or SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
         self.router = Router(settings.hooks, secrets=settings.secrets)
         self.sender: Sender = sender or HttpSender(
             max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}"
@@ -78,25 +85,17 @@ class Daemon:
         if recovered:
             log.warning("recovered %d delivery(ies) interrupted by the last stop; they will be sent again", recovered)
         await self._warn_orphans()
-        start_sender = getattr(self.sender, "start", None)
-        if start_sender is not None:
-            await start_sender()
+        await self.sender.start()
         self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
         self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
         self._prune_task = asyncio.create_task(self._prune_forever(), name="hookd-prune")
-        started: list[Source] = []
         try:
             for source in self.sources:
                 await source.start()
-                started.append(source)
             if self.admin is not None:
                 await self.admin.start()  # after the sources are bound: ready means all of it answers
         except BaseException:
-            for source in started:
-                close = getattr(source, "close", None)
-                if close is not None:
-                    await close()
-            await self.stop()
+            await self.stop()  # closes every source, started or not
             raise
         for source in self.sources:
             self._source_tasks.append(asyncio.create_task(source.run(self.ingest.submit), name=f"source-{source.name}"))
@@ -158,16 +157,12 @@ class Daemon:
         if self.admin is not None:
             await self.admin.close()
         for source in self.sources:
-            stop_reading = getattr(source, "stop_reading", None)
-            if stop_reading is not None:
-                await stop_reading()  # answers what is in the last commit before connections end
+            await source.stop_reading()  # answers what is in the last commit before connections end
         await _cancel(self._source_tasks)
         self._source_tasks = []
         for source in self.sources:
             # A source task cancelled before it first ran never reached its own `finally`.
-            close = getattr(source, "close", None)
-            if close is not None:
-                await close()
+            await source.close()
         if self._ingest_task is not None:
             await _cancel([self._ingest_task])
             await self.ingest.wait_committed()

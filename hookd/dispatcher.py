@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence, Set
+from typing import Any
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
@@ -362,10 +363,10 @@ class Dispatcher:
             await self.store.release(unsent, self.clock.now())
         cancelled = 0
         if self._tasks:
-            waiting: set[asyncio.Future[object]] = set(self._tasks)  # type: ignore[arg-type]
+            waiting: set[asyncio.Future[Any]] = set(self._tasks)
             forced = asyncio.ensure_future(force.wait()) if force is not None else None
             if forced is not None:
-                waiting.add(forced)  # type: ignore[arg-type]
+                waiting.add(forced)
             deadline = asyncio.get_running_loop().time() + grace_s
             while self._tasks and not (forced is not None and forced.done()):
                 remaining = deadline - asyncio.get_running_loop().time()

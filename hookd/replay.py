@@ -251,6 +251,9 @@ class _Counting:
         self.on_sent()
         return outcome
 
+    async def start(self) -> None:
+        await self.inner.start()
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -494,14 +494,14 @@ async def test_an_idle_daemon_does_not_poll_the_store_in_a_loop(short_dir: Path,
     class CountingStore(SQLiteStore):
         queries = 0
 
-        async def next_due_at(self, hooks: list[str]) -> float | None:  # type: ignore[override]
+        async def next_due_at(self, hooks: Sequence[str]) -> float | None:
             CountingStore.queries += 1
             return await super().next_due_at(hooks)
 
     cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
-    daemon = Daemon(load_config(cfg))
-    store = CountingStore(daemon.settings.storage.path)
-    daemon.store = daemon.dispatcher.store = daemon.ingest.store = daemon.dispatcher.recorder.store = store
+    settings = load_config(cfg)
+    store = CountingStore(settings.storage.path)
+    daemon = Daemon(settings, store=store)
     await daemon.start()
     try:
         await send_lines(short_dir / "s.sock", [event_line(id="idle-1")])
@@ -572,9 +572,9 @@ async def test_the_dispatcher_survives_a_store_error(
     cfg = basic_config(
         short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", retry: {fast_retry()}}}'
     )
-    daemon = Daemon(load_config(cfg))
-    store = FailingClaims(daemon.settings.storage.path)
-    daemon.store = daemon.dispatcher.store = daemon.ingest.store = daemon.dispatcher.recorder.store = store
+    settings = load_config(cfg)
+    store = FailingClaims(settings.storage.path)
+    daemon = Daemon(settings, store=store)
     await daemon.start()
     try:
         await send_lines(short_dir / "s.sock", [event_line(id="survive-1")])
@@ -612,9 +612,9 @@ async def test_stop_answers_the_batch_in_the_last_commit(short_dir: Path, receiv
             return await super().ingest(routed, rejections, checkpoints, now)
 
     cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
-    daemon = Daemon(load_config(cfg))
-    store = SlowCommit(daemon.settings.storage.path)
-    daemon.store = daemon.dispatcher.store = daemon.ingest.store = daemon.dispatcher.recorder.store = store
+    settings = load_config(cfg)
+    store = SlowCommit(settings.storage.path)
+    daemon = Daemon(settings, store=store)
     await daemon.start()
     client = asyncio.create_task(send_lines(short_dir / "s.sock", [b'{"type": "no.id.given"}']))
     stopping: asyncio.Task[None] | None = None

@@ -34,6 +34,10 @@ class Sender(Protocol):
         """Send once. Never raises for network or HTTP failures; safe to cancel (nothing is recorded)."""
         ...
 
+    async def start(self) -> None:
+        """Open the connection pool (at daemon start, so its errors show then). Idempotent."""
+        ...
+
     async def close(self) -> None:
         """Release connections. Idempotent."""
         ...

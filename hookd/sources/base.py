@@ -72,6 +72,14 @@ class Source(Protocol):
         """
         ...
 
+    async def stop_reading(self) -> None:
+        """Shutdown, first step: take no more input, but answer what is already being committed."""
+        ...
+
+    async def close(self) -> None:
+        """Release what `start` opened (a started source may never have run). Idempotent."""
+        ...
+
     def describe(self) -> str:
         """Where the source listens or reads, resolved (port 0 replaced), for the ready line."""
         ...

@@ -127,6 +127,9 @@ class FileTailSource:
         finally:
             self._close()
 
+    async def stop_reading(self) -> None:
+        """Nothing to answer: a file's position is committed with its lines, and the next start resumes."""
+
     async def close(self) -> None:
         """Close the file (for a source started but never run). Idempotent."""
         self._close()
