@@ -185,6 +185,7 @@ class DaemonProcess:
         self.log: list[str] = []
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._logged = asyncio.Condition()
 
     async def start(self) -> None:
         self._ready.clear()
@@ -204,7 +205,21 @@ class DaemonProcess:
             self.log.append(text)
             if " ready: " in text:
                 self._ready.set()
+            async with self._logged:
+                self._logged.notify_all()
         self._ready.set()  # exited: let start() return and the test see the log
+
+    async def wait_for_line(self, text: str) -> None:
+        """Until the daemon has logged a line containing `text` (the timeout is only a failsafe)."""
+        async with asyncio.timeout(FAILSAFE_S), self._logged:
+            await self._logged.wait_for(lambda: any(text in line for line in self.log))
+
+    async def stop(self) -> None:
+        """SIGTERM if still running, wait for the exit, release everything (for `finally` blocks)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.signal(signal.SIGTERM)
+            await self.wait()
+        await self.close()
 
     def kill9(self) -> None:
         assert self.proc is not None

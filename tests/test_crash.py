@@ -84,10 +84,7 @@ async def test_kill_9_loses_no_acknowledged_event(short_dir: Path, receiver: Rec
         await receiver.wait_for(lambda rs: set(acked) <= {r.headers["webhook-id"] for r in rs}, timeout=60)
     finally:
         hold.set()
-        if daemon.proc is not None and daemon.proc.returncode is None:
-            daemon.signal(signal.SIGTERM)
-            await daemon.wait()
-        await daemon.close()
+        await daemon.stop()
     delivered = [r.headers["webhook-id"] for r in receiver.requests]
     assert set(acked) <= set(delivered)
     # Only what was in flight at the kill is sent twice (receivers dedupe on webhook-id).
@@ -112,9 +109,7 @@ async def test_sigterm_lets_in_flight_finish_and_exits_0(short_dir: Path, receiv
         await send_lines(short_dir / "s.sock", [event_line(id="inflight")])
         await receiver.wait_count(1)
         daemon.signal(signal.SIGTERM)
-        async with asyncio.timeout(20):
-            while not any("waiting up to" in line for line in daemon.log):
-                await asyncio.sleep(0.01)
+        await daemon.wait_for_line("waiting up to")
         hold.set()
         assert await daemon.wait() == 0
     finally:
@@ -176,9 +171,7 @@ async def test_second_sigint_cancels_in_flight_attempts_at_once(short_dir: Path,
         await send_lines(short_dir / "s.sock", [event_line(id="forced")])
         await receiver.wait_count(1)
         daemon.signal(signal.SIGINT)
-        async with asyncio.timeout(20):
-            while not any("waiting up to 60s" in line for line in daemon.log):
-                await asyncio.sleep(0.01)
+        await daemon.wait_for_line("waiting up to 60s")
         daemon.signal(signal.SIGINT)
         async with asyncio.timeout(20):  # far below the 60 s grace
             code = await daemon.proc.wait()  # type: ignore[union-attr]
@@ -191,7 +184,4 @@ async def test_second_sigint_cancels_in_flight_attempts_at_once(short_dir: Path,
         await receiver.wait_for(lambda rs: sum(r.headers["webhook-id"] == "forced" for r in rs) >= 2)
     finally:
         hold.set()
-        if daemon.proc is not None and daemon.proc.returncode is None:
-            daemon.signal(signal.SIGTERM)
-            await daemon.wait()
-        await daemon.close()
+        await daemon.stop()
