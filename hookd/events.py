@@ -22,9 +22,6 @@ MAX_ID_LENGTH = 200
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
-_CLOUDEVENT_KEYS = frozenset(
-    {"specversion", "id", "source", "type", "time", "data", "datacontenttype", "dataschema", "subject"}
-)
 
 
 @dataclass(frozen=True, slots=True)

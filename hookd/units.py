@@ -14,11 +14,9 @@ _SIZE_UNITS = {
     "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
     "kib": 1024, "mib": 1024**2, "gib": 1024**3,
 }  # fmt: skip
-SIZE_PATTERN = r"^\d+(\.\d+)?\s*([kKmMgG][iI]?)?[bB]$"
 
 _RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
              "h": 3600.0, "hour": 3600.0}  # fmt: skip
-RATE_PATTERN = r"^\d+(\.\d+)?/(s|sec|second|m|min|minute|h|hour)$"
 
 
 def parse_duration(value: str | float) -> float:
