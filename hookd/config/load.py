@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -150,6 +150,46 @@ def _fail(file: str, message: str) -> CheckResult:
     return CheckResult(file, None, (problem,), readable=False)
 
 
+_Spec = dict[str, tuple[str, Callable[[Any], object]]]
+
+
+def _given(raw: dict[str, Any], spec: _Spec) -> dict[str, Any]:
+    """Keyword arguments for the keys the file gives (YAML key -> field name, parser). Absent keys
+    take the dataclass's default, so each default is written once: in model.py, which a test checks
+    against schema.json."""
+    return {field: parse(raw[key]) for key, (field, parse) in spec.items() if key in raw}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_STORAGE: _Spec = {"retention": ("retention_s", parse_duration), "synchronous": ("synchronous", _same)}
+_SOURCE: _Spec = {"max_event_size": ("max_event_bytes", parse_size)}
+_SOCKET: _Spec = {**_SOURCE, "mode": ("mode", lambda v: int(v, 8)), "listen": ("listen", parse_listen)}
+_FILE: _Spec = {**_SOURCE, "start_at": ("start_at", _same)}
+_RETRY: _Spec = {
+    "max_attempts": ("max_attempts", int),  # JSON Schema lets 5.0 pass as an integer
+    "backoff": ("backoff", _same),
+    "initial_delay": ("initial_delay_s", parse_duration),
+    "max_delay": ("max_delay_s", parse_duration),
+    "jitter": ("jitter", _same),
+}
+_HOOK: _Spec = {
+    "description": ("description", _same),
+    "filter": ("filter", _same),
+    "method": ("method", _same),
+    "headers": ("headers", lambda v: MappingProxyType(dict(v))),
+    "payload": ("payload", _same),
+    "retry": ("retry", lambda v: RetryPolicy(**_given(v, _RETRY))),
+    "timeout": ("timeout_s", parse_duration),
+    "concurrency": ("concurrency", int),
+    "follow_redirects": ("follow_redirects", _same),
+}
+_DELIVERY: _Spec = {"concurrency": ("concurrency", int), "shutdown_timeout": ("shutdown_timeout_s", parse_duration)}
+_ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}
+
+
 def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Settings:
     # The schema and lint passed, so the shapes below are known; the casts only tell mypy so.
     data = cast(dict[str, Any], doc.data)
@@ -160,22 +200,18 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
 
     storage_raw = data.get("storage", {})
     storage = StorageConfig(
-        path=resolve_path(base_dir, storage_raw.get("path", "var/hookd.db")),
-        retention_s=parse_duration(storage_raw.get("retention", "90d")),
-        synchronous=storage_raw.get("synchronous", "normal"),
+        path=resolve_path(base_dir, str(storage_raw.get("path", StorageConfig().path))),
+        **_given(storage_raw, _STORAGE),
     )
     sources: list[SourceConfig] = []
     for i, s in enumerate(data.get("sources", [])):
-        size = parse_size(s.get("max_event_size", "10MB"))
         if s["type"] == "socket":
             sources.append(
                 SocketSourceConfig(
                     name=s["name"],
                     path=resolve_path(base_dir, s["path"]) if "path" in s else None,
-                    mode=int(s.get("mode", "0660"), 8),
-                    listen=parse_listen(s["listen"]) if "listen" in s else None,
-                    max_event_bytes=size,
                     origin=origin(("sources", i)),
+                    **_given(s, _SOCKET),
                 )
             )
         else:
@@ -183,39 +219,20 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
                 FileSourceConfig(
                     name=s["name"],
                     path=resolve_path(base_dir, s["path"]),
-                    start_at=s.get("start_at", "end"),
-                    max_event_bytes=size,
                     origin=origin(("sources", i)),
+                    **_given(s, _FILE),
                 )
             )
-    hooks: list[HookConfig] = []
-    for i, h in enumerate(data.get("hooks", [])):
-        r = h.get("retry", {})
-        hooks.append(
-            HookConfig(
-                name=h["name"],
-                description=h.get("description", ""),
-                events=tuple(h["events"]),
-                filter=h.get("filter"),
-                url=h["url"],
-                method=h.get("method", "POST"),
-                headers=MappingProxyType(dict(h.get("headers", {}))),
-                payload=h.get("payload"),
-                retry=RetryPolicy(
-                    max_attempts=int(r.get("max_attempts", 12)),  # JSON Schema lets 5.0 pass as an integer
-                    backoff=r.get("backoff", "exponential"),
-                    initial_delay_s=parse_duration(r.get("initial_delay", "5s")),
-                    max_delay_s=parse_duration(r.get("max_delay", "1h")),
-                    jitter=r.get("jitter", True),
-                ),
-                timeout_s=parse_duration(h.get("timeout", "30s")),
-                concurrency=int(h.get("concurrency", 10)),
-                follow_redirects=h.get("follow_redirects", False),
-                origin=origin(("hooks", i)),
-            )
+    hooks = [
+        HookConfig(
+            name=h["name"],
+            events=tuple(h["events"]),
+            url=h["url"],
+            origin=origin(("hooks", i)),
+            **_given(h, _HOOK),
         )
-    delivery_raw = data.get("delivery", {})
-    admin_raw = data.get("admin", {})
+        for i, h in enumerate(data.get("hooks", []))
+    ]
     return Settings(
         config_path=path,
         config_sha256=digest,
@@ -224,13 +241,6 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
         storage=storage,
         sources=tuple(sources),
         hooks=tuple(hooks),
-        delivery=DeliveryConfig(
-            concurrency=int(delivery_raw.get("concurrency", 100)),
-            shutdown_timeout_s=parse_duration(delivery_raw.get("shutdown_timeout", "30s")),
-        ),
-        admin=AdminConfig(
-            listen=parse_listen(admin_raw.get("listen", "127.0.0.1:8780")),
-            token=admin_raw.get("token"),
-            enabled="admin" in data,
-        ),
+        delivery=DeliveryConfig(**_given(data.get("delivery", {}), _DELIVERY)),
+        admin=AdminConfig(enabled="admin" in data, **_given(data.get("admin", {}), _ADMIN)),
     )
