@@ -14,11 +14,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hookd.config.located import LocatedDocument, PathKey, without_references
+from hookd.config.model import RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 from hookd.templates import lint_template
-from hookd.units import parse_duration
+from hookd.units import format_duration, parse_duration
+
+_RETRY_DEFAULTS = RetryPolicy()
 
 # AF_UNIX sun_path is 108 bytes on Linux, NUL included.
 UNIX_PATH_MAX = 107
@@ -164,7 +167,7 @@ class _Linter:
         # The daemon creates the database directory at start, so files beside the database are fine.
         storage = self.doc.data.get("storage") if isinstance(self.doc.data, dict) else None
         raw = storage.get("path") if isinstance(storage, dict) else None
-        return resolve_path(self.base_dir, raw if isinstance(raw, str) else "var/hookd.db").parent
+        return resolve_path(self.base_dir, raw if isinstance(raw, str) else str(StorageConfig().path)).parent
 
     def _listen(self, text: str, path: PathKey, *, loopback_only: bool, why: str = "") -> None:
         try:
@@ -234,8 +237,8 @@ class _Linter:
         retry = hook.get("retry")
         if isinstance(retry, dict):
             try:
-                initial = parse_duration(retry.get("initial_delay", "5s"))
-                maximum = parse_duration(retry.get("max_delay", "1h"))
+                initial = parse_duration(retry.get("initial_delay", _RETRY_DEFAULTS.initial_delay_s))
+                maximum = parse_duration(retry.get("max_delay", _RETRY_DEFAULTS.max_delay_s))
             except (ValueError, TypeError):
                 pass  # the schema reports malformed durations
             else:
@@ -247,8 +250,8 @@ class _Linter:
                 elif initial > maximum:
                     self.add(
                         (*path, "retry", "max_delay"),
-                        "max_delay is shorter than the default initial_delay of 5s; raise it or set a "
-                        "shorter initial_delay",
+                        f"max_delay is shorter than the default initial_delay of "
+                        f"{format_duration(_RETRY_DEFAULTS.initial_delay_s)}; raise it or set a shorter initial_delay",
                     )
         timeout = hook.get("timeout")
         if timeout is not None:
