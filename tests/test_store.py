@@ -153,7 +153,7 @@ async def test_a_file_that_is_not_sqlite_is_a_startup_error(tmp_path: Path) -> N
         f"cannot open the database '{path}': file is not a database; check the path, its permissions, "
         "and that it is a hookd SQLite file"
     )
-    assert store._db is None  # the connection was closed, not leaked
+    assert not store.is_open  # the connection was closed, not leaked
     assert path.read_bytes() == b"this is a text file, not a database\n" * 20
     await store.close()
 
@@ -173,7 +173,7 @@ async def test_a_database_from_a_newer_hookd_is_a_startup_error_and_left_alone(d
         f"the database '{db_path}' was written by a newer hookd (migrations 0002_from_the_future); "
         "upgrade hookd or point storage.path elsewhere"
     )
-    assert newer._db is None  # the connection was closed, not leaked
+    assert not newer.is_open  # the connection was closed, not leaked
     assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [("0001_initial",), ("0002_from_the_future",)]
     await newer.close()
 
@@ -486,7 +486,7 @@ async def test_ingest_can_store_deliveries_already_claimed(store: SQLiteStore, d
 
 @pytest.mark.parametrize("yields", range(6))
 async def test_a_transaction_cancelled_at_any_point_leaves_the_store_usable(store: SQLiteStore, yields: int) -> None:
-    """A caller cancelled while BEGIN, a statement or COMMIT runs on aiosqlite's thread (the prune task
+    """A caller cancelled while BEGIN, a statement or COMMIT runs on the store's thread (the prune task
     at shutdown) must not leave the shared writer connection inside a transaction."""
     task = asyncio.create_task(store.prune(1e12))
     for _ in range(yields):

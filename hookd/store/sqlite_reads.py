@@ -1,0 +1,221 @@
+"""The SQLite store's read-only queries for history, stats and replay selection (synchronous).
+
+SQLiteStore runs each on its connection's thread (store/thread.py): one hop per query.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from hookd.store.base import (
+    AttemptRow,
+    DeliveryQuery,
+    DeliveryRow,
+    DeliveryStatus,
+    EventRecord,
+    FailureReason,
+    HookStats,
+)
+
+_STATUS_SQL: Mapping[DeliveryStatus, str] = {
+    "pending": "(d.state = 'pending' AND d.attempts = 0)",
+    "retrying": "(d.state = 'pending' AND d.attempts > 0)",
+    "delivering": "d.state = 'delivering'",
+    "delivered": "d.state = 'delivered'",
+    "failed": "d.state = 'failed'",
+}
+_DELIVERY_COLUMNS = (
+    "d.id, d.event_id, e.type, d.hook, d.state, d.attempts, d.next_at, d.created_at, d.updated_at, "
+    "d.last_status, d.last_error, d.last_duration_s, d.replay_of"
+)
+# History and stats read windows of deliveries by created_at (indexed), then their attempts by key:
+# the attempts table has no time index, and adding one would cost every attempt write.
+_STATS_DELIVERIES = """
+SELECT hook, count(*), sum(state = 'delivered'), sum(state = 'failed'), sum(state IN ('pending', 'delivering'))
+FROM deliveries WHERE created_at >= :since AND created_at < :until GROUP BY hook
+"""
+# Nearest-rank percentiles: the smallest duration whose rank r satisfies r >= p/100 * n.
+_STATS_LATENCY = """
+WITH a AS (
+    SELECT d.hook AS hook, a.duration_s AS duration_s,
+           row_number() OVER (PARTITION BY d.hook ORDER BY a.duration_s) AS r,
+           count(*) OVER (PARTITION BY d.hook) AS n
+    FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
+    WHERE d.created_at >= :since AND d.created_at < :until AND a.duration_s IS NOT NULL
+)
+SELECT hook, max(n), min(CASE WHEN r * 100 >= n * 50 THEN duration_s END),
+       min(CASE WHEN r * 100 >= n * 95 THEN duration_s END)
+FROM a GROUP BY hook
+"""
+_STATS_FAILURES = """
+SELECT d.hook, CASE WHEN a.status IS NOT NULL THEN 'HTTP ' || a.status ELSE coalesce(a.error, 'unknown error') END,
+       count(*)
+FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
+WHERE d.created_at >= :since AND d.created_at < :until AND a.outcome != 'delivered'
+GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
+"""
+
+
+def sqlite_glob(pattern: str) -> str:
+    """An event-type glob (the router's fnmatch syntax) as an SQLite GLOB: only `[!…]` differs."""
+    return pattern.replace("[!", "[^")
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+def _delivery_row(r: Sequence[Any]) -> DeliveryRow:  # a row of _DELIVERY_COLUMNS
+    return DeliveryRow(
+        id=r[0],
+        event_id=r[1],
+        event_type=r[2],
+        hook=r[3],
+        state=r[4],
+        attempts=r[5],
+        next_at=r[6],
+        created_at=r[7],
+        updated_at=r[8],
+        last_status=r[9],
+        last_error=r[10],
+        last_duration_s=r[11],
+        replay_of=r[12],
+    )
+
+
+def _json_object(text: object) -> dict[str, object]:
+    if not isinstance(text, str | bytes) or not text:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def deliveries(db: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRow]:
+    where: list[str] = []
+    params: list[object] = []
+    # Id lists travel as one JSON parameter (json_each), so any number fits in one statement.
+    for column, values in (("d.id", query.ids), ("d.event_id", query.event_ids), ("d.hook", query.hooks)):
+        if values:
+            where.append(f"{column} IN (SELECT value FROM json_each(?))")
+            params.append(_json_list(values))
+    if query.statuses:
+        where.append("(" + " OR ".join(_STATUS_SQL[s] for s in dict.fromkeys(query.statuses)) + ")")
+    if query.type_glob is not None:
+        where.append("e.type GLOB ?")
+        params.append(sqlite_glob(query.type_glob))
+    if query.since is not None:
+        where.append("d.created_at >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        where.append("d.created_at < ?")
+        params.append(query.until)
+    if query.replayed is not None:
+        # A replay shares its event id, so the deliveries_event index finds it.
+        exists = "EXISTS (SELECT 1 FROM deliveries r WHERE r.event_id = d.event_id AND r.replay_of = d.id)"
+        where.append(exists if query.replayed else f"NOT {exists}")
+    order = "DESC" if query.newest_first else "ASC"
+    sql = (
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY d.created_at {order}, d.id {order}"
+    )
+    if query.limit is not None:
+        sql += " LIMIT ?"
+        params.append(query.limit)
+    return [_delivery_row(row) for row in db.execute(sql, params).fetchall()]
+
+
+def event(db: sqlite3.Connection, event_id: str) -> EventRecord | None:
+    row = db.execute(
+        "SELECT id, type, source, event_source, time, received_at, body FROM events WHERE id = ?", (event_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    body = row[6] if isinstance(row[6], bytes) else str(row[6]).encode()
+    return EventRecord(
+        id=row[0], type=row[1], source=row[2], event_source=row[3], time=row[4], received_at=row[5], body=body
+    )
+
+
+def known_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> frozenset[str]:
+    if not event_ids:
+        return frozenset()
+    rows = db.execute(
+        "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))", (_json_list(event_ids),)
+    ).fetchall()
+    return frozenset(row[0] for row in rows)
+
+
+def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
+    rows = db.execute(
+        "SELECT delivery_id, attempt, started_at, duration_s, status, error, request, response_headers, "
+        "response_excerpt, outcome, next_at FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+        (delivery_id,),
+    ).fetchall()
+    return [
+        AttemptRow(
+            delivery_id=r[0],
+            attempt=r[1],
+            started_at=r[2],
+            duration_s=r[3],
+            status=r[4],
+            error=r[5],
+            request=_json_object(r[6]),
+            response_headers={str(k): str(v) for k, v in _json_object(r[7]).items()},
+            response_excerpt=r[8] or "",
+            outcome=r[9],
+            next_at=r[10],
+        )
+        for r in rows
+    ]
+
+
+def stats(db: sqlite3.Connection, since: float, until: float) -> list[HookStats]:
+    window = {"since": since, "until": until}
+    counts = {row[0]: row[1:] for row in db.execute(_STATS_DELIVERIES, window).fetchall()}
+    latency = {row[0]: row[1:] for row in db.execute(_STATS_LATENCY, window).fetchall()}
+    failures: dict[str, list[FailureReason]] = {}
+    for hook, reason, n in db.execute(_STATS_FAILURES, window).fetchall():
+        failures.setdefault(hook, []).append(FailureReason(reason=reason, attempts=n))
+    out = []
+    for hook in sorted(counts):
+        total, delivered, failed, unfinished = (int(v or 0) for v in counts[hook])
+        attempt_count, p50, p95 = latency.get(hook, (0, None, None))
+        out.append(
+            HookStats(
+                hook=hook,
+                deliveries=total,
+                delivered=delivered,
+                failed=failed,
+                unfinished=unfinished,
+                attempts=int(attempt_count or 0),
+                p50_s=p50,
+                p95_s=p95,
+                failures=tuple(failures.get(hook, ())),
+            )
+        )
+    return out
+
+
+def next_due_at(db: sqlite3.Connection, hooks: Sequence[str]) -> float | None:
+    if not hooks:
+        return None
+    marks = ",".join("?" * len(hooks))
+    row = db.execute(
+        f"SELECT min(next_at) FROM deliveries WHERE state = 'pending' AND hook IN ({marks})", list(hooks)
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def pending_by_hook(db: sqlite3.Connection) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT hook, count(*) FROM deliveries WHERE state IN ('pending', 'delivering') GROUP BY hook"
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
