@@ -362,3 +362,16 @@ def test_redact_text_replaces_the_url_and_the_password() -> None:
     assert redact_text(f"POST {url} failed", url) == "POST https://***@example.com/hook?token=*** failed"
     assert redact_text("login hunter2 refused", url) == "login *** refused"
     assert redact_text("nothing secret", "") == "nothing secret"
+
+
+async def test_cookies_a_receiver_sets_are_not_sent_back(receiver: Receiver, sender: HttpSender) -> None:
+    """A webhook sender is not a browser: a cookie from one answer must not ride on later deliveries
+    (to this hook, or another hook on the same host)."""
+    # By host name: aiohttp's default cookie jar ignores cookies from bare IP addresses.
+    setting = receiver.url("/status/200?h-Set-Cookie=" + quote("session=abc; Path=/")).replace("127.0.0.1", "localhost")
+
+    first = await sender.send(request(setting))
+    second = await sender.send(request(receiver.url("/status/200").replace("127.0.0.1", "localhost")))
+
+    assert first.ok and second.ok
+    assert [r.headers.get("Cookie") for r in receiver.received] == [None, None]

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 
 import aiohttp
+import yarl
 
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
@@ -14,6 +15,8 @@ from hookd.senders.base import OutboundRequest, Outcome
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+_MAX_CACHED_URLS = 1024
+_CONTENT_TYPE = ("Content-Type",)
 _KEPT_RESPONSE_HEADERS = ("content-type", "content-length", "retry-after", "location", "server", "date")
 
 
@@ -29,6 +32,15 @@ class HttpSender:
         self.user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, yarl.URL] = {}  # a hook's URL is parsed once, not once per request
+
+    def _url(self, url: str) -> yarl.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _MAX_CACHED_URLS:
+                self._urls.clear()  # templated URLs could otherwise grow it without bound
+            parsed = self._urls[url] = yarl.URL(url)
+        return parsed
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
@@ -40,11 +52,11 @@ class HttpSender:
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, keepalive_timeout=30)
+        # Rendered requests carry complete headers (rendering.py), so the session adds none: session
+        # headers, or skip_auto_headers, cost a copy of every request's headers in aiohttp.
+        # No cookie jar: a cookie one receiver sets must not ride along on later deliveries.
         self._session = aiohttp.ClientSession(
-            connector=connector,
-            headers={"User-Agent": self.user_agent},
-            auto_decompress=True,
-            skip_auto_headers=("Content-Type",),
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
         )
 
     async def close(self) -> None:
@@ -58,11 +70,20 @@ class HttpSender:
         assert self._session is not None
         started = time.perf_counter()
         try:
+            url = self._url(request.url)
+        except ValueError:
+            return _failure(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+        headers = request.headers
+        if not _has_header(headers, "User-Agent"):
+            headers = {**headers, "User-Agent": self.user_agent}
+        try:
             async with self._session.request(
                 request.method,
-                request.url,
+                url,
                 data=request.body,
-                headers=dict(request.headers),
+                headers=headers,
+                # aiohttp would add `application/octet-stream`: hookd sends what the hook says, no more.
+                skip_auto_headers=None if _has_header(headers, "Content-Type") else _CONTENT_TYPE,
                 timeout=self._timeout(request.timeout_s),
                 allow_redirects=request.follow_redirects,
             ) as response:
@@ -85,6 +106,11 @@ class HttpSender:
             return _failure("the server closed the connection before answering", started, retryable=True)
         except (aiohttp.ClientError, OSError) as e:
             return _failure(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+
+
+def _has_header(headers: Mapping[str, str], name: str) -> bool:
+    # The usual spelling first: rendered requests use it, and a dict lookup is all it costs.
+    return name in headers or any(k.lower() == name.lower() for k in headers)
 
 
 async def _read_excerpt(response: aiohttp.ClientResponse) -> bytes:
