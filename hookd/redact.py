@@ -56,6 +56,8 @@ class Redactor:
         self._secrets = sorted(secrets, key=lambda item: -len(item[0]))
 
     def text(self, text: str) -> str:
+        if not text:
+            return text
         for value, reference in self._secrets:
             if value in text:
                 text = text.replace(value, reference)
@@ -65,4 +67,6 @@ class Redactor:
         return redact_url(self.text(url))
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        if not self._secrets:  # the common case, on every attempt recorded
+            return {k: (REDACTED if is_secret_name(k) else v) for k, v in headers.items()}
         return {k: (REDACTED if is_secret_name(k) else self.text(v)) for k, v in headers.items()}

@@ -39,29 +39,28 @@ class CompiledHook:
     headers: tuple[tuple[str, Template], ...]
     safe_url: str  # the URL with credentials and secret query values redacted, for history and logs
     redactor: Redactor  # hides this config's secrets in what is recorded or printed about this hook
+    # Rendering needs the parsed event (a template somewhere), not just its stored bytes.
+    needs_envelope: bool
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    @property
-    def needs_envelope(self) -> bool:
-        """Rendering needs the parsed event (a template somewhere), not just its stored bytes."""
-        return self.payload is not None or any(
-            not isinstance(t.source, str) or "{{" in t.source for _, t in self.headers
-        )
-
 
 def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> CompiledHook:
     redactor = redactor or Redactor()
+    payload = compile_template(config.payload) if config.payload is not None else None
+    headers = tuple((name, compile_template(value)) for name, value in config.headers.items())
+    templated = any(not isinstance(t.source, str) or "{{" in t.source for _, t in headers)
     return CompiledHook(
         config=config,
         types=compile_globs(config.events),
         filter=compile_expression(config.filter) if config.filter else None,
-        payload=compile_template(config.payload) if config.payload is not None else None,
-        headers=tuple((name, compile_template(value)) for name, value in config.headers.items()),
+        payload=payload,
+        headers=headers,
         safe_url=redactor.url(config.url),
         redactor=redactor,
+        needs_envelope=payload is not None or templated,
     )
 
 
