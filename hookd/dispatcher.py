@@ -350,12 +350,13 @@ class Dispatcher:
         self._log(d, outcome, plan.state, plan.next_at)
 
     def _log(self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> None:
+        if state == "delivered" and not log.isEnabledFor(logging.INFO):
+            return
         status = outcome.status if outcome.status is not None else "-"
         ms = f"{outcome.duration_s * 1000:.0f}"
         if state == "delivered":
-            if log.isEnabledFor(logging.INFO):
-                log.info("delivery=%s event=%s hook=%s try=%d status=%s ms=%s delivered",
-                         d.id, d.event_id, d.hook, d.attempt, status, ms)  # fmt: skip
+            log.info("delivery=%s event=%s hook=%s try=%d status=%s ms=%s delivered",
+                     d.id, d.event_id, d.hook, d.attempt, status, ms)  # fmt: skip
         elif state == "pending":
             wait = (next_at or 0) - self.clock.now()
             log.warning("delivery=%s event=%s hook=%s try=%d status=%s ms=%s retry_in_s=%.0f error=%r",

@@ -26,7 +26,9 @@ _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boo
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True)
 class Event:
     id: str
     type: str

@@ -47,15 +47,19 @@ class Plan:
     next_at: float | None
 
 
+_DELIVERED = Plan("delivered", None)
+_FAILED = Plan("failed", None)
+
+
 def plan_next(
     *, ok: bool, retryable: bool, attempt: int, policy: RetryPolicy, retry_after_s: float | None, now: float,
     rng: random.Random,
 ) -> Plan:  # fmt: skip
     """What a delivery becomes after an attempt: delivered, failed, or pending until next_at."""
     if ok:
-        return Plan("delivered", None)
+        return _DELIVERED
     if not retryable or attempt >= policy.max_attempts:
-        return Plan("failed", None)
+        return _FAILED
     return Plan("pending", now + delay_s(policy, attempt, retry_after_s, rng))
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True, kw_only=True)
 class OutboundRequest:
     method: str
     url: str
@@ -17,7 +19,9 @@ class OutboundRequest:
     follow_redirects: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True, kw_only=True)
 class Outcome:
     status: int | None  # HTTP status; None when no response arrived
     ok: bool  # 2xx

@@ -37,7 +37,9 @@ class Checkpoint:
     line: int  # lines consumed, for messages
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True)
 class Accepted:
     """What ingest says about one submitted event once committed."""
 

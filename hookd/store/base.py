@@ -19,7 +19,9 @@ DeliveryStatus = Literal["pending", "delivering", "delivered", "retrying", "fail
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "delivering", "delivered", "retrying", "failed")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True)
 class RoutedEvent:
     """An event, the source it came from, and the hooks it matched (the router's output)."""
 
@@ -31,7 +33,9 @@ class RoutedEvent:
     claimed: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True)
 class DueDelivery:
     """A delivery claimed for one attempt: its state is now `delivering`, its attempt counted."""
 
@@ -51,7 +55,9 @@ class IngestResult:
     pending_hooks: frozenset[str] = frozenset()  # hooks that got deliveries left pending
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
+# this record is made for every event or attempt (bench/). Treat it as immutable all the same.
+@dataclass(slots=True, kw_only=True)
 class AttemptRecord:
     """The outcome of one attempt, and what the delivery becomes."""
 
