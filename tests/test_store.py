@@ -534,3 +534,23 @@ async def test_the_recorder_keeps_and_retries_a_batch_the_store_refused(
         assert len(errors.recent(60)) == 1 and "database is locked" in errors.recent(60)[0]
     finally:
         await store.close()
+
+
+async def test_large_batches_are_stored_and_recorded_whole(store: SQLiteStore, db_path: Path) -> None:
+    """Rows go in as multi-row statements in chunks (1..128 rows); a batch of odd size must land
+    every row exactly once, and every outcome must reach its own delivery."""
+    result = await ingest(store, [routed(f"big-{i:04d}", "h1", "h2") for i in range(301)])
+    assert len(result.inserted) == 301 and result.deliveries == 602
+
+    due = await store.claim_due(1000.0, {"h1": 1000, "h2": 1000})
+    assert len(due) == 602
+    states: list[DeliveryState] = ["delivered", "failed", "pending"]
+    await store.record_attempts(
+        [record(d, states[i % 3], next_at=5000.0 if states[i % 3] == "pending" else None) for i, d in enumerate(due)]
+    )
+
+    by_id = {d.id: states[i % 3] for i, d in enumerate(due)}
+    stored = dict(query(db_path, "SELECT id, state FROM deliveries"))
+    assert stored == by_id
+    assert query(db_path, "SELECT count(*), count(DISTINCT delivery_id) FROM attempts") == [(602, 602)]
+    assert query(db_path, "SELECT count(*) FROM events") == [(301,)]
