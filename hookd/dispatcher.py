@@ -2,8 +2,9 @@
 
 The database is the queue: `claim_due` marks deliveries `delivering` and counts the attempt
 before anything is sent, so a crash can only cause a re-send (at-least-once), never a loss or a
-retry budget that resets. Outcomes are written by one recorder task in batches: while one write
-is in flight, the next outcomes gather (group commit for status updates).
+retry budget that resets. Outcomes are written by one recorder task in batches, at most one write
+per RECORD_INTERVAL_S: while one write is in flight or the interval runs, the next outcomes gather
+(group commit for status updates).
 """
 
 from __future__ import annotations
