@@ -68,5 +68,5 @@ class Redactor:
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         if not self._secrets:  # the common case, on every attempt recorded
-            return {k: (REDACTED if is_secret_name(k) else v) for k, v in headers.items()}
+            return redact_headers(headers)
         return {k: (REDACTED if is_secret_name(k) else self.text(v)) for k, v in headers.items()}

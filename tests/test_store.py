@@ -536,9 +536,16 @@ async def test_the_recorder_keeps_and_retries_a_batch_the_store_refused(
         await store.close()
 
 
-async def test_large_batches_are_stored_and_recorded_whole(store: SQLiteStore, db_path: Path) -> None:
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "executemany"])
+async def test_large_batches_are_stored_and_recorded_whole(
+    store: SQLiteStore, db_path: Path, monkeypatch: pytest.MonkeyPatch, update_from: bool
+) -> None:
     """Rows go in as multi-row statements in chunks (1..128 rows); a batch of odd size must land
-    every row exactly once, and every outcome must reach its own delivery."""
+    every row exactly once, and every outcome must reach its own delivery, on SQLite with UPDATE ...
+    FROM and (the fallback for SQLite < 3.33) without it."""
+    from hookd.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_UPDATE_FROM", update_from)
     result = await ingest(store, [routed(f"big-{i:04d}", "h1", "h2") for i in range(301)])
     assert len(result.inserted) == 301 and result.deliveries == 602
 
