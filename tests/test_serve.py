@@ -10,8 +10,12 @@ import orjson
 import pytest
 
 from hookd import __version__
+from hookd.config.model import SocketSourceConfig
+from hookd.sources.base import Accepted, Batch
+from hookd.sources.socket import SocketSource
 from hookd.store.base import DueDelivery
 from tests.conftest import (
+    FAILSAFE_S,
     Receiver,
     Reply,
     db_rows,
@@ -634,3 +638,28 @@ async def test_stop_answers_the_batch_in_the_last_commit(short_dir: Path, receiv
             await daemon.stop()
     assert ack["ok"] is True
     assert db_rows(short_dir / "hookd.db", "SELECT id FROM events") == [(ack["id"],)]
+
+
+async def test_a_client_that_connects_before_the_source_runs_waits_and_is_answered(short_dir: Path) -> None:
+    """The daemon binds its sockets, then starts the admin listener, then runs the sources. A client
+    that connects and writes in between (as soon as the socket exists) waits in the listen backlog;
+    it was once served with no ingest to submit to, and the connection was reset."""
+    source = SocketSource(SocketSourceConfig(name="app", path=short_dir / "s.sock"))
+    await source.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(short_dir / "s.sock"))
+        writer.write(event_line(id="early") + b"\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+
+        async def submit(batch: Batch) -> list[Accepted]:
+            return [Accepted(id=e.id, duplicate=False, deliveries=0) for e in batch.events]
+
+        running = asyncio.create_task(source.run(submit))
+        async with asyncio.timeout(FAILSAFE_S):
+            assert orjson.loads(await reader.readline()) == {"ok": True, "id": "early"}
+        writer.close()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    finally:
+        await source.close()

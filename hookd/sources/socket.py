@@ -38,6 +38,9 @@ class SocketSource:
         self.name = config.name
         self._servers: list[asyncio.Server] = []
         self._submit: Submit | None = None
+        # The socket accepts from `start` on (readiness probes connect), but lines are read only once
+        # `run` has an ingest to submit them to; until then a client's bytes wait in its socket.
+        self._running = asyncio.Event()
         self._conn_ids = itertools.count(1)
         self._connections: set[asyncio.Task[None]] = set()
         self._answering: set[asyncio.Task[None]] = set()  # connections whose batch is being committed
@@ -104,9 +107,8 @@ class SocketSource:
 
     async def run(self, submit: Submit) -> None:
         self._submit = submit
+        self._running.set()
         try:
-            for server in self._servers:
-                await server.start_serving()
             await asyncio.Event().wait()  # serve until cancelled
         finally:
             await self.close()
@@ -147,6 +149,7 @@ class SocketSource:
         self._connections.add(task)
         conn = next(self._conn_ids)
         try:
+            await self._running.wait()
             await self._serve(conn, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; what it had sent and was answered is committed
