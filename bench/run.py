@@ -170,14 +170,44 @@ def proc_status_kb(pid: int, key: str) -> int | None:
     return None
 
 
-def proc_cpu_s(pid: int) -> float | None:
-    """utime + stime of a process, in seconds (10 ms resolution)."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1])."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its child processes (hookd serve and its delivery worker)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != pid:
+            fields = proc_stat(int(entry))
+            if fields is not None and int(fields[1]) == pid:
+                pids.append(int(entry))
+    return pids
+
+
+def tree_status_kb(pid: int, key: str) -> int | None:
+    """`key` of /proc/<pid>/status summed over the process and its children (VmHWM: an upper bound of
+    the peak, since the processes may peak at different times)."""
+    values = [proc_status_kb(p, key) for p in process_tree(pid)]
+    return sum(v for v in values if v is not None) if values[0] is not None else None
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """utime + stime of a process and its children, in seconds (10 ms resolution)."""
+    total = 0.0
+    for p in process_tree(pid):
+        fields = proc_stat(p)
+        if fields is None:
+            if p == pid:
+                return None
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
 
 
 def tail(path: Path, lines: int = 25, width: int = 400) -> str:
@@ -611,15 +641,15 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
     hookd.start()
     try:
         startup_s = await hookd.wait_ready()
-        ready_rss = proc_status_kb(hookd.pid, "VmRSS")
+        ready_rss = tree_status_kb(hookd.pid, "VmRSS")
 
-        cpu0 = proc_cpu_s(hookd.pid)
+        cpu0 = tree_cpu_s(hookd.pid)
         t0_mono = time.monotonic()
         t0 = time.perf_counter()
         last_ack = await ingest(sock, lines, args.connections, args.chunk, args.timeout)
         ingest_ack_eps = n / (last_ack - t0)
         got = await receiver.wait_for(n, args.timeout, "hookd throughput phase", hookd.check_alive)
-        cpu1 = proc_cpu_s(hookd.pid)
+        cpu1 = tree_cpu_s(hookd.pid)
         # The receiver stamps each POST with time.monotonic(), the same clock as t0_mono.
         hookd_elapsed = got["last"] - t0_mono
         hookd_eps = n / hookd_elapsed
@@ -631,7 +661,7 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
             got = await receiver.wait_for(n + len(paced_lines), args.timeout, "hookd latency phase", hookd.check_alive)
             latency.delivery_lag_ms = (got["last"] - latency.send_end_mono) * 1000
 
-        hwm = proc_status_kb(hookd.pid, "VmHWM")
+        hwm = tree_status_kb(hookd.pid, "VmHWM")
         peak_rss_mb = hwm / 1024 if hwm is not None else None
     except BaseException as e:
         rc, _ = hookd.stop()

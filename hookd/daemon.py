@@ -1,9 +1,10 @@
 """`hookd serve`: builds every part from Settings and owns startup, readiness and shutdown.
 
-Start order: store (migrations, recovery) → HTTP client → ingest and dispatcher → sources → admin
-listener (when the config has an `admin` section). Stop order is the reverse: the admin listener
-closes, sources stop accepting, the last ingest commit finishes, in-flight attempts get
-`delivery.shutdown_timeout` to finish, outcomes are flushed, then the store closes.
+Start order: store (migrations, recovery) → HTTP client (the delivery worker process,
+hookd.senders.worker) → ingest and dispatcher → sources → admin listener (when the config has an
+`admin` section). Stop order is the reverse: the admin listener closes, sources stop accepting, the
+last ingest commit finishes, in-flight attempts get `delivery.shutdown_timeout` to finish, outcomes
+are flushed, the worker exits, then the store closes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from hookd.health import RecentErrors
 from hookd.ingest import Ingest
 from hookd.router import Router
 from hookd.senders.base import Sender
-from hookd.senders.http import HttpSender
+from hookd.senders.worker import WorkerSender
 from hookd.sources.base import Source
 from hookd.sources.socket import SocketSource
 from hookd.sources.tail import FileTailSource
@@ -48,7 +49,7 @@ class Daemon:
         self.clock = clock or RealClock()
         self.store = store or SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
         self.router = Router(settings.hooks, secrets=settings.secrets)
-        self.sender: Sender = sender or HttpSender(
+        self.sender: Sender = sender or WorkerSender(
             max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}"
         )
         self.errors = RecentErrors()

@@ -152,6 +152,34 @@ async def send_lines(sock: Path, lines: list[bytes], *, expect: int | None = Non
         await writer.wait_closed()
 
 
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it exited meanwhile
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def wait_gone(pid: int) -> None:
+    async with asyncio.timeout(FAILSAFE_S):
+        while process_alive(pid):
+            await asyncio.sleep(0.02)
+
+
 def event_line(type_: str = "order.created", **fields: object) -> bytes:
     return orjson.dumps({"type": type_, **fields})
 
@@ -193,6 +221,7 @@ class DaemonProcess:
             sys.executable, "-m", "hookd", "serve", "-c", str(self.config),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # a process group of its own, as under a service manager or a shell
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
         async with asyncio.timeout(FAILSAFE_S):
@@ -228,6 +257,16 @@ class DaemonProcess:
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    def signal_group(self, sig: int) -> None:
+        """Like Ctrl-C in a terminal, or systemd's default KillMode: every process of the group."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, sig)
+
+    def children(self) -> list[int]:
+        """Pids of the daemon's child processes (its delivery worker)."""
+        assert self.proc is not None
+        return child_pids(self.proc.pid)
 
     async def wait(self) -> int:
         assert self.proc is not None

@@ -66,9 +66,8 @@ async def test_json_of_a_degraded_daemon_exits_1(short_dir: Path, receiver: Rece
     cfg = admin_config(short_dir, receiver)
     async with running_daemon(cfg) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id="o1")])
-        await wait_db(
-            short_dir / "hookd.db", "SELECT count(*) FROM deliveries WHERE state != 'pending'", lambda r: r[0][0] == 2
-        )
+        finished = "SELECT count(*) FROM deliveries WHERE state IN ('delivered', 'failed')"
+        await wait_db(short_dir / "hookd.db", finished, lambda r: r[0][0] == 2)
         result = await hookd_status(["status", "--url", str(daemon.admin_url), "--json"])
         human = await hookd_status(["status", "--url", str(daemon.admin_url)])
     assert result.exit_code == 1, result.output

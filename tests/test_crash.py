@@ -10,7 +10,17 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import DaemonProcess, Receiver, Reply, db_rows, event_line, send_lines, write_config
+from tests.conftest import (
+    DaemonProcess,
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    process_alive,
+    send_lines,
+    wait_gone,
+    write_config,
+)
 
 
 def crash_config(d: Path, receiver: Receiver, *, concurrency: int = 5) -> Path:
@@ -71,8 +81,10 @@ async def test_kill_9_loses_no_acknowledged_event(short_dir: Path, receiver: Rec
         async with asyncio.timeout(20):
             while len(acked) < 1000:  # mid-flood
                 await asyncio.sleep(0.005)
+        (worker,) = daemon.children()
         daemon.kill9()
         assert await daemon.wait() == -signal.SIGKILL
+        await wait_gone(worker)  # its socket to the daemon closed: it stops by itself
         await sender
         assert len(acked) >= 1000
         in_flight_at_kill = len(receiver.requests)
@@ -118,6 +130,32 @@ async def test_sigterm_lets_in_flight_finish_and_exits_0(short_dir: Path, receiv
     assert db_rows(short_dir / "hookd.db", "SELECT state, attempts FROM deliveries") == [("delivered", 1)]
     assert not (short_dir / "s.sock").exists()
     assert any("hookd stopped" in line for line in daemon.log)
+
+
+async def test_sigint_to_the_whole_process_group_still_lets_in_flight_finish(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """Ctrl-C in a terminal (and systemd's default KillMode) signals the delivery worker too. The
+    worker leaves stopping to the daemon, so the in-flight attempt still gets its grace period."""
+    hold = asyncio.Event()
+    receiver.on("/in", Reply(200, hold=hold))
+    cfg = crash_config(short_dir, receiver)
+    daemon = DaemonProcess(cfg)
+    try:
+        await daemon.start()
+        (worker,) = daemon.children()
+        await send_lines(short_dir / "s.sock", [event_line(id="inflight")])
+        await receiver.wait_count(1)
+        daemon.signal_group(signal.SIGINT)
+        await daemon.wait_for_line("waiting up to")
+        assert process_alive(worker)
+        hold.set()
+        assert await daemon.wait() == 0
+        assert not process_alive(worker)
+    finally:
+        hold.set()
+        await daemon.close()
+    assert db_rows(short_dir / "hookd.db", "SELECT state, attempts FROM deliveries") == [("delivered", 1)]
 
 
 async def test_invalid_config_refuses_to_start_with_exit_3(short_dir: Path) -> None:

@@ -1,0 +1,420 @@
+"""The HTTP sender in a child process: `hookd serve` sends its requests from a delivery worker.
+
+Why a process: one Python process runs one thread of Python at a time (the GIL). aiohttp spends
+~270 µs of CPU per request at 2,000 requests/s on the machines bench/ runs on, so in one process
+delivery alone kept the GIL ~55% busy, hookd as a whole ~100%, and every socket ack queued behind
+HTTP work (ack p50 16-28 ms, p99 55-100 ms; a delivery thread instead of a process made it no
+better). The worker has a GIL of its own; the daemon keeps parsing, routing, the store, retry
+decisions and every write to the database, so a worker that dies loses nothing: what it had in
+flight comes back as a retryable failure (sent again, with the same webhook-id) and the next
+request starts a new worker.
+
+Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages, one
+frame per event-loop turn each way (pickle: both ends are this module, in processes of one
+install). Requests carry their headers, secrets included, so they go over this private socket and
+never through argv, the environment or a file.
+
+    daemon -> worker  ("config", max_connections, user_agent)  once, first
+                      ("send", rid, method, url, headers, body, timeout_s, follow_redirects)
+                      ("cancel", rid)
+    worker -> daemon  ("ready", pid)  once, after the HTTP client started
+                      ("outcome", rid, status, ok, retryable, duration_s, error, retry_after_s,
+                       response_excerpt, response_headers)
+                      ("log", levelno, logger_name, message)
+
+The worker ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole group, and
+in-flight requests must get the daemon's grace period); it stops when its socket closes, which
+includes the daemon dying by kill -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hookd.errors import StartupError
+from hookd.senders.base import OutboundRequest, Outcome
+from hookd.senders.http import HttpSender
+
+log = logging.getLogger("hookd.senders.worker")
+
+START_TIMEOUT_S = 30.0
+# The worker answers every request within its own timeout; this much more and it is taken as hung.
+ANSWER_SLACK_S = 30.0
+SWEEP_INTERVAL_S = 1.0
+RESTART_BACKOFF_S = 1.0  # a worker that dies at once is not restarted more often than this
+STOP_TIMEOUT_S = 10.0
+_STREAM_LIMIT = 1 << 26
+_HEADER = struct.Struct(">I")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+Message = tuple[Any, ...]
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> list[Message] | None:
+    """The next frame's messages; None at end of stream."""
+    try:
+        size = _HEADER.unpack(await reader.readexactly(_HEADER.size))[0]
+        messages: list[Message] = pickle.loads(await reader.readexactly(size))
+    except (asyncio.IncompleteReadError, ConnectionError):  # reset: it exited with our bytes unread
+        return None
+    return messages
+
+
+def _encode_request(rid: int, r: OutboundRequest) -> Message:
+    return ("send", rid, r.method, r.url, dict(r.headers), r.body, r.timeout_s, r.follow_redirects)
+
+
+def _decode_request(m: Message) -> OutboundRequest:
+    return OutboundRequest(method=m[2], url=m[3], headers=m[4], body=m[5], timeout_s=m[6], follow_redirects=m[7])
+
+
+def _encode_outcome(rid: int, o: Outcome) -> Message:
+    return ("outcome", rid, o.status, o.ok, o.retryable, o.duration_s, o.error, o.retry_after_s,
+            o.response_excerpt, dict(o.response_headers))  # fmt: skip
+
+
+def _decode_outcome(m: Message) -> Outcome:
+    return Outcome(status=m[2], ok=m[3], retryable=m[4], duration_s=m[5], error=m[6], retry_after_s=m[7],
+                   response_excerpt=m[8], response_headers=m[9])  # fmt: skip
+
+
+class _Outbox:
+    """Messages gathered during one event-loop turn and written as one frame at its end."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._messages: list[Message] = []
+        self._scheduled = False
+
+    def put(self, message: Message) -> None:
+        self._messages.append(message)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._messages or self.writer.is_closing():
+            self._messages.clear()
+            return
+        data = pickle.dumps(self._messages, protocol=pickle.HIGHEST_PROTOCOL)
+        self._messages = []
+        self.writer.writelines((_HEADER.pack(len(data)), data))
+
+
+# -- the daemon's side ---------------------------------------------------------------------------
+
+
+class _Worker:
+    """One running worker process and the requests it has not answered yet."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.proc = proc
+        self.reader = reader
+        self.writer = writer
+        self.outbox = _Outbox(writer)
+        self.waiting: dict[int, tuple[asyncio.Future[Outcome], float]] = {}  # rid -> (answer, deadline)
+        self.reading: asyncio.Task[None] | None = None
+        self.alive = True
+
+
+class WorkerSender:
+    """Implements hookd.senders.base.Sender: an HttpSender in a child process, restarted when it dies."""
+
+    def __init__(self, *, max_connections: int = 100, user_agent: str = "hookd", python: str = sys.executable) -> None:
+        self.max_connections = max_connections
+        self.user_agent = user_agent
+        self.python = python  # the interpreter that runs the worker: this one
+        self._worker: _Worker | None = None
+        self._rids = itertools.count(1)
+        self._starting: asyncio.Future[_Worker] | None = None
+        self._last_start = float("-inf")
+        self._sweeping: asyncio.Task[None] | None = None
+        self._closed = False
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while one runs (tests, status)."""
+        w = self._worker
+        return w.proc.pid if w is not None and w.alive else None
+
+    async def start(self) -> None:
+        """Start the worker and wait until its HTTP client is ready. Raises StartupError."""
+        self._closed = False
+        try:
+            await self._running_worker()
+        except OSError as e:
+            raise StartupError(f"cannot start the delivery worker process: {e}") from None
+        except _WorkerFailed as e:
+            raise StartupError(f"the delivery worker process did not start: {e}") from None
+        if self._sweeping is None:
+            self._sweeping = asyncio.create_task(self._sweep(), name="hookd-worker-sweep")
+
+    async def send(self, request: OutboundRequest) -> Outcome:
+        started = time.perf_counter()
+        try:
+            worker = self._worker if self._worker is not None and self._worker.alive else await self._running_worker()
+        except (OSError, _WorkerFailed) as e:
+            return _failure(f"the delivery worker process is not running ({e}); will retry", started)
+        rid = next(self._rids)
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        worker.waiting[rid] = (answer, time.monotonic() + request.timeout_s + ANSWER_SLACK_S)
+        worker.outbox.put(_encode_request(rid, request))
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            if worker.waiting.pop(rid, None) is not None and worker.alive:
+                worker.outbox.put(("cancel", rid))
+            raise
+
+    async def close(self) -> None:
+        """Close the worker's socket (it cancels what it still has and exits) and wait for it. Idempotent."""
+        self._closed = True
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            await asyncio.gather(self._sweeping, return_exceptions=True)
+            self._sweeping = None
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        worker.outbox.flush()
+        worker.writer.close()
+        try:
+            await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.error("the delivery worker process (pid %d) did not exit; killing it", worker.proc.pid)
+            await _kill(worker.proc)
+        if worker.reading is not None:
+            await asyncio.gather(worker.reading, return_exceptions=True)
+        _fail_waiting(worker, "the delivery worker process stopped before answering")
+
+    async def _running_worker(self) -> _Worker:
+        if self._worker is not None and self._worker.alive:
+            return self._worker
+        if self._closed:
+            raise _WorkerFailed("hookd is stopping")
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._spawn())
+        starting = self._starting
+        try:
+            return await asyncio.shield(starting)
+        finally:
+            if starting.done():
+                self._starting = None
+
+    async def _spawn(self) -> _Worker:
+        wait = self._last_start + RESTART_BACKOFF_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_start = time.monotonic()
+        ours, theirs = socket.socketpair()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                "hookd.senders.worker",
+                str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                # `-m` looks in the working directory first: run it where this very hookd package
+                # lies, so a ./hookd folder of the user's (configs, say) cannot stand in for it.
+                cwd=_PACKAGE_ROOT,
+            )
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=_STREAM_LIMIT)
+        worker = _Worker(proc, reader, writer)
+        worker.outbox.put(("config", self.max_connections, self.user_agent))
+        try:
+            ready = await asyncio.wait_for(_until_ready(reader), START_TIMEOUT_S)
+        except TimeoutError:
+            writer.close()
+            await _kill(proc)
+            raise _WorkerFailed(f"it was not ready within {START_TIMEOUT_S:.0f}s; see its messages above") from None
+        if not ready:
+            writer.close()
+            # It closed the socket: it is exiting. Killing it now could reap it before asyncio's child
+            # watcher does (Popen.send_signal polls first), which then reports a made-up status.
+            try:
+                code = await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                code = await _kill(proc)
+            raise _WorkerFailed(f"it exited with status {code} before it was ready; see its messages above")
+        if self._worker is not None:
+            self.restarts += 1
+            log.warning("delivery worker process restarted (pid %d)", proc.pid)
+        worker.reading = asyncio.create_task(self._read(worker), name="hookd-worker-read")
+        self._worker = worker
+        return worker
+
+    async def _read(self, worker: _Worker) -> None:
+        try:
+            while (messages := await _read_frame(worker.reader)) is not None:
+                for m in messages:
+                    if m[0] == "outcome":
+                        entry = worker.waiting.pop(m[1], None)
+                        if entry is not None and not entry[0].done():
+                            entry[0].set_result(_decode_outcome(m))
+                    elif m[0] == "log":
+                        logging.getLogger(m[2]).log(m[1], "%s", m[3])
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            worker.alive = False
+            worker.writer.close()
+            if not self._closed:
+                code = await worker.proc.wait()
+                log.error(
+                    "the delivery worker process (pid %d) exited with status %s; %d request(s) in flight will be "
+                    "retried, and a new worker starts with the next request",
+                    worker.proc.pid,
+                    code,
+                    len(worker.waiting),
+                )
+                _fail_waiting(worker, f"the delivery worker process exited with status {code} before answering")
+
+    async def _sweep(self) -> None:
+        """A worker that leaves a request unanswered past its timeout (plus ANSWER_SLACK_S) is hung:
+        its requests fail (retryable) and it is killed; the next request starts a new one."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            worker = self._worker
+            if worker is None or not worker.alive:
+                continue
+            now = time.monotonic()
+            if not any(deadline < now for _, deadline in worker.waiting.values()):
+                continue
+            log.error(
+                "the delivery worker process (pid %d) stopped answering; killing it, %d request(s) will be retried",
+                worker.proc.pid,
+                len(worker.waiting),
+            )
+            _fail_waiting(worker, "the delivery worker process stopped answering")
+            with contextlib.suppress(ProcessLookupError):
+                worker.proc.kill()  # its reader task notices the exit and reaps it
+
+
+class _WorkerFailed(Exception):
+    pass
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> int:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    return await proc.wait()
+
+
+async def _until_ready(reader: asyncio.StreamReader) -> bool:
+    while (messages := await _read_frame(reader)) is not None:
+        for m in messages:
+            if m[0] == "ready":
+                return True
+            if m[0] == "log":
+                logging.getLogger(m[2]).log(m[1], "%s", m[3])
+    return False
+
+
+def _fail_waiting(worker: _Worker, reason: str) -> None:
+    for answer, _ in worker.waiting.values():
+        if not answer.done():
+            answer.set_result(_failure(f"{reason}; will retry", time.perf_counter()))
+    worker.waiting.clear()
+
+
+def _failure(error: str, started: float) -> Outcome:
+    # Retryable: the request may or may not have reached the receiver; it is sent again with the same
+    # webhook-id, so the receiver can tell.
+    return Outcome(status=None, ok=False, retryable=True, duration_s=time.perf_counter() - started, error=error)
+
+
+# -- the worker's side ---------------------------------------------------------------------------
+
+
+class _ForwardLogs(logging.Handler):
+    """The worker's log records go to the daemon, which logs them in its own format."""
+
+    def __init__(self, outbox: _Outbox) -> None:
+        super().__init__()
+        self.outbox = outbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.outbox.put(("log", record.levelno, record.name, record.getMessage()))
+
+
+async def _serve(fd: int) -> None:
+    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd), limit=_STREAM_LIMIT)
+    outbox = _Outbox(writer)
+    root = logging.getLogger("hookd")
+    root.handlers[:] = [_ForwardLogs(outbox)]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    first = await _read_frame(reader)
+    if not first or first[0][0] != "config":
+        return
+    _, max_connections, user_agent = first[0]
+    sender = HttpSender(max_connections=max_connections, user_agent=user_agent)
+    await sender.start()
+    outbox.put(("ready", os.getpid()))
+    tasks: dict[int, asyncio.Task[None]] = {}
+
+    async def one(rid: int, request: OutboundRequest) -> None:
+        try:
+            o = await sender.send(request)
+        except Exception as e:  # a bug in the sender: the daemon must still get an answer
+            log.exception("delivery worker: internal error while sending")
+            o = Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=f"internal error: {e}")
+        finally:
+            tasks.pop(rid, None)
+        outbox.put(_encode_outcome(rid, o))
+
+    try:
+        while (messages := await _read_frame(reader)) is not None:
+            for m in messages:
+                if m[0] == "send":
+                    tasks[m[1]] = asyncio.create_task(one(m[1], _decode_request(m)))
+                elif m[0] == "cancel":
+                    task = tasks.pop(m[1], None)
+                    if task is not None:
+                        task.cancel()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        pending: Sequence[asyncio.Task[None]] = list(tasks.values())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await sender.close()
+        writer.close()
+
+
+def main(argv: Sequence[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fd = int(argv[0])
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_serve(fd))
+    else:
+        uvloop.run(_serve(fd))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
