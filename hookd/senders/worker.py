@@ -189,6 +189,8 @@ class WorkerSender:
             self._sweeping.cancel()
             await asyncio.gather(self._sweeping, return_exceptions=True)
             self._sweeping = None
+        if self._starting is not None:  # a start in progress would leave a worker behind
+            await asyncio.gather(self._starting, return_exceptions=True)
         worker, self._worker = self._worker, None
         if worker is None:
             return
@@ -224,18 +226,10 @@ class WorkerSender:
         self._last_start = time.monotonic()
         ours, theirs = socket.socketpair()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self.python,
-                "-m",
-                "hookd.senders.worker",
-                str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                # `-m` looks in the working directory first: run it where this very hookd package
-                # lies, so a ./hookd folder of the user's (configs, say) cannot stand in for it.
-                cwd=_PACKAGE_ROOT,
-            )
+            proc = await _exec(self.python, theirs)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=_STREAM_LIMIT)
@@ -279,7 +273,10 @@ class WorkerSender:
             worker.alive = False
             worker.writer.close()
             if not self._closed:
-                code = await worker.proc.wait()
+                try:
+                    code = await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT_S)
+                except TimeoutError:  # it closed its socket but does not exit
+                    code = await _kill(worker.proc)
                 log.error(
                     "the delivery worker process (pid %d) exited with status %s; %d request(s) in flight will be "
                     "retried, and a new worker starts with the next request",
@@ -312,6 +309,21 @@ class WorkerSender:
 
 class _WorkerFailed(Exception):
     pass
+
+
+async def _exec(python: str, theirs: socket.socket) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        python,
+        "-m",
+        "hookd.senders.worker",
+        str(theirs.fileno()),
+        pass_fds=(theirs.fileno(),),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        # `-m` looks in the working directory first: run it where this very hookd package lies, so a
+        # ./hookd folder of the user's (configs, say) cannot stand in for it.
+        cwd=_PACKAGE_ROOT,
+    )
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> int:
