@@ -97,6 +97,53 @@ def receiver_main() -> None:
         run_loop(serve())
 
 
+def ack_server_main(path: str) -> None:
+    """The floor for ack latency: answer every line at once, storing nothing."""
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(1 << 16):
+                writer.write(b'{"ok": true}\n' * data.count(b"\n"))
+        writer.close()
+
+    async def serve() -> None:
+        server = await asyncio.start_unix_server(on_connection, path=path)
+        sys.stdout.write("READY\n")
+        sys.stdout.flush()
+        async with server:
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(serve())
+
+
+def post_load_main(url: str, rate: float, n: int) -> None:
+    """The delivery load hookd's worker puts on the machine during the latency phase: a bare client
+    posting the same bodies at the same rate, each request as its own task, 64 at most in flight."""
+
+    async def post() -> None:
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY, limit_per_host=0, keepalive_timeout=30)
+        headers = {"Content-Type": "application/json"}
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(body: bytes) -> None:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+
+            tasks: set[asyncio.Task[None]] = set()
+            start = time.perf_counter()
+            for i, body in enumerate(envelope_bodies(n)):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(one(body))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    run_loop(post())
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 
 
@@ -590,6 +637,43 @@ async def paced(sock: Path, lines: Sequence[bytes], rate: float, timeout: float)
     )
 
 
+async def ack_floor(args: argparse.Namespace, workdir: Path, receiver: Receiver) -> Latency:
+    """The same paced client against a server that answers every line at once, while another process
+    posts the same bodies at the same rate to the receiver: what ack latency the machine itself
+    allows under hookd's delivery load, with no hookd. Measured in the same session as hookd's."""
+    sock = workdir / "floor.sock"
+    n = round(args.rate * args.latency_seconds)
+    server = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--ack-server", str(sock)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    load: subprocess.Popen[bytes] | None = None
+    try:
+        assert server.stdout is not None
+        ready, _, _ = select.select([server.stdout], [], [], READY_TIMEOUT_S)
+        if not ready or server.stdout.readline() != b"READY\n":
+            raise BenchError("the ack floor server did not start")
+        load = subprocess.Popen(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--post-load",
+                f"{receiver.url}/floor",
+                f"{args.rate}",
+                f"{n + round(args.rate)}",
+            ],
+            start_new_session=True,
+        )
+        await asyncio.sleep(0.5)  # the poster is running, as the worker is when the latency phase starts
+        return await paced(sock, event_lines(n, offset=2_000_000), args.rate, args.timeout)
+    finally:
+        for proc in (load, server):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(5)
+
+
 # -- one run ---------------------------------------------------------------------------------------
 
 
@@ -758,6 +842,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             r = await one_run(args, run, workdir, receiver)
             print_run(r)
             results.append(r)
+        floor: Latency | None = None
+        if args.latency_seconds > 0:
+            floor = await ack_floor(args, workdir, receiver)
+            log(
+                f"ack floor at {args.rate:g}/s x {floor.events} (a server that answers at once, while a bare client "
+                f"posts at the same rate): p50={floor.p50_ms:.2f}ms p90={floor.p90_ms:.2f}ms "
+                f"p99={floor.p99_ms:.2f}ms max={floor.max_ms:.1f}ms (max send lag {floor.max_send_lag_ms:.1f}ms)"
+            )
     finally:
         await receiver.close()
         receiver.stop()
@@ -780,6 +872,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "ack_p50_ms": median_of([x.p50_ms for x in lat]),
         "ack_p99_ms": median_of([x.p99_ms for x in lat]),
         "peak_rss_mb": max(rss) if rss else None,
+        "ack_floor_p50_ms": floor.p50_ms if floor is not None else None,
+        "ack_floor_p99_ms": floor.p99_ms if floor is not None else None,
     }
     log("")
     log(f"summary ({len(results)} run(s) of {args.events} events; medians across runs, peak_rss_mb is the max):")
@@ -794,6 +888,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         f"hookd_cpu_us_per_event={fmt(summary['hookd_cpu_us_per_event'])} "
         f"baseline_cpu_us_per_req={summary['baseline_cpu_us_per_req']:.0f}"
     )
+    if floor is not None:
+        log(f"ack_floor_p50_ms={floor.p50_ms:.2f} ack_floor_p99_ms={floor.p99_ms:.2f}")
     return {
         "summary": summary,
         "runs": [asdict(r) for r in results],
@@ -874,6 +970,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tmpdir", default="/tmp", help="parent of the temp dir; keep it short (unix socket path limit)")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (config, database, hookd stderr)")
     p.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)  # internal: the receiver process
+    p.add_argument("--ack-server", metavar="PATH", help=argparse.SUPPRESS)  # internal: the ack floor's server
+    p.add_argument("--post-load", nargs=3, metavar=("URL", "RATE", "N"), help=argparse.SUPPRESS)  # internal
     args = p.parse_args(argv)
     if args.events is None:
         args.events = 3000 if args.quick else 20000
@@ -892,6 +990,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.receiver:
         receiver_main()
+        return 0
+    if args.ack_server:
+        ack_server_main(args.ack_server)
+        return 0
+    if args.post_load:
+        url, rate, n = args.post_load
+        post_load_main(url, float(rate), int(n))
         return 0
     if not sys.platform.startswith("linux"):
         log("warning: peak RSS and CPU figures come from /proc and are Linux-only")
