@@ -3,11 +3,12 @@
 Why a process: one Python process runs one thread of Python at a time (the GIL). aiohttp spends
 ~270 µs of CPU per request at 2,000 requests/s on the machines bench/ runs on, so in one process
 delivery alone kept the GIL ~55% busy, hookd as a whole ~100%, and every socket ack queued behind
-HTTP work (ack p50 16-28 ms, p99 55-100 ms; a delivery thread instead of a process made it no
-better). The worker has a GIL of its own; the daemon keeps parsing, routing, the store, retry
-decisions and every write to the database, so a worker that dies loses nothing: what it had in
-flight comes back as a retryable failure (sent again, with the same webhook-id) and the next
-request starts a new worker.
+HTTP work: at 2,000 events/s ack p50 28-56 ms, p99 95-158 ms; with a delivery thread and event loop
+of its own instead, p99 38-62 ms; with this worker, p50 7-12 ms and p99 27-47 ms, the ratio to a
+bare client unchanged (bench/, same session). The worker has a GIL of its own; the daemon keeps
+parsing, routing, the store, retry decisions and every write to the database, so a worker that
+dies loses nothing: what it had in flight comes back as a retryable failure (sent again, with the
+same webhook-id) and the next request starts a new worker.
 
 Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages, one
 frame per event-loop turn each way (pickle: both ends are this module, in processes of one
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from hookd.errors import StartupError
+from hookd.redact import redact_text
 from hookd.senders.base import OutboundRequest, Outcome
 from hookd.senders.http import HttpSender
 
@@ -367,7 +369,10 @@ class _ForwardLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
-            self.outbox.put(("log", record.levelno, record.name, record.getMessage()))
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.outbox.put(("log", record.levelno, record.name, text))
 
 
 async def _serve(fd: int) -> None:
@@ -391,7 +396,8 @@ async def _serve(fd: int) -> None:
             o = await sender.send(request)
         except Exception as e:  # a bug in the sender: the daemon must still get an answer
             log.exception("delivery worker: internal error while sending")
-            o = Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=f"internal error: {e}")
+            error = f"internal error: {type(e).__name__}: {redact_text(str(e), request.url)}"
+            o = Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error)
         finally:
             tasks.pop(rid, None)
         outbox.put(_encode_outcome(rid, o))
