@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.conftest import (
     DaemonProcess,
@@ -109,34 +110,15 @@ async def test_kill_9_loses_no_acknowledged_event(short_dir: Path, receiver: Rec
     assert states.get("delivering", 0) == 0 and states.get("failed", 0) == 0
 
 
-async def test_sigterm_lets_in_flight_finish_and_exits_0(short_dir: Path, receiver: Receiver) -> None:
-    """1. A delivery is in flight (held by the receiver); 2. SIGTERM; 3. the receiver answers.
-    Result: the attempt is recorded as delivered, the socket file is removed, exit code 0."""
-    hold = asyncio.Event()
-    receiver.on("/in", Reply(200, hold=hold))
-    cfg = crash_config(short_dir, receiver)
-    daemon = DaemonProcess(cfg)
-    try:
-        await daemon.start()
-        await send_lines(short_dir / "s.sock", [event_line(id="inflight")])
-        await receiver.wait_count(1)
-        daemon.signal(signal.SIGTERM)
-        await daemon.wait_for_line("waiting up to")
-        hold.set()
-        assert await daemon.wait() == 0
-    finally:
-        hold.set()
-        await daemon.close()
-    assert db_rows(short_dir / "hookd.db", "SELECT state, attempts FROM deliveries") == [("delivered", 1)]
-    assert not (short_dir / "s.sock").exists()
-    assert any("hookd stopped" in line for line in daemon.log)
-
-
-async def test_sigint_to_the_whole_process_group_still_lets_in_flight_finish(
-    short_dir: Path, receiver: Receiver
+@pytest.mark.parametrize("to_group", [False, True], ids=["SIGTERM to the daemon", "SIGINT to its process group"])
+async def test_a_stop_signal_lets_in_flight_finish_and_exits_0(
+    short_dir: Path, receiver: Receiver, to_group: bool
 ) -> None:
-    """Ctrl-C in a terminal (and systemd's default KillMode) signals the delivery worker too. The
-    worker leaves stopping to the daemon, so the in-flight attempt still gets its grace period."""
+    """1. A delivery is in flight (held by the receiver); 2. a stop signal; 3. the receiver answers.
+    Result: the attempt is recorded as delivered, the socket file is removed, exit code 0.
+
+    Ctrl-C in a terminal (and systemd's default KillMode) signals the delivery worker too; it leaves
+    stopping to the daemon, so the in-flight attempt still gets its grace period."""
     hold = asyncio.Event()
     receiver.on("/in", Reply(200, hold=hold))
     cfg = crash_config(short_dir, receiver)
@@ -146,7 +128,10 @@ async def test_sigint_to_the_whole_process_group_still_lets_in_flight_finish(
         (worker,) = daemon.children()
         await send_lines(short_dir / "s.sock", [event_line(id="inflight")])
         await receiver.wait_count(1)
-        daemon.signal_group(signal.SIGINT)
+        if to_group:
+            daemon.signal_group(signal.SIGINT)
+        else:
+            daemon.signal(signal.SIGTERM)
         await daemon.wait_for_line("waiting up to")
         assert process_alive(worker)
         hold.set()
@@ -156,6 +141,8 @@ async def test_sigint_to_the_whole_process_group_still_lets_in_flight_finish(
         hold.set()
         await daemon.close()
     assert db_rows(short_dir / "hookd.db", "SELECT state, attempts FROM deliveries") == [("delivered", 1)]
+    assert not (short_dir / "s.sock").exists()
+    assert any("hookd stopped" in line for line in daemon.log)
 
 
 async def test_invalid_config_refuses_to_start_with_exit_3(short_dir: Path) -> None:
