@@ -34,6 +34,7 @@ from hookd.store.sqlite import SQLiteStore
 log = logging.getLogger("hookd")
 
 PRUNE_INTERVAL_S = 3600.0
+STOP_INGEST_TIMEOUT_S = 30.0
 
 
 class Daemon:
@@ -165,8 +166,12 @@ class Daemon:
             # A source task cancelled before it first ran never reached its own `finally`.
             await source.close()
         if self._ingest_task is not None:
-            await _cancel([self._ingest_task])
-            await self.ingest.wait_committed()
+            self.ingest.stop()
+            # It commits what is queued and ends; cancel only if the store hangs.
+            done, _ = await asyncio.wait({self._ingest_task}, timeout=STOP_INGEST_TIMEOUT_S)
+            if not done:
+                log.error("the last ingest commit did not finish in %.0fs; stopping anyway", STOP_INGEST_TIMEOUT_S)
+                await _cancel([self._ingest_task])
             self._ingest_task = None
         if self._prune_task is not None:
             await _cancel([self._prune_task])

@@ -61,14 +61,13 @@ class Ingest:
         self.clock = clock
         self.handoff = handoff
         self.errors = errors or RecentErrors()
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
         # the totals below are derived from them.
         self.events_by_source: Counter[str] = Counter()
         self.rejected_by_source: Counter[str] = Counter()
         self.last_event_at_by_source: dict[str, float] = {}
-        self._committing: asyncio.Future[None] | None = None
 
     @property
     def events_total(self) -> int:
@@ -90,11 +89,10 @@ class Ingest:
         return await pending.done
 
     async def run(self) -> None:
-        """Commit queued batches until cancelled; the batch in progress finishes first."""
+        """Commit queued batches until `stop()`: what was submitted before it is committed first."""
         loop = asyncio.get_running_loop()
         last_commit = float("-inf")
-        while True:
-            first = await self._queue.get()
+        while (first := await self._queue.get()) is not None:
             # At most one commit per interval. Under load the commit in flight already groups what
             # queues behind it; at a steady 2,000 events/s each commit held one event instead, and
             # a commit's fixed cost (~130 µs of SQLite and its WAL pages, a thread hop) took the
@@ -106,19 +104,23 @@ class Ingest:
             last_commit = loop.time()
             group = [first]
             count = len(first.batch.events)
+            stop = False
             while count < MAX_EVENTS_PER_COMMIT and not self._queue.empty():
                 nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
                 group.append(nxt)
                 count += len(nxt.batch.events)
-            # Shielded: once events are routed they are committed and answered, even at shutdown.
-            self._committing = asyncio.ensure_future(self._commit(group))
-            await asyncio.shield(self._committing)
-            self._committing = None
+            # Awaited in this task, not in one of its own (a loop turn more on every ack): shutdown
+            # goes through stop(), so a commit is never cancelled half way.
+            await self._commit(group)
+            if stop:
+                return
 
-    async def wait_committed(self) -> None:
-        """After `run` is cancelled: wait for the commit it had started (shutdown)."""
-        if self._committing is not None:
-            await asyncio.gather(self._committing, return_exceptions=True)
+    def stop(self) -> None:
+        """End `run` once what is queued now is committed (shutdown; sources have stopped)."""
+        self._queue.put_nowait(None)
 
     async def _commit(self, group: list[_Pending]) -> None:
         matches = [(p.batch.source, event, self.router.route(event)) for p in group for event in p.batch.events]

@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from hookd.clock import RealClock
+from hookd.config.model import HookConfig
 from hookd.errors import StartupError
 from hookd.events import Event, event_from_object
-from hookd.sources.base import Checkpoint, Rejection
+from hookd.ingest import Ingest
+from hookd.router import Router
+from hookd.sources.base import Batch, Checkpoint, Rejection
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, IngestResult, RoutedEvent
 from hookd.store.sqlite import SQLiteStore
 
@@ -561,3 +565,18 @@ async def test_large_batches_are_stored_and_recorded_whole(
     assert stored == by_id
     assert query(db_path, "SELECT count(*), count(DISTINCT delivery_id) FROM attempts") == [(602, 602)]
     assert query(db_path, "SELECT count(*) FROM events") == [(301,)]
+
+
+async def test_ingest_stop_commits_and_answers_what_was_queued(store: SQLiteStore, db_path: Path) -> None:
+    """Shutdown: batches submitted before stop() are committed and answered, then run() ends."""
+    ingest = Ingest(store, Router([HookConfig(name="h", events=("*",), url="http://127.0.0.1:9/")]), RealClock())
+    running = asyncio.create_task(ingest.run())
+    events = [event_from_object({"id": f"q{i}", "type": "t"}, now=1.0) for i in range(3)]
+    answers = [asyncio.ensure_future(ingest.submit(Batch(events=[e], source="app"))) for e in events]
+    await asyncio.sleep(0)  # the three are queued
+    ingest.stop()
+    await asyncio.wait_for(running, 10)
+    assert [a.result()[0].id for a in answers] == ["q0", "q1", "q2"]
+    with closing(sqlite3.connect(db_path)) as db:
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM deliveries").fetchone() == (3,)
