@@ -19,7 +19,7 @@ from hookd.ingest import Ingest
 from hookd.router import Router
 from hookd.sources.base import Batch, Checkpoint, Rejection
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, IngestResult, RoutedEvent
-from hookd.store.sqlite import SQLiteStore
+from hookd.store.sqlite import INLINE_MAX_ROWS, SQLiteStore
 
 
 def event(event_id: str, data: object = None, etype: str = "order.created") -> Event:
@@ -580,3 +580,48 @@ async def test_ingest_stop_commits_and_answers_what_was_queued(store: SQLiteStor
     with closing(sqlite3.connect(db_path)) as db:
         assert db.execute("SELECT count(*) FROM events").fetchone() == (3,)
         assert db.execute("SELECT count(*) FROM deliveries").fetchone() == (3,)
+
+
+async def test_a_small_write_waits_for_a_lock_held_elsewhere_without_stalling_the_loop(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    """Small hot-path writes run on the event loop's thread when the connection is idle. When a CLI
+    command holds the write lock, such a write must not wait there (the whole daemon would stop): it
+    goes to the store's thread, which waits for the lock while the loop goes on."""
+    other = sqlite3.connect(db_path, isolation_level=None)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(store.ingest([routed("locked", "h")], (), (), now=1.0))
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert ticks >= 10  # the loop ran meanwhile
+        other.execute("COMMIT")
+        result = await asyncio.wait_for(writing, 10)
+    finally:
+        ticker.cancel()
+        other.close()
+    assert result.inserted == frozenset({"locked"})
+    assert query(db_path, "SELECT id FROM events") == [("locked",)]
+
+
+async def test_writes_keep_their_order_whether_they_run_here_or_on_the_store_thread(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    """A large write goes to the store's thread; a small one right behind it must not run ahead of it
+    on the loop's thread."""
+    big = [routed(f"big{i:03d}", "h") for i in range(INLINE_MAX_ROWS + 1)]
+    first = asyncio.ensure_future(store.ingest(big, (), (), now=1.0))
+    await asyncio.sleep(0)  # handed to the store's thread
+    second = asyncio.ensure_future(store.ingest([routed("small", "h")], (), (), now=1.0))
+    await asyncio.gather(first, second)
+    ids = [row[0] for row in query(db_path, "SELECT id FROM events ORDER BY rowid")]
+    assert ids == [r.event.id for r in big] + ["small"]

@@ -37,7 +37,7 @@ from hookd.store.base import (
     RoutedEvent,
 )
 from hookd.store.migrations import MIGRATIONS
-from hookd.store.thread import ConnectionThread
+from hookd.store.thread import ConnectionThread, Deferred
 
 log = logging.getLogger("hookd.store")
 
@@ -45,6 +45,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SLOW_TRANSACTION_S = 0.5
+# A hot-path write of at most this many rows may run on the event loop's thread (_write_hot): ~1 ms.
+INLINE_MAX_ROWS = 64
 CHECKPOINT_INTERVAL_S = 1.0
 WAL_WARN_PAGES = 100_000  # ~400 MB with 4 KiB pages
 _MAX_VARS = 900  # stay well under SQLite's bound-parameter limit per statement
@@ -92,10 +94,21 @@ def _transaction(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """`body` inside BEGIN IMMEDIATE ... COMMIT, rolled back if it or the COMMIT fails (on the
-    connection's thread: nothing can interrupt it half way)."""
+    """`body` inside BEGIN IMMEDIATE ... COMMIT, rolled back if it or the COMMIT fails (a plain
+    function: nothing can interrupt it half way)."""
     started = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
+    return _body_and_commit(db, started, body, *args, **kwargs)
+
+
+def _body_and_commit(
+    db: sqlite3.Connection,
+    started: float,
+    body: Callable[Concatenate[sqlite3.Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
     try:
         result = body(db, *args, **kwargs)
         db.execute("COMMIT")
@@ -107,6 +120,29 @@ def _transaction(
     if elapsed > SLOW_TRANSACTION_S:
         log.warning("store: a transaction took %.0f ms (slow disk, or a large checkpoint)", elapsed * 1000)
     return result
+
+
+def _transaction_unless_locked(
+    db: sqlite3.Connection,
+    busy_timeout_ms: int,
+    body: Callable[Concatenate[sqlite3.Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`_transaction`, but Deferred at once, before anything is done, when another connection holds
+    the write lock (a CLI command): run on the event loop's thread, it must not wait for it."""
+    started = time.perf_counter()
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        if e.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            raise Deferred from None
+        raise
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    return _body_and_commit(db, started, body, *args, **kwargs)
 
 
 def _setup(db: sqlite3.Connection, synchronous: str, busy_timeout_ms: int, background_checkpoints: bool) -> None:
@@ -185,6 +221,21 @@ class SQLiteStore:
     ) -> T:
         return await self._db.run(_transaction, body, *args, **kwargs)
 
+    async def _write_hot(
+        self, rows: int, body: Callable[Concatenate[sqlite3.Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A hot-path write (ingest, claims, outcomes): run in the caller's thread when it is small
+        and the connection is idle (ConnectionThread.run_here_if_idle says why). Not with
+        synchronous=full, whose commits wait for an fsync that would stall the event loop; not when
+        another process holds the write lock (it goes to the thread, which waits for it)."""
+        if self.synchronous != "normal" or rows > INLINE_MAX_ROWS:
+            return await self._write(body, *args, **kwargs)
+        busy_ms = int(self.busy_timeout_s * 1000)
+        return await self._db.run_here_if_idle(
+            lambda db: _transaction_unless_locked(db, busy_ms, body, *args, **kwargs),
+            lambda db: _transaction(db, body, *args, **kwargs),
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -255,7 +306,7 @@ class SQLiteStore:
         checkpoints: Sequence[Checkpoint],
         now: float,
     ) -> IngestResult:
-        return await self._write(_ingest, routed, rejections, checkpoints, now)
+        return await self._write_hot(len(routed), _ingest, routed, rejections, checkpoints, now)
 
     async def checkpoint(self, source: str) -> Checkpoint | None:
         def read(db: sqlite3.Connection) -> Checkpoint | None:
@@ -271,7 +322,7 @@ class SQLiteStore:
     # -- delivery ----------------------------------------------------------------------------------
 
     async def claim_due(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
-        return await self._write(_claim_due, now, limits)
+        return await self._write_hot(sum(limits.values()), _claim_due, now, limits)
 
     async def release(self, delivery_ids: Sequence[str], now: float) -> None:
         if not delivery_ids:
@@ -288,7 +339,7 @@ class SQLiteStore:
 
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:
-            await self._write(_record_attempts, _attempt_rows(records), _delivery_updates(records))
+            await self._write_hot(len(records), _record_attempts, _attempt_rows(records), _delivery_updates(records))
 
     async def next_due_at(self, hooks: Sequence[str]) -> float | None:
         return await self._db.run(reads.next_due_at, hooks) if hooks else None

@@ -1,4 +1,5 @@
-"""One SQLite connection on a thread of its own; each call runs a whole function there.
+"""One SQLite connection on a thread of its own; each call runs a whole function there (or, when
+short and the thread is idle, right in the caller's thread).
 
 aiosqlite hops to its thread and back once per statement. A transaction of six statements was six
 hops, and under load each hop waits for a turn of a busy event loop: at 2,000 events/s with
@@ -8,6 +9,12 @@ end, so a cancelled caller can never leave the connection inside a transaction.
 
 A bare queue and thread rather than a ThreadPoolExecutor: the executor's locks, work items and
 future chaining cost ~6% of the event loop's time at 2,000 events/s (bench/, py-spy).
+
+`run_here_if_idle` runs a short call on the caller's thread instead, when the connection's thread
+has nothing queued or running: the two hops (a queue put that wakes the thread, a threadsafe
+callback that wakes the loop) each made the waker lose the CPU while holding the GIL, and took a
+quarter of the daemon's GIL time at 2,000 events/s (py-spy); without them ack p99 fell by a third
+(bench/).
 """
 
 from __future__ import annotations
@@ -38,14 +45,27 @@ def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
         future.set_exception(error)
 
 
-def _work(jobs: SimpleQueue[_Job]) -> None:
+class Deferred(Exception):
+    """Raised by the `here` call of `run_here_if_idle` when it cannot finish at once (a lock another
+    process holds): it had no effect, and the `there` call runs on the connection's thread instead."""
+
+
+class _Finished:
+    """How many calls the worker thread has run; written by that thread only."""
+
+    count = 0
+
+
+def _work(jobs: SimpleQueue[_Job], finished: _Finished) -> None:
     while (job := jobs.get()) is not None:
         future, call = job
         try:
             result = call()
         except BaseException as e:
+            finished.count += 1
             _answer(future, _set_exception, e)
         else:
+            finished.count += 1
             _answer(future, _set_result, result)
 
 
@@ -56,13 +76,18 @@ def _answer(future: asyncio.Future[Any], setter: Callable[[asyncio.Future[Any], 
 
 
 class ConnectionThread:
-    """A sqlite3 connection used only from one worker thread, in call order (FIFO)."""
+    """A sqlite3 connection used from its worker thread in call order (FIFO), and from the caller's
+    thread only while the worker has nothing to do (`run_here_if_idle`): never from both at once."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._jobs: SimpleQueue[_Job] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
+        # Calls handed to the thread (written by the caller's thread only) and calls it has run:
+        # equal when it is idle, so the connection is free for the caller's thread.
+        self._submitted = 0
+        self._finished = _Finished()
 
     @property
     def is_open(self) -> bool:
@@ -71,7 +96,7 @@ class ConnectionThread:
     async def open(self, path: Path, *, timeout_s: float) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=_work, args=(self._jobs,), name=self.name, daemon=True)
+        self._thread = threading.Thread(target=_work, args=(self._jobs, self._finished), name=self.name, daemon=True)
         self._thread.start()
         connect = functools.partial(
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
@@ -94,6 +119,21 @@ class ConnectionThread:
             raise RuntimeError(f"the store is not open ({self.name})")
         return await self._submit(functools.partial(fn, conn, *args, **kwargs))
 
+    async def run_here_if_idle(
+        self, here: Callable[[sqlite3.Connection], T], there: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        """`here(connection)` at once on the caller's thread (blocking its event loop for as long as
+        it runs) when no call is queued or running on the connection's thread; otherwise, or when
+        `here` raises Deferred, `there(connection)` on that thread, after the earlier calls. For
+        short calls only; `here` must not wait for anything."""
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError(f"the store is not open ({self.name})")
+        if self._submitted == self._finished.count:
+            with contextlib.suppress(Deferred):
+                return here(conn)
+        return await self._submit(functools.partial(there, conn))
+
     async def close(self) -> None:
         """Close the connection after the calls already queued. Idempotent."""
         conn, self._conn = self._conn, None
@@ -110,5 +150,6 @@ class ConnectionThread:
 
     async def _submit(self, call: Callable[[], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._submitted += 1
         self._jobs.put((future, call))
         return await future
