@@ -133,15 +133,21 @@ def _transaction_unless_locked(
     """`_transaction`, but Deferred at once, before anything is done, when another connection holds
     the write lock (a CLI command): run on the event loop's thread, it must not wait for it."""
     started = time.perf_counter()
+    restore = f"PRAGMA busy_timeout = {busy_timeout_ms}"
     db.execute("PRAGMA busy_timeout = 0")
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as e:
+        db.execute(restore)
         if e.sqlite_errorcode == sqlite3.SQLITE_BUSY:
             raise Deferred from None
         raise
-    finally:
-        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    try:
+        db.execute(restore)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")  # never leave the connection inside a transaction
+        raise
     return _body_and_commit(db, started, body, *args, **kwargs)
 
 
