@@ -31,6 +31,8 @@ from hookd import __version__
 from hookd.config.model import FileSourceConfig
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
+from hookd.senders.base import Sender
+from hookd.senders.worker import WorkerSender
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
@@ -202,6 +204,7 @@ class AdminServer:
             "config": {"path": str(settings.config_path.absolute()), "sha256": settings.config_sha256},
             "database": {"path": str(settings.storage.path)},
             "admin": {"url": self.url, "token_required": settings.admin.token is not None},
+            "delivery_worker": _worker(d.sender),
             "sources": sources,
             "hooks": hooks,
             "totals": {
@@ -220,6 +223,13 @@ class AdminServer:
             },
             "health": {"status": "degraded" if reasons else "ok", "reasons": reasons},
         }
+
+
+def _worker(sender: Sender) -> dict[str, object] | None:
+    """The delivery worker process (None when the daemon sends in-process: tests, embedding)."""
+    if not isinstance(sender, WorkerSender):
+        return None
+    return {"pid": sender.pid, "restarts": sender.restarts}
 
 
 # -- reading the store ------------------------------------------------------------------------------

@@ -50,10 +50,10 @@ class Daemon:
         self.clock = clock or RealClock()
         self.store = store or SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
         self.router = Router(settings.hooks, secrets=settings.secrets)
-        self.sender: Sender = sender or WorkerSender(
-            max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}"
-        )
         self.errors = RecentErrors()
+        self.sender: Sender = sender or WorkerSender(
+            max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}", errors=self.errors
+        )
         self.dispatcher = Dispatcher(
             self.store,
             self.sender,

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -17,7 +18,16 @@ from hookd.admin import AdminServer
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
 from hookd.errors import StartupError
-from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import (
+    Receiver,
+    Reply,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_db,
+    wait_gone,
+    write_config,
+)
 
 TOKEN = "admin-token-0123456789abcdef"
 
@@ -90,6 +100,8 @@ async def test_status_reports_sources_hooks_and_health(short_dir: Path, receiver
     assert status["config"] == {"path": str(cfg), "sha256": hashlib.sha256(cfg.read_bytes()).hexdigest()}
     assert status["database"] == {"path": str(db)}
     assert status["admin"] == {"url": daemon.admin_url, "token_required": False}
+    worker = status["delivery_worker"]
+    assert worker["restarts"] == 0 and isinstance(worker["pid"], int) and worker["pid"] != os.getpid()
 
     sources = by_name(status["sources"])
     app, log = sources["app"], sources["log"]
@@ -283,3 +295,23 @@ async def test_a_failed_ingest_commit_is_reported_to_the_client_and_degrades_hea
     reasons = health["reasons"]
     assert isinstance(reasons, list)
     assert any("internal error(s) in the last 5 min" in r and "storing 1 event(s) failed" in r for r in reasons)
+
+
+async def test_a_delivery_worker_that_died_is_replaced_and_degrades_health(short_dir: Path, receiver: Receiver) -> None:
+    """kill -9 of the worker process: the daemon logs it, counts the restart once a new worker is
+    needed, delivers the next event, and reports the death for the next 5 minutes."""
+    cfg = admin_config(short_dir, receiver)
+    async with running_daemon(cfg) as daemon:
+        _, before, _ = await get(f"{daemon.admin_url}/status")
+        first = before["delivery_worker"]
+        assert isinstance(first, dict) and isinstance(first["pid"], int)
+        os.kill(first["pid"], signal.SIGKILL)
+        await wait_gone(first["pid"])
+        await send_lines(short_dir / "s.sock", [event_line("user.created", id="after")])
+        await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
+        _, after, _ = await get(f"{daemon.admin_url}/status")
+    worker = after["delivery_worker"]
+    assert isinstance(worker, dict) and worker["restarts"] == 1 and worker["pid"] not in (None, first["pid"])
+    health = after["health"]
+    assert isinstance(health, dict) and health["status"] == "degraded"
+    assert any(f"delivery worker process (pid {first['pid']}) exited with status -9" in r for r in health["reasons"])

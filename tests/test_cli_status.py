@@ -51,6 +51,7 @@ async def test_human_output_of_a_healthy_daemon(short_dir: Path, receiver: Recei
     assert re.search(rf"^hookd +{re.escape(__version__)}, pid \d+, up \d+s \(since 20", out, re.M), out
     assert re.search(rf"^config +{re.escape(str(cfg))} \(sha256 [0-9a-f]{{12}}\)", out, re.M), out
     assert re.search(rf"^admin +{re.escape(str(daemon.admin_url))}", out, re.M), out
+    assert re.search(r"^worker +pid \d+, 0 restart\(s\) since start *$", out, re.M), out
     assert "1 stored, 0 duplicate(s), 0 rejected; last " in out
     assert re.search(rf"^app +1 +\d+\.\d\d +0 +\d+s ago +unix:{re.escape(str(short_dir))}/s\.sock", out, re.M), out
     assert re.search(r"^log +0 +0\.00 +0 +never +file:/", out, re.M), out

@@ -98,6 +98,14 @@ def _human(doc: dict[str, object]) -> None:
     summary.add_row("config", f"{esc(str(config.get('path')))} (sha256 {str(config.get('sha256'))[:12]})")
     summary.add_row("database", esc(str(database.get("path"))))
     summary.add_row("admin", esc(str(admin.get("url"))))
+    worker = doc.get("delivery_worker")
+    if isinstance(worker, dict):
+        running = (
+            f"pid {worker.get('pid')}"
+            if worker.get("pid") is not None
+            else "not running (starts with the next delivery)"
+        )
+        summary.add_row("worker", f"{running}, {worker.get('restarts')} restart(s) since start")
     summary.add_row(
         "events",
         f"{totals.get('events_total')} stored, {totals.get('duplicates_total')} duplicate(s), "

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from hookd.errors import StartupError
+from hookd.health import RecentErrors
 from hookd.redact import redact_text
 from hookd.senders.base import OutboundRequest, Outcome
 from hookd.senders.http import HttpSender
@@ -137,10 +138,18 @@ class _Worker:
 class WorkerSender:
     """Implements hookd.senders.base.Sender: an HttpSender in a child process, restarted when it dies."""
 
-    def __init__(self, *, max_connections: int = 100, user_agent: str = "hookd", python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        user_agent: str = "hookd",
+        python: str = sys.executable,
+        errors: RecentErrors | None = None,
+    ) -> None:
         self.max_connections = max_connections
         self.user_agent = user_agent
         self.python = python  # the interpreter that runs the worker: this one
+        self.errors = errors or RecentErrors()  # a worker that died or hung makes the daemon degraded
         self._worker: _Worker | None = None
         self._rids = itertools.count(1)
         self._starting: asyncio.Future[_Worker] | None = None
@@ -286,6 +295,7 @@ class WorkerSender:
                     code,
                     len(worker.waiting),
                 )
+                self.errors.add(f"the delivery worker process (pid {worker.proc.pid}) exited with status {code}")
                 _fail_waiting(worker, f"the delivery worker process exited with status {code} before answering")
 
     async def _sweep(self) -> None:
@@ -304,6 +314,7 @@ class WorkerSender:
                 worker.proc.pid,
                 len(worker.waiting),
             )
+            self.errors.add(f"the delivery worker process (pid {worker.proc.pid}) stopped answering and was killed")
             _fail_waiting(worker, "the delivery worker process stopped answering")
             with contextlib.suppress(ProcessLookupError):
                 worker.proc.kill()  # its reader task notices the exit and reaps it
