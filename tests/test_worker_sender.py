@@ -109,6 +109,8 @@ async def test_the_worker_ignores_sigint_and_sigterm(sender: WorkerSender, recei
     hold.set()
     outcome = await asyncio.wait_for(in_flight, FAILSAFE_S)
     assert outcome.ok and sender.pid == pid
+    assert (await sender.send(request(receiver.url("/after")))).ok
+    assert process_alive(pid) and sender.pid == pid and sender.restarts == 0
 
 
 async def test_close_cancels_what_is_in_flight_and_the_worker_exits(receiver: Receiver) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +32,11 @@ class Outcome:
     retry_after_s: float | None = None  # from the receiver's Retry-After, when given
     response_excerpt: str = ""  # the start of the response body
     response_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def no_response(error: str, started: float, *, retryable: bool) -> Outcome:
+    """The outcome of an attempt that got no HTTP response; `started` is its time.perf_counter()."""
+    return Outcome(status=None, ok=False, retryable=retryable, duration_s=time.perf_counter() - started, error=error)
 
 
 class Sender(Protocol):

@@ -10,7 +10,7 @@ import yarl
 
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
-from hookd.senders.base import OutboundRequest, Outcome
+from hookd.senders.base import OutboundRequest, Outcome, no_response
 
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
@@ -72,7 +72,7 @@ class HttpSender:
         try:
             url = self._url(request.url)
         except ValueError:
-            return _failure(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+            return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
         headers = request.headers
         if not _has_header(headers, "User-Agent"):
             headers = {**headers, "User-Agent": self.user_agent}
@@ -92,20 +92,20 @@ class HttpSender:
                     response.status, response.headers, excerpt, time.perf_counter() - started, request
                 )
         except TimeoutError:
-            return _failure(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
+            return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
         except aiohttp.TooManyRedirects:
-            return _failure("too many redirects", started, retryable=False)
+            return no_response("too many redirects", started, retryable=False)
         except aiohttp.InvalidURL:
-            return _failure(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+            return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
         except aiohttp.ClientSSLError as e:
-            return _failure(f"TLS error: {_text(e, request.url)}", started, retryable=True)
+            return no_response(f"TLS error: {_text(e, request.url)}", started, retryable=True)
         except aiohttp.ClientConnectorError as e:
             reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
-            return _failure(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
+            return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
         except aiohttp.ServerDisconnectedError:
-            return _failure("the server closed the connection before answering", started, retryable=True)
+            return no_response("the server closed the connection before answering", started, retryable=True)
         except (aiohttp.ClientError, OSError) as e:
-            return _failure(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+            return no_response(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:
@@ -159,10 +159,6 @@ def _classify_response(
         response_excerpt=text,
         response_headers=kept,
     )
-
-
-def _failure(error: str, started: float, *, retryable: bool) -> Outcome:
-    return Outcome(status=None, ok=False, retryable=retryable, duration_s=time.perf_counter() - started, error=error)
 
 
 def _text(e: BaseException, url: str) -> str:

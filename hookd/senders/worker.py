@@ -49,7 +49,7 @@ from typing import Any
 from hookd.errors import StartupError
 from hookd.health import RecentErrors
 from hookd.redact import redact_text
-from hookd.senders.base import OutboundRequest, Outcome
+from hookd.senders.base import OutboundRequest, Outcome, no_response
 from hookd.senders.http import HttpSender
 
 log = logging.getLogger("hookd.senders.worker")
@@ -181,7 +181,7 @@ class WorkerSender:
         try:
             worker = self._worker if self._worker is not None and self._worker.alive else await self._running_worker()
         except (OSError, _WorkerFailed) as e:
-            return _failure(f"the delivery worker process is not running ({e}); will retry", started)
+            return no_response(f"the delivery worker process is not running ({e}); will retry", started, retryable=True)
         rid = next(self._rids)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         worker.waiting[rid] = (answer, time.monotonic() + request.timeout_s + ANSWER_SLACK_S)
@@ -277,7 +277,7 @@ class WorkerSender:
                         if entry is not None and not entry[0].done():
                             entry[0].set_result(_decode_outcome(m))
                     elif m[0] == "log":
-                        logging.getLogger(m[2]).log(m[1], "%s", m[3])
+                        _log_forwarded(m)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -345,27 +345,29 @@ async def _kill(proc: asyncio.subprocess.Process) -> int:
     return await proc.wait()
 
 
+def _log_forwarded(m: Message) -> None:
+    """A ("log", levelno, logger_name, text) message from the worker, logged here."""
+    logging.getLogger(m[2]).log(m[1], "%s", m[3])
+
+
 async def _until_ready(reader: asyncio.StreamReader) -> bool:
     while (messages := await _read_frame(reader)) is not None:
         for m in messages:
             if m[0] == "ready":
                 return True
             if m[0] == "log":
-                logging.getLogger(m[2]).log(m[1], "%s", m[3])
+                _log_forwarded(m)
     return False
 
 
 def _fail_waiting(worker: _Worker, reason: str) -> None:
+    # Retryable: a request may or may not have reached the receiver; it is sent again with the same
+    # webhook-id, so the receiver can tell.
+    failed = no_response(f"{reason}; will retry", time.perf_counter(), retryable=True)
     for answer, _ in worker.waiting.values():
         if not answer.done():
-            answer.set_result(_failure(f"{reason}; will retry", time.perf_counter()))
+            answer.set_result(failed)
     worker.waiting.clear()
-
-
-def _failure(error: str, started: float) -> Outcome:
-    # Retryable: the request may or may not have reached the receiver; it is sent again with the same
-    # webhook-id, so the receiver can tell.
-    return Outcome(status=None, ok=False, retryable=True, duration_s=time.perf_counter() - started, error=error)
 
 
 # -- the worker's side ---------------------------------------------------------------------------

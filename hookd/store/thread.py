@@ -59,14 +59,14 @@ class _Finished:
 def _work(jobs: SimpleQueue[_Job], finished: _Finished) -> None:
     while (job := jobs.get()) is not None:
         future, call = job
+        setter: Callable[[asyncio.Future[Any], Any], None]
         try:
-            result = call()
+            value: object = call()
+            setter = _set_result
         except BaseException as e:
-            finished.count += 1
-            _answer(future, _set_exception, e)
-        else:
-            finished.count += 1
-            _answer(future, _set_result, result)
+            value, setter = e, _set_exception
+        finished.count += 1  # before the answer: once it arrives, the connection is free again
+        _answer(future, setter, value)
 
 
 def _answer(future: asyncio.Future[Any], setter: Callable[[asyncio.Future[Any], Any], None], value: object) -> None:
