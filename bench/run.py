@@ -45,6 +45,11 @@ POLL_S = 0.05  # receiver count polling interval
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 MAX_UNIX_PATH = 107
+# uvloop's timers count whole milliseconds: asyncio.sleep() of less than 0.5 ms returns at the next
+# loop turn, so a client pacing 2,000 events/s with exact sleeps spun and took ~80% of a core from
+# the 2 this benchmark shares with hookd. Paced senders sleep at least this long and then send
+# everything that fell due meanwhile (about 2 events per wake-up at 2,000/s).
+MIN_SLEEP_S = 0.001
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -135,7 +140,7 @@ def post_load_main(url: str, rate: float, n: int) -> None:
             for i, body in enumerate(envelope_bodies(n)):
                 delay = start + i / rate - time.perf_counter()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(max(MIN_SLEEP_S, delay))
                 task = asyncio.create_task(one(body))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -606,7 +611,7 @@ async def paced(sock: Path, lines: Sequence[bytes], rate: float, timeout: float)
                     await reading  # raises what went wrong
                     raise BenchError("hookd answered more lines than were sent")
                 if i < n:
-                    await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                    await asyncio.sleep(max(MIN_SLEEP_S, start + i / rate - time.perf_counter()))
             send_end = time.perf_counter()
             send_end_mono = time.monotonic()
             try:
