@@ -1,9 +1,9 @@
 """The one door in: batches from every source are routed and committed together (group commit).
 
 Sources call `submit(batch)` and get their answers once the transaction holding their events,
-deliveries, rejections and checkpoint has committed. While one commit is in flight the next
-batches queue up, and commits are at least COMMIT_INTERVAL_S apart, so a busy daemon writes many
-events per transaction and an idle one commits each event straight away.
+deliveries, rejections and checkpoint has committed. Whatever queued while the previous commit ran
+(on the store's thread) or while the event loop did other work goes into the next commit, so a busy
+daemon writes many events per transaction and an idle one commits each event straight away.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from hookd.store.base import DueDelivery, RoutedEvent, Store
 log = logging.getLogger("hookd.ingest")
 
 MAX_EVENTS_PER_COMMIT = 5000
-COMMIT_INTERVAL_S = 0.002
 
 
 class Handoff(Protocol):
@@ -90,18 +89,10 @@ class Ingest:
 
     async def run(self) -> None:
         """Commit queued batches until `stop()`: what was submitted before it is committed first."""
-        loop = asyncio.get_running_loop()
-        last_commit = float("-inf")
         while (first := await self._queue.get()) is not None:
-            # At most one commit per interval. Under load the commit in flight already groups what
-            # queues behind it; at a steady 2,000 events/s each commit held one event instead, and
-            # a commit's fixed cost (~130 µs of SQLite and its WAL pages, a thread hop) took the
-            # daemon to 470 µs of CPU per event and near saturation (bench/). A lone event after a
-            # quiet spell is committed at once.
-            wait = last_commit + COMMIT_INTERVAL_S - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            last_commit = loop.time()
+            # No linger before a commit: holding commits 2 ms apart saved ~30 µs of CPU per event at a
+            # steady 2,000 events/s but cost every ack up to 2 ms of waiting, p50 3.2 ms and p99 7.9
+            # against 0.8 and 4.8 without (bench/, same session). Under load, batches group anyway.
             group = [first]
             count = len(first.batch.events)
             stop = False
