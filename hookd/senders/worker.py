@@ -1,14 +1,14 @@
 """The HTTP sender in a child process: `hookd serve` sends its requests from a delivery worker.
 
-Why a process: one Python process runs one thread of Python at a time (the GIL). aiohttp spends
-~270 µs of CPU per request at 2,000 requests/s on the machines bench/ runs on, so in one process
-delivery alone kept the GIL ~55% busy, hookd as a whole ~100%, and every socket ack queued behind
-HTTP work: at 2,000 events/s ack p50 28-56 ms, p99 95-158 ms; with a delivery thread and event loop
-of its own instead, p99 38-62 ms; with this worker, p50 7-12 ms and p99 27-47 ms, the ratio to a
-bare client unchanged (bench/, same session). The worker has a GIL of its own; the daemon keeps
-parsing, routing, the store, retry decisions and every write to the database, so a worker that
-dies loses nothing: what it had in flight comes back as a retryable failure (sent again, with the
-same webhook-id) and the next request starts a new worker.
+Why a process: one Python process runs one thread of Python at a time (the GIL), and aiohttp is
+most of hookd's CPU (~75-95 µs per request on the machines bench/ runs on, more at a steady rate).
+In one process every socket ack waits behind HTTP work. At 2,000 events/s that still left ack p99
+at 3-4 ms, as with this worker; at 3,000 events/s in one process p99 was 10-19 ms, with the worker
+4-5 ms (bench/, same session). The price is CPU: the frames to and from the worker cost ~40 µs per
+event, so the two processes together use ~20% more than one process would. The worker has a GIL of
+its own; the daemon keeps parsing, routing, the store, retry decisions and every write to the
+database, so a worker that dies loses nothing: what it had in flight comes back as a retryable
+failure (sent again, with the same webhook-id) and the next request starts a new worker.
 
 Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages, one
 frame per event-loop turn each way (pickle: both ends are this module, in processes of one
