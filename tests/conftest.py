@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
+from hookd.store.sqlite import SQLiteStore
 
 FAILSAFE_S = 20.0
 
@@ -125,8 +126,10 @@ def write_config(directory: Path, text: str) -> Path:
 
 
 @asynccontextmanager
-async def running_daemon(config: Path) -> AsyncIterator[Daemon]:
-    daemon = Daemon(load_config(config))
+async def running_daemon(config: Path, *, store_type: type[SQLiteStore] = SQLiteStore) -> AsyncIterator[Daemon]:
+    """A started in-process daemon, stopped at the end; `store_type` swaps in an instrumented store."""
+    settings = load_config(config)
+    daemon = Daemon(settings, store=store_type(settings.storage.path, synchronous=settings.storage.synchronous))
     await daemon.start()
     try:
         yield daemon

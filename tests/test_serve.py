@@ -491,8 +491,6 @@ async def test_file_source_through_the_daemon_resumes_after_restart(short_dir: P
 async def test_an_idle_daemon_does_not_poll_the_store_in_a_loop(short_dir: Path, receiver: Receiver) -> None:
     """After a delivery, the dispatcher sleeps until new work or its 1 s poll. (A stale wake-up once
     made it query the store ~2,600 times a second forever.)"""
-    from hookd.config.load import load_config
-    from hookd.daemon import Daemon
     from hookd.store.sqlite import SQLiteStore
 
     class CountingStore(SQLiteStore):
@@ -503,19 +501,12 @@ async def test_an_idle_daemon_does_not_poll_the_store_in_a_loop(short_dir: Path,
             return await super().next_due_at(hooks)
 
     cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}')
-    settings = load_config(cfg)
-    store = CountingStore(settings.storage.path)
-    daemon = Daemon(settings, store=store)
-    await daemon.start()
-    try:
+    async with running_daemon(cfg, store_type=CountingStore):
         await send_lines(short_dir / "s.sock", [event_line(id="idle-1")])
         await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
         before = CountingStore.queries
         await asyncio.sleep(0.5)  # an observation window, not sequencing: a busy loop makes ~1,000 calls here
         assert CountingStore.queries - before <= 3
-    finally:
-        daemon.request_stop()
-        await daemon.stop()
 
 
 async def test_config_secrets_never_reach_the_database_or_hookd_test(
@@ -558,8 +549,6 @@ async def test_the_dispatcher_survives_a_store_error(
     import sqlite3
 
     from hookd import dispatcher
-    from hookd.config.load import load_config
-    from hookd.daemon import Daemon
     from hookd.store.sqlite import SQLiteStore
 
     class FailingClaims(SQLiteStore):
@@ -576,18 +565,11 @@ async def test_the_dispatcher_survives_a_store_error(
     cfg = basic_config(
         short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", retry: {fast_retry()}}}'
     )
-    settings = load_config(cfg)
-    store = FailingClaims(settings.storage.path)
-    daemon = Daemon(settings, store=store)
-    await daemon.start()
-    try:
+    async with running_daemon(cfg, store_type=FailingClaims) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id="survive-1")])
         await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
-        assert store.failures == 1
+        assert isinstance(daemon.store, FailingClaims) and daemon.store.failures == 1
         assert any("claiming deliveries failed" in e for e in daemon.errors.recent(60))
-    finally:
-        daemon.request_stop()
-        await daemon.stop()
 
 
 async def test_stop_answers_the_batch_in_the_last_commit(short_dir: Path, receiver: Receiver) -> None:
