@@ -249,17 +249,23 @@ def tree_status_kb(pid: int, key: str) -> int | None:
     return sum(v for v in values if v is not None) if values[0] is not None else None
 
 
-def tree_cpu_s(pid: int) -> float | None:
-    """utime + stime of a process and its children, in seconds (10 ms resolution)."""
-    total = 0.0
-    for p in process_tree(pid):
-        fields = proc_stat(p)
-        if fields is None:
-            if p == pid:
-                return None
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+def cpu_s(pid: int) -> float | None:
+    """utime + stime of one process, in seconds (10 ms resolution)."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields is not None else None
+
+
+def tree_cpu_s(pid: int) -> dict[int, float] | None:
+    """utime + stime of a process and of each of its children, in seconds, by pid."""
+    by_pid = {p: cpu for p in process_tree(pid) if (cpu := cpu_s(p)) is not None}
+    return by_pid if pid in by_pid else None
+
+
+def cpu_split_us(before: dict[int, float], after: dict[int, float], root: int, n: int) -> tuple[float, float]:
+    """(the daemon's, its children's) CPU per event in µs between two tree_cpu_s() readings."""
+    own = (after[root] - before.get(root, 0.0)) / n * 1e6
+    children = sum(cpu - before.get(p, 0.0) for p, cpu in after.items() if p != root) / n * 1e6
+    return own, children
 
 
 def tail(path: Path, lines: int = 25, width: int = 400) -> str:
@@ -287,6 +293,9 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cpu_s(self) -> float | None:
+        return cpu_s(self.proc.pid) if self.proc is not None else None
 
     def start(self) -> None:
         with open(self.stderr_path, "wb") as err:
@@ -692,6 +701,10 @@ class RunResult:
     ratio: float
     ingest_ack_eps: float
     hookd_cpu_us_per_event: float | None
+    daemon_cpu_us_per_event: float | None  # of hookd_cpu_us_per_event: the daemon process
+    worker_cpu_us_per_event: float | None  # and its delivery worker
+    receiver_cpu_us_per_event: float | None
+    baseline_receiver_cpu_us_per_req: float | None
     startup_s: float
     rss_at_ready_mb: float | None
     latency: Latency | None
@@ -710,7 +723,12 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
 
     # Baseline: the bare client against the same receiver.
     await receiver.reset()
+    receiver_cpu0 = receiver.cpu_s()
     b_elapsed, b_cpu = await baseline(receiver.url + "/baseline", bodies, args.timeout)
+    receiver_cpu1 = receiver.cpu_s()
+    baseline_receiver_us = (
+        (receiver_cpu1 - receiver_cpu0) / n * 1e6 if receiver_cpu0 is not None and receiver_cpu1 is not None else None
+    )
     got = await receiver.count()
     if got["count"] != n:
         raise BenchError(f"baseline: the receiver counted {got['count']} POSTs, expected {n}")
@@ -733,16 +751,23 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
         ready_rss = tree_status_kb(hookd.pid, "VmRSS")
 
         cpu0 = tree_cpu_s(hookd.pid)
+        receiver_cpu0 = receiver.cpu_s()
         t0_mono = time.monotonic()
         t0 = time.perf_counter()
         last_ack = await ingest(sock, lines, args.connections, args.chunk, args.timeout)
         ingest_ack_eps = n / (last_ack - t0)
         got = await receiver.wait_for(n, args.timeout, "hookd throughput phase", hookd.check_alive)
         cpu1 = tree_cpu_s(hookd.pid)
+        receiver_cpu1 = receiver.cpu_s()
         # The receiver stamps each POST with time.monotonic(), the same clock as t0_mono.
         hookd_elapsed = got["last"] - t0_mono
         hookd_eps = n / hookd_elapsed
-        cpu_per_event = (cpu1 - cpu0) / n * 1e6 if cpu0 is not None and cpu1 is not None else None
+        split = cpu_split_us(cpu0, cpu1, hookd.pid, n) if cpu0 is not None and cpu1 is not None else None
+        receiver_us = (
+            (receiver_cpu1 - receiver_cpu0) / n * 1e6
+            if receiver_cpu0 is not None and receiver_cpu1 is not None
+            else None
+        )
 
         latency: Latency | None = None
         if paced_lines:
@@ -784,7 +809,11 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
         hookd_eps=hookd_eps,
         ratio=hookd_eps / baseline_rps,
         ingest_ack_eps=ingest_ack_eps,
-        hookd_cpu_us_per_event=cpu_per_event,
+        hookd_cpu_us_per_event=sum(split) if split is not None else None,
+        daemon_cpu_us_per_event=split[0] if split is not None else None,
+        worker_cpu_us_per_event=split[1] if split is not None else None,
+        receiver_cpu_us_per_event=receiver_us,
+        baseline_receiver_cpu_us_per_req=baseline_receiver_us,
         startup_s=startup_s,
         rss_at_ready_mb=ready_rss / 1024 if ready_rss is not None else None,
         latency=latency,
@@ -805,6 +834,10 @@ def print_run(r: RunResult) -> None:
         f"run {r.run}: baseline_rps={r.baseline_rps:.0f} hookd_eps={r.hookd_eps:.0f} ratio={r.ratio:.2f} "
         f"ingest_ack_eps={r.ingest_ack_eps:.0f} hookd_cpu_us_per_event={fmt(r.hookd_cpu_us_per_event)} "
         f"baseline_cpu_us_per_req={r.baseline_cpu_us_per_req:.0f}"
+    )
+    log(
+        f"       cpu_us_per_event: daemon={fmt(r.daemon_cpu_us_per_event)} worker={fmt(r.worker_cpu_us_per_event)} "
+        f"receiver={fmt(r.receiver_cpu_us_per_event)} (baseline: receiver={fmt(r.baseline_receiver_cpu_us_per_req)})"
     )
     if r.latency is not None:
         lat = r.latency
