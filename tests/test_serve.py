@@ -645,3 +645,61 @@ async def test_a_client_that_connects_before_the_source_runs_waits_and_is_answer
         await asyncio.gather(running, return_exceptions=True)
     finally:
         await source.close()
+
+
+async def test_per_hook_and_global_concurrency_limits_hold_while_every_slot_stays_busy(short_dir: Path) -> None:
+    """1. Hook a (concurrency 2) and hook b (concurrency 3) under a global cap of 4, and a receiver
+    that answers each request after 20 ms and tracks how many are open at once; 2. 40 events.
+    Result: all 80 delivered; never more than 2 open for a, 3 for b, 4 in all; and the cap was
+    reached (a finished delivery's slot is taken by the next one)."""
+    from aiohttp import web
+
+    open_now = {"/a": 0, "/b": 0}
+    peak = {"/a": 0, "/b": 0, "all": 0}
+    done = asyncio.Event()
+    count = 0
+
+    async def handle(request: web.Request) -> web.Response:
+        nonlocal count
+        open_now[request.path] += 1
+        peak[request.path] = max(peak[request.path], open_now[request.path])
+        peak["all"] = max(peak["all"], sum(open_now.values()))
+        await asyncio.sleep(0.02)
+        open_now[request.path] -= 1
+        count += 1
+        if count == 80:
+            done.set()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cfg = write_config(
+        short_dir,
+        f"""
+        version: 1
+        storage: {{path: {short_dir}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {short_dir}/s.sock}}
+        delivery: {{concurrency: 4}}
+        hooks:
+          - {{name: a, events: ["*"], url: "http://127.0.0.1:{port}/a", concurrency: 2}}
+          - {{name: b, events: ["*"], url: "http://127.0.0.1:{port}/b", concurrency: 3}}
+        """,
+    )
+    try:
+        async with running_daemon(cfg):
+            acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(40)])
+            assert all(a["ok"] for a in acks)
+            await asyncio.wait_for(done.wait(), FAILSAFE_S)
+    finally:
+        await runner.cleanup()
+    assert peak["/a"] <= 2 and peak["/b"] <= 3 and peak["all"] <= 4
+    assert peak["all"] == 4
+    assert db_rows(short_dir / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state") == [
+        ("delivered", 80)
+    ]
