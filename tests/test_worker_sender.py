@@ -129,6 +129,35 @@ async def test_close_cancels_what_is_in_flight_and_the_worker_exits(receiver: Re
         await s.close()
 
 
+async def test_a_cancelled_request_is_cancelled_in_the_worker_and_frees_its_connection(receiver: Receiver) -> None:
+    """One connection: the next request can only go out once the worker dropped the cancelled one,
+    which the receiver still holds unanswered."""
+    s = WorkerSender(max_connections=1)
+    await s.start()
+    hold, in_flight, pid = await held_request(s, receiver)
+    try:
+        in_flight.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await in_flight
+        after = await asyncio.wait_for(s.send(request(receiver.url("/after"))), FAILSAFE_S)
+        assert after.ok and s.pid == pid and s.restarts == 0
+        assert [r.path for r in receiver.requests] == ["/held", "/after"]
+    finally:
+        hold.set()
+        await s.close()
+
+
+async def test_requests_beyond_the_connection_limit_wait_for_a_free_lane(receiver: Receiver) -> None:
+    s = WorkerSender(max_connections=2)
+    await s.start()
+    try:
+        outcomes = await asyncio.gather(*(s.send(request(receiver.url(f"/q{i}"))) for i in range(12)))
+    finally:
+        await s.close()
+    assert all(o.ok for o in outcomes)
+    assert sorted(r.path for r in receiver.requests) == sorted(f"/q{i}" for i in range(12))
+
+
 async def test_an_internal_error_in_the_worker_is_logged_here_and_retryable(
     sender: WorkerSender, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:

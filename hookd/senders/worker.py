@@ -42,6 +42,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -402,37 +403,83 @@ async def _serve(fd: int) -> None:
     sender = HttpSender(max_connections=max_connections, user_agent=user_agent)
     await sender.start()
     outbox.put(("ready", os.getpid()))
-    tasks: dict[int, asyncio.Task[None]] = {}
-
-    async def one(rid: int, request: OutboundRequest) -> None:
-        try:
-            o = await sender.send(request)
-        except Exception as e:  # a bug in the sender: the daemon must still get an answer
-            log.exception("delivery worker: internal error while sending")
-            error = f"internal error: {type(e).__name__}: {redact_text(str(e), request.url)}"
-            o = Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error)
-        finally:
-            tasks.pop(rid, None)
-        outbox.put(_encode_outcome(rid, o))
-
+    lanes = _Lanes(sender, outbox, max_connections)
     try:
         while (messages := await _read_frame(reader)) is not None:
             for m in messages:
                 if m[0] == "send":
-                    tasks[m[1]] = asyncio.create_task(one(m[1], _decode_request(m)))
+                    lanes.add(m[1], _decode_request(m))
                 elif m[0] == "cancel":
-                    task = tasks.pop(m[1], None)
-                    if task is not None:
-                        task.cancel()
+                    lanes.cancel(m[1])
     except (ConnectionError, OSError):
         pass
     finally:
-        pending: Sequence[asyncio.Task[None]] = list(tasks.values())
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await lanes.close()
         await sender.close()
         writer.close()
+
+
+class _Lanes:
+    """Long-lived coroutines that take requests in arrival order, as many as the connection pool
+    allows. Not a task per request: creating, scheduling and reaping one cost ~15% of the worker's
+    time per request (bench/); a lane that finishes a request picks up the next one in the same step."""
+
+    def __init__(self, sender: HttpSender, outbox: _Outbox, lanes: int) -> None:
+        self.sender = sender
+        self.outbox = outbox
+        self.waiting: deque[tuple[int, OutboundRequest]] = deque()
+        self.idle: deque[asyncio.Future[None]] = deque()
+        self.sending: dict[int, asyncio.Task[None]] = {}  # rid -> the lane sending it
+        self.tasks = {asyncio.create_task(self._lane()) for _ in range(max(1, lanes))}
+
+    def add(self, rid: int, request: OutboundRequest) -> None:
+        self.waiting.append((rid, request))
+        while self.idle:
+            wake = self.idle.popleft()
+            if not wake.done():
+                wake.set_result(None)
+                break
+
+    def cancel(self, rid: int) -> None:
+        lane = self.sending.pop(rid, None)
+        if lane is not None:
+            # The lane goes with its request (aiohttp closes that connection); a new one takes its place.
+            lane.cancel()
+            self.tasks.discard(lane)
+            self.tasks.add(asyncio.create_task(self._lane()))
+            return
+        for i, (waiting_rid, _) in enumerate(self.waiting):
+            if waiting_rid == rid:
+                del self.waiting[i]
+                return
+
+    async def _lane(self) -> None:
+        loop = asyncio.get_running_loop()
+        lane = asyncio.current_task()
+        assert lane is not None
+        while True:
+            if not self.waiting:
+                wake = loop.create_future()
+                self.idle.append(wake)
+                await wake
+                continue
+            rid, request = self.waiting.popleft()
+            self.sending[rid] = lane
+            try:
+                o = await self.sender.send(request)
+            except Exception as e:  # a bug in the sender: the daemon must still get an answer
+                log.exception("delivery worker: internal error while sending")
+                error = f"internal error: {type(e).__name__}: {redact_text(str(e), request.url)}"
+                o = Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error)
+            del self.sending[rid]
+            self.outbox.put(_encode_outcome(rid, o))
+
+    async def close(self) -> None:
+        """Cancel every lane, and with it what it is sending."""
+        tasks: Sequence[asyncio.Task[None]] = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def main(argv: Sequence[str]) -> None:
