@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import time
@@ -139,7 +138,8 @@ class Dispatcher:
         # (ingest, a due retry, the poll), so finishing deliveries does not trigger empty claims.
         self._exhausted: set[str] = set()
         self._reserved: Counter[str] = Counter()  # promised to ingest for a commit in flight
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
+        self._active = 0  # deliveries being sent: the sum of in_flight
         self._wake = asyncio.Event()
         self._stopping = False
         self._draining = False
@@ -161,7 +161,7 @@ class Dispatcher:
             return 0
         per_hook = self.hooks[hook].config.concurrency
         hook_room = 2 * per_hook - self.in_flight[hook] - len(self._ready[hook]) - self._reserved[hook]
-        total_room = 2 * self.concurrency - len(self._tasks) - self.buffered_total - self._reserved.total()
+        total_room = 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
         k = max(0, min(n, hook_room, total_room))
         self._reserved[hook] += k
         return k
@@ -177,7 +177,7 @@ class Dispatcher:
 
     @property
     def in_flight_total(self) -> int:
-        return len(self._tasks)
+        return self._active
 
     @property
     def buffered_total(self) -> int:
@@ -185,7 +185,7 @@ class Dispatcher:
 
     def _limits(self) -> dict[str, int]:
         """How many to claim per hook: enough for its free slots plus one more round in reserve."""
-        free = 2 * self.concurrency - len(self._tasks) - self.buffered_total - self._reserved.total()
+        free = 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
         limits: dict[str, int] = {}
         # Rotate the starting hook so one busy hook cannot take every free slot, round after round.
         names = list(self.hooks)
@@ -245,7 +245,7 @@ class Dispatcher:
             self._fill()
             if len(self._exhausted) < len(limits):
                 return False  # some hook got all it asked for: more may be due right now
-        if drain and not self._tasks and not self.buffered_total:
+        if drain and not self._active and not self.buffered_total:
             next_at = await self.store.next_due_at(list(self.hooks))
             if next_at is None or next_at > self.clock.now():
                 return True
@@ -269,27 +269,51 @@ class Dispatcher:
         """Start buffered deliveries while their hook and the global limit have free slots."""
         for name, queue in self._ready.items():
             limit = self.hooks[name].config.concurrency
-            while queue and self.in_flight[name] < limit and len(self._tasks) < self.concurrency:
+            while queue and self.in_flight[name] < limit and self._active < self.concurrency:
                 self._start(queue.popleft())
 
     def _start(self, d: DueDelivery) -> None:
-        self.in_flight[d.hook] += 1
-        task = asyncio.create_task(self._attempt(d), name=f"delivery-{d.id}")
+        self._take_slot(d.hook)
+        task = asyncio.create_task(self._deliver(d), name="hookd-delivery")
         self._tasks.add(task)
-        task.add_done_callback(functools.partial(self._finished, hook=d.hook))
+        task.add_done_callback(self._tasks.discard)
 
-    def _finished(self, task: asyncio.Task[None], *, hook: str) -> None:
-        self._tasks.discard(task)
-        self.in_flight[hook] -= 1
-        if self._stopping:
-            return
-        self._fill()
-        if (self._draining and not self._tasks) or (
-            hook not in self._exhausted and len(self._ready[hook]) <= self.hooks[hook].config.concurrency // 2
-        ):
-            # Refill the reserve, or (drain mode) notice that everything is done. Not otherwise: a
-            # round per finished delivery cost a next_due_at query each at a steady rate (bench/).
-            self._wake.set()
+    def _take_slot(self, hook: str) -> None:
+        self.in_flight[hook] += 1
+        self._active += 1
+
+    async def _deliver(self, d: DueDelivery) -> None:
+        """Sends `d`, then whatever is ready next while the limits allow: not a task per delivery,
+        whose creation, scheduling and clean-up cost ~5 µs each (bench/: ~10% of a request)."""
+        next_: DueDelivery | None = d
+        while next_ is not None:
+            d = next_
+            try:
+                await self._attempt(d)
+            finally:
+                self.in_flight[d.hook] -= 1
+                self._active -= 1
+            if self._stopping:
+                return
+            next_ = self._next_ready(d.hook)
+            if (self._draining and not self._active) or (
+                d.hook not in self._exhausted and len(self._ready[d.hook]) <= self.hooks[d.hook].config.concurrency // 2
+            ):
+                # Refill the reserve, or (drain mode) notice that everything is done. Not otherwise: a
+                # round per finished delivery cost a next_due_at query each at a steady rate (bench/).
+                self._wake.set()
+
+    def _next_ready(self, freed: str) -> DueDelivery | None:
+        """The next buffered delivery that may start now, taking its slot: the hook whose delivery
+        just finished first (it keeps its share), then the others."""
+        if self._active >= self.concurrency:
+            return None
+        for name in (freed, *self._ready):
+            queue = self._ready[name]
+            if queue and self.in_flight[name] < self.hooks[name].config.concurrency:
+                self._take_slot(name)
+                return queue.popleft()
+        return None
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
         return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())
