@@ -421,8 +421,9 @@ async def _serve(fd: int) -> None:
 
 class _Lanes:
     """Long-lived coroutines that take requests in arrival order, as many as the connection pool
-    allows. Not a task per request: creating, scheduling and reaping one cost ~15% of the worker's
-    time per request (bench/); a lane that finishes a request picks up the next one in the same step."""
+    allows. Not a task per request: with 64 requests in flight against the bench receiver, a task
+    per request cost 58-60 µs of CPU per request against 54 µs without (HttpSender alone); a lane
+    that finishes a request picks up the next one in the same step."""
 
     def __init__(self, sender: HttpSender, outbox: _Outbox, lanes: int) -> None:
         self.sender = sender
