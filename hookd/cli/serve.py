@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -20,6 +19,7 @@ from hookd.config.load import check_config, default_config_path
 from hookd.daemon import Daemon
 from hookd.errors import StartupError
 from hookd.logs import setup_logging
+from hookd.runtime import settle_gc
 
 
 class LogFormat(StrEnum):
@@ -81,17 +81,10 @@ async def _serve(daemon: Daemon) -> None:
 
 
 async def _tune_runtime_when_ready(daemon: Daemon) -> None:
-    """The daemon owns this process: keep the collector off the objects that live as long as it does,
-    and let the store thread have the GIL back sooner.
-
-    Measured in bench/: the cyclic GC took ~11% of CPU, with 30+ ms full collections in the ack p99.
-    Freezing what startup built takes it out of every later collection, and a larger young
-    generation means far fewer collections per event; hookd's per-event objects form no cycles.
-    """
+    """The daemon owns this process: settle the collector (hookd.runtime), and let the store thread
+    have the GIL back sooner."""
     await daemon.ready.wait()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    settle_gc()
     # The store's thread needs the GIL back after every SQLite step; with the loop busy it waited up
     # to the 5 ms default each time (an outcome write: 11 ms for 1.6 ms of work). 1 ms bounds that
     # wait; in-process runs at 20,000 events gave ~10% more events/s in two pairs of three.

@@ -50,6 +50,7 @@ from typing import Any
 from hookd.errors import StartupError
 from hookd.health import RecentErrors
 from hookd.redact import redact_text
+from hookd.runtime import settle_gc
 from hookd.senders.base import OutboundRequest, Outcome, no_response
 from hookd.senders.http import HttpSender
 
@@ -402,6 +403,7 @@ async def _serve(fd: int) -> None:
     _, max_connections, user_agent = first[0]
     sender = HttpSender(max_connections=max_connections, user_agent=user_agent)
     await sender.start()
+    settle_gc()
     outbox.put(("ready", os.getpid()))
     lanes = _Lanes(sender, outbox, max_connections)
     try:
