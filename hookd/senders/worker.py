@@ -1,11 +1,13 @@
 """The HTTP sender in a child process: `hookd serve` sends its requests from a delivery worker.
 
 Why a process: one Python process runs one thread of Python at a time (the GIL), and aiohttp is
-most of hookd's CPU (~75-95 µs per request on the machines bench/ runs on, more at a steady rate).
-In one process every socket ack waits behind HTTP work. At 2,000 events/s that still left ack p99
-at 3-4 ms, as with this worker; at 3,000 events/s in one process p99 was 10-19 ms, with the worker
-4-5 ms (bench/, same session). The price is CPU: the frames to and from the worker cost ~40 µs per
-event, so the two processes together use ~20% more than one process would. The worker has a GIL of
+most of hookd's CPU (50-95 µs per request on the machines bench/ runs on, as they speed up and slow
+down; more at a steady rate). In one process every socket ack waits behind HTTP work. At 2,000
+events/s that still left ack p99 at 3-4 ms, as with this worker; at 3,000 events/s in one process
+p99 was 10-19 ms, with the worker 4-5 ms (bench/, same session). The price is CPU: the frames to
+and from the worker cost ~5 µs per request in the daemon and about as much here, so under flood
+the two processes use ~10% more CPU per event than one process (bench/: 95-105 against 93-96
+µs, in a fast phase of the machine). The worker has a GIL of
 its own; the daemon keeps parsing, routing, the store, retry decisions and every write to the
 database, so a worker that dies loses nothing: what it had in flight comes back as a retryable
 failure (sent again, with the same webhook-id) and the next request starts a new worker.
