@@ -15,12 +15,18 @@ cleanup() {
     wait "${pids[i]}" 2>/dev/null || true
   done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-"$python" "$here/receiver.py" --port "${RECEIVER_PORT:-8781}" &
+# The receiver and hookd run in sessions of their own, so a Ctrl-C in this terminal reaches only
+# this script, whose cleanup then stops each of them once: hookd takes a second signal as "stop
+# now, cancel what is in flight". (os.setsid rather than setsid(1), which macOS lacks.)
+detached() { exec "$python" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' "$@"; }
+detached "$python" "$here/receiver.py" --port "${RECEIVER_PORT:-8781}" &
 pids+=($!)
 hookd validate "$here/hookd.yaml"
-hookd serve -c "$here/hookd.yaml" &
+detached hookd serve -c "$here/hookd.yaml" &
 pids+=($!)
 
 # Wait for the daemon's socket, then send events both ways: a line appended to the tailed file,
