@@ -134,6 +134,11 @@ class Dispatcher:
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
         # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
         self._ready: dict[str, deque[DueDelivery]] = {name: deque() for name in self.hooks}
+        names = list(self.hooks)
+        # For each hook, every hook in the order they are asked for a slot it frees: the next one first.
+        self._turns: dict[str, tuple[str, ...]] = {
+            name: tuple(names[i + 1 :] + names[: i + 1]) for i, name in enumerate(names)
+        }
         # Hooks whose last claim came back short: nothing more was due then. Cleared by new work
         # (ingest, a due retry, the poll), so finishing deliveries does not trigger empty claims.
         self._exhausted: set[str] = set()
@@ -183,26 +188,49 @@ class Dispatcher:
     def buffered_total(self) -> int:
         return sum(len(q) for q in self._ready.values())
 
+    def _claim_room(self) -> int:
+        """How many more deliveries may be claimed in all: the free slots plus one round in reserve."""
+        return 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
+
+    def _wants_claim(self, name: str) -> bool:
+        """Whether a claim for this hook is worth a round: it is not known to have nothing due, and
+        its reserve is half used (refilled in batches, not one claim per delivery)."""
+        return name not in self._exhausted and len(self._ready[name]) <= self.hooks[name].config.concurrency // 2
+
+    def _should_claim(self, first: str) -> bool:
+        """Whether a claim round could start more deliveries now (`first` is asked first: usually it)."""
+        wanted = self._wants_claim(first) or any(self._wants_claim(name) for name in self.hooks)
+        return wanted and self._claim_room() > 0
+
     def _limits(self) -> dict[str, int]:
-        """How many to claim per hook: enough for its free slots plus one more round in reserve."""
-        free = 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
-        limits: dict[str, int] = {}
-        # Rotate the starting hook so one busy hook cannot take every free slot, round after round.
+        """How many to claim per hook: enough for its free slots plus one more round in reserve. When
+        the global room is short, it is shared out evenly among the hooks that want some, so a hook
+        with a backlog cannot hold every slot while another waits for one."""
+        free = self._claim_room()
+        # Rotated, so the hook that gets the odd one out changes from round to round.
         names = list(self.hooks)
         if names:
             start = self.rng.randrange(len(names))
             names = names[start:] + names[:start]
+        needs: dict[str, int] = {}
         for name in names:
-            if free <= 0:
-                break
-            per_hook = self.hooks[name].config.concurrency
-            buffered = len(self._ready[name])
-            if name in self._exhausted or buffered > per_hook // 2:
-                continue  # refill in batches, once the reserve is half used
-            n = min(2 * per_hook - self.in_flight[name] - buffered - self._reserved[name], free)
-            if n > 0:
-                limits[name] = n
+            if self._wants_claim(name):
+                per_hook = self.hooks[name].config.concurrency
+                need = 2 * per_hook - self.in_flight[name] - len(self._ready[name]) - self._reserved[name]
+                if need > 0:
+                    needs[name] = need
+        limits: dict[str, int] = {}
+        while free > 0 and needs:
+            share = max(1, free // len(needs))
+            for name in list(needs):
+                n = min(needs[name], share, free)
+                limits[name] = limits.get(name, 0) + n
                 free -= n
+                needs[name] -= n
+                if not needs[name]:
+                    del needs[name]
+                if free <= 0:
+                    break
         return limits
 
     async def run(self, *, drain: bool = False) -> None:
@@ -243,8 +271,12 @@ class Dispatcher:
             got = Counter(d.hook for d in due)
             self._exhausted.update(h for h, n in limits.items() if got[h] < n)
             self._fill()
-            if len(self._exhausted) < len(limits):
+            if any(got[h] >= n for h, n in limits.items()):
                 return False  # some hook got all it asked for: more may be due right now
+            if self._should_claim(next(iter(limits))):
+                # Hooks this round left out, because others were given the room first and came back
+                # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
+                return False
         if drain and not self._active and not self.buffered_total:
             next_at = await self.store.next_due_at(list(self.hooks))
             if next_at is None or next_at > self.clock.now():
@@ -296,19 +328,20 @@ class Dispatcher:
             if self._stopping:
                 return
             next_ = self._next_ready(d.hook)
-            if (self._draining and not self._active) or (
-                d.hook not in self._exhausted and len(self._ready[d.hook]) <= self.hooks[d.hook].config.concurrency // 2
-            ):
-                # Refill the reserve, or (drain mode) notice that everything is done. Not otherwise: a
-                # round per finished delivery cost a next_due_at query each at a steady rate (bench/).
+            if (self._draining and not self._active) or self._should_claim(d.hook):
+                # Refill a reserve (this hook's, or another's that this slot can serve), or (drain
+                # mode) notice that everything is done. Not otherwise: a round per finished delivery
+                # cost a next_due_at query each at a steady rate (bench/).
                 self._wake.set()
 
     def _next_ready(self, freed: str) -> DueDelivery | None:
-        """The next buffered delivery that may start now, taking its slot: the hook whose delivery
-        just finished first (it keeps its share), then the others."""
+        """The next buffered delivery that may start now, taking its slot. The hooks are asked in
+        turn, starting after the one whose delivery just finished, so that under the global limit a
+        freed slot goes round the hooks with work waiting instead of back to the busiest one."""
         if self._active >= self.concurrency:
             return None
-        for name in (freed, *self._ready):
+        order = self._turns[freed]
+        for name in order:
             queue = self._ready[name]
             if queue and self.in_flight[name] < self.hooks[name].config.concurrency:
                 self._take_slot(name)
