@@ -198,9 +198,11 @@ class Dispatcher:
         return name not in self._exhausted and len(self._ready[name]) <= self.hooks[name].config.concurrency // 2
 
     def _should_claim(self, first: str) -> bool:
-        """Whether a claim round could start more deliveries now (`first` is asked first: usually it)."""
-        wanted = self._wants_claim(first) or any(self._wants_claim(name) for name in self.hooks)
-        return wanted and self._claim_room() > 0
+        """Whether a claim round could start more deliveries now: for `first` (the hook at hand) when
+        its reserve is half used; for another hook only when there is room to claim for it."""
+        if self._wants_claim(first):
+            return True
+        return any(self._wants_claim(name) for name in self.hooks if name != first) and self._claim_room() > 0
 
     def _limits(self) -> dict[str, int]:
         """How many to claim per hook: enough for its free slots plus one more round in reserve. When
