@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -570,6 +571,50 @@ async def test_the_dispatcher_survives_a_store_error(
         await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
         assert isinstance(daemon.store, FailingClaims) and daemon.store.failures == 1
         assert any("claiming deliveries failed" in e for e in daemon.errors.recent(60))
+
+
+async def test_an_internal_error_after_a_send_does_not_stop_the_deliveries_behind_it(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1. One slot (global and hook concurrency 1), no idle poll, and a bug injected into planning
+    the first outcome; 2. three events. Result: the bug is logged and counted for health, that
+    delivery stays `delivering` (sent again at the next start), and the other two are delivered."""
+    from hookd import dispatcher
+
+    real_plan_next = dispatcher.plan_next
+    calls = 0
+
+    def plan_next_with_a_bug(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("injected bug")
+        return real_plan_next(**kwargs)
+
+    monkeypatch.setattr(dispatcher, "POLL_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(dispatcher, "plan_next", plan_next_with_a_bug)
+    cfg = write_config(
+        short_dir,
+        f"""
+        version: 1
+        storage: {{path: {short_dir}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {short_dir}/s.sock}}
+        delivery: {{concurrency: 1}}
+        hooks:
+          - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 1}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        await send_lines(short_dir / "s.sock", [event_line(id=f"bug-{i}") for i in range(3)])
+        await wait_db(
+            short_dir / "hookd.db",
+            "SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state",
+            lambda r: r == [("delivered", 2), ("delivering", 1)],
+        )
+        assert len(receiver.at("/h")) == 3
+        assert any("internal error recording delivery" in e for e in daemon.errors.recent(60))
+    assert any("internal error after sending" in r.getMessage() for r in caplog.records)
 
 
 async def test_stop_answers_the_batch_in_the_last_commit(short_dir: Path, receiver: Receiver) -> None:

@@ -435,7 +435,14 @@ class _Lanes:
         self.waiting: deque[tuple[int, OutboundRequest]] = deque()
         self.idle: deque[asyncio.Future[None]] = deque()
         self.sending: dict[int, asyncio.Task[None]] = {}  # rid -> the lane sending it
-        self.tasks = {asyncio.create_task(self._lane()) for _ in range(max(1, lanes))}
+        self.tasks: set[asyncio.Task[None]] = set()  # every lane not yet finished, cancelled ones included
+        for _ in range(max(1, lanes)):
+            self._new_lane()
+
+    def _new_lane(self) -> None:
+        lane = asyncio.create_task(self._lane())
+        self.tasks.add(lane)
+        lane.add_done_callback(self.tasks.discard)
 
     def add(self, rid: int, request: OutboundRequest) -> None:
         self.waiting.append((rid, request))
@@ -450,8 +457,7 @@ class _Lanes:
         if lane is not None:
             # The lane goes with its request (aiohttp closes that connection); a new one takes its place.
             lane.cancel()
-            self.tasks.discard(lane)
-            self.tasks.add(asyncio.create_task(self._lane()))
+            self._new_lane()
             return
         for i, (waiting_rid, _) in enumerate(self.waiting):
             if waiting_rid == rid:
@@ -474,9 +480,9 @@ class _Lanes:
                 o = await self.sender.send(request)
             except Exception as e:  # a bug in the sender: the daemon must still get an answer
                 log.exception("delivery worker: internal error while sending")
-                error = f"internal error: {type(e).__name__}: {redact_text(str(e), request.url)}"
-                o = Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error)
-            del self.sending[rid]
+                o = _internal_error(e, request.url)
+            finally:
+                self.sending.pop(rid, None)
             self.outbox.put(_encode_outcome(rid, o))
 
     async def close(self) -> None:
@@ -485,6 +491,13 @@ class _Lanes:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _internal_error(e: Exception, url: str) -> Outcome:
+    error = f"internal error: {type(e).__name__}"
+    with contextlib.suppress(Exception):  # a message that cannot be made leaves the type alone
+        error += f": {redact_text(str(e), url)}"
+    return Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error)
 
 
 def main(argv: Sequence[str]) -> None:
