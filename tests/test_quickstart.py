@@ -61,7 +61,9 @@ def test_quickstart_delivers_then_stops_once_on_ctrl_c(short_dir: Path) -> None:
     if pid == 0:  # the child: a terminal session of its own, as a user's shell would give it
         os.execvpe("bash", ["bash", str(here / "run.sh")], env)
     try:
-        started = _read_until(fd, b"delivered", time.monotonic() + FAILSAFE_S)
+        # An event in over the socket (acked), then a delivery logged after it: events are flowing.
+        started = _read_until(fd, b"client: ack", time.monotonic() + FAILSAFE_S)
+        started += _read_until(fd, b"delivered", time.monotonic() + FAILSAFE_S)
         os.write(fd, b"\x03")  # Ctrl-C: the terminal sends SIGINT to its foreground process group
         rest = _read_until(fd, None, time.monotonic() + FAILSAFE_S)
         _, status = os.waitpid(pid, 0)
