@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import tempfile
 import textwrap
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     hold: asyncio.Event | None = None  # answer only once this is set
+    delay_s: float = 0.0  # answer this long after the request arrived
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Receiver:
         self._changed = asyncio.Condition()
         self.server: TestServer | None = None
         self.holds: list[asyncio.Event] = []
+        self.open: Counter[str] = Counter()  # requests being answered now, by path
+        self.peak: Counter[str] = Counter()  # the most open at once, by path, and "*" for all paths
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -65,8 +69,16 @@ class Receiver:
             self._changed.notify_all()
         queue = self.script.get(request.path)
         reply = queue.pop(0) if queue else self.default.get(request.path, Reply())
-        if reply.hold is not None:
-            await reply.hold.wait()
+        self.open[request.path] += 1
+        self.peak[request.path] = max(self.peak[request.path], self.open[request.path])
+        self.peak["*"] = max(self.peak["*"], self.open.total())
+        try:
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+            if reply.hold is not None:
+                await reply.hold.wait()
+        finally:
+            self.open[request.path] -= 1
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
     def url(self, path: str = "/") -> str:

@@ -693,110 +693,54 @@ async def test_a_client_that_connects_before_the_source_runs_waits_and_is_answer
 
 
 async def test_per_hook_and_global_concurrency_limits_hold_while_every_slot_stays_busy(
-    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """1. Hook a (concurrency 2) and hook b (concurrency 3) under a global cap of 4, a receiver that
-    answers each request after 20 ms and tracks how many are open at once, and no idle poll (a
-    missed wake-up hangs); 2. 40 events. Result: all 80 delivered; never more than 2 open for a, 3
-    for b, 4 in all; and the cap was reached (a finished delivery's slot is taken by the next one)."""
-    from aiohttp import web
-
+    """1. Hook a (concurrency 1) and hook b (concurrency 3) under a global cap of 4, a receiver that
+    answers each request after 10 ms, and no idle poll (a missed wake-up hangs); 2. 100 events.
+    Result: all 200 delivered; never more than 1 open for a, 3 for b, 4 in all; and the cap was
+    reached (a finished delivery's slot is taken by the next one)."""
     monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
-
-    open_now = {"/a": 0, "/b": 0}
-    peak = {"/a": 0, "/b": 0, "all": 0}
-    done = asyncio.Event()
-    count = 0
-
-    async def handle(request: web.Request) -> web.Response:
-        nonlocal count
-        open_now[request.path] += 1
-        peak[request.path] = max(peak[request.path], open_now[request.path])
-        peak["all"] = max(peak["all"], sum(open_now.values()))
-        await asyncio.sleep(0.02)
-        open_now[request.path] -= 1
-        count += 1
-        if count == 80:
-            done.set()
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/{name}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    cfg = write_config(
-        short_dir,
-        f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
-        delivery: {{concurrency: 4}}
-        hooks:
-          - {{name: a, events: ["*"], url: "http://127.0.0.1:{port}/a", concurrency: 2}}
-          - {{name: b, events: ["*"], url: "http://127.0.0.1:{port}/b", concurrency: 3}}
-        """,
-    )
-    try:
-        async with running_daemon(cfg):
-            acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(40)])
-            assert all(a["ok"] for a in acks)
-            await asyncio.wait_for(done.wait(), FAILSAFE_S)
-    finally:
-        await runner.cleanup()
-    assert peak["/a"] <= 2 and peak["/b"] <= 3 and peak["all"] <= 4
-    assert peak["all"] == 4
-    assert db_rows(short_dir / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state") == [
-        ("delivered", 80)
-    ]
+    receiver.default.update({"/a": Reply(delay_s=0.01), "/b": Reply(delay_s=0.01)})
+    cfg = two_hooks_config(short_dir, receiver, global_limit=4, limit_a=1, limit_b=3)
+    async with running_daemon(cfg):
+        acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(100)])
+        assert all(a["ok"] for a in acks)
+        await wait_db(short_dir / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
+                      lambda r: r == [("delivered", 200)])  # fmt: skip
+    assert receiver.peak["/a"] <= 1 and receiver.peak["/b"] <= 3 and receiver.peak["*"] <= 4
+    assert receiver.peak["*"] == 4
 
 
-async def test_hooks_share_the_global_limit_in_turn(short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_hooks_share_the_global_limit_in_turn(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """1. Hooks a and b (concurrency 2 each) under a global cap of 2, a receiver that answers each
     request after 10 ms, and no idle poll (a wake-up the dispatcher misses hangs instead of waiting
     a second); 2. 30 events, each matching both hooks. Result: all 60 delivered, and neither hook
     waits for the other's backlog: the first 30 requests hold 10-20 of b's."""
-    from aiohttp import web
-
     monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
-    order: list[str] = []
-    done = asyncio.Event()
+    receiver.default.update({"/a": Reply(delay_s=0.01), "/b": Reply(delay_s=0.01)})
+    cfg = two_hooks_config(short_dir, receiver, global_limit=2, limit_a=2, limit_b=2)
+    async with running_daemon(cfg):
+        acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(30)])
+        assert all(a["ok"] for a in acks)
+        await wait_db(short_dir / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
+                      lambda r: r == [("delivered", 60)])  # fmt: skip
+    order = [r.path for r in receiver.requests]
+    assert order[:30].count("/b") in range(10, 21), "".join(p[1] for p in order)
 
-    async def handle(request: web.Request) -> web.Response:
-        order.append(request.path)
-        await asyncio.sleep(0.01)
-        if len(order) == 60:
-            done.set()
-        return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/{name}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    cfg = write_config(
-        short_dir,
+def two_hooks_config(d: Path, receiver: Receiver, *, global_limit: int, limit_a: int, limit_b: int) -> Path:
+    return write_config(
+        d,
         f"""
         version: 1
-        storage: {{path: {short_dir}/hookd.db}}
+        storage: {{path: {d}/hookd.db}}
         sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
-        delivery: {{concurrency: 2}}
+          - {{name: app, type: socket, path: {d}/s.sock}}
+        delivery: {{concurrency: {global_limit}}}
         hooks:
-          - {{name: a, events: ["*"], url: "http://127.0.0.1:{port}/a", concurrency: 2}}
-          - {{name: b, events: ["*"], url: "http://127.0.0.1:{port}/b", concurrency: 2}}
+          - {{name: a, events: ["*"], url: "{receiver.url("/a")}", concurrency: {limit_a}}}
+          - {{name: b, events: ["*"], url: "{receiver.url("/b")}", concurrency: {limit_b}}}
         """,
     )
-    try:
-        async with running_daemon(cfg):
-            acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(30)])
-            assert all(a["ok"] for a in acks)
-            await asyncio.wait_for(done.wait(), FAILSAFE_S)
-    finally:
-        await runner.cleanup()
-    assert 10 <= order[:30].count("/b") <= 20, "".join(p[1] for p in order)
