@@ -261,6 +261,11 @@ def tree_cpu_s(pid: int) -> dict[int, float] | None:
     return by_pid if pid in by_pid else None
 
 
+def us_per(before_s: float | None, after_s: float | None, n: int) -> float | None:
+    """µs per item between two CPU-time readings in seconds (None when either is missing)."""
+    return (after_s - before_s) / n * 1e6 if before_s is not None and after_s is not None else None
+
+
 def cpu_split_us(before: dict[int, float], after: dict[int, float], root: int, n: int) -> tuple[float, float]:
     """(the daemon's, its children's) CPU per event in µs between two tree_cpu_s() readings."""
     own = (after[root] - before.get(root, 0.0)) / n * 1e6
@@ -725,10 +730,7 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
     await receiver.reset()
     receiver_cpu0 = receiver.cpu_s()
     b_elapsed, b_cpu = await baseline(receiver.url + "/baseline", bodies, args.timeout)
-    receiver_cpu1 = receiver.cpu_s()
-    baseline_receiver_us = (
-        (receiver_cpu1 - receiver_cpu0) / n * 1e6 if receiver_cpu0 is not None and receiver_cpu1 is not None else None
-    )
+    baseline_receiver_us = us_per(receiver_cpu0, receiver.cpu_s(), n)
     got = await receiver.count()
     if got["count"] != n:
         raise BenchError(f"baseline: the receiver counted {got['count']} POSTs, expected {n}")
@@ -763,11 +765,7 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
         hookd_elapsed = got["last"] - t0_mono
         hookd_eps = n / hookd_elapsed
         split = cpu_split_us(cpu0, cpu1, hookd.pid, n) if cpu0 is not None and cpu1 is not None else None
-        receiver_us = (
-            (receiver_cpu1 - receiver_cpu0) / n * 1e6
-            if receiver_cpu0 is not None and receiver_cpu1 is not None
-            else None
-        )
+        receiver_us = us_per(receiver_cpu0, receiver_cpu1, n)
 
         latency: Latency | None = None
         if paced_lines:

@@ -165,10 +165,7 @@ class Dispatcher:
         for the hook (its last claim came back short), so fresh events never overtake due retries."""
         if self._stopping or hook not in self._exhausted:
             return 0
-        per_hook = self.hooks[hook].config.concurrency
-        hook_room = 2 * per_hook - self.in_flight[hook] - len(self._ready[hook]) - self._reserved[hook]
-        total_room = 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
-        k = max(0, min(n, hook_room, total_room))
+        k = max(0, min(n, self._hook_room(hook), self._claim_room()))
         self._reserved[hook] += k
         return k
 
@@ -197,6 +194,15 @@ class Dispatcher:
         """How many more deliveries may be claimed in all: the free slots plus one round in reserve."""
         return 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
 
+    def _hook_room(self, name: str) -> int:
+        """The same for one hook, within its own concurrency."""
+        per_hook = self.hooks[name].config.concurrency
+        return 2 * per_hook - self.in_flight[name] - len(self._ready[name]) - self._reserved[name]
+
+    def _has_slot(self, name: str) -> bool:
+        """Whether a delivery of this hook may start now: under its own limit and the global one."""
+        return self.in_flight[name] < self.hooks[name].config.concurrency and self._active < self.concurrency
+
     def _wants_claim(self, name: str) -> bool:
         """Whether a claim for this hook is worth a round: it is not known to have nothing due, and
         its reserve is half used (refilled in batches, not one claim per delivery)."""
@@ -221,11 +227,8 @@ class Dispatcher:
             names = names[start:] + names[:start]
         needs: dict[str, int] = {}
         for name in names:
-            if self._wants_claim(name):
-                per_hook = self.hooks[name].config.concurrency
-                need = 2 * per_hook - self.in_flight[name] - len(self._ready[name]) - self._reserved[name]
-                if need > 0:
-                    needs[name] = need
+            if self._wants_claim(name) and (need := self._hook_room(name)) > 0:
+                needs[name] = need
         limits: dict[str, int] = {}
         while free > 0 and needs:
             share = max(1, free // len(needs))
@@ -307,8 +310,7 @@ class Dispatcher:
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
         for name, queue in self._ready.items():
-            limit = self.hooks[name].config.concurrency
-            while queue and self.in_flight[name] < limit and self._active < self.concurrency:
+            while queue and self._has_slot(name):
                 self._start(queue.popleft())
 
     def _start(self, d: DueDelivery) -> None:
@@ -362,12 +364,9 @@ class Dispatcher:
         """The next buffered delivery that may start now, taking its slot. The hooks are asked in
         turn, starting after the one whose delivery just finished, so that under the global limit a
         freed slot goes round the hooks with work waiting instead of back to the busiest one."""
-        if self._active >= self.concurrency:
-            return None
-        order = self._turns[freed]
-        for name in order:
+        for name in self._turns[freed]:
             queue = self._ready[name]
-            if queue and self.in_flight[name] < self.hooks[name].config.concurrency:
+            if queue and self._has_slot(name):
                 self._take_slot(name)
                 return queue.popleft()
         return None

@@ -28,12 +28,13 @@ from tests.conftest import (
 )
 
 
-def basic_config(d: Path, receiver: Receiver, hooks: str, *, extra_source: str = "") -> Path:
+def basic_config(d: Path, receiver: Receiver, hooks: str, *, extra_source: str = "", delivery: str = "{}") -> Path:
     return write_config(
         d,
         f"""
         version: 1
         storage: {{path: {d}/hookd.db}}
+        delivery: {delivery}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 2KB}}
         {extra_source}
@@ -593,17 +594,11 @@ async def test_an_internal_error_after_a_send_does_not_stop_the_deliveries_behin
 
     monkeypatch.setattr(dispatcher, "POLL_INTERVAL_S", 3600.0)
     monkeypatch.setattr(dispatcher, "plan_next", plan_next_with_a_bug)
-    cfg = write_config(
+    cfg = basic_config(
         short_dir,
-        f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
-        delivery: {{concurrency: 1}}
-        hooks:
-          - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 1}}
-        """,
+        receiver,
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 1}}',
+        delivery="{concurrency: 1}",
     )
     async with running_daemon(cfg) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id=f"bug-{i}") for i in range(3)])
@@ -702,11 +697,7 @@ async def test_per_hook_and_global_concurrency_limits_hold_while_every_slot_stay
     monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
     receiver.default.update({"/a": Reply(delay_s=0.01), "/b": Reply(delay_s=0.01)})
     cfg = two_hooks_config(short_dir, receiver, global_limit=4, limit_a=1, limit_b=3)
-    async with running_daemon(cfg):
-        acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(100)])
-        assert all(a["ok"] for a in acks)
-        await wait_db(short_dir / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
-                      lambda r: r == [("delivered", 200)])  # fmt: skip
+    await deliver_all(short_dir, cfg, events=100, deliveries=200)
     assert receiver.peak["/a"] <= 1 and receiver.peak["/b"] <= 3 and receiver.peak["*"] <= 4
     assert receiver.peak["*"] == 4
 
@@ -721,26 +712,24 @@ async def test_hooks_share_the_global_limit_in_turn(
     monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
     receiver.default.update({"/a": Reply(delay_s=0.01), "/b": Reply(delay_s=0.01)})
     cfg = two_hooks_config(short_dir, receiver, global_limit=2, limit_a=2, limit_b=2)
-    async with running_daemon(cfg):
-        acks = await send_lines(short_dir / "s.sock", [event_line("order.created") for _ in range(30)])
-        assert all(a["ok"] for a in acks)
-        await wait_db(short_dir / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
-                      lambda r: r == [("delivered", 60)])  # fmt: skip
+    await deliver_all(short_dir, cfg, events=30, deliveries=60)
     order = [r.path for r in receiver.requests]
     assert order[:30].count("/b") in range(10, 21), "".join(p[1] for p in order)
 
 
+async def deliver_all(d: Path, cfg: Path, *, events: int, deliveries: int) -> None:
+    """Run the daemon on `cfg`, send `events` events to its socket (each acked), and wait until
+    `deliveries` deliveries are delivered."""
+    async with running_daemon(cfg):
+        acks = await send_lines(d / "s.sock", [event_line("order.created") for _ in range(events)])
+        assert all(a["ok"] for a in acks)
+        await wait_db(d / "hookd.db", "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
+                      lambda r: r == [("delivered", deliveries)])  # fmt: skip
+
+
 def two_hooks_config(d: Path, receiver: Receiver, *, global_limit: int, limit_a: int, limit_b: int) -> Path:
-    return write_config(
-        d,
-        f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
-        delivery: {{concurrency: {global_limit}}}
-        hooks:
-          - {{name: a, events: ["*"], url: "{receiver.url("/a")}", concurrency: {limit_a}}}
-          - {{name: b, events: ["*"], url: "{receiver.url("/b")}", concurrency: {limit_b}}}
-        """,
+    hooks = (
+        f'  - {{name: a, events: ["*"], url: "{receiver.url("/a")}", concurrency: {limit_a}}}\n'
+        f'          - {{name: b, events: ["*"], url: "{receiver.url("/b")}", concurrency: {limit_b}}}'
     )
+    return basic_config(d, receiver, hooks, delivery=f"{{concurrency: {global_limit}}}")

@@ -84,6 +84,13 @@ async def held_request(sender: WorkerSender, receiver: Receiver) -> tuple[asynci
     return hold, in_flight, pid
 
 
+async def cancelled(in_flight: asyncio.Future[Outcome]) -> None:
+    """Cancel a send and check that the caller sees the cancel (no outcome slips through)."""
+    in_flight.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await in_flight
+
+
 async def test_a_worker_that_dies_fails_its_requests_retryably_and_is_replaced(
     sender: WorkerSender, receiver: Receiver
 ) -> None:
@@ -118,9 +125,7 @@ async def test_close_cancels_what_is_in_flight_and_the_worker_exits(receiver: Re
     await s.start()
     hold, in_flight, pid = await held_request(s, receiver)
     try:
-        in_flight.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await in_flight
+        await cancelled(in_flight)
         await asyncio.wait_for(s.close(), FAILSAFE_S)  # not held up by the receiver
         assert not process_alive(pid)
         assert s.pid is None
@@ -136,9 +141,7 @@ async def test_a_cancelled_request_is_cancelled_in_the_worker_and_frees_its_conn
     await s.start()
     hold, in_flight, pid = await held_request(s, receiver)
     try:
-        in_flight.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await in_flight
+        await cancelled(in_flight)
         after = await asyncio.wait_for(s.send(request(receiver.url("/after"))), FAILSAFE_S)
         assert after.ok and s.pid == pid and s.restarts == 0
         assert [r.path for r in receiver.requests] == ["/held", "/after"]

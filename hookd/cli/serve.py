@@ -6,10 +6,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -19,7 +17,7 @@ from hookd.config.load import check_config, default_config_path
 from hookd.daemon import Daemon
 from hookd.errors import StartupError
 from hookd.logs import setup_logging
-from hookd.runtime import settle_gc
+from hookd.runtime import run, settle_gc
 
 
 class LogFormat(StrEnum):
@@ -60,7 +58,7 @@ def serve(
     for warning in result.problems:
         logging.getLogger("hookd").warning("config: %s", warning)
     try:
-        _run(_serve(Daemon(settings)))
+        run(_serve(Daemon(settings)))
     except StartupError as e:
         render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape(str(e))}")
         raise typer.Exit(3) from None
@@ -89,12 +87,3 @@ async def _tune_runtime_when_ready(daemon: Daemon) -> None:
     # to the 5 ms default each time (an outcome write: 11 ms for 1.6 ms of work). 1 ms bounds that
     # wait; in-process runs at 20,000 events gave ~10% more events/s in two pairs of three.
     sys.setswitchinterval(0.001)
-
-
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)

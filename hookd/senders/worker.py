@@ -52,7 +52,7 @@ from typing import Any
 from hookd.errors import StartupError
 from hookd.health import RecentErrors
 from hookd.redact import redact_text
-from hookd.runtime import settle_gc
+from hookd.runtime import run, settle_gc
 from hookd.senders.base import OutboundRequest, Outcome, no_response
 from hookd.senders.http import HttpSender
 
@@ -503,13 +503,7 @@ def _internal_error(e: Exception, url: str) -> Outcome:
 def main(argv: Sequence[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fd = int(argv[0])
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve(fd))
-    else:
-        uvloop.run(_serve(fd))
+    run(_serve(int(argv[0])))
 
 
 if __name__ == "__main__":
