@@ -25,7 +25,7 @@ from hookd.rendering import render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender
-from hookd.store.base import AttemptRecord, DueDelivery, Store
+from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -383,7 +383,13 @@ class Dispatcher:
             request = self.build_request(hook, d)
             outcome = await self.sender.send(request)
         except asyncio.CancelledError:
-            raise  # shutdown: the delivery stays `delivering` and is re-sent at the next start
+            if self._stopping and request is not None:
+                # Cut off by the end of the shutdown grace period: the request went out, so it is
+                # an attempt like any other, and history shows it as one, due again at once (the
+                # next start). Not the last one: the receiver never got the chance to answer.
+                self._record(d, hook, started_at, request, _cut_off(time.perf_counter() - t0), "pending",
+                             self.clock.now())  # fmt: skip
+            raise
         except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
             log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
             outcome = Outcome(
@@ -402,6 +408,25 @@ class Dispatcher:
             now=self.clock.now(),
             rng=self.rng,
         )
+        self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
+        if plan.state == "delivered":
+            self.delivered_total += 1
+        elif plan.state == "failed":
+            self.failed_total += 1
+        else:
+            self.retried_total += 1
+        self._log(d, outcome, plan.state, plan.next_at)
+
+    def _record(
+        self,
+        d: DueDelivery,
+        hook: CompiledHook,
+        started_at: float,
+        request: OutboundRequest | None,
+        outcome: Outcome,
+        state: DeliveryState,
+        next_at: float | None,
+    ) -> None:
         self.recorder.add(
             AttemptRecord(
                 delivery_id=d.id,
@@ -418,17 +443,10 @@ class Dispatcher:
                 },
                 response_headers=outcome.response_headers,
                 response_excerpt=outcome.response_excerpt,
-                state=plan.state,
-                next_at=plan.next_at,
+                state=state,
+                next_at=next_at,
             )
         )
-        if plan.state == "delivered":
-            self.delivered_total += 1
-        elif plan.state == "failed":
-            self.failed_total += 1
-        else:
-            self.retried_total += 1
-        self._log(d, outcome, plan.state, plan.next_at)
 
     def _log(self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> None:
         if state == "delivered" and not log.isEnabledFor(logging.INFO):
@@ -482,3 +500,14 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.recorder.close()
         return cancelled
+
+
+def _cut_off(duration_s: float) -> Outcome:
+    return Outcome(
+        status=None,
+        ok=False,
+        retryable=True,
+        duration_s=duration_s,
+        error="cancelled: hookd stopped before the receiver answered (delivery.shutdown_timeout); "
+        "sent again at the next start",
+    )

@@ -19,6 +19,7 @@ from tests.conftest import (
     event_line,
     process_alive,
     send_lines,
+    wait_db,
     wait_gone,
     write_config,
 )
@@ -185,7 +186,8 @@ async def test_socket_in_use_refuses_second_daemon(short_dir: Path, receiver: Re
 async def test_second_sigint_cancels_in_flight_attempts_at_once(short_dir: Path, receiver: Receiver) -> None:
     """1. An attempt hangs at the receiver; shutdown_timeout is 60 s; 2. SIGINT, and once the daemon
     says it is waiting, SIGINT again. Result: it cancels the attempt and exits without waiting the
-    60 s (the receiver never answers); the delivery is sent again at the next start."""
+    60 s (the receiver never answers); the cut-off attempt is recorded and the delivery is pending,
+    due at once (not `delivering`, which only a crash leaves); it is sent again at the next start."""
     hold = asyncio.Event()
     receiver.on("/in", Reply(200, hold=hold))
     cfg = crash_config(short_dir, receiver)
@@ -203,10 +205,21 @@ async def test_second_sigint_cancels_in_flight_attempts_at_once(short_dir: Path,
         await daemon.wait()
         assert code == 0
         assert any("cancelled 1 in-flight delivery(ies)" in line for line in daemon.log)
+        db = short_dir / "hookd.db"
+        assert db_rows(db, "SELECT state, attempts, last_status FROM deliveries") == [("pending", 1, None)]
+        [(attempt, outcome, status, error)] = db_rows(db, "SELECT attempt, outcome, status, error FROM attempts")
+        assert (attempt, outcome, status) == (1, "pending", None)
+        assert "hookd stopped before the receiver answered" in str(error)
         receiver.on("/in", Reply(200))
         hold.set()
         await daemon.start()
         await receiver.wait_for(lambda rs: sum(r.headers["webhook-id"] == "forced" for r in rs) >= 2)
+        await wait_db(db, "SELECT state FROM deliveries", lambda rows: rows == [("delivered",)])
+        assert db_rows(db, "SELECT attempt, outcome FROM attempts ORDER BY attempt") == [
+            (1, "pending"),
+            (2, "delivered"),
+        ]
+        assert not any("interrupted" in line for line in daemon.log)  # a clean stop leaves nothing to recover
     finally:
         hold.set()
         await daemon.stop()
