@@ -108,7 +108,11 @@ async def open_store(
     Never creates the file: a typo in --db must not leave an empty database behind. Leaves WAL
     checkpoints to the daemon, so closing never holds up its commits.
     """
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as e:  # a directory on the way that this user may not enter
+        raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
+    if not exists:
         raise DatabaseMissing(path, origin)
     store = SQLiteStore(path, synchronous=synchronous, background_checkpoints=False, checkpoint_on_close=False)
     try:

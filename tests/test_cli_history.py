@@ -184,6 +184,17 @@ async def test_missing_database_says_where_it_looked(short_dir: Path, receiver: 
     assert "hookd history needs a valid config for storage.path (-c FILE), or --db PATH." in plain(no_config.stderr)
 
 
+async def test_a_database_path_that_cannot_be_opened_is_a_sentence(short_dir: Path) -> None:
+    # A directory this user may not enter raises from exists(); so does a name too long, as root too.
+    db = short_dir / ("x" * 300) / "hookd.db"
+    result = await hookd("history", "--db", str(db))
+    assert result.exit_code == 2
+    assert (
+        plain(result.stderr).replace("\n", "")
+        == f"error: cannot open the database '{db}' (given with --db): File name too long"
+    )
+
+
 async def test_reads_beside_a_running_daemon_and_with_db_alone(short_dir: Path, receiver: Receiver) -> None:
     cfg = history_config(short_dir, receiver)
     async with running_daemon(cfg):

@@ -658,6 +658,22 @@ def test_warning_alone_keeps_the_config_valid(tmp_path: Path) -> None:
     assert "0123456789abcdef0123" not in warning.message
 
 
+def test_a_path_that_cannot_be_looked_at_is_a_warning(tmp_path: Path) -> None:
+    """is_dir() raises rather than answers for some paths (a directory this user may not enter: the
+    daemon may run as another user). A name too long for the file system does the same, as root too."""
+    long = "x" * 300
+    problems = check(
+        tmp_path,
+        f"version: 1\nstorage:\n  path: {long}/hookd.db\nsources:\n  - {{name: f, type: file, path: {long}/e.jsonl}}\n",
+    )
+    looked = [p for p in problems if "cannot look at" in p.message]
+    assert [(p.severity, p.line, p.path) for p in looked] == [
+        ("warning", 3, "storage.path"),
+        ("warning", 5, "sources[0] (name='f').path"),
+    ]
+    assert all("File name too long; make sure the user hookd runs as can reach it" in p.message for p in looked)
+
+
 def test_unreadable_inputs(tmp_path: Path) -> None:
     missing = check_config(tmp_path / "nope.yaml", env={})
     assert not missing.readable

@@ -94,7 +94,7 @@ class _Linter:
         storage = data.get("storage")
         if isinstance(storage, dict) and isinstance(storage.get("path"), str):
             db = resolve_path(self.base_dir, storage["path"])
-            if db.is_dir():
+            if self._is_dir(db, ("storage", "path")):
                 self.add(
                     ("storage", "path"),
                     f"{str(db)!r} is a directory; name the database file, like var/hookd.db",
@@ -154,14 +154,28 @@ class _Linter:
             self._listen(listen, (*path, "listen"), loopback_only=True)
         if kind == "file" and isinstance(raw_path, str) and raw_path:
             target = resolve_path(self.base_dir, raw_path)
-            if target.is_dir():
+            is_dir = self._is_dir(target, (*path, "path"))
+            if is_dir:
                 self.add((*path, "path"), f"{str(target)!r} is a directory; name the JSONL file to tail")
-            elif not target.parent.is_dir() and target.parent != self._storage_dir():
+            elif is_dir is False and not target.parent.is_dir() and target.parent != self._storage_dir():
                 self.add(
                     (*path, "path"),
                     f"directory {str(target.parent)!r} does not exist yet; hookd will wait for the file to appear",
                     "warning",
                 )
+
+    def _is_dir(self, target: Path, path: PathKey) -> bool | None:
+        """Whether `target` is a directory; None, with a warning, when this user may not look (the
+        daemon may run as another user, so that alone is not an error)."""
+        try:
+            return target.is_dir()
+        except OSError as e:
+            self.add(
+                path,
+                f"cannot look at {str(target)!r}: {e.strerror or e}; make sure the user hookd runs as can reach it",
+                "warning",
+            )
+            return None
 
     def _storage_dir(self) -> Path:
         # The daemon creates the database directory at start, so files beside the database are fine.
