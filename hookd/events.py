@@ -86,23 +86,23 @@ def event_from_object(value: object, *, now: float | None = None) -> Event:
     if not isinstance(etype, str) or not etype.strip():
         problem = "is missing" if etype is None else "must be a non-empty string"
         raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
-    if raw_id is None:
-        event_id = uuid7()
-    elif not isinstance(raw_id, str) or not raw_id or len(raw_id) > MAX_ID_LENGTH:
+    if raw_id is not None and (not isinstance(raw_id, str) or not raw_id or len(raw_id) > MAX_ID_LENGTH):
         raise EventError(f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters')
-    assert event_id is not None
     raw_time = value.get("time")
     if raw_time is None:
         etime = utc_now_rfc3339(now)
     elif isinstance(raw_time, str) and _is_rfc3339(raw_time):
         etime = raw_time
     else:
+        # Errors name the producer's id only: an id hookd would have assigned was never stored.
         raise EventError(
             f'"time" must be an RFC 3339 timestamp like "2026-01-31T12:00:00Z", not {raw_time!r}', event_id=event_id
         )
     source = value.get("source")
     if source is not None and not isinstance(source, str):
         raise EventError('"source" must be a string', event_id=event_id)
+    if event_id is None:
+        event_id = uuid7()
     envelope: dict[str, object] = {
         "id": event_id,
         "type": etype,

@@ -123,6 +123,16 @@ def test_times_that_are_not_rfc3339_are_rejected(value: object) -> None:
     assert info.value.event_id == "e1"
 
 
+@pytest.mark.parametrize("event", [{"type": "t", "time": "yesterday"}, {"type": "t", "source": 3}])
+def test_a_rejected_event_without_an_id_is_not_given_one(event: dict[str, object]) -> None:
+    # An id hookd assigns names a stored event; a rejected one was never stored.
+    with pytest.raises(EventError) as info:
+        event_from_object(event, now=NOW)
+
+    assert info.value.event_id is None
+    assert "(event " not in str(info.value)
+
+
 def test_unknown_top_level_fields_are_rejected_with_the_fix() -> None:
     with pytest.raises(EventError) as info:
         event_from_object({"id": "e1", "type": "t", "amount": 5, "customer": "c"}, now=NOW)
