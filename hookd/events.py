@@ -17,6 +17,7 @@ import orjson
 
 from hookd.errors import EventError
 from hookd.ids import uuid7
+from hookd.units import format_size
 
 MAX_ID_LENGTH = 200
 # RFC 3339 date-time; datetime.fromisoformat alone also takes ISO 8601 forms such as 20260131T120000Z,
@@ -53,11 +54,18 @@ def utc_now_rfc3339(now: float | None = None) -> str:
     return f"{prefix}.{int((moment - second) * 1000):03d}Z"
 
 
+def size_limit(max_bytes: int) -> str:
+    """The limit as rejections name it: in bytes, and as configured when that was a unit (10MB)."""
+    short = format_size(max_bytes)
+    configured = "" if short == f"{max_bytes}B" else f": {short}"
+    return f"the limit of {max_bytes} bytes (max_event_size{configured})"
+
+
 def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = None) -> Event:
     """One event from one line of JSON. Raises EventError saying what is wrong and how to fix it."""
     size = len(line.encode()) if isinstance(line, str) else len(line)
     if size > max_bytes:
-        raise EventError(f"event is {size} bytes, over the limit of {max_bytes} bytes (max_event_size)")
+        raise EventError(f"event is {size} bytes, over {size_limit(max_bytes)}")
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as e:

@@ -162,6 +162,6 @@ class Ingest:
             if not p.done.done():
                 p.done.set_result(answers)
         for rej in rejections:
-            log.warning("source=%s at=%s rejected: %s", rej.source, rej.position, rej.reason)
+            log.warning('source=%s at="%s" rejected: %s', rej.source, rej.position, rej.reason)
         if self.handoff is not None:
             self.handoff.committed(result.claimed, result.pending_hooks, reserved)

@@ -97,3 +97,12 @@ def format_duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:.1f}m"
     return f"{seconds:g}s"
+
+
+def format_size(size: int) -> str:
+    """The shortest exact form in the units parse_size reads: 10MB, 512KiB, 1500B."""
+    for unit in ("GB", "GiB", "MB", "MiB", "KB", "KiB"):
+        factor = _SIZE_UNITS[unit.lower()]
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"

@@ -97,7 +97,7 @@ async def test_rejected_event_exits_1_with_the_daemons_error(short_dir: Path, re
         "rejected: event 2: unknown top-level field(s) 'zzz'; an event has type, id, time, source and data: "
         'put your fields under "data"',
         f"rejected: event 3: event is {len(orjson.dumps(orjson.loads(big)))} bytes, over the limit of 1000 bytes "
-        "(max_event_size)",
+        "(max_event_size: 1KB)",
         "2 of 3 event(s) rejected; the others were stored",
     ]
     assert received_ids(receiver) == ["ok-1"]

@@ -25,7 +25,7 @@ from hookd.config.model import (
 from hookd.errors import ConfigError
 from hookd.expressions import ExpressionError, compile_expression, is_truthy
 from hookd.templates import TemplateError, compile_template
-from hookd.units import Rate, format_duration, parse_duration, parse_rate, parse_size
+from hookd.units import Rate, format_duration, format_size, parse_duration, parse_rate, parse_size
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(REPO.glob("examples/*/hookd.yaml"))
@@ -495,6 +495,15 @@ def test_parse_duration_errors(value: object, error: type[Exception], fragment: 
     ],
 )
 def test_parse_size(text: str | int, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(10_000_000, "10MB"), (524_288, "512KiB"), (1024**3, "1GiB"), (2000, "2KB"), (1500, "1500B"), (0, "0B")],
+)
+def test_format_size_is_exact_and_reads_back(size: int, text: str) -> None:
+    assert format_size(size) == text
     assert parse_size(text) == size
 
 

@@ -309,7 +309,7 @@ async def test_bad_input_gets_clear_errors_and_harms_nobody(short_dir: Path, rec
         assert '"type" must be a non-empty string' in reasons[4]
         assert "RFC 3339" in reasons[5]
         assert "'total'" in reasons[6] and "data" in reasons[6]
-        assert "over the limit of 2000 bytes (max_event_size)" in reasons[7]
+        assert "over the limit of 2000 bytes (max_event_size: 2KB)" in reasons[7]
         assert replies[8] == {"ok": True, "id": "good-1"}
 
         _, writer = await asyncio.open_unix_connection(str(sock))

@@ -21,7 +21,7 @@ import orjson
 
 from hookd.config.model import SocketSourceConfig
 from hookd.errors import EventError, StartupError
-from hookd.events import Event, parse_event_line
+from hookd.events import Event, parse_event_line, size_limit
 from hookd.sources.base import Accepted, Batch, Rejection, Submit
 
 log = logging.getLogger("hookd.sources.socket")
@@ -221,7 +221,7 @@ class SocketSource:
         for raw in lines:
             line_no += 1
             if raw is None:
-                reason = f"event is over the limit of {max_bytes} bytes (max_event_size); it was skipped"
+                reason = f"event is over {size_limit(max_bytes)}; it was skipped"
                 rejections.append(Rejection(self.name, f"conn {conn} line {line_no}", reason))
                 replies.append(_error(reason))
                 continue

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from hookd.config.model import FileSourceConfig
 from hookd.errors import EventError, StartupError
-from hookd.events import Event, parse_event_line
+from hookd.events import Event, parse_event_line, size_limit
 from hookd.sources.base import Batch, Checkpoint, Rejection, Submit
 
 logger = logging.getLogger("hookd.sources.tail")
@@ -383,7 +383,7 @@ class FileTailSource:
 
     def _reject_oversized(self, skipped: _Oversized, rejections: list[Rejection]) -> None:
         limit = self._config.max_event_bytes
-        reason = f"event is {skipped.size} bytes, over the limit of {limit} bytes (max_event_size)"
+        reason = f"event is {skipped.size} bytes, over {size_limit(limit)}"
         self._reject(skipped.line, reason, skipped.excerpt, rejections)
 
     def _reject(self, line: int, reason: str, excerpt: bytes, rejections: list[Rejection]) -> None:
