@@ -197,7 +197,9 @@ class Daemon:
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
-        log.info("hookd stopped")
+        if self.started_at is not None:  # not after a start that failed: its error says what happened
+            self.started_at = None
+            log.info("hookd stopped")
 
     async def serve(self) -> None:
         """Start, run until `request_stop()`, stop."""

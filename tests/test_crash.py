@@ -183,6 +183,33 @@ async def test_socket_in_use_refuses_second_daemon(short_dir: Path, receiver: Re
         await first.close()
 
 
+async def test_a_start_that_fails_says_why_once_and_not_that_hookd_stopped(short_dir: Path, receiver: Receiver) -> None:
+    """Another daemon (its own database) already serves the socket path: the second one fails after
+    opening its store, so it stops what it started; it must not log "hookd stopped" (it never ran),
+    once or, as before, twice, ahead of the reason."""
+    cfg = crash_config(short_dir, receiver)
+    first = DaemonProcess(cfg)
+    other = short_dir / "other"
+    other.mkdir()
+    clash = write_config(other, cfg.read_text().replace(f"{short_dir}/hookd.db", f"{other}/hookd.db"))
+    try:
+        await first.start()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", "serve", "-c", str(clash),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+        text = err.decode()
+        assert proc.returncode == 3
+        assert "hookd cannot start: source 'app': another process is listening" in text
+        assert "hookd stopped" not in text and "Traceback" not in text
+    finally:
+        first.signal(signal.SIGTERM)
+        await first.wait()
+        await first.close()
+
+
 async def test_second_sigint_cancels_in_flight_attempts_at_once(short_dir: Path, receiver: Receiver) -> None:
     """1. An attempt hangs at the receiver; shutdown_timeout is 60 s; 2. SIGINT, and once the daemon
     says it is waiting, SIGINT again. Result: it cancels the attempt and exits without waiting the

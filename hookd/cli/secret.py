@@ -1,4 +1,4 @@
-"""`hookd secret generate`: a new random secret for webhook signing or the admin token."""
+"""`hookd secret generate`: a new random secret, for the admin token today (signing comes later)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import typer
 from hookd.cli.app import app
 from hookd.keys import MAX_BYTES, MIN_BYTES, SIGNING_PREFIX, generate_secret
 
-secret_app = typer.Typer(help="Secrets for signing webhooks and protecting the admin listener.", no_args_is_help=True)
+secret_app = typer.Typer(
+    help="Secrets for the admin listener's token (in the Standard Webhooks format, for signing later).",
+    no_args_is_help=True,
+)
 app.add_typer(secret_app, name="secret")
 
 

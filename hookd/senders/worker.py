@@ -174,7 +174,9 @@ class WorkerSender:
         try:
             await self._running_worker()
         except OSError as e:
-            raise StartupError(f"cannot start the delivery worker process: {e}") from None
+            raise StartupError(
+                f"cannot start the delivery worker process ({self.python} -m hookd.senders.worker): {e}"
+            ) from None
         except _WorkerFailed as e:
             raise StartupError(f"the delivery worker process did not start: {e}") from None
         if self._sweeping is None:
