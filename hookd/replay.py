@@ -332,6 +332,7 @@ class ReplayResult:
     plan: FilePlan | None = None
     sent: tuple[DeliveryRow, ...] | None = None  # --wait: the replays as they ended
     unconfigured: tuple[str, ...] = ()  # hooks replayed to that are not in the config
+    missing_events: tuple[str, ...] = ()  # event ids asked for (--event) that the database does not hold
 
     @property
     def failed(self) -> tuple[DeliveryRow, ...]:
@@ -346,17 +347,24 @@ async def run(request: ReplayRequest, *, clock: Clock, progress: Progress | None
     now = clock.now()
     async with open_store(request.db, origin=request.origin, synchronous=request.synchronous) as store:
         plan = None
+        missing_events: tuple[str, ...] = ()
         if request.events is not None:
             if request.router is None:
                 raise UsageError("replaying events from a file needs the config's hooks to route them")
             plan = await plan_file(store, request.events, request.router)
             targets = list(plan.targets)
         else:
-            targets = await select(store, request.query or DeliveryQuery())
+            query = request.query or DeliveryQuery()
+            targets = await select(store, query)
+            if query.event_ids:
+                stored = await store.known_events(query.event_ids)
+                missing_events = tuple(i for i in dict.fromkeys(query.event_ids) if i not in stored)
         hooks = list(dict.fromkeys(t.hook for t in targets))
         known = request.router.by_name if request.router is not None else None
         unconfigured = tuple(h for h in hooks if known is not None and h not in known)
-        result = ReplayResult(targets=tuple(targets), plan=plan, unconfigured=unconfigured)
+        result = ReplayResult(
+            targets=tuple(targets), plan=plan, unconfigured=unconfigured, missing_events=missing_events
+        )
         if request.dry_run or not (targets or (plan and plan.new_events)):
             return result
         if request.wait and (known is None or unconfigured):

@@ -109,6 +109,19 @@ async def test_replaying_twice_does_not_multiply_deliveries(short_dir: Path, rec
     assert len(db_rows(db, REPLAYS)) == 2
 
 
+async def test_an_event_id_the_database_does_not_hold_is_named(short_dir: Path, receiver: Receiver) -> None:
+    cfg = await populate(short_dir, receiver)
+
+    typo = await hookd("replay", "-c", str(cfg), "--event", "o9", "--dry-run")
+    mixed = await hookd("replay", "-c", str(cfg), "--event", "o9", "--event", "o1", "--dry-run", "--json")
+
+    assert typo.exit_code == 0
+    assert plain(typo.stderr) == "warning: no event 'o9' in the database\n"
+    assert plain(typo.stdout) == "nothing to replay: no finished delivery matches\n"
+    assert orjson.loads(mixed.stdout)["missing_events"] == ["o9"]
+    assert len(orjson.loads(mixed.stdout)["deliveries"]) == 2
+
+
 async def test_dry_run_lists_and_changes_nothing(short_dir: Path, receiver: Receiver) -> None:
     cfg = await populate(short_dir, receiver)
     db = short_dir / "hookd.db"

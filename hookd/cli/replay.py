@@ -239,6 +239,8 @@ def _result_dict(result: replays.ReplayResult, *, dry_run: bool) -> dict[str, ob
         doc["skipped_unfinished"] = result.plan.unfinished
     if result.unconfigured:
         doc["unconfigured_hooks"] = list(result.unconfigured)
+    if result.missing_events:
+        doc["missing_events"] = list(result.missing_events)
     if result.sent is not None:
         doc["results"] = [delivery_dict(r) for r in result.sent]
     return doc
@@ -256,6 +258,8 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
         )
         if plan.unfinished:
             out.print(f"{plan.unfinished} left out: a delivery of that event to that hook is still queued")
+    for event_id in result.missing_events:
+        render.stderr.print(f"[yellow]warning:[/yellow] no event {esc(event_id)!r} in the database")
     if not result.targets:
         out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
         return
