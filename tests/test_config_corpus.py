@@ -190,6 +190,13 @@ CASES = [
         29,
     ),
     Case(
+        "blank-glob",
+        "version: 1\nhooks:\n  - name: a\n    events: [order.created, '  ']\n    url: http://x\n",
+        "event glob '  ' is blank; write a type like order.created",
+        4,
+        29,
+    ),
+    Case(
         "duplicate-hook-names",
         HOOK + "  - name: a\n    events: [x]\n    url: http://x\n",
         "hook name 'a' is already used on line 3; every hook needs its own name",
@@ -656,6 +663,14 @@ def test_warning_alone_keeps_the_config_valid(tmp_path: Path) -> None:
     assert (warning.line, warning.column) == (3, 10)
     assert "the token is written in the file itself" in warning.message
     assert "0123456789abcdef0123" not in warning.message
+
+
+def test_an_empty_glob_is_one_problem_and_a_repeated_one_a_warning(tmp_path: Path) -> None:
+    problems = check(tmp_path, "version: 1\nhooks:\n  - name: a\n    events: ['', a.b, a.b]\n    url: http://x\n")
+    assert [(p.severity, p.path, p.message) for p in problems] == [
+        ("error", "hooks[0] (name='a').events[0]", "must not be empty"),
+        ("warning", "hooks[0] (name='a').events[2]", "event glob 'a.b' is already listed on line 4"),
+    ]
 
 
 def test_a_path_that_cannot_be_looked_at_is_a_warning(tmp_path: Path) -> None:

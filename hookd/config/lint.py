@@ -220,9 +220,19 @@ class _Linter:
             self._url(url, (*path, "url"))
         events = hook.get("events")
         if isinstance(events, list):
+            seen: dict[str, int] = {}
             for j, glob in enumerate(events):
-                if isinstance(glob, str) and (glob != glob.strip() or not glob.strip()):
+                if not isinstance(glob, str) or not glob:
+                    continue  # the schema reports these
+                if not glob.strip():
+                    self.add((*path, "events", j), f"event glob {glob!r} is blank; write a type like order.created")
+                elif glob != glob.strip():
                     self.add((*path, "events", j), f"event glob {glob!r} has surrounding spaces; remove them")
+                elif glob in seen:
+                    line = self.doc.mark((*path, "events", seen[glob])).line
+                    self.add((*path, "events", j), f"event glob {glob!r} is already listed on line {line}", "warning")
+                else:
+                    seen[glob] = j
         expression = hook.get("filter")
         if isinstance(expression, str) and expression.strip():
             self._filter(expression, (*path, "filter"))
