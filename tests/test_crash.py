@@ -66,6 +66,17 @@ async def flood(sock: Path, n: int, acked: list[str], *, chunk: int = 100) -> No
         writer.close()
 
 
+async def serve_until_exit(cfg: Path) -> tuple[int | None, str]:
+    """`hookd serve -c cfg` expected to refuse to start: its exit status and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hookd", "serve", "-c", str(cfg),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    return proc.returncode, err.decode()
+
+
 async def test_kill_9_loses_no_acknowledged_event(short_dir: Path, receiver: Receiver) -> None:
     """1. Deliveries to the receiver hang (held), so 5 are in flight and the rest pending;
     2. a client floods events and kill -9 hits the daemon mid-flood;
@@ -148,14 +159,8 @@ async def test_a_stop_signal_lets_in_flight_finish_and_exits_0(
 
 async def test_invalid_config_refuses_to_start_with_exit_3(short_dir: Path) -> None:
     cfg = write_config(short_dir, "version: 1\nhooks:\n  - name: x\n    events: [a]\n    url: ftp://nope\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hookd", "serve", "-c", str(cfg),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(30):
-        _, err = await proc.communicate()
-    text = err.decode()
-    assert proc.returncode == 3
+    code, text = await serve_until_exit(cfg)
+    assert code == 3
     assert "hookd.yaml:5:10" in text and "http:// or https://" in text
     assert "hookd cannot start" in text
     assert "Traceback" not in text
@@ -166,15 +171,10 @@ async def test_socket_in_use_refuses_second_daemon(short_dir: Path, receiver: Re
     first = DaemonProcess(cfg)
     try:
         await first.start()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hookd", "serve", "-c", str(cfg),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        async with asyncio.timeout(30):
-            _, err = await proc.communicate()
-        assert proc.returncode == 3
-        assert "another hookd (pid " in err.decode() and "is already running with the database" in err.decode()
-        assert "Traceback" not in err.decode()
+        code, text = await serve_until_exit(cfg)
+        assert code == 3
+        assert "another hookd (pid " in text and "is already running with the database" in text
+        assert "Traceback" not in text
         # The first daemon is unharmed.
         assert await send_lines(short_dir / "s.sock", [event_line(id="still")]) == [{"ok": True, "id": "still"}]
     finally:
@@ -194,14 +194,8 @@ async def test_a_start_that_fails_says_why_once_and_not_that_hookd_stopped(short
     clash = write_config(other, cfg.read_text().replace(f"{short_dir}/hookd.db", f"{other}/hookd.db"))
     try:
         await first.start()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hookd", "serve", "-c", str(clash),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        async with asyncio.timeout(30):
-            _, err = await proc.communicate()
-        text = err.decode()
-        assert proc.returncode == 3
+        code, text = await serve_until_exit(clash)
+        assert code == 3
         assert "hookd cannot start: source 'app': another process is listening" in text
         assert "hookd stopped" not in text and "Traceback" not in text
     finally:
