@@ -24,7 +24,7 @@ from hookd.health import RecentErrors
 from hookd.rendering import render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
-from hookd.senders.base import OutboundRequest, Outcome, Sender
+from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
 
 log = logging.getLogger("hookd.dispatcher")
@@ -36,6 +36,10 @@ STORE_RETRY_S = 1.0
 # Outcomes are written at most once per interval, unless this many are waiting.
 RECORD_INTERVAL_S = 0.01
 RECORD_BATCH_FULL = 1000
+# The error recorded for an attempt cut off by the end of the shutdown grace period.
+CUT_OFF = (
+    "cancelled: hookd stopped before the receiver answered (delivery.shutdown_timeout); sent again at the next start"
+)
 
 
 class Recorder:
@@ -130,7 +134,8 @@ class Dispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self.rng = rng or random.Random()
-        self.recorder = Recorder(store, errors or RecentErrors(), on_retry_scheduled=self.wake)
+        self.errors = errors or RecentErrors()  # one sink for the recorder's errors and these
+        self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
         # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
@@ -150,7 +155,6 @@ class Dispatcher:
         self._stopping = False
         self._draining = False
         self._stop_requested = asyncio.Event()
-        self.errors = errors or RecentErrors()
         self.delivered_total = 0
         self.failed_total = 0
         self.retried_total = 0
@@ -387,18 +391,13 @@ class Dispatcher:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
-                self._record(d, hook, started_at, request, _cut_off(time.perf_counter() - t0), "pending",
+                self._record(d, hook, started_at, request, no_response(CUT_OFF, t0, retryable=True), "pending",
                              self.clock.now())  # fmt: skip
             raise
         except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
             log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
-            outcome = Outcome(
-                status=None,
-                ok=False,
-                retryable=request is not None,  # a template error will not fix itself
-                duration_s=time.perf_counter() - t0,
-                error=f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}",
-            )
+            error = f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}"
+            outcome = no_response(error, t0, retryable=request is not None)  # a template error will not fix itself
         plan = plan_next(
             ok=outcome.ok,
             retryable=outcome.retryable,
@@ -500,14 +499,3 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.recorder.close()
         return cancelled
-
-
-def _cut_off(duration_s: float) -> Outcome:
-    return Outcome(
-        status=None,
-        ok=False,
-        retryable=True,
-        duration_s=duration_s,
-        error="cancelled: hookd stopped before the receiver answered (delivery.shutdown_timeout); "
-        "sent again at the next start",
-    )
