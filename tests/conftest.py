@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 from aiohttp import web
-from hypothesis import settings as hypothesis_settings
 from aiohttp.test_utils import TestServer
+from hypothesis import settings as hypothesis_settings
 
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
