@@ -149,8 +149,9 @@ class Ingest:
             summaries += self.rejection_limiter.close_all()
         rejections += summaries
         checkpoints = [p.batch.checkpoint for p in group if p.batch.checkpoint is not None]
-        if not routed and not rejections and not checkpoints:
+        if not routed and not rejections and not checkpoints:  # only rejections that are just counted
             for p in group:
+                self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
                 if not p.done.done():
                     p.done.set_result([])
             return

@@ -50,7 +50,7 @@ _HTTP_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} \S+ HTTP/\d(\.\d)?\r?\Z")
 class SocketSource:
     """Implements hookd.sources.base.Source."""
 
-    def __init__(self, config: SocketSourceConfig) -> None:
+    def __init__(self, config: SocketSourceConfig, *, partial_budget: int | None = None) -> None:
         self.config = config
         self.name = config.name
         self._servers: list[asyncio.Server] = []
@@ -64,8 +64,13 @@ class SocketSource:
         self._stopping = False
         self.addresses: list[str] = []
         self._bound_path: Path | None = None  # the socket file this source created, and only it may remove
-        self.partial_budget = max(PARTIAL_BUDGET_FLOOR, 4 * config.max_event_bytes)
+        self.partial_budget = partial_budget or max(PARTIAL_BUDGET_FLOOR, 4 * config.max_event_bytes)
         self._partial_bytes = 0  # held now in unfinished lines, all connections together
+
+    @property
+    def unfinished_bytes(self) -> int:
+        """Bytes held now in unfinished lines, all connections together (at most `partial_budget`)."""
+        return self._partial_bytes
 
     def describe(self) -> str:
         return " ".join(self.addresses)
@@ -266,8 +271,8 @@ class SocketSource:
         came last, is told why and closed; the lines already begun on other connections can complete."""
         reason = (
             f"line {conn.line_no + 1} is not complete and the unfinished lines of all connections to source "
-            f"{self.name!r} would hold over {format_size(self.partial_budget)} (4 x max_event_size, at least "
-            f"{format_size(PARTIAL_BUDGET_FLOOR)}); the connection is closed: send the line again, in one piece"
+            f"{self.name!r} would hold over {format_size(self.partial_budget)}; the connection is closed: "
+            "send the line again when it is ready to go in one piece"
         )
         await self._reject_alone(conn, reason, b"")
         writer.write(_error(reason))
