@@ -3,9 +3,10 @@
 A client that sends junk as fast as it can (500,000 bad lines) once wrote a rejection row and a
 WARNING line per line: 76 MB of database and 83 MB of log. Every rejected line is still counted
 (status keeps exact totals) and answered on its socket, but only the first `shown_per_window` of
-each stream (a socket connection, a file source) in each window are stored and logged; the rest
-are summed up in one summary rejection, stored and logged when the window ends or the stream
-closes: "… and 49,812 more rejected lines from conn 3 …".
+each stream (a socket connection, a file source) in each window, and 10 times that per source (many
+connections), are stored and logged; the rest are summed up in one summary rejection per stream,
+stored and logged when the window ends or the stream closes: "… and 49,812 more rejected line(s)
+from conn 3 …".
 
 Pure: time comes in as an argument (the ingest's injected Clock).
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from hookd.sources.base import Rejection
 
 SHOWN_PER_WINDOW = 20
+SOURCE_FACTOR = 10  # a source shows at most this many times SHOWN_PER_WINDOW, over all its streams
 WINDOW_S = 60.0
 
 
@@ -33,6 +35,7 @@ class RejectionLimiter:
         self.shown_per_window = shown_per_window
         self.window_s = window_s
         self._windows: dict[tuple[str, str], _Window] = {}  # by (source, stream)
+        self._by_source: dict[str, _Window] = {}  # `hidden` unused: summaries are per stream
         self._next_end = float("inf")  # no window ends before this
 
     def admit(self, rejections: Iterable[Rejection], now: float) -> tuple[list[Rejection], list[Rejection]]:
@@ -45,8 +48,12 @@ class RejectionLimiter:
             if window is None:
                 window = self._windows[key] = _Window(ends_at=now + self.window_s)
                 self._next_end = min(self._next_end, window.ends_at)
-            if window.shown < self.shown_per_window:
+            whole = self._by_source.get(rej.source)
+            if whole is None or whole.ends_at <= now:
+                whole = self._by_source[rej.source] = _Window(ends_at=now + self.window_s)
+            if window.shown < self.shown_per_window and whole.shown < self.shown_per_window * SOURCE_FACTOR:
                 window.shown += 1
+                whole.shown += 1
                 shown.append(rej)
             else:
                 window.hidden += 1
@@ -74,6 +81,7 @@ class RejectionLimiter:
         """Shutdown: every pending summary."""
         summaries = [self._summary(key, w) for key, w in self._windows.items() if w.hidden]
         self._windows.clear()
+        self._by_source.clear()
         self._next_end = float("inf")
         return summaries
 
@@ -85,8 +93,8 @@ class RejectionLimiter:
         source, stream = key
         where = stream or f"source {source}"
         reason = (
-            f"… and {window.hidden:,} more rejected line(s) from {where}: after the first "
-            f"{self.shown_per_window} in {self.window_s:g} s, rejections are counted and answered "
-            "but not stored or logged one by one"
+            f"… and {window.hidden:,} more rejected line(s) from {where} in {self.window_s:g} s, counted "
+            f"and answered but not stored or logged one by one (at most {self.shown_per_window} per "
+            f"connection and {self.shown_per_window * SOURCE_FACTOR} per source are)"
         )
         return Rejection(source=source, position=stream or source, reason=reason, stream=stream)

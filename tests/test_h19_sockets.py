@@ -76,13 +76,24 @@ def test_the_limiter_shows_the_first_per_window_and_sums_up_the_rest() -> None:
     assert limiter.next_summary_at() == 60.0
     (summary,) = limiter.ended(60.0)
     assert summary.position == "conn 1" and summary.stream == "conn 1"
-    assert summary.reason.startswith("… and 7 more rejected line(s) from conn 1: after the first 3 in 60 s")
+    assert summary.reason.startswith("… and 7 more rejected line(s) from conn 1 in 60 s, counted and answered")
     assert limiter.next_summary_at() is None
     # A new window: the first ones are shown again; a stream that ends writes its summary at once.
     shown, _ = limiter.admit([rejection(i) for i in range(11, 16)], 61.0)
     assert len(shown) == 3
-    assert [s.reason.split(":")[0] for s in limiter.close("app", "conn 1")] == ["… and 2 more rejected line(s) from conn 1"]
+    (closed,) = limiter.close("app", "conn 1")
+    assert closed.reason.startswith("… and 2 more rejected line(s) from conn 1 in 60 s")
     assert limiter.close("app", "conn 2") == []
+
+
+def test_many_connections_share_a_per_source_bound() -> None:
+    """50 connections with 10 bad lines each: at most 10 x 3 shown in all, every connection summed up."""
+    limiter = RejectionLimiter(shown_per_window=3, window_s=60)
+    shown, _ = limiter.admit([rejection(i, conn=c) for c in range(1, 51) for i in range(1, 11)], 0.0)
+    assert len(shown) == 30
+    summaries = limiter.ended(60.0)
+    assert len(summaries) == 50
+    assert sum(int(s.reason.split()[2]) for s in summaries) == 500 - 30
 
 
 @asynccontextmanager
@@ -291,10 +302,10 @@ async def test_an_http_request_gets_one_http_400_and_one_rejection(short_dir: Pa
     async with running_daemon(cfg) as daemon:
         tcp = next(a for a in daemon.sources[0].describe().split() if a.startswith("tcp:"))
         host, port = tcp.removeprefix("tcp:").rsplit(":", 1)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"http://{host}:{port}/events", json={"type": "a"}) as response:
-                body = await response.text()
-                status = response.status
+        url = f"http://{host}:{port}/events"
+        async with aiohttp.ClientSession() as session, session.post(url, json={"type": "a"}) as response:
+            body = await response.text()
+            status = response.status
         assert status == 400
         assert "newline-delimited JSON" in body and "man hookd.yaml" in body
         rows = db_rows(short_dir / "hookd.db", "SELECT position, reason FROM rejected")
@@ -307,4 +318,3 @@ async def test_an_http_request_gets_one_http_400_and_one_rejection(short_dir: Pa
             assert orjson.loads(await reader.readline()) == {"ok": True, "id": "after-http"}
         writer.close()
         await writer.wait_closed()
-
