@@ -100,6 +100,7 @@ class Ingest:
         finally:
             if self._summary_timer is not None:
                 self._summary_timer.cancel()
+                await asyncio.gather(self._summary_timer, return_exceptions=True)
 
     async def _run(self) -> None:
         while (first := await self._queue.get()) is not None:
@@ -151,7 +152,8 @@ class Ingest:
         checkpoints = [p.batch.checkpoint for p in group if p.batch.checkpoint is not None]
         if not routed and not rejections and not checkpoints:  # only rejections that are just counted
             for p in group:
-                self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
+                if p.batch.rejections:
+                    self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
                 if not p.done.done():
                     p.done.set_result([])
             return
@@ -202,5 +204,8 @@ class Ingest:
 
     async def _commit_summaries_at(self, at: float) -> None:
         await self.clock.sleep(at - self.clock.now())
-        # An empty batch: its commit writes the summaries of the windows ended by then.
-        self._queue.put_nowait(_Pending(Batch(), asyncio.get_running_loop().create_future()))
+        # An empty batch: its commit writes the summaries of the windows ended by then. Nobody waits
+        # for its answer (already given), so a failing commit leaves no unretrieved exception.
+        answered: asyncio.Future[list[Accepted]] = asyncio.get_running_loop().create_future()
+        answered.set_result([])
+        self._queue.put_nowait(_Pending(Batch(), answered))
