@@ -93,8 +93,8 @@ class RejectionLimiter:
         source, stream = key
         where = stream or f"source {source}"
         reason = (
-            f"… and {window.hidden:,} more rejected line(s) from {where} in {self.window_s:g} s, counted "
-            f"and answered but not stored or logged one by one (at most {self.shown_per_window} per "
-            f"connection and {self.shown_per_window * SOURCE_FACTOR} per source are)"
+            f"… and {window.hidden:,} more rejected line(s) from {where} in {self.window_s:g} s: counted, "
+            f"not stored or logged one by one (only the first {self.shown_per_window} per connection or "
+            f"file and {self.shown_per_window * SOURCE_FACTOR} per source are)"
         )
         return Rejection(source=source, position=stream or source, reason=reason, stream=stream)

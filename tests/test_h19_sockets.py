@@ -47,7 +47,7 @@ class ManualClock:
             self._moved.notify_all()
 
 
-def config(d: Path, *, source: str = "") -> Path:
+def config(d: Path, *, source: str = "", extra: str = "") -> Path:
     return write_config(
         d,
         f"""
@@ -55,6 +55,7 @@ def config(d: Path, *, source: str = "") -> Path:
         storage: {{path: {d}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 2KB{source}}}
+        {extra}
         hooks:
           - {{name: h, events: ["never.matches"], url: "http://127.0.0.1:9/h"}}
         """,
@@ -76,7 +77,7 @@ def test_the_limiter_shows_the_first_per_window_and_sums_up_the_rest() -> None:
     assert limiter.next_summary_at() == 60.0
     (summary,) = limiter.ended(60.0)
     assert summary.position == "conn 1" and summary.stream == "conn 1"
-    assert summary.reason.startswith("… and 7 more rejected line(s) from conn 1 in 60 s, counted and answered")
+    assert summary.reason.startswith("… and 7 more rejected line(s) from conn 1 in 60 s: counted, not stored")
     assert limiter.next_summary_at() is None
     # A new window: the first ones are shown again; a stream that ends writes its summary at once.
     shown, _ = limiter.admit([rejection(i) for i in range(11, 16)], 61.0)
@@ -152,6 +153,22 @@ async def test_a_flooding_connection_gets_every_answer_and_its_summary_when_it_c
     assert [r[0] for r in rows[:20]] == [f"conn 1 line {i}" for i in range(1, 21)]
     assert rows[20][0] == "conn 1"
     assert str(rows[20][1]).startswith("… and 2,980 more rejected line(s) from conn 1")
+
+
+async def test_a_file_full_of_bad_lines_is_counted_and_summed_up_at_shutdown(short_dir: Path) -> None:
+    """1. A tailed file holds 500 bad lines and one good event; 2. the daemon stops before the
+    minute ends. Result: 500 counted, 20 stored one by one, and the shutdown writes the summary."""
+    log = short_dir / "events.jsonl"
+    log.write_bytes(b"junk\n" * 500 + event_line(id="good") + b"\n")
+    cfg = config(short_dir, extra=f"  - {{name: applog, type: file, path: {log}, start_at: beginning}}")
+    db = short_dir / "hookd.db"
+    async with running_daemon(cfg) as daemon:
+        await wait_db(db, "SELECT id FROM events", lambda r: r == [("good",)])
+        assert daemon.ingest.rejected_by_source["applog"] == 500
+    rows = db_rows(db, "SELECT position, reason FROM rejected ORDER BY id")
+    assert [r[0] for r in rows[:20]] == [f"{log}:{i}" for i in range(1, 21)]
+    assert len(rows) == 21 and rows[20][0] == "applog"
+    assert str(rows[20][1]).startswith("… and 480 more rejected line(s) from source applog")
 
 
 # -- fairness: one flooding connection does not starve another's acks ---------------------------------
