@@ -44,7 +44,8 @@ LISTEN_BACKLOG = 4096
 # 60 clients each holding a 9.9 MB line once took 580 MB.
 PARTIAL_BUDGET_FLOOR = 64_000_000
 HTTP_DISCARD_BYTES = 1_000_000  # read (and drop) at most this much of an HTTP request before closing
-_HTTP_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} \S+ HTTP/\d(\.\d)?\r?\Z")
+# Printable ASCII only in the target: the request line is quoted in the rejection and the log line.
+_HTTP_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} [!-~]+ HTTP/\d(\.\d)?\r?\Z")
 
 
 class SocketSource:
