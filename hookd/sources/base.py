@@ -23,6 +23,9 @@ class Rejection:
     position: str  # where: "events.jsonl:42", "conn 7 line 3"
     reason: str
     excerpt: bytes = b""  # the first bytes of the input, for the operator
+    # What rejections are stored and logged per (hookd.rejections): a connection ("conn 7"); "" for
+    # the whole source. Beyond the first few per window, they are only counted and summed up.
+    stream: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class Batch:
     rejections: Sequence[Rejection] = ()
     checkpoint: Checkpoint | None = None
     source: str = ""  # the submitting source's name, stored with each event
+    ended_stream: str = ""  # this stream (a connection) has ended: write its rejection summary now
 
 
 Submit = Callable[[Batch], Awaitable[list[Accepted]]]
