@@ -7,7 +7,6 @@ the daemon runs, with no store in between. A filter that is false is taken apart
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ from hookd.rendering import render_request
 from hookd.router import _EVALUATION_ERRORS, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.http import HttpSender
+from hookd.suggest import closest
 
 STDIN = "-"
 
@@ -441,5 +441,4 @@ async def deliver(
 
 
 def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return close[0] if close else None
+    return closest(name, options)
