@@ -156,6 +156,7 @@ class Dispatcher:
         self._exhausted: set[str] = set()
         self._reserved: Counter[str] = Counter()  # promised to ingest for a commit in flight
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
+        self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of in_flight
         self._wake = asyncio.Event()
         self._stopping = False
@@ -333,7 +334,9 @@ class Dispatcher:
     def _delivering_ended(self, holding: list[DueDelivery], task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if holding:  # cancelled before its first step (a stop in the same turn): its slot comes back
-            self._give_slot(holding.pop().hook)
+            d = holding.pop()
+            self._give_slot(d.hook)
+            self._unstarted.append(d.id)  # claimed, never sent: finish() gives it back
 
     def _take_slot(self, hook: str) -> None:
         self.in_flight[hook] += 1
@@ -504,5 +507,8 @@ class Dispatcher:
                 task.cancel()
             cancelled = len(pending)
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._unstarted:
+            unstarted, self._unstarted = self._unstarted, []
+            await self.store.release(unstarted, self.clock.now())
         await self.recorder.close()
         return cancelled
