@@ -163,11 +163,11 @@ class _Column:
 
 
 # Columns kept first when the terminal is too narrow for all: what identifies a delivery and how it
-# ended, then when and what for; `last error` takes whatever width is left.
-_PRIORITY = ("delivery", "status", "hook", "time", "event", "code", "tries", "type", "ms")
+# ended, then when, for what, and why it failed; `last error` folds into whatever width is left.
+_PRIORITY = ("delivery", "status", "hook", "time", "event", "code", "last error", "tries", "type", "ms")
 _ORDER = ("time", "delivery", "event", "type", "hook", "status", "tries", "code", "ms", "last error")
 _ERROR_MIN_WIDTH = 16
-_GAP = 2  # between columns: one space of padding on each side
+_GAP = 3  # between columns: one space of padding on each side, and the (blank) divider
 
 
 def compact_time(at: float, *, now: float) -> str:
@@ -247,8 +247,10 @@ def _fit(columns: Mapping[str, _Column], width: int | None) -> tuple[set[str], s
     kept: set[str] = set()
     compact = {name for name, c in columns.items() if c.compact is not None}
     used = -_GAP
-    for name in _PRIORITY:
+    for name in (n for n in _PRIORITY if n in columns):
         need = columns[name].width(compact=name in compact) + _GAP
+        if name == "last error":
+            need = min(need, _ERROR_MIN_WIDTH + _GAP)
         if used + need <= width or not kept:
             kept.add(name)
             used += need
@@ -257,8 +259,6 @@ def _fit(columns: Mapping[str, _Column], width: int | None) -> tuple[set[str], s
         if name in kept and used + extra <= width:
             compact.discard(name)
             used += extra
-    if "last error" in columns and used + _GAP + _ERROR_MIN_WIDTH <= width:
-        kept.add("last error")
     return kept, compact
 
 
@@ -271,8 +271,9 @@ def print_table(table: Table) -> None:
     if render.stdout.is_terminal:
         render.stdout.print(table)
     else:
-        # Piped, every row stays on one line (for grep and cut) instead of wrapping at 80 columns.
-        console = Console(highlight=False, width=_PIPED_WIDTH, file=io.StringIO())
+        # Piped, every row stays on one line (for grep and cut) instead of wrapping at 80 columns,
+        # unless COLUMNS asks for a width.
+        console = Console(highlight=False, width=table_width() or _PIPED_WIDTH, file=io.StringIO())
         with console.capture() as captured:
             console.print(table)
         sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
