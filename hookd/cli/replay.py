@@ -36,6 +36,7 @@ from hookd.cli.common import (
     fail,
     local_time,
     print_table,
+    table_width,
     utc_time,
     warn,
     window,
@@ -343,7 +344,8 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
     if dry_run:
         if plan is None:
             originals = [t.original for t in result.targets if t.original is not None]
-            print_table(deliveries_table(originals, caption=f"would replay {len(originals)} delivery(ies)"))
+            caption = f"would replay {len(originals)} delivery(ies)"
+            print_table(deliveries_table(originals, caption=caption, width=table_width()))
         else:
             print_table(_targets_table(result.targets))
         out.print("dry run: nothing was queued")
@@ -372,7 +374,8 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
     line = f"[green]{delivered} delivered[/green], [red]{failed} failed[/red], {retrying} to be retried"
     out.print(line + (f", {waiting} not sent" if waiting else ""))
     if result.failed:
-        print_table(deliveries_table(result.failed, caption="not delivered; hookd history show ID has every attempt"))
+        caption = "not delivered; hookd history show ID has every attempt"
+        print_table(deliveries_table(result.failed, caption=caption, width=table_width()))
         if retrying:
             out.print("deliveries to be retried are sent by the daemon at its next start (or another --wait)")
 
