@@ -319,6 +319,8 @@ async def send_now(
     ids = tuple(delivery_ids)
     stuck: set[str] = set()
     while True:
+        if stopping.is_set():  # stopped before (or while) they were queued: send nothing
+            return await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
         dispatcher = Dispatcher(
             store, active, hooks, clock, concurrency=concurrency, cut_off_error=CUT_OFF_BY_STOP,
             cut_off_state="cancelled",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.conftest import (
     wait_db,
     write_config,
 )
+from tests.test_cli_history import hookd, plain
 from tests.test_store_queries import routed
 
 EVENTS = 300
@@ -118,6 +120,12 @@ async def test_a_signal_stops_replay_wait_and_withdraws_what_it_queued(
         ("withdrawn: hookd replay --wait was stopped before sending it",)
     ]
     assert len(receiver.at("/slow")) == EVENTS + CONCURRENCY  # nothing more was sent
+    [(cut_id,)] = db_rows(db, f"SELECT id {replays} AND attempts = 1 LIMIT 1")
+    shown = await hookd("history", "show", str(cut_id)[:24], "-c", str(cfg))
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(plain(shown.stdout).split())
+    assert "cancelled (replay) after 1 attempt(s)" in text, text
+    assert re.search(r"attempt 1 \S+ no response in \d+ ms: cancelled error cancelled: hookd replay --wait", text), text
 
 
 async def test_a_delivery_claimed_but_not_started_when_stopped_is_given_back(tmp_path: Path) -> None:

@@ -266,9 +266,11 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         out.print("  [dim]no attempt recorded yet[/dim]")
     for a in detail.attempts:
         code = f"HTTP {a.status}" if a.status is not None else "no response"
-        outcome = {"delivered": "[green]delivered[/green]", "failed": "[red]failed[/red]"}.get(
-            a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]"
-        )
+        outcome = {
+            "delivered": "[green]delivered[/green]",
+            "failed": "[red]failed[/red]",
+            "cancelled": "[magenta]cancelled[/magenta]",
+        }.get(a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]")
         out.print(
             f"  [bold]attempt {a.attempt}[/bold]  {local_time(a.started_at)}  {code} in "
             f"{milliseconds(a.duration_s)} ms: {outcome}"
