@@ -48,7 +48,7 @@ class UnknownHookError(HookdError):
     exit_code = 2
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
-        close = _did_you_mean(name, known)
+        close = closest(name, known)
         hint = f"did you mean {close!r}?" if close else f"the config has: {', '.join(known) or 'no hooks'}"
         super().__init__(f"no hook named {name!r} in the config; {hint}")
         self.name = name
@@ -438,7 +438,3 @@ async def deliver(
     finally:
         if owned:
             await active.close()
-
-
-def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
-    return closest(name, options)

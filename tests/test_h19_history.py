@@ -21,6 +21,7 @@ import hookd.cli.replay
 from hookd.cli.app import app
 from hookd.store import sqlite_reads
 from hookd.store.sqlite import SQLiteStore
+from hookd.suggest import closest, did_you_mean
 from hookd.units import parse_duration_text
 from tests.conftest import Receiver, db_rows, running_daemon
 from tests.test_cli_history import plain, populate
@@ -274,3 +275,9 @@ async def test_cancel_usage_errors(short_dir: Path, receiver: Receiver, args: tu
     result = await hookd("replay", "-c", str(cfg), *args)
     assert result.exit_code == 2
     assert message in plain(result.stderr).replace("\n", " ")
+
+
+def test_one_did_you_mean_helper_serves_every_caller() -> None:
+    assert closest("godo", ["good", "bad"]) == "good"
+    assert did_you_mean("faild", ["delivered", "failed"]) == "; did you mean 'failed'?"
+    assert did_you_mean("zzzz", ["good", "bad"]) == ""

@@ -33,7 +33,7 @@ def prune(
 ) -> None:
     """Delete finished deliveries, their attempts and orphaned events older than --older-than.
 
-    Deletes delivered and failed deliveries with their attempts, events left without deliveries and
+    Deletes delivered, failed and cancelled deliveries with their attempts, events left without deliveries and
     rejected lines; pending deliveries are never deleted. The daemon does this hourly; this does it
     now, in short transactions (safe while it runs).
 

@@ -63,10 +63,6 @@ def _type_of(value: object) -> str:
     return type(value).__name__
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    return did_you_mean(word, options)
-
-
 def schema_problems(doc: LocatedDocument) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[PathKey, str]] = set()
@@ -101,8 +97,8 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
             if key not in known:
                 yield (
                     (*path, key),
-                    f"unknown key {key!r}{_did_you_mean(key, known)}"
-                    + ("" if _did_you_mean(key, known) else f" (allowed here: {', '.join(known)})"),
+                    f"unknown key {key!r}{did_you_mean(key, known)}"
+                    + ("" if did_you_mean(key, known) else f" (allowed here: {', '.join(known)})"),
                     True,
                 )
     elif kind == "required":
@@ -126,7 +122,7 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         yield path, f"must be {names}, not {_type_of(instance)}{hint}", False
     elif kind == "enum":
         options = [str(o) for o in expected]
-        dym = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""
+        dym = did_you_mean(str(instance), options) if isinstance(instance, str) else ""
         if isinstance(instance, bool):
             dym = " (YAML reads yes/no/on/off as true/false; quote the value)"
         yield path, f"{doc.shown(path, instance)} is not one of: {', '.join(options)}{dym}", False
