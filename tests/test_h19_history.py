@@ -20,11 +20,13 @@ import hookd.cli.prune
 import hookd.cli.replay
 from hookd.cli.app import app
 from hookd.store import sqlite_reads
+from hookd.store.base import DeliveryQuery
 from hookd.store.sqlite import SQLiteStore
 from hookd.suggest import closest, did_you_mean
 from hookd.units import parse_duration_text
 from tests.conftest import Receiver, db_rows, running_daemon
 from tests.test_cli_history import plain, populate
+from tests.test_store_queries import routed
 
 
 async def hookd(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -281,3 +283,28 @@ def test_one_did_you_mean_helper_serves_every_caller() -> None:
     assert closest("godo", ["good", "bad"]) == "good"
     assert did_you_mean("faild", ["delivered", "failed"]) == "; did you mean 'failed'?"
     assert did_you_mean("zzzz", ["good", "bad"]) == ""
+
+
+async def test_withdraw_takes_only_queued_deliveries_and_prune_removes_them_later(tmp_path: Path) -> None:
+    """1. Three deliveries: one claimed (in flight), two pending; 2. withdraw all of them;
+    3. prune at a time after they were withdrawn.
+    Result: only the two pending become cancelled (the one in flight is left to its attempt); the
+    prune deletes the cancelled ones like any finished delivery, and never the one in flight."""
+    store = SQLiteStore(tmp_path / "hookd.db", background_checkpoints=False)
+    await store.open()
+    try:
+        await store.ingest([routed("e1", "a", "b", "c")], [], [], 100.0)
+        [claimed] = await store.claim_due(100.0, {"a": 1})
+        withdrawn = await store.withdraw(DeliveryQuery(), 101.0, "withdrawn for the test")
+        again = await store.withdraw(DeliveryQuery(), 102.0, "withdrawn for the test")
+        states = {r.hook: (r.state, r.last_error) for r in await store.deliveries(DeliveryQuery())}
+        pruned = await store.prune_counts(200.0)
+    finally:
+        await store.close()
+    assert (withdrawn, again) == (2, 0)
+    assert states == {
+        "a": ("delivering", None),
+        "b": ("cancelled", "withdrawn for the test"),
+        "c": ("cancelled", "withdrawn for the test"),
+    }
+    assert claimed.hook == "a" and pruned.deliveries == 2
