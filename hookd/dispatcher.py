@@ -127,8 +127,14 @@ class Dispatcher:
         concurrency: int,
         rng: random.Random | None = None,
         errors: RecentErrors | None = None,
+        cut_off_error: str = CUT_OFF,
+        cut_off_state: DeliveryState = "pending",
     ) -> None:
         self.store = store
+        # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
+        # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
+        self.cut_off_error = cut_off_error
+        self.cut_off_state = cut_off_state
         self.sender = sender
         self.hooks: Mapping[str, CompiledHook] = {h.name: h for h in hooks}
         self.clock = clock
@@ -150,6 +156,7 @@ class Dispatcher:
         self._exhausted: set[str] = set()
         self._reserved: Counter[str] = Counter()  # promised to ingest for a commit in flight
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
+        self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of in_flight
         self._wake = asyncio.Event()
         self._stopping = False
@@ -327,7 +334,9 @@ class Dispatcher:
     def _delivering_ended(self, holding: list[DueDelivery], task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if holding:  # cancelled before its first step (a stop in the same turn): its slot comes back
-            self._give_slot(holding.pop().hook)
+            d = holding.pop()
+            self._give_slot(d.hook)
+            self._unstarted.append(d.id)  # claimed, never sent: finish() gives it back
 
     def _take_slot(self, hook: str) -> None:
         self.in_flight[hook] += 1
@@ -391,8 +400,9 @@ class Dispatcher:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
-                self._record(d, hook, started_at, request, no_response(CUT_OFF, t0, retryable=True), "pending",
-                             self.clock.now())  # fmt: skip
+                cut_off = no_response(self.cut_off_error, t0, retryable=True)
+                next_at = self.clock.now() if self.cut_off_state == "pending" else None
+                self._record(d, hook, started_at, request, cut_off, self.cut_off_state, next_at)
             raise
         except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
             log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
@@ -497,5 +507,8 @@ class Dispatcher:
                 task.cancel()
             cancelled = len(pending)
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._unstarted:
+            unstarted, self._unstarted = self._unstarted, []
+            await self.store.release(unstarted, self.clock.now())
         await self.recorder.close()
         return cancelled

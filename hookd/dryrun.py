@@ -7,7 +7,6 @@ the daemon runs, with no store in between. A filter that is false is taken apart
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +26,7 @@ from hookd.rendering import render_request
 from hookd.router import _EVALUATION_ERRORS, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.http import HttpSender
+from hookd.suggest import closest
 
 STDIN = "-"
 
@@ -46,7 +46,7 @@ class UnknownHookError(HookdError):
     exit_code = 2
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
-        close = _did_you_mean(name, known)
+        close = closest(name, known)
         hint = f"did you mean {close!r}?" if close else f"the config has: {', '.join(known) or 'no hooks'}"
         super().__init__(f"no hook named {name!r} in the config; {hint}")
         self.name = name
@@ -436,8 +436,3 @@ async def deliver(
     finally:
         if owned:
             await active.close()
-
-
-def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return close[0] if close else None

@@ -1,5 +1,6 @@
 """JMESPath, the one expression language of hookd (filters and {{ templates }}).
 
+
 Compiles once, explains parse errors in terms a config author can act on, and catches the two
 mistakes that JMESPath accepts silently or rejects cryptically: "double quotes" mean a field name,
 and bare numbers are not literals.
@@ -7,7 +8,6 @@ and bare numbers are not literals.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import re
@@ -20,6 +20,8 @@ from jmespath import exceptions as jmes_exc
 from jmespath import lexer as jmes_lexer
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
+
+from hookd.suggest import closest
 
 _COMPARATORS = frozenset({"eq", "ne", "lt", "gt", "lte", "gte"})
 _BARE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -156,8 +158,8 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
         start = tok["start"] if isinstance(tok["start"], int) else -1
         starts.setdefault(name, start)
         if name not in table:
-            close = difflib.get_close_matches(name, list(table), n=1)
-            fix = f"did you mean {close[0]}()?" if close else "see jmespath.org for the built-in functions"
+            close = closest(name, table)
+            fix = f"did you mean {close}()?" if close else "see jmespath.org for the built-in functions"
             problems.append(ExpressionProblem(f"{name}() is not a JMESPath function; {fix}", start))
     for name, given in _calls(compile_jmespath(expression).parsed):
         spec = table.get(name)

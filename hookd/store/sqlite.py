@@ -31,6 +31,7 @@ from hookd.store.base import (
     DueDelivery,
     EventRecord,
     HookStats,
+    IdTable,
     IngestResult,
     PruneCounts,
     ReplayItem,
@@ -415,6 +416,32 @@ class SQLiteStore:
     async def stats(self, since: float, until: float) -> list[HookStats]:
         return await self._db.run(reads.stats, since, until)
 
+    async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:
+        where, params = reads.where_clause(query)
+        queued = f"{where} AND" if where else " WHERE"
+
+        def withdraw(db: sqlite3.Connection) -> int:
+            return db.execute(
+                "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ?, last_error = ? "
+                "WHERE id IN (SELECT d.id FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
+                f"{queued} d.state = 'pending')",
+                [now, reason, *params],
+            ).rowcount
+
+        return await self._write(withdraw)
+
+    async def ids_with_prefix(self, table: IdTable, prefix: str, limit: int) -> list[str]:
+        return await self._db.run(reads.ids_with_prefix, table, prefix, limit)
+
+    async def unique_prefix_lengths(self, ids: Sequence[str], min_length: int) -> dict[str, int]:
+        return await self._db.run(reads.unique_prefix_lengths, ids, min_length)
+
+    async def hooks_with_deliveries(self, names: Sequence[str]) -> frozenset[str]:
+        return await self._db.run(reads.hooks_with_deliveries, names)
+
+    async def hook_names(self) -> list[str]:
+        return await self._db.run(reads.hook_names)
+
     async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:
         if not items:
             return []
@@ -590,7 +617,7 @@ def _prune_deliveries(db: sqlite3.Connection, older_than: float, batch: int) -> 
     finished = (
         # updated_at >= created_at, so the created_at bound is implied; it lets the index do the work.
         "SELECT id FROM deliveries WHERE created_at < ?1 AND updated_at < ?1 "
-        "AND state IN ('delivered', 'failed') ORDER BY created_at, id LIMIT ?2"
+        "AND state IN ('delivered', 'failed', 'cancelled') ORDER BY created_at, id LIMIT ?2"
     )
     attempts = db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch)).rowcount
     deliveries = db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch)).rowcount
