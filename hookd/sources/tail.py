@@ -271,7 +271,9 @@ class FileTailSource:
         self._last_problem = ""
         where = f"source={self.name} file={self._path}"
         if (st.st_dev, st.st_ino) != (self._device, self._inode):
-            # Rotated: finish the old file first, its unterminated last line included.
+            # Rotated: finish the old file first, its unterminated last line included; up to its size
+            # now, so that a writer still appending to it (a line with no end) cannot hold us there.
+            self._budget = max(0, os.fstat(self._fileno()).st_size - (self._buf_pos + len(self._buf)))
             await self._drain(submit, final=True)
             old = f"{self._device}:{self._inode}"
             if not self._open():
@@ -365,12 +367,12 @@ class FileTailSource:
 
     async def _drain(self, submit: Submit, *, final: bool = False) -> None:
         """Submit complete lines batch by batch, without sleeping, up to the end of the file or until
-        READ_BUDGET_BYTES are read (`_budget` then is 0: the caller looks at the path and goes on).
+        `_budget` bytes are read (it is then 0: the caller looks at the path again, and goes on).
 
-        With `final` (the file was rotated away) it reads to the end, and an unterminated last line
+        With `final` (the file was rotated away) an unterminated last line at the end of the budget
         is consumed too.
         """
-        while (final or self._budget > 0) and (batch := await self._next_batch(final=final)) is not None:
+        while (batch := await self._next_batch(final=final)) is not None:
             await self._store(submit, batch)
             assert batch.checkpoint is not None
             self._offset, self._line = batch.checkpoint.offset, batch.checkpoint.line
@@ -389,7 +391,7 @@ class FileTailSource:
                 taken += 1
                 end, line = self._buf_pos, self._cursor_line
                 continue
-            if (final or self._budget > 0) and self._fill():
+            if self._fill():
                 await asyncio.sleep(0)  # one chunk read: let others run
                 continue
             if final and self._take_unterminated(events, rejections):
@@ -402,8 +404,10 @@ class FileTailSource:
         return Batch(events=events, rejections=rejections, checkpoint=checkpoint, source=self.name)
 
     def _fill(self) -> bool:
-        """Read one chunk into the buffer; False at the end of the file."""
-        chunk = self._require_file().read(CHUNK_BYTES)
+        """Read one chunk into the buffer; False at the end of the file or of the read budget."""
+        if self._budget <= 0:
+            return False
+        chunk = self._require_file().read(min(CHUNK_BYTES, self._budget))
         if not chunk:
             return False
         self._buf += chunk
