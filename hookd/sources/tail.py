@@ -228,16 +228,15 @@ class FileTailSource:
         except (FileNotFoundError, NotADirectoryError):
             self._problem(logging.INFO, "does not exist yet; waiting for it to appear")
             return False
-        except IsADirectoryError:
-            raise SourceError(
-                f"source {self.name!r}: {str(self._path)!r} is a directory; path must name a file"
-            ) from None
         except OSError as e:
             raise SourceError(
                 f"source {self.name!r}: {str(self._path)!r} cannot be opened: {e.strerror}; "
                 "check its permissions (and those of its directories)"
             ) from None
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise SourceError(f"source {self.name!r}: {str(self._path)!r} is a directory; path must name a file")
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise SourceError(
@@ -552,6 +551,4 @@ def _kind(mode: int) -> str:
         return "a FIFO (named pipe)"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    if stat.S_ISDIR(mode):
-        return "a directory"
     return "a special file"
