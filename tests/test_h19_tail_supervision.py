@@ -175,3 +175,36 @@ async def test_a_quiet_source_counts_as_recovered_once_it_has_run_for_a_while(lo
                 await asyncio.sleep(0)
         assert not task.done()
     assert s.recorder.ids == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs /proc/self/mem")
+async def test_a_read_that_fails_is_reported_with_the_file_and_retried(log_path: Path) -> None:
+    """1. Tail line 1. 2. The path becomes a symlink to /proc/self/mem: a regular file whose read at
+    offset 0 fails with EIO. 3. A regular file with line 2 takes the path back; the retry comes.
+
+    Result: health names the file and the I/O error; the failure is logged once though every retry
+    fails the same way; line 2 arrives and health is ok again.
+    """
+    log_path.write_bytes(lines("1"))
+    with captured("hookd.supervisor") as log:
+        async with supervised(log_path) as (s, task):
+            await s.recorder.wait_events(1)
+            await s.clock.wait_sleeping(POLL_S)
+            log_path.rename(log_path.with_name("events.jsonl.1"))
+            os.symlink("/proc/self/mem", log_path)
+            s.clock.advance(POLL_S)
+            await s.wait_failing(1)
+            reason = s.health.failing()["applog"].reason
+            assert f"reading {str(log_path)!r} failed: Input/output error" in reason
+            await s.clock.wait_sleeping(1.0)
+            s.clock.advance(1.0)
+            await s.wait_failing(2)
+            log_path.unlink()
+            log_path.write_bytes(lines("2"))
+            await s.clock.wait_sleeping(2.0)
+            s.clock.advance(2.0)
+            await s.recorder.wait_events(2)
+            assert s.health.failing() == {}
+            assert not task.done()
+    assert s.recorder.ids == ["1", "2"]
+    assert len(log.at(logging.ERROR)) == 1

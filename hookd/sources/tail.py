@@ -341,6 +341,7 @@ class FileTailSource:
         self._buf_pos = offset
         self._cursor_line = line
         self._oversized = None
+        self._last_line, self._last_newline = b"", True
 
     async def _store(self, submit: Submit, batch: Batch) -> None:
         """Submit until the store takes it: while it fails the file simply waits (nothing is lost,
@@ -406,7 +407,10 @@ class FileTailSource:
         """Read one chunk into the buffer; False at the end of the file or of the read budget."""
         if self._budget <= 0:
             return False
-        chunk = self._require_file().read(min(CHUNK_BYTES, self._budget))
+        try:
+            chunk = self._require_file().read(min(CHUNK_BYTES, self._budget))
+        except OSError as e:  # EIO and the like: say which file, for the supervisor's report
+            raise SourceError(f"source {self.name!r}: reading {str(self._path)!r} failed: {e.strerror}") from e
         if not chunk:
             return False
         self._buf += chunk
@@ -447,7 +451,7 @@ class FileTailSource:
         raw = bytes(self._buf[:newline])
         self._discard(newline + 1)
         self._cursor_line += 1
-        self._last_line, self._last_newline = raw, True
+        self._last_line = raw  # with its newline: `_last_newline` is False only after an unterminated line
         self._parse(raw, self._cursor_line, events, rejections)
         return True
 
