@@ -25,10 +25,11 @@ MAX_RETRY_S = 30.0
 STABLE_S = 60.0
 
 
-def failure_reason(error: BaseException) -> str:
-    """One line saying why a source failed: the sentence of a HookdError, else the exception itself."""
+def failure_reason(error: BaseException, source: str) -> str:
+    """One line saying why a source failed: the sentence of a HookdError (without the source's name
+    it may start with: log line and health name the source already), else the exception itself."""
     if isinstance(error, HookdError):
-        return str(error)
+        return str(error).removeprefix(f"source {source!r}: ")
     if isinstance(error, OSError) and error.strerror:
         where = f" ({error.filename})" if error.filename else ""
         return f"{error.strerror}{where}"
@@ -104,7 +105,7 @@ class SourceSupervisor:
         self._recovered()
 
     def _failed(self, error: BaseException) -> None:
-        reason = failure_reason(error)
+        reason = failure_reason(error, self.name)
         now = self._clock.now()
         failure = self._health.failed(self.name, reason, now=now, retry_at=now + self._delay_s)
         if reason == self._logged_reason:

@@ -136,7 +136,7 @@ async def test_a_path_that_becomes_a_directory_is_reported_retried_with_backoff_
     assert s.recorder.ids == ["1", "2", "3", "4"]
     errors = log.at(logging.ERROR)
     assert len(errors) == 1
-    assert errors[0].startswith("source=applog stopped: ") and "is a directory" in errors[0]
+    assert errors[0].startswith(f"source=applog stopped: {str(log_path)!r} is a directory; path must name a file")
     assert "trying again in 1s" in errors[0]
     assert all("Traceback" not in m for m in errors)
     infos = log.at(logging.INFO)
