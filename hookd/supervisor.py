@@ -130,9 +130,8 @@ class SourceSupervisor:
         self._delay_s = self._first_retry_s
         self._logged_reason = None
         log.info(
-            "source=%s works again after %d failed attempt(s) over %.0fs (the last: %s)",
+            "source=%s works again after %d failed attempt(s) over %.0fs",
             self.name,
             failure.failures,
             self._clock.now() - failure.since,
-            failure.reason,
         )
