@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from hookd.config.model import FileSourceConfig
+from hookd.config.model import FileSourceConfig, SocketSourceConfig
 from hookd.health import SourceHealth
+from hookd.sources.socket import SocketSource
 from hookd.sources.tail import FileTailSource
 from hookd.supervisor import SourceSupervisor
+from tests.conftest import send_lines
 from tests.manual_clock import ManualClock
 from tests.test_tail import Recorder, lines
 
@@ -208,3 +210,24 @@ async def test_a_read_that_fails_is_reported_with_the_file_and_retried(log_path:
             assert not task.done()
     assert s.recorder.ids == ["1", "2"]
     assert len(log.at(logging.ERROR)) == 1
+
+
+async def test_a_socket_source_can_be_started_again_after_close(short_dir: Path) -> None:
+    """The supervisor restarts a failed source with close, start, run: a socket source binds again,
+    lists its address once, and answers on it."""
+    config = SocketSourceConfig(name="app", path=short_dir / "s.sock")
+    source = SocketSource(config)
+    await source.start()
+    await source.close()
+    await source.start()
+    recorder = Recorder()
+    task = asyncio.create_task(source.run(recorder.submit))
+    try:
+        assert source.describe() == f"unix:{short_dir / 's.sock'}"
+        [reply] = await send_lines(short_dir / "s.sock", [lines("s1").rstrip(b"\n")])
+        assert reply == {"ok": True, "id": "s1"}
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await source.close()
