@@ -77,7 +77,9 @@ class SocketSource:
         return " ".join(self.addresses)
 
     async def start(self) -> None:
-        """Bind the socket(s). Raises StartupError for an address in use or a bad path."""
+        """Bind the socket(s). Raises StartupError for an address in use or a bad path.
+        After `close` it binds again (the supervisor restarts a source that failed)."""
+        self._servers, self.addresses, self._stopping = [], [], False
         path = self.config.path
         if path is not None:
             self._prepare_path(path)

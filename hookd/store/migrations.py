@@ -73,4 +73,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0002_checkpoint_fingerprint",
+        # A hash of the line before the offset: a file truncated and written again past the offset
+        # keeps its inode and size order, but not these bytes (hookd.sources.tail). NULL for
+        # checkpoints written before: the next commit adds it.
+        """
+        ALTER TABLE checkpoints ADD COLUMN fingerprint TEXT;
+        """,
+    ),
 )

@@ -318,11 +318,14 @@ class SQLiteStore:
     async def checkpoint(self, source: str) -> Checkpoint | None:
         def read(db: sqlite3.Connection) -> Checkpoint | None:
             row = db.execute(
-                'SELECT source, path, device, inode, "offset", line FROM checkpoints WHERE source = ?', (source,)
+                'SELECT source, path, device, inode, "offset", line, fingerprint FROM checkpoints WHERE source = ?',
+                (source,),
             ).fetchone()
             if row is None:
                 return None
-            return Checkpoint(source=row[0], path=row[1], device=row[2], inode=row[3], offset=row[4], line=row[5])
+            return Checkpoint(
+                source=row[0], path=row[1], device=row[2], inode=row[3], offset=row[4], line=row[5], fingerprint=row[6]
+            )
 
         return await self._db.run(read)
 
@@ -512,9 +515,9 @@ def _ingest(
         )
     if checkpoints:
         db.executemany(
-            'INSERT OR REPLACE INTO checkpoints (source, path, device, inode, "offset", line, updated_at) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(c.source, c.path, c.device, c.inode, c.offset, c.line, now) for c in checkpoints],
+            'INSERT OR REPLACE INTO checkpoints (source, path, device, inode, "offset", line, fingerprint, updated_at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.source, c.path, c.device, c.inode, c.offset, c.line, c.fingerprint, now) for c in checkpoints],
         )
     return IngestResult(
         inserted=frozenset(row[0] for row in event_rows),
