@@ -20,6 +20,7 @@ from hookd.router import Router
 from hookd.sources.base import Batch, Checkpoint, Rejection
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, IngestResult, RoutedEvent
 from hookd.store.sqlite import INLINE_MAX_ROWS, SQLiteStore
+from hookd.store.migrations import MIGRATIONS
 
 
 def event(event_id: str, data: object = None, etype: str = "order.created") -> Event:
@@ -97,8 +98,8 @@ async def test_open_creates_the_directory_and_records_the_migration(db_path: Pat
     await store.close()
 
     assert db_path.is_file()
-    rows = query(db_path, "SELECT name FROM migrations")
-    assert rows == [("0001_initial",)]
+    rows = query(db_path, "SELECT name FROM migrations ORDER BY name")
+    assert rows == [(name,) for name, _ in MIGRATIONS]
     tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [("attempts",), ("checkpoints",), ("deliveries",), ("events",), ("migrations",), ("rejected",)]
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
@@ -116,7 +117,7 @@ async def test_opening_again_applies_nothing_and_keeps_the_data(db_path: Path) -
     await second.close()
 
     assert query(db_path, "SELECT name, applied_at FROM migrations") == applied
-    assert len(applied) == 1
+    assert len(applied) == len(MIGRATIONS)
     assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0)]
 
 
@@ -167,18 +168,18 @@ async def test_a_database_from_a_newer_hookd_is_a_startup_error_and_left_alone(d
     await store.open()
     await store.close()
     with closing(sqlite3.connect(db_path)) as db, db:
-        db.execute("INSERT INTO migrations (name, applied_at) VALUES ('0002_from_the_future', 1.0)")
+        db.execute("INSERT INTO migrations (name, applied_at) VALUES ('9999_from_the_future', 1.0)")
 
     newer = SQLiteStore(db_path)
     with pytest.raises(StartupError) as info:
         await newer.open()
 
     assert str(info.value) == (
-        f"the database '{db_path}' was written by a newer hookd (migrations 0002_from_the_future); "
+        f"the database '{db_path}' was written by a newer hookd (migrations 9999_from_the_future); "
         "upgrade hookd or point storage.path elsewhere"
     )
     assert not newer.is_open  # the connection was closed, not leaked
-    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [("0001_initial",), ("0002_from_the_future",)]
+    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [*((name,) for name, _ in MIGRATIONS), ("9999_from_the_future",)]
     await newer.close()
 
 

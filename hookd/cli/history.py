@@ -166,6 +166,8 @@ def attempt_dict(a: AttemptRow) -> dict[str, object]:
         "request": _safe_request(a),
         "response_headers": redact_headers(a.response_headers),
         "response_excerpt": a.response_excerpt,
+        "hops": [{"url": redact_url(h.url), "status": h.status} for h in a.hops],
+        "final_url": redact_url(a.final_url) if a.final_url is not None else None,
     }
 
 
@@ -261,6 +263,10 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         lines = [f"{request.get('method', '?')} {request.get('url', '?')}"]
         lines += [f"{k}: {v}" for k, v in (headers.items() if isinstance(headers, dict) else ())]
         _field(4, "request", "\n".join(lines))
+        if a.hops:
+            hops = [f"{h.status if h.status is not None else 'no response'} {redact_url(h.url)}" for h in a.hops]
+            _field(4, "redirects", "\n".join(hops))
+            _field(4, "final URL", redact_url(a.hops[-1].url))
         if a.response_headers:
             _field(4, "response", "\n".join(f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()))
         if a.response_excerpt:

@@ -126,9 +126,9 @@ def _short_secrets(doc: LocatedDocument) -> list[Problem]:
     """A warning for each substituted value too short to be hidden by value (MIN_SECRET_CHARS)."""
     problems = []
     for value, ref in doc.secrets.items():
-        if len(value) >= MIN_SECRET_CHARS:
-            continue
         path = doc.secret_paths.get(value, ())
+        if len(value) >= MIN_SECRET_CHARS or not isinstance(_value_at(doc.data, path), str):
+            continue  # long enough, or a number or a boolean (concurrency: ${N}): a setting, not a secret
         mark = doc.mark(path)
         what = "is empty" if not value else f"is only {len(value)} character(s) long"
         problems.append(
@@ -146,6 +146,17 @@ def _short_secrets(doc: LocatedDocument) -> list[Problem]:
             )
         )
     return problems
+
+
+def _value_at(data: object, path: PathKey) -> object:
+    for key in path:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
 
 
 def _redact(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:

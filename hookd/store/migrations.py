@@ -76,7 +76,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "0002_attempt_redirect_hops",
         """
-        -- JSON list of [url, status] per request of a followed redirect chain (redacted); the last is
+        -- JSON list of [url, status] per request of a followed redirect chain (redacted), the last being
         -- the final URL. NULL when the attempt followed no redirect.
         ALTER TABLE attempts ADD COLUMN hops TEXT;
         """,
