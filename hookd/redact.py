@@ -65,10 +65,11 @@ def redact_text(text: str, url: str) -> str:
 def _char_pattern(c: str) -> str:
     """A regex for one character of a secret in any of the forms it may be echoed in."""
     forms = {re.escape(c)}
-    for byte in c.encode("utf-8"):
-        forms.add(f"%(?i:{byte:02x})")
+    forms.add("".join(f"%(?i:{byte:02x})" for byte in c.encode("utf-8")))
     if c == " ":
         forms.add(r"\+")
+    if c == "+":
+        forms.add(" ")  # a form decoder's reading of a `+` it was not meant to decode
     if c in '"\\/':
         forms.add(re.escape("\\" + c))
     if not c.isascii() or not c.isprintable():

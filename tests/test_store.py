@@ -19,8 +19,8 @@ from hookd.ingest import Ingest
 from hookd.router import Router
 from hookd.sources.base import Batch, Checkpoint, Rejection
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, IngestResult, RoutedEvent
-from hookd.store.sqlite import INLINE_MAX_ROWS, SQLiteStore
 from hookd.store.migrations import MIGRATIONS
+from hookd.store.sqlite import INLINE_MAX_ROWS, SQLiteStore
 
 
 def event(event_id: str, data: object = None, etype: str = "order.created") -> Event:
@@ -179,7 +179,8 @@ async def test_a_database_from_a_newer_hookd_is_a_startup_error_and_left_alone(d
         "upgrade hookd or point storage.path elsewhere"
     )
     assert not newer.is_open  # the connection was closed, not leaked
-    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [*((name,) for name, _ in MIGRATIONS), ("9999_from_the_future",)]
+    names = [*((name,) for name, _ in MIGRATIONS), ("9999_from_the_future",)]
+    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == names
     await newer.close()
 
 

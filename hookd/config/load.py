@@ -150,8 +150,8 @@ def _short_secrets(doc: LocatedDocument) -> list[Problem]:
 
 def _value_at(data: object, path: PathKey) -> object:
     for key in path:
-        if isinstance(data, dict) and key in data:
-            data = data[key]
+        if isinstance(data, dict):
+            data = data.get(key)
         elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
             data = data[key]
         else:
