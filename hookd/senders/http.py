@@ -80,7 +80,7 @@ class HttpSender:
         headers = request.headers
         if not _has_header(headers, "User-Agent"):
             headers = {**headers, "User-Agent": self.user_agent}
-        origin = _origin(url)
+        first = url
         hops: list[Hop] = []
         timeout = self._timeout(request.timeout_s)
         while True:
@@ -88,17 +88,16 @@ class HttpSender:
                 status, answer, excerpt = await self._exchange(request, url, headers, timeout)
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 return _after(hops, url, None, _no_answer(e, request, started))
-            location = answer.get("Location")
-            if not request.follow_redirects or status not in REDIRECT_STATUS or not location:
+            location = answer.get("Location") if request.follow_redirects and status in REDIRECT_STATUS else None
+            if not location:
                 outcome = _classify_response(status, answer, excerpt, time.perf_counter() - started, request)
                 return _after(hops, url, status, outcome)
             hops.append(Hop(str(url), status))
             target, refusal = _redirect_target(url, location, len(hops))
             if target is None:
-                outcome = Outcome(status=status, ok=False, retryable=False, duration_s=time.perf_counter() - started,
-                                  error=refusal, response_headers=_kept(answer), hops=tuple(hops))  # fmt: skip
-                return outcome
-            if _origin(target) != origin and any(k.lower() in self._private(request) for k in headers):
+                return Outcome(status=status, ok=False, retryable=False, duration_s=time.perf_counter() - started,
+                               error=refusal, response_headers=_kept(answer), hops=tuple(hops))  # fmt: skip
+            if _origin(target) != _origin(first) and any(k.lower() in self._private(request) for k in headers):
                 # Credentials stay with the hook's own origin, as curl and requests keep Authorization;
                 # once dropped they stay dropped, even if the chain comes back.
                 private = self._private(request)
