@@ -179,6 +179,9 @@ class Redactor:
         return value
 
 
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
 class RedactingFilter(logging.Filter):
     """Put on a log handler: every message and traceback it writes goes through the Redactor."""
 
@@ -193,6 +196,10 @@ class RedactingFilter(logging.Filter):
         redacted = self.redactor.text(message)
         if redacted != message or record.args:
             record.msg, record.args = redacted, None
+        for name, value in vars(record).items():
+            # Fields given with `extra=` (structured log lines) are written out too.
+            if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, self.redactor.text(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = self.redactor.text(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:

@@ -193,6 +193,17 @@ def test_log_lines_and_tracebacks_are_redacted(
     assert "ValueError: bad value ${TOKEN}" in err.replace("\\n", "\n")
 
 
+def test_fields_given_with_extra_are_redacted(hookd_logging: None) -> None:
+    setup_logging("human")
+    redact_log_handlers(REDACTOR)
+    [handler] = logging.getLogger("hookd").handlers
+    record = logging.LogRecord("hookd.x", logging.INFO, "f", 1, "m", None, None)
+    record.url = f"http://h/{SECRET}"
+
+    assert handler.filter(record)
+    assert record.url == "http://h/${TOKEN}"
+
+
 def test_installing_again_replaces_the_filter(hookd_logging: None) -> None:
     setup_logging("human")
     redact_log_handlers(REDACTOR)
