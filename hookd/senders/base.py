@@ -41,7 +41,8 @@ class Outcome:
     ok: bool  # 2xx
     retryable: bool  # worth another attempt (connection errors, timeouts, 408/425/429/5xx)
     duration_s: float
-    error: str = ""  # why it failed, redacted (no credentials); "" when ok
+    # Why it failed; "" when ok. URL credentials are already out; config secrets go in redact_outcome.
+    error: str = ""
     retry_after_s: float | None = None  # from the receiver's Retry-After, when given
     response_excerpt: str = ""  # the start of the response body
     response_headers: Mapping[str, str] = field(default_factory=dict)
@@ -72,7 +73,8 @@ def no_response(error: str, started: float, *, retryable: bool) -> Outcome:
 
 class Sender(Protocol):
     async def send(self, request: OutboundRequest) -> Outcome:
-        """Send once. Never raises for network or HTTP failures; safe to cancel (nothing is recorded)."""
+        """Send once (one attempt: with follow_redirects, the same request to each redirect target, at
+        most 5). Never raises for network or HTTP failures; safe to cancel (nothing is recorded)."""
         ...
 
     async def start(self) -> None:
