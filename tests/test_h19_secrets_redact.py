@@ -3,6 +3,7 @@ are a validate warning; log lines and tracebacks go through it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -14,13 +15,17 @@ from urllib.parse import quote, quote_plus
 import pytest
 from typer.testing import CliRunner
 
-import hookd.cli.validate  # noqa: F401  (registers the command)
+import hookd.cli.history
+import hookd.cli.validate  # noqa: F401
 from hookd.cli.app import app
 from hookd.config.load import check_config, load_config
+from hookd.events import event_from_object
 from hookd.logs import setup_logging
 from hookd.redact import MIN_SECRET_CHARS, Redactor, base64_fragments, redact_log_handlers
 from hookd.router import Router
 from hookd.senders.base import Hop, Outcome, redact_outcome
+from hookd.store.base import AttemptRecord, RoutedEvent
+from hookd.store.sqlite import SQLiteStore
 from tests.conftest import write_config
 
 SECRET = "s3cr/et+v alü&Z"
@@ -210,3 +215,44 @@ def test_installing_again_replaces_the_filter(hookd_logging: None) -> None:
     redact_log_handlers(Redactor())
     [handler] = logging.getLogger("hookd").handlers
     assert len(handler.filters) == 1
+
+
+# -- history show on a database written before secrets were hidden by value --------------------------
+
+
+async def test_history_show_hides_config_secrets_kept_by_an_older_hookd(tmp_path: Path) -> None:
+    """1. A database whose attempt kept a secret raw (as hookd did before it redacted by value): in
+       the URL, a header of an innocent name, the Location, the echoed body and the error.
+    2. `hookd history show` with the config prints none of it, only the ${VAR} reference."""
+    cfg = write_config(
+        tmp_path,
+        f"""
+        version: 1
+        storage: {{path: {tmp_path}/hookd.db}}
+        hooks: [{{name: h, events: ["*"], url: "http://127.0.0.1:9/in/${{TOKEN}}"}}]
+        """,
+    )
+    secret = "oldSecretValue42"
+    store = SQLiteStore(tmp_path / "hookd.db")
+    await store.open()
+    try:
+        event = event_from_object({"id": "e1", "type": "t", "data": {}}, now=100.0)
+        await store.ingest([RoutedEvent(event=event, source="sock", hooks=("h",))], [], [], 100.0)
+        [due] = await store.claim_due(200.0, {"h": 1})
+        await store.record_attempts([
+            AttemptRecord(
+                delivery_id=due.id, attempt=1, started_at=200.0, duration_s=0.1, status=500,
+                error=f"HTTP 500 at /in/{secret}",
+                request={"method": "POST", "url": f"http://127.0.0.1:9/in/{secret}", "headers": {"X-Team": secret}},
+                response_headers={"location": f"/in/{secret}"}, response_excerpt=f"echo: {secret}",
+                state="failed", next_at=None, hops=(Hop(f"http://127.0.0.1:9/in/{secret}", 500),),
+            )
+        ])  # fmt: skip
+    finally:
+        await store.close()
+
+    for args in (["history", "show", "e1", "-c", str(cfg)], ["history", "show", "e1", "-c", str(cfg), "--json"]):
+        result = await asyncio.to_thread(CliRunner().invoke, app, args, env={"TOKEN": secret})
+        assert result.exit_code == 0, result.output
+        assert secret not in result.output
+        assert "${TOKEN}" in result.output
