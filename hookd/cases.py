@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -342,7 +342,13 @@ def run_cases(cases: Sequence[Case], router: Router, *, file: str, now: float) -
     results = []
     for case in cases:
         outcome = dry_run(router, InputEvent(case.event, f"{file}:{case.line}"), now=now)
-        failures = [f for check in case.checks for f in _verify(check, case.event, outcome.hooks, router)]
+        # Checks see the request as `hookd test` prints it (secrets as their ${VAR}); the net below
+        # catches a secret that a message or diff would still quote.
+        failures = [
+            replace(f, message=router.redactor.text(f.message), diff=router.redactor.text(f.diff))
+            for check in case.checks
+            for f in _verify(check, case.event, outcome.hooks, router)
+        ]
         results.append(CaseResult(file=file, name=case.name, line=case.line, failures=tuple(failures)))
     return results
 

@@ -24,7 +24,7 @@ from hookd.health import RecentErrors
 from hookd.rendering import render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
-from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response
+from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
 
 log = logging.getLogger("hookd.dispatcher")
@@ -394,7 +394,7 @@ class Dispatcher:
         request: OutboundRequest | None = None
         try:
             request = self.build_request(hook, d)
-            outcome = await self.sender.send(request)
+            outcome = redact_outcome(await self.sender.send(request), hook.redactor)
         except asyncio.CancelledError:
             if self._stopping and request is not None:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
@@ -407,7 +407,9 @@ class Dispatcher:
         except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
             log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
             error = f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}"
-            outcome = no_response(error, t0, retryable=request is not None)  # a template error will not fix itself
+            outcome = no_response(
+                hook.redactor.text(error), t0, retryable=request is not None
+            )  # a template error will not fix itself
         plan = plan_next(
             ok=outcome.ok,
             retryable=outcome.retryable,
@@ -443,7 +445,7 @@ class Dispatcher:
                 started_at=started_at,
                 duration_s=outcome.duration_s,
                 status=outcome.status,
-                error=hook.redactor.text(outcome.error),
+                error=outcome.error,  # redacted as it came back (redact_outcome)
                 request={
                     "method": hook.config.method,
                     "url": hook.safe_url,
@@ -452,6 +454,7 @@ class Dispatcher:
                 },
                 response_headers=outcome.response_headers,
                 response_excerpt=outcome.response_excerpt,
+                hops=outcome.hops,
                 state=state,
                 next_at=next_at,
             )

@@ -24,7 +24,7 @@ from hookd.ids import uuid7
 from hookd.redact import Redactor
 from hookd.rendering import render_request
 from hookd.router import _EVALUATION_ERRORS, Router
-from hookd.senders.base import OutboundRequest, Outcome, Sender
+from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
 from hookd.senders.http import HttpSender
 from hookd.suggest import closest
 
@@ -350,7 +350,7 @@ class HookResult:
             "method": self.request.method,
             "url": self.safe_url,
             "headers": self.redactor.headers(self.request.headers),
-            "body": body_value(self.request.body),
+            "body": self.redactor.value(body_value(self.request.body)),
         }
 
 
@@ -428,8 +428,7 @@ async def deliver(
                     hooks.append(h)
                     continue
                 request = h.request if to is None else replace(h.request, url=to)
-                outcome = await active.send(request)
-                outcome = replace(outcome, error=h.redactor.text(outcome.error))
+                outcome = redact_outcome(await active.send(request), h.redactor)
                 hooks.append(replace(h, delivery=Delivery(url=h.redactor.url(request.url), outcome=outcome)))
             out.append(replace(result, hooks=tuple(hooks)))
         return out

@@ -20,8 +20,9 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text first: a filter (hookd.redact) may have put the redacted traceback there.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info or (None, None, None))
         return orjson.dumps(entry).decode()
 
 

@@ -179,8 +179,8 @@ async def test_a_database_from_a_newer_hookd_is_a_startup_error_and_left_alone(d
         "upgrade hookd or point storage.path elsewhere"
     )
     assert not newer.is_open  # the connection was closed, not leaked
-    names = [(name,) for name, _ in MIGRATIONS]
-    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [*names, ("9999_from_the_future",)]
+    names = [*((name,) for name, _ in MIGRATIONS), ("9999_from_the_future",)]
+    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == names
     await newer.close()
 
 

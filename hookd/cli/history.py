@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import orjson
@@ -44,7 +45,8 @@ from hookd.cli.common import (
 )
 from hookd.errors import HookdError
 from hookd.history import DeliveryDetail, Shown
-from hookd.redact import redact_headers, redact_url
+from hookd.redact import Redactor, redact_headers, redact_url
+from hookd.senders.base import Hop
 from hookd.store.base import AttemptRow, DeliveryQuery, EventRecord, HookStats
 
 _BODY_LINES = 40
@@ -149,6 +151,8 @@ def show(
     try:
         where = database("history show", config, db)
         shown = asyncio.run(core.show(where.path, item_id, origin=where.origin))
+        if where.settings is not None:  # a database written by an older hookd may hold the config's secrets
+            shown = redacted_shown(shown, Redactor(where.settings.secrets))
     except HookdError as e:
         fail(e)
     if as_json:
@@ -185,6 +189,8 @@ def attempt_dict(a: AttemptRow) -> dict[str, object]:
         "request": _safe_request(a),
         "response_headers": redact_headers(a.response_headers),
         "response_excerpt": a.response_excerpt,
+        "hops": [{"url": redact_url(h.url), "status": h.status} for h in a.hops],
+        "final_url": redact_url(a.final_url) if a.final_url is not None else None,
     }
 
 
@@ -207,6 +213,35 @@ def _safe_request(a: AttemptRow) -> dict[str, object]:
     if isinstance(url, str):
         request["url"] = redact_url(url)
     return request
+
+
+def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
+    """`shown` with the config's secrets hidden by value in every attempt (as hookd records them now)."""
+    if not redactor:
+        return shown
+
+    def attempt(a: AttemptRow) -> AttemptRow:
+        request = {**a.request}
+        if isinstance(request.get("url"), str):
+            request["url"] = redactor.url(str(request["url"]))
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            request["headers"] = redactor.headers({str(k): str(v) for k, v in headers.items()})
+        return replace(
+            a,
+            error=redactor.text(a.error) if a.error else a.error,
+            request=request,
+            response_headers=redactor.response_headers(a.response_headers),
+            response_excerpt=redactor.text(a.response_excerpt),
+            hops=tuple(Hop(redactor.url(h.url), h.status) for h in a.hops),
+        )
+
+    details = []
+    for d in shown.deliveries:
+        error = d.delivery.last_error
+        delivery = replace(d.delivery, last_error=redactor.text(error)) if error else d.delivery
+        details.append(replace(d, delivery=delivery, attempts=tuple(attempt(a) for a in d.attempts)))
+    return replace(shown, deliveries=tuple(details))
 
 
 def _field(indent: int, label: str, value: str, *, width: int = 11) -> None:
@@ -282,6 +317,10 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         lines = [f"{request.get('method', '?')} {request.get('url', '?')}"]
         lines += [f"{k}: {v}" for k, v in (headers.items() if isinstance(headers, dict) else ())]
         _field(4, "request", "\n".join(lines))
+        if a.hops:
+            hops = [f"{h.status if h.status is not None else 'no response'} {redact_url(h.url)}" for h in a.hops]
+            _field(4, "redirects", "\n".join(hops))
+            _field(4, "final URL", redact_url(a.hops[-1].url))
         if a.response_headers:
             _field(4, "response", "\n".join(f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()))
         if a.response_excerpt:

@@ -51,6 +51,7 @@ class LocatedDocument:
     # Every value substituted from the environment or a file, with the reference that produced it,
     # so a message that would quote one can show the reference instead.
     secrets: dict[str, str] = field(default_factory=dict)
+    secret_paths: dict[str, PathKey] = field(default_factory=dict)  # each value -> where it is first used
     problems: list[Problem] = field(default_factory=list)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
@@ -247,6 +248,7 @@ class _Builder:
                 self.problem(mark, path, f"${{file:{raw}}}: cannot read {str(secret_path)!r}: {reason}")
             else:
                 self.doc.secrets[secret] = f"${{file:{raw}}}"
+                self.doc.secret_paths.setdefault(secret, path)
                 return secret
             return None
         name, sep, default = ref.partition(":-")
@@ -263,6 +265,7 @@ class _Builder:
             return default  # as in the shell, :- also replaces a variable that is set but empty
         if value is not None:
             self.doc.secrets[value] = f"${{{name}}}"
+            self.doc.secret_paths.setdefault(value, path)
             return value
         self.problem(
             mark,

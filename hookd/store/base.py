@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from hookd.events import Event
+from hookd.senders.base import Hop
 from hookd.sources.base import Checkpoint, Rejection
 
 # `cancelled`: withdrawn before it was delivered (`hookd replay --cancel`, or an interrupted
@@ -77,6 +78,7 @@ class AttemptRecord:
     response_excerpt: str
     state: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
+    hops: tuple[Hop, ...] = ()  # the redirect chain followed, redacted; empty when none was
 
 
 # -- history and replay ------------------------------------------------------------------------------
@@ -156,6 +158,12 @@ class AttemptRow:
     response_excerpt: str
     outcome: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
+    hops: tuple[Hop, ...] = ()  # every request of a followed redirect chain; the last went to the final URL
+
+    @property
+    def final_url(self) -> str | None:
+        """Where the last request of the attempt went, when a redirect was followed."""
+        return self.hops[-1].url if self.hops else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

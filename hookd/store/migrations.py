@@ -82,4 +82,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE checkpoints ADD COLUMN fingerprint TEXT;
         """,
     ),
+    (
+        "0003_attempt_redirect_hops",
+        """
+        -- JSON list of [url, status] per request of a followed redirect chain (redacted), the last being
+        -- the final URL. NULL when the attempt followed no redirect.
+        ALTER TABLE attempts ADD COLUMN hops TEXT;
+        """,
+    ),
 )

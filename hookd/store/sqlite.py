@@ -568,6 +568,7 @@ def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
             r.response_excerpt,
             r.state,
             r.next_at,
+            orjson.dumps([(h.url, h.status) for h in r.hops]).decode() if r.hops else None,
         )
         for r in records
     ]
@@ -595,7 +596,7 @@ def _record_attempts(
     _insert_rows(
         db,
         "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_s, status, error, "
-        "request, response_headers, response_excerpt, outcome, next_at) VALUES",
+        "request, response_headers, response_excerpt, outcome, next_at, hops) VALUES",
         attempt_rows,
     )
     if not _UPDATE_FROM:

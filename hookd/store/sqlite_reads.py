@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from hookd.senders.base import Hop
 from hookd.store.base import (
     AttemptRow,
     DeliveryQuery,
@@ -170,7 +171,7 @@ def known_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> frozenset[
 def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
     rows = db.execute(
         "SELECT delivery_id, attempt, started_at, duration_s, status, error, request, response_headers, "
-        "response_excerpt, outcome, next_at FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+        "response_excerpt, outcome, next_at, hops FROM attempts WHERE delivery_id = ? ORDER BY attempt",
         (delivery_id,),
     ).fetchall()
     return [
@@ -186,9 +187,22 @@ def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
             response_excerpt=r[8] or "",
             outcome=r[9],
             next_at=r[10],
+            hops=_hops(r[11]),
         )
         for r in rows
     ]
+
+
+def _hops(raw: str | None) -> tuple[Hop, ...]:
+    if not raw:
+        return ()
+    try:
+        hops = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ()
+    return tuple(
+        Hop(str(h[0]), h[1] if isinstance(h[1], int) else None) for h in hops if isinstance(h, list) and len(h) == 2
+    )
 
 
 def stats(db: sqlite3.Connection, since: float, until: float) -> list[HookStats]:
