@@ -35,8 +35,8 @@ from hookd.config.paths import describe_path
 from hookd.dryrun import HookResult, InputEvent, dry_run, explain_false, json_text
 from hookd.errors import EventError, HookdError, Problem
 from hookd.events import Event, event_from_object
-from hookd.expressions import ExpressionError, compile_expression, is_truthy
-from hookd.router import _EVALUATION_ERRORS, Router
+from hookd.expressions import EVALUATION_ERRORS, ExpressionError, compile_expression, is_truthy
+from hookd.router import Router
 
 _TOP_KEYS = ("cases",)
 _CASE_KEYS = ("name", "event", "expect")
@@ -398,7 +398,7 @@ def _verify(check: Check, event: Event, hooks: Sequence[HookResult], router: Rou
     assert check.expression is not None and isinstance(check.expected, str)
     try:
         value = check.expression.search(shown)
-    except _EVALUATION_ERRORS as e:
+    except EVALUATION_ERRORS as e:
         yield Failure(line=check.line, check=what, message=f"{check.expected} could not be evaluated: {e}")
         return
     if not is_truthy(value):

@@ -21,7 +21,8 @@ from typing import Any
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
-from hookd.rendering import render_request
+from hookd.hook_errors import EvaluationFailure, HookErrors
+from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response
@@ -127,6 +128,7 @@ class Dispatcher:
         concurrency: int,
         rng: random.Random | None = None,
         errors: RecentErrors | None = None,
+        hook_errors: HookErrors | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -135,6 +137,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.rng = rng or random.Random()
         self.errors = errors or RecentErrors()  # one sink for the recorder's errors and these
+        self.hook_errors = hook_errors or HookErrors()  # templates that fail on an event
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
@@ -394,10 +397,19 @@ class Dispatcher:
                 self._record(d, hook, started_at, request, no_response(CUT_OFF, t0, retryable=True), "pending",
                              self.clock.now())  # fmt: skip
             raise
-        except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
+        except RequestRenderError as e:
+            # The event's own doing, not a bug: final (the same event renders the same way every time),
+            # with the reason in history and one log line (below), no traceback.
+            error = render_failure(e)
+            outcome = no_response(error, t0, retryable=False)
+            self.hook_errors.add(EvaluationFailure(kind="template", hook=d.hook, event_id=d.event_id,
+                                                   error=hook.redactor.text(error), at=started_at))  # fmt: skip
+        except Exception as e:  # a bug: never lose the delivery
             log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
-            error = f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}"
-            outcome = no_response(error, t0, retryable=request is not None)  # a template error will not fix itself
+            what = "sending" if request is not None else "rendering the request"
+            # Rendering fails the same way on every attempt; sending may not.
+            error = f"internal error while {what}: {type(e).__name__}: {e}"
+            outcome = no_response(error, t0, retryable=request is not None)
         plan = plan_next(
             ok=outcome.ok,
             retryable=outcome.retryable,

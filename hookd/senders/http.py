@@ -106,6 +106,10 @@ class HttpSender:
             return no_response("the server closed the connection before answering", started, retryable=True)
         except (aiohttp.ClientError, OSError) as e:
             return no_response(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+        except (ValueError, TypeError) as e:
+            # aiohttp refuses to build the request (a control character in a header, a method it will
+            # not send): the same request fails the same way every time, so it is final, not retried.
+            return no_response(f"cannot build the request: {_text(e, request.url)}", started, retryable=False)
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:
