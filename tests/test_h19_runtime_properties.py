@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 import orjson
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as note_outcome
 from hypothesis import strategies as st
 
 from hookd.config.model import HookConfig
@@ -65,7 +66,7 @@ EXPRESSIONS = (
     "not_null(data.a, data.n)",
     "type(data.n) == 'number' && data.n > `1`",
     "data.n > data.s",
-    "data.items[0].price * `2`",
+    "data.items[0].price",
     "data.items[-1]",
     "data.a.b.c",
     "id",
@@ -144,12 +145,14 @@ def _event(data: object) -> Event | None:
 def test_every_hook_has_a_clear_outcome_on_any_event(data: object, filter_expr: str, template_expr: str) -> None:
     event = _event(data)
     if event is None:
+        note_outcome("refused at intake")
         return
     router = Router(_hooks(filter_expr, template_expr))
 
     matched, failed = router.routing(event)
 
     assert set(matched).isdisjoint(failed)
+    note_outcome(f"filter failed: {bool(failed)}")
     for reason in failed.values():
         assert reason.startswith(FILTER_FAILED) and "\n" not in reason and "\r" not in reason
     verdicts = router.explain(event)
@@ -164,6 +167,7 @@ def test_every_hook_has_a_clear_outcome_on_any_event(data: object, filter_expr: 
             reason = str(e)
             assert reason and "\n" not in reason and "\r" not in reason
             rendered[name] = reason
+            note_outcome(f"render failed: {name}")
             continue
         check_headers(request.headers)
         orjson.loads(request.body)
@@ -176,3 +180,9 @@ def test_every_hook_has_a_clear_outcome_on_any_event(data: object, filter_expr: 
             assert h.render_error == f"cannot render the request: {rendered[h.hook]}"
         elif h.matched:
             assert h.request is not None and not h.render_error
+
+
+def test_every_expression_in_the_table_compiles() -> None:
+    """So the property exercises evaluation, not the config check."""
+    for expr in EXPRESSIONS:
+        Router(_hooks(expr, expr))
