@@ -364,6 +364,8 @@ def _verify(check: Check, event: Event, hooks: Sequence[HookResult], router: Rou
         return
     if check.kind == "not_match":
         for name in check.hooks:
+            if by_hook[name].filter_error:  # not sent, but a failed delivery in the daemon: not a pass
+                yield Failure(line=check.line, check="not_match", message=f"{name}: {by_hook[name].filter_error}")
             if name in matched:
                 config = router.by_name[name].config
                 why = f"its filter {config.filter} is true" if config.filter else "it has no filter"

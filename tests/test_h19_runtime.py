@@ -220,3 +220,18 @@ async def test_the_sender_makes_a_request_it_cannot_build_a_final_failure(receiv
     assert (outcome.ok, outcome.retryable, outcome.status) == (False, False, None)
     assert outcome.error.startswith("cannot build the request: ")
     assert receiver.requests == []
+
+
+async def test_a_case_expecting_no_match_fails_when_the_filter_cannot_be_evaluated(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """A `not_match` case passed when the filter failed; the daemon records a failed delivery, so it fails."""
+    cfg = runtime_config(short_dir, receiver)
+    cases = short_dir / "hookd.tests.yaml"
+    cases.write_text(
+        "cases:\n  - name: odd items\n    event: {type: t, data: {items: 5}}\n    expect: {not_match: [picky]}\n",
+        encoding="utf-8",
+    )
+    result = await hookd("test", "-c", str(cfg), "--cases", str(cases))
+    assert result.exit_code == 1, result.output
+    assert "not_match: picky: filter could not be evaluated on this event: In function length()" in plain(result.output)
