@@ -189,6 +189,7 @@ class AdminServer:
                     "last_error": c.last_error,
                     "filter_errors_total": d.hook_errors.filter_errors.get(name, 0),
                     "template_errors_total": d.hook_errors.template_errors.get(name, 0),
+                    "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                 }
             )
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
@@ -346,6 +347,13 @@ def _hook_reasons(name: str, c: HookCounts, *, configured: bool) -> list[str]:
             "they wait until the hook is configured again"
         )
     return reasons
+
+
+def _evaluation_error(failure: EvaluationFailure | None) -> dict[str, object] | None:
+    """The hook's latest filter or template failure since start, for monitors."""
+    if failure is None:
+        return None
+    return {"kind": failure.kind, "event_id": failure.event_id, "error": failure.error, "at": _time(failure.at)}
 
 
 def _evaluation_reason(failure: EvaluationFailure, counts: HookErrors) -> str:

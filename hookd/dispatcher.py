@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -21,7 +22,7 @@ from typing import Any
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
-from hookd.hook_errors import EvaluationFailure, HookErrors
+from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
@@ -386,6 +387,7 @@ class Dispatcher:
         started_at = self.clock.now()
         t0 = time.perf_counter()
         request: OutboundRequest | None = None
+        unlogged: int | None = 0  # None: a render failure whose log line is left out (rate limit)
         try:
             request = self.build_request(hook, d)
             outcome = await self.sender.send(request)
@@ -402,8 +404,10 @@ class Dispatcher:
             # with the reason in history and one log line (below), no traceback.
             error = render_failure(e)
             outcome = no_response(error, t0, retryable=False)
-            self.hook_errors.add(EvaluationFailure(kind="template", hook=d.hook, event_id=d.event_id,
-                                                   error=hook.redactor.text(error), at=started_at))  # fmt: skip
+            failure = EvaluationFailure(
+                kind="template", hook=d.hook, event_id=d.event_id, error=hook.redactor.text(error), at=started_at
+            )
+            unlogged = self.hook_errors.add(failure)
         except Exception as e:  # a bug: never lose the delivery
             log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
             what = "sending" if request is not None else "rendering the request"
@@ -426,7 +430,11 @@ class Dispatcher:
             self.failed_total += 1
         else:
             self.retried_total += 1
-        self._log(d, outcome, plan.state, plan.next_at)
+        if unlogged:  # said in the log line only: history keeps the reason as it is
+            self._log(d, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
+                      plan.next_at)  # fmt: skip
+        elif unlogged is not None:
+            self._log(d, outcome, plan.state, plan.next_at)
 
     def _record(
         self,

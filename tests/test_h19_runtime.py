@@ -16,11 +16,16 @@ from typer.testing import CliRunner, Result
 
 from hookd.cli.app import app
 from hookd.config.load import load_config
+from hookd.config.model import HookConfig
 from hookd.dryrun import dry_run, inline_event
+from hookd.events import event_from_object
+from hookd.ingest import Ingest
 from hookd.rendering import RequestRenderError, check_headers
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest
 from hookd.senders.http import HttpSender
+from hookd.sources.base import Batch
+from hookd.store.sqlite import SQLiteStore
 from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -135,6 +140,10 @@ async def test_filter_and_template_errors_are_failed_deliveries_counted_and_show
         "tmpl": (0, 1),
         "hdr": (0, 1),
     }
+    assert hooks["good"]["last_evaluation_error"] is None
+    latest = hooks["picky"]["last_evaluation_error"]
+    assert (latest["kind"], latest["event_id"], latest["error"]) == ("filter", "bad", picky_error)
+    assert hooks["hdr"]["last_evaluation_error"]["error"] == hdr_error
     assert status["health"]["status"] == "degraded"
     reasons = "\n".join(status["health"]["reasons"])
     assert "hook 'picky': its filter could not be evaluated on 1 event(s) since start, the last on event bad" in reasons
@@ -235,3 +244,60 @@ async def test_a_case_expecting_no_match_fails_when_the_filter_cannot_be_evaluat
     result = await hookd("test", "-c", str(cfg), "--cases", str(cases))
     assert result.exit_code == 1, result.output
     assert "not_match: picky: filter could not be evaluated on this event: In function length()" in plain(result.output)
+
+
+# -- ingest: counted once per stored event, logged at most once a minute per hook ---------------------
+
+
+class ManualClock:
+    def __init__(self, now: float) -> None:
+        self.at = now
+
+    def now(self) -> float:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:
+        self.at += seconds
+
+
+async def test_filter_failures_are_stored_counted_once_and_logged_at_most_once_a_minute(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1. Events b1 and b2 fail picky's filter 10 s apart; b1 comes again (a duplicate); b3 a minute later.
+    Result: three failed deliveries (no attempt) with the reason, three counted, two log lines, the
+    second saying one more was not logged; the other hook gets every event."""
+    store = SQLiteStore(tmp_path / "hookd.db")
+    await store.open()
+    clock = ManualClock(1000.0)
+    url = "http://127.0.0.1:9/"
+    router = Router(
+        [
+            HookConfig(name="all", events=("*",), url=url),
+            HookConfig(name="picky", events=("*",), url=url, filter="length(data.items) > `0`"),
+        ]
+    )
+    ingest = Ingest(store, router, clock)
+    running = asyncio.create_task(ingest.run())
+    caplog.set_level(logging.WARNING, logger="hookd.ingest")
+    try:
+        for event_id, at in (("b1", 1000.0), ("b2", 1010.0), ("b1", 1020.0), ("b3", 1070.0)):
+            clock.at = at
+            event = event_from_object({"id": event_id, "type": "t", "data": {"items": 5}}, now=at)
+            await ingest.submit(Batch(events=[event], source="app"))
+    finally:
+        ingest.stop()
+        await running
+        await store.close()
+
+    rows = db_rows(
+        tmp_path / "hookd.db", "SELECT event_id, state, attempts, last_error FROM deliveries WHERE hook = 'picky'"
+    )
+    assert sorted((r[0], r[1], r[2]) for r in rows) == [("b1", "failed", 0), ("b2", "failed", 0), ("b3", "failed", 0)]
+    assert all(str(r[3]).startswith("filter could not be evaluated on this event: ") for r in rows)
+    assert db_rows(tmp_path / "hookd.db", "SELECT count(*) FROM deliveries WHERE hook = 'all'") == [(3,)]
+    assert ingest.hook_errors.filter_errors == {"picky": 3}
+    lines = [r.getMessage() for r in caplog.records if r.name == "hookd.ingest"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("event=b1 hook=picky filter could not be evaluated")
+    assert lines[1].startswith("event=b3 hook=picky filter could not be evaluated")
+    assert lines[1].endswith("(1 more like this since the last such line were not logged)")
