@@ -14,7 +14,7 @@ import orjson
 from hookd import __version__
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
-from hookd.templates import RenderError, as_text
+from hookd.templates import RenderError, as_text, format_path
 
 # HTTP field values are visible characters, spaces and tabs; a CR or LF would end the header (and
 # let an event forge the next one), and aiohttp refuses a request holding one. DEL is not visible.
@@ -109,7 +109,8 @@ def check_headers(headers: Mapping[str, str]) -> None:
 
 def _at(e: RenderError) -> str:
     """The place inside the template, after the payload or header it belongs to: `.items[0].sku`."""
-    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in e.path)
+    where = format_path(e.path)
+    return where if not where or where.startswith("[") else f".{where}"
 
 
 def _escape(char: str) -> str:
