@@ -301,3 +301,18 @@ async def test_filter_failures_are_stored_counted_once_and_logged_at_most_once_a
     assert lines[0].startswith("event=b1 hook=picky filter could not be evaluated")
     assert lines[1].startswith("event=b3 hook=picky filter could not be evaluated")
     assert lines[1].endswith("(1 more like this since the last such line were not logged)")
+
+
+def test_a_filter_failure_quoting_the_event_is_one_short_line() -> None:
+    """jmespath quotes the offending value: a newline in it is escaped, and a huge one is cut short."""
+    router = Router([HookConfig(name="h", events=("*",), url="http://127.0.0.1:9/", filter="abs(data.s)")])
+    for value in ("one\nX-Forged: yes\x1b[31m", "x" * 100_000):
+        _, failed = router.routing(event_from_object({"type": "t", "data": {"s": value}}))
+        reason = failed["h"]
+        assert reason.startswith("filter could not be evaluated on this event: In function abs(), invalid type")
+        assert not re.search(r"[\x00-\x1f\x7f]", reason)
+        assert len(reason) < 600
+    assert (
+        "one\\x0aX-Forged: yes\\x1b[31m"
+        in router.routing(event_from_object({"type": "t", "data": {"s": "one\nX-Forged: yes\x1b[31m"}}))[1]["h"]
+    )
