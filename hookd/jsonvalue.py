@@ -40,13 +40,19 @@ _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256)
 _NINETEEN_DIGITS = b"0" * 19
 _ASCII_ESCAPE = re.compile(rb"\\u00[0-7]")  # \u0069 spells "i": a key written another way
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
 _INT_DIGITS_LIMIT = 4300  # Python's default int/str conversion limit (sys.get_int_max_str_digits)
 _KEY_NEEDLES = {key: f'"{key}"'.encode() for key in ("id", "type", "time", "source", "data", "specversion")}
 _NO_ESCAPE_NEEDED = frozenset('"\\/')
+_LONE_SURROGATE = "invalid JSON: a \\u escape is half of a UTF-16 surrogate pair"
 
 
 class JsonValueError(ValueError):
     """A JSON text or value hookd will not take or cannot write; the message says what and where."""
+
+
+class JsonSyntaxError(JsonValueError):
+    """The text is not JSON at all (or not UTF-8), as opposed to JSON that hookd refuses."""
 
 
 def loads(data: bytes | str, *, unique_keys: bool = False) -> object:
@@ -155,63 +161,94 @@ def path_text(path: tuple[str | int, ...]) -> str:
 # -- the exact path ----------------------------------------------------------------------------------
 
 
-def _exact_loads(raw: bytes, *, unique_keys: bool, checked: bool = True) -> object:
-    """Python's json module, which keeps integers of any size. Run after orjson accepted the text
-    (so syntax, UTF-8, surrogates and depth are checked), or when orjson read a number as infinite:
-    an integer too long for a double, or a fraction that overflows, which is then refused here."""
-    repeats: list[tuple[dict[str, object], str]] = []
-    overflows: list[str] = []
+class _ExactDecoder:
+    """Python's json module, which keeps integers of any size, noting repeated keys and overflowing
+    numbers as it goes so that the checks after it can name them."""
 
-    def pairs_to_dict(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    def __init__(self) -> None:
+        self.repeats: list[tuple[dict[str, object], str]] = []
+        self.overflows: list[str] = []
+        self.decoder = json.JSONDecoder(
+            object_pairs_hook=self._pairs_to_dict, parse_float=self._parse_float, parse_constant=_no_constant
+        )
+
+    def _pairs_to_dict(self, pairs: list[tuple[str, object]]) -> dict[str, object]:
         d = dict(pairs)
         if len(d) != len(pairs):
-            repeats.append((d, _first_repeated(pairs)))
+            self.repeats.append((d, _first_repeated(pairs)))
         return d
 
-    def parse_float(text: str) -> float:
+    def _parse_float(self, text: str) -> float:
         number = float(text)
         if math.isinf(number):
-            overflows.append(text)
+            self.overflows.append(text)
         return number
 
-    decoder = json.JSONDecoder(object_pairs_hook=pairs_to_dict, parse_float=parse_float, parse_constant=_no_constant)
+    def raw_decode(self, text: str, pos: int, *, whole: bool = False) -> tuple[object, int]:
+        """The value at `pos` (with `whole`, the whole text as one value) and where it ends. Raises
+        json.JSONDecodeError for bad syntax, JsonValueError for the rest."""
+        try:
+            return (self.decoder.decode(text), len(text)) if whole else self.decoder.raw_decode(text, pos)
+        except RecursionError:
+            raise JsonValueError(too_deep_text()) from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as e:  # the syntax is right: an integer over Python's digit limit, or NaN/Infinity
+            if "digits" not in str(e):
+                raise JsonValueError(f"invalid JSON: {e}") from None
+            raise JsonValueError(
+                f"an integer has more than {_INT_DIGITS_LIMIT} digits, more than hookd reads; send it as a string"
+            ) from None
+
+    def check(self, value: object, *, unique_keys: bool) -> None:
+        if nested_deeper_than(value, MAX_DEPTH):
+            raise JsonValueError(too_deep_text())
+        if self.overflows:
+            path = _non_finite_path(value)
+            raise JsonValueError(
+                f"{path_text(path) if path is not None else 'a number'} is {self.overflows[0]}, which overflows a "
+                "64-bit float (the largest is about 1.8e308); send it as a string, or as an integer without an exponent"
+            )
+        if unique_keys and self.repeats:
+            checked = [value, *(value if isinstance(value, list) else ())]
+            for obj, key in self.repeats:
+                index = next((i for i, c in enumerate(checked) if c is obj), None)
+                if index is not None:
+                    where = f" of array item {index}" if index else ""
+                    raise JsonValueError(
+                        f"the key {orjson.dumps(key).decode()} appears more than once in the top-level object{where}; "
+                        "send each field once (receivers differ on which copy they read)"
+                    )
+
+
+def raw_decode(text: str, pos: int = 0, *, unique_keys: bool = False) -> tuple[object, int]:
+    """One JSON value starting at `pos` of `text` and where it ends, by the rules of `loads` (for
+    files holding several values). Raises json.JSONDecodeError for bad syntax (it has the line and
+    column), JsonValueError for a value hookd refuses."""
+    exact = _ExactDecoder()
+    value, end = exact.raw_decode(text, pos)
+    exact.check(value, unique_keys=unique_keys)
+    if _SURROGATE_ESCAPE_TEXT.search(text, pos, end) is not None and _has_lone_surrogate(value):
+        raise JsonValueError(_LONE_SURROGATE)
+    return value, end
+
+
+def _exact_loads(raw: bytes, *, unique_keys: bool, checked: bool = True) -> object:
+    """The exact parse of a text orjson accepted (so syntax, UTF-8, surrogates and depth are
+    checked), or (not `checked`) one where orjson read a number as infinite: an integer too long
+    for a double, kept here, or a fraction that overflows, refused here."""
     try:
         text = raw.decode()
     except UnicodeDecodeError as bad:
-        raise JsonValueError(_utf8_text(raw, bad)) from None
+        raise JsonSyntaxError(_utf8_text(raw, bad)) from None
+    exact = _ExactDecoder()
     try:
-        value = decoder.decode(text)
-    except RecursionError:
-        raise JsonValueError(too_deep_text()) from None
+        value, _ = exact.raw_decode(text, 0, whole=True)
     except json.JSONDecodeError as e:
-        raise JsonValueError(f"invalid JSON: {e}") from None
-    except ValueError as e:  # the syntax is right: an integer over Python's digit limit, or NaN/Infinity
-        if "digits" not in str(e):
-            raise JsonValueError(f"invalid JSON: {e}") from None
-        raise JsonValueError(
-            f"an integer has more than {_INT_DIGITS_LIMIT} digits, more than hookd reads; send it as a string"
-        ) from None
+        raise JsonSyntaxError(f"invalid JSON: {e}") from None
     if not checked and _SURROGATE_ESCAPE.search(raw) is not None and _has_lone_surrogate(value):
-        # orjson refuses these; it stopped at the big number before reaching this one.
-        raise JsonValueError("invalid JSON: a \\u escape is half of a UTF-16 surrogate pair")
-    if nested_deeper_than(value, MAX_DEPTH):
-        raise JsonValueError(too_deep_text())
-    if overflows:
-        path = _non_finite_path(value)
-        raise JsonValueError(
-            f"{path_text(path) if path is not None else 'a number'} is {overflows[0]}, which overflows a 64-bit "
-            "float (the largest is about 1.8e308); send it as a string, or as an integer without an exponent"
-        )
-    if unique_keys and repeats:
-        checked = [value, *(value if isinstance(value, list) else ())]
-        for obj, key in repeats:
-            index = next((i for i, c in enumerate(checked) if c is obj), None)
-            if index is not None:
-                where = f" of array item {index}" if index else ""
-                raise JsonValueError(
-                    f"the key {orjson.dumps(key).decode()} appears more than once in the top-level object{where}; "
-                    "send each field once (receivers differ on which copy they read)"
-                )
+        raise JsonValueError(_LONE_SURROGATE)  # orjson refuses these; it stopped at the big number first
+    exact.check(value, unique_keys=unique_keys)
     return value
 
 
@@ -263,10 +300,10 @@ def _decode_error(raw: bytes, e: orjson.JSONDecodeError) -> JsonValueError:
         try:
             raw.decode()
         except UnicodeDecodeError as bad:
-            return JsonValueError(_utf8_text(raw, bad))
+            return JsonSyntaxError(_utf8_text(raw, bad))
     if reason.startswith("depth limit exceeded"):
         return JsonValueError(too_deep_text())
-    return JsonValueError(f"invalid JSON: {e}")
+    return JsonSyntaxError(f"invalid JSON: {e}")
 
 
 def _has_lone_surrogate(value: object) -> bool:
@@ -316,4 +353,3 @@ def _encode(text: str) -> bytes:
 
 def _separators(indent: bool) -> tuple[str, str]:
     return (",", ": ") if indent else (",", ":")
-

@@ -6,9 +6,7 @@ daemon would make, not a second implementation of it.
 
 from __future__ import annotations
 
-import orjson
-
-from hookd import __version__
+from hookd import __version__, jsonvalue
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.templates import as_text
@@ -20,10 +18,13 @@ def render_request(
     """The request for attempt `attempt` of a delivery of the stored event envelope `body`.
 
     Raises whatever a template raises when it cannot be evaluated on this event (a JMESPath
-    function given the wrong type, say); the caller decides what that means.
+    function given the wrong type, say), and jsonvalue.JsonValueError (a ValueError) when the body
+    cannot be read or the rendered payload cannot be written (nested past what JSON writers take);
+    the caller decides what that means.
     """
     cfg = hook.config
-    envelope: dict[str, object] | None = orjson.loads(body) if hook.needs_envelope else None
+    loaded = jsonvalue.loads(body) if hook.needs_envelope else None
+    envelope = loaded if isinstance(loaded, dict) else None
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"hookd/{__version__}",
@@ -34,7 +35,7 @@ def render_request(
     }
     for name, template in hook.headers:
         headers[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
-    rendered = body if hook.payload is None or envelope is None else orjson.dumps(hook.payload.render(envelope))
+    rendered = body if hook.payload is None or envelope is None else jsonvalue.dumps(hook.payload.render(envelope))
     return OutboundRequest(
         method=cfg.method,
         url=cfg.url,

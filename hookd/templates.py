@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import orjson
 from jmespath.parser import ParsedResult
 
+from hookd import jsonvalue
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -101,7 +101,7 @@ def as_text(value: object) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return jsonvalue.dumps(value).decode()
 
 
 @dataclass(frozen=True, slots=True)
