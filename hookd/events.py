@@ -151,14 +151,11 @@ def event_from_object(value: object, *, now: float | None = None, checked: bool 
         for key, attr in value.items():
             if key not in envelope:
                 envelope[key] = attr
-    return Event(
-        id=event_id,
-        type=etype,
-        time=etime,
-        source=source,
-        envelope=envelope,
-        body=jsonvalue.dumps(envelope),
-    )
+    try:
+        body = jsonvalue.dumps(envelope)
+    except jsonvalue.JsonValueError as e:  # a value built in code, not read: checked above, kept as a guard
+        raise EventError(str(e), event_id=event_id) from None
+    return Event(id=event_id, type=etype, time=etime, source=source, envelope=envelope, body=body)
 
 
 def _control_text(text: str) -> str:
