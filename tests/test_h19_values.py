@@ -254,3 +254,18 @@ def test_the_send_client_sends_values_exactly_or_refuses_them() -> None:
         assert str(caught.value).startswith(expected)
     with pytest.raises(InputError, match='stdin: the key "id" appears more than once in the top-level object of '):
         stdin_lines(b'[{"type":"a"},\n {"type":"a","id":"x","id":"y"}]')
+
+
+def test_hookd_test_inline_data_follows_the_same_rules() -> None:
+    from hookd.dryrun import InputError as DryRunInputError
+    from hookd.dryrun import inline_event
+
+    assert inline_event("t", f'{{"n": {BIG}}}').event.body.endswith(f'"data":{{"n":{BIG}}}}}'.encode())
+    for data, expected in [
+        ("[" * 3000 + "]" * 3000, f"nested more than {MAX_DEPTH} levels"),
+        ("[" * MAX_DEPTH + "]" * MAX_DEPTH, f"nested more than {MAX_DEPTH} levels"),
+        ('{"amount": 1e400}', "data.amount is not a finite number"),
+    ]:
+        with pytest.raises(DryRunInputError) as caught:
+            inline_event("t", data)
+        assert expected in str(caught.value)
