@@ -80,8 +80,9 @@ def loads(data: bytes | str, *, unique_keys: bool = False) -> object:
             return value
     except orjson.JSONEncodeError:
         pass  # nested too deep to write (only with a raised MAX_DEPTH): the checks below decide
-    if _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ZEROS) or (unique_keys and _maybe_repeated(value, raw)):
-        value = _exact_loads(raw, unique_keys=unique_keys)
+    repeats_possible = unique_keys and _maybe_repeated(value, raw)
+    if repeats_possible or _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ZEROS):
+        value = _exact_loads(raw, unique_keys=repeats_possible)
     return value
 
 
@@ -165,11 +166,14 @@ class _ExactDecoder:
     """Python's json module, which keeps integers of any size, noting repeated keys and overflowing
     numbers as it goes so that the checks after it can name them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, repeats: bool = True, overflows: bool = True) -> None:
+        """Without `repeats` or `overflows` (known not to matter), objects and floats are built in C."""
         self.repeats: list[tuple[dict[str, object], str]] = []
         self.overflows: list[str] = []
         self.decoder = json.JSONDecoder(
-            object_pairs_hook=self._pairs_to_dict, parse_float=self._parse_float, parse_constant=_no_constant
+            object_pairs_hook=self._pairs_to_dict if repeats else None,
+            parse_float=self._parse_float if overflows else None,
+            parse_constant=_no_constant,
         )
 
     def _pairs_to_dict(self, pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -200,8 +204,8 @@ class _ExactDecoder:
                 f"an integer has more than {_INT_DIGITS_LIMIT} digits, more than hookd reads; send it as a string"
             ) from None
 
-    def check(self, value: object, *, unique_keys: bool) -> None:
-        if nested_deeper_than(value, MAX_DEPTH):
+    def check(self, value: object, *, unique_keys: bool, depth: bool = True) -> None:
+        if depth and nested_deeper_than(value, MAX_DEPTH):
             raise JsonValueError(too_deep_text())
         if self.overflows:
             path = _non_finite_path(value)
@@ -241,14 +245,14 @@ def _exact_loads(raw: bytes, *, unique_keys: bool, checked: bool = True) -> obje
         text = raw.decode()
     except UnicodeDecodeError as bad:
         raise JsonSyntaxError(_utf8_text(raw, bad)) from None
-    exact = _ExactDecoder()
+    exact = _ExactDecoder(repeats=unique_keys, overflows=not checked)
     try:
         value, _ = exact.raw_decode(text, 0, whole=True)
     except json.JSONDecodeError as e:
         raise JsonSyntaxError(f"invalid JSON: {e}") from None
     if not checked and _SURROGATE_ESCAPE.search(raw) is not None and _has_lone_surrogate(value):
         raise JsonValueError(_LONE_SURROGATE)  # orjson refuses these; it stopped at the big number first
-    exact.check(value, unique_keys=unique_keys)
+    exact.check(value, unique_keys=unique_keys, depth=not checked)
     return value
 
 
