@@ -9,13 +9,15 @@ client) goes through `loads` and `dumps`, so they agree on these rules:
 - Integers of any size are kept exactly. orjson reads an integer outside the 64-bit range as a
   float and cannot write one, so a text with a run of 19 or more digits, and a value holding such
   an integer, take the exact path: Python's json module, which reads and writes big integers as
-  they are. Most events never have such a run and stay on the fast path.
+  they are. Most events never have such a run and stay on the fast path (orjson).
 - Fractional numbers are IEEE doubles, rounded as every JSON stack rounds them; one that overflows
   a double (1e400) is refused, naming the field.
 - Duplicate keys: where the caller asks (an event's top level), a repeated key is refused; elsewhere
-  the last one wins. A repeat can only hide from a byte count of the key's spelling when a
-  `\\u00XX` escape spells it differently, so the exact parse runs only then or when a key's spelling
-  occurs more than once in the text.
+  the last one wins. Compact text that orjson writes back byte for byte has neither a repeat nor a
+  big integer, which settles most events at the cost of one write. Otherwise each top-level key's
+  spelling is counted in the text and in the compact form of the values; the exact parse runs only
+  when the text has it more than once outside them, or when a `\\u00XX` escape could spell it
+  differently.
 - Invalid UTF-8 is reported with its byte offset.
 """
 
@@ -69,8 +71,7 @@ def loads(data: bytes | str, *, unique_keys: bool = False) -> object:
             raise _decode_error(raw, e) from None
         # A number too big for a double: an integer (kept exactly) or an overflow (refused by name).
         # orjson stopped there, so the exact path checks the rest of the text itself.
-        value = _exact_loads(raw, unique_keys=unique_keys, checked=False)
-        return value
+        return _exact_loads(raw, unique_keys=unique_keys, checked=False)
     if (raw.count(b"[") + raw.count(b"{") > MAX_DEPTH) and nested_deeper_than(value, MAX_DEPTH):
         raise JsonValueError(too_deep_text())
     try:
