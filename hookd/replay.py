@@ -27,7 +27,7 @@ from hookd.router import CompiledHook, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.http import HttpSender
 from hookd.store.base import DeliveryQuery, DeliveryRow, ReplayItem, RoutedEvent, Store
-from hookd.store.lock import DatabaseLocked, lock_database
+from hookd.store.lock import DAEMON, DatabaseLocked, lock_database
 
 # One transaction per batch: short enough never to hold up the daemon's commits for long.
 BATCH = 500
@@ -36,11 +36,19 @@ _MAX_REPORTED_LINES = 20
 
 
 class DaemonRunning(UsageError):
-    def __init__(self, db: Path, pid: str) -> None:
-        super().__init__(
-            f"a hookd daemon (pid {pid}) is running with the database {str(db)!r}, and only one process may send "
-            "its deliveries; drop --wait: the daemon sends the replays itself within a second"
-        )
+    def __init__(self, db: Path, pid: str, owner: str = DAEMON) -> None:
+        if owner == DAEMON:
+            message = (
+                f"a hookd daemon (pid {pid}) is running with the database {str(db)!r}, and only one process may "
+                "send its deliveries; drop --wait: the daemon sends the replays itself within a second"
+            )
+        else:
+            message = (
+                f"`{owner}` (pid {pid}) is already sending deliveries from the database {str(db)!r}, and only one "
+                "process may; wait for it to finish and run this again, or drop --wait to only queue the replays "
+                "(the running hookd serve, or the next, sends them)"
+            )
+        super().__init__(message)
 
 
 class EventsFileError(UsageError):
@@ -228,9 +236,9 @@ def database_lock(db: Path) -> Iterator[None]:
     daemon holds it: two dispatchers on one database would send each other's in-flight deliveries.
     """
     try:
-        handle = lock_database(db)
+        handle = lock_database(db, holder="hookd replay --wait")
     except DatabaseLocked as e:
-        raise DaemonRunning(db, e.owner_pid) from None
+        raise DaemonRunning(db, e.owner_pid, e.owner) from None
     except StartupError as e:
         raise UsageError(str(e)) from None
     try:

@@ -26,6 +26,12 @@ _INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STR_TAG = "tag:yaml.org,2002:str"
 
+# Bounds on what one YAML file may make the loader build. Aliases share a node, but every later
+# step sees a copy per use, so nine nested aliases of nine can ask for a billion values ("billion
+# laughs"); and the composer and every check after it recurse once per level of nesting.
+MAX_ALIAS_VALUES = 10_000  # values that aliases (*name, <<: *name) may bring in, over the whole file
+MAX_NESTING = 200  # mappings and lists inside one another
+
 
 @dataclass(frozen=True, slots=True)
 class Mark:
@@ -309,11 +315,67 @@ def _document_start_line(text: str, node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+class _LimitExceeded(yaml.YAMLError):
+    def __init__(self, mark: object, message: str) -> None:
+        super().__init__(message)
+        line, column = getattr(mark, "line", -1), getattr(mark, "column", -1)
+        self.line, self.column = line + 1, column + 1  # 0, 0 when PyYAML gave no position
+        self.message = message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing a file past MAX_NESTING or MAX_ALIAS_VALUES at the line
+    that crosses the bound, before anything is expanded."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliased = 0  # values brought in by aliases so far
+        self.sizes: dict[int, int] = {}  # id(collection node) -> values it holds once expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            # An alias to a collection still being composed (a cycle) counts 1; the builder reports it.
+            self.aliased += self.sizes.get(id(node), 1)
+            if self.aliased > MAX_ALIAS_VALUES:
+                raise _LimitExceeded(
+                    event.start_mark,
+                    f"the aliases in this file (*{event.anchor} here) expand to more than {MAX_ALIAS_VALUES:,} "
+                    'values, which looks like a runaway ("billion laughs") document; hookd stops reading it. '
+                    "Write the values out, or alias smaller parts",
+                )
+            return node
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_NESTING:
+            raise _LimitExceeded(
+                event.start_mark,
+                f"mappings and lists are nested more than {MAX_NESTING} levels deep here; hookd reads at "
+                f"most {MAX_NESTING} levels, so flatten the structure",
+            )
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = list(node.value) if isinstance(node, yaml.SequenceNode) else []
+        self.sizes[id(node)] = 1 + sum(self.sizes.get(id(c), 1) for c in children)
+        return node
+
+
 def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str] | None = None) -> LocatedDocument:
     """Parse one YAML document. Problems (syntax, duplicate keys, variables) land in `.problems`."""
     doc = LocatedDocument(file=file, data=None)
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_BoundedLoader))
+    except _LimitExceeded as e:
+        doc.problems.append(Problem(file=file, line=e.line, column=e.column, path="", message=e.message))
+        return doc
     except yaml.MarkedYAMLError as e:
         doc.problems.append(_syntax_problem(e, file))
         return doc
