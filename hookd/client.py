@@ -207,9 +207,10 @@ class Ack:
 class SendInterrupted(DaemonUnavailable):
     """hookd stopped answering part-way: `acks` holds the answers received before that (exit 3)."""
 
-    def __init__(self, message: str, acks: list[Ack]) -> None:
+    def __init__(self, message: str, acks: list[Ack], sent: int) -> None:
         super().__init__(message)
         self.acks = acks
+        self.sent = sent  # lines written, answered or not
 
 
 def _connect_error(path: Path, e: OSError) -> HookdError:
@@ -311,17 +312,17 @@ async def send_events(
             try:
                 raw = await asyncio.wait_for(reader.readline(), timeout_s)
             except TimeoutError:
-                raise SendInterrupted(_unanswered(f"no answer within {timeout_s:g}s", acks, sent), acks) from None
+                raise SendInterrupted(_unanswered(f"no answer within {timeout_s:g}s", acks, sent), acks, sent) from None
             except (ConnectionError, ValueError) as e:
-                raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, sent), acks) from None
+                raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, sent), acks, sent) from None
             if not raw.endswith(b"\n"):
-                raise SendInterrupted(_unanswered("hookd closed the connection", acks, sent), acks)
+                raise SendInterrupted(_unanswered("hookd closed the connection", acks, sent), acks, sent)
             ack = _ack(len(acks) + 1, raw)
             acks.append(ack)
             on_ack(ack)
         await writing
     except ConnectionError as e:
-        raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, sent), acks) from None
+        raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, sent), acks, sent) from None
     finally:
         writing.cancel()
         await asyncio.gather(writing, return_exceptions=True)

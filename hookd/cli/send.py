@@ -62,7 +62,7 @@ def send(
             )
         )
     except client.SendInterrupted as e:
-        out.finish(error=str(e))
+        out.finish(error=str(e), sent=e.sent)
         _error(e)
     except HookdError as e:
         _error(e)
@@ -126,7 +126,7 @@ class _Printer:
         if not self.as_json:
             render.stderr.print(f"[red]not sent:[/red] {render.escape(e.message)}")
 
-    def finish(self, *, error: str | None = None) -> int:
+    def finish(self, *, error: str | None = None, sent: int | None = None) -> int:
         """Print the summary; returns how many events were rejected or not sent."""
         rejected = sum(1 for a in self.acks if not a.ok)
         stored = sum(1 for a in self.acks if a.ok and not a.duplicate)
@@ -134,11 +134,12 @@ class _Printer:
         bad = rejected + len(self.line_errors)
         if self.as_json:
             doc: dict[str, object] = {
-                "sent": len(self.acks) if error is None else None,
+                "sent": len(self.acks) if sent is None else sent,
                 "stored": stored,
                 "duplicates": duplicates,
                 "rejected": rejected,
-                "not_sent": self.line_errors,
+                "unanswered": 0 if sent is None else sent - len(self.acks),
+                "not_sent": self.line_errors,  # stdin lines that are not JSON: reported, never sent
                 "events": [a.as_dict() for a in self.acks],
             }
             if error is not None:
