@@ -366,14 +366,20 @@ def admin_url(settings: Settings) -> str:
             f"{settings.config_path} has no admin section, so `hookd serve` does not start the admin listener; "
             "add `admin: {listen: 127.0.0.1:8780}` and restart hookd, or pass --url"
         )
-    host, port = settings.admin.listen
+    port = settings.admin.listen[1]
     if port == 0:
         raise InputError(
             f"admin.listen in {settings.config_path} uses port 0, so only the daemon knows its port; "
             "pass the URL from its log line `admin listening on http://…` with --url"
         )
-    host = _WILDCARDS.get(host, host)
+    host = admin_host(settings)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def admin_host(settings: Settings) -> str:
+    """The host a client on this machine reaches the admin listener of `settings` at."""
+    host = settings.admin.listen[0]
+    return _WILDCARDS.get(host, host)
 
 
 def normalize_url(url: str) -> str:
