@@ -57,6 +57,9 @@ class LocatedDocument:
     # so a message that would quote one can show the reference instead.
     secrets: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # With check_environment=False: the references left unresolved because their variable is unset
+    # or their file missing, not reported as problems (validate --no-environment, CI without secrets).
+    unchecked: set[str] = field(default_factory=set)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
         """Where `path` is written; the nearest enclosing node when it is absent (a missing key)."""
@@ -92,10 +95,13 @@ def _bad_key_message(key_node: yaml.Node) -> str:
 
 
 class _Builder:
-    def __init__(self, doc: LocatedDocument, base_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, doc: LocatedDocument, base_dir: Path, env: Mapping[str, str], *, check_environment: bool = True
+    ) -> None:
         self.doc = doc
         self.base_dir = base_dir
         self.env = env
+        self.check_environment = check_environment
         self.constructor = yaml.constructor.SafeConstructor()
         self.resolver = yaml.resolver.Resolver()
         self.pending: list[tuple[Mark, PathKey, str]] = []
@@ -239,6 +245,9 @@ class _Builder:
             try:
                 secret = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
             except FileNotFoundError:
+                if not self.check_environment:
+                    self.doc.unchecked.add(f"${{file:{raw}}}")
+                    return None
                 self.problem(
                     mark,
                     path,
@@ -267,6 +276,9 @@ class _Builder:
         if value is not None:
             self.doc.secrets[value] = f"${{{name}}}"
             return value
+        if not self.check_environment:
+            self.doc.unchecked.add(f"${{{name}}}")
+            return None
         self.problem(
             mark,
             path,
@@ -368,8 +380,18 @@ class _BoundedLoader(yaml.SafeLoader):
         return node
 
 
-def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str] | None = None) -> LocatedDocument:
-    """Parse one YAML document. Problems (syntax, duplicate keys, variables) land in `.problems`."""
+def load_located(
+    text: str,
+    file: str,
+    *,
+    base_dir: Path,
+    env: Mapping[str, str] | None = None,
+    check_environment: bool = True,
+) -> LocatedDocument:
+    """Parse one YAML document. Problems (syntax, duplicate keys, variables) land in `.problems`.
+
+    With `check_environment` False, a ${VAR} that is unset or a ${file:...} that does not exist is
+    no problem: its value is left unchecked, and the reference is listed in `.unchecked`."""
     doc = LocatedDocument(file=file, data=None)
     try:
         nodes = list(yaml.compose_all(text, Loader=_BoundedLoader))
@@ -397,7 +419,7 @@ def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str]
                 message="the file holds several YAML documents (---); hookd reads exactly one per file",
             )
         )
-    builder = _Builder(doc, base_dir, os.environ if env is None else env)
+    builder = _Builder(doc, base_dir, os.environ if env is None else env, check_environment=check_environment)
     doc.data = builder.build(nodes[0], ())
     for mark, path, message in builder.pending:
         doc.problems.append(
