@@ -60,7 +60,8 @@ def validate(
                         "hooks": len(r.settings.hooks) if r.settings else None,
                         "sources": len(r.settings.sources) if r.settings else None,
                         "problems": [render.problem_dict(p) for p in r.problems],
-                        "unchecked": list(r.unchecked),
+                        # With --no-environment only: the references whose values went unchecked.
+                        **({"unchecked": list(r.unchecked)} if no_environment else {}),
                     }
                     for r in results
                 ],

@@ -105,10 +105,10 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
     problems.extend(lint_document(doc, base_dir))
     problems.sort(key=_problem_order)
     problems = _redact(problems, doc)
-    if any(p.severity == "error" for p in problems):
-        return CheckResult(file, None, tuple(problems))
-    digest = hashlib.sha256(raw).hexdigest()
     unchecked = tuple(sorted(doc.unchecked))
+    if any(p.severity == "error" for p in problems):
+        return CheckResult(file, None, tuple(problems), unchecked=unchecked)
+    digest = hashlib.sha256(raw).hexdigest()
     if unchecked:
         # The unset references keep their `${...}` text, which the model may not parse (a port, a
         # duration): the file checked out, but there are no settings to run with.
