@@ -37,6 +37,7 @@ from hookd.errors import EventError, HookdError, Problem
 from hookd.events import Event, event_from_object
 from hookd.expressions import ExpressionError, compile_expression, is_truthy
 from hookd.router import _EVALUATION_ERRORS, Router
+from hookd.suggest import did_you_mean
 
 _TOP_KEYS = ("cases",)
 _CASE_KEYS = ("name", "event", "expect")
@@ -155,8 +156,8 @@ class _Loader:
     def known_keys(self, value: Mapping[str, object], path: PathKey, allowed: tuple[str, ...]) -> None:
         for key in value:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+                close = did_you_mean(key, allowed)
+                hint = f"did you mean {close!r}?" if close else f"allowed here: {', '.join(allowed)}"
                 self.add((*path, key), f"unknown key {key!r}; {hint}", key=True)
 
     def load(self) -> list[Case]:
@@ -223,8 +224,8 @@ class _Loader:
             self.add(path, "must be a hook name (a string)", key=key)
             return None
         if name not in self.hooks:
-            close = difflib.get_close_matches(name, self.hooks, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the config has: {', '.join(self.hooks) or 'no hooks'}"
+            close = did_you_mean(name, self.hooks)
+            hint = f"did you mean {close!r}?" if close else f"the config has: {', '.join(self.hooks) or 'no hooks'}"
             self.add(path, f"no hook named {name!r} in the config; {hint}", key=key)
             return None
         return name

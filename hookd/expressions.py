@@ -7,7 +7,6 @@ and bare numbers are not literals.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 from collections.abc import Iterator
@@ -207,8 +206,8 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
         start = tok["start"] if isinstance(tok["start"], int) else -1
         starts.setdefault(name, start)
         if name not in table:
-            close = difflib.get_close_matches(name, list(table), n=1)
-            fix = f"did you mean {close[0]}()?" if close else "see jmespath.org for the built-in functions"
+            close = did_you_mean(name, table)
+            fix = f"did you mean {close}()?" if close else "see jmespath.org for the built-in functions"
             problems.append(ExpressionProblem(f"{name}() is not a JMESPath function; {fix}", start))
     for name, given in _calls(jmespath.compile(expression).parsed):
         spec = table.get(name)

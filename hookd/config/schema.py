@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -15,6 +14,7 @@ import jsonschema
 from hookd.config.located import LocatedDocument, PathKey
 from hookd.config.paths import describe_path
 from hookd.errors import Problem
+from hookd.suggest import did_you_mean
 
 _TYPE_NAMES = {
     "object": "a mapping (key: value)",
@@ -64,8 +64,8 @@ def _type_of(value: object) -> str:
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = did_you_mean(word, options)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def schema_problems(doc: LocatedDocument) -> list[Problem]:
