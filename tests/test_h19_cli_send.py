@@ -104,3 +104,16 @@ async def test_json_output_lists_lines_not_sent(short_dir: Path, receiver: Recei
     assert (doc["sent"], doc["stored"], doc["rejected"], doc["unanswered"]) == (1, 1, 0, 0)
     [reason] = doc["not_sent"]
     assert reason.startswith("stdin line 2: invalid JSON (")
+
+
+async def test_a_single_refused_event_says_nothing_was_stored(short_dir: Path, receiver: Receiver) -> None:
+    """Not "1 of 1 event(s) rejected; the others were stored": there are no others."""
+    cfg = send_config(short_dir, receiver)
+    async with running_daemon(cfg):
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["send", "--socket", str(short_dir / "s.sock"), '{"type": "a", "zzz": 1}']
+        )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "nothing was stored: the event was refused (the reason is above); fix and send again"
+    )

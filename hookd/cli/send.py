@@ -34,11 +34,13 @@ def send(
     """Send events to the running daemon and print the id of each one it stored.
 
     Each EVENT is a JSON object like '{"type": "order.created", "data": {"id": 7}}'; `-` reads
-    one JSON document (an object or an array of objects) or JSON Lines from stdin; --type and
-    --data build one event. hookd answers each event once it is stored (or says why not).
+    JSON Lines from stdin as they come, sending each line at once and printing its answer as it
+    arrives (so `tail -F app.log | hookd send -` works), or one JSON document (an object or an
+    array of objects) spread over several lines; --type and --data build one event. hookd answers
+    each event once it is stored (or says why not).
 
-    Exit 0 when every event was stored (or was a duplicate), 1 when hookd rejected any, 2 for bad
-    input, 3 when no daemon answers on the socket.
+    Exit 0 when every event was stored (or was a duplicate), 1 when hookd rejected any or a stdin
+    line was not JSON, 2 for bad input, 3 when no daemon answers on the socket.
     """
     out = _Printer(as_json)
     try:

@@ -55,7 +55,8 @@ def status(
             target = client.normalize_url(url)
             # A named config's token goes wherever --url says; the default config's only to this
             # machine or its own admin host, so a token from ./hookd.yaml never reaches a stranger.
-            settings = _settings(config) if config is not None else _default_settings(target)
+            named = _settings(config) if config is not None else None
+            settings = named if named is not None or token else _default_settings(target)
         secret = token or (settings.admin.token if settings is not None else None)
         doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout))
     except HookdError as e:
