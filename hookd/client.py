@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import stat
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
@@ -138,7 +139,13 @@ async def _chunks_in_background(stream: BinaryIO) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
     room = threading.Semaphore(_STDIN_AHEAD)
-    read = getattr(stream, "read1", None) or stream.readline
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        fd = -1
+    # The file descriptor itself where there is one: a thread blocked in the buffered reader would
+    # hold its lock, and the interpreter could not finish at exit while stdin stays open.
+    read = (lambda n: os.read(fd, n)) if fd >= 0 else getattr(stream, "read1", None) or stream.readline
 
     def pump() -> None:
         try:
@@ -297,35 +304,54 @@ async def send_events(
 
     acks: list[Ack] = []
     writing = asyncio.create_task(write_all())
+    # One read is always pending, also while nothing is owed, so a daemon that stops while stdin is
+    # idle ends this at once (exit 3) instead of at the next line, which may be hours away.
+    reading: asyncio.Future[bytes] | None = None
+
+    def interrupted(what: str) -> SendInterrupted:
+        return SendInterrupted(_unanswered(what, acks, sent), acks, sent)
+
     try:
         while True:
+            if reading is None:
+                reading = asyncio.ensure_future(reader.readline())
             if len(acks) == sent:
                 if writing.done():
+                    await writing  # raises if the input failed (InputError) or the connection did
                     break
                 progress.clear()
                 waiter = asyncio.ensure_future(progress.wait())
-                await asyncio.wait({writing, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                watched: set[asyncio.Future[object]] = {writing, waiter, reading}  # type: ignore[arg-type]
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 if writing.done() and writing.exception() is not None:
-                    await writing  # raises: the input failed (InputError) or the connection did
-                continue
+                    await writing
+                if not reading.done():
+                    continue
+            else:
+                try:
+                    await asyncio.wait_for(asyncio.shield(reading), timeout_s)
+                except TimeoutError:
+                    raise interrupted(f"no answer within {timeout_s:g}s") from None
             try:
-                raw = await asyncio.wait_for(reader.readline(), timeout_s)
-            except TimeoutError:
-                raise SendInterrupted(_unanswered(f"no answer within {timeout_s:g}s", acks, sent), acks, sent) from None
+                raw = reading.result()
             except (ConnectionError, ValueError) as e:
-                raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, sent), acks, sent) from None
+                raise interrupted(f"connection failed ({e})") from None
+            reading = None
             if not raw.endswith(b"\n"):
-                raise SendInterrupted(_unanswered("hookd closed the connection", acks, sent), acks, sent)
+                raise interrupted("hookd closed the connection")
+            if len(acks) == sent:
+                raise HookdError(f"the socket answered {raw[:200]!r} before anything was sent; is it hookd's socket?")
             ack = _ack(len(acks) + 1, raw)
             acks.append(ack)
             on_ack(ack)
-        await writing
     except ConnectionError as e:
-        raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, sent), acks, sent) from None
+        raise interrupted(f"connection failed ({e})") from None
     finally:
         writing.cancel()
-        await asyncio.gather(writing, return_exceptions=True)
+        if reading is not None:
+            reading.cancel()
+        await asyncio.gather(writing, *([reading] if reading is not None else []), return_exceptions=True)
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
@@ -350,6 +376,11 @@ def _ack(index: int, raw: bytes) -> Ack:
 
 
 def _unanswered(what: str, acks: list[Ack], sent: int) -> str:
+    if len(acks) == sent:
+        return (
+            f"hookd stopped answering: {what} after answering all {sent} event(s) sent; nothing more was sent. "
+            "Start hookd again and send the rest"
+        )
     return (
         f"hookd stopped answering: {what} after {len(acks)} of {sent} event(s); the {sent - len(acks)} "
         "without an answer may or may not be stored (give events an id so that sending them again is safe)"

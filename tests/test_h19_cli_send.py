@@ -117,3 +117,35 @@ async def test_a_single_refused_event_says_nothing_was_stored(short_dir: Path, r
     assert result.stderr.splitlines()[-1] == (
         "nothing was stored: the event was refused (the reason is above); fix and send again"
     )
+
+
+async def test_a_daemon_that_stops_while_stdin_is_idle_ends_the_stream(short_dir: Path, receiver: Receiver) -> None:
+    """1. `hookd send -` with stdin a pipe that stays open; one event is sent and answered; 2. the
+    daemon stops while no line is coming. Result: send exits 3 at once, saying hookd closed the
+    connection, rather than when the next line arrives (hours later, behind `tail -F`)."""
+    cfg = send_config(short_dir, receiver)
+    proc = None
+    try:
+        async with running_daemon(cfg):
+            proc = await asyncio.create_subprocess_exec(
+                *HOOKD, "send", "--socket", str(short_dir / "s.sock"), "-",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "NO_COLOR": "1"},
+            )  # fmt: skip
+            assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+            async with asyncio.timeout(FAILSAFE_S):
+                proc.stdin.write(b'{"type": "log.line", "id": "i-1"}\n')
+                await proc.stdin.drain()
+                assert await proc.stdout.readline() == b"i-1\n"
+        async with asyncio.timeout(FAILSAFE_S):  # stdin is still open
+            code = await proc.wait()
+            err = (await proc.stderr.read()).decode()
+        assert code == 3, err
+        assert err.startswith(
+            "error: hookd stopped answering: hookd closed the connection after answering all 1 event(s) sent; "
+            "nothing more was sent. Start hookd again and send the rest"
+        )
+    finally:
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
