@@ -139,3 +139,13 @@ def test_did_you_mean() -> None:
     assert did_you_mean("Data", ["id", "type", "data"]) == "data"
     assert did_you_mean("tpye", ["id", "type", "data"]) == "type"
     assert did_you_mean("total", ["id", "type", "data"]) is None
+
+
+def test_no_environment_is_a_notice_in_github_format(tmp_path: Path) -> None:
+    code, lines, path = validate(tmp_path, ENV_CONFIG, "--no-environment", "--format", "github")
+    assert code == 0
+    assert lines == [
+        f"::notice file={path},title=hookd validate::not checked (--no-environment): ${{ORDERS_TOKEN}}, "
+        "${ORDERS_URL}, ${file:/nonexistent/hookd/key} are unset or missing here, so the values they give were "
+        "not validated"
+    ]

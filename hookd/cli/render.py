@@ -70,6 +70,12 @@ def problem_github(p: Problem) -> str:
     return f"::{p.severity} {','.join(props)}::{_github_escape(where + p.message)}"
 
 
+def notice_github(file: str, message: str) -> str:
+    """A GitHub Actions notice on a whole file (information, neither error nor warning)."""
+    title = _github_escape("hookd validate", prop=True)
+    return f"::notice file={_github_escape(file, prop=True)},title={title}::{_github_escape(message)}"
+
+
 def problems_text(problems: Iterable[Problem], *, console: Console = stdout) -> None:
     for p in problems:
         problem_text(p, console=console)

@@ -72,7 +72,7 @@ def validate(
             for p in r.problems:
                 sys.stdout.write(render.problem_github(p) + "\n")
             if r.unchecked:
-                sys.stdout.write(f"::notice file={r.file},title=hookd validate::{_unchecked(r.unchecked)}\n")
+                sys.stdout.write(render.notice_github(r.file, _unchecked(r.unchecked)) + "\n")
     else:
         for r in results:
             render.problems_text(r.problems)
