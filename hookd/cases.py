@@ -232,9 +232,13 @@ class _Loader:
 
     def expect(self, raw: object, path: PathKey, *, present: bool) -> tuple[Check, ...] | None:
         if not isinstance(raw, dict) or not raw:
-            what = "must be a mapping" if present else "is missing; it is"
             keys = ", ".join(_LIST_KEYS + _HOOK_KEYS)
-            self.add(path if present else path[:-1], f"`expect` {what} with at least one of: {keys}")
+            what = "`expect` must be a mapping" if present else "this case has no `expect`; add one"
+            self.add(
+                path if present else path[:-1],
+                f"{what} that says what should happen, using one or more of: {keys} "
+                "(like `expect: {match: [orders]}`)",
+            )
             return None
         self.known_keys(raw, path, _LIST_KEYS + _HOOK_KEYS)
         ok = True

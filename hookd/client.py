@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import os
+import stat
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 import orjson
@@ -70,6 +74,107 @@ def stdin_lines(raw: bytes) -> list[bytes]:
     return [event_line(line, f"stdin line {n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
+# Bytes one read of stdin may return, and chunks read ahead of what the socket has taken.
+_STDIN_CHUNK = 64 * 1024
+_STDIN_AHEAD = 16
+
+
+async def stdin_events(stream: BinaryIO) -> AsyncIterator[bytes | LineError]:
+    """Events from `stream` as they arrive: each JSON Lines line as soon as its newline is read, so
+    `tail -F app.log | hookd send -` sends as the file grows. A line that is not JSON is a LineError
+    and the stream goes on. Input whose first line is an unfinished JSON document (a `[` array, a
+    pretty-printed object) is read to its end and sent as one document, as `stdin_lines` reads it;
+    its errors raise InputError, before anything of it is sent."""
+    chunks = _chunks_in_background(stream)
+    buffer = b""
+    seen = b""  # the blank lines before the first event, kept so a document's line numbers stay right
+    number = 0
+    streaming = False
+    async for chunk in chunks:
+        buffer += chunk
+        while (end := buffer.find(b"\n")) >= 0:
+            line, buffer = buffer[:end], buffer[end + 1 :]
+            number += 1
+            if not line.strip():
+                if not streaming:
+                    seen += line + b"\n"
+                continue
+            if not streaming and _starts_document(line):
+                rest = b"".join([seen, line, b"\n", buffer] + [c async for c in chunks])
+                for event in stdin_lines(rest):
+                    yield event
+                return
+            streaming = True
+            yield _stream_line(line, number)
+    if buffer.strip():
+        number += 1
+        if not streaming:
+            for event in stdin_lines(seen + buffer):
+                yield event
+            return
+        yield _stream_line(buffer, number)
+
+
+def _starts_document(line: bytes) -> bool:
+    """Whether the first line opens a JSON document that goes on over more lines."""
+    text = line.decode("utf-8", "replace").strip()
+    if text.startswith("["):
+        return True
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        return e.pos >= len(text)  # cut off at the end, rather than wrong in the middle
+    return False
+
+
+def _stream_line(line: bytes, number: int) -> bytes | LineError:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return LineError(f"stdin line {number}: not UTF-8 text (byte 0x{line[e.start]:02x} at column {e.start + 1})")
+    try:
+        return event_line(text, f"stdin line {number}")
+    except InputError as e:
+        return LineError(str(e))
+
+
+async def _chunks_in_background(stream: BinaryIO) -> AsyncIterator[bytes]:
+    """What `stream` gives, as it gives it. A daemon thread does the blocking reads, so a stdin
+    that never ends (a pipe from `tail -F`) cannot keep the process alive once the sending stops."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+    room = threading.Semaphore(_STDIN_AHEAD)
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        fd = -1
+    # The file descriptor itself where there is one: a thread blocked in the buffered reader would
+    # hold its lock, and the interpreter could not finish at exit while stdin stays open.
+    read = (lambda n: os.read(fd, n)) if fd >= 0 else getattr(stream, "read1", None) or stream.readline
+
+    def pump() -> None:
+        try:
+            while True:
+                room.acquire()
+                chunk = read(_STDIN_CHUNK)
+                loop.call_soon_threadsafe(queue.put_nowait, chunk or None)
+                if not chunk:
+                    return
+        except BaseException as e:  # handed to the reading side, which raises it
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+
+    threading.Thread(target=pump, name="hookd-stdin", daemon=True).start()
+    while True:
+        item = await queue.get()
+        room.release()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise InputError(f"cannot read stdin: {item}")
+        yield item
+
+
 def typed_event_line(event_type: str, data: str | None) -> bytes:
     """The event `--type T --data JSON` describes."""
     event: dict[str, object] = {"type": event_type}
@@ -124,62 +229,144 @@ class Ack:
 class SendInterrupted(DaemonUnavailable):
     """hookd stopped answering part-way: `acks` holds the answers received before that (exit 3)."""
 
-    def __init__(self, message: str, acks: list[Ack]) -> None:
+    def __init__(self, message: str, acks: list[Ack], sent: int) -> None:
         super().__init__(message)
         self.acks = acks
+        self.sent = sent  # lines written, answered or not
 
 
-async def send_events(path: Path, lines: Sequence[bytes], *, timeout_s: float = SEND_TIMEOUT_S) -> list[Ack]:
-    """Write each line to hookd's socket and wait for its answer (each within `timeout_s`).
+def _connect_error(path: Path, e: OSError) -> HookdError:
+    if isinstance(e, FileNotFoundError | NotADirectoryError):
+        return DaemonUnavailable(
+            f"hookd is not running: no socket at {str(path)!r}; start it with `hookd serve` "
+            "(or pass the socket of the running one with --socket)"
+        )
+    if isinstance(e, ConnectionRefusedError):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = stat.S_IFSOCK
+        if not stat.S_ISSOCK(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode) else "not a socket"
+            return InputError(
+                f"{str(path)!r} is {kind}, not a socket; --socket takes the `path` of a socket source in the "
+                "config (to name the config instead, use -c)"
+            )
+        return DaemonUnavailable(
+            f"hookd is not running: {str(path)!r} is a socket, but nothing listens on it (hookd stopped, or it is "
+            "another program's); start hookd with `hookd serve`, or pass the running one's socket with --socket"
+        )
+    if isinstance(e, PermissionError):
+        return HookdError(
+            f"cannot connect to {str(path)!r}: permission denied; the socket has the mode set in the source's "
+            "`mode` (0660 by default): run as its owner or a member of its group"
+        )
+    return HookdError(f"cannot connect to {str(path)!r}: {e.strerror or e}")
 
-    Writing and reading run side by side, so a long input cannot fill both directions' buffers.
-    Raises DaemonUnavailable when nothing listens at `path`, SendInterrupted when hookd stops
-    answering, HookdError when the socket cannot be opened (permissions).
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """A line of a stream that is not an event (bad JSON, not UTF-8): reported, not sent."""
+
+    message: str
+
+
+async def send_events(
+    path: Path,
+    lines: AsyncIterable[bytes | LineError] | Sequence[bytes],
+    *,
+    on_ack: Callable[[Ack], None] = lambda ack: None,
+    on_line_error: Callable[[LineError], None] = lambda error: None,
+    timeout_s: float = SEND_TIMEOUT_S,
+) -> list[Ack]:
+    """Write each line to hookd's socket as it comes and report each answer as it arrives.
+
+    `lines` may be a stream that waits for its next line (stdin behind `tail -F`): a line goes out
+    as soon as it is read, and `timeout_s` applies only while an answer is owed, never while the
+    stream is idle. Writing and reading run side by side, so a long input cannot fill both
+    directions' buffers. Raises DaemonUnavailable when nothing listens at `path`, SendInterrupted
+    when hookd stops answering, InputError when `path` is no socket, HookdError when the socket
+    cannot be opened (permissions).
     """
     try:
         reader, writer = await asyncio.open_unix_connection(str(path))
-    except (FileNotFoundError, NotADirectoryError):
-        raise DaemonUnavailable(
-            f"hookd is not running: no socket at {str(path)!r}; start it with `hookd serve` "
-            "(or pass the socket of the running one with --socket)"
-        ) from None
-    except ConnectionRefusedError:
-        raise DaemonUnavailable(
-            f"hookd is not running: nothing listens on {str(path)!r} (a socket file left by a stopped hookd); "
-            "start it with `hookd serve`"
-        ) from None
-    except PermissionError:
-        raise HookdError(
-            f"cannot connect to {str(path)!r}: permission denied; the socket has the mode set in the source's "
-            "`mode` (0660 by default): run as its owner or a member of its group"
-        ) from None
     except OSError as e:
-        raise HookdError(f"cannot connect to {str(path)!r}: {e.strerror or e}") from None
+        raise _connect_error(path, e) from None
+
+    sent = 0
+    progress = asyncio.Event()  # set when a line went out, or the input ended
 
     async def write_all() -> None:
-        for line in lines:
-            writer.write(line)
-            await writer.drain()  # flow control: hookd reads the next lines once it answered these
+        nonlocal sent
+        try:
+            if isinstance(lines, Sequence):
+                for line in lines:
+                    writer.write(line)
+                    sent += 1
+                    progress.set()
+                    await writer.drain()  # flow control: hookd reads the next lines once it answered these
+            else:
+                async for item in lines:
+                    if isinstance(item, LineError):
+                        on_line_error(item)
+                        continue
+                    writer.write(item)
+                    sent += 1
+                    progress.set()
+                    await writer.drain()
+        finally:
+            progress.set()
 
     acks: list[Ack] = []
     writing = asyncio.create_task(write_all())
+    # One read is always pending, also while nothing is owed, so a daemon that stops while stdin is
+    # idle ends this at once (exit 3) instead of at the next line, which may be hours away.
+    reading: asyncio.Future[bytes] | None = None
+
+    def interrupted(what: str) -> SendInterrupted:
+        return SendInterrupted(_unanswered(what, acks, sent), acks, sent)
+
     try:
-        for index in range(1, len(lines) + 1):
+        while True:
+            if reading is None:
+                reading = asyncio.ensure_future(reader.readline())
+            if len(acks) == sent:
+                if writing.done():
+                    await writing  # raises if the input failed (InputError) or the connection did
+                    break
+                progress.clear()
+                waiter = asyncio.ensure_future(progress.wait())
+                watched: set[asyncio.Future[object]] = {writing, waiter, reading}  # type: ignore[arg-type]
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if writing.done() and writing.exception() is not None:
+                    await writing
+                if not reading.done():
+                    continue
+            else:
+                try:
+                    await asyncio.wait_for(asyncio.shield(reading), timeout_s)
+                except TimeoutError:
+                    raise interrupted(f"no answer within {timeout_s:g}s") from None
             try:
-                raw = await asyncio.wait_for(reader.readline(), timeout_s)
-            except TimeoutError:
-                raise SendInterrupted(_unanswered(f"no answer within {timeout_s:g}s", acks, len(lines)), acks) from None
+                raw = reading.result()
             except (ConnectionError, ValueError) as e:
-                raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, len(lines)), acks) from None
+                raise interrupted(f"connection failed ({e})") from None
+            reading = None
             if not raw.endswith(b"\n"):
-                raise SendInterrupted(_unanswered("hookd closed the connection", acks, len(lines)), acks)
-            acks.append(_ack(index, raw))
-        await writing
+                raise interrupted("hookd closed the connection")
+            if len(acks) == sent:
+                raise HookdError(f"the socket answered {raw[:200]!r} before anything was sent; is it hookd's socket?")
+            ack = _ack(len(acks) + 1, raw)
+            acks.append(ack)
+            on_ack(ack)
     except ConnectionError as e:
-        raise SendInterrupted(_unanswered(f"connection failed ({e})", acks, len(lines)), acks) from None
+        raise interrupted(f"connection failed ({e})") from None
     finally:
         writing.cancel()
-        await asyncio.gather(writing, return_exceptions=True)
+        if reading is not None:
+            reading.cancel()
+        await asyncio.gather(writing, *([reading] if reading is not None else []), return_exceptions=True)
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
@@ -204,6 +391,11 @@ def _ack(index: int, raw: bytes) -> Ack:
 
 
 def _unanswered(what: str, acks: list[Ack], sent: int) -> str:
+    if len(acks) == sent:
+        return (
+            f"hookd stopped answering: {what} after answering all {sent} event(s) sent; nothing more was sent. "
+            "Start hookd again and send the rest"
+        )
     return (
         f"hookd stopped answering: {what} after {len(acks)} of {sent} event(s); the {sent - len(acks)} "
         "without an answer may or may not be stored (give events an id so that sending them again is safe)"
@@ -220,14 +412,20 @@ def admin_url(settings: Settings) -> str:
             f"{settings.config_path} has no admin section, so `hookd serve` does not start the admin listener; "
             "add `admin: {listen: 127.0.0.1:8780}` and restart hookd, or pass --url"
         )
-    host, port = settings.admin.listen
+    port = settings.admin.listen[1]
     if port == 0:
         raise InputError(
             f"admin.listen in {settings.config_path} uses port 0, so only the daemon knows its port; "
             "pass the URL from its log line `admin listening on http://…` with --url"
         )
-    host = _WILDCARDS.get(host, host)
+    host = admin_host(settings)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def admin_host(settings: Settings) -> str:
+    """The host a client on this machine reaches the admin listener of `settings` at."""
+    host = settings.admin.listen[0]
+    return _WILDCARDS.get(host, host)
 
 
 def normalize_url(url: str) -> str:

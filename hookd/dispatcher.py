@@ -40,7 +40,13 @@ RECORD_INTERVAL_S = 0.01
 RECORD_BATCH_FULL = 1000
 # The error recorded for an attempt cut off by the end of the shutdown grace period.
 CUT_OFF = (
-    "cancelled: hookd stopped before the receiver answered (delivery.shutdown_timeout); sent again at the next start"
+    "cancelled: hookd was stopping and the receiver did not answer within delivery.shutdown_timeout; "
+    "sent again at the next start"
+)
+# ... and for one cut off by a second stop signal (Ctrl-C twice), which does not wait at all.
+CUT_OFF_FORCED = (
+    "cancelled: hookd was told to stop at once (a second Ctrl-C or stop signal) before the receiver answered; "
+    "sent again at the next start"
 )
 
 
@@ -164,6 +170,8 @@ class Dispatcher:
         self._active = 0  # deliveries being sent: the sum of in_flight
         self._wake = asyncio.Event()
         self._stopping = False
+        # The daemon's CUT_OFF becomes CUT_OFF_FORCED once a second stop signal skips the grace period.
+        self._cut_off_reason = cut_off_error
         self._draining = False
         self._stop_requested = asyncio.Event()
         self.delivered_total = 0
@@ -405,7 +413,7 @@ class Dispatcher:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
-                cut_off = no_response(self.cut_off_error, t0, retryable=True)
+                cut_off = no_response(self._cut_off_reason, t0, retryable=True)
                 next_at = self.clock.now() if self.cut_off_state == "pending" else None
                 self._record(d, hook, started_at, request, cut_off, self.cut_off_state, next_at)
             raise
@@ -523,6 +531,8 @@ class Dispatcher:
                 waiting = {w for w in waiting if not w.done()}
             if forced is not None:
                 forced.cancel()
+            if force is not None and force.is_set() and self.cut_off_error == CUT_OFF:
+                self._cut_off_reason = CUT_OFF_FORCED
             pending = set(self._tasks)
             for task in pending:
                 task.cancel()

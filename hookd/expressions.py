@@ -14,6 +14,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import jmespath
 from jmespath import exceptions as jmes_exc
@@ -40,7 +41,13 @@ _BARE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class ExpressionProblem:
     message: str
     offset: int  # 0-based character offset in the expression; -1 when unknown
-    severity: str = "error"
+    severity: Literal["error", "warning"] = "error"
+
+
+# What an expression can reach at its top level: the envelope every event has, and the attributes a
+# CloudEvent may carry beside it. Anything else at the top level is always null.
+EVENT_FIELDS = ("id", "type", "time", "source", "data")
+CLOUDEVENT_ATTRIBUTES = ("specversion", "datacontenttype", "dataschema", "subject", "data_base64")
 
 
 class ExpressionError(Exception):
@@ -153,6 +160,7 @@ def lint_expression(expression: str) -> list[ExpressionProblem]:
                 )
             )
     problems.extend(_function_problems(expression, tokens))
+    problems.extend(_event_field_problems(expression, tokens))
     return problems
 
 
@@ -177,6 +185,88 @@ def _deprecated_literal(expression: str, tok: dict[str, object]) -> list[Express
             )
         ]
     return []
+
+
+def _event_field_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
+    """Top-level names that no event has (`total` for `data.total`, `Data`): always null, so a
+    filter that needs them never matches. Warnings: a CloudEvents extension attribute is legal."""
+    known = EVENT_FIELDS + CLOUDEVENT_ATTRIBUTES
+    problems: list[ExpressionProblem] = []
+    reported: set[str] = set()
+    for name, rest in _root_fields(jmespath.compile(expression).parsed, at_root=True):
+        if name in known or name in reported:
+            continue
+        reported.add(name)
+        close = closest(name, EVENT_FIELDS)
+        # `Data.total` and `dta.total` mistype `data`; a bare `date` or `total` is a field of data.
+        fix = close if close is not None and (close != "data" or rest) else f"data.{name}"
+        shown = ".".join((name, *rest))
+        better = ".".join((fix, *rest))
+        start = next(
+            (
+                t["start"]
+                for t in tokens
+                if t["type"] in ("unquoted_identifier", "quoted_identifier") and t["value"] == name
+            ),
+            -1,
+        )
+        problems.append(
+            ExpressionProblem(
+                f"{shown} is always null: events have no field {name!r} (only id, type, time, source and data, "
+                f"plus a CloudEvent's attributes); did you mean {better}?",
+                start if isinstance(start, int) else -1,
+                "warning",
+            )
+        )
+    return problems
+
+
+# Node types whose first child is evaluated where the node is, and the rest on what it produced.
+_CHAINS = frozenset(
+    {"subexpression", "index_expression", "projection", "filter_projection", "value_projection", "flatten", "pipe"}
+)
+# Node types whose children are all evaluated where the node is.
+_SAME_PLACE = frozenset(
+    {"comparator", "and_expression", "or_expression", "not_expression", "multi_select_list", "multi_select_dict",
+     "key_val_pair", "function_expression"}
+)  # fmt: skip
+
+
+def _root_fields(node: object, *, at_root: bool) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Each field read from the event itself, with the field names chained right after it (for
+    `Data.total`: ("Data", ("total",))). Fields inside projections, filters and &expressions are
+    read from other values, so they are not yielded."""
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    children = node.get("children") or []
+    if kind == "field":
+        if at_root:
+            yield str(node.get("value")), ()
+        return
+    if kind == "subexpression" and at_root and children:
+        names = []
+        for child in children:
+            if not (isinstance(child, dict) and child.get("type") == "field"):
+                break
+            names.append(str(child.get("value")))
+        if names:
+            yield names[0], tuple(names[1:])
+            return
+        if isinstance(children[0], dict) and children[0].get("type") == "current":
+            yield from _root_fields({"type": "subexpression", "children": children[1:]}, at_root=True)
+            return
+    if kind in _CHAINS and children:
+        yield from _root_fields(children[0], at_root=at_root)
+        for child in children[1:]:
+            yield from _root_fields(child, at_root=False)
+        return
+    same = kind in _SAME_PLACE
+    for child in children:
+        if isinstance(child, dict) and child.get("type") == "expref":
+            yield from _root_fields(child, at_root=False)
+        else:
+            yield from _root_fields(child, at_root=at_root and same)
 
 
 def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:

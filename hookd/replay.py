@@ -36,7 +36,7 @@ from hookd.store.base import (
     RoutedEvent,
     Store,
 )
-from hookd.store.lock import DatabaseLocked, lock_database
+from hookd.store.lock import DAEMON, DatabaseLocked, lock_database
 
 # One transaction per batch: short enough never to hold up the daemon's commits for long.
 BATCH = 500
@@ -50,11 +50,19 @@ _MAX_REPORTED_LINES = 20
 
 
 class DaemonRunning(UsageError):
-    def __init__(self, db: Path, pid: str) -> None:
-        super().__init__(
-            f"a hookd daemon (pid {pid}) is running with the database {str(db)!r}, and only one process may send "
-            "its deliveries; drop --wait: the daemon sends the replays itself within a second"
-        )
+    def __init__(self, db: Path, pid: str, owner: str = DAEMON) -> None:
+        if owner == DAEMON:
+            message = (
+                f"a hookd daemon (pid {pid}) is running with the database {str(db)!r}, and only one process may "
+                "send its deliveries; drop --wait: the daemon sends the replays itself within a second"
+            )
+        else:
+            message = (
+                f"`{owner}` (pid {pid}) is already sending deliveries from the database {str(db)!r}, and only one "
+                "process may; wait for it to finish and run this again, or drop --wait to only queue the replays "
+                "(the running hookd serve, or the next, sends them)"
+            )
+        super().__init__(message)
 
 
 class EventsFileError(UsageError):
@@ -247,9 +255,9 @@ def database_lock(db: Path) -> Iterator[None]:
     daemon holds it: two dispatchers on one database would send each other's in-flight deliveries.
     """
     try:
-        handle = lock_database(db)
+        handle = lock_database(db, holder="hookd replay --wait")
     except DatabaseLocked as e:
-        raise DaemonRunning(db, e.owner_pid) from None
+        raise DaemonRunning(db, e.owner_pid, e.owner) from None
     except StartupError as e:
         raise UsageError(str(e)) from None
     try:

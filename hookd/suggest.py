@@ -10,8 +10,14 @@ DEFAULT_CUTOFF = 0.6
 
 
 def closest(word: str, options: Iterable[str], *, cutoff: float = DEFAULT_CUTOFF) -> str | None:
-    """The option most like `word`, or None when none is close enough."""
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff)
+    """The option most like `word`, or None when none is close enough. An option that differs only
+    in case always counts."""
+    candidates = list(options)
+    folded = word.lower()
+    for option in candidates:
+        if option.lower() == folded:
+            return option
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 

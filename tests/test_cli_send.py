@@ -98,7 +98,8 @@ async def test_rejected_event_exits_1_with_the_daemons_error(short_dir: Path, re
         'put your fields under "data"',
         f"rejected: event 3: event is {len(orjson.dumps(orjson.loads(big)))} bytes, over the limit of 1000 bytes "
         "(max_event_size: 1KB)",
-        "2 of 3 event(s) rejected; the others were stored",
+        "2 of 3 events were refused and not stored (the reasons are above); the other 1 event was stored: "
+        "send only the refused again",
     ]
     assert received_ids(receiver) == ["ok-1"]
 
@@ -116,6 +117,7 @@ async def test_duplicate_is_reported_and_not_delivered_again(short_dir: Path, re
         "duplicates": 1,
         "rejected": 0,
         "unanswered": 0,
+        "not_sent": [],
         "events": [{"index": 1, "ok": True, "id": "d-1", "duplicate": True}],
     }
     assert received_ids(receiver) == ["d-1"]
@@ -164,7 +166,7 @@ async def test_exit_3_when_the_daemon_is_not_running(short_dir: Path) -> None:
         s.bind(str(stale))
     refused = await hookd_send(["--socket", str(stale), '{"type": "a"}'])
     assert refused.exit_code == 3
-    assert f"hookd is not running: nothing listens on '{stale}'" in plain(refused.stderr)
+    assert f"hookd is not running: '{stale}' is a socket, but nothing listens on it" in plain(refused.stderr)
 
 
 async def test_bad_input_exits_2_naming_where(short_dir: Path, tmp_path: Path) -> None:
@@ -172,9 +174,6 @@ async def test_bad_input_exits_2_naming_where(short_dir: Path, tmp_path: Path) -
     bad_arg = await hookd_send(["--socket", sock, '{"type": "a"}', "{type: a}"])
     assert bad_arg.exit_code == 2
     assert plain(bad_arg.stderr).startswith("error: argument 2: invalid JSON (")
-    bad_line = await hookd_send(["--socket", sock, "-"], input='{"type": "a"}\n{"type": \n')
-    assert bad_line.exit_code == 2
-    assert plain(bad_line.stderr).startswith("error: stdin line 2: invalid JSON (")
     bad_data = await hookd_send(["--socket", sock, "--type", "a", "--data", "{"])
     assert bad_data.exit_code == 2 and "--data: invalid JSON" in plain(bad_data.stderr)
     data_only = await hookd_send(["--socket", sock, "--data", "1"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Iterable
 
@@ -13,7 +15,17 @@ __all__ = ["escape", "stderr", "stdout"]
 from hookd import jsonvalue
 from hookd.errors import Problem
 
-stdout = Console(highlight=False, soft_wrap=True)
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich exits 1 here; a closed pipe (`| head`) is no failure of the command, so let the
+        # command decide its exit code (status: the daemon's health).
+        self.quiet = True
+        discard_stdout()
+        raise BrokenPipeError("stdout was closed by its reader")
+
+
+stdout = _Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -58,6 +70,23 @@ def problem_github(p: Problem) -> str:
     return f"::{p.severity} {','.join(props)}::{_github_escape(where + p.message)}"
 
 
+def notice_github(file: str, message: str) -> str:
+    """A GitHub Actions notice on a whole file (information, neither error nor warning)."""
+    title = _github_escape("hookd validate", prop=True)
+    return f"::notice file={_github_escape(file, prop=True)},title={title}::{_github_escape(message)}"
+
+
 def problems_text(problems: Iterable[Problem], *, console: Console = stdout) -> None:
     for p in problems:
         problem_text(p, console=console)
+
+
+def discard_stdout() -> None:
+    """After a closed pipe on stdout (`| head`): send what is still buffered, and anything later,
+    to /dev/null, so that the interpreter's last flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (a test runner's buffer): nothing will flush it at exit

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich import box
@@ -15,6 +17,7 @@ from hookd import client
 from hookd.cli import render
 from hookd.cli.app import app
 from hookd.cli.state import state
+from hookd.config.lint import is_loopback
 from hookd.config.load import check_config, default_config_path
 from hookd.config.model import Settings
 from hookd.errors import HookdError
@@ -49,9 +52,11 @@ def status(
             settings = _settings(config or default_config_path())
             target = client.admin_url(settings)
         else:
-            # The config is read only when named: a token from ./hookd.yaml must not go to another URL.
-            settings = _settings(config) if config is not None else None
             target = client.normalize_url(url)
+            # A named config's token goes wherever --url says; the default config's only to this
+            # machine or its own admin host, so a token from ./hookd.yaml never reaches a stranger.
+            named = _settings(config) if config is not None else None
+            settings = named if named is not None or token else _default_settings(target)
         secret = token or (settings.admin.token if settings is not None else None)
         doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout))
     except HookdError as e:
@@ -59,13 +64,34 @@ def status(
             raise
         render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
         raise typer.Exit(e.exit_code) from None
-    if as_json:
-        render.print_json(doc)
-    else:
-        _human(doc)
     health = doc.get("health")
     healthy = isinstance(health, dict) and health.get("status") == "ok"
-    raise typer.Exit(0 if healthy else 1)
+    code = 0 if healthy else 1
+    try:
+        if as_json:
+            render.print_json(doc)
+        else:
+            _human(doc)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `hookd status | head -3`: the reader has all it wanted. The verdict is the daemon's health,
+        # whether or not every line was read, so exit as if printed, without a traceback.
+        render.discard_stdout()
+    raise typer.Exit(code)
+
+
+def _default_settings(url: str) -> Settings | None:
+    """The default config ($HOOKD_CONFIG or ./hookd.yaml) for its token, when it exists, is valid,
+    and `url` points at this machine or at that config's admin host; otherwise None, quietly."""
+    path = default_config_path()
+    if not path.is_file():
+        return None
+    settings = check_config(path).settings
+    if settings is None or not settings.admin.enabled:
+        return None
+    host = urlsplit(url).hostname or ""
+    own = client.admin_host(settings)
+    return settings if is_loopback(host) or host == own else None
 
 
 def _settings(path: Path) -> Settings:

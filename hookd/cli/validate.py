@@ -29,6 +29,12 @@ def validate(
         Format.text, "--format", help="text for people, json for scripts, github for CI annotations."
     ),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
+    no_environment: bool = typer.Option(
+        False,
+        "--no-environment",
+        help="For CI without the deployment's secrets: a ${VAR} that is unset or a ${file:...} that is missing "
+        "is not an error; the values they would give are not checked, and the output says which.",
+    ),
 ) -> None:
     """Check config files and print every problem with file:line:column.
 
@@ -36,7 +42,7 @@ def validate(
     file cannot be read.
     """
     paths = [*(files or []), *(config or [])] or [default_config_path()]
-    results = [check_config(p) for p in paths]
+    results = [check_config(p, check_environment=not no_environment) for p in paths]
     failed = False
     unreadable = False
     for r in results:
@@ -54,6 +60,8 @@ def validate(
                         "hooks": len(r.settings.hooks) if r.settings else None,
                         "sources": len(r.settings.sources) if r.settings else None,
                         "problems": [render.problem_dict(p) for p in r.problems],
+                        # With --no-environment only: the references whose values went unchecked.
+                        **({"unchecked": list(r.unchecked)} if no_environment else {}),
                     }
                     for r in results
                 ],
@@ -63,14 +71,18 @@ def validate(
         for r in results:
             for p in r.problems:
                 sys.stdout.write(render.problem_github(p) + "\n")
+            if r.unchecked:
+                sys.stdout.write(render.notice_github(r.file, _unchecked(r.unchecked)) + "\n")
     else:
         for r in results:
             render.problems_text(r.problems)
-            if r.settings is not None and not (strict and r.problems):
-                s = r.settings
+            if not r.errors and not (strict and r.problems):
                 warn = f", {len(r.problems)} warning(s)" if r.problems else ""
-                counts = f"{len(s.hooks)} hook(s), {len(s.sources)} source(s){warn}"
-                render.stdout.print(f"[green]ok[/green] {render.escape(r.file)}: {counts}")
+                s = r.settings
+                counts = f": {len(s.hooks)} hook(s), {len(s.sources)} source(s){warn}" if s else warn.replace(",", ":")
+                render.stdout.print(f"[green]ok[/green] {render.escape(r.file)}{counts}")
+            if r.unchecked:
+                render.stdout.print(f"note: {render.escape(r.file)}: {render.escape(_unchecked(r.unchecked))}")
         if failed:
             n = sum(len(r.errors) if not strict else len(r.problems) for r in results)
             render.stdout.print(
@@ -80,3 +92,11 @@ def validate(
         raise typer.Exit(2)
     if failed:
         raise typer.Exit(1)
+
+
+def _unchecked(references: tuple[str, ...]) -> str:
+    return (
+        f"not checked (--no-environment): {', '.join(references)} "
+        f"{'is' if len(references) == 1 else 'are'} unset or missing here, so the values "
+        f"{'it gives' if len(references) == 1 else 'they give'} were not validated"
+    )

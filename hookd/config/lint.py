@@ -250,6 +250,8 @@ class _Linter:
                     )
                 elif name.lower() in _MANAGED_HEADERS:
                     self.add(hpath, f"{name} is set by the HTTP client; remove it from headers", key=True)
+                elif (why := _overrides_hookd(name, value)) is not None:
+                    self.add(hpath, why, "warning", key=True)
                 if isinstance(value, str):
                     if "\n" in value or "\r" in value:
                         self.add(
@@ -266,6 +268,14 @@ class _Linter:
             except (ValueError, TypeError):
                 pass  # the schema reports malformed durations
             else:
+                for key, seconds in (("initial_delay", initial), ("max_delay", maximum)):
+                    if key in retry and seconds == 0:
+                        self.add(
+                            (*path, "retry", key),
+                            "a delay of 0 sends each retry at once, so a failing receiver gets every attempt within "
+                            "a moment and they are used up before it can recover; use at least 1s",
+                            "warning",
+                        )
                 if initial > maximum and "initial_delay" in retry:
                     self.add(
                         (*path, "retry", "initial_delay"),
@@ -358,12 +368,51 @@ class _Linter:
         for lint in lint_expression(expression):
             if raw is None:
                 self.add(path, lint.message, _severity(lint.severity), offset=lint.offset)
-            elif lint.severity == "error":
+            elif lint.severity == "warning":
+                continue  # it would quote the expression, part of which came from outside the file
+            else:
                 self.add(
                     path,
                     f'{raw!r}, once its ${{...}} is substituted, compares with a "double-quoted" name, which '
                     "JMESPath reads as a field; strings go in single quotes",
                 )
+
+
+def _overrides_hookd(name: str, value: object) -> str | None:
+    """Why a configured header should not replace the one hookd sets, or None if it may."""
+    lower = name.lower()
+    if lower == "webhook-id":
+        return (
+            "hookd sets webhook-id to the event id, the same on every retry and replay, so receivers can drop "
+            "duplicates; a value here replaces it and breaks that. Remove it (the event id is in the body too)"
+        )
+    if lower in ("webhook-timestamp", "webhook-signature"):
+        return (
+            f"{name} is hookd's own header (the time of each attempt, and its signature), which receivers check "
+            "to refuse replayed or forged requests; a value here replaces it. Remove it"
+        )
+    if lower.startswith("hookd-"):
+        return (
+            f"headers starting with hookd- are hookd's own (hookd-delivery-id, hookd-attempt), which receivers "
+            f"use to tell retries from new deliveries; {name} would replace or mimic them. Use another name, "
+            "like X-" + name[len("hookd-") :]
+        )
+    if lower == "user-agent":
+        return (
+            "hookd sends User-Agent: hookd/VERSION, by which receivers and their firewalls recognise it; a value "
+            "here replaces it. Remove it unless the receiver requires another"
+        )
+    if lower == "content-type" and isinstance(value, str) and "{{" not in value and not _is_json_type(value):
+        return (
+            f"the body hookd sends is always JSON, so Content-Type {value!r} describes it wrongly and receivers "
+            "may refuse or misread it; remove it (hookd sends application/json) or use a JSON type"
+        )
+    return None
+
+
+def _is_json_type(value: str) -> bool:
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def _child(node: object, part: str | int) -> object:

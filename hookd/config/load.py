@@ -42,6 +42,8 @@ class CheckResult:
     settings: Settings | None
     problems: tuple[Problem, ...]
     readable: bool = True  # False when the file itself could not be read (a usage error)
+    # References not checked because check_environment was off (${VAR} unset, ${file:...} missing).
+    unchecked: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -52,8 +54,11 @@ def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def check_config(path: Path, *, env: Mapping[str, str] | None = None) -> CheckResult:
-    """Load and check one config file, collecting every problem instead of stopping at the first."""
+def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_environment: bool = True) -> CheckResult:
+    """Load and check one config file, collecting every problem instead of stopping at the first.
+
+    `check_environment` False skips what only the deployment has (unset variables, missing secret
+    files): those values go unchecked, and without settings when the model needs them."""
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -76,7 +81,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None) -> CheckRe
         )
         return CheckResult(file, None, (problem,))
     base_dir = path.parent.absolute()
-    doc = load_located(text, file, base_dir=base_dir, env=env)
+    doc = load_located(text, file, base_dir=base_dir, env=env, check_environment=check_environment)
     problems = list(doc.problems)
     if doc.data is None and problems:
         return CheckResult(file, None, tuple(_redact(problems, doc)))
@@ -103,11 +108,19 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None) -> CheckRe
     problems.extend(_short_secrets(doc))
     problems.sort(key=_problem_order)
     problems = _redact(problems, doc)
+    unchecked = tuple(sorted(doc.unchecked))
     if any(p.severity == "error" for p in problems):
-        return CheckResult(file, None, tuple(problems))
+        return CheckResult(file, None, tuple(problems), unchecked=unchecked)
     digest = hashlib.sha256(raw).hexdigest()
-    settings = _build(doc, path, base_dir, digest)
-    return CheckResult(file, settings, tuple(problems))
+    if unchecked:
+        # The unset references keep their `${...}` text, which the model may not parse (a port, a
+        # duration): the file checked out, but there are no settings to run with.
+        try:
+            settings: Settings | None = _build(doc, path, base_dir, digest)
+        except (ValueError, TypeError, KeyError):
+            settings = None
+        return CheckResult(file, settings, tuple(problems), unchecked=unchecked)
+    return CheckResult(file, _build(doc, path, base_dir, digest), tuple(problems))
 
 
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Settings:

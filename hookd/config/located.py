@@ -27,6 +27,12 @@ _INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STR_TAG = "tag:yaml.org,2002:str"
 
+# Bounds on what one YAML file may make the loader build. Aliases share a node, but every later
+# step sees a copy per use, so nine nested aliases of nine can ask for a billion values ("billion
+# laughs"); and the composer and every check after it recurse once per level of nesting.
+MAX_ALIAS_VALUES = 10_000  # values that aliases (*name, <<: *name) may bring in, over the whole file
+MAX_NESTING = 200  # mappings and lists inside one another
+
 
 @dataclass(frozen=True, slots=True)
 class Mark:
@@ -53,6 +59,9 @@ class LocatedDocument:
     secrets: dict[str, str] = field(default_factory=dict)
     secret_paths: dict[str, PathKey] = field(default_factory=dict)  # each value -> where it is first used
     problems: list[Problem] = field(default_factory=list)
+    # With check_environment=False: the references left unresolved because their variable is unset
+    # or their file missing, not reported as problems (validate --no-environment, CI without secrets).
+    unchecked: set[str] = field(default_factory=set)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
         """Where `path` is written; the nearest enclosing node when it is absent (a missing key)."""
@@ -88,10 +97,13 @@ def _bad_key_message(key_node: yaml.Node) -> str:
 
 
 class _Builder:
-    def __init__(self, doc: LocatedDocument, base_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, doc: LocatedDocument, base_dir: Path, env: Mapping[str, str], *, check_environment: bool = True
+    ) -> None:
         self.doc = doc
         self.base_dir = base_dir
         self.env = env
+        self.check_environment = check_environment
         self.constructor = yaml.constructor.SafeConstructor()
         self.resolver = yaml.resolver.Resolver()
         self.pending: list[tuple[Mark, PathKey, str]] = []
@@ -237,6 +249,9 @@ class _Builder:
             except _NotASecretFile as e:
                 self.problem(mark, path, f"${{file:{raw}}}: {str(secret_path)!r} {e}")
             except FileNotFoundError:
+                if not self.check_environment:
+                    self.doc.unchecked.add(f"${{file:{raw}}}")
+                    return None
                 self.problem(
                     mark,
                     path,
@@ -267,6 +282,9 @@ class _Builder:
             self.doc.secrets[value] = f"${{{name}}}"
             self.doc.secret_paths.setdefault(value, path)
             return value
+        if not self.check_environment:
+            self.doc.unchecked.add(f"${{{name}}}")
+            return None
         self.problem(
             mark,
             path,
@@ -336,11 +354,77 @@ def _read_secret_file(path: Path) -> str:
     return data.decode("utf-8").rstrip("\r\n")
 
 
-def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str] | None = None) -> LocatedDocument:
-    """Parse one YAML document. Problems (syntax, duplicate keys, variables) land in `.problems`."""
+class _LimitExceeded(yaml.YAMLError):
+    def __init__(self, mark: object, message: str) -> None:
+        super().__init__(message)
+        line, column = getattr(mark, "line", -1), getattr(mark, "column", -1)
+        self.line, self.column = line + 1, column + 1  # 0, 0 when PyYAML gave no position
+        self.message = message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing a file past MAX_NESTING or MAX_ALIAS_VALUES at the line
+    that crosses the bound, before anything is expanded."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliased = 0  # values brought in by aliases so far
+        self.sizes: dict[int, int] = {}  # id(collection node) -> values it holds once expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            # An alias to a collection still being composed (a cycle) counts 1; the builder reports it.
+            self.aliased += self.sizes.get(id(node), 1)
+            if self.aliased > MAX_ALIAS_VALUES:
+                raise _LimitExceeded(
+                    event.start_mark,
+                    f"the aliases in this file (*{event.anchor} here) expand to more than {MAX_ALIAS_VALUES:,} "
+                    'values, which looks like a runaway ("billion laughs") document; hookd stops reading it. '
+                    "Write the values out, or alias smaller parts",
+                )
+            return node
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_NESTING:
+            raise _LimitExceeded(
+                event.start_mark,
+                f"mappings and lists are nested more than {MAX_NESTING} levels deep here; hookd reads at "
+                f"most {MAX_NESTING} levels, so flatten the structure",
+            )
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = list(node.value) if isinstance(node, yaml.SequenceNode) else []
+        self.sizes[id(node)] = 1 + sum(self.sizes.get(id(c), 1) for c in children)
+        return node
+
+
+def load_located(
+    text: str,
+    file: str,
+    *,
+    base_dir: Path,
+    env: Mapping[str, str] | None = None,
+    check_environment: bool = True,
+) -> LocatedDocument:
+    """Parse one YAML document. Problems (syntax, duplicate keys, variables) land in `.problems`.
+
+    With `check_environment` False, a ${VAR} that is unset or a ${file:...} that does not exist is
+    no problem: its value is left unchecked, and the reference is listed in `.unchecked`."""
     doc = LocatedDocument(file=file, data=None)
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_BoundedLoader))
+    except _LimitExceeded as e:
+        doc.problems.append(Problem(file=file, line=e.line, column=e.column, path="", message=e.message))
+        return doc
     except yaml.MarkedYAMLError as e:
         doc.problems.append(_syntax_problem(e, file))
         return doc
@@ -362,7 +446,7 @@ def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str]
                 message="the file holds several YAML documents (---); hookd reads exactly one per file",
             )
         )
-    builder = _Builder(doc, base_dir, os.environ if env is None else env)
+    builder = _Builder(doc, base_dir, os.environ if env is None else env, check_environment=check_environment)
     doc.data = builder.build(nodes[0], ())
     for mark, path, message in builder.pending:
         doc.problems.append(
