@@ -17,6 +17,7 @@ from typing import Protocol
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
+from hookd.logs import LogLine
 from hookd.router import Router
 from hookd.sources.base import Accepted, Batch
 from hookd.store.base import DueDelivery, RoutedEvent, Store
@@ -134,7 +135,7 @@ class Ingest:
         except Exception as e:
             if self.handoff is not None:
                 self.handoff.committed((), frozenset(), reserved)
-            log.error("ingest commit failed for %d event(s): %s", len(routed), e)
+            log.error(LogLine("ingest commit failed", {"events": len(routed), "error": str(e)}))
             self.errors.add(f"storing {len(routed)} event(s) failed: {e}")
             for p in group:
                 if not p.done.done():
@@ -162,6 +163,15 @@ class Ingest:
             if not p.done.done():
                 p.done.set_result(answers)
         for rej in rejections:
-            log.warning('source=%s at="%s" rejected: %s', rej.source, rej.position, rej.reason)
+            log.warning(LogLine("rejected", {"source": rej.source, "at": rej.position, "reason": rej.reason}))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(LogLine("committed", {
+                "batches": len(group),
+                "events": len(result.inserted),
+                "duplicates": len(routed) - len(result.inserted),
+                "rejections": len(rejections),
+                "deliveries": result.deliveries,
+                "claimed": len(result.claimed),
+            }))  # fmt: skip
         if self.handoff is not None:
             self.handoff.committed(result.claimed, result.pending_hooks, reserved)

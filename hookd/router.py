@@ -14,6 +14,7 @@ from jmespath.parser import ParsedResult
 from hookd.config.model import HookConfig
 from hookd.events import Event
 from hookd.expressions import compile_expression, is_truthy
+from hookd.logs import LogLine
 from hookd.redact import Redactor
 from hookd.templates import Template, compile_template
 
@@ -93,7 +94,10 @@ class Router:
                 except _EVALUATION_ERRORS as e:
                     # A filter that cannot be evaluated on this event is "not matched", loudly.
                     log.warning(
-                        "event=%s hook=%s filter failed: %s; not delivered to this hook", event.id, hook.name, e
+                        LogLine(
+                            "filter failed; not delivered to this hook",
+                            {"event": event.id, "hook": hook.name, "error": str(e)},
+                        )
                     )
                     continue
             matched.append(hook.name)

@@ -135,8 +135,8 @@ def test_filter_that_fails_on_this_event_is_not_matched_and_does_not_raise(
 
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    assert message.startswith("event=ev-9 hook=broken filter failed: ")
-    assert message.endswith("; not delivered to this hook")
+    assert message.startswith("event=ev-9 hook=broken error=")
+    assert message.endswith(" filter failed; not delivered to this hook")
 
 
 # -- explain --------------------------------------------------------------------------------------
