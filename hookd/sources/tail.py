@@ -394,9 +394,7 @@ class FileTailSource:
         self._reject(skipped.line, reason, skipped.excerpt, rejections)
 
     def _reject(self, line: int, reason: str, excerpt: bytes, rejections: list[Rejection]) -> None:
-        position = f"{self._path}:{line}"
-        if logger.isEnabledFor(logging.DEBUG):  # ingest logs it after the commit
-            logger.debug(LogLine("rejected", {"source": self.name, "at": position, "reason": reason}))
+        position = f"{self._path}:{line}"  # ingest logs it, after the commit
         rejections.append(Rejection(source=self.name, position=position, reason=reason, excerpt=excerpt))
 
     # -- small helpers ----------------------------------------------------------------------------
