@@ -256,8 +256,8 @@ async def test_a_daemon_fed_hostile_values_writes_only_well_formed_lines(
         assert re.search(r" INFO    delivery=\S+ event=file-1 hook=h try=1 status=200 ms=\d+ delivered$", delivered)
 
 
-async def test_debug_lines_cost_nothing_at_info(short_dir: Path, receiver: Receiver) -> None:
-    """At the default level none of the debug lines is written (nor built on the hot path)."""
+async def test_the_default_level_writes_no_debug_lines(short_dir: Path, receiver: Receiver) -> None:
+    """At the default level (info) no debug line is written."""
     cfg = write_config(
         short_dir,
         f"""
