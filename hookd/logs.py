@@ -28,19 +28,30 @@ paths, error texts, anything from input or config) in fields, never into the mes
 f-string. `record.getMessage()` is the human rendering, so caplog and the delivery worker's
 forwarding see the same text as the human log.
 
+Converting a key=value line written with %-style arguments: the `key=%s` pairs become fields, in
+the same order, and the words that say what happened become the message::
+
+    log.warning("source=%s conn=%d line=%d closed mid-line", self.name, conn, n)
+    log.warning(LogLine("closed mid-line", {"source": self.name, "conn": conn, "line": n}))
+
+Times go in as text made by `isoformat(epoch_s)` (`due_at=2026-01-02T03:04:05.678Z`), durations as
+numbers with their unit in the key (`ms=7`, `retry_in_s=30`), errors as `"error": str(e)` (redacted
+first when they may hold a request: `hook.redactor.text(...)`).
+
 A line with nothing but prose may stay a plain string (`log.info("hookd stopped")`), and %-style
-arguments still work: the human formatter escapes every argument as it escapes a field value.
+arguments still work: the human formatter escapes quotes, backslashes and non-printable characters
+in every argument (it does not add quotes: the template has them, as in `at="%s"`).
 
 Escaping
 --------
 Whatever a call site passes, no value can forge or break a human log line: the formatter escapes
 the whole message (backslash escapes for CR, LF, tab, every other C0/C1 control, DEL, the Unicode
 line and paragraph separators and every other non-printable character, lone surrogates included),
-a field value with a space, either quote, `=` or backslash is written in double quotes with `\\"` and
-`\\\\` escaped, and so is every %-style argument. Traceback lines are indented under their record,
-so every line that starts in column 0 starts with a timestamp. The JSON format is one object per
-line by construction (every string is JSON-escaped, and so are U+0085, U+2028 and U+2029, which
-some readers take for line breaks).
+a field value with a space, either quote, `=` or backslash is written in double quotes with `\\"`
+and `\\\\` escaped, and every %-style argument is escaped the same way. Traceback lines are indented
+under their record, so every line that starts in column 0 starts with a timestamp. The JSON format
+is one object per line by construction (every string is JSON-escaped, and so are U+0085, U+2028
+and U+2029, which some readers take for line breaks).
 
 Cost
 ----
