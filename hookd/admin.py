@@ -138,6 +138,7 @@ class AdminServer:
         ingest = d.ingest
         rates = self._rates.rates(ingest.events_by_source)
         sources: list[dict[str, object]] = []
+        failing = d.source_health.failing()
         for config, source in zip(settings.sources, d.sources, strict=True):
             name = config.name
             item: dict[str, object] = {
@@ -150,6 +151,22 @@ class AdminServer:
                 "last_event_at": _time(ingest.last_event_at_by_source.get(name)),
                 "file": None,
             }
+            failure = failing.get(name)
+            item["failing"] = (
+                None
+                if failure is None
+                else {
+                    "reason": failure.reason,
+                    "since": _time(failure.since),
+                    "failures": failure.failures,
+                    "retry_at": _time(failure.retry_at),
+                }
+            )
+            if failure is not None:
+                reasons.append(
+                    f"source {name!r} is not working: {_clip(failure.reason)} ({failure.failures} failed "
+                    f"attempt(s) since {_time(failure.since)}; trying again)"
+                )
             if isinstance(config, FileSourceConfig):
                 position = stored.files.get(name)
                 item["file"] = {

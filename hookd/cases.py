@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +37,7 @@ from hookd.errors import EventError, HookdError, Problem
 from hookd.events import Event, event_from_object
 from hookd.expressions import ExpressionError, compile_expression, is_truthy
 from hookd.router import _EVALUATION_ERRORS, Router
+from hookd.suggest import closest
 
 _TOP_KEYS = ("cases",)
 _CASE_KEYS = ("name", "event", "expect")
@@ -155,8 +156,8 @@ class _Loader:
     def known_keys(self, value: Mapping[str, object], path: PathKey, allowed: tuple[str, ...]) -> None:
         for key in value:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+                close = closest(key, allowed)
+                hint = f"did you mean {close!r}?" if close else f"allowed here: {', '.join(allowed)}"
                 self.add((*path, key), f"unknown key {key!r}; {hint}", key=True)
 
     def load(self) -> list[Case]:
@@ -223,8 +224,8 @@ class _Loader:
             self.add(path, "must be a hook name (a string)", key=key)
             return None
         if name not in self.hooks:
-            close = difflib.get_close_matches(name, self.hooks, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the config has: {', '.join(self.hooks) or 'no hooks'}"
+            close = closest(name, self.hooks)
+            hint = f"did you mean {close!r}?" if close else f"the config has: {', '.join(self.hooks) or 'no hooks'}"
             self.add(path, f"no hook named {name!r} in the config; {hint}", key=key)
             return None
         return name
@@ -341,7 +342,13 @@ def run_cases(cases: Sequence[Case], router: Router, *, file: str, now: float) -
     results = []
     for case in cases:
         outcome = dry_run(router, InputEvent(case.event, f"{file}:{case.line}"), now=now)
-        failures = [f for check in case.checks for f in _verify(check, case.event, outcome.hooks, router)]
+        # Checks see the request as `hookd test` prints it (secrets as their ${VAR}); the net below
+        # catches a secret that a message or diff would still quote.
+        failures = [
+            replace(f, message=router.redactor.text(f.message), diff=router.redactor.text(f.diff))
+            for check in case.checks
+            for f in _verify(check, case.event, outcome.hooks, router)
+        ]
         results.append(CaseResult(file=file, name=case.name, line=case.line, failures=tuple(failures)))
     return results
 

@@ -20,7 +20,7 @@ from hookd.admin import AdminServer
 from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
-from hookd.health import RecentErrors
+from hookd.health import RecentErrors, SourceHealth
 from hookd.ingest import Ingest
 from hookd.logs import LogLine
 from hookd.router import Router
@@ -31,6 +31,7 @@ from hookd.sources.socket import SocketSource
 from hookd.sources.tail import FileTailSource
 from hookd.store.lock import lock_database
 from hookd.store.sqlite import SQLiteStore
+from hookd.supervisor import SourceSupervisor
 
 log = logging.getLogger("hookd")
 
@@ -52,6 +53,7 @@ class Daemon:
         self.store = store or SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
         self.router = Router(settings.hooks, secrets=settings.secrets)
         self.errors = RecentErrors()
+        self.source_health = SourceHealth()
         self.sender: Sender = sender or WorkerSender(
             max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}", errors=self.errors
         )
@@ -79,7 +81,7 @@ class Daemon:
     def _make_source(self, config: SocketSourceConfig | FileSourceConfig) -> Source:
         if isinstance(config, SocketSourceConfig):
             return SocketSource(config)
-        return FileTailSource(config, self.store.checkpoint)
+        return FileTailSource(config, self.store.checkpoint, clock=self.clock)
 
     async def start(self) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -106,7 +108,9 @@ class Daemon:
             await self.stop()  # closes every source, started or not
             raise
         for source in self.sources:
-            self._source_tasks.append(asyncio.create_task(source.run(self.ingest.submit), name=f"source-{source.name}"))
+            # Supervised: a source that fails is logged, shown in health and restarted, never lost.
+            supervisor = SourceSupervisor(source, self.ingest.submit, clock=self.clock, health=self.source_health)
+            self._source_tasks.append(asyncio.create_task(supervisor.run(), name=f"source-{source.name}"))
         self.started_at = self.clock.now()
         self.ready.set()
         for source in self.sources:

@@ -25,7 +25,7 @@ from hookd.logs import LogLine, isoformat
 from hookd.rendering import render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
-from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response
+from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
 
 log = logging.getLogger("hookd.dispatcher")
@@ -150,8 +150,14 @@ class Dispatcher:
         concurrency: int,
         rng: random.Random | None = None,
         errors: RecentErrors | None = None,
+        cut_off_error: str = CUT_OFF,
+        cut_off_state: DeliveryState = "pending",
     ) -> None:
         self.store = store
+        # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
+        # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
+        self.cut_off_error = cut_off_error
+        self.cut_off_state = cut_off_state
         self.sender = sender
         self.hooks: Mapping[str, CompiledHook] = {h.name: h for h in hooks}
         self.clock = clock
@@ -173,6 +179,7 @@ class Dispatcher:
         self._exhausted: set[str] = set()
         self._reserved: Counter[str] = Counter()  # promised to ingest for a commit in flight
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
+        self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of in_flight
         self._wake = asyncio.Event()
         self._stopping = False
@@ -356,7 +363,9 @@ class Dispatcher:
     def _delivering_ended(self, holding: list[DueDelivery], task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if holding:  # cancelled before its first step (a stop in the same turn): its slot comes back
-            self._give_slot(holding.pop().hook)
+            d = holding.pop()
+            self._give_slot(d.hook)
+            self._unstarted.append(d.id)  # claimed, never sent: finish() gives it back
 
     def _take_slot(self, hook: str) -> None:
         self.in_flight[hook] += 1
@@ -414,19 +423,22 @@ class Dispatcher:
         request: OutboundRequest | None = None
         try:
             request = self.build_request(hook, d)
-            outcome = await self.sender.send(request)
+            outcome = redact_outcome(await self.sender.send(request), hook.redactor)
         except asyncio.CancelledError:
             if self._stopping and request is not None:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
-                self._record(d, hook, started_at, request, no_response(CUT_OFF, t0, retryable=True), "pending",
-                             self.clock.now())  # fmt: skip
+                cut_off = no_response(self.cut_off_error, t0, retryable=True)
+                next_at = self.clock.now() if self.cut_off_state == "pending" else None
+                self._record(d, hook, started_at, request, cut_off, self.cut_off_state, next_at)
             raise
         except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
             log.exception(LogLine("internal error while sending", {"delivery": d.id, "hook": d.hook}))
             error = f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}"
-            outcome = no_response(error, t0, retryable=request is not None)  # a template error will not fix itself
+            outcome = no_response(
+                hook.redactor.text(error), t0, retryable=request is not None
+            )  # a template error will not fix itself
         plan = plan_next(
             ok=outcome.ok,
             retryable=outcome.retryable,
@@ -462,7 +474,7 @@ class Dispatcher:
                 started_at=started_at,
                 duration_s=outcome.duration_s,
                 status=outcome.status,
-                error=hook.redactor.text(outcome.error),
+                error=outcome.error,  # redacted as it came back (redact_outcome)
                 request={
                     "method": hook.config.method,
                     "url": hook.safe_url,
@@ -471,6 +483,7 @@ class Dispatcher:
                 },
                 response_headers=outcome.response_headers,
                 response_excerpt=outcome.response_excerpt,
+                hops=outcome.hops,
                 state=state,
                 next_at=next_at,
             )
@@ -532,5 +545,8 @@ class Dispatcher:
                 task.cancel()
             cancelled = len(pending)
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._unstarted:
+            unstarted, self._unstarted = self._unstarted, []
+            await self.store.release(unstarted, self.clock.now())
         await self.recorder.close()
         return cancelled

@@ -7,28 +7,26 @@ the daemon runs, with no store in between. A filter that is false is taken apart
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import jmespath
 import orjson
-from jmespath import lexer as jmes_lexer
 
 from hookd import __version__
 from hookd.config.model import HookConfig
 from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
-from hookd.expressions import is_truthy
+from hookd.expressions import compile_jmespath, is_truthy, tokenize
 from hookd.ids import uuid7
 from hookd.redact import Redactor
 from hookd.rendering import render_request
 from hookd.router import _EVALUATION_ERRORS, Router
-from hookd.senders.base import OutboundRequest, Outcome, Sender
+from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
 from hookd.senders.http import HttpSender
+from hookd.suggest import closest
 
 STDIN = "-"
 
@@ -48,7 +46,7 @@ class UnknownHookError(HookdError):
     exit_code = 2
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
-        close = _did_you_mean(name, known)
+        close = closest(name, known)
         hint = f"did you mean {close!r}?" if close else f"the config has: {', '.join(known) or 'no hooks'}"
         super().__init__(f"no hook named {name!r} in the config; {hint}")
         self.name = name
@@ -231,7 +229,7 @@ def explain_false(expression: str, subject: Mapping[str, object]) -> tuple[Filte
     if parts:
         return tuple(parts)
     try:
-        return (FilterPart(expression=expression, value=jmespath.search(expression, subject)),)
+        return (FilterPart(expression=expression, value=compile_jmespath(expression).search(subject)),)
     except _EVALUATION_ERRORS as e:
         return (FilterPart(expression=expression, error=str(e)),)
 
@@ -266,8 +264,8 @@ def _fold(parts: list[object], node_type: str) -> object:
 
 
 def _false_parts(text: str, subject: Mapping[str, object]) -> list[FilterPart]:
-    parsed = jmespath.compile(text).parsed
-    tokens = [t for t in jmes_lexer.Lexer().tokenize(text) if t["type"] != "eof"]
+    parsed = compile_jmespath(text).parsed
+    tokens = [t for t in tokenize(text) if t["type"] != "eof"]
     top = _top_level(tokens)
     if tokens and tokens[0]["type"] == "lparen" and top[-1][0] == len(tokens) - 1 and len(top) == 2:
         return _false_parts(text[1 : _start(tokens[-1])].strip(), subject)  # (whole thing) in parentheses
@@ -277,12 +275,12 @@ def _false_parts(text: str, subject: Mapping[str, object]) -> list[FilterPart]:
             continue
         starts, ends = [0, *(c + 2 for c in cuts)], [*cuts, len(text)]  # && and || are two characters
         pieces = [text[a:b].strip() for a, b in zip(starts, ends, strict=True)]
-        if _fold([jmespath.compile(p).parsed for p in pieces], node_type) != parsed:
+        if _fold([compile_jmespath(p).parsed for p in pieces], node_type) != parsed:
             return [_leaf(text, parsed, top, subject)]
         out: list[FilterPart] = []
         for piece in pieces:
             try:
-                value = jmespath.search(piece, subject)
+                value = compile_jmespath(piece).search(subject)
             except _EVALUATION_ERRORS as e:
                 if not out:  # after a false operand of &&, jmespath never evaluated this one
                     out.append(FilterPart(expression=piece, error=str(e)))
@@ -296,7 +294,7 @@ def _false_parts(text: str, subject: Mapping[str, object]) -> list[FilterPart]:
 def _leaf(
     text: str, parsed: Mapping[str, object], top: list[tuple[int, dict[str, object]]], subject: Mapping[str, object]
 ) -> FilterPart:
-    value = jmespath.search(text, subject)
+    value = compile_jmespath(text).search(subject)
     children = parsed.get("children")
     operands: list[tuple[str, object]] = []
     kind: PartKind = "value"
@@ -304,17 +302,17 @@ def _leaf(
     if parsed.get("type") == "comparator" and len(comparators) == 1 and isinstance(children, list):
         at = _start(comparators[0])
         sides = [text[:at].strip(), text[at + _COMPARATOR_WIDTH[str(comparators[0]["type"])] :].strip()]
-        if [jmespath.compile(s).parsed for s in sides] == children:
+        if [compile_jmespath(s).parsed for s in sides] == children:
             kind = "comparison"
-            operands = [(s, jmespath.search(s, subject)) for s, node in zip(sides, children, strict=True)
+            operands = [(s, compile_jmespath(s).search(subject)) for s, node in zip(sides, children, strict=True)
                         if node.get("type") != "literal"]  # fmt: skip
     elif parsed.get("type") == "not_expression" and top and top[0][1]["type"] == "not" and isinstance(children, list):
         inner = text[_start(top[0][1]) + 1 :].strip()
-        if inner.startswith("(") and inner.endswith(")") and jmespath.compile(inner[1:-1]).parsed == children[0]:
+        if inner.startswith("(") and inner.endswith(")") and compile_jmespath(inner[1:-1]).parsed == children[0]:
             inner = inner[1:-1].strip()  # !(a.b): show a.b = value
-        if [jmespath.compile(inner).parsed] == children:
+        if [compile_jmespath(inner).parsed] == children:
             kind = "not"
-            operands = [(inner, jmespath.search(inner, subject))]
+            operands = [(inner, compile_jmespath(inner).search(subject))]
     return FilterPart(expression=text, value=value, kind=kind, operands=tuple(operands))
 
 
@@ -352,7 +350,7 @@ class HookResult:
             "method": self.request.method,
             "url": self.safe_url,
             "headers": self.redactor.headers(self.request.headers),
-            "body": body_value(self.request.body),
+            "body": self.redactor.value(body_value(self.request.body)),
         }
 
 
@@ -430,16 +428,10 @@ async def deliver(
                     hooks.append(h)
                     continue
                 request = h.request if to is None else replace(h.request, url=to)
-                outcome = await active.send(request)
-                outcome = replace(outcome, error=h.redactor.text(outcome.error))
+                outcome = redact_outcome(await active.send(request), h.redactor)
                 hooks.append(replace(h, delivery=Delivery(url=h.redactor.url(request.url), outcome=outcome)))
             out.append(replace(result, hooks=tuple(hooks)))
         return out
     finally:
         if owned:
             await active.close()
-
-
-def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return close[0] if close else None

@@ -1,5 +1,6 @@
 """JMESPath, the one expression language of hookd (filters and {{ templates }}).
 
+
 Compiles once, explains parse errors in terms a config author can act on, and catches the two
 mistakes that JMESPath accepts silently or rejects cryptically: "double quotes" mean a field name,
 and bare numbers are not literals.
@@ -7,9 +8,10 @@ and bare numbers are not literals.
 
 from __future__ import annotations
 
-import difflib
 import itertools
+import json
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +21,8 @@ from jmespath import lexer as jmes_lexer
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 
+from hookd.suggest import closest
+
 _COMPARATORS = frozenset({"eq", "ne", "lt", "gt", "lte", "gte"})
 _BARE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -27,6 +31,7 @@ _BARE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class ExpressionProblem:
     message: str
     offset: int  # 0-based character offset in the expression; -1 when unknown
+    severity: str = "error"
 
 
 class ExpressionError(Exception):
@@ -38,7 +43,7 @@ class ExpressionError(Exception):
 def compile_expression(expression: str) -> ParsedResult:
     """Compile `expression`, or raise ExpressionError with a sentence naming the column and the fix."""
     try:
-        tokens = list(jmes_lexer.Lexer().tokenize(expression))
+        tokens = tokenize(expression)
     except jmes_exc.LexerError as e:
         # LexerError keeps its reason in .message; its .msg is the generic "Invalid jmespath expression".
         reason = str(e.message)
@@ -51,7 +56,7 @@ def compile_expression(expression: str) -> ParsedResult:
             ExpressionProblem(f"JMESPath syntax error at column {e.lex_position + 1}: {reason}; {hint}", e.lex_position)
         ) from None
     try:
-        return jmespath.compile(expression)
+        return compile_jmespath(expression)
     except jmes_exc.JMESPathError as e:
         pos = getattr(e, "lex_position", -1)
         pos = pos if isinstance(pos, int) else -1
@@ -66,6 +71,20 @@ def compile_expression(expression: str) -> ParsedResult:
         raise ExpressionError(ExpressionProblem(f"JMESPath syntax error{where}{detail}: {hint}", pos)) from None
 
 
+def compile_jmespath(expression: str) -> ParsedResult:
+    """jmespath.compile, raising its own errors. `paid` (a backtick literal that is not JSON) compiles
+    as a string with a PendingDeprecationWarning; lint_expression reports it to the author instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return jmespath.compile(expression)
+
+
+def tokenize(expression: str) -> list[dict[str, object]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return list(jmes_lexer.Lexer().tokenize(expression))
+
+
 def _bare_number_hint(tokens: list[dict[str, object]]) -> str | None:
     for prev, tok in itertools.pairwise(tokens):
         if tok["type"] == "number" and prev["type"] in _COMPARATORS:
@@ -77,8 +96,10 @@ def _bare_number_hint(tokens: list[dict[str, object]]) -> str | None:
 def lint_expression(expression: str) -> list[ExpressionProblem]:
     """Mistakes that compile but silently misbehave. Assumes `expression` compiles."""
     problems: list[ExpressionProblem] = []
-    tokens = list(jmes_lexer.Lexer().tokenize(expression))
+    tokens = tokenize(expression)
     for i, tok in enumerate(tokens):
+        if tok["type"] == "literal":
+            problems.extend(_deprecated_literal(expression, tok))
         if tok["type"] != "quoted_identifier":
             continue
         name = str(tok["value"])
@@ -102,6 +123,29 @@ def lint_expression(expression: str) -> list[ExpressionProblem]:
     return problems
 
 
+def _deprecated_literal(expression: str, tok: dict[str, object]) -> list[ExpressionProblem]:
+    start = tok["start"]
+    if not isinstance(start, int) or not expression.startswith("`", start):
+        return []  # a 'raw string' is a literal token too
+    # The lexer's "end" for a literal is not an offset: find the closing backtick (\` escapes one).
+    end = start + 1
+    while end < len(expression) and expression[end] != "`":
+        end += 2 if expression[end] == "\\" else 1
+    inner = expression[start + 1 : end].replace("\\`", "`")
+    try:
+        json.loads(inner)
+    except ValueError:
+        return [
+            ExpressionProblem(
+                f"`{inner}` is not a JSON literal, so JMESPath reads it as the string {inner!r} (a deprecated "
+                f"form); write '{inner}' in single quotes",
+                start,
+                "warning",
+            )
+        ]
+    return []
+
+
 def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
     """Unknown functions and wrong argument counts: JMESPath only notices them when evaluating."""
     table: dict[str, dict[str, object]] = Functions.FUNCTION_TABLE
@@ -114,10 +158,10 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
         start = tok["start"] if isinstance(tok["start"], int) else -1
         starts.setdefault(name, start)
         if name not in table:
-            close = difflib.get_close_matches(name, list(table), n=1)
-            fix = f"did you mean {close[0]}()?" if close else "see jmespath.org for the built-in functions"
+            close = closest(name, table)
+            fix = f"did you mean {close}()?" if close else "see jmespath.org for the built-in functions"
             problems.append(ExpressionProblem(f"{name}() is not a JMESPath function; {fix}", start))
-    for name, given in _calls(jmespath.compile(expression).parsed):
+    for name, given in _calls(compile_jmespath(expression).parsed):
         spec = table.get(name)
         if spec is None:
             continue  # reported above

@@ -1,9 +1,11 @@
-"""Errors that leave work undone (a failed ingest commit, an attempt not recorded), kept for health."""
+"""What makes the daemon `degraded`: errors that left work undone (a failed ingest commit, an attempt
+not recorded) and sources that are failing now."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 
 
 class RecentErrors:
@@ -18,3 +20,39 @@ class RecentErrors:
     def recent(self, window_s: float) -> list[str]:
         now = time.monotonic()
         return [message for at, message in self._seen if now - at <= window_s]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceFailure:
+    """A source that is not working now: why, since when, and when it is tried again (clock times)."""
+
+    reason: str
+    since: float  # the first failure of this run of failures
+    failures: int  # failed attempts in a row
+    retry_at: float
+
+
+class SourceHealth:
+    """Which sources are failing now. The supervisor writes it; `hookd status` reports each one."""
+
+    def __init__(self) -> None:
+        self._failing: dict[str, SourceFailure] = {}
+
+    def failed(self, source: str, reason: str, *, now: float, retry_at: float) -> SourceFailure:
+        """Record one more failed attempt of `source`; returns the failure as now recorded."""
+        before = self._failing.get(source)
+        failure = SourceFailure(
+            reason=reason,
+            since=before.since if before is not None else now,
+            failures=before.failures + 1 if before is not None else 1,
+            retry_at=retry_at,
+        )
+        self._failing[source] = failure
+        return failure
+
+    def recovered(self, source: str) -> SourceFailure | None:
+        """The source works again; returns the failure it recovered from, None if it was not failing."""
+        return self._failing.pop(source, None)
+
+    def failing(self) -> dict[str, SourceFailure]:
+        return dict(self._failing)

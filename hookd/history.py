@@ -7,11 +7,9 @@ their writes are short transactions, like the daemon's own.
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -25,10 +23,12 @@ from hookd.store.base import (
     DeliveryStatus,
     EventRecord,
     HookStats,
+    IdTable,
     PruneCounts,
 )
 from hookd.store.sqlite import SQLiteStore
-from hookd.units import DURATION_PATTERN, parse_duration
+from hookd.suggest import closest, did_you_mean
+from hookd.units import parse_duration_text
 
 
 class UsageError(HookdError):
@@ -52,22 +52,58 @@ class NotFound(HookdError):
     exit_code = 1
 
 
+class AmbiguousId(UsageError):
+    """A prefix that starts more than one id: the candidates are listed, git-style."""
+
+    def __init__(self, prefix: str, candidates: Sequence[str], *, more: bool) -> None:
+        self.prefix = prefix
+        self.candidates = tuple(candidates)
+        listed = "\n".join(f"  {c}" for c in candidates) + ("\n  ..." if more else "")
+        super().__init__(
+            f"the id prefix {prefix!r} is ambiguous: {'more than ' if more else ''}{len(candidates)} ids start "
+            f"with it; give more characters of the one you mean:\n{listed}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownHook:
+    """A --hook name that no configured hook has and no stored delivery ever had."""
+
+    name: str
+    suggestion: str | None
+    known: tuple[str, ...]  # hook names of the config and of stored deliveries
+    configured: bool  # whether a config was read (else only the database was asked)
+
+    def message(self) -> str:
+        where = "in the config or in any stored delivery" if self.configured else "in any stored delivery"
+        if self.suggestion is not None:
+            hint = f"did you mean {self.suggestion!r}?"
+        elif self.known:
+            hint = f"the hooks known are: {', '.join(self.known)}"
+        else:
+            hint = "no hook has a delivery yet"
+        return f"no hook named {self.name!r} {where}, so nothing can match it; {hint}"
+
+
 # -- arguments ---------------------------------------------------------------------------------------
 
 
 def parse_when(text: str, *, now: float, option: str) -> float:
-    """Epoch seconds from `1h` (that long before `now`) or an RFC 3339 time such as 2026-01-31T12:00:00Z."""
+    """Epoch seconds from a duration (`1h`, or `60` seconds: that long before `now`) or an RFC 3339 time
+    such as 2026-01-31T12:00:00Z."""
     value = text.strip()
-    if re.fullmatch(DURATION_PATTERN, value):
-        return now - parse_duration(value)
+    try:
+        return now - parse_duration_text(value)
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         moment = None
     if moment is None:
         raise UsageError(
-            f"{option} {text!r} is neither a duration nor a time; write how long ago, like 30m, 1h or 7d, or an "
-            "RFC 3339 time like 2026-01-31T12:00:00Z"
+            f"{option} {text!r} is neither a duration nor a time; write how long ago, like 30m, 1h, 7d or 60 "
+            "(seconds), or an RFC 3339 time like 2026-01-31T12:00:00Z"
         )
     if moment.tzinfo is None:
         raise UsageError(
@@ -88,8 +124,7 @@ def parse_statuses(
                 continue
             match = next((s for s in allowed if s == word), None)
             if match is None:
-                close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.5)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(word, allowed, cutoff=0.5)
                 raise UsageError(f"{option} {word!r} is not one of: {', '.join(allowed)}{hint}")
             if match not in out:
                 out.append(match)
@@ -125,9 +160,111 @@ async def open_store(
         await store.close()
 
 
-async def list_deliveries(path: Path, query: DeliveryQuery, *, origin: str) -> list[DeliveryRow]:
+# -- ids given by prefix, and hook names that match nothing -------------------------------------------
+
+# Ids are shown at least this long (uuid7 ids made close together share longer prefixes: those grow).
+MIN_ID_LENGTH = 8
+_CANDIDATES = 10
+
+
+async def _by_prefix(store: SQLiteStore, table: IdTable, prefix: str) -> list[str]:
+    return await store.ids_with_prefix(table, prefix, _CANDIDATES + 1)
+
+
+def _one(prefix: str, found: Sequence[str]) -> str | None:
+    if len(found) > 1:
+        raise AmbiguousId(prefix, found[:_CANDIDATES], more=len(found) > _CANDIDATES)
+    return found[0] if found else None
+
+
+async def resolve_event_ids(store: SQLiteStore, values: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Each value as the event id it names: an exact id, else the one id it is a prefix of.
+
+    Returns (ids, unmatched): unmatched values stay in `ids` as given, so a filter on them matches
+    nothing rather than everything. Raises AmbiguousId for a prefix of several ids.
+    """
+    exact = await store.known_events(values)
+    ids: list[str] = []
+    unmatched: list[str] = []
+    for value in dict.fromkeys(values):
+        full = value if value in exact else _one(value, await _by_prefix(store, "events", value))
+        if full is None:
+            unmatched.append(value)
+        ids.append(full or value)
+    return tuple(dict.fromkeys(ids)), tuple(unmatched)
+
+
+async def resolve_item(store: SQLiteStore, text: str) -> tuple[Literal["delivery", "event"], str] | None:
+    """A delivery id or an event id, exact or by a unique prefix over both; None when nothing matches."""
+    if await store.delivery(text) is not None:
+        return "delivery", text
+    if await store.known_events([text]):
+        return "event", text
+    deliveries = await _by_prefix(store, "deliveries", text)
+    events = await _by_prefix(store, "events", text)
+    found = [f"delivery {i}" for i in deliveries] + [f"event {i}" for i in events]
+    if len(found) > 1:
+        raise AmbiguousId(text, found[:_CANDIDATES], more=len(found) > _CANDIDATES)
+    if deliveries:
+        return "delivery", deliveries[0]
+    if events:
+        return "event", events[0]
+    return None
+
+
+async def unknown_hooks(
+    store: SQLiteStore, names: Sequence[str], configured: Sequence[str] | None
+) -> tuple[UnknownHook, ...]:
+    """The names no configured hook (when a config was read) and no stored delivery has."""
+    candidates = [n for n in dict.fromkeys(names) if n not in (configured or ())]
+    if not candidates:
+        return ()
+    present = await store.hooks_with_deliveries(candidates)
+    missing = [n for n in candidates if n not in present]
+    if not missing:
+        return ()
+    known = tuple(sorted({*(configured or ()), *await store.hook_names()}))
+    return tuple(
+        UnknownHook(name=n, suggestion=closest(n, known), known=known, configured=configured is not None)
+        for n in missing
+    )
+
+
+async def short_ids(store: SQLiteStore, rows: Sequence[DeliveryRow]) -> dict[str, str]:
+    """Delivery and event ids of `rows` cut to one length per column, each a prefix no other stored
+    delivery or event id shares (so `history show` and `--event` take it), at least MIN_ID_LENGTH."""
+    out: dict[str, str] = {}
+    for ids in ([r.id for r in rows], [r.event_id for r in rows]):
+        lengths = await store.unique_prefix_lengths(ids, MIN_ID_LENGTH)
+        width = max(lengths.values(), default=MIN_ID_LENGTH)
+        out.update({i: i[:width] for i in ids})
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listing:
+    """What `hookd history` prints: the rows, their short ids, and what in the query matched nothing."""
+
+    rows: tuple[DeliveryRow, ...]
+    short: Mapping[str, str]  # delivery and event ids to their short forms
+    unknown_hooks: tuple[UnknownHook, ...] = ()
+    unmatched_events: tuple[str, ...] = ()  # --event values that are no event id nor a prefix of one
+
+
+async def list_deliveries(
+    path: Path, query: DeliveryQuery, *, origin: str, configured: Sequence[str] | None = None
+) -> Listing:
+    """Deliveries matching `query`, its --event values taken as ids or unique prefixes, and --hook names
+    checked against `configured` (the config's hook names, when one was read) and the database."""
     async with open_store(path, origin=origin) as store:
-        return await store.deliveries(query)
+        unmatched: tuple[str, ...] = ()
+        if query.event_ids:
+            event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
+            query = replace(query, event_ids=event_ids)
+        unknown = await unknown_hooks(store, query.hooks, configured)
+        rows = await store.deliveries(query)
+        short = await short_ids(store, rows)
+    return Listing(rows=tuple(rows), short=short, unknown_hooks=unknown, unmatched_events=unmatched)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,19 +289,21 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
     Raises NotFound when it is neither.
     """
     async with open_store(path, origin=origin) as store:
-        delivery = await store.delivery(item_id)
+        found = await resolve_item(store, item_id)
+        if found is None:
+            raise NotFound(
+                f"no delivery or event id is or starts with {item_id!r} in {str(path)!r}; `hookd history` lists "
+                "them (old ones are pruned after storage.retention)"
+            )
+        kind, full_id = found
+        delivery = await store.delivery(full_id) if kind == "delivery" else None
         if delivery is not None:
             rows = [delivery]
             event_id, asked_for = delivery.event_id, "delivery"
         else:
-            rows = await store.deliveries(DeliveryQuery(event_ids=(item_id,), newest_first=False))
-            event_id, asked_for = item_id, "event"
+            rows = await store.deliveries(DeliveryQuery(event_ids=(full_id,), newest_first=False))
+            event_id, asked_for = full_id, "event"
         event = await store.event(event_id)
-        if event is None and not rows:
-            raise NotFound(
-                f"no delivery or event has the id {item_id!r} in {str(path)!r}; `hookd history` lists them "
-                "(old ones are pruned after storage.retention)"
-            )
         details = [DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id))) for r in rows]
     return Shown(event=event, event_id=event_id, deliveries=tuple(details), asked_for=asked_for)
 

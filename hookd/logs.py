@@ -255,15 +255,32 @@ def _json_safe(value: object) -> object:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a line is written (a test may have swapped it since)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def setup_logging(fmt: LogFormat = "human", level: str = "INFO") -> None:
-    """hookd's loggers at `level`; other libraries' (asyncio, aiohttp) at WARNING, in the same format,
-    so that every line on stderr has one shape."""
-    handler = logging.StreamHandler(sys.stderr)
+    """hookd's loggers at `level`, and other libraries' records that reach the root logger (asyncio's,
+    aiohttp's: WARNING and up by default) in the same format, so that every line on stderr has one
+    shape. Handlers others put on the root logger stay."""
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter())
-    root = logging.getLogger("hookd")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-    others = logging.getLogger()
-    others.handlers[:] = [handler]
-    others.setLevel(logging.WARNING)
+    hookd = logging.getLogger("hookd")
+    hookd.handlers[:] = [handler]
+    hookd.setLevel(level.upper())
+    hookd.propagate = False
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)

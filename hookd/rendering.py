@@ -42,4 +42,5 @@ def render_request(
         body=rendered,
         timeout_s=cfg.timeout_s,
         follow_redirects=cfg.follow_redirects,
+        private_headers=hook.private_headers,
     )

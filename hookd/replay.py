@@ -10,6 +10,7 @@ nothing of it is due (arq's burst mode), under the daemon's own database lock.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -22,16 +23,29 @@ from hookd.config.model import DEFAULT_MAX_EVENT_BYTES
 from hookd.dispatcher import Dispatcher
 from hookd.errors import EventError, StartupError
 from hookd.events import Event, parse_event_line
-from hookd.history import UsageError, open_store
+from hookd.history import UnknownHook, UsageError, open_store, resolve_event_ids, unknown_hooks
 from hookd.router import CompiledHook, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.http import HttpSender
-from hookd.store.base import DeliveryQuery, DeliveryRow, ReplayItem, RoutedEvent, Store
+from hookd.store.base import (
+    FINISHED_STATES,
+    DeliveryQuery,
+    DeliveryRow,
+    DeliveryStatus,
+    ReplayItem,
+    RoutedEvent,
+    Store,
+)
 from hookd.store.lock import DatabaseLocked, lock_database
 
 # One transaction per batch: short enough never to hold up the daemon's commits for long.
 BATCH = 500
-FINISHED: tuple[str, ...] = ("delivered", "failed")
+FINISHED: tuple[str, ...] = FINISHED_STATES  # what replay selects; a cancelled one can be replayed too
+QUEUED: tuple[DeliveryStatus, ...] = ("pending", "retrying")  # what --cancel withdraws
+# The last error of a delivery withdrawn before it was sent, and of an attempt cut off by the stop.
+WITHDRAWN_BY_CANCEL = "withdrawn by hookd replay --cancel"
+WITHDRAWN_BY_STOP = "withdrawn: hookd replay --wait was stopped before sending it"
+CUT_OFF_BY_STOP = "cancelled: hookd replay --wait was stopped before the receiver answered; not sent again"
 _MAX_REPORTED_LINES = 20
 
 
@@ -93,7 +107,7 @@ async def select(store: Store, query: DeliveryQuery) -> list[Target]:
     newest replay stands for it, so replaying `--status failed` twice queues one delivery per event
     and hook, not one per earlier attempt at it.
     """
-    statuses = tuple(s for s in query.statuses if s in FINISHED) or ("delivered", "failed")
+    statuses = tuple(s for s in query.statuses if s in FINISHED) or ("delivered", "failed")  # cancelled if asked
     rows = await store.deliveries(
         DeliveryQuery(
             ids=query.ids,
@@ -150,13 +164,15 @@ async def plan_file(store: Store, events: Sequence[Event], router: Router) -> Fi
     if known:
         rows = await store.deliveries(DeliveryQuery(event_ids=tuple(known), replayed=False, newest_first=False))
         for row in rows:
+            if row.state == "cancelled":
+                continue  # a withdrawn replay stands for nothing: the delivery it was to repeat does
             newest[(row.event_id, row.hook)] = row  # oldest first, so the newest one stays
     targets: list[Target] = []
     unfinished = 0
     for event in events:
         for hook in router.route(event):
             original = newest.get((event.id, hook))
-            if original is not None and original.state not in FINISHED:
+            if original is not None and original.state not in ("delivered", "failed"):
                 unfinished += 1
                 continue
             targets.append(Target(event_id=event.id, event_type=event.type, hook=hook, original=original))
@@ -190,15 +206,18 @@ async def queue(
     now: float,
     rate_per_s: float | None = None,
     progress: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[Queued]:
     """Queue one pending delivery per target, due now or, with a rate, 1/rate seconds apart.
 
     One transaction per BATCH targets; `progress(n)` after each. The due times are stored, so the
-    daemon keeps the pace even when this process is gone.
+    daemon keeps the pace even when this process is gone. Once `stop` is set, queues no more batches.
     """
     spacing = 1.0 / rate_per_s if rate_per_s else 0.0
     out: list[Queued] = []
     for start in range(0, len(targets), BATCH):
+        if stop is not None and stop.is_set():
+            break
         batch = targets[start : start + BATCH]
         items = [
             ReplayItem(
@@ -258,6 +277,23 @@ class _Counting:
         await self.inner.close()
 
 
+async def _stop_on(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
+    await stop.wait()
+    dispatcher.stop()
+
+
+async def _sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """clock.sleep(seconds), ended early by `stop`."""
+    sleeping = asyncio.ensure_future(clock.sleep(seconds))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeping, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeping, stopped):
+            task.cancel()
+        await asyncio.gather(sleeping, stopped, return_exceptions=True)
+
+
 async def send_now(
     store: Store,
     hooks: Sequence[CompiledHook],
@@ -267,26 +303,38 @@ async def send_now(
     sender: Sender,
     concurrency: int,
     on_sent: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[DeliveryRow]:
     """Make the first attempt of each of these deliveries now, in this process, and return them.
 
     Runs a dispatcher for `hooks` in drain mode (it also sends anything else of theirs that is due),
     sleeping on `clock` in between while deliveries spaced by a rate are not due yet. A failed attempt
-    that will be retried leaves its delivery `retrying`, due later: it is not waited for. Hold
-    `database_lock` around this.
+    that will be retried leaves its delivery `retrying`, due later: it is not waited for. Once `stop`
+    is set, claims nothing more, gives back what was claimed but not sent, and cuts off the attempts
+    in flight, recording each as a cancelled attempt of a cancelled delivery (never left `delivering`).
+    Hold `database_lock` around this.
     """
     active: Sender = _Counting(sender, on_sent) if on_sent is not None else sender
+    stopping = stop if stop is not None else asyncio.Event()
     ids = tuple(delivery_ids)
     stuck: set[str] = set()
     while True:
-        dispatcher = Dispatcher(store, active, hooks, clock, concurrency=concurrency)
+        if stopping.is_set():  # stopped before (or while) they were queued: send nothing
+            return await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
+        dispatcher = Dispatcher(
+            store, active, hooks, clock, concurrency=concurrency, cut_off_error=CUT_OFF_BY_STOP,
+            cut_off_state="cancelled",
+        )  # fmt: skip
+        watcher = asyncio.create_task(_stop_on(stopping, dispatcher))
         try:
             await dispatcher.run(drain=True)
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             await dispatcher.finish(0.0)
         rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
         waiting = [r for r in rows if r.state == "pending" and r.attempts == 0]
-        if not waiting:
+        if not waiting or stopping.is_set():
             return rows
         due = min(r.next_at if r.next_at is not None else 0.0 for r in waiting)
         now = clock.now()
@@ -296,7 +344,7 @@ async def send_now(
                 return rows
             stuck = {r.id for r in waiting}
             continue
-        await clock.sleep(due - now)
+        await _sleep_unless(clock, due - now, stopping)
 
 
 # -- the whole command -------------------------------------------------------------------------------
@@ -321,6 +369,7 @@ class ReplayRequest:
     dry_run: bool = False
     rate_per_s: float | None = None
     wait: bool = False
+    cancel: bool = False  # withdraw the queued replays `query` selects instead of queueing any
     concurrency: int = 100  # delivery.concurrency, for --wait
     synchronous: Literal["normal", "full"] = "normal"  # storage.synchronous: queued replays are as durable
 
@@ -333,37 +382,55 @@ class ReplayResult:
     sent: tuple[DeliveryRow, ...] | None = None  # --wait: the replays as they ended
     unconfigured: tuple[str, ...] = ()  # hooks replayed to that are not in the config
     missing_events: tuple[str, ...] = ()  # event ids asked for (--event) that the database does not hold
+    unknown_hooks: tuple[UnknownHook, ...] = ()  # --hook names no configured hook nor stored delivery has
+    withdrawn: int = 0  # --cancel, or a stopped --wait: queued replays made `cancelled` before being sent
+    cut_off: int = 0  # a stopped --wait: attempts in flight, recorded as cancelled
+    stopped: bool = False  # --wait was stopped (SIGINT, SIGTERM) before it was done
 
     @property
     def failed(self) -> tuple[DeliveryRow, ...]:
-        return tuple(r for r in self.sent or () if r.state != "delivered")
+        return tuple(r for r in self.sent or () if r.state not in ("delivered", "cancelled"))
 
 
-async def run(request: ReplayRequest, *, clock: Clock, progress: Progress | None = None) -> ReplayResult:
-    """Select (or read) what to replay, queue it unless a dry run, and with `wait` send it now.
+async def run(
+    request: ReplayRequest, *, clock: Clock, progress: Progress | None = None, stop: asyncio.Event | None = None
+) -> ReplayResult:
+    """Select (or read) what to replay, queue it unless a dry run, and with `wait` send it now; or,
+    with `cancel`, withdraw the queued replays the query selects.
 
-    Raises DatabaseMissing, DaemonRunning (with `wait`, before anything is written), UsageError.
+    `stop` (set on SIGINT or SIGTERM) ends a `wait` early: everything this call queued and did not
+    send is withdrawn, attempts in flight are cut off and recorded as cancelled (see send_now).
+
+    Raises DatabaseMissing, DaemonRunning (with `wait`, before anything is written), UsageError,
+    AmbiguousId (an --event prefix of several ids).
     """
     now = clock.now()
     async with open_store(request.db, origin=request.origin, synchronous=request.synchronous) as store:
+        known = request.router.by_name if request.router is not None else None
+        query = request.query or DeliveryQuery()
+        unmatched: tuple[str, ...] = ()
+        if query.event_ids:
+            event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
+            query = replace(query, event_ids=event_ids)
+        unknown = await unknown_hooks(store, query.hooks, list(known) if known is not None else None)
+        if request.cancel:
+            return await _cancel(store, query, request, now, unknown=unknown, missing_events=unmatched)
         plan = None
-        missing_events: tuple[str, ...] = ()
         if request.events is not None:
             if request.router is None:
                 raise UsageError("replaying events from a file needs the config's hooks to route them")
             plan = await plan_file(store, request.events, request.router)
             targets = list(plan.targets)
         else:
-            query = request.query or DeliveryQuery()
             targets = await select(store, query)
-            if query.event_ids:
-                stored = await store.known_events(query.event_ids)
-                missing_events = tuple(i for i in dict.fromkeys(query.event_ids) if i not in stored)
         hooks = list(dict.fromkeys(t.hook for t in targets))
-        known = request.router.by_name if request.router is not None else None
         unconfigured = tuple(h for h in hooks if known is not None and h not in known)
         result = ReplayResult(
-            targets=tuple(targets), plan=plan, unconfigured=unconfigured, missing_events=missing_events
+            targets=tuple(targets),
+            plan=plan,
+            unconfigured=unconfigured,
+            missing_events=unmatched,
+            unknown_hooks=unknown,
         )
         if request.dry_run or not (targets or (plan and plan.new_events)):
             return result
@@ -384,6 +451,7 @@ async def run(request: ReplayRequest, *, clock: Clock, progress: Progress | None
                 now=now,
                 rate_per_s=request.rate_per_s,
                 progress=progress.advance if progress is not None else None,
+                stop=stop if request.wait else None,
             )
             result = replace(result, queued=tuple(queued))
             if not request.wait or not queued:
@@ -401,7 +469,32 @@ async def run(request: ReplayRequest, *, clock: Clock, progress: Progress | None
                     sender=sender,
                     concurrency=request.concurrency,
                     on_sent=progress.advance if progress is not None else None,
+                    stop=stop,
                 )
             finally:
                 await sender.close()
-            return replace(result, sent=tuple(rows))
+            if stop is None or not stop.is_set():
+                return replace(result, sent=tuple(rows))
+            # Stopped: what this command queued and did not get to send is withdrawn, not left for a daemon.
+            ids = tuple(q.id for q in queued)
+            withdrawn = await store.withdraw(DeliveryQuery(ids=ids), clock.now(), WITHDRAWN_BY_STOP)
+            rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
+            cut_off = sum(1 for r in rows if r.state == "cancelled" and r.last_error == CUT_OFF_BY_STOP)
+            return replace(result, sent=tuple(rows), withdrawn=withdrawn, cut_off=cut_off, stopped=True)
+
+
+async def _cancel(
+    store: Store,
+    query: DeliveryQuery,
+    request: ReplayRequest,
+    now: float,
+    *,
+    unknown: tuple[UnknownHook, ...],
+    missing_events: tuple[str, ...],
+) -> ReplayResult:
+    """--cancel: withdraw (or, in a dry run, count) the queued replays `query` selects."""
+    selected = replace(query, statuses=query.statuses or QUEUED, replays_only=True)
+    base = ReplayResult(targets=(), unknown_hooks=unknown, missing_events=missing_events)
+    if request.dry_run:
+        return replace(base, withdrawn=len(await store.deliveries(selected)))
+    return replace(base, withdrawn=await store.withdraw(selected, now, WITHDRAWN_BY_CANCEL))

@@ -42,6 +42,8 @@ class CompiledHook:
     redactor: Redactor  # hides this config's secrets in what is recorded or printed about this hook
     # Rendering needs the parsed event (a template somewhere), not just its stored bytes.
     needs_envelope: bool
+    # Headers whose configured value holds a secret: not sent on after a redirect to another origin.
+    private_headers: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -62,6 +64,7 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         safe_url=redactor.url(config.url),
         redactor=redactor,
         needs_envelope=payload is not None or templated,
+        private_headers=frozenset(n for n, value in config.headers.items() if redactor.contains_secret(str(value))),
     )
 
 
@@ -77,7 +80,7 @@ class Verdict:
 
 class Router:
     def __init__(self, hooks: Sequence[HookConfig], *, secrets: Sequence[tuple[str, str]] = ()) -> None:
-        redactor = Redactor(secrets)
+        self.redactor = redactor = Redactor(secrets)
         self.hooks: tuple[CompiledHook, ...] = tuple(compile_hook(h, redactor) for h in hooks)
         self.by_name: Mapping[str, CompiledHook] = {h.name: h for h in self.hooks}
 

@@ -165,7 +165,7 @@ def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) 
         try:
             parts.append(compile_expression(expression))
             for lint in lint_expression(expression):
-                problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {lint.message}"))
+                problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {lint.message}", lint.severity))
         except ExpressionError as e:
             problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {e.problem.message}"))
         pos = m.end()

@@ -39,6 +39,15 @@ def parse_duration(value: str | float) -> float:
     return sum(float(n) * _DURATION_UNITS_S[u] for n, u in _DURATION_PART.findall(text))
 
 
+def parse_duration_text(text: str) -> float:
+    """A duration typed on the command line: `60` is 60 seconds there too, as it is in the config
+    (where YAML hands a bare number over as a number, not as text)."""
+    stripped = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
+        return parse_duration(float(stripped))
+    return parse_duration(stripped)
+
+
 def parse_size(value: str | int) -> int:
     """Bytes in `value`: a number of bytes, or text like `10MB`, `512KiB`."""
     if isinstance(value, bool):

@@ -20,12 +20,19 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from hypothesis import settings as hypothesis_settings
 
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
 from hookd.store.sqlite import SQLiteStore
 
 FAILSAFE_S = 20.0
+
+# Property tests: the default suite runs a small, repeatable sample (CI must not go red by chance);
+# HOOKD_HYPOTHESIS=long searches far wider with fresh randomness (README, "Tests").
+hypothesis_settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True, database=None)
+hypothesis_settings.register_profile("long", max_examples=3000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HOOKD_HYPOTHESIS", "ci"))
 
 
 @dataclass

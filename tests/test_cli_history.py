@@ -157,7 +157,7 @@ async def test_usage_errors_exit_2_with_a_sentence(short_dir: Path, receiver: Re
 
     assert typo.exit_code == 2
     assert plain(typo.stderr) == (
-        "error: --status 'faild' is not one of: pending, delivering, delivered, retrying, failed; "
+        "error: --status 'faild' is not one of: pending, delivering, delivered, retrying, failed, cancelled; "
         "did you mean 'failed'?\n"
     )
     assert since.exit_code == 2
@@ -268,7 +268,7 @@ async def test_show_an_unknown_id_exits_1(short_dir: Path, receiver: Receiver) -
     result = await hookd("history", "show", "nope", "-c", str(cfg))
 
     assert result.exit_code == 1
-    assert plain(result.stderr).startswith("error: no delivery or event has the id 'nope' in ")
+    assert plain(result.stderr).startswith("error: no delivery or event id is or starts with 'nope' in ")
 
 
 # -- hookd history stats ------------------------------------------------------------------------------

@@ -311,7 +311,7 @@ def test_unquoted_reference_in_integer_field_becomes_an_int(tmp_path: Path) -> N
 
 def test_quoted_reference_stays_a_string(tmp_path: Path) -> None:
     path = write(tmp_path, HOOK + '    url: http://x\n    concurrency: "${N}"\n')
-    [problem] = check_config(path, env={"N": "7"}).problems
+    [problem] = check_config(path, env={"N": "7"}).errors
     assert problem.message == "must be a whole number, not a string"
     assert (problem.line, problem.column) == (6, 18)
 

@@ -19,6 +19,7 @@ from hookd.ingest import Ingest
 from hookd.router import Router
 from hookd.sources.base import Batch, Checkpoint, Rejection
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, IngestResult, RoutedEvent
+from hookd.store.migrations import MIGRATIONS
 from hookd.store.sqlite import INLINE_MAX_ROWS, SQLiteStore
 
 
@@ -97,8 +98,8 @@ async def test_open_creates_the_directory_and_records_the_migration(db_path: Pat
     await store.close()
 
     assert db_path.is_file()
-    rows = query(db_path, "SELECT name FROM migrations")
-    assert rows == [("0001_initial",)]
+    rows = query(db_path, "SELECT name FROM migrations ORDER BY name")
+    assert rows == [(name,) for name, _ in MIGRATIONS]
     tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [("attempts",), ("checkpoints",), ("deliveries",), ("events",), ("migrations",), ("rejected",)]
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
@@ -116,7 +117,7 @@ async def test_opening_again_applies_nothing_and_keeps_the_data(db_path: Path) -
     await second.close()
 
     assert query(db_path, "SELECT name, applied_at FROM migrations") == applied
-    assert len(applied) == 1
+    assert len(applied) == len(MIGRATIONS)
     assert deliveries(db_path) == [("e1", "h1", "pending", 0, 100.0)]
 
 
@@ -167,18 +168,19 @@ async def test_a_database_from_a_newer_hookd_is_a_startup_error_and_left_alone(d
     await store.open()
     await store.close()
     with closing(sqlite3.connect(db_path)) as db, db:
-        db.execute("INSERT INTO migrations (name, applied_at) VALUES ('0002_from_the_future', 1.0)")
+        db.execute("INSERT INTO migrations (name, applied_at) VALUES ('9999_from_the_future', 1.0)")
 
     newer = SQLiteStore(db_path)
     with pytest.raises(StartupError) as info:
         await newer.open()
 
     assert str(info.value) == (
-        f"the database '{db_path}' was written by a newer hookd (migrations 0002_from_the_future); "
+        f"the database '{db_path}' was written by a newer hookd (migrations 9999_from_the_future); "
         "upgrade hookd or point storage.path elsewhere"
     )
     assert not newer.is_open  # the connection was closed, not leaked
-    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == [("0001_initial",), ("0002_from_the_future",)]
+    names = [*((name,) for name, _ in MIGRATIONS), ("9999_from_the_future",)]
+    assert query(db_path, "SELECT name FROM migrations ORDER BY name") == names
     await newer.close()
 
 
@@ -247,7 +249,7 @@ async def test_checkpoint_round_trip(store: SQLiteStore) -> None:
     one = Checkpoint(source="tail", path="/logs/a.jsonl", device=1, inode=2, offset=10, line=1)
     other = Checkpoint(source="tail-b", path="/logs/b.jsonl", device=1, inode=3, offset=99, line=9)
     await store.ingest([], [], [one, other], 100.0)
-    later = Checkpoint(source="tail", path="/logs/a.jsonl", device=1, inode=4, offset=5, line=1)
+    later = Checkpoint(source="tail", path="/logs/a.jsonl", device=1, inode=4, offset=5, line=1, fingerprint="ab12")
     await store.ingest([routed("e1", "h1")], [], [later], 101.0)
 
     assert await store.checkpoint("tail") == later

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -189,6 +190,7 @@ async def test_follows_appends_and_describes(log_path: Path) -> None:
         inode=log_path.stat().st_ino,
         offset=log_path.stat().st_size,
         line=5,
+        fingerprint=hashlib.blake2b(line("5"), digest_size=16).hexdigest(),  # the last line read
     )
     assert all(b.source == "applog" for b in recorder.batches)
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hookd import history as core
 from hookd.cli import render
@@ -37,13 +41,19 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 SinceOption = Annotated[
     str | None,
-    typer.Option("--since", help="Only deliveries created since: a duration ago (30m, 1h, 7d) or an RFC 3339 time."),
+    typer.Option(
+        "--since",
+        help="Only deliveries created since: a duration ago (30m, 1h, 7d, or 60 for seconds) or an RFC 3339 time.",
+    ),
 ]
 UntilOption = Annotated[
     str | None, typer.Option("--until", help="Only deliveries created before: a duration ago or an RFC 3339 time.")
 ]
 HookOption = Annotated[list[str] | None, typer.Option("--hook", help="Only this hook; repeat for several.")]
-EventOption = Annotated[list[str] | None, typer.Option("--event", help="Only this event id; repeat for several.")]
+EventOption = Annotated[
+    list[str] | None,
+    typer.Option("--event", help="Only this event id (or a prefix that starts only it); repeat for several."),
+]
 TypeOption = Annotated[
     str | None, typer.Option("--type", help="Only events whose type matches this glob, like 'order.*'.")
 ]
@@ -109,7 +119,10 @@ def milliseconds(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
-_COLOURS = {"delivered": "green", "failed": "red", "retrying": "yellow", "pending": "cyan", "delivering": "blue"}
+_COLOURS = {
+    "delivered": "green", "failed": "red", "retrying": "yellow", "pending": "cyan", "delivering": "blue",
+    "cancelled": "magenta",
+}  # fmt: skip
 
 
 def status_text(row: DeliveryRow) -> str:
@@ -137,45 +150,130 @@ def delivery_dict(row: DeliveryRow) -> dict[str, object]:
     }
 
 
-def deliveries_table(rows: Sequence[DeliveryRow], *, caption: str | None = None) -> Table:
+@dataclass(frozen=True, slots=True)
+class _Column:
+    header: str
+    cells: tuple[str, ...]  # rich markup
+    justify: Literal["left", "right"] = "left"
+    compact: tuple[str, ...] | None = None  # a narrower form of the cells, used when the full one does not fit
+
+    def width(self, *, compact: bool = False) -> int:
+        cells = self.compact if compact and self.compact is not None else self.cells
+        return max([cell_len(self.header), *(Text.from_markup(c).cell_len for c in cells)])
+
+
+# Columns kept first when the terminal is too narrow for all: what identifies a delivery and how it
+# ended, then when, for what, and why it failed; `last error` folds into whatever width is left.
+_PRIORITY = ("delivery", "status", "hook", "time", "event", "code", "last error", "tries", "type", "ms")
+_ORDER = ("time", "delivery", "event", "type", "hook", "status", "tries", "code", "ms", "last error")
+_ERROR_MIN_WIDTH = 16
+_GAP = 3  # between columns: one space of padding on each side, and the (blank) divider
+
+
+def compact_time(at: float, *, now: float) -> str:
+    """The local time of day when `at` is today, else the date and the time to the minute (no UTC offset)."""
+    moment = datetime.fromtimestamp(at).astimezone()
+    if moment.date() == datetime.fromtimestamp(now).astimezone().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def table_width() -> int | None:
+    """The width to fit tables to: the terminal's, or COLUMNS when set (also when piped); None for no limit."""
+    if render.stdout.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return render.stdout.width
+    return None
+
+
+def deliveries_table(
+    rows: Sequence[DeliveryRow],
+    *,
+    caption: str | None = None,
+    short: Mapping[str, str] | None = None,
+    width: int | None = None,
+    now: float | None = None,
+) -> Table:
+    """Deliveries as a table; ids cut to their `short` forms. Given a `width`, the columns that matter
+    most are kept (see _PRIORITY), the time is shortened, and the caption says what was left out."""
     esc = render.escape
-    errors = any(r.last_error and r.state != "delivered" for r in rows)
+    ids = short or {}
+    moment = time.time() if now is None else now
+    columns = {
+        "time": _Column(
+            "time",
+            tuple(local_time(r.created_at) for r in rows),
+            compact=tuple(compact_time(r.created_at, now=moment) for r in rows),
+        ),
+        "delivery": _Column("delivery", tuple(esc(ids.get(r.id, r.id)) for r in rows)),
+        "event": _Column("event", tuple(esc(ids.get(r.event_id, r.event_id)) for r in rows)),
+        "type": _Column("type", tuple(esc(r.event_type or "-") for r in rows)),
+        "hook": _Column("hook", tuple(esc(r.hook) for r in rows)),
+        "status": _Column("status", tuple(status_text(r) for r in rows)),
+        "tries": _Column("tries", tuple(str(r.attempts) for r in rows), "right"),
+        "code": _Column("code", tuple(str(r.last_status) if r.last_status is not None else "-" for r in rows), "right"),
+        "ms": _Column("ms", tuple(milliseconds(r.last_duration_s) for r in rows), "right"),
+    }
+    if any(r.last_error and r.state != "delivered" for r in rows):
+        cells = tuple(esc(r.last_error or "") if r.state != "delivered" else "" for r in rows)
+        columns["last error"] = _Column("last error", cells)
+    kept, compact = _fit(columns, width)
+    left_out = [name for name in _ORDER if name in columns and name not in kept]
+    if left_out:
+        note = f"{', '.join(left_out)} left out to fit {width} columns; --json has everything"
+        caption = f"{caption}; {note}" if caption else note
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=caption, caption_justify="left")
-    table.add_column("time", no_wrap=True)
-    table.add_column("delivery", no_wrap=True)
-    table.add_column("event", overflow="fold")
-    table.add_column("type", overflow="fold")
-    table.add_column("hook", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("tries", justify="right", no_wrap=True)
-    table.add_column("code", justify="right", no_wrap=True)
-    table.add_column("ms", justify="right", no_wrap=True)
-    if errors:
-        table.add_column("last error", overflow="fold")
-    for r in rows:
-        cells = [
-            local_time(r.created_at),
-            r.id,
-            esc(r.event_id),
-            esc(r.event_type or "-"),
-            esc(r.hook),
-            status_text(r),
-            str(r.attempts),
-            str(r.last_status) if r.last_status is not None else "-",
-            milliseconds(r.last_duration_s),
-        ]
-        if errors:
-            cells.append(esc(r.last_error or "") if r.state != "delivered" else "")
-        table.add_row(*cells)
+    shown = [name for name in _ORDER if name in kept]
+    for name in shown:
+        column = columns[name]
+        fold = name in ("event", "type", "hook", "last error")
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            no_wrap=not fold,
+            overflow="fold" if fold else "ellipsis",
+            min_width=column.width(compact=name in compact) if name != "last error" else None,
+        )
+    for i in range(len(rows)):
+        table.add_row(
+            *((columns[n].compact or columns[n].cells)[i] if n in compact else columns[n].cells[i] for n in shown)
+        )
     return table
+
+
+def _fit(columns: Mapping[str, _Column], width: int | None) -> tuple[set[str], set[str]]:
+    """The columns to show within `width`, and those to show in their compact form."""
+    if width is None:
+        return set(columns), set()
+    kept: set[str] = set()
+    compact = {name for name, c in columns.items() if c.compact is not None}
+    used = -_GAP
+    for name in (n for n in _PRIORITY if n in columns):
+        need = columns[name].width(compact=name in compact) + _GAP
+        if name == "last error":
+            need = min(need, _ERROR_MIN_WIDTH + _GAP)
+        if used + need <= width or not kept:
+            kept.add(name)
+            used += need
+    for name in sorted(compact):  # widen again what fits in full
+        extra = columns[name].width() - columns[name].width(compact=True)
+        if name in kept and used + extra <= width:
+            compact.discard(name)
+            used += extra
+    return kept, compact
+
+
+def warn(text: str) -> None:
+    """A warning on stderr: the command goes on."""
+    render.stderr.print(f"[yellow]warning:[/yellow] {render.escape(text)}")
 
 
 def print_table(table: Table) -> None:
     if render.stdout.is_terminal:
         render.stdout.print(table)
     else:
-        # Piped, every row stays on one line (for grep and cut) instead of wrapping at 80 columns.
-        console = Console(highlight=False, width=_PIPED_WIDTH, file=io.StringIO())
+        # Piped, every row stays on one line (for grep and cut) instead of wrapping at 80 columns,
+        # unless COLUMNS asks for a width.
+        console = Console(highlight=False, width=table_width() or _PIPED_WIDTH, file=io.StringIO())
         with console.capture() as captured:
             console.print(table)
         sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import orjson
@@ -37,12 +38,15 @@ from hookd.cli.common import (
     milliseconds,
     print_table,
     status_text,
+    table_width,
     utc_time,
+    warn,
     window,
 )
 from hookd.errors import HookdError
 from hookd.history import DeliveryDetail, Shown
-from hookd.redact import redact_headers, redact_url
+from hookd.redact import Redactor, redact_headers, redact_url
+from hookd.senders.base import Hop
 from hookd.store.base import AttemptRow, DeliveryQuery, EventRecord, HookStats
 
 _BODY_LINES = 40
@@ -65,7 +69,7 @@ def history(
         list[str] | None,
         typer.Option(
             "--status",
-            help="Only these: pending, delivering, delivered, retrying, failed (repeat or comma-separate).",
+            help="Only these: pending, delivering, delivered, retrying, failed, cancelled (repeat or comma-separate).",
         ),
     ] = None,
     event: EventOption = None,
@@ -78,8 +82,11 @@ def history(
     """List deliveries, newest first, with status, attempts, last HTTP status and latency.
 
     Reads the database, with or without a running daemon. `retrying` is a pending delivery that has
-    been attempted; `(replay)` marks deliveries queued by hookd replay. Subcommands: `show ID` for
-    one delivery or event with every attempt, `stats` for per-hook figures.
+    been attempted; `cancelled` one withdrawn before delivery (hookd replay --cancel); `(replay)`
+    marks deliveries queued by hookd replay. Ids are cut to the shortest prefix (8 characters or
+    more) that starts no other stored id, which `show` and `--event` take; on a narrow terminal the
+    least needed columns are left out. Subcommands: `show ID` for one delivery or event with every
+    attempt, `stats` for per-hook figures.
 
     Exit 0 (also when nothing matches), 2 for bad usage or a missing database.
     """
@@ -97,9 +104,15 @@ def history(
             limit=limit or None,
         )
         where = database("history", config, db)
-        rows = asyncio.run(core.list_deliveries(where.path, query, origin=where.origin))
+        configured = [h.name for h in where.settings.hooks] if where.settings is not None else None
+        listing = asyncio.run(core.list_deliveries(where.path, query, origin=where.origin, configured=configured))
     except HookdError as e:
         fail(e)
+    for unknown in listing.unknown_hooks:
+        warn(unknown.message())
+    for value in listing.unmatched_events:
+        warn(f"no stored event id is or starts with {value!r}")
+    rows = listing.rows
     if as_json:
         render.print_json([delivery_dict(r) for r in rows])
         return
@@ -107,7 +120,8 @@ def history(
         render.stdout.print("no deliveries match")
         return
     more = f"; --limit {limit * 2} or --limit 0 shows more" if limit and len(rows) == limit else ""
-    print_table(deliveries_table(rows, caption=f"{len(rows)} delivery(ies), newest first{more}"))
+    caption = f"{len(rows)} delivery(ies), newest first{more}"
+    print_table(deliveries_table(rows, caption=caption, short=listing.short, width=table_width()))
 
 
 # -- hookd history show -------------------------------------------------------------------------------
@@ -115,7 +129,10 @@ def history(
 
 @history_app.command("show")
 def show(
-    item_id: Annotated[str, typer.Argument(metavar="ID", help="A delivery id or an event id.")],
+    item_id: Annotated[
+        str,
+        typer.Argument(metavar="ID", help="A delivery id or an event id, or a prefix that starts only one of them."),
+    ],
     config: ConfigOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -125,11 +142,17 @@ def show(
     Prints the event, then each attempt: request headers (secrets redacted), response status,
     headers and body excerpt, error and timing.
 
-    Exit 0, 1 when no delivery or event has the id, 2 for bad usage or a missing database.
+    The id may be shortened to any prefix that starts no other delivery or event id, as history
+    shows them; an ambiguous prefix lists the ids it starts.
+
+    Exit 0, 1 when no delivery or event has the id, 2 for bad usage, an ambiguous prefix or a
+    missing database.
     """
     try:
         where = database("history show", config, db)
         shown = asyncio.run(core.show(where.path, item_id, origin=where.origin))
+        if where.settings is not None:  # a database written by an older hookd may hold the config's secrets
+            shown = redacted_shown(shown, Redactor(where.settings.secrets))
     except HookdError as e:
         fail(e)
     if as_json:
@@ -166,6 +189,8 @@ def attempt_dict(a: AttemptRow) -> dict[str, object]:
         "request": _safe_request(a),
         "response_headers": redact_headers(a.response_headers),
         "response_excerpt": a.response_excerpt,
+        "hops": [{"url": redact_url(h.url), "status": h.status} for h in a.hops],
+        "final_url": redact_url(a.final_url) if a.final_url is not None else None,
     }
 
 
@@ -188,6 +213,35 @@ def _safe_request(a: AttemptRow) -> dict[str, object]:
     if isinstance(url, str):
         request["url"] = redact_url(url)
     return request
+
+
+def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
+    """`shown` with the config's secrets hidden by value in every attempt (as hookd records them now)."""
+    if not redactor:
+        return shown
+
+    def attempt(a: AttemptRow) -> AttemptRow:
+        request = {**a.request}
+        if isinstance(request.get("url"), str):
+            request["url"] = redactor.url(str(request["url"]))
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            request["headers"] = redactor.headers({str(k): str(v) for k, v in headers.items()})
+        return replace(
+            a,
+            error=redactor.text(a.error) if a.error else a.error,
+            request=request,
+            response_headers=redactor.response_headers(a.response_headers),
+            response_excerpt=redactor.text(a.response_excerpt),
+            hops=tuple(Hop(redactor.url(h.url), h.status) for h in a.hops),
+        )
+
+    details = []
+    for d in shown.deliveries:
+        error = d.delivery.last_error
+        delivery = replace(d.delivery, last_error=redactor.text(error)) if error else d.delivery
+        details.append(replace(d, delivery=delivery, attempts=tuple(attempt(a) for a in d.attempts)))
+    return replace(shown, deliveries=tuple(details))
 
 
 def _field(indent: int, label: str, value: str, *, width: int = 11) -> None:
@@ -247,9 +301,11 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         out.print("  [dim]no attempt recorded yet[/dim]")
     for a in detail.attempts:
         code = f"HTTP {a.status}" if a.status is not None else "no response"
-        outcome = {"delivered": "[green]delivered[/green]", "failed": "[red]failed[/red]"}.get(
-            a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]"
-        )
+        outcome = {
+            "delivered": "[green]delivered[/green]",
+            "failed": "[red]failed[/red]",
+            "cancelled": "[magenta]cancelled[/magenta]",
+        }.get(a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]")
         out.print(
             f"  [bold]attempt {a.attempt}[/bold]  {local_time(a.started_at)}  {code} in "
             f"{milliseconds(a.duration_s)} ms: {outcome}"
@@ -261,6 +317,10 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         lines = [f"{request.get('method', '?')} {request.get('url', '?')}"]
         lines += [f"{k}: {v}" for k, v in (headers.items() if isinstance(headers, dict) else ())]
         _field(4, "request", "\n".join(lines))
+        if a.hops:
+            hops = [f"{h.status if h.status is not None else 'no response'} {redact_url(h.url)}" for h in a.hops]
+            _field(4, "redirects", "\n".join(hops))
+            _field(4, "final URL", redact_url(a.hops[-1].url))
         if a.response_headers:
             _field(4, "response", "\n".join(f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()))
         if a.response_excerpt:
@@ -309,7 +369,9 @@ def stats(
     render.stdout.print()
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("hook", overflow="fold")
-    for name in ("deliveries", "delivered", "failed", "unfinished", "success", "attempts", "p50 ms", "p95 ms"):
+    cancelled = any(s.cancelled for s in figures)  # a column only when some replay was withdrawn
+    names = ("deliveries", "delivered", "failed", *(("cancelled",) if cancelled else ()), "unfinished", "success")
+    for name in (*names, "attempts", "p50 ms", "p95 ms"):
         table.add_column(name, justify="right", no_wrap=True)
     for s in figures:
         rate = s.success_rate
@@ -319,6 +381,7 @@ def stats(
             str(s.deliveries),
             str(s.delivered),
             str(s.failed),
+            *((str(s.cancelled),) if cancelled else ()),
             str(s.unfinished),
             "-" if rate is None else f"[{colour}]{rate * 100:.1f}%[/{colour}]",
             str(s.attempts),
@@ -348,6 +411,7 @@ def stats_dict(s: HookStats) -> dict[str, object]:
         "deliveries": s.deliveries,
         "delivered": s.delivered,
         "failed": s.failed,
+        "cancelled": s.cancelled,
         "unfinished": s.unfinished,
         "success_rate": s.success_rate,
         "attempts": s.attempts,

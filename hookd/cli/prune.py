@@ -14,7 +14,7 @@ from hookd.cli.app import app
 from hookd.cli.common import ConfigOption, DbOption, JsonOption, database, fail, local_time, utc_time
 from hookd.config.model import StorageConfig
 from hookd.errors import HookdError
-from hookd.units import format_duration, parse_duration
+from hookd.units import format_duration, parse_duration_text
 
 
 @app.command()
@@ -33,7 +33,7 @@ def prune(
 ) -> None:
     """Delete finished deliveries, their attempts and orphaned events older than --older-than.
 
-    Deletes delivered and failed deliveries with their attempts, events left without deliveries and
+    Deletes delivered, failed and cancelled deliveries with their attempts, events left without deliveries and
     rejected lines; pending deliveries are never deleted. The daemon does this hourly; this does it
     now, in short transactions (safe while it runs).
 
@@ -43,7 +43,7 @@ def prune(
         where = database("prune", config, db)
         if older_than is not None:
             try:
-                age_s = parse_duration(older_than)
+                age_s = parse_duration_text(older_than)
             except ValueError as e:
                 raise core.UsageError(f"--older-than: {e}") from None
         elif where.settings is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +36,16 @@ from hookd.cli.common import (
     fail,
     local_time,
     print_table,
+    table_width,
     utc_time,
+    warn,
     window,
 )
 from hookd.cli.state import state
 from hookd.clock import RealClock
 from hookd.errors import HookdError
 from hookd.router import Router
-from hookd.store.base import DeliveryQuery
+from hookd.store.base import DELIVERY_STATUSES, DeliveryQuery
 from hookd.units import parse_rate
 
 # Fewer than this finish before a bar would be worth drawing.
@@ -56,7 +60,11 @@ def replay(
     hook: HookOption = None,
     status: Annotated[
         list[str] | None,
-        typer.Option("--status", help="Only deliveries that ended so: delivered or failed (default: both)."),
+        typer.Option(
+            "--status",
+            help="Only deliveries that ended so: delivered, failed or cancelled (default: delivered and failed). "
+            "With --cancel: pending or retrying (default: both).",
+        ),
     ] = None,
     event_type: TypeOption = None,
     since: SinceOption = None,
@@ -87,6 +95,14 @@ def replay(
             "a running one sends them itself).",
         ),
     ] = False,
+    cancel: Annotated[
+        bool,
+        typer.Option(
+            "--cancel",
+            help="Withdraw queued replays instead (those --event, --hook, --status, --type, --since and --until "
+            "select; all without them): they become `cancelled`, kept in history, never sent.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Queue stored deliveries again, or re-ingest the events of a JSON Lines file.
@@ -97,9 +113,15 @@ def replay(
     by its newest replay, so running the same replay twice does not multiply deliveries. A running
     daemon sends replays within a second; without one, they wait for its next start (or use --wait).
 
-    Exit 0 when queued (or nothing matched), 1 when a delivery failed under --wait, 2 for bad usage,
-    a bad line in --from-file (nothing is queued then), a missing database, or --wait while a daemon
-    runs.
+    --wait sends from this process; stopped by Ctrl-C (SIGINT) or SIGTERM, it withdraws what it
+    queued and has not sent (they become `cancelled`), records the attempts in flight as cancelled,
+    says how many of each, and exits 130 (143 for SIGTERM). --cancel withdraws queued replays,
+    pending or retrying, by the same selectors, and says how many; --dry-run counts them only.
+    --event takes an event id or a prefix that starts only one.
+
+    Exit 0 when queued or withdrawn (or nothing matched), 1 when a delivery failed under --wait, 2 for
+    bad usage, a bad line in --from-file (nothing is queued then), a missing database, or --wait
+    while a daemon runs.
     """
     try:
         now = time.time()
@@ -110,14 +132,17 @@ def replay(
                 "--from-file replays the file's events; filters like --event, --hook, --status, --type, --since "
                 "and --until select stored deliveries instead: use one or the other"
             )
-        if from_file is None and not selecting:
+        if cancel:
+            _check_cancel(from_file=from_file, wait=wait, rate=rate)
+        elif from_file is None and not selecting:
             raise core.UsageError(
                 "say what to replay: --status failed, --event ID, --hook NAME, --type GLOB, --since 1h (any "
                 "together), or --from-file FILE"
             )
-        statuses = core.parse_statuses(status or ())
+        allowed = replays.QUEUED if cancel else DELIVERY_STATUSES
+        statuses = core.parse_statuses(status or (), allowed=allowed)
         unfinished = [s for s in statuses if s not in replays.FINISHED]
-        if unfinished:
+        if unfinished and not cancel:
             raise core.UsageError(
                 f"--status {unfinished[0]} deliveries are still queued and will be sent anyway; replay takes "
                 "finished ones: --status delivered or --status failed"
@@ -144,19 +169,61 @@ def replay(
             dry_run=dry_run,
             rate_per_s=rate_per_s,
             wait=wait,
+            cancel=cancel,
             concurrency=settings.delivery.concurrency if settings is not None else 100,
             synchronous=settings.storage.synchronous if settings is not None else "normal",
         )
         with _progress() as progress, _quiet_dispatcher():
-            result = asyncio.run(replays.run(request, clock=RealClock(), progress=progress))
+            result, caught = asyncio.run(_run(request, progress, stoppable=wait))
     except HookdError as e:
         fail(e)
+    for unknown in result.unknown_hooks:
+        warn(unknown.message())
     if as_json:
-        render.print_json(_result_dict(result, dry_run=dry_run))
+        render.print_json(_result_dict(result, dry_run=dry_run, cancel=cancel))
+    elif cancel:
+        verb = "would withdraw" if dry_run else "withdrew"
+        render.stdout.print(f"{verb} {result.withdrawn:,} queued replay(s)")
     else:
         _print_result(result, dry_run=dry_run, rate=rate)
+    if caught is not None:
+        raise typer.Exit(128 + caught)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _check_cancel(*, from_file: Path | None, wait: bool, rate: str | None) -> None:
+    given = [flag for flag, on in (("--from-file", from_file is not None), ("--wait", wait), ("--rate", rate)) if on]
+    if given:
+        raise core.UsageError(
+            f"--cancel withdraws queued replays; {given[0]} queues or sends them: use one or the other"
+        )
+
+
+async def _run(
+    request: replays.ReplayRequest, progress: _Bar, *, stoppable: bool
+) -> tuple[replays.ReplayResult, int | None]:
+    """replays.run, stopped by the first SIGINT or SIGTERM when `stoppable` (--wait); also returns
+    the signal that stopped it. The handlers are this command's only while it runs."""
+    if not stoppable or threading.current_thread() is not threading.main_thread():  # only it gets signals
+        return await replays.run(request, clock=RealClock(), progress=progress), None
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    caught: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        if not caught:  # a second one changes nothing: withdrawing takes a moment, and must finish
+            caught.append(sig)
+            stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        result = await replays.run(request, clock=RealClock(), progress=progress, stop=stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return result, caught[0] if caught else None
 
 
 def _rate(text: str | None) -> float | None:
@@ -218,7 +285,9 @@ def _quiet_dispatcher() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _result_dict(result: replays.ReplayResult, *, dry_run: bool) -> dict[str, object]:
+def _result_dict(result: replays.ReplayResult, *, dry_run: bool, cancel: bool) -> dict[str, object]:
+    if cancel:
+        return {"dry_run": dry_run, "withdrawn": result.withdrawn}
     items = []
     for i, t in enumerate(result.targets):
         q = result.queued[i] if i < len(result.queued) else None  # queued in target order
@@ -243,6 +312,10 @@ def _result_dict(result: replays.ReplayResult, *, dry_run: bool) -> dict[str, ob
         doc["missing_events"] = list(result.missing_events)
     if result.sent is not None:
         doc["results"] = [delivery_dict(r) for r in result.sent]
+    if result.stopped:
+        doc["stopped"] = True
+        doc["withdrawn"] = result.withdrawn
+        doc["cut_off"] = result.cut_off
     return doc
 
 
@@ -271,7 +344,8 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
     if dry_run:
         if plan is None:
             originals = [t.original for t in result.targets if t.original is not None]
-            print_table(deliveries_table(originals, caption=f"would replay {len(originals)} delivery(ies)"))
+            caption = f"would replay {len(originals)} delivery(ies)"
+            print_table(deliveries_table(originals, caption=caption, width=table_width()))
         else:
             print_table(_targets_table(result.targets))
         out.print("dry run: nothing was queued")
@@ -289,11 +363,19 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
     delivered = sum(1 for r in result.sent if r.state == "delivered")
     failed = sum(1 for r in result.sent if r.state == "failed")
     retrying = sum(1 for r in result.sent if r.status == "retrying")
+    if result.stopped:
+        out.print(
+            f"stopped: withdrew {result.withdrawn:,} queued replay(s); {result.cut_off:,} in flight were recorded "
+            f"as cancelled; {delivered:,} delivered and {failed:,} failed before the stop (hookd history --status "
+            "cancelled lists the withdrawn ones; hookd replay --status cancelled queues them again)"
+        )
+        return
     waiting = len(result.sent) - delivered - failed - retrying
     line = f"[green]{delivered} delivered[/green], [red]{failed} failed[/red], {retrying} to be retried"
     out.print(line + (f", {waiting} not sent" if waiting else ""))
     if result.failed:
-        print_table(deliveries_table(result.failed, caption="not delivered; hookd history show ID has every attempt"))
+        caption = "not delivered; hookd history show ID has every attempt"
+        print_table(deliveries_table(result.failed, caption=caption, width=table_width()))
         if retrying:
             out.print("deliveries to be retried are sent by the daemon at its next start (or another --wait)")
 

@@ -17,6 +17,7 @@ from hookd.config.load import check_config, default_config_path
 from hookd.daemon import Daemon
 from hookd.errors import StartupError
 from hookd.logs import setup_logging
+from hookd.redact import Redactor, redact_log_handlers
 from hookd.runtime import run, settle_gc
 
 
@@ -61,6 +62,8 @@ def serve(
         raise typer.Exit(3)
     settings = result.settings
     setup_logging(log_format.value, log_level.value)
+    # Every line the daemon writes, tracebacks and the delivery worker's lines included.
+    redact_log_handlers(Redactor(settings.secrets))
     for warning in result.problems:
         logging.getLogger("hookd").warning("config: %s", warning)
     try:

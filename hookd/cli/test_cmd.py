@@ -173,6 +173,7 @@ def _hook_json(h: HookResult) -> dict[str, object]:
             "duration_ms": round(o.duration_s * 1000, 1),
             "error": o.error or None,
             "response": o.response_excerpt,
+            "hops": [{"url": hop.url, "status": hop.status} for hop in o.hops],
         }
     return {
         "hook": h.hook,
@@ -232,6 +233,10 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
                 o = h.delivery.outcome
                 ms = f"{o.duration_s * 1000:.0f} ms"
                 status = o.status if o.status is not None else "no response"
+                for hop in o.hops[:-1]:
+                    out.print(f"    [dim]redirected:[/dim] {hop.status} from {esc(hop.url)}")
+                if o.hops:
+                    out.print(f"    [dim]final URL:[/dim] {esc(o.hops[-1].url)}")
                 if o.ok:
                     out.print(f"    [green]sent[/green] to {esc(h.delivery.url)}: {status} in {ms}")
                 else:

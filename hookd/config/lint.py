@@ -357,8 +357,8 @@ class _Linter:
             return
         for lint in lint_expression(expression):
             if raw is None:
-                self.add(path, lint.message, offset=lint.offset)
-            else:
+                self.add(path, lint.message, _severity(lint.severity), offset=lint.offset)
+            elif lint.severity == "error":
                 self.add(
                     path,
                     f'{raw!r}, once its ${{...}} is substituted, compares with a "double-quoted" name, which '

@@ -24,8 +24,10 @@ from hookd.config.model import (
     SourceConfig,
     StorageConfig,
 )
+from hookd.config.paths import describe_path
 from hookd.config.schema import schema_problems
 from hookd.errors import ConfigError, Problem
+from hookd.redact import MIN_SECRET_CHARS, Redactor
 from hookd.units import parse_duration, parse_size
 
 DEFAULT_CONFIG = "hookd.yaml"
@@ -98,6 +100,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None) -> CheckRe
         return CheckResult(file, None, tuple(_redact(problems, doc)))
     problems.extend(schema_problems(doc))
     problems.extend(lint_document(doc, base_dir))
+    problems.extend(_short_secrets(doc))
     problems.sort(key=_problem_order)
     problems = _redact(problems, doc)
     if any(p.severity == "error" for p in problems):
@@ -119,8 +122,41 @@ def _problem_order(p: Problem) -> tuple[int, int, str]:
     return (p.line, p.column, p.severity)
 
 
-# Shorter substituted values are not secrets worth hiding, and replacing them would garble messages.
-_MIN_SECRET_CHARS = 4
+def _short_secrets(doc: LocatedDocument) -> list[Problem]:
+    """A warning for each substituted value too short to be hidden by value (MIN_SECRET_CHARS)."""
+    problems = []
+    for value, ref in doc.secrets.items():
+        path = doc.secret_paths.get(value, ())
+        if len(value) >= MIN_SECRET_CHARS or not isinstance(_value_at(doc.data, path), str):
+            continue  # long enough, or a number or a boolean (concurrency: ${N}): a setting, not a secret
+        mark = doc.mark(path)
+        what = "is empty" if not value else f"is only {len(value)} character(s) long"
+        problems.append(
+            Problem(
+                file=doc.file,
+                line=mark.line,
+                column=mark.column,
+                path=describe_path(path, doc.data),
+                message=(
+                    f"the value of {ref} {what}: hookd hides secrets by value only from {MIN_SECRET_CHARS} "
+                    "characters on, so this one may appear in logs, history and command output; use a longer "
+                    "secret, or write the value in the config if it is not one"
+                ),
+                severity="warning",
+            )
+        )
+    return problems
+
+
+def _value_at(data: object, path: PathKey) -> object:
+    for key in path:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
 
 
 def _redact(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
@@ -129,18 +165,12 @@ def _redact(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
     Messages already name the reference for interpolated fields; this is the net under them, for
     values quoted elsewhere (a duplicate name, a path, a template inside a header).
     """
-    secrets = sorted(
-        ((value, ref) for value, ref in doc.secrets.items() if len(value) >= _MIN_SECRET_CHARS),
-        key=lambda item: -len(item[0]),
-    )
-    if not secrets:
+    redactor = Redactor(doc.secrets.items())
+    if not redactor:
         return problems
     out = []
     for p in problems:
-        message, path = p.message, p.path
-        for value, ref in secrets:
-            message = message.replace(value, ref)
-            path = path.replace(value, ref)
+        message, path = redactor.text(p.message), redactor.text(p.path)
         out.append(p if (message, path) == (p.message, p.path) else replace(p, message=message, path=path))
     return out
 
@@ -236,7 +266,7 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
     return Settings(
         config_path=path,
         config_sha256=digest,
-        secrets=tuple((v, ref) for v, ref in doc.secrets.items() if len(v) >= _MIN_SECRET_CHARS),
+        secrets=tuple((v, ref) for v, ref in doc.secrets.items() if len(v) >= MIN_SECRET_CHARS),
         version=int(data["version"]),
         storage=storage,
         sources=tuple(sources),

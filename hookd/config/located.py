@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class LocatedDocument:
     # Every value substituted from the environment or a file, with the reference that produced it,
     # so a message that would quote one can show the reference instead.
     secrets: dict[str, str] = field(default_factory=dict)
+    secret_paths: dict[str, PathKey] = field(default_factory=dict)  # each value -> where it is first used
     problems: list[Problem] = field(default_factory=list)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
@@ -231,7 +233,9 @@ class _Builder:
             if not secret_path.is_absolute():
                 secret_path = self.base_dir / secret_path
             try:
-                secret = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
+                secret = _read_secret_file(secret_path)
+            except _NotASecretFile as e:
+                self.problem(mark, path, f"${{file:{raw}}}: {str(secret_path)!r} {e}")
             except FileNotFoundError:
                 self.problem(
                     mark,
@@ -244,6 +248,7 @@ class _Builder:
                 self.problem(mark, path, f"${{file:{raw}}}: cannot read {str(secret_path)!r}: {reason}")
             else:
                 self.doc.secrets[secret] = f"${{file:{raw}}}"
+                self.doc.secret_paths.setdefault(secret, path)
                 return secret
             return None
         name, sep, default = ref.partition(":-")
@@ -260,6 +265,7 @@ class _Builder:
             return default  # as in the shell, :- also replaces a variable that is set but empty
         if value is not None:
             self.doc.secrets[value] = f"${{{name}}}"
+            self.doc.secret_paths.setdefault(value, path)
             return value
         self.problem(
             mark,
@@ -307,6 +313,27 @@ def _document_start_line(text: str, node: yaml.Node) -> int:
         if lines[i].startswith("---"):
             return i + 1
     return node.start_mark.line + 1
+
+
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+class _NotASecretFile(Exception):
+    pass
+
+
+def _read_secret_file(path: Path) -> str:
+    """One secret from a regular file of bounded size: `${file:/dev/zero}` or a FIFO would otherwise make
+    validate and serve read (or wait) forever."""
+    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise _NotASecretFile("is not a regular file; a secret file holds one value, like /run/secrets/token")
+        data = f.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise _NotASecretFile(
+            f"is larger than {MAX_SECRET_FILE_BYTES // 1024}KiB; a secret file holds one value, like a token or key"
+        )
+    return data.decode("utf-8").rstrip("\r\n")
 
 
 def load_located(text: str, file: str, *, base_dir: Path, env: Mapping[str, str] | None = None) -> LocatedDocument:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -15,6 +14,7 @@ import jsonschema
 from hookd.config.located import LocatedDocument, PathKey
 from hookd.config.paths import describe_path
 from hookd.errors import Problem
+from hookd.suggest import did_you_mean
 
 _TYPE_NAMES = {
     "object": "a mapping (key: value)",
@@ -63,11 +63,6 @@ def _type_of(value: object) -> str:
     return type(value).__name__
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def schema_problems(doc: LocatedDocument) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[PathKey, str]] = set()
@@ -102,8 +97,8 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
             if key not in known:
                 yield (
                     (*path, key),
-                    f"unknown key {key!r}{_did_you_mean(key, known)}"
-                    + ("" if _did_you_mean(key, known) else f" (allowed here: {', '.join(known)})"),
+                    f"unknown key {key!r}{did_you_mean(key, known)}"
+                    + ("" if did_you_mean(key, known) else f" (allowed here: {', '.join(known)})"),
                     True,
                 )
     elif kind == "required":
@@ -127,7 +122,7 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         yield path, f"must be {names}, not {_type_of(instance)}{hint}", False
     elif kind == "enum":
         options = [str(o) for o in expected]
-        dym = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""
+        dym = did_you_mean(str(instance), options) if isinstance(instance, str) else ""
         if isinstance(instance, bool):
             dym = " (YAML reads yes/no/on/off as true/false; quote the value)"
         yield path, f"{doc.shown(path, instance)} is not one of: {', '.join(options)}{dym}", False

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+from hookd.redact import Redactor
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -16,8 +18,19 @@ class OutboundRequest:
     url: str
     headers: Mapping[str, str]
     body: bytes
-    timeout_s: float
+    timeout_s: float  # for the whole attempt, redirects included
     follow_redirects: bool = False
+    # Headers that carry credentials (Authorization, Cookie, a value from ${VAR}): sent to the hook's
+    # own origin only, never after a redirect to another scheme, host or port.
+    private_headers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One request of a followed redirect chain: where it went, and the answer's status (None: no answer)."""
+
+    url: str
+    status: int | None
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -28,10 +41,29 @@ class Outcome:
     ok: bool  # 2xx
     retryable: bool  # worth another attempt (connection errors, timeouts, 408/425/429/5xx)
     duration_s: float
-    error: str = ""  # why it failed, redacted (no credentials); "" when ok
+    # Why it failed; "" when ok. URL credentials are already out; config secrets go in redact_outcome.
+    error: str = ""
     retry_after_s: float | None = None  # from the receiver's Retry-After, when given
     response_excerpt: str = ""  # the start of the response body
     response_headers: Mapping[str, str] = field(default_factory=dict)
+    # Every request of the attempt, in order, when a redirect was followed (the last one went to the
+    # final URL); empty when the first answer was the last.
+    hops: tuple[Hop, ...] = ()
+
+
+def redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
+    """The outcome as it may be logged, stored or printed: the config's secrets hidden by value in the
+    error, the response's headers and body excerpt and each hop's URL, and a Location's credentials
+    dropped. Applied to every outcome as it comes back from a sender, before anything sees it."""
+    if not redactor and not outcome.hops and "location" not in outcome.response_headers:
+        return outcome  # nothing to hide: the common case, on every attempt
+    return replace(
+        outcome,
+        error=redactor.text(outcome.error),
+        response_excerpt=redactor.text(outcome.response_excerpt),
+        response_headers=redactor.response_headers(outcome.response_headers),
+        hops=tuple(Hop(redactor.url(h.url), h.status) for h in outcome.hops),
+    )
 
 
 def no_response(error: str, started: float, *, retryable: bool) -> Outcome:
@@ -41,7 +73,8 @@ def no_response(error: str, started: float, *, retryable: bool) -> Outcome:
 
 class Sender(Protocol):
     async def send(self, request: OutboundRequest) -> Outcome:
-        """Send once. Never raises for network or HTTP failures; safe to cancel (nothing is recorded)."""
+        """Send once (one attempt: with follow_redirects, the same request to each redirect target, at
+        most 5). Never raises for network or HTTP failures; safe to cancel (nothing is recorded)."""
         ...
 
     async def start(self) -> None:

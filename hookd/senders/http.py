@@ -10,7 +10,7 @@ import yarl
 
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
-from hookd.senders.base import OutboundRequest, Outcome, no_response
+from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
 
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
@@ -18,6 +18,11 @@ _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _MAX_CACHED_URLS = 1024
 _CONTENT_TYPE = ("Content-Type",)
 _KEPT_RESPONSE_HEADERS = ("content-type", "content-length", "retry-after", "location", "server", "date")
+# Followed with `follow_redirects: true`, each with the same method, body and headers (as curl's
+# --post301 --post302 --post303 do): a webhook turned into a body-less GET would be lost.
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+_ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def is_retryable_status(status: int) -> bool:
@@ -67,7 +72,6 @@ class HttpSender:
     async def send(self, request: OutboundRequest) -> Outcome:
         if self._session is None:
             await self.start()
-        assert self._session is not None
         started = time.perf_counter()
         try:
             url = self._url(request.url)
@@ -76,36 +80,111 @@ class HttpSender:
         headers = request.headers
         if not _has_header(headers, "User-Agent"):
             headers = {**headers, "User-Agent": self.user_agent}
-        try:
-            async with self._session.request(
-                request.method,
-                url,
-                data=request.body,
-                headers=headers,
-                # aiohttp would add `application/octet-stream`: hookd sends what the hook says, no more.
-                skip_auto_headers=None if _has_header(headers, "Content-Type") else _CONTENT_TYPE,
-                timeout=self._timeout(request.timeout_s),
-                allow_redirects=request.follow_redirects,
-            ) as response:
-                excerpt = await _read_excerpt(response)
-                return _classify_response(
-                    response.status, response.headers, excerpt, time.perf_counter() - started, request
+        first = url
+        hops: list[Hop] = []
+        timeout = self._timeout(request.timeout_s)
+        while True:
+            try:
+                status, answer, excerpt = await self._exchange(request, url, headers, timeout)
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                return _after(hops, url, None, _no_answer(e, request, started))
+            location = answer.get("Location") if request.follow_redirects and status in REDIRECT_STATUS else None
+            if not location:
+                outcome = _classify_response(status, answer, excerpt, time.perf_counter() - started, request)
+                return _after(hops, url, status, outcome)
+            hops.append(Hop(str(url), status))
+            target, refusal = _redirect_target(url, location, len(hops))
+            if target is None:
+                return Outcome(status=status, ok=False, retryable=False, duration_s=time.perf_counter() - started,
+                               error=refusal, response_headers=_kept(answer), hops=tuple(hops))  # fmt: skip
+            if _origin(target) != _origin(first) and any(k.lower() in self._private(request) for k in headers):
+                # Credentials stay with the hook's own origin, as curl and requests keep Authorization;
+                # once dropped they stay dropped, even if the chain comes back.
+                private = self._private(request)
+                headers = {k: v for k, v in headers.items() if k.lower() not in private}
+            url = target
+            left = request.timeout_s - (time.perf_counter() - started)
+            if left <= 0:
+                timed_out = no_response(
+                    f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True
                 )
-        except TimeoutError:
-            return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
-        except aiohttp.TooManyRedirects:
-            return no_response("too many redirects", started, retryable=False)
-        except aiohttp.InvalidURL:
-            return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
-        except aiohttp.ClientSSLError as e:
-            return no_response(f"TLS error: {_text(e, request.url)}", started, retryable=True)
-        except aiohttp.ClientConnectorError as e:
-            reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
-            return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
-        except aiohttp.ServerDisconnectedError:
-            return no_response("the server closed the connection before answering", started, retryable=True)
-        except (aiohttp.ClientError, OSError) as e:
-            return no_response(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+                return _after(hops, url, None, timed_out)
+            timeout = aiohttp.ClientTimeout(total=left)  # what remains of the attempt's timeout
+
+    @staticmethod
+    def _private(request: OutboundRequest) -> frozenset[str]:
+        return _ALWAYS_PRIVATE | {name.lower() for name in request.private_headers}
+
+    async def _exchange(
+        self, request: OutboundRequest, url: yarl.URL, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One request, redirects not followed: status, headers and the start of the body."""
+        assert self._session is not None
+        async with self._session.request(
+            request.method,
+            url,
+            data=request.body,
+            headers=headers,
+            # aiohttp would add `application/octet-stream`: hookd sends what the hook says, no more.
+            skip_auto_headers=None if _has_header(headers, "Content-Type") else _CONTENT_TYPE,
+            timeout=timeout,
+            allow_redirects=False,  # followed here (send), with the method and body kept
+        ) as response:
+            excerpt = await _read_excerpt(response)
+            return response.status, response.headers, excerpt
+
+
+def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _redirect_target(url: yarl.URL, location: str, hops: int) -> tuple[yarl.URL | None, str]:
+    """Where a redirect from `url` leads, or None and the reason it is not followed."""
+    shown = redact_url(location)
+    if hops > MAX_REDIRECTS:
+        return None, (
+            f"more than {MAX_REDIRECTS} redirects (the last to {shown}); the receiver redirects in a loop or "
+            "too far: point the hook at the final URL"
+        )
+    try:
+        target = url.join(yarl.URL(location))
+    except ValueError:
+        return None, f"the redirect's Location {shown} is not a valid URL"
+    if target.scheme not in ("http", "https") or not target.host:
+        return None, f"the redirect to {shown} is not to an http:// or https:// URL; point the hook at the final URL"
+    if url.scheme == "https" and target.scheme == "http":
+        return None, (
+            f"refusing the redirect from https to {shown}: the payload would travel unencrypted; point the "
+            "hook at the final URL if that is really meant"
+        )
+    return target, ""
+
+
+def _after(hops: list[Hop], url: yarl.URL, status: int | None, outcome: Outcome) -> Outcome:
+    """The outcome of the last request of an attempt, with the chain that led to it."""
+    if not hops:
+        return outcome
+    hops.append(Hop(str(url), status))
+    outcome.hops = tuple(hops)
+    if outcome.error:
+        outcome.error += f" (after {len(hops) - 1} redirect(s))"
+    return outcome
+
+
+def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Outcome:
+    """The outcome of a request that got no HTTP response, by aiohttp's exception classes."""
+    if isinstance(e, TimeoutError):
+        return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
+    if isinstance(e, aiohttp.InvalidURL):
+        return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+    if isinstance(e, aiohttp.ClientSSLError):
+        return no_response(f"TLS error: {_text(e, request.url)}", started, retryable=True)
+    if isinstance(e, aiohttp.ClientConnectorError):
+        reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
+        return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return no_response("the server closed the connection before answering", started, retryable=True)
+    return no_response(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:
@@ -131,17 +210,23 @@ async def _read_excerpt(response: aiohttp.ClientResponse) -> bytes:
 def _classify_response(
     status: int, headers: Mapping[str, str], excerpt: bytes, duration_s: float, request: OutboundRequest
 ) -> Outcome:
-    kept = {k: headers[k] for k in _KEPT_RESPONSE_HEADERS if k in headers}
+    kept = _kept(headers)
     text = excerpt.decode("utf-8", errors="replace")
     if 200 <= status < 300:
         return Outcome(status=status, ok=True, retryable=False, duration_s=duration_s, response_excerpt=text,
                        response_headers=kept)  # fmt: skip
     if 300 <= status < 400:
         where = headers.get("Location", "")
-        error = (
-            f"HTTP {status} redirect to {redact_url(where) if where else '(no Location)'} not followed; "
-            "point the hook at the final URL, or set follow_redirects: true"
-        )
+        if request.follow_redirects:
+            error = (
+                f"HTTP {status} {'without a Location' if not where else 'to ' + redact_url(where)} is not a "
+                f"redirect hookd follows (only {', '.join(map(str, sorted(REDIRECT_STATUS)))} with a Location)"
+            )
+        else:
+            error = (
+                f"HTTP {status} redirect to {redact_url(where) if where else '(no Location)'} not followed; "
+                "point the hook at the final URL, or set follow_redirects: true"
+            )
         retryable = False
     elif is_retryable_status(status):
         error = f"HTTP {status}"
@@ -159,6 +244,10 @@ def _classify_response(
         response_excerpt=text,
         response_headers=kept,
     )
+
+
+def _kept(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: headers[k] for k in _KEPT_RESPONSE_HEADERS if k in headers}
 
 
 def _text(e: BaseException, url: str) -> str:

@@ -18,11 +18,12 @@ install). Requests carry their headers, secrets included, so they go over this p
 never through argv, the environment or a file.
 
     daemon -> worker  ("config", max_connections, user_agent)  once, first
-                      ("send", rid, method, url, headers, body, timeout_s, follow_redirects)
+                      ("send", rid, method, url, headers, body, timeout_s, follow_redirects,
+                       private_headers)
                       ("cancel", rid)
     worker -> daemon  ("ready", pid)  once, after the HTTP client started
                       ("outcome", rid, status, ok, retryable, duration_s, error, retry_after_s,
-                       response_excerpt, response_headers)
+                       response_excerpt, response_headers, hops)
                       ("log", levelno, logger_name, message, traceback)  message: a str or a LogLine
 
 The worker ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole group, and
@@ -54,7 +55,7 @@ from hookd.health import RecentErrors
 from hookd.logs import LogLine
 from hookd.redact import redact_text
 from hookd.runtime import run, settle_gc
-from hookd.senders.base import OutboundRequest, Outcome, no_response
+from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.http import HttpSender
 
 log = logging.getLogger("hookd.senders.worker")
@@ -83,21 +84,22 @@ async def _read_frame(reader: asyncio.StreamReader) -> list[Message] | None:
 
 
 def _encode_request(rid: int, r: OutboundRequest) -> Message:
-    return ("send", rid, r.method, r.url, dict(r.headers), r.body, r.timeout_s, r.follow_redirects)
+    return ("send", rid, r.method, r.url, dict(r.headers), r.body, r.timeout_s, r.follow_redirects, r.private_headers)
 
 
 def _decode_request(m: Message) -> OutboundRequest:
-    return OutboundRequest(method=m[2], url=m[3], headers=m[4], body=m[5], timeout_s=m[6], follow_redirects=m[7])
+    return OutboundRequest(method=m[2], url=m[3], headers=m[4], body=m[5], timeout_s=m[6], follow_redirects=m[7],
+                           private_headers=m[8])  # fmt: skip
 
 
 def _encode_outcome(rid: int, o: Outcome) -> Message:
     return ("outcome", rid, o.status, o.ok, o.retryable, o.duration_s, o.error, o.retry_after_s,
-            o.response_excerpt, dict(o.response_headers))  # fmt: skip
+            o.response_excerpt, dict(o.response_headers), tuple((h.url, h.status) for h in o.hops))  # fmt: skip
 
 
 def _decode_outcome(m: Message) -> Outcome:
     return Outcome(status=m[2], ok=m[3], retryable=m[4], duration_s=m[5], error=m[6], retry_after_s=m[7],
-                   response_excerpt=m[8], response_headers=m[9])  # fmt: skip
+                   response_excerpt=m[8], response_headers=m[9], hops=tuple(Hop(u, st) for u, st in m[10]))  # fmt: skip
 
 
 class _Outbox:

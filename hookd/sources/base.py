@@ -12,7 +12,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hookd.errors import HookdError
 from hookd.events import Event
+
+
+class SourceError(HookdError):
+    """A source cannot work now (its path is a directory, a device, not readable): a sentence saying
+    what and how to fix it. The supervisor logs it, reports the source failing and tries again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,9 @@ class Rejection:
     position: str  # where: "events.jsonl:42", "conn 7 line 3"
     reason: str
     excerpt: bytes = b""  # the first bytes of the input, for the operator
+    # What rejections are stored and logged per (hookd.rejections): a connection ("conn 7"); "" for
+    # the whole source. Beyond the first few per window, they are only counted and summed up.
+    stream: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,9 @@ class Checkpoint:
     inode: int
     offset: int  # bytes consumed: always just past a newline
     line: int  # lines consumed, for messages
+    # A hash of the last line before `offset` (its last 256 bytes at most): when it no longer matches
+    # the file, the file was truncated and written again past `offset` (see hookd.sources.tail).
+    fingerprint: str | None = None
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -54,6 +66,7 @@ class Batch:
     rejections: Sequence[Rejection] = ()
     checkpoint: Checkpoint | None = None
     source: str = ""  # the submitting source's name, stored with each event
+    ended_stream: str = ""  # this stream (a connection) has ended: write its rejection summary now
 
 
 Submit = Callable[[Batch], Awaitable[list[Accepted]]]
@@ -70,7 +83,10 @@ class Source(Protocol):
         """Read input until cancelled, submitting batches. Cleans up in `finally`.
 
         Bad input never ends `run`: it becomes a Rejection (and, for sockets, an error reply).
-        Raises only for a problem that stops the source from working at all (socket path taken).
+        Raises only for a problem that stops the source from working at all (SourceError: a path
+        that is a directory or a device). The daemon's supervisor (hookd.supervisor) then logs it,
+        reports the source failing in health, and after a pause calls `close`, `start` and `run`
+        again: so `run` must be able to run again after `close` and `start`.
         """
         ...
 

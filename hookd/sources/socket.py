@@ -4,6 +4,11 @@ Every line gets one answer line, in order: `{"ok": true, "id": ...}` once the ev
 or `{"ok": false, "error": ...}`. Lines already received are parsed and submitted as one batch,
 and the next bytes are read only after the batch is answered, so a client that writes faster
 than hookd stores is slowed down by TCP/unix flow control, not buffered in memory.
+
+One client cannot hurt the others: a connection's batch holds at most MAX_LINES_PER_BATCH lines, the
+unfinished lines of all connections together hold at most `partial_budget` bytes, rejections beyond
+the first few per connection are counted but not stored one by one (hookd.rejections), and an HTTP
+request is answered with an HTTP 400 instead of a rejection per header line.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import socket
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -24,17 +31,28 @@ from hookd.errors import EventError, StartupError
 from hookd.events import Event, parse_event_line, size_limit
 from hookd.logs import LogLine
 from hookd.sources.base import Accepted, Batch, Rejection, Submit
+from hookd.units import format_size
 
 log = logging.getLogger("hookd.sources.socket")
 
 READ_CHUNK = 256 * 1024
 EXCERPT_BYTES = 200
+MAX_LINES_PER_BATCH = 1000  # per connection and commit (fairness between connections)
+# Connections waiting to be accepted. asyncio's default of 100 refused (EAGAIN) 899 of a burst of
+# 1,000 connects; the kernel lowers this to net.core.somaxconn (4096 by default since Linux 5.4).
+LISTEN_BACKLOG = 4096
+# Bytes of unfinished lines all connections together may hold: 4 x max_event_size, at least this.
+# 60 clients each holding a 9.9 MB line once took 580 MB.
+PARTIAL_BUDGET_FLOOR = 64_000_000
+HTTP_DISCARD_BYTES = 1_000_000  # read (and drop) at most this much of an HTTP request before closing
+# Printable ASCII only in the target: the request line is quoted in the rejection and the log line.
+_HTTP_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} [!-~]+ HTTP/\d(\.\d)?\r?\Z")
 
 
 class SocketSource:
     """Implements hookd.sources.base.Source."""
 
-    def __init__(self, config: SocketSourceConfig) -> None:
+    def __init__(self, config: SocketSourceConfig, *, partial_budget: int | None = None) -> None:
         self.config = config
         self.name = config.name
         self._servers: list[asyncio.Server] = []
@@ -48,17 +66,28 @@ class SocketSource:
         self._stopping = False
         self.addresses: list[str] = []
         self._bound_path: Path | None = None  # the socket file this source created, and only it may remove
+        self.partial_budget = partial_budget or max(PARTIAL_BUDGET_FLOOR, 4 * config.max_event_bytes)
+        self._partial_bytes = 0  # held now in unfinished lines, all connections together
+
+    @property
+    def unfinished_bytes(self) -> int:
+        """Bytes held now in unfinished lines, all connections together (at most `partial_budget`)."""
+        return self._partial_bytes
 
     def describe(self) -> str:
         return " ".join(self.addresses)
 
     async def start(self) -> None:
-        """Bind the socket(s). Raises StartupError for an address in use or a bad path."""
+        """Bind the socket(s). Raises StartupError for an address in use or a bad path.
+        After `close` it binds again (the supervisor restarts a source that failed)."""
+        self._servers, self.addresses, self._stopping = [], [], False
         path = self.config.path
         if path is not None:
             self._prepare_path(path)
             try:
-                server = await asyncio.start_unix_server(self._on_connection, path=str(path), limit=READ_CHUNK)
+                server = await asyncio.start_unix_server(
+                    self._on_connection, path=str(path), limit=READ_CHUNK, backlog=LISTEN_BACKLOG
+                )
             except OSError as e:
                 raise StartupError(
                     f"source {self.name!r}: cannot listen on unix socket {str(path)!r}: {e.strerror}"
@@ -70,7 +99,9 @@ class SocketSource:
         if self.config.listen is not None:
             host, port = self.config.listen
             try:
-                server = await asyncio.start_server(self._on_connection, host=host, port=port, limit=READ_CHUNK)
+                server = await asyncio.start_server(
+                    self._on_connection, host=host, port=port, limit=READ_CHUNK, backlog=LISTEN_BACKLOG
+                )
             except OSError as e:
                 await self.close()
                 raise StartupError(
@@ -148,34 +179,44 @@ class SocketSource:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        conn = next(self._conn_ids)
+        conn = _Connection(next(self._conn_ids))
         try:
             await self._running.wait()
-            await self._serve(conn, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away; what it had sent and was answered is committed
+            # The client going away is no error: what it had sent and was answered is committed.
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                await self._serve(conn, reader, writer)
+            if conn.rejected and not self._stopping:
+                await self._end_stream(conn)
         except asyncio.CancelledError:
             # Shutdown. Ending normally matters: asyncio's stream callback logs a cancelled handler as an error.
             pass
         finally:
+            self._partial_bytes -= conn.held
+            conn.held = 0
             self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _serve(self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _end_stream(self, conn: _Connection) -> None:
+        """Let ingest write the summary of this connection's rejections that were only counted."""
+        assert self._submit is not None
+        with contextlib.suppress(Exception):  # a failing store is logged by ingest; the summary is lost
+            await self._submit(Batch(source=self.name, ended_stream=conn.stream))
+
+    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         max_bytes = self.config.max_event_bytes
         buf = bytearray()
         skipping = False  # inside an oversized line: drop bytes until its newline
-        line_no = 0
         while not self._stopping:
             chunk = await reader.read(READ_CHUNK)
             if not chunk:
                 if buf.strip() and not skipping:
-                    where = {"source": self.name, "conn": conn, "line": line_no + 1, "bytes": len(buf)}
+                    where = {"source": self.name, "conn": conn.id, "line": conn.line_no + 1, "bytes": len(buf)}
                     log.warning(LogLine("closed mid-line; the partial line was dropped, not acknowledged", where))
                 return
             lines: list[bytes | None] = []  # None stands for an oversized line
+            over_budget = False
             start = 0
             data = bytes(chunk)
             while True:
@@ -188,6 +229,9 @@ class SocketSource:
                         lines.append(None)
                         buf.clear()
                         skipping = True
+                    elif self._partial_bytes - conn.held + len(buf) + len(rest) > self.partial_budget:
+                        over_budget = True
+                        buf.clear()
                     else:
                         buf += rest
                     break
@@ -201,29 +245,91 @@ class SocketSource:
                     piece = bytes(buf)
                     buf.clear()
                 lines.append(piece)
-            if lines:
-                task = asyncio.current_task()
-                assert task is not None
-                self._answering.add(task)
-                try:
-                    replies, line_no = await self._handle(conn, lines, line_no)
-                finally:
-                    self._answering.discard(task)
-                if replies:
-                    writer.write(b"".join(replies))
-                    await writer.drain()
+            self._partial_bytes += len(buf) - conn.held
+            conn.held = len(buf)
+            if conn.line_no == 0 and lines and lines[0] is not None and _HTTP_REQUEST_LINE.match(lines[0]):
+                await self._refuse_http(conn, lines[0], reader, writer)
+                return
+            # One connection puts at most MAX_LINES_PER_BATCH lines into a commit and waits for it, so a
+            # client pipelining 200,000 lines shares each commit with the other connections' batches.
+            for i in range(0, len(lines), MAX_LINES_PER_BATCH):
+                await self._answer(conn, lines[i : i + MAX_LINES_PER_BATCH], writer)
+            if over_budget:
+                await self._refuse_partial_line(conn, writer)
+                return
 
-    async def _handle(self, conn: int, lines: list[bytes | None], line_no: int) -> tuple[list[bytes], int]:
+    async def _answer(self, conn: _Connection, lines: list[bytes | None], writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._answering.add(task)
+        try:
+            replies = await self._handle(conn, lines)
+        finally:
+            self._answering.discard(task)
+        if replies:
+            writer.write(b"".join(replies))
+            await writer.drain()
+
+    async def _refuse_partial_line(self, conn: _Connection, writer: asyncio.StreamWriter) -> None:
+        """The partial lines of all connections would hold more than the budget: this one, whose bytes
+        came last, is told why and closed; the lines already begun on other connections can complete."""
+        reason = (
+            f"line {conn.line_no + 1} is not complete and the unfinished lines of all connections to source "
+            f"{self.name!r} would hold over {format_size(self.partial_budget)}; the connection is closed: "
+            "send the line again when it is ready to go in one piece"
+        )
+        await self._reject_alone(conn, reason, b"")
+        writer.write(_error(reason))
+        await writer.drain()
+
+    async def _refuse_http(
+        self, conn: _Connection, request_line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """An HTTP client (curl -X POST) on this socket: one rejection, one HTTP 400 it can show, close."""
+        shown = request_line.rstrip(b"\r").decode("ascii", "replace")[:EXCERPT_BYTES]
+        reason = (
+            f"an HTTP request ({shown}) on a socket that takes newline-delimited JSON, not HTTP; "
+            "send one JSON event per line (hookd send, or nc), see 'Sources' in the README or man hookd.yaml"
+        )
+        await self._reject_alone(conn, reason, request_line[:EXCERPT_BYTES])
+        body = (
+            f"This is a hookd socket source ({self.name}): it takes newline-delimited JSON events, one per line, "
+            "and answers each line with one JSON line; it does not speak HTTP.\n"
+            "Send events with `hookd send` or `nc`; see 'Sources' in the README or `man hookd.yaml`.\n"
+        ).encode()
+        head = (
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        writer.write(head + body)
+        await writer.drain()
+        # Read what the client still sends (headers, body) before closing: closing with unread bytes
+        # makes the kernel reset the connection, and the client may lose the answer.
+        discarded = 0
+        while discarded < HTTP_DISCARD_BYTES and (chunk := await reader.read(READ_CHUNK)):
+            discarded += len(chunk)
+
+    async def _reject_alone(self, conn: _Connection, reason: str, excerpt: bytes) -> None:
+        """Store one rejection for the connection's next line, outside any batch of events."""
+        conn.line_no += 1
+        conn.rejected += 1
+        assert self._submit is not None
+        rejection = Rejection(self.name, f"{conn.stream} line {conn.line_no}", reason, excerpt, conn.stream)
+        with contextlib.suppress(Exception):  # the store failing is logged by ingest
+            await self._submit(Batch(rejections=[rejection], source=self.name))
+
+    async def _handle(self, conn: _Connection, lines: list[bytes | None]) -> list[bytes]:
         max_bytes = self.config.max_event_bytes
         replies: list[bytes | None] = []
         events: list[Event] = []
         slots: list[int] = []  # reply index of each event
         rejections: list[Rejection] = []
+        line_no = conn.line_no
         for raw in lines:
             line_no += 1
             if raw is None:
                 reason = f"event is over {size_limit(max_bytes)}; it was skipped"
-                rejections.append(Rejection(self.name, f"conn {conn} line {line_no}", reason))
+                rejections.append(Rejection(self.name, f"{conn.stream} line {line_no}", reason, b"", conn.stream))
                 replies.append(_error(reason))
                 continue
             if not raw.strip():
@@ -231,27 +337,42 @@ class SocketSource:
             try:
                 event = parse_event_line(raw.rstrip(b"\r"), max_bytes=max_bytes)
             except EventError as e:
-                rejections.append(Rejection(self.name, f"conn {conn} line {line_no}", str(e), raw[:EXCERPT_BYTES]))
+                excerpt = raw[:EXCERPT_BYTES]
+                rejections.append(Rejection(self.name, f"{conn.stream} line {line_no}", str(e), excerpt, conn.stream))
                 replies.append(_error(str(e), e.event_id))
                 continue
             slots.append(len(replies))
             replies.append(None)
             events.append(event)
+        conn.line_no = line_no
+        conn.rejected += len(rejections)
         if not events and not rejections:
-            return [], line_no
+            return []
         assert self._submit is not None
         try:
             accepted = await self._submit(Batch(events=events, rejections=rejections, source=self.name))
         except Exception as e:
-            log.error(LogLine("could not store the events", {"source": self.name, "conn": conn, "events": len(events),
-                                                             "error": str(e)}))  # fmt: skip
+            where = {"source": self.name, "conn": conn.id, "events": len(events), "error": str(e)}
+            log.error(LogLine("could not store the events", where))
             reason = f"not stored ({type(e).__name__}: {e}); this event was not acknowledged, send it again"
             for index, event in zip(slots, events, strict=True):
                 replies[index] = _error(reason, event.id)
-            return [r for r in replies if r is not None], line_no
+            return [r for r in replies if r is not None]
         for index, answer in zip(slots, accepted, strict=True):
             replies[index] = _ok(answer)
-        return [r for r in replies if r is not None], line_no
+        return [r for r in replies if r is not None]
+
+
+@dataclass(slots=True)
+class _Connection:
+    id: int
+    line_no: int = 0  # lines read so far, blank ones included (positions in rejections)
+    rejected: int = 0  # rejections so far, to know whether ingest has a summary to write at the end
+    held: int = 0  # bytes of an unfinished line held for this connection (the source's budget)
+
+    @property
+    def stream(self) -> str:
+        return f"conn {self.id}"
 
 
 def _ok(answer: Accepted) -> bytes:

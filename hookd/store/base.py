@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from hookd.events import Event
+from hookd.senders.base import Hop
 from hookd.sources.base import Checkpoint, Rejection
 
-DeliveryState = Literal["pending", "delivering", "delivered", "failed"]
+# `cancelled`: withdrawn before it was delivered (`hookd replay --cancel`, or an interrupted
+# `replay --wait`); kept, never deleted, so history shows it, and pruned like the other finished states.
+DeliveryState = Literal["pending", "delivering", "delivered", "failed", "cancelled"]
 # What history shows: the stored state, with `pending` split by whether an attempt was made.
-DeliveryStatus = Literal["pending", "delivering", "delivered", "retrying", "failed"]
-DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "delivering", "delivered", "retrying", "failed")
+DeliveryStatus = Literal["pending", "delivering", "delivered", "retrying", "failed", "cancelled"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = (
+    "pending", "delivering", "delivered", "retrying", "failed", "cancelled",
+)  # fmt: skip
+FINISHED_STATES: tuple[DeliveryState, ...] = ("delivered", "failed", "cancelled")
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -72,9 +78,12 @@ class AttemptRecord:
     response_excerpt: str
     state: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
+    hops: tuple[Hop, ...] = ()  # the redirect chain followed, redacted; empty when none was
 
 
 # -- history and replay ------------------------------------------------------------------------------
+
+IdTable = Literal["deliveries", "events"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +97,10 @@ class DeliveryQuery:
     type_glob: str | None = None  # on the event type; `*` matches any characters, dots included
     since: float | None = None  # created_at >= since (epoch seconds)
     until: float | None = None  # created_at < until
-    replayed: bool | None = None  # False: only deliveries no later delivery replays (the newest of a chain)
+    # False: only deliveries no later delivery replays (the newest of a chain). A cancelled replay
+    # does not count: withdrawn, it never replaced the delivery it was to repeat.
+    replayed: bool | None = None
+    replays_only: bool = False  # only replays: `replay_of` set, or the event came from `replay --from-file`
     newest_first: bool = True
     limit: int | None = None
 
@@ -146,6 +158,12 @@ class AttemptRow:
     response_excerpt: str
     outcome: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
+    hops: tuple[Hop, ...] = ()  # every request of a followed redirect chain; the last went to the final URL
+
+    @property
+    def final_url(self) -> str | None:
+        """Where the last request of the attempt went, when a redirect was followed."""
+        return self.hops[-1].url if self.hops else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +181,7 @@ class HookStats:
     delivered: int
     failed: int
     unfinished: int  # pending, retrying or delivering
+    cancelled: int  # withdrawn before delivery (not counted in the success rate)
     attempts: int  # attempts recorded
     p50_s: float | None  # attempt duration percentiles (nearest rank), every recorded attempt
     p95_s: float | None
@@ -271,6 +290,28 @@ class Store(Protocol):
 
     async def stats(self, since: float, until: float) -> list[HookStats]:
         """Per-hook figures for deliveries created in [since, until), by hook name. Read-only."""
+        ...
+
+    async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:
+        """Make the queued (pending, not in flight) deliveries `query` selects `cancelled`, with `reason`
+        as their last error, in one transaction. Returns how many. Idempotent."""
+        ...
+
+    async def ids_with_prefix(self, table: IdTable, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` ids of `table` that start with `prefix`, in order: an index range, no scan. Read-only."""
+        ...
+
+    async def unique_prefix_lengths(self, ids: Sequence[str], min_length: int) -> dict[str, int]:
+        """For each id, the length of its shortest prefix (at least `min_length`) that no other delivery
+        or event id shares. Read-only."""
+        ...
+
+    async def hooks_with_deliveries(self, names: Sequence[str]) -> frozenset[str]:
+        """Which of these hook names any stored delivery has. Read-only."""
+        ...
+
+    async def hook_names(self) -> list[str]:
+        """Every hook name a stored delivery has, sorted (a full scan: for did-you-mean only). Read-only."""
         ...
 
     async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:

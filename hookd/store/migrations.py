@@ -73,4 +73,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0002_checkpoint_fingerprint",
+        # A hash of the line before the offset: a file truncated and written again past the offset
+        # keeps its inode and size order, but not these bytes (hookd.sources.tail). NULL for
+        # checkpoints written before: the next commit adds it.
+        """
+        ALTER TABLE checkpoints ADD COLUMN fingerprint TEXT;
+        """,
+    ),
+    (
+        "0003_attempt_redirect_hops",
+        """
+        -- JSON list of [url, status] per request of a followed redirect chain (redacted), the last being
+        -- the final URL. NULL when the attempt followed no redirect.
+        ALTER TABLE attempts ADD COLUMN hops TEXT;
+        """,
+    ),
 )

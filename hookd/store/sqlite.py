@@ -32,6 +32,7 @@ from hookd.store.base import (
     DueDelivery,
     EventRecord,
     HookStats,
+    IdTable,
     IngestResult,
     PruneCounts,
     ReplayItem,
@@ -320,11 +321,14 @@ class SQLiteStore:
     async def checkpoint(self, source: str) -> Checkpoint | None:
         def read(db: sqlite3.Connection) -> Checkpoint | None:
             row = db.execute(
-                'SELECT source, path, device, inode, "offset", line FROM checkpoints WHERE source = ?', (source,)
+                'SELECT source, path, device, inode, "offset", line, fingerprint FROM checkpoints WHERE source = ?',
+                (source,),
             ).fetchone()
             if row is None:
                 return None
-            return Checkpoint(source=row[0], path=row[1], device=row[2], inode=row[3], offset=row[4], line=row[5])
+            return Checkpoint(
+                source=row[0], path=row[1], device=row[2], inode=row[3], offset=row[4], line=row[5], fingerprint=row[6]
+            )
 
         return await self._db.run(read)
 
@@ -418,6 +422,32 @@ class SQLiteStore:
     async def stats(self, since: float, until: float) -> list[HookStats]:
         return await self._db.run(reads.stats, since, until)
 
+    async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:
+        where, params = reads.where_clause(query)
+        queued = f"{where} AND" if where else " WHERE"
+
+        def withdraw(db: sqlite3.Connection) -> int:
+            return db.execute(
+                "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ?, last_error = ? "
+                "WHERE id IN (SELECT d.id FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
+                f"{queued} d.state = 'pending')",
+                [now, reason, *params],
+            ).rowcount
+
+        return await self._write(withdraw)
+
+    async def ids_with_prefix(self, table: IdTable, prefix: str, limit: int) -> list[str]:
+        return await self._db.run(reads.ids_with_prefix, table, prefix, limit)
+
+    async def unique_prefix_lengths(self, ids: Sequence[str], min_length: int) -> dict[str, int]:
+        return await self._db.run(reads.unique_prefix_lengths, ids, min_length)
+
+    async def hooks_with_deliveries(self, names: Sequence[str]) -> frozenset[str]:
+        return await self._db.run(reads.hooks_with_deliveries, names)
+
+    async def hook_names(self) -> list[str]:
+        return await self._db.run(reads.hook_names)
+
     async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:
         if not items:
             return []
@@ -488,9 +518,9 @@ def _ingest(
         )
     if checkpoints:
         db.executemany(
-            'INSERT OR REPLACE INTO checkpoints (source, path, device, inode, "offset", line, updated_at) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(c.source, c.path, c.device, c.inode, c.offset, c.line, now) for c in checkpoints],
+            'INSERT OR REPLACE INTO checkpoints (source, path, device, inode, "offset", line, fingerprint, updated_at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.source, c.path, c.device, c.inode, c.offset, c.line, c.fingerprint, now) for c in checkpoints],
         )
     return IngestResult(
         inserted=frozenset(row[0] for row in event_rows),
@@ -541,6 +571,7 @@ def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
             r.response_excerpt,
             r.state,
             r.next_at,
+            orjson.dumps([(h.url, h.status) for h in r.hops]).decode() if r.hops else None,
         )
         for r in records
     ]
@@ -568,7 +599,7 @@ def _record_attempts(
     _insert_rows(
         db,
         "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_s, status, error, "
-        "request, response_headers, response_excerpt, outcome, next_at) VALUES",
+        "request, response_headers, response_excerpt, outcome, next_at, hops) VALUES",
         attempt_rows,
     )
     if not _UPDATE_FROM:
@@ -593,7 +624,7 @@ def _prune_deliveries(db: sqlite3.Connection, older_than: float, batch: int) -> 
     finished = (
         # updated_at >= created_at, so the created_at bound is implied; it lets the index do the work.
         "SELECT id FROM deliveries WHERE created_at < ?1 AND updated_at < ?1 "
-        "AND state IN ('delivered', 'failed') ORDER BY created_at, id LIMIT ?2"
+        "AND state IN ('delivered', 'failed', 'cancelled') ORDER BY created_at, id LIMIT ?2"
     )
     attempts = db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch)).rowcount
     deliveries = db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch)).rowcount

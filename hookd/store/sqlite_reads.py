@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from hookd.senders.base import Hop
 from hookd.store.base import (
     AttemptRow,
     DeliveryQuery,
@@ -19,6 +20,7 @@ from hookd.store.base import (
     EventRecord,
     FailureReason,
     HookStats,
+    IdTable,
 )
 
 _STATUS_SQL: Mapping[DeliveryStatus, str] = {
@@ -27,6 +29,7 @@ _STATUS_SQL: Mapping[DeliveryStatus, str] = {
     "delivering": "d.state = 'delivering'",
     "delivered": "d.state = 'delivered'",
     "failed": "d.state = 'failed'",
+    "cancelled": "d.state = 'cancelled'",
 }
 _DELIVERY_COLUMNS = (
     "d.id, d.event_id, e.type, d.hook, d.state, d.attempts, d.next_at, d.created_at, d.updated_at, "
@@ -35,7 +38,8 @@ _DELIVERY_COLUMNS = (
 # History and stats read windows of deliveries by created_at (indexed), then their attempts by key:
 # the attempts table has no time index, and adding one would cost every attempt write.
 _STATS_DELIVERIES = """
-SELECT hook, count(*), sum(state = 'delivered'), sum(state = 'failed'), sum(state IN ('pending', 'delivering'))
+SELECT hook, count(*), sum(state = 'delivered'), sum(state = 'failed'), sum(state IN ('pending', 'delivering')),
+       sum(state = 'cancelled')
 FROM deliveries WHERE created_at >= :since AND created_at < :until GROUP BY hook
 """
 # Nearest-rank percentiles: the smallest duration whose rank r satisfies r >= p/100 * n.
@@ -97,7 +101,8 @@ def _json_object(text: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def deliveries(db: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRow]:
+def where_clause(query: DeliveryQuery) -> tuple[str, list[object]]:
+    """The conditions of `query` on `deliveries d LEFT JOIN events e`, and their parameters."""
     where: list[str] = []
     params: list[object] = []
     # Id lists travel as one JSON parameter (json_each), so any number fits in one statement.
@@ -118,12 +123,22 @@ def deliveries(db: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRow
         params.append(query.until)
     if query.replayed is not None:
         # A replay shares its event id, so the deliveries_event index finds it.
-        exists = "EXISTS (SELECT 1 FROM deliveries r WHERE r.event_id = d.event_id AND r.replay_of = d.id)"
+        exists = (
+            "EXISTS (SELECT 1 FROM deliveries r WHERE r.event_id = d.event_id AND r.replay_of = d.id "
+            "AND r.state != 'cancelled')"
+        )
         where.append(exists if query.replayed else f"NOT {exists}")
+    if query.replays_only:
+        where.append("(d.replay_of IS NOT NULL OR e.source GLOB 'replay:*')")
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def deliveries(db: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRow]:
+    where, params = where_clause(query)
     order = "DESC" if query.newest_first else "ASC"
     sql = (
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
-        + (" WHERE " + " AND ".join(where) if where else "")
+        + where
         + f" ORDER BY d.created_at {order}, d.id {order}"
     )
     if query.limit is not None:
@@ -156,7 +171,7 @@ def known_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> frozenset[
 def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
     rows = db.execute(
         "SELECT delivery_id, attempt, started_at, duration_s, status, error, request, response_headers, "
-        "response_excerpt, outcome, next_at FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+        "response_excerpt, outcome, next_at, hops FROM attempts WHERE delivery_id = ? ORDER BY attempt",
         (delivery_id,),
     ).fetchall()
     return [
@@ -172,9 +187,22 @@ def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
             response_excerpt=r[8] or "",
             outcome=r[9],
             next_at=r[10],
+            hops=_hops(r[11]),
         )
         for r in rows
     ]
+
+
+def _hops(raw: str | None) -> tuple[Hop, ...]:
+    if not raw:
+        return ()
+    try:
+        hops = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ()
+    return tuple(
+        Hop(str(h[0]), h[1] if isinstance(h[1], int) else None) for h in hops if isinstance(h, list) and len(h) == 2
+    )
 
 
 def stats(db: sqlite3.Connection, since: float, until: float) -> list[HookStats]:
@@ -186,7 +214,7 @@ def stats(db: sqlite3.Connection, since: float, until: float) -> list[HookStats]
         failures.setdefault(hook, []).append(FailureReason(reason=reason, attempts=n))
     out = []
     for hook in sorted(counts):
-        total, delivered, failed, unfinished = (int(v or 0) for v in counts[hook])
+        total, delivered, failed, unfinished, cancelled = (int(v or 0) for v in counts[hook])
         attempt_count, p50, p95 = latency.get(hook, (0, None, None))
         out.append(
             HookStats(
@@ -195,6 +223,7 @@ def stats(db: sqlite3.Connection, since: float, until: float) -> list[HookStats]
                 delivered=delivered,
                 failed=failed,
                 unfinished=unfinished,
+                cancelled=cancelled,
                 attempts=int(attempt_count or 0),
                 p50_s=p50,
                 p95_s=p95,
@@ -219,3 +248,77 @@ def pending_by_hook(db: sqlite3.Connection) -> dict[str, int]:
         "SELECT hook, count(*) FROM deliveries WHERE state IN ('pending', 'delivering') GROUP BY hook"
     ).fetchall()
     return {row[0]: row[1] for row in rows}
+
+
+# -- ids by prefix, as git abbreviates object names ------------------------------------------------
+
+_ID_TABLES: Mapping[IdTable, str] = {"deliveries": "deliveries", "events": "events"}
+
+
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """[low, high): exactly the strings that start with `prefix`. Code point order is UTF-8 byte order,
+    which is SQLite's BINARY collation, so `id >= low AND id < high` is a range on the id's index.
+    High is None when no string sorts after every extension of the prefix."""
+    chars = list(prefix)
+    while chars:
+        following = ord(chars.pop()) + 1
+        if following == 0xD800:  # surrogates cannot be stored as text: skip over them
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return prefix, "".join(chars) + chr(following)
+    return prefix, None
+
+
+def prefix_query(table: IdTable) -> tuple[str, str]:
+    """The SELECT of ids in a prefix's range, bounded above and not (see prefix_range)."""
+    name = _ID_TABLES[table]
+    head = f"SELECT id FROM {name} WHERE id >= ?"
+    return f"{head} AND id < ? ORDER BY id LIMIT ?", f"{head} ORDER BY id LIMIT ?"
+
+
+def ids_with_prefix(db: sqlite3.Connection, table: IdTable, prefix: str, limit: int) -> list[str]:
+    low, high = prefix_range(prefix)
+    bounded, open_ended = prefix_query(table)
+    rows = db.execute(bounded, (low, high, limit)) if high is not None else db.execute(open_ended, (low, limit))
+    return [row[0] for row in rows.fetchall()]
+
+
+def _common_length(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def unique_prefix_lengths(db: sqlite3.Connection, ids: Sequence[str], min_length: int) -> dict[str, int]:
+    # The id sharing the longest prefix with `i` is next to it in sorted order: two index probes per table.
+    out: dict[str, int] = {}
+    for i in dict.fromkeys(ids):
+        need = min_length
+        for name in _ID_TABLES.values():
+            for sql in (
+                f"SELECT id FROM {name} WHERE id < ? ORDER BY id DESC LIMIT 1",
+                f"SELECT id FROM {name} WHERE id > ? ORDER BY id LIMIT 1",
+            ):
+                row = db.execute(sql, (i,)).fetchone()
+                if row is not None:
+                    need = max(need, _common_length(i, str(row[0])) + 1)
+        out[i] = min(need, len(i))
+    return out
+
+
+# -- hook names ------------------------------------------------------------------------------------
+
+
+def hooks_with_deliveries(db: sqlite3.Connection, names: Sequence[str]) -> frozenset[str]:
+    found = set()
+    for name in dict.fromkeys(names):
+        if db.execute("SELECT 1 FROM deliveries WHERE hook = ? LIMIT 1", (name,)).fetchone() is not None:
+            found.add(name)
+    return frozenset(found)
+
+
+def hook_names(db: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in db.execute("SELECT DISTINCT hook FROM deliveries ORDER BY hook").fetchall()]
