@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from hookd.logs import HumanFormatter, JsonFormatter, LogLine
+from hookd.logs import HumanFormatter, JsonFormatter, LogFormat, LogLine, setup_logging
+from hookd.redact import Redactor, redact_log_handlers
 from tests.conftest import DaemonProcess, Receiver, Reply, db_rows, send_lines, wait_db, write_config
 
 HUMAN_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (DEBUG|INFO|WARNING|ERROR|CRITICAL) +(.*)")
@@ -278,3 +280,42 @@ async def test_the_default_level_writes_no_debug_lines(short_dir: Path, receiver
     finally:
         await daemon.close()
     assert not [line for line in daemon.log if " DEBUG " in line]
+
+
+# -- with the redacting filter, and other libraries' records ----------------------------------------
+
+SECRET = "hunter2hunter2"
+
+
+@pytest.fixture
+def stderr_logging() -> Iterator[None]:
+    """setup_logging for one test; hookd's logger and the root handlers as they were afterwards."""
+    hookd, root = logging.getLogger("hookd"), logging.getLogger()
+    saved = (hookd.handlers[:], hookd.level, hookd.propagate, root.handlers[:])
+    try:
+        yield
+    finally:
+        hookd.handlers[:], hookd.level, hookd.propagate, root.handlers[:] = saved
+
+
+@pytest.mark.parametrize("log_format", ["human", "json"])
+def test_redaction_keeps_fields_and_escaping(
+    log_format: LogFormat, stderr_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With secrets configured, a LogLine is still a LogLine (its values JSON fields, redacted) and a
+    %-style argument is still escaped (a quote in it cannot end the template's quotes)."""
+    setup_logging(log_format)
+    redact_log_handlers(Redactor([(SECRET, "${PASSWORD}")]))
+    log = logging.getLogger("hookd.test")
+    log.error(LogLine("failed", {"event": 'e" x=1', "error": f"HTTP 500 echoing {SECRET}", "try": 2}))
+    log.warning('source=%s at="%s" rejected', "app", f'x" y="{SECRET}\nforged')
+    logging.getLogger("asyncio").error("Task exception was never retrieved\nforged")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and SECRET not in "".join(lines)
+    parse = parse_human if log_format == "human" else plain_json
+    failed, rejected, other = (parse(one_clean_line(line)) for line in lines)
+    expected = {"message": "failed", "event": 'e" x=1', "error": "HTTP 500 echoing ${PASSWORD}", "try": "2"}
+    assert expected.items() <= failed.items()
+    if log_format == "human":
+        assert rejected["at"] == 'x" y="${PASSWORD}\nforged'
+    assert other["message"].startswith("Task exception was never retrieved")
