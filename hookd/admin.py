@@ -31,6 +31,7 @@ from hookd import __version__
 from hookd.config.model import FileSourceConfig
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
+from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
 
@@ -203,9 +204,15 @@ class AdminServer:
                     "failed_recently": c.failed_recent,
                     "retrying_recently": c.retrying_recent,
                     "last_error": c.last_error,
+                    "filter_errors_total": d.hook_errors.filter_errors.get(name, 0),
+                    "template_errors_total": d.hook_errors.template_errors.get(name, 0),
+                    "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                 }
             )
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
+            evaluation_failure = d.hook_errors.recent(name, now - RECENT_S)
+            if evaluation_failure is not None:
+                reasons.append(_evaluation_reason(evaluation_failure, d.hook_errors))
         recent_errors = self.daemon.errors.recent(RECENT_S)
         if recent_errors:
             reasons.append(
@@ -357,6 +364,25 @@ def _hook_reasons(name: str, c: HookCounts, *, configured: bool) -> list[str]:
             "they wait until the hook is configured again"
         )
     return reasons
+
+
+def _evaluation_error(failure: EvaluationFailure | None) -> dict[str, object] | None:
+    """The hook's latest filter or template failure since start, for monitors."""
+    if failure is None:
+        return None
+    return {"kind": failure.kind, "event_id": failure.event_id, "error": failure.error, "at": _time(failure.at)}
+
+
+def _evaluation_reason(failure: EvaluationFailure, counts: HookErrors) -> str:
+    what, total = (
+        ("filter", counts.filter_errors[failure.hook])
+        if failure.kind == "filter"
+        else ("payload or header template", counts.template_errors[failure.hook])
+    )
+    return (
+        f"hook {failure.hook!r}: its {what} could not be evaluated on {total} event(s) since start, "
+        f"the last on event {failure.event_id} (hookd history show {failure.event_id}): {_clip(failure.error)}"
+    )
 
 
 # -- rates and errors -------------------------------------------------------------------------------

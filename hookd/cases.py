@@ -35,8 +35,8 @@ from hookd.config.paths import describe_path
 from hookd.dryrun import HookResult, InputEvent, dry_run, explain_false, json_text
 from hookd.errors import EventError, HookdError, Problem
 from hookd.events import Event, event_from_object
-from hookd.expressions import ExpressionError, compile_expression, is_truthy
-from hookd.router import _EVALUATION_ERRORS, Router
+from hookd.expressions import EVALUATION_ERRORS, ExpressionError, compile_expression, is_truthy
+from hookd.router import Router
 from hookd.suggest import closest
 
 _TOP_KEYS = ("cases",)
@@ -371,6 +371,8 @@ def _verify(check: Check, event: Event, hooks: Sequence[HookResult], router: Rou
         return
     if check.kind == "not_match":
         for name in check.hooks:
+            if by_hook[name].filter_error:  # not sent, but a failed delivery in the daemon: not a pass
+                yield Failure(line=check.line, check="not_match", message=f"{name}: {by_hook[name].filter_error}")
             if name in matched:
                 config = router.by_name[name].config
                 why = f"its filter {config.filter} is true" if config.filter else "it has no filter"
@@ -405,7 +407,7 @@ def _verify(check: Check, event: Event, hooks: Sequence[HookResult], router: Rou
     assert check.expression is not None and isinstance(check.expected, str)
     try:
         value = check.expression.search(shown)
-    except _EVALUATION_ERRORS as e:
+    except EVALUATION_ERRORS as e:
         yield Failure(line=check.line, check=what, message=f"{check.expected} could not be evaluated: {e}")
         return
     if not is_truthy(value):

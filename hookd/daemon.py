@@ -21,6 +21,7 @@ from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
 from hookd.health import RecentErrors, SourceHealth
+from hookd.hook_errors import HookErrors
 from hookd.ingest import Ingest
 from hookd.logs import LogLine
 from hookd.router import Router
@@ -54,6 +55,7 @@ class Daemon:
         self.router = Router(settings.hooks, secrets=settings.secrets)
         self.errors = RecentErrors()
         self.source_health = SourceHealth()
+        self.hook_errors = HookErrors()  # filters and templates that failed on an event, per hook
         self.sender: Sender = sender or WorkerSender(
             max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}", errors=self.errors
         )
@@ -64,8 +66,10 @@ class Daemon:
             self.clock,
             concurrency=settings.delivery.concurrency,
             errors=self.errors,
+            hook_errors=self.hook_errors,
         )
-        self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors)
+        self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
+                             hook_errors=self.hook_errors)  # fmt: skip
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()

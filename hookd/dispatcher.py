@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -21,8 +22,9 @@ from typing import Any
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
+from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine, isoformat
-from hookd.rendering import render_request
+from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
@@ -152,6 +154,7 @@ class Dispatcher:
         errors: RecentErrors | None = None,
         cut_off_error: str = CUT_OFF,
         cut_off_state: DeliveryState = "pending",
+        hook_errors: HookErrors | None = None,
     ) -> None:
         self.store = store
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
@@ -164,6 +167,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.rng = rng or random.Random()
         self.errors = errors or RecentErrors()  # one sink for the recorder's errors and these
+        self.hook_errors = hook_errors or HookErrors()  # templates that fail on an event
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
@@ -421,6 +425,7 @@ class Dispatcher:
         started_at = self.clock.now()
         t0 = time.perf_counter()
         request: OutboundRequest | None = None
+        unlogged: int | None = 0  # None: a render failure whose log line is left out (rate limit)
         try:
             request = self.build_request(hook, d)
             outcome = redact_outcome(await self.sender.send(request), hook.redactor)
@@ -433,12 +438,21 @@ class Dispatcher:
                 next_at = self.clock.now() if self.cut_off_state == "pending" else None
                 self._record(d, hook, started_at, request, cut_off, self.cut_off_state, next_at)
             raise
-        except Exception as e:  # a bug, or a template that fails on this event: never lose the delivery
+        except RequestRenderError as e:
+            # The event's own doing, not a bug: final (the same event renders the same way every time),
+            # with the reason in history and one log line (below), no traceback.
+            error = render_failure(e)
+            outcome = no_response(error, t0, retryable=False)
+            failure = EvaluationFailure(
+                kind="template", hook=d.hook, event_id=d.event_id, error=hook.redactor.text(error), at=started_at
+            )
+            unlogged = self.hook_errors.add(failure)
+        except Exception as e:  # a bug: never lose the delivery
             log.exception(LogLine("internal error while sending", {"delivery": d.id, "hook": d.hook}))
-            error = f"internal error: {type(e).__name__}: {e}" if request else f"cannot render request: {e}"
-            outcome = no_response(
-                hook.redactor.text(error), t0, retryable=request is not None
-            )  # a template error will not fix itself
+            what = "sending" if request is not None else "rendering the request"
+            # Rendering fails the same way on every attempt; sending may not.
+            error = f"internal error while {what}: {type(e).__name__}: {e}"
+            outcome = no_response(hook.redactor.text(error), t0, retryable=request is not None)
         plan = plan_next(
             ok=outcome.ok,
             retryable=outcome.retryable,
@@ -455,7 +469,11 @@ class Dispatcher:
             self.failed_total += 1
         else:
             self.retried_total += 1
-        self._log(d, hook, outcome, plan.state, plan.next_at)
+        if unlogged:  # said in the log line only: history keeps the reason as it is
+            self._log(d, hook, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
+                      plan.next_at)  # fmt: skip
+        elif unlogged is not None:
+            self._log(d, hook, outcome, plan.state, plan.next_at)
 
     def _record(
         self,

@@ -19,11 +19,11 @@ from hookd import __version__
 from hookd.config.model import HookConfig
 from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
-from hookd.expressions import compile_jmespath, is_truthy, tokenize
+from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, tokenize
 from hookd.ids import uuid7
 from hookd.redact import Redactor
-from hookd.rendering import render_request
-from hookd.router import _EVALUATION_ERRORS, Router
+from hookd.rendering import RequestRenderError, render_failure, render_request
+from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
 from hookd.senders.http import HttpSender
 from hookd.suggest import closest
@@ -224,13 +224,13 @@ def explain_false(expression: str, subject: Mapping[str, object]) -> tuple[Filte
     """
     try:
         parts = _false_parts(expression.strip(), subject)
-    except _EVALUATION_ERRORS:  # JMESPathError covers a piece that does not compile on its own
+    except EVALUATION_ERRORS:  # JMESPathError covers a piece that does not compile on its own
         parts = []
     if parts:
         return tuple(parts)
     try:
         return (FilterPart(expression=expression, value=compile_jmespath(expression).search(subject)),)
-    except _EVALUATION_ERRORS as e:
+    except EVALUATION_ERRORS as e:
         return (FilterPart(expression=expression, error=str(e)),)
 
 
@@ -281,7 +281,7 @@ def _false_parts(text: str, subject: Mapping[str, object]) -> list[FilterPart]:
         for piece in pieces:
             try:
                 value = compile_jmespath(piece).search(subject)
-            except _EVALUATION_ERRORS as e:
+            except EVALUATION_ERRORS as e:
                 if not out:  # after a false operand of &&, jmespath never evaluated this one
                     out.append(FilterPart(expression=piece, error=str(e)))
                 continue
@@ -340,6 +340,8 @@ class HookResult:
     safe_url: str = ""
     redactor: Redactor = field(default_factory=Redactor, repr=False)
     render_error: str = ""  # matched, but the request cannot be rendered for this event
+    # Not matched because the filter could not be evaluated: the daemon stores a failed delivery with this.
+    filter_error: str = ""
     delivery: Delivery | None = None
 
     def shown_request(self) -> dict[str, object] | None:
@@ -362,7 +364,10 @@ class EventResult:
 
     @property
     def failed(self) -> bool:
-        return any(h.render_error or (h.delivery is not None and not h.delivery.outcome.ok) for h in self.hooks)
+        return any(
+            h.render_error or h.filter_error or (h.delivery is not None and not h.delivery.outcome.ok)
+            for h in self.hooks
+        )
 
 
 def body_value(body: bytes) -> object:
@@ -392,9 +397,13 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
             if not hook.types.match(event.type):
                 results.append(HookResult(hook=hook.name, matched=False, reason=verdict.reason, failed_at="type"))
                 continue
+            if verdict.filter_error:  # the router's sentence, as the daemon records it
+                results.append(HookResult(hook=hook.name, matched=False, reason=verdict.reason, failed_at="filter",
+                                          filter_error=verdict.filter_error))  # fmt: skip
+                continue
             parts: tuple[FilterPart, ...] = ()
-            reason = verdict.reason  # the filter raised: the router's sentence says how
-            if hook.config.filter is not None and not reason.startswith("filter could not be evaluated"):
+            reason = verdict.reason
+            if hook.config.filter is not None:
                 parts = explain_false(hook.config.filter, event.envelope)
                 reason = "filter is false: " + "; ".join(p.describe() for p in parts)
             results.append(
@@ -403,9 +412,9 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
             continue
         try:
             request = render_request(hook, uuid7(), event.id, 1, event.body, now)
-        except Exception as e:  # as the dispatcher does: a template that fails on this event
+        except RequestRenderError as e:  # as the dispatcher does: a final failure of the delivery
             results.append(HookResult(hook=hook.name, matched=True, safe_url=hook.safe_url, redactor=hook.redactor,
-                                      render_error=hook.redactor.text(f"cannot render request: {e}")))  # fmt: skip
+                                      render_error=hook.redactor.text(render_failure(e))))  # fmt: skip
             continue
         results.append(
             HookResult(hook=hook.name, matched=True, request=request, safe_url=hook.safe_url, redactor=hook.redactor)

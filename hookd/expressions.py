@@ -23,6 +23,15 @@ from jmespath.parser import ParsedResult
 
 from hookd.suggest import closest
 
+# What evaluating a compiled expression on an event can raise. Besides JMESPathError, jmespath lets
+# plain Python errors through: `data.items[?price > `0`]` with a string price (TypeError), `merge()`
+# of a non-object (TypeError), `ceil(to_number('1e999'))` (OverflowError), `floor(to_number('nan'))`
+# (ValueError), `to_string()` of data nested deeper than the interpreter's stack (RecursionError).
+EVALUATION_ERRORS = (jmes_exc.JMESPathError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError)
+# An error message quotes the offending value, which may be a whole event: keep what is recorded short.
+MAX_EVALUATION_ERROR_CHARS = 300
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COMPARATORS = frozenset({"eq", "ne", "lt", "gt", "lte", "gte"})
 _BARE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -38,6 +47,30 @@ class ExpressionError(Exception):
     def __init__(self, problem: ExpressionProblem) -> None:
         super().__init__(problem.message)
         self.problem = problem
+
+
+class EvaluationError(Exception):
+    """An expression could not be evaluated on one event; the message says why, in one line."""
+
+
+def evaluate(expression: ParsedResult, subject: object) -> object:
+    """`expression` on `subject`. Raises EvaluationError, and nothing else, when it cannot be evaluated."""
+    try:
+        return expression.search(subject)
+    except RecursionError:
+        raise EvaluationError("the event is nested too deeply to evaluate this expression") from None
+    except EVALUATION_ERRORS as e:
+        raise EvaluationError(describe_evaluation_error(e)) from None
+
+
+def describe_evaluation_error(e: BaseException) -> str:
+    """One line for an evaluation error: jmespath's own sentence, or the Python error it let through."""
+    text = str(e) if isinstance(e, jmes_exc.JMESPathError) else f"{type(e).__name__}: {e}"
+    # One line: a quoted value must not put a newline (or a terminal escape) into a log line or history.
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text) or type(e).__name__
+    if len(text) > MAX_EVALUATION_ERROR_CHARS:
+        text = text[: MAX_EVALUATION_ERROR_CHARS - 1] + "…"
+    return text
 
 
 def compile_expression(expression: str) -> ParsedResult:

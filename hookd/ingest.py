@@ -17,6 +17,7 @@ from typing import Protocol
 
 from hookd.clock import Clock
 from hookd.health import RecentErrors
+from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine
 from hookd.rejections import RejectionLimiter
 from hookd.router import Router
@@ -57,12 +58,14 @@ class Ingest:
         handoff: Handoff | None = None,
         errors: RecentErrors | None = None,
         rejection_limiter: RejectionLimiter | None = None,
+        hook_errors: HookErrors | None = None,
     ) -> None:
         self.store = store
         self.router = router
         self.clock = clock
         self.handoff = handoff
         self.errors = errors or RecentErrors()
+        self.hook_errors = hook_errors or HookErrors()
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
@@ -125,23 +128,34 @@ class Ingest:
                 return
         await self._commit([], final=True)
 
+    def _filter_failed(self, event_id: str, failed: Mapping[str, str], now: float) -> None:
+        """Count and (rate-limited) log the hooks whose filter failed on a stored event."""
+        for hook, reason in failed.items():
+            unlogged = self.hook_errors.add(
+                EvaluationFailure(kind="filter", hook=hook, event_id=event_id, error=reason, at=now)
+            )
+            if unlogged is not None:
+                fields = {"event": event_id, "hook": hook, "reason": reason + unlogged_note(unlogged)}
+                log.warning(LogLine("not delivered", fields))
+
     def stop(self) -> None:
         """End `run` once what is queued now is committed (shutdown; sources have stopped)."""
         self._queue.put_nowait(None)
 
     async def _commit(self, group: list[_Pending], *, final: bool = False) -> None:
-        matches = [(p.batch.source, event, self.router.route(event)) for p in group for event in p.batch.events]
+        routing = self.router.routing
+        matches = [(p.batch.source, event, routing(event)) for p in group for event in p.batch.events]
         reserved: dict[str, int] = {}
         if self.handoff is not None:
-            wanted = Counter(hook for _, _, hooks in matches for hook in hooks)
+            wanted = Counter(hook for _, _, (hooks, _) in matches for hook in hooks)
             reserved = {hook: self.handoff.reserve(hook, n) for hook, n in wanted.items()}
         left = dict(reserved)
         routed = []
-        for source, event, hooks in matches:
+        for source, event, (hooks, failed) in matches:
             claimed = frozenset(h for h in hooks if left.get(h, 0) > 0)
             for h in claimed:
                 left[h] -= 1
-            routed.append(RoutedEvent(event, source, hooks, claimed))
+            routed.append(RoutedEvent(event, source, hooks, claimed, failed))
         now = self.clock.now()
         rejections, summaries = self.rejection_limiter.admit((r for p in group for r in p.batch.rejections), now)
         for p in group:
@@ -181,6 +195,8 @@ class Ingest:
                 answers.append(Accepted(id=event.id, duplicate=not fresh, deliveries=len(r.hooks) if fresh else 0))
                 if not fresh:
                     duplicates += 1
+                elif r.failed:
+                    self._filter_failed(event.id, r.failed, now)
             self.duplicates_total += duplicates
             stored = len(p.batch.events) - duplicates
             if stored:

@@ -6,12 +6,34 @@ daemon would make, not a second implementation of it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import orjson
 
 from hookd import __version__
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
-from hookd.templates import as_text
+from hookd.templates import RenderError, as_text, format_path
+
+# HTTP field values are visible characters, spaces and tabs; a CR or LF would end the header (and
+# let an event forge the next one), and aiohttp refuses a request holding one. DEL is not visible.
+_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A field name is an HTTP token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALID_NAMES: set[str] = set()  # names that passed _TOKEN
+_MAX_VALID_NAMES = 1024
+
+
+class RequestRenderError(Exception):
+    """The request for one delivery cannot be made from this event: a template fails on it, or a
+    header comes out unsendable. Final for the delivery (the same event renders the same way); the
+    message says where (payload.x, headers.X-Name) and why, with no traceback needed."""
+
+
+def render_failure(e: RequestRenderError) -> str:
+    """The error recorded for a delivery whose request cannot be rendered (and shown by `hookd test`)."""
+    return f"cannot render the request: {e}"
 
 
 def render_request(
@@ -19,11 +41,15 @@ def render_request(
 ) -> OutboundRequest:
     """The request for attempt `attempt` of a delivery of the stored event envelope `body`.
 
-    Raises whatever a template raises when it cannot be evaluated on this event (a JMESPath
-    function given the wrong type, say); the caller decides what that means.
+    Raises RequestRenderError, and nothing else, for anything the event or a template can cause.
     """
     cfg = hook.config
-    envelope: dict[str, object] | None = orjson.loads(body) if hook.needs_envelope else None
+    envelope: dict[str, object] | None = None
+    if hook.needs_envelope:
+        try:
+            envelope = orjson.loads(body)
+        except (orjson.JSONDecodeError, RecursionError) as e:
+            raise RequestRenderError(f"the stored event cannot be read for the templates: {e}") from None
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"hookd/{__version__}",
@@ -33,8 +59,19 @@ def render_request(
         "hookd-attempt": str(attempt),
     }
     for name, template in hook.headers:
-        headers[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
-    rendered = body if hook.payload is None or envelope is None else orjson.dumps(hook.payload.render(envelope))
+        try:
+            headers[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
+        except RenderError as e:
+            raise RequestRenderError(f"headers.{name}{_at(e)}: {e.reason}") from None
+    check_headers(headers)
+    rendered = body
+    if hook.payload is not None and envelope is not None:
+        try:
+            rendered = orjson.dumps(hook.payload.render(envelope))
+        except RenderError as e:
+            raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
+        except (TypeError, ValueError) as e:  # orjson: an integer over 64 bits, a structure too deep
+            raise RequestRenderError(f"payload: the rendered payload is not JSON: {e}") from None
     return OutboundRequest(
         method=cfg.method,
         url=cfg.url,
@@ -44,3 +81,42 @@ def render_request(
         follow_redirects=cfg.follow_redirects,
         private_headers=hook.private_headers,
     )
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Raise RequestRenderError naming the first header that cannot be sent as it is: the one check
+    every header passes, configured, templated or hookd's own, before anything reaches a sender."""
+    # Per request: one scan of all values and a set lookup per name (names come from the config, so
+    # the set stays small); the loop below only runs to name the culprit.
+    if _FORBIDDEN_IN_VALUE.search("".join(headers.values())) is None and _VALID_NAMES.issuperset(headers):
+        return
+    for name, value in headers.items():
+        if name not in _VALID_NAMES:
+            if not _TOKEN.fullmatch(name):
+                raise RequestRenderError(
+                    f"headers.{_shown(name)}: not a valid header name; use letters, digits and - "
+                    "(no spaces, colons or control characters)"
+                )
+            if len(_VALID_NAMES) < _MAX_VALID_NAMES:
+                _VALID_NAMES.add(name)
+        bad = _FORBIDDEN_IN_VALUE.search(value)
+        if bad is not None:
+            raise RequestRenderError(
+                f"headers.{name}: the value has a control character ({_escape(bad.group())} at position "
+                f"{bad.start()}), which HTTP does not allow in a header; make the template produce one line "
+                "of text, e.g. strip the newlines from the field it uses"
+            )
+
+
+def _at(e: RenderError) -> str:
+    """The place inside the template, after the payload or header it belongs to: `.items[0].sku`."""
+    where = format_path(e.path)
+    return where if not where or where.startswith("[") else f".{where}"
+
+
+def _escape(char: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\x{ord(char):02x}")
+
+
+def _shown(name: str) -> str:
+    return _FORBIDDEN_IN_VALUE.sub(lambda m: _escape(m.group()), repr(name)[1:-1])

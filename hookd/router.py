@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import fnmatch
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from hookd.config.model import HookConfig
 from hookd.events import Event
-from hookd.expressions import compile_expression, is_truthy
-from hookd.logs import LogLine
+from hookd.expressions import EvaluationError, compile_expression, evaluate, is_truthy
 from hookd.redact import Redactor
 from hookd.templates import Template, compile_template
 
-log = logging.getLogger("hookd.router")
-
-# What evaluating a filter on one event's data can raise. Besides JMESPathError, jmespath lets plain
-# Python errors through: `data.items[?price > `0`]` with a string price (TypeError), `merge()` of a
-# non-object (TypeError), `ceil(to_number('1e999'))` (OverflowError), `floor(to_number('nan'))`.
-_EVALUATION_ERRORS = (JMESPathError, TypeError, ValueError, ArithmeticError)
+# A filter that cannot be evaluated on an event fails closed and loudly: nothing is sent to the hook
+# (the filter could not say yes), and the event gets a failed delivery to it carrying this reason, so
+# it is counted, shows in history and health, and can be replayed once the filter is fixed.
+FILTER_FAILED = "filter could not be evaluated on this event"
+_NO_FAILURES: Mapping[str, str] = MappingProxyType({})
 
 
 def compile_globs(globs: Sequence[str]) -> re.Pattern[str]:
@@ -76,6 +73,7 @@ class Verdict:
     matched: bool
     reason: str  # "" when matched
     filter_value: object = None
+    filter_error: str = ""  # the filter could not be evaluated: the reason stored with the failed delivery
 
 
 class Router:
@@ -86,27 +84,30 @@ class Router:
 
     def route(self, event: Event) -> list[str]:
         """Names of the hooks this event matches, in config order."""
+        return self.routing(event)[0]
+
+    def routing(self, event: Event) -> tuple[list[str], Mapping[str, str]]:
+        """The hooks this event matches, in config order, and the hooks whose filter could not be
+        evaluated on it, each with the reason (see FILTER_FAILED). Never raises for an event."""
         matched = []
+        failed: dict[str, str] | None = None
         for hook in self.hooks:
             if not hook.types.match(event.type):
                 continue
             if hook.filter is not None:
                 try:
-                    if not is_truthy(hook.filter.search(event.envelope)):
+                    if not is_truthy(evaluate(hook.filter, event.envelope)):
                         continue
-                except _EVALUATION_ERRORS as e:
-                    # A filter that cannot be evaluated on this event is "not matched", loudly.
-                    log.warning(
-                        LogLine(
-                            "filter failed; not delivered to this hook",
-                            {"event": event.id, "hook": hook.name, "error": str(e)},
-                        )
-                    )
+                except EvaluationError as e:
+                    if failed is None:
+                        failed = {}
+                    failed[hook.name] = filter_failure(hook, e)
                     continue
             matched.append(hook.name)
-        return matched
+        return matched, failed if failed is not None else _NO_FAILURES
 
     def explain(self, event: Event) -> list[Verdict]:
+        """One verdict per hook, in config order; agrees with `routing` (the same evaluation)."""
         verdicts = []
         for hook in self.hooks:
             if not hook.types.match(event.type):
@@ -117,12 +118,21 @@ class Router:
                 verdicts.append(Verdict(hook.name, True, ""))
                 continue
             try:
-                value = hook.filter.search(event.envelope)
-            except _EVALUATION_ERRORS as e:
-                verdicts.append(Verdict(hook.name, False, f"filter could not be evaluated: {e}"))
+                value = evaluate(hook.filter, event.envelope)
+            except EvaluationError as e:
+                failure = filter_failure(hook, e)
+                verdicts.append(Verdict(hook.name, False, failure, filter_error=failure))
                 continue
             if is_truthy(value):
                 verdicts.append(Verdict(hook.name, True, "", value))
             else:
                 verdicts.append(Verdict(hook.name, False, f"filter {hook.config.filter!r} is {value!r}", value))
         return verdicts
+
+
+def filter_failure(hook: CompiledHook, e: EvaluationError) -> str:
+    """The reason recorded on the failed delivery when the hook's filter fails on an event."""
+    return hook.redactor.text(
+        f"{FILTER_FAILED}: {e}; nothing was sent. Make the filter handle events like this one, then "
+        "replay the delivery if the event should go to this hook"
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 from jmespath.parser import ParsedResult
 
-from hookd.expressions import ExpressionError, compile_expression, lint_expression
+from hookd.expressions import EvaluationError, ExpressionError, compile_expression, evaluate, lint_expression
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 
@@ -33,6 +33,24 @@ class TemplateError(Exception):
         self.problems = problems
 
 
+class RenderError(Exception):
+    """A template cannot be rendered for one event: `path` is where inside the template (relative to
+    its root), `reason` a sentence. Rendering raises this and nothing else for what an event holds."""
+
+    def __init__(self, path: JsonPath, reason: str) -> None:
+        super().__init__(f"{format_path(path)}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason
+
+
+def format_path(path: JsonPath) -> str:
+    """`a.b[2].c` for ("a", "b", 2, "c")."""
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else key)
+    return out
+
+
 class _Node:
     __slots__ = ()
 
@@ -50,20 +68,42 @@ class _Const(_Node):
         return self.value
 
 
-class _Lone(_Node):
-    __slots__ = ("expr",)
+@dataclass(frozen=True, slots=True)
+class _Placeholder:
+    """One `{{ expr }}`: compiled, with its text and place for the message when it fails on an event."""
 
-    def __init__(self, expr: ParsedResult) -> None:
-        self.expr = expr
+    expr: ParsedResult
+    text: str
+    path: JsonPath
+
+    def value(self, event: Mapping[str, object]) -> object:
+        try:
+            return evaluate(self.expr, event)
+        except EvaluationError as e:
+            raise RenderError(self.path, f"{{{{ {self.text} }}}} could not be evaluated on this event: {e}") from None
+
+    def text_value(self, event: Mapping[str, object]) -> str:
+        value = self.value(event)
+        try:
+            return as_text(value)
+        except (TypeError, ValueError) as e:  # orjson: an integer over 64 bits, say
+            raise RenderError(self.path, f"{{{{ {self.text} }}}} gave a value that is not JSON: {e}") from None
+
+
+class _Lone(_Node):
+    __slots__ = ("placeholder",)
+
+    def __init__(self, placeholder: _Placeholder) -> None:
+        self.placeholder = placeholder
 
     def render(self, event: Mapping[str, object]) -> object:
-        return self.expr.search(event)
+        return self.placeholder.value(event)
 
 
 class _Text(_Node):
     __slots__ = ("parts",)
 
-    def __init__(self, parts: list[str | ParsedResult]) -> None:
+    def __init__(self, parts: list[str | _Placeholder]) -> None:
         self.parts = parts
 
     def render(self, event: Mapping[str, object]) -> object:
@@ -72,7 +112,7 @@ class _Text(_Node):
             if isinstance(part, str):
                 out.append(part)
             else:
-                out.append(as_text(part.search(event)))
+                out.append(part.text_value(event))
         return "".join(out)
 
 
@@ -112,10 +152,16 @@ class Template:
     source: object
 
     def render(self, event: Mapping[str, object]) -> object:
+        """Raises RenderError when a placeholder cannot be evaluated on this event."""
         return self.root.render(event)
 
     def render_text(self, event: Mapping[str, object]) -> str:
-        return as_text(self.render(event))
+        """The rendering as text (a header value). Raises RenderError."""
+        value = self.render(event)
+        try:
+            return as_text(value)
+        except (TypeError, ValueError) as e:
+            raise RenderError((), f"the rendered value is not JSON: {e}") from None
 
 
 def compile_template(source: object) -> Template:
@@ -147,7 +193,7 @@ def _compile(value: object, path: JsonPath, problems: list[TemplateProblem]) -> 
 
 
 def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) -> _Node:
-    parts: list[str | ParsedResult] = []
+    parts: list[str | _Placeholder] = []
     pos = 0
     for m in _PLACEHOLDER.finditer(text):
         literal = text[pos : m.start()]
@@ -163,7 +209,7 @@ def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) 
             pos = m.end()
             continue
         try:
-            parts.append(compile_expression(expression))
+            parts.append(_Placeholder(compile_expression(expression), expression, path))
             for lint in lint_expression(expression):
                 problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {lint.message}", lint.severity))
         except ExpressionError as e:

@@ -115,15 +115,15 @@ def test_a_false_filter_names_the_part_that_failed_and_its_value(config: Path, t
     assert "data.status" not in result.output  # that part was true
 
 
-def test_filter_that_cannot_be_evaluated_says_so(tmp_path: Path) -> None:
+def test_filter_that_cannot_be_evaluated_is_a_failure_as_in_the_daemon(tmp_path: Path) -> None:
     cfg = write(
         tmp_path,
         "hookd.yaml",
         "version: 1\nhooks:\n  - {name: n, events: ['*'], filter: 'length(data.n) > `1`', url: 'http://127.0.0.1:9/'}\n",
     )
     result = invoke("-c", str(cfg), "--type", "t", "--data", '{"n": 5}')
-    assert result.exit_code == 0, result.output
-    assert "n: not matched: filter could not be evaluated: In function length()" in plain(result.output)
+    assert result.exit_code == 1, result.output
+    assert "n: failed: filter could not be evaluated on this event: In function length()" in plain(result.output)
 
 
 def test_a_template_that_fails_on_the_event_exits_1(tmp_path: Path) -> None:
@@ -135,7 +135,10 @@ def test_a_template_that_fails_on_the_event_exits_1(tmp_path: Path) -> None:
     )
     result = invoke("-c", str(cfg), "--type", "t", "--data", '{"n": 5}')
     assert result.exit_code == 1, result.output
-    assert "cannot render request: In function length()" in plain(result.output)
+    assert (
+        "cannot render the request: payload.x: {{ length(data.n) }} could not be evaluated on this event: "
+        "In function length()" in " ".join(plain(result.output).split())
+    )
 
 
 EXPLAINED = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from hookd.config.model import HookConfig
@@ -125,18 +123,18 @@ def test_filter_on_a_missing_field_is_null_and_not_matched() -> None:
         ("floor(to_number(data.s))", {"s": "nan"}),  # ValueError
     ],
 )
-def test_filter_that_fails_on_this_event_is_not_matched_and_does_not_raise(
-    expression: str, data: object, caplog: pytest.LogCaptureFixture
+def test_filter_that_fails_on_this_event_is_not_matched_reported_and_does_not_raise(
+    expression: str, data: object
 ) -> None:
     router = Router([hook("before", "*"), hook("broken", "*", filter=expression), hook("after", "*")])
 
-    with caplog.at_level(logging.WARNING, logger="hookd.router"):
-        assert router.route(event("t", data, event_id="ev-9")) == ["before", "after"]
+    hooks, failed = router.routing(event("t", data, event_id="ev-9"))
 
-    assert len(caplog.records) == 1
-    message = caplog.records[0].getMessage()
-    assert message.startswith("event=ev-9 hook=broken error=")
-    assert message.endswith(" filter failed; not delivered to this hook")
+    assert hooks == ["before", "after"]
+    assert list(failed) == ["broken"]
+    assert failed["broken"].startswith("filter could not be evaluated on this event: ")
+    assert "nothing was sent" in failed["broken"]
+    assert "\n" not in failed["broken"]
 
 
 # -- explain --------------------------------------------------------------------------------------
@@ -162,13 +160,15 @@ def test_explain_gives_one_verdict_per_hook_naming_globs_and_filter_values() -> 
         Verdict("big", False, "filter 'data.amount > `100`' is False", False),
         Verdict("has-amount", True, "", 0),
         Verdict("tags", False, "filter 'data.tags' is []", []),
-        Verdict(
-            "broken",
-            False,
-            "filter could not be evaluated: In function length(), invalid type for value: 0, expected one of: "
-            "['string', 'array', 'object'], received: \"number\"",
-        ),
+        verdicts[-1],
     ]
+    broken = verdicts[-1]
+    assert (broken.hook, broken.matched) == ("broken", False)
+    assert broken.reason == broken.filter_error
+    assert broken.filter_error.startswith(
+        "filter could not be evaluated on this event: In function length(), invalid type for value: 0, expected "
+        "one of: ['string', 'array', 'object'], received: \"number\"; nothing was sent."
+    )
 
 
 def test_explain_agrees_with_route() -> None:

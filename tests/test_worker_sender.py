@@ -164,17 +164,32 @@ async def test_requests_beyond_the_connection_limit_wait_for_a_free_lane(receive
 async def test_an_internal_error_in_the_worker_is_logged_here_and_retryable(
     sender: WorkerSender, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """aiohttp refuses a method that is not an HTTP token with ValueError, which the sender does not
-    expect: the worker answers anyway, and its log record reaches the daemon's log."""
+    """A URL that is not a string makes the sender fail in a way it does not expect (a bug): the worker
+    answers anyway, and its log record reaches the daemon's log."""
+    bad = request(receiver.url("/x"))
+    bad.url = None  # type: ignore[assignment]
     with caplog.at_level(logging.ERROR, logger="hookd"):
-        outcome = await sender.send(request(receiver.url("/x"), method="BAD METHOD"))
+        outcome = await sender.send(bad)
     assert outcome.retryable
-    assert outcome.error.startswith("internal error: ValueError: Method cannot contain non-token")
+    assert outcome.error.startswith("internal error: TypeError: ")
     (logged,) = [r for r in caplog.records if r.name == "hookd.senders.worker"]
     assert "internal error while sending" in logged.getMessage()
     # The worker's traceback, for the bug report: beside the message, so each log format places it.
     assert "Traceback (most recent call last)" in str(logged.exc_text)
     assert "Traceback" not in logged.getMessage()
+    assert receiver.requests == []
+
+
+async def test_a_request_aiohttp_cannot_build_is_a_final_failure_without_a_traceback(
+    sender: WorkerSender, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp refuses a method that is not an HTTP token with ValueError: the same request fails the
+    same way every time, so it is final, with aiohttp's reason and nothing logged as a bug."""
+    with caplog.at_level(logging.ERROR, logger="hookd"):
+        outcome = await sender.send(request(receiver.url("/x"), method="BAD METHOD"))
+    assert not outcome.retryable
+    assert outcome.error.startswith("cannot build the request: Method cannot contain non-token")
+    assert [r for r in caplog.records if r.name == "hookd.senders.worker"] == []
     assert receiver.requests == []
 
 

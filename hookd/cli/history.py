@@ -297,7 +297,9 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "replay of", d.replay_of)
     if d.state == "pending":
         _field(2, "next try", local_time(d.next_at))
-    if not detail.attempts:
+    if not detail.attempts and d.last_error:  # failed before any attempt: the hook's filter failed on the event
+        _field(2, "error", d.last_error)
+    elif not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     for a in detail.attempts:
         code = f"HTTP {a.status}" if a.status is not None else "no response"

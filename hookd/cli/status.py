@@ -153,11 +153,21 @@ def _human(doc: dict[str, object]) -> None:
     hooks.add_column("hook")
     for name in ("pending", "retrying", "in flight", "failed (stored)", "delivered", "failed"):
         hooks.add_column(name, justify="right")
+    # Filters and templates that failed on events: a column only when some did (each is also a failure).
+    evaluation_errors = {
+        str(item.get("name")): int(_num(item.get("filter_errors_total")) + _num(item.get("template_errors_total")))
+        for item in _dicts(doc.get("hooks"))
+    }
+    if any(evaluation_errors.values()):
+        hooks.add_column("eval errors", justify="right")
+        hooks.caption = (
+            f"{hooks.caption}; eval errors: events the hook's filter or templates failed on, since the daemon started"
+        )
     for item in _dicts(doc.get("hooks")):
         name = esc(str(item.get("name")))
         if item.get("configured") is False:
             name += " [dim](not in config)[/dim]"
-        hooks.add_row(
+        row = [
             name,
             str(item.get("pending")),
             str(item.get("retrying")),
@@ -165,7 +175,10 @@ def _human(doc: dict[str, object]) -> None:
             str(item.get("failed")),
             str(item.get("delivered_total")),
             str(item.get("failed_total")),
-        )
+        ]
+        if any(evaluation_errors.values()):
+            row.append(str(evaluation_errors[str(item.get("name"))]))
+        hooks.add_row(*row)
     out.print(hooks)
     out.print()
 

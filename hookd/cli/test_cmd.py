@@ -62,8 +62,9 @@ def run_test(
     Nothing is stored and nothing is sent unless --send is given. With --cases, run the test cases
     kept beside the config and print a diff for each failure.
 
-    Exit 0 when all is well; 1 when a delivery (--send) or a case fails, or a matched hook's request
-    cannot be rendered; 2 on a usage error, such as an unreadable events file or invalid JSON.
+    Exit 0 when all is well; 1 when a delivery (--send) or a case fails, or a hook's filter cannot be
+    evaluated on an event or a matched hook's request cannot be rendered (the daemon records both as
+    failed deliveries); 2 on a usage error, such as an unreadable events file or invalid JSON.
     """
     names = hook or []
     _check_usage(events_file, event_type, data, names, send, to, cases)
@@ -182,7 +183,7 @@ def _hook_json(h: HookResult) -> dict[str, object]:
         "failed_at": h.failed_at,
         "filter_parts": [p.as_dict() for p in h.filter_parts],
         "request": h.shown_request(),
-        "error": h.render_error or None,
+        "error": h.render_error or h.filter_error or None,
         "delivery": delivery,
     }
 
@@ -204,7 +205,10 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
         out.print(f"[bold]event {esc(r.event.id)}[/bold] {esc(r.event.type)} [dim]({esc(r.where)})[/dim]")
         for h in r.hooks:
             if not h.matched:
-                if h.filter_parts:
+                if h.filter_error:  # the daemon records a failed delivery for this hook
+                    failed += 1
+                    out.print(f"  [red]{esc(h.hook)}: failed[/red]: {esc(h.filter_error)}")
+                elif h.filter_parts:
                     out.print(f"  [yellow]{esc(h.hook)}: not matched[/yellow], filter is false:")
                     for part in h.filter_parts:
                         out.print(f"    {esc(part.describe())}")

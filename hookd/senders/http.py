@@ -88,6 +88,11 @@ class HttpSender:
                 status, answer, excerpt = await self._exchange(request, url, headers, timeout)
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 return _after(hops, url, None, _no_answer(e, request, started))
+            except (ValueError, TypeError) as e:
+                # aiohttp refuses to build the request (a control character in a header, a method it will
+                # not send): the same request fails the same way every time, so it is final, not retried.
+                built = no_response(f"cannot build the request: {_text(e, request.url)}", started, retryable=False)
+                return _after(hops, url, None, built)
             location = answer.get("Location") if request.follow_redirects and status in REDIRECT_STATUS else None
             if not location:
                 outcome = _classify_response(status, answer, excerpt, time.perf_counter() - started, request)

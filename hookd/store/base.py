@@ -7,12 +7,15 @@ does no harm. A PostgreSQL store for several instances implements the same Proto
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 from hookd.events import Event
 from hookd.senders.base import Hop
 from hookd.sources.base import Checkpoint, Rejection
+
+_NO_FAILURES: Mapping[str, str] = MappingProxyType({})
 
 # `cancelled`: withdrawn before it was delivered (`hookd replay --cancel`, or an interrupted
 # `replay --wait`); kept, never deleted, so history shows it, and pruned like the other finished states.
@@ -37,6 +40,9 @@ class RoutedEvent:
     # Hooks whose delivery the dispatcher takes at once: stored `delivering` with the first attempt
     # counted, exactly as a claim would leave it, and returned in IngestResult.claimed.
     claimed: frozenset[str] = frozenset()
+    # Hooks whose filter could not be evaluated on the event, with the reason: each gets a delivery
+    # stored `failed` with no attempt and the reason as its error (router.FILTER_FAILED).
+    failed: Mapping[str, str] = field(default_factory=lambda: _NO_FAILURES)
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -228,7 +234,8 @@ class Store(Protocol):
         checkpoints: Sequence[Checkpoint],
         now: float,
     ) -> IngestResult:
-        """Store events, one pending delivery per matched hook, rejections and checkpoints: one commit.
+        """Store events, one pending delivery per matched hook, one failed delivery (no attempt, the
+        reason as its error) per hook in RoutedEvent.failed, rejections and checkpoints: one commit.
 
         Idempotent: an event id already stored is left out of `inserted` and not routed again.
         """

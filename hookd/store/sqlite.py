@@ -486,6 +486,7 @@ def _ingest(
     seen = set(existing)
     event_rows = []
     delivery_rows: list[tuple[object, ...]] = []
+    failed_rows: list[tuple[object, ...]] = []  # never attempted: the filter failed on the event
     claimed: list[DueDelivery] = []
     pending_hooks: set[str] = set()
     for r in routed:
@@ -502,6 +503,8 @@ def _ingest(
             else:
                 delivery_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now))
                 pending_hooks.add(hook)
+        for hook, reason in r.failed.items():
+            failed_rows.append((uuid7(), e.id, hook, "failed", 0, None, now, now, reason))
     if event_rows:
         head = "INSERT INTO events (id, type, source, event_source, time, received_at, body) VALUES"
         _insert_rows(db, head, event_rows)
@@ -510,6 +513,13 @@ def _ingest(
             db,
             "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at) VALUES",
             delivery_rows,
+        )
+    if failed_rows:
+        _insert_rows(
+            db,
+            "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at, last_error) "
+            "VALUES",
+            failed_rows,
         )
     if rejections:
         db.executemany(
@@ -524,7 +534,7 @@ def _ingest(
         )
     return IngestResult(
         inserted=frozenset(row[0] for row in event_rows),
-        deliveries=len(delivery_rows),
+        deliveries=len(delivery_rows) + len(failed_rows),
         claimed=tuple(claimed),
         pending_hooks=frozenset(pending_hooks),
     )
