@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from hookd import jsonvalue
 from hookd.config.model import Settings, SocketSourceConfig
 from hookd.errors import DaemonUnavailable, HookdError
 
@@ -37,14 +38,16 @@ class AdminRefused(HookdError):
 
 def event_line(text: str | bytes, where: str) -> bytes:
     """One JSON value as one compact line for the socket. `where` names it in the error
-    ("argument 2", "stdin line 7"). hookd itself checks that it is a valid event."""
+    ("argument 2", "stdin line 7"). hookd itself checks that it is a valid event; what JSON
+    cannot carry exactly through the re-serialising (a key given twice, nesting past the limit,
+    an overflowing number) is refused here, as hookd would refuse it."""
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        raise InputError(
-            f'{where}: invalid JSON ({e}); give one JSON object, like \'{{"type": "order.created"}}\''
-        ) from None
-    return orjson.dumps(value) + b"\n"
+        value = jsonvalue.loads(text, unique_keys=True)
+    except jsonvalue.JsonSyntaxError as e:
+        raise InputError(f'{where}: {_syntax(e)}; give one JSON object, like \'{{"type": "order.created"}}\'') from None
+    except jsonvalue.JsonValueError as e:
+        raise InputError(f"{where}: {e}") from None
+    return jsonvalue.dumps(value) + b"\n"
 
 
 def stdin_lines(raw: bytes) -> list[bytes]:
@@ -56,12 +59,14 @@ def stdin_lines(raw: bytes) -> list[bytes]:
     if not text.strip():
         return []
     try:
-        whole = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        whole = jsonvalue.loads(text, unique_keys=True)
+    except jsonvalue.JsonSyntaxError:
         pass  # not one document: JSON Lines
+    except jsonvalue.JsonValueError as e:
+        raise InputError(f"stdin: {e}") from None
     else:
         values = whole if isinstance(whole, list) else [whole]
-        return [orjson.dumps(v) + b"\n" for v in values]
+        return [jsonvalue.dumps(v) + b"\n" for v in values]
     return [event_line(line, f"stdin line {n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
@@ -70,10 +75,20 @@ def typed_event_line(event_type: str, data: str | None) -> bytes:
     event: dict[str, object] = {"type": event_type}
     if data is not None:
         try:
-            event["data"] = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            raise InputError(f"--data: invalid JSON ({e}); quote strings, like --data '\"text\"'") from None
-    return orjson.dumps(event) + b"\n"
+            event["data"] = jsonvalue.loads(data)
+        except jsonvalue.JsonSyntaxError as e:
+            raise InputError(f"--data: {_syntax(e)}; quote strings, like --data '\"text\"'") from None
+        except jsonvalue.JsonValueError as e:
+            raise InputError(f"--data: {e}") from None
+    if jsonvalue.nested_deeper_than(event, jsonvalue.MAX_DEPTH):
+        raise InputError(f"--data: {jsonvalue.too_deep_text()}")
+    return jsonvalue.dumps(event) + b"\n"
+
+
+def _syntax(e: jsonvalue.JsonSyntaxError) -> str:
+    """`invalid JSON (what the parser said)`, or the invalid UTF-8 sentence as it is."""
+    text = str(e)
+    return f"invalid JSON ({text.removeprefix('invalid JSON: ')})" if text.startswith("invalid JSON: ") else text
 
 
 def socket_path(settings: Settings) -> Path:

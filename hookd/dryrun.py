@@ -13,9 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import orjson
-
-from hookd import __version__
+from hookd import __version__, jsonvalue
 from hookd.config.model import HookConfig
 from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
@@ -100,6 +98,8 @@ def inline_event(event_type: str, data: str | None, *, now: float | None = None)
             value["data"] = _DECODER.decode(data)
         except json.JSONDecodeError as e:
             raise InputError("--data", f"invalid JSON at column {e.colno}: {e.msg}") from None
+        except RecursionError:
+            raise InputError("--data", jsonvalue.too_deep_text()) from None
     try:
         return InputEvent(event_from_object(value, now=now), "--type/--data")
     except EventError as e:
@@ -125,7 +125,7 @@ def _line_of(text: str, pos: int) -> int:
 
 def _decode_at(text: str, pos: int, source: str, *, one_line: bool) -> tuple[object, int]:
     try:
-        return _DECODER.raw_decode(text, pos)
+        return jsonvalue.raw_decode(text, pos, unique_keys=True)
     except json.JSONDecodeError as e:
         line, column = e.lineno, e.colno
         if one_line and line > _line_of(text, pos):
@@ -135,8 +135,8 @@ def _decode_at(text: str, pos: int, source: str, *, one_line: bool) -> tuple[obj
             column = (end if end >= 0 else len(text)) - (text.rfind("\n", 0, pos) + 1) + 1
             raise InputError(f"{source}:{line}:{column}", "invalid JSON: the line ends before the value does") from None
         raise InputError(f"{source}:{line}:{column}", f"invalid JSON: {e.msg}") from None
-    except ValueError as e:  # NaN, Infinity
-        raise InputError(f"{source}:{_line_of(text, pos)}", f"invalid JSON: {e}") from None
+    except jsonvalue.JsonValueError as e:  # NaN, too deep, a number that overflows, a key given twice
+        raise InputError(f"{source}:{_line_of(text, pos)}", str(e)) from None
 
 
 def _json_values(text: str, source: str) -> Iterator[tuple[int, object]]:
@@ -211,8 +211,8 @@ class FilterPart:
 
 def json_text(value: object) -> str:
     try:
-        return orjson.dumps(value).decode()
-    except TypeError:
+        return jsonvalue.dumps(value).decode()
+    except jsonvalue.JsonValueError:
         return repr(value)
 
 
@@ -373,8 +373,8 @@ class EventResult:
 def body_value(body: bytes) -> object:
     """The body as a JSON value, or as text when it is not JSON."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return jsonvalue.loads(body)
+    except jsonvalue.JsonValueError:
         return body.decode("utf-8", errors="replace")
 
 

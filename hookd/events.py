@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import orjson
-
+from hookd import jsonvalue
 from hookd.errors import EventError
 from hookd.ids import uuid7
 from hookd.units import format_size
@@ -25,6 +24,10 @@ MAX_ID_LENGTH = 200
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
+# C0 and C1 controls and DEL: in an id, type or source they would reach a header (webhook-id) or a
+# line of the log or of `hookd history` as a raw newline or escape sequence. isprintable() is the
+# cheap first test: every control character is unprintable (so are a few others, which pass).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -62,24 +65,44 @@ def size_limit(max_bytes: int) -> str:
 
 
 def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = None) -> Event:
-    """One event from one line of JSON. Raises EventError saying what is wrong and how to fix it."""
+    """One event from one line of JSON. Raises EventError saying what is wrong and how to fix it.
+
+    Values are kept exactly (see hookd.jsonvalue): integers of any size, at most MAX_DEPTH levels of
+    nesting, no number that overflows, no top-level key twice (inside `data` the last one wins).
+    """
     size = len(line.encode()) if isinstance(line, str) else len(line)
     if size > max_bytes:
         raise EventError(f"event is {size} bytes, over {size_limit(max_bytes)}")
     try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
-        raise EventError(f"invalid JSON: {e}") from None
-    return event_from_object(value, now=now)
+        value = jsonvalue.loads(line, unique_keys=True)
+    except jsonvalue.JsonValueError as e:
+        raise EventError(str(e)) from None
+    return event_from_object(value, now=now, checked=True)
 
 
-def event_from_object(value: object, *, now: float | None = None) -> Event:
+def event_from_object(value: object, *, now: float | None = None, checked: bool = False) -> Event:
+    """The event `value` describes. `checked` says `value` came from jsonvalue.loads, which already
+    refused what cannot be kept exactly; otherwise (YAML, --data) it is checked here."""
     if not isinstance(value, dict):
         kind = "an array" if isinstance(value, list) else _JSON_KINDS.get(type(value), type(value).__name__)
         raise EventError(f'an event must be a JSON object with a "type", not {kind}')
+    if not checked:
+        try:
+            jsonvalue.check_value(value)
+        except jsonvalue.JsonValueError as e:
+            raise EventError(str(e)) from None
     cloud = "specversion" in value
     raw_id = value.get("id")
     event_id = raw_id if isinstance(raw_id, str) else None
+    # First, so that no later error names an id that would forge a log line.
+    if event_id is not None:
+        if not event_id.isprintable() and _CONTROL.search(event_id) is not None:
+            raise EventError(f'"id" {_control_text(event_id)}; ids are sent in the webhook-id header')
+        if event_id.strip() != event_id:
+            raise EventError(
+                '"id" starts or ends with whitespace, which HTTP would trim from the webhook-id header, so the '
+                "receiver would see another id; remove it"
+            )
     if cloud:
         _check_cloudevent(value, event_id)
     else:
@@ -94,6 +117,8 @@ def event_from_object(value: object, *, now: float | None = None) -> Event:
     if not isinstance(etype, str) or not etype.strip():
         problem = "is missing" if etype is None else "must be a non-empty string"
         raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
+    if not etype.isprintable() and _CONTROL.search(etype) is not None:
+        raise EventError(f'"type" {_control_text(etype)}; use a name like "order.created"', event_id=event_id)
     if raw_id is not None and (not isinstance(raw_id, str) or not raw_id or len(raw_id) > MAX_ID_LENGTH):
         raise EventError(f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters')
     raw_time = value.get("time")
@@ -109,6 +134,8 @@ def event_from_object(value: object, *, now: float | None = None) -> Event:
     source = value.get("source")
     if source is not None and not isinstance(source, str):
         raise EventError('"source" must be a string', event_id=event_id)
+    if source is not None and not source.isprintable() and _CONTROL.search(source) is not None:
+        raise EventError(f'"source" {_control_text(source)}; use a name or URI like "shop/orders"', event_id=event_id)
     if event_id is None:
         event_id = uuid7()
     envelope: dict[str, object] = {
@@ -124,14 +151,18 @@ def event_from_object(value: object, *, now: float | None = None) -> Event:
         for key, attr in value.items():
             if key not in envelope:
                 envelope[key] = attr
-    return Event(
-        id=event_id,
-        type=etype,
-        time=etime,
-        source=source,
-        envelope=envelope,
-        body=orjson.dumps(envelope),
-    )
+    try:
+        body = jsonvalue.dumps(envelope)
+    except jsonvalue.JsonValueError as e:  # a value built in code, not read: checked above, kept as a guard
+        raise EventError(str(e), event_id=event_id) from None
+    return Event(id=event_id, type=etype, time=etime, source=source, envelope=envelope, body=body)
+
+
+def _control_text(text: str) -> str:
+    """Which control character a field holds, and where, without printing it raw."""
+    found = _CONTROL.search(text)
+    position = found.start() if found else 0
+    return f"holds the control character U+{ord(text[position]):04X} at character {position + 1}"
 
 
 def _check_cloudevent(value: dict[str, object], event_id: str | None) -> None:

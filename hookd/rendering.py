@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-import orjson
-
-from hookd import __version__
+from hookd import __version__, jsonvalue
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.templates import RenderError, as_text, format_path
@@ -47,9 +45,10 @@ def render_request(
     envelope: dict[str, object] | None = None
     if hook.needs_envelope:
         try:
-            envelope = orjson.loads(body)
-        except (orjson.JSONDecodeError, RecursionError) as e:
+            loaded = jsonvalue.loads(body)
+        except (jsonvalue.JsonValueError, RecursionError) as e:
             raise RequestRenderError(f"the stored event cannot be read for the templates: {e}") from None
+        envelope = loaded if isinstance(loaded, dict) else None
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"hookd/{__version__}",
@@ -67,10 +66,10 @@ def render_request(
     rendered = body
     if hook.payload is not None and envelope is not None:
         try:
-            rendered = orjson.dumps(hook.payload.render(envelope))
+            rendered = jsonvalue.dumps(hook.payload.render(envelope))
         except RenderError as e:
             raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
-        except (TypeError, ValueError) as e:  # orjson: an integer over 64 bits, a structure too deep
+        except (TypeError, ValueError) as e:  # nested past what JSON writers take
             raise RequestRenderError(f"payload: the rendered payload is not JSON: {e}") from None
     return OutboundRequest(
         method=cfg.method,

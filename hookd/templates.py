@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import orjson
 from jmespath.parser import ParsedResult
 
+from hookd import jsonvalue
 from hookd.expressions import EvaluationError, ExpressionError, compile_expression, evaluate, lint_expression
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -86,7 +86,7 @@ class _Placeholder:
         value = self.value(event)
         try:
             return as_text(value)
-        except (TypeError, ValueError) as e:  # orjson: an integer over 64 bits, say
+        except (TypeError, ValueError) as e:  # jsonvalue: nested past what JSON writers take
             raise RenderError(self.path, f"{{{{ {self.text} }}}} gave a value that is not JSON: {e}") from None
 
 
@@ -141,7 +141,7 @@ def as_text(value: object) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return jsonvalue.dumps(value).decode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,12 @@ import time
 from dataclasses import replace
 from typing import Annotated
 
-import orjson
 import typer
 from rich import box
 from rich.table import Table
 
 from hookd import history as core
+from hookd import jsonvalue
 from hookd.cli import render
 from hookd.cli.app import app
 from hookd.cli.common import (
@@ -163,8 +163,8 @@ def show(
 
 def event_dict(event: EventRecord) -> dict[str, object]:
     try:
-        envelope: object = orjson.loads(event.body)
-    except orjson.JSONDecodeError:
+        envelope: object = jsonvalue.loads(event.body)
+    except jsonvalue.JsonValueError:  # not JSON, or stored by an older hookd deeper than the limit
         envelope = event.body.decode(errors="replace")
     return {
         "id": event.id,
@@ -276,8 +276,8 @@ def _print_shown(shown: Shown) -> None:
 
 def _body_lines(body: bytes) -> list[str]:
     try:
-        lines = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode().splitlines()
-    except orjson.JSONDecodeError:
+        lines = jsonvalue.dumps(jsonvalue.loads(body), indent=True).decode().splitlines()
+    except jsonvalue.JsonValueError:
         lines = body.decode(errors="replace").splitlines()
     if len(lines) > _BODY_LINES:
         lines = [*lines[:_BODY_LINES], f"… {len(lines) - _BODY_LINES} more line(s); --json shows all"]

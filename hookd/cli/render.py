@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-import orjson
 from rich.console import Console
 from rich.markup import escape
 
 __all__ = ["escape", "stderr", "stdout"]
 
+from hookd import jsonvalue
 from hookd.errors import Problem
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -18,7 +18,7 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(jsonvalue.dumps(value, indent=True).decode() + "\n")
     sys.stdout.flush()
 
 
