@@ -23,6 +23,7 @@ from hookd.dispatcher import Dispatcher
 from hookd.health import RecentErrors, SourceHealth
 from hookd.hook_errors import HookErrors
 from hookd.ingest import Ingest
+from hookd.logs import LogLine
 from hookd.router import Router
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -87,11 +88,16 @@ class Daemon:
         return FileTailSource(config, self.store.checkpoint, clock=self.clock)
 
     async def start(self) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_config()
         self._lock = lock_database(self.settings.storage.path)
         await self.store.open()
         recovered = await self.store.recover_interrupted(self.clock.now())
         if recovered:
-            log.warning("recovered %d delivery(ies) interrupted by the last stop; they will be sent again", recovered)
+            log.warning(
+                LogLine("recovered deliveries interrupted by the last stop; they will be sent again",
+                        {"deliveries": recovered})
+            )  # fmt: skip
         await self._warn_orphans()
         await self.sender.start()
         self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
@@ -112,7 +118,7 @@ class Daemon:
         self.started_at = self.clock.now()
         self.ready.set()
         for source in self.sources:
-            log.info("source=%s listening on %s", source.name, source.describe())
+            log.info(LogLine("listening", {"source": source.name, "address": source.describe()}))
         if self.admin_url is not None:
             log.info("admin listening on %s", self.admin_url)
         log.info(
@@ -124,6 +130,37 @@ class Daemon:
             f", admin {self.admin_url}" if self.admin_url is not None else "",
         )
 
+    def _log_config(self) -> None:
+        """Debug: what this daemon runs with (URLs redacted, no header values: they may hold secrets)."""
+        s = self.settings
+        log.debug(LogLine("config loaded", {
+            "file": str(s.config_path),
+            "sha256": s.config_sha256[:12],
+            "database": str(s.storage.path),
+            "sources": len(s.sources),
+            "hooks": len(s.hooks),
+            "concurrency": s.delivery.concurrency,
+            "shutdown_timeout_s": s.delivery.shutdown_timeout_s,
+        }))  # fmt: skip
+        for source in s.sources:
+            log.debug(LogLine("source configured", {"source": source.name, "type": source.type,
+                                                    "max_event_bytes": source.max_event_bytes}))  # fmt: skip
+        for hook in self.router.hooks:
+            c = hook.config
+            log.debug(LogLine("hook configured", {
+                "hook": c.name,
+                "events": ",".join(c.events),
+                "method": c.method,
+                "url": hook.safe_url,
+                "filter": hook.redactor.text(c.filter) if c.filter is not None else None,
+                "concurrency": c.concurrency,
+                "timeout_s": c.timeout_s,
+                "max_attempts": c.retry.max_attempts,
+                "backoff": c.retry.backoff,
+                "initial_delay_s": c.retry.initial_delay_s,
+                "max_delay_s": c.retry.max_delay_s,
+            }))  # fmt: skip
+
     @property
     def admin_url(self) -> str | None:
         """The admin listener's base URL (port 0 resolved) once started; None when not configured."""
@@ -134,10 +171,10 @@ class Daemon:
         for hook, count in sorted(pending.items()):
             if hook not in self.router.by_name:
                 log.warning(
-                    "hook=%s has %d pending delivery(ies) but is not in the config; they wait until the hook "
-                    "is configured again",
-                    hook,
-                    count,
+                    LogLine(
+                        "has pending deliveries but is not in the config; they wait until the hook is configured again",
+                        {"hook": hook, "pending": count},
+                    )
                 )
 
     async def _prune_forever(self) -> None:
@@ -145,11 +182,11 @@ class Daemon:
             try:
                 removed = await self.store.prune(self.clock.now() - self.settings.storage.retention_s)
                 if removed:
-                    log.info("pruned %d row(s) older than the retention period", removed)
+                    log.info(LogLine("pruned rows older than the retention period", {"rows": removed}))
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.error("pruning old deliveries failed: %s; will try again in an hour", e)
+                log.error(LogLine("pruning old deliveries failed; will try again in an hour", {"error": str(e)}))
             await self.clock.sleep(PRUNE_INTERVAL_S)
 
     def request_stop(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.logs import LogLine, isoformat
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
@@ -91,6 +92,8 @@ class Recorder:
                 batch, self._buffer = self._buffer, []
                 try:
                     await asyncio.shield(self.store.record_attempts(batch))
+                    if log.isEnabledFor(logging.DEBUG):
+                        _log_recorded(batch)
                     if any(r.state == "pending" for r in batch):
                         self.on_retry_scheduled()  # its due time is in the store only now
                 except asyncio.CancelledError:
@@ -99,7 +102,8 @@ class Recorder:
                 except Exception as e:
                     # Kept and written again (idempotent by delivery and attempt): dropping the batch
                     # would leave its deliveries `delivering`, unsent, until a restart.
-                    log.error("could not record %d attempt(s): %s; retrying in %.0fs", len(batch), e, STORE_RETRY_S)
+                    log.error(LogLine(f"could not record the attempts; retrying in {STORE_RETRY_S:.0f}s",
+                                      {"attempts": len(batch), "error": str(e)}))  # fmt: skip
                     self.errors.add(f"recording {len(batch)} attempt(s) failed: {e}")
                     self._buffer[:0] = batch
                     await asyncio.sleep(STORE_RETRY_S)
@@ -117,11 +121,30 @@ class Recorder:
             await asyncio.wait_for(self.flush(), timeout_s)
         except TimeoutError:
             # Their deliveries stay `delivering`: recovered and sent again at the next start.
-            log.error("could not record %d attempt(s) before stopping; they are sent again at the next start",
-                      len(self._buffer))  # fmt: skip
+            log.error(LogLine("could not record the attempts before stopping; they are sent again at the next start",
+                              {"attempts": len(self._buffer)}))  # fmt: skip
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+
+
+def _log_claimed(due: Sequence[DueDelivery], how: str) -> None:
+    """Debug: one line per claimed delivery (a person following one delivery greps its id)."""
+    for d in due:
+        fields = {"delivery": d.id, "event": d.event_id, "hook": d.hook, "try": d.attempt}
+        if d.replay_of is not None:
+            fields["replay_of"] = d.replay_of
+        log.debug(LogLine(how, fields))
+
+
+def _log_recorded(batch: Sequence[AttemptRecord]) -> None:
+    """Debug: each write of outcomes, with its counts, and each retry it scheduled with its due time."""
+    states = Counter(r.state for r in batch)
+    log.debug(LogLine("recorded attempts", {"attempts": len(batch), **{s: states[s] for s in sorted(states)}}))
+    for r in batch:
+        if r.state == "pending" and r.next_at is not None:
+            log.debug(LogLine("retry scheduled", {"delivery": r.delivery_id, "try": r.attempt + 1,
+                                                  "due_at": isoformat(r.next_at)}))  # fmt: skip
 
 
 class Dispatcher:
@@ -194,6 +217,8 @@ class Dispatcher:
 
     def committed(self, claimed: Sequence[DueDelivery], pending_hooks: Set[str], reserved: Mapping[str, int]) -> None:
         self._reserved.subtract(reserved)
+        if claimed and log.isEnabledFor(logging.DEBUG):
+            _log_claimed(claimed, "claimed at ingest")
         for d in claimed:
             self._ready[d.hook].append(d)
         if pending_hooks:
@@ -286,7 +311,9 @@ class Dispatcher:
             except Exception as e:
                 if drain:
                     raise
-                log.error("dispatcher: the store failed (%s); trying again in %.0fs", e, STORE_RETRY_S)
+                log.error(
+                    LogLine(f"dispatcher: the store failed; trying again in {STORE_RETRY_S:.0f}s", {"error": str(e)})
+                )
                 self.errors.add(f"claiming deliveries failed: {e}")
                 self._exhausted.clear()
                 with contextlib.suppress(TimeoutError):
@@ -299,6 +326,8 @@ class Dispatcher:
         limits = self._limits()
         if limits:
             due = await self.store.claim_due(self.clock.now(), limits)
+            if due and log.isEnabledFor(logging.DEBUG):
+                _log_claimed(due, "claimed")
             for d in due:
                 self._ready[d.hook].append(d)
             got = Counter(d.hook for d in due)
@@ -369,7 +398,7 @@ class Dispatcher:
             except Exception:
                 # A bug after the send (planning or recording): the delivery stays `delivering` and
                 # is sent again at the next start. The slot and the deliveries queued behind it go on.
-                log.exception("delivery=%s hook=%s internal error after sending", d.id, d.hook)
+                log.exception(LogLine("internal error after sending", {"delivery": d.id, "hook": d.hook}))
                 self.errors.add(f"internal error recording delivery {d.id}; it is sent again at the next start")
             finally:
                 holding.clear()
@@ -427,7 +456,7 @@ class Dispatcher:
             )
             unlogged = self.hook_errors.add(failure)
         except Exception as e:  # a bug: never lose the delivery
-            log.exception("delivery=%s hook=%s internal error while sending", d.id, d.hook)
+            log.exception(LogLine("internal error while sending", {"delivery": d.id, "hook": d.hook}))
             what = "sending" if request is not None else "rendering the request"
             # Rendering fails the same way on every attempt; sending may not.
             error = f"internal error while {what}: {type(e).__name__}: {e}"
@@ -449,10 +478,10 @@ class Dispatcher:
         else:
             self.retried_total += 1
         if unlogged:  # said in the log line only: history keeps the reason as it is
-            self._log(d, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
+            self._log(d, hook, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
                       plan.next_at)  # fmt: skip
         elif unlogged is not None:
-            self._log(d, outcome, plan.state, plan.next_at)
+            self._log(d, hook, outcome, plan.state, plan.next_at)
 
     def _record(
         self,
@@ -486,21 +515,27 @@ class Dispatcher:
             )
         )
 
-    def _log(self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> None:
+    def _log(self, d: DueDelivery, hook: CompiledHook, outcome: Outcome, state: str, next_at: float | None) -> None:
         if state == "delivered" and not log.isEnabledFor(logging.INFO):
             return
-        status = outcome.status if outcome.status is not None else "-"
-        ms = f"{outcome.duration_s * 1000:.0f}"
+        fields: dict[str, object] = {
+            "delivery": d.id,
+            "event": d.event_id,
+            "hook": d.hook,
+            "try": d.attempt,
+            "status": outcome.status,
+            "ms": round(outcome.duration_s * 1000),
+        }
         if state == "delivered":
-            log.info("delivery=%s event=%s hook=%s try=%d status=%s ms=%s delivered",
-                     d.id, d.event_id, d.hook, d.attempt, status, ms)  # fmt: skip
-        elif state == "pending":
-            wait = (next_at or 0) - self.clock.now()
-            log.warning("delivery=%s event=%s hook=%s try=%d status=%s ms=%s retry_in_s=%.0f error=%r",
-                        d.id, d.event_id, d.hook, d.attempt, status, ms, max(wait, 0), outcome.error)  # fmt: skip
+            log.info(LogLine("delivered", fields))
+            return
+        if state == "pending":
+            fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
+        fields["error"] = hook.redactor.text(outcome.error)
+        if state == "pending":
+            log.warning(LogLine("will retry", fields))
         else:
-            log.error("delivery=%s event=%s hook=%s try=%d status=%s ms=%s failed error=%r",
-                      d.id, d.event_id, d.hook, d.attempt, status, ms, outcome.error)  # fmt: skip
+            log.error(LogLine("failed", fields))
 
     def stop(self) -> None:
         """Stop claiming new deliveries; in-flight attempts go on until `finish()`."""

@@ -18,6 +18,7 @@ from typing import Protocol
 from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.logs import LogLine
 from hookd.rejections import RejectionLimiter
 from hookd.router import Router
 from hookd.sources.base import Accepted, Batch
@@ -134,7 +135,8 @@ class Ingest:
                 EvaluationFailure(kind="filter", hook=hook, event_id=event_id, error=reason, at=now)
             )
             if unlogged is not None:
-                log.warning("event=%s hook=%s %s%s", event_id, hook, reason, unlogged_note(unlogged))
+                fields = {"event": event_id, "hook": hook, "reason": reason + unlogged_note(unlogged)}
+                log.warning(LogLine("not delivered", fields))
 
     def stop(self) -> None:
         """End `run` once what is queued now is committed (shutdown; sources have stopped)."""
@@ -175,7 +177,7 @@ class Ingest:
         except Exception as e:
             if self.handoff is not None:
                 self.handoff.committed((), frozenset(), reserved)
-            log.error("ingest commit failed for %d event(s): %s", len(routed), e)
+            log.error(LogLine("ingest commit failed", {"events": len(routed), "error": str(e)}))
             self.errors.add(f"storing {len(routed)} event(s) failed: {e}")
             for p in group:
                 if not p.done.done():
@@ -205,7 +207,16 @@ class Ingest:
             if not p.done.done():
                 p.done.set_result(answers)
         for rej in rejections:
-            log.warning('source=%s at="%s" rejected: %s', rej.source, rej.position, rej.reason)
+            log.warning(LogLine("rejected", {"source": rej.source, "at": rej.position, "reason": rej.reason}))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(LogLine("committed", {
+                "batches": len(group),
+                "events": len(result.inserted),
+                "duplicates": len(routed) - len(result.inserted),
+                "rejections": len(rejections),
+                "deliveries": result.deliveries,
+                "claimed": len(result.claimed),
+            }))  # fmt: skip
         if self.handoff is not None:
             self.handoff.committed(result.claimed, result.pending_hooks, reserved)
         self._schedule_summaries()

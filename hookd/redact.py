@@ -13,8 +13,10 @@ import base64
 import functools
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from hookd.logs import LogLine
 
 REDACTED = "***"
 # A substituted value shorter than this is not hidden by value: it could match ordinary text (and
@@ -192,10 +194,19 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.redactor:
             return True
-        message = record.getMessage()
-        redacted = self.redactor.text(message)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, None
+        # The message's parts are redacted one by one, not the rendered line: a LogLine stays one (its
+        # fields are JSON keys) and %-style arguments stay arguments (the formatter escapes them).
+        text = self.redactor.text
+        if isinstance(record.msg, LogLine):
+            line = record.msg.plain()
+            fields = {key: text(v) if isinstance(v, str) else v for key, v in line.fields.items()}
+            record.msg = LogLine(text(line.message), fields)
+        else:
+            record.msg = text(str(record.msg))
+        if isinstance(record.args, Mapping):
+            record.args = {key: _redacted_argument(text, v) for key, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_redacted_argument(text, v) for v in record.args)
         for name, value in vars(record).items():
             # Fields given with `extra=` (structured log lines) are written out too.
             if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
@@ -205,6 +216,12 @@ class RedactingFilter(logging.Filter):
         elif record.exc_text:
             record.exc_text = self.redactor.text(record.exc_text)
         return True
+
+
+def _redacted_argument(text: Callable[[str], str], value: object) -> object:
+    if value is None or isinstance(value, int | float):
+        return value
+    return text(str(value))
 
 
 def redact_log_handlers(redactor: Redactor) -> None:

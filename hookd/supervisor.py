@@ -16,6 +16,7 @@ import logging
 from hookd.clock import Clock
 from hookd.errors import HookdError
 from hookd.health import SourceHealth
+from hookd.logs import LogLine
 from hookd.sources.base import Accepted, Batch, Source, Submit
 
 log = logging.getLogger("hookd.supervisor")
@@ -109,17 +110,17 @@ class SourceSupervisor:
         now = self._clock.now()
         failure = self._health.failed(self.name, reason, now=now, retry_at=now + self._delay_s)
         if reason == self._logged_reason:
-            log.debug("source=%s failed again (%d in a row): %s", self.name, failure.failures, reason)
+            log.debug(LogLine("failed again", {"source": self.name, "failures": failure.failures, "reason": reason}))
             return
         self._logged_reason = reason
         # A HookdError or OSError says what is wrong with the environment; anything else is a bug,
         # whose traceback is logged once.
         bug = not isinstance(error, HookdError | OSError)
         log.error(
-            "source=%s stopped: %s; trying again in %.0fs (hookd status shows it until it works)",
-            self.name,
-            reason,
-            self._delay_s,
+            LogLine(
+                f"stopped; trying again in {self._delay_s:.0f}s (hookd status shows it until it works)",
+                {"source": self.name, "reason": reason},
+            ),
             exc_info=error if bug else None,
         )
 
@@ -130,8 +131,8 @@ class SourceSupervisor:
         self._delay_s = self._first_retry_s
         self._logged_reason = None
         log.info(
-            "source=%s works again after %d failed attempt(s) over %.0fs",
-            self.name,
-            failure.failures,
-            self._clock.now() - failure.since,
+            LogLine(
+                "works again",
+                {"source": self.name, "failures": failure.failures, "over_s": round(self._clock.now() - failure.since)},
+            )
         )

@@ -229,8 +229,9 @@ async def wait_db(
 class DaemonProcess:
     """`python -m hookd serve` as a real subprocess, for signal and kill -9 tests."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *args: str) -> None:
         self.config = config
+        self.args = args  # more `hookd serve` options (--log-format json, ...)
         self.proc: asyncio.subprocess.Process | None = None
         self.log: list[str] = []
         self._reader: asyncio.Task[None] | None = None
@@ -240,7 +241,7 @@ class DaemonProcess:
     async def start(self) -> None:
         self._ready.clear()
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hookd", "serve", "-c", str(self.config),
+            sys.executable, "-m", "hookd", "serve", "-c", str(self.config), *self.args,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # a process group of its own, as under a service manager or a shell

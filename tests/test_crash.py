@@ -116,7 +116,7 @@ async def test_kill_9_loses_no_acknowledged_event(short_dir: Path, receiver: Rec
     duplicates = len(delivered) - len(set(delivered))
     assert duplicates <= in_flight_at_kill
     # In flight at the kill, plus those claimed ahead of their slot: all put back and delivered.
-    recovered = [int(m.group(1)) for line in daemon.log if (m := re.search(r"recovered (\d+) delivery", line))]
+    recovered = [int(m.group(1)) for line in daemon.log if (m := re.search(r"deliveries=(\d+) recovered", line))]
     assert len(recovered) == 1 and recovered[0] >= in_flight_at_kill
     states = dict(db_rows(short_dir / "hookd.db", "SELECT state, count(*) FROM deliveries GROUP BY state"))
     assert states.get("delivering", 0) == 0 and states.get("failed", 0) == 0

@@ -153,7 +153,7 @@ async def test_filter_and_template_errors_are_failed_deliveries_counted_and_show
     records = [r for r in caplog.records if r.name.startswith("hookd")]
     assert not [r for r in records if r.exc_info], "a run-time filter or template error logged a traceback"
     assert not [r for r in records if "\n" in r.getMessage()], "a log line carries a raw newline"
-    assert any(r.levelno == logging.WARNING and "event=bad hook=picky filter could not be" in r.getMessage()
+    assert any(r.levelno == logging.WARNING and 'event=bad hook=picky reason="filter could not be' in r.getMessage()
                for r in records)  # fmt: skip
 
     shown = await hookd("history", "show", "bad", "--db", str(db))
@@ -298,9 +298,9 @@ async def test_filter_failures_are_stored_counted_once_and_logged_at_most_once_a
     assert ingest.hook_errors.filter_errors == {"picky": 3}
     lines = [r.getMessage() for r in caplog.records if r.name == "hookd.ingest"]
     assert len(lines) == 2, lines
-    assert lines[0].startswith("event=b1 hook=picky filter could not be evaluated")
-    assert lines[1].startswith("event=b3 hook=picky filter could not be evaluated")
-    assert lines[1].endswith("(1 more like this since the last such line were not logged)")
+    assert lines[0].startswith('event=b1 hook=picky reason="filter could not be evaluated')
+    assert lines[1].startswith('event=b3 hook=picky reason="filter could not be evaluated')
+    assert lines[1].endswith('(1 more like this since the last such line were not logged)" not delivered')
 
 
 def test_a_filter_failure_quoting_the_event_is_one_short_line() -> None:

@@ -138,11 +138,11 @@ async def test_a_path_that_becomes_a_directory_is_reported_retried_with_backoff_
     assert s.recorder.ids == ["1", "2", "3", "4"]
     errors = log.at(logging.ERROR)
     assert len(errors) == 1
-    assert errors[0].startswith(f"source=applog stopped: {str(log_path)!r} is a directory; path must name a file")
-    assert "trying again in 1s" in errors[0]
+    assert errors[0].startswith(f'source=applog reason="{str(log_path)!r} is a directory; path must name a file')
+    assert errors[0].endswith(" stopped; trying again in 1s (hookd status shows it until it works)")
     assert all("Traceback" not in m for m in errors)
     infos = log.at(logging.INFO)
-    assert len(infos) == 1 and "source=applog works again after 4 failed attempt(s)" in infos[0]
+    assert len(infos) == 1 and infos[0].startswith("source=applog failures=4 over_s=") and "works again" in infos[0]
 
 
 async def test_a_quiet_source_counts_as_recovered_once_it_has_run_for_a_while(log_path: Path) -> None:

@@ -174,7 +174,9 @@ async def test_an_internal_error_in_the_worker_is_logged_here_and_retryable(
     assert outcome.error.startswith("internal error: TypeError: ")
     (logged,) = [r for r in caplog.records if r.name == "hookd.senders.worker"]
     assert "internal error while sending" in logged.getMessage()
-    assert "Traceback (most recent call last)" in logged.getMessage()  # the worker's, for the bug report
+    # The worker's traceback, for the bug report: beside the message, so each log format places it.
+    assert "Traceback (most recent call last)" in str(logged.exc_text)
+    assert "Traceback" not in logged.getMessage()
     assert receiver.requests == []
 
 

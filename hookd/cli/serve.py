@@ -36,8 +36,14 @@ class LogLevel(StrEnum):
 @app.command()
 def serve(
     config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
-    log_format: LogFormat = typer.Option(LogFormat.human, "--log-format", help="human (key=value) or json lines."),
-    log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="Least severe level logged."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.human,
+        "--log-format",
+        help="human (key=value, escaped) or json (one object per line, values as keys).",
+    ),
+    log_level: LogLevel = typer.Option(
+        LogLevel.info, "--log-level", help="Least severe level logged; debug adds claims, retries scheduled, commits."
+    ),
 ) -> None:
     """Run the daemon: take events from the configured sources, store them, deliver them.
 

@@ -24,7 +24,7 @@ never through argv, the environment or a file.
     worker -> daemon  ("ready", pid)  once, after the HTTP client started
                       ("outcome", rid, status, ok, retryable, duration_s, error, retry_after_s,
                        response_excerpt, response_headers, hops)
-                      ("log", levelno, logger_name, message)
+                      ("log", levelno, logger_name, message, traceback)  message: a str or a LogLine
 
 The worker ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole group, and
 in-flight requests must get the daemon's grace period); it stops when its socket closes, which
@@ -52,6 +52,7 @@ from typing import Any
 
 from hookd.errors import StartupError
 from hookd.health import RecentErrors
+from hookd.logs import LogLine
 from hookd.redact import redact_text
 from hookd.runtime import run, settle_gc
 from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
@@ -218,8 +219,12 @@ class WorkerSender:
         try:
             await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT_S)
         except TimeoutError:
-            log.error("the delivery worker process (pid %d) did not exit; killing it", worker.proc.pid)
+            log.error(LogLine("the delivery worker process did not exit; killing it", {"pid": worker.proc.pid}))
             await _kill(worker.proc)
+        else:
+            log.debug(
+                LogLine("delivery worker process exited", {"pid": worker.proc.pid, "status": worker.proc.returncode})
+            )
         if worker.reading is not None:
             await asyncio.gather(worker.reading, return_exceptions=True)
         _fail_waiting(worker, "the delivery worker process stopped before answering")
@@ -271,7 +276,9 @@ class WorkerSender:
             raise _WorkerFailed(f"it exited with status {code} before it was ready; see its messages above")
         if self._worker is not None:
             self.restarts += 1
-            log.warning("delivery worker process restarted (pid %d)", proc.pid)
+            log.warning(LogLine("delivery worker process restarted", {"pid": proc.pid, "restarts": self.restarts}))
+        else:
+            log.debug(LogLine("delivery worker process started", {"pid": proc.pid}))
         worker.reading = asyncio.create_task(self._read(worker), name="hookd-worker-read")
         self._worker = worker
         return worker
@@ -297,11 +304,11 @@ class WorkerSender:
                 except TimeoutError:  # it closed its socket but does not exit
                     code = await _kill(worker.proc)
                 log.error(
-                    "the delivery worker process (pid %d) exited with status %s; %d request(s) in flight will be "
-                    "retried, and a new worker starts with the next request",
-                    worker.proc.pid,
-                    code,
-                    len(worker.waiting),
+                    LogLine(
+                        "the delivery worker process exited; the requests in flight will be retried, and a new "
+                        "worker starts with the next request",
+                        {"pid": worker.proc.pid, "status": code, "in_flight": len(worker.waiting)},
+                    )
                 )
                 self.errors.add(f"the delivery worker process (pid {worker.proc.pid}) exited with status {code}")
                 _fail_waiting(worker, f"the delivery worker process exited with status {code} before answering")
@@ -318,9 +325,10 @@ class WorkerSender:
             if not any(deadline < now for _, deadline in worker.waiting.values()):
                 continue
             log.error(
-                "the delivery worker process (pid %d) stopped answering; killing it, %d request(s) will be retried",
-                worker.proc.pid,
-                len(worker.waiting),
+                LogLine(
+                    "the delivery worker process stopped answering; killing it, the requests in flight will be retried",
+                    {"pid": worker.proc.pid, "in_flight": len(worker.waiting)},
+                )
             )
             self.errors.add(f"the delivery worker process (pid {worker.proc.pid}) stopped answering and was killed")
             _fail_waiting(worker, "the delivery worker process stopped answering")
@@ -354,8 +362,15 @@ async def _kill(proc: asyncio.subprocess.Process) -> int:
 
 
 def _log_forwarded(m: Message) -> None:
-    """A ("log", levelno, logger_name, text) message from the worker, logged here."""
-    logging.getLogger(m[2]).log(m[1], "%s", m[3])
+    """A ("log", levelno, logger_name, message, traceback) message from the worker, logged here as
+    if logged here: a LogLine keeps its fields, a traceback stays apart from the message (each
+    format escapes and places both)."""
+    logger = logging.getLogger(m[2])
+    if not logger.isEnabledFor(m[1]):
+        return
+    record = logger.makeRecord(logger.name, m[1], "(delivery worker)", 0, m[3], (), None)
+    record.exc_text = m[4]
+    logger.handle(record)
 
 
 async def _until_ready(reader: asyncio.StreamReader) -> bool:
@@ -390,10 +405,10 @@ class _ForwardLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.outbox.put(("log", record.levelno, record.name, text))
+            # Plain values only: the frame is pickled later, and one that cannot be would lose it all.
+            message = record.msg.plain() if isinstance(record.msg, LogLine) and not record.args else record.getMessage()
+            traceback = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+            self.outbox.put(("log", record.levelno, record.name, message, traceback))
 
 
 async def _serve(fd: int) -> None:

@@ -29,6 +29,7 @@ import orjson
 from hookd.config.model import SocketSourceConfig
 from hookd.errors import EventError, StartupError
 from hookd.events import Event, parse_event_line, size_limit
+from hookd.logs import LogLine
 from hookd.sources.base import Accepted, Batch, Rejection, Submit
 from hookd.units import format_size
 
@@ -211,8 +212,8 @@ class SocketSource:
             chunk = await reader.read(READ_CHUNK)
             if not chunk:
                 if buf.strip() and not skipping:
-                    log.warning("source=%s conn=%d line=%d closed mid-line; %d byte(s) dropped, not acknowledged",
-                                self.name, conn.id, conn.line_no + 1, len(buf))  # fmt: skip
+                    where = {"source": self.name, "conn": conn.id, "line": conn.line_no + 1, "bytes": len(buf)}
+                    log.warning(LogLine("closed mid-line; the partial line was dropped, not acknowledged", where))
                 return
             lines: list[bytes | None] = []  # None stands for an oversized line
             over_budget = False
@@ -351,7 +352,8 @@ class SocketSource:
         try:
             accepted = await self._submit(Batch(events=events, rejections=rejections, source=self.name))
         except Exception as e:
-            log.error("source=%s conn=%d could not store %d event(s): %s", self.name, conn.id, len(events), e)
+            where = {"source": self.name, "conn": conn.id, "events": len(events), "error": str(e)}
+            log.error(LogLine("could not store the events", where))
             reason = f"not stored ({type(e).__name__}: {e}); this event was not acknowledged, send it again"
             for index, event in zip(slots, events, strict=True):
                 replies[index] = _error(reason, event.id)

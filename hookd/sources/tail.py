@@ -41,6 +41,7 @@ from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig
 from hookd.errors import EventError, StartupError
 from hookd.events import Event, parse_event_line, size_limit
+from hookd.logs import LogLine
 from hookd.sources.base import Batch, Checkpoint, Rejection, SourceError, Submit
 
 logger = logging.getLogger("hookd.sources.tail")
@@ -176,43 +177,49 @@ class FileTailSource:
     async def _position(self, *, existed: bool) -> None:
         """Place the cursor in the file just opened: the checkpoint, or start_at, or offset 0."""
         size = os.fstat(self._fileno()).st_size
-        where = f"source={self.name} file={self._path}"
+        where = self._where()
         checkpoint = self._loaded
         if checkpoint is not None and checkpoint.path != str(self._path):
-            logger.info("%s checkpoint is for file=%s; ignoring it", where, checkpoint.path)
+            logger.info(
+                LogLine(
+                    "the checkpoint is for another file; ignoring it", {**where, "checkpoint_file": checkpoint.path}
+                )
+            )
             checkpoint = None
         if checkpoint is not None:
             if (checkpoint.device, checkpoint.inode) != (self._device, self._inode):
-                logger.info("%s is another file than at the last checkpoint (rotated); reading it from offset 0", where)
+                logger.info(
+                    LogLine("is another file than at the last checkpoint (rotated); reading it from offset 0", where)
+                )
                 offset, line = 0, 0
             elif checkpoint.offset > size:
                 logger.warning(
-                    "%s is shorter (%d bytes) than its checkpoint (offset %d): truncated while stopped; "
-                    "reading from offset 0",
-                    where,
-                    size,
-                    checkpoint.offset,
+                    LogLine(
+                        "is shorter than its checkpoint: truncated while stopped; reading from offset 0",
+                        {**where, "size": size, "checkpoint_offset": checkpoint.offset},
+                    )
                 )
                 offset, line = 0, 0
             elif checkpoint.fingerprint is not None and self._read_fingerprint(checkpoint.offset) != (
                 checkpoint.fingerprint
             ):
                 logger.warning(
-                    "%s was truncated and written again while stopped (the line before offset %d is not the "
-                    "one read there); reading from offset 0",
-                    where,
-                    checkpoint.offset,
+                    LogLine(
+                        "was truncated and written again while stopped (the line before the checkpoint's offset "
+                        "is not the one read there); reading from offset 0",
+                        {**where, "checkpoint_offset": checkpoint.offset},
+                    )
                 )
                 offset, line = 0, 0
             else:
                 offset, line = checkpoint.offset, checkpoint.line
-                logger.info("%s resuming at offset=%d line=%d", where, offset, line)
+                logger.info(LogLine("resuming", {**where, "offset": offset, "line": line}))
         elif existed and self._config.start_at == "end":
             offset, line = await self._find_end(size)
-            logger.info("%s starting at the end: offset=%d line=%d", where, offset, line)
+            logger.info(LogLine("starting at the end", {**where, "offset": offset, "line": line}))
         else:
             offset, line = 0, 0
-            logger.info("%s reading from offset 0", where)
+            logger.info(LogLine("reading from offset 0", where))
         self._seek(offset, line)
         self._fingerprint = self._read_fingerprint(offset)
 
@@ -268,7 +275,7 @@ class FileTailSource:
                 "check its permissions (and those of its directories)"
             ) from None
         self._last_problem = ""
-        where = f"source={self.name} file={self._path}"
+        where = self._where()
         if (st.st_dev, st.st_ino) != (self._device, self._inode):
             # Rotated: finish the old file first, its unterminated last line included; up to its size
             # now, so that a writer still appending to it (a line with no end) cannot hold us there.
@@ -277,27 +284,27 @@ class FileTailSource:
             old = f"{self._device}:{self._inode}"
             if not self._open():
                 return  # gone again between stat and open: the next poll sees what is there
-            logger.info("%s rotated (old inode %s); reading new file from offset 0", where, old)
+            logger.info(LogLine("rotated; reading new file from offset 0", {**where, "old_inode": old}))
             await self._restart_at_zero(submit)
             return
         size = os.fstat(self._fileno()).st_size
         if size < self._buf_pos + len(self._buf):
             logger.warning(
-                "%s truncated (size=%d < offset=%d); reading from offset 0",
-                where,
-                size,
-                self._buf_pos + len(self._buf),
+                LogLine(
+                    "truncated; reading from offset 0",
+                    {**where, "size": size, "offset": self._buf_pos + len(self._buf)},
+                )
             )
             await self._restart_at_zero(submit)
             return
         if self._fingerprint is not None and self._read_fingerprint(self._offset) != self._fingerprint:
             # copytruncate raced a poll: truncated, then written past our offset before we looked.
             logger.warning(
-                "%s truncated and written again past offset=%d (size=%d now; the line before that offset is "
-                "not the one read there); reading from offset 0",
-                where,
-                self._offset,
-                size,
+                LogLine(
+                    "truncated and written again past the offset (the line before it is not the one read there); "
+                    "reading from offset 0",
+                    {**where, "offset": self._offset, "size": size},
+                )
             )
             await self._restart_at_zero(submit)
 
@@ -307,9 +314,12 @@ class FileTailSource:
         await self._commit_position(submit)
         self._offset, self._line = 0, 0
 
+    def _where(self) -> dict[str, object]:
+        return {"source": self.name, "file": str(self._path)}
+
     def _problem(self, level: int, message: str) -> None:
         if message != self._last_problem:
-            logger.log(level, "source=%s file=%s %s", self.name, self._path, message)
+            logger.log(level, LogLine(message, self._where()))
             self._last_problem = message
 
     async def _find_end(self, size: int) -> tuple[int, int]:
@@ -354,8 +364,8 @@ class FileTailSource:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                logger.error("source=%s file=%s could not store %d line(s): %s; retrying in %.0fs",
-                          self.name, self._path, len(batch.events) + len(batch.rejections), e, delay)  # fmt: skip
+                logger.error(LogLine(f"could not store the lines; retrying in {delay:.0f}s", {
+                    **self._where(), "lines": len(batch.events) + len(batch.rejections), "error": str(e)}))  # fmt: skip
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
 
@@ -491,8 +501,7 @@ class FileTailSource:
         self._reject(skipped.line, reason, skipped.excerpt, rejections)
 
     def _reject(self, line: int, reason: str, excerpt: bytes, rejections: list[Rejection]) -> None:
-        position = f"{self._path}:{line}"
-        logger.debug("source=%s position=%s rejected: %s", self.name, position, reason)  # ingest logs it
+        position = f"{self._path}:{line}"  # ingest logs it, after the commit
         rejections.append(Rejection(source=self.name, position=position, reason=reason, excerpt=excerpt))
 
     # -- small helpers ----------------------------------------------------------------------------

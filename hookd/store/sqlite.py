@@ -21,6 +21,7 @@ import orjson
 
 from hookd.errors import StartupError
 from hookd.ids import uuid7
+from hookd.logs import LogLine
 from hookd.sources.base import Checkpoint, Rejection
 from hookd.store import sqlite_reads as reads
 from hookd.store.base import (
@@ -119,7 +120,9 @@ def _body_and_commit(
         raise
     elapsed = time.perf_counter() - started
     if elapsed > SLOW_TRANSACTION_S:
-        log.warning("store: a transaction took %.0f ms (slow disk, or a large checkpoint)", elapsed * 1000)
+        log.warning(
+            LogLine("store: a slow transaction (slow disk, or a large checkpoint)", {"ms": round(elapsed * 1000)})
+        )
     return result
 
 
@@ -281,11 +284,11 @@ class SQLiteStore:
             try:
                 row = await self._checkpointer.run(_wal_checkpoint, "PASSIVE")
             except sqlite3.Error as e:
-                log.warning("store: WAL checkpoint failed: %s; will try again", e)
+                log.warning(LogLine("store: WAL checkpoint failed; will try again", {"error": str(e)}))
                 continue
             if row is not None and row[1] > WAL_WARN_PAGES and row[2] < row[1]:
                 log.warning(
-                    "store: the WAL holds %d pages not yet checkpointed; a long read may be blocking it", row[1]
+                    LogLine("store: WAL pages not yet checkpointed; a long read may be blocking it", {"pages": row[1]})
                 )
 
     async def close(self) -> None:
