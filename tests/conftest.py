@@ -29,9 +29,12 @@ from hookd.store.sqlite import SQLiteStore
 FAILSAFE_S = 20.0
 
 # Property tests: the default suite runs a small, repeatable sample (CI must not go red by chance);
-# HOOKD_HYPOTHESIS=long searches far wider with fresh randomness (README, "Tests").
+# HOOKD_HYPOTHESIS=long searches far wider with fresh randomness (README, "Development"),
+# HOOKD_HYPOTHESIS_EXAMPLES examples per property (3,000 by default).
 hypothesis_settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True, database=None)
-hypothesis_settings.register_profile("long", max_examples=3000, deadline=None)
+hypothesis_settings.register_profile(
+    "long", max_examples=int(os.environ.get("HOOKD_HYPOTHESIS_EXAMPLES", "3000")), deadline=None
+)
 hypothesis_settings.load_profile(os.environ.get("HOOKD_HYPOTHESIS", "ci"))
 
 

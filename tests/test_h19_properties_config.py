@@ -59,7 +59,9 @@ def mutated_example(draw: st.DrawFn) -> str:
         if not lines:
             lines = [""]
         i = draw(st.integers(min_value=0, max_value=len(lines) - 1))
-        kind = draw(st.sampled_from(["delete", "duplicate", "move", "indent", "value", "insert", "bytes", "anchor"]))
+        kind = draw(
+            st.sampled_from(["delete", "duplicate", "move", "indent", "value", "insert", "bytes", "anchor", "bomb"])
+        )
         line = lines[i]
         if kind == "delete":
             del lines[i]
@@ -83,6 +85,16 @@ def mutated_example(draw: st.DrawFn) -> str:
             key = line.split(":", 1)[0]
             lines[i] = f"{key}: &a {draw(st.sampled_from(ODD_SCALARS))}"
             lines.append(f"x_{i}: *a")
+        elif kind == "bomb":
+            # Aliases that expand exponentially ("billion laughs"), or nesting past any stack.
+            if draw(st.booleans()):
+                lines.append(f"l0_{i}: &l0_{i} [lol, lol, lol, lol, lol, lol, lol, lol, lol]")
+                for level in range(1, draw(st.integers(min_value=2, max_value=9))):
+                    refs = ", ".join([f"*l{level - 1}_{i}"] * 9)
+                    lines.append(f"l{level}_{i}: &l{level}_{i} [{refs}]")
+            else:
+                depth = draw(st.integers(min_value=100, max_value=5000))
+                lines.append(f"deep_{i}: " + "[" * depth + "]" * depth)
     return "\n".join(lines) + "\n"
 
 
