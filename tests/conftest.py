@@ -110,8 +110,10 @@ class Receiver:
         await self.wait_for(lambda rs: sum(1 for r in rs if path is None or r.path == path) >= n, timeout)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+@asynccontextmanager
+async def serving_receiver() -> AsyncIterator[Receiver]:
+    """A started Receiver, closed at the end with every held reply released (for tests that cannot
+    take the fixture, such as one hypothesis example per event loop)."""
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
@@ -129,6 +131,12 @@ async def receiver() -> AsyncIterator[Receiver]:
             if reply.hold is not None:
                 reply.hold.set()
         await server.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serving_receiver() as rec:
+        yield rec
 
 
 @pytest.fixture

@@ -18,13 +18,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hookd.jsonvalue import MAX_DEPTH
-from tests.conftest import Receiver, db_rows, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import Receiver, db_rows, running_daemon, send_lines, serving_receiver, wait_db, write_config
 
 MAX_EVENT_SIZE = 4096
 
@@ -121,12 +119,11 @@ class _Records(logging.Handler):
 
 
 async def _run(lines: list[Line], directory: Path) -> None:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", receiver.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    receiver.server = server
+    async with serving_receiver() as receiver:
+        await _run_with(lines, directory, receiver)
+
+
+async def _run_with(lines: list[Line], directory: Path, receiver: Receiver) -> None:
     feed = directory / "in.jsonl"
     feed.write_bytes(b"")
     config = write_config(
@@ -188,7 +185,6 @@ async def _run(lines: list[Line], directory: Path) -> None:
                 assert _same(delivered[line.event_id]["data"], line.data)
     finally:
         logger.removeHandler(records)
-        await server.close()
     for record in records.records:
         assert record.exc_info is None, record.getMessage()
         assert "Traceback" not in record.getMessage()
