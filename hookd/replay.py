@@ -103,6 +103,8 @@ class FilePlan:
     new_events: tuple[Event, ...]  # not stored yet: stored now, then delivered as any new event
     targets: tuple[Target, ...]
     unfinished: int  # (event, hook) pairs left out: a delivery of them is still pending or in flight
+    # (event id, hook, reason) left out because the hook's filter could not be evaluated on the event
+    filter_failures: tuple[tuple[str, str, str], ...] = ()
 
 
 # -- selecting ---------------------------------------------------------------------------------------
@@ -177,8 +179,11 @@ async def plan_file(store: Store, events: Sequence[Event], router: Router) -> Fi
             newest[(row.event_id, row.hook)] = row  # oldest first, so the newest one stays
     targets: list[Target] = []
     unfinished = 0
+    filter_failures: list[tuple[str, str, str]] = []
     for event in events:
-        for hook in router.route(event):
+        matched, failed = router.routing(event)
+        filter_failures.extend((event.id, hook, reason) for hook, reason in failed.items())
+        for hook in matched:
             original = newest.get((event.id, hook))
             if original is not None and original.state not in ("delivered", "failed"):
                 unfinished += 1
@@ -189,6 +194,7 @@ async def plan_file(store: Store, events: Sequence[Event], router: Router) -> Fi
         new_events=tuple(e for e in events if e.id not in known),
         targets=tuple(targets),
         unfinished=unfinished,
+        filter_failures=tuple(filter_failures),
     )
 
 

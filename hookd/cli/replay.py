@@ -306,6 +306,10 @@ def _result_dict(result: replays.ReplayResult, *, dry_run: bool, cancel: bool) -
         doc["events"] = result.plan.events
         doc["new_events"] = len(result.plan.new_events)
         doc["skipped_unfinished"] = result.plan.unfinished
+        doc["filter_failures"] = [
+            {"event_id": event_id, "hook": hook, "error": reason}
+            for event_id, hook, reason in result.plan.filter_failures
+        ]
     if result.unconfigured:
         doc["unconfigured_hooks"] = list(result.unconfigured)
     if result.missing_events:
@@ -331,6 +335,10 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
         )
         if plan.unfinished:
             out.print(f"{plan.unfinished} left out: a delivery of that event to that hook is still queued")
+        for event_id, hook, reason in plan.filter_failures:
+            render.stderr.print(
+                f"[yellow]warning:[/yellow] event {esc(event_id)!r} left out for hook {esc(hook)!r}: {esc(reason)}"
+            )
     for event_id in result.missing_events:
         render.stderr.print(f"[yellow]warning:[/yellow] no event {esc(event_id)!r} in the database")
     if not result.targets:
