@@ -147,6 +147,11 @@ def _log_recorded(batch: Sequence[AttemptRecord]) -> None:
                                                   "due_at": isoformat(r.next_at)}))  # fmt: skip
 
 
+# What an attempt cut off by a stop records, per delivery: the error, and the delivery's state after
+# it (`pending` is due again at once). The daemon's: CUT_OFF (or CUT_OFF_FORCED) and pending.
+CutOffPolicy = Callable[[DueDelivery], tuple[str, DeliveryState]]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -158,15 +163,13 @@ class Dispatcher:
         concurrency: int,
         rng: random.Random | None = None,
         errors: RecentErrors | None = None,
-        cut_off_error: str = CUT_OFF,
-        cut_off_state: DeliveryState = "pending",
+        cut_off: CutOffPolicy | None = None,
         hook_errors: HookErrors | None = None,
     ) -> None:
         self.store = store
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
         # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
-        self.cut_off_error = cut_off_error
-        self.cut_off_state = cut_off_state
+        self.cut_off = cut_off
         self.sender = sender
         self.hooks: Mapping[str, CompiledHook] = {h.name: h for h in hooks}
         self.clock = clock
@@ -194,7 +197,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         # The daemon's CUT_OFF becomes CUT_OFF_FORCED once a second stop signal skips the grace period.
-        self._cut_off_reason = cut_off_error
+        self._cut_off_reason = CUT_OFF
         self._draining = False
         self._stop_requested = asyncio.Event()
         self.delivered_total = 0
@@ -442,9 +445,13 @@ class Dispatcher:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
-                cut_off = no_response(self._cut_off_reason, t0, retryable=True)
-                next_at = self.clock.now() if self.cut_off_state == "pending" else None
-                self._record(d, hook, started_at, request, cut_off, self.cut_off_state, next_at)
+                reason: str = self._cut_off_reason
+                state: DeliveryState = "pending"
+                if self.cut_off is not None:
+                    reason, state = self.cut_off(d)
+                cut_off = no_response(reason, t0, retryable=True)
+                next_at = self.clock.now() if state == "pending" else None
+                self._record(d, hook, started_at, request, cut_off, state, next_at)
             raise
         except RequestRenderError as e:
             # The event's own doing, not a bug: final (the same event renders the same way every time),
@@ -566,7 +573,7 @@ class Dispatcher:
                 waiting = {w for w in waiting if not w.done()}
             if forced is not None:
                 forced.cancel()
-            if force is not None and force.is_set() and self.cut_off_error == CUT_OFF:
+            if force is not None and force.is_set():
                 self._cut_off_reason = CUT_OFF_FORCED
             pending = set(self._tasks)
             for task in pending:

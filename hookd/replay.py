@@ -31,7 +31,9 @@ from hookd.store.base import (
     FINISHED_STATES,
     DeliveryQuery,
     DeliveryRow,
+    DeliveryState,
     DeliveryStatus,
+    DueDelivery,
     ReplayItem,
     RoutedEvent,
     Store,
@@ -46,6 +48,10 @@ QUEUED: tuple[DeliveryStatus, ...] = ("pending", "retrying")  # what --cancel wi
 WITHDRAWN_BY_CANCEL = "withdrawn by hookd replay --cancel"
 WITHDRAWN_BY_STOP = "withdrawn: hookd replay --wait was stopped before sending it"
 CUT_OFF_BY_STOP = "cancelled: hookd replay --wait was stopped before the receiver answered; not sent again"
+CUT_OFF_OTHERS = (
+    "cancelled: hookd replay --wait, which was sending it, was stopped before the receiver answered; "
+    "sent again by the daemon"
+)
 _MAX_REPORTED_LINES = 20
 
 
@@ -325,20 +331,25 @@ async def send_now(
     sleeping on `clock` in between while deliveries spaced by a rate are not due yet. A failed attempt
     that will be retried leaves its delivery `retrying`, due later: it is not waited for. Once `stop`
     is set, claims nothing more, gives back what was claimed but not sent, and cuts off the attempts
-    in flight, recording each as a cancelled attempt of a cancelled delivery (never left `delivering`).
+    in flight, recording each as a cancelled attempt: of a cancelled delivery when it is one of
+    `delivery_ids`, of a pending one (due at once, for the daemon) otherwise; never left `delivering`.
     Hold `database_lock` around this.
     """
     active: Sender = _Counting(sender, on_sent) if on_sent is not None else sender
     stopping = stop if stop is not None else asyncio.Event()
     ids = tuple(delivery_ids)
+    owned = frozenset(ids)
+
+    def cut_off(d: DueDelivery) -> tuple[str, DeliveryState]:
+        # Only this command's replays are withdrawn; anything else the drain picked up (a due retry of
+        # the daemon's) goes back to the daemon, due at once.
+        return (CUT_OFF_BY_STOP, "cancelled") if d.id in owned else (CUT_OFF_OTHERS, "pending")
+
     stuck: set[str] = set()
     while True:
         if stopping.is_set():  # stopped before (or while) they were queued: send nothing
             return await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
-        dispatcher = Dispatcher(
-            store, active, hooks, clock, concurrency=concurrency, cut_off_error=CUT_OFF_BY_STOP,
-            cut_off_state="cancelled",
-        )  # fmt: skip
+        dispatcher = Dispatcher(store, active, hooks, clock, concurrency=concurrency, cut_off=cut_off)
         watcher = asyncio.create_task(_stop_on(stopping, dispatcher))
         try:
             await dispatcher.run(drain=True)

@@ -169,3 +169,58 @@ class _Clock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(0)
+
+
+async def test_a_stopped_replay_wait_gives_back_what_it_did_not_queue(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """1. One delivery to hook slow failed; a second event's first delivery to slow is pending (the
+       daemon is stopped); 2. `hookd replay --status failed --wait` runs: its drain sends both, and
+       the receiver holds both requests; 3. SIGINT.
+    Result: the replay is cancelled, as this command queued it; the other delivery is pending again,
+    due at once, its attempt recorded as cut off by the stop: the daemon sends it, nothing withdrew it."""
+    db = short_dir / "hookd.db"
+    receiver.default["/slow"] = Reply(status=503)
+    cfg = slow_config(short_dir, receiver)
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="old")])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'failed'", lambda r: r[0][0] == 1)
+    store = SQLiteStore(db, background_checkpoints=False)
+    await store.open()
+    try:
+        await store.ingest([routed("fresh", "slow")], [], [], 1.0)
+    finally:
+        await store.close()
+    receiver.default["/slow"] = Reply(hold=asyncio.Event())  # never set: the receiver never answers
+
+    env = {k: v for k, v in os.environ.items() if k != "HOOKD_CONFIG"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hookd", "replay", "-c", str(cfg), "--status", "failed", "--wait",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        await receiver.wait_count(1 + 2, "/slow")
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivering'", lambda r: r[0][0] == 2)
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(FAILSAFE_S):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    assert proc.returncode == 130, err.decode()
+    assert "1 in flight were recorded as cancelled" in out.decode().replace("\n", " "), out.decode()
+    rows = db_rows(
+        db,
+        "SELECT d.event_id, d.replay_of IS NOT NULL, d.state, a.outcome, a.error FROM deliveries d "
+        "JOIN attempts a ON a.delivery_id = d.id AND a.attempt = d.attempts WHERE d.event_id = 'fresh' "
+        "OR d.replay_of IS NOT NULL ORDER BY 1",
+    )
+    assert rows == [
+        ("fresh", 0, "pending", "pending",
+         "cancelled: hookd replay --wait, which was sending it, was stopped before the receiver answered; "
+         "sent again by the daemon"),
+        ("old", 1, "cancelled", "cancelled",
+         "cancelled: hookd replay --wait was stopped before the receiver answered; not sent again"),
+    ]  # fmt: skip
