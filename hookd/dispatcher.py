@@ -100,6 +100,14 @@ class Recorder:
                     self._buffer[:0] = batch
                     raise
                 except Exception as e:
+                    escaped = [storable(r) for r in batch]
+                    if isinstance(e, UnicodeError | ValueError | TypeError) and escaped != batch:
+                        # Text the store cannot take (a lone surrogate from undecodable bytes): one such
+                        # row must not hold up every other attempt's record. Written again at once.
+                        log.error(LogLine("an attempt held text that cannot be stored; recorded with it escaped",
+                                          {"attempts": len(batch), "error": str(e)}))  # fmt: skip
+                        self._buffer[:0] = escaped
+                        continue
                     # Kept and written again (idempotent by delivery and attempt): dropping the batch
                     # would leave its deliveries `delivering`, unsent, until a restart.
                     log.error(LogLine(f"could not record the attempts; retrying in {STORE_RETRY_S:.0f}s",
@@ -150,6 +158,41 @@ def _log_recorded(batch: Sequence[AttemptRecord]) -> None:
 # What an attempt cut off by a stop records, per delivery: the error, and the delivery's state after
 # it (`pending` is due again at once). The daemon's: CUT_OFF (or CUT_OFF_FORCED) and pending.
 CutOffPolicy = Callable[[DueDelivery], tuple[str, DeliveryState]]
+
+
+def storable(record: AttemptRecord) -> AttemptRecord:
+    """`record` with every text escaped to valid UTF-8 (lone surrogates as \\udcNN), or itself when it
+    holds none to escape."""
+    fixed = dataclasses.replace(
+        record,
+        error=_valid(record.error),
+        request=_valid_tree(record.request),
+        response_headers={_valid(k): _valid(v) for k, v in record.response_headers.items()},
+        response_excerpt=_valid(record.response_excerpt),
+        hops=tuple(dataclasses.replace(h, url=_valid(h.url)) for h in record.hops),
+    )
+    return record if fixed == record else fixed
+
+
+def _valid(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _valid_tree(value: Mapping[str, object]) -> dict[str, object]:
+    def walk(v: object) -> object:
+        if isinstance(v, str):
+            return _valid(v)
+        if isinstance(v, Mapping):
+            return {_valid(str(k)): walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return v
+
+    return {_valid(k): walk(v) for k, v in value.items()}
 
 
 class Dispatcher:

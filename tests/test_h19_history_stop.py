@@ -171,9 +171,7 @@ class _Clock:
         await asyncio.sleep(0)
 
 
-async def test_a_stopped_replay_wait_gives_back_what_it_did_not_queue(
-    short_dir: Path, receiver: Receiver
-) -> None:
+async def test_a_stopped_replay_wait_gives_back_what_it_did_not_queue(short_dir: Path, receiver: Receiver) -> None:
     """1. One delivery to hook slow failed; a second event's first delivery to slow is pending (the
        daemon is stopped); 2. `hookd replay --status failed --wait` runs: its drain sends both, and
        the receiver holds both requests; 3. SIGINT.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import aiohttp
 import yarl
@@ -94,6 +95,8 @@ class HttpSender:
                 built = no_response(f"cannot build the request: {_text(e, request.url)}", started, retryable=False)
                 return _after(hops, url, None, built)
             location = answer.get("Location") if request.follow_redirects and status in REDIRECT_STATUS else None
+            if location:
+                location = _header_text("Location", location)
             if not location:
                 outcome = _classify_response(status, answer, excerpt, time.perf_counter() - started, request)
                 return _after(hops, url, status, outcome)
@@ -221,7 +224,7 @@ def _classify_response(
         return Outcome(status=status, ok=True, retryable=False, duration_s=duration_s, response_excerpt=text,
                        response_headers=kept)  # fmt: skip
     if 300 <= status < 400:
-        where = headers.get("Location", "")
+        where = _header_text("Location", headers.get("Location", ""))
         if request.follow_redirects:
             error = (
                 f"HTTP {status} {'without a Location' if not where else 'to ' + redact_url(where)} is not a "
@@ -252,7 +255,19 @@ def _classify_response(
 
 
 def _kept(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: headers[k] for k in _KEPT_RESPONSE_HEADERS if k in headers}
+    return {k: _header_text(k, headers[k]) for k in _KEPT_RESPONSE_HEADERS if k in headers}
+
+
+def _header_text(name: str, value: str) -> str:
+    """A response header as text that can be stored and shown. aiohttp keeps bytes that are not UTF-8
+    as lone surrogates, which SQLite and JSON refuse: a Location gets them percent-encoded (a URL
+    that can still be followed), any other header escaped as \\xNN."""
+    if value.isascii():
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    if name.lower() == "location":
+        return quote(raw, safe="!#$%&'()*+,/:;=?@[]~")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _text(e: BaseException, url: str) -> str:
