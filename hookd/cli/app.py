@@ -26,7 +26,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"hookd {__version__}")
+        render.write(f"hookd {__version__}\n")
         raise typer.Exit(0)
 
 
@@ -43,7 +43,7 @@ def _global(
 @app.command("version")
 def version_command() -> None:
     """Print the hookd version."""
-    typer.echo(f"hookd {__version__}")
+    render.write(f"hookd {__version__}\n")
 
 
 def _register() -> None:

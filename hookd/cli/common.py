@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -276,4 +275,4 @@ def print_table(table: Table) -> None:
         console = Console(highlight=False, width=table_width() or _PIPED_WIDTH, file=io.StringIO())
         with console.capture() as captured:
             console.print(table)
-        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        render.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -18,11 +18,10 @@ from hookd.errors import Problem
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
-        # rich exits 1 here; a closed pipe (`| head`) is no failure of the command, so let the
-        # command decide its exit code (status: the daemon's health).
+        # rich exits 1 here; a closed pipe (`| head`) is no failure of the command: what follows is
+        # discarded and the command ends with its own exit code (status: the daemon's health).
         self.quiet = True
         discard_stdout()
-        raise BrokenPipeError("stdout was closed by its reader")
 
 
 stdout = _Console(highlight=False, soft_wrap=True)
@@ -30,8 +29,17 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(value: object) -> None:
-    sys.stdout.write(jsonvalue.dumps(value, indent=True).decode() + "\n")
-    sys.stdout.flush()
+    write(jsonvalue.dumps(value, indent=True).decode() + "\n")
+
+
+def write(text: str) -> None:
+    """Plain text to stdout; a reader that closed the pipe (`| head`) ends the output, not the command."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout.quiet = True
+        discard_stdout()
 
 
 def problem_text(p: Problem, *, console: Console = stdout) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from hookd.cli import render
 from hookd.cli.app import app
 from hookd.keys import MAX_BYTES, MIN_BYTES, SIGNING_PREFIX, generate_secret
 
@@ -24,4 +25,4 @@ def generate(
     Store it where the config reads it, never in the config itself:
     `hookd secret generate > /run/secrets/hookd_admin_token` and `token: ${file:/run/secrets/hookd_admin_token}`.
     """
-    typer.echo(generate_secret(n_bytes, prefix=prefix))
+    render.write(generate_secret(n_bytes, prefix=prefix) + "\n")
