@@ -17,7 +17,7 @@ from hookd import __version__, jsonvalue
 from hookd.config.model import HookConfig
 from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
-from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, tokenize
+from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, search, tokenize
 from hookd.ids import uuid7
 from hookd.redact import Redactor
 from hookd.rendering import RequestRenderError, render_failure, render_request
@@ -229,7 +229,7 @@ def explain_false(expression: str, subject: Mapping[str, object]) -> tuple[Filte
     if parts:
         return tuple(parts)
     try:
-        return (FilterPart(expression=expression, value=compile_jmespath(expression).search(subject)),)
+        return (FilterPart(expression=expression, value=search(compile_jmespath(expression), subject)),)
     except EVALUATION_ERRORS as e:
         return (FilterPart(expression=expression, error=str(e)),)
 
@@ -280,7 +280,7 @@ def _false_parts(text: str, subject: Mapping[str, object]) -> list[FilterPart]:
         out: list[FilterPart] = []
         for piece in pieces:
             try:
-                value = compile_jmespath(piece).search(subject)
+                value = search(compile_jmespath(piece), subject)
             except EVALUATION_ERRORS as e:
                 if not out:  # after a false operand of &&, jmespath never evaluated this one
                     out.append(FilterPart(expression=piece, error=str(e)))
@@ -294,7 +294,7 @@ def _false_parts(text: str, subject: Mapping[str, object]) -> list[FilterPart]:
 def _leaf(
     text: str, parsed: Mapping[str, object], top: list[tuple[int, dict[str, object]]], subject: Mapping[str, object]
 ) -> FilterPart:
-    value = compile_jmespath(text).search(subject)
+    value = search(compile_jmespath(text), subject)
     children = parsed.get("children")
     operands: list[tuple[str, object]] = []
     kind: PartKind = "value"
@@ -304,7 +304,7 @@ def _leaf(
         sides = [text[:at].strip(), text[at + _COMPARATOR_WIDTH[str(comparators[0]["type"])] :].strip()]
         if [compile_jmespath(s).parsed for s in sides] == children:
             kind = "comparison"
-            operands = [(s, compile_jmespath(s).search(subject)) for s, node in zip(sides, children, strict=True)
+            operands = [(s, search(compile_jmespath(s), subject)) for s, node in zip(sides, children, strict=True)
                         if node.get("type") != "literal"]  # fmt: skip
     elif parsed.get("type") == "not_expression" and top and top[0][1]["type"] == "not" and isinstance(children, list):
         inner = text[_start(top[0][1]) + 1 :].strip()
@@ -312,7 +312,7 @@ def _leaf(
             inner = inner[1:-1].strip()  # !(a.b): show a.b = value
         if [compile_jmespath(inner).parsed] == children:
             kind = "not"
-            operands = [(inner, compile_jmespath(inner).search(subject))]
+            operands = [(inner, search(compile_jmespath(inner), subject))]
     return FilterPart(expression=text, value=value, kind=kind, operands=tuple(operands))
 
 

@@ -14,13 +14,14 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jmespath
 from jmespath import exceptions as jmes_exc
 from jmespath import lexer as jmes_lexer
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
 
 from hookd.suggest import closest
 
@@ -60,10 +61,38 @@ class EvaluationError(Exception):
     """An expression could not be evaluated on one event; the message says why, in one line."""
 
 
+class _Interpreter(TreeInterpreter):  # type: ignore[misc]  # jmespath ships no types
+    """jmespath's interpreter, with ordering (`<`, `<=`, `>`, `>=`) null unless both sides are numbers or
+    both are strings, as the JMESPath specification says: jmespath 1.1 raises TypeError for
+    `'300' > `100``, which would turn an event with a string where a number was expected into an
+    evaluation error instead of "not matched"."""
+
+    def visit_comparator(self, node: dict[str, Any], value: object) -> object:
+        if node["value"] in self._EQUALITY_OPS:
+            return super().visit_comparator(node, value)
+        left = self.visit(node["children"][0], value)
+        right = self.visit(node["children"][1], value)
+        if not (_is_number(left) and _is_number(right)) and not (isinstance(left, str) and isinstance(right, str)):
+            return None
+        return self.COMPARATOR_FUNC[node["value"]](left, right)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_INTERPRETER = _Interpreter()
+
+
+def search(expression: ParsedResult, subject: object) -> object:
+    """`expression` on `subject`, as every filter and template is evaluated; raises what jmespath raises."""
+    return _INTERPRETER.visit(expression.parsed, subject)
+
+
 def evaluate(expression: ParsedResult, subject: object) -> object:
     """`expression` on `subject`. Raises EvaluationError, and nothing else, when it cannot be evaluated."""
     try:
-        return expression.search(subject)
+        return search(expression, subject)
     except RecursionError:
         raise EvaluationError("the event is nested too deeply to evaluate this expression") from None
     except EVALUATION_ERRORS as e:
