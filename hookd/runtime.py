@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import resource
 from collections.abc import Coroutine
 from typing import Any
 
@@ -29,3 +30,18 @@ def settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard one, as servers that hold many connections do,
+    and return the limit in force: every client connection, tailed file and database handle counts,
+    and the usual soft default (1,024) is easily reached by idle clients alone."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass  # not allowed here: the limit stays as it was
+    return soft

@@ -18,7 +18,7 @@ from hookd.daemon import Daemon
 from hookd.errors import StartupError
 from hookd.logs import setup_logging
 from hookd.redact import Redactor, redact_log_handlers
-from hookd.runtime import run, settle_gc
+from hookd.runtime import raise_open_files_limit, run, settle_gc
 
 
 class LogFormat(StrEnum):
@@ -67,6 +67,7 @@ def serve(
     for warning in result.problems:
         logging.getLogger("hookd").warning("config: %s", warning)
     try:
+        raise_open_files_limit()
         run(_serve(Daemon(settings)))
     except StartupError as e:
         render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape(str(e))}")

@@ -41,6 +41,10 @@ MAX_LINES_PER_BATCH = 1000  # per connection and commit (fairness between connec
 # Connections waiting to be accepted. asyncio's default of 100 refused (EAGAIN) 899 of a burst of
 # 1,000 connects; the kernel lowers this to net.core.somaxconn (4096 by default since Linux 5.4).
 LISTEN_BACKLOG = 4096
+# Connections served at once per source; one more is told so and closed. Idle clients could otherwise
+# use up the process's open files, and then no client (nor the admin listener) could connect at all.
+MAX_CONNECTIONS = 1000
+FULL_LOG_INTERVAL_S = 60.0
 # Bytes of unfinished lines all connections together may hold: 4 x max_event_size, at least this.
 # 60 clients each holding a 9.9 MB line once took 580 MB.
 PARTIAL_BUDGET_FLOOR = 64_000_000
@@ -52,7 +56,9 @@ _HTTP_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} [!-~]+ HTTP/\d(\.\d)?\r?\Z")
 class SocketSource:
     """Implements hookd.sources.base.Source."""
 
-    def __init__(self, config: SocketSourceConfig, *, partial_budget: int | None = None) -> None:
+    def __init__(
+        self, config: SocketSourceConfig, *, partial_budget: int | None = None, max_connections: int | None = None
+    ) -> None:
         self.config = config
         self.name = config.name
         self._servers: list[asyncio.Server] = []
@@ -68,6 +74,13 @@ class SocketSource:
         self._bound_path: Path | None = None  # the socket file this source created, and only it may remove
         self.partial_budget = partial_budget or max(PARTIAL_BUDGET_FLOOR, 4 * config.max_event_bytes)
         self._partial_bytes = 0  # held now in unfinished lines, all connections together
+        self.max_connections = max_connections or MAX_CONNECTIONS
+        self.refused_total = 0  # connections refused for being over max_connections
+        self._refused_logged_at = -FULL_LOG_INTERVAL_S
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._connections)
 
     @property
     def unfinished_bytes(self) -> int:
@@ -178,6 +191,9 @@ class SocketSource:
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if len(self._connections) >= self.max_connections:
+            await self._refuse(writer)
+            return
         self._connections.add(task)
         conn = _Connection(next(self._conn_ids))
         try:
@@ -197,6 +213,25 @@ class SocketSource:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        """One connection over max_connections: told why in one line, closed, and logged once a minute."""
+        self.refused_total += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._refused_logged_at >= FULL_LOG_INTERVAL_S:
+            self._refused_logged_at = now
+            log.warning(LogLine(
+                f"refusing connections: {self.max_connections} are open, the most one source serves; "
+                "clients that hold connections idle should close them",
+                {"source": self.name, "refused_total": self.refused_total},
+            ))  # fmt: skip
+        reason = f"too many connections ({self.max_connections} open); try again later"
+        with contextlib.suppress(Exception):
+            writer.write(_error(reason))
+            await asyncio.wait_for(writer.drain(), 1.0)
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
 
     async def _end_stream(self, conn: _Connection) -> None:
         """Let ingest write the summary of this connection's rejections that were only counted."""
