@@ -149,3 +149,32 @@ async def test_a_daemon_that_stops_while_stdin_is_idle_ends_the_stream(short_dir
         if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_duplicate_is_not_counted_as_stored_in_the_summary(short_dir: Path, receiver: Receiver) -> None:
+    """One event sent twice and one refused: the summary says the other two are stored, one of them
+    already was (found by a new-user walkthrough: it said both 'were stored')."""
+    cfg = send_config(short_dir, receiver)
+    async with running_daemon(cfg):
+        sock = str(short_dir / "s.sock")
+        first = await asyncio.to_thread(
+            CliRunner().invoke, app, ["send", "--socket", sock, '{"type": "a", "id": "d-1"}']
+        )
+        assert first.exit_code == 0, first.output
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            [
+                "send",
+                "--socket",
+                sock,
+                '{"type": "a", "id": "d-1"}',
+                '{"type": "a", "id": "d-2"}',
+                '{"type": "a", "zzz": 1}',
+            ],
+        )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "1 of 3 events were refused and not stored (the reason is above); the other 2 are stored (1 of them "
+        "already was): send only the refused again"
+    )

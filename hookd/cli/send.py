@@ -148,17 +148,22 @@ class _Printer:
                 doc["error"] = error
             render.print_json(doc)
         elif bad and error is None:
-            render.stderr.print(_summary(bad, stored + duplicates))
+            render.stderr.print(_summary(bad, stored, duplicates))
         return bad
 
 
-def _summary(bad: int, kept: int) -> str:
+def _summary(bad: int, stored: int, duplicates: int) -> str:
     """One sentence on what happened to the events as a whole, after the per-event reasons."""
     reasons = "the reason is above" if bad == 1 else "the reasons are above"
+    kept = stored + duplicates
     if kept == 0:
         what = "the event was" if bad == 1 else f"all {bad} events were"
         return f"nothing was stored: {what} refused ({reasons}); fix and send again"
-    also = f"the other {kept} event{'s were' if kept != 1 else ' was'} stored"
+    if duplicates == 0:
+        also = f"the other {kept} event{'s were' if kept != 1 else ' was'} stored"
+    else:
+        earlier = f"{duplicates} of them already {'was' if duplicates == 1 else 'were'}"
+        also = f"the other {kept} {'are' if kept != 1 else 'is'} stored ({earlier})"
     return f"{bad} of {bad + kept} events were refused and not stored ({reasons}); {also}: send only the refused again"
 
 
