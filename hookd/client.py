@@ -20,6 +20,7 @@ import orjson
 
 from hookd import jsonvalue
 from hookd.config.model import Settings, SocketSourceConfig
+from hookd.data_option import parse_data_option
 from hookd.errors import DaemonUnavailable, HookdError
 
 SEND_TIMEOUT_S = 30.0
@@ -180,13 +181,9 @@ def typed_event_line(event_type: str, data: str | None) -> bytes:
     event: dict[str, object] = {"type": event_type}
     if data is not None:
         try:
-            event["data"] = jsonvalue.loads(data)
-        except jsonvalue.JsonSyntaxError as e:
-            raise InputError(f"--data: {_syntax(e)}; quote strings, like --data '\"text\"'") from None
-        except jsonvalue.JsonValueError as e:
+            event["data"] = parse_data_option(data)
+        except ValueError as e:
             raise InputError(f"--data: {e}") from None
-    if jsonvalue.nested_deeper_than(event, jsonvalue.MAX_DEPTH):
-        raise InputError(f"--data: {jsonvalue.too_deep_text()}")
     return jsonvalue.dumps(event) + b"\n"
 
 

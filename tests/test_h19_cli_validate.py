@@ -67,7 +67,7 @@ def test_fields_no_event_has_are_warned_with_did_you_mean(tmp_path: Path) -> Non
     [
         ("webhook-id", "fixed", "hookd sets webhook-id to the event id"),
         ("Webhook-Timestamp", "1", "Webhook-Timestamp is hookd's own header"),
-        ("webhook-signature", "v1,x", "webhook-signature is hookd's own header"),
+        ("webhook-signature", "v1,x", "webhook-signature is the Standard Webhooks signature header"),
         ("hookd-attempt", "1", "Use another name, like X-attempt"),
         ("User-Agent", "curl/8", "hookd sends User-Agent: hookd/VERSION"),
         ("Content-Type", "text/plain", "Content-Type 'text/plain' describes it wrongly"),
