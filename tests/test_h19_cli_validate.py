@@ -119,7 +119,7 @@ def test_no_environment_checks_the_file_without_its_secrets(tmp_path: Path) -> N
     Result: without the flag, three errors; with --no-environment, ok, and a note naming each
     reference left unchecked; other mistakes are still errors."""
     code, lines, path = validate(tmp_path, ENV_CONFIG)
-    assert code == 1 and lines[-1] == "3 problem(s) in 1 file(s)"
+    assert code == 1 and lines[-1] == "3 error(s) in 1 file(s)"
     code, lines, path = validate(tmp_path, ENV_CONFIG, "--no-environment")
     assert code == 0, lines
     assert lines == [
