@@ -13,7 +13,7 @@ def parse_data_option(text: str) -> object:
     try:
         data = jsonvalue.loads(text)
     except jsonvalue.JsonSyntaxError as e:
-        raise ValueError(f"{_syntax(e)}; quote strings, like --data '\"text\"'") from None
+        raise ValueError(f"{syntax_text(e)}; quote strings, like --data '\"text\"'") from None
     except jsonvalue.JsonValueError as e:
         raise ValueError(str(e)) from None
     # The event holds the data one level down, so the data may use one level less.
@@ -22,7 +22,7 @@ def parse_data_option(text: str) -> object:
     return data
 
 
-def _syntax(e: jsonvalue.JsonSyntaxError) -> str:
+def syntax_text(e: jsonvalue.JsonSyntaxError) -> str:
     """`invalid JSON (what the parser said)`, or the invalid UTF-8 sentence as it is."""
     text = str(e)
     return f"invalid JSON ({text.removeprefix('invalid JSON: ')})" if text.startswith("invalid JSON: ") else text
