@@ -20,6 +20,7 @@ import orjson
 
 from hookd import jsonvalue
 from hookd.config.model import Settings, SocketSourceConfig
+from hookd.data_option import parse_data_option, syntax_text
 from hookd.errors import DaemonUnavailable, HookdError
 
 SEND_TIMEOUT_S = 30.0
@@ -48,7 +49,8 @@ def event_line(text: str | bytes, where: str) -> bytes:
     try:
         value = jsonvalue.loads(text, unique_keys=True)
     except jsonvalue.JsonSyntaxError as e:
-        raise InputError(f'{where}: {_syntax(e)}; give one JSON object, like \'{{"type": "order.created"}}\'') from None
+        example = '\'{"type": "order.created"}\''
+        raise InputError(f"{where}: {syntax_text(e)}; give one JSON object, like {example}") from None
     except jsonvalue.JsonValueError as e:
         raise InputError(f"{where}: {e}") from None
     return jsonvalue.dumps(value) + b"\n"
@@ -180,20 +182,10 @@ def typed_event_line(event_type: str, data: str | None) -> bytes:
     event: dict[str, object] = {"type": event_type}
     if data is not None:
         try:
-            event["data"] = jsonvalue.loads(data)
-        except jsonvalue.JsonSyntaxError as e:
-            raise InputError(f"--data: {_syntax(e)}; quote strings, like --data '\"text\"'") from None
-        except jsonvalue.JsonValueError as e:
+            event["data"] = parse_data_option(data)
+        except ValueError as e:
             raise InputError(f"--data: {e}") from None
-    if jsonvalue.nested_deeper_than(event, jsonvalue.MAX_DEPTH):
-        raise InputError(f"--data: {jsonvalue.too_deep_text()}")
     return jsonvalue.dumps(event) + b"\n"
-
-
-def _syntax(e: jsonvalue.JsonSyntaxError) -> str:
-    """`invalid JSON (what the parser said)`, or the invalid UTF-8 sentence as it is."""
-    text = str(e)
-    return f"invalid JSON ({text.removeprefix('invalid JSON: ')})" if text.startswith("invalid JSON: ") else text
 
 
 def socket_path(settings: Settings) -> Path:

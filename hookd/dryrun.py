@@ -15,6 +15,7 @@ from typing import Literal
 
 from hookd import __version__, jsonvalue
 from hookd.config.model import HookConfig
+from hookd.data_option import parse_data_option
 from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
 from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, search, tokenize
@@ -95,22 +96,13 @@ def inline_event(event_type: str, data: str | None, *, now: float | None = None)
     value: dict[str, object] = {"type": event_type}
     if data is not None:
         try:
-            value["data"] = _DECODER.decode(data)
-        except json.JSONDecodeError as e:
-            raise InputError("--data", f"invalid JSON at column {e.colno}: {e.msg}") from None
-        except RecursionError:
-            raise InputError("--data", jsonvalue.too_deep_text()) from None
+            value["data"] = parse_data_option(data)
+        except ValueError as e:
+            raise InputError("--data", str(e)) from None
     try:
         return InputEvent(event_from_object(value, now=now), "--type/--data")
     except EventError as e:
         raise InputError("--type", str(e)) from None
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _skip_space(text: str, pos: int) -> int:

@@ -253,7 +253,7 @@ def test_bad_events_exit_2_naming_file_and_line(
     ("args", "message"),
     [
         (["missing.jsonl"], "error: missing.jsonl: the events file does not exist"),
-        (["--type", "t", "--data", "{bad"], "error: --data: invalid JSON at column 2: Expecting property name"),
+        (["--type", "t", "--data", "{bad"], "error: --data: invalid JSON (unexpected character, expected a string key"),
         (["--data", "{}"], "error: --data needs --type"),
         ([], "error: no events: give EVENT_FILE (- for stdin), or --type TYPE [--data JSON], or --cases FILE"),
         (["--type", "t", "--to", "http://127.0.0.1:9/"], "error: --to only applies with --send"),

@@ -65,7 +65,7 @@ def test_broken_file_exits_1_with_every_problem_located(tmp_path: Path) -> None:
         f"{path}:4:13: error: hooks[0] (name='orders').events: must be a list, not a string "
         "(write [order.created] for a list of one)",
         f"{path}:6:5: error: hooks[0] (name='orders').tiemout: unknown key 'tiemout'; did you mean 'timeout'?",
-        "2 problem(s) in 1 file(s)",
+        "2 error(s) in 1 file(s)",
     ]
 
 
@@ -78,7 +78,7 @@ def test_several_files_one_good_one_bad(tmp_path: Path) -> None:
     assert f"ok {good}: 1 hook(s), 0 source(s)" in out
     assert f"{bad}:4:13: error:" in out
     assert f"{bad}:6:5: error:" in out
-    assert "2 problem(s) in 1 file(s)" in out
+    assert "2 error(s) in 1 file(s)" in out
 
 
 def test_config_option_adds_files(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_warning_passes_unless_strict(tmp_path: Path) -> None:
     out = plain(strict.output)
     assert f"{path}:3:10: warning:" in out
     assert "ok " not in out
-    assert "1 problem(s) in 1 file(s)" in out
+    assert "1 warning(s) in 1 file(s)" in out
 
     as_json = runner.invoke(app, ["validate", "--strict", "--format", "json", str(path)])
     assert as_json.exit_code == 1

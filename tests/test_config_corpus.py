@@ -467,13 +467,6 @@ CASES = [
         49,
     ),
     Case(
-        "file-source-is-directory",
-        "version: 1\nsources:\n  - name: log\n    type: file\n    path: .\n",
-        "is a directory; name the JSONL file to tail",
-        5,
-        11,
-    ),
-    Case(
         "bad-size",
         "version: 1\nsources:\n  - {name: log, type: file, path: e.jsonl, max_event_size: 10 megabytes}\n",
         "'10 megabytes' is not valid: write a size with a unit, like 512KB, 10MB or 1GiB",

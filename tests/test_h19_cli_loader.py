@@ -71,7 +71,7 @@ def test_5000_deep_nesting_is_an_error_not_a_recursion_error(tmp_path: Path) -> 
     assert plain(result.output).splitlines() == [
         f"{path}:2:{3 + MAX_NESTING}: error: mappings and lists are nested more than {MAX_NESTING} levels deep "
         f"here; hookd reads at most {MAX_NESTING} levels, so flatten the structure",
-        "1 problem(s) in 1 file(s)",
+        "1 error(s) in 1 file(s)",
     ]
 
 

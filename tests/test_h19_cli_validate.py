@@ -67,7 +67,7 @@ def test_fields_no_event_has_are_warned_with_did_you_mean(tmp_path: Path) -> Non
     [
         ("webhook-id", "fixed", "hookd sets webhook-id to the event id"),
         ("Webhook-Timestamp", "1", "Webhook-Timestamp is hookd's own header"),
-        ("webhook-signature", "v1,x", "webhook-signature is hookd's own header"),
+        ("webhook-signature", "v1,x", "webhook-signature is the Standard Webhooks signature header"),
         ("hookd-attempt", "1", "Use another name, like X-attempt"),
         ("User-Agent", "curl/8", "hookd sends User-Agent: hookd/VERSION"),
         ("Content-Type", "text/plain", "Content-Type 'text/plain' describes it wrongly"),
@@ -119,7 +119,7 @@ def test_no_environment_checks_the_file_without_its_secrets(tmp_path: Path) -> N
     Result: without the flag, three errors; with --no-environment, ok, and a note naming each
     reference left unchecked; other mistakes are still errors."""
     code, lines, path = validate(tmp_path, ENV_CONFIG)
-    assert code == 1 and lines[-1] == "3 problem(s) in 1 file(s)"
+    assert code == 1 and lines[-1] == "3 error(s) in 1 file(s)"
     code, lines, path = validate(tmp_path, ENV_CONFIG, "--no-environment")
     assert code == 0, lines
     assert lines == [

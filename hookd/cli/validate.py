@@ -10,7 +10,7 @@ import typer
 
 from hookd.cli import render
 from hookd.cli.app import app
-from hookd.config.load import check_config, default_config_path
+from hookd.config.load import CheckResult, check_config, default_config_path
 
 
 class Format(StrEnum):
@@ -57,8 +57,8 @@ def validate(
                     {
                         "file": r.file,
                         "valid": not (r.errors or (strict and r.problems)),
-                        "hooks": len(r.settings.hooks) if r.settings else None,
-                        "sources": len(r.settings.sources) if r.settings else None,
+                        "hooks": _counts(r)[0],
+                        "sources": _counts(r)[1],
                         "problems": [render.problem_dict(p) for p in r.problems],
                         # With --no-environment only: the references whose values went unchecked.
                         **({"unchecked": list(r.unchecked)} if no_environment else {}),
@@ -78,20 +78,31 @@ def validate(
             render.problems_text(r.problems)
             if not r.errors and not (strict and r.problems):
                 warn = f", {len(r.problems)} warning(s)" if r.problems else ""
-                s = r.settings
-                counts = f": {len(s.hooks)} hook(s), {len(s.sources)} source(s){warn}" if s else warn.replace(",", ":")
+                hooks, sources = _counts(r)
+                counts = (
+                    f": {hooks} hook(s), {sources} source(s){warn}" if hooks is not None else warn.replace(",", ":")
+                )
                 render.stdout.print(f"[green]ok[/green] {render.escape(r.file)}{counts}")
             if r.unchecked:
                 render.stdout.print(f"note: {render.escape(r.file)}: {render.escape(_unchecked(r.unchecked))}")
         if failed:
-            n = sum(len(r.errors) if not strict else len(r.problems) for r in results)
-            render.stdout.print(
-                f"[red]{n} problem(s)[/red] in {sum(1 for r in results if r.errors or (strict and r.problems))} file(s)"
-            )
+            failing = [r for r in results if r.errors or (strict and r.problems)]
+            errors = sum(len(r.errors) for r in failing)
+            warnings = sum(len(r.problems) - len(r.errors) for r in failing)
+            counted = [f"{errors} error(s)"] if errors else []
+            counted += [f"{warnings} warning(s)"] if warnings else []
+            render.stdout.print(f"[red]{' and '.join(counted)}[/red] in {len(failing)} file(s)")
     if unreadable:
         raise typer.Exit(2)
     if failed:
         raise typer.Exit(1)
+
+
+def _counts(r: CheckResult) -> tuple[int | None, int | None]:
+    """The hooks and sources of a file that checked out, with or without settings to run."""
+    if r.settings is not None:
+        return len(r.settings.hooks), len(r.settings.sources)
+    return r.hook_count, r.source_count
 
 
 def _unchecked(references: tuple[str, ...]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -154,10 +155,18 @@ class _Linter:
             self._listen(listen, (*path, "listen"), loopback_only=True)
         if kind == "file" and isinstance(raw_path, str) and raw_path:
             target = resolve_path(self.base_dir, raw_path)
-            is_dir = self._is_dir(target, (*path, "path"))
-            if is_dir:
-                self.add((*path, "path"), f"{str(target)!r} is a directory; name the JSONL file to tail")
-            elif is_dir is False and not target.parent.is_dir() and target.parent != self._storage_dir():
+            what = self._what_is(target, (*path, "path"))
+            if what not in ("missing", "a regular file", None):
+                # What is at the path now, not the config's shape: a warning, so that status,
+                # history and send still run while a tailed path is briefly something else. The
+                # file source itself refuses it at start, so `hookd serve` still does not start.
+                self.add(
+                    (*path, "path"),
+                    f"{str(target)!r} is {what} now, not a regular file; a file source tails a JSONL file, so "
+                    "hookd serve refuses to start (and a running daemon stops this source) until the path names one",
+                    "warning",
+                )
+            elif what == "missing" and not target.parent.is_dir() and target.parent != self._storage_dir():
                 self.add(
                     (*path, "path"),
                     f"directory {str(target.parent)!r} does not exist yet; hookd will wait for the file to appear",
@@ -176,6 +185,22 @@ class _Linter:
                 "warning",
             )
             return None
+
+    def _what_is(self, target: Path, path: PathKey) -> str | None:
+        """What `target` is now ("missing", "a regular file", "a directory", "a FIFO" ...); None, with a
+        warning, when this user may not look (the daemon may run as another user)."""
+        try:
+            mode = target.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
+        except OSError as e:
+            self.add(
+                path,
+                f"cannot look at {str(target)!r}: {e.strerror or e}; make sure the user hookd runs as can reach it",
+                "warning",
+            )
+            return None
+        return _file_kind(mode)
 
     def _storage_dir(self) -> Path:
         # The daemon creates the database directory at start, so files beside the database are fine.
@@ -253,7 +278,9 @@ class _Linter:
                 elif (why := _overrides_hookd(name, value)) is not None:
                     self.add(hpath, why, "warning", key=True)
                 if isinstance(value, str):
-                    if "\n" in value or "\r" in value:
+                    if _has_break(value) and not _has_break(self.doc.interpolated.get(hpath, value)):
+                        self.add(hpath, self._substituted_break(self.doc.interpolated[hpath]))
+                    elif _has_break(value):
                         self.add(
                             hpath,
                             "header values must be on one line; remove the line break "
@@ -294,6 +321,19 @@ class _Linter:
                     self.add((*path, "timeout"), "timeout must be longer than 0s")
             except (ValueError, TypeError):
                 pass
+
+    def _substituted_break(self, raw: str) -> str:
+        """Why a header whose text as written is one line has a line break: a value it brings in."""
+        for value, ref in self.doc.secrets.items():
+            if not _has_break(value) or ref[:-1] not in raw:
+                continue
+            if ref.startswith("${file:"):
+                return (
+                    f"{ref} holds more than one line, and header values must be on one line; keep only the "
+                    "value in the file (a line break at its end is fine)"
+                )
+            return f"{ref} holds a line break, and header values must be on one line; remove it from the variable"
+        return f"a value substituted into {raw!r} holds a line break, and header values must be on one line"
 
     def _url(self, url: str, path: PathKey) -> None:
         shown = self.doc.shown(path, url) if path in self.doc.interpolated else "the URL"
@@ -386,10 +426,16 @@ def _overrides_hookd(name: str, value: object) -> str | None:
             "hookd sets webhook-id to the event id, the same on every retry and replay, so receivers can drop "
             "duplicates; a value here replaces it and breaks that. Remove it (the event id is in the body too)"
         )
-    if lower in ("webhook-timestamp", "webhook-signature"):
+    if lower == "webhook-timestamp":
         return (
-            f"{name} is hookd's own header (the time of each attempt, and its signature), which receivers check "
-            "to refuse replayed or forged requests; a value here replaces it. Remove it"
+            f"{name} is hookd's own header (the time of each attempt), which receivers check to refuse "
+            "replayed requests; a value here replaces it. Remove it"
+        )
+    if lower == "webhook-signature":
+        return (
+            f"{name} is the Standard Webhooks signature header, which receivers verify against the body and "
+            "timestamp; it is reserved for hookd's own signing (hookd does not sign requests yet), and a value "
+            "set here will fail their verification. Remove it"
         )
     if lower.startswith("hookd-"):
         return (
@@ -408,6 +454,26 @@ def _overrides_hookd(name: str, value: object) -> str | None:
             "may refuse or misread it; remove it (hookd sends application/json) or use a JSON type"
         )
     return None
+
+
+def _has_break(text: str) -> bool:
+    return "\n" in text or "\r" in text
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "an unusual kind of file"
 
 
 def _is_json_type(value: str) -> bool:

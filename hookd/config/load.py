@@ -44,6 +44,10 @@ class CheckResult:
     readable: bool = True  # False when the file itself could not be read (a usage error)
     # References not checked because check_environment was off (${VAR} unset, ${file:...} missing).
     unchecked: tuple[str, ...] = ()
+    # The hooks and sources the file lists, also when there are no settings to count them in
+    # (--no-environment with an unset reference); None when the file has no such list.
+    hook_count: int | None = None
+    source_count: int | None = None
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -105,7 +109,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
         return CheckResult(file, None, tuple(_redact(problems, doc)))
     problems.extend(schema_problems(doc))
     problems.extend(lint_document(doc, base_dir))
-    problems.extend(_short_secrets(doc))
+    problems.extend(_short_secrets(doc, problems))
     problems.sort(key=_problem_order)
     problems = _redact(problems, doc)
     unchecked = tuple(sorted(doc.unchecked))
@@ -119,7 +123,14 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
             settings: Settings | None = _build(doc, path, base_dir, digest)
         except (ValueError, TypeError, KeyError):
             settings = None
-        return CheckResult(file, settings, tuple(problems), unchecked=unchecked)
+        return CheckResult(
+            file,
+            settings,
+            tuple(problems),
+            unchecked=unchecked,
+            hook_count=_count(doc.data, "hooks"),
+            source_count=_count(doc.data, "sources"),
+        )
     return CheckResult(file, _build(doc, path, base_dir, digest), tuple(problems))
 
 
@@ -131,17 +142,35 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Settings
     return result.settings
 
 
+def _count(data: object, key: str) -> int:
+    items = data.get(key) if isinstance(data, dict) else None
+    return len(items) if isinstance(items, list) else 0
+
+
 def _problem_order(p: Problem) -> tuple[int, int, str]:
     return (p.line, p.column, p.severity)
 
 
-def _short_secrets(doc: LocatedDocument) -> list[Problem]:
-    """A warning for each substituted value too short to be hidden by value (MIN_SECRET_CHARS)."""
+def _short_secrets(doc: LocatedDocument, found: list[Problem]) -> list[Problem]:
+    """A warning for each substituted value too short to be hidden by value (MIN_SECRET_CHARS), where
+    the value is sent or shown as a secret would be; nothing where the path has an error already."""
+    with_errors = {p.path for p in found if p.severity == "error"}
     problems = []
     for value, ref in doc.secrets.items():
-        path = doc.secret_paths.get(value, ())
-        if len(value) >= MIN_SECRET_CHARS or not isinstance(_value_at(doc.data, path), str):
-            continue  # long enough, or a number or a boolean (concurrency: ${N}): a setting, not a secret
+        if len(value) >= MIN_SECRET_CHARS:
+            continue
+        # The first place the value is used as a secret would be, a string (a number or a boolean
+        # is a setting), and without an error there already (which says what to fix).
+        shown_at = [
+            p
+            for p in doc.secret_paths.get(value, [])
+            if _holds_secrets(p)
+            and isinstance(_value_at(doc.data, p), str)
+            and describe_path(p, doc.data) not in with_errors
+        ]
+        if not shown_at:
+            continue
+        path = shown_at[0]
         mark = doc.mark(path)
         what = "is empty" if not value else f"is only {len(value)} character(s) long"
         problems.append(
@@ -159,6 +188,14 @@ def _short_secrets(doc: LocatedDocument) -> list[Problem]:
             )
         )
     return problems
+
+
+def _holds_secrets(path: PathKey) -> bool:
+    """Whether a value at `path` is sent or shown the way a secret is: a hook's URL, headers or
+    payload, or the admin token. A `${PORT}` in a listen address or a `${MIN}` in a filter is a setting."""
+    if path == ("admin", "token"):
+        return True
+    return len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload")
 
 
 def _value_at(data: object, path: PathKey) -> object:

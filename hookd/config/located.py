@@ -57,7 +57,7 @@ class LocatedDocument:
     # Every value substituted from the environment or a file, with the reference that produced it,
     # so a message that would quote one can show the reference instead.
     secrets: dict[str, str] = field(default_factory=dict)
-    secret_paths: dict[str, PathKey] = field(default_factory=dict)  # each value -> where it is first used
+    secret_paths: dict[str, list[PathKey]] = field(default_factory=dict)  # each value -> every place it is used
     problems: list[Problem] = field(default_factory=list)
     # With check_environment=False: the references left unresolved because their variable is unset
     # or their file missing, not reported as problems (validate --no-environment, CI without secrets).
@@ -258,12 +258,12 @@ class _Builder:
                     f"${{file:{raw}}}: file {str(secret_path)!r} does not exist; create it or fix the path "
                     "(a relative path starts from the config file's directory)",
                 )
-            except (OSError, UnicodeDecodeError) as e:
-                reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+            except OSError as e:
+                reason = e.strerror or type(e).__name__
                 self.problem(mark, path, f"${{file:{raw}}}: cannot read {str(secret_path)!r}: {reason}")
             else:
                 self.doc.secrets[secret] = f"${{file:{raw}}}"
-                self.doc.secret_paths.setdefault(secret, path)
+                self.doc.secret_paths.setdefault(secret, []).append(path)
                 return secret
             return None
         name, sep, default = ref.partition(":-")
@@ -280,7 +280,7 @@ class _Builder:
             return default  # as in the shell, :- also replaces a variable that is set but empty
         if value is not None:
             self.doc.secrets[value] = f"${{{name}}}"
-            self.doc.secret_paths.setdefault(value, path)
+            self.doc.secret_paths.setdefault(value, []).append(path)
             return value
         if not self.check_environment:
             self.doc.unchecked.add(f"${{{name}}}")
@@ -351,7 +351,14 @@ def _read_secret_file(path: Path) -> str:
         raise _NotASecretFile(
             f"is larger than {MAX_SECRET_FILE_BYTES // 1024}KiB; a secret file holds one value, like a token or key"
         )
-    return data.decode("utf-8").rstrip("\r\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _NotASecretFile(
+            f"is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); a secret file holds one value "
+            "as text: save it as UTF-8, or store a binary key base64-encoded"
+        ) from None
+    return text.rstrip("\r\n")
 
 
 class _LimitExceeded(yaml.YAMLError):
