@@ -260,11 +260,16 @@ def _kept(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _header_text(name: str, value: str) -> str:
     """A response header as text that can be stored and shown. aiohttp keeps bytes that are not UTF-8
-    as lone surrogates, which SQLite and JSON refuse: a Location gets them percent-encoded (a URL
-    that can still be followed), any other header escaped as \\xNN."""
+    as lone surrogates, which SQLite and JSON refuse: a Location holding any is percent-encoded (a URL
+    that can still be followed), any other header gets them escaped as \\xNN."""
     if value.isascii():
         return value
-    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape")
+    else:
+        return value  # UTF-8 text: kept as the receiver sent it
     if name.lower() == "location":
         return quote(raw, safe="!#$%&'()*+,/:;=?@[]~")
     return raw.decode("utf-8", "backslashreplace")
