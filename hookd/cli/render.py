@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from collections.abc import Iterable
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
-__all__ = ["escape", "stderr", "stdout"]
+__all__ = ["escape", "escape_lines", "split_lines", "stderr", "stdout"]
 
 from hookd import jsonvalue
 from hookd.errors import Problem
+from hookd.logs import escape_text
+
+# Outside text (event ids and data, receivers' answers, stored rows) reaches the terminal only
+# through escape() or escape_lines(): escape sequences, bidi controls and line separators are shown
+# as `\x1b`, `\u202e`, `\u2028`, by the same rule as the log (hookd.logs.escape_text), so that
+# nothing a sender or receiver wrote can colour, clear, reorder or split the operator's screen.
 
 
 class _Console(Console):
@@ -25,12 +32,56 @@ class _Console(Console):
         raise BrokenPipeError("stdout was closed by its reader")
 
 
+def escape(text: str) -> str:
+    """`text` for rich markup, on one line: every non-printable character (controls, CR, LF, tab,
+    bidi controls, line separators) written as a backslash escape, and markup brackets escaped."""
+    return _markup_escape(escape_text(text))
+
+
+def escape_lines(text: str) -> str:
+    """Like escape(), but a newline stays a line break: for a body or a message whose lines are its
+    layout. Every other line break (CR, U+0085, U+2028, U+2029) is escaped."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
+def split_lines(text: str) -> list[str]:
+    """`text`'s lines, split at newlines only (str.splitlines() also splits at CR, U+2028 and other
+    characters that escape() shows escaped), with no empty last line for a trailing newline."""
+    return text.removesuffix("\n").split("\n") if text else []
+
+
 stdout = _Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# What JSON output writes as \uXXXX besides what the encoder escapes (C0, quotes, backslashes):
+# every other non-printable character. Printable non-ASCII stays as it is, readable.
+_NOT_PLAIN_ASCII = re.compile(r"[^\x00-\x7e]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: JSON spells it as a UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def json_text(value: object) -> str:
+    """`value` as indented JSON, with DEL, C1 controls, bidi controls, U+2028/U+2029 and every other
+    non-printable character escaped (valid JSON either way; this way a terminal shows it as it is)."""
+    text = jsonvalue.dumps(value, indent=True).decode()
+    # Outside strings JSON text is ASCII, so every match is inside a string, where \uXXXX is valid.
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _NOT_PLAIN_ASCII.sub(_json_escape, text)
+
+
 def print_json(value: object) -> None:
-    sys.stdout.write(jsonvalue.dumps(value, indent=True).decode() + "\n")
+    sys.stdout.write(json_text(value) + "\n")
     sys.stdout.flush()
 
 
@@ -52,6 +103,7 @@ def problem_dict(p: Problem) -> dict[str, object]:
 
 
 def _github_escape(text: str, *, prop: bool = False) -> str:
+    text = "\n".join(escape_text(line) for line in text.split("\n"))  # a newline is encoded below
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if prop:
         text = text.replace(":", "%3A").replace(",", "%2C")
