@@ -5,6 +5,7 @@ values with C1 controls or line separators refused at render time; ids with them
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from hookd.cli import render
 from hookd.cli.app import app
 from hookd.errors import EventError
 from hookd.events import event_from_object
+from hookd.logs import JsonFormatter, LogLine
 from hookd.rendering import RequestRenderError, check_headers
 from hookd.store.base import RoutedEvent
 from hookd.store.sqlite import SQLiteStore
@@ -247,3 +249,14 @@ def test_intake_refuses_bidi_controls_and_line_separators_in_id_type_and_source(
 def test_intake_keeps_other_unicode_in_ids() -> None:
     event = event_from_object({"id": "注文-é-\u05d0\u05d1", "type": "order.créé", "source": "shop/ü"})
     assert event.id == "注文-é-\u05d0\u05d1"
+
+
+def test_json_log_lines_escape_bidi_controls_and_del_as_cli_json_does() -> None:
+    """The JSON log and `--json` output share one escape: a log line stays printable ASCII plus
+    printable text, with the same string for a JSON reader."""
+    record = logging.LogRecord(
+        "hookd.test", logging.WARNING, __file__, 1, LogLine("odd", {"v": "é\u202e\x7f\x9b"}), None, None
+    )
+    line = JsonFormatter().format(record)
+    assert line.isprintable() and "\\u202e\\u007f\\u009b" in line
+    assert orjson.loads(line)["v"] == "é\u202e\x7f\x9b"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import sys
 from collections.abc import Iterable
 
@@ -15,7 +14,7 @@ __all__ = ["escape", "escape_lines", "split_lines", "stderr", "stdout"]
 
 from hookd import jsonvalue
 from hookd.errors import Problem
-from hookd.logs import escape_text
+from hookd.logs import escape_json_text, escape_text
 
 # Outside text (event ids and data, receivers' answers, stored rows) reaches the terminal only
 # through escape() or escape_lines(): escape sequences, bidi controls and line separators are shown
@@ -54,30 +53,10 @@ stdout = _Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-# What JSON output writes as \uXXXX besides what the encoder escapes (C0, quotes, backslashes):
-# every other non-printable character. Printable non-ASCII stays as it is, readable.
-_NOT_PLAIN_ASCII = re.compile(r"[^\x00-\x7e]")
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    ch = match.group()
-    if ch.isprintable():
-        return ch
-    code = ord(ch)
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000  # outside the BMP: JSON spells it as a UTF-16 surrogate pair
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
 def json_text(value: object) -> str:
     """`value` as indented JSON, with DEL, C1 controls, bidi controls, U+2028/U+2029 and every other
-    non-printable character escaped (valid JSON either way; this way a terminal shows it as it is)."""
-    text = jsonvalue.dumps(value, indent=True).decode()
-    # Outside strings JSON text is ASCII, so every match is inside a string, where \uXXXX is valid.
-    if text.isascii() and "\x7f" not in text:
-        return text
-    return _NOT_PLAIN_ASCII.sub(_json_escape, text)
+    non-printable character written as \\uXXXX, as the JSON log does (the same strings to a reader)."""
+    return escape_json_text(jsonvalue.dumps(value, indent=True).decode())
 
 
 def print_json(value: object) -> None:
