@@ -25,9 +25,12 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
 # C0 and C1 controls and DEL: in an id, type or source they would reach a header (webhook-id) or a
-# line of the log or of `hookd history` as a raw newline or escape sequence. isprintable() is the
-# cheap first test: every control character is unprintable (so are a few others, which pass).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# line of the log or of `hookd history` as a raw newline or escape sequence. The line and paragraph
+# separators U+2028 and U+2029 break lines for some readers and are refused in headers; the bidi
+# controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) make an id read as another
+# (`abc\u202egpj.exe` shows as `abcexe.jpg`). isprintable() is the cheap first test: every one of
+# them is unprintable (so are a few others, which pass).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;

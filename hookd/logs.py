@@ -50,8 +50,9 @@ line and paragraph separators and every other non-printable character, lone surr
 a field value with a space, either quote, `=` or backslash is written in double quotes with `\\"`
 and `\\\\` escaped, and every %-style argument is escaped the same way. Traceback lines are indented
 under their record, so every line that starts in column 0 starts with a timestamp. The JSON format
-is one object per line by construction (every string is JSON-escaped, and so are U+0085, U+2028
-and U+2029, which some readers take for line breaks).
+is one object per line by construction (every string is JSON-escaped, and so is every other
+non-printable character: U+0085, U+2028 and U+2029, which some readers take for line breaks, DEL,
+C1, the bidi controls).
 
 Cost
 ----
@@ -83,6 +84,9 @@ _BARE = re.compile(r"[A-Za-z0-9_.,:;/@+~%!?*&#$^|<>()\[\]{}-]+")
 # A printable value still needs quotes when it holds one of these.
 _NEEDS_QUOTES = re.compile(r"[\s\"'=\\]")
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# What escape_json_text looks at: anything but printable ASCII and the newlines of indented JSON
+# (a printable one, é or 中, is kept by _json_escape).
+_NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e\n]")
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
@@ -128,6 +132,28 @@ def escape_text(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: JSON spells it as a UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def escape_json_text(text: str) -> str:
+    """JSON text (C0 controls already escaped by the encoder) with every other non-printable
+    character written as a \\uXXXX escape: DEL, C1, U+0085, U+2028 and U+2029 (line breaks to
+    str.splitlines() and to JavaScript), bidi controls and the rest. The same value to a JSON reader;
+    printable non-ASCII stays as it is. Outside its strings JSON text is printable ASCII, so every
+    escape lands inside a string, where it is valid."""
+    if text.isprintable():
+        return text
+    return _NOT_PLAIN_ASCII.sub(_json_escape, text)
 
 
 def quote(text: str) -> str:
@@ -242,10 +268,7 @@ class JsonFormatter(logging.Formatter):
             # An integer past 64 bits, or a string with lone surrogates (a path that is not UTF-8):
             # written as text, surrogates as backslash escapes, rather than lose the line.
             text = orjson.dumps({key: _json_safe(value) for key, value in entry.items()}).decode()
-        if text.isascii():
-            return text
-        # Valid JSON, but line breaks to str.splitlines() and to JavaScript: escaped as well.
-        return text.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return escape_json_text(text)
 
 
 def _json_safe(value: object) -> object:

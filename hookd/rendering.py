@@ -10,13 +10,16 @@ import re
 from collections.abc import Mapping
 
 from hookd import __version__, jsonvalue
+from hookd.logs import escape_text
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.templates import RenderError, as_text, format_path
 
 # HTTP field values are visible characters, spaces and tabs; a CR or LF would end the header (and
-# let an event forge the next one), and aiohttp refuses a request holding one. DEL is not visible.
-_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# let an event forge the next one), and aiohttp refuses a request holding one. DEL and the C1
+# controls (U+0080-U+009F: U+0085 is a line break to some readers, U+009B starts a terminal escape
+# sequence) are not visible, nor are the line and paragraph separators U+2028 and U+2029.
+_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # A field name is an HTTP token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALID_NAMES: set[str] = set()  # names that passed _TOKEN
@@ -101,7 +104,7 @@ def check_headers(headers: Mapping[str, str]) -> None:
         bad = _FORBIDDEN_IN_VALUE.search(value)
         if bad is not None:
             raise RequestRenderError(
-                f"headers.{name}: the value has a control character ({_escape(bad.group())} at position "
+                f"headers.{name}: the value has a control character ({escape_text(bad.group())} at position "
                 f"{bad.start()}), which HTTP does not allow in a header; make the template produce one line "
                 "of text, e.g. strip the newlines from the field it uses"
             )
@@ -113,9 +116,5 @@ def _at(e: RenderError) -> str:
     return where if not where or where.startswith("[") else f".{where}"
 
 
-def _escape(char: str) -> str:
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\x{ord(char):02x}")
-
-
 def _shown(name: str) -> str:
-    return _FORBIDDEN_IN_VALUE.sub(lambda m: _escape(m.group()), repr(name)[1:-1])
+    return _FORBIDDEN_IN_VALUE.sub(lambda m: escape_text(m.group()), repr(name)[1:-1])

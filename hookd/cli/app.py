@@ -65,7 +65,7 @@ def main() -> None:
     except HookdError as e:
         if state.debug:
             raise
-        render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+        render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -92,7 +92,7 @@ def fail(e: HookdError) -> NoReturn:
     """Print a user error as one sentence (a traceback only with --debug) and exit with its code."""
     if state.debug:
         raise e
-    render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+    render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
     raise typer.Exit(e.exit_code)
 
 
@@ -263,7 +263,7 @@ def _fit(columns: Mapping[str, _Column], width: int | None) -> tuple[set[str], s
 
 def warn(text: str) -> None:
     """A warning on stderr: the command goes on."""
-    render.stderr.print(f"[yellow]warning:[/yellow] {render.escape(text)}")
+    render.stderr.print(f"[yellow]warning:[/yellow] {render.escape_lines(text)}")
 
 
 def print_table(table: Table) -> None:

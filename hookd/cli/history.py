@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated
 
@@ -244,13 +245,15 @@ def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
     return replace(shown, deliveries=tuple(details))
 
 
-def _field(indent: int, label: str, value: str, *, width: int = 11) -> None:
-    """`label  value` with the label dimmed; a value's later lines line up under its first."""
+def _field(indent: int, label: str, value: str | Sequence[str], *, width: int = 11) -> None:
+    """`label  value` with the label dimmed; a value's later lines line up under its first. A str
+    value's newlines are its lines (a body, an error); a sequence is one line per item (headers),
+    each escaped whole, so that no stored value can add a line of its own."""
     pad = " " * indent
-    lines = value.splitlines() or [""]
-    render.stdout.print(f"{pad}[dim]{label:<{width}}[/dim]{render.escape(lines[0])}")
+    lines = [render.escape(line) for line in (render.split_lines(value) if isinstance(value, str) else value)] or [""]
+    render.stdout.print(f"{pad}[dim]{label:<{width}}[/dim]{lines[0]}")
     for line in lines[1:]:
-        render.stdout.print(f"{pad}{' ' * width}{render.escape(line)}")
+        render.stdout.print(f"{pad}{' ' * width}{line}")
 
 
 def _print_shown(shown: Shown) -> None:
@@ -261,11 +264,11 @@ def _print_shown(shown: Shown) -> None:
         out.print(f"[bold]event {esc(shown.event_id)}[/bold] [dim](no longer stored)[/dim]")
     else:
         out.print(f"[bold]event {esc(event.id)}[/bold]  {esc(event.type)}")
-        _field(2, "time", event.time)
-        _field(2, "received", f"{local_time(event.received_at)} by source {event.source}")
+        _field(2, "time", [event.time])
+        _field(2, "received", [f"{local_time(event.received_at)} by source {event.source}"])
         if event.event_source is not None:
-            _field(2, "producer", event.event_source)
-        _field(2, "body", "\n".join(_body_lines(event.body)))
+            _field(2, "producer", [event.event_source])
+        _field(2, "body", _body_lines(event.body))
     if not shown.deliveries:
         out.print()
         out.print("no deliveries: the event matched no hook")
@@ -276,9 +279,9 @@ def _print_shown(shown: Shown) -> None:
 
 def _body_lines(body: bytes) -> list[str]:
     try:
-        lines = jsonvalue.dumps(jsonvalue.loads(body), indent=True).decode().splitlines()
+        lines = render.split_lines(jsonvalue.dumps(jsonvalue.loads(body), indent=True).decode())
     except jsonvalue.JsonValueError:
-        lines = body.decode(errors="replace").splitlines()
+        lines = render.split_lines(body.decode(errors="replace"))
     if len(lines) > _BODY_LINES:
         lines = [*lines[:_BODY_LINES], f"… {len(lines) - _BODY_LINES} more line(s); --json shows all"]
     return lines
@@ -289,12 +292,12 @@ def _print_delivery(detail: DeliveryDetail) -> None:
     esc = render.escape
     d = detail.delivery
     out.print(
-        f"[bold]delivery {d.id}[/bold] to hook [bold]{esc(d.hook)}[/bold]: {status_text(d)} after "
+        f"[bold]delivery {esc(d.id)}[/bold] to hook [bold]{esc(d.hook)}[/bold]: {status_text(d)} after "
         f"{d.attempts} attempt(s)"
     )
     _field(2, "created", local_time(d.created_at))
     if d.replay_of:
-        _field(2, "replay of", d.replay_of)
+        _field(2, "replay of", [d.replay_of])
     if d.state == "pending":
         _field(2, "next try", local_time(d.next_at))
     if not detail.attempts and d.last_error:  # failed before any attempt: the hook's filter failed on the event
@@ -318,13 +321,13 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         headers = request.get("headers")
         lines = [f"{request.get('method', '?')} {request.get('url', '?')}"]
         lines += [f"{k}: {v}" for k, v in (headers.items() if isinstance(headers, dict) else ())]
-        _field(4, "request", "\n".join(lines))
+        _field(4, "request", lines)
         if a.hops:
             hops = [f"{h.status if h.status is not None else 'no response'} {redact_url(h.url)}" for h in a.hops]
-            _field(4, "redirects", "\n".join(hops))
-            _field(4, "final URL", redact_url(a.hops[-1].url))
+            _field(4, "redirects", hops)
+            _field(4, "final URL", [redact_url(a.hops[-1].url)])
         if a.response_headers:
-            _field(4, "response", "\n".join(f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()))
+            _field(4, "response", [f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()])
         if a.response_excerpt:
             _field(4, "body", a.response_excerpt)
 

@@ -8,12 +8,18 @@ import sys
 from collections.abc import Iterable
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
-__all__ = ["escape", "stderr", "stdout"]
+__all__ = ["escape", "escape_lines", "split_lines", "stderr", "stdout"]
 
 from hookd import jsonvalue
 from hookd.errors import Problem
+from hookd.logs import escape_json_text, escape_text
+
+# Outside text (event ids and data, receivers' answers, stored rows) reaches the terminal only
+# through escape() or escape_lines(): escape sequences, bidi controls and line separators are shown
+# as `\x1b`, `\u202e`, `\u2028`, by the same rule as the log (hookd.logs.escape_text), so that
+# nothing a sender or receiver wrote can colour, clear, reorder or split the operator's screen.
 
 
 class _Console(Console):
@@ -24,12 +30,36 @@ class _Console(Console):
         discard_stdout()
 
 
+def escape(text: str) -> str:
+    """`text` for rich markup, on one line: every non-printable character (controls, CR, LF, tab,
+    bidi controls, line separators) written as a backslash escape, and markup brackets escaped."""
+    return _markup_escape(escape_text(text))
+
+
+def escape_lines(text: str) -> str:
+    """Like escape(), but a newline stays a line break: for a body or a message whose lines are its
+    layout. Every other line break (CR, U+0085, U+2028, U+2029) is escaped."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
+def split_lines(text: str) -> list[str]:
+    """`text`'s lines, split at newlines only (str.splitlines() also splits at CR, U+2028 and other
+    characters that escape() shows escaped), with no empty last line for a trailing newline."""
+    return text.removesuffix("\n").split("\n") if text else []
+
+
 stdout = _Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def json_text(value: object) -> str:
+    """`value` as indented JSON, with DEL, C1 controls, bidi controls, U+2028/U+2029 and every other
+    non-printable character written as \\uXXXX, as the JSON log does (the same strings to a reader)."""
+    return escape_json_text(jsonvalue.dumps(value, indent=True).decode())
+
+
 def print_json(value: object) -> None:
-    write(jsonvalue.dumps(value, indent=True).decode() + "\n")
+    write(json_text(value) + "\n")
 
 
 def write(text: str) -> None:
@@ -60,6 +90,7 @@ def problem_dict(p: Problem) -> dict[str, object]:
 
 
 def _github_escape(text: str, *, prop: bool = False) -> str:
+    text = "\n".join(escape_text(line) for line in text.split("\n"))  # a newline is encoded below
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if prop:
         text = text.replace(":", "%3A").replace(",", "%2C")

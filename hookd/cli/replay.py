@@ -337,16 +337,17 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
             out.print(f"{plan.unfinished} left out: a delivery of that event to that hook is still queued")
         for event_id, hook, reason in plan.filter_failures:
             render.stderr.print(
-                f"[yellow]warning:[/yellow] event {esc(event_id)!r} left out for hook {esc(hook)!r}: {esc(reason)}"
+                f"[yellow]warning:[/yellow] event {esc(repr(event_id))} left out for hook {esc(repr(hook))}: "
+                f"{esc(reason)}"
             )
     for event_id in result.missing_events:
-        render.stderr.print(f"[yellow]warning:[/yellow] no event {esc(event_id)!r} in the database")
+        render.stderr.print(f"[yellow]warning:[/yellow] no event {esc(repr(event_id))} in the database")
     if not result.targets:
         out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
         return
     for hook in result.unconfigured:
         render.stderr.print(
-            f"[yellow]warning:[/yellow] hook {esc(hook)!r} is not in the config: its replays wait until it is "
+            f"[yellow]warning:[/yellow] hook {esc(repr(hook))} is not in the config: its replays wait until it is "
             "configured again"
         )
     if dry_run:
@@ -401,5 +402,5 @@ def _targets_table(targets: tuple[replays.Target, ...]) -> Table:
     for t in targets:
         original = t.original
         replays_text = f"{original.id} ({original.status})" if original is not None else "- (first delivery)"
-        table.add_row(esc(t.event_id), esc(t.event_type or "-"), esc(t.hook), replays_text)
+        table.add_row(esc(t.event_id), esc(t.event_type or "-"), esc(t.hook), esc(replays_text))
     return table

@@ -170,5 +170,5 @@ def _summary(bad: int, stored: int, duplicates: int) -> str:
 def _error(e: HookdError) -> NoReturn:
     if state.debug:
         raise e
-    render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+    render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
     raise typer.Exit(e.exit_code) from None

@@ -70,7 +70,7 @@ def serve(
         raise_open_files_limit()
         run(_serve(Daemon(settings)))
     except StartupError as e:
-        render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape(str(e))}")
+        render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape_lines(str(e))}")
         raise typer.Exit(3) from None
 
 

@@ -62,7 +62,7 @@ def status(
     except HookdError as e:
         if state.debug:
             raise
-        render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+        render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
         raise typer.Exit(e.exit_code) from None
     health = doc.get("health")
     healthy = isinstance(health, dict) and health.get("status") == "ok"

@@ -89,14 +89,14 @@ def run_test(
         render.stderr.print(f"{len(e.problems)} problem(s) in the cases file; fix them and run again.")
         raise typer.Exit(e.exit_code) from None
     except HookdError as e:
-        render.stderr.print(f"[red]error:[/red] {render.escape(str(e))}")
+        render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
         raise typer.Exit(e.exit_code) from None
     if failed:
         raise typer.Exit(1)
 
 
 def _usage_error(message: str) -> typer.Exit:
-    render.stderr.print(f"[red]error:[/red] {render.escape(message)}")
+    render.stderr.print(f"[red]error:[/red] {render.escape_lines(message)}")
     return typer.Exit(2)
 
 
@@ -230,7 +230,7 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
             body = shown["body"]
             text = json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
             out.print("")
-            for line in text.splitlines():
+            for line in render.split_lines(text):
                 out.print(f"    {esc(line)}")
             if h.delivery is not None:
                 sent += 1
@@ -306,6 +306,6 @@ def _case_text(r: CaseResult) -> None:
     out.print(f"[red]FAIL[/red] {esc(r.name)} [dim]({esc(r.file)}:{r.line})[/dim]")
     for f in r.failures:
         out.print(f"  [bold]{esc(r.file)}:{f.line}[/bold]: {esc(f.check)}: {esc(f.message)}")
-        for line in f.diff.splitlines():
+        for line in render.split_lines(f.diff):
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
             out.print(f"    [{style}]{esc(line)}[/{style}]")
