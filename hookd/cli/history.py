@@ -84,10 +84,11 @@ def history(
 
     Reads the database, with or without a running daemon. `retrying` is a pending delivery that has
     been attempted; `cancelled` one withdrawn before delivery (hookd replay --cancel); `(replay)`
-    marks deliveries queued by hookd replay. Ids are cut to the shortest prefix (8 characters or
-    more) that starts no other stored id, which `show` and `--event` take; on a narrow terminal the
-    least needed columns are left out. Subcommands: `show ID` for one delivery or event with every
-    attempt, `stats` for per-hook figures.
+    marks deliveries queued by hookd replay. Ids hookd made are cut to the shortest prefix (8
+    characters or more) that starts no other stored id, which `show` and `--event` take; an event id
+    a producer chose is shown whole. Each row is one line; on a narrow terminal the least needed
+    columns are left out (ms first) and a long last error is cut with "…". Subcommands: `show ID`
+    for one delivery or event with every attempt, `stats` for per-hook figures.
 
     Exit 0 (also when nothing matches), 2 for bad usage or a missing database.
     """
