@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from hookd.errors import HookdError, StartupError
+from hookd.ids import is_uuid7
 from hookd.store.base import (
     DELIVERY_STATUSES,
     AttemptRow,
@@ -194,6 +195,20 @@ async def resolve_event_ids(store: SQLiteStore, values: Sequence[str]) -> tuple[
     return tuple(dict.fromkeys(ids)), tuple(unmatched)
 
 
+async def deliveries_named(store: SQLiteStore, values: Sequence[str]) -> tuple[tuple[str, DeliveryRow], ...]:
+    """Each value that is a delivery id, or starts only one, with that delivery: an --event given a
+    delivery id by mistake, to be told which event and hook to give instead."""
+    out: list[tuple[str, DeliveryRow]] = []
+    for value in dict.fromkeys(values):
+        row = await store.delivery(value)
+        if row is None:
+            found = await _by_prefix(store, "deliveries", value)
+            row = await store.delivery(found[0]) if len(found) == 1 else None
+        if row is not None:
+            out.append((value, row))
+    return tuple(out)
+
+
 async def resolve_item(store: SQLiteStore, text: str) -> tuple[Literal["delivery", "event"], str] | None:
     """A delivery id or an event id, exact or by a unique prefix over both; None when nothing matches."""
     if await store.delivery(text) is not None:
@@ -231,13 +246,16 @@ async def unknown_hooks(
 
 
 async def short_ids(store: SQLiteStore, rows: Sequence[DeliveryRow]) -> dict[str, str]:
-    """Delivery and event ids of `rows` cut to one length per column, each a prefix no other stored
-    delivery or event id shares (so `history show` and `--event` take it), at least MIN_ID_LENGTH."""
+    """Delivery and event ids of `rows` in UUIDv7 form cut to one length per column, each a prefix no
+    other stored delivery or event id shares (so `history show` and `--event` take it), at least
+    MIN_ID_LENGTH. Other ids are a producer's own (`customer-signup-42`) and stay whole: cut, they
+    would read as another id."""
     out: dict[str, str] = {}
     for ids in ([r.id for r in rows], [r.event_id for r in rows]):
-        lengths = await store.unique_prefix_lengths(ids, MIN_ID_LENGTH)
+        generated = list(dict.fromkeys(i for i in ids if is_uuid7(i)))
+        lengths = await store.unique_prefix_lengths(generated, MIN_ID_LENGTH)
         width = max(lengths.values(), default=MIN_ID_LENGTH)
-        out.update({i: i[:width] for i in ids})
+        out.update({i: i[:width] for i in generated})
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 
@@ -35,3 +36,11 @@ def uuid7() -> str:
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     h = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, at a third of its cost
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def is_uuid7(text: str) -> bool:
+    """Whether `text` has the form uuid7() makes (lower-case hex, version 7, RFC 9562 variant)."""
+    return _UUID7.fullmatch(text) is not None

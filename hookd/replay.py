@@ -23,7 +23,14 @@ from hookd.config.model import DEFAULT_MAX_EVENT_BYTES
 from hookd.dispatcher import Dispatcher
 from hookd.errors import EventError, StartupError
 from hookd.events import Event, parse_event_line
-from hookd.history import UnknownHook, UsageError, open_store, resolve_event_ids, unknown_hooks
+from hookd.history import (
+    UnknownHook,
+    UsageError,
+    deliveries_named,
+    open_store,
+    resolve_event_ids,
+    unknown_hooks,
+)
 from hookd.router import CompiledHook, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.http import HttpSender
@@ -407,6 +414,8 @@ class ReplayResult:
     sent: tuple[DeliveryRow, ...] | None = None  # --wait: the replays as they ended
     unconfigured: tuple[str, ...] = ()  # hooks replayed to that are not in the config
     missing_events: tuple[str, ...] = ()  # event ids asked for (--event) that the database does not hold
+    # those of missing_events that are a delivery's id (or start only one), with that delivery
+    deliveries_given: tuple[tuple[str, DeliveryRow], ...] = ()
     unknown_hooks: tuple[UnknownHook, ...] = ()  # --hook names no configured hook nor stored delivery has
     withdrawn: int = 0  # --cancel, or a stopped --wait: queued replays made `cancelled` before being sent
     cut_off: int = 0  # a stopped --wait: attempts in flight, recorded as cancelled
@@ -437,9 +446,11 @@ async def run(
         if query.event_ids:
             event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
             query = replace(query, event_ids=event_ids)
+        given = await deliveries_named(store, unmatched)
         unknown = await unknown_hooks(store, query.hooks, list(known) if known is not None else None)
         if request.cancel:
-            return await _cancel(store, query, request, now, unknown=unknown, missing_events=unmatched)
+            result = await _cancel(store, query, request, now, unknown=unknown, missing_events=unmatched)
+            return replace(result, deliveries_given=given)
         plan = None
         if request.events is not None:
             if request.router is None:
@@ -455,6 +466,7 @@ async def run(
             plan=plan,
             unconfigured=unconfigured,
             missing_events=unmatched,
+            deliveries_given=given,
             unknown_hooks=unknown,
         )
         if request.dry_run or not (targets or (plan and plan.new_events)):

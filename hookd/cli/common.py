@@ -150,11 +150,15 @@ def delivery_dict(row: DeliveryRow) -> dict[str, object]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Column:
+class Column:
+    """One column of a table fitted to the terminal (see fitted_table)."""
+
     header: str
     cells: tuple[str, ...]  # rich markup
     justify: Literal["left", "right"] = "left"
     compact: tuple[str, ...] | None = None  # a narrower form of the cells, used when the full one does not fit
+    fold: bool = False  # a name too long for the terminal wraps onto more lines rather than being cut
+    flexible: bool = False  # takes the width left over (at least _FLEXIBLE_MIN_WIDTH), cells cut with "…"
 
     def width(self, *, compact: bool = False) -> int:
         cells = self.compact if compact and self.compact is not None else self.cells
@@ -162,10 +166,10 @@ class _Column:
 
 
 # Columns kept first when the terminal is too narrow for all: what identifies a delivery and how it
-# ended, then when, for what, and why it failed; `last error` folds into whatever width is left.
+# ended, then when, for what, and why it failed; `last error` takes whatever width is left.
 _PRIORITY = ("delivery", "status", "hook", "time", "event", "code", "last error", "tries", "type", "ms")
 _ORDER = ("time", "delivery", "event", "type", "hook", "status", "tries", "code", "ms", "last error")
-_ERROR_MIN_WIDTH = 16
+_FLEXIBLE_MIN_WIDTH = 16
 _GAP = 3  # between columns: one space of padding on each side, and the (blank) divider
 
 
@@ -184,6 +188,11 @@ def table_width() -> int | None:
     return None
 
 
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace (newlines included) as one space, for a one-line cell."""
+    return " ".join(text.split())
+
+
 def deliveries_table(
     rows: Sequence[DeliveryRow],
     *,
@@ -192,73 +201,99 @@ def deliveries_table(
     width: int | None = None,
     now: float | None = None,
 ) -> Table:
-    """Deliveries as a table; ids cut to their `short` forms. Given a `width`, the columns that matter
-    most are kept (see _PRIORITY), the time is shortened, and the caption says what was left out."""
+    """Deliveries as a table, one line a row; ids cut to their `short` forms. Given a `width`, the
+    columns that matter most are kept (see _PRIORITY), the time is shortened, the last error is cut
+    with "…", and the caption says what was left out."""
     esc = render.escape
     ids = short or {}
     moment = time.time() if now is None else now
     columns = {
-        "time": _Column(
+        "time": Column(
             "time",
             tuple(local_time(r.created_at) for r in rows),
             compact=tuple(compact_time(r.created_at, now=moment) for r in rows),
         ),
-        "delivery": _Column("delivery", tuple(esc(ids.get(r.id, r.id)) for r in rows)),
-        "event": _Column("event", tuple(esc(ids.get(r.event_id, r.event_id)) for r in rows)),
-        "type": _Column("type", tuple(esc(r.event_type or "-") for r in rows)),
-        "hook": _Column("hook", tuple(esc(r.hook) for r in rows)),
-        "status": _Column("status", tuple(status_text(r) for r in rows)),
-        "tries": _Column("tries", tuple(str(r.attempts) for r in rows), "right"),
-        "code": _Column("code", tuple(str(r.last_status) if r.last_status is not None else "-" for r in rows), "right"),
-        "ms": _Column("ms", tuple(milliseconds(r.last_duration_s) for r in rows), "right"),
+        "delivery": Column("delivery", tuple(esc(ids.get(r.id, r.id)) for r in rows)),
+        "event": Column("event", tuple(esc(ids.get(r.event_id, r.event_id)) for r in rows), fold=True),
+        "type": Column("type", tuple(esc(r.event_type or "-") for r in rows), fold=True),
+        "hook": Column("hook", tuple(esc(r.hook) for r in rows), fold=True),
+        "status": Column("status", tuple(status_text(r) for r in rows)),
+        "tries": Column("tries", tuple(str(r.attempts) for r in rows), "right"),
+        "code": Column("code", tuple(str(r.last_status) if r.last_status is not None else "-" for r in rows), "right"),
+        "ms": Column("ms", tuple(milliseconds(r.last_duration_s) for r in rows), "right"),
     }
     if any(r.last_error and r.state != "delivered" for r in rows):
-        cells = tuple(esc(r.last_error or "") if r.state != "delivered" else "" for r in rows)
-        columns["last error"] = _Column("last error", cells)
-    kept, compact = _fit(columns, width)
-    left_out = [name for name in _ORDER if name in columns and name not in kept]
+        cells = tuple(esc(one_line(r.last_error or "")) if r.state != "delivered" else "" for r in rows)
+        columns["last error"] = Column("last error", cells, flexible=True)
+    return fitted_table(columns, order=_ORDER, priority=_PRIORITY, width=width, caption=caption)
+
+
+def fitted_table(
+    columns: Mapping[str, Column],
+    *,
+    order: Sequence[str],
+    priority: Sequence[str],
+    width: int | None,
+    caption: str | None = None,
+) -> Table:
+    """`columns` as a table within `width` (None: no limit), shown in `order`. When not all fit, the
+    columns are kept strictly in `priority` order (none is kept while one before it is left out) and
+    the caption names those left out."""
+    fit = _fit(columns, priority, width)
+    left_out = [name for name in order if name in columns and name not in fit.kept]
     if left_out:
         note = f"{', '.join(left_out)} left out to fit {width} columns; --json has everything"
         caption = f"{caption}; {note}" if caption else note
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=caption, caption_justify="left")
-    shown = [name for name in _ORDER if name in kept]
+    shown = [name for name in order if name in fit.kept]
     for name in shown:
         column = columns[name]
-        fold = name in ("event", "type", "hook", "last error")
         table.add_column(
             column.header,
             justify=column.justify,
-            no_wrap=not fold,
-            overflow="fold" if fold else "ellipsis",
-            min_width=column.width(compact=name in compact) if name != "last error" else None,
+            no_wrap=not column.fold,
+            overflow="fold" if column.fold else "ellipsis",
+            min_width=None if column.flexible else column.width(compact=name in fit.compact),
+            max_width=fit.flexible_width if column.flexible else None,
         )
-    for i in range(len(rows)):
+    for i in range(len(next(iter(columns.values())).cells) if columns else 0):
         table.add_row(
-            *((columns[n].compact or columns[n].cells)[i] if n in compact else columns[n].cells[i] for n in shown)
+            *((columns[n].compact or columns[n].cells)[i] if n in fit.compact else columns[n].cells[i] for n in shown)
         )
     return table
 
 
-def _fit(columns: Mapping[str, _Column], width: int | None) -> tuple[set[str], set[str]]:
-    """The columns to show within `width`, and those to show in their compact form."""
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    kept: set[str]
+    compact: set[str]  # kept columns shown in their compact form
+    flexible_width: int | None  # the most a flexible column may take; None for no limit
+
+
+def _fit(columns: Mapping[str, Column], priority: Sequence[str], width: int | None) -> _Fit:
+    """The columns to show within `width`: in `priority` order until one does not fit (the first is
+    always shown), compact forms where the full ones do not fit, and the width left for a flexible one."""
     if width is None:
-        return set(columns), set()
+        return _Fit(set(columns), set(), None)
     kept: set[str] = set()
     compact = {name for name, c in columns.items() if c.compact is not None}
     used = -_GAP
-    for name in (n for n in _PRIORITY if n in columns):
-        need = columns[name].width(compact=name in compact) + _GAP
-        if name == "last error":
-            need = min(need, _ERROR_MIN_WIDTH + _GAP)
-        if used + need <= width or not kept:
-            kept.add(name)
-            used += need
+    flexible = 0  # the width counted for the flexible column, if kept
+    for name in (n for n in priority if n in columns):
+        column = columns[name]
+        full = column.width(compact=name in compact)
+        need = min(full, _FLEXIBLE_MIN_WIDTH) if column.flexible else full
+        if kept and used + need + _GAP > width:
+            break  # strictly by priority: a less needed column never takes the place of this one
+        kept.add(name)
+        used += need + _GAP
+        flexible = need if column.flexible else flexible
     for name in sorted(compact):  # widen again what fits in full
         extra = columns[name].width() - columns[name].width(compact=True)
         if name in kept and used + extra <= width:
             compact.discard(name)
             used += extra
-    return kept, compact
+    return _Fit(kept, compact, max(flexible, width - (used - flexible)))
 
 
 def warn(text: str) -> None:

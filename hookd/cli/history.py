@@ -14,8 +14,6 @@ from dataclasses import replace
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 
 from hookd import history as core
 from hookd import jsonvalue
@@ -23,6 +21,7 @@ from hookd.cli import render
 from hookd.cli.app import app
 from hookd.cli.common import (
     DEFAULT_LIMIT,
+    Column,
     ConfigOption,
     DbOption,
     EventOption,
@@ -35,8 +34,10 @@ from hookd.cli.common import (
     deliveries_table,
     delivery_dict,
     fail,
+    fitted_table,
     local_time,
     milliseconds,
+    one_line,
     print_table,
     status_text,
     table_width,
@@ -84,10 +85,11 @@ def history(
 
     Reads the database, with or without a running daemon. `retrying` is a pending delivery that has
     been attempted; `cancelled` one withdrawn before delivery (hookd replay --cancel); `(replay)`
-    marks deliveries queued by hookd replay. Ids are cut to the shortest prefix (8 characters or
-    more) that starts no other stored id, which `show` and `--event` take; on a narrow terminal the
-    least needed columns are left out. Subcommands: `show ID` for one delivery or event with every
-    attempt, `stats` for per-hook figures.
+    marks deliveries queued by hookd replay. Ids hookd made are cut to the shortest prefix (8
+    characters or more) that starts no other stored id, which `show` and `--event` take; an event id
+    a producer chose is shown whole. Each row is one line; on a narrow terminal the least needed
+    columns are left out (ms first) and a long last error is cut with "…". Subcommands: `show ID`
+    for one delivery or event with every attempt, `stats` for per-hook figures.
 
     Exit 0 (also when nothing matches), 2 for bad usage or a missing database.
     """
@@ -334,6 +336,12 @@ def _print_delivery(detail: DeliveryDetail) -> None:
 
 # -- hookd history stats ------------------------------------------------------------------------------
 
+# Kept first when the terminal is too narrow for every column: whose figures, how well it goes, then
+# the counts and latencies behind that.
+_STATS_PRIORITY = (
+    "hook", "success", "deliveries", "failed", "delivered", "p95 ms", "unfinished", "cancelled", "attempts", "p50 ms",
+)  # fmt: skip
+
 
 @history_app.command("stats")
 def stats(
@@ -372,42 +380,48 @@ def stats(
         return
     render.stdout.print(f"deliveries created from {span}, and all their attempts")
     render.stdout.print()
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("hook", overflow="fold")
     cancelled = any(s.cancelled for s in figures)  # a column only when some replay was withdrawn
-    names = ("deliveries", "delivered", "failed", *(("cancelled",) if cancelled else ()), "unfinished", "success")
-    for name in (*names, "attempts", "p50 ms", "p95 ms"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for s in figures:
-        rate = s.success_rate
-        colour = "green" if rate == 1.0 else "yellow" if rate is not None and rate >= 0.95 else "red"
-        table.add_row(
-            render.escape(s.hook),
-            str(s.deliveries),
-            str(s.delivered),
-            str(s.failed),
-            *((str(s.cancelled),) if cancelled else ()),
-            str(s.unfinished),
-            "-" if rate is None else f"[{colour}]{rate * 100:.1f}%[/{colour}]",
-            str(s.attempts),
-            milliseconds(s.p50_s),
-            milliseconds(s.p95_s),
-        )
+    cells: dict[str, tuple[str, ...]] = {
+        "deliveries": tuple(str(s.deliveries) for s in figures),
+        "delivered": tuple(str(s.delivered) for s in figures),
+        "failed": tuple(str(s.failed) for s in figures),
+        **({"cancelled": tuple(str(s.cancelled) for s in figures)} if cancelled else {}),
+        "unfinished": tuple(str(s.unfinished) for s in figures),
+        "success": tuple(_success_rate(s) for s in figures),
+        "attempts": tuple(str(s.attempts) for s in figures),
+        "p50 ms": tuple(milliseconds(s.p50_s) for s in figures),
+        "p95 ms": tuple(milliseconds(s.p95_s) for s in figures),
+    }
+    columns = {
+        "hook": Column("hook", tuple(render.escape(s.hook) for s in figures), fold=True),
+        **{name: Column(name, values, "right") for name, values in cells.items()},
+    }
+    table = fitted_table(columns, order=list(columns), priority=_STATS_PRIORITY, width=table_width())
     print_table(table)
     render.stdout.print("success: delivered among finished; p50, p95: attempt durations, failed ones included")
     failures = [(s.hook, f.reason, f.attempts) for s in figures for f in s.failures]
     if failures:
         render.stdout.print()
-        reasons = Table(
-            title="failed attempts by reason", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-            pad_edge=False,
-        )  # fmt: skip
-        reasons.add_column("hook", overflow="fold")
-        reasons.add_column("reason", overflow="fold")
-        reasons.add_column("attempts", justify="right", no_wrap=True)
-        for hook, reason, n in failures:
-            reasons.add_row(render.escape(hook), render.escape(reason), str(n))
+        reasons = fitted_table(
+            {
+                "hook": Column("hook", tuple(render.escape(hook) for hook, _, _ in failures), fold=True),
+                "reason": Column("reason", tuple(render.escape(one_line(r)) for _, r, _ in failures), flexible=True),
+                "attempts": Column("attempts", tuple(str(n) for _, _, n in failures), "right"),
+            },
+            order=("hook", "reason", "attempts"),
+            priority=("hook", "attempts", "reason"),
+            width=table_width(),
+        )
+        reasons.title, reasons.title_justify = "failed attempts by reason", "left"
         print_table(reasons)
+
+
+def _success_rate(s: HookStats) -> str:
+    rate = s.success_rate
+    if rate is None:
+        return "-"
+    colour = "green" if rate == 1.0 else "yellow" if rate >= 0.95 else "red"
+    return f"[{colour}]{rate * 100:.1f}%[/{colour}]"
 
 
 def stats_dict(s: HookStats) -> dict[str, object]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -45,7 +46,7 @@ from hookd.cli.state import state
 from hookd.clock import RealClock
 from hookd.errors import HookdError
 from hookd.router import Router
-from hookd.store.base import DELIVERY_STATUSES, DeliveryQuery
+from hookd.store.base import DELIVERY_STATUSES, FINISHED_STATES, DeliveryQuery, DeliveryStatus
 from hookd.units import parse_rate
 
 # Fewer than this finish before a bar would be worth drawing.
@@ -139,14 +140,7 @@ def replay(
                 "say what to replay: --status failed, --event ID, --hook NAME, --type GLOB, --since 1h (any "
                 "together), or --from-file FILE"
             )
-        allowed = replays.QUEUED if cancel else DELIVERY_STATUSES
-        statuses = core.parse_statuses(status or (), allowed=allowed)
-        unfinished = [s for s in statuses if s not in replays.FINISHED]
-        if unfinished and not cancel:
-            raise core.UsageError(
-                f"--status {unfinished[0]} deliveries are still queued and will be sent anyway; replay takes "
-                "finished ones: --status delivered or --status failed"
-            )
+        statuses = core.parse_statuses(status or (), allowed=replays.QUEUED) if cancel else _finished(status or ())
         since_at, until_at = window(since, until, now=now)
         where = database("replay", config, db, need_config=from_file is not None or wait)
         settings = where.settings
@@ -182,6 +176,7 @@ def replay(
     if as_json:
         render.print_json(_result_dict(result, dry_run=dry_run, cancel=cancel))
     elif cancel:
+        _warn_missing_events(result)
         verb = "would withdraw" if dry_run else "withdrew"
         render.stdout.print(f"{verb} {result.withdrawn:,} queued replay(s)")
     else:
@@ -190,6 +185,39 @@ def replay(
         raise typer.Exit(128 + caught)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _finished(values: Sequence[str]) -> tuple[DeliveryStatus, ...]:
+    """--status values for a replay: finished states only. An unfinished one is named as such; any
+    other word gets the list of what replay takes (not every state history knows)."""
+    try:
+        return core.parse_statuses(values, allowed=FINISHED_STATES)
+    except core.UsageError as not_finished:
+        try:
+            statuses = core.parse_statuses(values, allowed=DELIVERY_STATUSES)
+        except core.UsageError:
+            raise not_finished from None
+    unfinished = next(s for s in statuses if s not in replays.FINISHED)
+    raise core.UsageError(
+        f"--status {unfinished} deliveries are still queued and will be sent anyway; replay takes finished "
+        "ones: --status delivered, --status failed or --status cancelled"
+    )
+
+
+def _warn_missing_events(result: replays.ReplayResult) -> None:
+    """A warning per --event value the database holds no event for; a delivery's id says which to give."""
+    given = dict(result.deliveries_given)
+    for value in result.missing_events:
+        delivery = given.get(value)
+        if delivery is None:
+            warn(f"no event {value!r} in the database")
+            continue
+        which = "is" if delivery.id == value else "starts"
+        warn(
+            f"no event {value!r} in the database: it {which} the id of delivery {delivery.id} (event "
+            f"{delivery.event_id!r} to hook {delivery.hook!r}); to replay that delivery, give --event "
+            f"{shlex.quote(delivery.event_id)} --hook {shlex.quote(delivery.hook)}"
+        )
 
 
 def _check_cancel(*, from_file: Path | None, wait: bool, rate: str | None) -> None:
@@ -314,6 +342,11 @@ def _result_dict(result: replays.ReplayResult, *, dry_run: bool, cancel: bool) -
         doc["unconfigured_hooks"] = list(result.unconfigured)
     if result.missing_events:
         doc["missing_events"] = list(result.missing_events)
+    if result.deliveries_given:
+        doc["delivery_ids_given"] = [
+            {"given": value, "delivery_id": d.id, "event_id": d.event_id, "hook": d.hook}
+            for value, d in result.deliveries_given
+        ]
     if result.sent is not None:
         doc["results"] = [delivery_dict(r) for r in result.sent]
     if result.stopped:
@@ -340,8 +373,7 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
                 f"[yellow]warning:[/yellow] event {esc(repr(event_id))} left out for hook {esc(repr(hook))}: "
                 f"{esc(reason)}"
             )
-    for event_id in result.missing_events:
-        render.stderr.print(f"[yellow]warning:[/yellow] no event {esc(repr(event_id))} in the database")
+    _warn_missing_events(result)
     if not result.targets:
         out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
         return
