@@ -146,7 +146,7 @@ async def test_stored_ids_with_bidi_controls_and_line_separators_are_escaped(tmp
     for result in (listing, shown, as_json, listing_json):
         assert result.exit_code == 0, result.output
         assert_nothing_raw(result.output)
-    assert " rlo-\\u202egpj " in listing.stdout  # the short id: a prefix of 8 characters
+    assert " rlo-\\u202egpj.exe " in listing.stdout  # a producer's id is shown whole, escaped
     assert "rlo-\\u202egpj.exe" in shown.stdout
     assert "ls-\\u2028-x\\u2066\\u200f" in shown.stdout
     assert "src-\\x9b31m-\\x85-\\x7f" in shown.stdout
