@@ -25,7 +25,7 @@ REDACTED = "***"
 MIN_SECRET_CHARS = 8
 _SECRET_NAME = re.compile(r"auth|token|secret|key|sig|password|passwd|cookie|session|credential", re.I)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_=-]")
-_BASE64_TAIL = re.compile(r"[A-Za-z0-9+/_=-]+\Z")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # A cut-off text ending in this many characters of a secret or more has them hidden (fewer could be
 # any text: a response cut after "wh" when a secret starts "whsec_").
@@ -168,7 +168,8 @@ class _CutSecret:
                 return False  # the whole value, and more: not a cut-off one
             m = self._chars[i].match(text, pos)
             if m is None:
-                return len(text) - pos < _LONGEST_CHAR_FORM and text[pos] in "\\%&"
+                # The last character cut inside its escape, or inside its UTF-8 bytes (decoded as U+FFFD).
+                return text[pos:] == "\ufffd" or (len(text) - pos < _LONGEST_CHAR_FORM and text[pos] in "\\%&")
             pos, i = m.end(), i + 1
         return True
 
@@ -244,11 +245,13 @@ class Redactor:
             start = secret.tail_start(text)
             if start is not None:
                 return text[:start] + secret.ref
-        run = _BASE64_TAIL.search(text)
-        if run is not None:
+        start = len(text)
+        while start > 0 and text[start - 1] in _BASE64_CHARS:
+            start -= 1
+        if start < len(text):
             for secret in self._cut:
-                if secret.base64_tail(run.group()):
-                    return text[: run.start()] + f"<base64 with {secret.ref}>"
+                if secret.base64_tail(text[start:]):
+                    return text[:start] + f"<base64 with {secret.ref}>"
         return text
 
     def _reference(self, m: re.Match[str]) -> str:

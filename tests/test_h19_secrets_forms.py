@@ -112,6 +112,13 @@ def test_a_cut_off_excerpt_does_not_end_in_the_start_of_a_secret(tail: str) -> N
     assert CUTTER.text(text) == text  # not cut off: it is all there is, no secret in it
 
 
+def test_a_cut_off_excerpt_does_not_end_in_a_secret_cut_inside_a_character() -> None:
+    # The sender decodes the excerpt's bytes with errors="replace": a character cut in its UTF-8 is U+FFFD.
+    body = ("x" * 10 + " pw=" + UMLAUT).encode()[:-3].decode("utf-8", errors="replace")
+    assert body.endswith("p\u00e4ssw\ufffd")
+    assert REDACTOR.text(body, cut=True) == "x" * 10 + " pw=${UMLAUT}"
+
+
 def test_a_cut_off_excerpt_does_not_end_in_the_start_of_a_secret_in_base64() -> None:
     token = base64.b64encode(b"bob:hunter2hunter2").decode()
     assert CUTTER.text(f"Authorization: Basic {token[:14]}", cut=True) == (
