@@ -24,7 +24,8 @@ import hookd.cli.history
 import hookd.cli.test_cmd
 from hookd.cli.app import app
 from hookd.redact import CUT_PREFIX_CHARS, Redactor
-from hookd.senders.base import Outcome, redact_outcome
+from hookd.senders.base import OutboundRequest, Outcome, redact_outcome
+from hookd.senders.http import HttpSender
 from tests.conftest import event_line, running_daemon, send_lines, wait_db, write_config
 from tests.test_h19_secrets_leak import database_bytes, leak_forms
 
@@ -300,3 +301,15 @@ async def test_no_escaped_cut_off_or_percent_encoded_secret_reaches_history_the_
     assert echoes.raw_paths == [sent_path, sent_path]  # `hookd test --send` sends it as configured too
     for ref in ("${SEC_NET}", "${SEC_AMP}", "${SEC_UMLAUT}", "${SEC_EMOJI}", "${SEC_CUT}", "${SEC_PATH}", "${SEC_SIG}"):
         assert ref in shown.output, ref
+
+
+async def test_the_sender_keeps_percent_escapes_and_encodes_only_what_a_url_cannot_hold(echoes: Echoes) -> None:
+    """A space, a `%` that starts no escape and non-ASCII are encoded; every %XX stays as written."""
+    sender = HttpSender()
+    try:
+        url = f"http://127.0.0.1:{echoes.port()}/echo500/a%2Fb c?x=50%off&sig=AbC%2bdef%2Fghi%3D&n=\u00dc"
+        outcome = await sender.send(OutboundRequest(method="GET", url=url, headers={}, body=b"", timeout_s=10))
+    finally:
+        await sender.close()
+    assert outcome.status == 500
+    assert echoes.raw_paths == ["/echo500/a%2Fb%20c?x=50%25off&sig=AbC%2bdef%2Fghi%3D&n=%C3%9C"]
