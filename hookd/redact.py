@@ -14,7 +14,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from hookd.logs import LogLine
 
@@ -25,8 +25,14 @@ REDACTED = "***"
 MIN_SECRET_CHARS = 8
 _SECRET_NAME = re.compile(r"auth|token|secret|key|sig|password|passwd|cookie|session|credential", re.I)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_=-]")
-_HTML_ESCAPES = {"&": ("&amp;", "&#38;"), "<": ("&lt;", "&#60;"), ">": ("&gt;", "&#62;"),
-                 '"': ("&quot;", "&#34;"), "'": ("&#39;", "&#x27;", "&apos;")}  # fmt: skip
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# A cut-off text ending in this many characters of a secret or more has them hidden (fewer could be
+# any text: a response cut after "wh" when a secret starts "whsec_").
+CUT_PREFIX_CHARS = 4
+_LONGEST_CHAR_FORM = 12  # `\ud83d\ude00` or `%F0%9F%98%80`: one character, twelve characters of text
+_HTML_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+_JSON_SHORT_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -64,27 +70,54 @@ def redact_text(text: str, url: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def _char_pattern(c: str) -> str:
-    """A regex for one character of a secret in any of the forms it may be echoed in."""
-    forms = {re.escape(c)}
-    forms.add("".join(f"%(?i:{byte:02x})" for byte in c.encode("utf-8")))
+    return "(?:" + "|".join(_char_forms(c)) + ")"
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_forms(c: str) -> tuple[str, ...]:
+    """Regexes for one character of a secret in each spelling a text format has for it, each starting
+    with a literal character (so a regex of alternatives made of them can skip ahead to one):
+    raw; JSON's \\uXXXX in either case of hex (a surrogate pair beyond the BMP; .NET escapes `+`, Go
+    `&`, and any encoder may escape any character) and its short escapes; %XX of its UTF-8 bytes in
+    either case; an HTML character reference (decimal, hex, named)."""
+    code = ord(c)
+    escapes = []  # after a backslash
+    if code <= 0xFFFF:
+        escapes.append(f"u(?i:{code:04x})")
+    else:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escapes.append(rf"u(?i:{high:04x})\\u(?i:{low:04x})")
+        escapes.append(f"U(?i:{code:08x})")  # as Python's repr and unicode_escape write it
+    if code < 0x100 and not c.isprintable():
+        escapes.append(f"x(?i:{code:02x})")
+    if c in _JSON_SHORT_ESCAPES:
+        escapes.append(re.escape(_JSON_SHORT_ESCAPES[c]))
+    references = [f"#0*{code};", f"#[xX]0*(?i:{code:x});"]  # after an ampersand
+    if c in _HTML_NAMES:
+        references.append(f"(?i:{_HTML_NAMES[c]});")
+    hex_bytes = "%".join(f"{byte:02x}" for byte in _utf8(c))
+    forms = [re.escape(c), rf"\\(?:{'|'.join(escapes)})", f"&(?:{'|'.join(references)})", f"%(?i:{hex_bytes})"]
     if c == " ":
-        forms.add(r"\+")
+        forms.append(r"\+")
     if c == "+":
-        forms.add(" ")  # a form decoder's reading of a `+` it was not meant to decode
-    if c in '"\\/':
-        forms.add(re.escape("\\" + c))
-    if not c.isascii() or not c.isprintable():
-        forms.add(re.escape(f"\\u{ord(c):04x}") if ord(c) <= 0xFFFF else re.escape(c.encode("unicode_escape").decode()))
-    forms.update(re.escape(e) for e in _HTML_ESCAPES.get(c, ()))
-    return forms.pop() if len(forms) == 1 else "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+        forms.append(" ")  # a form decoder's reading of a `+` it was not meant to decode
+    return tuple(forms)
+
+
+def _utf8(c: str) -> bytes:
+    try:
+        return c.encode("utf-8", "surrogateescape")  # a byte that was not UTF-8 in the environment
+    except UnicodeEncodeError:
+        return c.encode("utf-8", "surrogatepass")
 
 
 def base64_fragments(value: str) -> set[str]:
     """The base64 text that encodes `value` wherever it sits in the encoded bytes: for each of the
     three alignments, the characters of the groups made of its bytes alone (standard and URL-safe
     alphabets). One of these appears in the base64 of any text that contains `value`."""
-    raw = value.encode("utf-8")
+    raw = b"".join(_utf8(c) for c in value)
     fragments = set()
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
@@ -97,6 +130,61 @@ def base64_fragments(value: str) -> set[str]:
     return fragments
 
 
+def _percent_decoded(value: str) -> str | None:
+    """`value` with its %XX escapes decoded, or None if it has none (or they are not UTF-8)."""
+    if not _PERCENT_ESCAPE.search(value):
+        return None
+    try:
+        decoded = unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return decoded if decoded != value else None
+
+
+class _CutSecret:
+    """One secret, for finding its first part at the end of a cut-off text."""
+
+    def __init__(self, value: str, ref: str) -> None:
+        self.ref = ref
+        self._chars = [re.compile(_char_pattern(c)) for c in value]
+        self._head = re.compile("".join(_char_pattern(c) for c in value[:CUT_PREFIX_CHARS]))
+        # The tail can be no longer than the whole value with every character in its longest form.
+        self._reach = len(value) * _LONGEST_CHAR_FORM
+        self._fragments = sorted(base64_fragments(value), key=len, reverse=True)
+
+    def tail_start(self, text: str) -> int | None:
+        """Where the text's tail that is a first part of this secret starts, if it has one."""
+        pos = max(0, len(text) - self._reach)
+        while (m := self._head.search(text, pos)) is not None:
+            if self._runs_to_end(text, m.end(), CUT_PREFIX_CHARS):
+                return m.start()
+            pos = m.start() + 1
+        return None
+
+    def _runs_to_end(self, text: str, pos: int, i: int) -> bool:
+        """Whether text[pos:] is the secret's characters from the i-th on, the last perhaps cut mid-escape."""
+        while pos < len(text):
+            if i == len(self._chars):
+                return False  # the whole value, and more: not a cut-off one
+            m = self._chars[i].match(text, pos)
+            if m is None:
+                # The last character cut inside its escape, or inside its UTF-8 bytes (decoded as U+FFFD).
+                return text[pos:] == "\ufffd" or (len(text) - pos < _LONGEST_CHAR_FORM and text[pos] in "\\%&")
+            pos, i = m.end(), i + 1
+        return True
+
+    def base64_tail(self, run: str) -> bool:
+        """Whether a trailing run of base64 characters ends in the first part of this secret's base64."""
+        for fragment in self._fragments:
+            head = fragment[:CUT_PREFIX_CHARS]
+            pos = run.find(head, max(0, len(run) - len(fragment)))
+            while pos != -1:
+                if fragment.startswith(run[pos:]):
+                    return True
+                pos = run.find(head, pos + 1)
+        return False
+
+
 class Redactor:
     """Redaction that also knows the config's own secrets: every value that came from `${VAR}` or
     `${file:...}` is shown as that reference, wherever it appears (a Slack URL path, a header named
@@ -107,16 +195,29 @@ class Redactor:
         kept = {value: ref for value, ref in secrets if len(value) >= MIN_SECRET_CHARS}
         self.secrets: tuple[tuple[str, str], ...] = tuple(kept.items())
         self._refs: dict[str, str] = {}  # a regex group name -> the reference it stands for
+        known = dict(kept)
+        for value, ref in kept.items():
+            # A value holding percent-escapes (an Azure SAS `sig=AbC%2Bdef%2F...`) turns up decoded too,
+            # wholly or in part: a receiver echoes the parameter it parsed, a URL library tidies it.
+            decoded = _percent_decoded(value)
+            if decoded and len(decoded) >= MIN_SECRET_CHARS:
+                known.setdefault(decoded, ref)
+        # Longest first, so a value that contains another is replaced whole.
+        self._known = tuple(sorted(known.items(), key=lambda item: -len(item[0])))
         text_parts: list[str] = []
         b64_parts: list[str] = []
-        # Longest first, so a value that contains another is replaced whole.
-        for i, (value, ref) in enumerate(sorted(kept.items(), key=lambda item: -len(item[0]))):
+        for i, (value, ref) in enumerate(self._known):
             self._refs[f"s{i}"] = ref
             text_parts.append(f"(?P<s{i}>{''.join(_char_pattern(c) for c in value)})")
             fragments = sorted(base64_fragments(value), key=len, reverse=True)
             b64_parts.append(f"(?P<s{i}>{'|'.join(re.escape(f) for f in fragments)})")
         self._text = re.compile("|".join(text_parts)) if text_parts else None
+        # The first two characters of any secret, in a regex that is only alternatives starting with a
+        # literal character: re skips ahead to those, so text without a secret costs about a scan.
+        gate = {form + _char_pattern(value[1]) for value, _ in self._known for form in _char_forms(value[0])}
+        self._gate = re.compile("|".join(sorted(gate))) if gate else None
         self._base64 = re.compile("|".join(b64_parts)) if b64_parts else None
+        self._cut: tuple[_CutSecret, ...] | None = None  # built on the first cut-off text
 
     def __bool__(self) -> bool:
         return self._text is not None
@@ -124,11 +225,34 @@ class Redactor:
     def contains_secret(self, text: str) -> bool:
         return self.text(text) != text
 
-    def text(self, text: str) -> str:
+    def text(self, text: str, *, cut: bool = False) -> str:
+        """`text` with each secret shown as its reference. `cut`: the text is the start of a longer one
+        (a response excerpt), so it may end in the first part of a secret, which is hidden too."""
         if not text or self._text is None or self._base64 is None:
             return text
-        text = self._text.sub(self._reference, text)
-        return self._hide_base64(text)
+        if self._gate is not None and self._gate.search(text) is not None:
+            text = self._text.sub(self._reference, text)
+        text = self._hide_base64(text)
+        return self._hide_cut_tail(text) if cut else text
+
+    def _hide_cut_tail(self, text: str) -> str:
+        """Hide the end of a cut-off text when it is the first CUT_PREFIX_CHARS or more characters of a
+        secret (in any form, or inside base64): the rest of the secret was cut off, so whole-value
+        matching misses it, and what is left would give most of it away."""
+        if self._cut is None:
+            self._cut = tuple(_CutSecret(value, ref) for value, ref in self._known)
+        for secret in self._cut:
+            start = secret.tail_start(text)
+            if start is not None:
+                return text[:start] + secret.ref
+        start = len(text)
+        while start > 0 and text[start - 1] in _BASE64_CHARS:
+            start -= 1
+        if start < len(text):
+            for secret in self._cut:
+                if secret.base64_tail(text[start:]):
+                    return text[:start] + f"<base64 with {secret.ref}>"
+        return text
 
     def _reference(self, m: re.Match[str]) -> str:
         return self._refs[m.lastgroup or ""]

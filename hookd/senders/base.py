@@ -45,6 +45,7 @@ class Outcome:
     error: str = ""
     retry_after_s: float | None = None  # from the receiver's Retry-After, when given
     response_excerpt: str = ""  # the start of the response body
+    response_truncated: bool = False  # the body went on past the excerpt (which may end mid-secret)
     response_headers: Mapping[str, str] = field(default_factory=dict)
     # Every request of the attempt, in order, when a redirect was followed (the last one went to the
     # final URL); empty when the first answer was the last.
@@ -60,7 +61,7 @@ def redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
     return replace(
         outcome,
         error=redactor.text(outcome.error),
-        response_excerpt=redactor.text(outcome.response_excerpt),
+        response_excerpt=redactor.text(outcome.response_excerpt, cut=outcome.response_truncated),
         response_headers=redactor.response_headers(outcome.response_headers),
         hops=tuple(Hop(redactor.url(h.url), h.status) for h in outcome.hops),
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import yarl
@@ -24,6 +25,9 @@ _KEPT_RESPONSE_HEADERS = ("content-type", "content-length", "retry-after", "loca
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
+# A character an encoded URL cannot hold (RFC 3986 allows unreserved, reserved and %XX), or a `%`
+# that does not start an escape.
+_NOT_IN_A_URL = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]|%(?![0-9A-Fa-f]{2})")
 
 
 def is_retryable_status(status: int) -> bool:
@@ -45,7 +49,7 @@ class HttpSender:
         if parsed is None:
             if len(self._urls) >= _MAX_CACHED_URLS:
                 self._urls.clear()  # templated URLs could otherwise grow it without bound
-            parsed = self._urls[url] = yarl.URL(url)
+            parsed = self._urls[url] = as_sent(url)
         return parsed
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
@@ -142,6 +146,23 @@ class HttpSender:
             return response.status, response.headers, excerpt
 
 
+def as_sent(url: str) -> yarl.URL:
+    """The URL a request goes to: exactly as written, percent-escapes and all (yarl would decode a
+    `%2F` in a query to `/`, which breaks a signature such as an Azure SAS `sig=`), with only what a
+    URL cannot hold raw (a space, non-ASCII, a `%` that starts no escape) percent-encoded as UTF-8.
+    A host that is not ASCII is an international name: that URL is yarl's (IDNA). Raises ValueError
+    if the URL is not valid."""
+    parsed = yarl.URL(url)  # checks it: a port that is not a number, say
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    if not host.isascii():
+        return parsed
+    return yarl.URL(_NOT_IN_A_URL.sub(_percent_encoded, url), encoded=True)
+
+
+def _percent_encoded(m: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in m.group().encode("utf-8", "surrogatepass"))
+
+
 def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
     return (url.scheme, url.host, url.port)
 
@@ -201,28 +222,30 @@ def _has_header(headers: Mapping[str, str], name: str) -> bool:
 
 
 async def _read_excerpt(response: aiohttp.ClientResponse) -> bytes:
+    """The body, up to RESPONSE_EXCERPT_BYTES and one byte more (which says it was cut off)."""
     length = response.content_length
     if length is not None and length <= _READ_CAP_BYTES:
-        return (await response.read())[:RESPONSE_EXCERPT_BYTES]  # the common, small answer: one call
+        return (await response.read())[: RESPONSE_EXCERPT_BYTES + 1]  # the common, small answer: one call
     chunks = bytearray()
     while len(chunks) < _READ_CAP_BYTES:
         chunk = await response.content.read(_READ_CAP_BYTES - len(chunks))
         if not chunk:
-            return bytes(chunks[:RESPONSE_EXCERPT_BYTES])
+            return bytes(chunks[: RESPONSE_EXCERPT_BYTES + 1])
         chunks += chunk
     if not response.content.at_eof():
         response.close()  # a huge body is not worth reading to keep the connection
-    return bytes(chunks[:RESPONSE_EXCERPT_BYTES])
+    return bytes(chunks[: RESPONSE_EXCERPT_BYTES + 1])
 
 
 def _classify_response(
     status: int, headers: Mapping[str, str], excerpt: bytes, duration_s: float, request: OutboundRequest
 ) -> Outcome:
     kept = _kept(headers)
-    text = excerpt.decode("utf-8", errors="replace")
+    truncated = len(excerpt) > RESPONSE_EXCERPT_BYTES
+    text = excerpt[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
     if 200 <= status < 300:
         return Outcome(status=status, ok=True, retryable=False, duration_s=duration_s, response_excerpt=text,
-                       response_headers=kept)  # fmt: skip
+                       response_headers=kept, response_truncated=truncated)  # fmt: skip
     if 300 <= status < 400:
         where = _header_text("Location", headers.get("Location", ""))
         if request.follow_redirects:
@@ -250,6 +273,7 @@ def _classify_response(
         error=error,
         retry_after_s=parse_retry_after(headers.get("Retry-After"), time.time()) if retryable else None,
         response_excerpt=text,
+        response_truncated=truncated,
         response_headers=kept,
     )
 

@@ -23,7 +23,7 @@ never through argv, the environment or a file.
                       ("cancel", rid)
     worker -> daemon  ("ready", pid)  once, after the HTTP client started
                       ("outcome", rid, status, ok, retryable, duration_s, error, retry_after_s,
-                       response_excerpt, response_headers, hops)
+                       response_excerpt, response_headers, hops, response_truncated)
                       ("log", levelno, logger_name, message, traceback)  message: a str or a LogLine
 
 The worker ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole group, and
@@ -94,12 +94,14 @@ def _decode_request(m: Message) -> OutboundRequest:
 
 def _encode_outcome(rid: int, o: Outcome) -> Message:
     return ("outcome", rid, o.status, o.ok, o.retryable, o.duration_s, o.error, o.retry_after_s,
-            o.response_excerpt, dict(o.response_headers), tuple((h.url, h.status) for h in o.hops))  # fmt: skip
+            o.response_excerpt, dict(o.response_headers), tuple((h.url, h.status) for h in o.hops),
+            o.response_truncated)  # fmt: skip
 
 
 def _decode_outcome(m: Message) -> Outcome:
     return Outcome(status=m[2], ok=m[3], retryable=m[4], duration_s=m[5], error=m[6], retry_after_s=m[7],
-                   response_excerpt=m[8], response_headers=m[9], hops=tuple(Hop(u, st) for u, st in m[10]))  # fmt: skip
+                   response_excerpt=m[8], response_headers=m[9], hops=tuple(Hop(u, st) for u, st in m[10]),
+                   response_truncated=m[11])  # fmt: skip
 
 
 class _Outbox:
