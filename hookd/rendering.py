@@ -60,12 +60,16 @@ def render_request(
         "hookd-delivery-id": delivery_id,
         "hookd-attempt": str(attempt),
     }
-    for name, template in hook.headers:
-        try:
-            headers[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
-        except RenderError as e:
-            raise RequestRenderError(f"headers.{name}{_at(e)}: {e.reason}") from None
-    check_headers(headers)
+    if hook.headers:
+        configured = {}
+        for name, template in hook.headers:
+            try:
+                configured[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
+            except RenderError as e:
+                raise RequestRenderError(f"headers.{name}{_at(e)}: {e.reason}") from None
+        # hookd's own values need no check: ids are refused at intake when they hold a control character.
+        check_headers(configured)
+        headers.update(configured)
     rendered = body
     if hook.payload is not None and envelope is not None:
         try:
@@ -87,7 +91,8 @@ def render_request(
 
 def check_headers(headers: Mapping[str, str]) -> None:
     """Raise RequestRenderError naming the first header that cannot be sent as it is: the one check
-    every header passes, configured, templated or hookd's own, before anything reaches a sender."""
+    every configured header passes, static or templated, before anything reaches a sender (hookd's
+    own header values come from ids that intake already refused control characters in)."""
     # Per request: one scan of all values and a set lookup per name (names come from the config, so
     # the set stays small); the loop below only runs to name the culprit.
     if _FORBIDDEN_IN_VALUE.search("".join(headers.values())) is None and _VALID_NAMES.issuperset(headers):
