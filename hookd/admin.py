@@ -47,6 +47,38 @@ READ_TIMEOUT_S = 5.0
 MAX_REASON_CHARS = 300
 
 
+# Connections served at once; one more is answered 503 and closed. Idle clients could otherwise hold
+# every open file, and then no status probe, no event and no CLI command could connect.
+MAX_ADMIN_CONNECTIONS = 64
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class _Busy(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_BUSY)
+        transport.close()
+
+
+class _CappedSite(web.TCPSite):
+    """aiohttp's TCPSite, serving at most `owner.max_connections` connections at once."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *, owner: AdminServer) -> None:
+        super().__init__(runner, host, port)
+        self._owner = owner
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.Protocol:
+            return server() if len(server.connections) < self._owner.max_connections else _Busy()
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, self._host, self._port, backlog=self._backlog)
+
+
 class AdminServer:
     """The daemon's HTTP admin listener. `start` raises StartupError; `close` is idempotent."""
 
@@ -54,6 +86,7 @@ class AdminServer:
         self.daemon = daemon
         self.url: str | None = None  # http://host:port, port 0 resolved, once started
         self._runner: web.AppRunner | None = None
+        self.max_connections = MAX_ADMIN_CONNECTIONS
         self._rates = _RateSampler()
         self._sampler: asyncio.Task[None] | None = None
 
@@ -65,7 +98,7 @@ class AdminServer:
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = _CappedSite(runner, host, port, owner=self)
         try:
             await site.start()
         except OSError as e:

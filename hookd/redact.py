@@ -14,7 +14,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 from hookd.logs import LogLine
 
@@ -51,9 +51,15 @@ def redact_url(url: str) -> str:
         netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
     query = parts.query
     if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, REDACTED if is_secret_name(k) else v) for k, v in pairs], safe="*${}")
+        # Parameter by parameter, each kept as written (`?flag&x=1` stays so, an escape stays an
+        # escape): only the value of one whose name looks secret is replaced.
+        query = "&".join(_redact_parameter(p) for p in query.split("&"))
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_parameter(parameter: str) -> str:
+    name, eq, _ = parameter.partition("=")
+    return f"{name}={REDACTED}" if eq and is_secret_name(unquote_plus(name)) else parameter
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

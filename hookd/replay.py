@@ -145,7 +145,13 @@ async def select(store: Store, query: DeliveryQuery) -> list[Target]:
             limit=query.limit,
         )
     )
-    return [Target(event_id=r.event_id, event_type=r.event_type, hook=r.hook, original=r) for r in rows]
+    # One per event and hook, the newest: a withdrawn replay does not count as replaying its original
+    # (so `--status failed` can take the original again), but when both are selected (`--status
+    # cancelled`, the original withdrawn too) they stand for one delivery, not two.
+    newest: dict[tuple[str, str], DeliveryRow] = {}
+    for row in rows:
+        newest[(row.event_id, row.hook)] = row
+    return [Target(event_id=r.event_id, event_type=r.event_type, hook=r.hook, original=r) for r in newest.values()]
 
 
 def read_events_file(path: Path, *, now: float) -> list[Event]:
