@@ -60,6 +60,9 @@ async def test_human_output_of_a_healthy_daemon(short_dir: Path, receiver: Recei
     assert re.search(r"^bad +0 +0 +0 +0 +0 +0$", out, re.M), out
     assert out.rstrip().endswith("health: ok")
     assert result.stderr == ""
+    # Piped, lines are not padded to the terminal width and cells are not cut (for grep and cut).
+    assert [line for line in out.splitlines() if line != line.rstrip()] == []
+    assert str(short_dir) + "/s.sock" in out
 
 
 async def test_json_of_a_degraded_daemon_exits_1(short_dir: Path, receiver: Receiver) -> None:

@@ -16,6 +16,7 @@ from rich.table import Table
 from hookd import client
 from hookd.cli import render
 from hookd.cli.app import app
+from hookd.cli.common import print_table
 from hookd.cli.state import state
 from hookd.config.lint import is_loopback
 from hookd.config.load import check_config, default_config_path
@@ -143,7 +144,7 @@ def _human(doc: dict[str, object]) -> None:
         f"{totals.get('retried_total')} retried since start; {totals.get('pending')} pending, "
         f"{totals.get('in_flight')} in flight",
     )
-    out.print(summary)
+    print_table(summary)
     out.print()
 
     # No type column: the address says it (unix:, tcp:, file:), and paths need the room.
@@ -164,7 +165,7 @@ def _human(doc: dict[str, object]) -> None:
             _ago(item.get("last_event_at")),
             esc(f"{where} {position}" if position else where),
         )
-    out.print(sources)
+    print_table(sources)
     out.print()
 
     hooks = Table(
@@ -205,7 +206,7 @@ def _human(doc: dict[str, object]) -> None:
         if any(evaluation_errors.values()):
             row.append(str(evaluation_errors[str(item.get("name"))]))
         hooks.add_row(*row)
-    out.print(hooks)
+    print_table(hooks)
     out.print()
 
     health = _dict(doc.get("health"))
