@@ -316,3 +316,27 @@ class DaemonProcess:
             await self.proc.wait()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+@asynccontextmanager
+async def raw_http_server(answer: bytes) -> AsyncIterator[str]:
+    """A server on 127.0.0.1:0 that reads one request and writes `answer` as it is (aiohttp's own
+    server refuses to send a control character in a header, as a hostile receiver would). Yields its URL."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0
+        )
+        await reader.readexactly(length)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/r"
+    finally:
+        server.close()
+        await server.wait_closed()

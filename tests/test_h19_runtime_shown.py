@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import orjson
@@ -27,7 +25,16 @@ from hookd.logs import JsonFormatter, LogLine
 from hookd.rendering import RequestRenderError, check_headers
 from hookd.store.base import RoutedEvent
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import (
+    Receiver,
+    Reply,
+    event_line,
+    raw_http_server,
+    running_daemon,
+    send_lines,
+    wait_db,
+    write_config,
+)
 
 # What must never reach the terminal raw: ESC, BEL, CR, C1 CSI, DEL, bidi overrides and isolates,
 # directional marks, and the line breaks that are not a newline.
@@ -37,30 +44,6 @@ RAW = ["\x1b", "\x07", "\r", "\x9b", "\x7f", "\x85", "\u202e", "\u2066", "\u200f
 async def hookd(*args: str, env: dict[str, str | None] | None = None) -> Result:
     environment: dict[str, str | None] = {"HOOKD_CONFIG": None, "HOOKD_ADMIN_TOKEN": None, **(env or {})}
     return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=environment)
-
-
-@asynccontextmanager
-async def raw_http_server(answer: bytes) -> AsyncIterator[str]:
-    """A server on 127.0.0.1:0 that reads one request and writes `answer` as it is (aiohttp's own
-    server refuses to send a control character in a header, as a hostile receiver would). Yields its URL."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0
-        )
-        await reader.readexactly(length)
-        writer.write(answer)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/r"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def assert_nothing_raw(text: str) -> None:

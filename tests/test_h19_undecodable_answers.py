@@ -4,37 +4,21 @@ answer stopped every hook's attempts from being recorded until a restart)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from hookd.dispatcher import storable
 from hookd.senders.base import Hop
 from hookd.store.base import AttemptRecord
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
-
-
-@asynccontextmanager
-async def raw_receiver(answer: bytes) -> AsyncIterator[int]:
-    """A TCP server on 127.0.0.1 that answers every request with these exact bytes."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(answer)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
+from tests.conftest import (
+    Receiver,
+    db_rows,
+    event_line,
+    raw_http_server,
+    running_daemon,
+    send_lines,
+    wait_db,
+    write_config,
+)
 
 
 async def test_an_undecodable_location_is_stored_escaped_and_other_hooks_keep_recording(
@@ -48,7 +32,7 @@ async def test_an_undecodable_location_is_stored_escaped_and_other_hooks_keep_re
         b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/\xff\r\nServer: x\xfe\r\n"
         b"Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
-    async with raw_receiver(answer) as port:
+    async with raw_http_server(answer) as url:
         cfg = write_config(
             short_dir,
             f"""
@@ -57,7 +41,7 @@ async def test_an_undecodable_location_is_stored_escaped_and_other_hooks_keep_re
             sources:
               - {{name: app, type: socket, path: {short_dir}/s.sock}}
             hooks:
-              - {{name: bad, events: ["bad"], url: "http://127.0.0.1:{port}/loc"}}
+              - {{name: bad, events: ["bad"], url: "{url}"}}
               - {{name: good, events: ["good"], url: "{receiver.url("/ok")}"}}
             """,
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from hookd.config.model import RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
+from hookd.files import file_kind
 from hookd.templates import lint_template
 from hookd.units import format_duration, parse_duration
 
@@ -200,7 +200,7 @@ class _Linter:
                 "warning",
             )
             return None
-        return _file_kind(mode)
+        return file_kind(mode)
 
     def _storage_dir(self) -> Path:
         # The daemon creates the database directory at start, so files beside the database are fine.
@@ -458,22 +458,6 @@ def _overrides_hookd(name: str, value: object) -> str | None:
 
 def _has_break(text: str) -> bool:
     return "\n" in text or "\r" in text
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "an unusual kind of file"
 
 
 def _is_json_type(value: str) -> bool:

@@ -41,6 +41,7 @@ from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig
 from hookd.errors import EventError, StartupError
 from hookd.events import Event, parse_event_line, size_limit
+from hookd.files import file_kind
 from hookd.logs import LogLine
 from hookd.sources.base import Batch, Checkpoint, Rejection, SourceError, Submit
 
@@ -247,7 +248,7 @@ class FileTailSource:
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise SourceError(
-                f"source {self.name!r}: {str(self._path)!r} is {_kind(st.st_mode)}, not a regular file; "
+                f"source {self.name!r}: {str(self._path)!r} is {file_kind(st.st_mode)}, not a regular file; "
                 "a file source tails regular files only (it cannot checkpoint or rotate a stream): "
                 "point path at the log file itself, or send a stream to a socket source"
             )
@@ -552,16 +553,3 @@ class FileTailSource:
 
 def _fingerprint(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _kind(mode: int) -> str:
-    """What a non-regular file is, for the message that refuses it."""
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
