@@ -449,7 +449,7 @@ class FileTailSource:
             self._reject_oversized(skipping, rejections)
             return True
         if newline < 0:
-            if len(self._buf) > self._config.max_event_bytes:
+            if len(self._buf) > self._config.max_event_bytes + 1:  # + the \r a CRLF line may end in
                 # Too long already: skip to its newline without keeping it.
                 self._oversized = _Oversized(
                     line=self._cursor_line + 1,
@@ -492,7 +492,8 @@ class FileTailSource:
         if not raw.strip():
             return  # blank lines are counted, not reported
         try:
-            events.append(parse_event_line(raw, max_bytes=self._config.max_event_bytes))
+            # A CRLF line's \r is not part of the event, as on the socket.
+            events.append(parse_event_line(raw.rstrip(b"\r"), max_bytes=self._config.max_event_bytes))
         except EventError as e:
             self._reject(line, e.reason, raw[:EXCERPT_BYTES], rejections)
 
