@@ -181,6 +181,9 @@ def _check_cloudevent(value: dict[str, object], event_id: str | None) -> None:
 def _is_rfc3339(text: str) -> bool:
     if not _RFC3339.fullmatch(text):
         return False
+    if text[17:19] == "60":
+        # A leap second (RFC 3339 allows :60): valid wherever :59 is; kept as sent.
+        text = text[:17] + "59" + text[19:]
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:

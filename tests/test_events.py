@@ -89,6 +89,8 @@ def test_assigned_time_is_utc_with_milliseconds() -> None:
         "2026-01-31T12:00:00+05:30",
         "2026-01-31T12:00:00-08:00",
         "2026-01-31t12:00:00z",
+        "2016-12-31T23:59:60Z",  # a leap second, which RFC 3339 allows
+        "2016-12-31T23:59:60.5+00:00",
     ],
 )
 def test_rfc3339_times_are_kept_as_written(text: str) -> None:
@@ -110,6 +112,8 @@ def test_rfc3339_times_are_kept_as_written(text: str) -> None:
         "20260131T120000Z",  # ISO 8601 basic format
         "2026-W05-6T12:00:00Z",  # ISO week date
         "2026-01-31T12Z",  # hour only
+        "2026-01-31T12:00:61Z",  # no second 61
+        "2026-01-31T12:60:00Z",  # no minute 60
         "",
         1769860800,
         False,
