@@ -267,6 +267,8 @@ class Listing:
     short: Mapping[str, str]  # delivery and event ids to their short forms
     unknown_hooks: tuple[UnknownHook, ...] = ()
     unmatched_events: tuple[str, ...] = ()  # --event values that are no event id nor a prefix of one
+    # those of unmatched_events that are a delivery's id (or start only one), with that delivery
+    deliveries_given: tuple[tuple[str, DeliveryRow], ...] = ()
 
 
 async def list_deliveries(
@@ -279,10 +281,13 @@ async def list_deliveries(
         if query.event_ids:
             event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
             query = replace(query, event_ids=event_ids)
+        given = await deliveries_named(store, unmatched) if unmatched else ()
         unknown = await unknown_hooks(store, query.hooks, configured)
         rows = await store.deliveries(query)
         short = await short_ids(store, rows)
-    return Listing(rows=tuple(rows), short=short, unknown_hooks=unknown, unmatched_events=unmatched)
+    return Listing(
+        rows=tuple(rows), short=short, unknown_hooks=unknown, unmatched_events=unmatched, deliveries_given=given
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

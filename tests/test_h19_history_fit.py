@@ -169,3 +169,18 @@ async def test_replay_event_given_a_delivery_id_names_its_event_and_hook(short_d
     assert "give --event o1 --hook bad" in " ".join(plain(cancel.stderr).split())
     assert " ".join(plain(nothing.stderr).split()) == "warning: no event 'zz' in the database"
     assert db_rows(short_dir / "hookd.db", "SELECT count(*) FROM deliveries WHERE replay_of IS NOT NULL") == [(0,)]
+
+
+async def test_history_event_given_a_delivery_id_says_which_it_is(short_dir: Path, receiver: Receiver) -> None:
+    """`history --event <a delivery's id>`: the warning names the delivery's event and hook, and how to
+    show it, instead of only 'no stored event id'."""
+    cfg = await populate(short_dir, receiver)
+    [(delivery_id,)] = db_rows(
+        short_dir / "hookd.db", "SELECT id FROM deliveries WHERE event_id = 'o1' AND hook = 'bad'"
+    )
+    result = await hookd("history", "-c", str(cfg), "--event", str(delivery_id))
+    assert result.exit_code == 0, result.output
+    assert " ".join(plain(result.stderr).split()) == (
+        f"warning: no stored event id is or starts with '{delivery_id}': it is the id of delivery {delivery_id} "
+        f"(event 'o1' to hook 'bad'); `hookd history show {delivery_id}` shows it"
+    )

@@ -113,8 +113,16 @@ def history(
         fail(e)
     for unknown in listing.unknown_hooks:
         warn(unknown.message())
+    given = dict(listing.deliveries_given)
     for value in listing.unmatched_events:
-        warn(f"no stored event id is or starts with {value!r}")
+        delivery = given.get(value)
+        if delivery is None:
+            warn(f"no stored event id is or starts with {value!r}")
+        else:
+            warn(
+                f"no stored event id is or starts with {value!r}: it is the id of delivery {delivery.id} (event "
+                f"{delivery.event_id!r} to hook {delivery.hook!r}); `hookd history show {delivery.id}` shows it"
+            )
     rows = listing.rows
     if as_json:
         render.print_json([delivery_dict(r) for r in rows])
