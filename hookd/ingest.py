@@ -167,10 +167,8 @@ class Ingest:
         checkpoints = [p.batch.checkpoint for p in group if p.batch.checkpoint is not None]
         if not routed and not rejections and not checkpoints:  # only rejections that are just counted
             for p in group:
-                if p.batch.rejections:
-                    self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
-                if not p.done.done():
-                    p.done.set_result([])
+                self._settle(p, [])
+            self._schedule_summaries()
             return
         try:
             result = await self.store.ingest(routed, rejections, checkpoints, now)
@@ -202,10 +200,7 @@ class Ingest:
             if stored:
                 self.events_by_source[p.batch.source] += stored
                 self.last_event_at_by_source[p.batch.source] = now
-            if p.batch.rejections:
-                self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
-            if not p.done.done():
-                p.done.set_result(answers)
+            self._settle(p, answers)
         for rej in rejections:
             log.warning(LogLine("rejected", {"source": rej.source, "at": rej.position, "reason": rej.reason}))
         if log.isEnabledFor(logging.DEBUG):
@@ -221,10 +216,19 @@ class Ingest:
             self.handoff.committed(result.claimed, result.pending_hooks, reserved)
         self._schedule_summaries()
 
+    def _settle(self, p: _Pending, answers: list[Accepted]) -> None:
+        """Count the batch's rejections (every one, shown or summed up) and answer its source."""
+        if p.batch.rejections:
+            self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
+        if not p.done.done():
+            p.done.set_result(answers)
+
     def _schedule_summaries(self) -> None:
         """Wake up when the next window with hidden rejections ends, even if no input comes then."""
+        if self._summary_timer is not None and not self._summary_timer.done():
+            return  # before the scan below: it looks at every open window, after every commit
         at = self.rejection_limiter.next_summary_at()
-        if at is None or (self._summary_timer is not None and not self._summary_timer.done()):
+        if at is None:
             return
         self._summary_timer = asyncio.create_task(self._commit_summaries_at(at))
 

@@ -27,6 +27,7 @@ from hookd.senders.http import HttpSender
 from hookd.sources.base import Batch
 from hookd.store.sqlite import SQLiteStore
 from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.manual_clock import ManualClock
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -249,17 +250,6 @@ async def test_a_case_expecting_no_match_fails_when_the_filter_cannot_be_evaluat
 # -- ingest: counted once per stored event, logged at most once a minute per hook ---------------------
 
 
-class ManualClock:
-    def __init__(self, now: float) -> None:
-        self.at = now
-
-    def now(self) -> float:
-        return self.at
-
-    async def sleep(self, seconds: float) -> None:
-        self.at += seconds
-
-
 async def test_filter_failures_are_stored_counted_once_and_logged_at_most_once_a_minute(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -281,7 +271,7 @@ async def test_filter_failures_are_stored_counted_once_and_logged_at_most_once_a
     caplog.set_level(logging.WARNING, logger="hookd.ingest")
     try:
         for event_id, at in (("b1", 1000.0), ("b2", 1010.0), ("b1", 1020.0), ("b3", 1070.0)):
-            clock.at = at
+            clock.advance(at - clock.now())
             event = event_from_object({"id": event_id, "type": "t", "data": {"items": 5}}, now=at)
             await ingest.submit(Batch(events=[event], source="app"))
     finally:

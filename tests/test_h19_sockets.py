@@ -24,27 +24,7 @@ from hookd.sources.socket import PARTIAL_BUDGET_FLOOR, SocketSource
 from hookd.store.base import IngestResult, RoutedEvent
 from hookd.store.sqlite import SQLiteStore
 from tests.conftest import FAILSAFE_S, db_rows, event_line, running_daemon, wait_db, write_config
-
-
-class ManualClock:
-    """A clock that moves only when the test says so; sleepers wake when their time is reached."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self._now = now
-        self._moved = asyncio.Condition()
-
-    def now(self) -> float:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        until = self._now + seconds
-        async with self._moved:
-            await self._moved.wait_for(lambda: self._now >= until)
-
-    async def advance(self, seconds: float) -> None:
-        self._now += seconds
-        async with self._moved:
-            self._moved.notify_all()
+from tests.manual_clock import ManualClock
 
 
 def config(d: Path, *, source: str = "", extra: str = "") -> Path:
@@ -126,7 +106,7 @@ async def test_a_rejection_flood_is_counted_exactly_but_stored_and_logged_in_a_s
         assert ingest.rejected_by_source["app"] == 2000
         assert db_rows(db, "SELECT count(*) FROM rejected") == [(5,)]
         assert len(caplog.records) == 5
-        await clock.advance(60)
+        clock.advance(60)
         rows = await wait_db(db, "SELECT position, reason FROM rejected ORDER BY id", lambda r: len(r) == 6)
     assert rows[5][0] == "conn 1"
     assert rows[5][1].startswith("… and 1,995 more rejected line(s) from conn 1")  # type: ignore[union-attr]
@@ -335,3 +315,23 @@ async def test_an_http_request_gets_one_http_400_and_one_rejection(short_dir: Pa
             assert orjson.loads(await reader.readline()) == {"ok": True, "id": "after-http"}
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_summary_timer_that_finds_nothing_due_sets_the_next_one(tmp_path: Path) -> None:
+    """1. conn 1 and, 30 s later, conn 2 each send more rejections than are shown; 2. conn 1 ends (its
+    summary is written then), so the timer set for its window finds nothing due. Result: a timer is
+    set for conn 2's window all the same, and its summary is written when that window ends, with no
+    more input (it used to wait for the next input or the shutdown)."""
+    db = tmp_path / "hookd.db"
+    clock = ManualClock()
+    async with ingest_on(db, clock) as ingest:
+        await ingest.submit(Batch(rejections=[rejection(i, conn=1) for i in range(1, 11)], source="app"))
+        await clock.wait_sleeping(60.0)
+        clock.advance(30)
+        await ingest.submit(Batch(rejections=[rejection(i, conn=2) for i in range(1, 11)], source="app"))
+        await ingest.submit(Batch(source="app", ended_stream="conn 1"))
+        clock.advance(30)  # conn 1's window ends: nothing left in it
+        await clock.wait_sleeping(30.0)  # the timer for conn 2's window
+        clock.advance(30)
+        rows = await wait_db(db, "SELECT position FROM rejected WHERE position = 'conn 2'", lambda r: len(r) == 1)
+    assert rows == [("conn 2",)]

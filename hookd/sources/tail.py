@@ -98,7 +98,6 @@ class FileTailSource:
         self._inode = 0
         # Committed position: moved only after `submit` returns.
         self._offset = 0
-        self._line = 0
         self._fingerprint: str | None = None  # of the position: committed, or where reading starts
         # Read cursor: `_buf` holds the unconsumed bytes that start at file offset `_buf_pos`.
         self._buf = bytearray()
@@ -152,7 +151,7 @@ class FileTailSource:
             start = self._checkpoint(self._buf_pos, self._cursor_line, self._fingerprint)
             if start != self._loaded:
                 await self._store(submit, Batch(checkpoint=start, source=self.name))
-            self._offset, self._line = start.offset, start.line
+            self._offset = start.offset
             while True:
                 # Look at the path before reading on: what changed while we slept (rotation,
                 # truncation, a rewrite past our offset) decides where the next bytes come from.
@@ -313,7 +312,7 @@ class FileTailSource:
         self._seek(0, 0)
         self._fingerprint = None
         await self._commit_position(submit)
-        self._offset, self._line = 0, 0
+        self._offset = 0
 
     def _where(self) -> dict[str, object]:
         return {"source": self.name, "file": str(self._path)}
@@ -386,7 +385,7 @@ class FileTailSource:
         while (batch := await self._next_batch(final=final)) is not None:
             await self._store(submit, batch)
             assert batch.checkpoint is not None
-            self._offset, self._line = batch.checkpoint.offset, batch.checkpoint.line
+            self._offset = batch.checkpoint.offset
             self._fingerprint = batch.checkpoint.fingerprint
 
     async def _next_batch(self, *, final: bool) -> Batch | None:
