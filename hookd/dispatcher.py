@@ -100,8 +100,10 @@ class Recorder:
                     self._buffer[:0] = batch
                     raise
                 except Exception as e:
-                    escaped = [storable(r) for r in batch]
-                    if isinstance(e, UnicodeError | ValueError | TypeError) and escaped != batch:
+                    escaped = (
+                        [storable(r) for r in batch] if isinstance(e, UnicodeError | ValueError | TypeError) else batch
+                    )
+                    if any(a is not b for a, b in zip(escaped, batch, strict=True)):
                         # Text the store cannot take (a lone surrogate from undecodable bytes): one such
                         # row must not hold up every other attempt's record. Written again at once.
                         log.error(LogLine("an attempt held text that cannot be stored; recorded with it escaped",
@@ -212,7 +214,8 @@ class Dispatcher:
         self.store = store
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
         # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
-        self.cut_off = cut_off
+        # The daemon's own: CUT_OFF (CUT_OFF_FORCED after a second stop signal), due again at once.
+        self.cut_off: CutOffPolicy = cut_off or (lambda _: (self._cut_off_reason, "pending"))
         self.sender = sender
         self.hooks: Mapping[str, CompiledHook] = {h.name: h for h in hooks}
         self.clock = clock
@@ -488,10 +491,7 @@ class Dispatcher:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
-                reason: str = self._cut_off_reason
-                state: DeliveryState = "pending"
-                if self.cut_off is not None:
-                    reason, state = self.cut_off(d)
+                reason, state = self.cut_off(d)
                 cut_off = no_response(reason, t0, retryable=True)
                 next_at = self.clock.now() if state == "pending" else None
                 self._record(d, hook, started_at, request, cut_off, state, next_at)
@@ -499,11 +499,9 @@ class Dispatcher:
         except RequestRenderError as e:
             # The event's own doing, not a bug: final (the same event renders the same way every time),
             # with the reason in history and one log line (below), no traceback.
-            error = render_failure(e)
+            error = hook.redactor.text(render_failure(e))  # a rendered value may hold a config secret
             outcome = no_response(error, t0, retryable=False)
-            failure = EvaluationFailure(
-                kind="template", hook=d.hook, event_id=d.event_id, error=hook.redactor.text(error), at=started_at
-            )
+            failure = EvaluationFailure(kind="template", hook=d.hook, event_id=d.event_id, error=error, at=started_at)
             unlogged = self.hook_errors.add(failure)
         except Exception as e:  # a bug: never lose the delivery
             log.exception(LogLine("internal error while sending", {"delivery": d.id, "hook": d.hook}))
@@ -581,7 +579,7 @@ class Dispatcher:
             return
         if state == "pending":
             fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
-        fields["error"] = hook.redactor.text(outcome.error)
+        fields["error"] = outcome.error  # redacted already: by redact_outcome, or where it was made
         if state == "pending":
             log.warning(LogLine("will retry", fields))
         else:

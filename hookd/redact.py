@@ -199,7 +199,6 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[tuple[str, str]] = ()) -> None:
         kept = {value: ref for value, ref in secrets if len(value) >= MIN_SECRET_CHARS}
-        self.secrets: tuple[tuple[str, str], ...] = tuple(kept.items())
         self._refs: dict[str, str] = {}  # a regex group name -> the reference it stands for
         known = dict(kept)
         for value, ref in kept.items():
@@ -212,17 +211,23 @@ class Redactor:
         self._known = tuple(sorted(known.items(), key=lambda item: -len(item[0])))
         text_parts: list[str] = []
         b64_parts: list[str] = []
+        b64_alternatives: list[str] = []
         for i, (value, ref) in enumerate(self._known):
             self._refs[f"s{i}"] = ref
             text_parts.append(f"(?P<s{i}>{''.join(_char_pattern(c) for c in value)})")
             fragments = sorted(base64_fragments(value), key=len, reverse=True)
-            b64_parts.append(f"(?P<s{i}>{'|'.join(re.escape(f) for f in fragments)})")
+            alternatives = "|".join(re.escape(f) for f in fragments)
+            b64_parts.append(f"(?P<s{i}>{alternatives})")
+            b64_alternatives.append(alternatives)
         self._text = re.compile("|".join(text_parts)) if text_parts else None
         # The first two characters of any secret, in a regex that is only alternatives starting with a
         # literal character: re skips ahead to those, so text without a secret costs about a scan.
         gate = {form + _char_pattern(value[1]) for value, _ in self._known for form in _char_forms(value[0])}
         self._gate = re.compile("|".join(sorted(gate))) if gate else None
         self._base64 = re.compile("|".join(b64_parts)) if b64_parts else None
+        # The same fragments without named groups: a scan about five times cheaper, so text holding no
+        # secret's base64 (nearly every response) is not run through the grouped pattern.
+        self._base64_gate = re.compile("|".join(b64_alternatives)) if b64_alternatives else None
         self._cut: tuple[_CutSecret, ...] | None = None  # built on the first cut-off text
 
     def __bool__(self) -> bool:
@@ -238,7 +243,8 @@ class Redactor:
             return text
         if self._gate is not None and self._gate.search(text) is not None:
             text = self._text.sub(self._reference, text)
-        text = self._hide_base64(text)
+        if self._base64_gate is not None and self._base64_gate.search(text) is not None:
+            text = self._hide_base64(text)
         return self._hide_cut_tail(text) if cut else text
 
     def _hide_cut_tail(self, text: str) -> str:
