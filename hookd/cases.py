@@ -35,7 +35,7 @@ from hookd.config.paths import describe_path
 from hookd.dryrun import HookResult, InputEvent, dry_run, explain_false, json_text
 from hookd.errors import EventError, HookdError, Problem
 from hookd.events import Event, event_from_object
-from hookd.expressions import EVALUATION_ERRORS, ExpressionError, compile_expression, is_truthy
+from hookd.expressions import EVALUATION_ERRORS, ExpressionError, compile_expression, is_truthy, search
 from hookd.router import Router
 from hookd.suggest import closest
 
@@ -410,7 +410,7 @@ def _verify(check: Check, event: Event, hooks: Sequence[HookResult], router: Rou
         return
     assert check.expression is not None and isinstance(check.expected, str)
     try:
-        value = check.expression.search(shown)
+        value = search(check.expression, shown)  # as filters are evaluated
     except EVALUATION_ERRORS as e:
         yield Failure(line=check.line, check=what, message=f"{check.expected} could not be evaluated: {e}")
         return

@@ -222,7 +222,7 @@ def _event_field_problems(expression: str, tokens: list[dict[str, object]]) -> l
     known = EVENT_FIELDS + CLOUDEVENT_ATTRIBUTES
     problems: list[ExpressionProblem] = []
     reported: set[str] = set()
-    for name, rest in _root_fields(jmespath.compile(expression).parsed, at_root=True):
+    for name, rest in _root_fields(compile_jmespath(expression).parsed, at_root=True):
         if name in known or name in reported:
             continue
         reported.add(name)

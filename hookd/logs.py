@@ -66,13 +66,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
 import orjson
+
+from hookd.events import utc_now_rfc3339
 
 LogFormat = Literal["human", "json"]
 
@@ -188,20 +189,11 @@ def human_value(value: object) -> str:
 
 def isoformat(epoch_s: float) -> str:
     """An epoch time as the log writes times: UTC, milliseconds, `Z`."""
-    whole = int(epoch_s)
-    ms = int((epoch_s - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
-
-
-_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+    return utc_now_rfc3339(epoch_s)
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    global _second
-    whole = int(record.created)
-    if _second[0] != whole:  # strftime once a second, not once a line
-        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{_second[1]}.{int(record.msecs):03d}Z"
+    return utc_now_rfc3339(record.created)
 
 
 def _escaped_argument(value: object) -> object:

@@ -109,7 +109,7 @@ class HttpSender:
             if target is None:
                 return Outcome(status=status, ok=False, retryable=False, duration_s=time.perf_counter() - started,
                                error=refusal, response_headers=_kept(answer), hops=tuple(hops))  # fmt: skip
-            if _origin(target) != _origin(first) and any(k.lower() in self._private(request) for k in headers):
+            if _origin(target) != _origin(first):
                 # Credentials stay with the hook's own origin, as curl and requests keep Authorization;
                 # once dropped they stay dropped, even if the chain comes back.
                 private = self._private(request)
