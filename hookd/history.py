@@ -272,7 +272,7 @@ class Listing:
 
 
 async def list_deliveries(
-    path: Path, query: DeliveryQuery, *, origin: str, configured: Sequence[str] | None = None
+    path: Path, query: DeliveryQuery, *, origin: str, configured: Sequence[str] | None = None, shorten: bool = True
 ) -> Listing:
     """Deliveries matching `query`, its --event values taken as ids or unique prefixes, and --hook names
     checked against `configured` (the config's hook names, when one was read) and the database."""
@@ -284,7 +284,7 @@ async def list_deliveries(
         given = await deliveries_named(store, unmatched) if unmatched else ()
         unknown = await unknown_hooks(store, query.hooks, configured)
         rows = await store.deliveries(query)
-        short = await short_ids(store, rows)
+        short = await short_ids(store, rows) if shorten else {}  # --json prints whole ids
     return Listing(
         rows=tuple(rows), short=short, unknown_hooks=unknown, unmatched_events=unmatched, deliveries_given=given
     )

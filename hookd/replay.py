@@ -49,7 +49,8 @@ from hookd.store.lock import DAEMON, DatabaseLocked, lock_database
 
 # One transaction per batch: short enough never to hold up the daemon's commits for long.
 BATCH = 500
-FINISHED: tuple[str, ...] = FINISHED_STATES  # what replay selects; a cancelled one can be replayed too
+# What replay selects without --status (a cancelled delivery only when asked for).
+REPLAYED_BY_DEFAULT: tuple[DeliveryStatus, ...] = ("delivered", "failed")
 QUEUED: tuple[DeliveryStatus, ...] = ("pending", "retrying")  # what --cancel withdraws
 # The last error of a delivery withdrawn before it was sent, and of an attempt cut off by the stop.
 WITHDRAWN_BY_CANCEL = "withdrawn by hookd replay --cancel"
@@ -130,7 +131,7 @@ async def select(store: Store, query: DeliveryQuery) -> list[Target]:
     newest replay stands for it, so replaying `--status failed` twice queues one delivery per event
     and hook, not one per earlier attempt at it.
     """
-    statuses = tuple(s for s in query.statuses if s in FINISHED) or ("delivered", "failed")  # cancelled if asked
+    statuses = tuple(s for s in query.statuses if s in FINISHED_STATES) or REPLAYED_BY_DEFAULT
     rows = await store.deliveries(
         DeliveryQuery(
             ids=query.ids,
@@ -204,7 +205,7 @@ async def plan_file(store: Store, events: Sequence[Event], router: Router) -> Fi
         filter_failures.extend((event.id, hook, reason) for hook, reason in failed.items())
         for hook in matched:
             original = newest.get((event.id, hook))
-            if original is not None and original.state not in ("delivered", "failed"):
+            if original is not None and original.state not in FINISHED_STATES:
                 unfinished += 1
                 continue
             targets.append(Target(event_id=event.id, event_type=event.type, hook=hook, original=original))

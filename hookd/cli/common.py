@@ -199,14 +199,13 @@ def deliveries_table(
     caption: str | None = None,
     short: Mapping[str, str] | None = None,
     width: int | None = None,
-    now: float | None = None,
 ) -> Table:
     """Deliveries as a table, one line a row; ids cut to their `short` forms. Given a `width`, the
     columns that matter most are kept (see _PRIORITY), the time is shortened, the last error is cut
     with "…", and the caption says what was left out."""
     esc = render.escape
     ids = short or {}
-    moment = time.time() if now is None else now
+    moment = time.time()
     columns = {
         "time": Column(
             "time",

@@ -108,7 +108,9 @@ def history(
         )
         where = database("history", config, db)
         configured = [h.name for h in where.settings.hooks] if where.settings is not None else None
-        listing = asyncio.run(core.list_deliveries(where.path, query, origin=where.origin, configured=configured))
+        listing = asyncio.run(
+            core.list_deliveries(where.path, query, origin=where.origin, configured=configured, shorten=not as_json)
+        )
     except HookdError as e:
         fail(e)
     for unknown in listing.unknown_hooks:

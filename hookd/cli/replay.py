@@ -197,7 +197,7 @@ def _finished(values: Sequence[str]) -> tuple[DeliveryStatus, ...]:
             statuses = core.parse_statuses(values, allowed=DELIVERY_STATUSES)
         except core.UsageError:
             raise not_finished from None
-    unfinished = next(s for s in statuses if s not in replays.FINISHED)
+    unfinished = next(s for s in statuses if s not in FINISHED_STATES)
     raise core.UsageError(
         f"--status {unfinished} deliveries are still queued and will be sent anyway; replay takes finished "
         "ones: --status delivered, --status failed or --status cancelled"
@@ -369,19 +369,13 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
         if plan.unfinished:
             out.print(f"{plan.unfinished} left out: a delivery of that event to that hook is still queued")
         for event_id, hook, reason in plan.filter_failures:
-            render.stderr.print(
-                f"[yellow]warning:[/yellow] event {esc(repr(event_id))} left out for hook {esc(repr(hook))}: "
-                f"{esc(reason)}"
-            )
+            warn(f"event {event_id!r} left out for hook {hook!r}: {reason}")
     _warn_missing_events(result)
     if not result.targets:
         out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
         return
     for hook in result.unconfigured:
-        render.stderr.print(
-            f"[yellow]warning:[/yellow] hook {esc(repr(hook))} is not in the config: its replays wait until it is "
-            "configured again"
-        )
+        warn(f"hook {hook!r} is not in the config: its replays wait until it is configured again")
     if dry_run:
         if plan is None:
             originals = [t.original for t in result.targets if t.original is not None]

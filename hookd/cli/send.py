@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import BinaryIO
 
 import typer
 
 from hookd import client
 from hookd.cli import render
 from hookd.cli.app import app
-from hookd.cli.state import state
+from hookd.cli.common import fail
 from hookd.config.load import check_config, default_config_path
 from hookd.errors import HookdError
 
@@ -65,9 +65,9 @@ def send(
         )
     except client.SendInterrupted as e:
         out.finish(error=str(e), sent=e.sent)
-        _error(e)
+        fail(e)
     except HookdError as e:
-        _error(e)
+        fail(e)
     if out.finish():
         raise typer.Exit(1)
 
@@ -165,10 +165,3 @@ def _summary(bad: int, stored: int, duplicates: int) -> str:
         earlier = f"{duplicates} of them already {'was' if duplicates == 1 else 'were'}"
         also = f"the other {kept} {'are' if kept != 1 else 'is'} stored ({earlier})"
     return f"{bad} of {bad + kept} events were refused and not stored ({reasons}); {also}: send only the refused again"
-
-
-def _error(e: HookdError) -> NoReturn:
-    if state.debug:
-        raise e
-    render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
-    raise typer.Exit(e.exit_code) from None

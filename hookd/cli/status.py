@@ -16,8 +16,7 @@ from rich.table import Table
 from hookd import client
 from hookd.cli import render
 from hookd.cli.app import app
-from hookd.cli.common import print_table
-from hookd.cli.state import state
+from hookd.cli.common import fail, print_table
 from hookd.config.lint import is_loopback
 from hookd.config.load import check_config, default_config_path
 from hookd.config.model import Settings
@@ -61,10 +60,7 @@ def status(
         secret = token or (settings.admin.token if settings is not None else None)
         doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout))
     except HookdError as e:
-        if state.debug:
-            raise
-        render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
-        raise typer.Exit(e.exit_code) from None
+        fail(e)
     health = doc.get("health")
     healthy = isinstance(health, dict) and health.get("status") == "ok"
     code = 0 if healthy else 1
