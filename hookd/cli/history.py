@@ -216,15 +216,19 @@ def shown_dict(shown: Shown) -> dict[str, object]:
     }
 
 
-def _safe_request(a: AttemptRow) -> dict[str, object]:
-    """The request as recorded, redacted again: a database written by an older hookd may hold more."""
+_NAME_RULES = Redactor()  # no config secrets: the name-based rules only
+
+
+def _safe_request(a: AttemptRow, redactor: Redactor = _NAME_RULES) -> dict[str, object]:
+    """The request as recorded, redacted again: a database written by an older hookd may hold more.
+    Without the config's secrets, by the name-based rules alone."""
     request = dict(a.request)
     headers = request.get("headers")
     if isinstance(headers, dict):
-        request["headers"] = redact_headers({str(k): str(v) for k, v in headers.items()})
+        request["headers"] = redactor.headers({str(k): str(v) for k, v in headers.items()})
     url = request.get("url")
     if isinstance(url, str):
-        request["url"] = redact_url(url)
+        request["url"] = redactor.url(url)
     return request
 
 
@@ -234,16 +238,10 @@ def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
         return shown
 
     def attempt(a: AttemptRow) -> AttemptRow:
-        request = {**a.request}
-        if isinstance(request.get("url"), str):
-            request["url"] = redactor.url(str(request["url"]))
-        headers = request.get("headers")
-        if isinstance(headers, dict):
-            request["headers"] = redactor.headers({str(k): str(v) for k, v in headers.items()})
         return replace(
             a,
             error=redactor.text(a.error) if a.error else a.error,
-            request=request,
+            request=_safe_request(a, redactor),
             response_headers=redactor.response_headers(a.response_headers),
             response_excerpt=redactor.text(a.response_excerpt),
             hops=tuple(Hop(redactor.url(h.url), h.status) for h in a.hops),
@@ -337,7 +335,7 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         if a.hops:
             hops = [f"{h.status if h.status is not None else 'no response'} {redact_url(h.url)}" for h in a.hops]
             _field(4, "redirects", hops)
-            _field(4, "final URL", [redact_url(a.hops[-1].url)])
+            _field(4, "final URL", [redact_url(a.final_url or "")])
         if a.response_headers:
             _field(4, "response", [f"{k}: {v}" for k, v in redact_headers(a.response_headers).items()])
         if a.response_excerpt:
