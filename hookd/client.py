@@ -22,6 +22,7 @@ from hookd import jsonvalue
 from hookd.config.model import Settings, SocketSourceConfig
 from hookd.data_option import parse_data_option, syntax_text
 from hookd.errors import DaemonUnavailable, HookdError
+from hookd.files import file_kind
 
 SEND_TIMEOUT_S = 30.0
 STATUS_TIMEOUT_S = 5.0
@@ -239,10 +240,9 @@ def _connect_error(path: Path, e: OSError) -> HookdError:
         except OSError:
             mode = stat.S_IFSOCK
         if not stat.S_ISSOCK(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode) else "not a socket"
             return InputError(
-                f"{str(path)!r} is {kind}, not a socket; --socket takes the `path` of a socket source in the "
-                "config (to name the config instead, use -c)"
+                f"{str(path)!r} is {file_kind(mode)}, not a socket; --socket takes the `path` of a socket source "
+                "in the config (to name the config instead, use -c)"
             )
         return DaemonUnavailable(
             f"hookd is not running: {str(path)!r} is a socket, but nothing listens on it (hookd stopped, or it is "

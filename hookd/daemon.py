@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource
 from collections.abc import Sequence
 from typing import IO
 
@@ -29,7 +28,7 @@ from hookd.router import Router
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
 from hookd.sources.base import Source
-from hookd.sources.socket import MAX_CONNECTIONS, SocketSource
+from hookd.sources.socket import SocketSource
 from hookd.sources.tail import FileTailSource
 from hookd.store.lock import lock_database
 from hookd.store.sqlite import SQLiteStore
@@ -85,10 +84,7 @@ class Daemon:
 
     def _make_source(self, config: SocketSourceConfig | FileSourceConfig) -> Source:
         if isinstance(config, SocketSourceConfig):
-            # A quarter of the open-files limit at most, so idle clients of one source leave room for
-            # the others, the files tailed, the database and the admin listener.
-            open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            return SocketSource(config, max_connections=min(MAX_CONNECTIONS, max(16, open_files // 4)))
+            return SocketSource(config)
         return FileTailSource(config, self.store.checkpoint, clock=self.clock)
 
     async def start(self) -> None:

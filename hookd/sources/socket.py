@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 import re
+import resource
 import socket
 import stat
 from dataclasses import dataclass
@@ -45,6 +46,15 @@ LISTEN_BACKLOG = 4096
 # use up the process's open files, and then no client (nor the admin listener) could connect at all.
 MAX_CONNECTIONS = 1000
 FULL_LOG_INTERVAL_S = 60.0
+
+
+def default_max_connections() -> int:
+    """MAX_CONNECTIONS, or a quarter of the open-files limit when that is lower, so idle clients of
+    one source leave room for the others, the files tailed, the database and the admin listener."""
+    open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return min(MAX_CONNECTIONS, max(16, open_files // 4))
+
+
 # Bytes of unfinished lines all connections together may hold: 4 x max_event_size, at least this.
 # 60 clients each holding a 9.9 MB line once took 580 MB.
 PARTIAL_BUDGET_FLOOR = 64_000_000
@@ -74,7 +84,7 @@ class SocketSource:
         self._bound_path: Path | None = None  # the socket file this source created, and only it may remove
         self.partial_budget = partial_budget or max(PARTIAL_BUDGET_FLOOR, 4 * config.max_event_bytes)
         self._partial_bytes = 0  # held now in unfinished lines, all connections together
-        self.max_connections = max_connections or MAX_CONNECTIONS
+        self.max_connections = max_connections or default_max_connections()
         self.refused_total = 0  # connections refused for being over max_connections
         self._refused_logged_at = -FULL_LOG_INTERVAL_S
 

@@ -233,7 +233,7 @@ class FileTailSource:
             # Non-blocking: opening a FIFO with no writer would otherwise block the whole daemon.
             fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
-            self._problem(logging.INFO, "does not exist yet; waiting for it to appear")
+            self._notice("does not exist yet; waiting for it to appear")
             return False
         except OSError as e:
             raise SourceError(
@@ -267,7 +267,7 @@ class FileTailSource:
         try:
             st = os.stat(self._path)
         except (FileNotFoundError, NotADirectoryError):
-            self._problem(logging.INFO, "was removed; waiting for a new file")
+            self._notice("was removed; waiting for a new file")
             return
         except OSError as e:
             raise SourceError(
@@ -317,9 +317,10 @@ class FileTailSource:
     def _where(self) -> dict[str, object]:
         return {"source": self.name, "file": str(self._path)}
 
-    def _problem(self, level: int, message: str) -> None:
+    def _notice(self, message: str) -> None:
+        """A state of the path worth one line (not a failure: those raise SourceError), once until it changes."""
         if message != self._last_problem:
-            logger.log(level, LogLine(message, self._where()))
+            logger.info(LogLine(message, self._where()))
             self._last_problem = message
 
     async def _find_end(self, size: int) -> tuple[int, int]:
