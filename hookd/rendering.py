@@ -10,10 +10,11 @@ import re
 from collections.abc import Mapping
 
 from hookd import __version__, jsonvalue
+from hookd.config.paths import describe_path
 from hookd.logs import escape_text
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
-from hookd.templates import RenderError, as_text, format_path
+from hookd.templates import RenderError, as_text
 
 # HTTP field values are visible characters, spaces and tabs; a CR or LF would end the header (and
 # let an event forge the next one), and aiohttp refuses a request holding one. DEL and the C1
@@ -117,7 +118,7 @@ def check_headers(headers: Mapping[str, str]) -> None:
 
 def _at(e: RenderError) -> str:
     """The place inside the template, after the payload or header it belongs to: `.items[0].sku`."""
-    where = format_path(e.path)
+    where = describe_path(e.path, None)
     return where if not where or where.startswith("[") else f".{where}"
 
 

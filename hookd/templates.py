@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from jmespath.parser import ParsedResult
 
 from hookd import jsonvalue
+from hookd.config.paths import describe_path
 from hookd.expressions import EvaluationError, ExpressionError, compile_expression, evaluate, lint_expression
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -38,17 +39,9 @@ class RenderError(Exception):
     its root), `reason` a sentence. Rendering raises this and nothing else for what an event holds."""
 
     def __init__(self, path: JsonPath, reason: str) -> None:
-        super().__init__(f"{format_path(path)}: {reason}" if path else reason)
+        super().__init__(f"{describe_path(path, None)}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
-
-
-def format_path(path: JsonPath) -> str:
-    """`a.b[2].c` for ("a", "b", 2, "c")."""
-    out = ""
-    for key in path:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else key)
-    return out
 
 
 class _Node:

@@ -215,6 +215,8 @@ def _redact(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
     Messages already name the reference for interpolated fields; this is the net under them, for
     values quoted elsewhere (a duplicate name, a path, a template inside a header).
     """
+    if not problems:
+        return problems  # nothing to redact: no Redactor to build (its patterns cost at every check)
     redactor = Redactor(doc.secrets.items())
     if not redactor:
         return problems

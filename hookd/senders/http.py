@@ -117,10 +117,7 @@ class HttpSender:
             url = target
             left = request.timeout_s - (time.perf_counter() - started)
             if left <= 0:
-                timed_out = no_response(
-                    f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True
-                )
-                return _after(hops, url, None, timed_out)
+                return _after(hops, url, None, _no_answer(TimeoutError(), request, started))
             timeout = aiohttp.ClientTimeout(total=left)  # what remains of the attempt's timeout
 
     @staticmethod
