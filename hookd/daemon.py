@@ -57,7 +57,10 @@ class Daemon:
         self.source_health = SourceHealth()
         self.hook_errors = HookErrors()  # filters and templates that failed on an event, per hook
         self.sender: Sender = sender or WorkerSender(
-            max_connections=settings.delivery.concurrency, user_agent=f"hookd/{__version__}", errors=self.errors
+            max_connections=settings.delivery.concurrency,
+            user_agent=f"hookd/{__version__}",
+            errors=self.errors,
+            endpoints=self.router.endpoints,
         )
         self.dispatcher = Dispatcher(
             self.store,

@@ -24,6 +24,7 @@ from hookd.redact import Redactor
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
+from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
 from hookd.suggest import closest
 
@@ -415,11 +416,20 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
 
 
 async def deliver(
-    results: Sequence[EventResult], *, to: str | None = None, sender: Sender | None = None
+    results: Sequence[EventResult],
+    *,
+    to: str | None = None,
+    sender: Sender | None = None,
+    endpoints: Mapping[str, EndpointSpec] | None = None,
 ) -> list[EventResult]:
-    """Send every rendered request once, for real (to `to` instead of the hook's URL when given)."""
+    """Send every rendered request once, for real (to `to` instead of the hook's URL when given),
+    each hook's endpoint talked to as `endpoints` says (Router.endpoints)."""
     owned = sender is None
-    active: Sender = sender if sender is not None else HttpSender(max_connections=10, user_agent=f"hookd/{__version__}")
+    active: Sender = (
+        sender
+        if sender is not None
+        else HttpSender(max_connections=10, user_agent=f"hookd/{__version__}", endpoints=endpoints)
+    )
     try:
         out = []
         for result in results:

@@ -87,6 +87,7 @@ def render_request(
         timeout_s=cfg.timeout_s,
         follow_redirects=cfg.follow_redirects,
         private_headers=hook.private_headers,
+        endpoint=cfg.name,
     )
 
 

@@ -503,7 +503,11 @@ async def run(
             assert known is not None
             if progress is not None:
                 progress.phase("sending", len(queued))
-            sender = HttpSender(max_connections=request.concurrency, user_agent=f"hookd/{__version__}")
+            sender = HttpSender(
+                max_connections=request.concurrency,
+                user_agent=f"hookd/{__version__}",
+                endpoints={name: hook.endpoint for name, hook in known.items()},
+            )
             try:
                 rows = await send_now(
                     store,

@@ -14,6 +14,7 @@ from hookd.config.model import HookConfig
 from hookd.events import Event
 from hookd.expressions import EvaluationError, compile_expression, evaluate, is_truthy
 from hookd.redact import Redactor
+from hookd.senders.endpoint import EndpointSpec, endpoint_spec
 from hookd.templates import Template, compile_template
 
 # A filter that cannot be evaluated on an event fails closed and loudly: nothing is sent to the hook
@@ -39,6 +40,7 @@ class CompiledHook:
     redactor: Redactor  # hides this config's secrets in what is recorded or printed about this hook
     # Rendering needs the parsed event (a template somewhere), not just its stored bytes.
     needs_envelope: bool
+    endpoint: EndpointSpec  # how a sender talks to this hook's endpoint
     # Headers whose configured value holds a secret: not sent on after a redirect to another origin.
     private_headers: frozenset[str] = frozenset()
 
@@ -62,6 +64,7 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         redactor=redactor,
         needs_envelope=payload is not None or templated,
         private_headers=frozenset(n for n, value in config.headers.items() if redactor.contains_secret(str(value))),
+        endpoint=endpoint_spec(config),
     )
 
 
@@ -81,6 +84,11 @@ class Router:
         self.redactor = redactor = Redactor(secrets)
         self.hooks: tuple[CompiledHook, ...] = tuple(compile_hook(h, redactor) for h in hooks)
         self.by_name: Mapping[str, CompiledHook] = {h.name: h for h in self.hooks}
+
+    @property
+    def endpoints(self) -> dict[str, EndpointSpec]:
+        """Every hook's endpoint profile, by hook name: what each sender of this config is given."""
+        return {h.name: h.endpoint for h in self.hooks}
 
     def route(self, event: Event) -> list[str]:
         """Names of the hooks this event matches, in config order."""

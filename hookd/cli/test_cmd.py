@@ -78,7 +78,7 @@ def run_test(
             router = Router(select_hooks(settings.hooks, names), secrets=settings.secrets)
             results = [dry_run(router, item, now=now) for item in items]
             if send:
-                results = asyncio.run(deliver(results, to=to))
+                results = asyncio.run(deliver(results, to=to, endpoints=router.endpoints))
             failed = any(r.failed for r in results)
             if as_json:
                 render.print_json(_events_json(results, failed))

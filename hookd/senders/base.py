@@ -23,6 +23,8 @@ class OutboundRequest:
     # Headers that carry credentials (Authorization, Cookie, a value from ${VAR}): sent to the hook's
     # own origin only, never after a redirect to another scheme, host or port.
     private_headers: frozenset[str] = frozenset()
+    # The hook the request is for: its endpoint profile (hookd.senders.endpoint) finishes the request.
+    endpoint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

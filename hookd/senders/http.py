@@ -13,6 +13,7 @@ import yarl
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
 from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
+from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
 
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
@@ -37,12 +38,24 @@ def is_retryable_status(status: int) -> bool:
 class HttpSender:
     """Implements hookd.senders.base.Sender with aiohttp."""
 
-    def __init__(self, *, max_connections: int = 100, user_agent: str = "hookd") -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        user_agent: str = "hookd",
+        endpoints: Mapping[str, EndpointSpec] | None = None,
+    ) -> None:
         self.max_connections = max_connections
         self.user_agent = user_agent
+        self._endpoints: dict[str, Endpoint] = {}
+        self.configure(endpoints or {})
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, yarl.URL] = {}  # a hook's URL is parsed once, not once per request
+
+    def configure(self, endpoints: Mapping[str, EndpointSpec]) -> None:
+        """Talk to each hook's endpoint as its spec says, from the next request on."""
+        self._endpoints = build_endpoints(endpoints)
 
     def _url(self, url: str) -> yarl.URL:
         parsed = self._urls.get(url)
@@ -82,9 +95,10 @@ class HttpSender:
             url = self._url(request.url)
         except ValueError:
             return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
-        headers = request.headers
+        endpoint = self._endpoints.get(request.endpoint, PLAIN)
+        headers = await endpoint.finish(request, dict(request.headers))
         if not _has_header(headers, "User-Agent"):
-            headers = {**headers, "User-Agent": self.user_agent}
+            headers["User-Agent"] = self.user_agent
         first = url
         hops: list[Hop] = []
         timeout = self._timeout(request.timeout_s)

@@ -12,19 +12,12 @@ its own; the daemon keeps parsing, routing, the store, retry decisions and every
 database, so a worker that dies loses nothing: what it had in flight comes back as a retryable
 failure (sent again, with the same webhook-id) and the next request starts a new worker.
 
-Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages, one
-frame per event-loop turn each way (pickle: both ends are this module, in processes of one
-install). Requests carry their headers, secrets included, so they go over this private socket and
-never through argv, the environment or a file.
-
-    daemon -> worker  ("config", max_connections, user_agent)  once, first
-                      ("send", rid, method, url, headers, body, timeout_s, follow_redirects,
-                       private_headers)
-                      ("cancel", rid)
-    worker -> daemon  ("ready", pid)  once, after the HTTP client started
-                      ("outcome", rid, status, ok, retryable, duration_s, error, retry_after_s,
-                       response_excerpt, response_headers, hops, response_truncated)
-                      ("log", levelno, logger_name, message, traceback)  message: a str or a LogLine
+Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages
+(hookd.senders.messages), one frame per event-loop turn each way (pickle: both ends are this
+module, in processes of one install). The daemon first sends Configure, with every hook's endpoint
+profile; the worker answers Ready once its HTTP client started, then one Answer per Send (or none
+after a Cancel), and forwards its log records as Log. Requests and endpoint profiles carry secrets,
+so they go over this private socket and never through argv, the environment or a file.
 
 The worker ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole group, and
 in-flight requests must get the daemon's grace period); it stops when its socket closes, which
@@ -46,17 +39,18 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from hookd.errors import StartupError
 from hookd.health import RecentErrors
 from hookd.logs import LogLine
 from hookd.redact import redact_text
 from hookd.runtime import run, settle_gc
-from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
+from hookd.senders.base import OutboundRequest, Outcome, no_response
+from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
+from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send
 
 log = logging.getLogger("hookd.senders.worker")
 
@@ -70,8 +64,6 @@ _STREAM_LIMIT = 1 << 26
 _HEADER = struct.Struct(">I")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
-Message = tuple[Any, ...]
-
 
 async def _read_frame(reader: asyncio.StreamReader) -> list[Message] | None:
     """The next frame's messages; None at end of stream."""
@@ -81,27 +73,6 @@ async def _read_frame(reader: asyncio.StreamReader) -> list[Message] | None:
     except (asyncio.IncompleteReadError, ConnectionError):  # reset: it exited with our bytes unread
         return None
     return messages
-
-
-def _encode_request(rid: int, r: OutboundRequest) -> Message:
-    return ("send", rid, r.method, r.url, dict(r.headers), r.body, r.timeout_s, r.follow_redirects, r.private_headers)
-
-
-def _decode_request(m: Message) -> OutboundRequest:
-    return OutboundRequest(method=m[2], url=m[3], headers=m[4], body=m[5], timeout_s=m[6], follow_redirects=m[7],
-                           private_headers=m[8])  # fmt: skip
-
-
-def _encode_outcome(rid: int, o: Outcome) -> Message:
-    return ("outcome", rid, o.status, o.ok, o.retryable, o.duration_s, o.error, o.retry_after_s,
-            o.response_excerpt, dict(o.response_headers), tuple((h.url, h.status) for h in o.hops),
-            o.response_truncated)  # fmt: skip
-
-
-def _decode_outcome(m: Message) -> Outcome:
-    return Outcome(status=m[2], ok=m[3], retryable=m[4], duration_s=m[5], error=m[6], retry_after_s=m[7],
-                   response_excerpt=m[8], response_headers=m[9], hops=tuple(Hop(u, st) for u, st in m[10]),
-                   response_truncated=m[11])  # fmt: skip
 
 
 class _Outbox:
@@ -154,9 +125,11 @@ class WorkerSender:
         user_agent: str = "hookd",
         python: str = sys.executable,
         errors: RecentErrors | None = None,
+        endpoints: Mapping[str, EndpointSpec] | None = None,
     ) -> None:
         self.max_connections = max_connections
         self.user_agent = user_agent
+        self.endpoints: Mapping[str, EndpointSpec] = endpoints or {}
         self.python = python  # the interpreter that runs the worker: this one
         self.errors = errors or RecentErrors()  # a worker that died or hung makes the daemon degraded
         self._worker: _Worker | None = None
@@ -187,6 +160,14 @@ class WorkerSender:
         if self._sweeping is None:
             self._sweeping = asyncio.create_task(self._sweep(), name="hookd-worker-sweep")
 
+    def configure(self, endpoints: Mapping[str, EndpointSpec]) -> None:
+        """Talk to each hook's endpoint as its spec says: the running worker from its next request
+        on, and every worker started later."""
+        self.endpoints = endpoints
+        worker = self._worker
+        if worker is not None and worker.alive:
+            worker.outbox.put(Configure(self.max_connections, self.user_agent, endpoints))
+
     async def send(self, request: OutboundRequest) -> Outcome:
         started = time.perf_counter()
         try:
@@ -196,12 +177,12 @@ class WorkerSender:
         rid = next(self._rids)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         worker.waiting[rid] = (answer, time.monotonic() + request.timeout_s + ANSWER_SLACK_S)
-        worker.outbox.put(_encode_request(rid, request))
+        worker.outbox.put(Send(rid, request))
         try:
             return await answer
         except asyncio.CancelledError:
             if worker.waiting.pop(rid, None) is not None and worker.alive:
-                worker.outbox.put(("cancel", rid))
+                worker.outbox.put(Cancel(rid))
             raise
 
     async def close(self) -> None:
@@ -260,7 +241,7 @@ class WorkerSender:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=_STREAM_LIMIT)
         worker = _Worker(proc, reader, writer)
-        worker.outbox.put(("config", self.max_connections, self.user_agent))
+        worker.outbox.put(Configure(self.max_connections, self.user_agent, self.endpoints))
         try:
             ready = await asyncio.wait_for(_until_ready(reader), START_TIMEOUT_S)
         except TimeoutError:
@@ -289,11 +270,11 @@ class WorkerSender:
         try:
             while (messages := await _read_frame(worker.reader)) is not None:
                 for m in messages:
-                    if m[0] == "outcome":
-                        entry = worker.waiting.pop(m[1], None)
+                    if isinstance(m, Answer):
+                        entry = worker.waiting.pop(m.rid, None)
                         if entry is not None and not entry[0].done():
-                            entry[0].set_result(_decode_outcome(m))
-                    elif m[0] == "log":
+                            entry[0].set_result(m.outcome)
+                    elif isinstance(m, Log):
                         _log_forwarded(m)
         except (ConnectionError, OSError):
             pass
@@ -363,24 +344,23 @@ async def _kill(proc: asyncio.subprocess.Process) -> int:
     return await proc.wait()
 
 
-def _log_forwarded(m: Message) -> None:
-    """A ("log", levelno, logger_name, message, traceback) message from the worker, logged here as
-    if logged here: a LogLine keeps its fields, a traceback stays apart from the message (each
-    format escapes and places both)."""
-    logger = logging.getLogger(m[2])
-    if not logger.isEnabledFor(m[1]):
+def _log_forwarded(m: Log) -> None:
+    """A log record of the worker's, logged here as if logged here: a LogLine keeps its fields, a
+    traceback stays apart from the message (each format escapes and places both)."""
+    logger = logging.getLogger(m.logger)
+    if not logger.isEnabledFor(m.levelno):
         return
-    record = logger.makeRecord(logger.name, m[1], "(delivery worker)", 0, m[3], (), None)
-    record.exc_text = m[4]
+    record = logger.makeRecord(logger.name, m.levelno, "(delivery worker)", 0, m.message, (), None)
+    record.exc_text = m.traceback
     logger.handle(record)
 
 
 async def _until_ready(reader: asyncio.StreamReader) -> bool:
     while (messages := await _read_frame(reader)) is not None:
         for m in messages:
-            if m[0] == "ready":
+            if isinstance(m, Ready):
                 return True
-            if m[0] == "log":
+            if isinstance(m, Log):
                 _log_forwarded(m)
     return False
 
@@ -410,7 +390,7 @@ class _ForwardLogs(logging.Handler):
             # Plain values only: the frame is pickled later, and one that cannot be would lose it all.
             message = record.msg.plain() if isinstance(record.msg, LogLine) and not record.args else record.getMessage()
             traceback = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-            self.outbox.put(("log", record.levelno, record.name, message, traceback))
+            self.outbox.put(Log(record.levelno, record.name, message, traceback))
 
 
 async def _serve(fd: int) -> None:
@@ -421,21 +401,24 @@ async def _serve(fd: int) -> None:
     root.setLevel(logging.INFO)
     root.propagate = False
     first = await _read_frame(reader)
-    if not first or first[0][0] != "config":
+    if not first or not isinstance(first[0], Configure):
         return
-    _, max_connections, user_agent = first[0]
-    sender = HttpSender(max_connections=max_connections, user_agent=user_agent)
+    config = first[0]
+    sender = HttpSender(max_connections=config.max_connections, user_agent=config.user_agent,
+                        endpoints=config.endpoints)  # fmt: skip
     await sender.start()
     settle_gc()
-    outbox.put(("ready", os.getpid()))
-    lanes = _Lanes(sender, outbox, max_connections)
+    outbox.put(Ready(os.getpid()))
+    lanes = _Lanes(sender, outbox, config.max_connections)
     try:
         while (messages := await _read_frame(reader)) is not None:
             for m in messages:
-                if m[0] == "send":
-                    lanes.add(m[1], _decode_request(m))
-                elif m[0] == "cancel":
-                    lanes.cancel(m[1])
+                if isinstance(m, Send):
+                    lanes.add(m.rid, m.request)
+                elif isinstance(m, Cancel):
+                    lanes.cancel(m.rid)
+                elif isinstance(m, Configure):
+                    sender.configure(m.endpoints)
     except (ConnectionError, OSError):
         pass
     finally:
@@ -504,7 +487,7 @@ class _Lanes:
                 o = _internal_error(e, request.url)
             finally:
                 self.sending.pop(rid, None)
-            self.outbox.put(_encode_outcome(rid, o))
+            self.outbox.put(Answer(rid, o))
 
     async def close(self) -> None:
         """Cancel every lane, and with it what it is sending."""

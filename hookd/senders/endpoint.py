@@ -1,0 +1,59 @@
+"""Endpoint profiles: how one hook's endpoint is talked to, beyond the request rendering makes.
+
+An EndpointSpec is the part of a hook's config that the sending side needs (it holds secrets, and
+is plain data, so it can be handed to the delivery worker over its private socket). An Endpoint is
+that spec made ready in the process that sends: built once per process from the spec, it owns
+what is costly or stateful to make. Every way hookd sends (the daemon's worker, `hookd replay
+--wait`, `hookd test --send`) goes through an HttpSender holding the same Endpoints, so a hook is
+talked to the same way by all three.
+
+The daemon renders a request (headers, body) and the worker's Endpoint finishes it over the exact
+bytes that go out: what costs CPU per request runs in the worker, beside the HTTP client, not in
+the daemon that acks events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hookd.config.model import HookConfig
+from hookd.senders.base import OutboundRequest
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    """What the sender needs to know about one hook's endpoint (picklable; secrets included)."""
+
+    hook: str
+
+    @property
+    def added_headers(self) -> tuple[str, ...]:
+        """Headers the Endpoint adds when it sends (their values are never recorded in clear)."""
+        return ()
+
+
+def endpoint_spec(hook: HookConfig) -> EndpointSpec:
+    return EndpointSpec(hook=hook.name)
+
+
+class Endpoint:
+    """An EndpointSpec ready to send with, in the process that sends."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: EndpointSpec) -> None:
+        self.spec = spec
+
+    async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
+        """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what
+        this endpoint adds over the exact bytes sent."""
+        return headers
+
+
+def build_endpoints(specs: Mapping[str, EndpointSpec]) -> dict[str, Endpoint]:
+    return {name: Endpoint(spec) for name, spec in specs.items()}
+
+
+# A request for a hook the sender was not configured with (a test's own sender, say): sent as rendered.
+PLAIN = Endpoint(EndpointSpec(hook=""))
