@@ -28,6 +28,7 @@ from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
+from hookd.senders.endpoint import shown_headers
 from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
 
 log = logging.getLogger("hookd.dispatcher")
@@ -552,7 +553,7 @@ class Dispatcher:
                 request={
                     "method": hook.config.method,
                     "url": hook.safe_url,
-                    "headers": hook.redactor.headers(request.headers) if request else {},
+                    "headers": shown_headers(hook.redactor, request.headers, hook.endpoint) if request else {},
                     "body_bytes": len(request.body) if request else 0,
                 },
                 response_headers=outcome.response_headers,

@@ -24,7 +24,7 @@ from hookd.redact import Redactor
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
-from hookd.senders.endpoint import EndpointSpec
+from hookd.senders.endpoint import EndpointSpec, shown_headers
 from hookd.senders.http import HttpSender
 from hookd.suggest import closest
 
@@ -332,6 +332,7 @@ class HookResult:
     request: OutboundRequest | None = field(default=None, repr=False)  # the real one: secrets inside
     safe_url: str = ""
     redactor: Redactor = field(default_factory=Redactor, repr=False)
+    endpoint: EndpointSpec | None = field(default=None, repr=False)  # the hook's, when matched
     render_error: str = ""  # matched, but the request cannot be rendered for this event
     # Not matched because the filter could not be evaluated: the daemon stores a failed delivery with this.
     filter_error: str = ""
@@ -344,7 +345,7 @@ class HookResult:
         return {
             "method": self.request.method,
             "url": self.safe_url,
-            "headers": self.redactor.headers(self.request.headers),
+            "headers": shown_headers(self.redactor, self.request.headers, self.endpoint or EndpointSpec(self.hook)),
             "body": self.redactor.value(body_value(self.request.body)),
         }
 
@@ -410,7 +411,14 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                                       render_error=hook.redactor.text(render_failure(e))))  # fmt: skip
             continue
         results.append(
-            HookResult(hook=hook.name, matched=True, request=request, safe_url=hook.safe_url, redactor=hook.redactor)
+            HookResult(
+                hook=hook.name,
+                matched=True,
+                request=request,
+                safe_url=hook.safe_url,
+                redactor=hook.redactor,
+                endpoint=hook.endpoint,
+            )
         )
     return EventResult(event=event, where=item.where, hooks=tuple(results))
 

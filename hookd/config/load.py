@@ -26,8 +26,9 @@ from hookd.config.model import (
 )
 from hookd.config.paths import describe_path
 from hookd.config.schema import schema_problems
+from hookd.config.secret_fields import secret_values
 from hookd.errors import ConfigError, Problem
-from hookd.redact import MIN_SECRET_CHARS, Redactor
+from hookd.redact import MIN_SECRET_CHARS, REDACTED, Redactor
 from hookd.units import parse_duration, parse_size
 
 DEFAULT_CONFIG = "hookd.yaml"
@@ -110,6 +111,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
     problems.extend(schema_problems(doc))
     problems.extend(lint_document(doc, base_dir))
     problems.extend(_short_secrets(doc, problems))
+    problems.extend(_literal_secrets(doc))
     problems.sort(key=_problem_order)
     problems = _redact(problems, doc)
     unchecked = tuple(sorted(doc.unchecked))
@@ -190,6 +192,41 @@ def _short_secrets(doc: LocatedDocument, found: list[Problem]) -> list[Problem]:
     return problems
 
 
+def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
+    """Every secret of the config, value -> how it is shown: those from ${...} as their reference,
+    those written literally (secret_fields) as REDACTED."""
+    secrets = dict(doc.secrets)
+    for path, value in secret_values(doc.data):
+        if path not in doc.interpolated and path not in doc.unresolved:
+            secrets.setdefault(value, REDACTED)
+    return secrets
+
+
+def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
+    """A warning for each secret written in the file itself rather than taken from ${VAR} or
+    ${file:...}: whoever reads the file, or its git history, has it."""
+    problems = []
+    for path, value in secret_values(doc.data):
+        if path in doc.interpolated or path in doc.unresolved or not value or path == ("admin", "token"):
+            continue
+        mark = doc.mark(path)
+        problems.append(
+            Problem(
+                file=doc.file,
+                line=mark.line,
+                column=mark.column,
+                path=describe_path(path, doc.data),
+                message=(
+                    "a secret written in the config file: whoever can read the file or its git history has it; "
+                    "take it from the environment or a file instead, like ${WEBHOOK_SECRET} or "
+                    "${file:/run/secrets/webhook_secret}"
+                ),
+                severity="warning",
+            )
+        )
+    return problems
+
+
 def _holds_secrets(path: PathKey) -> bool:
     """Whether a value at `path` is sent or shown the way a secret is: a hook's URL, headers or
     payload, or the admin token. A `${PORT}` in a listen address or a `${MIN}` in a filter is a setting."""
@@ -217,7 +254,7 @@ def _redact(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
     """
     if not problems:
         return problems  # nothing to redact: no Redactor to build (its patterns cost at every check)
-    redactor = Redactor(doc.secrets.items())
+    redactor = Redactor(_config_secrets(doc).items())
     if not redactor:
         return problems
     out = []
@@ -318,7 +355,7 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
     return Settings(
         config_path=path,
         config_sha256=digest,
-        secrets=tuple((v, ref) for v, ref in doc.secrets.items() if len(v) >= MIN_SECRET_CHARS),
+        secrets=tuple((v, ref) for v, ref in _config_secrets(doc).items() if len(v) >= MIN_SECRET_CHARS),
         version=int(data["version"]),
         storage=storage,
         sources=tuple(sources),

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hookd.config.model import HookConfig
+from hookd.redact import REDACTED, Redactor
 from hookd.senders.base import OutboundRequest
 
 
@@ -31,6 +32,15 @@ class EndpointSpec:
     def added_headers(self) -> tuple[str, ...]:
         """Headers the Endpoint adds when it sends (their values are never recorded in clear)."""
         return ()
+
+
+def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: EndpointSpec) -> dict[str, str]:
+    """A request's headers as history records them and `hookd test` prints them: the rendered ones
+    redacted, and each header the endpoint adds when it sends (signature, credentials) as REDACTED."""
+    shown = redactor.headers(headers)
+    for name in spec.added_headers:
+        shown[name] = REDACTED
+    return shown
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:

@@ -1,0 +1,54 @@
+"""Which values in a config are secrets, wherever they come from: one table for the loader (each
+joins the redaction set, so it is hidden by value even when written literally) and for `hookd
+validate` (a secret written literally, not as `${VAR}` or `${file:...}`, is a warning)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from hookd.config.located import PathKey
+
+# Per hook block: the keys whose values are secrets (a string, or a list of strings).
+HOOK_SECRET_KEYS: dict[str, frozenset[str]] = {
+    "signing": frozenset({"secret", "secrets", "private_key"}),
+    "auth": frozenset({"token", "password", "value", "client_secret", "secret", "private_key"}),
+}
+# Request headers whose value is a credential.
+_SECRET_HEADER = re.compile(r"^(authorization|proxy-authorization|cookie|.*-(key|token|secret))$", re.I)
+
+
+def is_secret_header(name: str) -> bool:
+    return _SECRET_HEADER.match(name) is not None
+
+
+def secret_values(data: object) -> Iterator[tuple[PathKey, str]]:
+    """Every (path, value) in a loaded config document that holds a secret, in file order: signing
+    and auth secrets, credential headers (not templates: a template's value is the event's), the
+    admin token."""
+    if not isinstance(data, dict):
+        return
+    hooks = data.get("hooks")
+    for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
+        if not isinstance(hook, dict):
+            continue
+        for block, keys in HOOK_SECRET_KEYS.items():
+            raw = hook.get(block)
+            if not isinstance(raw, dict):
+                continue
+            for key in sorted(keys & raw.keys()):
+                value = raw[key]
+                if isinstance(value, str):
+                    yield ("hooks", i, block, key), value
+                elif isinstance(value, list):
+                    for j, item in enumerate(value):
+                        if isinstance(item, str):
+                            yield ("hooks", i, block, key, j), item
+        headers = hook.get("headers")
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                if isinstance(name, str) and isinstance(value, str) and is_secret_header(name) and "{{" not in value:
+                    yield ("hooks", i, "headers", name), value
+    admin = data.get("admin")
+    if isinstance(admin, dict) and isinstance(admin.get("token"), str):
+        yield ("admin", "token"), admin["token"]
