@@ -19,6 +19,8 @@ from hookd.config.model import (
     DeliveryConfig,
     FileSourceConfig,
     HookConfig,
+    JwtAuth,
+    OAuth2Auth,
     RetryPolicy,
     Settings,
     SocketSourceConfig,
@@ -119,6 +121,9 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
     "$defs/admin/properties/listen": (AdminConfig, "listen", parse_listen),
+    "$defs/auth_oauth2/properties/client_auth": (OAuth2Auth, "client_auth", _same),
+    "$defs/auth_jwt/properties/claims": (JwtAuth, "claims", lambda v: tuple(v.items())),
+    "$defs/auth_jwt/properties/ttl": (JwtAuth, "ttl_s", parse_duration),
 }
 
 

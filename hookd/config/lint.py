@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hookd.config.lint_auth import lint_auth, lint_shared_tokens
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
@@ -92,6 +93,7 @@ class _Linter:
             self._unique_names(hooks, ("hooks",), "hook")
             for i, hook in _items(hooks):
                 self._hook(hook, ("hooks", i))
+            lint_shared_tokens(hooks, self.add)
         storage = data.get("storage")
         if isinstance(storage, dict) and isinstance(storage.get("path"), str):
             db = resolve_path(self.base_dir, storage["path"])
@@ -267,14 +269,8 @@ class _Linter:
         if isinstance(headers, dict):
             for name, value in headers.items():
                 hpath = (*path, "headers", name)
-                if not _HEADER_NAME.fullmatch(name):
-                    self.add(
-                        hpath,
-                        f"{name!r} is not a valid HTTP header name; use letters, digits and '-', like X-Request-Id",
-                        key=True,
-                    )
-                elif name.lower() in _MANAGED_HEADERS:
-                    self.add(hpath, f"{name} is set by the HTTP client; remove it from headers", key=True)
+                if (why := _header_name_problem(name)) is not None:
+                    self.add(hpath, f"{why}{' from headers' if name.lower() in _MANAGED_HEADERS else ''}", key=True)
                 elif (why := _overrides_hookd(name, value)) is not None:
                     self.add(hpath, why, "warning", key=True)
                 if isinstance(value, str):
@@ -287,6 +283,7 @@ class _Linter:
                             "(a | or > block keeps one at the end, so use a quoted string)",
                         )
                     self._template(value, hpath)
+        lint_auth(self.doc, hook, path, self.add, _header_name_problem)
         retry = hook.get("retry")
         if isinstance(retry, dict):
             try:
@@ -416,6 +413,15 @@ class _Linter:
                     f'{raw!r}, once its ${{...}} is substituted, compares with a "double-quoted" name, which '
                     "JMESPath reads as a field; strings go in single quotes",
                 )
+
+
+def _header_name_problem(name: str) -> str | None:
+    """What is wrong with `name` as a header hookd sends, or None."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"{name!r} is not a valid HTTP header name; use letters, digits and '-', like X-Request-Id"
+    if name.lower() in _MANAGED_HEADERS:
+        return f"{name} is set by the HTTP client; remove it"
+    return None
 
 
 def _overrides_hookd(name: str, value: object) -> str | None:

@@ -14,9 +14,15 @@ from hookd.config.lint import lint_document, parse_listen, resolve_path
 from hookd.config.located import LocatedDocument, PathKey, load_located
 from hookd.config.model import (
     AdminConfig,
+    ApiKeyAuth,
+    AuthConfig,
+    BasicAuth,
+    BearerAuth,
     DeliveryConfig,
     FileSourceConfig,
     HookConfig,
+    JwtAuth,
+    OAuth2Auth,
     Origin,
     RetryPolicy,
     Settings,
@@ -294,6 +300,39 @@ _RETRY: _Spec = {
     "max_delay": ("max_delay_s", parse_duration),
     "jitter": ("jitter", _same),
 }
+_AUTH: dict[str, tuple[type[AuthConfig], _Spec]] = {
+    "bearer": (BearerAuth, {"token": ("token", _same)}),
+    "basic": (BasicAuth, {"username": ("username", _same), "password": ("password", _same)}),
+    "api_key": (ApiKeyAuth, {"value": ("value", _same), "header": ("header", _same), "query": ("query", _same)}),
+    "oauth2": (
+        OAuth2Auth,
+        {
+            "token_url": ("token_url", _same),
+            "client_id": ("client_id", _same),
+            "client_secret": ("client_secret", _same),
+            "scope": ("scope", _same),
+            "audience": ("audience", _same),
+            "client_auth": ("client_auth", _same),
+        },
+    ),
+    "jwt": (
+        JwtAuth,
+        {
+            "algorithm": ("algorithm", _same),
+            "secret": ("secret", _same),
+            "private_key": ("private_key", _same),
+            "claims": ("claims", lambda v: tuple(v.items())),
+            "ttl": ("ttl_s", parse_duration),
+        },
+    ),
+}
+
+
+def _auth(raw: dict[str, Any]) -> AuthConfig:
+    record, spec = _AUTH[raw["type"]]
+    return record(**_given(raw, spec))
+
+
 _HOOK: _Spec = {
     "description": ("description", _same),
     "filter": ("filter", _same),
@@ -304,6 +343,7 @@ _HOOK: _Spec = {
     "timeout": ("timeout_s", parse_duration),
     "concurrency": ("concurrency", int),
     "follow_redirects": ("follow_redirects", _same),
+    "auth": ("auth", _auth),
 }
 _DELIVERY: _Spec = {"concurrency": ("concurrency", int), "shutdown_timeout": ("shutdown_timeout_s", parse_duration)}
 _ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}

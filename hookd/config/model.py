@@ -70,6 +70,74 @@ class RetryPolicy:
     jitter: bool = True
 
 
+# Endpoint authentication (a hook's `auth:`). Plain records of strings: they travel to the delivery
+# worker inside the hook's EndpointSpec (pickled), which builds what sends with them.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BearerAuth:
+    """`Authorization: Bearer <token>`."""
+
+    token: str = field(repr=False)
+    type: Literal["bearer"] = "bearer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BasicAuth:
+    """`Authorization: Basic base64(username:password)` (RFC 7617)."""
+
+    username: str
+    password: str = field(repr=False)
+    type: Literal["basic"] = "basic"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyAuth:
+    """A key in a header (`header`) or a query parameter (`query`): exactly one of the two is set."""
+
+    value: str = field(repr=False)
+    header: str | None = None
+    query: str | None = None
+    type: Literal["api_key"] = "api_key"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuth2Auth:
+    """OAuth2 client credentials (RFC 6749 section 4.4): a token from `token_url`, sent as Bearer."""
+
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str | None = None
+    audience: str | None = None
+    client_auth: Literal["basic", "post"] = "basic"
+    type: Literal["oauth2"] = "oauth2"
+
+    @property
+    def token_key(self) -> tuple[str, str, str | None, str | None]:
+        """What one token is for: hooks with the same key share it (in each process that sends)."""
+        return (self.token_url, self.client_id, self.scope, self.audience)
+
+
+JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JwtAuth:
+    """A JWT made for each request, sent as Bearer: `claims` plus iat, exp (iat + ttl) and jti."""
+
+    algorithm: JwtAlgorithm
+    secret: str | None = field(default=None, repr=False)  # HS256/384/512
+    private_key: str | None = field(default=None, repr=False)  # PEM, for the others (checked at load)
+    # (name, JSON value) pairs, in file order: a tuple, so the record stays picklable and frozen.
+    claims: tuple[tuple[str, object], ...] = ()
+    ttl_s: float = 60.0
+    type: Literal["jwt"] = "jwt"
+
+
+AuthConfig = BearerAuth | BasicAuth | ApiKeyAuth | OAuth2Auth | JwtAuth
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
@@ -84,6 +152,7 @@ class HookConfig:
     timeout_s: float = 30.0
     concurrency: int = 10
     follow_redirects: bool = False
+    auth: AuthConfig | None = None
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 

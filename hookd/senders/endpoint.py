@@ -17,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hookd.config.model import HookConfig
+from hookd.auth.base import Authenticator
+from hookd.auth.build import auth_headers, build_authenticator
+from hookd.auth.oauth2 import TokenCache
+from hookd.clock import Clock
+from hookd.config.model import AuthConfig, HookConfig
 from hookd.redact import REDACTED, Redactor
 from hookd.senders.base import OutboundRequest
 
@@ -27,11 +31,17 @@ class EndpointSpec:
     """What the sender needs to know about one hook's endpoint (picklable; secrets included)."""
 
     hook: str
+    auth: AuthConfig | None = None  # credentials for the endpoint (hookd.auth)
 
     @property
     def added_headers(self) -> tuple[str, ...]:
         """Headers the Endpoint adds when it sends (their values are never recorded in clear)."""
-        return ()
+        return auth_headers(self.auth)
+
+    @property
+    def private_headers(self) -> frozenset[str]:
+        """Headers the Endpoint adds that go to the hook's own origin only (lower case): its credentials."""
+        return frozenset(name.lower() for name in auth_headers(self.auth))
 
 
 def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: EndpointSpec) -> dict[str, str]:
@@ -44,16 +54,18 @@ def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: Endpoint
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:
-    return EndpointSpec(hook=hook.name)
+    return EndpointSpec(hook=hook.name, auth=hook.auth)
 
 
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("auth", "private_headers", "spec")
 
-    def __init__(self, spec: EndpointSpec) -> None:
+    def __init__(self, spec: EndpointSpec, auth: Authenticator | None = None) -> None:
         self.spec = spec
+        self.auth = auth  # HttpSender asks it for each request's credentials
+        self.private_headers = spec.private_headers
 
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what
@@ -61,8 +73,12 @@ class Endpoint:
         return headers
 
 
-def build_endpoints(specs: Mapping[str, EndpointSpec]) -> dict[str, Endpoint]:
-    return {name: Endpoint(spec) for name, spec in specs.items()}
+def build_endpoints(specs: Mapping[str, EndpointSpec], tokens: TokenCache, clock: Clock) -> dict[str, Endpoint]:
+    """Each spec made live; `tokens` is the process's OAuth2 token cache, shared by every hook."""
+    return {
+        name: Endpoint(spec, build_authenticator(spec.auth, tokens, clock) if spec.auth is not None else None)
+        for name, spec in specs.items()
+    }
 
 
 # A request for a hook the sender was not configured with (a test's own sender, say): sent as rendered.

@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 import aiohttp
 import yarl
 
+from hookd.auth.base import Authenticator, AuthFailed, Credentials
+from hookd.auth.hiding import RunTimeSecrets
+from hookd.auth.oauth2 import TokenCache
+from hookd.clock import Clock, RealClock
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
 from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
@@ -24,6 +28,11 @@ _KEPT_RESPONSE_HEADERS = ("content-type", "content-length", "retry-after", "loca
 # Followed with `follow_redirects: true`, each with the same method, body and headers (as curl's
 # --post301 --post302 --post303 do): a webhook turned into a body-less GET would be lost.
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+# Appended to the reason of a 401 that answered a token fetched anew after a first 401 (hookd.auth).
+REFUSED_RENEWED = (
+    "; the endpoint refused a freshly fetched OAuth2 token too: check that it accepts tokens from this "
+    "token_url, client_id, scope and audience"
+)
 MAX_REDIRECTS = 5
 _ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
 # A character an encoded URL cannot hold (RFC 3986 allows unreserved, reserved and %XX), or a `%`
@@ -44,9 +53,15 @@ class HttpSender:
         max_connections: int = 100,
         user_agent: str = "hookd",
         endpoints: Mapping[str, EndpointSpec] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.max_connections = max_connections
         self.user_agent = user_agent
+        self.clock: Clock = clock or RealClock()  # OAuth2 token lifetimes and JWT times
+        # Secrets this process makes while sending (tokens, JWTs), hidden in every outcome it returns.
+        self.hidden = RunTimeSecrets()
+        # OAuth2 tokens, one per token key, shared by all hooks and kept across configure().
+        self.tokens = TokenCache(self.clock, self.hidden, user_agent)
         self._endpoints: dict[str, Endpoint] = {}
         self.configure(endpoints or {})
         self._session: aiohttp.ClientSession | None = None
@@ -55,7 +70,7 @@ class HttpSender:
 
     def configure(self, endpoints: Mapping[str, EndpointSpec]) -> None:
         """Talk to each hook's endpoint as its spec says, from the next request on."""
-        self._endpoints = build_endpoints(endpoints)
+        self._endpoints = build_endpoints(endpoints, self.tokens, self.clock)
 
     def _url(self, url: str) -> yarl.URL:
         parsed = self._urls.get(url)
@@ -99,11 +114,35 @@ class HttpSender:
         headers = await endpoint.finish(request, dict(request.headers))
         if not _has_header(headers, "User-Agent"):
             headers["User-Agent"] = self.user_agent
+        if endpoint.auth is None:
+            return await self._follow(request, endpoint, url, headers, started, None)
+        carried = _Carried(endpoint.auth)
+        assert self._session is not None
+        try:
+            url = await carried.attach(self._session, url, headers, request.timeout_s)
+        except AuthFailed as e:
+            return self.hidden.outcome(no_response(e.reason, started, retryable=True))
+        outcome = await self._follow(request, endpoint, url, headers, started, carried)
+        return self.hidden.outcome(outcome, carried.made)
+
+    async def _follow(
+        self,
+        request: OutboundRequest,
+        endpoint: Endpoint,
+        url: yarl.URL,
+        headers: dict[str, str],
+        started: float,
+        carried: _Carried | None,
+    ) -> Outcome:
+        """The requests of one attempt: the first, each redirect followed, and with `carried`
+        credentials one resend with fresh ones after a 401."""
         first = url
         hops: list[Hop] = []
-        timeout = self._timeout(request.timeout_s)
+        timeout = self._timeout(request.timeout_s) if carried is None else _rest_of(request, started)
         while True:
             try:
+                if timeout is None:
+                    raise TimeoutError
                 status, answer, excerpt = await self._exchange(request, url, headers, timeout)
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 return _after(hops, url, None, _no_answer(e, request, started))
@@ -112,11 +151,21 @@ class HttpSender:
                 # not send): the same request fails the same way every time, so it is final, not retried.
                 built = no_response(f"cannot build the request: {_text(e, request.url)}", started, retryable=False)
                 return _after(hops, url, None, built)
+            if status == 401 and carried is not None and carried.may_renew():
+                assert self._session is not None
+                try:
+                    url = await carried.renew(self._session, url, headers, request.timeout_s)
+                except AuthFailed as e:
+                    return _after(hops, url, None, no_response(e.reason, started, retryable=True))
+                timeout = _rest_of(request, started)
+                continue
             location = answer.get("Location") if request.follow_redirects and status in REDIRECT_STATUS else None
             if location:
                 location = _header_text("Location", location)
             if not location:
                 outcome = _classify_response(status, answer, excerpt, time.perf_counter() - started, request)
+                if status == 401 and carried is not None and carried.renewed:
+                    outcome.error += REFUSED_RENEWED
                 return _after(hops, url, status, outcome)
             hops.append(Hop(str(url), status))
             target, refusal = _redirect_target(url, location, len(hops))
@@ -126,13 +175,14 @@ class HttpSender:
             if _origin(target) != _origin(first):
                 # Credentials stay with the hook's own origin, as curl and requests keep Authorization;
                 # once dropped they stay dropped, even if the chain comes back.
-                private = self._private(request)
+                private = self._private(request) | endpoint.private_headers
                 headers = {k: v for k, v in headers.items() if k.lower() not in private}
+                if carried is not None:
+                    target = carried.detach(target)
+            elif carried is not None:
+                target = carried.follow(target)
             url = target
-            left = request.timeout_s - (time.perf_counter() - started)
-            if left <= 0:
-                return _after(hops, url, None, _no_answer(TimeoutError(), request, started))
-            timeout = aiohttp.ClientTimeout(total=left)  # what remains of the attempt's timeout
+            timeout = _rest_of(request, started)
 
     @staticmethod
     def _private(request: OutboundRequest) -> frozenset[str]:
@@ -172,6 +222,94 @@ def as_sent(url: str) -> yarl.URL:
 
 def _percent_encoded(m: re.Match[str]) -> str:
     return "".join(f"%{byte:02X}" for byte in m.group().encode("utf-8", "surrogatepass"))
+
+
+def _rest_of(request: OutboundRequest, started: float) -> aiohttp.ClientTimeout | None:
+    """What remains of the attempt's timeout, or None when nothing does."""
+    left = request.timeout_s - (time.perf_counter() - started)
+    return aiohttp.ClientTimeout(total=left) if left > 0 else None
+
+
+class _Carried:
+    """The credentials one attempt carries (hookd.auth): added to the first request, fetched anew
+    once after a 401 when they can be, and dropped for good on a redirect to another origin."""
+
+    __slots__ = ("auth", "credentials", "dropped", "made", "renewed")
+
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
+        self.credentials = Credentials()
+        self.made: list[str] = []  # every value made at run time this attempt carried: hidden in its outcome
+        self.renewed = False
+        self.dropped = False
+
+    async def attach(
+        self, session: aiohttp.ClientSession, url: yarl.URL, headers: dict[str, str], timeout_s: float
+    ) -> yarl.URL:
+        """Add the credentials to `headers`; the URL with them. Raises AuthFailed."""
+        self._use(await self.auth.credentials(session, timeout_s), headers)
+        return self.follow(url)
+
+    def may_renew(self) -> bool:
+        return self.credentials.renewable and not self.renewed and not self.dropped
+
+    async def renew(
+        self, session: aiohttp.ClientSession, url: yarl.URL, headers: dict[str, str], timeout_s: float
+    ) -> yarl.URL:
+        """After a 401: fresh credentials in `headers` (once per attempt); the URL with them."""
+        self.renewed = True
+        self._use(await self.auth.renewed(session, self.credentials, timeout_s), headers)
+        return self.follow(url)
+
+    def follow(self, url: yarl.URL) -> yarl.URL:
+        """A URL on the hook's own origin, with the credentials' query parameter (if any) in it."""
+        query = self.credentials.query
+        return url if query is None or self.dropped else with_parameter(without_parameter(url, query), query)
+
+    def detach(self, url: yarl.URL) -> yarl.URL:
+        """A URL on another origin: the credentials stay behind, from here on (headers go by name)."""
+        self.dropped = True
+        query = self.credentials.query
+        return url if query is None else without_parameter(url, query)
+
+    def _use(self, credentials: Credentials, headers: dict[str, str]) -> None:
+        self.credentials = credentials
+        headers.update(credentials.headers)
+        if credentials.made is not None:
+            self.made.append(credentials.made)
+
+
+def with_parameter(url: yarl.URL, parameter: tuple[str, str]) -> yarl.URL:
+    """`url` with `name=value` added at the end of its query, the rest of it kept as written."""
+    name, value = parameter
+    added = f"{quote(name, safe='')}={quote(value, safe='')}"
+    query = url.raw_query_string
+    return _with_query(url, f"{query}&{added}" if query else added)
+
+
+def without_parameter(url: yarl.URL, parameter: tuple[str, str]) -> yarl.URL:
+    """`url` without each `name=value` of its query that is `parameter` (as written or decoded)."""
+    query = url.raw_query_string
+    if not query:
+        return url
+    kept = [p for p in query.split("&") if _parameter(p) != parameter]
+    return url if len(kept) == len(query.split("&")) else _with_query(url, "&".join(kept))
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    return unquote_plus(name), unquote_plus(value)
+
+
+def _with_query(url: yarl.URL, query: str) -> yarl.URL:
+    return yarl.URL.build(
+        scheme=url.scheme,
+        authority=url.raw_authority,
+        path=url.raw_path,
+        query_string=query,
+        fragment=url.raw_fragment,
+        encoded=True,
+    )
 
 
 def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
