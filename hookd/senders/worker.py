@@ -406,6 +406,8 @@ async def _serve(fd: int) -> None:
     config = first[0]
     sender = HttpSender(max_connections=config.max_connections, user_agent=config.user_agent,
                         endpoints=config.endpoints)  # fmt: skip
+    # Tokens this process fetches are secrets the daemon does not know: hidden before a record leaves.
+    root.handlers[0].addFilter(sender.hidden.log_filter())
     await sender.start()
     settle_gc()
     outbox.put(Ready(os.getpid()))
@@ -484,7 +486,7 @@ class _Lanes:
                 o = await self.sender.send(request)
             except Exception as e:  # a bug in the sender: the daemon must still get an answer
                 log.exception("delivery worker: internal error while sending")
-                o = _internal_error(e, request.url)
+                o = self.sender.hidden.outcome(_internal_error(e, request.url))
             finally:
                 self.sending.pop(rid, None)
             self.outbox.put(Answer(rid, o))
