@@ -111,8 +111,37 @@ class Protected:
         return web.Response(status=self.status, text="ok")
 
 
+@dataclass
+class Echo:
+    """Answers `status` with what it was sent: its Authorization in the body and the Server header,
+    and every header and the query in the body (as a debugging receiver does); or a redirect."""
+
+    status: int = 200
+    requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)  # path, headers, query
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location of a 307 answer
+    server: TestServer | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        headers = {str(k): v for k, v in request.headers.items()}
+        query = dict(request.query)
+        self.requests.append((request.path, headers, query))
+        if request.path in self.redirects:
+            return web.Response(status=307, headers={"Location": self.redirects[request.path]})
+        sent = request.headers.get("Authorization", "")
+        return web.Response(
+            status=self.status,
+            body=orjson.dumps({"you_sent": sent, "headers": headers, "query": query}),
+            headers={"Server": f"echo ({sent})", "Content-Type": "application/json"},
+        )
+
+
 @asynccontextmanager
-async def serving(handler: TokenEndpoint | Protected) -> AsyncIterator[None]:
+async def serving(handler: TokenEndpoint | Protected | Echo) -> AsyncIterator[None]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     server = TestServer(app, host="127.0.0.1", port=0)

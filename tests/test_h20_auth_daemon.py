@@ -61,9 +61,7 @@ async def test_twenty_concurrent_deliveries_fetch_one_token(short_dir: Path) -> 
             await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(20)])
             await tokens.arrived.wait()
             hold.set()
-            await wait_db(
-                short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)] * 20
-            )
+            await wait_db(short_dir / "hookd.db", "SELECT state FROM deliveries", lambda r: r == [("delivered",)] * 20)
 
     assert len(tokens.fetches) == 1
     assert protected.seen == [f"Bearer {tokens.issued[0]}"] * 20
@@ -101,7 +99,9 @@ async def test_a_token_endpoint_failure_is_a_recorded_retryable_attempt(short_di
             rows = await wait_db(db, "SELECT outcome, status, error FROM attempts", lambda r: len(r) == 1)
         token_url = tokens.url
 
-    assert rows == [("pending", None, f"cannot get an OAuth2 token from {token_url}: HTTP 500 (temporarily_unavailable)")]
+    assert rows == [
+        ("pending", None, f"cannot get an OAuth2 token from {token_url}: HTTP 500 (temporarily_unavailable)")
+    ]
     assert db_rows(db, "SELECT state FROM deliveries") == [("pending",)]
     assert protected.seen == []
 

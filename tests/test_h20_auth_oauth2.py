@@ -78,14 +78,16 @@ async def test_twenty_concurrent_requests_share_one_fetch() -> None:
     """20 requests sent at once, while the token endpoint holds its answer: it gets exactly one
     request, and all 20 go out with that one token."""
     hold = asyncio.Event()
-    async with oauth2_servers(hold=hold) as (tokens, protected):
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
-            sends = [asyncio.ensure_future(sender.send(post(protected.url()))) for _ in range(20)]
-            await tokens.arrived.wait()
-            for _ in range(5):
-                await asyncio.sleep(0)  # any second fetch would have been started by now
-            hold.set()
-            outcomes = await asyncio.gather(*sends)
+    async with (
+        oauth2_servers(hold=hold) as (tokens, protected),
+        sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender,
+    ):
+        sends = [asyncio.ensure_future(sender.send(post(protected.url()))) for _ in range(20)]
+        await tokens.arrived.wait()
+        for _ in range(5):
+            await asyncio.sleep(0)  # any second fetch would have been started by now
+        hold.set()
+        outcomes = await asyncio.gather(*sends)
 
     assert [o.ok for o in outcomes] == [True] * 20
     assert len(tokens.fetches) == 1
@@ -126,15 +128,17 @@ async def test_a_token_is_refreshed_shortly_before_it_expires() -> None:
     """expires_in 300: on a manual clock the token is used until REFRESH_MARGIN_S before that, then
     exactly one new fetch, and the new token is sent."""
     clock = ManualClock()
-    async with oauth2_servers(expires_in=300) as (tokens, protected):
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}, clock) as sender:
-            assert (await sender.send(post(protected.url()))).ok
-            clock.advance(300 - REFRESH_MARGIN_S - 1)
-            assert (await sender.send(post(protected.url()))).ok
-            assert len(tokens.fetches) == 1
-            clock.advance(1)
-            assert (await sender.send(post(protected.url()))).ok
-            assert (await sender.send(post(protected.url()))).ok
+    async with (
+        oauth2_servers(expires_in=300) as (tokens, protected),
+        sending({"crm": EndpointSpec("crm", oauth2(tokens))}, clock) as sender,
+    ):
+        assert (await sender.send(post(protected.url()))).ok
+        clock.advance(300 - REFRESH_MARGIN_S - 1)
+        assert (await sender.send(post(protected.url()))).ok
+        assert len(tokens.fetches) == 1
+        clock.advance(1)
+        assert (await sender.send(post(protected.url()))).ok
+        assert (await sender.send(post(protected.url()))).ok
 
     assert len(tokens.fetches) == 2
     first, second = tokens.issued
@@ -146,14 +150,16 @@ async def test_short_lived_text_and_missing_lifetimes(expires_in: object, used_f
     """A token living less than twice the margin is refreshed at half its life; expires_in given as
     text is read as a number; without expires_in a token is used for an hour (less the margin)."""
     clock = ManualClock()
-    async with oauth2_servers(expires_in=expires_in) as (tokens, protected):
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}, clock) as sender:
-            assert (await sender.send(post(protected.url()))).ok
-            clock.advance(used_for - 0.5)
-            assert (await sender.send(post(protected.url()))).ok
-            assert len(tokens.fetches) == 1
-            clock.advance(0.5)
-            assert (await sender.send(post(protected.url()))).ok
+    async with (
+        oauth2_servers(expires_in=expires_in) as (tokens, protected),
+        sending({"crm": EndpointSpec("crm", oauth2(tokens))}, clock) as sender,
+    ):
+        assert (await sender.send(post(protected.url()))).ok
+        clock.advance(used_for - 0.5)
+        assert (await sender.send(post(protected.url()))).ok
+        assert len(tokens.fetches) == 1
+        clock.advance(0.5)
+        assert (await sender.send(post(protected.url()))).ok
     assert len(tokens.fetches) == 2
 
 
@@ -161,11 +167,10 @@ async def test_a_401_fetches_a_new_token_and_resends_within_the_same_attempt() -
     """The token endpoint revokes the token the sender holds; the endpoint answers 401 to it. The
     sender fetches one new token and sends again in the same attempt: one outcome, 200, and the
     endpoint saw the old token, then the new one."""
-    async with oauth2_servers() as (tokens, protected):
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
-            assert (await sender.send(post(protected.url()))).ok
-            tokens.revoke()
-            outcome = await sender.send(post(protected.url()))
+    async with oauth2_servers() as (tokens, protected), sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+        assert (await sender.send(post(protected.url()))).ok
+        tokens.revoke()
+        outcome = await sender.send(post(protected.url()))
 
     assert (outcome.ok, outcome.status, outcome.error, outcome.hops) == (True, 200, "", ())
     assert len(tokens.fetches) == 2
@@ -176,10 +181,9 @@ async def test_a_401_fetches_a_new_token_and_resends_within_the_same_attempt() -
 async def test_a_second_401_is_final_with_the_reason_and_no_third_fetch() -> None:
     """An endpoint that refuses every token: one refetch, then the 401 is the attempt's outcome (a
     4xx, not retried), and its reason says a fresh token was refused too."""
-    async with oauth2_servers() as (tokens, protected):
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
-            protected.tokens = TokenEndpoint()  # trusts nothing this token endpoint issues
-            outcome = await sender.send(post(protected.url()))
+    async with oauth2_servers() as (tokens, protected), sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+        protected.tokens = TokenEndpoint()  # trusts nothing this token endpoint issues
+        outcome = await sender.send(post(protected.url()))
 
     assert (outcome.ok, outcome.status, outcome.retryable) == (False, 401, False)
     assert outcome.error.endswith(REFUSED_RENEWED)
@@ -190,11 +194,10 @@ async def test_a_second_401_is_final_with_the_reason_and_no_third_fetch() -> Non
 async def test_concurrent_401s_share_one_refetch() -> None:
     """Ten requests holding a revoked token all get 401 at about the same time: one refetch, and
     each resends with the new token."""
-    async with oauth2_servers() as (tokens, protected):
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
-            assert (await sender.send(post(protected.url()))).ok
-            tokens.revoke()
-            outcomes = await asyncio.gather(*(sender.send(post(protected.url())) for _ in range(10)))
+    async with oauth2_servers() as (tokens, protected), sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+        assert (await sender.send(post(protected.url()))).ok
+        tokens.revoke()
+        outcomes = await asyncio.gather(*(sender.send(post(protected.url())) for _ in range(10)))
 
     assert all(o.ok for o in outcomes)
     assert len(tokens.fetches) == 2

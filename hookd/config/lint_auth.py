@@ -58,23 +58,26 @@ def lint_auth(doc: LocatedDocument, hook: dict[str, object], path: PathKey, add:
 def lint_shared_tokens(hooks: list[object], add: Add) -> None:
     """Hooks with the same OAuth2 token key (token_url, client_id, scope, audience) share one token in
     each process, fetched with whichever hook asks first: they must agree on how to fetch it."""
-    first: dict[tuple[object, ...], tuple[int, dict[str, object]]] = {}
+    first: dict[tuple[object, ...], tuple[str, dict[str, object]]] = {}
     for i, hook in enumerate(hooks):
-        auth = hook.get("auth") if isinstance(hook, dict) else None
+        if not isinstance(hook, dict):
+            continue
+        auth = hook.get("auth")
         if not isinstance(auth, dict) or auth.get("type") != "oauth2":
             continue
         key = tuple(auth.get(k) for k in ("token_url", "client_id", "scope", "audience"))
         if not all(isinstance(part, str | None) for part in key):
             continue
         if key not in first:
-            first[key] = (i, auth)
+            name = hook.get("name")
+            first[key] = (f"hook {name!r} (hooks[{i}])" if isinstance(name, str) else f"hooks[{i}]", auth)
             continue
-        j, other = first[key]
+        where, other = first[key]
         for field in ("client_secret", "client_auth"):
             if auth.get(field, "basic") != other.get(field, "basic"):
                 add(
                     ("hooks", i, "auth", field),
-                    f"hooks[{j}] uses the same token (the same token_url, client_id, scope and audience) with a "
+                    f"{where} uses the same token (the same token_url, client_id, scope and audience) with a "
                     f"different {field}; hooks that share a token share one fetch of it, so give them the same "
                     f"{field}, or tell them apart by scope or audience",
                     "error",
