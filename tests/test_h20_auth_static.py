@@ -294,3 +294,19 @@ def test_every_auth_type_loads_into_its_record(tmp_path: Path) -> None:
     ]
     assert result.settings.hooks[3].auth.client_auth == "basic"  # type: ignore[union-attr]
     assert KEY * 3 not in repr(result.settings.hooks)
+
+
+def test_a_short_auth_secret_from_the_environment_is_a_warning(tmp_path: Path) -> None:
+    """A bearer token from ${T} of 5 characters cannot be hidden by value: validate warns, naming
+    the variable; a short ${CLIENT} client_id (not a secret) gets no warning."""
+    path = tmp_path / "hookd.yaml"
+    path.write_text(
+        "version: 1\nhooks:\n"
+        "  - {name: a, events: [x], url: 'https://a.example', auth: {type: bearer, token: '${T}'}}\n"
+        "  - {name: b, events: [x], url: 'https://a.example', auth: {type: oauth2, token_url: 'https://i/t',"
+        " client_id: '${CLIENT}', client_secret: '${CS}'}}\n"
+    )
+    result = check_config(path, env={"T": "short", "CLIENT": "c1", "CS": "client-secret-0123"})
+    assert result.settings is not None
+    assert [(p.severity, p.path) for p in result.problems] == [("warning", "hooks[0] (name='a').auth.token")]
+    assert "the value of ${T} is only 5 character(s) long" in result.problems[0].message

@@ -32,7 +32,7 @@ from hookd.config.model import (
 )
 from hookd.config.paths import describe_path
 from hookd.config.schema import schema_problems
-from hookd.config.secret_fields import secret_values
+from hookd.config.secret_fields import HOOK_SECRET_KEYS, secret_values
 from hookd.errors import ConfigError, Problem
 from hookd.redact import MIN_SECRET_CHARS, REDACTED, Redactor
 from hookd.units import parse_duration, parse_size
@@ -235,9 +235,12 @@ def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
 
 def _holds_secrets(path: PathKey) -> bool:
     """Whether a value at `path` is sent or shown the way a secret is: a hook's URL, headers or
-    payload, or the admin token. A `${PORT}` in a listen address or a `${MIN}` in a filter is a setting."""
+    payload, a signing or auth secret, or the admin token. A `${PORT}` in a listen address or a
+    `${MIN}` in a filter is a setting."""
     if path == ("admin", "token"):
         return True
+    if len(path) >= 4 and path[0] == "hooks" and path[3] in HOOK_SECRET_KEYS.get(str(path[2]), ()):
+        return True  # a signing or auth secret
     return len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload")
 
 
