@@ -52,7 +52,7 @@ def post(url: str) -> OutboundRequest:
 
 @asynccontextmanager
 async def sending(auth: JwtAuth, clock: ManualClock | None = None) -> AsyncIterator[HttpSender]:
-    sender = HttpSender(endpoints={"crm": EndpointSpec("crm", auth)}, clock=clock)
+    sender = HttpSender(endpoints={"crm": EndpointSpec("crm", auth=auth)}, clock=clock)
     await sender.start()
     try:
         yield sender

@@ -56,7 +56,7 @@ async def test_the_token_is_fetched_with_the_client_credentials_and_sent_as_bear
     body); the endpoint then gets `Authorization: Bearer <the token>` and accepts it."""
     async with oauth2_servers(client_auth=client_auth) as (tokens, protected):
         auth = oauth2(tokens, scope="webhooks:write", audience="https://crm.example")
-        async with sending({"crm": EndpointSpec("crm", auth)}) as sender:
+        async with sending({"crm": EndpointSpec("crm", auth=auth)}) as sender:
             outcome = await sender.send(post(protected.url()))
 
     assert (outcome.ok, outcome.status) == (True, 200), outcome.error
@@ -80,7 +80,7 @@ async def test_twenty_concurrent_requests_share_one_fetch() -> None:
     hold = asyncio.Event()
     async with (
         oauth2_servers(hold=hold) as (tokens, protected),
-        sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender,
+        sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender,
     ):
         sends = [asyncio.ensure_future(sender.send(post(protected.url()))) for _ in range(20)]
         await tokens.arrived.wait()
@@ -99,9 +99,9 @@ async def test_hooks_with_the_same_token_key_share_the_token_and_others_do_not()
     another scope gets its own."""
     async with oauth2_servers() as (tokens, protected):
         specs = {
-            "a": EndpointSpec("a", oauth2(tokens, scope="s1")),
-            "b": EndpointSpec("b", oauth2(tokens, scope="s1")),
-            "c": EndpointSpec("c", oauth2(tokens, scope="s2")),
+            "a": EndpointSpec("a", auth=oauth2(tokens, scope="s1")),
+            "b": EndpointSpec("b", auth=oauth2(tokens, scope="s1")),
+            "c": EndpointSpec("c", auth=oauth2(tokens, scope="s2")),
         }
         async with sending(specs) as sender:
             for hook in ("a", "b", "c", "a"):
@@ -115,7 +115,7 @@ async def test_hooks_with_the_same_token_key_share_the_token_and_others_do_not()
 async def test_the_token_survives_a_reload_of_the_endpoints() -> None:
     """configure() (a reload) rebuilds every endpoint, but the process's tokens stay: no new fetch."""
     async with oauth2_servers() as (tokens, protected):
-        spec = EndpointSpec("crm", oauth2(tokens))
+        spec = EndpointSpec("crm", auth=oauth2(tokens))
         async with sending({"crm": spec}) as sender:
             assert (await sender.send(post(protected.url()))).ok
             sender.configure({"crm": spec, "other": EndpointSpec("other")})
@@ -130,7 +130,7 @@ async def test_a_token_is_refreshed_shortly_before_it_expires() -> None:
     clock = ManualClock()
     async with (
         oauth2_servers(expires_in=300) as (tokens, protected),
-        sending({"crm": EndpointSpec("crm", oauth2(tokens))}, clock) as sender,
+        sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}, clock) as sender,
     ):
         assert (await sender.send(post(protected.url()))).ok
         clock.advance(300 - REFRESH_MARGIN_S - 1)
@@ -152,7 +152,7 @@ async def test_short_lived_text_and_missing_lifetimes(expires_in: object, used_f
     clock = ManualClock()
     async with (
         oauth2_servers(expires_in=expires_in) as (tokens, protected),
-        sending({"crm": EndpointSpec("crm", oauth2(tokens))}, clock) as sender,
+        sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}, clock) as sender,
     ):
         assert (await sender.send(post(protected.url()))).ok
         clock.advance(used_for - 0.5)
@@ -167,7 +167,10 @@ async def test_a_401_fetches_a_new_token_and_resends_within_the_same_attempt() -
     """The token endpoint revokes the token the sender holds; the endpoint answers 401 to it. The
     sender fetches one new token and sends again in the same attempt: one outcome, 200, and the
     endpoint saw the old token, then the new one."""
-    async with oauth2_servers() as (tokens, protected), sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+    async with (
+        oauth2_servers() as (tokens, protected),
+        sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender,
+    ):
         assert (await sender.send(post(protected.url()))).ok
         tokens.revoke()
         outcome = await sender.send(post(protected.url()))
@@ -181,7 +184,10 @@ async def test_a_401_fetches_a_new_token_and_resends_within_the_same_attempt() -
 async def test_a_second_401_is_final_with_the_reason_and_no_third_fetch() -> None:
     """An endpoint that refuses every token: one refetch, then the 401 is the attempt's outcome (a
     4xx, not retried), and its reason says a fresh token was refused too."""
-    async with oauth2_servers() as (tokens, protected), sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+    async with (
+        oauth2_servers() as (tokens, protected),
+        sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender,
+    ):
         protected.tokens = TokenEndpoint()  # trusts nothing this token endpoint issues
         outcome = await sender.send(post(protected.url()))
 
@@ -194,7 +200,10 @@ async def test_a_second_401_is_final_with_the_reason_and_no_third_fetch() -> Non
 async def test_concurrent_401s_share_one_refetch() -> None:
     """Ten requests holding a revoked token all get 401 at about the same time: one refetch, and
     each resends with the new token."""
-    async with oauth2_servers() as (tokens, protected), sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+    async with (
+        oauth2_servers() as (tokens, protected),
+        sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender,
+    ):
         assert (await sender.send(post(protected.url()))).ok
         tokens.revoke()
         outcomes = await asyncio.gather(*(sender.send(post(protected.url())) for _ in range(10)))
@@ -226,7 +235,7 @@ async def test_a_token_endpoint_failure_is_a_retryable_attempt_with_the_reason(
     endpoint got nothing, and the next attempt fetches again and succeeds."""
     async with oauth2_servers(failures=[failure]) as (tokens, protected):
         token_url = tokens.url
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+        async with sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender:
             failed = await sender.send(post(protected.url()))
             retried = await sender.send(post(protected.url()))
 
@@ -241,7 +250,7 @@ async def test_wrong_client_credentials_say_so() -> None:
     """The token endpoint refuses the client: the reason carries its error and error_description."""
     async with oauth2_servers() as (tokens, protected):
         auth = oauth2(tokens, client_secret="not-the-secret")
-        async with sending({"crm": EndpointSpec("crm", auth)}) as sender:
+        async with sending({"crm": EndpointSpec("crm", auth=auth)}) as sender:
             outcome = await sender.send(post(protected.url()))
 
     assert (outcome.ok, outcome.retryable) == (False, True)
@@ -252,7 +261,7 @@ async def test_a_token_endpoint_that_does_not_answer_is_a_retryable_attempt() ->
     """Nothing listens at token_url: a retryable failure naming the address."""
     async with oauth2_servers() as (tokens, protected):
         auth = oauth2(tokens, token_url="http://127.0.0.1:9/token")
-        async with sending({"crm": EndpointSpec("crm", auth)}) as sender:
+        async with sending({"crm": EndpointSpec("crm", auth=auth)}) as sender:
             outcome = await sender.send(post(protected.url()))
 
     assert (outcome.ok, outcome.status, outcome.retryable) == (False, None, True)
@@ -265,7 +274,7 @@ async def test_a_fetch_that_fails_fails_every_request_waiting_for_it_once() -> N
     hold = asyncio.Event()
     async with oauth2_servers(hold=hold, failures=[(500, b"{}")]) as (tokens, protected):
         token_url = tokens.url
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+        async with sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender:
             sends = [asyncio.ensure_future(sender.send(post(protected.url()))) for _ in range(5)]
             await tokens.arrived.wait()
             hold.set()
@@ -280,7 +289,7 @@ async def test_a_token_the_endpoint_echoes_is_hidden_in_what_the_sender_returns(
     500: the outcome (error, excerpt, headers) holds the token nowhere, and *** where it was."""
     async with oauth2_servers() as (tokens, protected):
         protected.echo, protected.status = True, 500
-        async with sending({"crm": EndpointSpec("crm", oauth2(tokens))}) as sender:
+        async with sending({"crm": EndpointSpec("crm", auth=oauth2(tokens))}) as sender:
             outcome = await sender.send(post(protected.url()))
 
     [token] = tokens.issued

@@ -17,7 +17,7 @@ import hookd.cli.history  # registers `hookd history`
 import hookd.cli.test_cmd  # noqa: F401  registers `hookd test`
 from hookd.cli.app import app
 from hookd.config.load import check_config
-from hookd.config.model import ApiKeyAuth, AuthConfig, BasicAuth, BearerAuth, JwtAuth, OAuth2Auth
+from hookd.config.model import ApiKeyAuth, AuthConfig, BasicAuth, BearerAuth, JwtAuth, OAuth2Auth, SigningConfig
 from hookd.senders.base import OutboundRequest, Outcome
 from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
@@ -30,7 +30,7 @@ KEY = "key/with+odd&chars=0123456789"
 
 @asynccontextmanager
 async def sending(auth: AuthConfig | None) -> AsyncIterator[HttpSender]:
-    sender = HttpSender(endpoints={"crm": EndpointSpec("crm", auth)})
+    sender = HttpSender(endpoints={"crm": EndpointSpec("crm", auth=auth)})
     await sender.start()
     try:
         yield sender
@@ -310,3 +310,26 @@ def test_a_short_auth_secret_from_the_environment_is_a_warning(tmp_path: Path) -
     assert result.settings is not None
     assert [(p.severity, p.path) for p in result.problems] == [("warning", "hooks[0] (name='a').auth.token")]
     assert "the value of ${T} is only 5 character(s) long" in result.problems[0].message
+
+
+async def test_a_signature_follows_a_redirect_to_another_origin_but_the_credentials_do_not() -> None:
+    """A hook with signing (github) and a bearer auth, redirected to another origin: the request
+    there still carries the signature (it proves the body), but no Authorization."""
+    spec = EndpointSpec("crm", signing=SigningConfig(type="github", secrets=("github-secret-0123456789",)),
+                        auth=BearerAuth(token=TOKEN))  # fmt: skip
+    async with serving(here := Echo()), serving(there := Echo()):
+        here.redirects["/hook"] = there.url("/other")
+        sender = HttpSender(endpoints={"crm": spec})
+        try:
+            request = OutboundRequest(method="POST", url=here.url("/hook"), headers={}, body=b"{}", timeout_s=10.0,
+                                      endpoint="crm", follow_redirects=True)  # fmt: skip
+            assert (await sender.send(request)).ok
+        finally:
+            await sender.close()
+
+    [(_, first, _)] = here.requests
+    [(_, other, _)] = there.requests
+    assert first["Authorization"] == f"Bearer {TOKEN}"
+    assert other["X-Hub-Signature-256"] == first["X-Hub-Signature-256"].strip() != ""
+    assert "Authorization" not in other
+    assert spec.added_headers == ("X-Hub-Signature-256", "Authorization")

@@ -23,6 +23,7 @@ from hookd.config.model import (
     OAuth2Auth,
     RetryPolicy,
     Settings,
+    SigningConfig,
     SocketSourceConfig,
     StorageConfig,
 )
@@ -124,6 +125,10 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/auth_oauth2/properties/client_auth": (OAuth2Auth, "client_auth", _same),
     "$defs/auth_jwt/properties/claims": (JwtAuth, "claims", lambda v: tuple(v.items())),
     "$defs/auth_jwt/properties/ttl": (JwtAuth, "ttl_s", parse_duration),
+    "$defs/hmac_signing/properties/algorithm": (SigningConfig, "algorithm", _same),
+    "$defs/hmac_signing/properties/encoding": (SigningConfig, "encoding", _same),
+    "$defs/hmac_signing/properties/prefix": (SigningConfig, "prefix", _same),
+    "$defs/hmac_signing/properties/content": (SigningConfig, "content", _same),
 }
 
 

@@ -26,6 +26,7 @@ from hookd.config.model import (
     Origin,
     RetryPolicy,
     Settings,
+    SigningConfig,
     SocketSourceConfig,
     SourceConfig,
     StorageConfig,
@@ -336,6 +337,17 @@ def _auth(raw: dict[str, Any]) -> AuthConfig:
     return record(**_given(raw, spec))
 
 
+_SIGNING: _Spec = {
+    "secrets": ("secrets", tuple),
+    "secret": ("secrets", lambda v: (v,)),  # the one-item shorthand (lint refuses both at once)
+    "private_key": ("private_key", _same),
+    "header": ("header", _same),
+    "algorithm": ("algorithm", _same),
+    "encoding": ("encoding", _same),
+    "prefix": ("prefix", _same),
+    "content": ("content", _same),
+    "timestamp_header": ("timestamp_header", _same),
+}
 _HOOK: _Spec = {
     "description": ("description", _same),
     "filter": ("filter", _same),
@@ -347,6 +359,7 @@ _HOOK: _Spec = {
     "concurrency": ("concurrency", int),
     "follow_redirects": ("follow_redirects", _same),
     "auth": ("auth", _auth),
+    "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
 }
 _DELIVERY: _Spec = {"concurrency": ("concurrency", int), "shutdown_timeout": ("shutdown_timeout_s", parse_duration)}
 _ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}

@@ -21,9 +21,10 @@ from hookd.auth.base import Authenticator
 from hookd.auth.build import auth_headers, build_authenticator
 from hookd.auth.oauth2 import TokenCache
 from hookd.clock import Clock
-from hookd.config.model import AuthConfig, HookConfig
+from hookd.config.model import AuthConfig, HookConfig, SigningConfig
 from hookd.redact import REDACTED, Redactor
 from hookd.senders.base import OutboundRequest
+from hookd.signing import ID_HEADER, TIMESTAMP_HEADER, Signer, build_signer, signature_header
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +32,26 @@ class EndpointSpec:
     """What the sender needs to know about one hook's endpoint (picklable; secrets included)."""
 
     hook: str
+    signing: SigningConfig | None = None
     auth: AuthConfig | None = None  # credentials for the endpoint (hookd.auth)
 
     @property
     def added_headers(self) -> tuple[str, ...]:
         """Headers the Endpoint adds when it sends (their values are never recorded in clear)."""
-        return auth_headers(self.auth)
+        signature = (signature_header(self.signing),) if self.signing is not None else ()
+        return signature + auth_headers(self.auth)
 
     @property
     def private_headers(self) -> frozenset[str]:
-        """Headers the Endpoint adds that go to the hook's own origin only (lower case): its credentials."""
+        """Headers the Endpoint adds that go to the hook's own origin only (lower case): its credentials.
+        Signature headers are not among them: they prove the body, and go along on a redirect."""
         return frozenset(name.lower() for name in auth_headers(self.auth))
+
+    @property
+    def timestamp_header(self) -> str | None:
+        """A header rendering sets to the webhook-timestamp value, for a receiver that reads the
+        signed timestamp there (signing.timestamp_header). Not a secret: recorded and shown."""
+        return self.signing.timestamp_header if self.signing is not None else None
 
 
 def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: EndpointSpec) -> dict[str, str]:
@@ -54,22 +64,28 @@ def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: Endpoint
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:
-    return EndpointSpec(hook=hook.name, auth=hook.auth)
+    return EndpointSpec(hook=hook.name, signing=hook.signing, auth=hook.auth)
 
 
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("auth", "private_headers", "spec")
+    __slots__ = ("auth", "private_headers", "signer", "spec")
 
     def __init__(self, spec: EndpointSpec, auth: Authenticator | None = None) -> None:
         self.spec = spec
+        # Built once per process: secrets decoded and the private key loaded here, not per request.
+        self.signer: Signer | None = build_signer(spec.signing) if spec.signing is not None else None
         self.auth = auth  # HttpSender asks it for each request's credentials
         self.private_headers = spec.private_headers
 
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what
         this endpoint adds over the exact bytes sent."""
+        if self.signer is not None:
+            # Over the id and timestamp as rendering set them, so what is signed is what is sent.
+            msg_id, timestamp = headers.get(ID_HEADER, ""), headers.get(TIMESTAMP_HEADER, "")
+            headers[self.signer.header] = self.signer.sign(msg_id, timestamp, request.body)
         return headers
 
 
