@@ -23,6 +23,7 @@ from hookd.config.model import (
     Settings,
     SocketSourceConfig,
     StorageConfig,
+    TlsConfig,
 )
 from hookd.config.schema import schema, schema_text
 from hookd.units import parse_duration, parse_size
@@ -118,6 +119,9 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/follow_redirects": (HookConfig, "follow_redirects", _same),
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
+    "$defs/delivery/properties/require_https": (DeliveryConfig, "require_https", _same),
+    "$defs/delivery/properties/trust_env": (DeliveryConfig, "trust_env", _same),
+    "$defs/tls/properties/verify": (TlsConfig, "verify", _same),
     "$defs/admin/properties/listen": (AdminConfig, "listen", parse_listen),
 }
 

@@ -71,6 +71,21 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TlsConfig:
+    """A hook's `tls:` block. Paths are resolved against the config file's directory."""
+
+    ca_file: Path | None = None  # trust exactly this CA bundle (PEM) instead of the system's
+    client_cert: Path | None = None  # mutual TLS: the certificate (PEM), with its key unless client_key is given
+    client_key: Path | None = None
+    verify: bool = True
+
+    @property
+    def is_default(self) -> bool:
+        """Whether requests use the default verified context (no block, or one that changes nothing)."""
+        return self.ca_file is None and self.client_cert is None and self.verify
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
     events: tuple[str, ...]
@@ -84,6 +99,13 @@ class HookConfig:
     timeout_s: float = 30.0
     concurrency: int = 10
     follow_redirects: bool = False
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    # The next three are resolved by the loader against `delivery:`, the hook's own setting winning.
+    require_https: bool = False
+    # The proxy URL (credentials included) every request of this hook goes through; None: none, or
+    # the environment's when trust_env.
+    proxy: str | None = field(default=None, repr=False)
+    trust_env: bool = False  # HTTPS_PROXY, HTTP_PROXY and NO_PROXY of the process that sends
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
@@ -91,6 +113,9 @@ class HookConfig:
 class DeliveryConfig:
     concurrency: int = 100
     shutdown_timeout_s: float = 30.0
+    require_https: bool = False
+    proxy: str | None = field(default=None, repr=False)
+    trust_env: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,12 +14,21 @@ the daemon that acks events.
 
 from __future__ import annotations
 
+import logging
+import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from hookd.config.model import HookConfig
+import yarl
+
+from hookd.config.model import HookConfig, TlsConfig
+from hookd.logs import LogLine
 from hookd.redact import REDACTED, Redactor
-from hookd.senders.base import OutboundRequest
+from hookd.senders.base import EndpointFailure, OutboundRequest
+from hookd.senders.proxy import ProxyRoute
+from hookd.senders.tls import TlsFileError, contexts
+
+log = logging.getLogger("hookd.senders.endpoint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,9 @@ class EndpointSpec:
     """What the sender needs to know about one hook's endpoint (picklable; secrets included)."""
 
     hook: str
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    proxy: str | None = field(default=None, repr=False)  # its URL's userinfo holds the proxy's credentials
+    trust_env: bool = False
 
     @property
     def added_headers(self) -> tuple[str, ...]:
@@ -44,16 +56,39 @@ def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: Endpoint
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:
-    return EndpointSpec(hook=hook.name)
+    return EndpointSpec(hook=hook.name, tls=hook.tls, proxy=hook.proxy, trust_env=hook.trust_env)
 
 
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("_other_ssl", "_own_ssl", "_tls_failure", "proxy_for", "spec")
 
     def __init__(self, spec: EndpointSpec) -> None:
         self.spec = spec
+        self._own_ssl: ssl.SSLContext | bool = True
+        self._other_ssl: ssl.SSLContext | bool = True
+        self._tls_failure = ""
+        try:
+            self._own_ssl, self._other_ssl = contexts(spec.tls)
+        except TlsFileError as e:
+            # validate checked the files; they changed since, or this user may not read them. Every
+            # request of this hook fails (and is retried) until a restart finds them loadable.
+            self._tls_failure = f"cannot use the TLS files of hook {spec.hook!r}: {e}"
+            log.error(LogLine("cannot load this hook's TLS files; its deliveries fail until they load and hookd "
+                              "restarts", {"hook": spec.hook, "error": str(e)}))  # fmt: skip
+        # The proxy a request to a URL goes through, or None (raises EndpointFailure).
+        self.proxy_for = ProxyRoute(spec.proxy, spec.trust_env)
+
+    def ssl_for(self, url: yarl.URL, first: yarl.URL) -> ssl.SSLContext | bool:
+        """aiohttp's `ssl=` for a request to `url` in an attempt that started at `first`: the client
+        certificate goes only to the host of `first` (the hook's own, as configured or rendered within
+        its allow_hosts), never to another host a redirect leads to."""
+        if self._tls_failure:
+            raise EndpointFailure(self._tls_failure)
+        if self._own_ssl is self._other_ssl or url.raw_host == first.raw_host:
+            return self._own_ssl
+        return self._other_ssl
 
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what

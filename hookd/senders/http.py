@@ -12,8 +12,10 @@ import yarl
 
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
-from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
+from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
+from hookd.senders.proxy import PROXY_AUTH_REFUSED, describe_proxy_failure
+from hookd.senders.tls import describe_tls_failure
 
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
@@ -143,6 +145,7 @@ class HttpSender:
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One request, redirects not followed: status, headers and the start of the body."""
         assert self._session is not None
+        endpoint = self._endpoints.get(request.endpoint, PLAIN)
         async with self._session.request(
             request.method,
             url,
@@ -152,6 +155,8 @@ class HttpSender:
             skip_auto_headers=None if _has_header(headers, "Content-Type") else _CONTENT_TYPE,
             timeout=timeout,
             allow_redirects=False,  # followed here (send), with the method and body kept
+            ssl=endpoint.ssl_for(url, self._url(request.url)),
+            proxy=endpoint.proxy_for(url),
         ) as response:
             excerpt = await _read_excerpt(response)
             return response.status, response.headers, excerpt
@@ -217,8 +222,12 @@ def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Ou
         return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
     if isinstance(e, aiohttp.InvalidURL):
         return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+    if isinstance(e, EndpointFailure):
+        return no_response(str(e), started, retryable=True)
+    if isinstance(e, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return no_response(describe_proxy_failure(e), started, retryable=True)
     if isinstance(e, aiohttp.ClientSSLError):
-        return no_response(f"TLS error: {_text(e, request.url)}", started, retryable=True)
+        return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True)
     if isinstance(e, aiohttp.ClientConnectorError):
         reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
         return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
@@ -270,6 +279,10 @@ def _classify_response(
                 "point the hook at the final URL, or set follow_redirects: true"
             )
         retryable = False
+    elif status == 407:
+        # Only a proxy answers 407 (a plain http:// request through one; an https:// one fails at CONNECT).
+        error = f"HTTP 407: {PROXY_AUTH_REFUSED}"
+        retryable = True
     elif is_retryable_status(status):
         error = f"HTTP {status}"
         retryable = True
