@@ -208,12 +208,19 @@ def _expired(certificate: x509.Certificate) -> str:
 
 # -- failures told as sentences -----------------------------------------------------------------
 
+_NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+
 
 def describe_tls_failure(e: aiohttp.ClientSSLError) -> str:
     """What went wrong in a TLS handshake, and what to do about it."""
     if isinstance(e, aiohttp.ClientConnectorCertificateError):
         cause = e.certificate_error
-        detail = getattr(cause, "verify_message", "") or _reason(cause)
+        detail = (getattr(cause, "verify_message", "") or _reason(cause)).rstrip(".")
+        if getattr(cause, "verify_code", None) in _NAME_MISMATCH:
+            return (
+                f"the certificate of {e.host}:{e.port} is not for that host ({detail}); use a host name the "
+                "certificate names in the hook's url"
+            )
         return (
             f"the certificate of {e.host}:{e.port} was refused ({detail}); if the receiver uses a private CA, "
             "give its bundle in tls.ca_file"
