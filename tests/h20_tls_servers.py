@@ -105,6 +105,7 @@ class ForwardProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -122,9 +123,13 @@ class ForwardProxy:
         self._server.close()
         for writer in list(self._writers):
             writer.close()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         self._writers.add(writer)
         try:
             await self._serve(reader, writer)
@@ -133,6 +138,9 @@ class ForwardProxy:
         finally:
             self._writers.discard(writer)
             writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+            self._handlers.discard(task)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
@@ -150,10 +158,15 @@ class ForwardProxy:
             host, _, port = target.rpartition(":")
             upstream_reader, upstream_writer = await asyncio.open_connection(host.strip("[]"), int(port))
             self._writers.add(upstream_writer)
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await writer.drain()
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
-            self._writers.discard(upstream_writer)
+            try:
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await writer.drain()
+                await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            finally:
+                self._writers.discard(upstream_writer)
+                upstream_writer.close()
+                with contextlib.suppress(ConnectionError, OSError):
+                    await upstream_writer.wait_closed()
             return
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         forwarded = {
