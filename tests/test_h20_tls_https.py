@@ -5,6 +5,7 @@ profiles the config compiles to, as the delivery worker, replay --wait and test 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,10 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from typer.testing import CliRunner
 
+import hookd.cli.test_cmd  # noqa: F401 - registers the command
+from hookd.cli.app import app
 from hookd.config.load import load_config
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome
@@ -187,3 +191,29 @@ async def test_tls_files_that_no_longer_load_fail_each_attempt_with_the_reason(t
         assert outcome.error is not None and outcome.error.startswith("cannot use the TLS files of hook 'h': ")
         assert str(pki.client_key) in outcome.error
         assert rec.requests == []
+
+
+async def test_a_certificate_for_another_name_is_told_as_such(tmp_path: Path) -> None:
+    # The CA is trusted but the certificate names another host: the reason says so, rather than
+    # suggesting a CA bundle.
+    pki = make_pki(tmp_path / "pki")
+    pki.server = pki.ca.issue_cert("other.example")
+    async with https_receiver(pki) as rec:
+        outcome = await send_as_hook(hook_config(tmp_path, rec.url("/in"), f"tls: {{ca_file: {pki.ca_file}}}"))
+        assert not outcome.ok and outcome.error is not None
+        assert "is not for that host" in outcome.error and "tls.ca_file" not in outcome.error
+        assert rec.requests == []
+
+
+async def test_hookd_test_send_uses_the_hooks_tls(tmp_path: Path) -> None:
+    # `hookd test --send` sends from the CLI's own process with the same endpoint profile: the
+    # private CA and the client certificate work there too.
+    pki = make_pki(tmp_path / "pki")
+    async with https_receiver(pki, require_client_cert=True) as rec:
+        tls = f"tls: {{ca_file: {pki.ca_file}, client_cert: {pki.client_combined}}}"
+        config = hook_config(tmp_path, rec.url("/in"), tls)
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["test", "-c", str(config), "--type", "order.created", "--send", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        assert [subject_cn(s) for s in rec.client_subjects] == ["hookd-client.example"]
