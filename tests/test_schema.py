@@ -21,6 +21,7 @@ from hookd.config.model import (
     HookConfig,
     RetryPolicy,
     Settings,
+    SigningConfig,
     SocketSourceConfig,
     StorageConfig,
     TlsConfig,
@@ -123,6 +124,10 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/delivery/properties/trust_env": (DeliveryConfig, "trust_env", _same),
     "$defs/tls/properties/verify": (TlsConfig, "verify", _same),
     "$defs/admin/properties/listen": (AdminConfig, "listen", parse_listen),
+    "$defs/hmac_signing/properties/algorithm": (SigningConfig, "algorithm", _same),
+    "$defs/hmac_signing/properties/encoding": (SigningConfig, "encoding", _same),
+    "$defs/hmac_signing/properties/prefix": (SigningConfig, "prefix", _same),
+    "$defs/hmac_signing/properties/content": (SigningConfig, "content", _same),
 }
 
 

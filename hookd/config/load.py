@@ -20,6 +20,7 @@ from hookd.config.model import (
     Origin,
     RetryPolicy,
     Settings,
+    SigningConfig,
     SocketSourceConfig,
     SourceConfig,
     StorageConfig,
@@ -331,6 +332,17 @@ _RETRY: _Spec = {
     "max_delay": ("max_delay_s", parse_duration),
     "jitter": ("jitter", _same),
 }
+_SIGNING: _Spec = {
+    "secrets": ("secrets", tuple),
+    "secret": ("secrets", lambda v: (v,)),  # the one-item shorthand (lint refuses both at once)
+    "private_key": ("private_key", _same),
+    "header": ("header", _same),
+    "algorithm": ("algorithm", _same),
+    "encoding": ("encoding", _same),
+    "prefix": ("prefix", _same),
+    "content": ("content", _same),
+    "timestamp_header": ("timestamp_header", _same),
+}
 _HOOK: _Spec = {
     "description": ("description", _same),
     "filter": ("filter", _same),
@@ -341,6 +353,7 @@ _HOOK: _Spec = {
     "timeout": ("timeout_s", parse_duration),
     "concurrency": ("concurrency", int),
     "follow_redirects": ("follow_redirects", _same),
+    "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
 }
 _DELIVERY: _Spec = {
     "concurrency": ("concurrency", int),

@@ -71,6 +71,24 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SigningConfig:
+    """How a hook signs its requests (`signing:`). Secrets are here in clear: plain data the sender
+    is handed (hookd.senders.endpoint); hookd.signing makes a signer of it."""
+
+    type: Literal["standard", "github", "hmac"]
+    # Newest first; `secret:` is the one-item shorthand. github and hmac sign with secrets[0] only.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    private_key: str | None = field(default=None, repr=False)  # standard: an Ed25519 PEM, for v1a
+    # hmac only
+    header: str = ""
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    content: str = "{body}"
+    timestamp_header: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TlsConfig:
     """A hook's `tls:` block. Paths are resolved against the config file's directory."""
 
@@ -99,6 +117,7 @@ class HookConfig:
     timeout_s: float = 30.0
     concurrency: int = 10
     follow_redirects: bool = False
+    signing: SigningConfig | None = None
     tls: TlsConfig = field(default_factory=TlsConfig)
     # The next three are resolved by the loader against `delivery:`, the hook's own setting winning.
     require_https: bool = False

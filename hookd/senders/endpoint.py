@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 import yarl
 
-from hookd.config.model import HookConfig, TlsConfig
+from hookd.config.model import HookConfig, SigningConfig, TlsConfig
 from hookd.logs import LogLine
 from hookd.redact import REDACTED, Redactor
 from hookd.senders.base import EndpointFailure, OutboundRequest
 from hookd.senders.proxy import ProxyRoute
 from hookd.senders.tls import TlsFileError, contexts
+from hookd.signing import ID_HEADER, TIMESTAMP_HEADER, Signer, build_signer, signature_header
 
 log = logging.getLogger("hookd.senders.endpoint")
 
@@ -36,6 +37,7 @@ class EndpointSpec:
     """What the sender needs to know about one hook's endpoint (picklable; secrets included)."""
 
     hook: str
+    signing: SigningConfig | None = None
     tls: TlsConfig = field(default_factory=TlsConfig)
     proxy: str | None = field(default=None, repr=False)  # its URL's userinfo holds the proxy's credentials
     trust_env: bool = False
@@ -43,7 +45,13 @@ class EndpointSpec:
     @property
     def added_headers(self) -> tuple[str, ...]:
         """Headers the Endpoint adds when it sends (their values are never recorded in clear)."""
-        return ()
+        return (signature_header(self.signing),) if self.signing is not None else ()
+
+    @property
+    def timestamp_header(self) -> str | None:
+        """A header rendering sets to the webhook-timestamp value, for a receiver that reads the
+        signed timestamp there (signing.timestamp_header). Not a secret: recorded and shown."""
+        return self.signing.timestamp_header if self.signing is not None else None
 
 
 def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: EndpointSpec) -> dict[str, str]:
@@ -56,16 +64,18 @@ def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: Endpoint
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:
-    return EndpointSpec(hook=hook.name, tls=hook.tls, proxy=hook.proxy, trust_env=hook.trust_env)
+    return EndpointSpec(hook=hook.name, signing=hook.signing, tls=hook.tls, proxy=hook.proxy, trust_env=hook.trust_env)
 
 
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("_other_ssl", "_own_ssl", "_tls_failure", "proxy_for", "spec")
+    __slots__ = ("_other_ssl", "_own_ssl", "_tls_failure", "proxy_for", "signer", "spec")
 
     def __init__(self, spec: EndpointSpec) -> None:
         self.spec = spec
+        # Built once per process: secrets decoded and the private key loaded here, not per request.
+        self.signer: Signer | None = build_signer(spec.signing) if spec.signing is not None else None
         self._own_ssl: ssl.SSLContext | bool = True
         self._other_ssl: ssl.SSLContext | bool = True
         self._tls_failure = ""
@@ -93,6 +103,10 @@ class Endpoint:
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what
         this endpoint adds over the exact bytes sent."""
+        if self.signer is not None:
+            # Over the id and timestamp as rendering set them, so what is signed is what is sent.
+            msg_id, timestamp = headers.get(ID_HEADER, ""), headers.get(TIMESTAMP_HEADER, "")
+            headers[self.signer.header] = self.signer.sign(msg_id, timestamp, request.body)
         return headers
 
 
