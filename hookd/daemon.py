@@ -102,6 +102,7 @@ class Daemon:
                         {"deliveries": recovered})
             )  # fmt: skip
         await self._warn_orphans()
+        self._warn_unverified()
         await self.sender.start()
         self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
         self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
@@ -168,6 +169,17 @@ class Daemon:
     def admin_url(self) -> str | None:
         """The admin listener's base URL (port 0 resolved) once started; None when not configured."""
         return self.admin.url if self.admin is not None else None
+
+    def _warn_unverified(self) -> None:
+        for hook in self.router.hooks:
+            if not hook.config.tls.verify:
+                log.warning(
+                    LogLine(
+                        "TLS certificate verification is off for this hook (tls.verify: false): anyone on the "
+                        "network path to its receiver can read and change its requests",
+                        {"hook": hook.name},
+                    )
+                )
 
     async def _warn_orphans(self) -> None:
         pending = await self.store.pending_by_hook()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -141,11 +142,12 @@ class Echo:
 
 
 @asynccontextmanager
-async def serving(handler: TokenEndpoint | Protected | Echo) -> AsyncIterator[None]:
+async def serving(handler: TokenEndpoint | Protected | Echo, tls: ssl.SSLContext | None = None) -> AsyncIterator[None]:
+    """`handler` on 127.0.0.1:0, over TLS with `tls` (a server context) when given."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
+    server = TestServer(app, host="127.0.0.1", port=0, scheme="https" if tls else "http")
+    await server.start_server(ssl=tls)
     handler.server = server
     try:
         yield

@@ -26,6 +26,7 @@ from hookd.config.model import (
     SigningConfig,
     SocketSourceConfig,
     StorageConfig,
+    TlsConfig,
 )
 from hookd.config.schema import schema, schema_text
 from hookd.units import parse_duration, parse_size
@@ -121,6 +122,9 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/follow_redirects": (HookConfig, "follow_redirects", _same),
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
+    "$defs/delivery/properties/require_https": (DeliveryConfig, "require_https", _same),
+    "$defs/delivery/properties/trust_env": (DeliveryConfig, "trust_env", _same),
+    "$defs/tls/properties/verify": (TlsConfig, "verify", _same),
     "$defs/admin/properties/listen": (AdminConfig, "listen", parse_listen),
     "$defs/auth_oauth2/properties/client_auth": (OAuth2Auth, "client_auth", _same),
     "$defs/auth_jwt/properties/claims": (JwtAuth, "claims", lambda v: tuple(v.items())),

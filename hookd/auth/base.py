@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import yarl
+
+# How the hook that asks reaches a URL other than its endpoint (a token endpoint): aiohttp's `ssl=`
+# (its trust, without its client certificate unless it is the same host) and `proxy=`. Raises
+# hookd.senders.base.EndpointFailure (an OSError) when the hook cannot set up a request.
+Route = Callable[[yarl.URL], tuple[ssl.SSLContext | bool, yarl.URL | None]]
 
 
 class AuthFailed(Exception):
@@ -32,11 +40,13 @@ class Credentials:
 class Authenticator(Protocol):
     """One hook's auth, ready in the process that sends."""
 
-    async def credentials(self, session: aiohttp.ClientSession, timeout_s: float) -> Credentials:
+    async def credentials(self, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> Credentials:
         """The credentials for the next request. Raises AuthFailed."""
         ...
 
-    async def renewed(self, session: aiohttp.ClientSession, stale: Credentials, timeout_s: float) -> Credentials:
+    async def renewed(
+        self, session: aiohttp.ClientSession, route: Route, stale: Credentials, timeout_s: float
+    ) -> Credentials:
         """Fresh credentials after the endpoint refused `stale` (only asked when `stale.renewable`).
         Raises AuthFailed."""
         ...

@@ -6,7 +6,7 @@ import base64
 
 import aiohttp
 
-from hookd.auth.base import Credentials
+from hookd.auth.base import Credentials, Route
 from hookd.config.model import ApiKeyAuth, BasicAuth, BearerAuth
 
 
@@ -18,10 +18,12 @@ class FixedAuth:
     def __init__(self, config: BearerAuth | BasicAuth | ApiKeyAuth) -> None:
         self._credentials = fixed_credentials(config)
 
-    async def credentials(self, session: aiohttp.ClientSession, timeout_s: float) -> Credentials:
+    async def credentials(self, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> Credentials:
         return self._credentials
 
-    async def renewed(self, session: aiohttp.ClientSession, stale: Credentials, timeout_s: float) -> Credentials:
+    async def renewed(
+        self, session: aiohttp.ClientSession, route: Route, stale: Credentials, timeout_s: float
+    ) -> Credentials:
         return self._credentials
 
 

@@ -23,13 +23,17 @@ from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 import orjson
+import yarl
 
-from hookd.auth.base import AuthFailed, Credentials
+from hookd.auth.base import AuthFailed, Credentials, Route
 from hookd.auth.hiding import RunTimeSecrets
 from hookd.clock import Clock
 from hookd.config.model import OAuth2Auth
 from hookd.logs import LogLine
-from hookd.redact import redact_text, redact_url
+from hookd.redact import redact_url
+from hookd.senders.base import EndpointFailure
+from hookd.senders.proxy import describe_proxy_failure
+from hookd.senders.tls import describe_tls_failure
 
 log = logging.getLogger("hookd.auth.oauth2")
 
@@ -63,14 +67,17 @@ class TokenCache:
         self._entries: dict[TokenKey, _Entry] = {}
         self.fetches = 0  # token endpoint requests made (for status and tests)
 
-    async def token(self, config: OAuth2Auth, session: aiohttp.ClientSession, timeout_s: float) -> str:
-        """A token for `config`: the cached one while it is fresh, else the one being fetched now."""
+    async def token(self, config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> str:
+        """A token for `config`: the cached one while it is fresh, else the one being fetched now (by
+        the first request that found none, over its hook's `route`)."""
         entry = self._entries.setdefault(config.token_key, _Entry())
         if entry.token is not None and self.clock.now() < entry.refresh_at:
             return entry.token
-        return await self._fetched(entry, config, session, timeout_s)
+        return await self._fetched(entry, config, session, route, timeout_s)
 
-    async def renewed(self, config: OAuth2Auth, session: aiohttp.ClientSession, stale: str, timeout_s: float) -> str:
+    async def renewed(
+        self, config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, stale: str, timeout_s: float
+    ) -> str:
         """A token other than `stale`, which the endpoint refused: a newer one another request got
         meanwhile, or a new fetch."""
         entry = self._entries.setdefault(config.token_key, _Entry())
@@ -78,15 +85,15 @@ class TokenCache:
             entry.token, entry.refresh_at = None, -math.inf
         if entry.token is not None and self.clock.now() < entry.refresh_at:
             return entry.token
-        return await self._fetched(entry, config, session, timeout_s)
+        return await self._fetched(entry, config, session, route, timeout_s)
 
     async def _fetched(
-        self, entry: _Entry, config: OAuth2Auth, session: aiohttp.ClientSession, timeout_s: float
+        self, entry: _Entry, config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, timeout_s: float
     ) -> str:
         if entry.fetching is None:
             # A task of its own: a request that is cancelled (or times out) while waiting leaves the
             # fetch running for the others.
-            entry.fetching = asyncio.ensure_future(self._fetch(entry, config, session, timeout_s))
+            entry.fetching = asyncio.ensure_future(self._fetch(entry, config, session, route, timeout_s))
             entry.fetching.add_done_callback(_retrieve)
         try:
             async with asyncio.timeout(timeout_s):
@@ -96,11 +103,13 @@ class TokenCache:
                 f"{_where(config)}: no token within {timeout_s:g}s (hook timeout), the token endpoint is slow to answer"
             ) from None
 
-    async def _fetch(self, entry: _Entry, config: OAuth2Auth, session: aiohttp.ClientSession, timeout_s: float) -> str:
+    async def _fetch(
+        self, entry: _Entry, config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, timeout_s: float
+    ) -> str:
         try:
             started = self.clock.now()
             self.fetches += 1
-            token, lifetime = await fetch_token(config, session, timeout_s, self.user_agent)
+            token, lifetime = await fetch_token(config, session, route, timeout_s, self.user_agent)
             self.hidden.add(token)
             entry.token = token
             entry.refresh_at = started + lifetime - min(REFRESH_MARGIN_S, lifetime / 2)
@@ -122,7 +131,7 @@ def _retrieve(fetch: asyncio.Future[str]) -> None:
 
 
 async def fetch_token(
-    config: OAuth2Auth, session: aiohttp.ClientSession, timeout_s: float, user_agent: str
+    config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, timeout_s: float, user_agent: str
 ) -> tuple[str, float]:
     """One token request: (access_token, seconds it is valid). Raises AuthFailed with the reason."""
     form = {"grant_type": "client_credentials"}
@@ -144,19 +153,27 @@ async def fetch_token(
         form["client_secret"] = config.client_secret
     where = _where(config)
     try:
+        url = yarl.URL(config.token_url)
+        ssl, proxy = route(url)
         async with session.post(
-            config.token_url,
+            url,
             data=urlencode(form).encode("ascii"),
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,  # the client secret goes to the configured URL only
+            ssl=ssl,
+            proxy=proxy,
         ) as response:
             status = response.status
             body = await response.content.read(MAX_ANSWER_BYTES)
     except TimeoutError:
         raise AuthFailed(f"{where}: timed out after {timeout_s:g}s (hook timeout)") from None
+    except EndpointFailure as e:
+        raise AuthFailed(f"{where}: {e}") from None
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as e:
+        raise AuthFailed(f"{where}: {describe_proxy_failure(e)}") from None
     except aiohttp.ClientSSLError as e:
-        raise AuthFailed(f"{where}: TLS error: {redact_text(str(e), config.token_url)}") from None
+        raise AuthFailed(f"{where}: TLS error: {describe_tls_failure(e)}") from None
     except aiohttp.ClientConnectorError as e:
         reason = e.os_error.strerror if e.os_error and e.os_error.strerror else type(e).__name__
         raise AuthFailed(f"{where}: cannot connect to {e.host}:{e.port}: {reason}") from None
@@ -237,12 +254,14 @@ class OAuth2Client:
         self._config = config
         self._tokens = tokens
 
-    async def credentials(self, session: aiohttp.ClientSession, timeout_s: float) -> Credentials:
-        return _bearer(await self._tokens.token(self._config, session, timeout_s))
+    async def credentials(self, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> Credentials:
+        return _bearer(await self._tokens.token(self._config, session, route, timeout_s))
 
-    async def renewed(self, session: aiohttp.ClientSession, stale: Credentials, timeout_s: float) -> Credentials:
+    async def renewed(
+        self, session: aiohttp.ClientSession, route: Route, stale: Credentials, timeout_s: float
+    ) -> Credentials:
         assert stale.made is not None
-        return _bearer(await self._tokens.renewed(self._config, session, stale.made, timeout_s))
+        return _bearer(await self._tokens.renewed(self._config, session, route, stale.made, timeout_s))
 
 
 def _bearer(token: str) -> Credentials:

@@ -10,7 +10,7 @@ import aiohttp
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
-from hookd.auth.base import Credentials
+from hookd.auth.base import Credentials, Route
 from hookd.auth.keys import HMAC_ALGORITHMS, SigningKey, load_signing_key
 from hookd.clock import Clock
 from hookd.config.model import JwtAuth
@@ -45,9 +45,11 @@ class JwtSigner:
         claims["jti"] = secrets.token_urlsafe(16)
         return jwt.encode(claims, self._key, algorithm=self._algorithm)
 
-    async def credentials(self, session: aiohttp.ClientSession, timeout_s: float) -> Credentials:
+    async def credentials(self, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> Credentials:
         token = self.token()
         return Credentials(headers=(("Authorization", f"Bearer {token}"),), made=token)
 
-    async def renewed(self, session: aiohttp.ClientSession, stale: Credentials, timeout_s: float) -> Credentials:
-        return await self.credentials(session, timeout_s)
+    async def renewed(
+        self, session: aiohttp.ClientSession, route: Route, stale: Credentials, timeout_s: float
+    ) -> Credentials:
+        return await self.credentials(session, route, timeout_s)

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
+from hookd.config.lint_transport import lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
@@ -66,9 +67,10 @@ def resolve_path(base_dir: Path, raw: str) -> Path:
 
 
 class _Linter:
-    def __init__(self, doc: LocatedDocument, base_dir: Path) -> None:
+    def __init__(self, doc: LocatedDocument, base_dir: Path, *, check_environment: bool = True) -> None:
         self.doc = doc
         self.base_dir = base_dir
+        self.check_environment = check_environment
         self.problems: list[Problem] = []
 
     def add(
@@ -120,6 +122,7 @@ class _Linter:
         if isinstance(admin, dict):
             self._admin(admin)
         self._finite_durations(data)
+        lint_transport(self, data, self.base_dir, check_environment=self.check_environment)
         return self.problems
 
     def _finite_durations(self, data: dict[str, object]) -> None:
@@ -619,5 +622,5 @@ def _items(items: list[object]) -> Iterator[tuple[int, dict[str, object]]]:
             yield i, item
 
 
-def lint_document(doc: LocatedDocument, base_dir: Path) -> list[Problem]:
-    return _Linter(doc, base_dir).run()
+def lint_document(doc: LocatedDocument, base_dir: Path, *, check_environment: bool = True) -> list[Problem]:
+    return _Linter(doc, base_dir, check_environment=check_environment).run()

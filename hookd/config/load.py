@@ -30,10 +30,18 @@ from hookd.config.model import (
     SocketSourceConfig,
     SourceConfig,
     StorageConfig,
+    TlsConfig,
 )
 from hookd.config.paths import describe_path
 from hookd.config.schema import schema_problems
-from hookd.config.secret_fields import HOOK_SECRET_KEYS, secret_values
+from hookd.config.secret_fields import (
+    HOOK_SECRET_KEYS,
+    environment_proxy_passwords,
+    proxy_passwords,
+    secret_values,
+    url_passwords,
+    written_password_is_literal,
+)
 from hookd.errors import ConfigError, Problem
 from hookd.redact import MIN_SECRET_CHARS, REDACTED, Redactor
 from hookd.units import parse_duration, parse_size
@@ -116,7 +124,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
         problems.sort(key=_problem_order)
         return CheckResult(file, None, tuple(_redact(problems, doc)))
     problems.extend(schema_problems(doc))
-    problems.extend(lint_document(doc, base_dir))
+    problems.extend(lint_document(doc, base_dir, check_environment=check_environment))
     problems.extend(_short_secrets(doc, problems))
     problems.extend(_literal_secrets(doc))
     problems.sort(key=_problem_order)
@@ -129,7 +137,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
         # The unset references keep their `${...}` text, which the model may not parse (a port, a
         # duration): the file checked out, but there are no settings to run with.
         try:
-            settings: Settings | None = _build(doc, path, base_dir, digest)
+            settings: Settings | None = _build(doc, path, base_dir, digest, env)
         except (ValueError, TypeError, KeyError):
             settings = None
         return CheckResult(
@@ -140,7 +148,7 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
             hook_count=_count(doc.data, "hooks"),
             source_count=_count(doc.data, "sources"),
         )
-    return CheckResult(file, _build(doc, path, base_dir, digest), tuple(problems))
+    return CheckResult(file, _build(doc, path, base_dir, digest, env), tuple(problems))
 
 
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,7 +181,7 @@ def _short_secrets(doc: LocatedDocument, found: list[Problem]) -> list[Problem]:
         shown_at = [
             p
             for p in doc.secret_paths.get(value, [])
-            if _holds_secrets(p)
+            if (_holds_secrets(p) or _is_proxy_password(doc, p, value))
             and isinstance(_value_at(doc.data, p), str)
             and describe_path(p, doc.data) not in with_errors
         ]
@@ -206,16 +214,29 @@ def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
     for path, value in secret_values(doc.data):
         if path not in doc.interpolated and path not in doc.unresolved:
             secrets.setdefault(value, REDACTED)
+    for path, password in proxy_passwords(doc.data):
+        # Part of a URL, so also when the URL has a ${...} elsewhere (or is one: the password alone
+        # can then turn up, in an error message, say).
+        if path not in doc.unresolved:
+            secrets.setdefault(password, REDACTED)
     return secrets
 
 
 def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
     """A warning for each secret written in the file itself rather than taken from ${VAR} or
     ${file:...}: whoever reads the file, or its git history, has it."""
+    literal = [
+        (path, _LITERAL_SECRET)
+        for path, value in secret_values(doc.data)
+        if path not in doc.interpolated and path not in doc.unresolved and value and path != ("admin", "token")
+    ]
+    proxies = dict.fromkeys(path for path, _ in proxy_passwords(doc.data) if path not in doc.unresolved)
+    for path in proxies:
+        written = doc.interpolated.get(path, str(_value_at(doc.data, path)))
+        if written_password_is_literal(written):
+            literal.append((path, _LITERAL_PROXY_PASSWORD))
     problems = []
-    for path, value in secret_values(doc.data):
-        if path in doc.interpolated or path in doc.unresolved or not value or path == ("admin", "token"):
-            continue
+    for path, message in literal:
         mark = doc.mark(path)
         problems.append(
             Problem(
@@ -223,25 +244,38 @@ def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
                 line=mark.line,
                 column=mark.column,
                 path=describe_path(path, doc.data),
-                message=(
-                    "a secret written in the config file: whoever can read the file or its git history has it; "
-                    "take it from the environment or a file instead, like ${WEBHOOK_SECRET} or "
-                    "${file:/run/secrets/webhook_secret}"
-                ),
+                message=message,
                 severity="warning",
             )
         )
     return problems
 
 
+_LITERAL_SECRET = (
+    "a secret written in the config file: whoever can read the file or its git history has it; take it from "
+    "the environment or a file instead, like ${WEBHOOK_SECRET} or ${file:/run/secrets/webhook_secret}"
+)
+_LITERAL_PROXY_PASSWORD = (
+    "the proxy password is written in the config file: whoever can read the file or its git history has it; "
+    "take it from the environment or a file instead, like http://user:${PROXY_PASSWORD}@proxy.corp:3128"
+)
+
+
+def _is_proxy_password(doc: LocatedDocument, path: PathKey, value: str) -> bool:
+    if path != ("delivery", "proxy") and not (len(path) == 3 and path[0] == "hooks" and path[2] == "proxy"):
+        return False
+    url = _value_at(doc.data, path)
+    return isinstance(url, str) and value in url_passwords(url)
+
+
 def _holds_secrets(path: PathKey) -> bool:
     """Whether a value at `path` is sent or shown the way a secret is: a hook's URL, headers or
-    payload, a signing or auth secret, or the admin token. A `${PORT}` in a listen address or a
-    `${MIN}` in a filter is a setting."""
+    payload, a secret of its signing or auth block, or the admin token. A `${PORT}` in a listen
+    address or a `${MIN}` in a filter is a setting."""
     if path == ("admin", "token"):
         return True
-    if len(path) >= 4 and path[0] == "hooks" and path[3] in HOOK_SECRET_KEYS.get(str(path[2]), ()):
-        return True  # a signing or auth secret
+    if len(path) >= 4 and path[0] == "hooks" and path[2] in HOOK_SECRET_KEYS:
+        return path[3] in HOOK_SECRET_KEYS[str(path[2])]
     return len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload")
 
 
@@ -361,11 +395,38 @@ _HOOK: _Spec = {
     "auth": ("auth", _auth),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
 }
-_DELIVERY: _Spec = {"concurrency": ("concurrency", int), "shutdown_timeout": ("shutdown_timeout_s", parse_duration)}
+_DELIVERY: _Spec = {
+    "concurrency": ("concurrency", int),
+    "shutdown_timeout": ("shutdown_timeout_s", parse_duration),
+    "require_https": ("require_https", _same),
+    "proxy": ("proxy", _same),
+    "trust_env": ("trust_env", _same),
+}
+
 _ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}
 
 
-def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Settings:
+def _transport(hook: dict[str, Any], delivery: DeliveryConfig, base_dir: Path) -> dict[str, Any]:
+    """A hook's TLS files resolved against the config's directory, and its require_https and proxy
+    resolved against `delivery:` (the hook's own setting wins; `proxy: false` means none)."""
+    raw_tls = hook.get("tls", {})
+    tls: dict[str, Any] = {
+        k: resolve_path(base_dir, raw_tls[k]) for k in ("ca_file", "client_cert", "client_key") if k in raw_tls
+    }
+    if "verify" in raw_tls:
+        tls["verify"] = raw_tls["verify"]
+    proxy = hook.get("proxy", delivery.proxy)
+    return {
+        "tls": TlsConfig(**tls),
+        "require_https": hook.get("require_https", delivery.require_https),
+        "proxy": proxy or None,
+        "trust_env": delivery.trust_env and "proxy" not in hook and delivery.proxy is None,
+    }
+
+
+def _build(
+    doc: LocatedDocument, path: Path, base_dir: Path, digest: str, env: Mapping[str, str] | None = None
+) -> Settings:
     # The schema and lint passed, so the shapes below are known; the casts only tell mypy so.
     data = cast(dict[str, Any], doc.data)
 
@@ -398,6 +459,7 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
                     **_given(s, _FILE),
                 )
             )
+    delivery = DeliveryConfig(**_given(data.get("delivery", {}), _DELIVERY))
     hooks = [
         HookConfig(
             name=h["name"],
@@ -405,17 +467,22 @@ def _build(doc: LocatedDocument, path: Path, base_dir: Path, digest: str) -> Set
             url=h["url"],
             origin=origin(("hooks", i)),
             **_given(h, _HOOK),
+            **_transport(h, delivery, base_dir),
         )
         for i, h in enumerate(data.get("hooks", []))
     ]
+    secrets = _config_secrets(doc)
+    if delivery.trust_env:
+        for password in environment_proxy_passwords(os.environ if env is None else env):
+            secrets.setdefault(password, REDACTED)
     return Settings(
         config_path=path,
         config_sha256=digest,
-        secrets=tuple((v, ref) for v, ref in _config_secrets(doc).items() if len(v) >= MIN_SECRET_CHARS),
+        secrets=tuple((v, ref) for v, ref in secrets.items() if len(v) >= MIN_SECRET_CHARS),
         version=int(data["version"]),
         storage=storage,
         sources=tuple(sources),
         hooks=tuple(hooks),
-        delivery=DeliveryConfig(**_given(data.get("delivery", {}), _DELIVERY)),
+        delivery=delivery,
         admin=AdminConfig(enabled="admin" in data, **_given(data.get("admin", {}), _ADMIN)),
     )

@@ -157,6 +157,21 @@ class SigningConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TlsConfig:
+    """A hook's `tls:` block. Paths are resolved against the config file's directory."""
+
+    ca_file: Path | None = None  # trust exactly this CA bundle (PEM) instead of the system's
+    client_cert: Path | None = None  # mutual TLS: the certificate (PEM), with its key unless client_key is given
+    client_key: Path | None = None
+    verify: bool = True
+
+    @property
+    def is_default(self) -> bool:
+        """Whether requests use the default verified context (no block, or one that changes nothing)."""
+        return self.ca_file is None and self.client_cert is None and self.verify
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
     events: tuple[str, ...]
@@ -171,6 +186,13 @@ class HookConfig:
     concurrency: int = 10
     follow_redirects: bool = False
     signing: SigningConfig | None = None
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    # The next three are resolved by the loader against `delivery:`, the hook's own setting winning.
+    require_https: bool = False
+    # The proxy URL (credentials included) every request of this hook goes through; None: none, or
+    # the environment's when trust_env.
+    proxy: str | None = field(default=None, repr=False)
+    trust_env: bool = False  # HTTPS_PROXY, HTTP_PROXY and NO_PROXY of the process that sends
     auth: AuthConfig | None = None
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
@@ -179,6 +201,9 @@ class HookConfig:
 class DeliveryConfig:
     concurrency: int = 100
     shutdown_timeout_s: float = 30.0
+    require_https: bool = False
+    proxy: str | None = field(default=None, repr=False)
+    trust_env: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

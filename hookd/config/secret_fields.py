@@ -5,7 +5,8 @@ validate` (a secret written literally, not as `${VAR}` or `${file:...}`, is a wa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from urllib.parse import unquote, urlsplit
 
 from hookd.config.located import PathKey
 
@@ -52,3 +53,55 @@ def secret_values(data: object) -> Iterator[tuple[PathKey, str]]:
     admin = data.get("admin")
     if isinstance(admin, dict) and isinstance(admin.get("token"), str):
         yield ("admin", "token"), admin["token"]
+
+
+def proxy_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
+    """(path, password) for each proxy URL of the config with a password in its userinfo
+    (delivery.proxy, hooks[i].proxy): the password as the URL holds it, and percent-decoded as it is
+    sent, when that differs."""
+    if not isinstance(data, dict):
+        return
+    delivery = data.get("delivery")
+    urls: list[tuple[PathKey, object]] = []
+    if isinstance(delivery, dict):
+        urls.append((("delivery", "proxy"), delivery.get("proxy")))
+    hooks = data.get("hooks")
+    for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
+        if isinstance(hook, dict):
+            urls.append((("hooks", i, "proxy"), hook.get("proxy")))
+    for path, url in urls:
+        if isinstance(url, str):
+            for password in url_passwords(url):
+                yield path, password
+
+
+def url_passwords(url: str) -> list[str]:
+    """The password of a URL's userinfo as written and, if different, percent-decoded; [] if none."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    decoded = unquote(password)
+    return [password] if decoded == password else [password, decoded]
+
+
+def written_password_is_literal(written: str) -> bool:
+    """Whether the password in a URL as written in the file (before ${...} is substituted) is
+    literal text rather than a reference."""
+    try:
+        password = urlsplit(written).password
+    except ValueError:
+        return False
+    return bool(password) and "${" not in str(password)
+
+
+def environment_proxy_passwords(env: Mapping[str, str]) -> list[str]:
+    """The passwords of the HTTP_PROXY and HTTPS_PROXY URLs (any case) in `env`, which delivery.trust_env
+    makes hookd use: secrets like any other."""
+    passwords = []
+    for name, value in env.items():
+        if name.lower() in ("http_proxy", "https_proxy") and "@" in value:
+            passwords += url_passwords(value if "://" in value else f"http://{value}")
+    return passwords

@@ -74,6 +74,11 @@ def no_response(error: str, started: float, *, retryable: bool) -> Outcome:
     return Outcome(status=None, ok=False, retryable=retryable, duration_s=time.perf_counter() - started, error=error)
 
 
+class EndpointFailure(OSError):
+    """Raised while sending when a hook's endpoint cannot set up a request (TLS files that no longer
+    load, a proxy in the environment hookd cannot use): the attempt fails, retryable, with this message."""
+
+
 class Sender(Protocol):
     async def send(self, request: OutboundRequest) -> Outcome:
         """Send once (one attempt: with follow_redirects, the same request to each redirect target, at

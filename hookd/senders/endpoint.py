@@ -14,17 +14,26 @@ the daemon that acks events.
 
 from __future__ import annotations
 
+import logging
+import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import yarl
 
 from hookd.auth.base import Authenticator
 from hookd.auth.build import auth_headers, build_authenticator
 from hookd.auth.oauth2 import TokenCache
 from hookd.clock import Clock
-from hookd.config.model import AuthConfig, HookConfig, SigningConfig
+from hookd.config.model import AuthConfig, HookConfig, SigningConfig, TlsConfig
+from hookd.logs import LogLine
 from hookd.redact import REDACTED, Redactor
-from hookd.senders.base import OutboundRequest
+from hookd.senders.base import EndpointFailure, OutboundRequest
+from hookd.senders.proxy import ProxyRoute
+from hookd.senders.tls import TlsFileError, contexts
 from hookd.signing import ID_HEADER, TIMESTAMP_HEADER, Signer, build_signer, signature_header
+
+log = logging.getLogger("hookd.senders.endpoint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,9 @@ class EndpointSpec:
 
     hook: str
     signing: SigningConfig | None = None
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    proxy: str | None = field(default=None, repr=False)  # its URL's userinfo holds the proxy's credentials
+    trust_env: bool = False
     auth: AuthConfig | None = None  # credentials for the endpoint (hookd.auth)
 
     @property
@@ -64,13 +76,20 @@ def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: Endpoint
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:
-    return EndpointSpec(hook=hook.name, signing=hook.signing, auth=hook.auth)
+    return EndpointSpec(
+        hook=hook.name,
+        signing=hook.signing,
+        tls=hook.tls,
+        proxy=hook.proxy,
+        trust_env=hook.trust_env,
+        auth=hook.auth,
+    )
 
 
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("auth", "private_headers", "signer", "spec")
+    __slots__ = ("_other_ssl", "_own_ssl", "_tls_failure", "auth", "private_headers", "proxy_for", "signer", "spec")
 
     def __init__(self, spec: EndpointSpec, auth: Authenticator | None = None) -> None:
         self.spec = spec
@@ -78,6 +97,29 @@ class Endpoint:
         self.signer: Signer | None = build_signer(spec.signing) if spec.signing is not None else None
         self.auth = auth  # HttpSender asks it for each request's credentials
         self.private_headers = spec.private_headers
+        self._own_ssl: ssl.SSLContext | bool = True
+        self._other_ssl: ssl.SSLContext | bool = True
+        self._tls_failure = ""
+        try:
+            self._own_ssl, self._other_ssl = contexts(spec.tls)
+        except TlsFileError as e:
+            # validate checked the files; they changed since, or this user may not read them. Every
+            # request of this hook fails (and is retried) until a restart finds them loadable.
+            self._tls_failure = f"cannot use the TLS files of hook {spec.hook!r}: {e}"
+            log.error(LogLine("cannot load this hook's TLS files; its deliveries fail until they load and hookd "
+                              "restarts", {"hook": spec.hook, "error": str(e)}))  # fmt: skip
+        # The proxy a request to a URL goes through, or None (raises EndpointFailure).
+        self.proxy_for = ProxyRoute(spec.proxy, spec.trust_env)
+
+    def ssl_for(self, url: yarl.URL, first: yarl.URL) -> ssl.SSLContext | bool:
+        """aiohttp's `ssl=` for a request to `url` in an attempt that started at `first`: the client
+        certificate goes only to the host of `first` (the hook's own, as configured or rendered within
+        its allow_hosts), never to another host a redirect leads to."""
+        if self._tls_failure:
+            raise EndpointFailure(self._tls_failure)
+        if self._own_ssl is self._other_ssl or url.raw_host == first.raw_host:
+            return self._own_ssl
+        return self._other_ssl
 
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what

@@ -10,14 +10,16 @@ from urllib.parse import quote, unquote_plus, urlsplit
 import aiohttp
 import yarl
 
-from hookd.auth.base import Authenticator, AuthFailed, Credentials
+from hookd.auth.base import Authenticator, AuthFailed, Credentials, Route
 from hookd.auth.hiding import RunTimeSecrets
 from hookd.auth.oauth2 import TokenCache
 from hookd.clock import Clock, RealClock
 from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
-from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
+from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
+from hookd.senders.proxy import PROXY_AUTH_REFUSED, describe_proxy_failure
+from hookd.senders.tls import describe_tls_failure
 
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
@@ -116,7 +118,8 @@ class HttpSender:
             headers["User-Agent"] = self.user_agent
         if endpoint.auth is None:
             return await self._follow(request, endpoint, url, headers, started, None)
-        carried = _Carried(endpoint.auth)
+        first = url
+        carried = _Carried(endpoint.auth, lambda to: (endpoint.ssl_for(to, first), endpoint.proxy_for(to)))
         assert self._session is not None
         try:
             url = await carried.attach(self._session, url, headers, request.timeout_s)
@@ -193,6 +196,7 @@ class HttpSender:
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One request, redirects not followed: status, headers and the start of the body."""
         assert self._session is not None
+        endpoint = self._endpoints.get(request.endpoint, PLAIN)
         async with self._session.request(
             request.method,
             url,
@@ -202,6 +206,8 @@ class HttpSender:
             skip_auto_headers=None if _has_header(headers, "Content-Type") else _CONTENT_TYPE,
             timeout=timeout,
             allow_redirects=False,  # followed here (send), with the method and body kept
+            ssl=endpoint.ssl_for(url, self._url(request.url)),
+            proxy=endpoint.proxy_for(url),
         ) as response:
             excerpt = await _read_excerpt(response)
             return response.status, response.headers, excerpt
@@ -234,10 +240,11 @@ class _Carried:
     """The credentials one attempt carries (hookd.auth): added to the first request, fetched anew
     once after a 401 when they can be, and dropped for good on a redirect to another origin."""
 
-    __slots__ = ("auth", "credentials", "dropped", "made", "renewed")
+    __slots__ = ("auth", "credentials", "dropped", "made", "renewed", "route")
 
-    def __init__(self, auth: Authenticator) -> None:
+    def __init__(self, auth: Authenticator, route: Route) -> None:
         self.auth = auth
+        self.route = route  # how a token endpoint is reached: as the hook's requests are
         self.credentials = Credentials()
         self.made: list[str] = []  # every value made at run time this attempt carried: hidden in its outcome
         self.renewed = False
@@ -247,7 +254,7 @@ class _Carried:
         self, session: aiohttp.ClientSession, url: yarl.URL, headers: dict[str, str], timeout_s: float
     ) -> yarl.URL:
         """Add the credentials to `headers`; the URL with them. Raises AuthFailed."""
-        self._use(await self.auth.credentials(session, timeout_s), headers)
+        self._use(await self.auth.credentials(session, self.route, timeout_s), headers)
         return self.follow(url)
 
     def may_renew(self) -> bool:
@@ -258,7 +265,7 @@ class _Carried:
     ) -> yarl.URL:
         """After a 401: fresh credentials in `headers` (once per attempt); the URL with them."""
         self.renewed = True
-        self._use(await self.auth.renewed(session, self.credentials, timeout_s), headers)
+        self._use(await self.auth.renewed(session, self.route, self.credentials, timeout_s), headers)
         return self.follow(url)
 
     def follow(self, url: yarl.URL) -> yarl.URL:
@@ -355,8 +362,12 @@ def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Ou
         return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
     if isinstance(e, aiohttp.InvalidURL):
         return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+    if isinstance(e, EndpointFailure):
+        return no_response(str(e), started, retryable=True)
+    if isinstance(e, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return no_response(describe_proxy_failure(e), started, retryable=True)
     if isinstance(e, aiohttp.ClientSSLError):
-        return no_response(f"TLS error: {_text(e, request.url)}", started, retryable=True)
+        return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True)
     if isinstance(e, aiohttp.ClientConnectorError):
         reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
         return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
@@ -408,6 +419,10 @@ def _classify_response(
                 "point the hook at the final URL, or set follow_redirects: true"
             )
         retryable = False
+    elif status == 407:
+        # Only a proxy answers 407 (a plain http:// request through one; an https:// one fails at CONNECT).
+        error = f"HTTP 407: {PROXY_AUTH_REFUSED}"
+        retryable = True
     elif is_retryable_status(status):
         error = f"HTTP {status}"
         retryable = True
