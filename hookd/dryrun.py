@@ -415,7 +415,7 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 hook=hook.name,
                 matched=True,
                 request=request,
-                safe_url=hook.safe_url,
+                safe_url=hook.shown_url(request.url),
                 redactor=hook.redactor,
                 endpoint=hook.endpoint,
             )

@@ -304,6 +304,8 @@ _HOOK: _Spec = {
     "timeout": ("timeout_s", parse_duration),
     "concurrency": ("concurrency", int),
     "follow_redirects": ("follow_redirects", _same),
+    "allow_hosts": ("allow_hosts", tuple),
+    "allow_destinations": ("allow_destinations", tuple),
 }
 _DELIVERY: _Spec = {"concurrency": ("concurrency", int), "shutdown_timeout": ("shutdown_timeout_s", parse_duration)}
 _ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}

@@ -84,6 +84,8 @@ class HookConfig:
     timeout_s: float = 30.0
     concurrency: int = 10
     follow_redirects: bool = False
+    allow_hosts: tuple[str, ...] = ()  # host globs a templated url host may render to
+    allow_destinations: tuple[str, ...] = ()  # non-public networks a guarded request may reach (CIDR)
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from hookd.config.model import HookConfig
 from hookd.redact import REDACTED, Redactor
 from hookd.senders.base import OutboundRequest
+from hookd.senders.guard import Destinations
+from hookd.urls import is_templated
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,10 @@ class EndpointSpec:
     """What the sender needs to know about one hook's endpoint (picklable; secrets included)."""
 
     hook: str
+    # The url is templated: event data picks it, so the destination guard checks where it connects
+    # (a written-out url is trusted as written; redirects are checked either way).
+    templated_url: bool = False
+    allow_destinations: tuple[str, ...] = ()  # non-public networks the guard lets this hook reach
 
     @property
     def added_headers(self) -> tuple[str, ...]:
@@ -44,16 +50,19 @@ def shown_headers(redactor: Redactor, headers: Mapping[str, str], spec: Endpoint
 
 
 def endpoint_spec(hook: HookConfig) -> EndpointSpec:
-    return EndpointSpec(hook=hook.name)
+    return EndpointSpec(
+        hook=hook.name, templated_url=is_templated(hook.url), allow_destinations=hook.allow_destinations
+    )
 
 
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("destinations", "spec")
 
     def __init__(self, spec: EndpointSpec) -> None:
         self.spec = spec
+        self.destinations = Destinations.parse(spec.allow_destinations)
 
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what
