@@ -193,9 +193,10 @@ def url_problems(source: str, allow_hosts: Sequence[str] = ()) -> list[str]:
     return problems if layout is None else [*problems, *_unlisted_hosts(layout, allow_hosts)]
 
 
-def host_is_templated(source: str) -> bool:
+def host_is_templated(source: str) -> bool | None:
+    """Whether the host (or port) of a url is templated; None when the url cannot be cut into parts."""
     layout, _ = _layout(source)
-    return layout is not None and layout.templated_host
+    return None if layout is None else layout.templated_host
 
 
 def glob_problem(glob: str) -> str | None:
@@ -211,7 +212,8 @@ def glob_problem(glob: str) -> str | None:
             f"allow_hosts entry {glob!r} looks like an address; allow_hosts lists host names "
             "(addresses go in allow_destinations)"
         )
-    if len(labels) < 2 or any("*" in label for label in labels[-2:]):
+    # A name written out is one host, whatever its length; a pattern must name the domain it ranges over.
+    if "*" in glob and (len(labels) < 3 or any("*" in label for label in labels[-2:])):
         return (
             f"allow_hosts entry {glob!r} would let event data pick almost any host; "
             "write out at least the last two labels, like *.shop.example"

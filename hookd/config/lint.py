@@ -361,7 +361,7 @@ class _Linter:
             for j, glob in enumerate(hosts):
                 if isinstance(glob, str) and glob and (problem := glob_problem(glob)) is not None:
                     self.add((*path, ALLOW_HOSTS, j), problem)
-            if isinstance(url, str) and not host_is_templated(url):
+            if isinstance(url, str) and host_is_templated(url) is False:
                 self.add(
                     (*path, ALLOW_HOSTS),
                     f"{ALLOW_HOSTS} has no effect: it lists the hosts a templated host of url may render to, and "
