@@ -15,9 +15,9 @@ from hookd.senders.guard import (
     DestinationRefused,
     Destinations,
     GuardedSockets,
+    Watch,
     parse_destination,
     unwrapped,
-    watching,
     why_not_public,
 )
 
@@ -163,7 +163,7 @@ def test_the_socket_factory_refuses_before_making_a_socket_and_reports_it() -> N
     2. The first raises DestinationRefused (an OSError, so aiohttp tries the next address) and is
        reported to the watch; the second gets a socket of the family asked for."""
     factory = GuardedSockets(Destinations())
-    with watching() as watch:
+    with Watch() as watch:
         with pytest.raises(DestinationRefused):
             factory((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80)))
         sock = factory((socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2606:4700::1111", 443, 0, 0)))

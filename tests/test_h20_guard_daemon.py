@@ -162,3 +162,23 @@ async def test_hookd_test_shows_the_rendered_url(
     text = re.sub(r"\s+", " ", result.stdout)
     assert f"http://127.0.0.1:{port}/orders/a%2Fb?next=c&token=" in text
     assert TOKEN not in text
+
+
+async def test_hookd_test_send_is_guarded_and_to_is_trusted_as_written(
+    short_dir: Path, raw_receiver: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. `hookd test --send` of the hook whose templated url points at loopback, not allowed.
+    2. Refused with the guard's reason (exit 1), nothing received; with `--to` the receiver's URL,
+       written by whoever runs the command as a config's url is, it is delivered."""
+    port, got = raw_receiver
+    monkeypatch.setenv("ORDERS_TOKEN", TOKEN)
+    cfg = config(short_dir, port)
+    args = ["test", "-c", str(cfg), "--hook", "guarded", "--type", "order.created", "--data", '{"id": 1}', "--send"]
+    refused = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert refused.exit_code == 1, refused.output
+    assert "refused to connect to 127.0.0.1 (loopback)" in re.sub(r"\s+", " ", refused.stdout)
+    assert got == []
+
+    sent = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--to", f"http://127.0.0.1:{port}/direct"])
+    assert sent.exit_code == 0, sent.output
+    assert got == ["/direct"]

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
@@ -131,13 +130,26 @@ class Destinations:
         return kind
 
 
-@dataclass(slots=True)
 class Watch:
     """What the guard did while one request was connecting: each address it refused (with why), and
-    how many it let through."""
+    how many it let through. A context manager: the connection attempts made within it, aiohttp's
+    happy-eyeballs tasks included (they copy the context they start in), report to it."""
 
-    refused: list[tuple[IPAddress, str]] = field(default_factory=list)
-    allowed: int = 0
+    __slots__ = ("_token", "allowed", "refused")
+
+    def __init__(self) -> None:
+        self.refused: list[tuple[IPAddress, str]] = []
+        self.allowed = 0
+        self._token: Token[Watch | None] | None = None
+
+    def __enter__(self) -> Watch:
+        self._token = _WATCH.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _WATCH.reset(self._token)
+            self._token = None
 
     def clear(self) -> None:
         self.refused.clear()
@@ -149,19 +161,7 @@ class Watch:
         return bool(self.refused) and not self.allowed
 
 
-# The sender sets a Watch around each send; the connection attempts (aiohttp's happy-eyeballs tasks
-# included, which copy the context they start in) report to it.
 _WATCH: ContextVar[Watch | None] = ContextVar("hookd_destination_watch", default=None)
-
-
-@contextmanager
-def watching() -> Iterator[Watch]:
-    watch = Watch()
-    token = _WATCH.set(watch)
-    try:
-        yield watch
-    finally:
-        _WATCH.reset(token)
 
 
 class DestinationRefused(OSError):
@@ -227,6 +227,5 @@ __all__ = [
     "parse_destination",
     "refusal_message",
     "unwrapped",
-    "watching",
     "why_not_public",
 ]

@@ -14,7 +14,7 @@ from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
 from hookd.senders.base import Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
-from hookd.senders.guard import Destinations, GuardedSockets, Watch, refusal_message, watching
+from hookd.senders.guard import Destinations, GuardedSockets, Watch, refusal_message
 
 RESPONSE_EXCERPT_BYTES = 4096
 _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes the connection
@@ -107,7 +107,7 @@ class HttpSender:
                 await session.close()
 
     async def send(self, request: OutboundRequest) -> Outcome:
-        with watching() as watch:  # the destination guard reports each address it refuses here
+        with Watch() as watch:  # the destination guard reports each address it refuses here
             return await self._send(request, watch)
 
     async def _send(self, request: OutboundRequest, watch: Watch) -> Outcome:
