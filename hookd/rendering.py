@@ -72,6 +72,10 @@ def render_request(
         # hookd's own values need no check: ids are refused at intake when they hold a control character.
         check_headers(configured)
         headers.update(configured)
+    if hook.endpoint.timestamp_header is not None:
+        # The signed timestamp, where the receiver reads it (the signature itself is added as the
+        # request is sent: hookd.senders.endpoint).
+        headers[hook.endpoint.timestamp_header] = headers["webhook-timestamp"]
     rendered = body
     if hook.payload is not None and envelope is not None:
         try:

@@ -202,6 +202,7 @@ def test_a_header_secret_file_of_two_lines_is_named_not_yaml(tmp_path: Path) -> 
 
 
 def test_webhook_signature_warning_does_not_claim_hookd_signs(tmp_path: Path) -> None:
+    # Since issue 20 hookd does sign: the warning now points at signing: instead of saying it is missing.
     text = (
         "version: 1\nhooks:\n  - name: h\n    events: ['*']\n    url: http://127.0.0.1:9/x\n"
         "    headers: {webhook-signature: 'v1,x'}\n"
@@ -211,8 +212,8 @@ def test_webhook_signature_warning_does_not_claim_hookd_signs(tmp_path: Path) ->
     assert "its signature" not in lines[0]
     assert (
         "webhook-signature is the Standard Webhooks signature header, which receivers verify against the body "
-        "and timestamp; it is reserved for hookd's own signing (hookd does not sign requests yet), and a value "
-        "set here will fail their verification. Remove it"
+        "and timestamp; a value set here will fail their verification. To sign requests, use signing: "
+        "{type: standard, secret: ${WHSEC}}; otherwise remove it"
     ) in lines[0]
 
 

@@ -21,6 +21,7 @@ from hookd.config.model import (
     HookConfig,
     RetryPolicy,
     Settings,
+    SigningConfig,
     SocketSourceConfig,
     StorageConfig,
 )
@@ -119,6 +120,10 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
     "$defs/admin/properties/listen": (AdminConfig, "listen", parse_listen),
+    "$defs/hmac_signing/properties/algorithm": (SigningConfig, "algorithm", _same),
+    "$defs/hmac_signing/properties/encoding": (SigningConfig, "encoding", _same),
+    "$defs/hmac_signing/properties/prefix": (SigningConfig, "prefix", _same),
+    "$defs/hmac_signing/properties/content": (SigningConfig, "content", _same),
 }
 
 

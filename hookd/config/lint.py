@@ -21,6 +21,18 @@ from hookd.expressions import ExpressionError, compile_expression, lint_expressi
 from hookd.files import file_kind
 from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
 from hookd.senders.guard import parse_destination
+from hookd.signing import (
+    CONTENT_FIELDS,
+    GITHUB_HEADER,
+    STANDARD_HEADER,
+    ContentError,
+    SecretFormatError,
+    load_private_key,
+    parse_content,
+    short_key_reason,
+    standard_key,
+)
+from hookd.suggest import did_you_mean
 from hookd.templates import lint_template
 from hookd.units import format_duration, parse_duration
 from hookd.urls import ALLOW_HOSTS, glob_problem, host_is_templated, is_templated, url_problems
@@ -31,6 +43,8 @@ _RETRY_DEFAULTS = RetryPolicy()
 UNIX_PATH_MAX = 107
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _MANAGED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Set on every request by rendering (hookd.rendering), which a signing header must not replace.
+_HOOKD_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "content-type", "user-agent"})
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -270,6 +284,8 @@ class _Linter:
             self._filter(expression, (*path, "filter"))
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
+        signing = hook.get("signing")
+        signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}
         headers = hook.get("headers")
         if isinstance(headers, dict):
             for name, value in headers.items():
@@ -282,6 +298,13 @@ class _Linter:
                     )
                 elif name.lower() in _MANAGED_HEADERS:
                     self.add(hpath, f"{name} is set by the HTTP client; remove it from headers", key=True)
+                elif name.lower() in signed:
+                    self.add(
+                        hpath,
+                        f"{name} is set by this hook's signing ({signed[name.lower()]}) on every request, so this "
+                        "value would never be sent; remove it from headers",
+                        key=True,
+                    )
                 elif (why := _overrides_hookd(name, value)) is not None:
                     self.add(hpath, why, "warning", key=True)
                 if isinstance(value, str):
@@ -328,6 +351,109 @@ class _Linter:
                     self.add((*path, "timeout"), "timeout must be longer than 0s")
             except (ValueError, TypeError):
                 pass
+
+    def _signing(self, signing: dict[str, object], path: PathKey) -> dict[str, str]:
+        """Check a hook's `signing:` beyond its schema; returns the headers it sets (lower-cased
+        name -> which key sets it), which the hook's `headers:` must not set too."""
+        kind = signing.get("type")
+        if kind not in ("standard", "github", "hmac"):
+            return {}  # the schema reports it
+        secrets = self._signing_secrets(signing, path, kind)
+        if kind == "standard":
+            for at, value in secrets:
+                self._standard_secret(value, at)
+            key = signing.get("private_key")
+            if isinstance(key, str) and (*path, "private_key") not in self.doc.unresolved:
+                try:
+                    load_private_key(key)
+                except SecretFormatError as e:
+                    self.add((*path, "private_key"), str(e))
+            return {STANDARD_HEADER: "signing.type standard"}
+        header = GITHUB_HEADER if kind == "github" else signing.get("header")
+        if len(secrets) > 1 and isinstance(header, str):
+            self.add(
+                secrets[1][0],
+                f"{header} holds one signature, so only the first (newest) secret signs and the others are not "
+                "used: a receiver still checking with an older one refuses the requests. Move it to the newest, "
+                "then remove the older ones",
+                "warning",
+            )
+        if kind == "github":
+            return {GITHUB_HEADER.lower(): "signing.type github"}
+        sets: dict[str, str] = {}
+        for key_name in ("header", "timestamp_header"):
+            name = signing.get(key_name)
+            if isinstance(name, str) and name and self._signing_header(name, (*path, key_name)):
+                if name.lower() in sets:
+                    self.add(
+                        (*path, key_name),
+                        f"{name} is already the signature header; name another header for the timestamp",
+                    )
+                sets[name.lower()] = f"signing.{key_name}"
+        content = signing.get("content")
+        if isinstance(content, str) and content:
+            try:
+                parse_content(content)
+            except ContentError as e:
+                hint = did_you_mean(e.field, CONTENT_FIELDS) if e.field is not None else ""
+                allowed = " (content may use {id}, {timestamp} and {body}; {{ and }} write a literal brace)"
+                self.add((*path, "content"), f"{e}{hint}{allowed if e.field is not None else ''}")
+        return sets
+
+    def _signing_secrets(self, signing: dict[str, object], path: PathKey, kind: str) -> list[tuple[PathKey, str]]:
+        """The secrets a `signing:` gives, with their paths; says so when it gives both forms or none."""
+        if "secret" in signing and "secrets" in signing:
+            self.add(
+                (*path, "secret"),
+                "give secrets (a list, newest first) or secret (one), not both; during a rotation list both "
+                "secrets under secrets",
+                key=True,
+            )
+        found: list[tuple[PathKey, str]] = []
+        one, many = signing.get("secret"), signing.get("secrets")
+        if isinstance(one, str):
+            found.append(((*path, "secret"), one))
+        elif isinstance(many, list):
+            found += [((*path, "secrets", j), v) for j, v in enumerate(many) if isinstance(v, str)]
+        if "secret" in signing or "secrets" in signing:
+            return found
+        if kind == "standard" and "private_key" not in signing:
+            self.add(
+                path,
+                "standard signing needs secrets (or secret), private_key, or both: like secret: ${WHSEC} "
+                "(make one with `hookd secret generate`) or private_key: ${file:/etc/hookd/ed25519.pem}",
+            )
+        elif kind != "standard":
+            self.add(
+                path,
+                f"{kind} signing needs a secret: like secret: ${{WEBHOOK_SECRET}}, or secrets: [new, old] during "
+                "a rotation",
+            )
+        return found
+
+    def _standard_secret(self, value: str, path: PathKey) -> None:
+        if path in self.doc.unresolved:
+            return
+        try:
+            key = standard_key(value)
+        except SecretFormatError as e:
+            self.add(path, str(e))
+            return
+        if (weak := short_key_reason(key)) is not None:
+            self.add(path, weak, "warning")
+
+    def _signing_header(self, name: str, path: PathKey) -> bool:
+        """Whether `name` can carry a signing value; says why not when it cannot."""
+        lower = name.lower()
+        if not _HEADER_NAME.fullmatch(name):
+            self.add(path, f"{name!r} is not a valid HTTP header name; use letters, digits and '-', like X-Signature")
+        elif lower in _MANAGED_HEADERS:
+            self.add(path, f"{name} is set by the HTTP client; name another header, like X-Signature")
+        elif lower in _HOOKD_HEADERS or lower.startswith("hookd-"):
+            self.add(path, f"{name} is a header hookd sets itself; name another header, like X-Signature")
+        else:
+            return True
+        return False
 
     def _substituted_break(self, raw: str) -> str:
         """Why a header whose text as written is one line has a line break: a value it brings in."""
@@ -491,8 +617,8 @@ def _overrides_hookd(name: str, value: object) -> str | None:
     if lower == "webhook-signature":
         return (
             f"{name} is the Standard Webhooks signature header, which receivers verify against the body and "
-            "timestamp; it is reserved for hookd's own signing (hookd does not sign requests yet), and a value "
-            "set here will fail their verification. Remove it"
+            "timestamp; a value set here will fail their verification. To sign requests, use signing: "
+            "{type: standard, secret: ${WHSEC}}; otherwise remove it"
         )
     if lower.startswith("hookd-"):
         return (

@@ -20,6 +20,7 @@ from hookd.config.model import (
     Origin,
     RetryPolicy,
     Settings,
+    SigningConfig,
     SocketSourceConfig,
     SourceConfig,
     StorageConfig,
@@ -294,6 +295,17 @@ _RETRY: _Spec = {
     "max_delay": ("max_delay_s", parse_duration),
     "jitter": ("jitter", _same),
 }
+_SIGNING: _Spec = {
+    "secrets": ("secrets", tuple),
+    "secret": ("secrets", lambda v: (v,)),  # the one-item shorthand (lint refuses both at once)
+    "private_key": ("private_key", _same),
+    "header": ("header", _same),
+    "algorithm": ("algorithm", _same),
+    "encoding": ("encoding", _same),
+    "prefix": ("prefix", _same),
+    "content": ("content", _same),
+    "timestamp_header": ("timestamp_header", _same),
+}
 _HOOK: _Spec = {
     "description": ("description", _same),
     "filter": ("filter", _same),
@@ -306,6 +318,7 @@ _HOOK: _Spec = {
     "follow_redirects": ("follow_redirects", _same),
     "allow_hosts": ("allow_hosts", tuple),
     "allow_destinations": ("allow_destinations", tuple),
+    "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
 }
 _DELIVERY: _Spec = {"concurrency": ("concurrency", int), "shutdown_timeout": ("shutdown_timeout_s", parse_duration)}
 _ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}

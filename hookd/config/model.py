@@ -71,6 +71,24 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SigningConfig:
+    """How a hook signs its requests (`signing:`). Secrets are here in clear: plain data the sender
+    is handed (hookd.senders.endpoint); hookd.signing makes a signer of it."""
+
+    type: Literal["standard", "github", "hmac"]
+    # Newest first; `secret:` is the one-item shorthand. github and hmac sign with secrets[0] only.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    private_key: str | None = field(default=None, repr=False)  # standard: an Ed25519 PEM, for v1a
+    # hmac only
+    header: str = ""
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    content: str = "{body}"
+    timestamp_header: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
     events: tuple[str, ...]
@@ -86,6 +104,7 @@ class HookConfig:
     follow_redirects: bool = False
     allow_hosts: tuple[str, ...] = ()  # host globs a templated url host may render to
     allow_destinations: tuple[str, ...] = ()  # non-public networks a guarded request may reach (CIDR)
+    signing: SigningConfig | None = None
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
