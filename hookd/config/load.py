@@ -353,6 +353,8 @@ _HOOK: _Spec = {
     "timeout": ("timeout_s", parse_duration),
     "concurrency": ("concurrency", int),
     "follow_redirects": ("follow_redirects", _same),
+    "allow_hosts": ("allow_hosts", tuple),
+    "allow_destinations": ("allow_destinations", tuple),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
 }
 _DELIVERY: _Spec = {
