@@ -890,8 +890,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await receiver.open()
         log(
             f"hookd bench: events={args.events} runs={args.runs} connections={args.connections} chunk={args.chunk} "
-            f"concurrency={CONCURRENCY} rate={args.rate:g}/s latency_seconds={args.latency_seconds:g} signing={args.signing} "
-            f"loop={loop_name()} cpus={os.cpu_count()} hookd={git_head()} receiver={receiver.url}"
+            f"concurrency={CONCURRENCY} rate={args.rate:g}/s latency_seconds={args.latency_seconds:g} "
+            f"signing={args.signing} loop={loop_name()} cpus={os.cpu_count()} hookd={git_head()}"
+            f" receiver={receiver.url}"
         )
         if args.profile:
             log(f"profiling hookd with cProfile into {args.profile}.<run>: the figures are NOT comparable")
