@@ -398,7 +398,29 @@ async def baseline(url: str, bodies: Sequence[bytes], timeout: float) -> tuple[f
 # -- hookd -----------------------------------------------------------------------------------------
 
 
-def write_config(run_dir: Path, sock: Path, receiver_url: str) -> Path:
+# A fixed secret: the bench measures the cost of signing, not of keeping secrets.
+_BENCH_WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _signing(run_dir: Path, kind: str) -> str:
+    """The hook's `signing:` line for --signing, as YAML indented for the hook ("" for none)."""
+    if kind == "none":
+        return ""
+    if kind == "standard":
+        return f"    signing: {{type: standard, secret: {_BENCH_WHSEC}}}\n"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = run_dir / "ed25519.pem"
+    key.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return f'    signing: {{type: standard, private_key: "${{file:{key}}}"}}\n'
+
+
+def write_config(run_dir: Path, sock: Path, receiver_url: str, signing: str = "none") -> Path:
     config = run_dir / "hookd.yaml"
     config.write_text(
         f"""version: 1
@@ -414,7 +436,7 @@ hooks:
     url: "{receiver_url}/hook"
     concurrency: {CONCURRENCY}
     retry: {{max_attempts: 3}}
-delivery:
+{_signing(run_dir, signing)}delivery:
   concurrency: {CONCURRENCY}
 admin:
   listen: 127.0.0.1:0
@@ -743,7 +765,7 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
     sock = run_dir / "s.sock"
     if len(str(sock).encode()) > MAX_UNIX_PATH:
         raise BenchError(f"unix socket path {sock} is longer than {MAX_UNIX_PATH} bytes; set TMPDIR to a short path")
-    config = write_config(run_dir, sock, receiver.url)
+    config = write_config(run_dir, sock, receiver.url, args.signing)
     profile_out = Path(f"{args.profile}.{run}") if args.profile else None
     hookd = Hookd(run_dir, config, sock, profile_out)
     await receiver.reset()
@@ -869,7 +891,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         log(
             f"hookd bench: events={args.events} runs={args.runs} connections={args.connections} chunk={args.chunk} "
             f"concurrency={CONCURRENCY} rate={args.rate:g}/s latency_seconds={args.latency_seconds:g} "
-            f"loop={loop_name()} cpus={os.cpu_count()} hookd={git_head()} receiver={receiver.url}"
+            f"signing={args.signing} loop={loop_name()} cpus={os.cpu_count()} hookd={git_head()}"
+            f" receiver={receiver.url}"
         )
         if args.profile:
             log(f"profiling hookd with cProfile into {args.profile}.<run>: the figures are NOT comparable")
@@ -1000,6 +1023,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk", type=int, default=256, help="lines per write in the throughput phase (default 256)")
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds allowed per phase before failing (default 120)"
+    )
+    p.add_argument(
+        "--signing",
+        choices=("none", "standard", "ed25519"),
+        default="none",
+        help="sign hookd's requests: standard (HMAC, one whsec_ secret) or ed25519 (v1a); the baseline never signs",
     )
     p.add_argument("--json", metavar="PATH", help="also write all figures as JSON to PATH ('-' for stdout)")
     p.add_argument("--profile", metavar="PREFIX", help="run hookd under cProfile into PREFIX.<run> (slows it down)")

@@ -552,7 +552,7 @@ class Dispatcher:
                 error=outcome.error,  # redacted as it came back (redact_outcome)
                 request={
                     "method": hook.config.method,
-                    "url": hook.safe_url,
+                    "url": hook.shown_url(request.url) if request else hook.safe_url,  # the one this attempt used
                     "headers": shown_headers(hook.redactor, request.headers, hook.endpoint) if request else {},
                     "body_bytes": len(request.body) if request else 0,
                 },

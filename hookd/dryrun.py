@@ -415,7 +415,7 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 hook=hook.name,
                 matched=True,
                 request=request,
-                safe_url=hook.safe_url,
+                safe_url=hook.shown_url(request.url),
                 redactor=hook.redactor,
                 endpoint=hook.endpoint,
             )
@@ -433,6 +433,9 @@ async def deliver(
     """Send every rendered request once, for real (to `to` instead of the hook's URL when given),
     each hook's endpoint talked to as `endpoints` says (Router.endpoints)."""
     owned = sender is None
+    if to is not None and endpoints is not None:
+        # `--to` is written by whoever runs the command, as a config's url is: trusted as written.
+        endpoints = {name: replace(spec, templated_url=False) for name, spec in endpoints.items()}
     active: Sender = (
         sender
         if sender is not None

@@ -15,6 +15,7 @@ from hookd.logs import escape_text
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.templates import RenderError, as_text
+from hookd.urls import UrlRenderError
 
 # HTTP field values are visible characters, spaces and tabs; a CR or LF would end the header (and
 # let an event forge the next one), and aiohttp refuses a request holding one. DEL and the C1
@@ -83,9 +84,17 @@ def render_request(
             raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
         except (TypeError, ValueError) as e:  # nested past what JSON writers take
             raise RequestRenderError(f"payload: the rendered payload is not JSON: {e}") from None
+    url = cfg.url
+    if hook.url is not None:
+        try:
+            url = hook.url.render(envelope if envelope is not None else {})
+        except RenderError as e:
+            raise RequestRenderError(f"url: {e.reason}") from None
+        except UrlRenderError as e:
+            raise RequestRenderError(f"url: {e}") from None
     return OutboundRequest(
         method=cfg.method,
-        url=cfg.url,
+        url=url,
         headers=headers,
         body=rendered,
         timeout_s=cfg.timeout_s,

@@ -16,6 +16,7 @@ from hookd.expressions import EvaluationError, compile_expression, evaluate, is_
 from hookd.redact import Redactor
 from hookd.senders.endpoint import EndpointSpec, endpoint_spec
 from hookd.templates import Template, compile_template
+from hookd.urls import UrlTemplate, compile_url, is_templated
 
 # A filter that cannot be evaluated on an event fails closed and loudly: nothing is sent to the hook
 # (the filter could not say yes), and the event gets a failed delivery to it carrying this reason, so
@@ -36,17 +37,22 @@ class CompiledHook:
     filter: ParsedResult | None
     payload: Template | None  # None: send the stored envelope bytes as they are
     headers: tuple[tuple[str, Template], ...]
-    safe_url: str  # the URL with credentials and secret query values redacted, for history and logs
+    safe_url: str  # the URL (or its template) with credentials and secret query values redacted
     redactor: Redactor  # hides this config's secrets in what is recorded or printed about this hook
     # Rendering needs the parsed event (a template somewhere), not just its stored bytes.
     needs_envelope: bool
     endpoint: EndpointSpec  # how a sender talks to this hook's endpoint
-    # Headers whose configured value holds a secret: not sent on after a redirect to another origin.
+    # Headers whose configured value holds a secret: not sent on after a redirect to another host.
     private_headers: frozenset[str] = frozenset()
+    url: UrlTemplate | None = None  # None: the url is written out, and sent as it is
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def shown_url(self, url: str) -> str:
+        """`url`, which an attempt of this hook used, as history and logs show it (redacted)."""
+        return self.safe_url if url == self.config.url else self.redactor.url(url)
 
 
 def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> CompiledHook:
@@ -54,6 +60,7 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
     payload = compile_template(config.payload) if config.payload is not None else None
     headers = tuple((name, compile_template(value)) for name, value in config.headers.items())
     templated = any(not isinstance(t.source, str) or "{{" in t.source for _, t in headers)
+    url = compile_url(config.url, config.allow_hosts) if is_templated(config.url) else None
     return CompiledHook(
         config=config,
         types=compile_globs(config.events),
@@ -62,9 +69,10 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         headers=headers,
         safe_url=redactor.url(config.url),
         redactor=redactor,
-        needs_envelope=payload is not None or templated,
+        needs_envelope=payload is not None or templated or url is not None,
         private_headers=frozenset(n for n, value in config.headers.items() if redactor.contains_secret(str(value))),
         endpoint=endpoint_spec(config),
+        url=url,
     )
 
 

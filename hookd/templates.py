@@ -16,7 +16,8 @@ from hookd import jsonvalue
 from hookd.config.paths import describe_path
 from hookd.expressions import EvaluationError, ExpressionError, compile_expression, evaluate, lint_expression
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+# One `{{ expr }}` (hookd.urls splits a URL template by it too).
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 JsonPath = tuple[str | int, ...]
 
@@ -188,7 +189,7 @@ def _compile(value: object, path: JsonPath, problems: list[TemplateProblem]) -> 
 def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) -> _Node:
     parts: list[str | _Placeholder] = []
     pos = 0
-    for m in _PLACEHOLDER.finditer(text):
+    for m in PLACEHOLDER.finditer(text):
         literal = text[pos : m.start()]
         if "{{" in literal:
             break  # reported below as unclosed
@@ -215,6 +216,6 @@ def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) 
         parts.append(rest)
     if any(isinstance(part, str) and "}}" in part for part in parts):
         problems.append(TemplateProblem(path, "'}}' without an opening '{{'; remove it or add the '{{ expr'"))
-    if len(parts) == 1 and not isinstance(parts[0], str) and _PLACEHOLDER.fullmatch(text):
+    if len(parts) == 1 and not isinstance(parts[0], str) and PLACEHOLDER.fullmatch(text):
         return _Lone(parts[0])
     return _Text(parts)

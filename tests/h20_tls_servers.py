@@ -97,7 +97,8 @@ class ForwardProxy:
     forwarded and its answer relayed; CONNECT host:port opens a tunnel. With `credentials`, a request
     without the matching Proxy-Authorization is answered 407. Records every request it gets."""
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(self, credentials: tuple[str, str] | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.requests: list[ProxiedRequest] = []
         self.expected = (
             "Basic " + base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode() if credentials else None
@@ -109,13 +110,13 @@ class ForwardProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url_with(self, user: str, password: str) -> str:
-        return f"http://{user}:{password}@127.0.0.1:{self.port}"
+        return f"http://{user}:{password}@{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -198,8 +199,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 @asynccontextmanager
-async def forward_proxy(credentials: tuple[str, str] | None = None) -> AsyncIterator[ForwardProxy]:
-    proxy = ForwardProxy(credentials)
+async def forward_proxy(
+    credentials: tuple[str, str] | None = None, host: str = "127.0.0.1"
+) -> AsyncIterator[ForwardProxy]:
+    proxy = ForwardProxy(credentials, host)
     await proxy.start()
     try:
         yield proxy

@@ -290,9 +290,9 @@ CASES = [
         10,
     ),
     Case(
-        "url-with-template",
-        "version: 1\nhooks:\n  - name: a\n    events: [x]\n    url: 'http://x/{{ data.id }}'\n",
-        "templates are not supported in url; put the varying part in the payload or headers",
+        "url-with-templated-host",
+        "version: 1\nhooks:\n  - name: a\n    events: [x]\n    url: 'http://{{ data.shop }}.x.example/'\n",
+        "the host of url is templated, so the hook must list the hosts it may send to: add allow_hosts",
         5,
         10,
     ),

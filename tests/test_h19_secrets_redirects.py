@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import hookd.cli.history  # noqa: F401  (registers the command)
 from hookd.cli.app import app
 from hookd.senders.base import Hop, OutboundRequest
+from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import MAX_REDIRECTS, HttpSender, _redirect_target
 from hookd.senders.worker import WorkerSender
 from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, write_config
@@ -31,9 +32,14 @@ HEADERS = {
 }
 
 
+# The receivers are on loopback, where the destination guard lets a redirect to another host or port
+# go only when the hook allows it (test_h20_guard_* covers the refusal).
+LOOPBACK = EndpointSpec(hook="loopback", allow_destinations=("127.0.0.0/8", "::1/128"))
+
+
 @pytest.fixture
 async def sender() -> AsyncIterator[HttpSender]:
-    s = HttpSender()
+    s = HttpSender(endpoints={LOOPBACK.hook: LOOPBACK})
     await s.start()
     try:
         yield s
@@ -42,7 +48,9 @@ async def sender() -> AsyncIterator[HttpSender]:
 
 
 def post(url: str, **changes: object) -> OutboundRequest:
-    request = OutboundRequest(method="POST", url=url, headers=HEADERS, body=BODY, timeout_s=5.0, follow_redirects=True)
+    request = OutboundRequest(
+        method="POST", url=url, headers=HEADERS, body=BODY, timeout_s=5.0, follow_redirects=True, endpoint=LOOPBACK.hook
+    )
     for name, value in changes.items():
         setattr(request, name, value)
     return request

@@ -1,5 +1,5 @@
 """`auth:` bearer, basic and api_key (header or query): what goes out, what history and `hookd test`
-show (***), and that no credential follows a redirect to another origin, whatever the auth type."""
+show (***), and that no credential follows a redirect to another host, whatever the auth type."""
 
 from __future__ import annotations
 
@@ -28,9 +28,18 @@ TOKEN = "static-bearer-token-0123456789"
 KEY = "key/with+odd&chars=0123456789"
 
 
+# The destination guard checks a redirect's target; these tests' other host is a loopback server.
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+
+
+def other_host(url: str) -> str:
+    """The same server under another host name: localhost for 127.0.0.1."""
+    return url.replace("//127.0.0.1:", "//localhost:", 1)
+
+
 @asynccontextmanager
 async def sending(auth: AuthConfig | None) -> AsyncIterator[HttpSender]:
-    sender = HttpSender(endpoints={"crm": EndpointSpec("crm", auth=auth)})
+    sender = HttpSender(endpoints={"crm": EndpointSpec("crm", auth=auth, allow_destinations=LOOPBACK)})
     await sender.start()
     try:
         yield sender
@@ -93,17 +102,17 @@ CREDENTIALS = {
 
 
 @pytest.mark.parametrize("kind", sorted(CREDENTIALS))
-async def test_no_credential_follows_a_redirect_to_another_origin(kind: str) -> None:
-    """The hook's endpoint redirects (307) within its origin, then to another origin (whose Location
+async def test_no_credential_follows_a_redirect_to_another_host(kind: str) -> None:
+    """The hook's endpoint redirects (307) within its host, then to another host (whose Location
     even repeats an api_key query parameter): the request there carries no Authorization, no key
-    header and no key in the query; the redirect within the origin kept them all."""
+    header and no key in the query; the redirect within the host kept them all."""
     async with oauth2_servers() as (tokens, _), serving(here := Echo()), serving(there := Echo()):
         auth = CREDENTIALS[kind] or OAuth2Auth(
             token_url=tokens.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, client_auth="basic"
         )
         here.redirects["/hook"] = "/same"
         repeated = f"api_key={KEY.replace('+', '%2B').replace('&', '%26')}&" if kind == "api_key query" else ""
-        here.redirects["/same"] = there.url(f"/other?{repeated}k=v")
+        here.redirects["/same"] = other_host(there.url(f"/other?{repeated}k=v"))
         outcome = await send_once(auth, here.url("/hook"), follow=True)
 
     assert outcome.ok, outcome.error
@@ -312,13 +321,13 @@ def test_a_short_auth_secret_from_the_environment_is_a_warning(tmp_path: Path) -
     assert "the value of ${T} is only 5 character(s) long" in result.problems[0].message
 
 
-async def test_a_signature_follows_a_redirect_to_another_origin_but_the_credentials_do_not() -> None:
-    """A hook with signing (github) and a bearer auth, redirected to another origin: the request
+async def test_a_signature_follows_a_redirect_to_another_host_but_the_credentials_do_not() -> None:
+    """A hook with signing (github) and a bearer auth, redirected to another host: the request
     there still carries the signature (it proves the body), but no Authorization."""
     spec = EndpointSpec("crm", signing=SigningConfig(type="github", secrets=("github-secret-0123456789",)),
-                        auth=BearerAuth(token=TOKEN))  # fmt: skip
+                        auth=BearerAuth(token=TOKEN), allow_destinations=LOOPBACK)  # fmt: skip
     async with serving(here := Echo()), serving(there := Echo()):
-        here.redirects["/hook"] = there.url("/other")
+        here.redirects["/hook"] = other_host(there.url("/other"))
         sender = HttpSender(endpoints={"crm": spec})
         try:
             request = OutboundRequest(method="POST", url=here.url("/hook"), headers={}, body=b"{}", timeout_s=10.0,

@@ -161,7 +161,11 @@ async def test_the_client_certificate_goes_only_to_the_hooks_own_host(tmp_path: 
     async with optional_client_cert_receiver(pki) as own, optional_client_cert_receiver(pki) as other:
         elsewhere = f"https://localhost:{other.server.port}/elsewhere"  # type: ignore[union-attr]
         own.on("/in", Reply(status=307, headers={"Location": elsewhere}))
-        tls = f"tls: {{ca_file: {pki.ca_file}, client_cert: {pki.client_combined}}}\nfollow_redirects: true"
+        # Another host: the destination guard checks it, so loopback must be allowed.
+        tls = (
+            f"tls: {{ca_file: {pki.ca_file}, client_cert: {pki.client_combined}}}\nfollow_redirects: true\n"
+            "allow_destinations: [127.0.0.0/8]"
+        )
         outcome = await send_as_hook(hook_config(tmp_path, own.url("/in"), tls))
         assert outcome.ok, outcome.error
         assert [h.url for h in outcome.hops] == [own.url("/in"), elsewhere]

@@ -21,6 +21,8 @@ from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 from hookd.files import file_kind
+from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
+from hookd.senders.guard import parse_destination
 from hookd.signing import (
     CONTENT_FIELDS,
     GITHUB_HEADER,
@@ -35,6 +37,7 @@ from hookd.signing import (
 from hookd.suggest import did_you_mean
 from hookd.templates import lint_template
 from hookd.units import format_duration, parse_duration
+from hookd.urls import ALLOW_HOSTS, glob_problem, host_is_templated, is_templated, url_problems
 
 _RETRY_DEFAULTS = RetryPolicy()
 
@@ -261,7 +264,11 @@ class _Linter:
     def _hook(self, hook: dict[str, object], path: PathKey) -> None:
         url = hook.get("url")
         if isinstance(url, str) and url:
-            self._url(url, (*path, "url"))
+            if is_templated(url):
+                self._url_template(url, (*path, "url"), hook)
+            else:
+                self._url(url, (*path, "url"))
+        self._allowed(hook, path)
         events = hook.get("events")
         if isinstance(events, list):
             seen: dict[str, int] = {}
@@ -461,11 +468,61 @@ class _Linter:
             return f"{ref} holds a line break, and header values must be on one line; remove it from the variable"
         return f"a value substituted into {raw!r} holds a line break, and header values must be on one line"
 
+    def _url_template(self, url: str, path: PathKey, hook: dict[str, object]) -> None:
+        before = len(self.problems)
+        self._template(url, path)  # the expressions: syntax, and field names no event has
+        if any(p.severity == "error" for p in self.problems[before:]):
+            return
+        hosts = hook.get(ALLOW_HOSTS)
+        listed = [h for h in hosts if isinstance(h, str)] if isinstance(hosts, list) else []
+        for message in url_problems(url, listed):
+            self.add(path, message)
+
+    def _allowed(self, hook: dict[str, object], path: PathKey) -> None:
+        """allow_hosts and allow_destinations: each entry, and whether the hook can use them at all."""
+        url = hook.get("url")
+        templated = isinstance(url, str) and is_templated(url)
+        hosts = hook.get(ALLOW_HOSTS)
+        if isinstance(hosts, list):
+            for j, glob in enumerate(hosts):
+                if isinstance(glob, str) and glob and (problem := glob_problem(glob)) is not None:
+                    self.add((*path, ALLOW_HOSTS, j), problem)
+            if isinstance(url, str) and host_is_templated(url) is False:
+                self.add(
+                    (*path, ALLOW_HOSTS),
+                    f"{ALLOW_HOSTS} has no effect: it lists the hosts a templated host of url may render to, and "
+                    "this url's host is written out; remove it",
+                    "warning",
+                    key=True,
+                )
+        networks = hook.get(ALLOW_DESTINATIONS)
+        if isinstance(networks, list):
+            for j, text in enumerate(networks):
+                if not isinstance(text, str) or not text:
+                    continue  # the schema reports these
+                try:
+                    network = parse_destination(text)
+                except ValueError as e:
+                    self.add((*path, ALLOW_DESTINATIONS, j), str(e))
+                    continue
+                if network.prefixlen == 0:
+                    self.add(
+                        (*path, ALLOW_DESTINATIONS, j),
+                        f"{text} allows every address, which turns the destination guard off for this hook; list "
+                        "only the networks its receivers are in, like 10.20.0.0/16",
+                        "warning",
+                    )
+            if isinstance(url, str) and not templated and hook.get("follow_redirects") is not True:
+                self.add(
+                    (*path, ALLOW_DESTINATIONS),
+                    f"{ALLOW_DESTINATIONS} has no effect: the destination guard checks templated URLs and redirects, "
+                    "and this hook has a written-out url and does not follow redirects; remove it",
+                    "warning",
+                    key=True,
+                )
+
     def _url(self, url: str, path: PathKey) -> None:
         shown = self.doc.shown(path, url) if path in self.doc.interpolated else "the URL"
-        if "{{" in url:
-            self.add(path, "templates are not supported in url; put the varying part in the payload or headers")
-            return
         try:
             parts = urlsplit(url)
             port = parts.port

@@ -15,6 +15,7 @@ from hookd.config.located import LocatedDocument, PathKey
 from hookd.errors import Severity
 from hookd.redact import redact_url
 from hookd.senders.tls import TlsFileError, check_ca_bundle, check_client_pair
+from hookd.urls import is_templated
 
 _TLS_FILES = ("ca_file", "client_cert", "client_key")
 _EXAMPLE_PROXY = "http://proxy.corp:3128"
@@ -57,6 +58,7 @@ def lint_transport(linter: Linter, data: dict[str, object], base_dir: Path, *, c
             )
         if isinstance(hook.get("proxy"), str):
             _proxy(linter, hook["proxy"], (*path, "proxy"))
+        _guard_behind_proxy(linter, hook, path, delivery)
         tls = hook.get("tls")
         if isinstance(tls, dict):
             _tls(linter, tls, (*path, "tls"), base_dir, check_environment=check_environment)
@@ -66,6 +68,26 @@ def lint_transport(linter: Linter, data: dict[str, object], base_dir: Path, *, c
                     "tls is not used: the hook's url is http://, so no TLS connection is made; use the https:// URL",
                     "warning",
                 )
+
+
+def _guard_behind_proxy(linter: Linter, hook: dict[str, object], path: PathKey, delivery: dict[str, object]) -> None:
+    """Behind a proxy, the destination guard sees the proxy's address, not the destination's: say so
+    for a hook whose destinations the guard would otherwise check (a templated URL, redirects)."""
+    proxy = hook.get("proxy", delivery.get("proxy"))
+    if not isinstance(proxy, str) and not (proxy is None and delivery.get("trust_env") is True):
+        return
+    url = hook.get("url")
+    templated = isinstance(url, str) and is_templated(url)
+    if not templated and hook.get("follow_redirects") is not True:
+        return
+    what = "its url is templated" if templated else "it follows redirects"
+    linter.add(
+        (*path, "url") if templated else (*path, "follow_redirects"),
+        f"{what} and its requests go through a proxy, which resolves the destination out of hookd's sight: the "
+        "destination guard checks only destinations written as IP addresses there; make the proxy refuse "
+        "internal addresses (loopback, private networks, 169.254.169.254)",
+        "warning",
+    )
 
 
 def _scheme(url: str) -> str:

@@ -392,6 +392,8 @@ _HOOK: _Spec = {
     "timeout": ("timeout_s", parse_duration),
     "concurrency": ("concurrency", int),
     "follow_redirects": ("follow_redirects", _same),
+    "allow_hosts": ("allow_hosts", tuple),
+    "allow_destinations": ("allow_destinations", tuple),
     "auth": ("auth", _auth),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
 }

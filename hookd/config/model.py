@@ -185,6 +185,8 @@ class HookConfig:
     timeout_s: float = 30.0
     concurrency: int = 10
     follow_redirects: bool = False
+    allow_hosts: tuple[str, ...] = ()  # host globs a templated url host may render to
+    allow_destinations: tuple[str, ...] = ()  # non-public networks a guarded request may reach (CIDR)
     signing: SigningConfig | None = None
     tls: TlsConfig = field(default_factory=TlsConfig)
     # The next three are resolved by the loader against `delivery:`, the hook's own setting winning.

@@ -19,8 +19,6 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import yarl
-
 from hookd.auth.base import Authenticator
 from hookd.auth.build import auth_headers, build_authenticator
 from hookd.auth.oauth2 import TokenCache
@@ -29,9 +27,11 @@ from hookd.config.model import AuthConfig, HookConfig, SigningConfig, TlsConfig
 from hookd.logs import LogLine
 from hookd.redact import REDACTED, Redactor
 from hookd.senders.base import EndpointFailure, OutboundRequest
+from hookd.senders.guard import Destinations
 from hookd.senders.proxy import ProxyRoute
 from hookd.senders.tls import TlsFileError, contexts
 from hookd.signing import ID_HEADER, TIMESTAMP_HEADER, Signer, build_signer, signature_header
+from hookd.urls import is_templated
 
 log = logging.getLogger("hookd.senders.endpoint")
 
@@ -45,6 +45,10 @@ class EndpointSpec:
     tls: TlsConfig = field(default_factory=TlsConfig)
     proxy: str | None = field(default=None, repr=False)  # its URL's userinfo holds the proxy's credentials
     trust_env: bool = False
+    # The url is templated: event data picks it, so the destination guard checks where it connects
+    # (a written-out url is trusted as written; redirects are checked either way).
+    templated_url: bool = False
+    allow_destinations: tuple[str, ...] = ()  # non-public networks the guard lets this hook reach
     auth: AuthConfig | None = None  # credentials for the endpoint (hookd.auth)
 
     @property
@@ -55,7 +59,7 @@ class EndpointSpec:
 
     @property
     def private_headers(self) -> frozenset[str]:
-        """Headers the Endpoint adds that go to the hook's own origin only (lower case): its credentials.
+        """Headers the Endpoint adds that go to the hook's own host only (lower case): its credentials.
         Signature headers are not among them: they prove the body, and go along on a redirect."""
         return frozenset(name.lower() for name in auth_headers(self.auth))
 
@@ -82,6 +86,8 @@ def endpoint_spec(hook: HookConfig) -> EndpointSpec:
         tls=hook.tls,
         proxy=hook.proxy,
         trust_env=hook.trust_env,
+        templated_url=is_templated(hook.url),
+        allow_destinations=hook.allow_destinations,
         auth=hook.auth,
     )
 
@@ -89,7 +95,17 @@ def endpoint_spec(hook: HookConfig) -> EndpointSpec:
 class Endpoint:
     """An EndpointSpec ready to send with, in the process that sends."""
 
-    __slots__ = ("_other_ssl", "_own_ssl", "_tls_failure", "auth", "private_headers", "proxy_for", "signer", "spec")
+    __slots__ = (
+        "_other_ssl",
+        "_own_ssl",
+        "_tls_failure",
+        "auth",
+        "destinations",
+        "private_headers",
+        "proxy_for",
+        "signer",
+        "spec",
+    )
 
     def __init__(self, spec: EndpointSpec, auth: Authenticator | None = None) -> None:
         self.spec = spec
@@ -108,18 +124,17 @@ class Endpoint:
             self._tls_failure = f"cannot use the TLS files of hook {spec.hook!r}: {e}"
             log.error(LogLine("cannot load this hook's TLS files; its deliveries fail until they load and hookd "
                               "restarts", {"hook": spec.hook, "error": str(e)}))  # fmt: skip
+        self.destinations = Destinations.parse(spec.allow_destinations)
         # The proxy a request to a URL goes through, or None (raises EndpointFailure).
         self.proxy_for = ProxyRoute(spec.proxy, spec.trust_env)
 
-    def ssl_for(self, url: yarl.URL, first: yarl.URL) -> ssl.SSLContext | bool:
-        """aiohttp's `ssl=` for a request to `url` in an attempt that started at `first`: the client
-        certificate goes only to the host of `first` (the hook's own, as configured or rendered within
-        its allow_hosts), never to another host a redirect leads to."""
+    def ssl_for(self, own_host: bool) -> ssl.SSLContext | bool:
+        """aiohttp's `ssl=` for a request to the hook's own host (its url's, as configured or rendered
+        within its allow_hosts), or to another host a redirect led to: the same trust, and the client
+        certificate only for the hook's own host, as the other credentials (HttpSender.send)."""
         if self._tls_failure:
             raise EndpointFailure(self._tls_failure)
-        if self._own_ssl is self._other_ssl or url.raw_host == first.raw_host:
-            return self._own_ssl
-        return self._other_ssl
+        return self._own_ssl if own_host else self._other_ssl
 
     async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what

@@ -18,6 +18,7 @@ from hookd.redact import redact_text, redact_url
 from hookd.retry import parse_retry_after
 from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
+from hookd.senders.guard import Destinations, GuardedSockets, Watch, check_proxied, refusal_message
 from hookd.senders.proxy import PROXY_AUTH_REFUSED, describe_proxy_failure
 from hookd.senders.tls import describe_tls_failure
 
@@ -67,6 +68,9 @@ class HttpSender:
         self._endpoints: dict[str, Endpoint] = {}
         self.configure(endpoints or {})
         self._session: aiohttp.ClientSession | None = None
+        # For templated URLs and redirects: one session per set of allowed networks, each with a
+        # connector whose socket factory checks the address it connects to (senders.guard).
+        self._guarded: dict[Destinations, aiohttp.ClientSession] = {}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, yarl.URL] = {}  # a hook's URL is parsed once, not once per request
 
@@ -91,63 +95,92 @@ class HttpSender:
     async def start(self) -> None:
         if self._session is not None:
             return
-        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, keepalive_timeout=30)
+        self._session = self._new_session(None)
+
+    def _new_session(self, sockets: GuardedSockets | None) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections, limit_per_host=0, keepalive_timeout=30, socket_factory=sockets
+        )
         # Rendered requests carry complete headers (rendering.py), so the session adds none: session
         # headers, or skip_auto_headers, cost a copy of every request's headers in aiohttp.
         # No cookie jar: a cookie one receiver sets must not ride along on later deliveries.
-        self._session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
-        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True)
+
+    def _guarded_session(self, destinations: Destinations) -> aiohttp.ClientSession:
+        """The session for a request whose destination the config did not write: each address it
+        connects to is checked after DNS. (Behind an outbound proxy the connector would see only the
+        proxy's address: such a request needs its destination checked another way, not this session.)"""
+        session = self._guarded.get(destinations)
+        if session is None:
+            session = self._guarded[destinations] = self._new_session(GuardedSockets(destinations))
+        return session
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        sessions = [self._session, *self._guarded.values()]
+        self._session = None
+        self._guarded = {}
+        for session in sessions:
+            if session is not None:
+                await session.close()
 
     async def send(self, request: OutboundRequest) -> Outcome:
+        with Watch() as watch:  # the destination guard reports each address it refuses here
+            return await self._send(request, watch)
+
+    async def _send(self, request: OutboundRequest, watch: Watch) -> Outcome:
         if self._session is None:
             await self.start()
+        assert self._session is not None
         started = time.perf_counter()
         try:
             url = self._url(request.url)
         except ValueError:
             return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
         endpoint = self._endpoints.get(request.endpoint, PLAIN)
+        session = self._guarded_session(endpoint.destinations) if endpoint.spec.templated_url else self._session
         headers = await endpoint.finish(request, dict(request.headers))
         if not _has_header(headers, "User-Agent"):
             headers["User-Agent"] = self.user_agent
         if endpoint.auth is None:
-            return await self._follow(request, endpoint, url, headers, started, None)
+            return await self._follow(request, endpoint, session, url, headers, started, watch, None)
         first = url
-        carried = _Carried(endpoint.auth, lambda to: (endpoint.ssl_for(to, first), endpoint.proxy_for(to)))
-        assert self._session is not None
+        # A token endpoint is reached as the hook's requests are (its config names it: no guard), with
+        # the hook's client certificate only on the hook's own host.
+        carried = _Carried(endpoint.auth, lambda to: (endpoint.ssl_for(to.host == first.host), endpoint.proxy_for(to)))
         try:
             url = await carried.attach(self._session, url, headers, request.timeout_s)
         except AuthFailed as e:
             return self.hidden.outcome(no_response(e.reason, started, retryable=True))
-        outcome = await self._follow(request, endpoint, url, headers, started, carried)
+        outcome = await self._follow(request, endpoint, session, url, headers, started, watch, carried)
         return self.hidden.outcome(outcome, carried.made)
 
     async def _follow(
         self,
         request: OutboundRequest,
         endpoint: Endpoint,
+        session: aiohttp.ClientSession,
         url: yarl.URL,
         headers: dict[str, str],
         started: float,
+        watch: Watch,
         carried: _Carried | None,
     ) -> Outcome:
         """The requests of one attempt: the first, each redirect followed, and with `carried`
         credentials one resend with fresh ones after a 401."""
         first = url
+        own_host = True  # the request goes to the hook's own host: credentials and client certificate go
         hops: list[Hop] = []
         timeout = self._timeout(request.timeout_s) if carried is None else _rest_of(request, started)
         while True:
+            if timeout is None:  # fetching the credentials took all of it
+                return _after(hops, url, None, _no_answer(TimeoutError(), request, started))
+            watch.clear()
             try:
-                if timeout is None:
-                    raise TimeoutError
-                status, answer, excerpt = await self._exchange(request, url, headers, timeout)
+                status, answer, excerpt = await self._exchange(session, request, url, headers, timeout, own_host)
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                if watch.only_refused:  # final: the same addresses are refused on every attempt
+                    refused = no_response(refusal_message(url.host or "", watch.refused), started, retryable=False)
+                    return _after(hops, url, None, refused)
                 return _after(hops, url, None, _no_answer(e, request, started))
             except (ValueError, TypeError) as e:
                 # aiohttp refuses to build the request (a control character in a header, a method it will
@@ -175,13 +208,17 @@ class HttpSender:
             if target is None:
                 return Outcome(status=status, ok=False, retryable=False, duration_s=time.perf_counter() - started,
                                error=refusal, response_headers=_kept(answer), hops=tuple(hops))  # fmt: skip
-            if _origin(target) != _origin(first):
-                # Credentials stay with the hook's own origin, as curl and requests keep Authorization;
-                # once dropped they stay dropped, even if the chain comes back.
+            if not _same_host(first, target):
+                # Credentials stay with the hook's own host, as curl and requests keep Authorization
+                # (signature headers go on: they prove the body, not who we are); once dropped they stay
+                # dropped, even if the chain comes back. The client certificate stays behind too.
                 private = self._private(request) | endpoint.private_headers
                 headers = {k: v for k, v in headers.items() if k.lower() not in private}
+                own_host = False
                 if carried is not None:
                     target = carried.detach(target)
+                # The receiver picked this destination, not the config: it is checked where it connects.
+                session = self._guarded_session(endpoint.destinations)
             elif carried is not None:
                 target = carried.follow(target)
             url = target
@@ -192,12 +229,24 @@ class HttpSender:
         return _ALWAYS_PRIVATE | {name.lower() for name in request.private_headers}
 
     async def _exchange(
-        self, request: OutboundRequest, url: yarl.URL, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout
+        self,
+        session: aiohttp.ClientSession,
+        request: OutboundRequest,
+        url: yarl.URL,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        own_host: bool,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One request, redirects not followed: status, headers and the start of the body."""
-        assert self._session is not None
         endpoint = self._endpoints.get(request.endpoint, PLAIN)
-        async with self._session.request(
+        proxy = endpoint.proxy_for(url)
+        if proxy is not None and session is not self._session:
+            # Through a proxy the socket goes to the proxy (trusted: the config names it), and the proxy
+            # resolves the destination: only an address written in the URL can be checked here.
+            check_proxied(url.raw_host or "", endpoint.destinations)
+            assert self._session is not None
+            session = self._session
+        async with session.request(
             request.method,
             url,
             data=request.body,
@@ -206,8 +255,8 @@ class HttpSender:
             skip_auto_headers=None if _has_header(headers, "Content-Type") else _CONTENT_TYPE,
             timeout=timeout,
             allow_redirects=False,  # followed here (send), with the method and body kept
-            ssl=endpoint.ssl_for(url, self._url(request.url)),
-            proxy=endpoint.proxy_for(url),
+            ssl=endpoint.ssl_for(own_host),
+            proxy=proxy,
         ) as response:
             excerpt = await _read_excerpt(response)
             return response.status, response.headers, excerpt
@@ -238,7 +287,7 @@ def _rest_of(request: OutboundRequest, started: float) -> aiohttp.ClientTimeout 
 
 class _Carried:
     """The credentials one attempt carries (hookd.auth): added to the first request, fetched anew
-    once after a 401 when they can be, and dropped for good on a redirect to another origin."""
+    once after a 401 when they can be, and dropped for good on a redirect to another host."""
 
     __slots__ = ("auth", "credentials", "dropped", "made", "renewed", "route")
 
@@ -269,12 +318,12 @@ class _Carried:
         return self.follow(url)
 
     def follow(self, url: yarl.URL) -> yarl.URL:
-        """A URL on the hook's own origin, with the credentials' query parameter (if any) in it."""
+        """A URL on the hook's own host, with the credentials' query parameter (if any) in it."""
         query = self.credentials.query
         return url if query is None or self.dropped else with_parameter(without_parameter(url, query), query)
 
     def detach(self, url: yarl.URL) -> yarl.URL:
-        """A URL on another origin: the credentials stay behind, from here on (headers go by name)."""
+        """A URL on another host: the credentials stay behind, from here on (headers go by name)."""
         self.dropped = True
         query = self.credentials.query
         return url if query is None else without_parameter(url, query)
@@ -319,8 +368,14 @@ def _with_query(url: yarl.URL, query: str) -> yarl.URL:
     )
 
 
-def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
-    return (url.scheme, url.host, url.port)
+def _same_host(first: yarl.URL, target: yarl.URL) -> bool:
+    """Whether a redirect to `target` stays with the hook's own endpoint `first`: the same host, and the
+    same scheme and port or the upgrade from http to https (whose certificate proves that host)."""
+    if target.host != first.host:
+        return False
+    if target.scheme == first.scheme:
+        return target.port == first.port
+    return first.scheme == "http" and target.scheme == "https"
 
 
 def _redirect_target(url: yarl.URL, location: str, hops: int) -> tuple[yarl.URL | None, str]:
