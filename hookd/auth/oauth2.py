@@ -65,7 +65,6 @@ class TokenCache:
         self.hidden = hidden
         self.user_agent = user_agent
         self._entries: dict[TokenKey, _Entry] = {}
-        self.fetches = 0  # token endpoint requests made (for status and tests)
 
     async def token(self, config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> str:
         """A token for `config`: the cached one while it is fresh, else the one being fetched now (by
@@ -108,7 +107,6 @@ class TokenCache:
     ) -> str:
         try:
             started = self.clock.now()
-            self.fetches += 1
             token, lifetime = await fetch_token(config, session, route, timeout_s, self.user_agent)
             self.hidden.add(token)
             entry.token = token
