@@ -187,24 +187,20 @@ def _short_secrets(doc: LocatedDocument, found: list[Problem]) -> list[Problem]:
         ]
         if not shown_at:
             continue
-        path = shown_at[0]
-        mark = doc.mark(path)
         what = "is empty" if not value else f"is only {len(value)} character(s) long"
-        problems.append(
-            Problem(
-                file=doc.file,
-                line=mark.line,
-                column=mark.column,
-                path=describe_path(path, doc.data),
-                message=(
-                    f"the value of {ref} {what}: hookd hides secrets by value only from {MIN_SECRET_CHARS} "
-                    "characters on, so this one may appear in logs, history and command output; use a longer "
-                    "secret, or write the value in the config if it is not one"
-                ),
-                severity="warning",
-            )
+        message = (
+            f"the value of {ref} {what}: hookd hides secrets by value only from {MIN_SECRET_CHARS} characters on, "
+            "so this one may appear in logs, history and command output; use a longer secret, or write the value "
+            "in the config if it is not one"
         )
+        problems.append(_warning_at(doc, shown_at[0], message))
     return problems
+
+
+def _warning_at(doc: LocatedDocument, path: PathKey, message: str) -> Problem:
+    mark = doc.mark(path)
+    return Problem(file=doc.file, line=mark.line, column=mark.column, path=describe_path(path, doc.data),
+                   message=message, severity="warning")  # fmt: skip
 
 
 def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
@@ -235,20 +231,7 @@ def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
         written = doc.interpolated.get(path, str(_value_at(doc.data, path)))
         if written_password_is_literal(written):
             literal.append((path, _LITERAL_PROXY_PASSWORD))
-    problems = []
-    for path, message in literal:
-        mark = doc.mark(path)
-        problems.append(
-            Problem(
-                file=doc.file,
-                line=mark.line,
-                column=mark.column,
-                path=describe_path(path, doc.data),
-                message=message,
-                severity="warning",
-            )
-        )
-    return problems
+    return [_warning_at(doc, path, message) for path, message in literal]
 
 
 _LITERAL_SECRET = (
