@@ -370,12 +370,14 @@ def _with_query(url: yarl.URL, query: str) -> yarl.URL:
 
 def _same_host(first: yarl.URL, target: yarl.URL) -> bool:
     """Whether a redirect to `target` stays with the hook's own endpoint `first`: the same host, and the
-    same scheme and port or the upgrade from http to https (whose certificate proves that host)."""
+    same scheme and port, or the upgrade from http on its default port to https on its default port
+    (the usual site-wide redirect). Another port is another service, even on the same host, whatever
+    its scheme: it gets no credentials."""
     if target.host != first.host:
         return False
     if target.scheme == first.scheme:
         return target.port == first.port
-    return first.scheme == "http" and target.scheme == "https"
+    return first.scheme == "http" and target.scheme == "https" and first.port == 80 and target.port == 443
 
 
 def _redirect_target(url: yarl.URL, location: str, hops: int) -> tuple[yarl.URL | None, str]:
