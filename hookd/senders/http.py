@@ -37,6 +37,7 @@ REFUSED_RENEWED = (
     "token_url, client_id, scope and audience"
 )
 MAX_REDIRECTS = 5
+_UNGUARDED = Watch()  # never entered: for requests the guard does not check, it stays empty
 _URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
 _ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
 # A character an encoded URL cannot hold (RFC 3986 allows unreserved, reserved and %XX), or a `%`
@@ -125,25 +126,54 @@ class HttpSender:
                 await session.close()
 
     async def send(self, request: OutboundRequest) -> Outcome:
-        with Watch() as watch:  # the destination guard reports each address it refuses here
-            return await self._send(request, watch)
-
-    async def _send(self, request: OutboundRequest, watch: Watch) -> Outcome:
         if self._session is None:
             await self.start()
+        endpoint = self._endpoints.get(request.endpoint, PLAIN)
+        prepared = self._prepare(request, endpoint)
+        if isinstance(prepared, Outcome):
+            return prepared
+        session, url, headers, started = prepared
+        if endpoint.auth is None and not endpoint.spec.templated_url and not request.follow_redirects:
+            # The common request: no credentials to fetch, nothing the guard checks (its context costs
+            # on every request), one coroutine less.
+            return await self._follow(request, endpoint, session, url, headers, started, _UNGUARDED, None)
+        with Watch() as watch:  # the destination guard reports each address it refuses here
+            if endpoint.auth is None:
+                return await self._follow(request, endpoint, session, url, headers, started, watch, None)
+            return await self._authenticated(request, endpoint, session, url, headers, started, watch)
+
+    def _prepare(
+        self, request: OutboundRequest, endpoint: Endpoint
+    ) -> tuple[aiohttp.ClientSession, yarl.URL, Mapping[str, str], float] | Outcome:
+        """The session, URL and headers the request starts with (and when it started), or the outcome
+        of a URL that cannot be sent."""
         assert self._session is not None
         started = time.perf_counter()
         try:
             url = self._url(request.url)
         except ValueError:
             return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
-        endpoint = self._endpoints.get(request.endpoint, PLAIN)
         session = self._guarded_session(endpoint.destinations) if endpoint.spec.templated_url else self._session
-        headers = await endpoint.finish(request, dict(request.headers))
+        # The rendered headers as they are, unless the endpoint adds to them (a copy: the request is
+        # the caller's).
+        headers = endpoint.finish(request, dict(request.headers)) if endpoint.adds_headers else request.headers
         if not _has_header(headers, "User-Agent"):
-            headers["User-Agent"] = self.user_agent
-        if endpoint.auth is None:
-            return await self._follow(request, endpoint, session, url, headers, started, watch, None)
+            headers = {**headers, "User-Agent": self.user_agent}
+        return session, url, headers, started
+
+    async def _authenticated(
+        self,
+        request: OutboundRequest,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        url: yarl.URL,
+        headers: Mapping[str, str],
+        started: float,
+        watch: Watch,
+    ) -> Outcome:
+        """An attempt of a hook with `auth`: credentials first (fetched, for OAuth2), then the requests."""
+        assert self._session is not None and isinstance(headers, dict)  # with credentials, _prepare copied them
+        assert endpoint.auth is not None
         first = url
         # A token endpoint is reached as the hook's requests are (its config names it: no guard), with
         # the hook's client certificate only on the hook's own host.
@@ -161,7 +191,7 @@ class HttpSender:
         endpoint: Endpoint,
         session: aiohttp.ClientSession,
         url: yarl.URL,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         started: float,
         watch: Watch,
         carried: _Carried | None,
@@ -193,6 +223,7 @@ class HttpSender:
             if status == 401 and carried is not None and carried.may_renew():
                 assert self._session is not None
                 try:
+                    assert isinstance(headers, dict)  # with credentials, _send made its own copy
                     url = await carried.renew(self._session, url, headers, request.timeout_s)
                 except AuthFailed as e:
                     return _after(hops, url, None, no_response(e.reason, started, retryable=True))
