@@ -14,7 +14,7 @@ from hookd.auth.base import Authenticator, AuthFailed, Credentials, Route
 from hookd.auth.hiding import RunTimeSecrets
 from hookd.auth.oauth2 import TokenCache
 from hookd.clock import Clock, RealClock
-from hookd.redact import redact_text, redact_url
+from hookd.redact import redact_url
 from hookd.retry import parse_retry_after
 from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
@@ -37,6 +37,7 @@ REFUSED_RENEWED = (
     "token_url, client_id, scope and audience"
 )
 MAX_REDIRECTS = 5
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
 _ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
 # A character an encoded URL cannot hold (RFC 3986 allows unreserved, reserved and %XX), or a `%`
 # that does not start an escape.
@@ -173,7 +174,7 @@ class HttpSender:
         timeout = self._timeout(request.timeout_s) if carried is None else _rest_of(request, started)
         while True:
             if timeout is None:  # fetching the credentials took all of it
-                return _after(hops, url, None, _no_answer(TimeoutError(), request, started))
+                return _after(hops, url, None, _no_answer(TimeoutError(), request, started, url, url))
             watch.clear()
             try:
                 status, answer, excerpt = await self._exchange(session, request, url, headers, timeout, own_host)
@@ -181,11 +182,13 @@ class HttpSender:
                 if watch.only_refused:  # final: the same addresses are refused on every attempt
                     refused = no_response(refusal_message(url.host or "", watch.refused), started, retryable=False)
                     return _after(hops, url, None, refused)
-                return _after(hops, url, None, _no_answer(e, request, started))
+                shown = carried.shown(url) if carried is not None else url
+                return _after(hops, url, None, _no_answer(e, request, started, url, shown))
             except (ValueError, TypeError) as e:
                 # aiohttp refuses to build the request (a control character in a header, a method it will
                 # not send): the same request fails the same way every time, so it is final, not retried.
-                built = no_response(f"cannot build the request: {_text(e, request.url)}", started, retryable=False)
+                shown = carried.shown(url) if carried is not None else url
+                built = no_response(f"cannot build the request: {_text(e, url, shown)}", started, retryable=False)
                 return _after(hops, url, None, built)
             if status == 401 and carried is not None and carried.may_renew():
                 assert self._session is not None
@@ -322,6 +325,11 @@ class _Carried:
         query = self.credentials.query
         return url if query is None or self.dropped else with_parameter(without_parameter(url, query), query)
 
+    def shown(self, url: yarl.URL) -> yarl.URL:
+        """`url` as an error text may show it: without the credentials' query parameter."""
+        query = self.credentials.query
+        return url if query is None else without_parameter(url, query)
+
     def detach(self, url: yarl.URL) -> yarl.URL:
         """A URL on another host: the credentials stay behind, from here on (headers go by name)."""
         self.dropped = True
@@ -370,12 +378,14 @@ def _with_query(url: yarl.URL, query: str) -> yarl.URL:
 
 def _same_host(first: yarl.URL, target: yarl.URL) -> bool:
     """Whether a redirect to `target` stays with the hook's own endpoint `first`: the same host, and the
-    same scheme and port or the upgrade from http to https (whose certificate proves that host)."""
+    same scheme and port, or the upgrade from http on its default port to https on its default port
+    (the usual site-wide redirect). Another port is another service, even on the same host, whatever
+    its scheme: it gets no credentials."""
     if target.host != first.host:
         return False
     if target.scheme == first.scheme:
         return target.port == first.port
-    return first.scheme == "http" and target.scheme == "https"
+    return first.scheme == "http" and target.scheme == "https" and first.port == 80 and target.port == 443
 
 
 def _redirect_target(url: yarl.URL, location: str, hops: int) -> tuple[yarl.URL | None, str]:
@@ -411,12 +421,13 @@ def _after(hops: list[Hop], url: yarl.URL, status: int | None, outcome: Outcome)
     return outcome
 
 
-def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Outcome:
-    """The outcome of a request that got no HTTP response, by aiohttp's exception classes."""
+def _no_answer(e: BaseException, request: OutboundRequest, started: float, url: yarl.URL, shown: yarl.URL) -> Outcome:
+    """The outcome of a request to `url` (the hook's, or a redirect's target) that got no HTTP
+    response, by aiohttp's exception classes; `shown` is `url` as the reason may quote it."""
     if isinstance(e, TimeoutError):
         return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
     if isinstance(e, aiohttp.InvalidURL):
-        return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+        return no_response(f"invalid URL {redact_url(str(shown))}", started, retryable=False)
     if isinstance(e, EndpointFailure):
         return no_response(str(e), started, retryable=True)
     if isinstance(e, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
@@ -424,11 +435,11 @@ def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Ou
     if isinstance(e, aiohttp.ClientSSLError):
         return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True)
     if isinstance(e, aiohttp.ClientConnectorError):
-        reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
+        reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, url, shown)
         return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
     if isinstance(e, aiohttp.ServerDisconnectedError):
         return no_response("the server closed the connection before answering", started, retryable=True)
-    return no_response(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+    return no_response(f"{type(e).__name__}: {_text(e, url, shown)}", started, retryable=True)
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:
@@ -518,8 +529,14 @@ def _header_text(name: str, value: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _text(e: BaseException, url: str) -> str:
-    return redact_text(str(e) or type(e).__name__, url)
+def _text(e: BaseException, sent: yarl.URL, shown: yarl.URL) -> str:
+    """An exception's message as an outcome may hold it: aiohttp quotes the URL it requested, an
+    api_key query parameter and all, which is shown as `shown` (without it), redacted like any other
+    URL in the message."""
+    text = str(e) or type(e).__name__
+    if str(sent) in text:
+        text = text.replace(str(sent), str(shown))
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
 
 
 __all__ = ["HttpSender", "is_retryable_status"]
