@@ -85,8 +85,8 @@ async def test_the_debug_hook_line_names_signing_auth_tls_and_proxy_without_secr
         if isinstance(r.msg, LogLine) and r.msg.message == "hook configured"
     }
     full, plain = lines["full"].fields, lines["plain"].fields
-    assert {k: full[k] for k in ("signing", "signing_v1a", "auth", "tls_verify", "tls_ca_file", "tls_client_cert",
-                                 "proxy", "trust_env")} == {  # fmt: skip
+    shown = ("signing", "signing_v1a", "auth", "tls_verify", "tls_ca_file", "tls_client_cert", "proxy", "trust_env")
+    assert {k: full[k] for k in shown} == {
         "signing": "standard",
         "signing_v1a": False,
         "auth": "bearer",

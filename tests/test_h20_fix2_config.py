@@ -15,10 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from typer.testing import CliRunner, Result
 
 # The commands register themselves when their modules are imported.
-import hookd.cli.secret
 import hookd.cli.serve
 import hookd.cli.test_cmd
-import hookd.cli.validate  # noqa: F401
+import hookd.cli.validate
 from hookd.auth.keys import weak_key
 from hookd.cli.app import app
 from hookd.config.load import check_config
@@ -74,7 +73,9 @@ def test_an_unknown_jwt_algorithm_is_only_the_schemas_error(
     `--format json` prints that as JSON; `serve` exits 3 and `test` 1, both with the same error."""
     (tmp_path / "rsa.pem").write_text(rsa_pem(), encoding="ascii")
     monkeypatch.setenv("T", TOKEN)
-    path = write_hook(tmp_path, f"    url: https://crm.example/h\n    auth: {{type: jwt, algorithm: {algorithm}, {key}}}\n")
+    path = write_hook(
+        tmp_path, f"    url: https://crm.example/h\n    auth: {{type: jwt, algorithm: {algorithm}, {key}}}\n"
+    )
     expected = f"hooks[0] (name='h').auth.algorithm: {algorithm!r} is not one of: HS256, HS384, HS512, RS256, " \
                f"ES256, EdDSA; {hint}"  # fmt: skip
 

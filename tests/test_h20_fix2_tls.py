@@ -35,6 +35,8 @@ async def test_without_a_ca_file_the_private_ca_hint_stays(tmp_path: Path) -> No
     private CA's certificate is refused with the hint to give its bundle in tls.ca_file."""
     pki = make_pki(tmp_path / "pki")
     async with https_receiver(pki) as rec:
-        outcome = await send_as_hook(hook_config(tmp_path, rec.url("/in"), f"tls: {{client_cert: {pki.client_combined}}}"))
+        outcome = await send_as_hook(
+            hook_config(tmp_path, rec.url("/in"), f"tls: {{client_cert: {pki.client_combined}}}")
+        )
     assert outcome.error is not None and outcome.error.endswith(PRIVATE_CA_HINT)
     assert "does not chain" not in outcome.error

@@ -193,8 +193,8 @@ def _oauth2(auth: dict[str, object], at: PathKey, add: Add, https_required_by: s
         # As the hook's own url: require_https makes no exception for loopback.
         add(
             (*at, "token_url"),
-            f"this hook's token_url is http://, but {https_required_by} is true: the client secret and every token would "
-            "travel unencrypted; use the token endpoint's https:// URL, or set require_https: false on this hook",
+            f"this hook's token_url is http://, but {https_required_by} is true: the client secret and every token "
+            "would travel unencrypted; use the token endpoint's https:// URL, or set require_https: false on this hook",
             "error",
         )
     elif parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
