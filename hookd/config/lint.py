@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
-from hookd.config.lint_transport import lint_transport
+from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
@@ -316,7 +316,10 @@ class _Linter:
                             "(a | or > block keeps one at the end, so use a quoted string)",
                         )
                     self._template(value, hpath)
-        lint_auth(self.doc, hook, path, self.add, _header_name_problem)
+        delivery = self.doc.data.get("delivery") if isinstance(self.doc.data, dict) else None
+        lint_auth(
+            self.doc, hook, path, self.add, _header_name_problem, https_required_by=https_required_by(hook, delivery)
+        )
         retry = hook.get("retry")
         if isinstance(retry, dict):
             try:
