@@ -104,6 +104,10 @@ async def test_mutual_tls_fails_without_a_client_certificate(tmp_path: Path) -> 
         outcome = await send_as_hook(hook_config(tmp_path, rec.url("/in"), f"tls: {{ca_file: {pki.ca_file}}}"))
         assert not outcome.ok and outcome.status is None and outcome.retryable
         assert rec.requests == []
+        # The receiver only closes the connection: the reason says what that may mean, and shows no
+        # internal object (aiohttp's own text names its SSL context).
+        assert "if the receiver requires a client certificate (mutual TLS), give it in tls.client_cert" in outcome.error
+        assert "SSLContext" not in outcome.error
 
 
 async def test_mutual_tls_succeeds_with_client_cert_and_client_key(tmp_path: Path) -> None:

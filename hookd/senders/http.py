@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import time
 from collections.abc import Mapping
@@ -204,7 +205,7 @@ class HttpSender:
         timeout = self._timeout(request.timeout_s) if carried is None else _rest_of(request, started)
         while True:
             if timeout is None:  # fetching the credentials took all of it
-                return _after(hops, url, None, _no_answer(TimeoutError(), request, started, url, url))
+                return _after(hops, url, None, _no_answer(TimeoutError(), request, started, url, url, endpoint))
             watch.clear()
             try:
                 status, answer, excerpt = await self._exchange(session, request, url, headers, timeout, own_host)
@@ -213,7 +214,7 @@ class HttpSender:
                     refused = no_response(refusal_message(url.host or "", watch.refused), started, retryable=False)
                     return _after(hops, url, None, refused)
                 shown = carried.shown(url) if carried is not None else url
-                return _after(hops, url, None, _no_answer(e, request, started, url, shown))
+                return _after(hops, url, None, _no_answer(e, request, started, url, shown, endpoint))
             except (ValueError, TypeError) as e:
                 # aiohttp refuses to build the request (a control character in a header, a method it will
                 # not send): the same request fails the same way every time, so it is final, not retried.
@@ -452,9 +453,30 @@ def _after(hops: list[Hop], url: yarl.URL, status: int | None, outcome: Outcome)
     return outcome
 
 
-def _no_answer(e: BaseException, request: OutboundRequest, started: float, url: yarl.URL, shown: yarl.URL) -> Outcome:
+def _no_answer(
+    e: BaseException, request: OutboundRequest, started: float, url: yarl.URL, shown: yarl.URL, endpoint: Endpoint
+) -> Outcome:
     """The outcome of a request to `url` (the hook's, or a redirect's target) that got no HTTP
     response, by aiohttp's exception classes; `shown` is `url` as the reason may quote it."""
+    outcome = _no_answer_reason(e, request, started, url, shown)
+    if url.scheme == "https" and endpoint.spec.tls.client_cert is None and _reset(e):
+        # A receiver that requires a client certificate and gets none closes the connection in or
+        # right after the handshake: say what that may mean (not for a plain disconnect after it,
+        # which a stale keep-alive connection also gives).
+        outcome.error += "; if the receiver requires a client certificate (mutual TLS), give it in tls.client_cert"
+    return outcome
+
+
+def _reset(e: BaseException) -> bool:
+    """Whether the connection was reset, or closed with no reason given, while it was being set up or used."""
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return not (e.os_error and e.os_error.strerror) or isinstance(e.os_error, ConnectionResetError)
+    return isinstance(e, aiohttp.ClientOSError) and e.errno == errno.ECONNRESET
+
+
+def _no_answer_reason(
+    e: BaseException, request: OutboundRequest, started: float, url: yarl.URL, shown: yarl.URL
+) -> Outcome:
     if isinstance(e, TimeoutError):
         return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
     if isinstance(e, aiohttp.InvalidURL):
@@ -466,10 +488,17 @@ def _no_answer(e: BaseException, request: OutboundRequest, started: float, url: 
     if isinstance(e, aiohttp.ClientSSLError):
         return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True)
     if isinstance(e, aiohttp.ClientConnectorError):
-        reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, url, shown)
+        if e.os_error and e.os_error.strerror:
+            reason = e.os_error.strerror
+        elif url.scheme == "https":  # aiohttp's text is then only its SSL context's repr
+            reason = "the connection closed during the TLS handshake"
+        else:
+            reason = _text(e, url, shown)
         return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
     if isinstance(e, aiohttp.ServerDisconnectedError):
         return no_response("the server closed the connection before answering", started, retryable=True)
+    if isinstance(e, aiohttp.ClientOSError) and e.strerror:
+        return no_response(f"the connection to {url.host}:{url.port} failed: {e.strerror}", started, retryable=True)
     return no_response(f"{type(e).__name__}: {_text(e, url, shown)}", started, retryable=True)
 
 
