@@ -14,14 +14,13 @@ import binascii
 import hmac
 import string
 from collections.abc import Sequence
-from typing import Literal, Protocol
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from hookd.config.model import SigningConfig
 from hookd.keys import MIN_BYTES, PUBLIC_KEY_PREFIX, SIGNING_PREFIX
+
+if TYPE_CHECKING:  # imported where used: cryptography adds ~9 MB to every process that loads it
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
 STANDARD_HEADER = "webhook-signature"
 GITHUB_HEADER = "X-Hub-Signature-256"
@@ -100,6 +99,10 @@ def load_private_key(pem: str) -> ed25519.Ed25519PrivateKey:
         raise SecretFormatError(
             "the value is a public key; private_key takes the private key (the public key, whpk_..., is for receivers)"
         )
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     try:
         key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
     except TypeError:  # cryptography's way of saying the key is encrypted
@@ -121,6 +124,8 @@ def load_private_key(pem: str) -> ed25519.Ed25519PrivateKey:
 
 
 def _key_kind(key: object) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
+
     kinds: Sequence[tuple[type, str]] = (
         (rsa.RSAPrivateKey, "an RSA key"),
         (ec.EllipticCurvePrivateKey, "an elliptic-curve (ECDSA) key"),

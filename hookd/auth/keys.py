@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+if TYPE_CHECKING:  # imported where used: cryptography adds ~9 MB to every process that loads it
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    SigningKey: TypeAlias = (
+        rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+    )
 
 HMAC_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
 
 # What each asymmetric algorithm signs with, as the sentence that says so.
 _NEEDS: Final = {
@@ -35,6 +37,10 @@ def load_signing_key(algorithm: str, pem: str) -> SigningKey:
             f"is not PEM text; {algorithm} needs {_NEEDS[algorithm]} as PEM (a file starting with "
             "-----BEGIN PRIVATE KEY-----), like ${file:/etc/hookd/jwt.pem}"
         )
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
         key = load_pem_private_key(pem.encode("utf-8"), password=None)
     except TypeError:  # cryptography: "Password was not given but private key is encrypted"
@@ -69,6 +75,8 @@ def weak_key(algorithm: str, key: str | SigningKey) -> str | None:
             "section 3.2), or it is easier to guess: ask the receiver for a longer one, or make one with "
             f"`openssl rand -base64 {wanted}` and give it to both sides"
         )
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
         return (
             f"private_key is a {key.key_size}-bit RSA key, but an RS256 key should have at least {MIN_RSA_BITS} "
@@ -79,6 +87,8 @@ def weak_key(algorithm: str, key: str | SigningKey) -> str | None:
 
 
 def _kind(key: object) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     if isinstance(key, rsa.RSAPrivateKey):
         return "an RSA key"
     if isinstance(key, ec.EllipticCurvePrivateKey):

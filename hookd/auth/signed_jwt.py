@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import secrets
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import jwt
-from jwt.warnings import InsecureKeyLengthWarning
 
 from hookd.auth.base import Credentials, Route
-from hookd.auth.keys import HMAC_ALGORITHMS, SigningKey, load_signing_key
+from hookd.auth.keys import HMAC_ALGORITHMS, load_signing_key
 from hookd.clock import Clock
 from hookd.config.model import JwtAuth
 
-# `hookd validate` reports a key shorter than its algorithm should have, naming the field; PyJWT would
-# repeat it on every token this process signs.
-warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+if TYPE_CHECKING:
+    from hookd.auth.keys import SigningKey
 
 
 class JwtSigner:
     """Implements hookd.auth.base.Authenticator: a fresh JWT per request (iat, exp = iat + ttl, a
     random jti, and the configured claims), sent as Authorization: Bearer."""
 
-    __slots__ = ("_algorithm", "_claims", "_clock", "_key", "_ttl_s")
+    __slots__ = ("_algorithm", "_claims", "_clock", "_encode", "_key", "_ttl_s")
 
     def __init__(self, config: JwtAuth, clock: Clock) -> None:
+        # PyJWT (and the cryptography it loads) only in a process with a jwt hook: ~9 MB otherwise spent.
+        import jwt
+        from jwt.warnings import InsecureKeyLengthWarning
+
+        # `hookd validate` reports a key shorter than its algorithm should have, naming the field;
+        # PyJWT would repeat it on every token this process signs.
+        warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+        self._encode = jwt.encode
         self._algorithm = config.algorithm
         self._key: bytes | SigningKey
         if config.algorithm in HMAC_ALGORITHMS:
@@ -43,7 +48,7 @@ class JwtSigner:
         now = int(self._clock.now())
         claims: dict[str, Any] = {**self._claims, "iat": now, "exp": now + max(1, round(self._ttl_s))}
         claims["jti"] = secrets.token_urlsafe(16)
-        return jwt.encode(claims, self._key, algorithm=self._algorithm)
+        return self._encode(claims, self._key, algorithm=self._algorithm)
 
     async def credentials(self, session: aiohttp.ClientSession, route: Route, timeout_s: float) -> Credentials:
         token = self.token()

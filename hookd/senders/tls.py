@@ -17,15 +17,16 @@ import datetime
 import ssl
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from hookd.config.model import TlsConfig
 from hookd.files import file_kind
+
+if TYPE_CHECKING:  # imported where used (validate's file checks): cryptography adds ~9 MB to a process
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 # A TLS file larger than this is not a PEM certificate or key (a bundle of every public CA is ~250 KB).
 MAX_TLS_FILE_BYTES = 4 * 1024 * 1024
@@ -140,6 +141,8 @@ def read_tls_file(path: Path) -> bytes:
 def check_ca_bundle(path: Path) -> list[str]:
     """Warnings about a CA bundle that loads (an expired CA). Raises TlsFileError if it is not one,
     PermissionError if this user may not read it."""
+    from cryptography import x509
+
     data = read_tls_file(path)
     try:
         certificates = x509.load_pem_x509_certificates(data)
@@ -159,6 +162,10 @@ def check_client_pair(cert: Path, key: Path | None) -> list[str]:
     """Warnings about a client certificate and its key (in `key`, or in `cert` when None) that load
     and match (an expired certificate). Raises TlsFileError, with the field at fault, if they do not;
     PermissionError if this user may not read one of them."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     cert_data = read_tls_file(cert)
     try:
         chain = x509.load_pem_x509_certificates(cert_data)
@@ -200,6 +207,8 @@ def check_client_pair(cert: Path, key: Path | None) -> list[str]:
 
 
 def _public(key: PublicKeyTypes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
