@@ -188,9 +188,9 @@ class RunTimeSecrets:
             return outcome
         return redact_outcome(outcome, self._redactor(found))
 
-    def text(self, text: str) -> str:
-        """`text` with every kept value hidden."""
-        found = self._found([text])
+    def text(self, text: str, made: Iterable[str] = ()) -> str:
+        """`text` with every kept value, and each of `made`, hidden."""
+        found = self._found([text], made=[value for value in made if len(value) >= MIN_SECRET_CHARS])
         return self._redactor(found).text(text) if found else text
 
     def hide_in_record(self, record: logging.LogRecord) -> None:
