@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote_plus
 
 import orjson
-from aiohttp import web
 
 from hookd.auth.oauth2 import MAX_ANSWER_BYTES
 from hookd.config.model import OAuth2Auth
