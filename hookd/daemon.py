@@ -18,12 +18,13 @@ from typing import IO
 from hookd import __version__
 from hookd.admin import AdminServer
 from hookd.clock import Clock, RealClock
-from hookd.config.model import FileSourceConfig, Settings, SocketSourceConfig
+from hookd.config.model import FileSourceConfig, HookConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
 from hookd.health import RecentErrors, SourceHealth
 from hookd.hook_errors import HookErrors
 from hookd.ingest import Ingest
 from hookd.logs import LogLine
+from hookd.redact import Redactor, redact_url
 from hookd.router import Router
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -163,6 +164,7 @@ class Daemon:
                 "backoff": c.retry.backoff,
                 "initial_delay_s": c.retry.initial_delay_s,
                 "max_delay_s": c.retry.max_delay_s,
+                **_endpoint_fields(c, hook.redactor),
             }))  # fmt: skip
 
     @property
@@ -276,3 +278,20 @@ async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+def _endpoint_fields(hook: HookConfig, redactor: Redactor) -> dict[str, object]:
+    """How a hook talks to its endpoint, for the debug log: the kinds of signing and auth, the TLS
+    files and verification, the proxy (its credentials redacted). Never a secret or key."""
+    tls = hook.tls
+    return {
+        "signing": hook.signing.type if hook.signing is not None else None,
+        "signing_v1a": hook.signing.private_key is not None if hook.signing is not None else None,
+        "auth": hook.auth.type if hook.auth is not None else None,
+        "tls_verify": tls.verify,
+        "tls_ca_file": str(tls.ca_file) if tls.ca_file is not None else None,
+        "tls_client_cert": str(tls.client_cert) if tls.client_cert is not None else None,
+        "proxy": redactor.text(redact_url(hook.proxy)) if hook.proxy is not None else None,
+        "trust_env": hook.trust_env,
+        "require_https": hook.require_https,
+    }

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
 from hookd.config.model import SigningConfig
-from hookd.keys import MIN_BYTES, SIGNING_PREFIX
+from hookd.keys import MIN_BYTES, PUBLIC_KEY_PREFIX, SIGNING_PREFIX
 
 STANDARD_HEADER = "webhook-signature"
 GITHUB_HEADER = "X-Hub-Signature-256"
@@ -90,6 +90,12 @@ def short_key_reason(key: bytes) -> str | None:
 
 def load_private_key(pem: str) -> ed25519.Ed25519PrivateKey:
     """An Ed25519 private key from PEM text. Raises SecretFormatError saying what the text is instead."""
+    if pem.strip().startswith(PUBLIC_KEY_PREFIX):
+        raise SecretFormatError(
+            f"the value is a public key ({PUBLIC_KEY_PREFIX}...), the half receivers verify with; private_key takes "
+            "the private key (PEM) made with it: the file `hookd secret generate --type ed25519 --out FILE` "
+            "wrote, as private_key: ${file:FILE}"
+        )
     if "PUBLIC KEY-----" in pem and "PRIVATE KEY-----" not in pem:
         raise SecretFormatError(
             "the value is a public key; private_key takes the private key (the public key, whpk_..., is for receivers)"

@@ -179,10 +179,16 @@ def _layout(source: str) -> tuple[_Layout | None, list[str]]:
 def _unlisted_hosts(layout: _Layout, allow_hosts: Sequence[str]) -> list[str]:
     if not layout.templated_host or allow_hosts:
         return []
+    if _has_hole(layout.host):
+        return [
+            f"the host of url is templated, so the hook must list the hosts it may send to: add {ALLOW_HOSTS}, "
+            'like allow_hosts: ["*.shop.example"] (event data could otherwise send the request, and its '
+            "credentials, anywhere)"
+        ]
     return [
-        f"the host of url is templated, so the hook must list the hosts it may send to: add {ALLOW_HOSTS}, "
-        'like allow_hosts: ["*.shop.example"] (event data could otherwise send the request, and its '
-        "credentials, anywhere)"
+        f"the port of url is templated, which lets event data pick the service the request goes to: write "
+        f"the port out, or list the hosts the hook may reach in {ALLOW_HOSTS} (a templated port is allowed only "
+        'with it), like allow_hosts: ["api.example.com"]'
     ]
 
 

@@ -151,8 +151,9 @@ def test_a_key_that_does_not_fit_is_a_config_error_naming_the_field(tmp_path: Pa
 
 
 def test_a_short_hmac_secret_and_a_small_rsa_key_are_warnings(tmp_path: Path) -> None:
-    """HS256 with a 10-byte secret, RS256 with a 1024-bit key: valid, with a warning each that says
-    why (PyJWT's own check), and no key in the message."""
+    """HS256 with a 10-byte secret, RS256 with a 1024-bit key: valid, with a warning each that says,
+    in hookd's words, which field is short, by how much, and how to make a long enough one (not
+    PyJWT's own "The HMAC key is ..." sentence), and no key in the message."""
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     (tmp_path / "rsa.pem").write_text(pem(small))
     path = tmp_path / "hookd.yaml"
@@ -168,9 +169,11 @@ def test_a_short_hmac_secret_and_a_small_rsa_key_are_warnings(tmp_path: Path) ->
     warnings = [(p.path, p.message) for p in result.problems]
     assert warnings == [
         ("hooks[0] (name='a').auth.secret",
-         "The HMAC key is 10 bytes long, which is below the minimum recommended length of 32 bytes for SHA256; "
-         "use a longer secret"),
+         "secret is 10 bytes long, but an HS256 secret should have at least 32 (RFC 7518 section 3.2), or it is "
+         "easier to guess: ask the receiver for a longer one, or make one with `openssl rand -base64 32` and give "
+         "it to both sides"),
         ("hooks[1] (name='b').auth.private_key",
-         "The RSA key is 1024 bits long, which is below the minimum recommended size of 2048 bits; "
-         "use a 2048-bit key or longer"),
+         "private_key is a 1024-bit RSA key, but an RS256 key should have at least 2048 bits (NIST SP 800-131A): "
+         "make a new one with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out jwt.pem` and "
+         "give the receiver its public key"),
     ]  # fmt: skip

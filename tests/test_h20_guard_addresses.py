@@ -134,6 +134,13 @@ def test_an_allowed_ipv6_network_lets_its_addresses_through(a: IPv6Address) -> N
         ("::ffff:127.0.0.1", "loopback: it carries 127.0.0.1"),
         ("2002:7f00:1::", "loopback: it carries 127.0.0.1"),
         ("64:ff9b::a00:1", "private: it carries 10.0.0.1"),
+        # Metadata services on otherwise public addresses (Azure WireServer, Oracle Cloud Classic).
+        ("168.63.129.16", "a cloud metadata address"),
+        ("192.0.0.192", "a cloud metadata address"),
+        # Special-purpose ranges older ipaddress tables count as global: refused on every Python.
+        ("192.0.0.8", "reserved for special use"),
+        ("fec0::1", "reserved for special use"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "reserved for special use"),  # Teredo
     ],
 )
 def test_each_kind_is_named(address: str, kind: str) -> None:

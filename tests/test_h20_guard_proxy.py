@@ -66,3 +66,18 @@ def test_validate_warns_that_the_proxy_must_guard_names(tmp_path: Path) -> None:
     assert len(said) == 2, lines
     assert "hooks[0]" in said[0] and "url" in said[0]
     assert "hooks[1]" in said[1] and "follow_redirects" in said[1]
+
+
+async def test_behind_a_proxy_older_ipv4_spellings_are_addresses_too(receiver: Receiver) -> None:
+    """1. Through the proxy on 127.0.0.2, hooks whose templated url writes 127.0.0.1 the ways an
+       older resolver reads it: 2130706433, 127.1, 0x7f.0.0.1, 0177.0.0.1.
+    2. Each is refused for good naming allow_destinations, before the proxy (which would resolve
+       it to loopback) sees a request."""
+    assert receiver.server is not None
+    async with forward_proxy(host="127.0.0.2") as proxy:
+        for host in ("2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1"):
+            url = f"http://{host}:{receiver.server.port}/orders/{{{{ data.id }}}}"
+            refused = await deliver(url, proxy.url, allow=("127.0.0.2/32",))
+            assert (refused.ok, refused.retryable) == (False, False), (host, refused.error)
+            assert "127.0.0.1" in refused.error and "allow_destinations" in refused.error, refused.error
+        assert proxy.requests == [] and receiver.requests == []

@@ -14,13 +14,14 @@ import pytest
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from hookd.config.model import HookConfig
 from hookd.rendering import render_request
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome
 from hookd.senders.endpoint import EndpointSpec
-from hookd.senders.http import HttpSender
+from hookd.senders.http import HttpSender, _same_host
 from hookd.senders.worker import WorkerSender
 from tests.conftest import Receiver, Reply
 
@@ -179,19 +180,39 @@ def post(url: str) -> OutboundRequest:
     )
 
 
-async def test_credentials_follow_the_upgrade_to_https_of_the_same_host(
+async def test_an_upgrade_to_https_on_another_port_is_another_service(
     receiver: Receiver, ca: trustme.CA, worker: WorkerSender
 ) -> None:
-    """1. http://127.0.0.1:P/a redirects to https://127.0.0.1:Q/b (the same host, upgraded).
-    2. The https receiver gets Authorization and the signature: the upgrade counts as the same host."""
+    """1. http://127.0.0.1:P/a redirects to https://127.0.0.1:Q/b: the same host upgraded to https,
+       but on another port than https's own.
+    2. The https receiver gets the body and the signature, not Authorization: another port is
+       another service, whatever the scheme (only 80 -> 443 counts as the same endpoint)."""
     async with serving_tls(ca) as tls:
         receiver.on("/a", Reply(status=308, headers={"Location": tls.url("/b")}))
         outcome = await worker.send(post(receiver.url("/a")))
 
     assert outcome.ok, outcome.error
     [got] = tls.requests
-    assert got.headers["Authorization"] == HEADERS["Authorization"]
+    assert "Authorization" not in got.headers
     assert got.headers["webhook-signature"] == HEADERS["webhook-signature"]
+
+
+@pytest.mark.parametrize(
+    ("first", "target", "same"),
+    [
+        ("http://shop.example/a", "https://shop.example/b", True),  # 80 -> 443: the site-wide upgrade
+        ("http://shop.example:80/a", "https://shop.example:443/b", True),
+        ("http://shop.example:8080/a", "https://shop.example:8443/b", False),
+        ("http://shop.example/a", "https://shop.example:8443/b", False),
+        ("https://shop.example/a", "https://shop.example/b", True),
+        ("https://shop.example/a", "https://shop.example:8443/b", False),
+        ("https://shop.example/a", "https://api.shop.example/b", False),
+    ],
+)
+def test_which_redirects_stay_with_the_hooks_own_endpoint(first: str, target: str, same: bool) -> None:
+    """The rule credentials and the client certificate follow: the same host, scheme and port, or
+    http on 80 upgraded to https on 443."""
+    assert _same_host(URL(first), URL(target)) is same
 
 
 @pytest.mark.parametrize("other", ["https://localhost:{port}/b", "http://127.0.0.1:{plain}/b"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -19,6 +18,10 @@ _NEEDS: Final = {
     "ES256": "an EC private key on the P-256 curve",
     "EdDSA": "an Ed25519 or Ed448 private key",
 }
+KEY_ALGORITHMS: Final = frozenset(_NEEDS)
+# The shortest keys that do not weaken their algorithm: PyJWT warns below these too.
+_HMAC_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
+MIN_RSA_BITS: Final = 2048
 
 
 class KeyProblem(Exception):
@@ -54,11 +57,25 @@ def load_signing_key(algorithm: str, pem: str) -> SigningKey:
 
 
 def weak_key(algorithm: str, key: str | SigningKey) -> str | None:
-    """PyJWT's own warning when the key is shorter than its algorithm should have (RFC 7518 3.2 for
-    HMAC, 2048 bits for RSA), or None."""
-    signer = jwt.get_algorithm_by_name(algorithm)
-    prepared = signer.prepare_key(key.encode("utf-8") if isinstance(key, str) else key)
-    return signer.check_key_length(prepared)
+    """Why `key` is shorter than `algorithm` should have, as a sentence naming the field and the fix,
+    or None. The thresholds are PyJWT's: an HMAC key as long as its hash (RFC 7518 section 3.2), an
+    RSA key of 2048 bits (NIST SP 800-131A)."""
+    if isinstance(key, str):
+        size, wanted = len(key.encode("utf-8")), _HMAC_BYTES.get(algorithm, 0)
+        if size >= wanted:
+            return None
+        return (
+            f"secret is {size} bytes long, but an {algorithm} secret should have at least {wanted} (RFC 7518 "
+            "section 3.2), or it is easier to guess: ask the receiver for a longer one, or make one with "
+            f"`openssl rand -base64 {wanted}` and give it to both sides"
+        )
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
+        return (
+            f"private_key is a {key.key_size}-bit RSA key, but an RS256 key should have at least {MIN_RSA_BITS} "
+            "bits (NIST SP 800-131A): make a new one with `openssl genpkey -algorithm RSA -pkeyopt "
+            "rsa_keygen_bits:3072 -out jwt.pem` and give the receiver its public key"
+        )
+    return None
 
 
 def _kind(key: object) -> str:

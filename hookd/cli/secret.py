@@ -75,8 +75,8 @@ def generate(
         _write_private(Path(out), pem)
         render.write(public + "\n")
         render.stderr.print(
-            f"wrote the private key to {out} (mode 0600): use it as private_key: ${{file:{out}}}. The public key "
-            "on stdout is what receivers verify with.",
+            f"wrote the private key to {out} (mode 0600): use it as private_key: ${{file:{_absolute(out)}}}. The "
+            "public key on stdout is what receivers verify with.",
             markup=False,
         )
         return
@@ -85,7 +85,12 @@ def generate(
         render.write(secret + "\n")
         return
     _write_private(Path(out), secret + "\n")
-    render.stderr.print(f"wrote a new secret to {out} (mode 0600): use it as ${{file:{out}}}", markup=False)
+    render.stderr.print(f"wrote a new secret to {out} (mode 0600): use it as ${{file:{_absolute(out)}}}", markup=False)
+
+
+def _absolute(out: str) -> Path:
+    # ${file:} reads a relative path from the config file's directory, not from where this ran.
+    return Path(out).absolute()
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
-from hookd.config.lint_transport import lint_transport
+from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
@@ -22,7 +22,7 @@ from hookd.errors import Problem, Severity
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 from hookd.files import file_kind
 from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
-from hookd.senders.guard import parse_destination
+from hookd.senders.guard import Destinations, parse_destination, why_not_public, written_address
 from hookd.signing import (
     CONTENT_FIELDS,
     GITHUB_HEADER,
@@ -316,7 +316,10 @@ class _Linter:
                             "(a | or > block keeps one at the end, so use a quoted string)",
                         )
                     self._template(value, hpath)
-        lint_auth(self.doc, hook, path, self.add, _header_name_problem)
+        delivery = self.doc.data.get("delivery") if isinstance(self.doc.data, dict) else None
+        lint_auth(
+            self.doc, hook, path, self.add, _header_name_problem, https_required_by=https_required_by(hook, delivery)
+        )
         retry = hook.get("retry")
         if isinstance(retry, dict):
             try:
@@ -496,6 +499,8 @@ class _Linter:
                     key=True,
                 )
         networks = hook.get(ALLOW_DESTINATIONS)
+        if templated and isinstance(url, str) and host_is_templated(url) is False:
+            self._unreachable_host(url, networks if isinstance(networks, list) else [], path)
         if isinstance(networks, list):
             for j, text in enumerate(networks):
                 if not isinstance(text, str) or not text:
@@ -520,6 +525,29 @@ class _Linter:
                     "warning",
                     key=True,
                 )
+
+    def _unreachable_host(self, url: str, networks: list[object], path: PathKey) -> None:
+        """A templated url whose written-out host is a non-public address: the destination guard refuses
+        every delivery unless allow_destinations lists it, so say so now rather than at each event."""
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            return  # _url reports it
+        address = written_address(host)
+        if address is None or why_not_public(address) is None:
+            return
+        try:
+            allowed = Destinations.parse(n for n in networks if isinstance(n, str) and n)
+        except ValueError:
+            return  # the entry's own problem is reported
+        if allowed.refusal(address) is None:
+            return
+        self.add(
+            (*path, "url"),
+            f"the url is templated, so the destination guard checks where it connects, and its host {host} is "
+            f"{why_not_public(address)}: every delivery would be refused; if this receiver is meant, add "
+            f"{address}/{address.max_prefixlen} to the hook's {ALLOW_DESTINATIONS}",
+        )
 
     def _url(self, url: str, path: PathKey) -> None:
         shown = self.doc.shown(path, url) if path in self.doc.interpolated else "the URL"

@@ -12,9 +12,10 @@ import math
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
-from hookd.auth.keys import HMAC_ALGORITHMS, KeyProblem, load_signing_key, weak_key
+from hookd.auth.keys import HMAC_ALGORITHMS, KEY_ALGORITHMS, KeyProblem, load_signing_key, weak_key
 from hookd.config.located import LocatedDocument, PathKey
 from hookd.errors import Severity
+from hookd.templates import PLACEHOLDER
 from hookd.units import parse_duration
 
 Add = Callable[[PathKey, str, Severity], None]
@@ -26,9 +27,19 @@ _OWN_CLAIMS = ("iat", "exp", "jti")
 _AUTHORIZATION_TYPES = frozenset({"bearer", "basic", "oauth2", "jwt"})
 
 
-def lint_auth(doc: LocatedDocument, hook: dict[str, object], path: PathKey, add: Add, header: HeaderProblem) -> None:
+def lint_auth(
+    doc: LocatedDocument,
+    hook: dict[str, object],
+    path: PathKey,
+    add: Add,
+    header: HeaderProblem,
+    *,
+    https_required_by: str | None = None,
+) -> None:
     """Problems of `hook`'s auth block (at `path`, the hook's), reported through `add`. `header`
-    says what is wrong with a header name, or None."""
+    says what is wrong with a header name, or None; `https_required_by` names the setting that
+    requires https:// of this hook (its own require_https, or delivery's), if one does."""
+    _url_credentials(hook, path, add)
     auth = hook.get("auth")
     if not isinstance(auth, dict):
         return
@@ -50,7 +61,7 @@ def lint_auth(doc: LocatedDocument, hook: dict[str, object], path: PathKey, add:
     elif kind == "api_key":
         _api_key(auth, at, add, header, configured, hook.get("url"))
     elif kind == "oauth2":
-        _oauth2(auth, at, add)
+        _oauth2(auth, at, add, https_required_by)
     elif kind == "jwt":
         _jwt(doc, auth, at, add)
 
@@ -82,6 +93,39 @@ def lint_shared_tokens(hooks: list[object], add: Add) -> None:
                     f"{field}, or tell them apart by scope or audience",
                     "error",
                 )
+
+
+def _url_credentials(hook: dict[str, object], path: PathKey, add: Add) -> None:
+    """A url with user:password@ has the HTTP client send them as Authorization: Basic, and it refuses
+    to send a request that also has an Authorization header of its own: every delivery would fail."""
+    url = hook.get("url")
+    if not isinstance(url, str):
+        return
+    try:
+        parts = urlsplit(PLACEHOLDER.sub("x", url))
+    except ValueError:
+        return  # the url's own check reports it
+    if not parts.username and not parts.password:
+        return
+    auth = hook.get("auth")
+    kind = auth.get("type") if isinstance(auth, dict) else None
+    headers = hook.get("headers")
+    configured = [n for n in headers if isinstance(n, str)] if isinstance(headers, dict) else []
+    if kind in _AUTHORIZATION_TYPES:
+        sender = f"auth (type {kind}) sends the Authorization header"
+    elif kind == "api_key" and isinstance(auth, dict) and str(auth.get("header", "")).lower() == "authorization":
+        sender = "the api_key auth sends the Authorization header"
+    elif any(n.lower() == "authorization" for n in configured):
+        sender = "headers set Authorization"
+    else:
+        return
+    add(
+        (*path, "url"),
+        f"the url holds credentials (user:password@ before the host), which are sent as Authorization: Basic, "
+        f"and {sender} too, so no request could be sent; remove user:password@ from the url (for HTTP Basic "
+        "credentials, use auth: {type: basic, username: ..., password: ...})",
+        "error",
+    )
 
 
 def _basic(auth: dict[str, object], at: PathKey, add: Add) -> None:
@@ -129,7 +173,7 @@ def _api_key(
             )
 
 
-def _oauth2(auth: dict[str, object], at: PathKey, add: Add) -> None:
+def _oauth2(auth: dict[str, object], at: PathKey, add: Add, https_required_by: str | None) -> None:
     url = auth.get("token_url")
     if not isinstance(url, str) or not url:
         return
@@ -145,6 +189,14 @@ def _oauth2(auth: dict[str, object], at: PathKey, add: Add) -> None:
             "token_url must be an http:// or https:// URL with a host, like https://idp.example/oauth/token",
             "error",
         )
+    elif parts.scheme == "http" and https_required_by is not None:
+        # As the hook's own url: require_https makes no exception for loopback.
+        add(
+            (*at, "token_url"),
+            f"this hook's token_url is http://, but {https_required_by} is true: the client secret and every token "
+            "would travel unencrypted; use the token endpoint's https:// URL, or set require_https: false on this hook",
+            "error",
+        )
     elif parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         add(
             (*at, "token_url"),
@@ -158,14 +210,15 @@ def _oauth2(auth: dict[str, object], at: PathKey, add: Add) -> None:
 def _jwt(doc: LocatedDocument, auth: dict[str, object], at: PathKey, add: Add) -> None:
     algorithm = auth.get("algorithm")
     secret, private_key = auth.get("secret"), auth.get("private_key")
+    # An algorithm outside the schema's list is the schema's error alone: which key it needs is unknown.
     if algorithm in HMAC_ALGORITHMS:
         if "private_key" in auth:
             add((*at, "private_key"), f"{algorithm} signs with a shared secret: give secret, not private_key", "error")
         elif "secret" not in auth:
             add(at, f"a jwt auth with algorithm {algorithm} needs secret (the shared secret)", "error")
         elif isinstance(secret, str) and secret and (weak := weak_key(str(algorithm), secret)):
-            add((*at, "secret"), f"{_sentence(weak)}; use a longer secret", "warning")
-    elif isinstance(algorithm, str):
+            add((*at, "secret"), weak, "warning")
+    elif isinstance(algorithm, str) and algorithm in KEY_ALGORITHMS:
         if "secret" in auth:
             add((*at, "secret"), f"{algorithm} signs with a private key: give private_key, not secret", "error")
         elif "private_key" not in auth:
@@ -182,7 +235,7 @@ def _jwt(doc: LocatedDocument, auth: dict[str, object], at: PathKey, add: Add) -
                 add((*at, "private_key"), f"private_key {e}", "error")
             else:
                 if weak := weak_key(algorithm, key):
-                    add((*at, "private_key"), f"{_sentence(weak)}; use a 2048-bit key or longer", "warning")
+                    add((*at, "private_key"), weak, "warning")
     claims = auth.get("claims")
     if isinstance(claims, dict):
         for name in _OWN_CLAIMS:
@@ -202,11 +255,6 @@ def _jwt(doc: LocatedDocument, auth: dict[str, object], at: PathKey, add: Add) -
             return  # the schema reports it
         if not math.isfinite(seconds) or seconds <= 0:
             add((*at, "ttl"), "ttl must be a finite duration longer than 0s, like 60s", "error")
-
-
-def _sentence(message: str) -> str:
-    # PyJWT's sentence ends in a citation ("See RFC 7518 Section 3.2."): keep what it says.
-    return message.split(" See ", 1)[0].rstrip(".")
 
 
 def _has_control(text: str) -> bool:

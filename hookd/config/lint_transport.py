@@ -48,9 +48,8 @@ def lint_transport(linter: Linter, data: dict[str, object], base_dir: Path, *, c
         path: PathKey = ("hooks", i)
         url = hook.get("url")
         scheme = _scheme(url) if isinstance(url, str) else ""
-        own = hook.get("require_https")
-        if scheme == "http" and (own is True or (own is None and delivery.get("require_https") is True)):
-            where = "its own require_https" if own is True else "delivery.require_https"
+        where = https_required_by(hook, delivery)
+        if scheme == "http" and where is not None:
             linter.add(
                 (*path, "url"),
                 f"hook {hook.get('name')!r} sends over plain http://, but {where} is true; use the receiver's "
@@ -68,6 +67,17 @@ def lint_transport(linter: Linter, data: dict[str, object], base_dir: Path, *, c
                     "tls is not used: the hook's url is http://, so no TLS connection is made; use the https:// URL",
                     "warning",
                 )
+
+
+def https_required_by(hook: dict[str, object], delivery: object) -> str | None:
+    """The setting that requires https:// of `hook` (its own require_https, or delivery's when the hook
+    has none), or None when neither does."""
+    own = hook.get("require_https")
+    if own is True:
+        return "its own require_https"
+    if own is None and isinstance(delivery, dict) and delivery.get("require_https") is True:
+        return "delivery.require_https"
+    return None
 
 
 def _guard_behind_proxy(linter: Linter, hook: dict[str, object], path: PathKey, delivery: dict[str, object]) -> None:

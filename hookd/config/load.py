@@ -37,6 +37,7 @@ from hookd.config.schema import schema_problems
 from hookd.config.secret_fields import (
     HOOK_SECRET_KEYS,
     environment_proxy_passwords,
+    hook_url_passwords,
     proxy_passwords,
     secret_values,
     url_passwords,
@@ -210,7 +211,7 @@ def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
     for path, value in secret_values(doc.data):
         if path not in doc.interpolated and path not in doc.unresolved:
             secrets.setdefault(value, REDACTED)
-    for path, password in proxy_passwords(doc.data):
+    for path, password in [*proxy_passwords(doc.data), *hook_url_passwords(doc.data)]:
         # Part of a URL, so also when the URL has a ${...} elsewhere (or is one: the password alone
         # can then turn up, in an error message, say).
         if path not in doc.unresolved:
@@ -226,17 +227,22 @@ def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
         for path, value in secret_values(doc.data)
         if path not in doc.interpolated and path not in doc.unresolved and value and path != ("admin", "token")
     ]
-    proxies = dict.fromkeys(path for path, _ in proxy_passwords(doc.data) if path not in doc.unresolved)
-    for path in proxies:
-        written = doc.interpolated.get(path, str(_value_at(doc.data, path)))
-        if written_password_is_literal(written):
-            literal.append((path, _LITERAL_PROXY_PASSWORD))
+    for passwords, message in ((proxy_passwords, _LITERAL_PROXY_PASSWORD), (hook_url_passwords, _LITERAL_URL_PASSWORD)):
+        for path in dict.fromkeys(path for path, _ in passwords(doc.data) if path not in doc.unresolved):
+            written = doc.interpolated.get(path, str(_value_at(doc.data, path)))
+            if written_password_is_literal(written):
+                literal.append((path, message))
     return [_warning_at(doc, path, message) for path, message in literal]
 
 
 _LITERAL_SECRET = (
     "a secret written in the config file: whoever can read the file or its git history has it; take it from "
     "the environment or a file instead, like ${WEBHOOK_SECRET} or ${file:/run/secrets/webhook_secret}"
+)
+_LITERAL_URL_PASSWORD = (
+    "the url's password is written in the config file: whoever can read the file or its git history has it; "
+    "take it from the environment or a file instead, like https://user:${RECEIVER_PASSWORD}@host/path, or use "
+    "auth: {type: basic, ...}"
 )
 _LITERAL_PROXY_PASSWORD = (
     "the proxy password is written in the config file: whoever can read the file or its git history has it; "

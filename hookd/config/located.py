@@ -78,6 +78,8 @@ class LocatedDocument:
         """The value as it may appear in a message: its ${...} reference if interpolated."""
         if path in self.interpolated:
             return self.interpolated[path]
+        if isinstance(value, bool) or value is None:
+            return "true" if value is True else "false" if value is False else "null"  # as YAML writes them
         return repr(value)
 
 

@@ -76,6 +76,16 @@ def proxy_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
                 yield path, password
 
 
+def hook_url_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
+    """(path, password) for each hook url with a password in its userinfo (sent as Basic auth)."""
+    hooks = data.get("hooks") if isinstance(data, dict) else None
+    for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
+        url = hook.get("url") if isinstance(hook, dict) else None
+        if isinstance(url, str):
+            for password in url_passwords(url):
+                yield ("hooks", i, "url"), password
+
+
 def url_passwords(url: str) -> list[str]:
     """The password of a proxy URL's userinfo as written and, if different, percent-decoded; [] if
     none. The userinfo runs to the last `@` (hookd.redact.proxy_userinfo), so a password holding `/`,

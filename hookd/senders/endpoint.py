@@ -136,7 +136,12 @@ class Endpoint:
             raise EndpointFailure(self._tls_failure)
         return self._own_ssl if own_host else self._other_ssl
 
-    async def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
+    @property
+    def adds_headers(self) -> bool:
+        """Whether finish adds anything (the sender copies the rendered headers only then)."""
+        return self.signer is not None or self.auth is not None
+
+    def finish(self, request: OutboundRequest, headers: dict[str, str]) -> dict[str, str]:
         """The headers that go out with `request`: `headers` (rendered, with hookd's own), plus what
         this endpoint adds over the exact bytes sent."""
         if self.signer is not None:

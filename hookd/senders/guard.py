@@ -36,7 +36,15 @@ KEY = "allow_destinations"
 
 # Cloud instance metadata services: credentials of the machine itself. AWS, GCP, Azure and others
 # answer on 169.254.169.254 (link-local anyway), AWS on fd00:ec2::254 over IPv6 (unique-local).
-_METADATA = frozenset({IPv4Address("169.254.169.254"), IPv6Address("fd00:ec2::254")})
+# Azure also answers on 168.63.129.16 (WireServer: the host's agent channel), a public address
+# otherwise; Oracle Cloud Classic on 192.0.0.192.
+_METADATA = frozenset(
+    {IPv4Address("169.254.169.254"), IPv6Address("fd00:ec2::254"), IPv4Address("168.63.129.16"),
+     IPv4Address("192.0.0.192")}
+)  # fmt: skip
+# Special-purpose ranges that older `ipaddress` tables (Python before 3.11.10 and 3.12.4) count as
+# global: judged here so the guard does not depend on the patch release it runs on.
+_SPECIAL = (IPv4Network("192.0.0.0/24"), IPv6Network("fec0::/10"), IPv6Network("2001::/23"))
 _SHARED = IPv4Network("100.64.0.0/10")  # carrier-grade NAT: the provider's network, not the internet
 _PRIVATE = (IPv4Network("10.0.0.0/8"), IPv4Network("172.16.0.0/12"), IPv4Network("192.168.0.0/16"))
 _UNIQUE_LOCAL = IPv6Network("fc00::/7")
@@ -79,7 +87,7 @@ def _kind(address: IPAddress) -> str | None:
         return "local-use NAT64"
     if address in _UNIQUE_LOCAL or any(address in n for n in _PRIVATE):
         return "private"
-    if not address.is_global:
+    if not address.is_global or any(address in n for n in _SPECIAL):
         return "reserved for special use"
     return None
 
@@ -199,13 +207,26 @@ class GuardedSockets:
         return socket.socket(family=family, type=type_, proto=proto)
 
 
-def check_proxied(host: str, destinations: Destinations) -> None:
-    """The guard for a request that goes through a proxy: a destination written as an IP address is
-    checked (and refused as the socket factory refuses); a name is resolved by the proxy, out of
-    hookd's sight. Raises DestinationRefused."""
+def written_address(host: str) -> IPAddress | None:
+    """The address a URL's host stands for when it is written as one, in any form a resolver takes
+    as an address: `10.0.0.5`, `[::1]`, and the older IPv4 forms `127.1`, `0x7f.0.0.1`, `0177.0.0.1`,
+    `2130706433` (inet_aton's). None for a name."""
     try:
-        address: IPAddress = ip_address(host.strip("[]"))
+        return ip_address(host.strip("[]"))
     except ValueError:
+        pass
+    try:
+        return IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def check_proxied(host: str, destinations: Destinations) -> None:
+    """The guard for a request that goes through a proxy: a destination written as an IP address (in
+    any form, see written_address) is checked, and refused as the socket factory refuses; a name is
+    resolved by the proxy, out of hookd's sight. Raises DestinationRefused."""
+    address = written_address(host)
+    if address is None:
         return
     reason = destinations.refusal(address)
     if reason is None:

@@ -14,7 +14,7 @@ from hookd.auth.base import Authenticator, AuthFailed, Credentials, Route
 from hookd.auth.hiding import RunTimeSecrets
 from hookd.auth.oauth2 import TokenCache
 from hookd.clock import Clock, RealClock
-from hookd.redact import redact_text, redact_url
+from hookd.redact import redact_url
 from hookd.retry import parse_retry_after
 from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
@@ -37,6 +37,8 @@ REFUSED_RENEWED = (
     "token_url, client_id, scope and audience"
 )
 MAX_REDIRECTS = 5
+_UNGUARDED = Watch()  # never entered: for requests the guard does not check, it stays empty
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
 _ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
 # A character an encoded URL cannot hold (RFC 3986 allows unreserved, reserved and %XX), or a `%`
 # that does not start an escape.
@@ -124,25 +126,54 @@ class HttpSender:
                 await session.close()
 
     async def send(self, request: OutboundRequest) -> Outcome:
-        with Watch() as watch:  # the destination guard reports each address it refuses here
-            return await self._send(request, watch)
-
-    async def _send(self, request: OutboundRequest, watch: Watch) -> Outcome:
         if self._session is None:
             await self.start()
+        endpoint = self._endpoints.get(request.endpoint, PLAIN)
+        prepared = self._prepare(request, endpoint)
+        if isinstance(prepared, Outcome):
+            return prepared
+        session, url, headers, started = prepared
+        if endpoint.auth is None and not endpoint.spec.templated_url and not request.follow_redirects:
+            # The common request: no credentials to fetch, nothing the guard checks (its context costs
+            # on every request), one coroutine less.
+            return await self._follow(request, endpoint, session, url, headers, started, _UNGUARDED, None)
+        with Watch() as watch:  # the destination guard reports each address it refuses here
+            if endpoint.auth is None:
+                return await self._follow(request, endpoint, session, url, headers, started, watch, None)
+            return await self._authenticated(request, endpoint, session, url, headers, started, watch)
+
+    def _prepare(
+        self, request: OutboundRequest, endpoint: Endpoint
+    ) -> tuple[aiohttp.ClientSession, yarl.URL, Mapping[str, str], float] | Outcome:
+        """The session, URL and headers the request starts with (and when it started), or the outcome
+        of a URL that cannot be sent."""
         assert self._session is not None
         started = time.perf_counter()
         try:
             url = self._url(request.url)
         except ValueError:
             return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
-        endpoint = self._endpoints.get(request.endpoint, PLAIN)
         session = self._guarded_session(endpoint.destinations) if endpoint.spec.templated_url else self._session
-        headers = await endpoint.finish(request, dict(request.headers))
+        # The rendered headers as they are, unless the endpoint adds to them (a copy: the request is
+        # the caller's).
+        headers = endpoint.finish(request, dict(request.headers)) if endpoint.adds_headers else request.headers
         if not _has_header(headers, "User-Agent"):
-            headers["User-Agent"] = self.user_agent
-        if endpoint.auth is None:
-            return await self._follow(request, endpoint, session, url, headers, started, watch, None)
+            headers = {**headers, "User-Agent": self.user_agent}
+        return session, url, headers, started
+
+    async def _authenticated(
+        self,
+        request: OutboundRequest,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        url: yarl.URL,
+        headers: Mapping[str, str],
+        started: float,
+        watch: Watch,
+    ) -> Outcome:
+        """An attempt of a hook with `auth`: credentials first (fetched, for OAuth2), then the requests."""
+        assert self._session is not None and isinstance(headers, dict)  # with credentials, _prepare copied them
+        assert endpoint.auth is not None
         first = url
         # A token endpoint is reached as the hook's requests are (its config names it: no guard), with
         # the hook's client certificate only on the hook's own host.
@@ -160,7 +191,7 @@ class HttpSender:
         endpoint: Endpoint,
         session: aiohttp.ClientSession,
         url: yarl.URL,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         started: float,
         watch: Watch,
         carried: _Carried | None,
@@ -173,7 +204,7 @@ class HttpSender:
         timeout = self._timeout(request.timeout_s) if carried is None else _rest_of(request, started)
         while True:
             if timeout is None:  # fetching the credentials took all of it
-                return _after(hops, url, None, _no_answer(TimeoutError(), request, started))
+                return _after(hops, url, None, _no_answer(TimeoutError(), request, started, url, url))
             watch.clear()
             try:
                 status, answer, excerpt = await self._exchange(session, request, url, headers, timeout, own_host)
@@ -181,15 +212,18 @@ class HttpSender:
                 if watch.only_refused:  # final: the same addresses are refused on every attempt
                     refused = no_response(refusal_message(url.host or "", watch.refused), started, retryable=False)
                     return _after(hops, url, None, refused)
-                return _after(hops, url, None, _no_answer(e, request, started))
+                shown = carried.shown(url) if carried is not None else url
+                return _after(hops, url, None, _no_answer(e, request, started, url, shown))
             except (ValueError, TypeError) as e:
                 # aiohttp refuses to build the request (a control character in a header, a method it will
                 # not send): the same request fails the same way every time, so it is final, not retried.
-                built = no_response(f"cannot build the request: {_text(e, request.url)}", started, retryable=False)
+                shown = carried.shown(url) if carried is not None else url
+                built = no_response(f"cannot build the request: {_text(e, url, shown)}", started, retryable=False)
                 return _after(hops, url, None, built)
             if status == 401 and carried is not None and carried.may_renew():
                 assert self._session is not None
                 try:
+                    assert isinstance(headers, dict)  # with credentials, _send made its own copy
                     url = await carried.renew(self._session, url, headers, request.timeout_s)
                 except AuthFailed as e:
                     return _after(hops, url, None, no_response(e.reason, started, retryable=True))
@@ -322,6 +356,11 @@ class _Carried:
         query = self.credentials.query
         return url if query is None or self.dropped else with_parameter(without_parameter(url, query), query)
 
+    def shown(self, url: yarl.URL) -> yarl.URL:
+        """`url` as an error text may show it: without the credentials' query parameter."""
+        query = self.credentials.query
+        return url if query is None else without_parameter(url, query)
+
     def detach(self, url: yarl.URL) -> yarl.URL:
         """A URL on another host: the credentials stay behind, from here on (headers go by name)."""
         self.dropped = True
@@ -370,12 +409,14 @@ def _with_query(url: yarl.URL, query: str) -> yarl.URL:
 
 def _same_host(first: yarl.URL, target: yarl.URL) -> bool:
     """Whether a redirect to `target` stays with the hook's own endpoint `first`: the same host, and the
-    same scheme and port or the upgrade from http to https (whose certificate proves that host)."""
+    same scheme and port, or the upgrade from http on its default port to https on its default port
+    (the usual site-wide redirect). Another port is another service, even on the same host, whatever
+    its scheme: it gets no credentials."""
     if target.host != first.host:
         return False
     if target.scheme == first.scheme:
         return target.port == first.port
-    return first.scheme == "http" and target.scheme == "https"
+    return first.scheme == "http" and target.scheme == "https" and first.port == 80 and target.port == 443
 
 
 def _redirect_target(url: yarl.URL, location: str, hops: int) -> tuple[yarl.URL | None, str]:
@@ -411,12 +452,13 @@ def _after(hops: list[Hop], url: yarl.URL, status: int | None, outcome: Outcome)
     return outcome
 
 
-def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Outcome:
-    """The outcome of a request that got no HTTP response, by aiohttp's exception classes."""
+def _no_answer(e: BaseException, request: OutboundRequest, started: float, url: yarl.URL, shown: yarl.URL) -> Outcome:
+    """The outcome of a request to `url` (the hook's, or a redirect's target) that got no HTTP
+    response, by aiohttp's exception classes; `shown` is `url` as the reason may quote it."""
     if isinstance(e, TimeoutError):
         return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
     if isinstance(e, aiohttp.InvalidURL):
-        return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+        return no_response(f"invalid URL {redact_url(str(shown))}", started, retryable=False)
     if isinstance(e, EndpointFailure):
         return no_response(str(e), started, retryable=True)
     if isinstance(e, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
@@ -424,11 +466,11 @@ def _no_answer(e: BaseException, request: OutboundRequest, started: float) -> Ou
     if isinstance(e, aiohttp.ClientSSLError):
         return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True)
     if isinstance(e, aiohttp.ClientConnectorError):
-        reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, request.url)
+        reason = e.os_error.strerror if e.os_error and e.os_error.strerror else _text(e, url, shown)
         return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
     if isinstance(e, aiohttp.ServerDisconnectedError):
         return no_response("the server closed the connection before answering", started, retryable=True)
-    return no_response(f"{type(e).__name__}: {_text(e, request.url)}", started, retryable=True)
+    return no_response(f"{type(e).__name__}: {_text(e, url, shown)}", started, retryable=True)
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:
@@ -518,8 +560,14 @@ def _header_text(name: str, value: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _text(e: BaseException, url: str) -> str:
-    return redact_text(str(e) or type(e).__name__, url)
+def _text(e: BaseException, sent: yarl.URL, shown: yarl.URL) -> str:
+    """An exception's message as an outcome may hold it: aiohttp quotes the URL it requested, an
+    api_key query parameter and all, which is shown as `shown` (without it), redacted like any other
+    URL in the message."""
+    text = str(e) or type(e).__name__
+    if str(sent) in text:
+        text = text.replace(str(sent), str(shown))
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
 
 
 __all__ = ["HttpSender", "is_retryable_status"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import ssl
+import weakref
 from pathlib import Path
 
 import aiohttp
@@ -63,6 +64,11 @@ def contexts(tls: TlsConfig) -> tuple[ssl.SSLContext | bool, ssl.SSLContext | bo
     return own, other
 
 
+# The CA bundle each context made here trusts instead of the system's, so that a certificate it refuses
+# is told against that bundle (describe_tls_failure gets the context back from aiohttp's exception).
+_BUNDLES: weakref.WeakKeyDictionary[ssl.SSLContext, Path] = weakref.WeakKeyDictionary()
+
+
 def _context(tls: TlsConfig) -> ssl.SSLContext:
     try:
         # With a cafile, create_default_context trusts exactly that bundle (no system CAs).
@@ -73,6 +79,8 @@ def _context(tls: TlsConfig) -> ssl.SSLContext:
     if not tls.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    elif tls.ca_file is not None:
+        _BUNDLES[context] = tls.ca_file
     return context
 
 
@@ -209,6 +217,10 @@ def _expired(certificate: x509.Certificate) -> str:
 # -- failures told as sentences -----------------------------------------------------------------
 
 _NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+# X509_V_ERR_ codes saying no trusted CA vouches for the certificate: UNABLE_TO_GET_ISSUER_CERT,
+# DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+# UNABLE_TO_VERIFY_LEAF_SIGNATURE.
+_UNTRUSTED = frozenset({2, 18, 19, 20, 21})
 
 
 def describe_tls_failure(e: aiohttp.ClientSSLError) -> str:
@@ -216,13 +228,31 @@ def describe_tls_failure(e: aiohttp.ClientSSLError) -> str:
     if isinstance(e, aiohttp.ClientConnectorCertificateError):
         cause = e.certificate_error
         detail = (getattr(cause, "verify_message", "") or _reason(cause)).rstrip(".")
-        if getattr(cause, "verify_code", None) in _NAME_MISMATCH:
+        code = getattr(cause, "verify_code", None)
+        if code in _NAME_MISMATCH:
             return (
                 f"the certificate of {e.host}:{e.port} is not for that host ({detail}); use a host name the "
                 "certificate names in the hook's url"
             )
-        return (
-            f"the certificate of {e.host}:{e.port} was refused ({detail}); if the receiver uses a private CA, "
-            "give its bundle in tls.ca_file"
-        )
+        bundle = _bundle_of(e)
+        if bundle is None:
+            return (
+                f"the certificate of {e.host}:{e.port} was refused ({detail}); if the receiver uses a private CA, "
+                "give its bundle in tls.ca_file"
+            )
+        if code in _UNTRUSTED:
+            return (
+                f"the certificate of {e.host}:{e.port} was refused ({detail}): it does not chain to a CA in "
+                f"tls.ca_file {str(bundle)!r}, the only CAs this hook trusts; give the bundle of the CA that "
+                "issued the receiver's certificate (ask the receiver which)"
+            )
+        return f"the certificate of {e.host}:{e.port} was refused ({detail})"
     return f"the TLS handshake with {e.host}:{e.port} failed ({_reason(e.os_error)})"
+
+
+def _bundle_of(e: aiohttp.ClientConnectorCertificateError) -> Path | None:
+    """The tls.ca_file the refusing context trusted, or None (the system's CAs). The exception's first
+    argument is aiohttp's connection key, whose `ssl` is the context the connection used (the
+    exception's own `ssl` property only says whether TLS was used)."""
+    context = getattr(e.args[0], "ssl", None) if e.args else None
+    return _BUNDLES.get(context) if isinstance(context, ssl.SSLContext) else None

@@ -50,7 +50,7 @@ from hookd.runtime import run, settle_gc
 from hookd.senders.base import OutboundRequest, Outcome, no_response
 from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
-from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send
+from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send, Wire, decode, encode
 
 log = logging.getLogger("hookd.senders.worker")
 
@@ -69,10 +69,10 @@ async def _read_frame(reader: asyncio.StreamReader) -> list[Message] | None:
     """The next frame's messages; None at end of stream."""
     try:
         size = _HEADER.unpack(await reader.readexactly(_HEADER.size))[0]
-        messages: list[Message] = pickle.loads(await reader.readexactly(size))
+        wire: list[Wire] = pickle.loads(await reader.readexactly(size))
     except (asyncio.IncompleteReadError, ConnectionError):  # reset: it exited with our bytes unread
         return None
-    return messages
+    return [decode(t) for t in wire]
 
 
 class _Outbox:
@@ -80,11 +80,11 @@ class _Outbox:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
-        self._messages: list[Message] = []
+        self._messages: list[Wire] = []
         self._scheduled = False
 
     def put(self, message: Message) -> None:
-        self._messages.append(message)
+        self._messages.append(encode(message))
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
