@@ -423,19 +423,29 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
     return EventResult(event=event, where=item.where, hooks=tuple(results))
 
 
+# Headers that carry credentials whatever the config says, as on a redirect to another host.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
 async def deliver(
     results: Sequence[EventResult],
     *,
     to: str | None = None,
+    with_credentials: bool = False,
     sender: Sender | None = None,
     endpoints: Mapping[str, EndpointSpec] | None = None,
 ) -> list[EventResult]:
     """Send every rendered request once, for real (to `to` instead of the hook's URL when given),
-    each hook's endpoint talked to as `endpoints` says (Router.endpoints)."""
+    each hook's endpoint talked to as `endpoints` says (Router.endpoints). To `to`, each hook's
+    credentials stay behind unless `with_credentials`: its auth, its TLS client certificate and the
+    headers that carry a secret of the config (signatures go: they prove the body, not who sends)."""
     owned = sender is None
     if to is not None and endpoints is not None:
         # `--to` is written by whoever runs the command, as a config's url is: trusted as written.
-        endpoints = {name: replace(spec, templated_url=False) for name, spec in endpoints.items()}
+        endpoints = {
+            name: replace(spec, templated_url=False) if with_credentials else without_credentials(spec)
+            for name, spec in endpoints.items()
+        }
     active: Sender = (
         sender
         if sender is not None
@@ -449,7 +459,13 @@ async def deliver(
                 if h.request is None:
                     hooks.append(h)
                     continue
-                request = h.request if to is None else replace(h.request, url=to)
+                request = h.request
+                if to is not None and not with_credentials:
+                    # Shown as sent: without the credential headers, and without the header an auth adds.
+                    request = replace(request, headers=_without_credential_headers(request))
+                    h = replace(h, request=request, endpoint=h.endpoint and without_credentials(h.endpoint))
+                if to is not None:
+                    request = replace(request, url=to)
                 outcome = redact_outcome(await active.send(request), h.redactor)
                 hooks.append(replace(h, delivery=Delivery(url=h.redactor.url(request.url), outcome=outcome)))
             out.append(replace(result, hooks=tuple(hooks)))
@@ -457,3 +473,14 @@ async def deliver(
     finally:
         if owned:
             await active.close()
+
+
+def without_credentials(spec: EndpointSpec) -> EndpointSpec:
+    """`spec` for sending to a URL of the user's choosing (`--to`): trusted as written, with no auth
+    and no TLS client certificate (the CA it trusts stays). Signing stays."""
+    return replace(spec, templated_url=False, auth=None, tls=replace(spec.tls, client_cert=None, client_key=None))
+
+
+def _without_credential_headers(request: OutboundRequest) -> dict[str, str]:
+    private = {name.lower() for name in request.private_headers} | _CREDENTIAL_HEADERS
+    return {name: value for name, value in request.headers.items() if name.lower() not in private}

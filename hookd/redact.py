@@ -57,6 +57,27 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def proxy_userinfo(url: str) -> tuple[str, str, str] | None:
+    """A proxy URL as (`scheme://`, its userinfo, `@host:port...`), or None when it has no userinfo.
+    The userinfo is everything between `://` and the last `@`: a password pasted into a proxy
+    variable often holds `/`, `?` or `#` unescaped, where a URL parser ends the authority (and takes
+    the password for a host, port and path); a proxy URL has no path for an `@` to be in."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    userinfo, _, host = rest.rpartition("@")
+    return f"{scheme}://", userinfo, f"@{host}"
+
+
+def redact_proxy_url(url: str) -> str:
+    """A proxy URL with its userinfo (read as proxy_userinfo does) shown as ***."""
+    parts = proxy_userinfo(url)
+    if parts is None:
+        return redact_url(url)
+    scheme, _, host = parts
+    return f"{scheme}{REDACTED}{host}"
+
+
 def _redact_parameter(parameter: str) -> str:
     name, eq, _ = parameter.partition("=")
     return f"{name}={REDACTED}" if eq and is_secret_name(unquote_plus(name)) else parameter

@@ -14,7 +14,7 @@ def build_authenticator(config: AuthConfig, tokens: TokenCache, clock: Clock) ->
     if isinstance(config, OAuth2Auth):
         return OAuth2Client(config, tokens)
     if isinstance(config, JwtAuth):
-        return JwtSigner(config, clock)
+        return JwtSigner(config, clock, tokens.hidden)
     return FixedAuth(config)
 
 

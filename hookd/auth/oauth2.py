@@ -107,7 +107,7 @@ class TokenCache:
     ) -> str:
         try:
             started = self.clock.now()
-            token, lifetime = await fetch_token(config, session, route, timeout_s, self.user_agent)
+            token, lifetime = await fetch_token(config, session, route, timeout_s, self.user_agent, hidden=self.hidden)
             self.hidden.add(token)
             entry.token = token
             entry.refresh_at = started + lifetime - min(REFRESH_MARGIN_S, lifetime / 2)
@@ -129,9 +129,44 @@ def _retrieve(fetch: asyncio.Future[str]) -> None:
 
 
 async def fetch_token(
-    config: OAuth2Auth, session: aiohttp.ClientSession, route: Route, timeout_s: float, user_agent: str
+    config: OAuth2Auth,
+    session: aiohttp.ClientSession,
+    route: Route,
+    timeout_s: float,
+    user_agent: str,
+    *,
+    hidden: RunTimeSecrets | None = None,
 ) -> tuple[str, float]:
-    """One token request: (access_token, seconds it is valid). Raises AuthFailed with the reason."""
+    """One token request: (access_token, seconds it is valid). Raises AuthFailed with the reason, in
+    which the values of `hidden` and the request's own client credential are hidden."""
+    authorization = _client_authorization(config)
+    try:
+        return await _request_token(config, session, route, timeout_s, user_agent, authorization)
+    except AuthFailed as e:
+        # A token endpoint may echo the Authorization it got (in error_description, say). That base64
+        # is of the form-encoded id and secret, which the config's redaction does not know when the
+        # secret holds a character form encoding changes (/ + = and others).
+        made = [authorization.removeprefix("Basic ")] if authorization is not None else []
+        raise AuthFailed((hidden or RunTimeSecrets()).text(e.reason, made)) from None
+
+
+def _client_authorization(config: OAuth2Auth) -> str | None:
+    """The Authorization header of a token request with `client_auth: basic`."""
+    if config.client_auth != "basic":
+        return None
+    # RFC 6749 section 2.3.1: each part form-encoded before the pair is base64-encoded.
+    pair = f"{quote_plus(config.client_id)}:{quote_plus(config.client_secret)}".encode("ascii")
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+async def _request_token(
+    config: OAuth2Auth,
+    session: aiohttp.ClientSession,
+    route: Route,
+    timeout_s: float,
+    user_agent: str,
+    authorization: str | None,
+) -> tuple[str, float]:
     form = {"grant_type": "client_credentials"}
     headers = {
         "Accept": "application/json",
@@ -142,10 +177,8 @@ async def fetch_token(
         form["scope"] = config.scope
     if config.audience is not None:
         form["audience"] = config.audience
-    if config.client_auth == "basic":
-        # RFC 6749 section 2.3.1: each part form-encoded before the pair is base64-encoded.
-        pair = f"{quote_plus(config.client_id)}:{quote_plus(config.client_secret)}".encode("ascii")
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    if authorization is not None:
+        headers["Authorization"] = authorization
     else:
         form["client_id"] = config.client_id
         form["client_secret"] = config.client_secret
@@ -163,7 +196,7 @@ async def fetch_token(
             proxy=proxy,
         ) as response:
             status = response.status
-            body = await response.content.read(MAX_ANSWER_BYTES)
+            body = await _read_answer(response)
     except TimeoutError:
         raise AuthFailed(f"{where}: timed out after {timeout_s:g}s (hook timeout)") from None
     except EndpointFailure as e:
@@ -177,6 +210,8 @@ async def fetch_token(
         raise AuthFailed(f"{where}: cannot connect to {e.host}:{e.port}: {reason}") from None
     except (aiohttp.ClientError, OSError, ValueError) as e:
         raise AuthFailed(f"{where}: {type(e).__name__}") from None
+    if body is None:
+        raise AuthFailed(f"{where}: HTTP {status}, but the answer is larger than {MAX_ANSWER_BYTES // 1024} KiB")
     answer = _json_object(body)
     if not 200 <= status < 300:
         said = _said(answer)
@@ -192,6 +227,17 @@ async def fetch_token(
     if not set(token) <= _TOKEN_CHARS:
         raise AuthFailed(f"{where}: the access_token holds characters an Authorization header cannot carry")
     return token, _lifetime(answer.get("expires_in"), config)
+
+
+async def _read_answer(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole answer, however many chunks it comes in; None if it is longer than MAX_ANSWER_BYTES."""
+    body = bytearray()
+    while len(body) <= MAX_ANSWER_BYTES:
+        chunk = await response.content.read(MAX_ANSWER_BYTES + 1 - len(body))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    return None
 
 
 def _where(config: OAuth2Auth) -> str:

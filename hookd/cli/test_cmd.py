@@ -33,6 +33,10 @@ from hookd.errors import HookdError
 from hookd.router import Router
 
 _EXCERPT_CHARS = 300
+CREDENTIALS_LEFT_OUT = (
+    "--to: the hooks' credentials are left out (auth, TLS client certificate, credential headers; "
+    "signatures stay); add --with-credentials to send them to that URL"
+)
 
 
 @app.command("test")
@@ -50,7 +54,17 @@ def run_test(
     hook: list[str] | None = typer.Option(None, "--hook", metavar="NAME", help="Only this hook; repeat for several."),
     send: bool = typer.Option(False, "--send", help="Deliver each rendered request for real and show the answer."),
     to: str | None = typer.Option(
-        None, "--to", metavar="URL", help="With --send: deliver to this URL instead of the hooks' URLs."
+        None,
+        "--to",
+        metavar="URL",
+        help="With --send: deliver to this URL instead of the hooks' URLs (a local receiver, say), without "
+        "the hooks' credentials (auth, TLS client certificate, credential headers; signatures stay).",
+    ),
+    with_credentials: bool = typer.Option(
+        False,
+        "--with-credentials",
+        help="With --to: send the hooks' credentials to that URL too (OAuth2 tokens fetched with the real "
+        "client secret, bearer tokens, the client certificate).",
     ),
     cases: Path | None = typer.Option(
         None, "--cases", metavar="FILE", help="Run the config's unit tests from this YAML file."
@@ -59,15 +73,16 @@ def run_test(
 ) -> None:
     """Show what the config does with events: for every hook, matched or why not, and the request.
 
-    Nothing is stored and nothing is sent unless --send is given. With --cases, run the test cases
-    kept beside the config and print a diff for each failure.
+    Nothing is stored and nothing is sent unless --send is given. --send --to URL leaves the hooks'
+    credentials out unless --with-credentials is given. With --cases, run the test cases kept beside
+    the config and print a diff for each failure.
 
     Exit 0 when all is well; 1 when a delivery (--send) or a case fails, or a hook's filter cannot be
     evaluated on an event or a matched hook's request cannot be rendered (the daemon records both as
     failed deliveries); 2 on a usage error, such as an unreadable events file or invalid JSON.
     """
     names = hook or []
-    _check_usage(events_file, event_type, data, names, send, to, cases)
+    _check_usage(events_file, event_type, data, names, send, to, with_credentials, cases)
     settings = _settings(config or default_config_path())
     now = time.time()
     try:
@@ -78,7 +93,13 @@ def run_test(
             router = Router(select_hooks(settings.hooks, names), secrets=settings.secrets)
             results = [dry_run(router, item, now=now) for item in items]
             if send:
-                results = asyncio.run(deliver(results, to=to, endpoints=router.endpoints))
+                if to is not None and not with_credentials:
+                    # One line, where a script reading --json does not get it in its JSON.
+                    console = render.stderr if as_json else render.stdout
+                    console.print(f"[dim]{render.escape(CREDENTIALS_LEFT_OUT)}[/dim]")
+                results = asyncio.run(
+                    deliver(results, to=to, with_credentials=with_credentials, endpoints=router.endpoints)
+                )
             failed = any(r.failed for r in results)
             if as_json:
                 render.print_json(_events_json(results, failed))
@@ -107,6 +128,7 @@ def _check_usage(
     names: Sequence[str],
     send: bool,
     to: str | None,
+    with_credentials: bool,
     cases: Path | None,
 ) -> None:
     if cases is not None:
@@ -119,6 +141,7 @@ def _check_usage(
                 ("--hook", bool(names)),
                 ("--send", send),
                 ("--to", to is not None),
+                ("--with-credentials", with_credentials),
             )
             if used
         ]
@@ -136,6 +159,8 @@ def _check_usage(
         )
     if to is not None and not send:
         raise _usage_error("--to only applies with --send")
+    if with_credentials and to is None:
+        raise _usage_error("--with-credentials only applies with --to; without it each hook's own URL gets them")
     if to is not None and not to.startswith(("http://", "https://")):
         raise _usage_error("--to takes an http:// or https:// URL")
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from hookd.config.located import LocatedDocument, PathKey
 from hookd.errors import Severity
-from hookd.redact import redact_url
+from hookd.redact import proxy_userinfo, redact_proxy_url
 from hookd.senders.tls import TlsFileError, check_ca_bundle, check_client_pair
 from hookd.urls import is_templated
 
@@ -172,12 +172,22 @@ def _exists(target: Path) -> bool:
 
 def _proxy(linter: Linter, url: str, path: PathKey) -> None:
     written = linter.doc.interpolated.get(path)
-    shown = redact_url(written if written is not None else url)
+    # The userinfo runs to the last @ (as secret_fields reads the password): a password holding / ? or #
+    # unescaped is hidden whole, where a URL parser would show part of it as the host and path.
+    shown = redact_proxy_url(written if written is not None else url)
     if written is not None and _written_host(written) not in (None, _host(url)):
         linter.add(
             path,
             f"a value substituted into the proxy URL {shown} holds a character that ends its user or password "
             "(@ : / ? #); percent-encode it in the variable (@ as %40, : as %3A, / as %2F)",
+        )
+        return
+    userinfo = proxy_userinfo(url)
+    if userinfo is not None and any(c in userinfo[1] for c in "/?#"):
+        linter.add(
+            path,
+            f"the user or password of the proxy URL {shown} holds a '/', '?' or '#' as it is, where the URL's "
+            "host part would begin; percent-encode them (/ as %2F, ? as %3F, # as %23)",
         )
         return
     try:

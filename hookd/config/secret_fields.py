@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from hookd.config.located import PathKey
+from hookd.redact import proxy_userinfo
 
 # Per hook block: the keys whose values are secrets (a string, or a list of strings).
 HOOK_SECRET_KEYS: dict[str, frozenset[str]] = {
@@ -86,25 +87,26 @@ def hook_url_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
 
 
 def url_passwords(url: str) -> list[str]:
-    """The password of a URL's userinfo as written and, if different, percent-decoded; [] if none."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
+    """The password of a proxy URL's userinfo as written and, if different, percent-decoded; [] if
+    none. The userinfo runs to the last `@` (hookd.redact.proxy_userinfo), so a password holding `/`,
+    `?` or `#` unescaped is found whole: a URL parser would take part of it for the host."""
+    password = _password(url)
     if not password:
         return []
     decoded = unquote(password)
     return [password] if decoded == password else [password, decoded]
 
 
+def _password(url: str) -> str:
+    parts = proxy_userinfo(url)
+    return parts[1].partition(":")[2] if parts is not None else ""
+
+
 def written_password_is_literal(written: str) -> bool:
-    """Whether the password in a URL as written in the file (before ${...} is substituted) is
+    """Whether the password in a proxy URL as written in the file (before ${...} is substituted) is
     literal text rather than a reference."""
-    try:
-        password = urlsplit(written).password
-    except ValueError:
-        return False
-    return bool(password) and "${" not in str(password)
+    password = _password(written)
+    return bool(password) and "${" not in password
 
 
 def environment_proxy_passwords(env: Mapping[str, str]) -> list[str]:

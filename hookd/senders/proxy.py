@@ -12,12 +12,14 @@ CONNECT of an https:// request or with a plain http:// one, and never to the rec
 
 from __future__ import annotations
 
+import os
+import re
 from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
 
 import aiohttp
 import yarl
 
-from hookd.redact import redact_url
+from hookd.redact import proxy_userinfo
 from hookd.senders.base import EndpointFailure
 
 _MAX_CACHED_HOSTS = 1024
@@ -61,21 +63,45 @@ class ProxyRoute:
 
 
 def _environment_proxy(scheme: str, raw: str) -> yarl.URL:
-    variable = f"{scheme.upper()}_PROXY"
+    """The proxy URL a variable holds. Raises EndpointFailure naming the variable and what is wrong,
+    never its value: a password is part of it, and the message lands in history on every attempt."""
     # Without a scheme (proxy.corp:3128), as curl and requests read it: an http:// proxy.
     text = raw if "://" in raw else f"http://{raw}"
+    userinfo = proxy_userinfo(text)
+    if userinfo is not None and any(c in userinfo[1] for c in "/?#"):
+        raise _unusable(
+            scheme,
+            "its user or password holds a '/', '?' or '#' as it is, where a URL's host part would begin; "
+            "percent-encode them in the variable (/ as %2F, ? as %3F, # as %23)",
+        )
     try:
         proxy = yarl.URL(text)
     except ValueError:
-        proxy = None
-    if proxy is None or proxy.scheme != "http" or not proxy.host:
-        shown = redact_url(text)
-        raise EndpointFailure(
-            f"{variable} in hookd's environment is {shown}, not an http:// proxy URL hookd can use "
-            "(https:// receivers are reached through an http:// proxy with CONNECT); fix the variable, or set "
-            "delivery.proxy"
+        raise _unusable(scheme, "it is not a valid URL; write it like http://user:password@proxy.corp:3128") from None
+    if proxy.scheme != "http":
+        named = text.partition("://")[0]
+        shown = f"a {named}:// URL" if _SCHEME.fullmatch(named) else "not an http:// URL"
+        raise _unusable(
+            scheme,
+            f"it is {shown}, and hookd talks to proxies over http:// (https:// receivers are reached through "
+            "them with CONNECT, so TLS still runs end to end)",
         )
+    if not proxy.host:
+        raise _unusable(scheme, "it names no host; write it like http://proxy.corp:3128")
     return proxy
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
+
+
+def _unusable(scheme: str, problem: str) -> EndpointFailure:
+    # urllib reads the lower-case variable first: name the one that was read.
+    lower = f"{scheme}_proxy"
+    variable = lower if os.environ.get(lower) else lower.upper()
+    return EndpointFailure(
+        f"{variable} in hookd's environment (not shown: it may hold a password) is not an http:// proxy URL "
+        f"hookd can use: {problem}; fix the variable, or set delivery.proxy"
+    )
 
 
 PROXY_AUTH_REFUSED = (
