@@ -77,7 +77,8 @@ class SocketSource:
         # `run` has an ingest to submit them to; until then a client's bytes wait in its socket.
         self._running = asyncio.Event()
         self._conn_ids = itertools.count(1)
-        self._connections: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # every accepted connection's task, refused ones too
+        self._connections: set[asyncio.Task[None]] = set()  # those being served (max_connections)
         self._answering: set[asyncio.Task[None]] = set()  # connections whose batch is being committed
         self._stopping = False
         self.addresses: list[str] = []
@@ -109,7 +110,7 @@ class SocketSource:
             self._prepare_path(path)
             try:
                 server = await asyncio.start_unix_server(
-                    self._on_connection, path=str(path), limit=READ_CHUNK, backlog=LISTEN_BACKLOG
+                    self._accepted, path=str(path), limit=READ_CHUNK, backlog=LISTEN_BACKLOG
                 )
             except OSError as e:
                 raise StartupError(
@@ -123,7 +124,7 @@ class SocketSource:
             host, port = self.config.listen
             try:
                 server = await asyncio.start_server(
-                    self._on_connection, host=host, port=port, limit=READ_CHUNK, backlog=LISTEN_BACKLOG
+                    self._accepted, host=host, port=port, limit=READ_CHUNK, backlog=LISTEN_BACKLOG
                 )
             except OSError as e:
                 await self.close()
@@ -175,21 +176,19 @@ class SocketSource:
         telling the client, which then sends them again: stored twice if they carry no id.
         """
         self._stopping = True
-        for server in self._servers:
-            server.close()  # no new connections
-        for task in self._connections - self._answering:
+        await self._close_listeners()  # no new connections
+        for task in self._tasks - self._answering:
             task.cancel()  # idle, waiting for input
         if self._answering:
             await asyncio.wait(set(self._answering), timeout=timeout_s)
 
     async def close(self) -> None:
         """Stop accepting, end open connections, remove the socket file. Idempotent."""
-        for server in self._servers:
-            server.close()
-        for task in list(self._connections):
+        await self._close_listeners()
+        for task in list(self._tasks):
             task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -197,6 +196,44 @@ class SocketSource:
         path, self._bound_path = self._bound_path, None
         if path is not None and path.is_socket():
             path.unlink(missing_ok=True)
+
+    async def _close_listeners(self) -> None:
+        """Stop accepting without leaving behind a connection accepted a moment ago.
+
+        asyncio accepts a connection in one turn of the loop and builds its transport in a later one;
+        a server closed in between fails that build (Server._attach asserts, CPython gh-109564, not
+        fixed in 3.11) and the accepted socket stays open, unanswered, until the garbage collector
+        finds it. So the listening sockets stop being read first; one turn later the connections
+        already accepted have their transports (tasks run in the order they were scheduled), and one
+        more turn later their `_accepted` calls have made them tasks here, which the caller ends.
+        """
+        if not any(server.sockets for server in self._servers):
+            return
+        loop = asyncio.get_running_loop()
+        for server in self._servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        await asyncio.sleep(0)
+        for server in self._servers:
+            server.close()
+        await asyncio.sleep(0)
+
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """asyncio's callback for a new connection, from the turn its transport is made.
+
+        The task is made and tracked here, not by asyncio once the callback is a coroutine: `close`
+        then sees every connection, also one whose task has not run yet; and the transport is closed
+        when the task ends however it ends, even cancelled before its first step.
+        """
+        task = asyncio.get_running_loop().create_task(self._on_connection(reader, writer))
+        self._tasks.add(task)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            self._connections.discard(task)
+            writer.close()  # a no-op when _on_connection closed it
+
+        task.add_done_callback(ended)
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -214,7 +251,7 @@ class SocketSource:
             if conn.rejected and not self._stopping:
                 await self._end_stream(conn)
         except asyncio.CancelledError:
-            # Shutdown. Ending normally matters: asyncio's stream callback logs a cancelled handler as an error.
+            # Shutdown (stop_reading, close): the connection ends here like any other.
             pass
         finally:
             self._partial_bytes -= conn.held
