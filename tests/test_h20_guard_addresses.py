@@ -141,6 +141,10 @@ def test_an_allowed_ipv6_network_lets_its_addresses_through(a: IPv6Address) -> N
         ("192.0.0.8", "reserved for special use"),
         ("fec0::1", "reserved for special use"),
         ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "reserved for special use"),  # Teredo
+        ("5f00::1", "reserved for special use"),  # SRv6
+        ("3fff::1", "reserved for special use"),  # documentation
+        ("100::1", "reserved for special use"),  # discard-only
+        ("::ffff:0:a00:1", "reserved for special use"),  # IPv4-translated
     ],
 )
 def test_each_kind_is_named(address: str, kind: str) -> None:

@@ -68,16 +68,21 @@ def test_validate_warns_that_the_proxy_must_guard_names(tmp_path: Path) -> None:
     assert "hooks[1]" in said[1] and "follow_redirects" in said[1]
 
 
-async def test_behind_a_proxy_older_ipv4_spellings_are_addresses_too(receiver: Receiver) -> None:
-    """1. Through the proxy on 127.0.0.2, hooks whose templated url writes 127.0.0.1 the ways an
-       older resolver reads it: 2130706433, 127.1, 0x7f.0.0.1, 0177.0.0.1.
-    2. Each is refused for good naming allow_destinations, before the proxy (which would resolve
-       it to loopback) sees a request."""
+async def test_behind_a_proxy_only_the_usual_ipv4_spelling_is_taken(receiver: Receiver) -> None:
+    """1. Through the proxy on 127.0.0.2, hooks whose templated url writes 127.0.0.1 in spellings
+       resolvers read differently: 2130706433, 127.1, 0x7f.0.0.1, 0177.0.0.1 (octal to one reader),
+       0127.0.0.1 (octal 87.0.0.1 to hookd, decimal 127.0.0.1 to others), a trailing dot.
+    2. Each is refused for good, saying to write the address as four decimal numbers, before the
+       proxy (which could resolve it to loopback) sees a request; even an allow_destinations that
+       covers the address hookd reads does not let such a spelling through."""
     assert receiver.server is not None
     async with forward_proxy(host="127.0.0.2") as proxy:
-        for host in ("2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1"):
+        for host in ("2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1", "0127.0.0.1", "127.0.0.1.", "010.0.0.1"):
             url = f"http://{host}:{receiver.server.port}/orders/{{{{ data.id }}}}"
-            refused = await deliver(url, proxy.url, allow=("127.0.0.2/32",))
+            refused = await deliver(url, proxy.url, allow=("127.0.0.2/32", "87.0.0.0/8", "8.0.0.0/8"))
             assert (refused.ok, refused.retryable) == (False, False), (host, refused.error)
-            assert "127.0.0.1" in refused.error and "allow_destinations" in refused.error, refused.error
+            if host == "127.0.0.1.":  # the usual spelling once the dot is dropped: judged as 127.0.0.1
+                assert "127.0.0.1" in refused.error and "allow_destinations" in refused.error, refused.error
+            else:
+                assert "write an IPv4 address as four decimal numbers" in refused.error, (host, refused.error)
         assert proxy.requests == [] and receiver.requests == []

@@ -55,3 +55,15 @@ def test_a_templated_port_is_named_as_a_port(tmp_path: Path) -> None:
     assert code == 1
     assert any("the port of url is templated" in line for line in lines), lines
     assert not any("the host of url is templated" in line for line in lines), lines
+
+
+def test_a_url_password_is_hidden_when_the_url_holds_another_at_later(tmp_path: Path) -> None:
+    """A hook url with user:password and an @ in its query (an e-mail address): the password alone
+    is a secret (reading the userinfo up to the last @ would take most of the url instead)."""
+    url = "https://ops:hunter2-hunter2-0123@crm.example/hook?notify=ops@example.com"
+    text = f'version: 1\nhooks:\n  - {{name: r, events: ["*"], url: "{url}"}}\n'
+    _, _, path = validate(tmp_path, text)
+    redactor = Redactor(load_config(path).secrets)
+    echoed = "your password hunter2-hunter2-0123; Basic " + base64.b64encode(b"ops:hunter2-hunter2-0123").decode()
+    shown = redactor.text(echoed)
+    assert "hunter2" not in shown and base64.b64encode(b"ops:hunter2-hunter2-0123").decode() not in shown

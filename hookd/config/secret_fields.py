@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from hookd.config.located import PathKey
 from hookd.redact import proxy_userinfo
@@ -82,8 +82,18 @@ def hook_url_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
     for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
         url = hook.get("url") if isinstance(hook, dict) else None
         if isinstance(url, str):
-            for password in url_passwords(url):
+            # Both readings of the userinfo: up to the last @ (url_passwords, as for proxies) and up
+            # to the host (a hook url may hold an @ later, in its path or query): hiding more is harmless.
+            for password in dict.fromkeys([*url_passwords(url), *_first_userinfo_password(url)]):
                 yield ("hooks", i, "url"), password
+
+
+def _first_userinfo_password(url: str) -> list[str]:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [] if not password else list(dict.fromkeys([password, unquote(password)]))
 
 
 def url_passwords(url: str) -> list[str]:

@@ -44,7 +44,15 @@ _METADATA = frozenset(
 )  # fmt: skip
 # Special-purpose ranges that older `ipaddress` tables (Python before 3.11.10 and 3.12.4) count as
 # global: judged here so the guard does not depend on the patch release it runs on.
-_SPECIAL = (IPv4Network("192.0.0.0/24"), IPv6Network("fec0::/10"), IPv6Network("2001::/23"))
+_SPECIAL = (
+    IPv4Network("192.0.0.0/24"),
+    IPv6Network("fec0::/10"),  # site-local, deprecated
+    IPv6Network("2001::/23"),  # IETF protocol assignments (Teredo, benchmarking, ORCHID)
+    IPv6Network("5f00::/16"),  # SRv6 segment identifiers
+    IPv6Network("3fff::/20"),  # documentation
+    IPv6Network("100::/64"),  # discard-only
+    IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated
+)
 _SHARED = IPv4Network("100.64.0.0/10")  # carrier-grade NAT: the provider's network, not the internet
 _PRIVATE = (IPv4Network("10.0.0.0/8"), IPv4Network("172.16.0.0/12"), IPv4Network("192.168.0.0/16"))
 _UNIQUE_LOCAL = IPv6Network("fc00::/7")
@@ -224,11 +232,22 @@ def written_address(host: str) -> IPAddress | None:
 def check_proxied(host: str, destinations: Destinations) -> None:
     """The guard for a request that goes through a proxy: a destination written as an IP address (in
     any form, see written_address) is checked, and refused as the socket factory refuses; a name is
-    resolved by the proxy, out of hookd's sight. Raises DestinationRefused."""
+    resolved by the proxy, out of hookd's sight. Raises DestinationRefused.
+
+    Proxies read the older IPv4 forms differently (`0127.0.0.1` is octal to one, decimal to another;
+    a trailing dot is dropped by some), so behind a proxy a host that ends in a number is taken only
+    in the usual dotted form, as the proxy cannot read it otherwise."""
+    host = host.rstrip(".") if not host.startswith("[") else host
     address = written_address(host)
-    if address is None:
+    if address is None and _ends_in_a_number(host):
+        reason: str | None = _ODD_FORM
+        address = IPv4Address(0)
+    elif address is None:
         return
-    reason = destinations.refusal(address)
+    elif isinstance(address, IPv4Address) and str(address) != host:
+        reason = _ODD_FORM
+    else:
+        reason = destinations.refusal(address)
     if reason is None:
         return
     watch = _WATCH.get()
@@ -237,8 +256,23 @@ def check_proxied(host: str, destinations: Destinations) -> None:
     raise DestinationRefused(errno.EACCES, f"refused by the destination guard: {host} is {reason}")
 
 
+_ODD_FORM = "an IPv4 address not in the usual dotted form, which proxies read differently"
+
+
+def _ends_in_a_number(host: str) -> bool:
+    """Whether a host's last label is a number (digits, or 0x and hex digits): an IPv4 address to URL
+    parsers and resolvers, never a name."""
+    last = host.rsplit(".", 1)[-1].lower()
+    return last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:]))
+
+
 def refusal_message(host: str, refused: Sequence[tuple[IPAddress, str]]) -> str:
     """The reason a guarded request failed for good: every address refused, and how to allow them."""
+    if any(kind == _ODD_FORM for _, kind in refused):
+        return (
+            f"refused to connect to {host}: behind a proxy, {_ODD_FORM}; a templated URL or a redirect must write "
+            "an IPv4 address as four decimal numbers (like 203.0.113.5)"
+        )
     seen: dict[IPAddress, str] = {}
     for address, kind in refused:
         seen.setdefault(address, kind)

@@ -184,6 +184,8 @@ class HttpSender:
         except AuthFailed as e:
             return self.hidden.outcome(no_response(e.reason, started, retryable=True))
         outcome = await self._follow(request, endpoint, session, url, headers, started, watch, carried)
+        if outcome.hops:  # each hop's URL as history shows it: without the credentials' query parameter
+            outcome.hops = tuple(Hop(str(carried.shown(yarl.URL(h.url, encoded=True))), h.status) for h in outcome.hops)
         return self.hidden.outcome(outcome, carried.made)
 
     async def _follow(
@@ -430,9 +432,10 @@ def _redirect_target(url: yarl.URL, location: str, hops: int) -> tuple[yarl.URL 
         )
     try:
         target = url.join(yarl.URL(location))
-    except ValueError:
+        host = target.host  # decodes an international name: a label that is not valid IDNA raises here
+    except ValueError:  # UnicodeError included
         return None, f"the redirect's Location {shown} is not a valid URL"
-    if target.scheme not in ("http", "https") or not target.host:
+    if target.scheme not in ("http", "https") or not host:
         return None, f"the redirect to {shown} is not to an http:// or https:// URL; point the hook at the final URL"
     if url.scheme == "https" and target.scheme == "http":
         return None, (
