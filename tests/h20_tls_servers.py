@@ -65,14 +65,17 @@ class HttpsReceiver(Receiver):
 
 
 @asynccontextmanager
-async def https_receiver(pki: Pki, *, require_client_cert: bool = False) -> AsyncIterator[HttpsReceiver]:
+async def https_receiver(
+    pki: Pki, *, require_client_cert: bool = False, optional_client_cert: bool = False
+) -> AsyncIterator[HttpsReceiver]:
     """An HTTPS Receiver on 127.0.0.1:0 with the certificate `pki` issued; with `require_client_cert`
     the handshake fails unless the client presents a certificate of that CA."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     pki.server.configure_cert(context)
-    if require_client_cert:
+    if require_client_cert or optional_client_cert:
+        # Optional: asks for a certificate of the CA, takes a request without one (and records which).
         pki.ca.configure_trust(context)
-        context.verify_mode = ssl.CERT_REQUIRED
+        context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
     rec = HttpsReceiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)

@@ -6,14 +6,9 @@ signature goes along, and the output says so in one line. `--with-credentials` s
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from typer.testing import CliRunner, Result
 
 import hookd.cli.test_cmd  # noqa: F401  registers `hookd test`
@@ -21,31 +16,11 @@ from hookd.cli.app import app
 from hookd.cli.test_cmd import CREDENTIALS_LEFT_OUT
 from tests.auth_servers import CLIENT_ID, CLIENT_SECRET, TokenEndpoint, serving
 from tests.conftest import write_config
-from tests.h20_tls_servers import HttpsReceiver, Pki, make_pki
+from tests.h20_tls_servers import HttpsReceiver, Pki, https_receiver, make_pki
 
 TOKEN = "static-bearer-token-0123456789"
 KEY = "header-api-key-0123456789"
 SIGNING = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@asynccontextmanager
-async def inspection_receiver(pki: Pki) -> AsyncIterator[HttpsReceiver]:
-    """An HTTPS Receiver on 127.0.0.1:0 that asks for a client certificate of `pki`'s CA but takes a
-    request without one: it records the subject of each request's certificate, or None."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    pki.server.configure_cert(context)
-    pki.ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_OPTIONAL
-    rec = HttpsReceiver()
-    app_ = web.Application()
-    app_.router.add_route("*", "/{tail:.*}", rec.handle)
-    server = TestServer(app_, host="127.0.0.1", port=0)
-    await server.start_server(ssl=context)
-    rec.server = server
-    try:
-        yield rec
-    finally:
-        await server.close()
 
 
 def config(directory: Path, pki: Pki, token_url: str) -> Path:
@@ -95,7 +70,7 @@ def secrets_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 async def run_test_send(tmp_path: Path, *extra: str) -> tuple[Result, HttpsReceiver, TokenEndpoint]:
     pki = make_pki(tmp_path / "pki")
     tokens = TokenEndpoint(client_auth="basic")
-    async with serving(tokens), inspection_receiver(pki) as rec:
+    async with serving(tokens), https_receiver(pki, optional_client_cert=True) as rec:
         cfg = config(tmp_path, pki, tokens.url)
         args = ["test", "-c", str(cfg), "--type", "order.created", "--send", "--to", rec.url("/inspect"), *extra]
         result = await asyncio.to_thread(CliRunner().invoke, app, args)

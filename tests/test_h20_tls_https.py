@@ -6,13 +6,8 @@ profiles the config compiles to, as the delivery worker, replay --wait and test 
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from typer.testing import CliRunner
 
 import hookd.cli.test_cmd  # noqa: F401 - registers the command
@@ -22,7 +17,7 @@ from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome
 from hookd.senders.http import HttpSender
 from tests.conftest import Reply, write_config
-from tests.h20_tls_servers import HttpsReceiver, Pki, https_receiver, make_pki
+from tests.h20_tls_servers import https_receiver, make_pki
 
 
 def hook_config(directory: Path, url: str, extra: str = "") -> Path:
@@ -139,30 +134,14 @@ async def test_verify_false_accepts_an_untrusted_certificate(tmp_path: Path) -> 
         assert len(rec.requests) == 1
 
 
-@asynccontextmanager
-async def optional_client_cert_receiver(pki: Pki) -> AsyncIterator[HttpsReceiver]:
-    """An HTTPS Receiver that asks for a client certificate but takes requests without one."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    pki.server.configure_cert(context)
-    pki.ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_OPTIONAL
-    rec = HttpsReceiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", rec.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server(ssl=context)
-    rec.server = server
-    try:
-        yield rec
-    finally:
-        await server.close()
-
-
 async def test_the_client_certificate_goes_only_to_the_hooks_own_host(tmp_path: Path) -> None:
     # A redirect from the hook's host (127.0.0.1) to another host (localhost, same CA): the request
     # follows with the same trust, but the client certificate is presented only to the hook's host.
     pki = make_pki(tmp_path / "pki")
-    async with optional_client_cert_receiver(pki) as own, optional_client_cert_receiver(pki) as other:
+    async with (
+        https_receiver(pki, optional_client_cert=True) as own,
+        https_receiver(pki, optional_client_cert=True) as other,
+    ):
         elsewhere = f"https://localhost:{other.server.port}/elsewhere"  # type: ignore[union-attr]
         own.on("/in", Reply(status=307, headers={"Location": elsewhere}))
         # Another host: the destination guard checks it, so loopback must be allowed.
