@@ -218,7 +218,8 @@ class AdminServer:
         pending_total = retrying_total = failed_total = 0
         for name in [*configured, *orphans]:
             c = stored.hooks.get(name, HookCounts())
-            in_flight = dispatcher.in_flight.get(name, 0)
+            lane = dispatcher.lanes.get(name)
+            in_flight = lane.in_flight if lane is not None else 0
             # Claimed ahead by the dispatcher but not started yet still counts as pending.
             pending = c.pending + max(0, c.delivering - in_flight)
             pending_total += pending

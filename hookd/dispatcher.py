@@ -198,6 +198,42 @@ def _valid_tree(value: Mapping[str, object]) -> dict[str, object]:
     return {_valid(k): walk(v) for k, v in value.items()}
 
 
+class Lane:
+    """One hook's sending state: the deliveries claimed for it ahead and not yet sent, how many it is
+    sending, the room promised to ingest for a commit in flight, and whether its last claim came back
+    short. The dispatcher keeps the global limit and fairness across lanes; what holds back one
+    hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
+
+    __slots__ = ("exhausted", "in_flight", "limit", "name", "ready", "reserved", "turns")
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit  # the hook's own concurrency
+        # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
+        # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
+        self.ready: deque[DueDelivery] = deque()
+        self.in_flight = 0
+        self.reserved = 0  # promised to ingest for a commit in flight
+        # The last claim came back short: nothing more was due then. Cleared by new work (ingest, a
+        # due retry, the poll), so finishing deliveries does not trigger empty claims.
+        self.exhausted = False
+        # Every lane, in the order they are asked for a slot this one frees: the next one first.
+        self.turns: tuple[Lane, ...] = ()
+
+    def has_slot(self) -> bool:
+        """Under its own limit (the dispatcher checks the global one)."""
+        return self.in_flight < self.limit
+
+    def room(self) -> int:
+        """How many more of its deliveries may be claimed: its free slots plus one round in reserve."""
+        return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
+
+    def wants_claim(self) -> bool:
+        """Whether a claim for this hook is worth a round: it is not known to have nothing due, and
+        its reserve is half used (refilled in batches, not one claim per delivery)."""
+        return not self.exhausted and len(self.ready) <= self.limit // 2
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -225,22 +261,13 @@ class Dispatcher:
         self.errors = errors or RecentErrors()  # one sink for the recorder's errors and these
         self.hook_errors = hook_errors or HookErrors()  # templates that fail on an event
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
-        self.in_flight: dict[str, int] = {name: 0 for name in self.hooks}
-        # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
-        # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
-        self._ready: dict[str, deque[DueDelivery]] = {name: deque() for name in self.hooks}
-        names = list(self.hooks)
-        # For each hook, every hook in the order they are asked for a slot it frees: the next one first.
-        self._turns: dict[str, tuple[str, ...]] = {
-            name: tuple(names[i + 1 :] + names[: i + 1]) for i, name in enumerate(names)
-        }
-        # Hooks whose last claim came back short: nothing more was due then. Cleared by new work
-        # (ingest, a due retry, the poll), so finishing deliveries does not trigger empty claims.
-        self._exhausted: set[str] = set()
-        self._reserved: Counter[str] = Counter()  # promised to ingest for a commit in flight
+        self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
+        order = list(self.lanes.values())
+        for i, lane in enumerate(order):
+            lane.turns = tuple(order[i + 1 :] + order[: i + 1])
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
         self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
-        self._active = 0  # deliveries being sent: the sum of in_flight
+        self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
         self._wake = asyncio.Event()
         self._stopping = False
         # The daemon's CUT_OFF becomes CUT_OFF_FORCED once a second stop signal skips the grace period.
@@ -253,26 +280,35 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
-        self._exhausted.clear()
+        self._not_exhausted()
         self._wake.set()
+
+    def _not_exhausted(self) -> None:
+        for lane in self.lanes.values():
+            lane.exhausted = False
 
     def reserve(self, hook: str, n: int) -> int:
         """Ingest asks to hand over `n` fresh deliveries of `hook`. Only when nothing older is due
         for the hook (its last claim came back short), so fresh events never overtake due retries."""
-        if self._stopping or hook not in self._exhausted:
+        lane = self.lanes.get(hook)
+        if self._stopping or lane is None or not lane.exhausted:
             return 0
-        k = max(0, min(n, self._hook_room(hook), self._claim_room()))
-        self._reserved[hook] += k
+        k = max(0, min(n, lane.room(), self._claim_room()))
+        lane.reserved += k
         return k
 
     def committed(self, claimed: Sequence[DueDelivery], pending_hooks: Set[str], reserved: Mapping[str, int]) -> None:
-        self._reserved.subtract(reserved)
+        for hook, n in reserved.items():
+            self.lanes[hook].reserved -= n
         if claimed and log.isEnabledFor(logging.DEBUG):
             _log_claimed(claimed, "claimed at ingest")
         for d in claimed:
-            self._ready[d.hook].append(d)
+            self.lanes[d.hook].ready.append(d)
         if pending_hooks:
-            self._exhausted.difference_update(pending_hooks)
+            for hook in pending_hooks:
+                lane = self.lanes.get(hook)
+                if lane is not None:
+                    lane.exhausted = False
             self._wake.set()
         self._fill()
         if sum(reserved.values()) > len(claimed) and self._should_claim(next(iter(reserved))):
@@ -286,32 +322,23 @@ class Dispatcher:
 
     @property
     def buffered_total(self) -> int:
-        return sum(len(q) for q in self._ready.values())
+        return sum(len(lane.ready) for lane in self.lanes.values())
 
     def _claim_room(self) -> int:
         """How many more deliveries may be claimed in all: the free slots plus one round in reserve."""
-        return 2 * self.concurrency - self._active - self.buffered_total - self._reserved.total()
+        reserved = sum(lane.reserved for lane in self.lanes.values())
+        return 2 * self.concurrency - self._active - self.buffered_total - reserved
 
-    def _hook_room(self, name: str) -> int:
-        """The same for one hook, within its own concurrency."""
-        per_hook = self.hooks[name].config.concurrency
-        return 2 * per_hook - self.in_flight[name] - len(self._ready[name]) - self._reserved[name]
-
-    def _has_slot(self, name: str) -> bool:
-        """Whether a delivery of this hook may start now: under its own limit and the global one."""
-        return self.in_flight[name] < self.hooks[name].config.concurrency and self._active < self.concurrency
-
-    def _wants_claim(self, name: str) -> bool:
-        """Whether a claim for this hook is worth a round: it is not known to have nothing due, and
-        its reserve is half used (refilled in batches, not one claim per delivery)."""
-        return name not in self._exhausted and len(self._ready[name]) <= self.hooks[name].config.concurrency // 2
+    def _has_slot(self, lane: Lane) -> bool:
+        """Whether a delivery of this lane may start now: under its own limit and the global one."""
+        return lane.has_slot() and self._active < self.concurrency
 
     def _should_claim(self, first: str) -> bool:
         """Whether a claim round could start more deliveries now: for `first` (the hook at hand) when
         its reserve is half used; for another hook only when there is room to claim for it."""
-        if self._wants_claim(first):
+        if self.lanes[first].wants_claim():
             return True
-        return any(self._wants_claim(name) for name in self.hooks if name != first) and self._claim_room() > 0
+        return any(lane.wants_claim() for name, lane in self.lanes.items() if name != first) and self._claim_room() > 0
 
     def _limits(self) -> dict[str, int]:
         """How many to claim per hook: enough for its free slots plus one more round in reserve. When
@@ -319,14 +346,14 @@ class Dispatcher:
         with a backlog cannot hold every slot while another waits for one."""
         free = self._claim_room()
         # Rotated, so the hook that gets the odd one out changes from round to round.
-        names = list(self.hooks)
-        if names:
-            start = self.rng.randrange(len(names))
-            names = names[start:] + names[:start]
+        lanes = list(self.lanes.values())
+        if lanes:
+            start = self.rng.randrange(len(lanes))
+            lanes = lanes[start:] + lanes[:start]
         needs: dict[str, int] = {}
-        for name in names:
-            if self._wants_claim(name) and (need := self._hook_room(name)) > 0:
-                needs[name] = need
+        for lane in lanes:
+            if lane.wants_claim() and (need := lane.room()) > 0:
+                needs[lane.name] = need
         limits: dict[str, int] = {}
         while free > 0 and needs:
             share = max(1, free // len(needs))
@@ -365,7 +392,7 @@ class Dispatcher:
                     LogLine(f"dispatcher: the store failed; trying again in {STORE_RETRY_S:.0f}s", {"error": str(e)})
                 )
                 self.errors.add(f"claiming deliveries failed: {e}")
-                self._exhausted.clear()
+                self._not_exhausted()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_requested.wait(), STORE_RETRY_S)
         if drain:
@@ -379,9 +406,11 @@ class Dispatcher:
             if due and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(due, "claimed")
             for d in due:
-                self._ready[d.hook].append(d)
+                self.lanes[d.hook].ready.append(d)
             got = Counter(d.hook for d in due)
-            self._exhausted.update(h for h, n in limits.items() if got[h] < n)
+            for hook, n in limits.items():
+                if got[hook] < n:
+                    self.lanes[hook].exhausted = True
             self._fill()
             if any(got[h] >= n for h, n in limits.items()):
                 return False  # some hook got all it asked for: more may be due right now
@@ -390,30 +419,31 @@ class Dispatcher:
                 # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
                 return False
         if drain and not self._active and not self.buffered_total:
-            next_at = await self.store.next_due_at(list(self.hooks))
+            next_at = await self.store.next_due_at(list(self.lanes))
             if next_at is None or next_at > self.clock.now():
                 return True
-            self._exhausted.clear()
+            self._not_exhausted()
             return False
         timeout = POLL_INTERVAL_S
-        if self._exhausted:
-            next_at = await self.store.next_due_at(list(self._exhausted))
+        exhausted = [name for name, lane in self.lanes.items() if lane.exhausted]
+        if exhausted:
+            next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, next_at - self.clock.now()))
         if timeout > 0:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
-                self._exhausted.clear()  # a retry fell due, or another process queued work
+                self._not_exhausted()  # a retry fell due, or another process queued work
         else:
-            self._exhausted.clear()
+            self._not_exhausted()
         return False
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
-        for name, queue in self._ready.items():
-            while queue and self._has_slot(name):
-                self._start(queue.popleft())
+        for lane in self.lanes.values():
+            while lane.ready and self._has_slot(lane):
+                self._start(lane.ready.popleft())
 
     def _start(self, d: DueDelivery) -> None:
         self._take_slot(d.hook)
@@ -430,11 +460,11 @@ class Dispatcher:
             self._unstarted.append(d.id)  # claimed, never sent: finish() gives it back
 
     def _take_slot(self, hook: str) -> None:
-        self.in_flight[hook] += 1
+        self.lanes[hook].in_flight += 1
         self._active += 1
 
     def _give_slot(self, hook: str) -> None:
-        self.in_flight[hook] -= 1
+        self.lanes[hook].in_flight -= 1
         self._active -= 1
 
     async def _deliver(self, holding: list[DueDelivery]) -> None:
@@ -468,11 +498,10 @@ class Dispatcher:
         """The next buffered delivery that may start now, taking its slot. The hooks are asked in
         turn, starting after the one whose delivery just finished, so that under the global limit a
         freed slot goes round the hooks with work waiting instead of back to the busiest one."""
-        for name in self._turns[freed]:
-            queue = self._ready[name]
-            if queue and self._has_slot(name):
-                self._take_slot(name)
-                return queue.popleft()
+        for lane in self.lanes[freed].turns:
+            if lane.ready and self._has_slot(lane):
+                self._take_slot(lane.name)
+                return lane.ready.popleft()
         return None
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
@@ -595,9 +624,9 @@ class Dispatcher:
     async def finish(self, grace_s: float, *, force: asyncio.Event | None = None) -> int:
         """Wait up to grace_s (or until `force` is set) for in-flight attempts, cancel the rest,
         store every outcome. Returns how many were cancelled (re-sent at the next start)."""
-        unsent = [d.id for queue in self._ready.values() for d in queue]
-        for queue in self._ready.values():
-            queue.clear()
+        unsent = [d.id for lane in self.lanes.values() for d in lane.ready]
+        for lane in self.lanes.values():
+            lane.ready.clear()
         if unsent:
             await self.store.release(unsent, self.clock.now())
         cancelled = 0
