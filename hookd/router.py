@@ -11,6 +11,7 @@ from types import MappingProxyType
 from jmespath.parser import ParsedResult
 
 from hookd.config.model import HookConfig
+from hookd.config.secret_fields import is_secret_header
 from hookd.events import Event
 from hookd.expressions import EvaluationError, compile_expression, evaluate, is_truthy
 from hookd.redact import Redactor
@@ -70,7 +71,11 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         safe_url=redactor.url(config.url),
         redactor=redactor,
         needs_envelope=payload is not None or templated or url is not None,
-        private_headers=frozenset(n for n, value in config.headers.items() if redactor.contains_secret(str(value))),
+        # A credential by its name (X-Api-Key, *-Token: also when its value is too short to be known by
+        # value, or written literally) or by holding a secret of the config.
+        private_headers=frozenset(
+            n for n, value in config.headers.items() if is_secret_header(n) or redactor.contains_secret(str(value))
+        ),
         endpoint=endpoint_spec(config),
         url=url,
     )

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from types import MappingProxyType
 
 from hookd.config.load import load_config
+from hookd.config.model import HookConfig
 from hookd.redact import Redactor
+from hookd.rendering import render_request
+from hookd.router import Router
+from hookd.senders.http import HttpSender
+from tests.conftest import Receiver, Reply
 from tests.test_h20_guard_validate import validate
 
 
@@ -67,3 +73,27 @@ def test_a_url_password_is_hidden_when_the_url_holds_another_at_later(tmp_path: 
     echoed = "your password hunter2-hunter2-0123; Basic " + base64.b64encode(b"ops:hunter2-hunter2-0123").decode()
     shown = redactor.text(echoed)
     assert "hunter2" not in shown and base64.b64encode(b"ops:hunter2-hunter2-0123").decode() not in shown
+
+
+async def test_credential_headers_do_not_follow_to_another_host_by_their_name(receiver: Receiver) -> None:
+    """1. A hook with headers named as credentials: X-Short-Key from a 6-character secret (too short to
+       be known by value) and X-Api-Key written literally, plus an ordinary X-Tenant.
+    2. A redirect to another host (localhost, the same server): the target gets X-Tenant and the
+       body, neither credential; the hook's own host got all three."""
+    assert receiver.server is not None
+    receiver.on("/a", Reply(status=307, headers={"Location": f"http://localhost:{receiver.server.port}/b"}))
+    headers = {"X-Short-Key": "k3y-42", "X-Api-Key": "literal-api-key-0123456789", "X-Tenant": "acme"}
+    hook = HookConfig(name="h", events=("*",), url=receiver.url("/a"), follow_redirects=True,
+                      headers=MappingProxyType(headers), allow_destinations=("127.0.0.0/8",))  # fmt: skip
+    router = Router([hook], secrets=[("k3y-42", "${SHORT_KEY}")])
+    sender = HttpSender(endpoints=router.endpoints)
+    try:
+        event = b'{"id":"e1","type":"t","time":"2024-01-01T00:00:00Z","source":"s","data":{}}'
+        outcome = await sender.send(render_request(router.by_name["h"], "d-1", "e1", 1, event, 0.0))
+    finally:
+        await sender.close()
+    assert outcome.ok, outcome.error
+    first, second = receiver.requests
+    assert {first.headers.get(n) for n in headers} == set(headers.values())
+    assert second.path == "/b" and second.headers.get("X-Tenant") == "acme"
+    assert "X-Short-Key" not in second.headers and "X-Api-Key" not in second.headers
