@@ -16,6 +16,11 @@ class Clock(Protocol):
         """Wait `seconds`; safe to cancel."""
         ...
 
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Wait until `event` is set (True) or `seconds` have passed (False, unless it is set by
+        then); safe to cancel. The timed waits of a loop that something can wake early."""
+        ...
+
 
 class RealClock:
     def now(self) -> float:
@@ -23,3 +28,10 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, seconds))
+        except TimeoutError:
+            return event.is_set()
+        return True

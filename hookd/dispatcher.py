@@ -10,7 +10,6 @@ per RECORD_INTERVAL_S: while one write is in flight or the interval runs, the ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -393,8 +392,7 @@ class Dispatcher:
                 )
                 self.errors.add(f"claiming deliveries failed: {e}")
                 self._not_exhausted()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_requested.wait(), STORE_RETRY_S)
+                await self.clock.wait(self._stop_requested, STORE_RETRY_S)
         if drain:
             await self.recorder.flush()
 
@@ -430,13 +428,9 @@ class Dispatcher:
             next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, next_at - self.clock.now()))
-        if timeout > 0:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                self._not_exhausted()  # a retry fell due, or another process queued work
-        else:
-            self._not_exhausted()
+        # Through the Clock, so a test drives the poll and the retries' due times with a fake one.
+        if timeout <= 0 or not await self.clock.wait(self._wake, timeout):
+            self._not_exhausted()  # a retry fell due, or another process queued work
         return False
 
     def _fill(self) -> None:

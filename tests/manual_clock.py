@@ -12,7 +12,8 @@ class ManualClock:
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start
-        self._sleepers: list[tuple[float, float, asyncio.Future[None]]] = []  # (wake at, asked for, future)
+        # (wake at, asked for, future, from wait() rather than sleep())
+        self._sleepers: list[tuple[float, float, asyncio.Future[None], bool]] = []
         self.slept: list[float] = []  # every duration asked for, in order
         self._changed: asyncio.Condition | None = None
 
@@ -20,10 +21,28 @@ class ManualClock:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (self._now + max(0.0, seconds), seconds, future)
-        self._sleepers.append(entry)
         self.slept.append(seconds)
+        await self._sleep(seconds, waiting=False)
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Until `event` is set or time is advanced past `seconds`. Kept apart from sleeps: not listed
+        in `slept` nor counted by `sleeping` (those are what tests assert on), counted by `waiting`."""
+        if event.is_set():
+            return True
+        setting = asyncio.ensure_future(event.wait())
+        timing = asyncio.ensure_future(self._sleep(seconds, waiting=True))
+        try:
+            await asyncio.wait({setting, timing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (setting, timing):
+                task.cancel()
+            await asyncio.gather(setting, timing, return_exceptions=True)
+        return event.is_set()
+
+    async def _sleep(self, seconds: float, *, waiting: bool) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (self._now + max(0.0, seconds), seconds, future, waiting)
+        self._sleepers.append(entry)
         await self._notify()
         try:
             await future
@@ -35,7 +54,7 @@ class ManualClock:
         """Move time on and wake every sleeper whose time has come (they run at the next await)."""
         self._now += seconds
         for entry in list(self._sleepers):
-            wake_at, _, future = entry
+            wake_at, _, future, _ = entry
             if wake_at <= self._now:
                 self._sleepers.remove(entry)
                 if not future.done():
@@ -43,7 +62,11 @@ class ManualClock:
 
     def sleeping(self, seconds: float) -> int:
         """How many tasks are asleep now for a sleep of `seconds`."""
-        return sum(1 for _, asked, _ in self._sleepers if asked == seconds)
+        return sum(1 for _, asked, _, waiting in self._sleepers if asked == seconds and not waiting)
+
+    def waiting(self) -> int:
+        """How many tasks are in a timed wait now (Clock.wait: the dispatcher's poll, say)."""
+        return sum(1 for *_, waiting in self._sleepers if waiting)
 
     async def wait_sleeping(self, seconds: float) -> None:
         """Until some task is asleep for `seconds` (the timeout is only a failsafe)."""
