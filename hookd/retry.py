@@ -21,6 +21,8 @@ JITTER_FRACTION = 0.2
 
 def base_delay_s(policy: RetryPolicy, attempt: int) -> float:
     """Delay after failed attempt number `attempt` (1-based), before jitter."""
+    if policy.schedule is not None:
+        return policy.schedule[min(attempt, len(policy.schedule)) - 1]
     strategy: tenacity.wait.wait_base
     if policy.backoff == "fixed":
         strategy = tenacity.wait_fixed(policy.initial_delay_s)

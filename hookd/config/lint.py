@@ -321,7 +321,16 @@ class _Linter:
             self.doc, hook, path, self.add, _header_name_problem, https_required_by=https_required_by(hook, delivery)
         )
         retry = hook.get("retry")
-        if isinstance(retry, dict):
+        if isinstance(retry, dict) and "schedule" in retry:
+            for key in ("backoff", "initial_delay", "max_delay", "max_attempts"):
+                if key in retry:
+                    self.add(
+                        (*path, "retry", key),
+                        f"retry.schedule writes out every delay (and so the number of attempts), so retry.{key} "
+                        "has no place beside it; remove one of the two",
+                        key=True,
+                    )
+        elif isinstance(retry, dict):
             try:
                 initial = parse_duration(retry.get("initial_delay", _RETRY_DEFAULTS.initial_delay_s))
                 maximum = parse_duration(retry.get("max_delay", _RETRY_DEFAULTS.max_delay_s))

@@ -68,6 +68,8 @@ class RetryPolicy:
     initial_delay_s: float = 5.0
     max_delay_s: float = 3600.0
     jitter: bool = True
+    # `schedule:` written out: the delay after each attempt (max_attempts and max_delay follow from it).
+    schedule: tuple[float, ...] | None = None
 
 
 # Endpoint authentication (a hook's `auth:`). Plain records of strings: they travel to the delivery
