@@ -203,7 +203,7 @@ class Lane:
     short. The dispatcher keeps the global limit and fairness across lanes; what holds back one
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
-    __slots__ = ("exhausted", "in_flight", "limit", "name", "ready", "reserved", "turns")
+    __slots__ = ("exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved", "turns")
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
@@ -218,19 +218,25 @@ class Lane:
         self.exhausted = False
         # Every lane, in the order they are asked for a slot this one frees: the next one first.
         self.turns: tuple[Lane, ...] = ()
+        # The receiver said "later" (429 or 503 with Retry-After): nothing starts or is claimed until
+        # then (Clock time; 0 when open). The dispatcher opens it again once the time has come.
+        self.held_until = 0.0
 
     def has_slot(self) -> bool:
-        """Under its own limit (the dispatcher checks the global one)."""
-        return self.in_flight < self.limit
+        """Under its own limit and not held (the dispatcher checks the global limit)."""
+        return self.in_flight < self.limit and not self.held_until
 
     def room(self) -> int:
-        """How many more of its deliveries may be claimed: its free slots plus one round in reserve."""
+        """How many more of its deliveries may be claimed: its free slots plus one round in reserve
+        (none while held: a claim counts an attempt, and a held delivery would spend it waiting)."""
+        if self.held_until:
+            return 0
         return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
 
     def wants_claim(self) -> bool:
-        """Whether a claim for this hook is worth a round: it is not known to have nothing due, and
-        its reserve is half used (refilled in batches, not one claim per delivery)."""
-        return not self.exhausted and len(self.ready) <= self.limit // 2
+        """Whether a claim for this hook is worth a round: it is not held, not known to have nothing
+        due, and its reserve is half used (refilled in batches, not one claim per delivery)."""
+        return not self.held_until and not self.exhausted and len(self.ready) <= self.limit // 2
 
 
 class Dispatcher:
@@ -398,6 +404,7 @@ class Dispatcher:
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
+        held_until = self._open_lanes()
         limits = self._limits()
         if limits:
             due = await self.store.claim_due(self.clock.now(), limits)
@@ -423,15 +430,48 @@ class Dispatcher:
             self._not_exhausted()
             return False
         timeout = POLL_INTERVAL_S
-        exhausted = [name for name, lane in self.lanes.items() if lane.exhausted]
+        exhausted = [name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until]
         if exhausted:
             next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, next_at - self.clock.now()))
+        if held_until is not None:
+            timeout = min(timeout, max(0.0, held_until - self.clock.now()))
         # Through the Clock, so a test drives the poll and the retries' due times with a fake one.
         if timeout <= 0 or not await self.clock.wait(self._wake, timeout):
             self._not_exhausted()  # a retry fell due, or another process queued work
         return False
+
+    def _open_lanes(self) -> float | None:
+        """Open the lanes whose hold has ended (their deliveries are due again); when the next hold
+        ends, or None if none is held."""
+        now = self.clock.now()
+        next_end: float | None = None
+        for lane in self.lanes.values():
+            if not lane.held_until:
+                continue
+            if lane.held_until <= now:
+                lane.held_until = 0.0
+                lane.exhausted = False
+            elif next_end is None or lane.held_until < next_end:
+                next_end = lane.held_until
+        return next_end
+
+    async def _hold(self, lane: Lane, until: float) -> None:
+        """The receiver asked to wait until `until`: the whole lane waits, not only the delivery that
+        was told so. What it had claimed and not started goes back, its attempt uncounted; what is in
+        flight finishes."""
+        first = not lane.held_until
+        lane.held_until = max(lane.held_until, until)
+        unsent = [d.id for d in lane.ready]
+        lane.ready.clear()
+        if first:
+            log.info(LogLine("the receiver asked to wait (Retry-After): the hook's deliveries wait, spending no "
+                             "attempt", {"hook": lane.name, "until": isoformat(lane.held_until),
+                                         "given_back": len(unsent)}))  # fmt: skip
+        self._wake.set()  # the round waits for the hold's end
+        if unsent:
+            await self.store.release(unsent, self.clock.now())
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -543,6 +583,16 @@ class Dispatcher:
             rng=self.rng,
         )
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
+        # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
+        # given once and leaves retries to the daemon.
+        if (
+            plan.state == "pending"
+            and outcome.retry_after_s is not None
+            and outcome.status in (429, 503)
+            and not self._draining
+        ):
+            assert plan.next_at is not None  # pending: due again then (Retry-After, capped at max_delay)
+            await self._hold(self.lanes[d.hook], plan.next_at)
         if plan.state == "delivered":
             self.delivered_total += 1
         elif plan.state == "failed":

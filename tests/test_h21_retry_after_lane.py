@@ -1,0 +1,61 @@
+"""A 429 or 503 with Retry-After slows the hook's whole lane for that time: the deliveries queued
+behind the one that was told "later" wait too, and waiting spends no attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db
+from tests.manual_clock import ManualClock
+from tests.test_h19_tail_health import daemon_on
+from tests.test_serve import basic_config
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5.0):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_retry_after_holds_the_whole_lane_without_spending_attempts(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. A daemon on a ManualClock; hook h (concurrency 1) whose receiver answers the first request
+       429 with Retry-After: 60, then 200; hook other, to another path, always 200.
+    2. Three events, each for both hooks.
+    Result: h's receiver gets one request, then nothing while the clock stands (its two queued
+    deliveries wait, back to pending with no attempt counted), while hook other delivers all three;
+    once the clock passes the minute, h delivers all three: the told one on its second attempt, the
+    two that waited on their first."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    receiver.on("/h", Reply(status=429, headers={"Retry-After": "60"}))
+    hooks = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 1, '
+        "retry: {max_delay: 1h, jitter: false}}\n"
+        f'          - {{name: other, events: ["*"], url: "{receiver.url("/other")}"}}'
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(basic_config(short_dir, receiver, hooks), clock):
+        acks = await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)])
+        assert all(a["ok"] for a in acks)
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'other' AND state = 'delivered'",
+                      lambda r: r == [(3,)])  # fmt: skip
+        await wait_db(db, "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'h' ORDER BY event_id",
+                      lambda r: r == [("e1", "pending", 1), ("e2", "pending", 0), ("e3", "pending", 0)])  # fmt: skip
+        await wait_until(lambda: clock.waiting() > 0)
+        for _ in range(20):  # turns for a lane that was not held to send
+            await asyncio.sleep(0)
+        assert len(receiver.at("/h")) == 1
+
+        clock.advance(60.0)
+        rows = await wait_db(db, "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'h' ORDER BY event_id",
+                             lambda r: all(state == "delivered" for _, state, _ in r))  # fmt: skip
+    assert rows == [("e1", "delivered", 2), ("e2", "delivered", 1), ("e3", "delivered", 1)]
+    assert len(receiver.at("/h")) == 4
+    assert db_rows(db, "SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+                       "WHERE d.hook = 'h'") == [(4,)]  # fmt: skip
