@@ -237,6 +237,13 @@ async def wait_db(
             await asyncio.sleep(0.02)
 
 
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Until `condition` holds, letting the loop run (checked every 10 ms; the timeout is only a failsafe)."""
+    async with asyncio.timeout(FAILSAFE_S):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 class DaemonProcess:
     """`python -m hookd serve` as a real subprocess, for signal and kill -9 tests."""
 

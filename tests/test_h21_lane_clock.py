@@ -3,25 +3,16 @@ Clock: with a fake one, a test decides when an hour has passed."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db
+from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 HOUR = 3600.0
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Until `condition` holds, letting the loop run (the timeout is only a failsafe)."""
-    async with asyncio.timeout(5.0):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_retry_due_in_an_hour_goes_when_the_clock_says_so(

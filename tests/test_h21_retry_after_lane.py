@@ -4,21 +4,14 @@ behind the one that was told "later" wait too, and waiting spends no attempt."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db
+from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5.0):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_retry_after_holds_the_whole_lane_without_spending_attempts(

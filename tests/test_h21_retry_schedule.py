@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from hookd.config.load import load_config
 from hookd.config.model import RetryPolicy
 from hookd.retry import plan_next
-from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db
+from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_h19_tail_health import daemon_on
 from tests.test_h20_guard_validate import validate
@@ -69,12 +68,6 @@ def test_a_schedule_must_list_durations(tmp_path: Path) -> None:
     for schedule in ("[]", "[5s, soon]"):
         code, lines, _ = validate(tmp_path, HOOK + f"    retry: {{schedule: {schedule}}}\n")
         assert code == 1, (schedule, lines)
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5.0):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_daemon_follows_the_schedule_on_its_clock(
