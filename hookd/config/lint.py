@@ -201,11 +201,7 @@ class _Linter:
         try:
             return target.is_dir()
         except OSError as e:
-            self.add(
-                path,
-                f"cannot look at {str(target)!r}: {e.strerror or e}; make sure the user hookd runs as can reach it",
-                "warning",
-            )
+            self._cannot_look(target, path, e)
             return None
 
     def _what_is(self, target: Path, path: PathKey) -> str | None:
@@ -216,13 +212,16 @@ class _Linter:
         except (FileNotFoundError, NotADirectoryError):
             return "missing"
         except OSError as e:
-            self.add(
-                path,
-                f"cannot look at {str(target)!r}: {e.strerror or e}; make sure the user hookd runs as can reach it",
-                "warning",
-            )
+            self._cannot_look(target, path, e)
             return None
         return file_kind(mode)
+
+    def _cannot_look(self, target: Path, path: PathKey, e: OSError) -> None:
+        self.add(
+            path,
+            f"cannot look at {str(target)!r}: {e.strerror or e}; make sure the user hookd runs as can reach it",
+            "warning",
+        )
 
     def _storage_dir(self) -> Path:
         # The daemon creates the database directory at start, so files beside the database are fine.

@@ -210,7 +210,9 @@ class HttpSender:
                 return _after(hops, url, None, _no_answer(TimeoutError(), request, started, url, url, endpoint))
             watch.clear()
             try:
-                status, answer, excerpt = await self._exchange(session, request, url, headers, timeout, own_host)
+                status, answer, excerpt = await self._exchange(
+                    session, request, endpoint, url, headers, timeout, own_host
+                )
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 if watch.only_refused:  # final: the same addresses are refused on every attempt
                     refused = no_response(refusal_message(url.host or "", watch.refused), started, retryable=False)
@@ -269,13 +271,13 @@ class HttpSender:
         self,
         session: aiohttp.ClientSession,
         request: OutboundRequest,
+        endpoint: Endpoint,
         url: yarl.URL,
         headers: Mapping[str, str],
         timeout: aiohttp.ClientTimeout,
         own_host: bool,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One request, redirects not followed: status, headers and the start of the body."""
-        endpoint = self._endpoints.get(request.endpoint, PLAIN)
         proxy = endpoint.proxy_for(url)
         if proxy is not None and session is not self._session:
             # Through a proxy the socket goes to the proxy (trusted: the config names it), and the proxy
