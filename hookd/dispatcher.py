@@ -94,8 +94,10 @@ class Recorder:
                     await asyncio.shield(self.store.record_attempts(batch))
                     if log.isEnabledFor(logging.DEBUG):
                         _log_recorded(batch)
-                    if any(r.state == "pending" for r in batch):
-                        self.on_retry_scheduled()  # its due time is in the store only now
+                    if any(r.state == "pending" or r.ordered for r in batch):
+                        # A retry's due time is in the store only now, and so is the next delivery of a
+                        # key whose delivery ended (it became due in the same write).
+                        self.on_retry_scheduled()
                 except asyncio.CancelledError:
                     self._buffer[:0] = batch
                     raise
@@ -424,6 +426,9 @@ class Dispatcher:
                 # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
                 return False
         if drain and not self._active and not self.buffered_total:
+            if any(h.ordering is not None for h in self.hooks.values()):
+                # The outcomes written decide which deliveries of a key are due next: write them first.
+                await self.recorder.flush()
             next_at = await self.store.next_due_at(list(self.lanes))
             if next_at is None or next_at > self.clock.now():
                 return True
@@ -634,6 +639,7 @@ class Dispatcher:
                 hops=outcome.hops,
                 state=state,
                 next_at=next_at,
+                ordered=hook.ordering is not None,
             )
         )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hookd.clock import Clock
+from hookd.events import Event
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine
@@ -128,6 +129,20 @@ class Ingest:
                 return
         await self._commit([], final=True)
 
+    def _keyed(
+        self, matches: list[tuple[str, Event, tuple[list[str], Mapping[str, str]]]]
+    ) -> tuple[list[tuple[str, Event, tuple[list[str], Mapping[str, str]]]], dict[int, dict[str, str] | None]]:
+        """The ordering keys of the events that matched a hook with an ordering_key, by index; such a
+        hook whose key fails on an event moves to its failed hooks (router.ordering_keys)."""
+        ordered = self.router.ordered
+        keyed: dict[int, dict[str, str] | None] = {}
+        out = []
+        for i, (source, event, (hooks, failed)) in enumerate(matches):
+            if not ordered.isdisjoint(hooks):
+                hooks, failed, keyed[i] = self.router.ordering_keys(event, hooks, failed)
+            out.append((source, event, (hooks, failed)))
+        return out, keyed
+
     def _filter_failed(self, event_id: str, failed: Mapping[str, str], now: float) -> None:
         """Count and (rate-limited) log the hooks whose filter failed on a stored event."""
         for hook, reason in failed.items():
@@ -145,17 +160,21 @@ class Ingest:
     async def _commit(self, group: list[_Pending], *, final: bool = False) -> None:
         routing = self.router.routing
         matches = [(p.batch.source, event, routing(event)) for p in group for event in p.batch.events]
+        keyed: dict[int, dict[str, str] | None] = {}  # by index in matches: the ordered hooks' keys
+        if self.router.ordered:
+            matches, keyed = self._keyed(matches)
         reserved: dict[str, int] = {}
         if self.handoff is not None:
             wanted = Counter(hook for _, _, (hooks, _) in matches for hook in hooks)
             reserved = {hook: self.handoff.reserve(hook, n) for hook, n in wanted.items()}
         left = dict(reserved)
         routed = []
-        for source, event, (hooks, failed) in matches:
+        for i, (source, event, (hooks, failed)) in enumerate(matches):
             claimed = frozenset(h for h in hooks if left.get(h, 0) > 0)
             for h in claimed:
                 left[h] -= 1
-            routed.append(RoutedEvent(event, source, hooks, claimed, failed))
+            # The store may still not claim a delivery with a key: it waits if its key has an earlier one.
+            routed.append(RoutedEvent(event, source, hooks, claimed, failed, keyed.get(i) if keyed else None))
         now = self.clock.now()
         rejections, summaries = self.rejection_limiter.admit((r for p in group for r in p.batch.rejections), now)
         for p in group:

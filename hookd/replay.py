@@ -100,6 +100,9 @@ class Target:
     event_type: str | None
     hook: str
     original: DeliveryRow | None  # None: the event has no earlier delivery to this hook (from a file)
+    # The replay goes behind the unfinished deliveries of this key: its original's, as stored; from a
+    # file, the one the config's ordering_key gives now.
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,7 +155,10 @@ async def select(store: Store, query: DeliveryQuery) -> list[Target]:
     newest: dict[tuple[str, str], DeliveryRow] = {}
     for row in rows:
         newest[(row.event_id, row.hook)] = row
-    return [Target(event_id=r.event_id, event_type=r.event_type, hook=r.hook, original=r) for r in newest.values()]
+    return [
+        Target(event_id=r.event_id, event_type=r.event_type, hook=r.hook, original=r, ordering_key=r.ordering_key)
+        for r in newest.values()
+    ]
 
 
 def read_events_file(path: Path, *, now: float) -> list[Event]:
@@ -202,13 +208,19 @@ async def plan_file(store: Store, events: Sequence[Event], router: Router) -> Fi
     filter_failures: list[tuple[str, str, str]] = []
     for event in events:
         matched, failed = router.routing(event)
+        keys: dict[str, str] | None = None
+        if not router.ordered.isdisjoint(matched):
+            matched, failed, keys = router.ordering_keys(event, matched, failed)
         filter_failures.extend((event.id, hook, reason) for hook, reason in failed.items())
         for hook in matched:
             original = newest.get((event.id, hook))
             if original is not None and original.state not in FINISHED_STATES:
                 unfinished += 1
                 continue
-            targets.append(Target(event_id=event.id, event_type=event.type, hook=hook, original=original))
+            key = keys.get(hook) if keys is not None else None
+            targets.append(
+                Target(event_id=event.id, event_type=event.type, hook=hook, original=original, ordering_key=key)
+            )
     return FilePlan(
         events=len(events),
         new_events=tuple(e for e in events if e.id not in known),
@@ -259,6 +271,7 @@ async def queue(
                 hook=t.hook,
                 replay_of=t.original.id if t.original is not None else None,
                 next_at=now + (start + i) * spacing,
+                ordering_key=t.ordering_key,
             )
             for i, t in enumerate(batch)
         ]

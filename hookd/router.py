@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +25,13 @@ from hookd.urls import UrlTemplate, compile_url, is_templated
 # (the filter could not say yes), and the event gets a failed delivery to it carrying this reason, so
 # it is counted, shows in history and health, and can be replayed once the filter is fixed.
 FILTER_FAILED = "filter could not be evaluated on this event"
+# An ordering key that cannot be evaluated fails the same way: sending the delivery unordered could
+# overtake an earlier event of the key it should have had (see ordering_key).
+ORDERING_KEY_FAILED = "ordering_key could not be evaluated on this event"
 _NO_FAILURES: Mapping[str, str] = MappingProxyType({})
+# A key longer than this is stored as its SHA-256: equal values still get equal keys (the order is the
+# same), and the index stays small when a key is a large value.
+MAX_KEY_CHARS = 200
 
 
 def compile_globs(globs: Sequence[str]) -> re.Pattern[str]:
@@ -46,6 +54,7 @@ class CompiledHook:
     # Headers whose configured value holds a secret: not sent on after a redirect to another host.
     private_headers: frozenset[str] = frozenset()
     url: UrlTemplate | None = None  # None: the url is written out, and sent as it is
+    ordering: ParsedResult | None = None  # the compiled ordering_key; None: deliveries go unordered
 
     @property
     def name(self) -> str:
@@ -78,6 +87,7 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         ),
         endpoint=endpoint_spec(config),
         url=url,
+        ordering=compile_expression(config.ordering_key) if config.ordering_key else None,
     )
 
 
@@ -97,6 +107,8 @@ class Router:
         self.redactor = redactor = Redactor(secrets)
         self.hooks: tuple[CompiledHook, ...] = tuple(compile_hook(h, redactor) for h in hooks)
         self.by_name: Mapping[str, CompiledHook] = {h.name: h for h in self.hooks}
+        # Hooks with an ordering_key: events matching none of them need no key (ordering_keys).
+        self.ordered: frozenset[str] = frozenset(h.name for h in self.hooks if h.ordering is not None)
 
     @property
     def endpoints(self) -> dict[str, EndpointSpec]:
@@ -149,6 +161,56 @@ class Router:
             else:
                 verdicts.append(Verdict(hook.name, False, f"filter {hook.config.filter!r} is {value!r}", value))
         return verdicts
+
+    def ordering_keys(
+        self, event: Event, matched: list[str], failed: Mapping[str, str]
+    ) -> tuple[list[str], Mapping[str, str], dict[str, str] | None]:
+        """`routing`'s answer with each matched ordered hook's key for this event: (matched, failed,
+        keys). A hook whose key cannot be evaluated moves from matched to failed (ORDERING_KEY_FAILED);
+        one whose key is null goes unordered (not in keys). Call it only when the event matched a hook
+        in `ordered`."""
+        keys: dict[str, str] = {}
+        failures: dict[str, str] | None = None
+        for name in matched:
+            hook = self.by_name[name]
+            if hook.ordering is None:
+                continue
+            try:
+                key = ordering_key(evaluate(hook.ordering, event.envelope))
+            except EvaluationError as e:
+                failures = failures if failures is not None else dict(failed)
+                failures[name] = hook.redactor.text(
+                    f"{ORDERING_KEY_FAILED}: {e}; nothing was sent. Make ordering_key handle events like this "
+                    "one, then replay the delivery (a replay of it goes unordered)"
+                )
+                continue
+            if key is not None:
+                keys[name] = key
+        if failures is not None:
+            matched = [h for h in matched if h not in failures]
+            failed = failures
+        return matched, failed, keys or None
+
+
+def ordering_key(value: object) -> str | None:
+    """The stored form of a key: a string as it is, another value as compact JSON with sorted keys
+    (so "1" and 1 share a key: a few more deliveries in order, never fewer), a long one as its
+    SHA-256; None for null (unordered)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if len(text) > MAX_KEY_CHARS or (not text.isascii() and _unstorable(text)):
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return text
+
+
+def _unstorable(text: str) -> bool:
+    """Whether `text` holds a lone surrogate, which SQLite cannot store as text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def filter_failure(hook: CompiledHook, e: EvaluationError) -> str:

@@ -146,6 +146,7 @@ def delivery_dict(row: DeliveryRow) -> dict[str, object]:
         "updated_at": utc_time(row.updated_at),
         "next_at": utc_time(row.next_at) if row.state == "pending" else None,
         "replay_of": row.replay_of,
+        "ordering_key": row.ordering_key,
     }
 
 

@@ -308,7 +308,11 @@ def _print_delivery(detail: DeliveryDetail) -> None:
     _field(2, "created", local_time(d.created_at))
     if d.replay_of:
         _field(2, "replay of", [d.replay_of])
-    if d.state == "pending":
+    if d.ordering_key is not None:
+        _field(2, "order key", [d.ordering_key])
+    if d.state == "pending" and d.next_at is None and d.ordering_key is not None:
+        _field(2, "next try", "once the earlier deliveries of its ordering key have finished")
+    elif d.state == "pending":
         _field(2, "next try", local_time(d.next_at))
     if not detail.attempts and d.last_error:  # failed before any attempt: the hook's filter failed on the event
         _field(2, "error", d.last_error)

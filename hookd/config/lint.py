@@ -286,6 +286,9 @@ class _Linter:
         expression = hook.get("filter")
         if isinstance(expression, str) and expression.strip():
             self._filter(expression, (*path, "filter"))
+        ordering_key = hook.get("ordering_key")
+        if isinstance(ordering_key, str) and ordering_key.strip():
+            self._filter(ordering_key, (*path, "ordering_key"))  # an expression on the event, as a filter is
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
         signing = hook.get("signing")

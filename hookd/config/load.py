@@ -374,6 +374,7 @@ _SIGNING: _Spec = {
 _HOOK: _Spec = {
     "description": ("description", _same),
     "filter": ("filter", _same),
+    "ordering_key": ("ordering_key", _same),
     "method": ("method", _same),
     "headers": ("headers", lambda v: MappingProxyType(dict(v))),
     "payload": ("payload", _same),

@@ -180,6 +180,8 @@ class HookConfig:
     url: str
     description: str = ""
     filter: str | None = None
+    # JMESPath on the event envelope: deliveries with the same value go out one at a time, in event order.
+    ordering_key: str | None = None
     method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
     headers: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     payload: object = None  # template source (plain JSON values); None = the event envelope

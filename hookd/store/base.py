@@ -43,6 +43,9 @@ class RoutedEvent:
     # Hooks whose filter could not be evaluated on the event, with the reason: each gets a delivery
     # stored `failed` with no attempt and the reason as its error (router.FILTER_FAILED).
     failed: Mapping[str, str] = field(default_factory=lambda: _NO_FAILURES)
+    # The ordering key of each matched hook that has an ordering_key and got a non-null key from the
+    # event (router.ordering_key); None when no hook of the event orders (the common case, no lookup).
+    keys: Mapping[str, str] | None = None
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -85,6 +88,9 @@ class AttemptRecord:
     state: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
     hops: tuple[Hop, ...] = ()  # the redirect chain followed, redacted; empty when none was
+    # The hook orders its deliveries by key: when this attempt ends the delivery for good, the next
+    # delivery of its key becomes due (in the same transaction).
+    ordered: bool = False
 
 
 # -- history and replay ------------------------------------------------------------------------------
@@ -128,6 +134,9 @@ class DeliveryRow:
     last_error: str | None
     last_duration_s: float | None
     replay_of: str | None  # the delivery this one replays
+    # Its hook's ordering key for its event, as stored (None: unordered). Pending with no next_at: it
+    # waits for an earlier delivery of its key to finish.
+    ordering_key: str | None = None
 
     @property
     def status(self) -> DeliveryStatus:
@@ -208,6 +217,9 @@ class ReplayItem:
     hook: str
     replay_of: str | None  # the delivery it replays; None when the event never had one to this hook
     next_at: float
+    # Its ordering key: it goes behind the unfinished deliveries of (hook, key), if any (due at
+    # next_at only when there are none).
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,6 +248,8 @@ class Store(Protocol):
     ) -> IngestResult:
         """Store events, one pending delivery per matched hook, one failed delivery (no attempt, the
         reason as its error) per hook in RoutedEvent.failed, rejections and checkpoints: one commit.
+        A delivery with an ordering key (RoutedEvent.keys) whose (hook, key) has an unfinished delivery
+        waits for it (pending, no due time), and is not claimed even if RoutedEvent.claimed names its hook.
 
         Idempotent: an event id already stored is left out of `inserted` and not routed again.
         """
@@ -243,7 +257,9 @@ class Store(Protocol):
 
     async def claim_due(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
         """Claim up to limits[hook] pending deliveries per hook whose next attempt is due, counting
-        the attempt durably before it is made. Not safe to run twice for one delivery at once."""
+        the attempt durably before it is made. Of one (hook, ordering key) only the oldest unfinished
+        delivery is ever due (the others wait for it), so a claim keeps each key's order. Not safe to
+        run twice for one delivery at once."""
         ...
 
     async def release(self, delivery_ids: Sequence[str], now: float) -> None:
@@ -260,6 +276,11 @@ class Store(Protocol):
 
     async def recover_interrupted(self, now: float) -> int:
         """Put deliveries left `delivering` by a crash back to pending, due now. Returns how many."""
+        ...
+
+    async def unorder(self, hooks: Sequence[str], now: float) -> int:
+        """Deliveries of these hooks waiting for an earlier delivery of their ordering key become due
+        now (the hooks no longer have an ordering_key). Returns how many. Idempotent."""
         ...
 
     async def checkpoint(self, source: str) -> Checkpoint | None:
@@ -301,7 +322,8 @@ class Store(Protocol):
 
     async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:
         """Make the queued (pending, not in flight) deliveries `query` selects `cancelled`, with `reason`
-        as their last error, in one transaction. Returns how many. Idempotent."""
+        as their last error, in one transaction (the next delivery of a withdrawn one's ordering key
+        becomes due). Returns how many. Idempotent."""
         ...
 
     async def ids_with_prefix(self, table: IdTable, prefix: str, limit: int) -> list[str]:

@@ -90,4 +90,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE attempts ADD COLUMN hops TEXT;
         """,
     ),
+    (
+        "0005_ordering_key",
+        """
+        -- A hook's ordering_key, evaluated on the event at ingest (NULL when the hook has none or the
+        -- event gives null). Of the unfinished deliveries of one (hook, key), only the oldest has a due
+        -- time: the others are pending with next_at NULL, waiting for the key, so the claim (the
+        -- deliveries_due range on next_at) never sees them. When the head ends for good, the next gets one.
+        ALTER TABLE deliveries ADD COLUMN ordering_key TEXT;
+        -- Finds a key's head (next_at set) and its next waiting delivery (next_at NULL, oldest id first) in
+        -- a range of this index, however long the key's queue. Rows without a key are not in it.
+        CREATE INDEX deliveries_key ON deliveries(hook, ordering_key, next_at)
+            WHERE ordering_key IS NOT NULL AND state IN ('pending', 'delivering')
+        """,
+    ),
 )

@@ -25,6 +25,7 @@ from hookd.logs import LogLine
 from hookd.sources.base import Checkpoint, Rejection
 from hookd.store import sqlite_reads as reads
 from hookd.store.base import (
+    FINISHED_STATES,
     AttemptRecord,
     AttemptRow,
     DeliveryQuery,
@@ -352,6 +353,14 @@ class SQLiteStore:
 
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:
+            # The deliveries of ordered hooks that end for good now: the next of each one's key goes.
+            ended = [(r.delivery_id, r.started_at) for r in records if r.ordered and r.state in FINISHED_STATES]
+            if ended:
+                await self._write_hot(
+                    len(records), _record_attempts_and_advance, _attempt_rows(records), _delivery_updates(records),
+                    ended,
+                )  # fmt: skip
+                return
             await self._write_hot(len(records), _record_attempts, _attempt_rows(records), _delivery_updates(records))
 
     async def next_due_at(self, hooks: Sequence[str]) -> float | None:
@@ -366,6 +375,24 @@ class SQLiteStore:
             return cur.rowcount
 
         return await self._write(recover)
+
+    async def unorder(self, hooks: Sequence[str], now: float) -> int:
+        if not hooks:
+            return 0
+
+        def unorder(db: sqlite3.Connection) -> int:
+            # Only deliveries waiting for their key have a pending state and no due time: a seek on
+            # deliveries_due (hook, next_at) per hook, nothing for a hook with none.
+            return sum(
+                db.execute(
+                    "UPDATE deliveries SET next_at = ?, updated_at = ? "
+                    "WHERE state = 'pending' AND hook = ? AND next_at IS NULL",
+                    (now, now, hook),
+                ).rowcount
+                for hook in hooks
+            )
+
+        return await self._write(unorder)
 
     async def pending_by_hook(self) -> dict[str, int]:
         return await self._db.run(reads.pending_by_hook)
@@ -427,12 +454,16 @@ class SQLiteStore:
         queued = f"{where} AND" if where else " WHERE"
 
         def withdraw(db: sqlite3.Connection) -> int:
-            return db.execute(
+            rows = db.execute(
                 "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ?, last_error = ? "
                 "WHERE id IN (SELECT d.id FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
-                f"{queued} d.state = 'pending')",
+                f"{queued} d.state = 'pending') RETURNING hook, ordering_key",
                 [now, reason, *params],
-            ).rowcount
+            ).fetchall()
+            # A withdrawn head lets the next delivery of its key go, as a delivery that failed for good does.
+            for hook, key in {(h, k) for h, k in rows if k is not None}:
+                _advance_key(db, hook, key, now)
+            return len(rows)
 
         return await self._write(withdraw)
 
@@ -452,15 +483,22 @@ class SQLiteStore:
         if not items:
             return []
         ids = [uuid7() for _ in items]
-        rows = [
-            (i, item.event_id, item.hook, item.next_at, now, now, item.replay_of)
-            for i, item in zip(ids, items, strict=True)
-        ]
 
         def insert(db: sqlite3.Connection) -> None:
+            # A replay with an ordering key goes behind the unfinished deliveries of its (hook, key).
+            busy: set[tuple[str, str]] = set()
+            rows = []
+            for i, item in zip(ids, items, strict=True):
+                next_at: float | None = item.next_at
+                key = item.ordering_key
+                if key is not None:
+                    if (item.hook, key) in busy or _key_busy(db, item.hook, key):
+                        next_at = None
+                    busy.add((item.hook, key))
+                rows.append((i, item.event_id, item.hook, next_at, now, now, item.replay_of, key))
             db.executemany(
                 "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at, "
-                "replay_of) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+                "replay_of, ordering_key) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -489,15 +527,31 @@ def _ingest(
     failed_rows: list[tuple[object, ...]] = []  # never attempted: the filter failed on the event
     claimed: list[DueDelivery] = []
     pending_hooks: set[str] = set()
+    keyed_rows: list[tuple[object, ...]] = []  # deliveries with an ordering key
+    busy: set[tuple[str, str]] = set()  # (hook, key) with an unfinished delivery, stored or in this batch
     for r in routed:
         e = r.event
         if e.id in seen:
             continue  # already stored, or twice in this batch: the first one wins
         seen.add(e.id)
         event_rows.append((e.id, e.type, r.source, e.source, e.time, now, e.body))
+        keys = r.keys
         for hook in r.hooks:
             delivery_id = uuid7()
-            if hook in r.claimed:
+            if keys is not None and hook in keys:
+                key = keys[hook]
+                if (hook, key) in busy or _key_busy(db, hook, key):
+                    busy.add((hook, key))  # waits for the key: no due time, never claimed now
+                    keyed_rows.append((delivery_id, e.id, hook, "pending", 0, None, now, now, key))
+                    continue
+                busy.add((hook, key))
+                if hook in r.claimed:  # due now, so that it counts as the key's head (see _advance_key)
+                    keyed_rows.append((delivery_id, e.id, hook, "delivering", 1, now, now, now, key))
+                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None))
+                else:
+                    keyed_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now, key))
+                    pending_hooks.add(hook)
+            elif hook in r.claimed:
                 delivery_rows.append((delivery_id, e.id, hook, "delivering", 1, None, now, now))
                 claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None))
             else:
@@ -513,6 +567,13 @@ def _ingest(
             db,
             "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at) VALUES",
             delivery_rows,
+        )
+    if keyed_rows:
+        _insert_rows(
+            db,
+            "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at, "
+            "ordering_key) VALUES",
+            keyed_rows,
         )
     if failed_rows:
         _insert_rows(
@@ -534,7 +595,7 @@ def _ingest(
         )
     return IngestResult(
         inserted=frozenset(row[0] for row in event_rows),
-        deliveries=len(delivery_rows) + len(failed_rows),
+        deliveries=len(delivery_rows) + len(keyed_rows) + len(failed_rows),
         claimed=tuple(claimed),
         pending_hooks=frozenset(pending_hooks),
     )
@@ -627,6 +688,55 @@ def _record_attempts(
             "WHERE deliveries.id = u.column7 AND deliveries.attempts = u.column8",
             [v for row in chunk for v in row],
         )
+
+
+def _record_attempts_and_advance(
+    db: sqlite3.Connection,
+    attempt_rows: Sequence[tuple[object, ...]],
+    updates: Sequence[tuple[object, ...]],
+    ended: Sequence[tuple[str, float]],
+) -> None:
+    """`_record_attempts`, then the next delivery of each ended delivery's ordering key becomes due."""
+    _record_attempts(db, attempt_rows, updates)
+    for delivery_id, at in ended:
+        row = db.execute(
+            "SELECT hook, ordering_key FROM deliveries WHERE id = ? AND ordering_key IS NOT NULL "
+            "AND state IN ('delivered', 'failed', 'cancelled')",
+            (delivery_id,),
+        ).fetchone()
+        if row is not None:
+            _advance_key(db, row[0], row[1], at)
+
+
+# A key's head is its unfinished delivery with a due time; the others wait (next_at NULL), oldest id
+# first. Both are ranges of the deliveries_key index (hook, ordering_key, next_at): these conditions
+# repeat its WHERE word for word, which is how SQLite knows the partial index applies.
+_KEY_HEAD = (
+    "SELECT 1 FROM deliveries WHERE hook = ?1 AND ordering_key = ?2 AND ordering_key IS NOT NULL "
+    "AND state IN ('pending', 'delivering') AND next_at IS NOT NULL"
+)
+_KEY_NEXT = (
+    "SELECT id FROM deliveries WHERE hook = ?1 AND ordering_key = ?2 AND ordering_key IS NOT NULL "
+    "AND state IN ('pending', 'delivering') AND next_at IS NULL ORDER BY id LIMIT 1"
+)
+_KEY_UNFINISHED = (
+    "SELECT 1 FROM deliveries WHERE hook = ? AND ordering_key = ? AND ordering_key IS NOT NULL "
+    "AND state IN ('pending', 'delivering') LIMIT 1"
+)
+
+
+def _key_busy(db: sqlite3.Connection, hook: str, key: str) -> bool:
+    """Whether (hook, key) has an unfinished delivery, which a new one of the key must wait for."""
+    return db.execute(_KEY_UNFINISHED, (hook, key)).fetchone() is not None
+
+
+def _advance_key(db: sqlite3.Connection, hook: str, key: str, now: float) -> bool:
+    """If (hook, key) has no head now, its oldest waiting delivery becomes due at `now`. Idempotent:
+    writing the same outcome twice cannot let two deliveries of a key go at once."""
+    cur = db.execute(
+        f"UPDATE deliveries SET next_at = ?3 WHERE id = ({_KEY_NEXT}) AND NOT EXISTS ({_KEY_HEAD})", (hook, key, now)
+    )
+    return cur.rowcount > 0
 
 
 def _prune_deliveries(db: sqlite3.Connection, older_than: float, batch: int) -> tuple[int, int]:

@@ -33,7 +33,7 @@ _STATUS_SQL: Mapping[DeliveryStatus, str] = {
 }
 _DELIVERY_COLUMNS = (
     "d.id, d.event_id, e.type, d.hook, d.state, d.attempts, d.next_at, d.created_at, d.updated_at, "
-    "d.last_status, d.last_error, d.last_duration_s, d.replay_of"
+    "d.last_status, d.last_error, d.last_duration_s, d.replay_of, d.ordering_key"
 )
 # History and stats read windows of deliveries by created_at (indexed), then their attempts by key:
 # the attempts table has no time index, and adding one would cost every attempt write.
@@ -88,6 +88,7 @@ def _delivery_row(r: Sequence[Any]) -> DeliveryRow:  # a row of _DELIVERY_COLUMN
         last_error=r[10],
         last_duration_s=r[11],
         replay_of=r[12],
+        ordering_key=r[13],
     )
 
 
