@@ -639,7 +639,7 @@ class Dispatcher:
                 hops=outcome.hops,
                 state=state,
                 next_at=next_at,
-                ordered=hook.ordering is not None,
+                ordered=d.ordering_key is not None,
             )
         )
 

@@ -479,6 +479,12 @@ async def run(
             targets = list(plan.targets)
         else:
             targets = await select(store, query)
+        if known is not None:
+            # A hook the config no longer orders takes its replays unordered, as its new events.
+            targets = [
+                replace(t, ordering_key=None) if t.hook in known and known[t.hook].ordering is None else t
+                for t in targets
+            ]
         hooks = list(dict.fromkeys(t.hook for t in targets))
         unconfigured = tuple(h for h in hooks if known is not None and h not in known)
         result = ReplayResult(

@@ -198,3 +198,20 @@ def test_validate_names_a_bad_ordering_key_at_its_line(tmp_path: Path) -> None:
     code, lines, path = validate(tmp_path, text)
     assert code == 1
     assert any(line.startswith(f"{path}:6:") and "ordering_key" in line for line in lines), lines
+
+
+async def test_replay_wait_sends_a_keys_replays_in_order(short_dir: Path, receiver: Receiver) -> None:
+    """1. A daemon delivers a1, a2, a3 of key A and stops. 2. `hookd replay --hook h --wait`.
+    Result: the three replays are queued behind one another (only the first due) and sent by the
+    command itself, one after another in event order; each is delivered with one attempt."""
+    db = short_dir / "hookd.db"
+    config = basic_config(short_dir, receiver, ordered_hook(receiver))
+    async with running_daemon(config):
+        await send_lines(short_dir / "s.sock", [order_event(i, "A") for i in ("a1", "a2", "a3")])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(3,)])
+    result = await hookd("replay", "-c", str(config), "--hook", "h", "--wait")
+    assert result.exit_code == 0, result.output
+    assert sent(receiver, "A") == ["a1", "a2", "a3", "a1", "a2", "a3"]
+    assert db_rows(db, "SELECT event_id, state, attempts, ordering_key FROM deliveries WHERE replay_of IS NOT NULL "
+                       "ORDER BY id") == [("a1", "delivered", 1, "A"), ("a2", "delivered", 1, "A"),
+                                          ("a3", "delivered", 1, "A")]  # fmt: skip

@@ -60,6 +60,9 @@ class DueDelivery:
     attempt: int  # this attempt's number, 1-based
     body: bytes  # the stored event envelope (JSON)
     replay_of: str | None
+    # Its ordering key as stored (None: unordered). When it ends for good, the next of its key goes:
+    # kept with the delivery, not read from the config, so a process with another config keeps the order.
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,8 @@ class AttemptRecord:
     state: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
     hops: tuple[Hop, ...] = ()  # the redirect chain followed, redacted; empty when none was
-    # The hook orders its deliveries by key: when this attempt ends the delivery for good, the next
-    # delivery of its key becomes due (in the same transaction).
+    # The delivery has an ordering key: when this attempt ends it for good, the next delivery of its
+    # key becomes due (in the same transaction).
     ordered: bool = False
 
 

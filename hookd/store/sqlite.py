@@ -547,7 +547,7 @@ def _ingest(
                 busy.add((hook, key))
                 if hook in r.claimed:  # due now, so that it counts as the key's head (see _advance_key)
                     keyed_rows.append((delivery_id, e.id, hook, "delivering", 1, now, now, now, key))
-                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None))
+                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, key))
                 else:
                     keyed_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now, key))
                     pending_hooks.add(hook)
@@ -602,7 +602,7 @@ def _ingest(
 
 
 def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
-    claimed: list[tuple[str, str, str, int, str | None]] = []
+    claimed: list[tuple[str, str, str, int, str | None, str | None]] = []
     for hook, limit in limits.items():
         if limit <= 0:
             continue
@@ -611,7 +611,7 @@ def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) ->
                 "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
                 "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
                 "ORDER BY next_at, id LIMIT ?) "
-                "RETURNING id, event_id, hook, attempts, replay_of",
+                "RETURNING id, event_id, hook, attempts, replay_of, ordering_key",
                 (now, hook, now, limit),
             ).fetchall()
         )
@@ -623,8 +623,8 @@ def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) ->
         bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
     claimed.sort(key=lambda row: row[0])  # uuid7 ids: oldest first
     return [
-        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r)
-        for d, e, h, a, r in claimed
+        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r, ordering_key=k)
+        for d, e, h, a, r, k in claimed
     ]
 
 
