@@ -240,6 +240,7 @@ class AdminServer:
                     "last_error": c.last_error,
                     "filter_errors_total": d.hook_errors.filter_errors.get(name, 0),
                     "template_errors_total": d.hook_errors.template_errors.get(name, 0),
+                    "ordering_key_errors_total": d.hook_errors.ordering_key_errors.get(name, 0),
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                 }
             )
@@ -408,11 +409,11 @@ def _evaluation_error(failure: EvaluationFailure | None) -> dict[str, object] | 
 
 
 def _evaluation_reason(failure: EvaluationFailure, counts: HookErrors) -> str:
-    what, total = (
-        ("filter", counts.filter_errors[failure.hook])
-        if failure.kind == "filter"
-        else ("payload or header template", counts.template_errors[failure.hook])
-    )
+    what, total = {
+        "filter": ("filter", counts.filter_errors[failure.hook]),
+        "template": ("payload or header template", counts.template_errors[failure.hook]),
+        "ordering_key": ("ordering_key", counts.ordering_key_errors[failure.hook]),
+    }[failure.kind]
     return (
         f"hook {failure.hook!r}: its {what} could not be evaluated on {total} event(s) since start, "
         f"the last on event {failure.event_id} (hookd history show {failure.event_id}): {_clip(failure.error)}"

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-EvaluationKind = Literal["filter", "template"]
+EvaluationKind = Literal["filter", "template", "ordering_key"]
 
 LOG_INTERVAL_S = 60.0  # at most one log line per hook and kind in this long
 
@@ -33,6 +33,7 @@ class HookErrors:
         self.log_interval_s = log_interval_s
         self.filter_errors: Counter[str] = Counter()
         self.template_errors: Counter[str] = Counter()
+        self.ordering_key_errors: Counter[str] = Counter()
         self.latest: dict[str, EvaluationFailure] = {}
         self._logged_at: dict[tuple[str, EvaluationKind], float] = {}
         self._unlogged: Counter[tuple[str, EvaluationKind]] = Counter()
@@ -40,7 +41,9 @@ class HookErrors:
     def add(self, failure: EvaluationFailure) -> int | None:
         """Count `failure`. Returns None when it should not be logged (one was, less than
         log_interval_s ago), else how many went unlogged since the last line, to say so in this one."""
-        counts = self.filter_errors if failure.kind == "filter" else self.template_errors
+        counts = {"filter": self.filter_errors, "template": self.template_errors}.get(
+            failure.kind, self.ordering_key_errors
+        )
         counts[failure.hook] += 1
         self.latest[failure.hook] = failure
         key = (failure.hook, failure.kind)

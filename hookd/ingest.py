@@ -18,7 +18,7 @@ from typing import Protocol
 from hookd.clock import Clock
 from hookd.events import Event
 from hookd.health import RecentErrors
-from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.hook_errors import EvaluationFailure, EvaluationKind, HookErrors, unlogged_note
 from hookd.logs import LogLine
 from hookd.rejections import RejectionLimiter
 from hookd.router import Router
@@ -131,23 +131,36 @@ class Ingest:
 
     def _keyed(
         self, matches: list[tuple[str, Event, tuple[list[str], Mapping[str, str]]]]
-    ) -> tuple[list[tuple[str, Event, tuple[list[str], Mapping[str, str]]]], dict[int, dict[str, str] | None]]:
-        """The ordering keys of the events that matched a hook with an ordering_key, by index; such a
-        hook whose key fails on an event moves to its failed hooks (router.ordering_keys)."""
+    ) -> tuple[
+        list[tuple[str, Event, tuple[list[str], Mapping[str, str]]]],
+        dict[int, dict[str, str] | None],
+        dict[str, frozenset[str]],
+    ]:
+        """The ordering keys of the events that matched a hook with an ordering_key, by index in
+        `matches`; a hook whose key fails on an event moves to the event's failed hooks
+        (router.ordering_keys), and is named in the last item (by event id) for `_filter_failed`."""
         ordered = self.router.ordered
         keyed: dict[int, dict[str, str] | None] = {}
+        key_failed: dict[str, frozenset[str]] = {}
         out = []
         for i, (source, event, (hooks, failed)) in enumerate(matches):
             if not ordered.isdisjoint(hooks):
+                before = failed
                 hooks, failed, keyed[i] = self.router.ordering_keys(event, hooks, failed)
+                if failed is not before:
+                    key_failed[event.id] = frozenset(failed.keys() - before.keys())
             out.append((source, event, (hooks, failed)))
-        return out, keyed
+        return out, keyed, key_failed
 
-    def _filter_failed(self, event_id: str, failed: Mapping[str, str], now: float) -> None:
-        """Count and (rate-limited) log the hooks whose filter failed on a stored event."""
+    def _filter_failed(
+        self, event_id: str, failed: Mapping[str, str], now: float, key_failed: Set[str] = frozenset()
+    ) -> None:
+        """Count and (rate-limited) log the hooks whose filter (or, for those in `key_failed`,
+        ordering_key) failed on a stored event."""
         for hook, reason in failed.items():
+            kind: EvaluationKind = "ordering_key" if hook in key_failed else "filter"
             unlogged = self.hook_errors.add(
-                EvaluationFailure(kind="filter", hook=hook, event_id=event_id, error=reason, at=now)
+                EvaluationFailure(kind=kind, hook=hook, event_id=event_id, error=reason, at=now)
             )
             if unlogged is not None:
                 fields = {"event": event_id, "hook": hook, "reason": reason + unlogged_note(unlogged)}
@@ -161,8 +174,9 @@ class Ingest:
         routing = self.router.routing
         matches = [(p.batch.source, event, routing(event)) for p in group for event in p.batch.events]
         keyed: dict[int, dict[str, str] | None] = {}  # by index in matches: the ordered hooks' keys
+        key_failed: dict[str, frozenset[str]] = {}
         if self.router.ordered:
-            matches, keyed = self._keyed(matches)
+            matches, keyed, key_failed = self._keyed(matches)
         reserved: dict[str, int] = {}
         if self.handoff is not None:
             wanted = Counter(hook for _, _, (hooks, _) in matches for hook in hooks)
@@ -213,7 +227,7 @@ class Ingest:
                 if not fresh:
                     duplicates += 1
                 elif r.failed:
-                    self._filter_failed(event.id, r.failed, now)
+                    self._filter_failed(event.id, r.failed, now, key_failed.get(event.id, frozenset()))
             self.duplicates_total += duplicates
             stored = len(p.batch.events) - duplicates
             if stored:

@@ -146,11 +146,15 @@ async def test_a_key_that_cannot_be_evaluated_fails_the_delivery_and_null_goes_u
         "ordering_key: \"data.parts && join('-', data.parts)\"}"
     )
     db = short_dir / "hookd.db"
-    async with running_daemon(basic_config(short_dir, receiver, hook)):
+    async with running_daemon(basic_config(short_dir, receiver, hook)) as daemon:
         await send_lines(short_dir / "s.sock", [event_line("x", id="bad", data={"parts": ["a", 1]}),
                                                 event_line("x", id="none", data={})])  # fmt: skip
         rows = await wait_db(db, "SELECT event_id, state, attempts, ordering_key, last_error FROM deliveries "
                                  "ORDER BY event_id", lambda r: len(r) == 2 and r[1][1] == "delivered")  # fmt: skip
+        errors = daemon.ingest.hook_errors
+        assert (errors.ordering_key_errors["h"], errors.filter_errors["h"]) == (1, 0)
+        latest = errors.latest["h"]
+        assert (latest.kind, latest.event_id) == ("ordering_key", "bad")
     [(bad, state, attempts, key, error), none] = rows
     assert (bad, state, attempts, key) == ("bad", "failed", 0, None)
     assert isinstance(error, str) and error.startswith("ordering_key could not be evaluated on this event: ")

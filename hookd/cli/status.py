@@ -178,13 +178,18 @@ def _human(doc: dict[str, object]) -> None:
         hooks.add_column(name, justify="right")
     # Filters and templates that failed on events: a column only when some did (each is also a failure).
     evaluation_errors = {
-        str(item.get("name")): int(_num(item.get("filter_errors_total")) + _num(item.get("template_errors_total")))
+        str(item.get("name")): int(
+            _num(item.get("filter_errors_total"))
+            + _num(item.get("template_errors_total"))
+            + _num(item.get("ordering_key_errors_total"))
+        )
         for item in _dicts(doc.get("hooks"))
     }
     if any(evaluation_errors.values()):
         hooks.add_column("eval errors", justify="right")
         hooks.caption = (
-            f"{hooks.caption}; eval errors: events the hook's filter or templates failed on, since the daemon started"
+            f"{hooks.caption}; eval errors: events the hook's filter, ordering_key or templates failed on, since the "
+            "daemon started"
         )
     for item in _dicts(doc.get("hooks")):
         name = esc(str(item.get("name")))
