@@ -160,6 +160,14 @@ class Router:
                 verdicts.append(Verdict(hook.name, True, "", value))
             else:
                 verdicts.append(Verdict(hook.name, False, f"filter {hook.config.filter!r} is {value!r}", value))
+        if self.ordered:  # a matched hook whose ordering key fails gets a failed delivery, as in routing
+            _, failed, _ = self.ordering_keys(event, [v.hook for v in verdicts if v.matched], _NO_FAILURES)
+            verdicts = [
+                Verdict(v.hook, False, failed[v.hook], v.filter_value, filter_error=failed[v.hook])
+                if v.hook in failed
+                else v
+                for v in verdicts
+            ]
         return verdicts
 
     def ordering_keys(

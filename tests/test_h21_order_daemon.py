@@ -219,3 +219,25 @@ async def test_replay_wait_sends_a_keys_replays_in_order(short_dir: Path, receiv
     assert db_rows(db, "SELECT event_id, state, attempts, ordering_key FROM deliveries WHERE replay_of IS NOT NULL "
                        "ORDER BY id") == [("a1", "delivered", 1, "A"), ("a2", "delivered", 1, "A"),
                                           ("a3", "delivered", 1, "A")]  # fmt: skip
+
+
+def test_hookd_test_shows_a_key_that_cannot_be_evaluated_as_the_daemon_records_it(tmp_path: Path) -> None:
+    """`hookd test` on an event whose ordering key fails: the hook is shown failed with the reason
+    the daemon would record (exit 1), not as a delivery that would be sent."""
+    from typer.testing import CliRunner
+
+    from hookd.cli.app import app
+
+    config = tmp_path / "hookd.yaml"
+    config.write_text(
+        'version: 1\nhooks:\n  - name: h\n    events: ["*"]\n    url: "https://example.com/h"\n'
+        "    ordering_key: \"data.parts && join('-', data.parts)\"\n",
+        encoding="utf-8",
+    )
+    bad = CliRunner().invoke(app, ["test", "-c", str(config), "--type", "x", "--data", '{"parts": [1]}'],
+                             env={"HOOKD_CONFIG": None})  # fmt: skip
+    good = CliRunner().invoke(app, ["test", "-c", str(config), "--type", "x", "--data", '{"parts": ["a"]}'],
+                              env={"HOOKD_CONFIG": None})  # fmt: skip
+    assert bad.exit_code == 1, bad.output
+    assert "h: failed" in plain(bad.stdout) and "ordering_key could not be evaluated on this event" in plain(bad.stdout)
+    assert good.exit_code == 0, good.output
