@@ -102,11 +102,12 @@ class Daemon:
                 LogLine("recovered deliveries interrupted by the last stop; they will be sent again",
                         {"deliveries": recovered})
             )  # fmt: skip
-        unordered = [h.name for h in self.settings.hooks if h.ordering_key is None]
-        if unordered and await self.store.unorder(unordered, self.clock.now()):
-            # Their hook had an ordering_key at the last start and has none now: nothing would let them go.
-            log.info(LogLine("deliveries that waited for their ordering key go unordered: the hook has none now",
-                             {"hooks": ",".join(unordered)}))  # fmt: skip
+        # Deliveries that wait for their ordering key, of a hook that has none now: nothing would let them go.
+        unordered = await self.store.unorder([h.name for h in self.settings.hooks if h.ordering_key is None],
+                                             self.clock.now())  # fmt: skip
+        if unordered:
+            log.info(LogLine("deliveries that waited for their ordering key go unordered: their hook has none now",
+                             {"deliveries": unordered}))  # fmt: skip
         await self._warn_orphans()
         self._warn_unverified()
         await self.sender.start()

@@ -41,9 +41,11 @@ class HookErrors:
     def add(self, failure: EvaluationFailure) -> int | None:
         """Count `failure`. Returns None when it should not be logged (one was, less than
         log_interval_s ago), else how many went unlogged since the last line, to say so in this one."""
-        counts = {"filter": self.filter_errors, "template": self.template_errors}.get(
-            failure.kind, self.ordering_key_errors
-        )
+        counts = {
+            "filter": self.filter_errors,
+            "template": self.template_errors,
+            "ordering_key": self.ordering_key_errors,
+        }[failure.kind]
         counts[failure.hook] += 1
         self.latest[failure.hook] = failure
         key = (failure.hook, failure.kind)

@@ -5,6 +5,7 @@ middle keeps the order."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import orjson
@@ -241,3 +242,24 @@ def test_hookd_test_shows_a_key_that_cannot_be_evaluated_as_the_daemon_records_i
     assert bad.exit_code == 1, bad.output
     assert "h: failed" in plain(bad.stdout) and "ordering_key could not be evaluated on this event" in plain(bad.stdout)
     assert good.exit_code == 0, good.output
+
+
+async def test_a_hook_that_drops_its_ordering_key_lets_waiting_deliveries_go(
+    short_dir: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1. Hook h orders by data.order_id; a1 gets 503 (retry in an hour), a2 and a3 wait for it.
+    2. Stop; the config loses ordering_key; start again.
+    Result: a2 and a3 are delivered at the start (a1 still waits for its retry), and the log says so."""
+    caplog.set_level(logging.INFO, logger="hookd")
+    receiver.on("/o/A", Reply(status=503))
+    db = short_dir / "hookd.db"
+    async with running_daemon(basic_config(short_dir, receiver, ordered_hook(receiver, retry="{schedule: [1h]}"))):
+        await send_lines(short_dir / "s.sock", [order_event(i, "A") for i in ("a1", "a2", "a3")])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'pending' AND attempts = 1",
+                      lambda r: r == [(1,)])  # fmt: skip
+    unordered = ordered_hook(receiver).replace("ordering_key: data.order_id, ", "")
+    async with running_daemon(basic_config(short_dir, receiver, unordered)):
+        rows = await wait_db(db, "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id",
+                             lambda r: [s for _, s, _ in r] == ["pending", "delivered", "delivered"])  # fmt: skip
+    assert rows == [("a1", "pending", 1), ("a2", "delivered", 1), ("a3", "delivered", 1)]
+    assert any("go unordered" in r.getMessage() and "deliveries=2" in r.getMessage() for r in caplog.records)

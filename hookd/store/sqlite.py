@@ -353,7 +353,7 @@ class SQLiteStore:
 
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:
-            # The deliveries of ordered hooks that end for good now: the next of each one's key goes.
+            # Deliveries with an ordering key that end for good now: the next of each one's key goes.
             ended = [(r.delivery_id, r.started_at) for r in records if r.ordered and r.state in FINISHED_STATES]
             if ended:
                 await self._write_hot(
