@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hookd.clock import Clock
-from hookd.events import Event
+from hookd.events import RESERVED_SOURCE, Event
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine
@@ -93,7 +93,8 @@ class Ingest:
 
     @property
     def last_event_at(self) -> float | None:
-        return max(self.last_event_at_by_source.values(), default=None)
+        """When a producer's event was last stored: hookd's own (alerts) do not say that input flows."""
+        return max((at for s, at in self.last_event_at_by_source.items() if s != RESERVED_SOURCE), default=None)
 
     async def submit(self, batch: Batch) -> list[Accepted]:
         """Commit `batch`; returns one Accepted per event, in order. Raises if the store fails."""

@@ -38,10 +38,11 @@ async def test_at_most_five_alerts_per_hook_and_type_a_minute_and_the_next_count
     """1. A daemon on a ManualClock; hook orders fails every delivery for good (400); hook ops hears hookd.*.
     2. Seven events, at one moment of the clock.
     3. A breaker.opened alert about orders (the entry point the lane events use).
-    4. The clock moves on a minute; one more event.
+    4. The clock moves on a minute; a hook.paused alert, then one more event.
     Result: (2) ops gets five hookd.delivery.failed alerts, dated by the clock, each with suppressed 0;
     the other two are left out with one log line. (3) arrives: another type has its own budget. (4)
-    the alert says suppressed: 2."""
+    the paused alert does not count as input in status (last event); the failed alert says
+    suppressed: 2."""
     receiver.default["/orders"] = Reply(status=400)
     clock = ManualClock()
     db = short_dir / "hookd.db"
@@ -56,10 +57,13 @@ async def test_at_most_five_alerts_per_hook_and_type_a_minute_and_the_next_count
         await receiver.wait_count(6, "/ops")
 
         clock.advance(60.0)
-        await send_lines(short_dir / "s.sock", [event_line("order.created", id="o7")])
+        daemon.alerts.emit("hookd.hook.paused", "orders", {"reason": "paused by an operator"})
         await receiver.wait_count(7, "/ops")
+        assert daemon.ingest.last_event_at == 1_800_000_000.0  # a producer's last event, not the alert
+        await send_lines(short_dir / "s.sock", [event_line("order.created", id="o7")])
+        await receiver.wait_count(8, "/ops")
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'ops' AND state = 'delivered'",
-                      lambda r: r == [(7,)])  # fmt: skip
+                      lambda r: r == [(8,)])  # fmt: skip
     bodies = alerts_at(receiver)
     failed = [b for b in bodies if b["type"] == "hookd.delivery.failed"]
     assert len(failed) == 6
