@@ -235,14 +235,15 @@ class Alerts:
                           "alert": event.body.decode()}  # fmt: skip
                 log.error(LogLine("alerts: could not store the alert, so no hook gets it", fields))
 
-    async def close(self, submit: Submit) -> None:
-        """Stop the task, then commit what is queued through `submit`. Alerts raised later (by the last
-        in-flight attempts) stay queued for a last `flush`. Idempotent."""
+    async def close(self, submit: Submit | None) -> None:
+        """Stop the task, then commit what is queued through `submit` (None: keep it queued). Alerts
+        raised later (by the last in-flight attempts) stay queued for a last `flush`. Idempotent."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self.flush(submit)
+        if submit is not None:
+            await self.flush(submit)
 
 
 def event_type_of(body: bytes) -> str | None:

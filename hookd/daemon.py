@@ -236,7 +236,8 @@ class Daemon:
             # A source task cancelled before it first ran never reached its own `finally`.
             await source.close()
         if self._ingest_task is not None:
-            await self.alerts.close(self.ingest.submit)  # queued alerts go into ingest's last commit
+            # Queued alerts go into ingest's last commit (not a dead ingest's: it would never answer).
+            await self.alerts.close(self.ingest.submit if not self._ingest_task.done() else None)
             self.ingest.stop()
             # It commits what is queued and ends; cancel only if the store hangs.
             done, _ = await asyncio.wait({self._ingest_task}, timeout=STOP_INGEST_TIMEOUT_S)
