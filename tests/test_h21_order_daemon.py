@@ -139,19 +139,23 @@ async def test_order_holds_per_key_under_concurrency_with_many_keys(short_dir: P
 async def test_a_key_that_cannot_be_evaluated_fails_the_delivery_and_null_goes_unordered(
     short_dir: Path, receiver: Receiver
 ) -> None:
-    """Hook h orders by `data.parts && join('-', data.parts)`: an event whose parts hold a number cannot give a key,
-    so its delivery fails at once with the reason (nothing sent); one without parts (null key) is
-    delivered unordered."""
+    """Hook h orders by `data.parts && join('-', data.parts)`: an event whose parts hold a number
+    cannot give a key, so its delivery fails at once with the reason (nothing sent), counted as an
+    ordering_key error and alerted (hookd.delivery.failed to hook ops); one without parts (null key)
+    is delivered unordered."""
     hook = (
-        f'  - {{name: h, events: ["*"], url: "{receiver.url("/in")}", '
-        "ordering_key: \"data.parts && join('-', data.parts)\"}"
+        f'  - {{name: h, events: ["x"], url: "{receiver.url("/in")}", '
+        "ordering_key: \"data.parts && join('-', data.parts)\"}\n"
+        f'          - {{name: ops, events: ["hookd.*"], url: "{receiver.url("/ops")}"}}'
     )
     db = short_dir / "hookd.db"
     async with running_daemon(basic_config(short_dir, receiver, hook)) as daemon:
         await send_lines(short_dir / "s.sock", [event_line("x", id="bad", data={"parts": ["a", 1]}),
                                                 event_line("x", id="none", data={})])  # fmt: skip
         rows = await wait_db(db, "SELECT event_id, state, attempts, ordering_key, last_error FROM deliveries "
-                                 "ORDER BY event_id", lambda r: len(r) == 2 and r[1][1] == "delivered")  # fmt: skip
+                                 "WHERE hook = 'h' ORDER BY event_id",
+                             lambda r: len(r) == 2 and r[1][1] == "delivered")  # fmt: skip
+        await receiver.wait_count(1, "/ops")
         errors = daemon.ingest.hook_errors
         assert (errors.ordering_key_errors["h"], errors.filter_errors["h"]) == (1, 0)
         latest = errors.latest["h"]
@@ -161,7 +165,10 @@ async def test_a_key_that_cannot_be_evaluated_fails_the_delivery_and_null_goes_u
     assert isinstance(error, str) and error.startswith("ordering_key could not be evaluated on this event: ")
     assert "replay the delivery" in error
     assert none[:4] == ("none", "delivered", 1, None)
-    assert [r.path for r in receiver.requests] == ["/in"]
+    assert [r.path for r in receiver.at("/in")] == ["/in"]
+    [alert] = [r.json() for r in receiver.at("/ops")]
+    assert isinstance(alert, dict) and alert["type"] == "hookd.delivery.failed"
+    assert alert["data"]["hook"] == "h" and alert["data"]["error"] == error and alert["data"]["attempts"] == 0
 
 
 async def test_kill_9_and_restart_keep_each_keys_order(short_dir: Path, receiver: Receiver) -> None:
