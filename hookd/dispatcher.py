@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import random
 import time
 from collections import Counter, deque
@@ -23,6 +24,7 @@ from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine, isoformat
+from hookd.ratelimit import TokenBucket
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next
 from hookd.router import CompiledHook
@@ -203,7 +205,9 @@ class Lane:
     short. The dispatcher keeps the global limit and fairness across lanes; what holds back one
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
-    __slots__ = ("exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved", "turns")
+    __slots__ = (
+        "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved", "retry_at", "turns"
+    )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
@@ -221,6 +225,13 @@ class Lane:
         # The receiver said "later" (429 or 503 with Retry-After): nothing starts or is claimed until
         # then (Clock time; 0 when open). The dispatcher opens it again once the time has come.
         self.held_until = 0.0
+        # The hook's rate limit (one bucket shared by the lanes of a rate_limit_group); None: none.
+        # Each delivery claimed takes a token, at the claim (or ingest's reservation), before its
+        # attempt is counted: a delivery waits for a token without spending an attempt.
+        self.bucket: TokenBucket | None = None
+        # Rate-limited lanes only: the earliest time one of the hook's retries may be due (0: maybe
+        # now, as at start), when its claims take due retries before fresh deliveries.
+        self.retry_at = 0.0
 
     def has_slot(self) -> bool:
         """Under its own limit and not held (the dispatcher checks the global limit)."""
@@ -231,12 +242,22 @@ class Lane:
         (none while held: a claim counts an attempt, and a held delivery would spend it waiting)."""
         if self.held_until:
             return 0
+        if self.bucket is not None:
+            # No round in reserve, and no more than its tokens: a delivery claimed ahead has taken its
+            # token, and several started late together would go out faster than the limit.
+            return min(self.limit - self.in_flight - len(self.ready) - self.reserved, self.bucket.available())
         return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
 
     def wants_claim(self) -> bool:
         """Whether a claim for this hook is worth a round: it is not held, not known to have nothing
-        due, and its reserve is half used (refilled in batches, not one claim per delivery)."""
-        return not self.held_until and not self.exhausted and len(self.ready) <= self.limit // 2
+        due, and its reserve is half used (refilled in batches, not one claim per delivery); with a rate
+        limit, a token is there."""
+        return (
+            not self.held_until
+            and not self.exhausted
+            and len(self.ready) <= self.limit // 2
+            and (self.bucket is None or self.bucket.available() > 0)
+        )
 
 
 class Dispatcher:
@@ -270,6 +291,7 @@ class Dispatcher:
         order = list(self.lanes.values())
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
+        self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
         self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
@@ -282,6 +304,22 @@ class Dispatcher:
         self.delivered_total = 0
         self.failed_total = 0
         self.retried_total = 0
+
+    def _rate_limits(self, hooks: Sequence[CompiledHook]) -> tuple[Lane, ...]:
+        """Give each rate-limited hook's lane its token bucket: its own, or its rate_limit_group's, one
+        object shared by the group's lanes (so together they take no more than the group's rate).
+        Returns those lanes."""
+        buckets: dict[tuple[str, str], TokenBucket] = {}
+        for h in hooks:
+            rate = h.config.rate_limit
+            if rate is None:
+                continue
+            group = h.config.rate_limit_group
+            key = ("group", group) if group is not None else ("hook", h.name)
+            if key not in buckets:
+                buckets[key] = TokenBucket(rate, self.clock)
+            self.lanes[h.name].bucket = buckets[key]
+        return tuple(lane for lane in self.lanes.values() if lane.bucket is not None)
 
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
@@ -299,12 +337,18 @@ class Dispatcher:
         if self._stopping or lane is None or not lane.exhausted:
             return 0
         k = max(0, min(n, lane.room(), self._claim_room()))
+        if lane.bucket is not None:
+            k = lane.bucket.take(k)  # no more than room() said: nothing else ran in between
         lane.reserved += k
         return k
 
     def committed(self, claimed: Sequence[DueDelivery], pending_hooks: Set[str], reserved: Mapping[str, int]) -> None:
         for hook, n in reserved.items():
-            self.lanes[hook].reserved -= n
+            reserving = self.lanes[hook]
+            reserving.reserved -= n
+            if reserving.bucket is not None and n:
+                # The tokens of room left unused (duplicates, a failed commit) go back.
+                reserving.bucket.give_back(n - sum(1 for d in claimed if d.hook == hook))
         if claimed and log.isEnabledFor(logging.DEBUG):
             _log_claimed(claimed, "claimed at ingest")
         for d in claimed:
@@ -371,6 +415,17 @@ class Dispatcher:
                     del needs[name]
                 if free <= 0:
                     break
+        if self._rated:
+            # Each claim takes its tokens now, before its attempt is counted; in the rotated order, so
+            # that lanes sharing a group's bucket take turns at its tokens.
+            for lane in lanes:
+                asked = limits.get(lane.name)
+                if asked and lane.bucket is not None:
+                    taken = lane.bucket.take(asked)
+                    if taken:
+                        limits[lane.name] = taken
+                    else:
+                        del limits[lane.name]
         return limits
 
     async def run(self, *, drain: bool = False) -> None:
@@ -404,15 +459,18 @@ class Dispatcher:
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
-        held_until = self._open_lanes()
+        gate_at = self._open_lanes()
         limits = self._limits()
         if limits:
-            due = await self.store.claim_due(self.clock.now(), limits)
+            due = await self._claim(limits)
             if due and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(due, "claimed")
             for d in due:
                 self.lanes[d.hook].ready.append(d)
             got = Counter(d.hook for d in due)
+            for lane in self._rated:
+                if lane.name in limits and lane.bucket is not None:
+                    lane.bucket.give_back(limits[lane.name] - got[lane.name])  # tokens of a claim come back short
             for hook, n in limits.items():
                 if got[hook] < n:
                     self.lanes[hook].exhausted = True
@@ -427,24 +485,48 @@ class Dispatcher:
             next_at = await self.store.next_due_at(list(self.lanes))
             if next_at is None or next_at > self.clock.now():
                 return True
-            self._not_exhausted()
-            return False
+            if gate_at is None:
+                self._not_exhausted()
+                return False
+            # Due, but waiting for a gate (a rate limit's next token): the wait below is for it.
         timeout = POLL_INTERVAL_S
         exhausted = [name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until]
         if exhausted:
             next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, next_at - self.clock.now()))
-        if held_until is not None:
-            timeout = min(timeout, max(0.0, held_until - self.clock.now()))
+        # A gate opening first (a hold's end, a token) needs no fresh look at the other lanes:
+        # _open_lanes opens its own lane at the next round.
+        by_gate = gate_at is not None and gate_at - self.clock.now() < timeout
+        if gate_at is not None and by_gate:
+            timeout = max(0.0, gate_at - self.clock.now())
         # Through the Clock, so a test drives the poll and the retries' due times with a fake one.
-        if timeout <= 0 or not await self.clock.wait(self._wake, timeout):
+        if (timeout <= 0 or not await self.clock.wait(self._wake, timeout)) and not by_gate:
             self._not_exhausted()  # a retry fell due, or another process queued work
         return False
 
+    async def _claim(self, limits: Mapping[str, int]) -> list[DueDelivery]:
+        """Claim up to `limits` per hook. A rate-limited hook that may have a due retry claims its due
+        retries first, fresh deliveries with what is left: its tokens go to what has waited longest."""
+        now = self.clock.now()
+        retries = {lane.name: limits[lane.name] for lane in self._rated if lane.name in limits and lane.retry_at <= now}
+        if not retries:
+            return await self.store.claim_due(now, limits)
+        due = await self.store.claim_retries(now, retries)
+        got = Counter(d.hook for d in due)
+        for hook, n in retries.items():
+            if got[hook] < n:  # none of its retries is due any more: when is the next one?
+                next_at = await self.store.next_retry_at(hook)
+                self.lanes[hook].retry_at = math.inf if next_at is None else next_at
+        rest = {hook: n - got[hook] for hook, n in limits.items() if n > got[hook]}
+        if rest:
+            due += await self.store.claim_due(now, rest)
+        return due
+
     def _open_lanes(self) -> float | None:
-        """Open the lanes whose hold has ended (their deliveries are due again); when the next hold
-        ends, or None if none is held."""
+        """Open the lanes whose hold has ended (their deliveries are due again); when the next gate
+        opens: a hold's end, or the next token of a rate-limited lane with work that waits for one;
+        None if no gate is closed."""
         now = self.clock.now()
         next_end: float | None = None
         for lane in self.lanes.values():
@@ -455,6 +537,12 @@ class Dispatcher:
                 lane.exhausted = False
             elif next_end is None or lane.held_until < next_end:
                 next_end = lane.held_until
+        for lane in self._rated:
+            # An exhausted lane has nothing due, so no token to wait for; a held one waits for its hold.
+            if lane.bucket is not None and not lane.exhausted and not lane.held_until and not lane.bucket.available():
+                at = lane.bucket.next_token_at()
+                if next_end is None or at < next_end:
+                    next_end = at
         return next_end
 
     async def _hold(self, lane: Lane, until: float) -> None:
@@ -465,6 +553,9 @@ class Dispatcher:
         lane.held_until = max(lane.held_until, until)
         unsent = [d.id for d in lane.ready]
         lane.ready.clear()
+        if lane.bucket is not None and unsent:
+            lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
+            lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
         if first:
             log.info(LogLine("the receiver asked to wait (Retry-After): the hook's deliveries wait, spending no "
                              "attempt", {"hook": lane.name, "until": isoformat(lane.held_until),
@@ -599,6 +690,9 @@ class Dispatcher:
             self.failed_total += 1
         else:
             self.retried_total += 1
+            lane = self.lanes[d.hook]
+            if lane.bucket is not None and plan.next_at is not None:
+                lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
         if unlogged:  # said in the log line only: history keeps the reason as it is
             self._log(d, hook, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
                       plan.next_at)  # fmt: skip

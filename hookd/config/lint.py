@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
+from hookd.config.lint_rate import lint_rate_limits
 from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import RetryPolicy, StorageConfig
@@ -125,6 +126,7 @@ class _Linter:
         if isinstance(admin, dict):
             self._admin(admin)
         self._finite_durations(data)
+        lint_rate_limits(data, self.add)
         lint_transport(self, data, self.base_dir, check_environment=self.check_environment)
         return self.problems
 

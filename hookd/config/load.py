@@ -45,7 +45,7 @@ from hookd.config.secret_fields import (
 )
 from hookd.errors import ConfigError, Problem
 from hookd.redact import MIN_SECRET_CHARS, REDACTED, Redactor
-from hookd.units import parse_duration, parse_size
+from hookd.units import parse_duration, parse_rate, parse_size
 
 DEFAULT_CONFIG = "hookd.yaml"
 CONFIG_ENV = "HOOKD_CONFIG"
@@ -392,6 +392,7 @@ _DELIVERY: _Spec = {
     "require_https": ("require_https", _same),
     "proxy": ("proxy", _same),
     "trust_env": ("trust_env", _same),
+    "rate_limit_groups": ("rate_limit_groups", lambda v: MappingProxyType({k: parse_rate(r) for k, r in v.items()})),
 }
 
 _ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}
@@ -413,6 +414,17 @@ def _transport(hook: dict[str, Any], delivery: DeliveryConfig, base_dir: Path) -
         "proxy": proxy or None,
         "trust_env": delivery.trust_env and "proxy" not in hook and delivery.proxy is None,
     }
+
+
+def _rate_limit(hook: dict[str, Any], delivery: DeliveryConfig) -> dict[str, Any]:
+    """A hook's own `rate_limit`, or the one of the group it names (lint refuses both at once, and a
+    group that is not declared)."""
+    group = hook.get("rate_limit_group")
+    if group is not None:
+        return {"rate_limit": delivery.rate_limit_groups[group], "rate_limit_group": group}
+    if "rate_limit" in hook:
+        return {"rate_limit": parse_rate(hook["rate_limit"])}
+    return {}
 
 
 def _retry_policy(raw: dict[str, Any]) -> RetryPolicy:
@@ -470,6 +482,7 @@ def _build(
             origin=origin(("hooks", i)),
             **_given(h, _HOOK),
             **_transport(h, delivery, base_dir),
+            **_rate_limit(h, delivery),
         )
         for i, h in enumerate(data.get("hooks", []))
     ]

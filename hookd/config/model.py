@@ -11,6 +11,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from hookd.units import Rate
+
 DEFAULT_MAX_EVENT_BYTES = 10 * 1000 * 1000
 
 
@@ -198,6 +200,10 @@ class HookConfig:
     proxy: str | None = field(default=None, repr=False)
     trust_env: bool = False  # HTTPS_PROXY, HTTP_PROXY and NO_PROXY of the process that sends
     auth: AuthConfig | None = None
+    # Requests per time: the hook's `rate_limit`, or its group's (resolved by the loader from
+    # delivery.rate_limit_groups); None: no limit. Hooks with the same group share one token bucket.
+    rate_limit: Rate | None = None
+    rate_limit_group: str | None = None
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
@@ -208,6 +214,8 @@ class DeliveryConfig:
     require_https: bool = False
     proxy: str | None = field(default=None, repr=False)
     trust_env: bool = False
+    # Shared rate limits by name: each hook naming one in `rate_limit_group` takes from its bucket.
+    rate_limit_groups: MappingProxyType[str, Rate] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -246,6 +246,15 @@ class Store(Protocol):
         the attempt durably before it is made. Not safe to run twice for one delivery at once."""
         ...
 
+    async def claim_retries(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+        """As `claim_due`, of due retries only (deliveries with an attempt made), oldest due first: a
+        rate-limited hook sends these before fresh deliveries."""
+        ...
+
+    async def next_retry_at(self, hook: str) -> float | None:
+        """When the hook's earliest pending retry is due (maybe now), or None if it has none."""
+        ...
+
     async def release(self, delivery_ids: Sequence[str], now: float) -> None:
         """Give back claimed deliveries that were not sent: pending again, due now, the attempt uncounted."""
         ...

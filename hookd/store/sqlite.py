@@ -337,6 +337,12 @@ class SQLiteStore:
     async def claim_due(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
         return await self._write_hot(sum(limits.values()), _claim_due, now, limits)
 
+    async def claim_retries(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+        return await self._write_hot(sum(limits.values()), _claim_due, now, limits, retries_only=True)
+
+    async def next_retry_at(self, hook: str) -> float | None:
+        return await self._db.run(reads.next_retry_at, hook)
+
     async def release(self, delivery_ids: Sequence[str], now: float) -> None:
         if not delivery_ids:
             return
@@ -540,17 +546,16 @@ def _ingest(
     )
 
 
-def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+def _claim_due(
+    db: sqlite3.Connection, now: float, limits: Mapping[str, int], *, retries_only: bool = False
+) -> list[DueDelivery]:
     claimed: list[tuple[str, str, str, int, str | None]] = []
     for hook, limit in limits.items():
         if limit <= 0:
             continue
         claimed.extend(
             db.execute(
-                "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
-                "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
-                "ORDER BY next_at, id LIMIT ?) "
-                "RETURNING id, event_id, hook, attempts, replay_of",
+                _CLAIM_RETRIES if retries_only else _CLAIM,
                 (now, hook, now, limit),
             ).fetchall()
         )
@@ -565,6 +570,23 @@ def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) ->
         DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r)
         for d, e, h, a, r in claimed
     ]
+
+
+_CLAIM = (
+    "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
+    "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
+    "ORDER BY next_at, id LIMIT ?) "
+    "RETURNING id, event_id, hook, attempts, replay_of"
+)
+# Due retries only (a delivery given back unsent has its attempt uncounted, so attempts > 0 means one
+# was made): a rate-limited hook claims these first. No index has `attempts`, so this walks the hook's
+# due deliveries up to the retries; the dispatcher asks only when it knows a retry may be due.
+_CLAIM_RETRIES = (
+    "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
+    "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
+    "AND attempts > 0 ORDER BY next_at, id LIMIT ?) "
+    "RETURNING id, event_id, hook, attempts, replay_of"
+)
 
 
 def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:

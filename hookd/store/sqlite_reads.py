@@ -243,6 +243,16 @@ def next_due_at(db: sqlite3.Connection, hooks: Sequence[str]) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
+def next_retry_at(db: sqlite3.Connection, hook: str) -> float | None:
+    """When the hook's earliest pending retry (a delivery with an attempt made) is due: the first in
+    the due index's order that has one, so it stops there rather than reading every pending row."""
+    row = db.execute(
+        "SELECT next_at FROM deliveries WHERE state = 'pending' AND hook = ? AND attempts > 0 ORDER BY next_at LIMIT 1",
+        (hook,),
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def pending_by_hook(db: sqlite3.Connection) -> dict[str, int]:
     rows = db.execute(
         "SELECT hook, count(*) FROM deliveries WHERE state IN ('pending', 'delivering') GROUP BY hook"
