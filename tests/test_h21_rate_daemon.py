@@ -10,12 +10,18 @@ from pathlib import Path
 import orjson
 import pytest
 
+from hookd.config.load import load_config
 from hookd.daemon import Daemon
+from hookd.replay import send_now
+from hookd.router import Router
+from hookd.senders.http import HttpSender
+from hookd.store.sqlite import SQLiteStore
 from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_cli_status import hookd_status, plain
 from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
+from tests.test_store_queries import routed
 
 HOUR = 3600.0
 
@@ -180,3 +186,33 @@ async def test_status_shows_the_limit_and_that_deliveries_wait_for_tokens(
     assert doc["health"]["status"] == "ok"
     text = plain(human.stdout)
     assert "rate limit" in text and "60/min, waiting" in text
+
+
+async def test_replay_wait_keeps_the_hook_limit(short_dir: Path, receiver: Receiver) -> None:
+    """1. Eight deliveries of hook h (rate_limit 60/min: burst 6) pending in the database. 2. What
+    `hookd replay --wait` runs (send_now, drain mode) on a ManualClock. 3. The clock moves 2 s.
+    Result: 6 requests, then the drain waits on the clock for tokens (not done, not spinning); after
+    the 2 s the last 2 go and it returns: all delivered, each with 1 attempt."""
+    cfg = basic_config(short_dir, receiver, f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", '
+                                            "rate_limit: 60/min}")  # fmt: skip
+    settings = load_config(cfg)
+    clock = ManualClock()
+    store = SQLiteStore(settings.storage.path)
+    await store.open()
+    sender = HttpSender(max_connections=10, user_agent="hookd-test")
+    try:
+        await store.ingest([routed(f"e{i}", "h") for i in range(8)], [], [], clock.now())
+        ids = [r[0] for r in db_rows(settings.storage.path, "SELECT id FROM deliveries")]
+        hooks = Router(settings.hooks).hooks
+        sending = asyncio.create_task(send_now(store, hooks, ids, clock=clock, sender=sender, concurrency=10))
+        await receiver.wait_count(6)
+        await wait_until(lambda: clock.waiting() > 0)
+        assert not sending.done() and len(receiver.requests) == 6
+        clock.advance(2.0)
+        async with asyncio.timeout(5.0):
+            rows = await sending
+    finally:
+        await sender.close()
+        await store.close()
+    assert [(r.state, r.attempts) for r in rows] == [("delivered", 1)] * 8
+    assert len(receiver.requests) == 8
