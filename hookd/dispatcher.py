@@ -501,6 +501,7 @@ class Dispatcher:
         if gate_at is not None and by_gate:
             timeout = max(0.0, gate_at - self.clock.now())
         # Through the Clock, so a test drives the poll and the retries' due times with a fake one.
+        # (Work queued meanwhile for an exhausted lane is still seen: each round asks next_due_at.)
         if (timeout <= 0 or not await self.clock.wait(self._wake, timeout)) and not by_gate:
             self._not_exhausted()  # a retry fell due, or another process queued work
         return False
@@ -509,6 +510,8 @@ class Dispatcher:
         """Claim up to `limits` per hook. A rate-limited hook that may have a due retry claims its due
         retries first, fresh deliveries with what is left: its tokens go to what has waited longest."""
         now = self.clock.now()
+        if not self._rated:
+            return await self.store.claim_due(now, limits)
         retries = {lane.name: limits[lane.name] for lane in self._rated if lane.name in limits and lane.retry_at <= now}
         if not retries:
             return await self.store.claim_due(now, limits)

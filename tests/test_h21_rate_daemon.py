@@ -5,6 +5,7 @@ deliveries; `hookd status` shows the limit and the wait. Deliveries and the admi
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -216,3 +217,41 @@ async def test_replay_wait_keeps_the_hook_limit(short_dir: Path, receiver: Recei
         await store.close()
     assert [(r.state, r.attempts) for r in rows] == [("delivered", 1)] * 8
     assert len(receiver.requests) == 8
+
+
+async def test_token_waits_do_not_hide_work_queued_by_another_process(short_dir: Path, receiver: Receiver) -> None:
+    """1. A daemon on a ManualClock (the usual 1 s poll); hook h (order.*) with rate_limit 10/s, burst
+       1, and 40 events for it: a long backlog, a token every 0.1 s. Hook other (user.*) has nothing.
+    2. Another process queues a delivery of other straight into the database (as `hookd replay`
+       without --wait does), then the clock moves 0.1 s at a time, h sending one delivery each.
+    Result: within the poll interval other's delivery is seen and delivered, while h still has most of
+    its backlog: a round woken for h's next token (which does not ask every lane again, as the poll's
+    timeout does) still looks for work of the lanes that had none."""
+    hooks = (
+        f'  - {{name: h, events: ["order.*"], url: "{receiver.url("/h")}", rate_limit: 10/s}}\n'
+        f'          - {{name: other, events: ["user.*"], url: "{receiver.url("/other")}"}}'
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    delivered_h = "SELECT count(*) FROM deliveries WHERE hook = 'h' AND state = 'delivered'"
+    async with daemon_on(basic_config(short_dir, receiver, hooks), clock) as daemon:
+        await send_lines(short_dir / "s.sock", [event_line(id=f"o{i:02}") for i in range(40)])
+        await wait_db(db, delivered_h, lambda r: r == [(1,)])
+        await wait_until(lambda: quiet(daemon, clock, "h") and daemon.dispatcher.lanes["other"].exhausted)
+        now = clock.now()
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("INSERT INTO events (id, type, source, time, received_at, body) VALUES "
+                         "('u1', 'user.created', 'app', '2026-01-01T00:00:00Z', ?, ?)",
+                         (now, event_line("user.created", id="u1")))  # fmt: skip
+            conn.execute("INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, "
+                         "updated_at) VALUES ('d-u1', 'u1', 'other', 'pending', 0, ?, ?, ?)",
+                         (now, now, now))  # fmt: skip
+        conn.close()
+        for step in range(1, 13):
+            clock.advance(0.1)
+            await wait_db(db, delivered_h, lambda r, n=step + 1: r == [(n,)])  # type: ignore[misc]
+            await wait_until(lambda: quiet(daemon, clock, "h"))
+        await wait_db(db, "SELECT state FROM deliveries WHERE hook = 'other'", lambda r: r == [("delivered",)])
+        assert db_rows(db, delivered_h)[0][0] == 13  # h: 27 still waiting
+    assert [r.path for r in receiver.requests].count("/other") == 1
