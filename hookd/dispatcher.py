@@ -230,7 +230,9 @@ class Lane:
         # attempt is counted: a delivery waits for a token without spending an attempt.
         self.bucket: TokenBucket | None = None
         # Rate-limited lanes only: the earliest time one of the hook's retries may be due (0: maybe
-        # now, as at start), when its claims take due retries before fresh deliveries.
+        # now, as at start), when its claims take due retries before fresh deliveries. Lowered as an
+        # attempt schedules a retry, before the recorder stores it: a retry due within that moment
+        # (a delay of ~0) may find no stored retry and lose its place, never its delivery.
         self.retry_at = 0.0
 
     def has_slot(self) -> bool:
@@ -462,15 +464,15 @@ class Dispatcher:
         gate_at = self._open_lanes()
         limits = self._limits()
         if limits:
-            due = await self._claim(limits)
+            # A rate-limited hook may claim its due retries first (_claim); the others as always.
+            due = await (self._claim(limits) if self._rated else self.store.claim_due(self.clock.now(), limits))
             if due and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(due, "claimed")
             for d in due:
                 self.lanes[d.hook].ready.append(d)
             got = Counter(d.hook for d in due)
-            for lane in self._rated:
-                if lane.name in limits and lane.bucket is not None:
-                    lane.bucket.give_back(limits[lane.name] - got[lane.name])  # tokens of a claim come back short
+            if self._rated:
+                self._give_back_tokens(limits, got)
             for hook, n in limits.items():
                 if got[hook] < n:
                     self.lanes[hook].exhausted = True
@@ -506,12 +508,17 @@ class Dispatcher:
             self._not_exhausted()  # a retry fell due, or another process queued work
         return False
 
+    def _give_back_tokens(self, limits: Mapping[str, int], got: Mapping[str, int]) -> None:
+        """The tokens a rate-limited hook took for a claim that came back short go back."""
+        for lane in self._rated:
+            if lane.name in limits and lane.bucket is not None:
+                lane.bucket.give_back(limits[lane.name] - got.get(lane.name, 0))
+
     async def _claim(self, limits: Mapping[str, int]) -> list[DueDelivery]:
-        """Claim up to `limits` per hook. A rate-limited hook that may have a due retry claims its due
-        retries first, fresh deliveries with what is left: its tokens go to what has waited longest."""
+        """Claim up to `limits` per hook when some hook is rate-limited. One that may have a due retry
+        claims its due retries first, fresh deliveries with what is left: its tokens go to what has
+        waited longest."""
         now = self.clock.now()
-        if not self._rated:
-            return await self.store.claim_due(now, limits)
         retries = {lane.name: limits[lane.name] for lane in self._rated if lane.name in limits and lane.retry_at <= now}
         if not retries:
             return await self.store.claim_due(now, limits)

@@ -22,8 +22,9 @@ _SLACK_S = 1e-6
 def burst_for(rate: Rate) -> int:
     """How many requests may go at once after a quiet spell: a tenth of the limit as written, at most
     6 seconds' worth, at least 1. `100/min` → 10, `600/min` → 60, `10/s` → 1, `50/s` → 5, `1000/h` → 1.
-    The written unit is how the receiver counts: a tenth of it keeps any such window within 110% of the
-    limit, and the 6 s cap keeps an hourly limit from sending its tenth at once."""
+    The written unit is how the receiver counts: any such window sees at most the limit plus the burst
+    (110% of it from a count of 10 up), and the 6 s cap keeps an hourly limit from sending its tenth
+    at once."""
     per_unit = rate.per_s * rate.unit_s
     return max(1, math.floor(min(per_unit / 10, rate.per_s * MAX_BURST_S) + 1e-9))
 

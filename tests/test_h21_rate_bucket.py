@@ -115,3 +115,32 @@ async def test_hooks_of_a_group_share_one_bucket_and_do_not_over_claim(tmp_path:
         assert third.get("a", 0) + third.get("b", 0) == 1
     finally:
         await sender.close()
+
+
+async def test_ingest_reservation_takes_tokens_and_gives_back_what_it_did_not_use(tmp_path: Path) -> None:
+    """1. Hook h with rate_limit 60/min (burst 6), nothing due (its last claim came back short).
+    2. Ingest asks room for 10 fresh deliveries, then for more; its commit claims none of them (all
+       duplicates, say).
+    Result: 6 (the tokens), then 0; the 6 unused tokens go back after the commit."""
+    cfg = tmp_path / "hookd.yaml"
+    cfg.write_text(
+        f"version: 1\nstorage: {{path: {tmp_path}/hookd.db}}\nhooks:\n"
+        "  - {name: h, events: [x], url: 'http://127.0.0.1:9/h', rate_limit: 60/min}\n",
+        encoding="utf-8",
+    )
+    settings = load_config(cfg)
+    clock = ManualClock()
+    sender = HttpSender(max_connections=1, user_agent="hookd-test")
+    try:
+        dispatcher = Dispatcher(
+            SQLiteStore(settings.storage.path), sender, Router(settings.hooks).hooks, clock, concurrency=100
+        )
+        lane = dispatcher.lanes["h"]
+        lane.exhausted = True
+        assert dispatcher.reserve("h", 10) == 6
+        assert dispatcher.reserve("h", 10) == 0
+        assert lane.bucket is not None and lane.bucket.available() == 0
+        dispatcher.committed((), frozenset(), {"h": 6})
+        assert lane.bucket.available() == 6 and lane.reserved == 0
+    finally:
+        await sender.close()
