@@ -22,8 +22,8 @@ from typing import Any
 from hookd.batching import Batcher
 from hookd.clock import Clock
 from hookd.health import RecentErrors
-from hookd.ids import uuid7
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.ids import uuid7
 from hookd.logs import LogLine, isoformat
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import plan_next

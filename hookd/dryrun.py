@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from hookd import __version__, jsonvalue
+from hookd.batching import Batcher
 from hookd.config.model import HookConfig
 from hookd.data_option import parse_data_option
 from hookd.errors import EventError, HookdError
@@ -21,7 +22,6 @@ from hookd.events import Event, event_from_object
 from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, search, tokenize
 from hookd.ids import uuid7
 from hookd.redact import Redactor
-from hookd.batching import Batcher
 from hookd.rendering import RequestRenderError, render_failure, render_payload, render_request
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
@@ -339,7 +339,6 @@ class HookResult:
     filter_error: str = ""
     delivery: Delivery | None = None
     batched: bool = False  # the hook has `batch:`: the request is a batch of this one event
-
 
     def shown_request(self) -> dict[str, object] | None:
         """The request as it may be printed: method, redacted URL and headers, body as JSON."""

@@ -17,9 +17,9 @@ from typing import Literal
 from hookd.errors import HookdError, StartupError
 from hookd.ids import is_uuid7
 from hookd.store.base import (
-    BatchRow,
     DELIVERY_STATUSES,
     AttemptRow,
+    BatchRow,
     DeliveryQuery,
     DeliveryRow,
     DeliveryStatus,

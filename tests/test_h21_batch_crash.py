@@ -11,7 +11,6 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.test_cli_history import hookd, plain
 from tests.conftest import (
     DaemonProcess,
     Receiver,
@@ -24,6 +23,7 @@ from tests.conftest import (
     write_config,
 )
 from tests.manual_clock import ManualClock
+from tests.test_cli_history import hookd, plain
 from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_batch_daemon import batched, ids_in
 from tests.test_serve import basic_config
@@ -105,7 +105,7 @@ async def test_signing_covers_the_batch_body_under_the_batch_id(
     assert [item["id"] for item in verified] == ["e1", "e2"]
     assert headers["webhook-id"] == db_rows(db, "SELECT id FROM batches")[0][0]
     tampered = request.body.replace(b"e2", b"e9")
-    with pytest.raises(Exception, match="(?i)signature"):
+    with pytest.raises(Exception, match=r"(?i)signature"):
         Webhook(SIGNING_SECRET).verify(tampered, headers)
 
 

@@ -134,9 +134,10 @@ async def test_a_failed_batch_is_retried_whole_under_the_same_id_with_the_same_b
     assert db_rows(db, "SELECT attempt, status, outcome FROM attempts WHERE delivery_id = ? ORDER BY attempt",
                    (batch_id,)) == [(1, 500, "pending"), (2, 200, "delivered")]  # fmt: skip
     assert db_rows(db, "SELECT count(*) FROM attempts WHERE delivery_id != ?", (batch_id,)) == [(0,)]
-    assert db_rows(db, "SELECT batch_id, state, attempts, last_status FROM deliveries") == [
-        (batch_id, "delivered", 2, 200)
-    ] * 3
+    assert (
+        db_rows(db, "SELECT batch_id, state, attempts, last_status FROM deliveries")
+        == [(batch_id, "delivered", 2, 200)] * 3
+    )
     assert db_rows(db, "SELECT attempts, members FROM batches") == [(2, 3)]
 
 

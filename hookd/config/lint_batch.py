@@ -22,7 +22,7 @@ def lint_batch(hook: dict[str, object], path: PathKey, add: Add) -> None:
     if isinstance(size, str | int) and not isinstance(size, bool):
         try:
             if parse_size(size) < 1:
-                add((*path, "batch", "max_size"), "batch.max_size must be at least 1 byte; write a size like 1MB", "error")
+                add((*path, "batch", "max_size"), "0 bytes leave no room for any event; write a size like 1MB", "error")
         except (TypeError, ValueError):
             pass  # the schema reports it
     # One request carries many events, so what the request is sent to and with cannot come from one of them.
