@@ -47,23 +47,32 @@ SELECT hook, count(*), sum(state = 'delivered'), sum(state = 'failed'), sum(stat
 FROM deliveries WHERE created_at >= :since AND created_at < :until GROUP BY hook
 """
 # Nearest-rank percentiles: the smallest duration whose rank r satisfies r >= p/100 * n.
-_STATS_LATENCY = """
-WITH a AS (
-    SELECT d.hook AS hook, a.duration_s AS duration_s,
-           row_number() OVER (PARTITION BY d.hook ORDER BY a.duration_s) AS r,
-           count(*) OVER (PARTITION BY d.hook) AS n
+# Every attempt of the window: the deliveries' own, and the requests of the batches formed in it (keyed
+# by the batch id: one request, however many deliveries it carried).
+_WINDOW_ATTEMPTS = """
+    SELECT d.hook AS hook, a.duration_s AS duration_s, a.status AS status, a.error AS error, a.outcome AS outcome
     FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
-    WHERE d.created_at >= :since AND d.created_at < :until AND a.duration_s IS NOT NULL
+    WHERE d.created_at >= :since AND d.created_at < :until
+    UNION ALL
+    SELECT b.hook, a.duration_s, a.status, a.error, a.outcome
+    FROM batches b JOIN attempts a ON a.delivery_id = b.id
+    WHERE b.created_at >= :since AND b.created_at < :until
+"""
+_STATS_LATENCY = f"""
+WITH w AS ({_WINDOW_ATTEMPTS}), a AS (
+    SELECT hook, duration_s,
+           row_number() OVER (PARTITION BY hook ORDER BY duration_s) AS r,
+           count(*) OVER (PARTITION BY hook) AS n
+    FROM w WHERE duration_s IS NOT NULL
 )
 SELECT hook, max(n), min(CASE WHEN r * 100 >= n * 50 THEN duration_s END),
        min(CASE WHEN r * 100 >= n * 95 THEN duration_s END)
 FROM a GROUP BY hook
 """
-_STATS_FAILURES = """
-SELECT d.hook, CASE WHEN a.status IS NOT NULL THEN 'HTTP ' || a.status ELSE coalesce(a.error, 'unknown error') END,
-       count(*)
-FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
-WHERE d.created_at >= :since AND d.created_at < :until AND a.outcome != 'delivered'
+_STATS_FAILURES = f"""
+WITH a AS ({_WINDOW_ATTEMPTS})
+SELECT hook, CASE WHEN status IS NOT NULL THEN 'HTTP ' || status ELSE coalesce(error, 'unknown error') END, count(*)
+FROM a WHERE outcome != 'delivered'
 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
 """
 
