@@ -9,8 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+import hookd.cli.replay
 from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
+from tests.test_cli_history import hookd
 from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
@@ -161,6 +163,17 @@ async def test_a_permanent_failure_fails_every_delivery_of_the_batch(
     assert db_rows(db, "SELECT delivery_id, outcome, response_excerpt FROM attempts") == [
         (batch_id, "failed", "bad batch")
     ]
+
+    # Each failed delivery is replayable: the replays are new deliveries, which the hook batches again
+    # (replay --wait sends what is due at once, without waiting for max_wait).
+    receiver.default["/b"] = Reply()
+    result = await hookd("replay", "-c", str(cfg), "--status", "failed", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "2 delivered, 0 failed" in result.output
+    again = receiver.at("/b")[1]
+    assert again.headers["webhook-id"] != batch_id and sorted(ids_in(again.body)) == ["e1", "e2"]
+    assert db_rows(db, "SELECT replay_of IS NOT NULL, state, batch_id = ? FROM deliveries ORDER BY id",
+                   (batch_id,)) == [(0, "failed", 1)] * 2 + [(1, "delivered", 0)] * 2  # fmt: skip
 
 
 async def test_one_event_the_payload_cannot_render_for_fails_alone(
