@@ -144,16 +144,17 @@ def history(
 def show(
     item_id: Annotated[
         str,
-        typer.Argument(metavar="ID", help="A delivery id or an event id, or a prefix that starts only one of them."),
+        typer.Argument(metavar="ID", help="A delivery, event or batch id, or a prefix that starts only one of them."),
     ],
     config: ConfigOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one delivery, or an event and all its deliveries, with every attempt in detail.
+    """Show one delivery, or an event and all its deliveries, or a batch, with every attempt in detail.
 
     Prints the event, then each attempt: request headers (secrets redacted), response status,
-    headers and body excerpt, error and timing.
+    headers and body excerpt, error and timing. A batch id (a hook with `batch:`) prints the
+    batch's requests and its deliveries.
 
     The id may be shortened to any prefix that starts no other delivery or event id, as history
     shows them; an ambiguous prefix lists the ids it starts.
