@@ -377,7 +377,10 @@ class SQLiteStore:
 
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:
-            await self._write_hot(len(records), _record_attempts, _attempt_rows(records), _delivery_updates(records))
+            batches, members = _batch_updates(records)
+            await self._write_hot(
+                len(records) + members, _record_attempts, _attempt_rows(records), _delivery_updates(records), batches
+            )
 
     async def next_due_at(self, hooks: Sequence[str]) -> float | None:
         return await self._db.run(reads.next_due_at, hooks) if hooks else None
@@ -701,7 +704,7 @@ def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
 
 
 def _delivery_updates(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
-    updates: list[tuple[object, ...]] = [
+    return [
         (
             r.state,
             r.next_at,
@@ -713,18 +716,28 @@ def _delivery_updates(records: Sequence[AttemptRecord]) -> list[tuple[object, ..
             r.attempt,
         )
         for r in records
-        if not r.members
+        if not r.members  # a batch's request: _batch_updates
     ]
-    if len(updates) < len(records):  # a batch's request: its outcome is each member's
-        for r in records:
-            for member, attempt in r.members:
-                ended = r.started_at + r.duration_s
-                updates.append((r.state, r.next_at, r.status, r.error or None, r.duration_s, ended, member, attempt))
-    return updates
+
+
+def _batch_updates(records: Sequence[AttemptRecord]) -> tuple[list[tuple[object, ...]], int]:
+    """A batch request's outcome for each of its members (all `delivering` under its id: one statement
+    through the batch index, not a row per member), and how many members in all."""
+    rows: list[tuple[object, ...]] = []
+    members = 0
+    for r in records:
+        if r.members:
+            rows.append((r.state, r.next_at, r.status, r.error or None, r.duration_s, r.started_at + r.duration_s,
+                         r.delivery_id))  # fmt: skip
+            members += len(r.members)
+    return rows, members
 
 
 def _record_attempts(
-    db: sqlite3.Connection, attempt_rows: Sequence[tuple[object, ...]], updates: Sequence[tuple[object, ...]]
+    db: sqlite3.Connection,
+    attempt_rows: Sequence[tuple[object, ...]],
+    updates: Sequence[tuple[object, ...]],
+    batch_updates: Sequence[tuple[object, ...]] = (),
 ) -> None:
     _insert_rows(
         db,
@@ -732,6 +745,14 @@ def _record_attempts(
         "request, response_headers, response_excerpt, outcome, next_at, hops) VALUES",
         attempt_rows,
     )
+    if batch_updates:
+        db.executemany(
+            "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, last_duration_s = ?, "
+            "updated_at = ? WHERE batch_id = ? AND state = 'delivering'",
+            batch_updates,
+        )
+    if not updates:
+        return
     if not _UPDATE_FROM:
         db.executemany(
             "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, "
