@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 import hookd.cli.replay
+from hookd.store.sqlite import SQLiteStore
 from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd
@@ -215,3 +216,27 @@ async def test_batch_payload_renders_over_the_events_and_their_count(
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
     (request,) = receiver.at("/b")
     assert request.json() == {"items": [{"id": "e1"}, {"id": "e2"}], "n": 2}
+
+
+async def test_prune_removes_a_batch_with_its_last_delivery(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hook b batches {max_events: 2}; two events are delivered in one batch.
+    2. Prune everything finished before a time after both.
+    Result: the deliveries, the batch's attempt record and the batch itself are gone, and counted."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 2, max_wait: 1h}"))
+    async with daemon_on(cfg, clock):
+        await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
+        await wait_db(db, "SELECT count(*) FROM attempts", lambda r: r == [(1,)])
+    store = SQLiteStore(db)
+    await store.open()
+    try:
+        counts = await store.prune_counts(clock.now() + 1)
+    finally:
+        await store.close()
+    assert (counts.deliveries, counts.attempts) == (2, 1)
+    assert db_rows(db, "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM attempts)") == [(0, 0)]
