@@ -430,8 +430,7 @@ class Dispatcher:
         if self._batching:
             self._batches_due()
         limits = self._limits()
-        if self._batching and await self._claim_batched(limits, drain=drain):
-            return False  # a batched hook got all it asked for: more may be due right now
+        batched_full = await self._claim_batched(limits, drain=drain) if self._batching else False
         if limits:
             due = await self.store.claim_due(self.clock.now(), limits)
             if due and log.isEnabledFor(logging.DEBUG):
@@ -449,6 +448,8 @@ class Dispatcher:
                 # Hooks this round left out, because others were given the room first and came back
                 # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
                 return False
+        if batched_full:
+            return False  # a batched hook got all it asked for: more may be due right now
         if drain and not self._active and not self.buffered_total:
             next_at = await self.store.next_due_at(list(self.lanes))
             if next_at is None or next_at > self.clock.now():

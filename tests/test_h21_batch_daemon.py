@@ -240,3 +240,29 @@ async def test_prune_removes_a_batch_with_its_last_delivery(
         await store.close()
     assert (counts.deliveries, counts.attempts) == (2, 1)
     assert db_rows(db, "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM attempts)") == [(0, 0)]
+
+
+async def test_a_batched_hook_and_a_plain_one_share_the_daemon(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hook b batches {max_events: 50, max_wait: 1h}; hook p, beside it, sends one request per event;
+    delivery.concurrency 2.
+    2. A hundred events, in two connections' worth.
+    Result: p gets a hundred requests, one event each, with the event id as webhook-id; b gets two
+    arrays of fifty, every event once: the batched hook claiming full batches does not keep the plain
+    one from its turn, nor the other way round."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    db = short_dir / "hookd.db"
+    hooks = (
+        batched(receiver, "{max_events: 50, max_wait: 1h}")
+        + f'\n          - {{name: p, events: ["*"], url: "{receiver.url("/p")}"}}'
+    )
+    cfg = basic_config(short_dir, receiver, hooks, delivery="{concurrency: 2}")
+    async with daemon_on(cfg, ManualClock()):
+        for start in (0, 50):
+            await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(start, start + 50)])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(200,)])
+    assert sorted(r.headers["webhook-id"] for r in receiver.at("/p")) == sorted(f"e{i}" for i in range(100))
+    arrays = [ids_in(r.body) for r in receiver.at("/b")]
+    assert [len(a) for a in arrays] == [50, 50]
+    assert sorted(i for a in arrays for i in a) == sorted(f"e{i}" for i in range(100))
