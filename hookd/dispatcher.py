@@ -289,6 +289,10 @@ class Dispatcher:
                 self.lanes[h.name].batch = Batcher(h)
         # Whether any hook batches: without, a round does nothing more than before batching existed.
         self._batching = any(lane.batch is not None for lane in self.lanes.values())
+        # Counts the calls that say new work may be due (wake, ingest's pending deliveries): a batched
+        # lane's claim that saw one come in meanwhile read the store before it, so it does not mark the
+        # lane as having nothing due (that wake-up would be lost until the poll).
+        self._woken = 0
         order = list(self.lanes.values())
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
@@ -307,6 +311,7 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
+        self._woken += 1
         self._not_exhausted()
         self._wake.set()
 
@@ -332,6 +337,7 @@ class Dispatcher:
         for d in claimed:
             self.lanes[d.hook].ready.append(d)
         if pending_hooks:
+            self._woken += 1
             for hook in pending_hooks:
                 lane = self.lanes.get(hook)
                 if lane is not None:
@@ -517,6 +523,7 @@ class Dispatcher:
             batcher = lane.batch
             assert batcher is not None
             units = limits.pop(name)
+            woken = self._woken
             now = self.clock.now()
             ready: list[DueDelivery] = list(await self.store.claim_batches(name, now, units))
             wait_at: float | None = None
@@ -540,7 +547,7 @@ class Dispatcher:
             claimed = claimed or bool(ready)
             if len(ready) >= units:
                 full = True
-            else:
+            elif self._woken == woken:
                 lane.exhausted = True
                 lane.batch_at = wait_at or 0.0
         if claimed:
