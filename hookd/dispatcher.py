@@ -269,6 +269,7 @@ class Dispatcher:
         errors: RecentErrors | None = None,
         cut_off: CutOffPolicy | None = None,
         hook_errors: HookErrors | None = None,
+        on_failed: Callable[[DueDelivery, Outcome], None] | None = None,
     ) -> None:
         self.store = store
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
@@ -282,6 +283,10 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.errors = errors or RecentErrors()  # one sink for the recorder's errors and these
         self.hook_errors = hook_errors or HookErrors()  # templates that fail on an event
+        # Told of each delivery that failed for good (its last attempt, a permanent failure, a template
+        # that cannot render): the daemon raises an alert (hookd.alerts). Only on that path: None costs
+        # a delivery nothing.
+        self.on_failed = on_failed
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
         for h in hooks:
@@ -780,6 +785,8 @@ class Dispatcher:
             self.delivered_total += 1
         elif plan.state == "failed":
             self.failed_total += 1
+            if self.on_failed is not None:
+                self.on_failed(d, outcome)
         else:
             self.retried_total += 1
         if unlogged:  # said in the log line only: history keeps the reason as it is

@@ -106,6 +106,9 @@ class IngestResult:
     deliveries: int  # delivery rows created
     claimed: tuple[DueDelivery, ...] = ()  # the deliveries stored as claimed (see RoutedEvent.claimed)
     pending_hooks: frozenset[str] = frozenset()  # hooks that got deliveries left pending
+    # The deliveries stored `failed` because the hook's filter failed on the event (RoutedEvent.failed):
+    # (delivery id, event id, hook), for the alert each raises.
+    failed: tuple[tuple[str, str, str], ...] = ()
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;

@@ -515,6 +515,7 @@ def _ingest(
     event_rows = []
     delivery_rows: list[tuple[object, ...]] = []
     failed_rows: list[tuple[object, ...]] = []  # never attempted: the filter failed on the event
+    failed: list[tuple[str, str, str]] = []  # their (delivery id, event id, hook)
     claimed: list[DueDelivery] = []
     pending_hooks: set[str] = set()
     for r in routed:
@@ -532,7 +533,9 @@ def _ingest(
                 delivery_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now))
                 pending_hooks.add(hook)
         for hook, reason in r.failed.items():
-            failed_rows.append((uuid7(), e.id, hook, "failed", 0, None, now, now, reason))
+            failed_id = uuid7()
+            failed_rows.append((failed_id, e.id, hook, "failed", 0, None, now, now, reason))
+            failed.append((failed_id, e.id, hook))
     if event_rows:
         head = "INSERT INTO events (id, type, source, event_source, time, received_at, body) VALUES"
         _insert_rows(db, head, event_rows)
@@ -565,6 +568,7 @@ def _ingest(
         deliveries=len(delivery_rows) + len(failed_rows),
         claimed=tuple(claimed),
         pending_hooks=frozenset(pending_hooks),
+        failed=tuple(failed),
     )
 
 
