@@ -709,6 +709,9 @@ class Dispatcher:
             self.delivered_total += n
         elif plan.state == "failed":
             self.failed_total += n
+            if self.on_failed is not None:
+                for m in b.members:  # each delivery failed for good, as one sent alone would
+                    self.on_failed(m, outcome)
         else:
             self.retried_total += n
         self._log_batch(b, outcome, plan.state, plan.next_at)

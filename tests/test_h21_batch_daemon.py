@@ -266,3 +266,35 @@ async def test_a_batched_hook_and_a_plain_one_share_the_daemon(
     arrays = [ids_in(r.body) for r in receiver.at("/b")]
     assert [len(a) for a in arrays] == [50, 50]
     assert sorted(i for a in arrays for i in a) == sorted(f"e{i}" for i in range(100))
+
+
+async def test_a_batch_failed_for_good_raises_an_alert_per_delivery_and_alerts_batch_without_loops(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hook b batches {max_events: 2} to a receiver answering 400; hook ops (events ["hookd.*"])
+    batches {max_events: 2} too, to a receiver answering 400 as well.
+    2. Two events.
+    Result: b's batch fails, and each of its two deliveries raises one hookd.delivery.failed alert,
+    naming it; ops gets the two alerts in one batch, which fails too, and raises no alert about them
+    (no loop)."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    receiver.on("/b", Reply(status=400))
+    receiver.default["/ops"] = Reply(status=400)
+    hooks = (
+        batched(receiver, "{max_events: 2, max_wait: 1h}")
+        + f'\n          - {{name: ops, events: ["hookd.*"], url: "{receiver.url("/ops")}", '
+        "batch: {max_events: 2, max_wait: 1h}}"
+    )
+    db = short_dir / "hookd.db"
+    async with daemon_on(basic_config(short_dir, receiver, hooks), ManualClock()):
+        await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'ops' AND state = 'failed'",
+                      lambda r: r == [(2,)])  # fmt: skip
+        for _ in range(20):  # turns for an alert about the alerts, which must not come
+            await asyncio.sleep(0)
+    (alerts,) = [orjson.loads(r.body) for r in receiver.at("/ops")]
+    failed = {str(i): str(e) for i, e in db_rows(db, "SELECT id, event_id FROM deliveries WHERE hook = 'b'")}
+    assert sorted(a["data"]["delivery_id"] for a in alerts) == sorted(failed)
+    assert sorted(a["data"]["event_id"] for a in alerts) == ["e1", "e2"]
+    assert {a["type"] for a in alerts} == {"hookd.delivery.failed"}
+    assert db_rows(db, "SELECT count(*) FROM events WHERE type LIKE 'hookd.%'") == [(2,)]

@@ -672,10 +672,11 @@ def _claim_formed(
                 "INSERT INTO batches (id, hook, created_at, attempts, members) VALUES (?, ?, ?, 1, ?)",
                 (batch_id, hook, now, len(members)),
             )
-            # The bodies are not read again: the dispatcher rendered them to form the batch.
-            formed.append(_batch(batch_id, hook, 1, _due(members, {})))
+            formed.append((batch_id, members))
     alone = db.execute(claim, (now, None, orjson.dumps(list(singles)).decode())).fetchall() if singles else []
-    return formed, _due(alone, _bodies(db, [row[1] for row in alone]))
+    # Each member with its event: what a retry renders again, and what a failure's alert reads.
+    bodies = _bodies(db, [row[1] for _, members in formed for row in members] + [row[1] for row in alone])
+    return [_batch(b, hook, 1, _due(m, bodies)) for b, m in formed], _due(alone, bodies)
 
 
 def _release_batches(db: sqlite3.Connection, batch_ids: Sequence[str], now: float) -> None:
