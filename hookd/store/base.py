@@ -72,10 +72,6 @@ class DueBatch(DueDelivery):
     # The members' rendered payloads when the batch was formed just now; None: rendered at sending.
     items: tuple[bytes, ...] | None = None
 
-    @property
-    def member_ids(self) -> list[str]:
-        return [m.id for m in self.members]
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchCandidates:
@@ -129,8 +125,9 @@ class AttemptRecord:
     state: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
     hops: tuple[Hop, ...] = ()  # the redirect chain followed, redacted; empty when none was
-    # A batch's request: delivery_id and attempt are the batch's, and these (delivery id, its attempt
-    # number) take `state` and the outcome. Empty for a single delivery's attempt.
+    # A batch's request: delivery_id and attempt are the batch's, and its members, (delivery id, its
+    # attempt number), take `state` and the outcome (all `delivering` under the batch id, which the
+    # store writes them by). Empty for a single delivery's attempt.
     members: tuple[tuple[str, int], ...] = ()
 
 
@@ -297,7 +294,7 @@ class Store(Protocol):
 
     async def release(self, delivery_ids: Sequence[str], now: float, *, batches: Sequence[str] = ()) -> None:
         """Give back claimed deliveries that were not sent: pending again, due now, the attempt uncounted.
-        A batch id gives back the batch (its members and its own attempt)."""
+        Each of `batches` gives back that batch: its members, and its own attempt."""
         ...
 
     async def claim_batches(self, hook: str, now: float, limit: int) -> list[DueBatch]:
