@@ -20,9 +20,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any
 
+from hookd.batching import Batcher
 from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.ids import uuid7
 from hookd.logs import LogLine, isoformat
 from hookd.ratelimit import TokenBucket
 from hookd.rendering import RequestRenderError, render_failure, render_request
@@ -30,7 +32,7 @@ from hookd.retry import plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.senders.endpoint import shown_headers
-from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
+from hookd.store.base import AttemptRecord, DeliveryState, DueBatch, DueDelivery, Store
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -206,7 +208,8 @@ class Lane:
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
     __slots__ = (
-        "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved", "retry_at", "turns"
+        "batch", "batch_at", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved",
+        "retry_at", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
@@ -234,6 +237,12 @@ class Lane:
         # attempt schedules a retry, before the recorder stores it: a retry due within that moment
         # (a delay of ~0) may find no stored retry and lose its place, never its delivery.
         self.retry_at = 0.0
+        # A hook with `batch:`: its units are batches (DueBatch, one slot each), claimed through its
+        # Batcher, never one by one nor early at ingest. None for the others, who pay nothing more.
+        self.batch: Batcher | None = None
+        # When its claim came back short: when the deliveries waiting to fill a batch have waited
+        # max_wait, or the next batch retry falls due (Clock time; 0: at the next wake-up).
+        self.batch_at = 0.0
 
     def has_slot(self) -> bool:
         """Under its own limit and not held (the dispatcher checks the global limit)."""
@@ -260,6 +269,14 @@ class Lane:
             and len(self.ready) <= self.limit // 2
             and (self.bucket is None or self.bucket.available() > 0)
         )
+
+
+def _items(batcher: Batcher, b: DueBatch) -> tuple[bytes, ...] | None:
+    """The payloads the batcher rendered while forming `b`, in member order; None: render at sending."""
+    try:
+        return tuple(batcher.item(m) for m in b.members)
+    except RequestRenderError:
+        return None
 
 
 class Dispatcher:
@@ -295,12 +312,21 @@ class Dispatcher:
         self.on_failed = on_failed
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
+        for h in hooks:
+            if h.config.batch is not None:
+                self.lanes[h.name].batch = Batcher(h)
+        # Whether any hook batches: without, a round does nothing more than before batching existed.
+        self._batching = any(lane.batch is not None for lane in self.lanes.values())
+        # Counts the calls that say new work may be due (wake, ingest's pending deliveries): a batched
+        # lane's claim that saw one come in meanwhile read the store before it, so it does not mark the
+        # lane as having nothing due (that wake-up would be lost until the poll).
+        self._woken = 0
         order = list(self.lanes.values())
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
         self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
-        self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
+        self._unstarted: list[DueDelivery] = []  # claimed units whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
         self._wake = asyncio.Event()
         self._stopping = False
@@ -330,6 +356,7 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
+        self._woken += 1
         self._not_exhausted()
         self._wake.set()
 
@@ -341,8 +368,8 @@ class Dispatcher:
         """Ingest asks to hand over `n` fresh deliveries of `hook`. Only when nothing older is due
         for the hook (its last claim came back short), so fresh events never overtake due retries."""
         lane = self.lanes.get(hook)
-        if self._stopping or lane is None or not lane.exhausted:
-            return 0
+        if self._stopping or lane is None or not lane.exhausted or lane.batch is not None:
+            return 0  # a batched hook's deliveries wait in the store for their batch to form
         k = max(0, min(n, lane.room(), self._claim_room()))
         if lane.bucket is not None:
             k = lane.bucket.take(k)  # no more than room() said: nothing else ran in between
@@ -361,6 +388,7 @@ class Dispatcher:
         for d in claimed:
             self.lanes[d.hook].ready.append(d)
         if pending_hooks:
+            self._woken += 1
             for hook in pending_hooks:
                 lane = self.lanes.get(hook)
                 if lane is not None:
@@ -467,7 +495,10 @@ class Dispatcher:
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
         gate_at = self._open_lanes()
+        if self._batching:
+            self._batches_due()
         limits = self._limits()
+        batched_full = await self._claim_batched(limits, drain=drain) if self._batching else False
         if limits:
             # A rate-limited hook may claim its due retries first (_claim); the others as always.
             due = await (self._claim(limits) if self._rated else self.store.claim_due(self.clock.now(), limits))
@@ -488,6 +519,8 @@ class Dispatcher:
                 # Hooks this round left out, because others were given the room first and came back
                 # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
                 return False
+        if batched_full:
+            return False  # a batched hook got all it asked for: more may be due right now
         if drain and not self._active and not self.buffered_total:
             next_at = await self.store.next_due_at(list(self.lanes))
             if next_at is None or next_at > self.clock.now():
@@ -497,13 +530,17 @@ class Dispatcher:
                 return False
             # Due, but waiting for a gate (a rate limit's next token): the wait below is for it.
         timeout = POLL_INTERVAL_S
-        exhausted = [name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until]
+        exhausted = [
+            name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until and lane.batch is None
+        ]
         if exhausted:
             next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, next_at - self.clock.now()))
-        # A gate opening first (a hold's end, a token) needs no fresh look at the other lanes:
-        # _open_lanes opens its own lane at the next round.
+        if self._batching and (batch_at := self._batches_due()) is not None:
+            gate_at = batch_at if gate_at is None else min(gate_at, batch_at)
+        # A gate opening first (a hold's end, a token, a batch's wait) needs no fresh look at the
+        # other lanes: the next round opens its own lane (_open_lanes, _batches_due).
         by_gate = gate_at is not None and gate_at - self.clock.now() < timeout
         if gate_at is not None and by_gate:
             timeout = max(0.0, gate_at - self.clock.now())
@@ -560,13 +597,75 @@ class Dispatcher:
                     next_end = at
         return next_end
 
+    def _batches_due(self) -> float | None:
+        """Let the batched lanes whose wait has ended claim again (deliveries that waited max_wait for a
+        batch to fill, a batch retry due); when the next such wait ends (now, if one just did), or None
+        if none waits."""
+        now = self.clock.now()
+        next_at: float | None = None
+        for lane in self.lanes.values():
+            if lane.batch is None or not lane.exhausted or not lane.batch_at:
+                continue
+            if lane.batch_at <= now:
+                lane.exhausted = False
+                lane.batch_at = 0.0
+                next_at = now
+            elif next_at is None or lane.batch_at < next_at:
+                next_at = lane.batch_at
+        return next_at
+
+    async def _claim_batched(self, limits: dict[str, int], *, drain: bool) -> bool:
+        """Claim the units of the batched lanes among `limits` (taken out of it, the rest being claimed
+        one by one): first their batches due again, then new batches of what is due, formed and claimed
+        in one transaction. Returns whether one of them got all it asked for (more may be due now).
+        In drain mode (replay --wait) a batch does not wait to fill: what is due goes now."""
+        full = False
+        claimed = False
+        for name in [h for h in limits if self.lanes[h].batch is not None]:
+            lane = self.lanes[name]
+            batcher = lane.batch
+            assert batcher is not None
+            units = limits.pop(name)
+            woken = self._woken
+            now = self.clock.now()
+            ready: list[DueDelivery] = list(await self.store.claim_batches(name, now, units))
+            wait_at: float | None = None
+            if len(ready) < units:
+                found = await self.store.batch_candidates(
+                    name, now, (units - len(ready)) * batcher.config.max_events, batcher.known
+                )
+                formed = batcher.form(found, now, units - len(ready), flush=drain)
+                batches, singles = await self.store.claim_formed(
+                    name, now, [(uuid7(), [d.id for d in g]) for g in formed.batches], [d.id for d in formed.singles]
+                )
+                for b in batches:
+                    b.items = _items(batcher, b)
+                ready += batches
+                ready += singles
+                later = found.later_at + batcher.config.max_wait_s if found.later_at is not None else None
+                wait_at = min((t for t in (formed.wait_until, found.retry_at, later) if t is not None), default=None)
+            if ready and log.isEnabledFor(logging.DEBUG):
+                _log_claimed(ready, "claimed")
+            if lane.bucket is not None and len(ready) < units:
+                lane.bucket.give_back(units - len(ready))  # a request each: the ones not claimed come back
+            lane.ready.extend(ready)
+            claimed = claimed or bool(ready)
+            if len(ready) >= units:
+                full = True
+            elif self._woken == woken:
+                lane.exhausted = True
+                lane.batch_at = wait_at or 0.0
+        if claimed:
+            self._fill()
+        return full
+
     async def _hold(self, lane: Lane, until: float) -> None:
         """The receiver asked to wait until `until`: the whole lane waits, not only the delivery that
         was told so. What it had claimed and not started goes back, its attempt uncounted; what is in
         flight finishes."""
         first = not lane.held_until
         lane.held_until = max(lane.held_until, until)
-        unsent = [d.id for d in lane.ready]
+        unsent = list(lane.ready)
         lane.ready.clear()
         if lane.bucket is not None and unsent:
             lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
@@ -577,7 +676,13 @@ class Dispatcher:
                                          "given_back": len(unsent)}))  # fmt: skip
         self._wake.set()  # the round waits for the hold's end
         if unsent:
-            await self.store.release(unsent, self.clock.now())
+            await self._release(unsent)
+
+    async def _release(self, units: Sequence[DueDelivery]) -> None:
+        """Give back claimed units that were not sent (Store.release): a batch as a whole."""
+        batches = [u.id for u in units if type(u) is DueBatch]
+        singles = [u.id for u in units if type(u) is not DueBatch] if batches else [u.id for u in units]
+        await self.store.release(singles, self.clock.now(), batches=batches)
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -597,7 +702,7 @@ class Dispatcher:
         if holding:  # cancelled before its first step (a stop in the same turn): its slot comes back
             d = holding.pop()
             self._give_slot(d.hook)
-            self._unstarted.append(d.id)  # claimed, never sent: finish() gives it back
+            self._unstarted.append(d)  # claimed, never sent: finish() gives it back
 
     def _take_slot(self, hook: str) -> None:
         self.lanes[hook].in_flight += 1
@@ -614,7 +719,10 @@ class Dispatcher:
         while holding:
             d = holding[0]
             try:
-                await self._attempt(d)
+                if type(d) is DueBatch:
+                    await self._attempt_batch(d)
+                else:
+                    await self._attempt(d)
             except Exception:
                 # A bug after the send (planning or recording): the delivery stays `delivering` and
                 # is sent again at the next start. The slot and the deliveries queued behind it go on.
@@ -646,6 +754,86 @@ class Dispatcher:
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
         return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())
+
+    async def _attempt_batch(self, b: DueBatch) -> None:
+        """`_attempt` for a batch: one request for all its members and one attempt record, keyed by the
+        batch, whose outcome every member takes: delivered, retried or failed as a whole."""
+        hook = self.hooks[b.hook]
+        batcher = self.lanes[b.hook].batch
+        assert batcher is not None
+        started_at = self.clock.now()
+        t0 = time.perf_counter()
+        request: OutboundRequest | None = None
+        members = tuple((m.id, m.attempt) for m in b.members)
+        try:
+            items = list(b.items) if b.items is not None else [batcher.item(m) for m in b.members]
+            request = batcher.request(b.id, b.attempt, items, started_at)
+            outcome = redact_outcome(await self.sender.send(request), hook.redactor)
+        except asyncio.CancelledError:
+            if self._stopping and request is not None:
+                reason, state = self.cut_off(b)  # as a delivery's: the request went out, no answer came
+                cut_off = no_response(reason, t0, retryable=True)
+                next_at = self.clock.now() if state == "pending" else None
+                self._record(b, hook, started_at, request, cut_off, state, next_at, members=members)
+            raise
+        except RequestRenderError as e:
+            # Only after a change of config since the batch was formed (its payloads rendered then):
+            # final for every member, each replayable once the template is fixed.
+            error = hook.redactor.text(render_failure(e))
+            outcome = no_response(error, t0, retryable=False)
+            first = b.members[0].event_id if b.members else b.id
+            self.hook_errors.add(EvaluationFailure(kind="template", hook=b.hook, event_id=first, error=error,
+                                                   at=started_at))  # fmt: skip
+        except Exception as e:  # a bug: never lose the deliveries
+            log.exception(LogLine("internal error while sending a batch", {"batch": b.id, "hook": b.hook}))
+            what = "sending" if request is not None else "rendering the request"
+            error = f"internal error while {what}: {type(e).__name__}: {e}"
+            outcome = no_response(hook.redactor.text(error), t0, retryable=request is not None)
+        plan = plan_next(
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            attempt=b.attempt,
+            policy=hook.config.retry,
+            retry_after_s=outcome.retry_after_s,
+            now=self.clock.now(),
+            rng=self.rng,
+        )
+        self._record(b, hook, started_at, request, outcome, plan.state, plan.next_at, members=members)
+        if (
+            plan.state == "pending"
+            and outcome.retry_after_s is not None
+            and outcome.status in (429, 503)
+            and not self._draining
+        ):
+            assert plan.next_at is not None
+            await self._hold(self.lanes[b.hook], plan.next_at)
+        n = len(b.members)
+        if plan.state == "delivered":
+            self.delivered_total += n
+        elif plan.state == "failed":
+            self.failed_total += n
+            if self.on_failed is not None:
+                for m in b.members:  # each delivery failed for good, as one sent alone would
+                    self.on_failed(m, outcome)
+        else:
+            self.retried_total += n
+        self._log_batch(b, outcome, plan.state, plan.next_at)
+
+    def _log_batch(self, b: DueBatch, outcome: Outcome, state: str, next_at: float | None) -> None:
+        if state == "delivered" and not log.isEnabledFor(logging.INFO):
+            return
+        fields: dict[str, object] = {"batch": b.id, "hook": b.hook, "try": b.attempt, "deliveries": len(b.members),
+                                     "status": outcome.status, "ms": round(outcome.duration_s * 1000)}  # fmt: skip
+        if state == "delivered":
+            log.info(LogLine("delivered a batch", fields))
+            return
+        if state == "pending":
+            fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
+        fields["error"] = outcome.error
+        if state == "pending":
+            log.warning(LogLine("will retry the batch", fields))
+        else:
+            log.error(LogLine("failed: the batch and every delivery in it", fields))
 
     async def _attempt(self, d: DueDelivery) -> None:
         hook = self.hooks[d.hook]
@@ -725,6 +913,8 @@ class Dispatcher:
         outcome: Outcome,
         state: DeliveryState,
         next_at: float | None,
+        *,
+        members: tuple[tuple[str, int], ...] = (),
     ) -> None:
         self.recorder.add(
             AttemptRecord(
@@ -745,6 +935,7 @@ class Dispatcher:
                 hops=outcome.hops,
                 state=state,
                 next_at=next_at,
+                members=members,
             )
         )
 
@@ -779,11 +970,11 @@ class Dispatcher:
     async def finish(self, grace_s: float, *, force: asyncio.Event | None = None) -> int:
         """Wait up to grace_s (or until `force` is set) for in-flight attempts, cancel the rest,
         store every outcome. Returns how many were cancelled (re-sent at the next start)."""
-        unsent = [d.id for lane in self.lanes.values() for d in lane.ready]
+        unsent = [d for lane in self.lanes.values() for d in lane.ready]
         for lane in self.lanes.values():
             lane.ready.clear()
         if unsent:
-            await self.store.release(unsent, self.clock.now())
+            await self._release(unsent)
         cancelled = 0
         if self._tasks:
             waiting: set[asyncio.Future[Any]] = set(self._tasks)
@@ -808,6 +999,6 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._unstarted:
             unstarted, self._unstarted = self._unstarted, []
-            await self.store.release(unstarted, self.clock.now())
+            await self._release(unstarted)
         await self.recorder.close()
         return cancelled

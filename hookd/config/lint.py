@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from hookd.alerts import TYPES as ALERT_TYPES
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
+from hookd.config.lint_batch import lint_batch
 from hookd.config.lint_rate import lint_rate_limits
 from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
@@ -317,6 +318,10 @@ class _Linter:
             self._filter(expression, (*path, "filter"))
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
+        batch = hook.get("batch")
+        if isinstance(batch, dict) and "payload" in batch:
+            self._template(batch["payload"], (*path, "batch", "payload"))
+        lint_batch(hook, path, self.add)
         signing = hook.get("signing")
         signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}
         headers = hook.get("headers")

@@ -17,6 +17,7 @@ from hookd.config.model import (
     ApiKeyAuth,
     AuthConfig,
     BasicAuth,
+    BatchConfig,
     BearerAuth,
     DeliveryConfig,
     FileSourceConfig,
@@ -327,6 +328,12 @@ _RETRY: _Spec = {
     "max_delay": ("max_delay_s", parse_duration),
     "jitter": ("jitter", _same),
 }
+_BATCH: _Spec = {
+    "max_events": ("max_events", int),
+    "max_size": ("max_size", parse_size),
+    "max_wait": ("max_wait_s", parse_duration),
+    "payload": ("payload", _same),
+}
 _AUTH: dict[str, tuple[type[AuthConfig], _Spec]] = {
     "bearer": (BearerAuth, {"token": ("token", _same)}),
     "basic": (BasicAuth, {"username": ("username", _same), "password": ("password", _same)}),
@@ -385,6 +392,7 @@ _HOOK: _Spec = {
     "allow_destinations": ("allow_destinations", tuple),
     "auth": ("auth", _auth),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
+    "batch": ("batch", lambda v: BatchConfig(**_given(v, _BATCH))),
 }
 _DELIVERY: _Spec = {
     "concurrency": ("concurrency", int),

@@ -175,6 +175,21 @@ class TlsConfig:
         return self.ca_file is None and self.client_cert is None and self.verify
 
 
+# A hook's `batch:` upper bound on max_events: a request of 10,000 events is already far past what
+# receivers take in one body (Svix, Segment and the like accept a few hundred).
+MAX_BATCH_EVENTS = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchConfig:
+    """A hook's `batch:`: its deliveries go out several per request (hookd.batching)."""
+
+    max_events: int = 100
+    max_size: int = 1_000_000  # bytes of the JSON array of rendered items
+    max_wait_s: float = 2.0  # how long the oldest waiting delivery may wait for the batch to fill
+    payload: object = None  # template over {events: [...], count}; None = the JSON array itself
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
@@ -204,6 +219,7 @@ class HookConfig:
     # delivery.rate_limit_groups); None: no limit. Hooks with the same group share one token bucket.
     rate_limit: Rate | None = None
     rate_limit_group: str | None = None
+    batch: BatchConfig | None = None  # None: one request per delivery
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
