@@ -270,3 +270,29 @@ async def test_a_hook_that_drops_its_ordering_key_lets_waiting_deliveries_go(
                              lambda r: [s for _, s, _ in r] == ["pending", "delivered", "delivered"])  # fmt: skip
     assert rows == [("a1", "pending", 1), ("a2", "delivered", 1), ("a3", "delivered", 1)]
     assert any("go unordered" in r.getMessage() and "deliveries=2" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_batched_hook_with_a_key_batches_only_each_keys_first(short_dir: Path, receiver: Receiver) -> None:
+    """1. Hook h batches (max 10 events, max_wait 10ms) and orders by data.order_id; the receiver
+       answers the first batch 503 once (retry after 10 ms). 2. a1 a2 b1 b2 a3 in one commit.
+    Result: every batch holds at most one delivery per key; each key's events arrive in event order
+    across the batches (the failed batch is sent again before any later one of its keys), and all five
+    are delivered."""
+    receiver.on("/b", Reply(status=503))
+    hook = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/b")}", ordering_key: data.order_id, '
+        "batch: {max_events: 10, max_wait: 10ms}, retry: {schedule: [10ms], jitter: false}}"
+    )
+    db = short_dir / "hookd.db"
+    async with running_daemon(basic_config(short_dir, receiver, hook)):
+        await send_lines(short_dir / "s.sock", [order_event(i, i[0].upper()) for i in ("a1", "a2", "b1", "b2", "a3")])
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(5,)])
+    batches = [[item["id"] for item in r.json()] for r in receiver.at("/b")]  # type: ignore[attr-defined]
+    for batch in batches:
+        keys = [i[0] for i in batch]
+        assert len(keys) == len(set(keys)), batches
+    for key in ("a", "b"):
+        seen = [i for batch in batches for i in batch if i[0] == key]
+        firsts = list(dict.fromkeys(seen))
+        assert firsts == sorted(firsts) and seen == sorted(seen), batches
+    assert batches[0] == batches[1] == ["a1", "b1"]  # the failed batch again, before a2 or b2

@@ -191,6 +191,11 @@ def _human(doc: dict[str, object]) -> None:
             f"{hooks.caption}; eval errors: events the hook's filter, ordering_key or templates failed on, since the "
             "daemon started"
         )
+    # Rate limits: a column only when some hook has one.
+    rate_limited = any(isinstance(item.get("rate_limit"), dict) for item in _dicts(doc.get("hooks")))
+    if rate_limited:
+        hooks.add_column("rate limit")
+        hooks.caption = f"{hooks.caption}; rate limit: waiting = deliveries wait for the limit's next token"
     for item in _dicts(doc.get("hooks")):
         name = esc(str(item.get("name")))
         if item.get("configured") is False:
@@ -206,6 +211,8 @@ def _human(doc: dict[str, object]) -> None:
         ]
         if any(evaluation_errors.values()):
             row.append(str(evaluation_errors[str(item.get("name"))]))
+        if rate_limited:
+            row.append(_rate_limit(item.get("rate_limit")))
         hooks.add_row(*row)
     print_table(hooks)
     out.print()
@@ -217,6 +224,19 @@ def _human(doc: dict[str, object]) -> None:
         out.print(f"health: [yellow]{esc(str(health.get('status')))}[/yellow]")
         for reason in _list(health.get("reasons")):
             out.print(f"  - {esc(str(reason))}")
+
+
+def _rate_limit(value: object) -> str:
+    """`100/min`, `100/min (group partner)`, and `, waiting` while deliveries wait for a token."""
+    limit = _dict(value)
+    if not limit:
+        return ""
+    text = render.escape(str(limit.get("limit")))
+    if limit.get("group") is not None:
+        text += f" (group {render.escape(str(limit.get('group')))})"
+    if limit.get("waiting_for_tokens"):
+        text += ", [yellow]waiting[/yellow]"
+    return text
 
 
 def _dict(value: object) -> dict[str, object]:

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from hookd.alerts import TYPES as ALERT_TYPES
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
+from hookd.config.lint_batch import lint_batch
+from hookd.config.lint_rate import lint_rate_limits
 from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import RetryPolicy, StorageConfig
@@ -129,6 +131,7 @@ class _Linter:
         if isinstance(admin, dict):
             self._admin(admin)
         self._finite_durations(data)
+        lint_rate_limits(data, self.add)
         lint_transport(self, data, self.base_dir, check_environment=self.check_environment)
         return self.problems
 
@@ -318,6 +321,10 @@ class _Linter:
             self._filter(ordering_key, (*path, "ordering_key"))  # an expression on the event, as a filter is
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
+        batch = hook.get("batch")
+        if isinstance(batch, dict) and "payload" in batch:
+            self._template(batch["payload"], (*path, "batch", "payload"))
+        lint_batch(hook, path, self.add)
         signing = hook.get("signing")
         signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}
         headers = hook.get("headers")
