@@ -29,8 +29,10 @@ from aiohttp import web
 
 from hookd import __version__
 from hookd.config.model import FileSourceConfig
+from hookd.dispatcher import Lane
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
+from hookd.health import paused_hook_reason
 from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -95,6 +97,7 @@ class AdminServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/status", self._status)
+        app.router.add_post("/hooks/refresh", self._refresh_hooks)
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -136,6 +139,20 @@ class AdminServer:
         return _json({"status": "starting"}, status=503)
 
     async def _status(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        return _json(await self.status())
+
+    async def _refresh_hooks(self, request: web.Request) -> web.Response:
+        """`hookd hooks pause` or `resume` changed the stored hook states: read them now, not at the poll."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        self.daemon.dispatcher.refresh_hook_states()
+        return _json({"ok": True})
+
+    def _refused(self, request: web.Request) -> web.Response | None:
         token = self.daemon.settings.admin.token
         if token is not None and not _bearer_matches(request.headers.get("Authorization", ""), token):
             return _json(
@@ -143,7 +160,7 @@ class AdminServer:
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="hookd"'},
             )
-        return _json(await self.status())
+        return None
 
     # -- the status document -----------------------------------------------------------------------
 
@@ -241,8 +258,13 @@ class AdminServer:
                     "filter_errors_total": d.hook_errors.filter_errors.get(name, 0),
                     "template_errors_total": d.hook_errors.template_errors.get(name, 0),
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
+                    "state": _lane_state(lane),
                 }
             )
+            if lane is not None and lane.paused is not None:
+                why = paused_hook_reason(name, lane.paused, str(_time(lane.paused.at)), pending)
+                if why is not None:
+                    reasons.append(why)
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
             evaluation_failure = d.hook_errors.recent(name, now - RECENT_S)
             if evaluation_failure is not None:
@@ -281,6 +303,14 @@ class AdminServer:
             },
             "health": {"status": "degraded" if reasons else "ok", "reasons": reasons},
         }
+
+
+def _lane_state(lane: Lane | None) -> dict[str, object]:
+    """A hook's run-time state as the dispatcher holds it: active or paused, by whom, why, since when."""
+    if lane is None or lane.paused is None:
+        return {"state": "active", "by": None, "reason": None, "since": None}
+    p = lane.paused
+    return {"state": "paused", "by": p.by, "reason": p.reason, "since": _time(p.at)}
 
 
 def _worker(sender: Sender) -> dict[str, object] | None:

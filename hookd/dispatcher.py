@@ -24,11 +24,11 @@ from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine, isoformat
 from hookd.rendering import RequestRenderError, render_failure, render_request
-from hookd.retry import plan_next
+from hookd.retry import Plan, plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.senders.endpoint import shown_headers
-from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, Store
+from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, HookPause, Store
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -157,6 +157,30 @@ def _log_recorded(batch: Sequence[AttemptRecord]) -> None:
                                                   "due_at": isoformat(r.next_at)}))  # fmt: skip
 
 
+# Told of each change of a lane's state, with the hook and the reason: ("hook.paused" | "hook.resumed" |
+# "breaker.opened" | "breaker.closed", hook, reason). The daemon's integrator turns them into alerts.
+LaneEvent = Callable[[str, str, str], None]
+
+
+def _no_lane_event(kind: str, hook: str, reason: str) -> None:
+    pass
+
+
+# The response header of the Standard Webhooks proposal by which a receiver asks not to be sent more.
+STOP_HEADER = "webhook-delivery"
+
+
+def asks_to_stop(hook: CompiledHook, outcome: Outcome) -> str | None:
+    """Why the receiver asked the hook to stop sending (410 Gone with on_gone: pause, or the header
+    `webhook-delivery: disable` on any answer), or None when it did not."""
+    value = outcome.response_headers.get(STOP_HEADER)
+    if value is not None and value.strip().lower() == "disable":
+        return f"the receiver answered HTTP {outcome.status} with the header {STOP_HEADER}: disable"
+    if outcome.status == 410 and hook.config.on_gone == "pause":
+        return "the receiver answered 410 Gone (on_gone: pause)"
+    return None
+
+
 # What an attempt cut off by a stop records, per delivery: the error, and the delivery's state after
 # it (`pending` is due again at once). The daemon's: CUT_OFF (or CUT_OFF_FORCED) and pending.
 CutOffPolicy = Callable[[DueDelivery], tuple[str, DeliveryState]]
@@ -203,7 +227,9 @@ class Lane:
     short. The dispatcher keeps the global limit and fairness across lanes; what holds back one
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
-    __slots__ = ("exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved", "turns")
+    __slots__ = (
+        "exhausted", "held_until", "in_flight", "limit", "name", "paused", "ready", "reserved", "stopped", "turns",
+    )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
@@ -221,22 +247,32 @@ class Lane:
         # The receiver said "later" (429 or 503 with Retry-After): nothing starts or is claimed until
         # then (Clock time; 0 when open). The dispatcher opens it again once the time has come.
         self.held_until = 0.0
+        # Paused (by an operator, the receiver or disable_after): run-time state kept in the database
+        # (hook_state), mirrored here. None while the hook runs.
+        self.paused: HookPause | None = None
+        # No delivery of the hook may start or be claimed until further notice: paused. The one
+        # attribute the hot path tests for these gates (restate() sets it when one of them changes).
+        self.stopped = False
+
+    def restate(self) -> None:
+        """Recompute `stopped` after a pause began or ended."""
+        self.stopped = self.paused is not None
 
     def has_slot(self) -> bool:
-        """Under its own limit and not held (the dispatcher checks the global limit)."""
-        return self.in_flight < self.limit and not self.held_until
+        """Under its own limit and not held or stopped (the dispatcher checks the global limit)."""
+        return self.in_flight < self.limit and not self.held_until and not self.stopped
 
     def room(self) -> int:
         """How many more of its deliveries may be claimed: its free slots plus one round in reserve
-        (none while held: a claim counts an attempt, and a held delivery would spend it waiting)."""
-        if self.held_until:
+        (none while held or stopped: a claim counts an attempt, and a held delivery would spend it waiting)."""
+        if self.held_until or self.stopped:
             return 0
         return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
 
     def wants_claim(self) -> bool:
-        """Whether a claim for this hook is worth a round: it is not held, not known to have nothing
-        due, and its reserve is half used (refilled in batches, not one claim per delivery)."""
-        return not self.held_until and not self.exhausted and len(self.ready) <= self.limit // 2
+        """Whether a claim for this hook is worth a round: it is not held or stopped, not known to have
+        nothing due, and its reserve is half used (refilled in batches, not one claim per delivery)."""
+        return not self.held_until and not self.stopped and not self.exhausted and len(self.ready) <= self.limit // 2
 
 
 class Dispatcher:
@@ -252,8 +288,11 @@ class Dispatcher:
         errors: RecentErrors | None = None,
         cut_off: CutOffPolicy | None = None,
         hook_errors: HookErrors | None = None,
+        on_lane_event: LaneEvent = _no_lane_event,
     ) -> None:
         self.store = store
+        # Called on every pause, resume and breaker change (kind, hook, reason): alerts hang here.
+        self.on_lane_event = on_lane_event
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
         # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
         # The daemon's own: CUT_OFF (CUT_OFF_FORCED after a second stop signal), due again at once.
@@ -282,10 +321,22 @@ class Dispatcher:
         self.delivered_total = 0
         self.failed_total = 0
         self.retried_total = 0
+        # Hook states (pauses) are read from the store at the first round and then at the poll
+        # interval, or at once after refresh_hook_states(); `_states_epoch` counts the changes made
+        # here, so that a read that began before one does not undo it.
+        self._states_due = float("-inf")
+        self._states_epoch = 0
+        self._stopped_ready = False  # a stopped lane got claimed deliveries from ingest: give them back
 
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
         self._not_exhausted()
+        self._wake.set()
+
+    def refresh_hook_states(self) -> None:
+        """Read the hooks' stored states (pauses) at the next round, not at the next poll: `hookd hooks
+        pause` or `resume` changed them (the admin listener's POST /hooks/refresh)."""
+        self._states_due = float("-inf")
         self._wake.set()
 
     def _not_exhausted(self) -> None:
@@ -304,7 +355,11 @@ class Dispatcher:
 
     def committed(self, claimed: Sequence[DueDelivery], pending_hooks: Set[str], reserved: Mapping[str, int]) -> None:
         for hook, n in reserved.items():
-            self.lanes[hook].reserved -= n
+            reserving = self.lanes[hook]
+            reserving.reserved -= n
+            if reserving.stopped:  # stopped while the commit was in flight: the round gives them back
+                self._stopped_ready = True
+                self._wake.set()
         if claimed and log.isEnabledFor(logging.DEBUG):
             _log_claimed(claimed, "claimed at ingest")
         for d in claimed:
@@ -404,6 +459,10 @@ class Dispatcher:
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
+        if self.clock.now() >= self._states_due:
+            await self._read_hook_states()
+        if self._stopped_ready:
+            await self._give_back_stopped()
         held_until = self._open_lanes()
         limits = self._limits()
         if limits:
@@ -424,13 +483,15 @@ class Dispatcher:
                 # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
                 return False
         if drain and not self._active and not self.buffered_total:
-            next_at = await self.store.next_due_at(list(self.lanes))
+            next_at = await self.store.next_due_at([name for name, lane in self.lanes.items() if not lane.stopped])
             if next_at is None or next_at > self.clock.now():
                 return True
             self._not_exhausted()
             return False
         timeout = POLL_INTERVAL_S
-        exhausted = [name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until]
+        exhausted = [
+            name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until and not lane.stopped
+        ]
         if exhausted:
             next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
@@ -472,6 +533,92 @@ class Dispatcher:
         self._wake.set()  # the round waits for the hold's end
         if unsent:
             await self.store.release(unsent, self.clock.now())
+
+    # -- pauses (run-time state in the store's hook_state table) -----------------------------------------
+
+    async def _read_hook_states(self) -> None:
+        """Take up the pauses and resumes written by another process (`hookd hooks pause`, `resume`)."""
+        epoch = self._states_epoch
+        states = await self.store.hook_states()
+        self._states_due = self.clock.now() + POLL_INTERVAL_S
+        if epoch != self._states_epoch:
+            return  # changed here while reading: the next poll reads what this process wrote
+        for name, lane in self.lanes.items():
+            state = states.get(name)
+            pause = state.pause if state is not None else None
+            if pause == lane.paused:
+                continue
+            if pause is None:
+                self._resumed(lane)
+            else:
+                unsent = self._paused(lane, pause)
+                if unsent:
+                    await self.store.release(unsent, self.clock.now())
+
+    async def pause(self, hook: str, pause: HookPause) -> None:
+        """Pause `hook` now and store it (the receiver asked, or disable_after): what its lane had
+        claimed and not started goes back, its attempt uncounted; what is in flight finishes."""
+        lane = self.lanes[hook]
+        if lane.paused is not None:
+            return  # paused already: an answer to a request that was in flight then
+        self._states_epoch += 1
+        unsent = self._paused(lane, pause)
+        try:
+            before = await self.store.pause_hook(hook, pause)
+        except Exception as e:
+            # Paused in this process only: the next read of the (unchanged) stored states resumes it.
+            log.error(LogLine("could not store the pause; it lasts until the hook states are next read (a second)",
+                              {"hook": hook, "error": str(e)}))  # fmt: skip
+            self.errors.add(f"storing the pause of hook {hook!r} failed: {e}")
+            before = None
+        if before is not None:
+            lane.paused = before  # another process paused it first: its reason stands
+        if unsent:
+            await self.store.release(unsent, self.clock.now())
+
+    def _paused(self, lane: Lane, pause: HookPause) -> list[str]:
+        """Stop `lane` for `pause`; returns the ids it had claimed and not started, to give back."""
+        first = lane.paused is None
+        lane.paused = pause
+        lane.restate()
+        unsent = [d.id for d in lane.ready]
+        lane.ready.clear()
+        if first:
+            fields = {"hook": lane.name, "by": pause.by, "reason": pause.reason, "given_back": len(unsent)}
+            line = LogLine("hook paused: its deliveries are stored and wait, spending no attempt, until "
+                           f"`hookd hooks resume {lane.name}`", fields)  # fmt: skip
+            if pause.by == "operator":
+                log.info(line)
+            else:
+                log.warning(line)
+            self._lane_event("hook.paused", lane.name, pause.reason)
+        self._wake.set()
+        return unsent
+
+    def _resumed(self, lane: Lane) -> None:
+        lane.paused = None
+        lane.restate()
+        lane.exhausted = False
+        log.info(LogLine("hook resumed: its waiting deliveries are sent", {"hook": lane.name}))
+        self._lane_event("hook.resumed", lane.name, "resumed with hookd hooks resume")
+        self._wake.set()
+
+    async def _give_back_stopped(self) -> None:
+        """Deliveries ingest claimed for a lane that stopped meanwhile go back, their attempt uncounted."""
+        self._stopped_ready = False
+        unsent: list[str] = []
+        for lane in self.lanes.values():
+            if lane.stopped and lane.ready:
+                unsent.extend(d.id for d in lane.ready)
+                lane.ready.clear()
+        if unsent:
+            await self.store.release(unsent, self.clock.now())
+
+    def _lane_event(self, kind: str, hook: str, reason: str) -> None:
+        try:
+            self.on_lane_event(kind, hook, reason)
+        except Exception:  # a bug in what listens: the lane's change stands
+            log.exception(LogLine("internal error telling of a lane change", {"hook": hook, "kind": kind}))
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -582,7 +729,16 @@ class Dispatcher:
             now=self.clock.now(),
             rng=self.rng,
         )
+        stop_reason = asks_to_stop(hook, outcome)
+        if stop_reason is not None and plan.state != "delivered":
+            # The delivery waits with the rest, this attempt counted, due again once resumed.
+            plan = Plan("pending", self.clock.now())
+            outcome = dataclasses.replace(
+                outcome, error=f"{stop_reason}: the hook is paused, and this delivery waits for `hookd hooks resume`"
+            )
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
+        if stop_reason is not None:
+            await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
         # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
         # given once and leaves retries to the daemon.
         if (

@@ -1,11 +1,14 @@
 """What makes the daemon `degraded`: errors that left work undone (a failed ingest commit, an attempt
-not recorded) and sources that are failing now."""
+not recorded), sources that are failing now, and hooks that stopped sending without an operator
+asking (paused by the receiver or by disable_after)."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass
+
+from hookd.store.base import HookPause
 
 
 class RecentErrors:
@@ -56,3 +59,14 @@ class SourceHealth:
 
     def failing(self) -> dict[str, SourceFailure]:
         return dict(self._failing)
+
+
+def paused_hook_reason(hook: str, pause: HookPause, since: str, backlog: int) -> str | None:
+    """Why a paused hook makes health `degraded`, or None for an operator's pause (meant, not a problem)."""
+    if pause.by == "operator":
+        return None
+    who = "the receiver" if pause.by == "receiver" else "breaker.disable_after"
+    return (
+        f"hook {hook!r} is paused by {who} since {since}: {pause.reason}; its {backlog} delivery(ies) wait "
+        f"until `hookd hooks resume {hook}`"
+    )

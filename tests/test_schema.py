@@ -120,6 +120,7 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/timeout": (HookConfig, "timeout_s", parse_duration),
     "$defs/hook/properties/concurrency": (HookConfig, "concurrency", _same),
     "$defs/hook/properties/follow_redirects": (HookConfig, "follow_redirects", _same),
+    "$defs/hook/properties/on_gone": (HookConfig, "on_gone", _same),
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
     "$defs/delivery/properties/require_https": (DeliveryConfig, "require_https", _same),

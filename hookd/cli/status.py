@@ -186,6 +186,11 @@ def _human(doc: dict[str, object]) -> None:
         hooks.caption = (
             f"{hooks.caption}; eval errors: events the hook's filter or templates failed on, since the daemon started"
         )
+    # A hook's run-time state (paused, its breaker): a column only when some hook is not active.
+    states = {str(item.get("name")): _state_text(item.get("state")) for item in _dicts(doc.get("hooks"))}
+    if any(states.values()):
+        hooks.add_column("state")
+        hooks.caption = f"{hooks.caption}; hookd hooks list says why"
     for item in _dicts(doc.get("hooks")):
         name = esc(str(item.get("name")))
         if item.get("configured") is False:
@@ -201,6 +206,8 @@ def _human(doc: dict[str, object]) -> None:
         ]
         if any(evaluation_errors.values()):
             row.append(str(evaluation_errors[str(item.get("name"))]))
+        if any(states.values()):
+            row.append(states[str(item.get("name"))] or "active")
         hooks.add_row(*row)
     print_table(hooks)
     out.print()
@@ -212,6 +219,16 @@ def _human(doc: dict[str, object]) -> None:
         out.print(f"health: [yellow]{esc(str(health.get('status')))}[/yellow]")
         for reason in _list(health.get("reasons")):
             out.print(f"  - {esc(str(reason))}")
+
+
+def _state_text(value: object) -> str:
+    """`paused (by operator)`, `open`, ...; "" for an active hook (or a daemon too old to say)."""
+    state = _dict(value)
+    name = state.get("state")
+    if not isinstance(name, str) or name == "active":
+        return ""
+    by = state.get("by")
+    return render.escape(f"{name} (by {by})" if isinstance(by, str) else name)
 
 
 def _dict(value: object) -> dict[str, object]:

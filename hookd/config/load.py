@@ -385,6 +385,7 @@ _HOOK: _Spec = {
     "allow_destinations": ("allow_destinations", tuple),
     "auth": ("auth", _auth),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
+    "on_gone": ("on_gone", _same),
 }
 _DELIVERY: _Spec = {
     "concurrency": ("concurrency", int),

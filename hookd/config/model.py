@@ -198,6 +198,9 @@ class HookConfig:
     proxy: str | None = field(default=None, repr=False)
     trust_env: bool = False  # HTTPS_PROXY, HTTP_PROXY and NO_PROXY of the process that sends
     auth: AuthConfig | None = None
+    # A receiver's 410 Gone: pause the hook (its deliveries wait for `hookd hooks resume`), or fail the
+    # delivery for good, as any other final 4xx.
+    on_gone: Literal["pause", "fail"] = "pause"
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 

@@ -28,7 +28,10 @@ _READ_CAP_BYTES = 64 * 1024  # read at most this much of a response; more closes
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _MAX_CACHED_URLS = 1024
 _CONTENT_TYPE = ("Content-Type",)
-_KEPT_RESPONSE_HEADERS = ("content-type", "content-length", "retry-after", "location", "server", "date")
+# webhook-delivery: a receiver's `disable` asks hookd to pause the hook (Standard Webhooks proposal).
+_KEPT_RESPONSE_HEADERS = (
+    "content-type", "content-length", "retry-after", "location", "server", "date", "webhook-delivery",
+)  # fmt: skip
 # Followed with `follow_redirects: true`, each with the same method, body and headers (as curl's
 # --post301 --post302 --post303 do): a webhook turned into a body-less GET would be lost.
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
