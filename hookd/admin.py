@@ -32,7 +32,7 @@ from hookd.config.model import FileSourceConfig
 from hookd.dispatcher import Lane
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
-from hookd.health import paused_hook_reason
+from hookd.health import breaker_reason, paused_hook_reason
 from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -265,6 +265,9 @@ class AdminServer:
                 why = paused_hook_reason(name, lane.paused, str(_time(lane.paused.at)), pending)
                 if why is not None:
                     reasons.append(why)
+            elif lane is not None and lane.breaker is not None and not lane.breaker.is_closed:
+                b = lane.breaker
+                reasons.append(breaker_reason(name, b.state, b.reason, str(_time(b.since)), _time(b.retry_at), pending))
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
             evaluation_failure = d.hook_errors.recent(name, now - RECENT_S)
             if evaluation_failure is not None:
@@ -306,11 +309,26 @@ class AdminServer:
 
 
 def _lane_state(lane: Lane | None) -> dict[str, object]:
-    """A hook's run-time state as the dispatcher holds it: active or paused, by whom, why, since when."""
-    if lane is None or lane.paused is None:
-        return {"state": "active", "by": None, "reason": None, "since": None}
-    p = lane.paused
-    return {"state": "paused", "by": p.by, "reason": p.reason, "since": _time(p.at)}
+    """A hook's run-time state as the dispatcher holds it: active, paused (by whom), or its circuit
+    breaker open or half_open; why and since when. `breaker` is the breaker's own state, null without one."""
+    b = lane.breaker if lane is not None else None
+    breaker = (
+        None
+        if b is None
+        else {
+            "state": b.state,
+            "reason": b.reason or None,
+            "since": _time(b.since) if not b.is_closed else None,
+            "failures_in_a_row": b.in_a_row,
+            "probe_at": _time(b.retry_at) if b.state == "open" else None,
+        }
+    )
+    if lane is not None and lane.paused is not None:
+        p = lane.paused
+        return {"state": "paused", "by": p.by, "reason": p.reason, "since": _time(p.at), "breaker": breaker}
+    if b is not None and not b.is_closed:
+        return {"state": b.state, "by": "breaker", "reason": b.reason, "since": _time(b.since), "breaker": breaker}
+    return {"state": "active", "by": None, "reason": None, "since": None, "breaker": breaker}
 
 
 def _worker(sender: Sender) -> dict[str, object] | None:

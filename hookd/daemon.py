@@ -102,6 +102,8 @@ class Daemon:
                 LogLine("recovered deliveries interrupted by the last stop; they will be sent again",
                         {"deliveries": recovered})
             )  # fmt: skip
+        # Breakers start closed: the state a former run stored (for `hookd hooks list`) is gone with it.
+        await self.store.clear_breakers(self.clock.now())
         await self._warn_orphans()
         self._warn_unverified()
         await self.sender.start()

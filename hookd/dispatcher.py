@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any
 
+from hookd.breaker import Breaker, BreakerChange
 from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
@@ -28,7 +29,8 @@ from hookd.retry import Plan, plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.senders.endpoint import shown_headers
-from hookd.store.base import AttemptRecord, DeliveryState, DueDelivery, HookPause, Store
+from hookd.store.base import AttemptRecord, BreakerRecord, DeliveryState, DueDelivery, HookPause, Store
+from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -228,7 +230,8 @@ class Lane:
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
     __slots__ = (
-        "exhausted", "held_until", "in_flight", "limit", "name", "paused", "ready", "reserved", "stopped", "turns",
+        "breaker", "exhausted", "held_until", "in_flight", "limit", "name", "paused", "ready", "reserved", "stopped",
+        "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
@@ -250,13 +253,17 @@ class Lane:
         # Paused (by an operator, the receiver or disable_after): run-time state kept in the database
         # (hook_state), mirrored here. None while the hook runs.
         self.paused: HookPause | None = None
-        # No delivery of the hook may start or be claimed until further notice: paused. The one
-        # attribute the hot path tests for these gates (restate() sets it when one of them changes).
+        # The hook's circuit breaker (hookd.breaker), None unless configured: open, it stops the lane;
+        # half-open, it lets one delivery through to probe.
+        self.breaker: Breaker | None = None
+        # No delivery of the hook may start or be claimed until further notice: paused, or the circuit
+        # is open. The one attribute the hot path tests for these gates (restate() sets it when one of
+        # them changes).
         self.stopped = False
 
     def restate(self) -> None:
-        """Recompute `stopped` after a pause began or ended."""
-        self.stopped = self.paused is not None
+        """Recompute `stopped` after a pause or the breaker changed."""
+        self.stopped = self.paused is not None or (self.breaker is not None and self.breaker.state == "open")
 
     def has_slot(self) -> bool:
         """Under its own limit and not held or stopped (the dispatcher checks the global limit)."""
@@ -267,6 +274,9 @@ class Lane:
         (none while held or stopped: a claim counts an attempt, and a held delivery would spend it waiting)."""
         if self.held_until or self.stopped:
             return 0
+        if self.breaker is not None and self.breaker.state == "half_open":
+            # One probe: nothing more is claimed while it (or a request from before) is out.
+            return max(0, 1 - self.in_flight - len(self.ready) - self.reserved)
         return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
 
     def wants_claim(self) -> bool:
@@ -309,6 +319,14 @@ class Dispatcher:
         order = list(self.lanes.values())
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
+        # The lanes with a breaker: only they are looked at for one (a hook without pays nothing).
+        self._breakers: list[Lane] = []
+        for h in hooks:
+            if h.config.breaker is not None:
+                lane = self.lanes[h.name]
+                lane.breaker = Breaker(h.config.breaker)
+                self._breakers.append(lane)
+        self._unsaved_breakers: set[Lane] = set()  # changed by _open_lanes: stored at the round
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
         self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
@@ -464,6 +482,10 @@ class Dispatcher:
         if self._stopped_ready:
             await self._give_back_stopped()
         held_until = self._open_lanes()
+        if self._unsaved_breakers:
+            for lane in list(self._unsaved_breakers):
+                self._unsaved_breakers.discard(lane)
+                await self._save_breaker(lane)
         limits = self._limits()
         if limits:
             due = await self.store.claim_due(self.clock.now(), limits)
@@ -504,8 +526,8 @@ class Dispatcher:
         return False
 
     def _open_lanes(self) -> float | None:
-        """Open the lanes whose hold has ended (their deliveries are due again); when the next hold
-        ends, or None if none is held."""
+        """Open the lanes whose hold has ended (their deliveries are due again), and let those whose
+        circuit breaker has cooled down probe; when the next hold or cooldown ends, or None if none."""
         now = self.clock.now()
         next_end: float | None = None
         for lane in self.lanes.values():
@@ -516,6 +538,17 @@ class Dispatcher:
                 lane.exhausted = False
             elif next_end is None or lane.held_until < next_end:
                 next_end = lane.held_until
+        for lane in self._breakers:
+            breaker = lane.breaker
+            assert breaker is not None
+            if breaker.state != "open" or lane.paused is not None:
+                continue  # a paused lane probes when it is resumed
+            change = breaker.tick(now)
+            if change is not None:
+                self._breaker_changed(lane, change)
+                self._unsaved_breakers.add(lane)
+            elif next_end is None or breaker.retry_at < next_end:
+                next_end = breaker.retry_at
         return next_end
 
     async def _hold(self, lane: Lane, until: float) -> None:
@@ -597,6 +630,11 @@ class Dispatcher:
 
     def _resumed(self, lane: Lane) -> None:
         lane.paused = None
+        if lane.breaker is not None:
+            change = lane.breaker.resumed(self.clock.now())
+            if change is not None:
+                self._breaker_changed(lane, change)
+                self._unsaved_breakers.add(lane)
         lane.restate()
         lane.exhausted = False
         log.info(LogLine("hook resumed: its waiting deliveries are sent", {"hook": lane.name}))
@@ -613,6 +651,77 @@ class Dispatcher:
                 lane.ready.clear()
         if unsent:
             await self.store.release(unsent, self.clock.now())
+
+    # -- circuit breakers (hookd.breaker) ------------------------------------------------------------
+
+    async def _breaker_saw(self, lane: Lane, breaker: Breaker, outcome: Outcome) -> None:
+        """Tell `lane`'s breaker how an attempt went; pause the hook once it has failed for disable_after."""
+        now = self.clock.now()
+        if outcome.retryable:
+            change = breaker.failed(now, outcome.error)
+        elif outcome.ok or outcome.status is not None:
+            change = breaker.succeeded(now)  # a final 4xx too: the receiver is there
+        else:
+            return  # never reached the receiver (a render error, a refused destination): neither way
+        if change is not None:
+            unsent = self._breaker_changed(lane, change)
+            await self._save_breaker(lane)
+            if unsent:
+                await self.store.release(unsent, now)
+        if outcome.retryable and lane.paused is None and breaker.failing_too_long(now):
+            assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
+            reason = (
+                f"failing for {format_duration(now - breaker.failing_since)} without a success (breaker.disable_after: "
+                f"{format_duration(breaker.policy.disable_after_s)}); the last error: {outcome.error}"
+            )
+            await self.pause(lane.name, HookPause(by="disable_after", reason=reason, at=now))
+
+    def _breaker_changed(self, lane: Lane, change: BreakerChange) -> list[str]:
+        """Log a change of `lane`'s breaker and gate the lane by it; returns what an opened breaker
+        takes back from the lane (claimed, not started), to give back with its attempt uncounted."""
+        breaker = lane.breaker
+        assert breaker is not None
+        lane.restate()
+        fields: dict[str, object] = {"hook": lane.name, "reason": breaker.reason}
+        unsent: list[str] = []
+        if change in ("opened", "reopened"):
+            unsent = [d.id for d in lane.ready]
+            lane.ready.clear()
+            fields["probe_at"] = isoformat(breaker.retry_at)
+            fields["given_back"] = len(unsent)
+            log.warning(LogLine("circuit breaker open: the hook's deliveries wait, spending no attempt, until one "
+                                "probes", fields))  # fmt: skip
+            if change == "opened":  # not each failed probe: one alert per outage
+                self._lane_event("breaker.opened", lane.name, breaker.reason)
+        elif change == "half_open":
+            lane.exhausted = False
+            log.info(LogLine("circuit breaker half-open: one delivery probes", fields))
+        else:
+            lane.exhausted = False
+            log.info(LogLine("circuit breaker closed: the hook's deliveries are sent again", fields))
+            self._lane_event("breaker.closed", lane.name, breaker.reason)
+        self._wake.set()  # the round's wait covers the cooldown, or claims for the probe
+        return unsent
+
+    async def _save_breaker(self, lane: Lane) -> None:
+        """Store the breaker's state as it is now, for `hookd hooks list` (on a change only)."""
+        breaker = lane.breaker
+        assert breaker is not None
+        record = (
+            None
+            if breaker.state == "closed"
+            else BreakerRecord(
+                state=breaker.state,
+                reason=breaker.reason,
+                since=breaker.since,
+                retry_at=breaker.retry_at if breaker.state == "open" else None,
+            )
+        )
+        try:
+            await self.store.set_breaker(lane.name, record, self.clock.now())
+        except Exception as e:  # the breaker works on; only what hooks list shows is behind
+            log.error(LogLine("could not store the circuit breaker's state", {"hook": lane.name, "error": str(e)}))
+            self.errors.add(f"storing the breaker state of hook {lane.name!r} failed: {e}")
 
     def _lane_event(self, kind: str, hook: str, reason: str) -> None:
         try:
@@ -739,6 +848,9 @@ class Dispatcher:
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
         if stop_reason is not None:
             await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
+        breaker = self.lanes[d.hook].breaker
+        if breaker is not None and not self._draining:  # replay --wait sends what it was given once
+            await self._breaker_saw(self.lanes[d.hook], breaker, outcome)
         # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
         # given once and leaves retries to the daemon.
         if (

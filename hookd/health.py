@@ -1,6 +1,6 @@
 """What makes the daemon `degraded`: errors that left work undone (a failed ingest commit, an attempt
 not recorded), sources that are failing now, and hooks that stopped sending without an operator
-asking (paused by the receiver or by disable_after)."""
+asking (paused by the receiver or by disable_after, or stopped by their circuit breaker)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,13 @@ def paused_hook_reason(hook: str, pause: HookPause, since: str, backlog: int) ->
         f"hook {hook!r} is paused by {who} since {since}: {pause.reason}; its {backlog} delivery(ies) wait "
         f"until `hookd hooks resume {hook}`"
     )
+
+
+def breaker_reason(hook: str, state: str, reason: str, since: str, probe_at: str | None, backlog: int) -> str:
+    """Why a hook whose circuit breaker is open or half-open makes health `degraded`."""
+    if state == "open":
+        return (
+            f"hook {hook!r}: its circuit breaker is open since {since} ({reason}); its {backlog} delivery(ies) "
+            f"wait, and one probes at {probe_at}"
+        )
+    return f"hook {hook!r}: its circuit breaker is half-open since {since}: one delivery probes ({reason})"

@@ -16,6 +16,7 @@ from hookd.config.lint import parse_listen
 from hookd.config.load import check_config
 from hookd.config.model import (
     AdminConfig,
+    BreakerConfig,
     DeliveryConfig,
     FileSourceConfig,
     HookConfig,
@@ -121,6 +122,8 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/concurrency": (HookConfig, "concurrency", _same),
     "$defs/hook/properties/follow_redirects": (HookConfig, "follow_redirects", _same),
     "$defs/hook/properties/on_gone": (HookConfig, "on_gone", _same),
+    "$defs/breaker/properties/failures": (BreakerConfig, "failures", _same),
+    "$defs/breaker/properties/cooldown": (BreakerConfig, "cooldown_s", parse_duration),
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
     "$defs/delivery/properties/require_https": (DeliveryConfig, "require_https", _same),

@@ -18,6 +18,7 @@ from hookd.config.model import (
     AuthConfig,
     BasicAuth,
     BearerAuth,
+    BreakerConfig,
     DeliveryConfig,
     FileSourceConfig,
     HookConfig,
@@ -327,6 +328,11 @@ _RETRY: _Spec = {
     "max_delay": ("max_delay_s", parse_duration),
     "jitter": ("jitter", _same),
 }
+_BREAKER: _Spec = {
+    "failures": ("failures", int),
+    "cooldown": ("cooldown_s", parse_duration),
+    "disable_after": ("disable_after_s", parse_duration),
+}
 _AUTH: dict[str, tuple[type[AuthConfig], _Spec]] = {
     "bearer": (BearerAuth, {"token": ("token", _same)}),
     "basic": (BasicAuth, {"username": ("username", _same), "password": ("password", _same)}),
@@ -386,6 +392,7 @@ _HOOK: _Spec = {
     "auth": ("auth", _auth),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
     "on_gone": ("on_gone", _same),
+    "breaker": ("breaker", lambda v: BreakerConfig(**_given(v, _BREAKER))),
 }
 _DELIVERY: _Spec = {
     "concurrency": ("concurrency", int),

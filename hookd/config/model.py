@@ -174,6 +174,15 @@ class TlsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerConfig:
+    """A hook's `breaker:` (hookd.breaker): off unless the block is there."""
+
+    failures: int = 10  # retryable failures in a row that open it
+    cooldown_s: float = 30.0  # open this long, then it probes with one delivery
+    disable_after_s: float | None = None  # failing this long without a success pauses the hook; None: never
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
     events: tuple[str, ...]
@@ -201,6 +210,7 @@ class HookConfig:
     # A receiver's 410 Gone: pause the hook (its deliveries wait for `hookd hooks resume`), or fail the
     # delivery for good, as any other final 4xx.
     on_gone: Literal["pause", "fail"] = "pause"
+    breaker: BreakerConfig | None = None  # no circuit breaker unless configured
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
