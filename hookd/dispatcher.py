@@ -838,7 +838,10 @@ class Dispatcher:
             now=self.clock.now(),
             rng=self.rng,
         )
-        stop_reason = asks_to_stop(hook, outcome)
+        # Looked into only for a 410 or the header: every other attempt pays a comparison and a lookup.
+        stop_reason = (
+            asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
+        )
         if stop_reason is not None and plan.state != "delivered":
             # The delivery waits with the rest, this attempt counted, due again once resumed.
             plan = Plan("pending", self.clock.now())
@@ -848,9 +851,9 @@ class Dispatcher:
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
         if stop_reason is not None:
             await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
-        breaker = self.lanes[d.hook].breaker
-        if breaker is not None and not self._draining:  # replay --wait sends what it was given once
-            await self._breaker_saw(self.lanes[d.hook], breaker, outcome)
+        lane = self.lanes[d.hook]
+        if lane.breaker is not None and not self._draining:  # replay --wait sends what it was given once
+            await self._breaker_saw(lane, lane.breaker, outcome)
         # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
         # given once and leaves retries to the daemon.
         if (

@@ -102,8 +102,9 @@ async def test_pause_and_resume_without_a_daemon(short_dir: Path, receiver: Rece
 async def test_a_paused_hooks_deliveries_wait_through_a_restart_with_attempts_unspent(
     short_dir: Path, receiver: Receiver
 ) -> None:
-    """1. `hooks pause orders` with no daemon. 2. A daemon (ManualClock) gets three events. 3. It stops
-    and another starts on the same database. 4. `hooks resume orders`; the clock moves a poll on.
+    """1. `hooks pause orders` with no daemon. 2. A daemon (ManualClock) gets three events. 3. It stops;
+    billing is paused and `replay --hook billing` run (it warns that its replays wait); billing is
+    resumed; another daemon starts on the same database. 4. `hooks resume orders`; the clock moves a poll on.
     Result: billing delivers all three at once; orders' three wait, pending with no attempt, its
     receiver never asked, also after the restart (hooks list: paused, backlog 3); after the resume
     the new daemon's next poll takes it up and delivers each on its first attempt."""
@@ -119,6 +120,13 @@ async def test_a_paused_hooks_deliveries_wait_through_a_restart_with_attempts_un
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'billing' AND state = 'delivered'",
                       lambda r: r == [(3,)])  # fmt: skip
     assert db_rows(db, ORDERS) == [("e1", "pending", 0), ("e2", "pending", 0), ("e3", "pending", 0)]
+    # A replay to a paused hook says that its replays wait.
+    assert (await hookd("hooks", "pause", "billing", "-c", str(cfg), "--reason", "audit")).exit_code == 0
+    replayed = await hookd("replay", "--hook", "billing", "-c", str(cfg))
+    assert replayed.exit_code == 0, replayed.output
+    assert "hook 'billing' is paused (by operator since" in plain(replayed.output)
+    assert "audit): its replays wait until `hookd hooks resume billing`" in plain(replayed.output)
+    assert (await hookd("hooks", "resume", "billing", "-c", str(cfg))).exit_code == 0
 
     async with daemon_on(cfg, clock) as daemon:
         await wait_until(lambda: daemon.dispatcher.lanes["orders"].paused is not None)

@@ -11,6 +11,7 @@ from hookd.config.load import check_config
 from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd, plain
+from tests.test_cli_status import hookd_status
 from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_pause_cli import ORDERS, STATES, listed, pause_config
 
@@ -49,6 +50,11 @@ async def test_410_pauses_the_hook_and_resume_delivers_the_backlog(short_dir: Pa
             "the receiver answered 410 Gone (on_gone: pause): the hook is paused, and this delivery waits for "
             "`hookd hooks resume`",
         )
+        human = await hookd_status(["status", "--url", daemon.admin_url])
+        assert human.exit_code == 1
+        [orders_row] = [line for line in plain(human.stdout).splitlines() if line.startswith("orders")]
+        assert orders_row.endswith("paused (by receiver)")
+        assert "hook 'orders' is paused by the receiver since" in plain(human.stdout)
         hooks = listed((await hookd("hooks", "list", "-c", str(cfg), "--json")).output)
         assert hooks["orders"]["state"] == "paused" and hooks["orders"]["backlog"] == 3
         assert hooks["orders"]["last_failure_at"] is not None
