@@ -61,9 +61,11 @@ class BenchError(Exception):
 
 
 def receiver_main() -> None:
-    """Answer 200 to every POST and count them; GET /count reports, GET /reset clears."""
-    state: dict[str, Any] = {"count": 0, "last": 0.0, "bytes": 0}
+    """Answer 200 to every POST and count them; GET /count reports, GET /reset clears. A POST to
+    /batch (--batch) is a JSON array of envelopes: each counts as an event, by its own id."""
+    state: dict[str, Any] = {"count": 0, "last": 0.0, "bytes": 0, "events": 0}
     ids: set[str] = set()
+    event_ids: set[str] = set()
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if request.method == "POST":
@@ -74,13 +76,20 @@ def receiver_main() -> None:
             wid = request.headers.get("webhook-id")
             if wid is not None:
                 ids.add(wid)
+            if request.path == "/batch":
+                items = orjson.loads(body)
+                state["events"] += len(items)
+                event_ids.update(str(item["id"]) for item in items)
+            else:
+                state["events"] += 1
             return web.Response(status=200)
         if request.path == "/count":
-            reply = {**state, "distinct_webhook_ids": len(ids)}
+            reply = {**state, "distinct_webhook_ids": len(ids), "distinct_event_ids": len(event_ids)}
             return web.Response(body=orjson.dumps(reply), content_type="application/json")
         if request.path == "/reset":
-            state.update(count=0, last=0.0, bytes=0)
+            state.update(count=0, last=0.0, bytes=0, events=0)
             ids.clear()
+            event_ids.clear()
             return web.Response(status=204)
         return web.Response(status=404)
 
@@ -337,18 +346,19 @@ class Receiver:
         await self._get("/reset")
 
     async def wait_for(
-        self, target: int, timeout: float, what: str, check: Callable[[], None] | None = None
+        self, target: int, timeout: float, what: str, check: Callable[[], None] | None = None, *, key: str = "count"
     ) -> dict[str, Any]:
-        """Poll every 50 ms until the receiver has counted `target` POSTs; BenchError after `timeout`."""
+        """Poll every 50 ms until the receiver has counted `target` POSTs (key="events": events, a batch
+        counting each of its items); BenchError after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             c = await self.count()
-            if c["count"] >= target:
+            if c[key] >= target:
                 return c
             if check is not None:
                 check()
             if time.monotonic() > deadline:
-                raise BenchError(f"{what}: the receiver counted {c['count']} of {target} within {timeout:.0f}s")
+                raise BenchError(f"{what}: the receiver counted {c[key]} of {target} within {timeout:.0f}s")
             await asyncio.sleep(POLL_S)
 
     async def close(self) -> None:
@@ -420,7 +430,13 @@ def _signing(run_dir: Path, kind: str) -> str:
     return f'    signing: {{type: standard, private_key: "${{file:{key}}}"}}\n'
 
 
-def write_config(run_dir: Path, sock: Path, receiver_url: str, signing: str = "none") -> Path:
+def _batch(events: int) -> str:
+    """The hook's `batch:` line for --batch N ("" without): batches of N, sent when full (the flood
+    fills them at once) or after 50 ms (the tail of the run)."""
+    return f"    batch: {{max_events: {events}, max_size: 10MB, max_wait: 50ms}}\n" if events else ""
+
+
+def write_config(run_dir: Path, sock: Path, receiver_url: str, signing: str = "none", batch: int = 0) -> Path:
     config = run_dir / "hookd.yaml"
     config.write_text(
         f"""version: 1
@@ -433,10 +449,10 @@ sources:
 hooks:
   - name: bench
     events: ["*"]
-    url: "{receiver_url}/hook"
+    url: "{receiver_url}/{"batch" if batch else "hook"}"
     concurrency: {CONCURRENCY}
     retry: {{max_attempts: 3}}
-{_signing(run_dir, signing)}delivery:
+{_signing(run_dir, signing)}{_batch(batch)}delivery:
   concurrency: {CONCURRENCY}
 admin:
   listen: 127.0.0.1:0
@@ -765,7 +781,8 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
     sock = run_dir / "s.sock"
     if len(str(sock).encode()) > MAX_UNIX_PATH:
         raise BenchError(f"unix socket path {sock} is longer than {MAX_UNIX_PATH} bytes; set TMPDIR to a short path")
-    config = write_config(run_dir, sock, receiver.url, args.signing)
+    config = write_config(run_dir, sock, receiver.url, args.signing, args.batch)
+    key = "events" if args.batch else "count"  # batched: the receiver counts the items of each array
     profile_out = Path(f"{args.profile}.{run}") if args.profile else None
     hookd = Hookd(run_dir, config, sock, profile_out)
     await receiver.reset()
@@ -780,7 +797,7 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
         t0 = time.perf_counter()
         last_ack = await ingest(sock, lines, args.connections, args.chunk, args.timeout)
         ingest_ack_eps = n / (last_ack - t0)
-        got = await receiver.wait_for(n, args.timeout, "hookd throughput phase", hookd.check_alive)
+        got = await receiver.wait_for(n, args.timeout, "hookd throughput phase", hookd.check_alive, key=key)
         cpu1 = tree_cpu_s(hookd.pid)
         receiver_cpu1 = receiver.cpu_s()
         # The receiver stamps each POST with time.monotonic(), the same clock as t0_mono.
@@ -792,7 +809,9 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
         latency: Latency | None = None
         if paced_lines:
             latency = await paced(sock, paced_lines, args.rate, args.timeout)
-            got = await receiver.wait_for(n + len(paced_lines), args.timeout, "hookd latency phase", hookd.check_alive)
+            got = await receiver.wait_for(
+                n + len(paced_lines), args.timeout, "hookd latency phase", hookd.check_alive, key=key
+            )
             latency.delivery_lag_ms = (got["last"] - latency.send_end_mono) * 1000
 
         hwm = tree_status_kb(hookd.pid, "VmHWM")
@@ -814,10 +833,11 @@ async def one_run(args: argparse.Namespace, run: int, workdir: Path, receiver: R
             if rc is None
             else f"hookd exited with status {rc} after SIGTERM (expected 0)"
         )
-    if final["count"] != expected:
-        problems.append(f"the receiver counted {final['count']} deliveries for {expected} events")
-    if final["distinct_webhook_ids"] != expected:
-        problems.append(f"{final['distinct_webhook_ids']} distinct webhook-id values for {expected} events")
+    if final[key] != expected:
+        problems.append(f"the receiver counted {final[key]} deliveries for {expected} events")
+    distinct = "distinct_event_ids" if args.batch else "distinct_webhook_ids"  # batched: a webhook-id per batch
+    if final[distinct] != expected:
+        problems.append(f"{final[distinct]} distinct event ids for {expected} events")
     stderr_lines = hookd.stderr_lines()
     if problems:
         raise BenchError(f"run {run}: " + "; ".join(problems) + f"\nhookd stderr tail:\n{tail(hookd.stderr_path)}")
@@ -891,7 +911,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         log(
             f"hookd bench: events={args.events} runs={args.runs} connections={args.connections} chunk={args.chunk} "
             f"concurrency={CONCURRENCY} rate={args.rate:g}/s latency_seconds={args.latency_seconds:g} "
-            f"signing={args.signing} loop={loop_name()} cpus={os.cpu_count()} hookd={git_head()}"
+            f"signing={args.signing} batch={args.batch} loop={loop_name()} cpus={os.cpu_count()} hookd={git_head()}"
             f" receiver={receiver.url}"
         )
         if args.profile:
@@ -935,6 +955,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "ack_floor_p99_ms": floor.p99_ms if floor is not None else None,
     }
     log("")
+    if args.batch:
+        log(f"batched scenario (--batch {args.batch}): ratio = events/s delivered in batches / the bare client's "
+            "requests/s, one event each (target >= 5, goal 8)")  # fmt: skip
     log(f"summary ({len(results)} run(s) of {args.events} events; medians across runs, peak_rss_mb is the max):")
     log(
         f"ratio_median={summary['ratio_median']:.2f} baseline_rps={summary['baseline_rps']:.0f} "
@@ -960,6 +983,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "concurrency": CONCURRENCY,
             "rate": args.rate,
             "latency_seconds": args.latency_seconds,
+            "batch": args.batch,
             "loop": loop_name(),
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
@@ -1030,6 +1054,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="none",
         help="sign hookd's requests: standard (HMAC, one whsec_ secret) or ed25519 (v1a); the baseline never signs",
     )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="batched scenario: the hook sends batches of N events (batch: {max_events: N}); hookd_eps counts "
+        "events delivered, against the bare client's one request per event (target ratio >= 5, goal 8)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write all figures as JSON to PATH ('-' for stdout)")
     p.add_argument("--profile", metavar="PREFIX", help="run hookd under cProfile into PREFIX.<run> (slows it down)")
     p.add_argument("--tmpdir", default="/tmp", help="parent of the temp dir; keep it short (unix socket path limit)")
@@ -1046,6 +1078,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.latency_seconds = 2.0 if args.quick else 5.0
     if args.events < args.connections or args.runs < 1 or args.connections < 1 or args.chunk < 1:
         p.error("need --runs >= 1, --connections >= 1, --chunk >= 1 and --events >= --connections")
+    if args.batch < 0:
+        p.error("need --batch >= 1 (or 0: no batching)")
     if args.rate <= 0 or args.latency_seconds < 0:
         p.error("need --rate > 0 and --latency-seconds >= 0")
     return args

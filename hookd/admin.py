@@ -28,8 +28,7 @@ import orjson
 from aiohttp import web
 
 from hookd import __version__
-from hookd.config.model import FileSourceConfig
-from hookd.dispatcher import Lane
+from hookd.config.model import FileSourceConfig, HookConfig
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
 from hookd.health import breaker_reason, paused_hook_reason
@@ -39,6 +38,7 @@ from hookd.senders.worker import WorkerSender
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
+    from hookd.dispatcher import Lane
 
 log = logging.getLogger("hookd.admin")
 
@@ -259,6 +259,7 @@ class AdminServer:
                     "template_errors_total": d.hook_errors.template_errors.get(name, 0),
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                     "state": _lane_state(lane),
+                    "rate_limit": _rate_limit(lane, pending, settings.hook(name)),
                 }
             )
             if lane is not None and lane.paused is not None:
@@ -329,6 +330,24 @@ def _lane_state(lane: Lane | None) -> dict[str, object]:
     if b is not None and not b.is_closed:
         return {"state": b.state, "by": "breaker", "reason": b.reason, "since": _time(b.since), "breaker": breaker}
     return {"state": "active", "by": None, "reason": None, "since": None, "breaker": breaker}
+
+
+def _rate_limit(lane: Lane | None, pending: int, config: HookConfig | None) -> dict[str, object] | None:
+    """A rate-limited hook's limit as written, its burst, its group, the tokens there now, and whether
+    deliveries are waiting for one (not a health problem: the limit is the config's own)."""
+    bucket = lane.bucket if lane is not None else None
+    if lane is None or bucket is None:
+        return None
+    tokens = bucket.available()
+    waiting = pending > 0 and tokens == 0 and not lane.held_until
+    return {
+        "limit": str(bucket.rate),
+        "burst": bucket.burst,
+        "group": config.rate_limit_group if config is not None else None,
+        "tokens": tokens,
+        "waiting_for_tokens": waiting,
+        "next_token_at": _time(bucket.next_token_at()) if waiting else None,
+    }
 
 
 def _worker(sender: Sender) -> dict[str, object] | None:

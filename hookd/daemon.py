@@ -17,6 +17,7 @@ from typing import IO
 
 from hookd import __version__
 from hookd.admin import AdminServer
+from hookd.alerts import Alerts, is_listening
 from hookd.clock import Clock, RealClock
 from hookd.config.model import FileSourceConfig, HookConfig, Settings, SocketSourceConfig
 from hookd.dispatcher import Dispatcher
@@ -57,6 +58,10 @@ class Daemon:
         self.errors = RecentErrors()
         self.source_health = SourceHealth()
         self.hook_errors = HookErrors()  # filters and templates that failed on an event, per hook
+        # hookd's own events (hookd.* alerts), stored and routed through ingest; nothing at all when
+        # no hook listens for them.
+        self.alerts = Alerts(self.clock, listening=any(is_listening(h.events) for h in settings.hooks))
+        alerting = self.alerts.listening
         self.sender: Sender = sender or WorkerSender(
             max_connections=settings.delivery.concurrency,
             user_agent=f"hookd/{__version__}",
@@ -71,9 +76,11 @@ class Daemon:
             concurrency=settings.delivery.concurrency,
             errors=self.errors,
             hook_errors=self.hook_errors,
+            on_failed=self.alerts.attempt_failed if alerting else None,
         )
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
-                             hook_errors=self.hook_errors)  # fmt: skip
+                             hook_errors=self.hook_errors,
+                             on_failed=self.alerts.filter_failed if alerting else None)  # fmt: skip
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()
@@ -108,6 +115,7 @@ class Daemon:
         self._warn_unverified()
         await self.sender.start()
         self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
+        self.alerts.start(self.ingest.submit)
         self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
         self._prune_task = asyncio.create_task(self._prune_forever(), name="hookd-prune")
         try:
@@ -230,6 +238,8 @@ class Daemon:
             # A source task cancelled before it first ran never reached its own `finally`.
             await source.close()
         if self._ingest_task is not None:
+            # Queued alerts go into ingest's last commit (not a dead ingest's: it would never answer).
+            await self.alerts.close(self.ingest.submit if not self._ingest_task.done() else None)
             self.ingest.stop()
             # It commits what is queued and ends; cancel only if the store hangs.
             done, _ = await asyncio.wait({self._ingest_task}, timeout=STOP_INGEST_TIMEOUT_S)
@@ -256,6 +266,13 @@ class Daemon:
                 log.warning(
                     "cancelled %d in-flight delivery(ies); they will be sent again at the next start", cancelled
                 )
+        if self.alerts.queued and self.store.is_open:
+            # Raised by attempts that finished after ingest's last commit: one more, sent at the next start.
+            try:
+                async with asyncio.timeout(STOP_INGEST_TIMEOUT_S):
+                    await self.alerts.flush(self.ingest.commit_after_stop)
+            except TimeoutError:
+                log.error("the last alerts were not stored in %.0fs; stopping anyway", STOP_INGEST_TIMEOUT_S)
         await self.sender.close()
         await self.store.close()
         if self._lock is not None:

@@ -13,23 +13,27 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any
 
+from hookd.batching import Batcher
 from hookd.breaker import Breaker, BreakerChange
 from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.ids import uuid7
 from hookd.logs import LogLine, isoformat
+from hookd.ratelimit import TokenBucket
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import Plan, plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.senders.endpoint import shown_headers
-from hookd.store.base import AttemptRecord, BreakerRecord, DeliveryState, DueDelivery, HookPause, Store
+from hookd.store.base import AttemptRecord, BreakerRecord, DeliveryState, DueBatch, DueDelivery, HookPause, Store
 from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
@@ -230,8 +234,8 @@ class Lane:
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
     __slots__ = (
-        "breaker", "exhausted", "held_until", "in_flight", "limit", "name", "paused", "ready", "reserved", "stopped",
-        "turns",
+        "batch", "batch_at", "breaker", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "paused",
+        "ready", "reserved", "retry_at", "stopped", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
@@ -250,6 +254,21 @@ class Lane:
         # The receiver said "later" (429 or 503 with Retry-After): nothing starts or is claimed until
         # then (Clock time; 0 when open). The dispatcher opens it again once the time has come.
         self.held_until = 0.0
+        # The hook's rate limit (one bucket shared by the lanes of a rate_limit_group); None: none.
+        # Each delivery claimed takes a token, at the claim (or ingest's reservation), before its
+        # attempt is counted: a delivery waits for a token without spending an attempt.
+        self.bucket: TokenBucket | None = None
+        # Rate-limited lanes only: the earliest time one of the hook's retries may be due (0: maybe
+        # now, as at start), when its claims take due retries before fresh deliveries. Lowered as an
+        # attempt schedules a retry, before the recorder stores it: a retry due within that moment
+        # (a delay of ~0) may find no stored retry and lose its place, never its delivery.
+        self.retry_at = 0.0
+        # A hook with `batch:`: its units are batches (DueBatch, one slot each), claimed through its
+        # Batcher, never one by one nor early at ingest. None for the others, who pay nothing more.
+        self.batch: Batcher | None = None
+        # When its claim came back short: when the deliveries waiting to fill a batch have waited
+        # max_wait, or the next batch retry falls due (Clock time; 0: at the next wake-up).
+        self.batch_at = 0.0
         # Paused (by an operator, the receiver or disable_after): run-time state kept in the database
         # (hook_state), mirrored here. None while the hook runs.
         self.paused: HookPause | None = None
@@ -276,13 +295,33 @@ class Lane:
             return 0
         if self.breaker is not None and self.breaker.state == "half_open":
             # One probe: nothing more is claimed while it (or a request from before) is out.
-            return max(0, 1 - self.in_flight - len(self.ready) - self.reserved)
+            probe = max(0, 1 - self.in_flight - len(self.ready) - self.reserved)
+            return min(probe, self.bucket.available()) if self.bucket is not None else probe
+        if self.bucket is not None:
+            # No round in reserve, and no more than its tokens: a delivery claimed ahead has taken its
+            # token, and several started late together would go out faster than the limit.
+            return min(self.limit - self.in_flight - len(self.ready) - self.reserved, self.bucket.available())
         return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
 
     def wants_claim(self) -> bool:
         """Whether a claim for this hook is worth a round: it is not held or stopped, not known to have
-        nothing due, and its reserve is half used (refilled in batches, not one claim per delivery)."""
-        return not self.held_until and not self.stopped and not self.exhausted and len(self.ready) <= self.limit // 2
+        nothing due, and its reserve is half used (refilled in batches, not one claim per delivery); with
+        a rate limit, a token is there."""
+        return (
+            not self.held_until
+            and not self.stopped
+            and not self.exhausted
+            and len(self.ready) <= self.limit // 2
+            and (self.bucket is None or self.bucket.available() > 0)
+        )
+
+
+def _items(batcher: Batcher, b: DueBatch) -> tuple[bytes, ...] | None:
+    """The payloads the batcher rendered while forming `b`, in member order; None: render at sending."""
+    try:
+        return tuple(batcher.item(m) for m in b.members)
+    except RequestRenderError:
+        return None
 
 
 class Dispatcher:
@@ -299,6 +338,7 @@ class Dispatcher:
         cut_off: CutOffPolicy | None = None,
         hook_errors: HookErrors | None = None,
         on_lane_event: LaneEvent = _no_lane_event,
+        on_failed: Callable[[DueDelivery, Outcome], None] | None = None,
     ) -> None:
         self.store = store
         # Called on every pause, resume and breaker change (kind, hook, reason): alerts hang here.
@@ -314,11 +354,25 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.errors = errors or RecentErrors()  # one sink for the recorder's errors and these
         self.hook_errors = hook_errors or HookErrors()  # templates that fail on an event
+        # Told of each delivery that failed for good (its last attempt, a permanent failure, a template
+        # that cannot render): the daemon raises an alert (hookd.alerts). Only on that path: None costs
+        # a delivery nothing.
+        self.on_failed = on_failed
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
+        for h in hooks:
+            if h.config.batch is not None:
+                self.lanes[h.name].batch = Batcher(h)
+        # Whether any hook batches: without, a round does nothing more than before batching existed.
+        self._batching = any(lane.batch is not None for lane in self.lanes.values())
+        # Counts the calls that say new work may be due (wake, ingest's pending deliveries): a batched
+        # lane's claim that saw one come in meanwhile read the store before it, so it does not mark the
+        # lane as having nothing due (that wake-up would be lost until the poll).
+        self._woken = 0
         order = list(self.lanes.values())
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
+        self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
         # The lanes with a breaker: only they are looked at for one (a hook without pays nothing).
         self._breakers: list[Lane] = []
         for h in hooks:
@@ -328,7 +382,7 @@ class Dispatcher:
                 self._breakers.append(lane)
         self._unsaved_breakers: set[Lane] = set()  # changed by _open_lanes: stored at the round
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
-        self._unstarted: list[str] = []  # claimed deliveries whose task was cancelled before it sent them
+        self._unstarted: list[DueDelivery] = []  # claimed units whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
         self._wake = asyncio.Event()
         self._stopping = False
@@ -346,8 +400,25 @@ class Dispatcher:
         self._states_epoch = 0
         self._stopped_ready = False  # a stopped lane got claimed deliveries from ingest: give them back
 
+    def _rate_limits(self, hooks: Sequence[CompiledHook]) -> tuple[Lane, ...]:
+        """Give each rate-limited hook's lane its token bucket: its own, or its rate_limit_group's, one
+        object shared by the group's lanes (so together they take no more than the group's rate).
+        Returns those lanes."""
+        buckets: dict[tuple[str, str], TokenBucket] = {}
+        for h in hooks:
+            rate = h.config.rate_limit
+            if rate is None:
+                continue
+            group = h.config.rate_limit_group
+            key = ("group", group) if group is not None else ("hook", h.name)
+            if key not in buckets:
+                buckets[key] = TokenBucket(rate, self.clock)
+            self.lanes[h.name].bucket = buckets[key]
+        return tuple(lane for lane in self.lanes.values() if lane.bucket is not None)
+
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
+        self._woken += 1
         self._not_exhausted()
         self._wake.set()
 
@@ -365,9 +436,11 @@ class Dispatcher:
         """Ingest asks to hand over `n` fresh deliveries of `hook`. Only when nothing older is due
         for the hook (its last claim came back short), so fresh events never overtake due retries."""
         lane = self.lanes.get(hook)
-        if self._stopping or lane is None or not lane.exhausted:
-            return 0
+        if self._stopping or lane is None or not lane.exhausted or lane.batch is not None:
+            return 0  # a batched hook's deliveries wait in the store for their batch to form
         k = max(0, min(n, lane.room(), self._claim_room()))
+        if lane.bucket is not None:
+            k = lane.bucket.take(k)  # no more than room() said: nothing else ran in between
         lane.reserved += k
         return k
 
@@ -378,11 +451,15 @@ class Dispatcher:
             if reserving.stopped:  # stopped while the commit was in flight: the round gives them back
                 self._stopped_ready = True
                 self._wake.set()
+            if reserving.bucket is not None and n:
+                # The tokens of room left unused (duplicates, a failed commit) go back.
+                reserving.bucket.give_back(n - sum(1 for d in claimed if d.hook == hook))
         if claimed and log.isEnabledFor(logging.DEBUG):
             _log_claimed(claimed, "claimed at ingest")
         for d in claimed:
             self.lanes[d.hook].ready.append(d)
         if pending_hooks:
+            self._woken += 1
             for hook in pending_hooks:
                 lane = self.lanes.get(hook)
                 if lane is not None:
@@ -444,6 +521,17 @@ class Dispatcher:
                     del needs[name]
                 if free <= 0:
                     break
+        if self._rated:
+            # Each claim takes its tokens now, before its attempt is counted; in the rotated order, so
+            # that lanes sharing a group's bucket take turns at its tokens.
+            for lane in lanes:
+                asked = limits.get(lane.name)
+                if asked and lane.bucket is not None:
+                    taken = lane.bucket.take(asked)
+                    if taken:
+                        limits[lane.name] = taken
+                    else:
+                        del limits[lane.name]
         return limits
 
     async def run(self, *, drain: bool = False) -> None:
@@ -481,19 +569,25 @@ class Dispatcher:
             await self._read_hook_states()
         if self._stopped_ready:
             await self._give_back_stopped()
-        held_until = self._open_lanes()
+        gate_at = self._open_lanes()
         if self._unsaved_breakers:
             for lane in list(self._unsaved_breakers):
                 self._unsaved_breakers.discard(lane)
                 await self._save_breaker(lane)
+        if self._batching:
+            self._batches_due()
         limits = self._limits()
+        batched_full = await self._claim_batched(limits, drain=drain) if self._batching else False
         if limits:
-            due = await self.store.claim_due(self.clock.now(), limits)
+            # A rate-limited hook may claim its due retries first (_claim); the others as always.
+            due = await (self._claim(limits) if self._rated else self.store.claim_due(self.clock.now(), limits))
             if due and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(due, "claimed")
             for d in due:
                 self.lanes[d.hook].ready.append(d)
             got = Counter(d.hook for d in due)
+            if self._rated:
+                self._give_back_tokens(limits, got)
             for hook, n in limits.items():
                 if got[hook] < n:
                     self.lanes[hook].exhausted = True
@@ -504,30 +598,69 @@ class Dispatcher:
                 # Hooks this round left out, because others were given the room first and came back
                 # short: ask them now rather than at the next poll (it stalled deliveries for 1 s).
                 return False
+        if batched_full:
+            return False  # a batched hook got all it asked for: more may be due right now
         if drain and not self._active and not self.buffered_total:
             next_at = await self.store.next_due_at([name for name, lane in self.lanes.items() if not lane.stopped])
             if next_at is None or next_at > self.clock.now():
                 return True
-            self._not_exhausted()
-            return False
+            if gate_at is None:
+                self._not_exhausted()
+                return False
+            # Due, but waiting for a gate (a rate limit's next token): the wait below is for it.
         timeout = POLL_INTERVAL_S
         exhausted = [
-            name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until and not lane.stopped
+            name
+            for name, lane in self.lanes.items()
+            if lane.exhausted and not lane.held_until and not lane.stopped and lane.batch is None
         ]
         if exhausted:
             next_at = await self.store.next_due_at(exhausted)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, next_at - self.clock.now()))
-        if held_until is not None:
-            timeout = min(timeout, max(0.0, held_until - self.clock.now()))
+        if self._batching and (batch_at := self._batches_due()) is not None:
+            gate_at = batch_at if gate_at is None else min(gate_at, batch_at)
+        # A gate opening first (a hold's end, a token, a batch's wait) needs no fresh look at the
+        # other lanes: the next round opens its own lane (_open_lanes, _batches_due).
+        by_gate = gate_at is not None and gate_at - self.clock.now() < timeout
+        if gate_at is not None and by_gate:
+            timeout = max(0.0, gate_at - self.clock.now())
         # Through the Clock, so a test drives the poll and the retries' due times with a fake one.
-        if timeout <= 0 or not await self.clock.wait(self._wake, timeout):
+        # (Work queued meanwhile for an exhausted lane is still seen: each round asks next_due_at.)
+        if (timeout <= 0 or not await self.clock.wait(self._wake, timeout)) and not by_gate:
             self._not_exhausted()  # a retry fell due, or another process queued work
         return False
 
+    def _give_back_tokens(self, limits: Mapping[str, int], got: Mapping[str, int]) -> None:
+        """The tokens a rate-limited hook took for a claim that came back short go back."""
+        for lane in self._rated:
+            if lane.name in limits and lane.bucket is not None:
+                lane.bucket.give_back(limits[lane.name] - got.get(lane.name, 0))
+
+    async def _claim(self, limits: Mapping[str, int]) -> list[DueDelivery]:
+        """Claim up to `limits` per hook when some hook is rate-limited. One that may have a due retry
+        claims its due retries first, fresh deliveries with what is left: its tokens go to what has
+        waited longest."""
+        now = self.clock.now()
+        retries = {lane.name: limits[lane.name] for lane in self._rated if lane.name in limits and lane.retry_at <= now}
+        if not retries:
+            return await self.store.claim_due(now, limits)
+        due = await self.store.claim_retries(now, retries)
+        got = Counter(d.hook for d in due)
+        for hook, n in retries.items():
+            if got[hook] < n:  # none of its retries is due any more: when is the next one?
+                next_at = await self.store.next_retry_at(hook)
+                self.lanes[hook].retry_at = math.inf if next_at is None else next_at
+        rest = {hook: n - got[hook] for hook, n in limits.items() if n > got[hook]}
+        if rest:
+            due += await self.store.claim_due(now, rest)
+        return due
+
     def _open_lanes(self) -> float | None:
         """Open the lanes whose hold has ended (their deliveries are due again), and let those whose
-        circuit breaker has cooled down probe; when the next hold or cooldown ends, or None if none."""
+        circuit breaker has cooled down probe; when the next gate opens: a hold's end, a breaker's
+        cooldown, or the next token of a rate-limited lane with work that waits for one; None if no
+        gate is closed."""
         now = self.clock.now()
         next_end: float | None = None
         for lane in self.lanes.values():
@@ -538,6 +671,12 @@ class Dispatcher:
                 lane.exhausted = False
             elif next_end is None or lane.held_until < next_end:
                 next_end = lane.held_until
+        for lane in self._rated:
+            # An exhausted lane has nothing due, so no token to wait for; a held one waits for its hold.
+            if lane.bucket is not None and not lane.exhausted and not lane.held_until and not lane.bucket.available():
+                at = lane.bucket.next_token_at()
+                if next_end is None or at < next_end:
+                    next_end = at
         for lane in self._breakers:
             breaker = lane.breaker
             assert breaker is not None
@@ -551,21 +690,97 @@ class Dispatcher:
                 next_end = breaker.retry_at
         return next_end
 
+    def _batches_due(self) -> float | None:
+        """Let the batched lanes whose wait has ended claim again (deliveries that waited max_wait for a
+        batch to fill, a batch retry due); when the next such wait ends (now, if one just did), or None
+        if none waits."""
+        now = self.clock.now()
+        next_at: float | None = None
+        for lane in self.lanes.values():
+            if lane.batch is None or not lane.exhausted or not lane.batch_at:
+                continue
+            if lane.batch_at <= now:
+                lane.exhausted = False
+                lane.batch_at = 0.0
+                next_at = now
+            elif next_at is None or lane.batch_at < next_at:
+                next_at = lane.batch_at
+        return next_at
+
+    async def _claim_batched(self, limits: dict[str, int], *, drain: bool) -> bool:
+        """Claim the units of the batched lanes among `limits` (taken out of it, the rest being claimed
+        one by one): first their batches due again, then new batches of what is due, formed and claimed
+        in one transaction. Returns whether one of them got all it asked for (more may be due now).
+        In drain mode (replay --wait) a batch does not wait to fill: what is due goes now."""
+        full = False
+        claimed = False
+        for name in [h for h in limits if self.lanes[h].batch is not None]:
+            lane = self.lanes[name]
+            batcher = lane.batch
+            assert batcher is not None
+            units = limits.pop(name)
+            woken = self._woken
+            now = self.clock.now()
+            ready: list[DueDelivery] = list(await self.store.claim_batches(name, now, units))
+            wait_at: float | None = None
+            if len(ready) < units:
+                found = await self.store.batch_candidates(
+                    name, now, (units - len(ready)) * batcher.config.max_events, batcher.known
+                )
+                formed = batcher.form(found, now, units - len(ready), flush=drain)
+                batches, singles = await self.store.claim_formed(
+                    name, now, [(uuid7(), [d.id for d in g]) for g in formed.batches], [d.id for d in formed.singles]
+                )
+                for b in batches:
+                    b.items = _items(batcher, b)
+                ready += batches
+                ready += singles
+                later = found.later_at + batcher.config.max_wait_s if found.later_at is not None else None
+                wait_at = min((t for t in (formed.wait_until, found.retry_at, later) if t is not None), default=None)
+            if ready and log.isEnabledFor(logging.DEBUG):
+                _log_claimed(ready, "claimed")
+            if lane.bucket is not None and len(ready) < units:
+                lane.bucket.give_back(units - len(ready))  # a request each: the ones not claimed come back
+            lane.ready.extend(ready)
+            claimed = claimed or bool(ready)
+            if len(ready) >= units:
+                full = True
+            elif self._woken == woken:
+                lane.exhausted = True
+                lane.batch_at = wait_at or 0.0
+        if claimed:
+            self._fill()
+        return full
+
     async def _hold(self, lane: Lane, until: float) -> None:
         """The receiver asked to wait until `until`: the whole lane waits, not only the delivery that
         was told so. What it had claimed and not started goes back, its attempt uncounted; what is in
         flight finishes."""
         first = not lane.held_until
         lane.held_until = max(lane.held_until, until)
-        unsent = [d.id for d in lane.ready]
-        lane.ready.clear()
+        unsent = self._take_back(lane)
         if first:
             log.info(LogLine("the receiver asked to wait (Retry-After): the hook's deliveries wait, spending no "
                              "attempt", {"hook": lane.name, "until": isoformat(lane.held_until),
                                          "given_back": len(unsent)}))  # fmt: skip
         self._wake.set()  # the round waits for the hold's end
         if unsent:
-            await self.store.release(unsent, self.clock.now())
+            await self._release(unsent)
+
+    def _take_back(self, lane: Lane) -> list[DueDelivery]:
+        """What `lane` had claimed and not started, off it, for `_release` (a gate closed on it)."""
+        unsent = list(lane.ready)
+        lane.ready.clear()
+        if lane.bucket is not None and unsent:
+            lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
+            lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
+        return unsent
+
+    async def _release(self, units: Sequence[DueDelivery]) -> None:
+        """Give back claimed units that were not sent (Store.release): a batch as a whole."""
+        batches = [u.id for u in units if type(u) is DueBatch]
+        singles = [u.id for u in units if type(u) is not DueBatch] if batches else [u.id for u in units]
+        await self.store.release(singles, self.clock.now(), batches=batches)
 
     # -- pauses (run-time state in the store's hook_state table) -----------------------------------------
 
@@ -586,7 +801,7 @@ class Dispatcher:
             else:
                 unsent = self._paused(lane, pause)
                 if unsent:
-                    await self.store.release(unsent, self.clock.now())
+                    await self._release(unsent)
 
     async def pause(self, hook: str, pause: HookPause) -> None:
         """Pause `hook` now and store it (the receiver asked, or disable_after): what its lane had
@@ -607,15 +822,14 @@ class Dispatcher:
         if before is not None:
             lane.paused = before  # another process paused it first: its reason stands
         if unsent:
-            await self.store.release(unsent, self.clock.now())
+            await self._release(unsent)
 
-    def _paused(self, lane: Lane, pause: HookPause) -> list[str]:
-        """Stop `lane` for `pause`; returns the ids it had claimed and not started, to give back."""
+    def _paused(self, lane: Lane, pause: HookPause) -> list[DueDelivery]:
+        """Stop `lane` for `pause`; returns what it had claimed and not started, to give back."""
         first = lane.paused is None
         lane.paused = pause
         lane.restate()
-        unsent = [d.id for d in lane.ready]
-        lane.ready.clear()
+        unsent = self._take_back(lane)
         if first:
             fields = {"hook": lane.name, "by": pause.by, "reason": pause.reason, "given_back": len(unsent)}
             line = LogLine("hook paused: its deliveries are stored and wait, spending no attempt, until "
@@ -644,13 +858,12 @@ class Dispatcher:
     async def _give_back_stopped(self) -> None:
         """Deliveries ingest claimed for a lane that stopped meanwhile go back, their attempt uncounted."""
         self._stopped_ready = False
-        unsent: list[str] = []
+        unsent: list[DueDelivery] = []
         for lane in self.lanes.values():
             if lane.stopped and lane.ready:
-                unsent.extend(d.id for d in lane.ready)
-                lane.ready.clear()
+                unsent.extend(self._take_back(lane))
         if unsent:
-            await self.store.release(unsent, self.clock.now())
+            await self._release(unsent)
 
     # -- circuit breakers (hookd.breaker) ------------------------------------------------------------
 
@@ -667,7 +880,7 @@ class Dispatcher:
             unsent = self._breaker_changed(lane, change)
             await self._save_breaker(lane)
             if unsent:
-                await self.store.release(unsent, now)
+                await self._release(unsent)
         if outcome.retryable and lane.paused is None and breaker.failing_too_long(now):
             assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
             reason = (
@@ -676,17 +889,16 @@ class Dispatcher:
             )
             await self.pause(lane.name, HookPause(by="disable_after", reason=reason, at=now))
 
-    def _breaker_changed(self, lane: Lane, change: BreakerChange) -> list[str]:
+    def _breaker_changed(self, lane: Lane, change: BreakerChange) -> list[DueDelivery]:
         """Log a change of `lane`'s breaker and gate the lane by it; returns what an opened breaker
         takes back from the lane (claimed, not started), to give back with its attempt uncounted."""
         breaker = lane.breaker
         assert breaker is not None
         lane.restate()
         fields: dict[str, object] = {"hook": lane.name, "reason": breaker.reason}
-        unsent: list[str] = []
+        unsent: list[DueDelivery] = []
         if change in ("opened", "reopened"):
-            unsent = [d.id for d in lane.ready]
-            lane.ready.clear()
+            unsent = self._take_back(lane)
             fields["probe_at"] = isoformat(breaker.retry_at)
             fields["given_back"] = len(unsent)
             log.warning(LogLine("circuit breaker open: the hook's deliveries wait, spending no attempt, until one "
@@ -747,7 +959,7 @@ class Dispatcher:
         if holding:  # cancelled before its first step (a stop in the same turn): its slot comes back
             d = holding.pop()
             self._give_slot(d.hook)
-            self._unstarted.append(d.id)  # claimed, never sent: finish() gives it back
+            self._unstarted.append(d)  # claimed, never sent: finish() gives it back
 
     def _take_slot(self, hook: str) -> None:
         self.lanes[hook].in_flight += 1
@@ -764,7 +976,10 @@ class Dispatcher:
         while holding:
             d = holding[0]
             try:
-                await self._attempt(d)
+                if type(d) is DueBatch:
+                    await self._attempt_batch(d)
+                else:
+                    await self._attempt(d)
             except Exception:
                 # A bug after the send (planning or recording): the delivery stays `delivering` and
                 # is sent again at the next start. The slot and the deliveries queued behind it go on.
@@ -796,6 +1011,100 @@ class Dispatcher:
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
         return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())
+
+    async def _attempt_batch(self, b: DueBatch) -> None:
+        """`_attempt` for a batch: one request for all its members and one attempt record, keyed by the
+        batch, whose outcome every member takes: delivered, retried or failed as a whole."""
+        hook = self.hooks[b.hook]
+        batcher = self.lanes[b.hook].batch
+        assert batcher is not None
+        started_at = self.clock.now()
+        t0 = time.perf_counter()
+        request: OutboundRequest | None = None
+        members = tuple((m.id, m.attempt) for m in b.members)
+        try:
+            items = list(b.items) if b.items is not None else [batcher.item(m) for m in b.members]
+            request = batcher.request(b.id, b.attempt, items, started_at)
+            outcome = redact_outcome(await self.sender.send(request), hook.redactor)
+        except asyncio.CancelledError:
+            if self._stopping and request is not None:
+                reason, state = self.cut_off(b)  # as a delivery's: the request went out, no answer came
+                cut_off = no_response(reason, t0, retryable=True)
+                next_at = self.clock.now() if state == "pending" else None
+                self._record(b, hook, started_at, request, cut_off, state, next_at, members=members)
+            raise
+        except RequestRenderError as e:
+            # Only after a change of config since the batch was formed (its payloads rendered then):
+            # final for every member, each replayable once the template is fixed.
+            error = hook.redactor.text(render_failure(e))
+            outcome = no_response(error, t0, retryable=False)
+            first = b.members[0].event_id if b.members else b.id
+            self.hook_errors.add(EvaluationFailure(kind="template", hook=b.hook, event_id=first, error=error,
+                                                   at=started_at))  # fmt: skip
+        except Exception as e:  # a bug: never lose the deliveries
+            log.exception(LogLine("internal error while sending a batch", {"batch": b.id, "hook": b.hook}))
+            what = "sending" if request is not None else "rendering the request"
+            error = f"internal error while {what}: {type(e).__name__}: {e}"
+            outcome = no_response(hook.redactor.text(error), t0, retryable=request is not None)
+        plan = plan_next(
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            attempt=b.attempt,
+            policy=hook.config.retry,
+            retry_after_s=outcome.retry_after_s,
+            now=self.clock.now(),
+            rng=self.rng,
+        )
+        stop_reason = (
+            asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
+        )
+        if stop_reason is not None and plan.state != "delivered":
+            # The batch waits with the rest, this attempt counted, due again once resumed.
+            plan = Plan("pending", self.clock.now())
+            outcome = dataclasses.replace(
+                outcome, error=f"{stop_reason}: the hook is paused, and this batch waits for `hookd hooks resume`"
+            )
+        self._record(b, hook, started_at, request, outcome, plan.state, plan.next_at, members=members)
+        if stop_reason is not None:
+            await self.pause(b.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
+        lane = self.lanes[b.hook]
+        if lane.breaker is not None and not self._draining:
+            await self._breaker_saw(lane, lane.breaker, outcome)
+        if (
+            plan.state == "pending"
+            and outcome.retry_after_s is not None
+            and outcome.status in (429, 503)
+            and not self._draining
+        ):
+            assert plan.next_at is not None
+            await self._hold(self.lanes[b.hook], plan.next_at)
+        n = len(b.members)
+        if plan.state == "delivered":
+            self.delivered_total += n
+        elif plan.state == "failed":
+            self.failed_total += n
+            if self.on_failed is not None:
+                for m in b.members:  # each delivery failed for good, as one sent alone would
+                    self.on_failed(m, outcome)
+        else:
+            self.retried_total += n
+        self._log_batch(b, outcome, plan.state, plan.next_at)
+
+    def _log_batch(self, b: DueBatch, outcome: Outcome, state: str, next_at: float | None) -> None:
+        if state == "delivered" and not log.isEnabledFor(logging.INFO):
+            return
+        fields: dict[str, object] = {"batch": b.id, "hook": b.hook, "try": b.attempt, "deliveries": len(b.members),
+                                     "status": outcome.status, "ms": round(outcome.duration_s * 1000)}  # fmt: skip
+        if state == "delivered":
+            log.info(LogLine("delivered a batch", fields))
+            return
+        if state == "pending":
+            fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
+        fields["error"] = outcome.error
+        if state == "pending":
+            log.warning(LogLine("will retry the batch", fields))
+        else:
+            log.error(LogLine("failed: the batch and every delivery in it", fields))
 
     async def _attempt(self, d: DueDelivery) -> None:
         hook = self.hooks[d.hook]
@@ -868,8 +1177,13 @@ class Dispatcher:
             self.delivered_total += 1
         elif plan.state == "failed":
             self.failed_total += 1
+            if self.on_failed is not None:
+                self.on_failed(d, outcome)
         else:
             self.retried_total += 1
+            lane = self.lanes[d.hook]
+            if lane.bucket is not None and plan.next_at is not None:
+                lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
         if unlogged:  # said in the log line only: history keeps the reason as it is
             self._log(d, hook, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
                       plan.next_at)  # fmt: skip
@@ -885,6 +1199,8 @@ class Dispatcher:
         outcome: Outcome,
         state: DeliveryState,
         next_at: float | None,
+        *,
+        members: tuple[tuple[str, int], ...] = (),
     ) -> None:
         self.recorder.add(
             AttemptRecord(
@@ -905,6 +1221,7 @@ class Dispatcher:
                 hops=outcome.hops,
                 state=state,
                 next_at=next_at,
+                members=members,
             )
         )
 
@@ -939,11 +1256,11 @@ class Dispatcher:
     async def finish(self, grace_s: float, *, force: asyncio.Event | None = None) -> int:
         """Wait up to grace_s (or until `force` is set) for in-flight attempts, cancel the rest,
         store every outcome. Returns how many were cancelled (re-sent at the next start)."""
-        unsent = [d.id for lane in self.lanes.values() for d in lane.ready]
+        unsent = [d for lane in self.lanes.values() for d in lane.ready]
         for lane in self.lanes.values():
             lane.ready.clear()
         if unsent:
-            await self.store.release(unsent, self.clock.now())
+            await self._release(unsent)
         cancelled = 0
         if self._tasks:
             waiting: set[asyncio.Future[Any]] = set(self._tasks)
@@ -968,6 +1285,6 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._unstarted:
             unstarted, self._unstarted = self._unstarted, []
-            await self.store.release(unstarted, self.clock.now())
+            await self._release(unstarted)
         await self.recorder.close()
         return cancelled

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from hookd import __version__, jsonvalue
+from hookd.batching import Batcher
 from hookd.config.model import HookConfig
 from hookd.data_option import parse_data_option
 from hookd.errors import EventError, HookdError
@@ -21,7 +22,7 @@ from hookd.events import Event, event_from_object
 from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, search, tokenize
 from hookd.ids import uuid7
 from hookd.redact import Redactor
-from hookd.rendering import RequestRenderError, render_failure, render_request
+from hookd.rendering import RequestRenderError, render_failure, render_payload, render_request
 from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
 from hookd.senders.endpoint import EndpointSpec, shown_headers
@@ -337,6 +338,7 @@ class HookResult:
     # Not matched because the filter could not be evaluated: the daemon stores a failed delivery with this.
     filter_error: str = ""
     delivery: Delivery | None = None
+    batched: bool = False  # the hook has `batch:`: the request is a batch of this one event
 
     def shown_request(self) -> dict[str, object] | None:
         """The request as it may be printed: method, redacted URL and headers, body as JSON."""
@@ -405,7 +407,11 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
             )
             continue
         try:
-            request = render_request(hook, uuid7(), event.id, 1, event.body, now)
+            if hook.config.batch is not None:
+                # What the daemon sends for this event alone: a batch of one (webhook-id a batch id).
+                request = Batcher(hook).request(uuid7(), 1, [render_payload(hook, event.body)], now)
+            else:
+                request = render_request(hook, uuid7(), event.id, 1, event.body, now)
         except RequestRenderError as e:  # as the dispatcher does: a final failure of the delivery
             results.append(HookResult(hook=hook.name, matched=True, safe_url=hook.safe_url, redactor=hook.redactor,
                                       render_error=hook.redactor.text(render_failure(e))))  # fmt: skip
@@ -418,6 +424,7 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 safe_url=hook.shown_url(request.url),
                 redactor=hook.redactor,
                 endpoint=hook.endpoint,
+                batched=hook.config.batch is not None,
             )
         )
     return EventResult(event=event, where=item.where, hooks=tuple(results))

@@ -24,6 +24,10 @@ MAX_ID_LENGTH = 200
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
+# hookd's own events (alerts, hookd.alerts) are of the built-in source `hookd`, with types under
+# `hookd.`: a producer may use neither, so a hook listening for `hookd.*` hears only hookd itself.
+RESERVED_SOURCE = "hookd"
+RESERVED_PREFIX = "hookd."
 # C0 and C1 controls and DEL: in an id, type or source they would reach a header (webhook-id) or a
 # line of the log or of `hookd history` as a raw newline or escape sequence. The line and paragraph
 # separators U+2028 and U+2029 break lines for some readers and are refused in headers; the bidi
@@ -68,7 +72,9 @@ def size_limit(max_bytes: int) -> str:
 
 
 def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = None) -> Event:
-    """One event from one line of JSON. Raises EventError saying what is wrong and how to fix it.
+    """One event from one line of JSON, as a producer sends it (a source, `hookd replay --from-file`):
+    hookd's reserved type prefix and source name are refused. Raises EventError saying what is wrong
+    and how to fix it.
 
     Values are kept exactly (see hookd.jsonvalue): integers of any size, at most MAX_DEPTH levels of
     nesting, no number that overflows, no top-level key twice (inside `data` the last one wins).
@@ -80,12 +86,16 @@ def parse_event_line(line: bytes | str, *, max_bytes: int, now: float | None = N
         value = jsonvalue.loads(line, unique_keys=True)
     except jsonvalue.JsonValueError as e:
         raise EventError(str(e)) from None
-    return event_from_object(value, now=now, checked=True)
+    return event_from_object(value, now=now, checked=True, produced=True)
 
 
-def event_from_object(value: object, *, now: float | None = None, checked: bool = False) -> Event:
+def event_from_object(
+    value: object, *, now: float | None = None, checked: bool = False, produced: bool = False
+) -> Event:
     """The event `value` describes. `checked` says `value` came from jsonvalue.loads, which already
-    refused what cannot be kept exactly; otherwise (YAML, --data) it is checked here."""
+    refused what cannot be kept exactly; otherwise (YAML, --data) it is checked here. `produced`: it
+    comes from a producer, which may not use hookd's reserved type prefix or source name (`hookd
+    test` may: it routes a `hookd.*` event to try an alert hook)."""
     if not isinstance(value, dict):
         kind = "an array" if isinstance(value, list) else _JSON_KINDS.get(type(value), type(value).__name__)
         raise EventError(f'an event must be a JSON object with a "type", not {kind}')
@@ -122,6 +132,12 @@ def event_from_object(value: object, *, now: float | None = None, checked: bool 
         raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
     if (control := _control_text(etype)) is not None:
         raise EventError(f'"type" {control}; use a name like "order.created"', event_id=event_id)
+    if produced and etype.startswith(RESERVED_PREFIX):
+        raise EventError(
+            f'"type" {etype!r} starts with {RESERVED_PREFIX!r}, which is reserved for hookd\'s own events (alerts); '
+            'give your event a type of your own, like "order.created"',
+            event_id=event_id,
+        )
     if raw_id is not None and (not isinstance(raw_id, str) or not raw_id or len(raw_id) > MAX_ID_LENGTH):
         raise EventError(f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters')
     raw_time = value.get("time")
@@ -139,6 +155,12 @@ def event_from_object(value: object, *, now: float | None = None, checked: bool 
         raise EventError('"source" must be a string', event_id=event_id)
     if source is not None and (control := _control_text(source)) is not None:
         raise EventError(f'"source" {control}; use a name or URI like "shop/orders"', event_id=event_id)
+    if produced and source == RESERVED_SOURCE:
+        raise EventError(
+            f'"source" {RESERVED_SOURCE!r} is reserved for hookd\'s own events (alerts); name your producer '
+            'otherwise, like "shop/orders"',
+            event_id=event_id,
+        )
     if event_id is None:
         event_id = uuid7()
     envelope: dict[str, object] = {

@@ -19,6 +19,7 @@ from hookd.ids import is_uuid7
 from hookd.store.base import (
     DELIVERY_STATUSES,
     AttemptRow,
+    BatchRow,
     DeliveryQuery,
     DeliveryRow,
     DeliveryStatus,
@@ -209,21 +210,26 @@ async def deliveries_named(store: SQLiteStore, values: Sequence[str]) -> tuple[t
     return tuple(out)
 
 
-async def resolve_item(store: SQLiteStore, text: str) -> tuple[Literal["delivery", "event"], str] | None:
-    """A delivery id or an event id, exact or by a unique prefix over both; None when nothing matches."""
+async def resolve_item(store: SQLiteStore, text: str) -> tuple[Literal["delivery", "event", "batch"], str] | None:
+    """A delivery, event or batch id, exact or by a unique prefix over all three; None when nothing matches."""
     if await store.delivery(text) is not None:
         return "delivery", text
     if await store.known_events([text]):
         return "event", text
+    if await store.batch(text) is not None:
+        return "batch", text
     deliveries = await _by_prefix(store, "deliveries", text)
     events = await _by_prefix(store, "events", text)
-    found = [f"delivery {i}" for i in deliveries] + [f"event {i}" for i in events]
+    batches = await _by_prefix(store, "batches", text)
+    found = [f"delivery {i}" for i in deliveries] + [f"event {i}" for i in events] + [f"batch {i}" for i in batches]
     if len(found) > 1:
         raise AmbiguousId(text, found[:_CANDIDATES], more=len(found) > _CANDIDATES)
     if deliveries:
         return "delivery", deliveries[0]
     if events:
         return "event", events[0]
+    if batches:
+        return "batch", batches[0]
     return None
 
 
@@ -251,7 +257,7 @@ async def short_ids(store: SQLiteStore, rows: Sequence[DeliveryRow]) -> dict[str
     MIN_ID_LENGTH. Other ids are a producer's own (`customer-signup-42`) and stay whole: cut, they
     would read as another id."""
     out: dict[str, str] = {}
-    for ids in ([r.id for r in rows], [r.event_id for r in rows]):
+    for ids in ([r.id for r in rows], [r.event_id for r in rows], [r.batch_id for r in rows if r.batch_id]):
         generated = list(dict.fromkeys(i for i in ids if is_uuid7(i)))
         lengths = await store.unique_prefix_lengths(generated, MIN_ID_LENGTH)
         width = max(lengths.values(), default=MIN_ID_LENGTH)
@@ -297,13 +303,24 @@ class DeliveryDetail:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Shown:
-    """What `hookd history show` prints: the event and its deliveries (one, or all of the event's)."""
+class BatchDetail:
+    """A batch (a hook with `batch:`): its requests, each one attempt of every member, and its members."""
 
-    event: EventRecord | None  # None only if the event row is gone
+    batch: BatchRow
+    members: tuple[DeliveryRow, ...]  # oldest first
+    attempts: tuple[AttemptRow, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shown:
+    """What `hookd history show` prints: the event and its deliveries (one, or all of the event's), or
+    a batch with its requests and members."""
+
+    event: EventRecord | None  # None only if the event row is gone (or a batch was asked for)
     event_id: str
     deliveries: tuple[DeliveryDetail, ...]
-    asked_for: str  # "delivery" or "event"
+    asked_for: str  # "delivery", "event" or "batch"
+    batch: BatchDetail | None = None  # when a batch id was asked for
 
 
 async def show(path: Path, item_id: str, *, origin: str) -> Shown:
@@ -319,6 +336,8 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
                 "them (old ones are pruned after storage.retention)"
             )
         kind, full_id = found
+        if kind == "batch":
+            return Shown(event=None, event_id="", deliveries=(), asked_for="batch", batch=await _batch(store, full_id))
         delivery = await store.delivery(full_id) if kind == "delivery" else None
         if delivery is not None:
             rows = [delivery]
@@ -329,6 +348,14 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
         event = await store.event(event_id)
         details = [DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id))) for r in rows]
     return Shown(event=event, event_id=event_id, deliveries=tuple(details), asked_for=asked_for)
+
+
+async def _batch(store: SQLiteStore, batch_id: str) -> BatchDetail | None:
+    row = await store.batch(batch_id)
+    if row is None:
+        return None
+    members = await store.deliveries(DeliveryQuery(batch_ids=(batch_id,), newest_first=False))
+    return BatchDetail(batch=row, members=tuple(members), attempts=tuple(await store.attempts(batch_id)))
 
 
 async def hook_stats(path: Path, *, since: float, until: float, origin: str) -> list[HookStats]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Protocol
 
 from hookd.clock import Clock
+from hookd.events import RESERVED_SOURCE, Event
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.logs import LogLine
@@ -59,6 +60,7 @@ class Ingest:
         errors: RecentErrors | None = None,
         rejection_limiter: RejectionLimiter | None = None,
         hook_errors: HookErrors | None = None,
+        on_failed: Callable[[str, Event, str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -66,6 +68,9 @@ class Ingest:
         self.handoff = handoff
         self.errors = errors or RecentErrors()
         self.hook_errors = hook_errors or HookErrors()
+        # Told (delivery id, event, hook, reason) of each delivery stored failed because the hook's
+        # filter failed on the event: the daemon raises an alert (hookd.alerts).
+        self.on_failed = on_failed
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
@@ -88,7 +93,8 @@ class Ingest:
 
     @property
     def last_event_at(self) -> float | None:
-        return max(self.last_event_at_by_source.values(), default=None)
+        """When a producer's event was last stored: hookd's own (alerts) do not say that input flows."""
+        return max((at for s, at in self.last_event_at_by_source.items() if s != RESERVED_SOURCE), default=None)
 
     async def submit(self, batch: Batch) -> list[Accepted]:
         """Commit `batch`; returns one Accepted per event, in order. Raises if the store fails."""
@@ -214,7 +220,19 @@ class Ingest:
             }))  # fmt: skip
         if self.handoff is not None:
             self.handoff.committed(result.claimed, result.pending_hooks, reserved)
+        if result.failed and self.on_failed is not None:
+            by_id = {r.event.id: r for r in routed}
+            for delivery_id, event_id, hook in result.failed:
+                r = by_id[event_id]
+                self.on_failed(delivery_id, r.event, hook, r.failed[hook])
         self._schedule_summaries()
+
+    async def commit_after_stop(self, batch: Batch) -> list[Accepted]:
+        """Commit one batch once `run` has ended: at shutdown, the alerts raised by the last in-flight
+        attempts, which finish after ingest has stopped. Not while `run` runs."""
+        pending = _Pending(batch, asyncio.get_running_loop().create_future())
+        await self._commit([pending])
+        return await pending.done
 
     def _settle(self, p: _Pending, answers: list[Accepted]) -> None:
         """Count the batch's rejections (every one, shown or summed up) and answer its source."""

@@ -104,6 +104,26 @@ def render_request(
     )
 
 
+def render_payload(hook: CompiledHook, body: bytes) -> bytes:
+    """The body one delivery of the stored envelope `body` carries: the hook's payload rendered, or
+    the envelope as it is (what render_request puts in a request; a batch's item). Raises
+    RequestRenderError, and nothing else, for anything the event or the template can cause."""
+    if hook.payload is None:
+        return body
+    try:
+        loaded = jsonvalue.loads(body)
+    except (jsonvalue.JsonValueError, RecursionError) as e:
+        raise RequestRenderError(f"the stored event cannot be read for the templates: {e}") from None
+    if not isinstance(loaded, dict):
+        return body
+    try:
+        return jsonvalue.dumps(hook.payload.render(loaded))
+    except RenderError as e:
+        raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
+    except (TypeError, ValueError) as e:  # nested past what JSON writers take
+        raise RequestRenderError(f"payload: the rendered payload is not JSON: {e}") from None
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
     """Raise RequestRenderError naming the first header that cannot be sent as it is: the one check
     every configured header passes, static or templated, before anything reaches a sender (hookd's

@@ -12,7 +12,7 @@ from jmespath.parser import ParsedResult
 
 from hookd.config.model import HookConfig
 from hookd.config.secret_fields import is_secret_header
-from hookd.events import Event
+from hookd.events import RESERVED_PREFIX, Event
 from hookd.expressions import EvaluationError, compile_expression, evaluate, is_truthy
 from hookd.redact import Redactor
 from hookd.senders.endpoint import EndpointSpec, endpoint_spec
@@ -27,8 +27,17 @@ _NO_FAILURES: Mapping[str, str] = MappingProxyType({})
 
 
 def compile_globs(globs: Sequence[str]) -> re.Pattern[str]:
-    """One regex for all of a hook's event-type globs. `*` matches any run of characters, dots too."""
-    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+    """One regex for all of a hook's event-type globs. `*` matches any run of characters, dots too.
+
+    hookd's own events (`hookd.*`, alerts) match only globs that start with `hookd.`: a catch-all
+    `*` written before alerts existed must not start receiving them. The other globs are guarded by
+    a lookahead inside the same regex, so routing costs what it did."""
+    own = [f"(?:{fnmatch.translate(g)})" for g in globs if g.startswith(RESERVED_PREFIX)]
+    others = [f"(?:{fnmatch.translate(g)})" for g in globs if not g.startswith(RESERVED_PREFIX)]
+    parts = own
+    if others:
+        parts = [f"(?!{re.escape(RESERVED_PREFIX)})(?:{'|'.join(others)})", *own]
+    return re.compile("|".join(parts)) if parts else re.compile(r"(?!)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +142,10 @@ class Router:
         for hook in self.hooks:
             if not hook.types.match(event.type):
                 globs = ", ".join(hook.config.events)
-                verdicts.append(Verdict(hook.name, False, f"type {event.type!r} matches none of: {globs}"))
+                own = ""
+                if event.type.startswith(RESERVED_PREFIX):
+                    own = f" (hookd's own events match only globs that start with {RESERVED_PREFIX!r})"
+                verdicts.append(Verdict(hook.name, False, f"type {event.type!r} matches none of: {globs}{own}"))
                 continue
             if hook.filter is None:
                 verdicts.append(Verdict(hook.name, True, ""))

@@ -71,6 +71,7 @@ class Rate:
 
     per_s: float
     text: str
+    unit_s: float = 1.0  # seconds in the unit it was written with (60 for 100/min): how a receiver counts
 
     def __str__(self) -> str:
         return self.text
@@ -93,7 +94,8 @@ def parse_rate(value: str | float) -> Rate:
     count = float(m.group(1))
     if count <= 0:
         raise ValueError(f"{value!r} is not a positive rate")
-    return Rate(count / _RATE_PER[m.group(2)], text)
+    unit_s = _RATE_PER[m.group(2)]
+    return Rate(count / unit_s, text, unit_s)
 
 
 def format_duration(seconds: float) -> str:

@@ -136,3 +136,24 @@ def test_on_gone_takes_pause_or_fail_only(tmp_path: Path) -> None:
     [problem] = result.problems
     assert (problem.line, problem.column) == (6, 14)
     assert "on_gone" in problem.path and "pause" in problem.message and "fail" in problem.message
+
+
+async def test_a_410_to_a_batch_pauses_the_hook_and_the_batch_waits_whole(short_dir: Path, receiver: Receiver) -> None:
+    """1. orders batches three events a request; its receiver answers the first request 410, then 200.
+    2. Three events; `hooks resume orders`.
+    Result: the batch of three gets the 410: the hook is paused and its deliveries wait, the attempt
+    counted; after the resume the same batch goes again, once, and all three are delivered."""
+    receiver.on("/orders", Reply(status=410))
+    cfg = pause_config(short_dir, receiver, orders=", batch: {max_events: 3, max_wait: 1h}")
+    db = short_dir / "hookd.db"
+    async with daemon_on(cfg, ManualClock()) as daemon:
+        assert daemon.admin_url is not None
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", EVENTS))
+        await wait_db(db, ORDERS, lambda r: r == [("e1", "pending", 1), ("e2", "pending", 1), ("e3", "pending", 1)])
+        assert db_rows(db, STATES) == [("orders", "receiver", "the receiver answered 410 Gone (on_gone: pause)")]
+        assert (await hookd("hooks", "resume", "orders", "-c", str(cfg))).exit_code == 0
+        assert await client.refresh_hooks(daemon.admin_url, token=None)
+        rows = await wait_db(db, ORDERS, lambda r: all(state == "delivered" for _, state, _ in r))
+    assert [state for _, state, _ in rows] == ["delivered"] * 3
+    bodies = [r.json() for r in receiver.at("/orders")]
+    assert len(bodies) == 2 and all(isinstance(b, list) and len(b) == 3 for b in bodies)

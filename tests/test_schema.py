@@ -16,6 +16,7 @@ from hookd.config.lint import parse_listen
 from hookd.config.load import check_config
 from hookd.config.model import (
     AdminConfig,
+    BatchConfig,
     BreakerConfig,
     DeliveryConfig,
     FileSourceConfig,
@@ -124,6 +125,10 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/on_gone": (HookConfig, "on_gone", _same),
     "$defs/breaker/properties/failures": (BreakerConfig, "failures", _same),
     "$defs/breaker/properties/cooldown": (BreakerConfig, "cooldown_s", parse_duration),
+    "$defs/hook/properties/batch/properties/max_events": (BatchConfig, "max_events", _same),
+    "$defs/hook/properties/batch/properties/max_size": (BatchConfig, "max_size", parse_size),
+    "$defs/hook/properties/batch/properties/max_wait": (BatchConfig, "max_wait_s", parse_duration),
+    "$defs/hook/properties/batch/properties/payload": (BatchConfig, "payload", _same),
     "$defs/delivery/properties/concurrency": (DeliveryConfig, "concurrency", _same),
     "$defs/delivery/properties/shutdown_timeout": (DeliveryConfig, "shutdown_timeout_s", parse_duration),
     "$defs/delivery/properties/require_https": (DeliveryConfig, "require_https", _same),

@@ -101,8 +101,10 @@ async def test_open_creates_the_directory_and_records_the_migration(db_path: Pat
     rows = query(db_path, "SELECT name FROM migrations ORDER BY name")
     assert rows == [(name,) for name, _ in MIGRATIONS]
     tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert tables == [("attempts",), ("checkpoints",), ("deliveries",), ("events",), ("hook_state",), ("migrations",),
-                      ("rejected",)]  # fmt: skip
+    assert tables == [
+        ("attempts",), ("batches",), ("checkpoints",), ("deliveries",), ("events",), ("hook_state",), ("migrations",),
+        ("rejected",),
+    ]  # fmt: skip
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 

@@ -146,6 +146,7 @@ def delivery_dict(row: DeliveryRow) -> dict[str, object]:
         "updated_at": utc_time(row.updated_at),
         "next_at": utc_time(row.next_at) if row.state == "pending" else None,
         "replay_of": row.replay_of,
+        "batch_id": row.batch_id,
     }
 
 
@@ -167,8 +168,8 @@ class Column:
 
 # Columns kept first when the terminal is too narrow for all: what identifies a delivery and how it
 # ended, then when, for what, and why it failed; `last error` takes whatever width is left.
-_PRIORITY = ("delivery", "status", "hook", "time", "event", "code", "last error", "tries", "type", "ms")
-_ORDER = ("time", "delivery", "event", "type", "hook", "status", "tries", "code", "ms", "last error")
+_PRIORITY = ("delivery", "status", "hook", "time", "event", "code", "last error", "tries", "batch", "type", "ms")
+_ORDER = ("time", "delivery", "event", "type", "hook", "batch", "status", "tries", "code", "ms", "last error")
 _FLEXIBLE_MIN_WIDTH = 16
 _GAP = 3  # between columns: one space of padding on each side, and the (blank) divider
 
@@ -221,6 +222,9 @@ def deliveries_table(
         "code": Column("code", tuple(str(r.last_status) if r.last_status is not None else "-" for r in rows), "right"),
         "ms": Column("ms", tuple(milliseconds(r.last_duration_s) for r in rows), "right"),
     }
+    if any(r.batch_id for r in rows):  # a hook with `batch:`: the request each delivery went in
+        columns["batch"] = Column("batch", tuple(esc(ids.get(r.batch_id, r.batch_id)) if r.batch_id else "-"
+                                                 for r in rows))  # fmt: skip
     if any(r.last_error and r.state != "delivered" for r in rows):
         cells = tuple(esc(one_line(r.last_error or "")) if r.state != "delivered" else "" for r in rows)
         columns["last error"] = Column("last error", cells, flexible=True)

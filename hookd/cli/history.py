@@ -46,7 +46,7 @@ from hookd.cli.common import (
     window,
 )
 from hookd.errors import HookdError
-from hookd.history import DeliveryDetail, Shown
+from hookd.history import BatchDetail, DeliveryDetail, Shown
 from hookd.redact import Redactor, redact_headers, redact_url
 from hookd.senders.base import Hop
 from hookd.store.base import AttemptRow, DeliveryQuery, EventRecord, HookStats
@@ -144,16 +144,17 @@ def history(
 def show(
     item_id: Annotated[
         str,
-        typer.Argument(metavar="ID", help="A delivery id or an event id, or a prefix that starts only one of them."),
+        typer.Argument(metavar="ID", help="A delivery, event or batch id, or a prefix that starts only one of them."),
     ],
     config: ConfigOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one delivery, or an event and all its deliveries, with every attempt in detail.
+    """Show one delivery, or an event and all its deliveries, or a batch, with every attempt in detail.
 
     Prints the event, then each attempt: request headers (secrets redacted), response status,
-    headers and body excerpt, error and timing.
+    headers and body excerpt, error and timing. A batch id (a hook with `batch:`) prints the
+    batch's requests and its deliveries.
 
     The id may be shortened to any prefix that starts no other delivery or event id, as history
     shows them; an ambiguous prefix lists the ids it starts.
@@ -208,6 +209,17 @@ def attempt_dict(a: AttemptRow) -> dict[str, object]:
 
 
 def shown_dict(shown: Shown) -> dict[str, object]:
+    if shown.batch is not None:
+        b = shown.batch
+        return {
+            "batch": {
+                "id": b.batch.id,
+                "hook": b.batch.hook,
+                "created_at": utc_time(b.batch.created_at),
+                "attempts": [attempt_dict(a) for a in b.attempts],
+                "deliveries": [delivery_dict(m) for m in b.members],
+            }
+        }
     return {
         "event": event_dict(shown.event) if shown.event is not None else None,
         "deliveries": [
@@ -252,7 +264,10 @@ def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
         error = d.delivery.last_error
         delivery = replace(d.delivery, last_error=redactor.text(error)) if error else d.delivery
         details.append(replace(d, delivery=delivery, attempts=tuple(attempt(a) for a in d.attempts)))
-    return replace(shown, deliveries=tuple(details))
+    batch = shown.batch
+    if batch is not None:
+        batch = replace(batch, attempts=tuple(attempt(a) for a in batch.attempts))
+    return replace(shown, deliveries=tuple(details), batch=batch)
 
 
 def _field(indent: int, label: str, value: str | Sequence[str], *, width: int = 11) -> None:
@@ -269,6 +284,9 @@ def _field(indent: int, label: str, value: str | Sequence[str], *, width: int = 
 def _print_shown(shown: Shown) -> None:
     out = render.stdout
     esc = render.escape
+    if shown.batch is not None:
+        _print_batch(shown.batch)
+        return
     event = shown.event
     if event is None:
         out.print(f"[bold]event {esc(shown.event_id)}[/bold] [dim](no longer stored)[/dim]")
@@ -308,13 +326,35 @@ def _print_delivery(detail: DeliveryDetail) -> None:
     _field(2, "created", local_time(d.created_at))
     if d.replay_of:
         _field(2, "replay of", [d.replay_of])
+    if d.batch_id:  # its attempts below are its batch's requests, each carrying every member
+        _field(2, "batch", [f"{d.batch_id} (`hookd history show {d.batch_id}` lists its deliveries)"])
     if d.state == "pending":
         _field(2, "next try", local_time(d.next_at))
     if not detail.attempts and d.last_error:  # failed before any attempt: the hook's filter failed on the event
         _field(2, "error", d.last_error)
     elif not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
-    for a in detail.attempts:
+    _print_attempts(detail.attempts)
+
+
+def _print_batch(detail: BatchDetail) -> None:
+    out = render.stdout
+    esc = render.escape
+    b = detail.batch
+    out.print(
+        f"[bold]batch {esc(b.id)}[/bold] to hook [bold]{esc(b.hook)}[/bold]: {len(detail.members)} delivery(ies) "
+        f"in one request, {b.attempts} attempt(s)"
+    )
+    _field(2, "created", local_time(b.created_at))
+    _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or ["(pruned)"])
+    if not detail.attempts:
+        out.print("  [dim]no attempt recorded yet[/dim]")
+    _print_attempts(detail.attempts)
+
+
+def _print_attempts(attempts: Sequence[AttemptRow]) -> None:
+    out = render.stdout
+    for a in attempts:
         code = f"HTTP {a.status}" if a.status is not None else "no response"
         outcome = {
             "delivered": "[green]delivered[/green]",

@@ -191,6 +191,11 @@ def _human(doc: dict[str, object]) -> None:
     if any(states.values()):
         hooks.add_column("state")
         hooks.caption = f"{hooks.caption}; hookd hooks list says why"
+    # Rate limits: a column only when some hook has one.
+    rate_limited = any(isinstance(item.get("rate_limit"), dict) for item in _dicts(doc.get("hooks")))
+    if rate_limited:
+        hooks.add_column("rate limit")
+        hooks.caption = f"{hooks.caption}; rate limit: waiting = deliveries wait for the limit's next token"
     for item in _dicts(doc.get("hooks")):
         name = esc(str(item.get("name")))
         if item.get("configured") is False:
@@ -208,6 +213,8 @@ def _human(doc: dict[str, object]) -> None:
             row.append(str(evaluation_errors[str(item.get("name"))]))
         if any(states.values()):
             row.append(states[str(item.get("name"))] or "active")
+        if rate_limited:
+            row.append(_rate_limit(item.get("rate_limit")))
         hooks.add_row(*row)
     print_table(hooks)
     out.print()
@@ -229,6 +236,19 @@ def _state_text(value: object) -> str:
         return ""
     by = state.get("by")
     return render.escape(f"{name} (by {by})" if isinstance(by, str) else name)
+
+
+def _rate_limit(value: object) -> str:
+    """`100/min`, `100/min (group partner)`, and `, waiting` while deliveries wait for a token."""
+    limit = _dict(value)
+    if not limit:
+        return ""
+    text = render.escape(str(limit.get("limit")))
+    if limit.get("group") is not None:
+        text += f" (group {render.escape(str(limit.get('group')))})"
+    if limit.get("waiting_for_tokens"):
+        text += ", [yellow]waiting[/yellow]"
+    return text
 
 
 def _dict(value: object) -> dict[str, object]:

@@ -241,7 +241,8 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
                     out.print(f"  [yellow]{esc(h.hook)}: not matched[/yellow]: {esc(h.reason)}")
                 continue
             matches += 1
-            out.print(f"  [green]{esc(h.hook)}: matched[/green]")
+            batched = " [dim](batched: shown as a batch of this one event)[/dim]" if h.batched else ""
+            out.print(f"  [green]{esc(h.hook)}: matched[/green]{batched}")
             shown = h.shown_request()
             if shown is None:
                 failed += 1

@@ -6,6 +6,7 @@ everything it can: a user fixes all their mistakes in one round.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import math
 import re
@@ -13,12 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hookd.alerts import TYPES as ALERT_TYPES
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
+from hookd.config.lint_batch import lint_batch
+from hookd.config.lint_rate import lint_rate_limits
 from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import BreakerConfig, RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
+from hookd.events import RESERVED_PREFIX, RESERVED_SOURCE
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 from hookd.files import file_kind
 from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
@@ -34,7 +39,7 @@ from hookd.signing import (
     short_key_reason,
     standard_key,
 )
-from hookd.suggest import did_you_mean
+from hookd.suggest import closest, did_you_mean
 from hookd.templates import lint_template
 from hookd.units import format_duration, parse_duration
 from hookd.urls import ALLOW_HOSTS, glob_problem, host_is_templated, is_templated, url_problems
@@ -105,6 +110,7 @@ class _Linter:
         sources = data.get("sources")
         if isinstance(sources, list):
             self._unique_names(sources, ("sources",), "source")
+            self._reserved_source_names(sources)
             for i, source in _items(sources):
                 self._source(source, ("sources", i))
         hooks = data.get("hooks")
@@ -125,6 +131,7 @@ class _Linter:
         if isinstance(admin, dict):
             self._admin(admin)
         self._finite_durations(data)
+        lint_rate_limits(data, self.add)
         lint_transport(self, data, self.base_dir, check_environment=self.check_environment)
         return self.problems
 
@@ -160,6 +167,28 @@ class _Linter:
                 )
             else:
                 first[name] = i
+
+    def _reserved_source_names(self, sources: list[object]) -> None:
+        for i, source in _items(sources):
+            if source.get("name") == RESERVED_SOURCE:
+                self.add(
+                    ("sources", i, "name"),
+                    f"source name {RESERVED_SOURCE!r} is reserved for hookd's own events (alerts, the built-in "
+                    "source hookd); give this source another name, like app",
+                )
+
+    def _alert_glob(self, glob: str, path: PathKey) -> None:
+        """A glob for hookd's own events that none of them matches: a typo would wait for alerts in vain."""
+        if not glob.startswith(RESERVED_PREFIX) or any(fnmatch.fnmatchcase(t, glob) for t in ALERT_TYPES):
+            return
+        close = closest(glob, ALERT_TYPES)
+        fix = f"did you mean {close!r}?" if close else f"write one of them, or {RESERVED_PREFIX}* for all"
+        self.add(
+            path,
+            f"event glob {glob!r} matches none of hookd's own event types ({', '.join(ALERT_TYPES)}), so this "
+            f"hook never hears it; {fix}",
+            "warning",
+        )
 
     def _source(self, source: dict[str, object], path: PathKey) -> None:
         kind = source.get("type")
@@ -307,11 +336,16 @@ class _Linter:
                     self.add((*path, "events", j), f"event glob {glob!r} is already listed on line {line}", "warning")
                 else:
                     seen[glob] = j
+                    self._alert_glob(glob, (*path, "events", j))
         expression = hook.get("filter")
         if isinstance(expression, str) and expression.strip():
             self._filter(expression, (*path, "filter"))
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
+        batch = hook.get("batch")
+        if isinstance(batch, dict) and "payload" in batch:
+            self._template(batch["payload"], (*path, "batch", "payload"))
+        lint_batch(hook, path, self.add)
         signing = hook.get("signing")
         signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}
         headers = hook.get("headers")

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from hookd.units import Rate
+
 DEFAULT_MAX_EVENT_BYTES = 10 * 1000 * 1000
 
 
@@ -173,6 +175,21 @@ class TlsConfig:
         return self.ca_file is None and self.client_cert is None and self.verify
 
 
+# A hook's `batch:` upper bound on max_events: a request of 10,000 events is already far past what
+# receivers take in one body (Svix, Segment and the like accept a few hundred).
+MAX_BATCH_EVENTS = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchConfig:
+    """A hook's `batch:`: its deliveries go out several per request (hookd.batching)."""
+
+    max_events: int = 100
+    max_size: int = 1_000_000  # bytes of the JSON array of rendered items
+    max_wait_s: float = 2.0  # how long the oldest waiting delivery may wait for the batch to fill
+    payload: object = None  # template over {events: [...], count}; None = the JSON array itself
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerConfig:
     """A hook's `breaker:` (hookd.breaker): off unless the block is there."""
@@ -211,6 +228,11 @@ class HookConfig:
     # delivery for good, as any other final 4xx.
     on_gone: Literal["pause", "fail"] = "pause"
     breaker: BreakerConfig | None = None  # no circuit breaker unless configured
+    # Requests per time: the hook's `rate_limit`, or its group's (resolved by the loader from
+    # delivery.rate_limit_groups); None: no limit. Hooks with the same group share one token bucket.
+    rate_limit: Rate | None = None
+    rate_limit_group: str | None = None
+    batch: BatchConfig | None = None  # None: one request per delivery
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
@@ -221,6 +243,8 @@ class DeliveryConfig:
     require_https: bool = False
     proxy: str | None = field(default=None, repr=False)
     trust_env: bool = False
+    # Shared rate limits by name: each hook naming one in `rate_limit_group` takes from its bucket.
+    rate_limit_groups: MappingProxyType[str, Rate] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ does no harm. A PostgreSQL store for several instances implements the same Proto
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol
@@ -59,12 +60,51 @@ class DueDelivery:
     replay_of: str | None
 
 
+# A DueDelivery, so that the dispatcher's lanes hold and start it as one unit, taking one slot, with
+# no second kind of queue entry for hooks that do not batch to pay for.
+@dataclass(slots=True, kw_only=True)
+class DueBatch(DueDelivery):
+    """A batch claimed for one attempt: one request carrying all its members. The members are
+    `delivering`, each with its own attempt counted, and so is the batch's own attempt (its requests).
+    `id` and `event_id` are the batch id (the request's webhook-id), `attempt` the batch's."""
+
+    members: tuple[DueDelivery, ...]  # oldest first, each with its own attempt number
+    # The members' rendered payloads when the batch was formed just now; None: rendered at sending.
+    items: tuple[bytes, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchCandidates:
+    """What a batched hook could send now and when more becomes due (Store.batch_candidates)."""
+
+    # Pending deliveries of the hook in no batch yet and due, oldest first: `attempt` is the attempts
+    # made so far, and `body` empty for the ids the caller said it knows.
+    due: tuple[DueDelivery, ...]
+    due_at: tuple[float, ...]  # when each of `due` fell due (how long it has waited)
+    retry_at: float | None  # when the hook's next pending batch is due, or None
+    later_at: float | None  # when the next of its deliveries in no batch falls due (after now), or None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRow:
+    """One batch as history shows it."""
+
+    id: str
+    hook: str
+    created_at: float
+    attempts: int  # requests counted so far (the one in flight included)
+    members: int  # deliveries when it was formed
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     inserted: frozenset[str]  # ids stored by this call; any other submitted id was a duplicate
     deliveries: int  # delivery rows created
     claimed: tuple[DueDelivery, ...] = ()  # the deliveries stored as claimed (see RoutedEvent.claimed)
     pending_hooks: frozenset[str] = frozenset()  # hooks that got deliveries left pending
+    # The deliveries stored `failed` because the hook's filter failed on the event (RoutedEvent.failed):
+    # (delivery id, event id, hook), for the alert each raises.
+    failed: tuple[tuple[str, str, str], ...] = ()
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -85,11 +125,15 @@ class AttemptRecord:
     state: DeliveryState  # delivered, failed, or pending (a retry at next_at)
     next_at: float | None
     hops: tuple[Hop, ...] = ()  # the redirect chain followed, redacted; empty when none was
+    # A batch's request: delivery_id and attempt are the batch's, and its members, (delivery id, its
+    # attempt number), take `state` and the outcome (all `delivering` under the batch id, which the
+    # store writes them by). Empty for a single delivery's attempt.
+    members: tuple[tuple[str, int], ...] = ()
 
 
 # -- history and replay ------------------------------------------------------------------------------
 
-IdTable = Literal["deliveries", "events"]
+IdTable = Literal["deliveries", "events", "batches"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +151,7 @@ class DeliveryQuery:
     # does not count: withdrawn, it never replaced the delivery it was to repeat.
     replayed: bool | None = None
     replays_only: bool = False  # only replays: `replay_of` set, or the event came from `replay --from-file`
+    batch_ids: tuple[str, ...] = ()  # only members of these batches
     newest_first: bool = True
     limit: int | None = None
 
@@ -128,6 +173,7 @@ class DeliveryRow:
     last_error: str | None
     last_duration_s: float | None
     replay_of: str | None  # the delivery this one replays
+    batch_id: str | None = None  # the batch it was sent in (a hook with `batch:`), once formed
 
     @property
     def status(self) -> DeliveryStatus:
@@ -294,8 +340,40 @@ class Store(Protocol):
         the attempt durably before it is made. Not safe to run twice for one delivery at once."""
         ...
 
-    async def release(self, delivery_ids: Sequence[str], now: float) -> None:
-        """Give back claimed deliveries that were not sent: pending again, due now, the attempt uncounted."""
+    async def claim_retries(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+        """As `claim_due`, of due retries only (deliveries with an attempt made), oldest due first: a
+        rate-limited hook sends these before fresh deliveries."""
+        ...
+
+    async def next_retry_at(self, hook: str) -> float | None:
+        """When the hook's earliest pending retry is due (maybe now), or None if it has none."""
+        ...
+
+    async def release(self, delivery_ids: Sequence[str], now: float, *, batches: Sequence[str] = ()) -> None:
+        """Give back claimed deliveries that were not sent: pending again, due now, the attempt uncounted.
+        Each of `batches` gives back that batch: its members, and its own attempt."""
+        ...
+
+    async def claim_batches(self, hook: str, now: float, limit: int) -> list[DueBatch]:
+        """Claim up to `limit` batches of `hook` whose members are pending and due (a retry, or a batch
+        a crash interrupted), counting the batch's attempt and each member's, as claim_due does."""
+        ...
+
+    async def batch_candidates(self, hook: str, now: float, limit: int, known: AbstractSet[str]) -> BatchCandidates:
+        """Up to `limit` due pending deliveries of `hook` in no batch, oldest first (bodies left out for
+        the ids in `known`), and when the hook's next batch and next unbatched delivery fall due. Read-only."""
+        ...
+
+    async def claim_formed(
+        self, hook: str, now: float, batches: Sequence[tuple[str, Sequence[str]]], singles: Sequence[str]
+    ) -> tuple[list[DueBatch], list[DueDelivery]]:
+        """Form and claim new batches in one transaction: each (batch id, member ids) stores the batch and
+        its membership, and claims the members still pending in no batch (the others are left out);
+        `singles` are claimed alone. Counts every attempt, as claim_due does."""
+        ...
+
+    async def batch(self, batch_id: str) -> BatchRow | None:
+        """One batch by id, or None. Read-only."""
         ...
 
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
@@ -340,7 +418,8 @@ class Store(Protocol):
         ...
 
     async def attempts(self, delivery_id: str) -> list[AttemptRow]:
-        """Every recorded attempt of a delivery, first to last. Read-only."""
+        """Every recorded attempt of a delivery, first to last, its batch's requests included (their
+        delivery_id is the batch id); given a batch id, the batch's. Read-only."""
         ...
 
     async def stats(self, since: float, until: float) -> list[HookStats]:

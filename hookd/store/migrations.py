@@ -109,4 +109,24 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0006_batches",
+        # A batched hook's deliveries go out several per request (hookd.batching). A batch is formed in
+        # the transaction that first claims it and never changes after, so a retry, or a re-send after a
+        # crash, carries the same deliveries under the same id. Its attempts are rows of `attempts` keyed
+        # by the batch id (one per request); each member's own row keeps its state and last outcome.
+        """
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            hook TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,   -- requests counted, as deliveries.attempts
+            members INTEGER NOT NULL               -- deliveries when formed
+        ) WITHOUT ROWID;
+        ALTER TABLE deliveries ADD COLUMN batch_id TEXT;
+        -- Partial: rows of hooks that do not batch are not in them (nothing more to write per delivery).
+        CREATE INDEX deliveries_batch ON deliveries(batch_id) WHERE batch_id IS NOT NULL;
+        CREATE INDEX deliveries_batch_due ON deliveries(hook, next_at) WHERE state = 'pending' AND batch_id IS NOT NULL;
+        """,
+    ),
 )

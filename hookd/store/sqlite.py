@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
@@ -28,9 +29,12 @@ from hookd.store import sqlite_reads as reads
 from hookd.store.base import (
     AttemptRecord,
     AttemptRow,
+    BatchCandidates,
+    BatchRow,
     BreakerRecord,
     DeliveryQuery,
     DeliveryRow,
+    DueBatch,
     DueDelivery,
     EventRecord,
     HookActivity,
@@ -342,8 +346,14 @@ class SQLiteStore:
     async def claim_due(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
         return await self._write_hot(sum(limits.values()), _claim_due, now, limits)
 
-    async def release(self, delivery_ids: Sequence[str], now: float) -> None:
-        if not delivery_ids:
+    async def claim_retries(self, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+        return await self._write_hot(sum(limits.values()), _claim_due, now, limits, retries_only=True)
+
+    async def next_retry_at(self, hook: str) -> float | None:
+        return await self._db.run(reads.next_retry_at, hook)
+
+    async def release(self, delivery_ids: Sequence[str], now: float, *, batches: Sequence[str] = ()) -> None:
+        if not delivery_ids and not batches:
             return
 
         def release(db: sqlite3.Connection) -> None:
@@ -352,12 +362,36 @@ class SQLiteStore:
                 "WHERE id = ? AND state = 'delivering'",
                 [(now, now, i) for i in delivery_ids],
             )
+            if batches:
+                _release_batches(db, batches, now)
 
         await self._write(release)
 
+    # -- batches (a hook with `batch:`; hookd.batching) ---------------------------------------------
+
+    async def claim_batches(self, hook: str, now: float, limit: int) -> list[DueBatch]:
+        return await self._write_hot(limit, _claim_batches, hook, now, limit)
+
+    async def batch_candidates(self, hook: str, now: float, limit: int, known: AbstractSet[str]) -> BatchCandidates:
+        return await self._db.run(reads.batch_candidates, hook, now, limit, known)
+
+    async def claim_formed(
+        self, hook: str, now: float, batches: Sequence[tuple[str, Sequence[str]]], singles: Sequence[str]
+    ) -> tuple[list[DueBatch], list[DueDelivery]]:
+        if not batches and not singles:
+            return [], []
+        rows = sum(len(m) for _, m in batches) + len(singles)
+        return await self._write_hot(rows, _claim_formed, hook, now, batches, singles)
+
+    async def batch(self, batch_id: str) -> BatchRow | None:
+        return await self._db.run(reads.batch, batch_id)
+
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:
-            await self._write_hot(len(records), _record_attempts, _attempt_rows(records), _delivery_updates(records))
+            batches, members = _batch_updates(records)
+            await self._write_hot(
+                len(records) + members, _record_attempts, _attempt_rows(records), _delivery_updates(records), batches
+            )
 
     async def next_due_at(self, hooks: Sequence[str]) -> float | None:
         return await self._db.run(reads.next_due_at, hooks) if hooks else None
@@ -512,6 +546,7 @@ def _ingest(
     event_rows = []
     delivery_rows: list[tuple[object, ...]] = []
     failed_rows: list[tuple[object, ...]] = []  # never attempted: the filter failed on the event
+    failed: list[tuple[str, str, str]] = []  # their (delivery id, event id, hook)
     claimed: list[DueDelivery] = []
     pending_hooks: set[str] = set()
     for r in routed:
@@ -529,7 +564,9 @@ def _ingest(
                 delivery_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now))
                 pending_hooks.add(hook)
         for hook, reason in r.failed.items():
-            failed_rows.append((uuid7(), e.id, hook, "failed", 0, None, now, now, reason))
+            failed_id = uuid7()
+            failed_rows.append((failed_id, e.id, hook, "failed", 0, None, now, now, reason))
+            failed.append((failed_id, e.id, hook))
     if event_rows:
         head = "INSERT INTO events (id, type, source, event_source, time, received_at, body) VALUES"
         _insert_rows(db, head, event_rows)
@@ -562,20 +599,20 @@ def _ingest(
         deliveries=len(delivery_rows) + len(failed_rows),
         claimed=tuple(claimed),
         pending_hooks=frozenset(pending_hooks),
+        failed=tuple(failed),
     )
 
 
-def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) -> list[DueDelivery]:
+def _claim_due(
+    db: sqlite3.Connection, now: float, limits: Mapping[str, int], *, retries_only: bool = False
+) -> list[DueDelivery]:
     claimed: list[tuple[str, str, str, int, str | None]] = []
     for hook, limit in limits.items():
         if limit <= 0:
             continue
         claimed.extend(
             db.execute(
-                "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
-                "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
-                "ORDER BY next_at, id LIMIT ?) "
-                "RETURNING id, event_id, hook, attempts, replay_of",
+                _CLAIM_RETRIES if retries_only else _CLAIM,
                 (now, hook, now, limit),
             ).fetchall()
         )
@@ -590,6 +627,112 @@ def _claim_due(db: sqlite3.Connection, now: float, limits: Mapping[str, int]) ->
         DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r)
         for d, e, h, a, r in claimed
     ]
+
+
+_CLAIM = (
+    "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
+    "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
+    "ORDER BY next_at, id LIMIT ?) "
+    "RETURNING id, event_id, hook, attempts, replay_of"
+)
+# Due retries only (a delivery given back unsent has its attempt uncounted, so attempts > 0 means one
+# was made): a rate-limited hook claims these first. No index has `attempts`, so this walks the hook's
+# due deliveries up to the retries; the dispatcher asks only when it knows a retry may be due.
+_CLAIM_RETRIES = (
+    "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
+    "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
+    "AND attempts > 0 ORDER BY next_at, id LIMIT ?) "
+    "RETURNING id, event_id, hook, attempts, replay_of"
+)
+
+
+def _bodies(db: sqlite3.Connection, event_ids: Sequence[str]) -> dict[str, bytes]:
+    bodies: dict[str, bytes] = {}
+    for chunk in _chunks(list(dict.fromkeys(event_ids))):
+        marks = ",".join("?" * len(chunk))
+        bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
+    return bodies
+
+
+_MEMBER_COLUMNS = "id, event_id, hook, attempts, replay_of"
+
+
+def _due(rows: Sequence[tuple[str, str, str, int, str | None]], bodies: Mapping[str, bytes]) -> list[DueDelivery]:
+    """Claimed rows (_MEMBER_COLUMNS) as DueDelivery, oldest first (uuid7 ids sort by creation)."""
+    return [
+        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r)
+        for d, e, h, a, r in sorted(rows, key=lambda row: row[0])
+    ]
+
+
+def _claim_batches(db: sqlite3.Connection, hook: str, now: float, limit: int) -> list[DueBatch]:
+    """Batches whose members are due again (a retry, or one a crash left `delivering`, recovered)."""
+    if limit <= 0:
+        return []
+    ids = [
+        row[0]
+        for row in db.execute(
+            "SELECT batch_id FROM deliveries WHERE state = 'pending' AND hook = ? AND batch_id IS NOT NULL "
+            "AND next_at <= ? GROUP BY batch_id ORDER BY min(next_at), batch_id LIMIT ?",
+            (hook, now, limit),
+        ).fetchall()
+    ]
+    claimed: list[tuple[str, int, list[tuple[str, str, str, int, str | None]]]] = []
+    for batch_id in ids:
+        members = db.execute(
+            f"UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
+            f"WHERE batch_id = ? AND state = 'pending' RETURNING {_MEMBER_COLUMNS}",
+            (now, batch_id),
+        ).fetchall()
+        row = db.execute("UPDATE batches SET attempts = attempts + 1 WHERE id = ? RETURNING attempts", (batch_id,))
+        counted = row.fetchone()
+        attempt = int(counted[0]) if counted is not None else max(m[3] for m in members)
+        claimed.append((batch_id, attempt, members))
+    bodies = _bodies(db, [m[1] for _, _, members in claimed for m in members])
+    return [_batch(b, hook, a, _due(m, bodies)) for b, a, m in claimed]
+
+
+def _batch(batch_id: str, hook: str, attempt: int, members: list[DueDelivery]) -> DueBatch:
+    return DueBatch(
+        id=batch_id, event_id=batch_id, hook=hook, attempt=attempt, body=b"", replay_of=None, members=tuple(members)
+    )
+
+
+def _claim_formed(
+    db: sqlite3.Connection,
+    hook: str,
+    now: float,
+    batches: Sequence[tuple[str, Sequence[str]]],
+    singles: Sequence[str],
+) -> tuple[list[DueBatch], list[DueDelivery]]:
+    # Only deliveries still pending in no batch: one withdrawn (replay --cancel) since they were read is left out.
+    claim = (
+        "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ?, batch_id = ? "
+        "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND batch_id IS NULL "
+        f"RETURNING {_MEMBER_COLUMNS}"
+    )
+    formed = []
+    for batch_id, member_ids in batches:
+        members = db.execute(claim, (now, batch_id, orjson.dumps(list(member_ids)).decode())).fetchall()
+        if members:
+            db.execute(
+                "INSERT INTO batches (id, hook, created_at, attempts, members) VALUES (?, ?, ?, 1, ?)",
+                (batch_id, hook, now, len(members)),
+            )
+            formed.append((batch_id, members))
+    alone = db.execute(claim, (now, None, orjson.dumps(list(singles)).decode())).fetchall() if singles else []
+    # Each member with its event: what a retry renders again, and what a failure's alert reads.
+    bodies = _bodies(db, [row[1] for _, members in formed for row in members] + [row[1] for row in alone])
+    return [_batch(b, hook, 1, _due(m, bodies)) for b, m in formed], _due(alone, bodies)
+
+
+def _release_batches(db: sqlite3.Connection, batch_ids: Sequence[str], now: float) -> None:
+    db.executemany(
+        "UPDATE deliveries SET state = 'pending', attempts = attempts - 1, next_at = ?, updated_at = ? "
+        "WHERE batch_id = ? AND state = 'delivering'",
+        [(now, now, b) for b in batch_ids],
+    )
+    db.executemany("UPDATE batches SET attempts = attempts - 1 WHERE id = ?", [(b,) for b in batch_ids])
 
 
 def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
@@ -625,11 +768,28 @@ def _delivery_updates(records: Sequence[AttemptRecord]) -> list[tuple[object, ..
             r.attempt,
         )
         for r in records
+        if not r.members  # a batch's request: _batch_updates
     ]
 
 
+def _batch_updates(records: Sequence[AttemptRecord]) -> tuple[list[tuple[object, ...]], int]:
+    """A batch request's outcome for each of its members (all `delivering` under its id: one statement
+    through the batch index, not a row per member), and how many members in all."""
+    rows: list[tuple[object, ...]] = []
+    members = 0
+    for r in records:
+        if r.members:
+            rows.append((r.state, r.next_at, r.status, r.error or None, r.duration_s, r.started_at + r.duration_s,
+                         r.delivery_id))  # fmt: skip
+            members += len(r.members)
+    return rows, members
+
+
 def _record_attempts(
-    db: sqlite3.Connection, attempt_rows: Sequence[tuple[object, ...]], updates: Sequence[tuple[object, ...]]
+    db: sqlite3.Connection,
+    attempt_rows: Sequence[tuple[object, ...]],
+    updates: Sequence[tuple[object, ...]],
+    batch_updates: Sequence[tuple[object, ...]] = (),
 ) -> None:
     _insert_rows(
         db,
@@ -637,6 +797,14 @@ def _record_attempts(
         "request, response_headers, response_excerpt, outcome, next_at, hops) VALUES",
         attempt_rows,
     )
+    if batch_updates:
+        db.executemany(
+            "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, last_duration_s = ?, "
+            "updated_at = ? WHERE batch_id = ? AND state = 'delivering'",
+            batch_updates,
+        )
+    if not updates:
+        return
     if not _UPDATE_FROM:
         db.executemany(
             "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, "
@@ -663,6 +831,13 @@ def _prune_deliveries(db: sqlite3.Connection, older_than: float, batch: int) -> 
     )
     attempts = db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch)).rowcount
     deliveries = db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch)).rowcount
+    # A batch goes with its last member: its requests, then itself.
+    emptied = (
+        "SELECT id FROM batches WHERE created_at < ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM deliveries d WHERE d.batch_id = batches.id) LIMIT ?2"
+    )
+    attempts += db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({emptied})", (older_than, batch)).rowcount
+    db.execute(f"DELETE FROM batches WHERE id IN ({emptied})", (older_than, batch))
     return max(attempts, 0), max(deliveries, 0)
 
 

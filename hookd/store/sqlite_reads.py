@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
@@ -14,9 +15,12 @@ import orjson
 from hookd.senders.base import Hop
 from hookd.store.base import (
     AttemptRow,
+    BatchCandidates,
+    BatchRow,
     DeliveryQuery,
     DeliveryRow,
     DeliveryStatus,
+    DueDelivery,
     EventRecord,
     FailureReason,
     HookStats,
@@ -33,7 +37,7 @@ _STATUS_SQL: Mapping[DeliveryStatus, str] = {
 }
 _DELIVERY_COLUMNS = (
     "d.id, d.event_id, e.type, d.hook, d.state, d.attempts, d.next_at, d.created_at, d.updated_at, "
-    "d.last_status, d.last_error, d.last_duration_s, d.replay_of"
+    "d.last_status, d.last_error, d.last_duration_s, d.replay_of, d.batch_id"
 )
 # History and stats read windows of deliveries by created_at (indexed), then their attempts by key:
 # the attempts table has no time index, and adding one would cost every attempt write.
@@ -43,23 +47,32 @@ SELECT hook, count(*), sum(state = 'delivered'), sum(state = 'failed'), sum(stat
 FROM deliveries WHERE created_at >= :since AND created_at < :until GROUP BY hook
 """
 # Nearest-rank percentiles: the smallest duration whose rank r satisfies r >= p/100 * n.
-_STATS_LATENCY = """
-WITH a AS (
-    SELECT d.hook AS hook, a.duration_s AS duration_s,
-           row_number() OVER (PARTITION BY d.hook ORDER BY a.duration_s) AS r,
-           count(*) OVER (PARTITION BY d.hook) AS n
+# Every attempt of the window: the deliveries' own, and the requests of the batches formed in it (keyed
+# by the batch id: one request, however many deliveries it carried).
+_WINDOW_ATTEMPTS = """
+    SELECT d.hook AS hook, a.duration_s AS duration_s, a.status AS status, a.error AS error, a.outcome AS outcome
     FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
-    WHERE d.created_at >= :since AND d.created_at < :until AND a.duration_s IS NOT NULL
+    WHERE d.created_at >= :since AND d.created_at < :until
+    UNION ALL
+    SELECT b.hook, a.duration_s, a.status, a.error, a.outcome
+    FROM batches b JOIN attempts a ON a.delivery_id = b.id
+    WHERE b.created_at >= :since AND b.created_at < :until
+"""
+_STATS_LATENCY = f"""
+WITH w AS ({_WINDOW_ATTEMPTS}), a AS (
+    SELECT hook, duration_s,
+           row_number() OVER (PARTITION BY hook ORDER BY duration_s) AS r,
+           count(*) OVER (PARTITION BY hook) AS n
+    FROM w WHERE duration_s IS NOT NULL
 )
 SELECT hook, max(n), min(CASE WHEN r * 100 >= n * 50 THEN duration_s END),
        min(CASE WHEN r * 100 >= n * 95 THEN duration_s END)
 FROM a GROUP BY hook
 """
-_STATS_FAILURES = """
-SELECT d.hook, CASE WHEN a.status IS NOT NULL THEN 'HTTP ' || a.status ELSE coalesce(a.error, 'unknown error') END,
-       count(*)
-FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
-WHERE d.created_at >= :since AND d.created_at < :until AND a.outcome != 'delivered'
+_STATS_FAILURES = f"""
+WITH a AS ({_WINDOW_ATTEMPTS})
+SELECT hook, CASE WHEN status IS NOT NULL THEN 'HTTP ' || status ELSE coalesce(error, 'unknown error') END, count(*)
+FROM a WHERE outcome != 'delivered'
 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
 """
 
@@ -88,6 +101,7 @@ def _delivery_row(r: Sequence[Any]) -> DeliveryRow:  # a row of _DELIVERY_COLUMN
         last_error=r[10],
         last_duration_s=r[11],
         replay_of=r[12],
+        batch_id=r[13],
     )
 
 
@@ -106,7 +120,12 @@ def where_clause(query: DeliveryQuery) -> tuple[str, list[object]]:
     where: list[str] = []
     params: list[object] = []
     # Id lists travel as one JSON parameter (json_each), so any number fits in one statement.
-    for column, values in (("d.id", query.ids), ("d.event_id", query.event_ids), ("d.hook", query.hooks)):
+    for column, values in (
+        ("d.id", query.ids),
+        ("d.event_id", query.event_ids),
+        ("d.hook", query.hooks),
+        ("d.batch_id", query.batch_ids),
+    ):
         if values:
             where.append(f"{column} IN (SELECT value FROM json_each(?))")
             params.append(_json_list(values))
@@ -171,7 +190,9 @@ def known_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> frozenset[
 def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
     rows = db.execute(
         "SELECT delivery_id, attempt, started_at, duration_s, status, error, request, response_headers, "
-        "response_excerpt, outcome, next_at, hops FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+        "response_excerpt, outcome, next_at, hops FROM attempts WHERE delivery_id = ?1 "
+        # A batch member's requests are its batch's (stored once, keyed by the batch id).
+        "OR delivery_id = (SELECT batch_id FROM deliveries WHERE id = ?1) ORDER BY started_at, attempt",
         (delivery_id,),
     ).fetchall()
     return [
@@ -243,6 +264,16 @@ def next_due_at(db: sqlite3.Connection, hooks: Sequence[str]) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
+def next_retry_at(db: sqlite3.Connection, hook: str) -> float | None:
+    """When the hook's earliest pending retry (a delivery with an attempt made) is due: the first in
+    the due index's order that has one, so it stops there rather than reading every pending row."""
+    row = db.execute(
+        "SELECT next_at FROM deliveries WHERE state = 'pending' AND hook = ? AND attempts > 0 ORDER BY next_at LIMIT 1",
+        (hook,),
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def pending_by_hook(db: sqlite3.Connection) -> dict[str, int]:
     rows = db.execute(
         "SELECT hook, count(*) FROM deliveries WHERE state IN ('pending', 'delivering') GROUP BY hook"
@@ -252,7 +283,7 @@ def pending_by_hook(db: sqlite3.Connection) -> dict[str, int]:
 
 # -- ids by prefix, as git abbreviates object names ------------------------------------------------
 
-_ID_TABLES: Mapping[IdTable, str] = {"deliveries": "deliveries", "events": "events"}
+_ID_TABLES: Mapping[IdTable, str] = {"deliveries": "deliveries", "events": "events", "batches": "batches"}
 
 
 def prefix_range(prefix: str) -> tuple[str, str | None]:
@@ -322,3 +353,48 @@ def hooks_with_deliveries(db: sqlite3.Connection, names: Sequence[str]) -> froze
 
 def hook_names(db: sqlite3.Connection) -> list[str]:
     return [row[0] for row in db.execute("SELECT DISTINCT hook FROM deliveries ORDER BY hook").fetchall()]
+
+
+# -- batches ---------------------------------------------------------------------------------------
+
+
+def batch_candidates(
+    db: sqlite3.Connection, hook: str, now: float, limit: int, known: AbstractSet[str]
+) -> BatchCandidates:
+    rows = db.execute(
+        "SELECT id, event_id, attempts, replay_of, next_at FROM deliveries WHERE state = 'pending' AND hook = ? "
+        "AND next_at <= ? AND batch_id IS NULL ORDER BY next_at, id LIMIT ?",
+        (hook, now, limit),
+    ).fetchall()
+    wanted = list(dict.fromkeys(r[1] for r in rows if r[0] not in known))
+    bodies: dict[str, bytes] = {}
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
+    due = tuple(
+        DueDelivery(id=d, event_id=e, hook=hook, attempt=a, body=b"" if d in known else bodies.get(e, b"null"),
+                    replay_of=r)
+        for d, e, a, r, _ in rows
+    )  # fmt: skip
+    retry = db.execute(
+        "SELECT min(next_at) FROM deliveries WHERE state = 'pending' AND hook = ? AND batch_id IS NOT NULL", (hook,)
+    ).fetchone()
+    later = db.execute(
+        "SELECT next_at FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at > ? AND batch_id IS NULL "
+        "ORDER BY next_at LIMIT 1",
+        (hook, now),
+    ).fetchone()
+    return BatchCandidates(
+        due=due,
+        due_at=tuple(float(r[4]) for r in rows),
+        retry_at=float(retry[0]) if retry is not None and retry[0] is not None else None,
+        later_at=float(later[0]) if later is not None else None,
+    )
+
+
+def batch(db: sqlite3.Connection, batch_id: str) -> BatchRow | None:
+    row = db.execute("SELECT id, hook, created_at, attempts, members FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is None:
+        return None
+    return BatchRow(id=row[0], hook=row[1], created_at=row[2], attempts=row[3], members=row[4])

@@ -1,0 +1,135 @@
+"""A batched hook's requests (a hook's `batch:`, issue 21): which of its due deliveries go out
+together, and the one body they make (pure; time is given, never read).
+
+A batch is formed once, in the transaction that first claims it (Store.claim_formed), and never
+changes after: a retry, or a re-send after a crash, carries the same deliveries under the same id.
+Its body is a JSON array of the members' payloads, each rendered as a single delivery's would be (the
+hook's `payload`, or the envelope), oldest first; or `batch.payload` rendered over
+`{"events": [those payloads], "count": n}`. Its request's `webhook-id` is the batch id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from hookd import jsonvalue
+from hookd.config.model import BatchConfig
+from hookd.rendering import RequestRenderError, render_payload, render_request
+from hookd.router import CompiledHook
+from hookd.senders.base import OutboundRequest
+from hookd.store.base import BatchCandidates, DueDelivery
+from hookd.templates import RenderError, Template, compile_template
+
+# The array's brackets; each item after the first adds a comma.
+_BRACKETS = 2
+
+
+@dataclass(slots=True)
+class Formed:
+    """What a batched hook can send now (Batcher.form)."""
+
+    batches: list[list[DueDelivery]]  # each sendable now, oldest first
+    # Whose payload cannot be rendered: claimed alone, each fails as a single delivery does (final,
+    # with the reason), so one bad event never holds a batch back.
+    singles: list[DueDelivery]
+    # When the deliveries left waiting for more to join them have waited max_wait; None: none wait.
+    wait_until: float | None
+
+
+class Batcher:
+    """One batched hook: forms its batches and renders their requests. Keeps the payloads it rendered
+    for the deliveries still waiting, so a batch filling up over many rounds renders each event once."""
+
+    __slots__ = ("_rendered", "config", "hook", "payload", "request_hook")
+
+    def __init__(self, hook: CompiledHook) -> None:
+        assert hook.config.batch is not None
+        self.hook = hook
+        self.config: BatchConfig = hook.config.batch
+        self.payload: Template | None = (
+            compile_template(self.config.payload) if self.config.payload is not None else None
+        )
+        # The request's url and headers, rendered as a single delivery's over no event (validate refuses
+        # templates in them for a batched hook); the body is the batch's.
+        self.request_hook = dataclasses.replace(hook, payload=None, needs_envelope=False)
+        self._rendered: dict[str, bytes | RequestRenderError] = {}
+
+    @property
+    def known(self) -> frozenset[str]:
+        """Deliveries whose payload is rendered already (the store need not read their events again)."""
+        return frozenset(self._rendered)
+
+    def item(self, d: DueDelivery) -> bytes:
+        """The payload of one member, rendered now or when its batch was formed. Raises RequestRenderError."""
+        rendered = self._rendered.pop(d.id, None)
+        if rendered is None:
+            return render_payload(self.hook, d.body)
+        if isinstance(rendered, RequestRenderError):
+            raise rendered
+        return rendered
+
+    def form(self, candidates: BatchCandidates, now: float, units: int, *, flush: bool = False) -> Formed:
+        """Up to `units` batches of the due deliveries, oldest first: a batch closes at max_events, or
+        when one more payload would take its array past max_size (a payload larger than max_size goes
+        alone). The last, still open, goes too when its oldest has waited max_wait, or with `flush`
+        (a command that drains does not wait)."""
+        config = self.config
+        rendered: dict[str, bytes | RequestRenderError] = {}
+        groups: list[list[DueDelivery]] = []
+        singles: list[DueDelivery] = []
+        group: list[DueDelivery] = []
+        opened_at = 0.0  # when the open group's oldest fell due
+        size = _BRACKETS
+        for d, due_at in zip(candidates.due, candidates.due_at, strict=True):
+            item = self._rendered.get(d.id)
+            if item is None:
+                try:
+                    item = render_payload(self.hook, d.body)
+                except RequestRenderError as e:
+                    item = e
+            rendered[d.id] = item
+            if isinstance(item, RequestRenderError):
+                singles.append(d)
+                continue
+            added = len(item) + (1 if group else 0)
+            if group and (len(group) >= config.max_events or size + added > config.max_size):
+                groups.append(group)
+                group, size, added = [], _BRACKETS, len(item)
+            if not group:
+                opened_at = due_at
+            group.append(d)
+            size += added
+        wait_until: float | None = None
+        if group:
+            if flush or len(group) >= config.max_events or opened_at + config.max_wait_s <= now:
+                groups.append(group)
+            else:
+                wait_until = opened_at + config.max_wait_s
+        if len(groups) > units:  # the rest wait for a free slot, in no batch yet
+            groups = groups[:units]
+            wait_until = None
+        self._rendered = rendered  # what is no longer a candidate (claimed, withdrawn) is forgotten
+        return Formed(batches=groups, singles=singles, wait_until=wait_until)
+
+    def body(self, items: list[bytes]) -> bytes:
+        """The request body of a batch of these payloads. Raises RequestRenderError."""
+        array = b"[" + b",".join(items) + b"]"
+        if self.payload is None:
+            return array
+        try:
+            events = [jsonvalue.loads(item) for item in items]
+        except (jsonvalue.JsonValueError, RecursionError) as e:
+            raise RequestRenderError(f"batch.payload: a payload of the batch cannot be read: {e}") from None
+        try:
+            return jsonvalue.dumps(self.payload.render({"events": events, "count": len(events)}))
+        except RenderError as e:
+            raise RequestRenderError(f"batch.payload: {e}") from None
+        except (TypeError, ValueError) as e:
+            raise RequestRenderError(f"batch.payload: the rendered payload is not JSON: {e}") from None
+
+    def request(self, batch_id: str, attempt: int, items: list[bytes], now: float) -> OutboundRequest:
+        """The request of attempt `attempt` of a batch: webhook-id (and hookd-delivery-id) is the batch
+        id, so a receiver that dedupes by it sees a retry as the same message; signing, added as it is
+        sent, covers these exact bytes. Raises RequestRenderError."""
+        return render_request(self.request_hook, batch_id, batch_id, attempt, self.body(items), now)
