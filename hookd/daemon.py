@@ -77,6 +77,7 @@ class Daemon:
             errors=self.errors,
             hook_errors=self.hook_errors,
             on_failed=self.alerts.attempt_failed if alerting else None,
+            on_lane_event=self.alerts.lane_changed,  # rare: a pause, a resume, a breaker's change
         )
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,

@@ -397,6 +397,7 @@ class Dispatcher:
         # interval, or at once after refresh_hook_states(); `_states_epoch` counts the changes made
         # here, so that a read that began before one does not undo it.
         self._states_due = float("-inf")
+        self._states_read = False  # the stored hook states were read once (pauses restored)
         self._states_epoch = 0
         self._stopped_ready = False  # a stopped lane got claimed deliveries from ingest: give them back
 
@@ -791,6 +792,9 @@ class Dispatcher:
         self._states_due = self.clock.now() + POLL_INTERVAL_S
         if epoch != self._states_epoch:
             return  # changed here while reading: the next poll reads what this process wrote
+        # The first read restores the pauses stored before this start: logged, but not told as news
+        # (an alert hook heard of each when it happened).
+        restoring, self._states_read = not self._states_read, True
         for name, lane in self.lanes.items():
             state = states.get(name)
             pause = state.pause if state is not None else None
@@ -799,7 +803,7 @@ class Dispatcher:
             if pause is None:
                 self._resumed(lane)
             else:
-                unsent = self._paused(lane, pause)
+                unsent = self._paused(lane, pause, announce=not restoring)
                 if unsent:
                     await self._release(unsent)
 
@@ -824,8 +828,9 @@ class Dispatcher:
         if unsent:
             await self._release(unsent)
 
-    def _paused(self, lane: Lane, pause: HookPause) -> list[DueDelivery]:
-        """Stop `lane` for `pause`; returns what it had claimed and not started, to give back."""
+    def _paused(self, lane: Lane, pause: HookPause, *, announce: bool = True) -> list[DueDelivery]:
+        """Stop `lane` for `pause`; returns what it had claimed and not started, to give back.
+        `announce`: tell on_lane_event (not for a pause restored at start)."""
         first = lane.paused is None
         lane.paused = pause
         lane.restate()
@@ -838,7 +843,8 @@ class Dispatcher:
                 log.info(line)
             else:
                 log.warning(line)
-            self._lane_event("hook.paused", lane.name, pause.reason)
+            if announce:
+                self._lane_event("hook.paused", lane.name, pause.reason)
         self._wake.set()
         return unsent
 
