@@ -583,7 +583,14 @@ def _classify_response(
 
 
 def _kept(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: _header_text(k, headers[k]) for k in _KEPT_RESPONSE_HEADERS if k in headers}
+    # One lookup per name (not `in`, then a second to read it), and ASCII values, nearly all of them,
+    # taken as they are: on every response (bench/: ~1 µs of the worker's CPU per request).
+    kept = {}
+    for name in _KEPT_RESPONSE_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            kept[name] = value if value.isascii() else _header_text(name, value)
+    return kept
 
 
 def _header_text(name: str, value: str) -> str:
