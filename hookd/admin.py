@@ -31,6 +31,7 @@ from hookd import __version__
 from hookd.config.model import FileSourceConfig, HookConfig
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
+from hookd.health import breaker_reason, paused_hook_reason
 from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -96,6 +97,7 @@ class AdminServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/status", self._status)
+        app.router.add_post("/hooks/refresh", self._refresh_hooks)
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -137,6 +139,20 @@ class AdminServer:
         return _json({"status": "starting"}, status=503)
 
     async def _status(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        return _json(await self.status())
+
+    async def _refresh_hooks(self, request: web.Request) -> web.Response:
+        """`hookd hooks pause` or `resume` changed the stored hook states: read them now, not at the poll."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        self.daemon.dispatcher.refresh_hook_states()
+        return _json({"ok": True})
+
+    def _refused(self, request: web.Request) -> web.Response | None:
         token = self.daemon.settings.admin.token
         if token is not None and not _bearer_matches(request.headers.get("Authorization", ""), token):
             return _json(
@@ -144,7 +160,7 @@ class AdminServer:
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="hookd"'},
             )
-        return _json(await self.status())
+        return None
 
     # -- the status document -----------------------------------------------------------------------
 
@@ -243,9 +259,17 @@ class AdminServer:
                     "template_errors_total": d.hook_errors.template_errors.get(name, 0),
                     "ordering_key_errors_total": d.hook_errors.ordering_key_errors.get(name, 0),
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
+                    "state": _lane_state(lane),
                     "rate_limit": _rate_limit(lane, pending, settings.hook(name)),
                 }
             )
+            if lane is not None and lane.paused is not None:
+                why = paused_hook_reason(name, lane.paused, str(_time(lane.paused.at)), pending)
+                if why is not None:
+                    reasons.append(why)
+            elif lane is not None and lane.breaker is not None and not lane.breaker.is_closed:
+                b = lane.breaker
+                reasons.append(breaker_reason(name, b.state, b.reason, str(_time(b.since)), _time(b.retry_at), pending))
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
             evaluation_failure = d.hook_errors.recent(name, now - RECENT_S)
             if evaluation_failure is not None:
@@ -284,6 +308,29 @@ class AdminServer:
             },
             "health": {"status": "degraded" if reasons else "ok", "reasons": reasons},
         }
+
+
+def _lane_state(lane: Lane | None) -> dict[str, object]:
+    """A hook's run-time state as the dispatcher holds it: active, paused (by whom), or its circuit
+    breaker open or half_open; why and since when. `breaker` is the breaker's own state, null without one."""
+    b = lane.breaker if lane is not None else None
+    breaker = (
+        None
+        if b is None
+        else {
+            "state": b.state,
+            "reason": b.reason or None,
+            "since": _time(b.since) if not b.is_closed else None,
+            "failures_in_a_row": b.in_a_row,
+            "probe_at": _time(b.retry_at) if b.state == "open" else None,
+        }
+    )
+    if lane is not None and lane.paused is not None:
+        p = lane.paused
+        return {"state": "paused", "by": p.by, "reason": p.reason, "since": _time(p.at), "breaker": breaker}
+    if b is not None and not b.is_closed:
+        return {"state": b.state, "by": "breaker", "reason": b.reason, "since": _time(b.since), "breaker": breaker}
+    return {"state": "active", "by": None, "reason": None, "since": None, "breaker": breaker}
 
 
 def _rate_limit(lane: Lane | None, pending: int, config: HookConfig | None) -> dict[str, object] | None:

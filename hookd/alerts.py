@@ -148,6 +148,11 @@ class Alerts:
         self.emitted_total += 1
         self._wake.set()
 
+    def lane_changed(self, kind: str, hook: str, reason: str) -> None:
+        """The dispatcher's on_lane_event: a hook was paused or resumed, its breaker opened or closed
+        (`kind` is the type without `hookd.`: hook.paused, hook.resumed, breaker.opened, breaker.closed)."""
+        self.emit(f"{RESERVED_PREFIX}{kind}", hook, {"reason": reason})
+
     def delivery_failed(
         self,
         *,

@@ -467,3 +467,17 @@ async def fetch_status(url: str, *, token: str | None, timeout_s: float = STATUS
     if not isinstance(value, dict) or "health" not in value:
         raise AdminRefused(f"{url}/status answered HTTP {status}, not hookd's status; is --url hookd's admin listener?")
     return value
+
+
+async def refresh_hooks(url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S) -> bool:
+    """POST {url}/hooks/refresh: the daemon reads the hook states (pauses) now rather than at its next
+    poll. True when it did; False when nothing answered or it refused (it polls anyway)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            session.post(f"{url}/hooks/refresh", headers=headers, allow_redirects=False) as response,
+        ):
+            return response.status == 200
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return False

@@ -77,6 +77,7 @@ class Daemon:
             errors=self.errors,
             hook_errors=self.hook_errors,
             on_failed=self.alerts.attempt_failed if alerting else None,
+            on_lane_event=self.alerts.lane_changed,  # rare: a pause, a resume, a breaker's change
         )
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,
@@ -109,6 +110,8 @@ class Daemon:
                 LogLine("recovered deliveries interrupted by the last stop; they will be sent again",
                         {"deliveries": recovered})
             )  # fmt: skip
+        # Breakers start closed: the state a former run stored (for `hookd hooks list`) is gone with it.
+        await self.store.clear_breakers(self.clock.now())
         # Deliveries that wait for their ordering key, of a hook that has none now: nothing would let them go.
         unordered = await self.store.unorder([h.name for h in self.settings.hooks if h.ordering_key is None],
                                              self.clock.now())  # fmt: skip

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any
 
 from hookd.batching import Batcher
+from hookd.breaker import Breaker, BreakerChange
 from hookd.clock import Clock
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
@@ -28,11 +29,12 @@ from hookd.ids import uuid7
 from hookd.logs import LogLine, isoformat
 from hookd.ratelimit import TokenBucket
 from hookd.rendering import RequestRenderError, render_failure, render_request
-from hookd.retry import plan_next
+from hookd.retry import Plan, plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.senders.endpoint import shown_headers
-from hookd.store.base import AttemptRecord, DeliveryState, DueBatch, DueDelivery, Store
+from hookd.store.base import AttemptRecord, BreakerRecord, DeliveryState, DueBatch, DueDelivery, HookPause, Store
+from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -163,6 +165,30 @@ def _log_recorded(batch: Sequence[AttemptRecord]) -> None:
                                                   "due_at": isoformat(r.next_at)}))  # fmt: skip
 
 
+# Told of each change of a lane's state, with the hook and the reason: ("hook.paused" | "hook.resumed" |
+# "breaker.opened" | "breaker.closed", hook, reason). The daemon's integrator turns them into alerts.
+LaneEvent = Callable[[str, str, str], None]
+
+
+def _no_lane_event(kind: str, hook: str, reason: str) -> None:
+    pass
+
+
+# The response header of the Standard Webhooks proposal by which a receiver asks not to be sent more.
+STOP_HEADER = "webhook-delivery"
+
+
+def asks_to_stop(hook: CompiledHook, outcome: Outcome) -> str | None:
+    """Why the receiver asked the hook to stop sending (410 Gone with on_gone: pause, or the header
+    `webhook-delivery: disable` on any answer), or None when it did not."""
+    value = outcome.response_headers.get(STOP_HEADER)
+    if value is not None and value.strip().lower() == "disable":
+        return f"the receiver answered HTTP {outcome.status} with the header {STOP_HEADER}: disable"
+    if outcome.status == 410 and hook.config.on_gone == "pause":
+        return "the receiver answered 410 Gone (on_gone: pause)"
+    return None
+
+
 # What an attempt cut off by a stop records, per delivery: the error, and the delivery's state after
 # it (`pending` is due again at once). The daemon's: CUT_OFF (or CUT_OFF_FORCED) and pending.
 CutOffPolicy = Callable[[DueDelivery], tuple[str, DeliveryState]]
@@ -210,8 +236,8 @@ class Lane:
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
     __slots__ = (
-        "batch", "batch_at", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "ready", "reserved",
-        "retry_at", "turns",
+        "batch", "batch_at", "breaker", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "paused",
+        "ready", "reserved", "retry_at", "stopped", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
@@ -245,16 +271,34 @@ class Lane:
         # When its claim came back short: when the deliveries waiting to fill a batch have waited
         # max_wait, or the next batch retry falls due (Clock time; 0: at the next wake-up).
         self.batch_at = 0.0
+        # Paused (by an operator, the receiver or disable_after): run-time state kept in the database
+        # (hook_state), mirrored here. None while the hook runs.
+        self.paused: HookPause | None = None
+        # The hook's circuit breaker (hookd.breaker), None unless configured: open, it stops the lane;
+        # half-open, it lets one delivery through to probe.
+        self.breaker: Breaker | None = None
+        # No delivery of the hook may start or be claimed until further notice: paused, or the circuit
+        # is open. The one attribute the hot path tests for these gates (restate() sets it when one of
+        # them changes).
+        self.stopped = False
+
+    def restate(self) -> None:
+        """Recompute `stopped` after a pause or the breaker changed."""
+        self.stopped = self.paused is not None or (self.breaker is not None and self.breaker.state == "open")
 
     def has_slot(self) -> bool:
-        """Under its own limit and not held (the dispatcher checks the global limit)."""
-        return self.in_flight < self.limit and not self.held_until
+        """Under its own limit and not held or stopped (the dispatcher checks the global limit)."""
+        return self.in_flight < self.limit and not self.held_until and not self.stopped
 
     def room(self) -> int:
         """How many more of its deliveries may be claimed: its free slots plus one round in reserve
-        (none while held: a claim counts an attempt, and a held delivery would spend it waiting)."""
-        if self.held_until:
+        (none while held or stopped: a claim counts an attempt, and a held delivery would spend it waiting)."""
+        if self.held_until or self.stopped:
             return 0
+        if self.breaker is not None and self.breaker.state == "half_open":
+            # One probe: nothing more is claimed while it (or a request from before) is out.
+            probe = max(0, 1 - self.in_flight - len(self.ready) - self.reserved)
+            return min(probe, self.bucket.available()) if self.bucket is not None else probe
         if self.bucket is not None:
             # No round in reserve, and no more than its tokens: a delivery claimed ahead has taken its
             # token, and several started late together would go out faster than the limit.
@@ -262,11 +306,12 @@ class Lane:
         return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
 
     def wants_claim(self) -> bool:
-        """Whether a claim for this hook is worth a round: it is not held, not known to have nothing
-        due, and its reserve is half used (refilled in batches, not one claim per delivery); with a rate
-        limit, a token is there."""
+        """Whether a claim for this hook is worth a round: it is not held or stopped, not known to have
+        nothing due, and its reserve is half used (refilled in batches, not one claim per delivery); with
+        a rate limit, a token is there."""
         return (
             not self.held_until
+            and not self.stopped
             and not self.exhausted
             and len(self.ready) <= self.limit // 2
             and (self.bucket is None or self.bucket.available() > 0)
@@ -294,9 +339,12 @@ class Dispatcher:
         errors: RecentErrors | None = None,
         cut_off: CutOffPolicy | None = None,
         hook_errors: HookErrors | None = None,
+        on_lane_event: LaneEvent = _no_lane_event,
         on_failed: Callable[[DueDelivery, Outcome], None] | None = None,
     ) -> None:
         self.store = store
+        # Called on every pause, resume and breaker change (kind, hook, reason): alerts hang here.
+        self.on_lane_event = on_lane_event
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
         # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
         # The daemon's own: CUT_OFF (CUT_OFF_FORCED after a second stop signal), due again at once.
@@ -327,6 +375,14 @@ class Dispatcher:
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
         self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
+        # The lanes with a breaker: only they are looked at for one (a hook without pays nothing).
+        self._breakers: list[Lane] = []
+        for h in hooks:
+            if h.config.breaker is not None:
+                lane = self.lanes[h.name]
+                lane.breaker = Breaker(h.config.breaker)
+                self._breakers.append(lane)
+        self._unsaved_breakers: set[Lane] = set()  # changed by _open_lanes: stored at the round
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
         self._unstarted: list[DueDelivery] = []  # claimed units whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
@@ -339,6 +395,13 @@ class Dispatcher:
         self.delivered_total = 0
         self.failed_total = 0
         self.retried_total = 0
+        # Hook states (pauses) are read from the store at the first round and then at the poll
+        # interval, or at once after refresh_hook_states(); `_states_epoch` counts the changes made
+        # here, so that a read that began before one does not undo it.
+        self._states_due = float("-inf")
+        self._states_read = False  # the stored hook states were read once (pauses restored)
+        self._states_epoch = 0
+        self._stopped_ready = False  # a stopped lane got claimed deliveries from ingest: give them back
 
     def _rate_limits(self, hooks: Sequence[CompiledHook]) -> tuple[Lane, ...]:
         """Give each rate-limited hook's lane its token bucket: its own, or its rate_limit_group's, one
@@ -362,6 +425,12 @@ class Dispatcher:
         self._not_exhausted()
         self._wake.set()
 
+    def refresh_hook_states(self) -> None:
+        """Read the hooks' stored states (pauses) at the next round, not at the next poll: `hookd hooks
+        pause` or `resume` changed them (the admin listener's POST /hooks/refresh)."""
+        self._states_due = float("-inf")
+        self._wake.set()
+
     def _not_exhausted(self) -> None:
         for lane in self.lanes.values():
             lane.exhausted = False
@@ -382,6 +451,9 @@ class Dispatcher:
         for hook, n in reserved.items():
             reserving = self.lanes[hook]
             reserving.reserved -= n
+            if reserving.stopped:  # stopped while the commit was in flight: the round gives them back
+                self._stopped_ready = True
+                self._wake.set()
             if reserving.bucket is not None and n:
                 # The tokens of room left unused (duplicates, a failed commit) go back.
                 reserving.bucket.give_back(n - sum(1 for d in claimed if d.hook == hook))
@@ -496,7 +568,15 @@ class Dispatcher:
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
+        if self.clock.now() >= self._states_due:
+            await self._read_hook_states()
+        if self._stopped_ready:
+            await self._give_back_stopped()
         gate_at = self._open_lanes()
+        if self._unsaved_breakers:
+            for lane in list(self._unsaved_breakers):
+                self._unsaved_breakers.discard(lane)
+                await self._save_breaker(lane)
         if self._batching:
             self._batches_due()
         limits = self._limits()
@@ -527,7 +607,7 @@ class Dispatcher:
             if any(h.ordering is not None for h in self.hooks.values()):
                 # The outcomes written decide which deliveries of a key are due next: write them first.
                 await self.recorder.flush()
-            next_at = await self.store.next_due_at(list(self.lanes))
+            next_at = await self.store.next_due_at([name for name, lane in self.lanes.items() if not lane.stopped])
             if next_at is None or next_at > self.clock.now():
                 return True
             if gate_at is None:
@@ -536,7 +616,9 @@ class Dispatcher:
             # Due, but waiting for a gate (a rate limit's next token): the wait below is for it.
         timeout = POLL_INTERVAL_S
         exhausted = [
-            name for name, lane in self.lanes.items() if lane.exhausted and not lane.held_until and lane.batch is None
+            name
+            for name, lane in self.lanes.items()
+            if lane.exhausted and not lane.held_until and not lane.stopped and lane.batch is None
         ]
         if exhausted:
             next_at = await self.store.next_due_at(exhausted)
@@ -581,9 +663,10 @@ class Dispatcher:
         return due
 
     def _open_lanes(self) -> float | None:
-        """Open the lanes whose hold has ended (their deliveries are due again); when the next gate
-        opens: a hold's end, or the next token of a rate-limited lane with work that waits for one;
-        None if no gate is closed."""
+        """Open the lanes whose hold has ended (their deliveries are due again), and let those whose
+        circuit breaker has cooled down probe; when the next gate opens: a hold's end, a breaker's
+        cooldown, or the next token of a rate-limited lane with work that waits for one; None if no
+        gate is closed."""
         now = self.clock.now()
         next_end: float | None = None
         for lane in self.lanes.values():
@@ -600,6 +683,17 @@ class Dispatcher:
                 at = lane.bucket.next_token_at()
                 if next_end is None or at < next_end:
                     next_end = at
+        for lane in self._breakers:
+            breaker = lane.breaker
+            assert breaker is not None
+            if breaker.state != "open" or lane.paused is not None:
+                continue  # a paused lane probes when it is resumed
+            change = breaker.tick(now)
+            if change is not None:
+                self._breaker_changed(lane, change)
+                self._unsaved_breakers.add(lane)
+            elif next_end is None or breaker.retry_at < next_end:
+                next_end = breaker.retry_at
         return next_end
 
     def _batches_due(self) -> float | None:
@@ -670,11 +764,7 @@ class Dispatcher:
         flight finishes."""
         first = not lane.held_until
         lane.held_until = max(lane.held_until, until)
-        unsent = list(lane.ready)
-        lane.ready.clear()
-        if lane.bucket is not None and unsent:
-            lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
-            lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
+        unsent = self._take_back(lane)
         if first:
             log.info(LogLine("the receiver asked to wait (Retry-After): the hook's deliveries wait, spending no "
                              "attempt", {"hook": lane.name, "until": isoformat(lane.held_until),
@@ -683,11 +773,184 @@ class Dispatcher:
         if unsent:
             await self._release(unsent)
 
+    def _take_back(self, lane: Lane) -> list[DueDelivery]:
+        """What `lane` had claimed and not started, off it, for `_release` (a gate closed on it)."""
+        unsent = list(lane.ready)
+        lane.ready.clear()
+        if lane.bucket is not None and unsent:
+            lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
+            lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
+        return unsent
+
     async def _release(self, units: Sequence[DueDelivery]) -> None:
         """Give back claimed units that were not sent (Store.release): a batch as a whole."""
         batches = [u.id for u in units if type(u) is DueBatch]
         singles = [u.id for u in units if type(u) is not DueBatch] if batches else [u.id for u in units]
         await self.store.release(singles, self.clock.now(), batches=batches)
+
+    # -- pauses (run-time state in the store's hook_state table) -----------------------------------------
+
+    async def _read_hook_states(self) -> None:
+        """Take up the pauses and resumes written by another process (`hookd hooks pause`, `resume`)."""
+        epoch = self._states_epoch
+        states = await self.store.hook_states()
+        self._states_due = self.clock.now() + POLL_INTERVAL_S
+        if epoch != self._states_epoch:
+            return  # changed here while reading: the next poll reads what this process wrote
+        # The first read restores the pauses stored before this start: logged, but not told as news
+        # (an alert hook heard of each when it happened).
+        restoring, self._states_read = not self._states_read, True
+        for name, lane in self.lanes.items():
+            state = states.get(name)
+            pause = state.pause if state is not None else None
+            if pause == lane.paused:
+                continue
+            if pause is None:
+                self._resumed(lane)
+            else:
+                unsent = self._paused(lane, pause, announce=not restoring)
+                if unsent:
+                    await self._release(unsent)
+
+    async def pause(self, hook: str, pause: HookPause) -> None:
+        """Pause `hook` now and store it (the receiver asked, or disable_after): what its lane had
+        claimed and not started goes back, its attempt uncounted; what is in flight finishes."""
+        lane = self.lanes[hook]
+        if lane.paused is not None:
+            return  # paused already: an answer to a request that was in flight then
+        self._states_epoch += 1
+        unsent = self._paused(lane, pause)
+        try:
+            before = await self.store.pause_hook(hook, pause)
+        except Exception as e:
+            # Paused in this process only: the next read of the (unchanged) stored states resumes it.
+            log.error(LogLine("could not store the pause; it lasts until the hook states are next read (a second)",
+                              {"hook": hook, "error": str(e)}))  # fmt: skip
+            self.errors.add(f"storing the pause of hook {hook!r} failed: {e}")
+            before = None
+        if before is not None:
+            lane.paused = before  # another process paused it first: its reason stands
+        if unsent:
+            await self._release(unsent)
+
+    def _paused(self, lane: Lane, pause: HookPause, *, announce: bool = True) -> list[DueDelivery]:
+        """Stop `lane` for `pause`; returns what it had claimed and not started, to give back.
+        `announce`: tell on_lane_event (not for a pause restored at start)."""
+        first = lane.paused is None
+        lane.paused = pause
+        lane.restate()
+        unsent = self._take_back(lane)
+        if first:
+            fields = {"hook": lane.name, "by": pause.by, "reason": pause.reason, "given_back": len(unsent)}
+            line = LogLine("hook paused: its deliveries are stored and wait, spending no attempt, until "
+                           f"`hookd hooks resume {lane.name}`", fields)  # fmt: skip
+            if pause.by == "operator":
+                log.info(line)
+            else:
+                log.warning(line)
+            if announce:
+                self._lane_event("hook.paused", lane.name, pause.reason)
+        self._wake.set()
+        return unsent
+
+    def _resumed(self, lane: Lane) -> None:
+        lane.paused = None
+        if lane.breaker is not None:
+            change = lane.breaker.resumed(self.clock.now())
+            if change is not None:
+                self._breaker_changed(lane, change)
+                self._unsaved_breakers.add(lane)
+        lane.restate()
+        lane.exhausted = False
+        log.info(LogLine("hook resumed: its waiting deliveries are sent", {"hook": lane.name}))
+        self._lane_event("hook.resumed", lane.name, "resumed with hookd hooks resume")
+        self._wake.set()
+
+    async def _give_back_stopped(self) -> None:
+        """Deliveries ingest claimed for a lane that stopped meanwhile go back, their attempt uncounted."""
+        self._stopped_ready = False
+        unsent: list[DueDelivery] = []
+        for lane in self.lanes.values():
+            if lane.stopped and lane.ready:
+                unsent.extend(self._take_back(lane))
+        if unsent:
+            await self._release(unsent)
+
+    # -- circuit breakers (hookd.breaker) ------------------------------------------------------------
+
+    async def _breaker_saw(self, lane: Lane, breaker: Breaker, outcome: Outcome) -> None:
+        """Tell `lane`'s breaker how an attempt went; pause the hook once it has failed for disable_after."""
+        now = self.clock.now()
+        if outcome.retryable:
+            change = breaker.failed(now, outcome.error)
+        elif outcome.ok or outcome.status is not None:
+            change = breaker.succeeded(now)  # a final 4xx too: the receiver is there
+        else:
+            return  # never reached the receiver (a render error, a refused destination): neither way
+        if change is not None:
+            unsent = self._breaker_changed(lane, change)
+            await self._save_breaker(lane)
+            if unsent:
+                await self._release(unsent)
+        if outcome.retryable and lane.paused is None and breaker.failing_too_long(now):
+            assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
+            reason = (
+                f"failing for {format_duration(now - breaker.failing_since)} without a success (breaker.disable_after: "
+                f"{format_duration(breaker.policy.disable_after_s)}); the last error: {outcome.error}"
+            )
+            await self.pause(lane.name, HookPause(by="disable_after", reason=reason, at=now))
+
+    def _breaker_changed(self, lane: Lane, change: BreakerChange) -> list[DueDelivery]:
+        """Log a change of `lane`'s breaker and gate the lane by it; returns what an opened breaker
+        takes back from the lane (claimed, not started), to give back with its attempt uncounted."""
+        breaker = lane.breaker
+        assert breaker is not None
+        lane.restate()
+        fields: dict[str, object] = {"hook": lane.name, "reason": breaker.reason}
+        unsent: list[DueDelivery] = []
+        if change in ("opened", "reopened"):
+            unsent = self._take_back(lane)
+            fields["probe_at"] = isoformat(breaker.retry_at)
+            fields["given_back"] = len(unsent)
+            log.warning(LogLine("circuit breaker open: the hook's deliveries wait, spending no attempt, until one "
+                                "probes", fields))  # fmt: skip
+            if change == "opened":  # not each failed probe: one alert per outage
+                self._lane_event("breaker.opened", lane.name, breaker.reason)
+        elif change == "half_open":
+            lane.exhausted = False
+            log.info(LogLine("circuit breaker half-open: one delivery probes", fields))
+        else:
+            lane.exhausted = False
+            log.info(LogLine("circuit breaker closed: the hook's deliveries are sent again", fields))
+            self._lane_event("breaker.closed", lane.name, breaker.reason)
+        self._wake.set()  # the round's wait covers the cooldown, or claims for the probe
+        return unsent
+
+    async def _save_breaker(self, lane: Lane) -> None:
+        """Store the breaker's state as it is now, for `hookd hooks list` (on a change only)."""
+        breaker = lane.breaker
+        assert breaker is not None
+        record = (
+            None
+            if breaker.state == "closed"
+            else BreakerRecord(
+                state=breaker.state,
+                reason=breaker.reason,
+                since=breaker.since,
+                retry_at=breaker.retry_at if breaker.state == "open" else None,
+            )
+        )
+        try:
+            await self.store.set_breaker(lane.name, record, self.clock.now())
+        except Exception as e:  # the breaker works on; only what hooks list shows is behind
+            log.error(LogLine("could not store the circuit breaker's state", {"hook": lane.name, "error": str(e)}))
+            self.errors.add(f"storing the breaker state of hook {lane.name!r} failed: {e}")
+
+    def _lane_event(self, kind: str, hook: str, reason: str) -> None:
+        try:
+            self.on_lane_event(kind, hook, reason)
+        except Exception:  # a bug in what listens: the lane's change stands
+            log.exception(LogLine("internal error telling of a lane change", {"hook": hook, "kind": kind}))
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -803,7 +1066,21 @@ class Dispatcher:
             now=self.clock.now(),
             rng=self.rng,
         )
+        stop_reason = (
+            asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
+        )
+        if stop_reason is not None and plan.state != "delivered":
+            # The batch waits with the rest, this attempt counted, due again once resumed.
+            plan = Plan("pending", self.clock.now())
+            outcome = dataclasses.replace(
+                outcome, error=f"{stop_reason}: the hook is paused, and this batch waits for `hookd hooks resume`"
+            )
         self._record(b, hook, started_at, request, outcome, plan.state, plan.next_at, members=members)
+        if stop_reason is not None:
+            await self.pause(b.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
+        lane = self.lanes[b.hook]
+        if lane.breaker is not None and not self._draining:
+            await self._breaker_saw(lane, lane.breaker, outcome)
         if (
             plan.state == "pending"
             and outcome.retry_after_s is not None
@@ -881,7 +1158,22 @@ class Dispatcher:
             now=self.clock.now(),
             rng=self.rng,
         )
+        # Looked into only for a 410 or the header: every other attempt pays a comparison and a lookup.
+        stop_reason = (
+            asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
+        )
+        if stop_reason is not None and plan.state != "delivered":
+            # The delivery waits with the rest, this attempt counted, due again once resumed.
+            plan = Plan("pending", self.clock.now())
+            outcome = dataclasses.replace(
+                outcome, error=f"{stop_reason}: the hook is paused, and this delivery waits for `hookd hooks resume`"
+            )
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
+        if stop_reason is not None:
+            await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
+        lane = self.lanes[d.hook]
+        if lane.breaker is not None and not self._draining:  # replay --wait sends what it was given once
+            await self._breaker_saw(lane, lane.breaker, outcome)
         # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
         # given once and leaves retries to the daemon.
         if (

@@ -1,11 +1,14 @@
 """What makes the daemon `degraded`: errors that left work undone (a failed ingest commit, an attempt
-not recorded) and sources that are failing now."""
+not recorded), sources that are failing now, and hooks that stopped sending without an operator
+asking (paused by the receiver or by disable_after, or stopped by their circuit breaker)."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass
+
+from hookd.store.base import HookPause
 
 
 class RecentErrors:
@@ -56,3 +59,24 @@ class SourceHealth:
 
     def failing(self) -> dict[str, SourceFailure]:
         return dict(self._failing)
+
+
+def paused_hook_reason(hook: str, pause: HookPause, since: str, backlog: int) -> str | None:
+    """Why a paused hook makes health `degraded`, or None for an operator's pause (meant, not a problem)."""
+    if pause.by == "operator":
+        return None
+    who = "the receiver" if pause.by == "receiver" else "breaker.disable_after"
+    return (
+        f"hook {hook!r} is paused by {who} since {since}: {pause.reason}; its {backlog} delivery(ies) wait "
+        f"until `hookd hooks resume {hook}`"
+    )
+
+
+def breaker_reason(hook: str, state: str, reason: str, since: str, probe_at: str | None, backlog: int) -> str:
+    """Why a hook whose circuit breaker is open or half-open makes health `degraded`."""
+    if state == "open":
+        return (
+            f"hook {hook!r}: its circuit breaker is open since {since} ({reason}); its {backlog} delivery(ies) "
+            f"wait, and one probes at {probe_at}"
+        )
+    return f"hook {hook!r}: its circuit breaker is half-open since {since}: one delivery probes ({reason})"

@@ -41,6 +41,7 @@ from hookd.store.base import (
     DeliveryState,
     DeliveryStatus,
     DueDelivery,
+    HookPause,
     ReplayItem,
     RoutedEvent,
     Store,
@@ -433,6 +434,7 @@ class ReplayResult:
     plan: FilePlan | None = None
     sent: tuple[DeliveryRow, ...] | None = None  # --wait: the replays as they ended
     unconfigured: tuple[str, ...] = ()  # hooks replayed to that are not in the config
+    paused: tuple[tuple[str, HookPause], ...] = ()  # hooks replayed to that are paused: their replays wait
     missing_events: tuple[str, ...] = ()  # event ids asked for (--event) that the database does not hold
     # those of missing_events that are a delivery's id (or start only one), with that delivery
     deliveries_given: tuple[tuple[str, DeliveryRow], ...] = ()
@@ -487,10 +489,13 @@ async def run(
             ]
         hooks = list(dict.fromkeys(t.hook for t in targets))
         unconfigured = tuple(h for h in hooks if known is not None and h not in known)
+        states = await store.hook_states() if hooks else {}
+        paused = tuple((h, st.pause) for h in hooks if (st := states.get(h)) is not None and st.pause is not None)
         result = ReplayResult(
             targets=tuple(targets),
             plan=plan,
             unconfigured=unconfigured,
+            paused=paused,
             missing_events=unmatched,
             deliveries_given=given,
             unknown_hooks=unknown,

@@ -66,7 +66,7 @@ async def test_human_output_of_a_healthy_daemon(short_dir: Path, receiver: Recei
 
 
 async def test_json_of_a_degraded_daemon_exits_1(short_dir: Path, receiver: Receiver) -> None:
-    receiver.default["/bad"] = Reply(status=410)
+    receiver.default["/bad"] = Reply(status=422)  # a final 4xx (a 410 would pause the hook instead)
     cfg = admin_config(short_dir, receiver)
     async with running_daemon(cfg) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id="o1")])

@@ -62,7 +62,7 @@ async def test_a_closed_pipe_exits_with_the_health_verdict_and_no_traceback(
 ) -> None:
     """1. `hookd status | head -3` on a healthy daemon, then on a degraded one. Result: exit 0, then
     1, as if every line had been read; nothing on stderr (no BrokenPipeError)."""
-    receiver.default["/bad"] = Reply(status=410)
+    receiver.default["/bad"] = Reply(status=422)  # a final 4xx (a 410 would pause the hook instead)
     cfg = admin_config(short_dir, receiver)
     async with running_daemon(cfg) as daemon:
         url = str(daemon.admin_url)

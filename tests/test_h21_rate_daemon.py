@@ -255,3 +255,39 @@ async def test_token_waits_do_not_hide_work_queued_by_another_process(short_dir:
         await wait_db(db, "SELECT state FROM deliveries WHERE hook = 'other'", lambda r: r == [("delivered",)])
         assert db_rows(db, delivered_h)[0][0] == 13  # h: 27 still waiting
     assert [r.path for r in receiver.requests].count("/other") == 1
+
+
+async def test_a_batched_hook_takes_one_token_per_request(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. A daemon on a ManualClock; hook h batches up to 3 events and is limited to 1/min (burst 1).
+    2. Nine events. 3. The clock moves a minute, twice.
+    Result: one request a minute, each a batch of 3 events in event order (a batch is one request, so
+    one token); the deliveries not yet sent wait unbatched with no attempt counted; all nine end
+    delivered with 1 attempt."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", HOUR)
+    hooks = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", rate_limit: 1/min, '
+        "batch: {max_events: 3, max_wait: 1s}}"
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(basic_config(short_dir, receiver, hooks), clock) as daemon:
+        acks = await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(9)])
+        assert all(a["ok"] for a in acks)
+        for minute in range(3):
+            await receiver.wait_count(minute + 1, "/h")
+            await wait_until(lambda: quiet(daemon, clock, "h"))
+            assert len(receiver.at("/h")) == minute + 1
+            sent = 3 * (minute + 1)
+            waiting = db_rows(db, "SELECT count(*) FROM deliveries WHERE attempts = 0 AND batch_id IS NULL")
+            assert waiting == [(9 - sent,)]
+            clock.advance(60.0)
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(9,)])
+    bodies = [r.json() for r in receiver.at("/h")]
+    assert [[item["id"] for item in body] for body in bodies] == [  # type: ignore[index, union-attr]
+        ["e0", "e1", "e2"],
+        ["e3", "e4", "e5"],
+        ["e6", "e7", "e8"],
+    ]
+    assert attempts(db, "h") == [("delivered", 1)] * 9

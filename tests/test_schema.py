@@ -17,6 +17,7 @@ from hookd.config.load import check_config
 from hookd.config.model import (
     AdminConfig,
     BatchConfig,
+    BreakerConfig,
     DeliveryConfig,
     FileSourceConfig,
     HookConfig,
@@ -121,6 +122,9 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/timeout": (HookConfig, "timeout_s", parse_duration),
     "$defs/hook/properties/concurrency": (HookConfig, "concurrency", _same),
     "$defs/hook/properties/follow_redirects": (HookConfig, "follow_redirects", _same),
+    "$defs/hook/properties/on_gone": (HookConfig, "on_gone", _same),
+    "$defs/breaker/properties/failures": (BreakerConfig, "failures", _same),
+    "$defs/breaker/properties/cooldown": (BreakerConfig, "cooldown_s", parse_duration),
     "$defs/hook/properties/batch/properties/max_events": (BatchConfig, "max_events", _same),
     "$defs/hook/properties/batch/properties/max_size": (BatchConfig, "max_size", parse_size),
     "$defs/hook/properties/batch/properties/max_wait": (BatchConfig, "max_wait_s", parse_duration),

@@ -340,6 +340,8 @@ def _result_dict(result: replays.ReplayResult, *, dry_run: bool, cancel: bool) -
         ]
     if result.unconfigured:
         doc["unconfigured_hooks"] = list(result.unconfigured)
+    if result.paused:
+        doc["paused_hooks"] = [hook for hook, _ in result.paused]
     if result.missing_events:
         doc["missing_events"] = list(result.missing_events)
     if result.deliveries_given:
@@ -374,6 +376,11 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
     if not result.targets:
         out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
         return
+    for hook, pause in result.paused:
+        warn(
+            f"hook {hook!r} is paused (by {pause.by} since {local_time(pause.at)}: {pause.reason}): its replays "
+            f"wait until `hookd hooks resume {hook}`"
+        )
     for hook in result.unconfigured:
         warn(f"hook {hook!r} is not in the config: its replays wait until it is configured again")
     if dry_run:

@@ -191,6 +191,11 @@ def _human(doc: dict[str, object]) -> None:
             f"{hooks.caption}; eval errors: events the hook's filter, ordering_key or templates failed on, since the "
             "daemon started"
         )
+    # A hook's run-time state (paused, its breaker): a column only when some hook is not active.
+    states = {str(item.get("name")): _state_text(item.get("state")) for item in _dicts(doc.get("hooks"))}
+    if any(states.values()):
+        hooks.add_column("state")
+        hooks.caption = f"{hooks.caption}; hookd hooks list says why"
     # Rate limits: a column only when some hook has one.
     rate_limited = any(isinstance(item.get("rate_limit"), dict) for item in _dicts(doc.get("hooks")))
     if rate_limited:
@@ -211,6 +216,8 @@ def _human(doc: dict[str, object]) -> None:
         ]
         if any(evaluation_errors.values()):
             row.append(str(evaluation_errors[str(item.get("name"))]))
+        if any(states.values()):
+            row.append(states[str(item.get("name"))] or "active")
         if rate_limited:
             row.append(_rate_limit(item.get("rate_limit")))
         hooks.add_row(*row)
@@ -224,6 +231,16 @@ def _human(doc: dict[str, object]) -> None:
         out.print(f"health: [yellow]{esc(str(health.get('status')))}[/yellow]")
         for reason in _list(health.get("reasons")):
             out.print(f"  - {esc(str(reason))}")
+
+
+def _state_text(value: object) -> str:
+    """`paused (by operator)`, `open`, ...; "" for an active hook (or a daemon too old to say)."""
+    state = _dict(value)
+    name = state.get("state")
+    if not isinstance(name, str) or name == "active":
+        return ""
+    by = state.get("by")
+    return render.escape(f"{name} (by {by})" if isinstance(by, str) else name)
 
 
 def _rate_limit(value: object) -> str:

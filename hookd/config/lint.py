@@ -20,7 +20,7 @@ from hookd.config.lint_batch import lint_batch
 from hookd.config.lint_rate import lint_rate_limits
 from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
-from hookd.config.model import RetryPolicy, StorageConfig
+from hookd.config.model import BreakerConfig, RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
 from hookd.events import RESERVED_PREFIX, RESERVED_SOURCE
@@ -289,6 +289,30 @@ class _Linter:
                 "warning",
             )
 
+    def _breaker(self, breaker: dict[str, object], path: PathKey) -> None:
+        try:
+            cooldown = parse_duration(breaker.get("cooldown", BreakerConfig().cooldown_s))  # type: ignore[arg-type]
+            disable_after = (
+                parse_duration(breaker["disable_after"]) if "disable_after" in breaker else None  # type: ignore[arg-type]
+            )
+        except (ValueError, TypeError):
+            return  # the schema reports malformed durations
+        if "cooldown" in breaker and cooldown == 0:
+            self.add(
+                (*path, "cooldown"),
+                "a cooldown of 0 probes again at once after each failure, so the breaker never rests a failing "
+                "receiver; use at least 1s",
+                "warning",
+            )
+        if disable_after is not None and disable_after <= cooldown:
+            self.add(
+                (*path, "disable_after"),
+                f"disable_after ({format_duration(disable_after)}) is not longer than the cooldown "
+                f"({format_duration(cooldown)}), so the hook is paused at the first failed probe; make it longer, "
+                "like 1d",
+                "warning",
+            )
+
     def _hook(self, hook: dict[str, object], path: PathKey) -> None:
         url = hook.get("url")
         if isinstance(url, str) and url:
@@ -356,6 +380,9 @@ class _Linter:
         lint_auth(
             self.doc, hook, path, self.add, _header_name_problem, https_required_by=https_required_by(hook, delivery)
         )
+        breaker = hook.get("breaker")
+        if isinstance(breaker, dict):
+            self._breaker(breaker, (*path, "breaker"))
         retry = hook.get("retry")
         if isinstance(retry, dict) and "schedule" in retry:
             for key in ("backoff", "initial_delay", "max_delay", "max_attempts"):

@@ -19,6 +19,7 @@ from hookd.config.model import (
     BasicAuth,
     BatchConfig,
     BearerAuth,
+    BreakerConfig,
     DeliveryConfig,
     FileSourceConfig,
     HookConfig,
@@ -328,6 +329,11 @@ _RETRY: _Spec = {
     "max_delay": ("max_delay_s", parse_duration),
     "jitter": ("jitter", _same),
 }
+_BREAKER: _Spec = {
+    "failures": ("failures", int),
+    "cooldown": ("cooldown_s", parse_duration),
+    "disable_after": ("disable_after_s", parse_duration),
+}
 _BATCH: _Spec = {
     "max_events": ("max_events", int),
     "max_size": ("max_size", parse_size),
@@ -393,6 +399,8 @@ _HOOK: _Spec = {
     "allow_destinations": ("allow_destinations", tuple),
     "auth": ("auth", _auth),
     "signing": ("signing", lambda v: SigningConfig(type=v["type"], **_given(v, _SIGNING))),
+    "on_gone": ("on_gone", _same),
+    "breaker": ("breaker", lambda v: BreakerConfig(**_given(v, _BREAKER))),
     "batch": ("batch", lambda v: BatchConfig(**_given(v, _BATCH))),
 }
 _DELIVERY: _Spec = {

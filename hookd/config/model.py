@@ -191,6 +191,15 @@ class BatchConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerConfig:
+    """A hook's `breaker:` (hookd.breaker): off unless the block is there."""
+
+    failures: int = 10  # retryable failures in a row that open it
+    cooldown_s: float = 30.0  # open this long, then it probes with one delivery
+    disable_after_s: float | None = None  # failing this long without a success pauses the hook; None: never
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
     events: tuple[str, ...]
@@ -217,6 +226,10 @@ class HookConfig:
     proxy: str | None = field(default=None, repr=False)
     trust_env: bool = False  # HTTPS_PROXY, HTTP_PROXY and NO_PROXY of the process that sends
     auth: AuthConfig | None = None
+    # A receiver's 410 Gone: pause the hook (its deliveries wait for `hookd hooks resume`), or fail the
+    # delivery for good, as any other final 4xx.
+    on_gone: Literal["pause", "fail"] = "pause"
+    breaker: BreakerConfig | None = None  # no circuit breaker unless configured
     # Requests per time: the hook's `rate_limit`, or its group's (resolved by the loader from
     # delivery.rate_limit_groups); None: no limit. Hooks with the same group share one token bucket.
     rate_limit: Rate | None = None

@@ -283,6 +283,54 @@ class PruneCounts:
         return self.deliveries + self.attempts + self.events + self.rejected
 
 
+# -- run-time hook state (hookd hooks pause/resume/list, a receiver's 410, the circuit breaker) ---------
+
+# Who paused a hook: an operator (`hookd hooks pause`), the receiver (410 Gone, or `webhook-delivery:
+# disable`), or the breaker's `disable_after`. Only an operator's pause leaves health `ok`.
+PausedBy = Literal["operator", "receiver", "disable_after"]
+PAUSED_BY: tuple[PausedBy, ...] = ("operator", "receiver", "disable_after")
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookPause:
+    """A hook's deliveries wait (stored, no attempt spent) until it is resumed."""
+
+    by: PausedBy
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerRecord:
+    """A circuit breaker that is not closed, as stored for `hookd hooks list`."""
+
+    state: BreakerState  # open or half_open (a closed breaker is no record)
+    reason: str
+    since: float
+    retry_at: float | None  # open: when it probes with one delivery
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookState:
+    """A hook's stored run-time state, by name; a hook with no row is active with a closed breaker."""
+
+    hook: str
+    pause: HookPause | None = None
+    breaker: BreakerRecord | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookActivity:
+    """A hook's backlog and recent outcomes, from its stored deliveries."""
+
+    hook: str
+    backlog: int  # pending (waiting or to be retried) or claimed and not finished
+    last_success_at: float | None
+    # The newest failed attempt among deliveries not since delivered (retrying, or failed for good).
+    last_failure_at: float | None
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Create or migrate the database. Raises StartupError with an actionable message."""
@@ -428,6 +476,32 @@ class Store(Protocol):
     async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:
         """Create one pending delivery per item (same event, `replay_of` set), in one transaction.
         Returns the new delivery ids in item order. Not idempotent: each call queues new deliveries."""
+        ...
+
+    async def hook_states(self) -> dict[str, HookState]:
+        """Every stored hook state, by hook name, also of hooks once paused and now running (a small table:
+        the daemon reads it at each poll). Read-only."""
+        ...
+
+    async def pause_hook(self, hook: str, pause: HookPause) -> HookPause | None:
+        """Pause `hook` unless it is paused already. Returns the pause in force before (left as it
+        was), or None when this call paused it. Idempotent."""
+        ...
+
+    async def resume_hook(self, hook: str, now: float) -> HookPause | None:
+        """Lift `hook`'s pause. Returns the pause lifted, or None when it was not paused. Idempotent."""
+        ...
+
+    async def set_breaker(self, hook: str, breaker: BreakerRecord | None, now: float) -> None:
+        """Store `hook`'s breaker state (None: closed). Idempotent."""
+        ...
+
+    async def clear_breakers(self, now: float) -> None:
+        """Forget every stored breaker state (a daemon starts with closed breakers). Idempotent."""
+        ...
+
+    async def hook_activity(self) -> dict[str, HookActivity]:
+        """Backlog and last outcomes per hook with stored deliveries (a scan of deliveries). Read-only."""
         ...
 
     async def close(self) -> None:

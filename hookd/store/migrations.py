@@ -91,6 +91,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        "0004_hook_state",
+        """
+        -- Run-time state of a hook, by name (a renamed hook is a new hook): a pause and its cause, and
+        -- the circuit breaker's state. Written on a change only (hookd hooks pause/resume, a receiver's
+        -- 410, the breaker), read by the daemon at its poll and by `hookd hooks list` without it.
+        CREATE TABLE hook_state (
+            hook TEXT PRIMARY KEY,
+            paused_by TEXT,                -- operator | receiver | disable_after, NULL: not paused
+            paused_reason TEXT,
+            paused_at REAL,
+            breaker TEXT,                  -- open | half_open, NULL: closed (cleared at each daemon start)
+            breaker_reason TEXT,
+            breaker_since REAL,
+            breaker_retry_at REAL,         -- open: when it probes with one delivery
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
         "0005_ordering_key",
         """
         -- A hook's ordering_key, evaluated on the event at ingest (NULL when the hook has none or the

@@ -24,6 +24,7 @@ from hookd.errors import StartupError
 from hookd.ids import uuid7
 from hookd.logs import LogLine
 from hookd.sources.base import Checkpoint, Rejection
+from hookd.store import sqlite_hook_state as hook_state
 from hookd.store import sqlite_reads as reads
 from hookd.store.base import (
     FINISHED_STATES,
@@ -31,11 +32,15 @@ from hookd.store.base import (
     AttemptRow,
     BatchCandidates,
     BatchRow,
+    BreakerRecord,
     DeliveryQuery,
     DeliveryRow,
     DueBatch,
     DueDelivery,
     EventRecord,
+    HookActivity,
+    HookPause,
+    HookState,
     HookStats,
     IdTable,
     IngestResult,
@@ -513,6 +518,26 @@ class SQLiteStore:
 
     async def hook_names(self) -> list[str]:
         return await self._db.run(reads.hook_names)
+
+    # -- run-time hook state (hookd/store/sqlite_hook_state.py) --------------------------------------
+
+    async def hook_states(self) -> dict[str, HookState]:
+        return await self._db.run(hook_state.hook_states)
+
+    async def pause_hook(self, hook: str, pause: HookPause) -> HookPause | None:
+        return await self._write(hook_state.pause_hook, hook, pause)
+
+    async def resume_hook(self, hook: str, now: float) -> HookPause | None:
+        return await self._write(hook_state.resume_hook, hook, now)
+
+    async def set_breaker(self, hook: str, breaker: BreakerRecord | None, now: float) -> None:
+        await self._write(hook_state.set_breaker, hook, breaker, now)
+
+    async def clear_breakers(self, now: float) -> None:
+        await self._write(hook_state.clear_breakers, now)
+
+    async def hook_activity(self) -> dict[str, HookActivity]:
+        return await self._db.run(hook_state.hook_activity)
 
     async def replay(self, items: Sequence[ReplayItem], now: float) -> list[str]:
         if not items:

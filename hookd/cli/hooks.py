@@ -1,0 +1,273 @@
+"""`hookd hooks list|pause|resume`: each hook's run-time state, and pausing or resuming one.
+
+They write the database (with or without a running daemon); a running daemon takes the change up
+at its next poll, or at once when its admin listener is configured (this command tells it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hookd import client
+from hookd import hook_state as core
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.cli.common import (
+    Column,
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    compact_time,
+    database,
+    fail,
+    fitted_table,
+    local_time,
+    one_line,
+    print_table,
+    table_width,
+    utc_time,
+)
+from hookd.config.model import Settings
+from hookd.errors import HookdError
+from hookd.history import open_store
+from hookd.store.base import HookPause
+
+hooks_app = typer.Typer(
+    help="Each hook's state (active, paused, breaker), and pausing or resuming one: its deliveries wait, never "
+    "dropped.",
+    no_args_is_help=True,
+)
+app.add_typer(hooks_app, name="hooks")
+
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The hook's name, as in the config.")]
+# How long to wait for a running daemon to take the change up at once; it polls anyway.
+WAKE_TIMEOUT_S = 2.0
+
+
+@hooks_app.command("list")
+def list_command(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List each hook: its state and why, its backlog, its last success and last failure.
+
+    State is active, paused (by operator, by the receiver: a 410 Gone or `webhook-delivery: disable`,
+    or by breaker.disable_after), open (its circuit breaker stopped sending after failures in a row) or
+    half_open (it probes with one delivery). Backlog: deliveries waiting or being sent. Configured
+    hooks first, then those only the database knows. Works with or without a running daemon.
+
+    Exit 0; 2 for bad usage or a missing database.
+    """
+    try:
+        where = database("hooks list", config, db)
+        configured = _configured(where.settings)
+
+        async def run() -> list[core.HookListing]:
+            async with open_store(where.path, origin=where.origin) as store:
+                return await core.list_hooks(store, configured)
+
+        listings = asyncio.run(run())
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json([_listing_dict(item) for item in listings])
+        return
+    if not listings:
+        render.stdout.print("no hooks: the config has none and the database knows none")
+        return
+    print_table(_table(listings))
+
+
+@hooks_app.command("pause")
+def pause_command(
+    name: NameArgument,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", metavar="TEXT", help="Why, shown by hooks list and hookd status.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pause a hook: its deliveries are stored and wait, spending no attempt, until `hookd hooks resume`.
+
+    Nothing is dropped or failed for being paused; requests in flight finish. The pause is kept in the
+    database: it survives restarts and config reloads (a renamed hook is a new hook). A running
+    daemon takes it up within a second (at once when its admin listener is configured). An operator's
+    pause does not make health degraded. Pausing a hook that is paused already changes nothing.
+
+    Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
+    """
+    now = time.time()
+    try:
+        where = database("hooks pause", config, db)
+        configured = _configured(where.settings)
+
+        async def run() -> tuple[HookPause, bool]:
+            async with open_store(where.path, origin=where.origin) as store:
+                await core.check_name(store, name, configured)
+                return await core.pause(store, name, reason=reason, now=now)
+
+        pause, changed = asyncio.run(run())
+        woken = _wake(where.settings) if changed else False
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json({"hook": name, "changed": changed, "paused": _pause_dict(pause), "daemon_told": woken})
+        return
+    esc = render.escape
+    if not changed:
+        render.stdout.print(
+            f"{esc(name)} is paused already, {esc(core.paused_by_text(pause))} since {local_time(pause.at)}: "
+            f"{esc(pause.reason)}; nothing changed"
+        )
+        return
+    render.stdout.print(
+        f"paused {esc(name)}: its deliveries are kept and wait until `hookd hooks resume {esc(name)}`"
+        + _daemon_note(woken)
+    )
+
+
+@hooks_app.command("resume")
+def resume_command(
+    name: NameArgument, config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Resume a paused hook, whoever paused it: its waiting deliveries are sent (within its limits).
+
+    A running daemon takes it up within a second (at once when its admin listener is configured);
+    otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing.
+
+    Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
+    """
+    now = time.time()
+    try:
+        where = database("hooks resume", config, db)
+        configured = _configured(where.settings)
+
+        async def run() -> tuple[HookPause | None, int]:
+            async with open_store(where.path, origin=where.origin) as store:
+                await core.check_name(store, name, configured)
+                lifted = await core.resume(store, name, now=now)
+                activity = (await store.hook_activity()).get(name)
+                return lifted, activity.backlog if activity is not None else 0
+
+        lifted, backlog = asyncio.run(run())
+        woken = _wake(where.settings) if lifted is not None else False
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json(
+            {
+                "hook": name,
+                "changed": lifted is not None,
+                "lifted": _pause_dict(lifted),
+                "backlog": backlog,
+                "daemon_told": woken,
+            }
+        )
+        return
+    esc = render.escape
+    if lifted is None:
+        render.stdout.print(f"{esc(name)} is not paused; nothing changed")
+        return
+    render.stdout.print(
+        f"resumed {esc(name)} (paused {esc(core.paused_by_text(lifted))} since {local_time(lifted.at)}): "
+        f"{backlog} delivery(ies) waiting are sent" + _daemon_note(woken)
+    )
+
+
+def _configured(settings: Settings | None) -> list[str] | None:
+    return [h.name for h in settings.hooks] if settings is not None else None
+
+
+def _wake(settings: Settings | None) -> bool:
+    """Tell a running daemon to read the hook states now, through its admin listener when the config
+    has one; False when there is none or nothing answered (a daemon polls the table anyway)."""
+    if settings is None or not settings.admin.enabled or settings.admin.listen[1] == 0:
+        return False
+    try:
+        url = client.admin_url(settings)
+        return asyncio.run(client.refresh_hooks(url, token=settings.admin.token, timeout_s=WAKE_TIMEOUT_S))
+    except HookdError:
+        return False
+
+
+def _daemon_note(woken: bool) -> str:
+    if woken:
+        return " (the running daemon took it up)"
+    return " (a running hookd takes it up within a second; a stopped one at its next start)"
+
+
+# -- output -------------------------------------------------------------------------------------------
+
+
+def _pause_dict(pause: HookPause | None) -> dict[str, object] | None:
+    if pause is None:
+        return None
+    return {"by": pause.by, "reason": pause.reason, "at": utc_time(pause.at)}
+
+
+def _listing_dict(item: core.HookListing) -> dict[str, object]:
+    b = item.breaker
+    return {
+        "name": item.name,
+        "configured": item.configured,
+        "state": item.state,
+        "paused": _pause_dict(item.pause),
+        "breaker": None
+        if b is None
+        else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "retry_at": utc_time(b.retry_at)},
+        "backlog": item.backlog,
+        "last_success_at": utc_time(item.last_success_at),
+        "last_failure_at": utc_time(item.last_failure_at),
+    }
+
+
+def why(item: core.HookListing) -> tuple[str, float | None]:
+    """The reason for a hook's state, and since when; ("", None) for an active hook."""
+    if item.pause is not None:
+        return f"{core.paused_by_text(item.pause)}: {item.pause.reason}", item.pause.at
+    if item.breaker is not None:
+        return f"by the circuit breaker: {item.breaker.reason}", item.breaker.since
+    return "", None
+
+
+_ORDER = ("hook", "state", "since", "backlog", "last success", "last failure", "why")
+_PRIORITY = ("hook", "state", "backlog", "why", "since", "last failure", "last success")
+_COLOURS = {"active": "green", "paused": "yellow", "open": "red", "half_open": "yellow"}
+
+
+def _table(listings: Sequence[core.HookListing]) -> Table:
+    esc = render.escape
+    now = time.time()
+
+    def when(at: float | None) -> str:
+        return local_time(at) if at is not None else "-"
+
+    def short(at: float | None) -> str:
+        return compact_time(at, now=now) if at is not None else "-"
+
+    reasons = [why(item) for item in listings]
+    names = []
+    for item in listings:
+        names.append(esc(item.name) + ("" if item.configured else " [dim](not in config)[/dim]"))
+    columns = {
+        "hook": Column("hook", tuple(names), fold=True),
+        "state": Column("state", tuple(f"[{_COLOURS[i.state]}]{i.state}[/{_COLOURS[i.state]}]" for i in listings)),
+        "since": Column("since", tuple(when(at) for _, at in reasons), compact=tuple(short(at) for _, at in reasons)),
+        "backlog": Column("backlog", tuple(str(i.backlog) for i in listings), "right"),
+        "last success": Column(
+            "last success",
+            tuple(when(i.last_success_at) for i in listings),
+            compact=tuple(short(i.last_success_at) for i in listings),
+        ),
+        "last failure": Column(
+            "last failure",
+            tuple(when(i.last_failure_at) for i in listings),
+            compact=tuple(short(i.last_failure_at) for i in listings),
+        ),
+        "why": Column("why", tuple(esc(one_line(text)) or "-" for text, _ in reasons), flexible=True),
+    }
+    return fitted_table(columns, order=_ORDER, priority=_PRIORITY, width=table_width())

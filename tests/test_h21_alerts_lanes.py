@@ -1,0 +1,89 @@
+"""Lane changes as alerts: a receiver's pause, a resume and the breaker opening reach a hook that
+listens to hookd.* as events; a pause restored at start is not news."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hookd import client
+from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_until, write_config
+from tests.manual_clock import ManualClock
+from tests.test_cli_history import hookd
+from tests.test_h19_tail_health import daemon_on
+
+
+def alerting_config(d: Path, receiver: Receiver, h: str = "") -> Path:
+    return write_config(
+        d,
+        f"""
+        version: 1
+        storage: {{path: {d}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {d}/s.sock}}
+        hooks:
+          - {{name: h, events: ["order.*"], url: "{receiver.url("/h")}", concurrency: 1{h}}}
+          - {{name: ops, events: ["hookd.hook.*", "hookd.breaker.*"], url: "{receiver.url("/ops")}"}}
+        admin: {{listen: "127.0.0.1:0"}}
+        """,
+    )
+
+
+def alerts_at(receiver: Receiver) -> list[tuple[object, object, object]]:
+    got = []
+    for r in receiver.at("/ops"):
+        body = r.json()
+        assert isinstance(body, dict) and isinstance(body["data"], dict)
+        got.append((body["type"], body["data"]["hook"], body["data"]["reason"]))
+    return got
+
+
+async def test_a_receivers_pause_and_the_resume_are_alerts(short_dir: Path, receiver: Receiver) -> None:
+    """1. h's receiver answers 410; ops listens to hookd.hook.* and hookd.breaker.*. 2. One event.
+    3. `hookd hooks resume h` and the admin refresh.
+    Result: ops gets hookd.hook.paused about h with the receiver's reason, then hookd.hook.resumed."""
+    receiver.on("/h", Reply(status=410))
+    cfg = alerting_config(short_dir, receiver)
+    async with daemon_on(cfg, ManualClock()) as daemon:
+        assert daemon.admin_url is not None
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
+        await receiver.wait_count(1, "/ops")
+        assert alerts_at(receiver) == [("hookd.hook.paused", "h", "the receiver answered 410 Gone (on_gone: pause)")]
+        assert (await hookd("hooks", "resume", "h", "-c", str(cfg))).exit_code == 0
+        assert await client.refresh_hooks(daemon.admin_url, token=None)
+        await receiver.wait_count(2, "/ops")
+        await receiver.wait_count(2, "/h")  # e1 again, delivered after the resume
+    assert alerts_at(receiver)[1] == ("hookd.hook.resumed", "h", "resumed with hookd hooks resume")
+
+
+async def test_a_pause_restored_at_start_raises_no_alert(short_dir: Path, receiver: Receiver) -> None:
+    """1. `hookd hooks pause h` with no daemon running. 2. A daemon starts; one event.
+    Result: h stays paused (its delivery waits) and no hookd.hook.paused event is stored: the
+    operator's pause is restored, not news."""
+    cfg = alerting_config(short_dir, receiver)
+    db = short_dir / "hookd.db"
+    async with daemon_on(cfg, ManualClock()):
+        pass  # creates the database
+    assert (await hookd("hooks", "pause", "h", "--reason", "maintenance", "-c", str(cfg))).exit_code == 0
+    async with daemon_on(cfg, ManualClock()) as daemon:
+        await wait_until(lambda: daemon.dispatcher.lanes["h"].paused is not None)
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
+        await wait_until(lambda: bool(db_rows(db, "SELECT 1 FROM deliveries WHERE hook = 'h'")))
+    assert db_rows(db, "SELECT count(*) FROM events WHERE type LIKE 'hookd.%'") == [(0,)]
+    assert db_rows(db, "SELECT state, attempts FROM deliveries WHERE hook = 'h'") == [("pending", 0)]
+    assert receiver.at("/ops") == []
+
+
+async def test_the_breaker_opening_is_an_alert(short_dir: Path, receiver: Receiver) -> None:
+    """1. h has breaker {failures: 2, cooldown: 30s} and a receiver answering 503. 2. Two events.
+    Result: after two failures in a row, ops gets hookd.breaker.opened about h, with the reason."""
+    receiver.default["/h"] = Reply(status=503)
+    cfg = alerting_config(
+        short_dir, receiver, ", retry: {schedule: [1s, 1s], jitter: false}, breaker: {failures: 2, cooldown: 30s}"
+    )
+    async with daemon_on(cfg, ManualClock()):
+        events = [event_line("order.created", id=f"e{i}") for i in (1, 2)]
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", events))
+        await receiver.wait_count(1, "/ops")
+    [(kind, hook, reason)] = alerts_at(receiver)
+    assert (kind, hook) == ("hookd.breaker.opened", "h")
+    assert isinstance(reason, str) and "503" in reason
