@@ -34,12 +34,14 @@ def base_delay_s(policy: RetryPolicy, attempt: int) -> float:
 
 
 def delay_s(policy: RetryPolicy, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
-    if retry_after_s is not None:
-        # The receiver knows best when it can take more, within the hook's max_delay.
-        return min(max(retry_after_s, 0.0), policy.max_delay_s)
     base = base_delay_s(policy, attempt)
     if policy.jitter:
         base *= 1 + rng.uniform(-JITTER_FRACTION, JITTER_FRACTION)
+    if retry_after_s is not None:
+        # A receiver may ask for longer than the schedule, never for less: `Retry-After: 0` or a past
+        # date on every answer would otherwise spend all the attempts at once and dead-letter the
+        # delivery in a blink. Within the hook's max_delay either way.
+        base = max(base, retry_after_s)
     return min(base, policy.max_delay_s)
 
 

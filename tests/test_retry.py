@@ -78,12 +78,24 @@ def test_jitter_never_exceeds_max_delay() -> None:
 
 @pytest.mark.parametrize(
     ("retry_after_s", "expected"),
-    [(42.0, 42.0), (0.0, 0.0), (3600.0, 3600.0), (99999.0, 3600.0), (-5.0, 0.0)],
+    [(42.0, 42.0), (0.0, 5.0), (3.0, 5.0), (3600.0, 3600.0), (99999.0, 3600.0), (-5.0, 5.0)],
 )
-def test_retry_after_overrides_the_schedule_within_max_delay(retry_after_s: float, expected: float) -> None:
-    policy = RetryPolicy(backoff="exponential", initial_delay_s=5.0, max_delay_s=3600.0, jitter=True)
+def test_retry_after_lengthens_the_schedule_within_max_delay(retry_after_s: float, expected: float) -> None:
+    policy = RetryPolicy(backoff="exponential", initial_delay_s=5.0, max_delay_s=3600.0, jitter=False)
 
     assert delay_s(policy, 1, retry_after_s, random.Random(0)) == expected
+
+
+def test_retry_after_zero_never_shortens_the_backoff() -> None:
+    # A receiver answering 429 with `Retry-After: 0` (or a past date) on every attempt: the delivery
+    # still waits 5s, 10s, 20s ... as the policy says, not 12 attempts in a blink.
+    policy = RetryPolicy(max_attempts=12, backoff="exponential", initial_delay_s=5.0, max_delay_s=3600.0, jitter=False)
+    delays = [delay_s(policy, attempt, 0.0, random.Random(0)) for attempt in range(1, 12)]
+
+    assert delays == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, 2560.0, 3600.0]
+    schedule = RetryPolicy(schedule=(1.0, 60.0), jitter=False)
+    assert [delay_s(schedule, a, 0.0, random.Random(0)) for a in (1, 2, 3)] == [1.0, 60.0, 60.0]
+    assert delay_s(schedule, 1, 30.0, random.Random(0)) == 30.0  # longer than the schedule's: honoured
 
 
 # -- plan_next ------------------------------------------------------------------------------------
