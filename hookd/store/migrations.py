@@ -143,4 +143,15 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX deliveries_batch_due ON deliveries(hook, next_at) WHERE state = 'pending' AND batch_id IS NOT NULL;
         """,
     ),
+    (
+        "0008_retry_due_index",
+        """
+        -- A hook's due retries (pending with an attempt made), in due order: the rate limit's
+        -- retries-first claim and the dispatcher's next-retry time read a range of it instead of
+        -- walking the hook's fresh backlog (attempts 0), however long. Partial, so a fresh delivery
+        -- is never in it and ingest writes nothing more: a row enters when an attempt fails and it
+        -- waits to retry, and leaves when claimed or finished.
+        CREATE INDEX deliveries_retry_due ON deliveries(hook, next_at, id) WHERE state = 'pending' AND attempts > 0
+        """,
+    ),
 )

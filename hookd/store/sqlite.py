@@ -698,8 +698,8 @@ _CLAIM = (
     "RETURNING id, event_id, hook, attempts, replay_of, ordering_key"
 )
 # Due retries only (a delivery given back unsent has its attempt uncounted, so attempts > 0 means one
-# was made): a rate-limited hook claims these first. No index has `attempts`, so this walks the hook's
-# due deliveries up to the retries; the dispatcher asks only when it knows a retry may be due.
+# was made): a rate-limited hook claims these first. A range of deliveries_retry_due, the partial index
+# of exactly these rows (migration 0008), so the hook's fresh backlog is never walked.
 _CLAIM_RETRIES = (
     "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
     "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "

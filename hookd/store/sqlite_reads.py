@@ -265,13 +265,16 @@ def next_due_at(db: sqlite3.Connection, hooks: Sequence[str]) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
+# The first row of the hook's range of deliveries_retry_due (a partial index of exactly these rows), so
+# one index step however many fresh deliveries the hook has waiting.
+NEXT_RETRY = (
+    "SELECT next_at FROM deliveries WHERE state = 'pending' AND hook = ? AND attempts > 0 ORDER BY next_at LIMIT 1"
+)
+
+
 def next_retry_at(db: sqlite3.Connection, hook: str) -> float | None:
-    """When the hook's earliest pending retry (a delivery with an attempt made) is due: the first in
-    the due index's order that has one, so it stops there rather than reading every pending row."""
-    row = db.execute(
-        "SELECT next_at FROM deliveries WHERE state = 'pending' AND hook = ? AND attempts > 0 ORDER BY next_at LIMIT 1",
-        (hook,),
-    ).fetchone()
+    """When the hook's earliest pending retry (a delivery with an attempt made) is due."""
+    row = db.execute(NEXT_RETRY, (hook,)).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
 
