@@ -214,14 +214,26 @@ class Router:
 
 def ordering_key(value: object) -> str | None:
     """The stored form of a key: a string as it is, another value as compact JSON with sorted keys
-    (so "1" and 1 share a key: a few more deliveries in order, never fewer), a long one as its
-    SHA-256; None for null (unordered)."""
+    (so "1" and 1 share a key: a few more deliveries in order, never fewer) and integral numbers
+    written as integers (7.0 is 7), a long one as its SHA-256; None for null (unordered)."""
     if value is None:
         return None
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    text = value if isinstance(value, str) else json.dumps(_integral(value), sort_keys=True, separators=(",", ":"))
     if len(text) > MAX_KEY_CHARS or (not text.isascii() and _unstorable(text)):
         return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return text
+
+
+def _integral(value: object) -> object:
+    """`value` with every integral float as its int, nested ones too: producers write 7, 7.0 or 7e0 for
+    the same number, and JSON numbers have one value whatever the spelling, so they share a key."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 def _unstorable(text: str) -> bool:
