@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -132,9 +133,10 @@ def event_from_object(
         raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
     if (control := _control_text(etype)) is not None:
         raise EventError(f'"type" {control}; use a name like "order.created"', event_id=event_id)
-    if produced and etype.startswith(RESERVED_PREFIX):
+    if produced and _reserved_type(etype):
+        looks = "starts" if etype.startswith(RESERVED_PREFIX) else f"reads as starting (as {_READS_AS_WHY})"
         raise EventError(
-            f'"type" {etype!r} starts with {RESERVED_PREFIX!r}, which is reserved for hookd\'s own events (alerts); '
+            f'"type" {etype!r} {looks} with {RESERVED_PREFIX!r}, which is reserved for hookd\'s own events (alerts); '
             'give your event a type of your own, like "order.created"',
             event_id=event_id,
         )
@@ -155,9 +157,10 @@ def event_from_object(
         raise EventError('"source" must be a string', event_id=event_id)
     if source is not None and (control := _control_text(source)) is not None:
         raise EventError(f'"source" {control}; use a name or URI like "shop/orders"', event_id=event_id)
-    if produced and source == RESERVED_SOURCE:
+    if produced and source is not None and _reserved_source(source):
+        looks = "" if source == RESERVED_SOURCE else f" reads as {RESERVED_SOURCE!r} (as {_READS_AS_WHY}) and"
         raise EventError(
-            f'"source" {RESERVED_SOURCE!r} is reserved for hookd\'s own events (alerts); name your producer '
+            f'"source" {source!r}{looks} is reserved for hookd\'s own events (alerts); name your producer '
             'otherwise, like "shop/orders"',
             event_id=event_id,
         )
@@ -181,6 +184,32 @@ def event_from_object(
     except jsonvalue.JsonValueError as e:  # a value built in code, not read: checked above, kept as a guard
         raise EventError(str(e), event_id=event_id) from None
     return Event(id=event_id, type=etype, time=etime, source=source, envelope=envelope, body=body)
+
+
+_READS_AS_WHY = "a person reads it, ignoring letter case, look-alike and invisible characters and spaces around it"
+
+
+def reads_as(text: str) -> str:
+    """`text` as a person reading a log or an alert would take it: NFKC (fullwidth letters, the one-dot
+    leader U+2024 as "."), case folded, without format characters (category Cf: zero-width spaces
+    and joiners, soft hyphens) and surrounding whitespace. The reserved names are checked on this, so
+    that `HOOKD.delivery.failed` or `hookd\u200b.x` cannot pass for hookd's own events."""
+    if text.isascii():  # nearly every type and source: nothing to normalise but case and spaces
+        return text.strip().lower()
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold()).strip()
+
+
+def _reserved_type(etype: str) -> bool:
+    if etype.isascii():  # the cheap test: only the first characters are looked at, nothing copied
+        return etype.lstrip()[:6].lower() == RESERVED_PREFIX
+    return reads_as(etype).startswith(RESERVED_PREFIX)
+
+
+def _reserved_source(source: str) -> bool:
+    if source.isascii():
+        return source.strip().lower() == RESERVED_SOURCE
+    return reads_as(source) == RESERVED_SOURCE
 
 
 def _control_text(text: str) -> str | None:

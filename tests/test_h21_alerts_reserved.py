@@ -107,7 +107,7 @@ def test_parse_event_line_refuses_what_hookd_test_takes() -> None:
         assert event_from_object(json.loads(line)).type
     # Neighbours of the reserved names are anyone's.
     assert parse_event_line(b'{"type": "hookd", "source": "hookd/app"}', max_bytes=100).type == "hookd"
-    assert parse_event_line(b'{"type": "hookdx.a", "source": "Hookd"}', max_bytes=100).type == "hookdx.a"
+    assert parse_event_line(b'{"type": "hookdx.a", "source": "Hookd2"}', max_bytes=100).type == "hookdx.a"
 
 
 def test_only_globs_starting_with_hookd_dot_match_alert_types() -> None:

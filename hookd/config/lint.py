@@ -179,6 +179,16 @@ class _Linter:
 
     def _alert_glob(self, glob: str, path: PathKey) -> None:
         """A glob for hookd's own events that none of them matches: a typo would wait for alerts in vain."""
+        if not glob.startswith(RESERVED_PREFIX) and glob[:5].lower() == RESERVED_SOURCE:
+            # `hookd*` or `HOOKD.*`: meant for alerts, but only globs starting with `hookd.` hear them,
+            # and producers may not send types that read as hookd's.
+            self.add(
+                path,
+                f"event glob {glob!r} does not start with {RESERVED_PREFIX!r} (lower case, with the dot), so it "
+                f"never matches hookd's own events (alerts); write {RESERVED_PREFIX}* for all of them",
+                "warning",
+            )
+            return
         if not glob.startswith(RESERVED_PREFIX) or any(fnmatch.fnmatchcase(t, glob) for t in ALERT_TYPES):
             return
         close = closest(glob, ALERT_TYPES)
