@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import sqlite3
@@ -524,7 +525,13 @@ def _bearer_matches(header: str, token: str) -> bool:
 
 
 def _json(value: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(value), status=status, headers=headers, content_type="application/json")
+    try:
+        body = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits (a burst from a rate validate now bounds, say); JSON
+        # has no such limit, and /status must answer whatever it holds rather than 500.
+        body = json.dumps(value, default=str, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, headers=headers, content_type="application/json")
 
 
 def _time(at: float | None) -> str | None:

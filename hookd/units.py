@@ -17,6 +17,19 @@ _SIZE_UNITS = {
 
 _RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
              "h": 3600.0, "hour": 3600.0}  # fmt: skip
+# Units people write that hookd does not take: the error gives the rate per hour instead.
+_RATE_LONG = {"d": 86400.0, "day": 86400.0, "days": 86400.0, "w": 604800.0, "week": 604800.0}
+# A count (ASCII digits, an optional decimal part), `/`, a unit; spaces around the `/` and at either
+# end. [0-9], not \d: float() reads Arabic-Indic or fullwidth digits as numbers. The schema's `rate`
+# pattern is this one (a test holds them equal): per day or week passes it, so that validate's one
+# error gives it per hour.
+RATE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day|days|w|week)\s*$"
+_RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*/\s*([a-z]+)")
+# What a rate may be: slower could not be told from a stopped hook (and a token's wait overflows
+# what a date can hold); faster is more than one hook could send, and a burst past a 64-bit count.
+MIN_RATE_PER_S = 1 / 3600
+MAX_RATE_PER_S = 100_000.0
+RATE_BOUNDS = "between 1/h and 100000/s"
 
 
 def parse_duration(value: str | float) -> float:
@@ -84,18 +97,34 @@ def parse_rate(value: str | float) -> Rate:
     if isinstance(value, int | float):
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{value!r} is not a positive rate")
-        return Rate(float(value), f"{value}/s")
+        return Rate(_bounded(float(value), value), f"{value}/s")
     if not isinstance(value, str):
         raise TypeError(f"{type(value).__name__} is not a rate; write text like 100/min, or a number per second")
     text = value.strip()
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*/\s*([a-z]+)", text)
+    m = _RATE.fullmatch(text)
+    if m and m.group(2) in _RATE_LONG:
+        per_h = float(m.group(1)) * 3600 / _RATE_LONG[m.group(2)]
+        fix = f"write it per hour: {per_h:.4g}/h" if per_h >= 1 else f"this one is {per_h:.4g}/h, under the least, 1/h"
+        raise ValueError(f"{value!r} is not a rate hookd takes: a rate is per s, min or h; {fix}")
     if not m or m.group(2) not in _RATE_PER:
-        raise ValueError(f"{value!r} is not a rate; write a count per unit, like 5/s, 100/min or 2000/hour")
+        raise ValueError(
+            f"{value!r} is not a rate; write a count per unit, like 5/s, 100/min or 2000/hour (units s, sec, "
+            "second, m, min, minute, h, hour)"
+        )
     count = float(m.group(1))
     if count <= 0:
-        raise ValueError(f"{value!r} is not a positive rate")
+        raise ValueError(f"{value!r} would never send anything; give a count above 0, like 100/min")
     unit_s = _RATE_PER[m.group(2)]
-    return Rate(count / unit_s, text, unit_s)
+    return Rate(_bounded(count / unit_s, value), text, unit_s)
+
+
+def _bounded(per_s: float, value: object) -> float:
+    # A hair of tolerance: 0.0166667/min is 1/h as written, whatever the float division makes of it.
+    if per_s < MIN_RATE_PER_S * (1 - 1e-6):
+        raise ValueError(f"{value!r} is slower than 1/h; a rate must be {RATE_BOUNDS}")
+    if per_s > MAX_RATE_PER_S:
+        raise ValueError(f"{value!r} is faster than 100000/s; a rate must be {RATE_BOUNDS}")
+    return per_s
 
 
 def format_duration(seconds: float) -> str:

@@ -542,9 +542,9 @@ def test_rate_keeps_its_text() -> None:
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
-        ("100/day", "'100/day' is not a rate; write a count per unit, like 5/s, 100/min or 2000/hour"),
+        ("100/fortnight", "'100/fortnight' is not a rate; write a count per unit, like 5/s, 100/min or 2000/hour"),
         ("100", "is not a rate"),
-        ("0/s", "'0/s' is not a positive rate"),
+        ("0/s", "'0/s' would never send anything; give a count above 0"),
         (0, "0 is not a positive rate"),
         (-3, "is not a positive rate"),
         (True, "True is not a rate"),

@@ -44,7 +44,7 @@ def test_a_hook_limit_and_a_group_limit_load(tmp_path: Path) -> None:
     assert d.rate_limit is None and d.rate_limit_group is None
 
 
-@pytest.mark.parametrize("value", ["100/day", "100", "fast", "100 per minute", "/min"])
+@pytest.mark.parametrize("value", ["100/fortnight", "100", "fast", "100 per minute", "/min"])
 def test_a_malformed_rate_names_its_place_and_the_right_form(tmp_path: Path, value: str) -> None:
     code, lines, path = validate(tmp_path, config(hook("a", f"    rate_limit: '{value}'\n")))
     assert code == 1

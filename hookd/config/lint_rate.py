@@ -1,6 +1,6 @@
 """Checks of rate limits the schema cannot express: a hook's `rate_limit_group` names a group declared
 under `delivery.rate_limit_groups`, a hook does not set both keys, every declared group is used, and
-no rate is zero."""
+every rate is one hookd runs with (its unit, above 0, within bounds)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Protocol
 from hookd.config.located import PathKey
 from hookd.errors import Severity
 from hookd.suggest import did_you_mean
+from hookd.units import RATE_PATTERN, parse_rate
 
-_COUNT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/")
+# The schema's own pattern for a rate: what does not match it, the schema reports (one error, not two).
+_FORM = re.compile(RATE_PATTERN)
 
 
 class Add(Protocol):
@@ -23,13 +25,13 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
     raw_groups = delivery.get("rate_limit_groups") if isinstance(delivery, dict) else None
     groups = raw_groups if isinstance(raw_groups, dict) else {}
     for name, rate in groups.items():
-        _not_zero(rate, ("delivery", "rate_limit_groups", name), add)
+        _rate(rate, ("delivery", "rate_limit_groups", name), add)
     used: set[str] = set()
     hooks = data.get("hooks")
     for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
         if not isinstance(hook, dict):
             continue
-        _not_zero(hook.get("rate_limit"), ("hooks", i, "rate_limit"), add)
+        _rate(hook.get("rate_limit"), ("hooks", i, "rate_limit"), add)
         group = hook.get("rate_limit_group")
         if not isinstance(group, str):
             continue  # absent, or the schema reports it
@@ -60,7 +62,12 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
             )
 
 
-def _not_zero(rate: object, path: PathKey, add: Add) -> None:
-    """A well-formed rate of 0 (the schema checks the form): it would hold every delivery for ever."""
-    if isinstance(rate, str) and (m := _COUNT.match(rate)) is not None and float(m.group(1)) == 0:
-        add(path, f"{rate!r} would never send anything; give a count above 0, like 100/min")
+def _rate(rate: object, path: PathKey, add: Add) -> None:
+    """A rate of the schema's form (a count, `/`, a word) that hookd cannot run with: a unit it does
+    not take (100/day: the error gives it per hour), a count of 0 (it would hold every delivery for
+    ever), or one outside RATE_BOUNDS (a huge one broke /status's JSON, a tiny one its dates)."""
+    if isinstance(rate, str) and _FORM.match(rate) is not None:
+        try:
+            parse_rate(rate)
+        except ValueError as e:
+            add(path, str(e))
