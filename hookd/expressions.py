@@ -49,6 +49,8 @@ class ExpressionProblem:
 # CloudEvent may carry beside it. Anything else at the top level is always null.
 EVENT_FIELDS = ("id", "type", "time", "source", "data")
 CLOUDEVENT_ATTRIBUTES = ("specversion", "datacontenttype", "dataschema", "subject", "data_base64")
+# What a batch's `payload` template sees instead: {"events": [the rendered payloads], "count": n}.
+BATCH_FIELDS = ("events", "count")
 
 
 class ExpressionError(Exception):
@@ -162,8 +164,9 @@ def _bare_number_hint(tokens: list[dict[str, object]]) -> str | None:
     return None
 
 
-def lint_expression(expression: str) -> list[ExpressionProblem]:
-    """Mistakes that compile but silently misbehave. Assumes `expression` compiles."""
+def lint_expression(expression: str, *, batch: bool = False) -> list[ExpressionProblem]:
+    """Mistakes that compile but silently misbehave. Assumes `expression` compiles. `batch`: it is
+    evaluated over a batch ({events, count}, BATCH_FIELDS), not over one event."""
     problems: list[ExpressionProblem] = []
     tokens = tokenize(expression)
     for i, tok in enumerate(tokens):
@@ -189,7 +192,7 @@ def lint_expression(expression: str) -> list[ExpressionProblem]:
                 )
             )
     problems.extend(_function_problems(expression, tokens))
-    problems.extend(_event_field_problems(expression, tokens))
+    problems.extend(_batch_field_problems(expression, tokens) if batch else _event_field_problems(expression, tokens))
     return problems
 
 
@@ -243,6 +246,33 @@ def _event_field_problems(expression: str, tokens: list[dict[str, object]]) -> l
             ExpressionProblem(
                 f"{shown} is always null: events have no field {name!r} (only id, type, time, source and data, "
                 f"plus a CloudEvent's attributes); did you mean {better}?",
+                start if isinstance(start, int) else -1,
+                "warning",
+            )
+        )
+    return problems
+
+
+def _batch_field_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
+    """Top-level names a batch has not (`data.id`, `event`): always null in a batch's payload."""
+    problems: list[ExpressionProblem] = []
+    reported: set[str] = set()
+    for name, rest in _root_fields(compile_jmespath(expression).parsed, at_root=True):
+        if name in BATCH_FIELDS or name in reported:
+            continue
+        reported.add(name)
+        shown = ".".join((name, *rest))
+        close = closest(name, BATCH_FIELDS)
+        if close is not None:
+            better = ".".join((close, *rest))
+        else:  # a field of each event: the list of them
+            better = f"events[].{shown}" if name in EVENT_FIELDS else f"events[].data.{shown}"
+        start = next((t["start"] for t in tokens if t["type"] in ("unquoted_identifier", "quoted_identifier")
+                      and t["value"] == name), -1)  # fmt: skip
+        problems.append(
+            ExpressionProblem(
+                f"{shown} is always null: a batch's payload sees only events (the batch's payloads, oldest first) "
+                f"and count; did you mean {better}?",
                 start if isinstance(start, int) else -1,
                 "warning",
             )

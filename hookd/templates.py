@@ -167,26 +167,27 @@ def compile_template(source: object) -> Template:
     return Template(root=root, source=source)
 
 
-def lint_template(source: object) -> list[TemplateProblem]:
-    """Every problem in a template, errors and warnings, without raising."""
+def lint_template(source: object, *, batch: bool = False) -> list[TemplateProblem]:
+    """Every problem in a template, errors and warnings, without raising. `batch`: a batch's payload,
+    rendered over {events, count} rather than over one event."""
     problems: list[TemplateProblem] = []
-    _compile(source, (), problems)
+    _compile(source, (), problems, batch=batch)
     return problems
 
 
-def _compile(value: object, path: JsonPath, problems: list[TemplateProblem]) -> _Node:
+def _compile(value: object, path: JsonPath, problems: list[TemplateProblem], *, batch: bool = False) -> _Node:
     if isinstance(value, dict):
-        return _Dict([(str(k), _compile(v, (*path, str(k)), problems)) for k, v in value.items()])
+        return _Dict([(str(k), _compile(v, (*path, str(k)), problems, batch=batch)) for k, v in value.items()])
     if isinstance(value, list):
-        return _List([_compile(v, (*path, i), problems) for i, v in enumerate(value)])
+        return _List([_compile(v, (*path, i), problems, batch=batch) for i, v in enumerate(value)])
     if isinstance(value, str) and "{{" in value:
-        return _compile_string(value, path, problems)
+        return _compile_string(value, path, problems, batch=batch)
     if isinstance(value, str) and "}}" in value:
         problems.append(TemplateProblem(path, "'}}' without an opening '{{'; remove it or add the '{{ expr'"))
     return _Const(value)
 
 
-def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) -> _Node:
+def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem], *, batch: bool = False) -> _Node:
     parts: list[str | _Placeholder] = []
     pos = 0
     for m in PLACEHOLDER.finditer(text):
@@ -204,7 +205,7 @@ def _compile_string(text: str, path: JsonPath, problems: list[TemplateProblem]) 
             continue
         try:
             parts.append(_Placeholder(compile_expression(expression), expression, path))
-            for lint in lint_expression(expression):
+            for lint in lint_expression(expression, batch=batch):
                 problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {lint.message}", lint.severity))
         except ExpressionError as e:
             problems.append(TemplateProblem(path, f"in {{{{ {expression} }}}}: {e.problem.message}"))

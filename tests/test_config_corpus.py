@@ -469,7 +469,8 @@ CASES = [
     Case(
         "bad-size",
         "version: 1\nsources:\n  - {name: log, type: file, path: e.jsonl, max_event_size: 10 megabytes}\n",
-        "'10 megabytes' is not valid: write a size with a unit, like 512KB, 10MB or 1GiB",
+        "'10 megabytes' is not valid: write a number of bytes, 1 or more, or a size with a unit, like 512KB, 10MB "
+        "or 1GiB",
         3,
         60,
     ),

@@ -357,7 +357,7 @@ class _Linter:
             self._template(hook["payload"], (*path, "payload"))
         batch = hook.get("batch")
         if isinstance(batch, dict) and "payload" in batch:
-            self._template(batch["payload"], (*path, "batch", "payload"))
+            self._template(batch["payload"], (*path, "batch", "payload"), batch=True)
         lint_batch(hook, path, self.add)
         signing = hook.get("signing")
         signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}
@@ -395,6 +395,7 @@ class _Linter:
             self._breaker(breaker, (*path, "breaker"))
         retry = hook.get("retry")
         if isinstance(retry, dict) and "schedule" in retry:
+            self._schedule_zeros(retry["schedule"], (*path, "retry", "schedule"))
             for key in ("backoff", "initial_delay", "max_delay", "max_attempts"):
                 if key in retry:
                     self.add(
@@ -436,6 +437,23 @@ class _Linter:
                     self.add((*path, "timeout"), "timeout must be longer than 0s")
             except (ValueError, TypeError):
                 pass
+
+    def _schedule_zeros(self, schedule: object, path: PathKey) -> None:
+        """A delay of 0 in retry.schedule, warned at the item as `initial_delay: 0` is."""
+        for i, delay in enumerate(schedule if isinstance(schedule, list) else []):
+            if isinstance(delay, bool) or not isinstance(delay, str | int | float):
+                continue  # the schema reports it
+            try:
+                zero = parse_duration(delay) == 0
+            except ValueError:
+                continue  # the schema reports malformed durations
+            if zero:
+                self.add(
+                    (*path, i),
+                    "a delay of 0 sends this retry at once, right after the failure before it, so a failing "
+                    "receiver gets both within a moment; use at least 1s",
+                    "warning",
+                )
 
     def _signing(self, signing: dict[str, object], path: PathKey) -> dict[str, str]:
         """Check a hook's `signing:` beyond its schema; returns the headers it sets (lower-cased
@@ -650,22 +668,23 @@ class _Linter:
         if " " in url:
             self.add(path, "the URL contains a space; percent-encode it as %20")
 
-    def _template(self, value: object, path: PathKey) -> None:
+    def _template(self, value: object, path: PathKey, *, batch: bool = False) -> None:
+        """`batch`: a batch's payload, over {events, count} rather than one event."""
         if isinstance(value, dict):
             for k, v in value.items():
-                self._template(v, (*path, k))
+                self._template(v, (*path, k), batch=batch)
         elif isinstance(value, list):
             for i, v in enumerate(value):
-                self._template(v, (*path, i))
+                self._template(v, (*path, i), batch=batch)
         elif isinstance(value, str) and path in self.doc.interpolated:
             # Messages quote the template, so they must come from the text as written in the file,
             # never from the secret a ${...} brought in.
             raw = self.doc.interpolated[path]
             shape = without_references(raw)
-            as_written = lint_template(shape)
+            as_written = lint_template(shape, batch=batch)
             for problem in as_written:
                 self.add(path, problem.message, _severity(problem.severity))
-            substituted_ok = not any(p.severity == "error" for p in lint_template(value))
+            substituted_ok = not any(p.severity == "error" for p in lint_template(value, batch=batch))
             if _braces(value) != _braces(shape):
                 self.add(
                     path,
@@ -679,7 +698,7 @@ class _Linter:
                     "it comes from",
                 )
         else:
-            for problem in lint_template(value):
+            for problem in lint_template(value, batch=batch):
                 self.add(path, problem.message, _severity(problem.severity))
 
     def _filter(self, expression: str, path: PathKey) -> None:

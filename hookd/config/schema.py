@@ -139,6 +139,9 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         yield path, f"{doc.shown(path, instance)} does not match the pattern {expected}", False
     elif kind == "minItems":
         yield path, f"needs at least {expected} item(s)", False
+    elif kind == "maxItems":  # not the list itself: it can be long, which is the problem
+        count = len(instance) if isinstance(instance, list) else "too many"
+        yield path, f"has {count} items, over the limit of {expected}; remove some", False
     elif kind == "minLength":
         if expected == 1:
             yield path, "must not be empty", False
