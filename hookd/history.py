@@ -7,6 +7,8 @@ their writes are short transactions, like the daemon's own.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -45,6 +47,20 @@ class DatabaseMissing(UsageError):
         super().__init__(
             f"no database at {str(path)!r} ({origin}); hookd serve creates it on its first start: start the "
             "daemon once, or point --db at the right file"
+        )
+
+
+class NotHookdDatabase(UsageError):
+    """An SQLite file with tables of its own and no hookd migration records: a read command must not
+    add hookd's tables to it (exit 2)."""
+
+    def __init__(self, path: Path, origin: str, tables: Sequence[str]) -> None:
+        self.path = path
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        super().__init__(
+            f"{str(path)!r} ({origin}) is not a hookd database: it is an SQLite file with other tables "
+            f"({shown}) and no hookd migration records; point --db (or storage.path) at the file hookd serve "
+            "writes, and leave this one as it is"
         )
 
 
@@ -151,6 +167,7 @@ async def open_store(
         raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
     if not exists:
         raise DatabaseMissing(path, origin)
+    _check_hookd_database(path, origin)
     store = SQLiteStore(path, synchronous=synchronous, background_checkpoints=False, checkpoint_on_close=False)
     try:
         await store.open()
@@ -160,6 +177,20 @@ async def open_store(
         yield store
     finally:
         await store.close()
+
+
+def _check_hookd_database(path: Path, origin: str) -> None:
+    """Raise NotHookdDatabase when `path` has tables but no hookd migration records. An empty file
+    (or one that is not SQLite at all: the store's own open says so) passes. Read-only, so looking
+    changes nothing."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            if not tables or "migrations" in tables and db.execute("SELECT 1 FROM migrations LIMIT 1").fetchone():
+                return
+    except sqlite3.Error:
+        return  # not SQLite, or unreadable: SQLiteStore.open reports it with the fix
+    raise NotHookdDatabase(path, origin, [t for t in tables if t != "migrations"] or tables)
 
 
 # -- ids given by prefix, and hook names that match nothing -------------------------------------------
