@@ -141,6 +141,13 @@ def parse_statuses(
             if not word:
                 continue
             match = next((s for s in allowed if s == word), None)
+            if match is None and word == "paused":
+                # A hook's state, not a delivery's: a paused hook's deliveries are pending (or retrying).
+                raise UsageError(
+                    f"{option} 'paused' is not a delivery status ({', '.join(allowed)}): paused is a hook's state, "
+                    "which hookd hooks list shows; a paused hook's deliveries wait as pending or retrying "
+                    "(add --hook NAME to see them)"
+                )
             if match is None:
                 hint = did_you_mean(word, allowed, cutoff=0.5)
                 raise UsageError(f"{option} {word!r} is not one of: {', '.join(allowed)}{hint}")

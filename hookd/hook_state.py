@@ -1,7 +1,7 @@
 """Pausing and resuming hooks, and listing their state: what `hookd hooks` does, through the Store.
 
 A pause is run-time state in the database (the hook_state table, by hook name), not config: it
-survives restarts and reloads, and works with or without a running daemon. A running daemon reads
+survives restarts and config edits, and works with or without a running daemon. A running daemon reads
 the table at its poll interval (dispatcher.POLL_INTERVAL_S), or at once when told through its admin
 listener (POST /hooks/refresh), so no other IPC is needed.
 """

@@ -94,7 +94,7 @@ def pause_command(
     """Pause a hook: its deliveries are stored and wait, spending no attempt, until `hookd hooks resume`.
 
     Nothing is dropped or failed for being paused; requests in flight finish. The pause is kept in the
-    database: it survives restarts and config reloads (a renamed hook is a new hook). A running
+    database: it survives restarts and config edits (a renamed hook is a new hook). A running
     daemon takes it up within a second (at once when its admin listener is configured). An operator's
     pause does not make health degraded. Pausing a hook that is paused already changes nothing.
 
@@ -114,8 +114,25 @@ def pause_command(
         woken = _wake(where.settings) if changed else False
     except HookdError as e:
         fail(e)
+    # Only the database knows it (a hook removed or renamed in the config): the pause is stored all the
+    # same, and a typo of a configured name was refused above, so this is said, not refused.
+    missing = configured is not None and name not in configured
+    if missing and where.settings is not None:
+        render.stderr.print(
+            f"[yellow]warning:[/yellow] {render.escape(name)} is not in the config "
+            f"({render.escape(str(where.settings.config_path))}), only in the database: the pause is stored "
+            "and holds its stored deliveries, and a hook of that name added back to the config starts paused"
+        )
     if as_json:
-        render.print_json({"hook": name, "changed": changed, "paused": _pause_dict(pause), "daemon_told": woken})
+        render.print_json(
+            {
+                "hook": name,
+                "changed": changed,
+                "paused": _pause_dict(pause),
+                "daemon_told": woken,
+                "configured": not missing,
+            }
+        )
         return
     esc = render.escape
     if not changed:
