@@ -193,7 +193,7 @@ def _check_hookd_database(path: Path, origin: str) -> None:
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
             tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            if not tables or "migrations" in tables and db.execute("SELECT 1 FROM migrations LIMIT 1").fetchone():
+            if not tables or ("migrations" in tables and db.execute("SELECT 1 FROM migrations LIMIT 1").fetchone()):
                 return
     except sqlite3.Error:
         return  # not SQLite, or unreadable: SQLiteStore.open reports it with the fix

@@ -149,7 +149,9 @@ async def test_disable_after_pauses_a_hook_that_keeps_failing(short_dir: Path, r
             await wait_until(lambda: breaker.state == "open" and breaker.since == clock.now())
         await wait_until(lambda: lane.paused is not None)
         reason = "failing for 3m without a success (breaker.disable_after: 3m); the last error: HTTP 503"
-        assert db_rows(db, "SELECT paused_by, paused_reason FROM hook_state") == [("disable_after", reason)]
+        assert db_rows(db, "SELECT paused_by, paused_reason FROM hook_state WHERE hook = 'h'") == [
+            ("disable_after", reason)
+        ]
         status = await client.fetch_status(daemon.admin_url, token=None)
         health = status["health"]
         assert isinstance(health, dict)

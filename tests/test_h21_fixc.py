@@ -8,9 +8,12 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import Receiver, db_rows
+from hookd.events import utc_now_rfc3339
+from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db
+from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd, plain
-from tests.test_h21_pause_cli import new_database, pause_config
+from tests.test_h19_tail_health import daemon_on
+from tests.test_h21_pause_cli import ORDERS, listed, new_database, pause_config
 
 
 async def test_a_read_command_refuses_an_sqlite_file_that_is_not_hookds(tmp_path: Path) -> None:
@@ -67,3 +70,51 @@ async def test_small_pause_and_history_texts(short_dir: Path, receiver: Receiver
     text = " ".join(plain(wrong.output).split())
     assert "--status 'paused' is not a delivery status" in text
     assert "paused is a hook's state, which hookd hooks list shows" in text and "did you mean" not in text
+
+
+async def test_hooks_list_shows_the_last_failed_attempt_after_the_delivery_succeeded(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """1. Hook orders (retry after 5s); its receiver answers 503 once, then 200. A daemon on a ManualClock.
+    2. One event: the first attempt fails; the clock moves 5s; the retry is delivered.
+    3. `hooks list --json`; and an old database's attempts filled in by migration 0009.
+    Result: last_failure_at is the failed attempt's end (its delivery is delivered since, which the old
+    list lost), last_success_at the retry's; the migration fills both from attempts already stored."""
+    receiver.on("/orders", Reply(status=503))
+    cfg = pause_config(short_dir, receiver, orders=", retry: {schedule: [5s]}", admin=False)
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(cfg, clock):
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
+        await wait_db(db, ORDERS, lambda r: r == [("e1", "pending", 1)])
+        failed_at = clock.now()
+        clock.advance(5.0)
+        await wait_db(db, ORDERS, lambda r: r == [("e1", "delivered", 2)])
+    doc = await hookd("hooks", "list", "-c", str(cfg), "--json")
+    orders = listed(doc.output)["orders"]
+    assert orders["last_failure_at"] == utc_now_rfc3339(failed_at + _duration(db, 1))
+    assert orders["last_success_at"] == utc_now_rfc3339(failed_at + 5.0 + _duration(db, 2))
+
+    # A database from before migration 0009: its attempts give the two times once.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE hook_state SET last_success_at = NULL, last_failure_at = NULL")
+        conn.execute("DELETE FROM migrations WHERE name = '0009_pause_announced'")
+        conn.execute("ALTER TABLE hook_state DROP COLUMN pause_announced")
+        conn.execute("ALTER TABLE hook_state DROP COLUMN last_success_at")
+        conn.execute("ALTER TABLE hook_state DROP COLUMN last_failure_at")
+    conn.close()
+    again = listed((await hookd("hooks", "list", "-c", str(cfg), "--json")).output)["orders"]
+    assert (again["last_failure_at"], again["last_success_at"]) == (
+        orders["last_failure_at"],
+        orders["last_success_at"],
+    )
+
+
+def _duration(db: Path, attempt: int) -> float:
+    [(duration,)] = db_rows(
+        db,
+        "SELECT a.duration_s FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+        f"WHERE d.hook = 'orders' AND a.attempt = {attempt}",
+    )
+    assert isinstance(duration, float)
+    return duration
