@@ -26,6 +26,8 @@ from hookd.store.base import (
     DeliveryRow,
     DeliveryStatus,
     EventRecord,
+    HookPause,
+    HookState,
     HookStats,
     IdTable,
     PruneCounts,
@@ -338,6 +340,35 @@ async def list_deliveries(
 class DeliveryDetail:
     delivery: DeliveryRow
     attempts: tuple[AttemptRow, ...]
+    # Its hook's stored run-time state (a pause, a breaker), which holds a pending delivery past its due time.
+    hook_state: HookState | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """Why a pending delivery's next try waits past its due time: its hook is paused (`pause`), or its
+    breaker is open and probes at `probe_at` (None: half open, probing now)."""
+
+    pause: HookPause | None = None
+    probe_at: float | None = None
+
+
+def hold(detail: DeliveryDetail) -> Hold | None:
+    """What holds `detail`'s pending delivery, from its hook's stored state; None when nothing does. A
+    pause comes first (nothing is sent), then an open breaker whose probe comes after the due time."""
+    d, state = detail.delivery, detail.hook_state
+    if d.state != "pending" or state is None:
+        return None
+    if state.pause is not None:
+        return Hold(pause=state.pause)
+    b = state.breaker
+    if b is None:
+        return None
+    if b.state == "half_open":
+        return Hold()
+    if b.retry_at is not None and (d.next_at is None or d.next_at < b.retry_at):
+        return Hold(probe_at=b.retry_at)
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -384,7 +415,11 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
             rows = await store.deliveries(DeliveryQuery(event_ids=(full_id,), newest_first=False))
             event_id, asked_for = full_id, "event"
         event = await store.event(event_id)
-        details = [DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id))) for r in rows]
+        states = await store.hook_states()  # a small table: one row per hook
+        details = [
+            DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id)), hook_state=states.get(r.hook))
+            for r in rows
+        ]
     return Shown(event=event, event_id=event_id, deliveries=tuple(details), asked_for=asked_for)
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import orjson
 
+from hookd.cli.common import local_time
 from hookd.events import utc_now_rfc3339
+from hookd.store.base import BreakerRecord
+from hookd.store.sqlite import SQLiteStore
 from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db
 from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd, plain
@@ -118,3 +121,42 @@ def _duration(db: Path, attempt: int) -> float:
     )
     assert isinstance(duration, float)
     return duration
+
+
+async def test_history_show_says_a_paused_or_broken_hook_holds_the_next_try(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """1. Hook orders' receiver answers 503: its delivery is retrying (due in 5s). The daemon stops.
+    2. `hooks pause orders --reason maintenance`; `history show` (text, --json).
+    3. `hooks resume`; its breaker is stored open, probing 100s after the due time; `history show`.
+    Result: (2) next try "when the hook is resumed (paused by operator: maintenance)", held_by.paused in
+    --json; (3) "at the breaker's probe, after <its time>", held_by.breaker.probe_at; not the due time."""
+    receiver.on("/orders", Reply(status=503))
+    cfg = pause_config(short_dir, receiver, orders=", retry: {schedule: [5s]}", admin=False)
+    db = short_dir / "hookd.db"
+    async with daemon_on(cfg, ManualClock()):
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
+        await wait_db(db, ORDERS, lambda r: r == [("e1", "pending", 1)])
+    [(delivery_id, next_at)] = db_rows(db, "SELECT id, next_at FROM deliveries WHERE hook = 'orders'")
+    assert isinstance(delivery_id, str) and isinstance(next_at, float)
+    assert (await hookd("hooks", "pause", "orders", "--reason", "maintenance", "-c", str(cfg))).exit_code == 0
+    shown = await hookd("history", "show", delivery_id, "-c", str(cfg))
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(plain(shown.output).split())
+    assert "next try when the hook is resumed (paused by operator: maintenance)" in text
+    doc = orjson.loads((await hookd("history", "show", delivery_id, "-c", str(cfg), "--json")).output)
+    assert doc["deliveries"][0]["held_by"]["paused"]["reason"] == "maintenance"
+
+    assert (await hookd("hooks", "resume", "orders", "-c", str(cfg))).exit_code == 0
+    store = SQLiteStore(db)
+    await store.open()
+    await store.set_breaker(
+        "orders", BreakerRecord(state="open", reason="5 failures", since=next_at, retry_at=next_at + 100), next_at
+    )
+    await store.close()
+    text = " ".join(plain((await hookd("history", "show", delivery_id, "-c", str(cfg))).output).split())
+    assert f"next try at the breaker's probe, after {local_time(next_at + 100)}" in text, text
+    doc = orjson.loads((await hookd("history", "show", delivery_id, "-c", str(cfg), "--json")).output)
+    assert doc["deliveries"][0]["held_by"] == {"breaker": {"probe_at": utc_now_rfc3339(next_at + 100)}}
+    by_event = orjson.loads((await hookd("history", "show", "e1", "-c", str(cfg), "--json")).output)
+    assert {d["hook"]: d["held_by"] is None for d in by_event["deliveries"]} == {"orders": False, "billing": True}
