@@ -91,7 +91,7 @@ async def test_the_breaker_opens_probes_and_closes(
         hooks = listed((await hookd("hooks", "list", "-c", str(cfg), "--json")).output)
         assert hooks["h"]["state"] == "open" and hooks["h"]["backlog"] == 5
         record = hooks["h"]["breaker"]
-        assert isinstance(record, dict) and record["reason"] == reason and record["retry_at"] is not None
+        assert isinstance(record, dict) and record["reason"] == reason and record["probe_at"] is not None
         assert f"by the circuit breaker: {reason}" in plain((await hookd("hooks", "list", "-c", str(cfg))).output)
         status = await client.fetch_status(daemon.admin_url, token=None)
         [state] = [h["state"] for h in status["hooks"] if h["name"] == "h"]  # type: ignore[union-attr]

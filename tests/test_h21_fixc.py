@@ -8,11 +8,12 @@ from pathlib import Path
 
 import orjson
 
+from hookd import client
 from hookd.cli.common import local_time
 from hookd.events import utc_now_rfc3339
 from hookd.store.base import BreakerRecord
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db
+from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until, write_config
 from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd, plain
 from tests.test_h19_tail_health import daemon_on
@@ -160,3 +161,60 @@ async def test_history_show_says_a_paused_or_broken_hook_holds_the_next_try(
     assert doc["deliveries"][0]["held_by"] == {"breaker": {"probe_at": utc_now_rfc3339(next_at + 100)}}
     by_event = orjson.loads((await hookd("history", "show", "e1", "-c", str(cfg), "--json")).output)
     assert {d["hook"]: d["held_by"] is None for d in by_event["deliveries"]} == {"orders": False, "billing": True}
+
+
+async def test_status_counts_pending_as_history_does_and_quotes_each_reasons_own_error(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """1. Hook h (retry in 1h): its receiver answers 400 (final), then 503. Hook p has rate_limit 1/min.
+    2. Events h1 (fails for good), h2 (retrying), p1 (delivered: p's token is spent); `hooks pause p`
+       and the admin refresh; p2 (waits).
+    3. `hookd status` (text and --json).
+    Result: h: pending 0, retrying 1 (pending is "not attempted yet", as in history); p: pending 1.
+    Health's "failed for good" reason quotes HTTP 400 (the failed delivery's error), the retry reason
+    HTTP 503. p's rate limit is not `waiting`: a paused hook waits for the resume, not for a token."""
+    receiver.on("/h", Reply(status=400), Reply(status=503))
+    cfg = write_config(
+        short_dir,
+        f"""
+        version: 1
+        storage: {{path: {short_dir}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {short_dir}/s.sock}}
+        hooks:
+          - {{name: h, events: ["h.*"], url: "{receiver.url("/h")}", retry: {{schedule: [1h]}}}}
+          - {{name: p, events: ["p.*"], url: "{receiver.url("/p")}", rate_limit: 1/min}}
+        admin: {{listen: "127.0.0.1:0"}}
+        """,
+    )
+    db = short_dir / "hookd.db"
+    states = "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id"
+    async with daemon_on(cfg, ManualClock()) as daemon:
+        assert daemon.admin_url is not None
+        sock = short_dir / "s.sock"
+        assert all(a["ok"] for a in await send_lines(sock, [event_line("h.x", id="h1"), event_line("p.x", id="p1")]))
+        await wait_db(db, states, lambda r: r == [("h1", "failed", 1), ("p1", "delivered", 1)])
+        assert all(a["ok"] for a in await send_lines(sock, [event_line("h.x", id="h2")]))
+        await wait_db(db, states, lambda r: ("h2", "pending", 1) in r)
+        assert (await hookd("hooks", "pause", "p", "-c", str(cfg))).exit_code == 0
+        assert await client.refresh_hooks(daemon.admin_url, token=None)
+        await wait_until(lambda: daemon.dispatcher.lanes["p"].paused is not None)
+        assert all(a["ok"] for a in await send_lines(sock, [event_line("p.x", id="p2")]))
+        await wait_db(db, states, lambda r: ("p2", "pending", 0) in r)
+
+        doc = await client.fetch_status(daemon.admin_url, token=None)
+        hooks = {str(item["name"]): item for item in doc["hooks"]}
+        assert (hooks["h"]["pending"], hooks["h"]["retrying"]) == (0, 1)
+        assert (hooks["p"]["pending"], hooks["p"]["retrying"]) == (1, 0)
+        assert hooks["p"]["rate_limit"]["waiting_for_tokens"] is False
+        reasons = doc["health"]["reasons"]
+        failed = "hook 'h': 1 delivery(ies) failed for good in the last 5 min (last error: HTTP 400 (a 4xx other than"
+        assert any(r.startswith(failed) for r in reasons), reasons
+        assert (
+            "hook 'h': 1 delivery(ies) waiting to retry after a failed attempt in the last 5 min "
+            "(last error: HTTP 503)" in reasons
+        )
+        text = plain((await hookd("status", "--url", daemon.admin_url)).output)
+        [p_line] = [line for line in text.splitlines() if line.startswith("p ")]
+        assert "1/min" in p_line and "waiting" not in p_line
+        assert "pending: not attempted yet; retrying: waiting after a failed attempt" in " ".join(text.split())

@@ -235,7 +235,7 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         "paused": _pause_dict(item.pause),
         "breaker": None
         if b is None
-        else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "retry_at": utc_time(b.retry_at)},
+        else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),
