@@ -218,3 +218,34 @@ async def test_status_counts_pending_as_history_does_and_quotes_each_reasons_own
         [p_line] = [line for line in text.splitlines() if line.startswith("p ")]
         assert "1/min" in p_line and "waiting" not in p_line
         assert "pending: not attempted yet; retrying: waiting after a failed attempt" in " ".join(text.split())
+
+
+async def test_hookd_test_shows_the_ordering_key_and_validate_unbraces_it(tmp_path: Path) -> None:
+    """1. Hook o has ordering_key data.order_id, hook n none; hook t writes `"{{ data.order_id }}"`.
+    2. `hookd test --type order.created --data {"order_id": "o-7"}` (text, --json) on the first config;
+       `hookd validate` on the second.
+    Result: o's key o-7 is shown (text: `ordering key: o-7`; --json ordering_key), n has none (null);
+    validate says to write the JMESPath expression without {{ }}: data.order_id."""
+    cfg = write_config(
+        tmp_path,
+        """
+        version: 1
+        storage: {path: hookd.db}
+        sources: [{name: app, type: socket, path: s.sock}]
+        hooks:
+          - {name: o, events: ["order.*"], url: "http://127.0.0.1:9/o", ordering_key: data.order_id}
+          - {name: n, events: ["order.*"], url: "http://127.0.0.1:9/n"}
+        """,
+    )
+    args = ("test", "-c", str(cfg), "--type", "order.created", "--data", '{"order_id": "o-7"}')
+    text = plain((await hookd(*args)).output)
+    assert "o: matched\n    ordering key: o-7\n" in text and text.count("ordering key:") == 1
+    doc = orjson.loads((await hookd(*args, "--json")).output)
+    keys = {h["hook"]: h["ordering_key"] for h in doc["events"][0]["hooks"]}
+    assert keys == {"o": "o-7", "n": None}
+
+    braced = tmp_path / "braced.yaml"
+    braced.write_text(cfg.read_text().replace("ordering_key: data.order_id", 'ordering_key: "{{ data.order_id }}"'))
+    result = await hookd("validate", "-c", str(braced))
+    assert result.exit_code == 1
+    assert "write the JMESPath expression without {{ }}: data.order_id" in " ".join(plain(result.output).split())
