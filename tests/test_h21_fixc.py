@@ -249,3 +249,33 @@ async def test_hookd_test_shows_the_ordering_key_and_validate_unbraces_it(tmp_pa
     result = await hookd("validate", "-c", str(braced))
     assert result.exit_code == 1
     assert "write the JMESPath expression without {{ }}: data.order_id" in " ".join(plain(result.output).split())
+
+
+async def test_hooks_and_history_run_without_the_deployments_secrets(short_dir: Path, receiver: Receiver) -> None:
+    """1. A config whose hook URL takes ${H21_UNSET_TOKEN} (not set in this shell); a database.
+    2. `hooks pause`, `hooks list`, `hooks resume`, `history` with -c; a second config whose
+       storage.path is ${H21_UNSET_DIR}/hookd.db.
+    Result: (2) each works from the config's storage.path, and no output holds a resolved secret; the
+    second exits 2 saying storage.path uses ${H21_UNSET_DIR}, which is not set: set it or pass --db."""
+    cfg = pause_config(short_dir, receiver, admin=False)
+    cfg.write_text(cfg.read_text().replace('/orders"', '/orders?token=${H21_UNSET_TOKEN}"'))
+    db = short_dir / "hookd.db"
+    await new_database(db)
+    paused = await hookd("hooks", "pause", "orders", "-c", str(cfg))
+    assert paused.exit_code == 0, paused.output
+    assert db_rows(db, "SELECT hook, paused_by FROM hook_state") == [("orders", "operator")]
+    listing = await hookd("hooks", "list", "-c", str(cfg), "--json")
+    assert listing.exit_code == 0, listing.output
+    assert listed(listing.stdout)["orders"]["state"] == "paused"
+    assert (await hookd("hooks", "resume", "orders", "-c", str(cfg))).exit_code == 0
+    assert (await hookd("history", "-c", str(cfg))).exit_code == 0
+
+    elsewhere = short_dir / "elsewhere.yaml"
+    elsewhere.write_text(cfg.read_text().replace(f"path: {short_dir}/hookd.db", 'path: "${H21_UNSET_DIR}/hookd.db"'))
+    refused = await hookd("hooks", "list", "-c", str(elsewhere))
+    assert refused.exit_code == 2
+    text = " ".join(plain(refused.output).split())
+    assert (
+        "storage.path in" in text and "uses ${H21_UNSET_DIR}, which is not set here; set it, or pass --db PATH" in text
+    )
+    assert (await hookd("hooks", "list", "-c", str(elsewhere), "--db", str(db))).exit_code == 0

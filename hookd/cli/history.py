@@ -107,7 +107,7 @@ def history(
             until=until_at,
             limit=limit or None,
         )
-        where = database("history", config, db)
+        where = database("history", config, db, secrets_optional=True)
         configured = [h.name for h in where.settings.hooks] if where.settings is not None else None
         listing = asyncio.run(
             core.list_deliveries(where.path, query, origin=where.origin, configured=configured, shorten=not as_json)
@@ -164,7 +164,7 @@ def show(
     missing database.
     """
     try:
-        where = database("history show", config, db)
+        where = database("history show", config, db, secrets_optional=True)
         shown = asyncio.run(core.show(where.path, item_id, origin=where.origin))
         if where.settings is not None:  # a database written by an older hookd may hold the config's secrets
             shown = redacted_shown(shown, Redactor(where.settings.secrets))
@@ -443,7 +443,7 @@ def stats(
         now = time.time()
         since_at, until_at = window(since, until, now=now)
         assert since_at is not None
-        where = database("history stats", config, db)
+        where = database("history stats", config, db, secrets_optional=True)
         end = until_at if until_at is not None else math.inf  # up to now, and anything created meanwhile
         figures = asyncio.run(core.hook_stats(where.path, since=since_at, until=end, origin=where.origin))
     except HookdError as e:
