@@ -84,6 +84,8 @@ def last_outcomes(records: Sequence[AttemptRecord]) -> list[tuple[str, float | N
     ok: dict[str, float] = {}
     bad: dict[str, float] = {}
     for r in records:
+        if not r.hook:  # a record made without its hook (not by the dispatcher): nothing to name
+            continue
         ends = ok if r.state == "delivered" else bad
         end = r.started_at + r.duration_s
         if ends.get(r.hook, 0.0) < end:
