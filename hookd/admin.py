@@ -238,8 +238,9 @@ class AdminServer:
             c = stored.hooks.get(name, HookCounts())
             lane = dispatcher.lanes.get(name)
             in_flight = lane.in_flight if lane is not None else 0
-            # Claimed ahead by the dispatcher but not started yet still counts as pending.
-            pending = c.pending + max(0, c.delivering - in_flight)
+            # As history says it: pending = not attempted yet, retrying = waiting after an attempt (both
+            # wait). Claimed ahead by the dispatcher but not started yet still counts as pending.
+            pending = c.pending - c.retrying + max(0, c.delivering - in_flight)
             pending_total += pending
             retrying_total += c.retrying
             failed_total += c.failed
@@ -261,16 +262,20 @@ class AdminServer:
                     "ordering_key_errors_total": d.hook_errors.ordering_key_errors.get(name, 0),
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                     "state": _lane_state(lane),
-                    "rate_limit": _rate_limit(lane, pending, settings.hook(name)),
+                    "rate_limit": _rate_limit(lane, pending + c.retrying, settings.hook(name)),
                 }
             )
             if lane is not None and lane.paused is not None:
-                why = paused_hook_reason(name, lane.paused, str(_time(lane.paused.at)), pending)
+                why = paused_hook_reason(name, lane.paused, str(_time(lane.paused.at)), pending + c.retrying)
                 if why is not None:
                     reasons.append(why)
             elif lane is not None and lane.breaker is not None and not lane.breaker.is_closed:
                 b = lane.breaker
-                reasons.append(breaker_reason(name, b.state, b.reason, str(_time(b.since)), _time(b.retry_at), pending))
+                reasons.append(
+                    breaker_reason(
+                        name, b.state, b.reason, str(_time(b.since)), _time(b.retry_at), pending + c.retrying
+                    )
+                )
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
             evaluation_failure = d.hook_errors.recent(name, now - RECENT_S)
             if evaluation_failure is not None:
@@ -341,7 +346,8 @@ def _rate_limit(lane: Lane | None, pending: int, config: HookConfig | None) -> d
     if lane is None or bucket is None:
         return None
     tokens = bucket.available()
-    waiting = pending > 0 and tokens == 0 and not lane.held_until
+    # A paused lane waits for the resume, not for a token.
+    waiting = pending > 0 and tokens == 0 and not lane.held_until and lane.paused is None
     return {
         "limit": str(bucket.rate),
         "burst": bucket.burst,
@@ -373,6 +379,8 @@ class HookCounts:
     failed_recent: int = 0
     retrying_recent: int = 0  # pending after a failed attempt in the last RECENT_S
     last_error: str | None = None  # the most recent error in the last RECENT_S
+    last_retry_error: str | None = None  # the most recent error of a delivery retrying, in the last RECENT_S
+    last_failed_error: str | None = None  # the most recent error of a delivery failed for good, in RECENT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +399,9 @@ class StoreCounts:
 
 # One pass over deliveries (no index covers failed or finished rows: ~1 s per million rows, in a
 # worker thread on a read-only connection). The last column is the latest recent error per hook:
-# the fixed-width time prefix makes the string max() the newest one, and is cut off in Python.
+# the fixed-width time prefix makes the string max() the newest one, and is cut off in Python; one
+# then the same for deliveries waiting to retry, and for those failed for good (health quotes each for
+# its own reason).
 _HOOK_COUNTS = """
 SELECT hook,
        sum(state = 'pending'),
@@ -403,6 +413,10 @@ SELECT hook,
        sum(state = 'failed' AND updated_at >= :recent),
        sum(state = 'pending' AND attempts > 0 AND last_error IS NOT NULL AND updated_at >= :recent),
        max(CASE WHEN state IN ('pending', 'failed') AND last_error IS NOT NULL AND updated_at >= :recent
+                THEN printf('%020.6f', updated_at) || last_error END),
+       max(CASE WHEN state = 'pending' AND last_error IS NOT NULL AND updated_at >= :recent
+                THEN printf('%020.6f', updated_at) || last_error END),
+       max(CASE WHEN state = 'failed' AND last_error IS NOT NULL AND updated_at >= :recent
                 THEN printf('%020.6f', updated_at) || last_error END)
 FROM deliveries GROUP BY hook
 """
@@ -420,6 +434,8 @@ def read_store(db: Path, *, started_at: float, recent_since: float, files: Mappi
         for row in conn.execute(_HOOK_COUNTS, params):
             n = [int(v or 0) for v in row[1:9]]
             last_error = str(row[9])[_TIME_PREFIX:] if row[9] is not None else None
+            last_retry_error = str(row[10])[_TIME_PREFIX:] if row[10] is not None else None
+            last_failed_error = str(row[11])[_TIME_PREFIX:] if row[11] is not None else None
             hooks[row[0]] = HookCounts(
                 pending=n[0],
                 retrying=n[1],
@@ -430,6 +446,8 @@ def read_store(db: Path, *, started_at: float, recent_since: float, files: Mappi
                 failed_recent=n[6],
                 retrying_recent=n[7],
                 last_error=last_error,
+                last_retry_error=last_retry_error,
+                last_failed_error=last_failed_error,
             )
         checkpoints = {
             row[0]: (str(row[1]), int(row[2]), int(row[3]))
@@ -453,13 +471,16 @@ def read_store(db: Path, *, started_at: float, recent_since: float, files: Mappi
 
 def _hook_reasons(name: str, c: HookCounts, *, configured: bool) -> list[str]:
     reasons = []
-    error = f" (last error: {_clip(c.last_error)})" if c.last_error else ""
     if c.failed_recent:
-        reasons.append(f"hook {name!r}: {c.failed_recent} delivery(ies) failed for good in the last 5 min{error}")
+        failed_error = f" (last error: {_clip(c.last_failed_error)})" if c.last_failed_error else ""
+        reasons.append(
+            f"hook {name!r}: {c.failed_recent} delivery(ies) failed for good in the last 5 min{failed_error}"
+        )
     if c.retrying_recent:
+        error = f" (last error: {_clip(c.last_retry_error)})" if c.last_retry_error else ""
         reasons.append(
             f"hook {name!r}: {c.retrying_recent} delivery(ies) waiting to retry after a failed attempt "
-            f"in the last 5 min{'' if c.failed_recent else error}"
+            f"in the last 5 min{error}"
         )
     if not configured and (c.pending or c.delivering):
         reasons.append(

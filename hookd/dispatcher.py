@@ -798,7 +798,8 @@ class Dispatcher:
         if epoch != self._states_epoch:
             return  # changed here while reading: the next poll reads what this process wrote
         # The first read restores the pauses stored before this start: logged, but not told as news
-        # (an alert hook heard of each when it happened).
+        # (an alert hook heard of each when it happened), unless stored unannounced (`hookd hooks pause`
+        # while this daemon was stopped): those are told now, and marked told.
         restoring, self._states_read = not self._states_read, True
         for name, lane in self.lanes.items():
             state = states.get(name)
@@ -808,7 +809,9 @@ class Dispatcher:
             if pause is None:
                 self._resumed(lane)
             else:
-                unsent = self._paused(lane, pause, announce=not restoring)
+                unsent = self._paused(lane, pause, announce=not restoring or not pause.announced)
+                if not pause.announced:
+                    await self.store.mark_pause_announced(name, pause.at)
                 if unsent:
                     await self._release(unsent)
 
@@ -1233,6 +1236,7 @@ class Dispatcher:
                 state=state,
                 next_at=next_at,
                 members=members,
+                hook=d.hook,
                 # A batch's members keep their keys in the store: it looks them up if the hook orders.
                 ordered=d.ordering_key is not None or (members != () and hook.ordering is not None),
             )

@@ -339,6 +339,8 @@ class HookResult:
     filter_error: str = ""
     delivery: Delivery | None = None
     batched: bool = False  # the hook has `batch:`: the request is a batch of this one event
+    ordered: bool = False  # the hook has an ordering_key
+    ordering_key: str | None = None  # its key for this event, as stored; None: null (goes unordered)
 
     def shown_request(self) -> dict[str, object] | None:
         """The request as it may be printed: method, redacted URL and headers, body as JSON."""
@@ -406,6 +408,10 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 HookResult(hook=hook.name, matched=False, reason=reason, failed_at="filter", filter_parts=parts)
             )
             continue
+        key = None
+        if hook.ordering is not None:  # evaluated by the router already: a failure is a verdict above
+            _, _, keys = router.ordering_keys(event, [hook.name], {})
+            key = keys.get(hook.name) if keys is not None else None
         try:
             if hook.config.batch is not None:
                 # What the daemon sends for this event alone: a batch of one (webhook-id a batch id).
@@ -425,6 +431,8 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 redactor=hook.redactor,
                 endpoint=hook.endpoint,
                 batched=hook.config.batch is not None,
+                ordered=hook.ordering is not None,
+                ordering_key=key,
             )
         )
     return EventResult(event=event, where=item.where, hooks=tuple(results))

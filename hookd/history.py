@@ -7,6 +7,8 @@ their writes are short transactions, like the daemon's own.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -24,6 +26,8 @@ from hookd.store.base import (
     DeliveryRow,
     DeliveryStatus,
     EventRecord,
+    HookPause,
+    HookState,
     HookStats,
     IdTable,
     PruneCounts,
@@ -45,6 +49,20 @@ class DatabaseMissing(UsageError):
         super().__init__(
             f"no database at {str(path)!r} ({origin}); hookd serve creates it on its first start: start the "
             "daemon once, or point --db at the right file"
+        )
+
+
+class NotHookdDatabase(UsageError):
+    """An SQLite file with tables of its own and no hookd migration records: a read command must not
+    add hookd's tables to it (exit 2)."""
+
+    def __init__(self, path: Path, origin: str, tables: Sequence[str]) -> None:
+        self.path = path
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        super().__init__(
+            f"{str(path)!r} ({origin}) is not a hookd database: it is an SQLite file with other tables "
+            f"({shown}) and no hookd migration records; point --db (or storage.path) at the file hookd serve "
+            "writes, and leave this one as it is"
         )
 
 
@@ -125,6 +143,13 @@ def parse_statuses(
             if not word:
                 continue
             match = next((s for s in allowed if s == word), None)
+            if match is None and word == "paused":
+                # A hook's state, not a delivery's: a paused hook's deliveries are pending (or retrying).
+                raise UsageError(
+                    f"{option} 'paused' is not a delivery status ({', '.join(allowed)}): paused is a hook's state, "
+                    "which hookd hooks list shows; a paused hook's deliveries wait as pending or retrying "
+                    "(add --hook NAME to see them)"
+                )
             if match is None:
                 hint = did_you_mean(word, allowed, cutoff=0.5)
                 raise UsageError(f"{option} {word!r} is not one of: {', '.join(allowed)}{hint}")
@@ -151,6 +176,7 @@ async def open_store(
         raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
     if not exists:
         raise DatabaseMissing(path, origin)
+    _check_hookd_database(path, origin)
     store = SQLiteStore(path, synchronous=synchronous, background_checkpoints=False, checkpoint_on_close=False)
     try:
         await store.open()
@@ -160,6 +186,20 @@ async def open_store(
         yield store
     finally:
         await store.close()
+
+
+def _check_hookd_database(path: Path, origin: str) -> None:
+    """Raise NotHookdDatabase when `path` has tables but no hookd migration records. An empty file
+    (or one that is not SQLite at all: the store's own open says so) passes. Read-only, so looking
+    changes nothing."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            if not tables or ("migrations" in tables and db.execute("SELECT 1 FROM migrations LIMIT 1").fetchone()):
+                return
+    except sqlite3.Error:
+        return  # not SQLite, or unreadable: SQLiteStore.open reports it with the fix
+    raise NotHookdDatabase(path, origin, [t for t in tables if t != "migrations"] or tables)
 
 
 # -- ids given by prefix, and hook names that match nothing -------------------------------------------
@@ -300,6 +340,35 @@ async def list_deliveries(
 class DeliveryDetail:
     delivery: DeliveryRow
     attempts: tuple[AttemptRow, ...]
+    # Its hook's stored run-time state (a pause, a breaker), which holds a pending delivery past its due time.
+    hook_state: HookState | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """Why a pending delivery's next try waits past its due time: its hook is paused (`pause`), or its
+    breaker is open and probes at `probe_at` (None: half open, probing now)."""
+
+    pause: HookPause | None = None
+    probe_at: float | None = None
+
+
+def hold(detail: DeliveryDetail) -> Hold | None:
+    """What holds `detail`'s pending delivery, from its hook's stored state; None when nothing does. A
+    pause comes first (nothing is sent), then an open breaker whose probe comes after the due time."""
+    d, state = detail.delivery, detail.hook_state
+    if d.state != "pending" or state is None:
+        return None
+    if state.pause is not None:
+        return Hold(pause=state.pause)
+    b = state.breaker
+    if b is None:
+        return None
+    if b.state == "half_open":
+        return Hold()
+    if b.retry_at is not None and (d.next_at is None or d.next_at < b.retry_at):
+        return Hold(probe_at=b.retry_at)
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -346,7 +415,11 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
             rows = await store.deliveries(DeliveryQuery(event_ids=(full_id,), newest_first=False))
             event_id, asked_for = full_id, "event"
         event = await store.event(event_id)
-        details = [DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id))) for r in rows]
+        states = await store.hook_states()  # a small table: one row per hook
+        details = [
+            DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id)), hook_state=states.get(r.hook))
+            for r in rows
+        ]
     return Shown(event=event, event_id=event_id, deliveries=tuple(details), asked_for=asked_for)
 
 

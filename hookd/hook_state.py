@@ -1,7 +1,7 @@
 """Pausing and resuming hooks, and listing their state: what `hookd hooks` does, through the Store.
 
 A pause is run-time state in the database (the hook_state table, by hook name), not config: it
-survives restarts and reloads, and works with or without a running daemon. A running daemon reads
+survives restarts and config edits, and works with or without a running daemon. A running daemon reads
 the table at its poll interval (dispatcher.POLL_INTERVAL_S), or at once when told through its admin
 listener (POST /hooks/refresh), so no other IPC is needed.
 """
@@ -74,8 +74,8 @@ async def list_hooks(store: Store, configured: Sequence[str] | None) -> list[Hoo
                 pause=state.pause if state is not None else None,
                 breaker=state.breaker if state is not None else None,
                 backlog=act.backlog if act is not None else 0,
-                last_success_at=act.last_success_at if act is not None else None,
-                last_failure_at=act.last_failure_at if act is not None else None,
+                last_success_at=state.last_success_at if state is not None else None,
+                last_failure_at=state.last_failure_at if state is not None else None,
             )
         )
     return listings
@@ -95,7 +95,8 @@ async def check_name(store: Store, name: str, configured: Sequence[str] | None) 
 async def pause(store: Store, name: str, *, reason: str | None, now: float) -> tuple[HookPause, bool]:
     """Pause `name` by an operator. Returns the pause in force and whether this call made it (False:
     it was paused already, and its pause, maybe by the receiver, stands)."""
-    wanted = HookPause(by="operator", reason=reason or OPERATOR_REASON, at=now)
+    # Stored unannounced: the daemon raises hookd.hook.paused when it reads it (now or at its start).
+    wanted = HookPause(by="operator", reason=reason or OPERATOR_REASON, at=now, announced=False)
     before = await store.pause_hook(name, wanted)
     return (before, False) if before is not None else (wanted, True)
 

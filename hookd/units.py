@@ -134,9 +134,12 @@ def format_duration(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    if seconds >= 120:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds:g}s"
+    # A measured time (how long a hook has failed) is rarely a whole unit: one decimal of the largest
+    # unit it has twice (3d 8s is 3.0d, not 4320.1m; 8.01303s is 8s).
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{round(seconds, 1):g}s"
 
 
 def format_size(size: int) -> str:

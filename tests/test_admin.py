@@ -141,7 +141,8 @@ async def test_status_reports_sources_hooks_and_health(short_dir: Path, receiver
 
 async def test_retrying_deliveries_are_pending_and_degrade_health(short_dir: Path, receiver: Receiver) -> None:
     """1. `bad` answers 503 and retries only after an hour; 2. one order comes in and is attempted.
-    Result: `bad` has 1 pending, 1 retrying, nothing failed; health names the retry and the error."""
+    Result: `bad` has 0 pending (not attempted yet, as history says), 1 retrying, nothing failed; health
+    names the retry and the error."""
     receiver.default["/bad"] = Reply(status=503)
     cfg = admin_config(short_dir, receiver, bad_retry="{max_attempts: 5, initial_delay: 1h, jitter: false}")
     async with running_daemon(cfg) as daemon:
@@ -154,7 +155,7 @@ async def test_retrying_deliveries_are_pending_and_degrade_health(short_dir: Pat
         )
         _, status, _ = await get(f"{daemon.admin_url}/status")
     bad = by_name(status["hooks"])["bad"]
-    assert (bad["pending"], bad["retrying"], bad["failed"], bad["in_flight"]) == (1, 1, 0, 0)
+    assert (bad["pending"], bad["retrying"], bad["failed"], bad["in_flight"]) == (0, 1, 0, 0)
     assert bad["last_error"] == "HTTP 503"
     health = status["health"]
     assert isinstance(health, dict) and health["status"] == "degraded"

@@ -303,7 +303,9 @@ def test_json_output_shape(config: Path, tmp_path: Path) -> None:
     first, second = report["events"]
     assert first["event"] == {**BIG_ORDER, "time": first["event"]["time"], "source": None}
     orders, users = first["hooks"]
-    assert set(orders) == {"hook", "matched", "reason", "failed_at", "filter_parts", "request", "error", "delivery"}
+    assert set(orders) == {
+        "hook", "matched", "reason", "failed_at", "filter_parts", "request", "error", "ordering_key", "delivery",
+    }  # fmt: skip
     assert orders["matched"] is True and orders["error"] is None and orders["delivery"] is None
     request = orders["request"]
     assert request["method"] == "POST"
@@ -320,6 +322,7 @@ def test_json_output_shape(config: Path, tmp_path: Path) -> None:
         "filter_parts": [],
         "request": None,
         "error": None,
+        "ordering_key": None,
         "delivery": None,
     }
     small = second["hooks"][0]

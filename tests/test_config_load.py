@@ -557,7 +557,19 @@ def test_parse_rate_errors(value: object, fragment: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(0.25, "250ms"), (30, "30s"), (300, "5m"), (7200, "2h"), (259200, "3d"), (150, "2.5m")]
+    ("seconds", "text"),
+    [
+        (0.25, "250ms"),
+        (30, "30s"),
+        (300, "5m"),
+        (7200, "2h"),
+        (259200, "3d"),
+        (150, "2.5m"),
+        (8.01303, "8s"),
+        (1.5, "1.5s"),
+        (259208, "3.0d"),
+        (90000.5, "25.0h"),
+    ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

@@ -1,5 +1,5 @@
 """Lane changes as alerts: a receiver's pause, a resume and the breaker opening reach a hook that
-listens to hookd.* as events; a pause restored at start is not news."""
+listens to hookd.* as events; a pause made while the daemon was stopped is raised at its start, once."""
 
 from __future__ import annotations
 
@@ -55,22 +55,31 @@ async def test_a_receivers_pause_and_the_resume_are_alerts(short_dir: Path, rece
     assert alerts_at(receiver)[1] == ("hookd.hook.resumed", "h", "resumed with hookd hooks resume")
 
 
-async def test_a_pause_restored_at_start_raises_no_alert(short_dir: Path, receiver: Receiver) -> None:
-    """1. `hookd hooks pause h` with no daemon running. 2. A daemon starts; one event.
-    Result: h stays paused (its delivery waits) and no hookd.hook.paused event is stored: the
-    operator's pause is restored, not news."""
+async def test_a_pause_made_while_stopped_is_raised_at_start_once(short_dir: Path, receiver: Receiver) -> None:
+    """1. `hookd hooks pause h` with no daemon running. 2. A daemon starts; one event. 3. It stops and
+    another starts on the same database.
+    Result: (2) h stays paused (its delivery waits) and ops gets hookd.hook.paused about h with the
+    operator's reason: the command could not tell a stopped daemon, so the pause is stored unannounced
+    and the daemon raises it at start and marks it told. (3) the pause is restored, not news: no second
+    alert."""
     cfg = alerting_config(short_dir, receiver)
     db = short_dir / "hookd.db"
     async with daemon_on(cfg, ManualClock()):
         pass  # creates the database
     assert (await hookd("hooks", "pause", "h", "--reason", "maintenance", "-c", str(cfg))).exit_code == 0
+    assert db_rows(db, "SELECT pause_announced FROM hook_state WHERE hook = 'h'") == [(0,)]
     async with daemon_on(cfg, ManualClock()) as daemon:
         await wait_until(lambda: daemon.dispatcher.lanes["h"].paused is not None)
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
         await wait_until(lambda: bool(db_rows(db, "SELECT 1 FROM deliveries WHERE hook = 'h'")))
-    assert db_rows(db, "SELECT count(*) FROM events WHERE type LIKE 'hookd.%'") == [(0,)]
+        await receiver.wait_count(1, "/ops")
+    assert alerts_at(receiver) == [("hookd.hook.paused", "h", "maintenance")]
+    assert db_rows(db, "SELECT pause_announced FROM hook_state WHERE hook = 'h'") == [(1,)]
     assert db_rows(db, "SELECT state, attempts FROM deliveries WHERE hook = 'h'") == [("pending", 0)]
-    assert receiver.at("/ops") == []
+    async with daemon_on(cfg, ManualClock()) as daemon:
+        await wait_until(lambda: daemon.dispatcher.lanes["h"].paused is not None)
+    assert db_rows(db, "SELECT count(*) FROM events WHERE type LIKE 'hookd.%'") == [(1,)]
+    assert len(receiver.at("/ops")) == 1
 
 
 async def test_the_breaker_opening_is_an_alert(short_dir: Path, receiver: Receiver) -> None:

@@ -91,7 +91,7 @@ async def test_the_breaker_opens_probes_and_closes(
         hooks = listed((await hookd("hooks", "list", "-c", str(cfg), "--json")).output)
         assert hooks["h"]["state"] == "open" and hooks["h"]["backlog"] == 5
         record = hooks["h"]["breaker"]
-        assert isinstance(record, dict) and record["reason"] == reason and record["retry_at"] is not None
+        assert isinstance(record, dict) and record["reason"] == reason and record["probe_at"] is not None
         assert f"by the circuit breaker: {reason}" in plain((await hookd("hooks", "list", "-c", str(cfg))).output)
         status = await client.fetch_status(daemon.admin_url, token=None)
         [state] = [h["state"] for h in status["hooks"] if h["name"] == "h"]  # type: ignore[union-attr]
@@ -149,7 +149,9 @@ async def test_disable_after_pauses_a_hook_that_keeps_failing(short_dir: Path, r
             await wait_until(lambda: breaker.state == "open" and breaker.since == clock.now())
         await wait_until(lambda: lane.paused is not None)
         reason = "failing for 3m without a success (breaker.disable_after: 3m); the last error: HTTP 503"
-        assert db_rows(db, "SELECT paused_by, paused_reason FROM hook_state") == [("disable_after", reason)]
+        assert db_rows(db, "SELECT paused_by, paused_reason FROM hook_state WHERE hook = 'h'") == [
+            ("disable_after", reason)
+        ]
         status = await client.fetch_status(daemon.admin_url, token=None)
         health = status["health"]
         assert isinstance(health, dict)

@@ -17,7 +17,8 @@ from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd, plain
 from tests.test_h19_tail_health import daemon_on
 
-STATES = "SELECT hook, paused_by, paused_reason FROM hook_state ORDER BY hook"
+# Paused hooks only: hook_state also keeps every hook's last success and failure.
+STATES = "SELECT hook, paused_by, paused_reason FROM hook_state WHERE paused_by IS NOT NULL ORDER BY hook"
 ORDERS = "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'orders' ORDER BY event_id"
 
 

@@ -66,15 +66,30 @@ class Database:
     path: Path
     origin: str  # where the path came from, for messages
     settings: Settings | None  # the config, when one was read
+    # References (`${VAR}`, `${file:...}`) left unresolved in `settings` (secrets_optional): their values
+    # hold the reference's text, not a secret.
+    unresolved: tuple[str, ...] = ()
 
 
-def database(command: str, config: Path | None, db: Path | None, *, need_config: bool = False) -> Database:
+def database(
+    command: str, config: Path | None, db: Path | None, *, need_config: bool = False, secrets_optional: bool = False
+) -> Database:
     """The database to open: --db, else the config's storage.path. Reads the config only when needed
-    (no --db, --config given, or `need_config`); an invalid one prints its problems and exits 2."""
+    (no --db, --config given, or `need_config`); an invalid one prints its problems and exits 2.
+
+    `secrets_optional`: a command that needs only storage.path and the admin listener (hooks, history)
+    still runs where the deployment's secrets are not (an operator's shell): a config whose only
+    problems are unset `${VAR}`s or missing `${file:...}`s is read with them left unresolved."""
     settings = None
+    unresolved: tuple[str, ...] = ()
     if config is not None or db is None or need_config:
         path = config or default_config_path()
         result = check_config(path)
+        if result.settings is None and secrets_optional:
+            partial = check_config(path, check_environment=False)
+            if partial.settings is not None and not partial.errors:
+                result, unresolved = partial, partial.unchecked
+                _unresolved_storage(command, partial.settings, unresolved, db)
         if result.settings is None:
             render.problems_text(result.problems, console=render.stderr)
             needs = "its hooks" if need_config else "storage.path"
@@ -83,9 +98,22 @@ def database(command: str, config: Path | None, db: Path | None, *, need_config:
             raise typer.Exit(2)
         settings = result.settings
     if db is not None:
-        return Database(db, "given with --db", settings)
+        return Database(db, "given with --db", settings, unresolved)
     assert settings is not None
-    return Database(settings.storage.path, f"storage.path in {settings.config_path}", settings)
+    return Database(settings.storage.path, f"storage.path in {settings.config_path}", settings, unresolved)
+
+
+def _unresolved_storage(command: str, settings: Settings, unresolved: Sequence[str], db: Path | None) -> None:
+    """Exit 2 when the database's path itself is one of the unresolved references (and no --db)."""
+    if db is not None:
+        return
+    used = [ref for ref in unresolved if ref in str(settings.storage.path)]
+    if used:
+        render.stderr.print(
+            f"hookd {command}: storage.path in {render.escape(str(settings.config_path))} uses "
+            f"{render.escape(', '.join(used))}, which is not set here; set it, or pass --db PATH."
+        )
+        raise typer.Exit(2)
 
 
 def fail(e: HookdError) -> NoReturn:

@@ -47,6 +47,7 @@ from hookd.cli.common import (
 )
 from hookd.errors import HookdError
 from hookd.history import BatchDetail, DeliveryDetail, Shown
+from hookd.hook_state import paused_by_text
 from hookd.redact import Redactor, redact_headers, redact_url
 from hookd.senders.base import Hop
 from hookd.store.base import AttemptRow, DeliveryQuery, EventRecord, HookStats
@@ -106,7 +107,7 @@ def history(
             until=until_at,
             limit=limit or None,
         )
-        where = database("history", config, db)
+        where = database("history", config, db, secrets_optional=True)
         configured = [h.name for h in where.settings.hooks] if where.settings is not None else None
         listing = asyncio.run(
             core.list_deliveries(where.path, query, origin=where.origin, configured=configured, shorten=not as_json)
@@ -163,7 +164,7 @@ def show(
     missing database.
     """
     try:
-        where = database("history show", config, db)
+        where = database("history show", config, db, secrets_optional=True)
         shown = asyncio.run(core.show(where.path, item_id, origin=where.origin))
         if where.settings is not None:  # a database written by an older hookd may hold the config's secrets
             shown = redacted_shown(shown, Redactor(where.settings.secrets))
@@ -208,6 +209,24 @@ def attempt_dict(a: AttemptRow) -> dict[str, object]:
     }
 
 
+def hold_text(held: core.Hold) -> str:
+    """The "next try" of a delivery its hook's pause or breaker holds, rather than a due time passed."""
+    if held.pause is not None:
+        return f"when the hook is resumed (paused {paused_by_text(held.pause)}: {held.pause.reason})"
+    if held.probe_at is None:
+        return "after the breaker's probe (half open: one delivery is probing now)"
+    return f"at the breaker's probe, after {local_time(held.probe_at)}"
+
+
+def hold_dict(held: core.Hold | None) -> dict[str, object] | None:
+    """`held_by` in --json: {"paused": {by, reason, at}} or {"breaker": {"probe_at": ...}}, or null."""
+    if held is None:
+        return None
+    if held.pause is not None:
+        return {"paused": {"by": held.pause.by, "reason": held.pause.reason, "at": utc_time(held.pause.at)}}
+    return {"breaker": {"probe_at": utc_time(held.probe_at)}}
+
+
 def shown_dict(shown: Shown) -> dict[str, object]:
     if shown.batch is not None:
         b = shown.batch
@@ -223,7 +242,12 @@ def shown_dict(shown: Shown) -> dict[str, object]:
     return {
         "event": event_dict(shown.event) if shown.event is not None else None,
         "deliveries": [
-            {**delivery_dict(d.delivery), "attempts": [attempt_dict(a) for a in d.attempts]} for d in shown.deliveries
+            {
+                **delivery_dict(d.delivery),
+                "held_by": hold_dict(core.hold(d)),
+                "attempts": [attempt_dict(a) for a in d.attempts],
+            }
+            for d in shown.deliveries
         ],
     }
 
@@ -330,7 +354,10 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "batch", [f"{d.batch_id} (`hookd history show {d.batch_id}` lists its deliveries)"])
     if d.ordering_key is not None:
         _field(2, "order key", [d.ordering_key])
-    if d.state == "pending" and d.next_at is None and d.ordering_key is not None:
+    held = core.hold(detail)
+    if held is not None:
+        _field(2, "next try", hold_text(held))
+    elif d.state == "pending" and d.next_at is None and d.ordering_key is not None:
         _field(2, "next try", "once the earlier deliveries of its ordering key have finished")
     elif d.state == "pending":
         _field(2, "next try", local_time(d.next_at))
@@ -416,7 +443,7 @@ def stats(
         now = time.time()
         since_at, until_at = window(since, until, now=now)
         assert since_at is not None
-        where = database("history stats", config, db)
+        where = database("history stats", config, db, secrets_optional=True)
         end = until_at if until_at is not None else math.inf  # up to now, and anything created meanwhile
         figures = asyncio.run(core.hook_stats(where.path, since=since_at, until=end, origin=where.origin))
     except HookdError as e:

@@ -21,6 +21,7 @@ from hookd.cli.app import app
 from hookd.cli.common import (
     Column,
     ConfigOption,
+    Database,
     DbOption,
     JsonOption,
     compact_time,
@@ -62,7 +63,7 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
     Exit 0; 2 for bad usage or a missing database.
     """
     try:
-        where = database("hooks list", config, db)
+        where = database("hooks list", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
         async def run() -> list[core.HookListing]:
@@ -94,7 +95,7 @@ def pause_command(
     """Pause a hook: its deliveries are stored and wait, spending no attempt, until `hookd hooks resume`.
 
     Nothing is dropped or failed for being paused; requests in flight finish. The pause is kept in the
-    database: it survives restarts and config reloads (a renamed hook is a new hook). A running
+    database: it survives restarts and config edits (a renamed hook is a new hook). A running
     daemon takes it up within a second (at once when its admin listener is configured). An operator's
     pause does not make health degraded. Pausing a hook that is paused already changes nothing.
 
@@ -102,7 +103,7 @@ def pause_command(
     """
     now = time.time()
     try:
-        where = database("hooks pause", config, db)
+        where = database("hooks pause", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
         async def run() -> tuple[HookPause, bool]:
@@ -111,11 +112,28 @@ def pause_command(
                 return await core.pause(store, name, reason=reason, now=now)
 
         pause, changed = asyncio.run(run())
-        woken = _wake(where.settings) if changed else False
+        woken = _wake(where) if changed else False
     except HookdError as e:
         fail(e)
+    # Only the database knows it (a hook removed or renamed in the config): the pause is stored all the
+    # same, and a typo of a configured name was refused above, so this is said, not refused.
+    missing = configured is not None and name not in configured
+    if missing and where.settings is not None:
+        render.stderr.print(
+            f"[yellow]warning:[/yellow] {render.escape(name)} is not in the config "
+            f"({render.escape(str(where.settings.config_path))}), only in the database: the pause is stored "
+            "and holds its stored deliveries, and a hook of that name added back to the config starts paused"
+        )
     if as_json:
-        render.print_json({"hook": name, "changed": changed, "paused": _pause_dict(pause), "daemon_told": woken})
+        render.print_json(
+            {
+                "hook": name,
+                "changed": changed,
+                "paused": _pause_dict(pause),
+                "daemon_told": woken,
+                "configured": not missing,
+            }
+        )
         return
     esc = render.escape
     if not changed:
@@ -143,7 +161,7 @@ def resume_command(
     """
     now = time.time()
     try:
-        where = database("hooks resume", config, db)
+        where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
         async def run() -> tuple[HookPause | None, int]:
@@ -154,7 +172,7 @@ def resume_command(
                 return lifted, activity.backlog if activity is not None else 0
 
         lifted, backlog = asyncio.run(run())
-        woken = _wake(where.settings) if lifted is not None else False
+        woken = _wake(where) if lifted is not None else False
     except HookdError as e:
         fail(e)
     if as_json:
@@ -182,10 +200,15 @@ def _configured(settings: Settings | None) -> list[str] | None:
     return [h.name for h in settings.hooks] if settings is not None else None
 
 
-def _wake(settings: Settings | None) -> bool:
+def _wake(where: Database) -> bool:
     """Tell a running daemon to read the hook states now, through its admin listener when the config
-    has one; False when there is none or nothing answered (a daemon polls the table anyway)."""
+    has one; False when there is none or nothing answered (a daemon polls the table anyway), or when
+    its token is a reference not set here (the daemon then notices within a second)."""
+    settings = where.settings
     if settings is None or not settings.admin.enabled or settings.admin.listen[1] == 0:
+        return False
+    token = settings.admin.token
+    if token is not None and any(ref in token for ref in where.unresolved):
         return False
     try:
         url = client.admin_url(settings)
@@ -218,7 +241,7 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         "paused": _pause_dict(item.pause),
         "breaker": None
         if b is None
-        else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "retry_at": utc_time(b.retry_at)},
+        else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),

@@ -137,8 +137,8 @@ def _human(doc: dict[str, object]) -> None:
     summary.add_row(
         "deliveries",
         f"{totals.get('delivered_total')} delivered, {totals.get('failed_total')} failed, "
-        f"{totals.get('retried_total')} retried since start; {totals.get('pending')} pending, "
-        f"{totals.get('in_flight')} in flight",
+        f"{totals.get('retried_total')} retried since start; {totals.get('pending')} pending (not attempted yet), "
+        f"{totals.get('retrying')} retrying, {totals.get('in_flight')} in flight",
     )
     print_table(summary)
     out.print()
@@ -170,7 +170,8 @@ def _human(doc: dict[str, object]) -> None:
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        caption="delivered, failed: since the daemon started; failed (stored): dead letters kept in the database",
+        caption="pending: not attempted yet; retrying: waiting after a failed attempt (as in hookd history); "
+        "delivered, failed: since the daemon started; failed (stored): dead letters kept in the database",
         caption_justify="left",
     )
     hooks.add_column("hook")

@@ -209,6 +209,7 @@ def _hook_json(h: HookResult) -> dict[str, object]:
         "filter_parts": [p.as_dict() for p in h.filter_parts],
         "request": h.shown_request(),
         "error": h.render_error or h.filter_error or None,
+        "ordering_key": h.ordering_key,  # null: the hook has none, or it is null for this event
         "delivery": delivery,
     }
 
@@ -243,6 +244,9 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
             matches += 1
             batched = " [dim](batched: shown as a batch of this one event)[/dim]" if h.batched else ""
             out.print(f"  [green]{esc(h.hook)}: matched[/green]{batched}")
+            if h.ordered:
+                key = esc(h.ordering_key) if h.ordering_key is not None else "null (this delivery goes unordered)"
+                out.print(f"    [dim]ordering key:[/dim] {key}")
             shown = h.shown_request()
             if shown is None:
                 failed += 1

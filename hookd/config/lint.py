@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hookd.alerts import TYPES as ALERT_TYPES
+from hookd.config.expression_hints import braced_expression_hint
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
 from hookd.config.lint_batch import lint_batch
 from hookd.config.lint_rate import lint_rate_limits
@@ -352,7 +353,10 @@ class _Linter:
             self._filter(expression, (*path, "filter"))
         ordering_key = hook.get("ordering_key")
         if isinstance(ordering_key, str) and ordering_key.strip():
-            self._filter(ordering_key, (*path, "ordering_key"))  # an expression on the event, as a filter is
+            if (hint := braced_expression_hint("ordering_key", ordering_key)) is not None:  # `{{ data.id }}`
+                self.add((*path, "ordering_key"), hint)
+            else:
+                self._filter(ordering_key, (*path, "ordering_key"))  # an expression on the event, as a filter is
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
         batch = hook.get("batch")

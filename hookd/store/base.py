@@ -138,6 +138,8 @@ class AttemptRecord:
     # attempt number), take `state` and the outcome (all `delivering` under the batch id, which the
     # store writes them by). Empty for a single delivery's attempt.
     members: tuple[tuple[str, int], ...] = ()
+    # The hook's name: the store keeps each hook's last success and failure time (hookd hooks list).
+    hook: str = ""
 
 
 # -- history and replay ------------------------------------------------------------------------------
@@ -299,6 +301,10 @@ class HookPause:
     by: PausedBy
     reason: str
     at: float
+    # Whether the daemon has raised hookd.hook.paused for it. A pause made by `hookd hooks pause` is
+    # stored unannounced (the command cannot tell a stopped daemon): the daemon announces it when it
+    # reads it, at start too, and marks it. Not part of equality: the same pause, told or not.
+    announced: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,17 +324,17 @@ class HookState:
     hook: str
     pause: HookPause | None = None
     breaker: BreakerRecord | None = None
+    # When its last successful and last failed attempt ended (written with each batch of outcomes).
+    last_success_at: float | None = None
+    last_failure_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HookActivity:
-    """A hook's backlog and recent outcomes, from its stored deliveries."""
+    """A hook's backlog, from its stored deliveries (its last outcomes are in HookState)."""
 
     hook: str
     backlog: int  # pending (waiting or to be retried) or claimed and not finished
-    last_success_at: float | None
-    # The newest failed attempt among deliveries not since delivered (retrying, or failed for good).
-    last_failure_at: float | None
 
 
 class Store(Protocol):
@@ -486,6 +492,11 @@ class Store(Protocol):
     async def pause_hook(self, hook: str, pause: HookPause) -> HookPause | None:
         """Pause `hook` unless it is paused already. Returns the pause in force before (left as it
         was), or None when this call paused it. Idempotent."""
+        ...
+
+    async def mark_pause_announced(self, hook: str, paused_at: float) -> None:
+        """Note that hookd.hook.paused was raised for `hook`'s pause made at `paused_at` (a later pause
+        stays unannounced). Idempotent."""
         ...
 
     async def resume_hook(self, hook: str, now: float) -> HookPause | None:

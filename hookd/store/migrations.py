@@ -154,4 +154,29 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX deliveries_retry_due ON deliveries(hook, next_at, id) WHERE state = 'pending' AND attempts > 0
         """,
     ),
+    (
+        "0009_pause_announced",
+        # One migration for two hook_state columns sets (issue 21, new user's findings).
+        """
+        -- Whether hookd.hook.paused was raised for the pause: `hookd hooks pause` stores 0 (it cannot tell
+        -- a stopped daemon), the daemon raises it when it reads the pause, at start too, then sets 1.
+        -- Pauses stored before were told when they happened: 1.
+        ALTER TABLE hook_state ADD COLUMN pause_announced INTEGER NOT NULL DEFAULT 1;
+        -- When the hook's last successful and last failed attempt ended (hookd hooks list), written with
+        -- each batch of outcomes, so listing reads no attempts. Filled once here from stored attempts.
+        ALTER TABLE hook_state ADD COLUMN last_success_at REAL;
+        ALTER TABLE hook_state ADD COLUMN last_failure_at REAL;
+        INSERT INTO hook_state (hook, last_success_at, last_failure_at, updated_at)
+            SELECT hook, max(CASE WHEN outcome = 'delivered' THEN ended END),
+                   max(CASE WHEN outcome <> 'delivered' THEN ended END), max(ended)
+            FROM (SELECT d.hook AS hook, a.outcome AS outcome, a.started_at + coalesce(a.duration_s, 0) AS ended
+                  FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+                  UNION ALL
+                  SELECT b.hook, a.outcome, a.started_at + coalesce(a.duration_s, 0)
+                  FROM attempts a JOIN batches b ON b.id = a.delivery_id)
+            WHERE true GROUP BY hook
+            ON CONFLICT (hook) DO UPDATE SET last_success_at = excluded.last_success_at,
+                last_failure_at = excluded.last_failure_at
+        """,
+    ),
 )

@@ -393,15 +393,17 @@ class SQLiteStore:
             # Deliveries with an ordering key (or batches of such) that end for good now: the next of each
             # one's key goes.
             ended = [(r.delivery_id, r.started_at) for r in records if r.ordered and r.state in FINISHED_STATES]
+            last = hook_state.last_outcomes(records)  # one hook_state row per hook of the batch
             if ended:
                 await self._write_hot(
                     len(records) + members, _record_attempts_and_advance, _attempt_rows(records),
-                    _delivery_updates(records), batches, ended,
+                    _delivery_updates(records), batches, ended, last,
                 )  # fmt: skip
                 return
             await self._write_hot(
-                len(records) + members, _record_attempts, _attempt_rows(records), _delivery_updates(records), batches
-            )
+                len(records) + members, _record_attempts, _attempt_rows(records), _delivery_updates(records), batches,
+                last,
+            )  # fmt: skip
 
     async def next_due_at(self, hooks: Sequence[str]) -> float | None:
         return await self._db.run(reads.next_due_at, hooks) if hooks else None
@@ -526,6 +528,9 @@ class SQLiteStore:
 
     async def pause_hook(self, hook: str, pause: HookPause) -> HookPause | None:
         return await self._write(hook_state.pause_hook, hook, pause)
+
+    async def mark_pause_announced(self, hook: str, paused_at: float) -> None:
+        await self._write(hook_state.mark_pause_announced, hook, paused_at)
 
     async def resume_hook(self, hook: str, now: float) -> HookPause | None:
         return await self._write(hook_state.resume_hook, hook, now)
@@ -852,7 +857,10 @@ def _record_attempts(
     attempt_rows: Sequence[tuple[object, ...]],
     updates: Sequence[tuple[object, ...]],
     batch_updates: Sequence[tuple[object, ...]] = (),
+    last: Sequence[tuple[str, float | None, float | None, float]] = (),
 ) -> None:
+    if last:
+        hook_state.record_last_outcomes(db, last)
     _insert_rows(
         db,
         "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_s, status, error, "
@@ -890,10 +898,11 @@ def _record_attempts_and_advance(
     updates: Sequence[tuple[object, ...]],
     batch_updates: Sequence[tuple[object, ...]],
     ended: Sequence[tuple[str, float]],
+    last: Sequence[tuple[str, float | None, float | None, float]] = (),
 ) -> None:
     """`_record_attempts`, then the next delivery of each ended delivery's ordering key becomes due (a
     batch's id stands for its members: each of their keys)."""
-    _record_attempts(db, attempt_rows, updates, batch_updates)
+    _record_attempts(db, attempt_rows, updates, batch_updates, last)
     for delivery_id, at in ended:
         rows = (
             db.execute(

@@ -1,0 +1,24 @@
+"""Hints for an expression written in the template habit: `ordering_key: "{{ data.order_id }}"`.
+
+Payload templates put expressions inside `{{ }}`; ordering_key (like filter) is a bare JMESPath
+expression, where `{` starts a multiselect hash, so the parser's own message ("Expecting:
+quoted_identifier, got: lbrace") does not say what to write instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BRACED = re.compile(r"\s*\{\{\s*(?P<inner>.*?)\s*\}\}\s*", re.DOTALL)
+
+
+def braced_expression_hint(key: str, expression: str) -> str | None:
+    """The sentence for `key`'s value written as `{{ expr }}`, naming what to write; None otherwise."""
+    m = _BRACED.fullmatch(expression)
+    if m is None or not m.group("inner"):
+        return None
+    inner = m.group("inner")
+    return (
+        f"{expression!r} is written as a template, but {key} is a JMESPath expression: write the JMESPath "
+        f"expression without {{{{ }}}}: {inner}"
+    )
