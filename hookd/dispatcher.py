@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
 from hookd.batching import Batcher
@@ -237,12 +237,15 @@ class Lane:
 
     __slots__ = (
         "batch", "batch_at", "breaker", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "paused",
-        "ready", "reserved", "retry_at", "stopped", "turns",
+        "ready", "reserved", "retry_at", "slots", "stopped", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
         self.limit = limit  # the hook's own concurrency
+        # How many may be in flight now: the limit, or one while its breaker probes (restate() sets it),
+        # so has_slot() keeps to one probe at no extra cost.
+        self.slots = limit
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
         # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
         self.ready: deque[DueDelivery] = deque()
@@ -285,10 +288,11 @@ class Lane:
     def restate(self) -> None:
         """Recompute `stopped` after a pause or the breaker changed."""
         self.stopped = self.paused is not None or (self.breaker is not None and self.breaker.state == "open")
+        self.slots = 1 if self.breaker is not None and self.breaker.state == "half_open" else self.limit
 
     def has_slot(self) -> bool:
         """Under its own limit and not held or stopped (the dispatcher checks the global limit)."""
-        return self.in_flight < self.limit and not self.held_until and not self.stopped
+        return self.in_flight < self.slots and not self.held_until and not self.stopped
 
     def room(self) -> int:
         """How many more of its deliveries may be claimed: its free slots plus one round in reserve
@@ -594,6 +598,8 @@ class Dispatcher:
             for hook, n in limits.items():
                 if got[hook] < n:
                     self.lanes[hook].exhausted = True
+            if due:
+                await self._give_back_gated(got)
             self._fill()
             if any(got[h] >= n for h, n in limits.items()):
                 return False  # some hook got all it asked for: more may be due right now
@@ -748,6 +754,8 @@ class Dispatcher:
             if lane.bucket is not None and len(ready) < units:
                 lane.bucket.give_back(units - len(ready))  # a request each: the ones not claimed come back
             lane.ready.extend(ready)
+            if ready:
+                await self._give_back_gated((name,))
             claimed = claimed or bool(ready)
             if len(ready) >= units:
                 full = True
@@ -781,6 +789,19 @@ class Dispatcher:
             lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
             lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
         return unsent
+
+    async def _give_back_gated(self, hooks: Iterable[str]) -> None:
+        """After an awaited claim for `hooks`: a lane that a gate closed on meanwhile (a pause, the
+        receiver asking to stop, its breaker opening, a hold) had its ready deliveries given back then,
+        but not what this claim brought: it goes back now, attempt uncounted, as committed() has the
+        round do for ingest. Else it would wait `delivering`, its attempt spent, for the whole pause."""
+        unsent: list[DueDelivery] = []
+        for hook in hooks:
+            lane = self.lanes[hook]
+            if (lane.stopped or lane.held_until) and lane.ready:
+                unsent.extend(self._take_back(lane))
+        if unsent:
+            await self._release(unsent)
 
     async def _release(self, units: Sequence[DueDelivery]) -> None:
         """Give back claimed units that were not sent (Store.release): a batch as a whole."""

@@ -5,9 +5,21 @@ max_wait counts from when its oldest delivery was stored."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db
+import pytest
+
+from hookd.breaker import Breaker
+from hookd.config.model import BreakerConfig
+from hookd.daemon import Daemon
+from hookd.dispatcher import Lane
+from hookd.store.base import HookPause
+from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
+from tests.manual_clock import ManualClock
+from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 
@@ -34,3 +46,77 @@ async def test_a_batched_ordered_hooks_render_failure_releases_its_key(short_dir
     assert db_rows(db, "SELECT batch_id IS NULL FROM deliveries WHERE event_id = 'a1'") == [(1,)]
     sent = [item["id"] for r in receiver.at("/b") for item in r.json()]  # type: ignore[union-attr]
     assert sorted(sent) == ["a2", "b1"]
+
+
+async def _stop_by_pause(daemon: Daemon, clock: ManualClock) -> None:
+    await daemon.dispatcher.pause("h", HookPause(by="operator", reason="a test", at=clock.now()))
+
+
+async def _stop_by_hold(daemon: Daemon, clock: ManualClock) -> None:
+    await daemon.dispatcher._hold(daemon.dispatcher.lanes["h"], clock.now() + 60.0)
+
+
+@pytest.mark.parametrize("stop", [_stop_by_pause, _stop_by_hold], ids=["pause", "hold"])
+@pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
+async def test_a_lane_stopped_while_its_claim_is_awaited_gives_back_what_the_claim_brought(
+    short_dir: Path,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    stop: Callable[[Daemon, ManualClock], Awaitable[None]],
+    batched: bool,
+) -> None:
+    """1. A daemon on a ManualClock; hook h (batched or not); ingest claims nothing itself, and the
+       dispatcher's claim transaction is held open once it has claimed. 2. e1..e3 are sent; while
+       their claim is awaited the hook is paused (or held by a Retry-After). 3. The claim returns.
+    Result: the three go back to pending with no attempt counted, nothing waits in the lane, and the
+    receiver gets nothing."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    batch = ", batch: {max_events: 3, max_wait: 1s}" if batched else ""
+    hook = f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 10{batch}}}'
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(basic_config(short_dir, receiver, hook), clock) as daemon:
+        monkeypatch.setattr(daemon.dispatcher, "reserve", lambda hook, n: 0)
+        store = daemon.dispatcher.store
+        name = "claim_formed" if batched else "claim_due"
+        real = getattr(store, name)
+        claimed, go_on = asyncio.Event(), asyncio.Event()
+
+        async def held_open(*args: Any) -> Any:
+            out = await real(*args)
+            if any(out):
+                claimed.set()
+                await go_on.wait()
+            return out
+
+        monkeypatch.setattr(store, name, held_open)
+        await send_lines(short_dir / "s.sock", [event_line("o", id=f"e{i}") for i in (1, 2, 3)])
+        await asyncio.wait_for(claimed.wait(), 20)
+        assert db_rows(db, "SELECT DISTINCT state FROM deliveries") == [("delivering",)]
+        await stop(daemon, clock)
+        go_on.set()
+        rows = await wait_db(db, "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id",
+                             lambda r: all(s == "pending" for _, s, _ in r))  # fmt: skip
+        assert rows == [("e1", "pending", 0), ("e2", "pending", 0), ("e3", "pending", 0)]
+        await wait_until(lambda: clock.waiting() > 0)
+        assert not daemon.dispatcher.lanes["h"].ready
+    assert receiver.requests == []
+
+
+def test_a_half_open_breaker_lets_one_probe_start() -> None:
+    """A lane of concurrency 10 whose breaker is half-open has a slot for one delivery, not ten; closed
+    again, it has its ten."""
+    lane = Lane("h", 10)
+    lane.breaker = Breaker(BreakerConfig(failures=1, cooldown_s=30.0, disable_after_s=None))
+    lane.breaker.failed(0.0, "HTTP 503")
+    lane.breaker.tick(30.0)
+    assert lane.breaker.state == "half_open"
+    lane.restate()
+    assert lane.has_slot()
+    lane.in_flight = 1  # the probe
+    assert not lane.has_slot()
+    lane.breaker.succeeded(31.0)
+    lane.restate()
+    assert lane.has_slot()
+    lane.in_flight = 10
+    assert not lane.has_slot()
