@@ -572,7 +572,10 @@ class Dispatcher:
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
-        if self.clock.now() >= self._states_due:
+        now = self.clock.now()
+        # Also when the (wall) clock was stepped back since the last read: the next read's time would
+        # otherwise be as far off as the step, and a `hookd hooks pause` would wait that long.
+        if now >= self._states_due or now < self._states_due - POLL_INTERVAL_S:
             await self._read_hook_states()
         if self._stopped_ready:
             await self._give_back_stopped()

@@ -16,9 +16,12 @@ from hookd.breaker import Breaker
 from hookd.config.model import BreakerConfig
 from hookd.daemon import Daemon
 from hookd.dispatcher import Lane
+from hookd.ratelimit import TokenBucket
 from hookd.store.base import HookPause
+from hookd.units import parse_rate
 from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
+from tests.test_h19_history import hookd
 from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
@@ -120,3 +123,42 @@ def test_a_half_open_breaker_lets_one_probe_start() -> None:
     assert lane.has_slot()
     lane.in_flight = 10
     assert not lane.has_slot()
+
+
+def test_a_token_bucket_keeps_filling_after_the_clock_steps_back() -> None:
+    """1. 1/s (burst 1): its token taken. 2. The wall clock is stepped back an hour, then a second passes.
+    Result: a token is there (the step counted as no time passed), not an hour later."""
+    clock = ManualClock()
+    bucket = TokenBucket(parse_rate("1/s"), clock)
+    assert bucket.take(1) == 1
+    clock.set_back(3600.0)
+    assert bucket.available() == 0
+    clock.advance(1.0)
+    assert bucket.available() == 1
+    assert bucket.take(1) == 1
+    assert bucket.next_token_at() == clock.now() + 1.0
+
+
+async def test_a_pause_from_the_cli_is_taken_up_after_the_clock_steps_back(short_dir: Path, receiver: Receiver) -> None:
+    """1. A daemon on a ManualClock, hook h; e0 delivered. 2. The wall clock is stepped back an hour;
+    `hookd hooks pause h`. 3. The poll interval (1 s) passes.
+    Result: the daemon's lane is paused, and e1, sent then, is stored and waits (not an hour later)."""
+    hook = f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}'
+    cfg = basic_config(short_dir, receiver, hook)
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(cfg, clock) as daemon:
+        await send_lines(short_dir / "s.sock", [event_line("o", id="e0")])
+        await receiver.wait_count(1)
+        await wait_until(lambda: clock.waiting() > 0)
+        clock.set_back(3600.0)
+        paused = await hookd("hooks", "pause", "h", "-c", str(cfg))
+        assert paused.exit_code == 0, paused.output
+        lane = daemon.dispatcher.lanes["h"]
+        assert lane.paused is None
+        clock.advance(1.0)
+        await wait_until(lambda: lane.paused is not None)
+        await send_lines(short_dir / "s.sock", [event_line("o", id="e1")])
+        await wait_db(db, "SELECT state FROM deliveries WHERE event_id = 'e1'", lambda r: r == [("pending",)])
+        await wait_until(lambda: clock.waiting() > 0)
+    assert [r.json()["id"] for r in receiver.requests] == ["e0"]  # type: ignore[index]
