@@ -1103,7 +1103,8 @@ class Dispatcher:
         if stop_reason is not None:
             await self.pause(b.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
         lane = self.lanes[b.hook]
-        if lane.breaker is not None and not self._draining:
+        # An answer that paused the hook is that one happening (one alert), not also a breaker failure.
+        if lane.breaker is not None and not self._draining and stop_reason is None:
             await self._breaker_saw(lane, lane.breaker, outcome)
         if (
             plan.state == "pending"
@@ -1196,7 +1197,9 @@ class Dispatcher:
         if stop_reason is not None:
             await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
         lane = self.lanes[d.hook]
-        if lane.breaker is not None and not self._draining:  # replay --wait sends what it was given once
+        # replay --wait sends what it was given once. An answer that paused the hook (410, or the header
+        # webhook-delivery: disable) is that one happening, with its one alert: not also a breaker failure.
+        if lane.breaker is not None and not self._draining and stop_reason is None:
             await self._breaker_saw(lane, lane.breaker, outcome)
         # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
         # given once and leaves retries to the daemon.

@@ -19,10 +19,11 @@ from hookd.dispatcher import Lane
 from hookd.ratelimit import TokenBucket
 from hookd.store.base import HookPause
 from hookd.units import parse_rate
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_h19_history import hookd
 from tests.test_h19_tail_health import daemon_on
+from tests.test_h21_alerts_lanes import alerting_config, alerts_at
 from tests.test_serve import basic_config
 
 
@@ -162,3 +163,24 @@ async def test_a_pause_from_the_cli_is_taken_up_after_the_clock_steps_back(short
         await wait_db(db, "SELECT state FROM deliveries WHERE event_id = 'e1'", lambda r: r == [("pending",)])
         await wait_until(lambda: clock.waiting() > 0)
     assert [r.json()["id"] for r in receiver.requests] == ["e0"]  # type: ignore[index]
+
+
+async def test_an_answer_that_pauses_the_hook_is_not_also_a_breaker_failure(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """1. h has a breaker that opens at the first failure; its receiver answers 503 with
+    `webhook-delivery: disable`; ops listens to hookd.hook.* and hookd.breaker.*. 2. One event.
+    Result: h is paused by the receiver and its breaker stays closed, no failure counted: ops gets
+    one alert, hookd.hook.paused."""
+    receiver.on("/h", Reply(status=503, headers={"webhook-delivery": "disable"}))
+    cfg = alerting_config(short_dir, receiver, ", breaker: {failures: 1, cooldown: 1m}")
+    async with daemon_on(cfg, ManualClock()) as daemon:
+        await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")])
+        lane = daemon.dispatcher.lanes["h"]
+        await receiver.wait_count(1, "/ops")
+        await wait_until(lambda: lane.paused is not None and lane.in_flight == 0)
+        assert lane.breaker is not None
+        assert (lane.breaker.state, lane.breaker.in_a_row) == ("closed", 0)
+        await wait_until(lambda: daemon.dispatcher.in_flight_total == 0)
+    reason = "the receiver answered HTTP 503 with the header webhook-delivery: disable"
+    assert alerts_at(receiver) == [("hookd.hook.paused", "h", reason)]
