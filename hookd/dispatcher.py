@@ -750,7 +750,9 @@ class Dispatcher:
                     b.items = _items(batcher, b)
                 ready += batches
                 ready += singles
-                later = found.later_at + batcher.config.max_wait_s if found.later_at is not None else None
+                # A delivery falling due later may have been stored long before: looked at then (form() says
+                # how much of max_wait it still has to wait).
+                later = found.later_at
                 wait_at = min((t for t in (formed.wait_until, found.retry_at, later) if t is not None), default=None)
             if ready and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(ready, "claimed")

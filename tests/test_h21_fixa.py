@@ -24,6 +24,7 @@ from tests.manual_clock import ManualClock
 from tests.test_h19_history import hookd
 from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_alerts_lanes import alerting_config, alerts_at
+from tests.test_h21_batch_config import batcher, candidates
 from tests.test_serve import basic_config
 
 
@@ -184,3 +185,43 @@ async def test_an_answer_that_pauses_the_hook_is_not_also_a_breaker_failure(
         await wait_until(lambda: daemon.dispatcher.in_flight_total == 0)
     reason = "the receiver answered HTTP 503 with the header webhook-delivery: disable"
     assert alerts_at(receiver) == [("hookd.hook.paused", "h", reason)]
+
+
+def test_max_wait_counts_from_when_the_oldest_delivery_was_stored(tmp_path: Path) -> None:
+    """Deliveries stored at 100 and 101 that fall due only at 200 (a key's next ones, a backlog after a
+    pause) go at once with max_wait 5s; one stored at 198 waits until 203; a lone payload larger than
+    max_size goes at once."""
+    b = batcher(tmp_path, "{max_events: 10, max_size: 20B, max_wait: 5s}")
+    formed = b.form(candidates([b'{"n":1}', b'{"n":2}'], [101.0, 100.0]), now=200.0, units=10)
+    assert [[d.id for d in g] for g in formed.batches] == [["d0", "d1"]] and formed.wait_until is None
+    formed = b.form(candidates([b'{"n":1}'], [198.0]), now=200.0, units=10)
+    assert formed.batches == [] and formed.wait_until == 203.0
+    big = b'"' + b"x" * 30 + b'"'
+    b = batcher(tmp_path, "{max_events: 10, max_size: 20B, max_wait: 5s}")  # d0 is another delivery now
+    formed = b.form(candidates([big], [200.0]), now=200.0, units=10)
+    assert [[d.id for d in g] for g in formed.batches] == [["d0"]] and formed.wait_until is None
+
+
+async def test_an_ordered_batched_keys_queue_drains_without_waiting_max_wait_per_batch(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. A daemon on a ManualClock; hook h orders by data.order_id and batches (max_wait 1m).
+    2. a1, a2, a3 (all key A): a batch holds one delivery per key. 3. The minute passes once.
+    Result: a1's batch goes, then a2's and a3's, each at once as the one before it ends (they were
+    stored a minute ago), while the clock stands."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    hook = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/b")}", ordering_key: data.order_id, '
+        "batch: {max_events: 10, max_wait: 1m}}"
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(basic_config(short_dir, receiver, hook), clock):
+        ids = ("a1", "a2", "a3")
+        await send_lines(short_dir / "s.sock", [event_line("o", id=i, data={"order_id": "A"}) for i in ids])
+        await wait_until(lambda: clock.waiting() > 0)
+        assert receiver.requests == []
+        clock.advance(60.0)
+        await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(3,)])
+    batches = [[item["id"] for item in r.json()] for r in receiver.at("/b")]  # type: ignore[union-attr]
+    assert batches == [["a1"], ["a2"], ["a3"]]
