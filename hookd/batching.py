@@ -23,6 +23,9 @@ from hookd.templates import RenderError, Template, compile_template
 
 # The array's brackets; each item after the first adds a comma.
 _BRACKETS = 2
+# The least one more payload adds to an array: its comma and one byte (`0`). A batch that has no room
+# for it is full, and goes at once (a single payload larger than max_size, too).
+_LEAST_ADDED = 2
 
 
 @dataclass(slots=True)
@@ -72,16 +75,16 @@ class Batcher:
     def form(self, candidates: BatchCandidates, now: float, units: int, *, flush: bool = False) -> Formed:
         """Up to `units` batches of the due deliveries, oldest first: a batch closes at max_events, or
         when one more payload would take its array past max_size (a payload larger than max_size goes
-        alone). The last, still open, goes too when its oldest has waited max_wait, or with `flush`
-        (a command that drains does not wait)."""
+        alone). The last, still open, goes too when it is full, when its oldest has waited max_wait
+        since it was stored, or with `flush` (a command that drains does not wait)."""
         config = self.config
         rendered: dict[str, bytes | RequestRenderError] = {}
         groups: list[list[DueDelivery]] = []
         singles: list[DueDelivery] = []
         group: list[DueDelivery] = []
-        opened_at = 0.0  # when the open group's oldest fell due
+        opened_at = 0.0  # when the open group's oldest was stored
         size = _BRACKETS
-        for d, due_at in zip(candidates.due, candidates.due_at, strict=True):
+        for d, created_at in zip(candidates.due, candidates.created_at, strict=True):
             item = self._rendered.get(d.id)
             if item is None:
                 try:
@@ -96,13 +99,14 @@ class Batcher:
             if group and (len(group) >= config.max_events or size + added > config.max_size):
                 groups.append(group)
                 group, size, added = [], _BRACKETS, len(item)
-            if not group:
-                opened_at = due_at
+            if not group or created_at < opened_at:
+                opened_at = created_at
             group.append(d)
             size += added
         wait_until: float | None = None
         if group:
-            if flush or len(group) >= config.max_events or opened_at + config.max_wait_s <= now:
+            full = len(group) >= config.max_events or size + _LEAST_ADDED > config.max_size
+            if flush or full or opened_at + config.max_wait_s <= now:
                 groups.append(group)
             else:
                 wait_until = opened_at + config.max_wait_s

@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
 from hookd.batching import Batcher
@@ -237,12 +237,15 @@ class Lane:
 
     __slots__ = (
         "batch", "batch_at", "breaker", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "paused",
-        "ready", "reserved", "retry_at", "stopped", "turns",
+        "ready", "reserved", "retry_at", "slots", "stopped", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
         self.limit = limit  # the hook's own concurrency
+        # How many may be in flight now: the limit, or one while its breaker probes (restate() sets it),
+        # so has_slot() keeps to one probe at no extra cost.
+        self.slots = limit
         # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
         # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
         self.ready: deque[DueDelivery] = deque()
@@ -285,10 +288,11 @@ class Lane:
     def restate(self) -> None:
         """Recompute `stopped` after a pause or the breaker changed."""
         self.stopped = self.paused is not None or (self.breaker is not None and self.breaker.state == "open")
+        self.slots = 1 if self.breaker is not None and self.breaker.state == "half_open" else self.limit
 
     def has_slot(self) -> bool:
         """Under its own limit and not held or stopped (the dispatcher checks the global limit)."""
-        return self.in_flight < self.limit and not self.held_until and not self.stopped
+        return self.in_flight < self.slots and not self.held_until and not self.stopped
 
     def room(self) -> int:
         """How many more of its deliveries may be claimed: its free slots plus one round in reserve
@@ -568,7 +572,10 @@ class Dispatcher:
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
-        if self.clock.now() >= self._states_due:
+        now = self.clock.now()
+        # Also when the (wall) clock was stepped back since the last read: the next read's time would
+        # otherwise be as far off as the step, and a `hookd hooks pause` would wait that long.
+        if now >= self._states_due or now < self._states_due - POLL_INTERVAL_S:
             await self._read_hook_states()
         if self._stopped_ready:
             await self._give_back_stopped()
@@ -594,6 +601,8 @@ class Dispatcher:
             for hook, n in limits.items():
                 if got[hook] < n:
                     self.lanes[hook].exhausted = True
+            if due:
+                await self._give_back_gated(got)
             self._fill()
             if any(got[h] >= n for h, n in limits.items()):
                 return False  # some hook got all it asked for: more may be due right now
@@ -741,13 +750,17 @@ class Dispatcher:
                     b.items = _items(batcher, b)
                 ready += batches
                 ready += singles
-                later = found.later_at + batcher.config.max_wait_s if found.later_at is not None else None
+                # A delivery falling due later may have been stored long before: looked at then (form() says
+                # how much of max_wait it still has to wait).
+                later = found.later_at
                 wait_at = min((t for t in (formed.wait_until, found.retry_at, later) if t is not None), default=None)
             if ready and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(ready, "claimed")
             if lane.bucket is not None and len(ready) < units:
                 lane.bucket.give_back(units - len(ready))  # a request each: the ones not claimed come back
             lane.ready.extend(ready)
+            if ready:
+                await self._give_back_gated((name,))
             claimed = claimed or bool(ready)
             if len(ready) >= units:
                 full = True
@@ -781,6 +794,19 @@ class Dispatcher:
             lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
             lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
         return unsent
+
+    async def _give_back_gated(self, hooks: Iterable[str]) -> None:
+        """After an awaited claim for `hooks`: a lane that a gate closed on meanwhile (a pause, the
+        receiver asking to stop, its breaker opening, a hold) had its ready deliveries given back then,
+        but not what this claim brought: it goes back now, attempt uncounted, as committed() has the
+        round do for ingest. Else it would wait `delivering`, its attempt spent, for the whole pause."""
+        unsent: list[DueDelivery] = []
+        for hook in hooks:
+            lane = self.lanes[hook]
+            if (lane.stopped or lane.held_until) and lane.ready:
+                unsent.extend(self._take_back(lane))
+        if unsent:
+            await self._release(unsent)
 
     async def _release(self, units: Sequence[DueDelivery]) -> None:
         """Give back claimed units that were not sent (Store.release): a batch as a whole."""
@@ -1082,7 +1108,8 @@ class Dispatcher:
         if stop_reason is not None:
             await self.pause(b.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
         lane = self.lanes[b.hook]
-        if lane.breaker is not None and not self._draining:
+        # An answer that paused the hook is that one happening (one alert), not also a breaker failure.
+        if lane.breaker is not None and not self._draining and stop_reason is None:
             await self._breaker_saw(lane, lane.breaker, outcome)
         if (
             plan.state == "pending"
@@ -1175,7 +1202,9 @@ class Dispatcher:
         if stop_reason is not None:
             await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
         lane = self.lanes[d.hook]
-        if lane.breaker is not None and not self._draining:  # replay --wait sends what it was given once
+        # replay --wait sends what it was given once. An answer that paused the hook (410, or the header
+        # webhook-delivery: disable) is that one happening, with its one alert: not also a breaker failure.
+        if lane.breaker is not None and not self._draining and stop_reason is None:
             await self._breaker_saw(lane, lane.breaker, outcome)
         # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
         # given once and leaves retries to the daemon.

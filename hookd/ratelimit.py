@@ -46,7 +46,10 @@ class TokenBucket:
         now = self.clock.now()
         if now > self.updated_at:
             self.tokens = min(float(self.burst), self.tokens + (now - self.updated_at) * self.rate_per_s)
-            self.updated_at = now
+        # The clock is wall time: stepped back (NTP, an operator), `now` is before the last refill. No
+        # time has passed then, and counting from `now` on keeps the bucket filling; waiting for the
+        # clock to catch up with the old time would stop the hook for as long as the step.
+        self.updated_at = now
         return self.tokens
 
     def available(self) -> int:

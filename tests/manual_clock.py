@@ -60,6 +60,12 @@ class ManualClock:
                 if not future.done():
                     future.set_result(None)
 
+    def set_back(self, seconds: float) -> None:
+        """Step the time back (NTP correcting the wall clock): what sleeps still wakes after its own
+        duration, as a real sleep (on the event loop's monotonic time) does."""
+        self._now -= seconds
+        self._sleepers = [(at - seconds, asked, f, w) for at, asked, f, w in self._sleepers]
+
     def sleeping(self, seconds: float) -> int:
         """How many tasks are asleep now for a sleep of `seconds`."""
         return sum(1 for _, asked, _, waiting in self._sleepers if asked == seconds and not waiting)

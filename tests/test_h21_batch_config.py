@@ -96,9 +96,9 @@ def batcher(tmp_path: Path, batch: str, hook_extra: str = "") -> Batcher:
     return Batcher(Router(settings.hooks).hooks[0])
 
 
-def candidates(bodies: list[bytes], due_at: list[float]) -> BatchCandidates:
-    return BatchCandidates(due=tuple(due(i, b) for i, b in enumerate(bodies)), due_at=tuple(due_at), retry_at=None,
-                           later_at=None)  # fmt: skip
+def candidates(bodies: list[bytes], created_at: list[float]) -> BatchCandidates:
+    return BatchCandidates(due=tuple(due(i, b) for i, b in enumerate(bodies)), created_at=tuple(created_at),
+                           retry_at=None, later_at=None)  # fmt: skip
 
 
 def test_form_closes_at_max_events_and_max_size_and_waits_for_max_wait(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_form_closes_at_max_events_and_max_size_and_waits_for_max_wait(tmp_path:
     b = batcher(tmp_path, "{max_events: 3, max_wait: 5s}")
     formed = b.form(candidates(four, [100.0, 101.0, 102.0, 103.0]), now=104.0, units=10)
     assert [[d.id for d in g] for g in formed.batches] == [["d0", "d1", "d2"]]
-    assert formed.wait_until == 108.0  # the fourth waits 5 s from when it fell due
+    assert formed.wait_until == 108.0  # the fourth waits 5 s from when it was stored
     formed = b.form(candidates(four[3:], [103.0]), now=108.0, units=10)
     assert [[d.id for d in g] for g in formed.batches] == [["d0"]] and formed.wait_until is None
     formed = b.form(candidates(four[3:], [103.0]), now=104.0, units=10, flush=True)  # replay --wait

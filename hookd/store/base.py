@@ -86,7 +86,9 @@ class BatchCandidates:
     # Pending deliveries of the hook in no batch yet and due, oldest first: `attempt` is the attempts
     # made so far, and `body` empty for the ids the caller said it knows.
     due: tuple[DueDelivery, ...]
-    due_at: tuple[float, ...]  # when each of `due` fell due (how long it has waited)
+    # When each of `due` was stored: max_wait counts from then, not from when it fell due, so a key's
+    # next delivery (due once the one before it ended) or a backlog after a pause does not wait again.
+    created_at: tuple[float, ...]
     retry_at: float | None  # when the hook's next pending batch is due, or None
     later_at: float | None  # when the next of its deliveries in no batch falls due (after now), or None
 

@@ -721,14 +721,18 @@ def _bodies(db: sqlite3.Connection, event_ids: Sequence[str]) -> dict[str, bytes
     return bodies
 
 
-_MEMBER_COLUMNS = "id, event_id, hook, attempts, replay_of"
+# With the ordering key: a member or single of an ordered hook that ends for good must release its key
+# (the recorder looks the key up only for an attempt marked `ordered`).
+_MEMBER_COLUMNS = "id, event_id, hook, attempts, replay_of, ordering_key"
 
 
-def _due(rows: Sequence[tuple[str, str, str, int, str | None]], bodies: Mapping[str, bytes]) -> list[DueDelivery]:
+def _due(
+    rows: Sequence[tuple[str, str, str, int, str | None, str | None]], bodies: Mapping[str, bytes]
+) -> list[DueDelivery]:
     """Claimed rows (_MEMBER_COLUMNS) as DueDelivery, oldest first (uuid7 ids sort by creation)."""
     return [
-        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r)
-        for d, e, h, a, r in sorted(rows, key=lambda row: row[0])
+        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r, ordering_key=k)
+        for d, e, h, a, r, k in sorted(rows, key=lambda row: row[0])
     ]
 
 
@@ -744,7 +748,7 @@ def _claim_batches(db: sqlite3.Connection, hook: str, now: float, limit: int) ->
             (hook, now, limit),
         ).fetchall()
     ]
-    claimed: list[tuple[str, int, list[tuple[str, str, str, int, str | None]]]] = []
+    claimed: list[tuple[str, int, list[tuple[str, str, str, int, str | None, str | None]]]] = []
     for batch_id in ids:
         members = db.execute(
             f"UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "

@@ -366,7 +366,7 @@ def batch_candidates(
     db: sqlite3.Connection, hook: str, now: float, limit: int, known: AbstractSet[str]
 ) -> BatchCandidates:
     rows = db.execute(
-        "SELECT id, event_id, attempts, replay_of, next_at FROM deliveries WHERE state = 'pending' AND hook = ? "
+        "SELECT id, event_id, attempts, replay_of, created_at FROM deliveries WHERE state = 'pending' AND hook = ? "
         "AND next_at <= ? AND batch_id IS NULL ORDER BY next_at, id LIMIT ?",
         (hook, now, limit),
     ).fetchall()
@@ -391,7 +391,7 @@ def batch_candidates(
     ).fetchone()
     return BatchCandidates(
         due=due,
-        due_at=tuple(float(r[4]) for r in rows),
+        created_at=tuple(float(r[4]) for r in rows),
         retry_at=float(retry[0]) if retry is not None and retry[0] is not None else None,
         later_at=float(later[0]) if later is not None else None,
     )
