@@ -1111,14 +1111,8 @@ class Dispatcher:
         # An answer that paused the hook is that one happening (one alert), not also a breaker failure.
         if lane.breaker is not None and not self._draining and stop_reason is None:
             await self._breaker_saw(lane, lane.breaker, outcome)
-        if (
-            plan.state == "pending"
-            and outcome.retry_after_s is not None
-            and outcome.status in (429, 503)
-            and not self._draining
-        ):
-            assert plan.next_at is not None
-            await self._hold(self.lanes[b.hook], plan.next_at)
+        if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
+            await self._hold(self.lanes[b.hook], until)
         n = len(b.members)
         if plan.state == "delivered":
             self.delivered_total += n
@@ -1206,16 +1200,8 @@ class Dispatcher:
         # webhook-delivery: disable) is that one happening, with its one alert: not also a breaker failure.
         if lane.breaker is not None and not self._draining and stop_reason is None:
             await self._breaker_saw(lane, lane.breaker, outcome)
-        # A lane is held in the daemon only: a command that drains (replay --wait) sends what it was
-        # given once and leaves retries to the daemon.
-        if (
-            plan.state == "pending"
-            and outcome.retry_after_s is not None
-            and outcome.status in (429, 503)
-            and not self._draining
-        ):
-            assert plan.next_at is not None  # pending: due again then (Retry-After, capped at max_delay)
-            await self._hold(self.lanes[d.hook], plan.next_at)
+        if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
+            await self._hold(self.lanes[d.hook], until)
         if plan.state == "delivered":
             self.delivered_total += 1
         elif plan.state == "failed":
@@ -1270,6 +1256,17 @@ class Dispatcher:
                 ordered=d.ordering_key is not None or (members != () and hook.ordering is not None),
             )
         )
+
+    def _told_later(self, hook: CompiledHook, outcome: Outcome) -> float | None:
+        """Until when the whole lane waits because the receiver said "later" (429 or 503 with
+        Retry-After, capped at the hook's max_delay): the receiver's own time, not the told delivery's
+        next try, which is at least the policy's delay (so Retry-After: 0 never spends the retries at
+        once, yet does not hold the other deliveries). None when it asked for no wait. A command that
+        drains (replay --wait) sends what it was given once and leaves retries to the daemon."""
+        if outcome.retry_after_s is None or outcome.status not in (429, 503) or self._draining:
+            return None
+        wait = min(max(outcome.retry_after_s, 0.0), hook.config.retry.max_delay_s)
+        return self.clock.now() + wait if wait > 0 else None
 
     def _log(self, d: DueDelivery, hook: CompiledHook, outcome: Outcome, state: str, next_at: float | None) -> None:
         if state == "delivered" and not log.isEnabledFor(logging.INFO):

@@ -52,3 +52,29 @@ async def test_retry_after_holds_the_whole_lane_without_spending_attempts(
     assert len(receiver.at("/h")) == 4
     assert db_rows(db, "SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
                        "WHERE d.hook = 'h'") == [(4,)]  # fmt: skip
+
+
+async def test_retry_after_zero_holds_nothing_but_the_told_delivery_waits_its_backoff(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. A daemon on a ManualClock; hook h (concurrency 1, initial_delay 5s) whose receiver answers
+       the first request 429 with Retry-After: 0, then 200. 2. Three events.
+    Result: the receiver asked for no wait, so the lane is not held: e2 and e3 are delivered while the
+    clock stands; e1 waits its policy's 5 s (Retry-After never shortens a delay) and goes once the
+    clock has moved them."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    receiver.on("/h", Reply(status=429, headers={"Retry-After": "0"}))
+    hooks = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 1, '
+        "retry: {initial_delay: 5s, jitter: false}}"
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(basic_config(short_dir, receiver, hooks), clock):
+        acks = await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)])
+        assert all(a["ok"] for a in acks)
+        query = "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id"
+        await wait_db(db, query, lambda r: r == [("e1", "pending", 1), ("e2", "delivered", 1), ("e3", "delivered", 1)])
+        clock.advance(5.0)
+        await wait_db(db, query, lambda r: r[0] == ("e1", "delivered", 2))
+    assert len(receiver.at("/h")) == 4
