@@ -1093,6 +1093,8 @@ class Dispatcher:
             lane.destinations.gated.discard(dest)
         if n:
             lane.exhausted = False
+            if lane.bucket is not None:  # a rate_limit_group's: retries among them may be due now
+                lane.retry_at = min(lane.retry_at, self.clock.now())
             self._wake.set()
         return n
 
