@@ -398,6 +398,7 @@ class Dispatcher:
         self._destined = tuple(lane for lane in self.lanes.values() if lane.destinations is not None)
         # Deliveries ingest claimed for a destination that is closed: parked at the next round.
         self._to_park: list[tuple[Lane, DueDelivery]] = []
+        self._dest_gate_at: float | None = None  # when the next destination's gate opens (this round's)
         # Whether any hook batches: without, a round does nothing more than before batching existed.
         self._batching = any(lane.batch is not None for lane in self.lanes.values())
         # Counts the calls that say new work may be due (wake, ingest's pending deliveries): a batched
@@ -603,6 +604,16 @@ class Dispatcher:
                 await self.clock.wait(self._stop_requested, STORE_RETRY_S)
         if drain:
             await self.recorder.flush()
+            await self._unpark_unkept()
+
+    async def _unpark_unkept(self) -> None:
+        """A command that drains (replay --wait) leaves nothing parked for a gate that only it knows (a
+        destination's tokens): the running daemon would not know to unpark it. A stored pause stays."""
+        for lane in self._destined:
+            assert lane.destinations is not None
+            for dest in lane.destinations:
+                if dest.parked and dest.paused is None:
+                    await self._unpark(lane, dest)
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
@@ -614,7 +625,7 @@ class Dispatcher:
         if self._destined:
             if self._to_park:
                 await self._park_claimed()
-            dest_at = await self._open_destinations()
+            dest_at = self._dest_gate_at = await self._open_destinations()
             if dest_at is not None and (gate_at is None or dest_at < gate_at):
                 gate_at = dest_at
         if self._unsaved_breakers:
@@ -657,8 +668,8 @@ class Dispatcher:
                 # The outcomes written decide which deliveries of a key are due next: write them first.
                 await self.recorder.flush()
             next_at = await self.store.next_due_at([name for name, lane in self.lanes.items() if not lane.stopped])
-            if next_at is None or next_at > self.clock.now():
-                return True
+            if (next_at is None or next_at > self.clock.now()) and self._dest_gate_at is None:
+                return True  # (deliveries parked for a destination's tokens are not done: its gate opens)
             if gate_at is None:
                 self._not_exhausted()
                 return False
@@ -829,6 +840,10 @@ class Dispatcher:
         if lane.bucket is not None and unsent:
             lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
             lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
+        if lane.destinations is not None:
+            for d in unsent:  # so do the tokens of their destinations' buckets
+                if d.destination is not None and (bucket := lane.destinations.get(d.destination).bucket):
+                    bucket.give_back(1)
         return unsent
 
     async def _release(self, units: Sequence[DueDelivery]) -> None:
@@ -1241,12 +1256,14 @@ class Dispatcher:
                         self._destination_event("hook.paused", lane.name, pause.reason, host)
             for dest in [d for d in dests.gated if d.paused is not None and d.host not in stored]:
                 dest.paused = None
-                if dest.breaker is not None:
-                    dest.breaker.resumed(now)
                 log.info(LogLine("destination resumed: its waiting deliveries are sent",
                                  {"hook": lane.name, "destination": dest.host}))  # fmt: skip
                 self._destination_event("hook.resumed", lane.name, "resumed with hookd hooks resume", dest.host)
-                await self._unpark(lane, dest)
+                breaker = dest.breaker
+                if breaker is not None and (change := breaker.resumed(now)) is not None:
+                    dest.probing = False
+                    self._destination_breaker_changed(lane, dest, change)  # an open one probes at once
+                await self._unpark(lane, dest, None if breaker is None or breaker.is_closed else 1)
         if restoring and not self._draining:
             for name, lane in self.lanes.items():
                 if lane.destinations is None and name in pauses:

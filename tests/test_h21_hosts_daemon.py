@@ -241,3 +241,33 @@ async def test_each_destination_has_its_own_rate_limit(short_dir: Path, receiver
             waiting = db_rows(db, "SELECT attempts FROM deliveries WHERE state = 'pending'")
             assert waiting == [(0,)] * (6 - 2 * n)
             clock.advance(60.0)
+
+
+async def test_disable_after_pauses_the_failing_destination_only(
+    short_dir: Path, receiver: Receiver, tenant_b: Receiver
+) -> None:
+    """1. Hook shops with breaker {failures: 1, cooldown: 1m, disable_after: 2m}; tenant a answers 503,
+    tenant b 200. 2. Event a1. 3. The clock moves a minute twice (a probe fails each time). 4. b1 comes.
+    Result: (3) after two minutes of failing, destination a is paused by disable_after, stored with
+    the reason, the hook itself not paused; (4) b1 is delivered."""
+    a, b = receiver, tenant_b
+    a.default["/shop"] = Reply(status=503)
+    cfg = shops_config(short_dir, "            breaker: {failures: 1, cooldown: 1m, disable_after: 2m}")
+    db = short_dir / "hookd.db"
+    host_a, host_b = f"localhost:{port(a)}", f"localhost:{port(b)}"
+    clock = ManualClock()
+    async with daemon_on(cfg, clock) as daemon:
+        told = heard(daemon)
+        assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["a1"])))
+        await a.wait_count(1, "/shop")
+        for n in (2, 3):
+            await idle(clock)
+            clock.advance(60.0)
+            await a.wait_count(n, "/shop")
+        stored = await wait_db(db, "SELECT destination, paused_by, paused_reason FROM destination_state", bool)
+        assert stored[0][:2] == (host_a, "disable_after")
+        assert "breaker.disable_after: 2m" in str(stored[0][2])
+        assert daemon.dispatcher.lanes["shops"].paused is None
+        assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["b1"])))
+        await wait_db(db, ROWS.replace("?", f"'{host_b}'"), lambda r: r == [("b1", "delivered", 1)])
+    assert [k for k, _, _, h in told if h == host_a] == ["breaker.opened", "hook.paused"]
