@@ -260,7 +260,13 @@ async def test_disable_after_pauses_the_failing_destination_only(
         told = heard(daemon)
         assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["a1"])))
         await a.wait_count(1, "/shop")
+        dests = daemon.dispatcher.lanes["shops"].destinations
+        assert dests is not None
+        breaker = dests.get(host_a).breaker
+        assert breaker is not None
         for n in (2, 3):
+            # Opened (again) by the last failure, now: its cooldown runs from here.
+            await wait_until(lambda: breaker.state == "open" and breaker.since == clock.now())
             await idle(clock)
             clock.advance(60.0)
             await a.wait_count(n, "/shop")
