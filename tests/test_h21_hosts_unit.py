@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from hookd import destinations
+from hookd.cli.common import due_at
 from hookd.config.model import BreakerConfig
 from hookd.destinations import Destinations
-from hookd.store.base import HookPause
+from hookd.store.base import PARK_OFFSET_S, HookPause
 from hookd.units import parse_rate
 from tests.manual_clock import ManualClock
 
@@ -44,3 +45,9 @@ def test_the_map_forgets_idle_hosts_first(monkeypatch: pytest.MonkeyPatch) -> No
     dests.get("idle.example")
     dests.get("new.example")
     assert sorted(d.host for d in dests) == ["f.example", "new.example", "p.example"]
+
+
+def test_history_shows_a_parked_deliverys_own_due_time() -> None:
+    assert due_at(PARK_OFFSET_S + 1_800_000_000.0) == 1_800_000_000.0
+    assert due_at(1_800_000_000.0) == 1_800_000_000.0
+    assert due_at(None) is None
