@@ -32,7 +32,12 @@ from hookd import __version__
 from hookd.config.model import FileSourceConfig, HookConfig
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
-from hookd.health import breaker_reason, paused_hook_reason
+from hookd.health import (
+    breaker_reason,
+    destination_breaker_reason,
+    paused_destination_reason,
+    paused_hook_reason,
+)
 from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -263,6 +268,7 @@ class AdminServer:
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                     "state": _lane_state(lane),
                     "rate_limit": _rate_limit(lane, pending + c.retrying, settings.hook(name)),
+                    "destinations": _destinations(lane),
                 }
             )
             if lane is not None and lane.paused is not None:
@@ -276,6 +282,8 @@ class AdminServer:
                         name, b.state, b.reason, str(_time(b.since)), _time(b.retry_at), pending + c.retrying
                     )
                 )
+            if lane is not None and lane.destinations is not None and lane.paused is None:
+                reasons.extend(_destination_reasons(name, lane))
             reasons.extend(_hook_reasons(name, c, configured=name not in orphans))
             evaluation_failure = d.hook_errors.recent(name, now - RECENT_S)
             if evaluation_failure is not None:
@@ -337,6 +345,42 @@ def _lane_state(lane: Lane | None) -> dict[str, object]:
     if b is not None and not b.is_closed:
         return {"state": b.state, "by": "breaker", "reason": b.reason, "since": _time(b.since), "breaker": breaker}
     return {"state": "active", "by": None, "reason": None, "since": None, "breaker": breaker}
+
+
+def _destinations(lane: Lane | None) -> list[dict[str, object]] | None:
+    """A hook with a templated url host: its destinations whose gate is closed (paused, breaker not
+    closed, held by Retry-After, parked for its rate limit), by host; None for other hooks."""
+    if lane is None or lane.destinations is None:
+        return None
+    out: list[dict[str, object]] = []
+    for d in sorted(lane.destinations.gated, key=lambda d: d.host):
+        b = d.breaker
+        out.append(
+            {
+                "destination": d.host,
+                "paused": None
+                if d.paused is None
+                else {"by": d.paused.by, "reason": d.paused.reason, "since": _time(d.paused.at)},
+                "breaker": None if b is None or b.is_closed else {"state": b.state, "reason": b.reason},
+                "held_until": _time(d.held_until) if d.held_until else None,
+                "parked": d.parked,
+            }
+        )
+    return out
+
+
+def _destination_reasons(hook: str, lane: Lane) -> list[str]:
+    assert lane.destinations is not None
+    reasons = []
+    for d in sorted(lane.destinations.gated, key=lambda d: d.host):
+        if d.paused is not None:
+            reasons.append(paused_destination_reason(hook, d.host, d.paused, str(_time(d.paused.at))))
+        elif d.breaker is not None and not d.breaker.is_closed:
+            b = d.breaker
+            reasons.append(
+                destination_breaker_reason(hook, d.host, b.state, b.reason, str(_time(b.since)), _time(b.retry_at))
+            )
+    return reasons
 
 
 def _rate_limit(lane: Lane | None, pending: int, config: HookConfig | None) -> dict[str, object] | None:

@@ -39,12 +39,14 @@ SOURCE = RESERVED_SOURCE
 
 # Every alert type, with the fields of its `data` (README "Alerts"; man hookd.yaml(5)). Each also
 # carries `hook` (the hook it is about) and `suppressed` (how many alerts of this type for this hook
-# the rate limit left out since the last one sent). The lane events' `reason` is a sentence.
+# the rate limit left out since the last one sent). The lane events' `reason` is a sentence; their
+# `destination` (the host) is there only when the change is one destination's, of a hook whose url host
+# is templated (hookd.destinations): that hook's other destinations go on.
 TYPES: Mapping[str, tuple[str, ...]] = {
-    "hookd.hook.paused": ("hook", "reason", "suppressed"),
-    "hookd.hook.resumed": ("hook", "reason", "suppressed"),
-    "hookd.breaker.opened": ("hook", "reason", "suppressed"),
-    "hookd.breaker.closed": ("hook", "reason", "suppressed"),
+    "hookd.hook.paused": ("hook", "reason", "destination", "suppressed"),
+    "hookd.hook.resumed": ("hook", "reason", "destination", "suppressed"),
+    "hookd.breaker.opened": ("hook", "reason", "destination", "suppressed"),
+    "hookd.breaker.closed": ("hook", "reason", "destination", "suppressed"),
     "hookd.delivery.failed": (
         "hook", "delivery_id", "event_id", "event_type", "attempts", "last_status", "error", "suppressed",
     ),
@@ -56,6 +58,8 @@ DELIVERY_FAILED = "hookd.delivery.failed"
 # failures cannot hide the breaker opening.
 ALERTS_PER_WINDOW = 5
 WINDOW_S = 60.0
+# Windows kept before those that ended are forgotten (one per hook, or destination, and type).
+MAX_WINDOWS = 10_000
 
 Submit = Callable[[Batch], Awaitable[list[Accepted]]]
 
@@ -80,12 +84,18 @@ class AlertLimiter:
     def __init__(self, per_window: int = ALERTS_PER_WINDOW, window_s: float = WINDOW_S) -> None:
         self.per_window = per_window
         self.window_s = window_s
-        self._windows: dict[tuple[str, str], _Window] = {}  # bounded: hooks x TYPES
+        self._windows: dict[tuple[str, str], _Window] = {}  # hooks (or destinations) x TYPES
 
     def admit(self, hook: str, type_: str, now: float) -> int | None:
         """How many were left out before this one, if it may go; None if it is left out."""
         window = self._windows.get((hook, type_))
         if window is None:
+            if len(self._windows) >= MAX_WINDOWS:
+                # Counted per destination too (hooks with a templated url host): forget the windows that
+                # ended with nothing left out, which a new one would start the same.
+                ended = [k for k, w in self._windows.items() if now >= w.start + self.window_s and not w.suppressed]
+                for k in ended:
+                    del self._windows[k]
             window = self._windows[(hook, type_)] = _Window(now)
         elif now >= window.start + self.window_s:
             window.start, window.sent, window.said = now, 0, False
@@ -119,16 +129,17 @@ class Alerts:
         self.suppressed_total = 0
         self.lost_total = 0  # queued, then not stored (the store failed)
 
-    def emit(self, type_: str, hook: str, data: Mapping[str, object]) -> None:
+    def emit(self, type_: str, hook: str, data: Mapping[str, object], *, about: str | None = None) -> None:
         """Queue an alert of `type_` (one of TYPES) about `hook`. Never blocks; safe to call from any
         task of the event loop. `data` holds the type's fields other than hook and suppressed: never a
-        secret (errors are redacted before they get here)."""
+        secret (errors are redacted before they get here). `about`: what the rate limit counts by, when
+        not the hook (one destination of it: a dead tenant's alerts do not use up another's)."""
         if not self.listening:
             return
         if type_ not in TYPES:
             raise ValueError(f"unknown alert type {type_!r}; add it to hookd.alerts.TYPES and the docs")
         now = self.clock.now()
-        left_out = self.limiter.admit(hook, type_, now)
+        left_out = self.limiter.admit(about if about is not None else hook, type_, now)
         if left_out is None:
             self.suppressed_total += 1
             return
@@ -152,6 +163,16 @@ class Alerts:
         """The dispatcher's on_lane_event: a hook was paused or resumed, its breaker opened or closed
         (`kind` is the type without `hookd.`: hook.paused, hook.resumed, breaker.opened, breaker.closed)."""
         self.emit(f"{RESERVED_PREFIX}{kind}", hook, {"reason": reason})
+
+    def destination_changed(self, kind: str, hook: str, reason: str, destination: str) -> None:
+        """The dispatcher's on_destination_event: `lane_changed` for one destination host of a hook whose
+        url host is templated; the alert's data names it (`destination`)."""
+        self.emit(
+            f"{RESERVED_PREFIX}{kind}",
+            hook,
+            {"reason": reason, "destination": destination},
+            about=f"{hook}\x00{destination}",
+        )
 
     def delivery_failed(
         self,

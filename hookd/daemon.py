@@ -78,6 +78,7 @@ class Daemon:
             hook_errors=self.hook_errors,
             on_failed=self.alerts.attempt_failed if alerting else None,
             on_lane_event=self.alerts.lane_changed,  # rare: a pause, a resume, a breaker's change
+            on_destination_event=self.alerts.destination_changed,  # the same, for one destination host
         )
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,

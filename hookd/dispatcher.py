@@ -20,9 +20,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
+import orjson
+
 from hookd.batching import Batcher
 from hookd.breaker import Breaker, BreakerChange
 from hookd.clock import Clock
+from hookd.destinations import Destination, Destinations
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.ids import uuid7
@@ -33,7 +36,15 @@ from hookd.retry import Plan, plan_next
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, redact_outcome
 from hookd.senders.endpoint import shown_headers
-from hookd.store.base import AttemptRecord, BreakerRecord, DeliveryState, DueBatch, DueDelivery, HookPause, Store
+from hookd.store.base import (
+    AttemptRecord,
+    BreakerRecord,
+    DeliveryState,
+    DueBatch,
+    DueDelivery,
+    HookPause,
+    Store,
+)
 from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
@@ -174,6 +185,10 @@ def _no_lane_event(kind: str, hook: str, reason: str) -> None:
     pass
 
 
+# The same for one destination of a hook with a templated url host: (kind, hook, reason, destination).
+DestinationEvent = Callable[[str, str, str, str], None]
+
+
 # The response header of the Standard Webhooks proposal by which a receiver asks not to be sent more.
 STOP_HEADER = "webhook-delivery"
 
@@ -236,8 +251,8 @@ class Lane:
     hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
 
     __slots__ = (
-        "batch", "batch_at", "breaker", "bucket", "exhausted", "held_until", "in_flight", "limit", "name", "paused",
-        "ready", "reserved", "retry_at", "slots", "stopped", "turns",
+        "batch", "batch_at", "breaker", "bucket", "destinations", "exhausted", "held_until", "in_flight", "limit",
+        "name", "paused", "ready", "reserved", "retry_at", "slots", "stopped", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
@@ -284,6 +299,10 @@ class Lane:
         # is open. The one attribute the hot path tests for these gates (restate() sets it when one of
         # them changes).
         self.stopped = False
+        # A hook whose url host is templated: its rate limit, breaker, receiver's pause and Retry-After
+        # hold are kept per destination host (hookd.destinations), and `bucket` and `breaker` are None
+        # (but a rate_limit_group's shared bucket). None for the others: the one attribute they test.
+        self.destinations: Destinations | None = None
 
     def restate(self) -> None:
         """Recompute `stopped` after a pause or the breaker changed."""
@@ -345,10 +364,16 @@ class Dispatcher:
         hook_errors: HookErrors | None = None,
         on_lane_event: LaneEvent = _no_lane_event,
         on_failed: Callable[[DueDelivery, Outcome], None] | None = None,
+        on_destination_event: DestinationEvent | None = None,
     ) -> None:
         self.store = store
         # Called on every pause, resume and breaker change (kind, hook, reason): alerts hang here.
         self.on_lane_event = on_lane_event
+        # ... and for one destination of a hook with a templated url host (kind, hook, reason, host);
+        # without one, told to on_lane_event without the host.
+        self.on_destination_event: DestinationEvent = on_destination_event or (
+            lambda kind, hook, reason, _host: self.on_lane_event(kind, hook, reason)
+        )
         # How an attempt cut off by a stop is recorded: the daemon sends it again at its next start;
         # an interrupted `hookd replay --wait` withdraws it (state `cancelled`).
         # The daemon's own: CUT_OFF (CUT_OFF_FORCED after a second stop signal), due again at once.
@@ -369,6 +394,15 @@ class Dispatcher:
         for h in hooks:
             if h.config.batch is not None:
                 self.lanes[h.name].batch = Batcher(h)
+            elif h.url is not None and h.url.templated_host:
+                # Gates per destination host (a batch may mix hosts: a batched hook keeps its gates whole).
+                own_rate = h.config.rate_limit if h.config.rate_limit_group is None else None
+                self.lanes[h.name].destinations = Destinations(own_rate, h.config.breaker, clock)
+        # The lanes with gates per destination: only they are looked at for them.
+        self._destined = tuple(lane for lane in self.lanes.values() if lane.destinations is not None)
+        # Deliveries ingest claimed for a destination that is closed: parked at the next round.
+        self._to_park: list[tuple[Lane, DueDelivery]] = []
+        self._dest_gate_at: float | None = None  # when the next destination's gate opens (this round's)
         # Whether any hook batches: without, a round does nothing more than before batching existed.
         self._batching = any(lane.batch is not None for lane in self.lanes.values())
         # Counts the calls that say new work may be due (wake, ingest's pending deliveries): a batched
@@ -382,7 +416,7 @@ class Dispatcher:
         # The lanes with a breaker: only they are looked at for one (a hook without pays nothing).
         self._breakers: list[Lane] = []
         for h in hooks:
-            if h.config.breaker is not None:
+            if h.config.breaker is not None and self.lanes[h.name].destinations is None:
                 lane = self.lanes[h.name]
                 lane.breaker = Breaker(h.config.breaker)
                 self._breakers.append(lane)
@@ -414,8 +448,8 @@ class Dispatcher:
         buckets: dict[tuple[str, str], TokenBucket] = {}
         for h in hooks:
             rate = h.config.rate_limit
-            if rate is None:
-                continue
+            if rate is None or (self.lanes[h.name].destinations is not None and h.config.rate_limit_group is None):
+                continue  # none, or one per destination (hookd.destinations)
             group = h.config.rate_limit_group
             key = ("group", group) if group is not None else ("hook", h.name)
             if key not in buckets:
@@ -463,8 +497,13 @@ class Dispatcher:
                 reserving.bucket.give_back(n - sum(1 for d in claimed if d.hook == hook))
         if claimed and log.isEnabledFor(logging.DEBUG):
             _log_claimed(claimed, "claimed at ingest")
-        for d in claimed:
-            self.lanes[d.hook].ready.append(d)
+        if self._destined:
+            self._admit(claimed, self._to_park)
+            if self._to_park:
+                self._wake.set()  # the round parks them
+        else:
+            for d in claimed:
+                self.lanes[d.hook].ready.append(d)
         if pending_hooks:
             self._woken += 1
             for hook in pending_hooks:
@@ -569,6 +608,16 @@ class Dispatcher:
                 await self.clock.wait(self._stop_requested, STORE_RETRY_S)
         if drain:
             await self.recorder.flush()
+            await self._unpark_unkept()
+
+    async def _unpark_unkept(self) -> None:
+        """A command that drains (replay --wait) leaves nothing parked for a gate that only it knows (a
+        destination's tokens): the running daemon would not know to unpark it. A stored pause stays."""
+        for lane in self._destined:
+            assert lane.destinations is not None
+            for dest in lane.destinations:
+                if dest.parked and dest.paused is None:
+                    await self._unpark(lane, dest)
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
@@ -580,6 +629,12 @@ class Dispatcher:
         if self._stopped_ready:
             await self._give_back_stopped()
         gate_at = self._open_lanes()
+        if self._destined:
+            if self._to_park:
+                await self._park_claimed()
+            dest_at = self._dest_gate_at = await self._open_destinations()
+            if dest_at is not None and (gate_at is None or dest_at < gate_at):
+                gate_at = dest_at
         if self._unsaved_breakers:
             for lane in list(self._unsaved_breakers):
                 self._unsaved_breakers.discard(lane)
@@ -593,9 +648,12 @@ class Dispatcher:
             due = await (self._claim(limits) if self._rated else self.store.claim_due(self.clock.now(), limits))
             if due and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(due, "claimed")
-            for d in due:
-                self.lanes[d.hook].ready.append(d)
             got = Counter(d.hook for d in due)
+            if self._destined:
+                self._admit(due, self._to_park)
+            else:
+                for d in due:
+                    self.lanes[d.hook].ready.append(d)
             if self._rated:
                 self._give_back_tokens(limits, got)
             for hook, n in limits.items():
@@ -604,6 +662,8 @@ class Dispatcher:
             if due:
                 await self._give_back_gated(got)
             self._fill()
+            if self._to_park:
+                await self._park_claimed()
             if any(got[h] >= n for h, n in limits.items()):
                 return False  # some hook got all it asked for: more may be due right now
             if self._should_claim(next(iter(limits))):
@@ -617,8 +677,8 @@ class Dispatcher:
                 # The outcomes written decide which deliveries of a key are due next: write them first.
                 await self.recorder.flush()
             next_at = await self.store.next_due_at([name for name, lane in self.lanes.items() if not lane.stopped])
-            if next_at is None or next_at > self.clock.now():
-                return True
+            if (next_at is None or next_at > self.clock.now()) and self._dest_gate_at is None:
+                return True  # (deliveries parked for a destination's tokens are not done: its gate opens)
             if gate_at is None:
                 self._not_exhausted()
                 return False
@@ -793,6 +853,10 @@ class Dispatcher:
         if lane.bucket is not None and unsent:
             lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
             lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
+        if lane.destinations is not None:
+            for d in unsent:  # so do the tokens of their destinations' buckets
+                if d.destination is not None and (bucket := lane.destinations.get(d.destination).bucket):
+                    bucket.give_back(1)
         return unsent
 
     async def _give_back_gated(self, hooks: Iterable[str]) -> None:
@@ -820,6 +884,7 @@ class Dispatcher:
         """Take up the pauses and resumes written by another process (`hookd hooks pause`, `resume`)."""
         epoch = self._states_epoch
         states = await self.store.hook_states()
+        dest_pauses = await self.store.destination_pauses() if self._destined else None
         self._states_due = self.clock.now() + POLL_INTERVAL_S
         if epoch != self._states_epoch:
             return  # changed here while reading: the next poll reads what this process wrote
@@ -840,6 +905,11 @@ class Dispatcher:
                     await self.store.mark_pause_announced(name, pause.at)
                 if unsent:
                     await self._release(unsent)
+        if dest_pauses is not None:
+            await self._destinations_read(dest_pauses, restoring=restoring)
+        elif restoring and not self._draining:
+            for name in self.lanes:  # what was parked before (a hook whose host was templated) goes again
+                await self.store.unpark(name, None, self.clock.now())
 
     async def pause(self, hook: str, pause: HookPause) -> None:
         """Pause `hook` now and store it (the receiver asked, or disable_after): what its lane had
@@ -980,6 +1050,260 @@ class Dispatcher:
             self.on_lane_event(kind, hook, reason)
         except Exception:  # a bug in what listens: the lane's change stands
             log.exception(LogLine("internal error telling of a lane change", {"hook": hook, "kind": kind}))
+
+    # -- destinations (hooks with a templated url host; hookd.destinations) -------------------------
+
+    def _admit(self, due: Sequence[DueDelivery], park: list[tuple[Lane, DueDelivery]]) -> None:
+        """Put claimed deliveries on their lanes; one whose destination is closed (paused, held, its
+        breaker open or probing, no token) goes to `park` instead, to be given back parked."""
+        now = self.clock.now()
+        for d in due:
+            lane = self.lanes[d.hook]
+            dests = lane.destinations
+            if dests is None or type(d) is DueBatch:
+                lane.ready.append(d)
+                continue
+            host = d.destination if d.destination is not None else self._destination_of(d)
+            if host is None:  # its url cannot be rendered: the attempt fails with the reason
+                lane.ready.append(d)
+                continue
+            d.destination = host
+            dest = dests.get(host)
+            if dest.closed(now) or (dest.bucket is not None and not dest.bucket.take(1)):
+                park.append((lane, d))
+                continue
+            if dest.breaker is not None and dest.breaker.state == "half_open":
+                dest.probing = True
+            lane.ready.append(d)
+
+    def _destination_of(self, d: DueDelivery) -> str | None:
+        """The destination of a delivery stored without one (a replay, a row from before it was stored)."""
+        hook = self.hooks[d.hook]
+        if hook.url is None:
+            return None
+        try:
+            envelope = orjson.loads(d.body)
+            return hook.url.destination(envelope if isinstance(envelope, dict) else {})
+        except Exception:
+            return None
+
+    async def _park_claimed(self) -> None:
+        """Give back, parked, the deliveries _admit found for closed destinations (their attempt
+        uncounted), with the rest of each destination's pending deliveries."""
+        parked, self._to_park = self._to_park, []
+        by_dest: dict[tuple[Lane, str], list[str]] = {}
+        for lane, d in parked:
+            assert d.destination is not None
+            by_dest.setdefault((lane, d.destination), []).append(d.id)
+        now = self.clock.now()
+        for (lane, host), ids in by_dest.items():
+            assert lane.destinations is not None
+            dest = lane.destinations.get(host)
+            await self.store.park(lane.name, host, ids, now)
+            dest.parked = True
+            lane.destinations.gated.add(dest)
+
+    def _take_back_destination(self, lane: Lane, dest: Destination) -> list[DueDelivery]:
+        """What `lane` had claimed for `dest` and not started, off it (its gate closed)."""
+        unsent = [d for d in lane.ready if d.destination == dest.host]
+        if unsent:
+            lane.ready = deque(d for d in lane.ready if d.destination != dest.host)
+            if dest.bucket is not None:
+                dest.bucket.give_back(len(unsent))
+        return unsent
+
+    async def _close_destination(self, lane: Lane, dest: Destination) -> int:
+        """Park `dest`'s deliveries: those its lane holds unsent and those waiting in the store."""
+        assert lane.destinations is not None
+        unsent = self._take_back_destination(lane, dest)
+        dest.parked = True
+        lane.destinations.gated.add(dest)
+        try:
+            await self.store.park(lane.name, dest.host, [d.id for d in unsent], self.clock.now())
+        except Exception as e:  # those claimed go back at the next start; the rest are parked at their claim
+            fields = {"hook": lane.name, "destination": dest.host, "error": str(e)}
+            log.error(LogLine("could not park a destination's deliveries", fields))
+            self.errors.add(f"parking the deliveries of hook {lane.name!r} to {dest.host} failed: {e}")
+        return len(unsent)
+
+    async def _unpark(self, lane: Lane, dest: Destination, limit: int | None = None) -> int:
+        """Unpark up to `limit` (None: all) of `dest`'s parked deliveries; when all are, it is no
+        longer parked. Returns how many were."""
+        assert lane.destinations is not None
+        n = await self.store.unpark(lane.name, dest.host, self.clock.now(), limit)
+        if limit is None or n < limit:
+            dest.parked = False
+        if not dest.parked and not dest.held_until and (dest.breaker is None or dest.breaker.is_closed):
+            lane.destinations.gated.discard(dest)
+        if n:
+            lane.exhausted = False
+            if lane.bucket is not None:  # a rate_limit_group's: retries among them may be due now
+                lane.retry_at = min(lane.retry_at, self.clock.now())
+            self._wake.set()
+        return n
+
+    async def _open_destinations(self) -> float | None:
+        """Open the destinations whose gate opens now: a hold that ended, a breaker that cooled down
+        (one delivery unparked to probe), tokens for a rate-limited one (that many unparked). Returns
+        when the next gate opens, or None."""
+        now = self.clock.now()
+        next_at: float | None = None
+        for lane in self._destined:
+            dests = lane.destinations
+            assert dests is not None
+            if not dests.gated or lane.stopped:
+                continue
+            for dest in list(dests.gated):
+                if dest.paused is not None:
+                    continue  # waits for `hookd hooks resume`
+                at: float | None = None
+                if dest.held_until:
+                    if dest.held_until > now:
+                        at = dest.held_until
+                    else:
+                        dest.held_until = 0.0
+                breaker = dest.breaker
+                if at is None and breaker is not None and breaker.state == "open":
+                    if breaker.tick(now) is not None:
+                        self._destination_breaker_changed(lane, dest, "half_open")
+                        dest.probing = False
+                        await self._unpark(lane, dest, 1)
+                    else:
+                        at = breaker.retry_at
+                elif at is None and (breaker is None or breaker.is_closed) and dest.parked:
+                    if dest.bucket is None:
+                        await self._unpark(lane, dest)
+                    elif (tokens := dest.bucket.available()) > 0:
+                        await self._unpark(lane, dest, tokens)
+                    else:
+                        at = dest.bucket.next_token_at()
+                elif at is None and not dest.parked and (breaker is None or breaker.is_closed):
+                    dests.gated.discard(dest)
+                if at is not None and (next_at is None or at < next_at):
+                    next_at = at
+        return next_at
+
+    async def _destination_saw(self, lane: Lane, dest: Destination, outcome: Outcome) -> None:
+        """`_breaker_saw` for one destination: its breaker, and disable_after pausing it only."""
+        breaker = dest.breaker
+        if breaker is None:
+            return
+        now = self.clock.now()
+        if outcome.retryable:
+            change = breaker.failed(now, outcome.error)
+        elif outcome.ok or outcome.status is not None:
+            change = breaker.succeeded(now)
+        else:
+            return
+        dest.probing = False
+        if change is not None:
+            self._destination_breaker_changed(lane, dest, change)
+            if change in ("opened", "reopened"):
+                await self._close_destination(lane, dest)
+            elif change == "closed" and dest.paused is None:
+                await self._unpark(lane, dest)
+        elif breaker.state == "half_open":
+            await self._unpark(lane, dest, 1)  # the probe got no verdict (a final 4xx closes; see Breaker)
+        if outcome.retryable and dest.paused is None and breaker.failing_too_long(now):
+            assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
+            reason = (
+                f"failing for {format_duration(now - breaker.failing_since)} without a success (breaker.disable_after: "
+                f"{format_duration(breaker.policy.disable_after_s)}); the last error: {outcome.error}"
+            )
+            await self.pause_destination(lane.name, dest.host, HookPause(by="disable_after", reason=reason, at=now))
+
+    def _destination_breaker_changed(self, lane: Lane, dest: Destination, change: BreakerChange) -> None:
+        breaker = dest.breaker
+        assert breaker is not None and lane.destinations is not None
+        fields: dict[str, object] = {"hook": lane.name, "destination": dest.host, "reason": breaker.reason}
+        if change in ("opened", "reopened"):
+            lane.destinations.gated.add(dest)
+            fields["probe_at"] = isoformat(breaker.retry_at)
+            log.warning(LogLine("circuit breaker open for a destination: its deliveries wait, spending no attempt, "
+                                "until one probes; the hook's other destinations go on", fields))  # fmt: skip
+            if change == "opened":
+                self._destination_event("breaker.opened", lane.name, breaker.reason, dest.host)
+        elif change == "half_open":
+            log.info(LogLine("circuit breaker half-open for a destination: one delivery probes", fields))
+        else:
+            log.info(LogLine("circuit breaker closed for a destination: its deliveries are sent again", fields))
+            self._destination_event("breaker.closed", lane.name, breaker.reason, dest.host)
+        self._wake.set()
+
+    async def pause_destination(self, hook: str, host: str, pause: HookPause) -> None:
+        """Pause one destination of `hook` (the receiver asked, or disable_after) and store it: its
+        deliveries are parked; what the lane had claimed for it and not started goes back uncounted."""
+        lane = self.lanes[hook]
+        assert lane.destinations is not None
+        dest = lane.destinations.get(host)
+        if dest.paused is not None:
+            return
+        self._states_epoch += 1
+        dest.paused = pause
+        unsent = self._take_back_destination(lane, dest)
+        dest.parked = True
+        lane.destinations.gated.add(dest)
+        log.warning(LogLine("destination paused: its deliveries are stored and wait, spending no attempt, until "
+                            f"`hookd hooks resume {hook}`; the hook's other destinations go on",
+                            {"hook": hook, "destination": host, "by": pause.by, "reason": pause.reason,
+                             "given_back": len(unsent)}))  # fmt: skip
+        self._destination_event("hook.paused", hook, pause.reason, host)
+        try:
+            before = await self.store.pause_destination(hook, host, pause)
+            await self.store.park(hook, host, [d.id for d in unsent], self.clock.now())
+        except Exception as e:
+            log.error(LogLine("could not store the pause of a destination; it lasts until the hook states are next "
+                              "read (a second)", {"hook": hook, "destination": host, "error": str(e)}))  # fmt: skip
+            self.errors.add(f"storing the pause of hook {hook!r} for {host} failed: {e}")
+            before = None
+            if unsent:
+                await self._release(unsent)
+        if before is not None:
+            dest.paused = before
+
+    async def _destinations_read(self, pauses: dict[str, dict[str, HookPause]], *, restoring: bool) -> None:
+        """Take up the stored pauses of destinations (a resume by `hookd hooks resume`; at start, the
+        pauses from before). At start, what was parked for a gate that is not stored (a breaker, a rate
+        limit, a hold) is unparked."""
+        now = self.clock.now()
+        for lane in self._destined:
+            dests = lane.destinations
+            assert dests is not None
+            stored = pauses.get(lane.name, {})
+            for host, pause in stored.items():
+                dest = dests.get(host)
+                if dest.paused is None:
+                    dest.paused = pause
+                    dest.parked = True
+                    dests.gated.add(dest)
+                    unsent = self._take_back_destination(lane, dest)
+                    if unsent:
+                        await self.store.park(lane.name, host, [d.id for d in unsent], now)
+                    log.warning(LogLine("destination paused", {"hook": lane.name, "destination": host,
+                                                               "by": pause.by, "reason": pause.reason}))  # fmt: skip
+                    if not restoring:
+                        self._destination_event("hook.paused", lane.name, pause.reason, host)
+            for dest in [d for d in dests.gated if d.paused is not None and d.host not in stored]:
+                dest.paused = None
+                log.info(LogLine("destination resumed: its waiting deliveries are sent",
+                                 {"hook": lane.name, "destination": dest.host}))  # fmt: skip
+                self._destination_event("hook.resumed", lane.name, "resumed with hookd hooks resume", dest.host)
+                breaker = dest.breaker
+                if breaker is not None and (change := breaker.resumed(now)) is not None:
+                    dest.probing = False
+                    self._destination_breaker_changed(lane, dest, change)  # an open one probes at once
+                await self._unpark(lane, dest, None if breaker is None or breaker.is_closed else 1)
+        if restoring and not self._draining:
+            for name, lane in self.lanes.items():
+                if lane.destinations is None and name in pauses:
+                    await self.store.resume_destinations(name, None, now)  # its host is no longer templated
+                await self.store.unpark(name, None, now)
+
+    def _destination_event(self, kind: str, hook: str, reason: str, host: str) -> None:
+        try:
+            self.on_destination_event(kind, hook, reason, host)
+        except Exception:
+            log.exception(LogLine("internal error telling of a destination change", {"hook": hook, "kind": kind}))
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -1186,22 +1510,38 @@ class Dispatcher:
         stop_reason = (
             asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
         )
+        lane = self.lanes[d.hook]
+        # A hook with a templated url host keeps its gates per destination (hookd.destinations).
+        dest = lane.destinations.get(d.destination) if lane.destinations is not None and d.destination else None
         if stop_reason is not None and plan.state != "delivered":
             # The delivery waits with the rest, this attempt counted, due again once resumed.
             plan = Plan("pending", self.clock.now())
+            what = "the hook is paused" if dest is None else f"the destination {dest.host} is paused"
             outcome = dataclasses.replace(
-                outcome, error=f"{stop_reason}: the hook is paused, and this delivery waits for `hookd hooks resume`"
+                outcome, error=f"{stop_reason}: {what}, and this delivery waits for `hookd hooks resume`"
             )
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
         if stop_reason is not None:
-            await self.pause(d.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
-        lane = self.lanes[d.hook]
-        # replay --wait sends what it was given once. An answer that paused the hook (410, or the header
-        # webhook-delivery: disable) is that one happening, with its one alert: not also a breaker failure.
-        if lane.breaker is not None and not self._draining and stop_reason is None:
-            await self._breaker_saw(lane, lane.breaker, outcome)
+            stop = HookPause(by="receiver", reason=stop_reason, at=self.clock.now())
+            if dest is None:
+                await self.pause(d.hook, stop)
+            else:
+                await self.pause_destination(d.hook, dest.host, stop)
+        # replay --wait sends what it was given once. An answer that paused the hook or its destination
+        # (410, or the header webhook-delivery: disable) is that one happening, with its one alert: not
+        # also a breaker failure.
+        if not self._draining and stop_reason is None:
+            if lane.breaker is not None:
+                await self._breaker_saw(lane, lane.breaker, outcome)
+            elif dest is not None:
+                await self._destination_saw(lane, dest, outcome)
         if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
-            await self._hold(self.lanes[d.hook], until)
+            if dest is None:
+                await self._hold(lane, until)
+            else:  # only this destination waits
+                dest.held_until = max(dest.held_until, until)
+                await self._close_destination(lane, dest)
+                self._wake.set()
         if plan.state == "delivered":
             self.delivered_total += 1
         elif plan.state == "failed":
@@ -1210,7 +1550,6 @@ class Dispatcher:
                 self.on_failed(d, outcome)
         else:
             self.retried_total += 1
-            lane = self.lanes[d.hook]
             if lane.bucket is not None and plan.next_at is not None:
                 lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
         if unlogged:  # said in the log line only: history keeps the reason as it is

@@ -80,3 +80,24 @@ def breaker_reason(hook: str, state: str, reason: str, since: str, probe_at: str
             f"wait, and one probes at {probe_at}"
         )
     return f"hook {hook!r}: its circuit breaker is half-open since {since}: one delivery probes ({reason})"
+
+
+def paused_destination_reason(hook: str, host: str, pause: HookPause, since: str) -> str:
+    """Why a paused destination of a hook with a templated url host makes health `degraded`."""
+    who = "the receiver" if pause.by == "receiver" else "breaker.disable_after"
+    return (
+        f"hook {hook!r}: its destination {host} is paused by {who} since {since}: {pause.reason}; its deliveries "
+        f"wait until `hookd hooks resume {hook}` (or `--destination {host}`), the other destinations go on"
+    )
+
+
+def destination_breaker_reason(hook: str, host: str, state: str, reason: str, since: str, probe_at: str | None) -> str:
+    """Why a destination whose circuit breaker is open or half-open makes health `degraded`."""
+    if state == "open":
+        return (
+            f"hook {hook!r}: the circuit breaker of its destination {host} is open since {since} ({reason}); its "
+            f"deliveries wait, and one probes at {probe_at}"
+        )
+    return (
+        f"hook {hook!r}: the circuit breaker of its destination {host} is half-open since {since}: one delivery probes"
+    )

@@ -8,8 +8,9 @@ listener (POST /hooks/refresh), so no other IPC is needed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from hookd.history import UsageError
 from hookd.store.base import BreakerRecord, HookPause, Store
@@ -45,6 +46,8 @@ class HookListing:
     backlog: int
     last_success_at: float | None
     last_failure_at: float | None
+    # A hook with a templated url host: its paused destinations (by the receiver or disable_after), by host.
+    destinations: Mapping[str, HookPause] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def state(self) -> str:
@@ -61,8 +64,9 @@ async def list_hooks(store: Store, configured: Sequence[str] | None) -> list[Hoo
     or state) that the config does not have, by name. Without a config, the database's hooks."""
     states = await store.hook_states()
     activity = await store.hook_activity()
+    paused_destinations = await store.destination_pauses()
     names = list(configured or ())
-    names += sorted(n for n in {*states, *activity} if n not in names)
+    names += sorted(n for n in {*states, *activity, *paused_destinations} if n not in names)
     listings = []
     for name in names:
         state = states.get(name)
@@ -76,6 +80,7 @@ async def list_hooks(store: Store, configured: Sequence[str] | None) -> list[Hoo
                 backlog=act.backlog if act is not None else 0,
                 last_success_at=state.last_success_at if state is not None else None,
                 last_failure_at=state.last_failure_at if state is not None else None,
+                destinations=MappingProxyType(dict(sorted(paused_destinations.get(name, {}).items()))),
             )
         )
     return listings
@@ -86,7 +91,7 @@ async def check_name(store: Store, name: str, configured: Sequence[str] | None) 
     if configured is not None and name in configured:
         return
     states = await store.hook_states()
-    if name in states or await store.hooks_with_deliveries([name]):
+    if name in states or name in await store.destination_pauses() or await store.hooks_with_deliveries([name]):
         return
     known = sorted({*(configured or ()), *states, *await store.hook_names()})
     raise UnknownHookName(name, known, configured=configured is not None)
@@ -104,6 +109,12 @@ async def pause(store: Store, name: str, *, reason: str | None, now: float) -> t
 async def resume(store: Store, name: str, *, now: float) -> HookPause | None:
     """Lift `name`'s pause, whoever made it. Returns the pause lifted, or None when it was not paused."""
     return await store.resume_hook(name, now)
+
+
+async def resume_destinations(store: Store, name: str, destination: str | None, *, now: float) -> dict[str, HookPause]:
+    """Lift the pause of `name`'s `destination` (None: of all its paused destinations; a hook with a
+    templated url host pauses one destination when its receiver asks). Returns the pauses lifted, by host."""
+    return await store.resume_destinations(name, destination, now)
 
 
 def paused_by_text(pause: HookPause) -> str:

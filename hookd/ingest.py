@@ -193,7 +193,12 @@ class Ingest:
             for h in claimed:
                 left[h] -= 1
             # The store may still not claim a delivery with a key: it waits if its key has an earlier one.
-            routed.append(RoutedEvent(event, source, hooks, claimed, failed, keyed.get(i) if keyed else None))
+            dests = (
+                self.router.destinations(event, hooks)
+                if self.router.templated and not self.router.templated.isdisjoint(hooks)
+                else None
+            )
+            routed.append(RoutedEvent(event, source, hooks, claimed, failed, keyed.get(i) if keyed else None, dests))
         now = self.clock.now()
         rejections, summaries = self.rejection_limiter.admit((r for p in group for r in p.batch.rejections), now)
         for p in group:

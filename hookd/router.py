@@ -118,6 +118,10 @@ class Router:
         self.by_name: Mapping[str, CompiledHook] = {h.name: h for h in self.hooks}
         # Hooks with an ordering_key: events matching none of them need no key (ordering_keys).
         self.ordered: frozenset[str] = frozenset(h.name for h in self.hooks if h.ordering is not None)
+        # Hooks whose url host is templated: their deliveries carry a destination (destinations).
+        self.templated: frozenset[str] = frozenset(
+            h.name for h in self.hooks if h.url is not None and h.url.templated_host
+        )
 
     @property
     def endpoints(self) -> dict[str, EndpointSpec]:
@@ -210,6 +214,21 @@ class Router:
             matched = [h for h in matched if h not in failures]
             failed = failures
         return matched, failed, keys or None
+
+    def destinations(self, event: Event, matched: Sequence[str]) -> dict[str, str] | None:
+        """The destination host of each matched hook in `templated` for this event, or None when there is
+        none. A host that cannot be rendered gives none: that delivery fails when its request is made."""
+        out: dict[str, str] = {}
+        for name in matched:
+            if name not in self.templated:
+                continue
+            url = self.by_name[name].url
+            assert url is not None
+            try:
+                out[name] = url.destination(event.envelope)
+            except Exception:  # the render error is the attempt's to report, with its reason
+                continue
+        return out or None
 
 
 def ordering_key(value: object) -> str | None:

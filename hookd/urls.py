@@ -268,6 +268,11 @@ class UrlTemplate:
         out.append(self.fragment)
         return "".join(out)
 
+    def destination(self, event: Mapping[str, object]) -> str:
+        """The host (and port, when templated) this event's request goes to: what a hook with a templated
+        host keeps its rate limit, breaker and receiver's pause by. Raises as `render`."""
+        return self._host(event)
+
     def _host(self, event: Mapping[str, object]) -> str:
         name = "".join(p if isinstance(p, str) else p.value(event) for p in self.host)
         host = name.lower()

@@ -25,7 +25,7 @@ from hookd.config.load import check_config, default_config_path
 from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.events import utc_now_rfc3339
-from hookd.store.base import DeliveryRow
+from hookd.store.base import PARK_OFFSET_S, DeliveryRow
 
 # -- shared by history, replay and prune --------------------------------------------------------------
 
@@ -172,7 +172,7 @@ def delivery_dict(row: DeliveryRow) -> dict[str, object]:
         "last_duration_s": row.last_duration_s,
         "created_at": utc_time(row.created_at),
         "updated_at": utc_time(row.updated_at),
-        "next_at": utc_time(row.next_at) if row.state == "pending" else None,
+        "next_at": utc_time(due_at(row.next_at)) if row.state == "pending" else None,
         "replay_of": row.replay_of,
         "ordering_key": row.ordering_key,
         "batch_id": row.batch_id,
@@ -343,3 +343,9 @@ def print_table(table: Table) -> None:
         with console.capture() as captured:
             console.print(table)
         render.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def due_at(next_at: float | None) -> float | None:
+    """A pending delivery's due time as stored: a parked one (its destination's gate is closed) keeps it
+    under store.base.PARK_OFFSET_S."""
+    return next_at - PARK_OFFSET_S if next_at is not None and next_at >= PARK_OFFSET_S else next_at

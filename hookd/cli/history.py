@@ -50,7 +50,7 @@ from hookd.history import BatchDetail, DeliveryDetail, Shown
 from hookd.hook_state import paused_by_text
 from hookd.redact import Redactor, redact_headers, redact_url
 from hookd.senders.base import Hop
-from hookd.store.base import AttemptRow, DeliveryQuery, EventRecord, HookStats
+from hookd.store.base import PARK_OFFSET_S, AttemptRow, DeliveryQuery, EventRecord, HookStats
 
 _BODY_LINES = 40
 
@@ -359,6 +359,11 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "next try", hold_text(held))
     elif d.state == "pending" and d.next_at is None and d.ordering_key is not None:
         _field(2, "next try", "once the earlier deliveries of its ordering key have finished")
+    elif d.state == "pending" and d.next_at is not None and d.next_at >= PARK_OFFSET_S:
+        # Parked: its destination (a hook with a templated url host) is paused, its breaker open, held or
+        # out of tokens; the due time is kept under the offset.
+        _field(2, "next try", f"once its destination's gate opens (`hookd hooks list` shows a paused one); due "
+                              f"{local_time(d.next_at - PARK_OFFSET_S)}")  # fmt: skip
     elif d.state == "pending":
         _field(2, "next try", local_time(d.next_at))
     if not detail.attempts and d.last_error:  # failed before any attempt: the hook's filter failed on the event

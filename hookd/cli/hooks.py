@@ -7,8 +7,10 @@ at its next poll, or at once when its admin listener is configured (this command
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Annotated
 
 import typer
@@ -59,6 +61,10 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
     or by breaker.disable_after), open (its circuit breaker stopped sending after failures in a row) or
     half_open (it probes with one delivery). Backlog: deliveries waiting or being sent. Configured
     hooks first, then those only the database knows. Works with or without a running daemon.
+
+    A hook whose url host is templated is paused per destination host when a receiver asks (410 Gone,
+    `webhook-delivery: disable`) or breaker.disable_after pauses it: each paused destination is a line
+    of its own under the hook (`NAME → HOST`), with the reason; the hook's other destinations go on.
 
     Exit 0; 2 for bad usage or a missing database.
     """
@@ -150,10 +156,25 @@ def pause_command(
 
 @hooks_app.command("resume")
 def resume_command(
-    name: NameArgument, config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False
+    name: NameArgument,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    destination: Annotated[
+        str | None,
+        typer.Option(
+            "--destination",
+            metavar="HOST",
+            help="Resume only this destination host of a hook with a templated url host (as hooks list shows "
+            "it), not the hook nor its other destinations.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Resume a paused hook, whoever paused it: its waiting deliveries are sent (within its limits).
+    """Resume a paused hook, whoever paused it, and each of its paused destinations: its waiting
+    deliveries are sent (within its limits).
 
+    A hook whose url host is templated is paused per destination host by its receivers (410 Gone,
+    `webhook-delivery: disable`) and by breaker.disable_after; `--destination HOST` resumes that one only.
     A running daemon takes it up within a second (at once when its admin listener is configured);
     otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing.
 
@@ -164,36 +185,43 @@ def resume_command(
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
-        async def run() -> tuple[HookPause | None, int]:
+        async def run() -> tuple[HookPause | None, dict[str, HookPause], int]:
             async with open_store(where.path, origin=where.origin) as store:
                 await core.check_name(store, name, configured)
-                lifted = await core.resume(store, name, now=now)
+                lifted = await core.resume(store, name, now=now) if destination is None else None
+                hosts = await core.resume_destinations(store, name, destination, now=now)
                 activity = (await store.hook_activity()).get(name)
-                return lifted, activity.backlog if activity is not None else 0
+                return lifted, hosts, activity.backlog if activity is not None else 0
 
-        lifted, backlog = asyncio.run(run())
-        woken = _wake(where) if lifted is not None else False
+        lifted, hosts, backlog = asyncio.run(run())
+        woken = _wake(where) if lifted is not None or hosts else False
     except HookdError as e:
         fail(e)
     if as_json:
         render.print_json(
             {
                 "hook": name,
-                "changed": lifted is not None,
+                "changed": lifted is not None or bool(hosts),
                 "lifted": _pause_dict(lifted),
+                "destinations": [{"destination": h, "lifted": _pause_dict(p)} for h, p in sorted(hosts.items())],
                 "backlog": backlog,
                 "daemon_told": woken,
             }
         )
         return
     esc = render.escape
-    if lifted is None:
-        render.stdout.print(f"{esc(name)} is not paused; nothing changed")
+    if lifted is None and not hosts:
+        what = esc(name) if destination is None else f"{esc(name)}'s destination {esc(destination)}"
+        render.stdout.print(f"{what} is not paused; nothing changed")
         return
-    render.stdout.print(
-        f"resumed {esc(name)} (paused {esc(core.paused_by_text(lifted))} since {local_time(lifted.at)}): "
-        f"{backlog} delivery(ies) waiting are sent" + _daemon_note(woken)
-    )
+    parts = []
+    if lifted is not None:
+        parts.append(f"{esc(name)} (paused {esc(core.paused_by_text(lifted))} since {local_time(lifted.at)})")
+    for host, pause in sorted(hosts.items()):
+        parts.append(
+            f"{esc(name)} → {esc(host)} (paused {esc(core.paused_by_text(pause))} since {local_time(pause.at)})"
+        )
+    render.stdout.print(f"resumed {', '.join(parts)}: {backlog} delivery(ies) waiting are sent" + _daemon_note(woken))
 
 
 def _configured(settings: Settings | None) -> list[str] | None:
@@ -243,6 +271,7 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         if b is None
         else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
+        "destinations": [{"destination": h, "paused": _pause_dict(p)} for h, p in item.destinations.items()],
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),
     }
@@ -272,15 +301,26 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
     def short(at: float | None) -> str:
         return compact_time(at, now=now) if at is not None else "-"
 
-    reasons = [why(item) for item in listings]
+    # A hook's paused destinations are lines of their own under it: `NAME → HOST`, paused, with the reason.
+    rows: list[core.HookListing] = []
     names = []
+    backlog_texts = []
     for item in listings:
+        rows.append(item)
         names.append(esc(item.name) + ("" if item.configured else " [dim](not in config)[/dim]"))
+        backlog_texts.append(str(item.backlog))
+        for host, pause in item.destinations.items():
+            rows.append(dataclasses.replace(item, pause=pause, breaker=None, destinations=MappingProxyType({})))
+            names.append(f"{esc(item.name)} → {esc(host)}")
+            backlog_texts.append("-")  # counted in the hook's
+    backlogs = tuple(backlog_texts)
+    listings = rows
+    reasons = [why(item) for item in listings]
     columns = {
         "hook": Column("hook", tuple(names), fold=True),
         "state": Column("state", tuple(f"[{_COLOURS[i.state]}]{i.state}[/{_COLOURS[i.state]}]" for i in listings)),
         "since": Column("since", tuple(when(at) for _, at in reasons), compact=tuple(short(at) for _, at in reasons)),
-        "backlog": Column("backlog", tuple(str(i.backlog) for i in listings), "right"),
+        "backlog": Column("backlog", backlogs, "right"),
         "last success": Column(
             "last success",
             tuple(when(i.last_success_at) for i in listings),

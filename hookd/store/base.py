@@ -47,6 +47,9 @@ class RoutedEvent:
     # The ordering key of each matched hook that has an ordering_key and got a non-null key from the
     # event (router.ordering_key); None when no hook of the event orders (the common case, no lookup).
     keys: Mapping[str, str] | None = None
+    # The destination host of each matched hook whose url host is templated (router.destinations); None
+    # when none of the event's hooks has one (the common case, no lookup).
+    destinations: Mapping[str, str] | None = None
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -64,6 +67,9 @@ class DueDelivery:
     # Its ordering key as stored (None: unordered). When it ends for good, the next of its key goes:
     # kept with the delivery, not read from the config, so a process with another config keeps the order.
     ordering_key: str | None = None
+    # The destination host, for a hook whose url host is templated (stored at ingest; None for the
+    # others, and for rows stored before it was: the dispatcher renders it then).
+    destination: str | None = None
 
 
 # A DueDelivery, so that the dispatcher's lanes hold and start it as one unit, taking one slot, with
@@ -296,6 +302,12 @@ PAUSED_BY: tuple[PausedBy, ...] = ("operator", "receiver", "disable_after")
 BreakerState = Literal["closed", "open", "half_open"]
 
 
+# A parked delivery's next_at is its due time plus this (~31,700 years): past the range of any claim
+# (next_at <= now), so a closed destination's backlog is never read by one, and its due time is kept
+# (unparking subtracts it). Only deliveries of hooks with a templated url host are ever parked.
+PARK_OFFSET_S = 1e12
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HookPause:
     """A hook's deliveries wait (stored, no attempt spent) until it is resumed."""
@@ -511,6 +523,31 @@ class Store(Protocol):
 
     async def clear_breakers(self, now: float) -> None:
         """Forget every stored breaker state (a daemon starts with closed breakers). Idempotent."""
+        ...
+
+    async def destination_pauses(self) -> dict[str, dict[str, HookPause]]:
+        """The paused destinations of hooks with a templated url host: by hook, then host. Read-only."""
+        ...
+
+    async def pause_destination(self, hook: str, destination: str, pause: HookPause) -> HookPause | None:
+        """Pause one destination of `hook` and park its deliveries. Returns the pause in force before
+        (left as it was), or None when this call paused it. Idempotent."""
+        ...
+
+    async def resume_destinations(self, hook: str, destination: str | None, now: float) -> dict[str, HookPause]:
+        """Lift the pause of `hook`'s `destination` (None: of all its destinations) and unpark their
+        deliveries. Returns the pauses lifted, by host. Idempotent."""
+        ...
+
+    async def park(self, hook: str, destination: str, delivery_ids: Sequence[str], now: float) -> int:
+        """Park `destination`'s pending deliveries (their due times kept, out of every claim's range),
+        and give back `delivery_ids`, claimed for it and not sent, parked too with their attempt uncounted.
+        Returns how many were parked. Idempotent."""
+        ...
+
+    async def unpark(self, hook: str, destination: str | None, now: float, limit: int | None = None) -> int:
+        """Unpark `hook`'s parked deliveries of `destination` (None: of every destination not paused in
+        destination_state), at most `limit` of them, those due first. Returns how many. Idempotent."""
         ...
 
     async def hook_activity(self) -> dict[str, HookActivity]:

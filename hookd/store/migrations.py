@@ -144,6 +144,29 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        "0007_delivery_destination",
+        # A hook whose url host is templated keeps its gates (rate limit, breaker, a receiver's pause) per
+        # destination host (hookd.destinations): the host each delivery goes to, rendered at ingest.
+        """
+        ALTER TABLE deliveries ADD COLUMN destination TEXT;
+        -- A closed destination's deliveries are parked: next_at moved up by store.base.PARK_OFFSET_S, past any
+        -- claim's range on deliveries_due, so a dead host's backlog is never read by a claim. Parking and
+        -- unparking one destination are ranges of this index (rows of other hooks are not in it).
+        CREATE INDEX deliveries_destination ON deliveries(hook, destination, next_at)
+            WHERE destination IS NOT NULL AND state = 'pending';
+        -- A destination paused by its receiver (410, webhook-delivery: disable) or by breaker.disable_after:
+        -- run-time state like hook_state's pauses, kept until `hookd hooks resume`
+        CREATE TABLE destination_state (
+            hook TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            paused_by TEXT NOT NULL,       -- receiver | disable_after
+            paused_reason TEXT NOT NULL,
+            paused_at REAL NOT NULL,
+            PRIMARY KEY (hook, destination)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
         "0008_retry_due_index",
         """
         -- A hook's due retries (pending with an attempt made), in due order: the rate limit's

@@ -24,6 +24,7 @@ from hookd.errors import StartupError
 from hookd.ids import uuid7
 from hookd.logs import LogLine
 from hookd.sources.base import Checkpoint, Rejection
+from hookd.store import sqlite_destinations as destinations
 from hookd.store import sqlite_hook_state as hook_state
 from hookd.store import sqlite_reads as reads
 from hookd.store.base import (
@@ -541,6 +542,23 @@ class SQLiteStore:
     async def clear_breakers(self, now: float) -> None:
         await self._write(hook_state.clear_breakers, now)
 
+    # -- destinations of hooks with a templated url host (hookd/store/sqlite_destinations.py) --------
+
+    async def destination_pauses(self) -> dict[str, dict[str, HookPause]]:
+        return await self._db.run(destinations.destination_pauses)
+
+    async def pause_destination(self, hook: str, destination: str, pause: HookPause) -> HookPause | None:
+        return await self._write(destinations.pause_destination, hook, destination, pause)
+
+    async def resume_destinations(self, hook: str, destination: str | None, now: float) -> dict[str, HookPause]:
+        return await self._write(destinations.resume_destinations, hook, destination, now)
+
+    async def park(self, hook: str, destination: str, delivery_ids: Sequence[str], now: float) -> int:
+        return await self._write(destinations.park, hook, destination, delivery_ids, now)
+
+    async def unpark(self, hook: str, destination: str | None, now: float, limit: int | None = None) -> int:
+        return await self._write(destinations.unpark, hook, destination, now, limit)
+
     async def hook_activity(self) -> dict[str, HookActivity]:
         return await self._db.run(hook_state.hook_activity)
 
@@ -595,6 +613,7 @@ def _ingest(
     pending_hooks: set[str] = set()
     keyed_rows: list[tuple[object, ...]] = []  # deliveries with an ordering key
     busy: set[tuple[str, str]] = set()  # (hook, key) with an unfinished delivery, stored or in this batch
+    dest_rows: list[tuple[object, ...]] = []  # deliveries of hooks with a templated url host
     for r in routed:
         e = r.event
         if e.id in seen:
@@ -602,9 +621,28 @@ def _ingest(
         seen.add(e.id)
         event_rows.append((e.id, e.type, r.source, e.source, e.time, now, e.body))
         keys = r.keys
+        dests = r.destinations
         for hook in r.hooks:
             delivery_id = uuid7()
-            if keys is not None and hook in keys:
+            if dests is not None and hook in dests:
+                # A hook with a templated url host: its row carries the destination (and maybe a key).
+                dest = dests[hook]
+                key = keys.get(hook) if keys is not None else None
+                row: tuple[object, ...]
+                if key is not None and ((hook, key) in busy or _key_busy(db, hook, key)):
+                    busy.add((hook, key))
+                    row = (delivery_id, e.id, hook, "pending", 0, None, now, now, key, dest)
+                elif hook in r.claimed:
+                    row = (delivery_id, e.id, hook, "delivering", 1, now if key is not None else None, now, now, key,
+                           dest)  # fmt: skip
+                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, key, dest))
+                else:
+                    row = (delivery_id, e.id, hook, "pending", 0, now, now, now, key, dest)
+                    pending_hooks.add(hook)
+                if key is not None:
+                    busy.add((hook, key))
+                dest_rows.append(row)
+            elif keys is not None and hook in keys:
                 key = keys[hook]
                 if (hook, key) in busy or _key_busy(db, hook, key):
                     busy.add((hook, key))  # waits for the key: no due time, never claimed now
@@ -643,6 +681,13 @@ def _ingest(
             "ordering_key) VALUES",
             keyed_rows,
         )
+    if dest_rows:
+        _insert_rows(
+            db,
+            "INSERT INTO deliveries (id, event_id, hook, state, attempts, next_at, created_at, updated_at, "
+            "ordering_key, destination) VALUES",
+            dest_rows,
+        )
     if failed_rows:
         _insert_rows(
             db,
@@ -663,7 +708,7 @@ def _ingest(
         )
     return IngestResult(
         inserted=frozenset(row[0] for row in event_rows),
-        deliveries=len(delivery_rows) + len(keyed_rows) + len(failed_rows),
+        deliveries=len(delivery_rows) + len(keyed_rows) + len(dest_rows) + len(failed_rows),
         claimed=tuple(claimed),
         pending_hooks=frozenset(pending_hooks),
         failed=tuple(failed),
@@ -673,7 +718,7 @@ def _ingest(
 def _claim_due(
     db: sqlite3.Connection, now: float, limits: Mapping[str, int], *, retries_only: bool = False
 ) -> list[DueDelivery]:
-    claimed: list[tuple[str, str, str, int, str | None, str | None]] = []
+    claimed: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
     for hook, limit in limits.items():
         if limit <= 0:
             continue
@@ -691,8 +736,10 @@ def _claim_due(
         bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
     claimed.sort(key=lambda row: row[0])  # uuid7 ids: oldest first
     return [
-        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r, ordering_key=k)
-        for d, e, h, a, r, k in claimed
+        DueDelivery(
+            id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r, ordering_key=k, destination=t
+        )
+        for d, e, h, a, r, k, t in claimed
     ]
 
 
@@ -700,7 +747,7 @@ _CLAIM = (
     "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
     "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
     "ORDER BY next_at, id LIMIT ?) "
-    "RETURNING id, event_id, hook, attempts, replay_of, ordering_key"
+    "RETURNING id, event_id, hook, attempts, replay_of, ordering_key, destination"
 )
 # Due retries only (a delivery given back unsent has its attempt uncounted, so attempts > 0 means one
 # was made): a rate-limited hook claims these first. A range of deliveries_retry_due, the partial index
@@ -709,7 +756,7 @@ _CLAIM_RETRIES = (
     "UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, updated_at = ? "
     "WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
     "AND attempts > 0 ORDER BY next_at, id LIMIT ?) "
-    "RETURNING id, event_id, hook, attempts, replay_of, ordering_key"
+    "RETURNING id, event_id, hook, attempts, replay_of, ordering_key, destination"
 )
 
 

@@ -1,0 +1,124 @@
+"""Destinations in the store (issue 21): a hook with a templated url host stores each delivery's
+destination; a closed destination's deliveries are parked out of the claim's range, so a dead host's
+backlog costs a claim nothing, and they come back, due times kept, when it opens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from hookd.events import Event, event_from_object
+from hookd.store.base import PARK_OFFSET_S, HookPause, RoutedEvent
+from hookd.store.sqlite import _CLAIM, SQLiteStore, _claim_due
+from tests.test_h21_order_store import _ops, _plan, query
+
+BACKLOG = 100_000
+DEAD, LIVE = "dead.example:443", "live.example:443"
+
+
+def event(event_id: str) -> Event:
+    return event_from_object({"id": event_id, "type": "order.created", "time": "2026-01-31T12:00:00Z", "data": {}})
+
+
+def to(event_id: str, host: str, *, claim: bool = False) -> RoutedEvent:
+    return RoutedEvent(
+        event(event_id), "sock", ("h",), frozenset({"h"}) if claim else frozenset(), destinations={"h": host}
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "hookd.db", background_checkpoints=False)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def ingest(store: SQLiteStore, routed: Sequence[RoutedEvent], now: float = 100.0) -> None:
+    for start in range(0, len(routed), 5000):
+        await store.ingest(routed[start : start + 5000], [], [], now)
+
+
+async def test_a_dead_destinations_backlog_is_parked_out_of_the_claims_range(store: SQLiteStore) -> None:
+    """1. 100,000 deliveries of hook h to a dead host, then 10 to a live one. 2. The dead host is paused
+    (its deliveries parked). 3. Claim 10 for h; the claim's query plan. 4. Resume it.
+    Result: (2) parking is one range of deliveries_destination; (3) the claim gets the live host's 10,
+    each with its destination, in a few thousand VM instructions (a scan over the parked backlog would
+    run millions), its plan a SEARCH on deliveries_due; (4) the backlog is due again at its own time."""
+    path = store.path
+    await ingest(store, [to(f"d{i:06d}", DEAD) for i in range(BACKLOG)])
+    await ingest(store, [to(f"l{i:02d}", LIVE) for i in range(10)], now=200.0)
+    plan = _plan(
+        path,
+        "UPDATE deliveries SET next_at = next_at + ?3 WHERE hook = ?1 AND destination = ?2 AND state = 'pending' "
+        "AND next_at < ?3",
+        ("h", DEAD, PARK_OFFSET_S),
+    )
+    assert plan and "deliveries_destination" in plan[0] and all("SCAN" not in p for p in plan), plan
+
+    pause = HookPause(by="receiver", reason="the receiver answered 410 Gone (on_gone: pause)", at=300.0)
+    assert await store.pause_destination("h", DEAD, pause) is None
+    assert await store.pause_destination("h", DEAD, pause) == pause  # paused already: stands
+    assert await store.destination_pauses() == {"h": {DEAD: pause}}
+    assert query(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [(BACKLOG,)]
+
+    claimed, steps = _ops(path, lambda db: _claim_due(db, 300.0, {"h": 10}))
+    assert isinstance(claimed, list)
+    assert [(d.event_id, d.destination) for d in claimed] == [(f"l{i:02d}", LIVE) for i in range(10)]
+    assert steps < 50, steps  # thousands of instructions
+    claim_plan = _plan(path, _CLAIM, (300.0, "h", 300.0, 10))
+    assert any("deliveries_due" in p for p in claim_plan) and all("SCAN" not in p for p in claim_plan), claim_plan
+
+    lifted = await store.resume_destinations("h", None, 400.0)
+    assert lifted == {DEAD: pause}
+    assert await store.destination_pauses() == {}
+    assert query(path, "SELECT min(next_at), max(next_at) FROM deliveries WHERE destination = ?", DEAD) == [
+        (100.0, 100.0)
+    ]
+
+
+async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longest_due_first(
+    store: SQLiteStore,
+) -> None:
+    """1. Five deliveries to a host, two of them claimed (an attempt each counted). 2. Parked with the
+    claimed two given back. 3. Unpark 1, then all. 4. At start: unpark the hook's parked deliveries but
+    a paused destination's.
+    Result: (2) all five parked, the two claimed pending again with their attempt uncounted; (3) the
+    longest due first (one unparked is due at its own time), then the rest; (4) a paused destination's
+    stay parked."""
+    path = store.path
+    await ingest(store, [to(f"e{i}", DEAD) for i in range(5)])
+    claimed = await store.claim_due(100.0, {"h": 2})
+    assert [d.attempt for d in claimed] == [1, 1]
+    assert await store.park("h", DEAD, [d.id for d in claimed], 150.0) == 5
+    rows = query(path, "SELECT event_id, state, attempts, next_at FROM deliveries ORDER BY event_id")
+    assert rows == [
+        ("e0", "pending", 0, 150.0 + PARK_OFFSET_S),
+        ("e1", "pending", 0, 150.0 + PARK_OFFSET_S),
+        ("e2", "pending", 0, 100.0 + PARK_OFFSET_S),
+        ("e3", "pending", 0, 100.0 + PARK_OFFSET_S),
+        ("e4", "pending", 0, 100.0 + PARK_OFFSET_S),
+    ]
+    assert await store.claim_due(200.0, {"h": 10}) == []
+    assert await store.unpark("h", DEAD, 200.0, 1) == 1
+    [probe] = await store.claim_due(200.0, {"h": 10})
+    assert probe.event_id == "e2" and probe.destination == DEAD
+    assert await store.unpark("h", DEAD, 200.0) == 4
+
+    await store.park("h", DEAD, [probe.id], 250.0)
+    await ingest(store, [to("x0", LIVE)])
+    await store.park("h", LIVE, [], 250.0)
+    await store.pause_destination("h", DEAD, HookPause(by="receiver", reason="410", at=250.0))
+    assert await store.unpark("h", None, 300.0) == 1  # the live host's; the paused one's stay
+    assert query(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [(5,)]
+    plan = _plan(
+        path,
+        "UPDATE deliveries SET next_at = next_at - ?3 WHERE id IN (SELECT id FROM deliveries WHERE hook = ?1 "
+        "AND destination = ?2 AND state = 'pending' AND next_at >= ?3 ORDER BY next_at LIMIT ?4)",
+        ("h", DEAD, PARK_OFFSET_S, 1),
+    )
+    assert any("deliveries_destination" in p for p in plan) and all("SCAN d" not in p for p in plan), plan
