@@ -3,6 +3,8 @@ together, and the one body they make (pure; time is given, never read).
 
 A batch is formed once, in the transaction that first claims it (Store.claim_formed), and never
 changes after: a retry, or a re-send after a crash, carries the same deliveries under the same id.
+Only a batch the receiver answers 413 (too large) is undone: its members wait again in no batch, to
+go in smaller ones (Batcher.split lowers the hook's max_events, in memory).
 Its body is a JSON array of the members' payloads, each rendered as a single delivery's would be (the
 hook's `payload`, or the envelope), oldest first; or `batch.payload` rendered over
 `{"events": [those payloads], "count": n}`. Its request's `webhook-id` is the batch id.
@@ -44,7 +46,7 @@ class Batcher:
     """One batched hook: forms its batches and renders their requests. Keeps the payloads it rendered
     for the deliveries still waiting, so a batch filling up over many rounds renders each event once."""
 
-    __slots__ = ("_rendered", "config", "hook", "payload", "request_hook")
+    __slots__ = ("_rendered", "config", "hook", "max_events", "payload", "request_hook")
 
     def __init__(self, hook: CompiledHook) -> None:
         assert hook.config.batch is not None
@@ -57,6 +59,16 @@ class Batcher:
         # templates in them for a batched hook); the body is the batch's.
         self.request_hook = dataclasses.replace(hook, payload=None, needs_envelope=False)
         self._rendered: dict[str, bytes | RequestRenderError] = {}
+        # At most this many events a batch: batch.max_events, lowered by split() when the receiver
+        # answered 413 (too large) to a batch. Kept in memory only: a restart or reload starts again
+        # from the config.
+        self.max_events = self.config.max_events
+
+    def split(self, members: int) -> int:
+        """The receiver found a batch of `members` deliveries too large (413): from now on batches hold
+        at most half of it (at least 1). Returns the new limit."""
+        self.max_events = max(1, min(self.max_events, members) // 2)
+        return self.max_events
 
     @property
     def known(self) -> frozenset[str]:
@@ -73,11 +85,13 @@ class Batcher:
         return rendered
 
     def form(self, candidates: BatchCandidates, now: float, units: int, *, flush: bool = False) -> Formed:
-        """Up to `units` batches of the due deliveries, oldest first: a batch closes at max_events, or
+        """Up to `units` batches of the due deliveries, oldest first: a batch closes at max_events (or the
+        lower limit a split set), or
         when one more payload would take its array past max_size (a payload larger than max_size goes
         alone). The last, still open, goes too when it is full, when its oldest has waited max_wait
         since it was stored, or with `flush` (a command that drains does not wait)."""
         config = self.config
+        max_events = self.max_events
         rendered: dict[str, bytes | RequestRenderError] = {}
         groups: list[list[DueDelivery]] = []
         singles: list[DueDelivery] = []
@@ -96,7 +110,7 @@ class Batcher:
                 singles.append(d)
                 continue
             added = len(item) + (1 if group else 0)
-            if group and (len(group) >= config.max_events or size + added > config.max_size):
+            if group and (len(group) >= max_events or size + added > config.max_size):
                 groups.append(group)
                 group, size, added = [], _BRACKETS, len(item)
             if not group or created_at < opened_at:
@@ -105,7 +119,7 @@ class Batcher:
             size += added
         wait_until: float | None = None
         if group:
-            full = len(group) >= config.max_events or size + _LEAST_ADDED > config.max_size
+            full = len(group) >= max_events or size + _LEAST_ADDED > config.max_size
             if flush or full or opened_at + config.max_wait_s <= now:
                 groups.append(group)
             else:

@@ -800,7 +800,7 @@ class Dispatcher:
             wait_at: float | None = None
             if len(ready) < units:
                 found = await self.store.batch_candidates(
-                    name, now, (units - len(ready)) * batcher.config.max_events, batcher.known
+                    name, now, (units - len(ready)) * batcher.max_events, batcher.known
                 )
                 formed = batcher.form(found, now, units - len(ready), flush=drain)
                 batches, singles = await self.store.claim_formed(
@@ -1422,13 +1422,21 @@ class Dispatcher:
         stop_reason = (
             asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
         )
-        if stop_reason is not None and plan.state != "delivered":
+        split = outcome.status == 413 and len(b.members) > 1 and stop_reason is None
+        if split:
+            # 413 says the request was too large, not that its events are bad: failing them all for good
+            # would lose a whole backlog to a receiver's body limit. The members leave the batch and are
+            # due at once, this attempt counted for each (a request carried them), and the hook's
+            # batches get smaller (one member alone answered 413 fails for good, as a delivery does).
+            plan = Plan("pending", self.clock.now())
+            outcome = dataclasses.replace(outcome, error=self._split(batcher, b))
+        elif stop_reason is not None and plan.state != "delivered":
             # The batch waits with the rest, this attempt counted, due again once resumed.
             plan = Plan("pending", self.clock.now())
             outcome = dataclasses.replace(
                 outcome, error=f"{stop_reason}: the hook is paused, and this batch waits for `hookd hooks resume`"
             )
-        self._record(b, hook, started_at, request, outcome, plan.state, plan.next_at, members=members)
+        self._record(b, hook, started_at, request, outcome, plan.state, plan.next_at, members=members, split=split)
         if stop_reason is not None:
             await self.pause(b.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
         lane = self.lanes[b.hook]
@@ -1447,7 +1455,19 @@ class Dispatcher:
                     self.on_failed(m, outcome)
         else:
             self.retried_total += n
-        self._log_batch(b, outcome, plan.state, plan.next_at)
+        self._log_batch(b, outcome, "split" if split else plan.state, plan.next_at)
+
+    def _split(self, batcher: Batcher, b: DueBatch) -> str:
+        """The receiver answered 413 to batch `b`: the hook's batches hold at most half as many events
+        from now on (logged when that lowers them); the error its attempt records."""
+        before = batcher.max_events
+        after = batcher.split(len(b.members))
+        if after < before:
+            log.warning(LogLine("the receiver found a batch too large (413): the hook's batches now hold fewer "
+                                "events until hookd restarts; set batch.max_size under the receiver's body limit",
+                                {"hook": b.hook, "max_events": after, "was": before}))  # fmt: skip
+        return (f"HTTP 413: the receiver found this batch of {len(b.members)} deliveries too large; split: each "
+                f"goes again at once in a smaller batch (at most {after} events), this attempt counted")  # fmt: skip
 
     def _log_batch(self, b: DueBatch, outcome: Outcome, state: str, next_at: float | None) -> None:
         if state == "delivered" and not log.isEnabledFor(logging.INFO):
@@ -1460,7 +1480,9 @@ class Dispatcher:
         if state == "pending":
             fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
         fields["error"] = outcome.error
-        if state == "pending":
+        if state == "split":
+            log.warning(LogLine("split the batch: its deliveries go again in smaller batches", fields))
+        elif state == "pending":
             log.warning(LogLine("will retry the batch", fields))
         else:
             log.error(LogLine("failed: the batch and every delivery in it", fields))
@@ -1569,6 +1591,7 @@ class Dispatcher:
         next_at: float | None,
         *,
         members: tuple[tuple[str, int], ...] = (),
+        split: bool = False,
     ) -> None:
         self.recorder.add(
             AttemptRecord(
@@ -1590,6 +1613,7 @@ class Dispatcher:
                 state=state,
                 next_at=next_at,
                 members=members,
+                split=split,
                 hook=d.hook,
                 # A batch's members keep their keys in the store: it looks them up if the hook orders.
                 ordered=d.ordering_key is not None or (members != () and hook.ordering is not None),

@@ -378,11 +378,14 @@ def _print_batch(detail: BatchDetail) -> None:
     esc = render.escape
     b = detail.batch
     out.print(
-        f"[bold]batch {esc(b.id)}[/bold] to hook [bold]{esc(b.hook)}[/bold]: {len(detail.members)} delivery(ies) "
+        f"[bold]batch {esc(b.id)}[/bold] to hook [bold]{esc(b.hook)}[/bold]: {b.members} delivery(ies) "
         f"in one request, {b.attempts} attempt(s)"
     )
     _field(2, "created", local_time(b.created_at))
-    _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or ["(pruned)"])
+    # A batch answered 413 is split: its deliveries left it for smaller batches (a retry at once).
+    split = any(a.status == 413 and a.outcome == "pending" for a in detail.attempts)
+    gone = "(none left: split after the 413, each went on in a smaller batch)" if split else "(pruned)"
+    _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or [gone])
     if not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     _print_attempts(detail.attempts)

@@ -146,6 +146,9 @@ class AttemptRecord:
     # attempt number), take `state` and the outcome (all `delivering` under the batch id, which the
     # store writes them by). Empty for a single delivery's attempt.
     members: tuple[tuple[str, int], ...] = ()
+    # A batch's request the receiver answered 413 (too large): its members leave the batch and wait
+    # again in no batch (`state` pending, due at `next_at`), their attempt counted, to go in smaller ones.
+    split: bool = False
     # The hook's name: the store keeps each hook's last success and failure time (hookd hooks list).
     hook: str = ""
 

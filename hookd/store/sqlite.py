@@ -892,13 +892,14 @@ def _delivery_updates(records: Sequence[AttemptRecord]) -> list[tuple[object, ..
 
 def _batch_updates(records: Sequence[AttemptRecord]) -> tuple[list[tuple[object, ...]], int]:
     """A batch request's outcome for each of its members (all `delivering` under its id: one statement
-    through the batch index, not a row per member), and how many members in all."""
+    through the batch index, not a row per member; a split batch's members leave it), and how many
+    members in all."""
     rows: list[tuple[object, ...]] = []
     members = 0
     for r in records:
         if r.members:
             rows.append((r.state, r.next_at, r.status, r.error or None, r.duration_s, r.started_at + r.duration_s,
-                         r.delivery_id))  # fmt: skip
+                         r.split, r.delivery_id))  # fmt: skip
             members += len(r.members)
     return rows, members
 
@@ -921,7 +922,8 @@ def _record_attempts(
     if batch_updates:
         db.executemany(
             "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, last_duration_s = ?, "
-            "updated_at = ? WHERE batch_id = ? AND state = 'delivering'",
+            # A split batch's members leave it: in no batch, they are candidates for new ones again.
+            "updated_at = ?, batch_id = iif(?, NULL, batch_id) WHERE batch_id = ? AND state = 'delivering'",
             batch_updates,
         )
     if not updates:
