@@ -66,8 +66,11 @@ class Batcher:
 
     def split(self, members: int) -> int:
         """The receiver found a batch of `members` deliveries too large (413): from now on batches hold
-        at most half of it (at least 1). Returns the new limit."""
-        self.max_events = max(1, min(self.max_events, members) // 2)
+        at most half of it (at least 1). A batch larger than the limit already (formed before an earlier
+        413 lowered it, or sent beside it) lowers it no more: the limit is smaller than that batch
+        already. Returns the new limit."""
+        if members <= self.max_events:
+            self.max_events = max(1, members // 2)
         return self.max_events
 
     @property

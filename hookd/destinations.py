@@ -66,7 +66,7 @@ class Destination:
 class Destinations:
     """A lane's destinations by host, made on first use with the hook's rate and breaker policy."""
 
-    __slots__ = ("breaker", "by_host", "clock", "gated", "rate")
+    __slots__ = ("_forget_at", "breaker", "by_host", "clock", "gated", "rate")
 
     def __init__(self, rate: Rate | None, breaker: BreakerConfig | None, clock: Clock) -> None:
         self.rate = rate  # None: no rate limit, or the rate_limit_group's shared bucket (on the lane)
@@ -75,12 +75,13 @@ class Destinations:
         self.by_host: dict[str, Destination] = {}
         # Those whose gate has something to open (parked, held, a breaker not closed): looked at each round.
         self.gated: set[Destination] = set()
+        self._forget_at = MAX_DESTINATIONS  # the size at which a new host makes room first
 
     def get(self, host: str) -> Destination:
         dest = self.by_host.get(host)
         if dest is None:
-            if len(self.by_host) >= MAX_DESTINATIONS:
-                self._forget_idle()
+            if len(self.by_host) >= self._forget_at:
+                self._forget()
             dest = Destination(
                 host,
                 TokenBucket(self.rate, self.clock) if self.rate is not None else None,
@@ -92,6 +93,22 @@ class Destinations:
     def __iter__(self) -> Iterator[Destination]:
         return iter(self.by_host.values())
 
-    def _forget_idle(self) -> None:
-        for host in [h for h, d in self.by_host.items() if d.idle and d not in self.gated]:
-            del self.by_host[host]
+    def _forget(self) -> None:
+        """Make room for a tenth of the bound at once (a stream of new hosts pays for one scan per that
+        many, not one each): first the hosts with nothing to remember, then the oldest of those whose
+        gate is open (a breaker's first failures or a bucket not yet full start afresh: the price of a
+        bound an event's producer, who picks the host, cannot grow). Hosts that are paused, held or
+        parked stay whatever their number: their deliveries wait on them, stored, one host each."""
+        spare = max(1, MAX_DESTINATIONS // 10)
+        target = MAX_DESTINATIONS - spare
+
+        def kept(d: Destination) -> bool:
+            return d in self.gated or d.paused is not None or d.parked or bool(d.held_until)
+
+        for idle_only in (True, False):
+            excess = len(self.by_host) - target
+            if excess <= 0:
+                break
+            for host in [h for h, d in self.by_host.items() if not kept(d) and (d.idle or not idle_only)][:excess]:
+                del self.by_host[host]
+        self._forget_at = max(MAX_DESTINATIONS, len(self.by_host) + spare)

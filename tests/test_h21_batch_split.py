@@ -138,10 +138,13 @@ async def test_a_single_event_too_large_for_the_receiver_still_fails_for_good(
 
 def test_split_halves_the_batch_that_was_too_large_down_to_one(tmp_path: Path) -> None:
     """Batcher.split: the next batches hold at most half the batch the receiver refused, never more
-    than before, and at least one."""
+    than before, and at least one; a refused batch larger than the limit already (formed before the
+    limit was lowered, or sent beside the batch that lowered it) lowers it no more."""
     b: Batcher = batcher(tmp_path, "{max_events: 100}")
     assert b.split(20) == 10  # half the refused batch, not of max_events
-    assert b.split(30) == 5  # never back up: half of what it had
+    assert b.split(30) == 10  # formed before the 413 that made it 10: halving again would go too far
+    assert b.split(20) == 10  # sent beside the first one
+    assert b.split(10) == 5  # a batch of the new size refused: half again
     assert b.split(3) == 1
     assert b.split(2) == 1
     assert b.max_events == 1 and b.config.max_events == 100

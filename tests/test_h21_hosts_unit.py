@@ -47,6 +47,24 @@ def test_the_map_forgets_idle_hosts_first(monkeypatch: pytest.MonkeyPatch) -> No
     assert sorted(d.host for d in dests) == ["f.example", "new.example", "p.example"]
 
 
+def test_the_map_stays_bounded_when_every_host_has_something_to_remember(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_DESTINATIONS, a stream of hosts that each counted a failure (nothing idle to forget) does
+    not grow the map: the oldest whose gate is open are forgotten, a tenth of the bound at once; a
+    paused host is kept however old."""
+    monkeypatch.setattr(destinations, "MAX_DESTINATIONS", 10)
+    clock = ManualClock()
+    dests = Destinations(None, BreakerConfig(failures=5), clock)
+    dests.get("paused.example").paused = HookPause(by="receiver", reason="410", at=0.0)
+    sizes = []
+    for i in range(200):
+        d = dests.get(f"h{i}.example")
+        assert d.breaker is not None and d.breaker.failed(0.0, "HTTP 503") is None
+        sizes.append(len(dests.by_host))
+    assert max(sizes) == 10
+    hosts = {d.host for d in dests}
+    assert "paused.example" in hosts and "h199.example" in hosts and "h0.example" not in hosts
+
+
 def test_history_shows_a_parked_deliverys_own_due_time() -> None:
     assert due_at(PARK_OFFSET_S + 1_800_000_000.0) == 1_800_000_000.0
     assert due_at(1_800_000_000.0) == 1_800_000_000.0
