@@ -85,17 +85,33 @@ class AlertLimiter:
         self.per_window = per_window
         self.window_s = window_s
         self._windows: dict[tuple[str, str], _Window] = {}  # hooks (or destinations) x TYPES
+        self._forget_at = MAX_WINDOWS  # the size at which a new window makes room first
+
+    def _forget(self, now: float) -> None:
+        """Make room for a tenth of the bound at once (counted per destination too, hooks with a templated
+        url host, so the producer picks how many): first the windows that ended with nothing left out,
+        which a new one would start the same, then the oldest others (at worst an alert more goes out
+        in a window: the price of the bound)."""
+        spare = max(1, MAX_WINDOWS // 10)
+        target = MAX_WINDOWS - spare
+        for ended_only in (True, False):
+            excess = len(self._windows) - target
+            if excess <= 0:
+                break
+            stale = [
+                k for k, w in self._windows.items()
+                if not ended_only or (now >= w.start + self.window_s and not w.suppressed)
+            ][:excess]  # fmt: skip
+            for k in stale:
+                del self._windows[k]
+        self._forget_at = len(self._windows) + spare
 
     def admit(self, hook: str, type_: str, now: float) -> int | None:
         """How many were left out before this one, if it may go; None if it is left out."""
         window = self._windows.get((hook, type_))
         if window is None:
-            if len(self._windows) >= MAX_WINDOWS:
-                # Counted per destination too (hooks with a templated url host): forget the windows that
-                # ended with nothing left out, which a new one would start the same.
-                ended = [k for k, w in self._windows.items() if now >= w.start + self.window_s and not w.suppressed]
-                for k in ended:
-                    del self._windows[k]
+            if len(self._windows) >= self._forget_at:
+                self._forget(now)
             window = self._windows[(hook, type_)] = _Window(now)
         elif now >= window.start + self.window_s:
             window.start, window.sent, window.said = now, 0, False

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from hookd import alerts as alerts_module
 from hookd.alerts import AlertLimiter, Alerts, event_type_of
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
@@ -168,3 +169,15 @@ async def test_alerts_raised_after_ingest_stopped_are_stored_for_the_next_start(
         ("orders", "failed", 1),
     ]
     assert not receiver.at("/ops")
+
+
+def test_the_limiters_windows_stay_bounded_when_none_has_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows are counted per destination too (the producer picks the host): 200 new ones within one
+    window, none ended, never hold more than MAX_WINDOWS; each new one is admitted."""
+    monkeypatch.setattr(alerts_module, "MAX_WINDOWS", 10)
+    limiter = AlertLimiter()
+    sizes = []
+    for i in range(200):
+        assert limiter.admit(f"h\x00host{i}", "hookd.breaker.opened", 0.0) == 0
+        sizes.append(len(limiter._windows))
+    assert max(sizes) == 10

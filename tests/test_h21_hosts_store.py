@@ -87,9 +87,9 @@ async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longe
     """1. Five deliveries to a host, two of them claimed (an attempt each counted). 2. Parked with the
     claimed two given back. 3. Unpark 1, then all. 4. At start: unpark the hook's parked deliveries but
     a paused destination's.
-    Result: (2) all five parked, the two claimed pending again with their attempt uncounted; (3) the
-    longest due first (one unparked is due at its own time), then the rest; (4) a paused destination's
-    stay parked."""
+    Result: (2) all five parked, due times kept (the claimed two at the time they were claimed at), the
+    two claimed pending again with their attempt uncounted; (3) the longest due first (one unparked is
+    due at its own time), then the rest; (4) a paused destination's stay parked."""
     path = store.path
     await ingest(store, [to(f"e{i}", DEAD) for i in range(5)])
     claimed = await store.claim_due(100.0, {"h": 2})
@@ -97,8 +97,8 @@ async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longe
     assert await store.park("h", DEAD, [d.id for d in claimed], 150.0) == 5
     rows = query(path, "SELECT event_id, state, attempts, next_at FROM deliveries ORDER BY event_id")
     assert rows == [
-        ("e0", "pending", 0, 150.0 + PARK_OFFSET_S),
-        ("e1", "pending", 0, 150.0 + PARK_OFFSET_S),
+        ("e0", "pending", 0, 100.0 + PARK_OFFSET_S),
+        ("e1", "pending", 0, 100.0 + PARK_OFFSET_S),
         ("e2", "pending", 0, 100.0 + PARK_OFFSET_S),
         ("e3", "pending", 0, 100.0 + PARK_OFFSET_S),
         ("e4", "pending", 0, 100.0 + PARK_OFFSET_S),
@@ -106,7 +106,7 @@ async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longe
     assert await store.claim_due(200.0, {"h": 10}) == []
     assert await store.unpark("h", DEAD, 200.0, 1) == 1
     [probe] = await store.claim_due(200.0, {"h": 10})
-    assert probe.event_id == "e2" and probe.destination == DEAD
+    assert probe.event_id == "e0" and probe.destination == DEAD  # stored first, due first: its place kept
     assert await store.unpark("h", DEAD, 200.0) == 4
 
     await store.park("h", DEAD, [probe.id], 250.0)

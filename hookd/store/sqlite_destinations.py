@@ -53,13 +53,15 @@ def resume_destinations(db: sqlite3.Connection, hook: str, destination: str | No
 def park(db: sqlite3.Connection, hook: str, destination: str, delivery_ids: Sequence[str], now: float) -> int:
     parked = 0
     if delivery_ids:
-        # Claimed and not sent: pending again with the attempt uncounted (as Store.release), parked, due
-        # at once when unparked. Its destination is written too: a row stored without one (a replay, a row
-        # from before migration 0007) is unparked with its destination's.
+        # Claimed and not sent: pending again with the attempt uncounted (as Store.release), parked with
+        # the due time it was claimed at (a claim leaves next_at as it was), so it keeps its place among
+        # its destination's deliveries when unparked. Its destination is written too: a row stored
+        # without one (a replay, a row from before migration 0007) is unparked with its destination's.
         parked = db.executemany(
-            "UPDATE deliveries SET state = 'pending', attempts = attempts - 1, next_at = ?, destination = ?, "
-            "updated_at = ? WHERE id = ? AND state = 'delivering'",
-            [(now + PARK_OFFSET_S, destination, now, i) for i in delivery_ids],
+            "UPDATE deliveries SET state = 'pending', attempts = attempts - 1, "
+            "next_at = min(coalesce(next_at, ?1), ?1) + ?2, destination = ?3, updated_at = ?1 "
+            "WHERE id = ?4 AND state = 'delivering'",
+            [(now, PARK_OFFSET_S, destination, i) for i in delivery_ids],
         ).rowcount
     # A range of deliveries_destination. NULL next_at (waiting for an ordering key) stays as it is: its
     # key's head, parked, still holds it back.
