@@ -369,6 +369,11 @@ def _destinations(lane: Lane | None) -> list[dict[str, object]] | None:
     return out
 
 
+# Health names at most this many destinations of one hook, then says how many more: a hook sending to
+# thousands of tenants must not make `hookd status` thousands of lines long.
+SHOWN_DESTINATIONS = 10
+
+
 def _destination_reasons(hook: str, lane: Lane) -> list[str]:
     assert lane.destinations is not None
     reasons = []
@@ -380,6 +385,13 @@ def _destination_reasons(hook: str, lane: Lane) -> list[str]:
             reasons.append(
                 destination_breaker_reason(hook, d.host, b.state, b.reason, str(_time(b.since)), _time(b.retry_at))
             )
+    if len(reasons) > SHOWN_DESTINATIONS:
+        more = len(reasons) - SHOWN_DESTINATIONS
+        summary = (
+            f"hook {hook!r}: {more} more destination(s) are paused or have their circuit breaker open "
+            "(`hookd hooks list` shows the paused ones)"
+        )
+        reasons = [*reasons[:SHOWN_DESTINATIONS], summary]
     return reasons
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from hookd import destinations
+from hookd.admin import _destination_reasons
 from hookd.cli.common import due_at
 from hookd.config.model import BreakerConfig
 from hookd.destinations import Destinations
+from hookd.dispatcher import Lane
 from hookd.store.base import PARK_OFFSET_S, HookPause
 from hookd.units import parse_rate
 from tests.manual_clock import ManualClock
@@ -69,3 +71,17 @@ def test_history_shows_a_parked_deliverys_own_due_time() -> None:
     assert due_at(PARK_OFFSET_S + 1_800_000_000.0) == 1_800_000_000.0
     assert due_at(1_800_000_000.0) == 1_800_000_000.0
     assert due_at(None) is None
+
+
+def test_health_names_ten_destinations_of_a_hook_then_counts_the_rest() -> None:
+    """25 paused destinations of one hook: health names 10 (by host) and says 15 more, not 25 lines."""
+    lane = Lane("shops", 10)
+    lane.destinations = Destinations(None, None, ManualClock())
+    for i in range(25):
+        d = lane.destinations.get(f"t{i:02}.example")
+        d.paused = HookPause(by="receiver", reason="the receiver answered 410 Gone", at=0.0)
+        lane.destinations.gated.add(d)
+    reasons = _destination_reasons("shops", lane)
+    assert len(reasons) == 11
+    assert all("t0" in r or "t1" in r for r in reasons[:10])
+    assert reasons[10].startswith("hook 'shops': 15 more destination(s) are paused")
