@@ -271,7 +271,11 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         if b is None
         else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
-        "destinations": [{"destination": h, "paused": _pause_dict(p)} for h, p in item.destinations.items()],
+        # No success or failure times are kept per destination: null, not the hook's.
+        "destinations": [
+            {"destination": h, "paused": _pause_dict(p), "last_success_at": None, "last_failure_at": None}
+            for h, p in item.destinations.items()
+        ],
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),
     }
@@ -310,7 +314,17 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
         names.append(esc(item.name) + ("" if item.configured else " [dim](not in config)[/dim]"))
         backlog_texts.append(str(item.backlog))
         for host, pause in item.destinations.items():
-            rows.append(dataclasses.replace(item, pause=pause, breaker=None, destinations=MappingProxyType({})))
+            # The hook's last success and failure are not this host's: none are kept per host, so left empty.
+            rows.append(
+                dataclasses.replace(
+                    item,
+                    pause=pause,
+                    breaker=None,
+                    destinations=MappingProxyType({}),
+                    last_success_at=None,
+                    last_failure_at=None,
+                )
+            )
             names.append(f"{esc(item.name)} → {esc(host)}")
             backlog_texts.append("-")  # counted in the hook's
     backlogs = tuple(backlog_texts)

@@ -1,0 +1,86 @@
+"""`hookd hooks resume NAME --destination HOST` and the `NAME → HOST` rows of `hookd hooks list`
+(issue 21, review findings): a host written another way is the daemon's key, a host that is not a
+paused destination is an error naming those that are, the message says what is really sent, and a host
+row does not show the hook's last success and failure as its own."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+
+from hookd.store.base import HookPause
+from hookd.store.sqlite import SQLiteStore
+from tests.conftest import write_config
+from tests.test_cli_history import hookd, plain
+
+HOST = "localhost:36053"
+OTHER = "localhost:36054"
+PAUSED = "SELECT destination FROM destination_state WHERE hook = 'shops' ORDER BY destination"
+
+
+def shops_config(d: Path) -> Path:
+    """Hook shops (templated host and port) and hook orders (a fixed url)."""
+    return write_config(
+        d,
+        f"""
+        version: 1
+        storage: {{path: {d}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {d}/s.sock}}
+        hooks:
+          - name: shops
+            events: ["*"]
+            url: "http://{{{{ data.host }}}}:{{{{ data.port }}}}/shop"
+            allow_hosts: [localhost]
+          - {{name: orders, events: ["*"], url: "http://127.0.0.1:9/orders"}}
+        """,
+    )
+
+
+async def paused_database(db: Path, *hosts: str, hook_paused: bool = False) -> None:
+    """shops' `hosts` paused by the receiver; shops' last success at 1000 and failure at 2000."""
+    store = SQLiteStore(db)
+    await store.open()
+    try:
+        for host in hosts:
+            await store.pause_destination("shops", host, HookPause(by="receiver", reason="410 Gone", at=500.0))
+        if hook_paused:
+            await store.pause_hook("shops", HookPause(by="operator", reason="maintenance", at=600.0))
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO hook_state (hook, last_success_at, last_failure_at, updated_at) "
+            "VALUES ('shops', 1000, 2000, 0) "
+            "ON CONFLICT (hook) DO UPDATE SET last_success_at = 1000, last_failure_at = 2000"
+        )
+    conn.close()
+
+
+async def test_a_host_row_does_not_show_the_hooks_last_success_and_failure(short_dir: Path) -> None:
+    """1. shops (last success and failure recorded) has its destination localhost:36053 paused.
+    2. `hooks list` and `hooks list --json`.
+    Result: the `shops → localhost:36053` row leaves last success and last failure empty (-) while the
+    shops row shows them; --json's destinations entry has them null."""
+    cfg = shops_config(short_dir)
+    db = short_dir / "hookd.db"
+    await paused_database(db, HOST)
+
+    table = await hookd("hooks", "list", "-c", str(cfg), "--json")
+    assert table.exit_code == 0, table.output
+    [shops] = [item for item in orjson.loads(table.output) if item["name"] == "shops"]
+    assert shops["last_success_at"] is not None and shops["last_failure_at"] is not None
+    [entry] = shops["destinations"]
+    assert entry["destination"] == HOST
+    assert entry["last_success_at"] is None and entry["last_failure_at"] is None
+
+    listed = await hookd("hooks", "list", "-c", str(cfg))
+    assert listed.exit_code == 0, listed.output
+    lines = plain(listed.output).splitlines()
+    [host_line] = [line for line in lines if "→" in line]
+    [hook_line] = [line for line in lines if line.startswith("shops ") and "→" not in line]
+    assert "00:16:40" in hook_line and "00:33:20" in hook_line, hook_line
+    assert "00:16:40" not in host_line and "00:33:20" not in host_line, host_line
+    assert "paused" in host_line
