@@ -12,7 +12,7 @@ import orjson
 
 from hookd.store.base import HookPause
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import write_config
+from tests.conftest import db_rows, write_config
 from tests.test_cli_history import hookd, plain
 
 HOST = "localhost:36053"
@@ -57,6 +57,53 @@ async def paused_database(db: Path, *hosts: str, hook_paused: bool = False) -> N
             "ON CONFLICT (hook) DO UPDATE SET last_success_at = 1000, last_failure_at = 2000"
         )
     conn.close()
+
+
+async def test_a_host_written_another_way_resumes_the_destination(short_dir: Path) -> None:
+    """1. shops' destinations localhost:36053 and localhost:36054 are paused.
+    2. `hooks resume shops --destination LOCALHOST:036053`; then `--destination http://localhost:36054/x`.
+    Result: (2) each resumes the destination the daemon keys (lower case, the port without leading zeros;
+    a URL's host:port, which the message says it took)."""
+    cfg = shops_config(short_dir)
+    db = short_dir / "hookd.db"
+    await paused_database(db, HOST, OTHER)
+
+    upper = await hookd("hooks", "resume", "shops", "--destination", "LOCALHOST:036053", "-c", str(cfg))
+    assert upper.exit_code == 0, upper.output
+    assert f"resumed shops → {HOST} (paused by the receiver" in plain(upper.output)
+    assert db_rows(db, PAUSED) == [(OTHER,)]
+
+    url = await hookd("hooks", "resume", "shops", "--destination", f"http://{OTHER}/x", "-c", str(cfg))
+    assert url.exit_code == 0, url.output
+    assert f"resumed shops → {OTHER} (the host of the URL http://{OTHER}/x)" in plain(url.output)
+    assert db_rows(db, PAUSED) == []
+
+
+async def test_a_host_that_is_not_a_paused_destination_exits_2(short_dir: Path) -> None:
+    """1. shops' destinations localhost:36053 and localhost:36054 are paused.
+    2. `hooks resume shops --destination localhost:3605` (a typo); `--destination example.com`.
+    3. `hooks resume orders --destination localhost:36053` (orders' url host is not templated).
+    Result: (2) each exits 2 naming the paused destinations, the typo with a did-you-mean; nothing is
+    resumed. (3) exits 2 saying orders has no destinations of its own."""
+    cfg = shops_config(short_dir)
+    db = short_dir / "hookd.db"
+    await paused_database(db, HOST, OTHER)
+
+    typo = await hookd("hooks", "resume", "shops", "--destination", "localhost:3605", "-c", str(cfg))
+    assert typo.exit_code == 2, typo.output
+    out = " ".join(plain(typo.output).split())
+    assert "hook 'shops' has no paused destination 'localhost:3605'; did you mean" in out
+    assert f"its paused destinations are: {HOST}, {OTHER}" in out
+    other = await hookd("hooks", "resume", "shops", "--destination", "example.com", "-c", str(cfg))
+    assert other.exit_code == 2, other.output
+    assert f"its paused destinations are: {HOST}, {OTHER}" in " ".join(plain(other.output).split())
+    assert db_rows(db, PAUSED) == [(HOST,), (OTHER,)]
+
+    fixed = await hookd("hooks", "resume", "orders", "--destination", HOST, "-c", str(cfg))
+    assert fixed.exit_code == 2, fixed.output
+    out = " ".join(plain(fixed.output).split())
+    assert "hook 'orders' has no destinations of its own: its url host is not templated" in out
+    assert "drop --destination (hookd hooks resume orders)" in out
 
 
 async def test_a_host_row_does_not_show_the_hooks_last_success_and_failure(short_dir: Path) -> None:

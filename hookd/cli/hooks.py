@@ -40,6 +40,7 @@ from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.history import open_store
 from hookd.store.base import HookPause
+from hookd.urls import host_is_templated
 
 hooks_app = typer.Typer(
     help="Each hook's state (active, paused, breaker), and pausing or resuming one: its deliveries wait, never "
@@ -174,13 +175,16 @@ def resume_command(
     deliveries are sent (within its limits).
 
     A hook whose url host is templated is paused per destination host by its receivers (410 Gone,
-    `webhook-delivery: disable`) and by breaker.disable_after; `--destination HOST` resumes that one only.
+    `webhook-delivery: disable`) and by breaker.disable_after; `--destination HOST` resumes that one only
+    (HOST as hooks list shows it, in any case, or a URL to it); it exits 2 naming the hook's paused
+    destinations when HOST is not one of them, and when the hook's url host is not templated.
     A running daemon takes it up within a second (at once when its admin listener is configured);
     otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing.
 
     Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
     """
     now = time.time()
+    host, from_url = core.destination_host(destination) if destination is not None else (None, False)
     try:
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
@@ -188,8 +192,10 @@ def resume_command(
         async def run() -> tuple[HookPause | None, dict[str, HookPause], int]:
             async with open_store(where.path, origin=where.origin) as store:
                 await core.check_name(store, name, configured)
-                lifted = await core.resume(store, name, now=now) if destination is None else None
-                hosts = await core.resume_destinations(store, name, destination, now=now)
+                if host is not None:
+                    await core.check_destination(store, name, host, templated=_templated(where.settings, name))
+                lifted = await core.resume(store, name, now=now) if host is None else None
+                hosts = await core.resume_destinations(store, name, host, now=now)
                 activity = (await store.hook_activity()).get(name)
                 return lifted, hosts, activity.backlog if activity is not None else 0
 
@@ -210,18 +216,25 @@ def resume_command(
         )
         return
     esc = render.escape
+    given = f" (the host of the URL {esc(destination or '')})" if from_url else ""
     if lifted is None and not hosts:
-        what = esc(name) if destination is None else f"{esc(name)}'s destination {esc(destination)}"
+        what = esc(name) if host is None else f"{esc(name)}'s destination {esc(host)}"
         render.stdout.print(f"{what} is not paused; nothing changed")
         return
     parts = []
     if lifted is not None:
         parts.append(f"{esc(name)} (paused {esc(core.paused_by_text(lifted))} since {local_time(lifted.at)})")
-    for host, pause in sorted(hosts.items()):
+    for each, pause in sorted(hosts.items()):
         parts.append(
-            f"{esc(name)} → {esc(host)} (paused {esc(core.paused_by_text(pause))} since {local_time(pause.at)})"
+            f"{esc(name)} → {esc(each)}{given} (paused {esc(core.paused_by_text(pause))} since {local_time(pause.at)})"
         )
     render.stdout.print(f"resumed {', '.join(parts)}: {backlog} delivery(ies) waiting are sent" + _daemon_note(woken))
+
+
+def _templated(settings: Settings | None, name: str) -> bool | None:
+    """Whether the configured hook `name` has a templated url host; None without it in a config."""
+    hook = next((h for h in settings.hooks if h.name == name), None) if settings is not None else None
+    return host_is_templated(hook.url) if hook is not None else None
 
 
 def _configured(settings: Settings | None) -> list[str] | None:
