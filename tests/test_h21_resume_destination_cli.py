@@ -106,6 +106,29 @@ async def test_a_host_that_is_not_a_paused_destination_exits_2(short_dir: Path) 
     assert "drop --destination (hookd hooks resume orders)" in out
 
 
+async def test_resuming_a_destination_of_a_paused_hook_says_nothing_is_sent(short_dir: Path) -> None:
+    """1. shops is paused by operator and its destination localhost:36053 by the receiver.
+    2. `hooks resume shops --destination localhost:36053` (and with --json).
+    Result: (2) the destination is resumed; the message says the hook itself is still paused and nothing
+    is sent until it is resumed, with no count of the hook's whole backlog; --json says so too."""
+    cfg = shops_config(short_dir)
+    db = short_dir / "hookd.db"
+    await paused_database(db, HOST, hook_paused=True)
+
+    resumed = await hookd("hooks", "resume", "shops", "--destination", HOST, "-c", str(cfg))
+    assert resumed.exit_code == 0, resumed.output
+    out = " ".join(plain(resumed.output).split())
+    assert f"resumed shops → {HOST} (paused by the receiver" in out
+    assert "the hook itself is still paused by operator, so nothing is sent until `hookd hooks resume shops`" in out
+    assert "waiting are sent" not in out
+
+    await paused_database(db, HOST)
+    as_json = await hookd("hooks", "resume", "shops", "--destination", HOST, "-c", str(cfg), "--json")
+    assert as_json.exit_code == 0, as_json.output
+    got = orjson.loads(as_json.output)
+    assert got["hook_paused"]["by"] == "operator" and got["backlog"] is None
+
+
 async def test_a_host_row_does_not_show_the_hooks_last_success_and_failure(short_dir: Path) -> None:
     """1. shops (last success and failure recorded) has its destination localhost:36053 paused.
     2. `hooks list` and `hooks list --json`.

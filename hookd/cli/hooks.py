@@ -189,7 +189,7 @@ def resume_command(
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
-        async def run() -> tuple[HookPause | None, dict[str, HookPause], int]:
+        async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None]:
             async with open_store(where.path, origin=where.origin) as store:
                 await core.check_name(store, name, configured)
                 if host is not None:
@@ -197,9 +197,11 @@ def resume_command(
                 lifted = await core.resume(store, name, now=now) if host is None else None
                 hosts = await core.resume_destinations(store, name, host, now=now)
                 activity = (await store.hook_activity()).get(name)
-                return lifted, hosts, activity.backlog if activity is not None else 0
+                state = (await store.hook_states()).get(name)
+                still = state.pause if state is not None and host is not None else None
+                return lifted, hosts, activity.backlog if activity is not None else 0, still
 
-        lifted, hosts, backlog = asyncio.run(run())
+        lifted, hosts, backlog, still_paused = asyncio.run(run())
         woken = _wake(where) if lifted is not None or hosts else False
     except HookdError as e:
         fail(e)
@@ -210,7 +212,9 @@ def resume_command(
                 "changed": lifted is not None or bool(hosts),
                 "lifted": _pause_dict(lifted),
                 "destinations": [{"destination": h, "lifted": _pause_dict(p)} for h, p in sorted(hosts.items())],
-                "backlog": backlog,
+                # The hook's whole backlog; with --destination, null (that destination's is not counted).
+                "backlog": backlog if host is None else None,
+                "hook_paused": _pause_dict(still_paused),
                 "daemon_told": woken,
             }
         )
@@ -228,7 +232,17 @@ def resume_command(
         parts.append(
             f"{esc(name)} → {esc(each)}{given} (paused {esc(core.paused_by_text(pause))} since {local_time(pause.at)})"
         )
-    render.stdout.print(f"resumed {', '.join(parts)}: {backlog} delivery(ies) waiting are sent" + _daemon_note(woken))
+    if still_paused is not None:
+        # Its destination's gate is open, but the hook's own pause still holds every delivery.
+        outcome = (
+            f": the hook itself is still paused {esc(core.paused_by_text(still_paused))}, so nothing is sent "
+            f"until `hookd hooks resume {esc(name)}`"
+        )
+    elif host is not None:
+        outcome = ": its waiting deliveries are sent"
+    else:
+        outcome = f": {backlog} delivery(ies) waiting are sent"
+    render.stdout.print(f"resumed {', '.join(parts)}{outcome}" + _daemon_note(woken))
 
 
 def _templated(settings: Settings | None, name: str) -> bool | None:
