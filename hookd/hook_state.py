@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from hookd.history import UsageError
 from hookd.store.base import BreakerRecord, HookPause, Store
@@ -115,6 +116,44 @@ async def resume_destinations(store: Store, name: str, destination: str | None, 
     """Lift the pause of `name`'s `destination` (None: of all its paused destinations; a hook with a
     templated url host pauses one destination when its receiver asks). Returns the pauses lifted, by host."""
     return await store.resume_destinations(name, destination, now)
+
+
+def destination_host(text: str) -> tuple[str, bool]:
+    """`text` as the daemon keys a destination (urls.UrlTemplate.destination): the host in lower case and
+    the port, if any, without leading zeros. A URL gives its host[:port]; the bool says one was given."""
+    given_url = "://" in text
+    if given_url:
+        try:
+            text = urlsplit(text.strip()).netloc.rpartition("@")[2]
+        except ValueError:
+            return text.strip().lower(), True
+    host, colon, port = text.strip().partition(":")
+    host = host.lower()
+    if colon and port.isascii() and port.isdigit():
+        return f"{host}:{int(port)}", given_url
+    return host + colon + port, given_url
+
+
+async def check_destination(store: Store, name: str, host: str, *, templated: bool | None) -> None:
+    """Raise a UsageError (exit 2) unless `host` is a paused destination of `name`: a hook whose url host
+    is not templated (`templated` False; None: no config read) has none, and a host that is not paused is
+    most often a typo, which a silent "nothing changed" would hide."""
+    if templated is False:
+        raise UsageError(
+            f"hook {name!r} has no destinations of its own: its url host is not templated, so it is paused and "
+            f"resumed as a whole; drop --destination (hookd hooks resume {name})"
+        )
+    paused = sorted((await store.destination_pauses()).get(name, {}))
+    if host in paused:
+        return
+    if not paused:
+        raise UsageError(f"hook {name!r} has no paused destination, so {host!r} is not paused; nothing to resume")
+    match = closest(host, paused)
+    hint = f"did you mean {match!r}? " if match is not None else ""
+    raise UsageError(
+        f"hook {name!r} has no paused destination {host!r}; {hint}its paused destinations are: "
+        f"{', '.join(paused)} (hookd hooks list shows them)"
+    )
 
 
 def paused_by_text(pause: HookPause) -> str:

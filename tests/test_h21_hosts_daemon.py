@@ -129,6 +129,8 @@ async def test_a_410_pauses_one_destination_which_a_restart_keeps_and_resume_lif
             {
                 "destination": host_a,
                 "paused": {"by": "receiver", "reason": reason, "at": listing["destinations"][0]["paused"]["at"]},
+                "last_success_at": None,
+                "last_failure_at": None,
             }  # type: ignore[index]
         ]
         table = plain((await hookd("hooks", "list", "-c", str(cfg))).output)

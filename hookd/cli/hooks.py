@@ -40,6 +40,7 @@ from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.history import open_store
 from hookd.store.base import HookPause
+from hookd.urls import host_is_templated
 
 hooks_app = typer.Typer(
     help="Each hook's state (active, paused, breaker), and pausing or resuming one: its deliveries wait, never "
@@ -174,26 +175,33 @@ def resume_command(
     deliveries are sent (within its limits).
 
     A hook whose url host is templated is paused per destination host by its receivers (410 Gone,
-    `webhook-delivery: disable`) and by breaker.disable_after; `--destination HOST` resumes that one only.
+    `webhook-delivery: disable`) and by breaker.disable_after; `--destination HOST` resumes that one only
+    (HOST as hooks list shows it, in any case, or a URL to it); it exits 2 naming the hook's paused
+    destinations when HOST is not one of them, and when the hook's url host is not templated.
     A running daemon takes it up within a second (at once when its admin listener is configured);
     otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing.
 
     Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
     """
     now = time.time()
+    host, from_url = core.destination_host(destination) if destination is not None else (None, False)
     try:
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
-        async def run() -> tuple[HookPause | None, dict[str, HookPause], int]:
+        async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None]:
             async with open_store(where.path, origin=where.origin) as store:
                 await core.check_name(store, name, configured)
-                lifted = await core.resume(store, name, now=now) if destination is None else None
-                hosts = await core.resume_destinations(store, name, destination, now=now)
+                if host is not None:
+                    await core.check_destination(store, name, host, templated=_templated(where.settings, name))
+                lifted = await core.resume(store, name, now=now) if host is None else None
+                hosts = await core.resume_destinations(store, name, host, now=now)
                 activity = (await store.hook_activity()).get(name)
-                return lifted, hosts, activity.backlog if activity is not None else 0
+                state = (await store.hook_states()).get(name)
+                still = state.pause if state is not None and host is not None else None
+                return lifted, hosts, activity.backlog if activity is not None else 0, still
 
-        lifted, hosts, backlog = asyncio.run(run())
+        lifted, hosts, backlog, still_paused = asyncio.run(run())
         woken = _wake(where) if lifted is not None or hosts else False
     except HookdError as e:
         fail(e)
@@ -204,24 +212,43 @@ def resume_command(
                 "changed": lifted is not None or bool(hosts),
                 "lifted": _pause_dict(lifted),
                 "destinations": [{"destination": h, "lifted": _pause_dict(p)} for h, p in sorted(hosts.items())],
-                "backlog": backlog,
+                # The hook's whole backlog; with --destination, null (that destination's is not counted).
+                "backlog": backlog if host is None else None,
+                "hook_paused": _pause_dict(still_paused),
                 "daemon_told": woken,
             }
         )
         return
     esc = render.escape
+    given = f" (the host of the URL {esc(destination or '')})" if from_url else ""
     if lifted is None and not hosts:
-        what = esc(name) if destination is None else f"{esc(name)}'s destination {esc(destination)}"
+        what = esc(name) if host is None else f"{esc(name)}'s destination {esc(host)}"
         render.stdout.print(f"{what} is not paused; nothing changed")
         return
     parts = []
     if lifted is not None:
         parts.append(f"{esc(name)} (paused {esc(core.paused_by_text(lifted))} since {local_time(lifted.at)})")
-    for host, pause in sorted(hosts.items()):
+    for each, pause in sorted(hosts.items()):
         parts.append(
-            f"{esc(name)} → {esc(host)} (paused {esc(core.paused_by_text(pause))} since {local_time(pause.at)})"
+            f"{esc(name)} → {esc(each)}{given} (paused {esc(core.paused_by_text(pause))} since {local_time(pause.at)})"
         )
-    render.stdout.print(f"resumed {', '.join(parts)}: {backlog} delivery(ies) waiting are sent" + _daemon_note(woken))
+    if still_paused is not None:
+        # Its destination's gate is open, but the hook's own pause still holds every delivery.
+        outcome = (
+            f": the hook itself is still paused {esc(core.paused_by_text(still_paused))}, so nothing is sent "
+            f"until `hookd hooks resume {esc(name)}`"
+        )
+    elif host is not None:
+        outcome = ": its waiting deliveries are sent"
+    else:
+        outcome = f": {backlog} delivery(ies) waiting are sent"
+    render.stdout.print(f"resumed {', '.join(parts)}{outcome}" + _daemon_note(woken))
+
+
+def _templated(settings: Settings | None, name: str) -> bool | None:
+    """Whether the configured hook `name` has a templated url host; None without it in a config."""
+    hook = next((h for h in settings.hooks if h.name == name), None) if settings is not None else None
+    return host_is_templated(hook.url) if hook is not None else None
 
 
 def _configured(settings: Settings | None) -> list[str] | None:
@@ -271,7 +298,11 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         if b is None
         else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
-        "destinations": [{"destination": h, "paused": _pause_dict(p)} for h, p in item.destinations.items()],
+        # No success or failure times are kept per destination: null, not the hook's.
+        "destinations": [
+            {"destination": h, "paused": _pause_dict(p), "last_success_at": None, "last_failure_at": None}
+            for h, p in item.destinations.items()
+        ],
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),
     }
@@ -310,7 +341,17 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
         names.append(esc(item.name) + ("" if item.configured else " [dim](not in config)[/dim]"))
         backlog_texts.append(str(item.backlog))
         for host, pause in item.destinations.items():
-            rows.append(dataclasses.replace(item, pause=pause, breaker=None, destinations=MappingProxyType({})))
+            # The hook's last success and failure are not this host's: none are kept per host, so left empty.
+            rows.append(
+                dataclasses.replace(
+                    item,
+                    pause=pause,
+                    breaker=None,
+                    destinations=MappingProxyType({}),
+                    last_success_at=None,
+                    last_failure_at=None,
+                )
+            )
             names.append(f"{esc(item.name)} → {esc(host)}")
             backlog_texts.append("-")  # counted in the hook's
     backlogs = tuple(backlog_texts)
