@@ -36,6 +36,7 @@ from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.http import HttpSender
 from hookd.store.base import (
     FINISHED_STATES,
+    PARK_OFFSET_S,
     DeliveryQuery,
     DeliveryRow,
     DeliveryState,
@@ -386,7 +387,9 @@ async def send_now(
             await asyncio.gather(watcher, return_exceptions=True)
             await dispatcher.finish(0.0)
         rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
-        waiting = [r for r in rows if r.state == "pending" and r.attempts == 0]
+        # One parked for a paused destination waits for `hookd hooks resume --destination`, not for
+        # a time: the drain unparked every other (_unpark_unkept), so waiting for it would never end.
+        waiting = [r for r in rows if r.state == "pending" and r.attempts == 0 and not parked(r)]
         if not waiting or stopping.is_set():
             return rows
         due = min(r.next_at if r.next_at is not None else 0.0 for r in waiting)
@@ -398,6 +401,11 @@ async def send_now(
             stuck = {r.id for r in waiting}
             continue
         await _sleep_unless(clock, due - now, stopping)
+
+
+def parked(row: DeliveryRow) -> bool:
+    """Parked (for a closed destination): its due time pushed by PARK_OFFSET_S."""
+    return row.next_at is not None and row.next_at >= PARK_OFFSET_S
 
 
 # -- the whole command -------------------------------------------------------------------------------
@@ -435,6 +443,9 @@ class ReplayResult:
     sent: tuple[DeliveryRow, ...] | None = None  # --wait: the replays as they ended
     unconfigured: tuple[str, ...] = ()  # hooks replayed to that are not in the config
     paused: tuple[tuple[str, HookPause], ...] = ()  # hooks replayed to that are paused: their replays wait
+    # --wait: (hook, destination host, pause) of the paused destinations of hooks whose replays were
+    # left parked (not sent): they wait for `hookd hooks resume HOOK --destination HOST`
+    paused_destinations: tuple[tuple[str, str, HookPause], ...] = ()
     missing_events: tuple[str, ...] = ()  # event ids asked for (--event) that the database does not hold
     # those of missing_events that are a delivery's id (or start only one), with that delivery
     deliveries_given: tuple[tuple[str, DeliveryRow], ...] = ()
@@ -546,13 +557,23 @@ async def run(
             finally:
                 await sender.close()
             if stop is None or not stop.is_set():
-                return replace(result, sent=tuple(rows))
+                return replace(result, sent=tuple(rows), paused_destinations=await _paused_destinations(store, rows))
             # Stopped: what this command queued and did not get to send is withdrawn, not left for a daemon.
             ids = tuple(q.id for q in queued)
             withdrawn = await store.withdraw(DeliveryQuery(ids=ids), clock.now(), WITHDRAWN_BY_STOP)
             rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
             cut_off = sum(1 for r in rows if r.state == "cancelled" and r.last_error == CUT_OFF_BY_STOP)
             return replace(result, sent=tuple(rows), withdrawn=withdrawn, cut_off=cut_off, stopped=True)
+
+
+async def _paused_destinations(store: Store, rows: Sequence[DeliveryRow]) -> tuple[tuple[str, str, HookPause], ...]:
+    """The paused destinations of the hooks whose replays `send_now` left parked. A row does not say
+    its host, so a hook with several paused ones names them all (each is paused)."""
+    hooks = dict.fromkeys(r.hook for r in rows if r.state == "pending" and parked(r))
+    if not hooks:
+        return ()
+    pauses = await store.destination_pauses()
+    return tuple((h, host, p) for h in hooks for host, p in sorted(pauses.get(h, {}).items()))
 
 
 async def _cancel(

@@ -342,6 +342,8 @@ def _result_dict(result: replays.ReplayResult, *, dry_run: bool, cancel: bool) -
         doc["unconfigured_hooks"] = list(result.unconfigured)
     if result.paused:
         doc["paused_hooks"] = [hook for hook, _ in result.paused]
+    if result.paused_destinations:
+        doc["paused_destinations"] = [{"hook": h, "destination": d} for h, d, _ in result.paused_destinations]
     if result.missing_events:
         doc["missing_events"] = list(result.missing_events)
     if result.deliveries_given:
@@ -413,6 +415,11 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
         )
         return
     waiting = len(result.sent) - delivered - failed - retrying
+    for hook, host, pause in result.paused_destinations:
+        warn(
+            f"hook {hook!r}: destination {host} is paused (by {pause.by} since {local_time(pause.at)}: "
+            f"{pause.reason}): its replays wait until `hookd hooks resume {hook} --destination {host}`"
+        )
     line = f"[green]{delivered} delivered[/green], [red]{failed} failed[/red], {retrying} to be retried"
     out.print(line + (f", {waiting} not sent" if waiting else ""))
     if result.failed:
