@@ -349,6 +349,22 @@ def _items(batcher: Batcher, b: DueBatch) -> tuple[bytes, ...] | None:
         return None
 
 
+def _internal_failure(hook: CompiledHook, request: OutboundRequest | None, e: Exception, t0: float) -> Outcome:
+    """The outcome of an attempt a bug cut short: retried when the request was made (sending may work
+    next time), final when rendering it failed (it fails the same way every time)."""
+    what = "sending" if request is not None else "rendering the request"
+    error = f"internal error while {what}: {type(e).__name__}: {e}"
+    return no_response(hook.redactor.text(error), t0, retryable=request is not None)
+
+
+def _stop_reason(hook: CompiledHook, outcome: Outcome) -> str | None:
+    """Why the receiver asked to stop (410 with on_gone: pause, or webhook-delivery: disable), or None.
+    Looked into only for a 410 or the header: every other attempt pays a comparison and a lookup."""
+    if outcome.status == 410 or STOP_HEADER in outcome.response_headers:
+        return asks_to_stop(hook, outcome)
+    return None
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -1407,21 +1423,9 @@ class Dispatcher:
                                                    at=started_at))  # fmt: skip
         except Exception as e:  # a bug: never lose the deliveries
             log.exception(LogLine("internal error while sending a batch", {"batch": b.id, "hook": b.hook}))
-            what = "sending" if request is not None else "rendering the request"
-            error = f"internal error while {what}: {type(e).__name__}: {e}"
-            outcome = no_response(hook.redactor.text(error), t0, retryable=request is not None)
-        plan = plan_next(
-            ok=outcome.ok,
-            retryable=outcome.retryable,
-            attempt=b.attempt,
-            policy=hook.config.retry,
-            retry_after_s=outcome.retry_after_s,
-            now=self.clock.now(),
-            rng=self.rng,
-        )
-        stop_reason = (
-            asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
-        )
+            outcome = _internal_failure(hook, request, e, t0)
+        plan = self._plan(hook, b.attempt, outcome)
+        stop_reason = _stop_reason(hook, outcome)
         split = outcome.status == 413 and len(b.members) > 1 and stop_reason is None
         if split:
             # 413 says the request was too large, not that its events are bad: failing them all for good
@@ -1515,23 +1519,9 @@ class Dispatcher:
             unlogged = self.hook_errors.add(failure)
         except Exception as e:  # a bug: never lose the delivery
             log.exception(LogLine("internal error while sending", {"delivery": d.id, "hook": d.hook}))
-            what = "sending" if request is not None else "rendering the request"
-            # Rendering fails the same way on every attempt; sending may not.
-            error = f"internal error while {what}: {type(e).__name__}: {e}"
-            outcome = no_response(hook.redactor.text(error), t0, retryable=request is not None)
-        plan = plan_next(
-            ok=outcome.ok,
-            retryable=outcome.retryable,
-            attempt=d.attempt,
-            policy=hook.config.retry,
-            retry_after_s=outcome.retry_after_s,
-            now=self.clock.now(),
-            rng=self.rng,
-        )
-        # Looked into only for a 410 or the header: every other attempt pays a comparison and a lookup.
-        stop_reason = (
-            asks_to_stop(hook, outcome) if outcome.status == 410 or STOP_HEADER in outcome.response_headers else None
-        )
+            outcome = _internal_failure(hook, request, e, t0)
+        plan = self._plan(hook, d.attempt, outcome)
+        stop_reason = _stop_reason(hook, outcome)
         lane = self.lanes[d.hook]
         # A hook with a templated url host keeps its gates per destination (hookd.destinations).
         dest = lane.destinations.get(d.destination) if lane.destinations is not None and d.destination else None
@@ -1618,6 +1608,18 @@ class Dispatcher:
                 # A batch's members keep their keys in the store: it looks them up if the hook orders.
                 ordered=d.ordering_key is not None or (members != () and hook.ordering is not None),
             )
+        )
+
+    def _plan(self, hook: CompiledHook, attempt: int, outcome: Outcome) -> Plan:
+        """What a unit (a delivery or a batch) becomes after attempt `attempt` ended in `outcome`."""
+        return plan_next(
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            attempt=attempt,
+            policy=hook.config.retry,
+            retry_after_s=outcome.retry_after_s,
+            now=self.clock.now(),
+            rng=self.rng,
         )
 
     def _told_later(self, hook: CompiledHook, outcome: Outcome) -> float | None:
