@@ -275,7 +275,10 @@ class UrlTemplate:
 
     def _host(self, event: Mapping[str, object]) -> str:
         name = "".join(p if isinstance(p, str) else p.value(event) for p in self.host)
-        host = name.lower()
+        # One trailing dot (a fully qualified name, as a DNS zone writes it) names the same host: dropped,
+        # so that `acme.shop.example.` is sent to, matched against allow_hosts and gated (rate limit,
+        # breaker, pause) as `acme.shop.example`, not failed for good as an invalid name.
+        host = name.lower().removesuffix(".")
         if len(host) > _MAX_HOST_CHARS or not _HOST_NAME.fullmatch(host) or host.rpartition(".")[2].isdigit():
             raise UrlRenderError(
                 f"the host {_shown(name)} is not a valid host name (letters, digits and -, labels between dots); "

@@ -97,6 +97,21 @@ def test_a_whole_templated_host_matches_any_listed_pattern() -> None:
     assert render(url, {"host": "us.shop.example"}, allow_hosts=HOSTS) == "https://us.shop.example/hook"
 
 
+def test_a_fully_qualified_host_with_its_trailing_dot_is_the_same_host() -> None:
+    """A rendered host written as DNS writes a fully qualified name (`us.shop.example.`) is that host:
+    sent to, matched against allow_hosts, and kept as one destination (rate limit, breaker, pause) with
+    the name written without the dot, not failed for good as an invalid name. One dot only."""
+    url = "https://{{ data.host }}/hook"
+    assert render(url, {"host": "us.shop.example."}, allow_hosts=HOSTS) == "https://us.shop.example/hook"
+    parsed = compile_url(url, allow_hosts=HOSTS)
+    assert parsed.destination({"data": {"host": "US.shop.example."}}) == parsed.destination(
+        {"data": {"host": "us.shop.example"}}
+    )
+    for bad in ("us.shop.example..", ".", "10.0.0.5."):
+        with pytest.raises(RequestRenderError, match="is not a valid host name"):
+            render(url, {"host": bad}, allow_hosts=HOSTS)
+
+
 @pytest.mark.parametrize(
     ("host", "reason"),
     [
