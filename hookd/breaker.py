@@ -66,6 +66,10 @@ class Breaker:
 
     def tick(self, now: float) -> BreakerChange | None:
         """Open to half-open once the cooldown has passed."""
+        if self.state == "open" and self.retry_at - now > self.policy.cooldown_s:
+            # The wall clock was stepped back: the cooldown is counted from now, not from a time that
+            # is now as far ahead as the step.
+            self.retry_at = now + self.policy.cooldown_s
         if self.state == "open" and now >= self.retry_at:
             self.state = "half_open"
             self.since = now

@@ -26,6 +26,16 @@ def test_it_opens_after_failures_in_a_row_probes_after_the_cooldown_and_closes_o
     assert (b.state, b.in_a_row, b.failing_since, b.reason) == ("closed", 0, None, "a probe was answered")
 
 
+def test_a_clock_stepped_back_does_not_lengthen_the_cooldown() -> None:
+    """Opened at 1,000 (cooldown 30 s, probe at 1,030); the wall clock is then stepped back an hour.
+    The cooldown counts from the first look after the step: the probe is due 30 s later, not an hour."""
+    b = Breaker(BreakerConfig(failures=1, cooldown_s=30.0))
+    assert b.failed(1000.0, "HTTP 503") == "opened"
+    assert b.tick(1000.0 - 3600.0) is None
+    assert b.retry_at == 1000.0 - 3600.0 + 30.0
+    assert b.tick(1000.0 - 3600.0 + 30.0) == "half_open"
+
+
 def test_disable_after_counts_from_the_first_failure_and_starts_again_on_resume() -> None:
     b = Breaker(BreakerConfig(failures=2, cooldown_s=60.0, disable_after_s=180.0))
     b.failed(1000.0, "HTTP 500")
