@@ -70,7 +70,8 @@ async def test_a_backlog_too_large_for_the_receiver_is_split_until_every_event_i
     20 and one of 10 go. 3. `hookd history show` with the first batch's id.
     Result: every event delivered, none failed, each taken by the receiver exactly once; the batch of
     20 has one attempt record, 413, whose error says it was split, and no member left in it; its
-    members spent that attempt (attempts >= 2); a warning says the hook's new batch size and to set
+    members spent that attempt (attempts >= 2), and a member's history shows it besides the request that
+    delivered it; a warning says the hook's new batch size and to set
     max_size under the receiver's limit; history shows the split batch's attempt."""
     monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
     caplog.set_level(logging.WARNING, logger="hookd.dispatcher")
@@ -109,6 +110,18 @@ async def test_a_backlog_too_large_for_the_receiver_is_split_until_every_event_i
     text = " ".join(shown.output.split())
     assert f"batch {batch_id} to hook b: 20 delivery(ies) in one request, 1 attempt(s)" in text
     assert "none left: split after the 413" in text and "HTTP 413" in text and "too large; split" in text
+
+    # A member's own history keeps the request that was split, beside the one that delivered it: as
+    # many attempts shown as it spent.
+    [(member, attempts)] = db_rows(db, "SELECT id, attempts FROM deliveries ORDER BY id LIMIT 1")
+    shown = await hookd("history", "show", str(member), "--json", "-c", str(cfg))
+    assert shown.exit_code == 0, shown.output
+    [shown_delivery] = orjson.loads(shown.output)["deliveries"]
+    shown_attempts = shown_delivery["attempts"]
+    assert len(shown_attempts) == attempts
+    # (The fake clock stands still: both requests started at the same time, so their order is not asserted.)
+    assert {a["status"] for a in shown_attempts} == {200, 413}
+    assert any(a["status"] == 413 and "split" in a["error"] for a in shown_attempts)
 
 
 async def test_a_single_event_too_large_for_the_receiver_still_fails_for_good(

@@ -102,8 +102,8 @@ async def test_open_creates_the_directory_and_records_the_migration(db_path: Pat
     assert rows == [(name,) for name, _ in MIGRATIONS]
     tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [
-        ("attempts",), ("batches",), ("checkpoints",), ("deliveries",), ("destination_state",), ("events",),
-        ("hook_state",), ("migrations",), ("rejected",),
+        ("attempts",), ("batch_departures",), ("batches",), ("checkpoints",), ("deliveries",),
+        ("destination_state",), ("events",), ("hook_state",), ("migrations",), ("rejected",),
     ]  # fmt: skip
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
 
@@ -515,7 +515,7 @@ async def test_the_recorder_keeps_and_retries_a_batch_the_store_refused(
     `delivering`, unsent, until a restart."""
     import sqlite3 as sqlite
 
-    from hookd import dispatcher
+    from hookd import recorder as recording
     from hookd.health import RecentErrors
 
     class RefusingOnce(SQLiteStore):
@@ -527,14 +527,14 @@ async def test_the_recorder_keeps_and_retries_a_batch_the_store_refused(
                 raise sqlite.OperationalError("database is locked")
             await super().record_attempts(records)
 
-    monkeypatch.setattr(dispatcher, "STORE_RETRY_S", 0.01)
+    monkeypatch.setattr(recording, "STORE_RETRY_S", 0.01)
     store = RefusingOnce(db_path)
     await store.open()
     try:
         await ingest(store, [routed("r-1", "h1")])
         [due] = await store.claim_due(1000.0, {"h1": 1})
         errors = RecentErrors()
-        recorder = dispatcher.Recorder(store, errors)
+        recorder = recording.Recorder(store, errors)
         recorder.start()
         recorder.add(record(due, "delivered"))
         await recorder.close()

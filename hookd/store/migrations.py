@@ -202,4 +202,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
                 last_failure_at = excluded.last_failure_at
         """,
     ),
+    (
+        "0010_batch_departures",
+        # A batch answered 413 is split: its members leave it (batch_id cleared) to go again in smaller
+        # batches. The requests that carried them stay in their history through this table, written only
+        # at a split (rare): a row per member of every batch would cost the batched hot path a write each.
+        """
+        CREATE TABLE batch_departures (
+            delivery_id TEXT NOT NULL,
+            batch_id TEXT NOT NULL,
+            PRIMARY KEY (delivery_id, batch_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX batch_departures_batch ON batch_departures(batch_id);
+        """,
+    ),
 )

@@ -559,6 +559,9 @@ class SQLiteStore:
     async def unpark(self, hook: str, destination: str | None, now: float, limit: int | None = None) -> int:
         return await self._write(destinations.unpark, hook, destination, now, limit)
 
+    async def unpark_at_start(self, templated: Sequence[str], hooks: Sequence[str], now: float) -> int:
+        return await self._write(destinations.unpark_at_start, templated, hooks, now)
+
     async def hook_activity(self) -> dict[str, HookActivity]:
         return await self._db.run(hook_state.hook_activity)
 
@@ -920,6 +923,14 @@ def _record_attempts(
         attempt_rows,
     )
     if batch_updates:
+        split = [(row[-1],) for row in batch_updates if row[-2]]
+        if split:
+            # The members keep the batch's requests in their history (history reads batch_departures).
+            db.executemany(
+                "INSERT INTO batch_departures (delivery_id, batch_id) SELECT id, batch_id FROM deliveries "
+                "WHERE batch_id = ? AND state = 'delivering' ON CONFLICT DO NOTHING",
+                split,
+            )
         db.executemany(
             "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, last_duration_s = ?, "
             # A split batch's members leave it: in no batch, they are candidates for new ones again.
@@ -1012,11 +1023,13 @@ def _prune_deliveries(db: sqlite3.Connection, older_than: float, batch: int) -> 
         "AND state IN ('delivered', 'failed', 'cancelled') ORDER BY created_at, id LIMIT ?2"
     )
     attempts = db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({finished})", (older_than, batch)).rowcount
+    db.execute(f"DELETE FROM batch_departures WHERE delivery_id IN ({finished})", (older_than, batch))
     deliveries = db.execute(f"DELETE FROM deliveries WHERE id IN ({finished})", (older_than, batch)).rowcount
-    # A batch goes with its last member: its requests, then itself.
+    # A batch goes with its last member (one split off it counts until it goes): its requests, then itself.
     emptied = (
         "SELECT id FROM batches WHERE created_at < ?1 AND NOT EXISTS "
-        "(SELECT 1 FROM deliveries d WHERE d.batch_id = batches.id) LIMIT ?2"
+        "(SELECT 1 FROM deliveries d WHERE d.batch_id = batches.id) AND NOT EXISTS "
+        "(SELECT 1 FROM batch_departures p WHERE p.batch_id = batches.id) LIMIT ?2"
     )
     attempts += db.execute(f"DELETE FROM attempts WHERE delivery_id IN ({emptied})", (older_than, batch)).rowcount
     db.execute(f"DELETE FROM batches WHERE id IN ({emptied})", (older_than, batch))

@@ -192,8 +192,11 @@ def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
     rows = db.execute(
         "SELECT delivery_id, attempt, started_at, duration_s, status, error, request, response_headers, "
         "response_excerpt, outcome, next_at, hops FROM attempts WHERE delivery_id = ?1 "
-        # A batch member's requests are its batch's (stored once, keyed by the batch id).
-        "OR delivery_id = (SELECT batch_id FROM deliveries WHERE id = ?1) ORDER BY started_at, attempt",
+        # A batch member's requests are its batch's (stored once, keyed by the batch id), and those of the
+        # batches it was split off.
+        "OR delivery_id = (SELECT batch_id FROM deliveries WHERE id = ?1) "
+        "OR delivery_id IN (SELECT batch_id FROM batch_departures WHERE delivery_id = ?1) "
+        "ORDER BY started_at, attempt",
         (delivery_id,),
     ).fetchall()
     return [
