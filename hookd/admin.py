@@ -44,7 +44,7 @@ from hookd.senders.worker import WorkerSender
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
-    from hookd.dispatcher import Lane
+    from hookd.lane import Lane
 
 log = logging.getLogger("hookd.admin")
 

@@ -2,9 +2,11 @@
 
 The database is the queue: `claim_due` marks deliveries `delivering` and counts the attempt
 before anything is sent, so a crash can only cause a re-send (at-least-once), never a loss or a
-retry budget that resets. Outcomes are written by one recorder task in batches, at most one write
-per RECORD_INTERVAL_S: while one write is in flight or the interval runs, the next outcomes gather
-(group commit for status updates).
+retry budget that resets. Outcomes are written in batches by the recorder (hookd.recorder).
+
+Each hook has a lane (hookd.lane) holding its claimed deliveries and its gates; the dispatcher keeps
+the global limit and fairness across lanes, claims for them in rounds, and starts units (a delivery,
+or a batch) as slots free up. The gates kept per destination host live in hookd.destination_gates.
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ import logging
 import math
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
-
-import orjson
 
 from hookd.batching import Batcher
 from hookd.breaker import Breaker, BreakerChange
 from hookd.clock import Clock
-from hookd.destinations import Destination, Destinations
+from hookd.destination_gates import DestinationEvent, DestinationGates
+from hookd.destinations import Destinations
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.ids import uuid7
+from hookd.lane import Lane, release
 from hookd.logs import LogLine, isoformat
 from hookd.ratelimit import TokenBucket
+from hookd.recorder import STORE_RETRY_S, Recorder
 from hookd.rendering import RequestRenderError, render_failure, render_request
 from hookd.retry import Plan, plan_next
 from hookd.router import CompiledHook
@@ -51,11 +54,6 @@ log = logging.getLogger("hookd.dispatcher")
 
 # Upper bound on how long a delivery queued by another process (hookd replay) waits to be seen.
 POLL_INTERVAL_S = 1.0
-# Pause before trying the store again after it failed (locked by another writer, disk full, ...).
-STORE_RETRY_S = 1.0
-# Outcomes are written at most once per interval, unless this many are waiting.
-RECORD_INTERVAL_S = 0.01
-RECORD_BATCH_FULL = 1000
 # The error recorded for an attempt cut off by the end of the shutdown grace period.
 CUT_OFF = (
     "cancelled: hookd was stopping and the receiver did not answer within delivery.shutdown_timeout; "
@@ -68,95 +66,6 @@ CUT_OFF_FORCED = (
 )
 
 
-class Recorder:
-    """Writes attempt records in batches; `flush()` waits until everything added so far is stored."""
-
-    def __init__(
-        self, store: Store, errors: RecentErrors, on_retry_scheduled: Callable[[], None] = lambda: None
-    ) -> None:
-        self.store = store
-        self.errors = errors
-        self.on_retry_scheduled = on_retry_scheduled
-        self._buffer: list[AttemptRecord] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
-        self._last_write = float("-inf")
-
-    def add(self, record: AttemptRecord) -> None:
-        self._buffer.append(record)
-        self._idle.clear()
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hookd-recorder")
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._buffer:
-                # At most one write per interval: at a steady 2,000 events/s each write otherwise held
-                # one outcome, and a write's fixed cost (~80 µs of SQLite and its WAL pages, a thread
-                # hop) dominated (bench/). Under load batches are large anyway. A crash re-sends what
-                # waited here, so the interval stays short.
-                wait = self._last_write + RECORD_INTERVAL_S - loop.time()
-                if wait > 0 and len(self._buffer) < RECORD_BATCH_FULL:
-                    await asyncio.sleep(wait)
-                self._last_write = loop.time()
-                batch, self._buffer = self._buffer, []
-                try:
-                    await asyncio.shield(self.store.record_attempts(batch))
-                    if log.isEnabledFor(logging.DEBUG):
-                        _log_recorded(batch)
-                    if any(r.state == "pending" or r.ordered for r in batch):
-                        # A retry's due time is in the store only now, and so is the next delivery of a
-                        # key whose delivery ended (it became due in the same write).
-                        self.on_retry_scheduled()
-                except asyncio.CancelledError:
-                    self._buffer[:0] = batch
-                    raise
-                except Exception as e:
-                    escaped = (
-                        [storable(r) for r in batch] if isinstance(e, UnicodeError | ValueError | TypeError) else batch
-                    )
-                    if any(a is not b for a, b in zip(escaped, batch, strict=True)):
-                        # Text the store cannot take (a lone surrogate from undecodable bytes): one such
-                        # row must not hold up every other attempt's record. Written again at once.
-                        log.error(LogLine("an attempt held text that cannot be stored; recorded with it escaped",
-                                          {"attempts": len(batch), "error": str(e)}))  # fmt: skip
-                        self._buffer[:0] = escaped
-                        continue
-                    # Kept and written again (idempotent by delivery and attempt): dropping the batch
-                    # would leave its deliveries `delivering`, unsent, until a restart.
-                    log.error(LogLine(f"could not record the attempts; retrying in {STORE_RETRY_S:.0f}s",
-                                      {"attempts": len(batch), "error": str(e)}))  # fmt: skip
-                    self.errors.add(f"recording {len(batch)} attempt(s) failed: {e}")
-                    self._buffer[:0] = batch
-                    await asyncio.sleep(STORE_RETRY_S)
-            self._idle.set()
-
-    async def flush(self) -> None:
-        if self._buffer:
-            self._wake.set()
-        await self._idle.wait()
-
-    async def close(self, timeout_s: float = 10.0) -> None:
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(self.flush(), timeout_s)
-        except TimeoutError:
-            # Their deliveries stay `delivering`: recovered and sent again at the next start.
-            log.error(LogLine("could not record the attempts before stopping; they are sent again at the next start",
-                              {"attempts": len(self._buffer)}))  # fmt: skip
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
-
-
 def _log_claimed(due: Sequence[DueDelivery], how: str) -> None:
     """Debug: one line per claimed delivery (a person following one delivery greps its id)."""
     for d in due:
@@ -166,16 +75,6 @@ def _log_claimed(due: Sequence[DueDelivery], how: str) -> None:
         log.debug(LogLine(how, fields))
 
 
-def _log_recorded(batch: Sequence[AttemptRecord]) -> None:
-    """Debug: each write of outcomes, with its counts, and each retry it scheduled with its due time."""
-    states = Counter(r.state for r in batch)
-    log.debug(LogLine("recorded attempts", {"attempts": len(batch), **{s: states[s] for s in sorted(states)}}))
-    for r in batch:
-        if r.state == "pending" and r.next_at is not None:
-            log.debug(LogLine("retry scheduled", {"delivery": r.delivery_id, "try": r.attempt + 1,
-                                                  "due_at": isoformat(r.next_at)}))  # fmt: skip
-
-
 # Told of each change of a lane's state, with the hook and the reason: ("hook.paused" | "hook.resumed" |
 # "breaker.opened" | "breaker.closed", hook, reason). The daemon's integrator turns them into alerts.
 LaneEvent = Callable[[str, str, str], None]
@@ -183,10 +82,6 @@ LaneEvent = Callable[[str, str, str], None]
 
 def _no_lane_event(kind: str, hook: str, reason: str) -> None:
     pass
-
-
-# The same for one destination of a hook with a templated url host: (kind, hook, reason, destination).
-DestinationEvent = Callable[[str, str, str, str], None]
 
 
 # The response header of the Standard Webhooks proposal by which a receiver asks not to be sent more.
@@ -207,138 +102,6 @@ def asks_to_stop(hook: CompiledHook, outcome: Outcome) -> str | None:
 # What an attempt cut off by a stop records, per delivery: the error, and the delivery's state after
 # it (`pending` is due again at once). The daemon's: CUT_OFF (or CUT_OFF_FORCED) and pending.
 CutOffPolicy = Callable[[DueDelivery], tuple[str, DeliveryState]]
-
-
-def storable(record: AttemptRecord) -> AttemptRecord:
-    """`record` with every text escaped to valid UTF-8 (lone surrogates as \\udcNN), or itself when it
-    holds none to escape."""
-    fixed = dataclasses.replace(
-        record,
-        error=_valid(record.error),
-        request=_valid_tree(record.request),
-        response_headers={_valid(k): _valid(v) for k, v in record.response_headers.items()},
-        response_excerpt=_valid(record.response_excerpt),
-        hops=tuple(dataclasses.replace(h, url=_valid(h.url)) for h in record.hops),
-    )
-    return record if fixed == record else fixed
-
-
-def _valid(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def _valid_tree(value: Mapping[str, object]) -> dict[str, object]:
-    def walk(v: object) -> object:
-        if isinstance(v, str):
-            return _valid(v)
-        if isinstance(v, Mapping):
-            return {_valid(str(k)): walk(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [walk(x) for x in v]
-        return v
-
-    return {_valid(k): walk(v) for k, v in value.items()}
-
-
-class Lane:
-    """One hook's sending state: the deliveries claimed for it ahead and not yet sent, how many it is
-    sending, the room promised to ingest for a commit in flight, and whether its last claim came back
-    short. The dispatcher keeps the global limit and fairness across lanes; what holds back one
-    hook's sending (a rate limit, a breaker, a pause, key order) is a gate of its lane."""
-
-    __slots__ = (
-        "batch", "batch_at", "breaker", "bucket", "destinations", "exhausted", "held_until", "in_flight", "limit",
-        "name", "paused", "ready", "reserved", "retry_at", "slots", "stopped", "turns",
-    )  # fmt: skip
-
-    def __init__(self, name: str, limit: int) -> None:
-        self.name = name
-        self.limit = limit  # the hook's own concurrency
-        # How many may be in flight now: the limit, or one while its breaker probes (restate() sets it),
-        # so has_slot() keeps to one probe at no extra cost.
-        self.slots = limit
-        # Claimed ahead, not yet sent: a freed slot starts the next delivery at once instead of
-        # waiting for a claim transaction (bench/: the loop idled 60% of the time without it).
-        self.ready: deque[DueDelivery] = deque()
-        self.in_flight = 0
-        self.reserved = 0  # promised to ingest for a commit in flight
-        # The last claim came back short: nothing more was due then. Cleared by new work (ingest, a
-        # due retry, the poll), so finishing deliveries does not trigger empty claims.
-        self.exhausted = False
-        # Every lane, in the order they are asked for a slot this one frees: the next one first.
-        self.turns: tuple[Lane, ...] = ()
-        # The receiver said "later" (429 or 503 with Retry-After): nothing starts or is claimed until
-        # then (Clock time; 0 when open). The dispatcher opens it again once the time has come.
-        self.held_until = 0.0
-        # The hook's rate limit (one bucket shared by the lanes of a rate_limit_group); None: none.
-        # Each delivery claimed takes a token, at the claim (or ingest's reservation), before its
-        # attempt is counted: a delivery waits for a token without spending an attempt.
-        self.bucket: TokenBucket | None = None
-        # Rate-limited lanes only: the earliest time one of the hook's retries may be due (0: maybe
-        # now, as at start), when its claims take due retries before fresh deliveries. Lowered as an
-        # attempt schedules a retry, before the recorder stores it: a retry due within that moment
-        # (a delay of ~0) may find no stored retry and lose its place, never its delivery.
-        self.retry_at = 0.0
-        # A hook with `batch:`: its units are batches (DueBatch, one slot each), claimed through its
-        # Batcher, never one by one nor early at ingest. None for the others, who pay nothing more.
-        self.batch: Batcher | None = None
-        # When its claim came back short: when the deliveries waiting to fill a batch have waited
-        # max_wait, or the next batch retry falls due (Clock time; 0: at the next wake-up).
-        self.batch_at = 0.0
-        # Paused (by an operator, the receiver or disable_after): run-time state kept in the database
-        # (hook_state), mirrored here. None while the hook runs.
-        self.paused: HookPause | None = None
-        # The hook's circuit breaker (hookd.breaker), None unless configured: open, it stops the lane;
-        # half-open, it lets one delivery through to probe.
-        self.breaker: Breaker | None = None
-        # No delivery of the hook may start or be claimed until further notice: paused, or the circuit
-        # is open. The one attribute the hot path tests for these gates (restate() sets it when one of
-        # them changes).
-        self.stopped = False
-        # A hook whose url host is templated: its rate limit, breaker, receiver's pause and Retry-After
-        # hold are kept per destination host (hookd.destinations), and `bucket` and `breaker` are None
-        # (but a rate_limit_group's shared bucket). None for the others: the one attribute they test.
-        self.destinations: Destinations | None = None
-
-    def restate(self) -> None:
-        """Recompute `stopped` after a pause or the breaker changed."""
-        self.stopped = self.paused is not None or (self.breaker is not None and self.breaker.state == "open")
-        self.slots = 1 if self.breaker is not None and self.breaker.state == "half_open" else self.limit
-
-    def has_slot(self) -> bool:
-        """Under its own limit and not held or stopped (the dispatcher checks the global limit)."""
-        return self.in_flight < self.slots and not self.held_until and not self.stopped
-
-    def room(self) -> int:
-        """How many more of its deliveries may be claimed: its free slots plus one round in reserve
-        (none while held or stopped: a claim counts an attempt, and a held delivery would spend it waiting)."""
-        if self.held_until or self.stopped:
-            return 0
-        if self.breaker is not None and self.breaker.state == "half_open":
-            # One probe: nothing more is claimed while it (or a request from before) is out.
-            probe = max(0, 1 - self.in_flight - len(self.ready) - self.reserved)
-            return min(probe, self.bucket.available()) if self.bucket is not None else probe
-        if self.bucket is not None:
-            # No round in reserve, and no more than its tokens: a delivery claimed ahead has taken its
-            # token, and several started late together would go out faster than the limit.
-            return min(self.limit - self.in_flight - len(self.ready) - self.reserved, self.bucket.available())
-        return 2 * self.limit - self.in_flight - len(self.ready) - self.reserved
-
-    def wants_claim(self) -> bool:
-        """Whether a claim for this hook is worth a round: it is not held or stopped, not known to have
-        nothing due, and its reserve is half used (refilled in batches, not one claim per delivery); with
-        a rate limit, a token is there."""
-        return (
-            not self.held_until
-            and not self.stopped
-            and not self.exhausted
-            and len(self.ready) <= self.limit // 2
-            and (self.bucket is None or self.bucket.available() > 0)
-        )
 
 
 def _items(batcher: Batcher, b: DueBatch) -> tuple[bytes, ...] | None:
@@ -414,11 +177,22 @@ class Dispatcher:
                 # Gates per destination host (a batch may mix hosts: a batched hook keeps its gates whole).
                 own_rate = h.config.rate_limit if h.config.rate_limit_group is None else None
                 self.lanes[h.name].destinations = Destinations(own_rate, h.config.breaker, clock)
-        # The lanes with gates per destination: only they are looked at for them.
-        self._destined = tuple(lane for lane in self.lanes.values() if lane.destinations is not None)
-        # Deliveries ingest claimed for a destination that is closed: parked at the next round.
-        self._to_park: list[tuple[Lane, DueDelivery]] = []
-        self._dest_gate_at: float | None = None  # when the next destination's gate opens (this round's)
+        # The gates per destination host of the lanes whose url host is templated; None without any
+        # (the one attribute the others test).
+        self._gates = (
+            DestinationGates(
+                self.lanes,
+                self.hooks,
+                store,
+                clock,
+                self.errors,
+                on_event=lambda kind, hook, reason, host: self.on_destination_event(kind, hook, reason, host),
+                wake=lambda: self._wake.set(),
+                on_pause=self._state_changed,
+            )
+            if any(lane.destinations is not None for lane in self.lanes.values())
+            else None
+        )
         # Whether any hook batches: without, a round does nothing more than before batching existed.
         self._batching = any(lane.batch is not None for lane in self.lanes.values())
         # Counts the calls that say new work may be due (wake, ingest's pending deliveries): a batched
@@ -513,9 +287,9 @@ class Dispatcher:
                 reserving.bucket.give_back(n - sum(1 for d in claimed if d.hook == hook))
         if claimed and log.isEnabledFor(logging.DEBUG):
             _log_claimed(claimed, "claimed at ingest")
-        if self._destined:
-            self._admit(claimed, self._to_park)
-            if self._to_park:
+        if self._gates is not None:
+            self._gates.admit(claimed)
+            if self._gates.to_park:
                 self._wake.set()  # the round parks them
         else:
             for d in claimed:
@@ -624,16 +398,8 @@ class Dispatcher:
                 await self.clock.wait(self._stop_requested, STORE_RETRY_S)
         if drain:
             await self.recorder.flush()
-            await self._unpark_unkept()
-
-    async def _unpark_unkept(self) -> None:
-        """A command that drains (replay --wait) leaves nothing parked for a gate that only it knows (a
-        destination's tokens): the running daemon would not know to unpark it. A stored pause stays."""
-        for lane in self._destined:
-            assert lane.destinations is not None
-            for dest in lane.destinations:
-                if dest.parked and dest.paused is None:
-                    await self._unpark(lane, dest)
+            if self._gates is not None:
+                await self._gates.unpark_unkept()
 
     async def _round(self, *, drain: bool) -> bool:
         """One claim-and-wait round. Returns True when drain mode is done."""
@@ -645,10 +411,10 @@ class Dispatcher:
         if self._stopped_ready:
             await self._give_back_stopped()
         gate_at = self._open_lanes()
-        if self._destined:
-            if self._to_park:
-                await self._park_claimed()
-            dest_at = self._dest_gate_at = await self._open_destinations()
+        if self._gates is not None:
+            if self._gates.to_park:
+                await self._gates.park_claimed()
+            dest_at = self._gates.gate_at = await self._gates.open()
             if dest_at is not None and (gate_at is None or dest_at < gate_at):
                 gate_at = dest_at
         if self._unsaved_breakers:
@@ -665,8 +431,8 @@ class Dispatcher:
             if due and log.isEnabledFor(logging.DEBUG):
                 _log_claimed(due, "claimed")
             got = Counter(d.hook for d in due)
-            if self._destined:
-                self._admit(due, self._to_park)
+            if self._gates is not None:
+                self._gates.admit(due)
             else:
                 for d in due:
                     self.lanes[d.hook].ready.append(d)
@@ -678,8 +444,8 @@ class Dispatcher:
             if due:
                 await self._give_back_gated(got)
             self._fill()
-            if self._to_park:
-                await self._park_claimed()
+            if self._gates is not None and self._gates.to_park:
+                await self._gates.park_claimed()
             if any(got[h] >= n for h, n in limits.items()):
                 return False  # some hook got all it asked for: more may be due right now
             if self._should_claim(next(iter(limits))):
@@ -693,7 +459,7 @@ class Dispatcher:
                 # The outcomes written decide which deliveries of a key are due next: write them first.
                 await self.recorder.flush()
             next_at = await self.store.next_due_at([name for name, lane in self.lanes.items() if not lane.stopped])
-            if (next_at is None or next_at > self.clock.now()) and self._dest_gate_at is None:
+            if (next_at is None or next_at > self.clock.now()) and (self._gates is None or self._gates.gate_at is None):
                 return True  # (deliveries parked for a destination's tokens are not done: its gate opens)
             if gate_at is None:
                 self._not_exhausted()
@@ -760,7 +526,11 @@ class Dispatcher:
             if lane.held_until <= now:
                 lane.held_until = 0.0
                 lane.exhausted = False
-            elif next_end is None or lane.held_until < next_end:
+                continue
+            # The wall clock was stepped back (NTP, an operator): no hold outlasts the longest one a
+            # receiver can ask for, or the lane would wait as long as the step.
+            lane.held_until = min(lane.held_until, now + self.hooks[lane.name].config.retry.max_delay_s)
+            if next_end is None or lane.held_until < next_end:
                 next_end = lane.held_until
         for lane in self._rated:
             # An exhausted lane has nothing due, so no token to wait for; a held one waits for its hold.
@@ -853,7 +623,7 @@ class Dispatcher:
         flight finishes."""
         first = not lane.held_until
         lane.held_until = max(lane.held_until, until)
-        unsent = self._take_back(lane)
+        unsent = lane.take_back(self.clock.now())
         if first:
             log.info(LogLine("the receiver asked to wait (Retry-After): the hook's deliveries wait, spending no "
                              "attempt", {"hook": lane.name, "until": isoformat(lane.held_until),
@@ -861,19 +631,6 @@ class Dispatcher:
         self._wake.set()  # the round waits for the hold's end
         if unsent:
             await self._release(unsent)
-
-    def _take_back(self, lane: Lane) -> list[DueDelivery]:
-        """What `lane` had claimed and not started, off it, for `_release` (a gate closed on it)."""
-        unsent = list(lane.ready)
-        lane.ready.clear()
-        if lane.bucket is not None and unsent:
-            lane.bucket.give_back(len(unsent))  # not sent: their tokens come back, as their attempts do
-            lane.retry_at = min(lane.retry_at, self.clock.now())  # retries among them are due at once
-        if lane.destinations is not None:
-            for d in unsent:  # so do the tokens of their destinations' buckets
-                if d.destination is not None and (bucket := lane.destinations.get(d.destination).bucket):
-                    bucket.give_back(1)
-        return unsent
 
     async def _give_back_gated(self, hooks: Iterable[str]) -> None:
         """After an awaited claim for `hooks`: a lane that a gate closed on meanwhile (a pause, the
@@ -884,23 +641,24 @@ class Dispatcher:
         for hook in hooks:
             lane = self.lanes[hook]
             if (lane.stopped or lane.held_until) and lane.ready:
-                unsent.extend(self._take_back(lane))
+                unsent.extend(lane.take_back(self.clock.now()))
         if unsent:
             await self._release(unsent)
 
     async def _release(self, units: Sequence[DueDelivery]) -> None:
-        """Give back claimed units that were not sent (Store.release): a batch as a whole."""
-        batches = [u.id for u in units if type(u) is DueBatch]
-        singles = [u.id for u in units if type(u) is not DueBatch] if batches else [u.id for u in units]
-        await self.store.release(singles, self.clock.now(), batches=batches)
+        await release(self.store, units, self.clock.now())
 
     # -- pauses (run-time state in the store's hook_state table) -----------------------------------------
+
+    def _state_changed(self) -> None:
+        """A pause is being stored here: a read of the stored states begun before it is stale."""
+        self._states_epoch += 1
 
     async def _read_hook_states(self) -> None:
         """Take up the pauses and resumes written by another process (`hookd hooks pause`, `resume`)."""
         epoch = self._states_epoch
         states = await self.store.hook_states()
-        dest_pauses = await self.store.destination_pauses() if self._destined else None
+        dest_pauses = await self.store.destination_pauses() if self._gates is not None else None
         self._states_due = self.clock.now() + POLL_INTERVAL_S
         if epoch != self._states_epoch:
             return  # changed here while reading: the next poll reads what this process wrote
@@ -921,11 +679,13 @@ class Dispatcher:
                     await self.store.mark_pause_announced(name, pause.at)
                 if unsent:
                     await self._release(unsent)
-        if dest_pauses is not None:
-            await self._destinations_read(dest_pauses, restoring=restoring)
-        elif restoring and not self._draining:
-            for name in self.lanes:  # what was parked before (a hook whose host was templated) goes again
-                await self.store.unpark(name, None, self.clock.now())
+        if dest_pauses is not None and self._gates is not None:
+            await self._gates.read(dest_pauses, restoring=restoring)
+        if restoring and not self._draining:
+            # What was parked before for a gate that is not stored (a destination's breaker, tokens, a
+            # hold) goes again: the gates start open.
+            templated = [lane.name for lane in self._gates.lanes] if self._gates is not None else []
+            await self.store.unpark_at_start(templated, list(self.lanes), self.clock.now())
 
     async def pause(self, hook: str, pause: HookPause) -> None:
         """Pause `hook` now and store it (the receiver asked, or disable_after): what its lane had
@@ -933,7 +693,7 @@ class Dispatcher:
         lane = self.lanes[hook]
         if lane.paused is not None:
             return  # paused already: an answer to a request that was in flight then
-        self._states_epoch += 1
+        self._state_changed()
         unsent = self._paused(lane, pause)
         try:
             before = await self.store.pause_hook(hook, pause)
@@ -954,7 +714,7 @@ class Dispatcher:
         first = lane.paused is None
         lane.paused = pause
         lane.restate()
-        unsent = self._take_back(lane)
+        unsent = lane.take_back(self.clock.now())
         if first:
             fields = {"hook": lane.name, "by": pause.by, "reason": pause.reason, "given_back": len(unsent)}
             line = LogLine("hook paused: its deliveries are stored and wait, spending no attempt, until "
@@ -987,7 +747,7 @@ class Dispatcher:
         unsent: list[DueDelivery] = []
         for lane in self.lanes.values():
             if lane.stopped and lane.ready:
-                unsent.extend(self._take_back(lane))
+                unsent.extend(lane.take_back(self.clock.now()))
         if unsent:
             await self._release(unsent)
 
@@ -1024,7 +784,7 @@ class Dispatcher:
         fields: dict[str, object] = {"hook": lane.name, "reason": breaker.reason}
         unsent: list[DueDelivery] = []
         if change in ("opened", "reopened"):
-            unsent = self._take_back(lane)
+            unsent = lane.take_back(self.clock.now())
             fields["probe_at"] = isoformat(breaker.retry_at)
             fields["given_back"] = len(unsent)
             log.warning(LogLine("circuit breaker open: the hook's deliveries wait, spending no attempt, until one "
@@ -1067,260 +827,6 @@ class Dispatcher:
         except Exception:  # a bug in what listens: the lane's change stands
             log.exception(LogLine("internal error telling of a lane change", {"hook": hook, "kind": kind}))
 
-    # -- destinations (hooks with a templated url host; hookd.destinations) -------------------------
-
-    def _admit(self, due: Sequence[DueDelivery], park: list[tuple[Lane, DueDelivery]]) -> None:
-        """Put claimed deliveries on their lanes; one whose destination is closed (paused, held, its
-        breaker open or probing, no token) goes to `park` instead, to be given back parked."""
-        now = self.clock.now()
-        for d in due:
-            lane = self.lanes[d.hook]
-            dests = lane.destinations
-            if dests is None or type(d) is DueBatch:
-                lane.ready.append(d)
-                continue
-            host = d.destination if d.destination is not None else self._destination_of(d)
-            if host is None:  # its url cannot be rendered: the attempt fails with the reason
-                lane.ready.append(d)
-                continue
-            d.destination = host
-            dest = dests.get(host)
-            if dest.closed(now) or (dest.bucket is not None and not dest.bucket.take(1)):
-                park.append((lane, d))
-                continue
-            if dest.breaker is not None and dest.breaker.state == "half_open":
-                dest.probing = True
-            lane.ready.append(d)
-
-    def _destination_of(self, d: DueDelivery) -> str | None:
-        """The destination of a delivery stored without one (a replay, a row from before it was stored)."""
-        hook = self.hooks[d.hook]
-        if hook.url is None:
-            return None
-        try:
-            envelope = orjson.loads(d.body)
-            return hook.url.destination(envelope if isinstance(envelope, dict) else {})
-        except Exception:
-            return None
-
-    async def _park_claimed(self) -> None:
-        """Give back, parked, the deliveries _admit found for closed destinations (their attempt
-        uncounted), with the rest of each destination's pending deliveries."""
-        parked, self._to_park = self._to_park, []
-        by_dest: dict[tuple[Lane, str], list[str]] = {}
-        for lane, d in parked:
-            assert d.destination is not None
-            by_dest.setdefault((lane, d.destination), []).append(d.id)
-        now = self.clock.now()
-        for (lane, host), ids in by_dest.items():
-            assert lane.destinations is not None
-            dest = lane.destinations.get(host)
-            await self.store.park(lane.name, host, ids, now)
-            dest.parked = True
-            lane.destinations.gated.add(dest)
-
-    def _take_back_destination(self, lane: Lane, dest: Destination) -> list[DueDelivery]:
-        """What `lane` had claimed for `dest` and not started, off it (its gate closed)."""
-        unsent = [d for d in lane.ready if d.destination == dest.host]
-        if unsent:
-            lane.ready = deque(d for d in lane.ready if d.destination != dest.host)
-            if dest.bucket is not None:
-                dest.bucket.give_back(len(unsent))
-        return unsent
-
-    async def _close_destination(self, lane: Lane, dest: Destination) -> int:
-        """Park `dest`'s deliveries: those its lane holds unsent and those waiting in the store."""
-        assert lane.destinations is not None
-        unsent = self._take_back_destination(lane, dest)
-        dest.parked = True
-        lane.destinations.gated.add(dest)
-        try:
-            await self.store.park(lane.name, dest.host, [d.id for d in unsent], self.clock.now())
-        except Exception as e:  # those claimed go back at the next start; the rest are parked at their claim
-            fields = {"hook": lane.name, "destination": dest.host, "error": str(e)}
-            log.error(LogLine("could not park a destination's deliveries", fields))
-            self.errors.add(f"parking the deliveries of hook {lane.name!r} to {dest.host} failed: {e}")
-        return len(unsent)
-
-    async def _unpark(self, lane: Lane, dest: Destination, limit: int | None = None) -> int:
-        """Unpark up to `limit` (None: all) of `dest`'s parked deliveries; when all are, it is no
-        longer parked. Returns how many were."""
-        assert lane.destinations is not None
-        n = await self.store.unpark(lane.name, dest.host, self.clock.now(), limit)
-        if limit is None or n < limit:
-            dest.parked = False
-        if not dest.parked and not dest.held_until and (dest.breaker is None or dest.breaker.is_closed):
-            lane.destinations.gated.discard(dest)
-        if n:
-            lane.exhausted = False
-            if lane.bucket is not None:  # a rate_limit_group's: retries among them may be due now
-                lane.retry_at = min(lane.retry_at, self.clock.now())
-            self._wake.set()
-        return n
-
-    async def _open_destinations(self) -> float | None:
-        """Open the destinations whose gate opens now: a hold that ended, a breaker that cooled down
-        (one delivery unparked to probe), tokens for a rate-limited one (that many unparked). Returns
-        when the next gate opens, or None."""
-        now = self.clock.now()
-        next_at: float | None = None
-        for lane in self._destined:
-            dests = lane.destinations
-            assert dests is not None
-            if not dests.gated or lane.stopped:
-                continue
-            for dest in list(dests.gated):
-                if dest.paused is not None:
-                    continue  # waits for `hookd hooks resume`
-                at: float | None = None
-                if dest.held_until:
-                    if dest.held_until > now:
-                        at = dest.held_until
-                    else:
-                        dest.held_until = 0.0
-                breaker = dest.breaker
-                if at is None and breaker is not None and breaker.state == "open":
-                    if breaker.tick(now) is not None:
-                        self._destination_breaker_changed(lane, dest, "half_open")
-                        dest.probing = False
-                        await self._unpark(lane, dest, 1)
-                    else:
-                        at = breaker.retry_at
-                elif at is None and (breaker is None or breaker.is_closed) and dest.parked:
-                    if dest.bucket is None:
-                        await self._unpark(lane, dest)
-                    elif (tokens := dest.bucket.available()) > 0:
-                        await self._unpark(lane, dest, tokens)
-                    else:
-                        at = dest.bucket.next_token_at()
-                elif at is None and not dest.parked and (breaker is None or breaker.is_closed):
-                    dests.gated.discard(dest)
-                if at is not None and (next_at is None or at < next_at):
-                    next_at = at
-        return next_at
-
-    async def _destination_saw(self, lane: Lane, dest: Destination, outcome: Outcome) -> None:
-        """`_breaker_saw` for one destination: its breaker, and disable_after pausing it only."""
-        breaker = dest.breaker
-        if breaker is None:
-            return
-        now = self.clock.now()
-        if outcome.retryable:
-            change = breaker.failed(now, outcome.error)
-        elif outcome.ok or outcome.status is not None:
-            change = breaker.succeeded(now)
-        else:
-            return
-        dest.probing = False
-        if change is not None:
-            self._destination_breaker_changed(lane, dest, change)
-            if change in ("opened", "reopened"):
-                await self._close_destination(lane, dest)
-            elif change == "closed" and dest.paused is None:
-                await self._unpark(lane, dest)
-        elif breaker.state == "half_open":
-            await self._unpark(lane, dest, 1)  # the probe got no verdict (a final 4xx closes; see Breaker)
-        if outcome.retryable and dest.paused is None and breaker.failing_too_long(now):
-            assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
-            reason = (
-                f"failing for {format_duration(now - breaker.failing_since)} without a success (breaker.disable_after: "
-                f"{format_duration(breaker.policy.disable_after_s)}); the last error: {outcome.error}"
-            )
-            await self.pause_destination(lane.name, dest.host, HookPause(by="disable_after", reason=reason, at=now))
-
-    def _destination_breaker_changed(self, lane: Lane, dest: Destination, change: BreakerChange) -> None:
-        breaker = dest.breaker
-        assert breaker is not None and lane.destinations is not None
-        fields: dict[str, object] = {"hook": lane.name, "destination": dest.host, "reason": breaker.reason}
-        if change in ("opened", "reopened"):
-            lane.destinations.gated.add(dest)
-            fields["probe_at"] = isoformat(breaker.retry_at)
-            log.warning(LogLine("circuit breaker open for a destination: its deliveries wait, spending no attempt, "
-                                "until one probes; the hook's other destinations go on", fields))  # fmt: skip
-            if change == "opened":
-                self._destination_event("breaker.opened", lane.name, breaker.reason, dest.host)
-        elif change == "half_open":
-            log.info(LogLine("circuit breaker half-open for a destination: one delivery probes", fields))
-        else:
-            log.info(LogLine("circuit breaker closed for a destination: its deliveries are sent again", fields))
-            self._destination_event("breaker.closed", lane.name, breaker.reason, dest.host)
-        self._wake.set()
-
-    async def pause_destination(self, hook: str, host: str, pause: HookPause) -> None:
-        """Pause one destination of `hook` (the receiver asked, or disable_after) and store it: its
-        deliveries are parked; what the lane had claimed for it and not started goes back uncounted."""
-        lane = self.lanes[hook]
-        assert lane.destinations is not None
-        dest = lane.destinations.get(host)
-        if dest.paused is not None:
-            return
-        self._states_epoch += 1
-        dest.paused = pause
-        unsent = self._take_back_destination(lane, dest)
-        dest.parked = True
-        lane.destinations.gated.add(dest)
-        log.warning(LogLine("destination paused: its deliveries are stored and wait, spending no attempt, until "
-                            f"`hookd hooks resume {hook}`; the hook's other destinations go on",
-                            {"hook": hook, "destination": host, "by": pause.by, "reason": pause.reason,
-                             "given_back": len(unsent)}))  # fmt: skip
-        self._destination_event("hook.paused", hook, pause.reason, host)
-        try:
-            before = await self.store.pause_destination(hook, host, pause)
-            await self.store.park(hook, host, [d.id for d in unsent], self.clock.now())
-        except Exception as e:
-            log.error(LogLine("could not store the pause of a destination; it lasts until the hook states are next "
-                              "read (a second)", {"hook": hook, "destination": host, "error": str(e)}))  # fmt: skip
-            self.errors.add(f"storing the pause of hook {hook!r} for {host} failed: {e}")
-            before = None
-            if unsent:
-                await self._release(unsent)
-        if before is not None:
-            dest.paused = before
-
-    async def _destinations_read(self, pauses: dict[str, dict[str, HookPause]], *, restoring: bool) -> None:
-        """Take up the stored pauses of destinations (a resume by `hookd hooks resume`; at start, the
-        pauses from before). At start, what was parked for a gate that is not stored (a breaker, a rate
-        limit, a hold) is unparked."""
-        now = self.clock.now()
-        for lane in self._destined:
-            dests = lane.destinations
-            assert dests is not None
-            stored = pauses.get(lane.name, {})
-            for host, pause in stored.items():
-                dest = dests.get(host)
-                if dest.paused is None:
-                    dest.paused = pause
-                    dest.parked = True
-                    dests.gated.add(dest)
-                    unsent = self._take_back_destination(lane, dest)
-                    if unsent:
-                        await self.store.park(lane.name, host, [d.id for d in unsent], now)
-                    log.warning(LogLine("destination paused", {"hook": lane.name, "destination": host,
-                                                               "by": pause.by, "reason": pause.reason}))  # fmt: skip
-                    if not restoring:
-                        self._destination_event("hook.paused", lane.name, pause.reason, host)
-            for dest in [d for d in dests.gated if d.paused is not None and d.host not in stored]:
-                dest.paused = None
-                log.info(LogLine("destination resumed: its waiting deliveries are sent",
-                                 {"hook": lane.name, "destination": dest.host}))  # fmt: skip
-                self._destination_event("hook.resumed", lane.name, "resumed with hookd hooks resume", dest.host)
-                breaker = dest.breaker
-                if breaker is not None and (change := breaker.resumed(now)) is not None:
-                    dest.probing = False
-                    self._destination_breaker_changed(lane, dest, change)  # an open one probes at once
-                await self._unpark(lane, dest, None if breaker is None or breaker.is_closed else 1)
-        if restoring and not self._draining:
-            for name, lane in self.lanes.items():
-                if lane.destinations is None and name in pauses:
-                    await self.store.resume_destinations(name, None, now)  # its host is no longer templated
-                await self.store.unpark(name, None, now)
-
-    def _destination_event(self, kind: str, hook: str, reason: str, host: str) -> None:
-        try:
-            self.on_destination_event(kind, hook, reason, host)
-        except Exception:
-            log.exception(LogLine("internal error telling of a destination change", {"hook": hook, "kind": kind}))
-
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
         for lane in self.lanes.values():
@@ -1356,10 +862,7 @@ class Dispatcher:
         while holding:
             d = holding[0]
             try:
-                if type(d) is DueBatch:
-                    await self._attempt_batch(d)
-                else:
-                    await self._attempt(d)
+                await self._attempt(d)
             except Exception:
                 # A bug after the send (planning or recording): the delivery stays `delivering` and
                 # is sent again at the next start. The slot and the deliveries queued behind it go on.
@@ -1392,75 +895,6 @@ class Dispatcher:
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
         return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())
 
-    async def _attempt_batch(self, b: DueBatch) -> None:
-        """`_attempt` for a batch: one request for all its members and one attempt record, keyed by the
-        batch, whose outcome every member takes: delivered, retried or failed as a whole."""
-        hook = self.hooks[b.hook]
-        batcher = self.lanes[b.hook].batch
-        assert batcher is not None
-        started_at = self.clock.now()
-        t0 = time.perf_counter()
-        request: OutboundRequest | None = None
-        members = tuple((m.id, m.attempt) for m in b.members)
-        try:
-            items = list(b.items) if b.items is not None else [batcher.item(m) for m in b.members]
-            request = batcher.request(b.id, b.attempt, items, started_at)
-            outcome = redact_outcome(await self.sender.send(request), hook.redactor)
-        except asyncio.CancelledError:
-            if self._stopping and request is not None:
-                reason, state = self.cut_off(b)  # as a delivery's: the request went out, no answer came
-                cut_off = no_response(reason, t0, retryable=True)
-                next_at = self.clock.now() if state == "pending" else None
-                self._record(b, hook, started_at, request, cut_off, state, next_at, members=members)
-            raise
-        except RequestRenderError as e:
-            # Only after a change of config since the batch was formed (its payloads rendered then):
-            # final for every member, each replayable once the template is fixed.
-            error = hook.redactor.text(render_failure(e))
-            outcome = no_response(error, t0, retryable=False)
-            first = b.members[0].event_id if b.members else b.id
-            self.hook_errors.add(EvaluationFailure(kind="template", hook=b.hook, event_id=first, error=error,
-                                                   at=started_at))  # fmt: skip
-        except Exception as e:  # a bug: never lose the deliveries
-            log.exception(LogLine("internal error while sending a batch", {"batch": b.id, "hook": b.hook}))
-            outcome = _internal_failure(hook, request, e, t0)
-        plan = self._plan(hook, b.attempt, outcome)
-        stop_reason = _stop_reason(hook, outcome)
-        split = outcome.status == 413 and len(b.members) > 1 and stop_reason is None
-        if split:
-            # 413 says the request was too large, not that its events are bad: failing them all for good
-            # would lose a whole backlog to a receiver's body limit. The members leave the batch and are
-            # due at once, this attempt counted for each (a request carried them), and the hook's
-            # batches get smaller (one member alone answered 413 fails for good, as a delivery does).
-            plan = Plan("pending", self.clock.now())
-            outcome = dataclasses.replace(outcome, error=self._split(batcher, b))
-        elif stop_reason is not None and plan.state != "delivered":
-            # The batch waits with the rest, this attempt counted, due again once resumed.
-            plan = Plan("pending", self.clock.now())
-            outcome = dataclasses.replace(
-                outcome, error=f"{stop_reason}: the hook is paused, and this batch waits for `hookd hooks resume`"
-            )
-        self._record(b, hook, started_at, request, outcome, plan.state, plan.next_at, members=members, split=split)
-        if stop_reason is not None:
-            await self.pause(b.hook, HookPause(by="receiver", reason=stop_reason, at=self.clock.now()))
-        lane = self.lanes[b.hook]
-        # An answer that paused the hook is that one happening (one alert), not also a breaker failure.
-        if lane.breaker is not None and not self._draining and stop_reason is None:
-            await self._breaker_saw(lane, lane.breaker, outcome)
-        if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
-            await self._hold(self.lanes[b.hook], until)
-        n = len(b.members)
-        if plan.state == "delivered":
-            self.delivered_total += n
-        elif plan.state == "failed":
-            self.failed_total += n
-            if self.on_failed is not None:
-                for m in b.members:  # each delivery failed for good, as one sent alone would
-                    self.on_failed(m, outcome)
-        else:
-            self.retried_total += n
-        self._log_batch(b, outcome, "split" if split else plan.state, plan.next_at)
-
     def _split(self, batcher: Batcher, b: DueBatch) -> str:
         """The receiver answered 413 to batch `b`: the hook's batches hold at most half as many events
         from now on (logged when that lowers them); the error its attempt records."""
@@ -1492,13 +926,17 @@ class Dispatcher:
             log.error(LogLine("failed: the batch and every delivery in it", fields))
 
     async def _attempt(self, d: DueDelivery) -> None:
+        """Send one unit and settle its outcome. A unit is a delivery, or a batch (DueBatch): one request
+        for all its members and one attempt record keyed by the batch, whose outcome every member takes
+        (delivered, retried or failed as a whole)."""
         hook = self.hooks[d.hook]
+        batch = d if type(d) is DueBatch else None
         started_at = self.clock.now()
         t0 = time.perf_counter()
         request: OutboundRequest | None = None
         unlogged: int | None = 0  # None: a render failure whose log line is left out (rate limit)
         try:
-            request = self.build_request(hook, d)
+            request = self.build_request(hook, d) if batch is None else self._batch_request(batch, started_at)
             outcome = redact_outcome(await self.sender.send(request), hook.redactor)
         except asyncio.CancelledError:
             if self._stopping and request is not None:
@@ -1512,59 +950,106 @@ class Dispatcher:
             raise
         except RequestRenderError as e:
             # The event's own doing, not a bug: final (the same event renders the same way every time),
-            # with the reason in history and one log line (below), no traceback.
+            # with the reason in history and one log line, no traceback. A batch renders its payloads
+            # when it is formed: it fails here only after a change of config since, each member
+            # replayable once the template is fixed.
             error = hook.redactor.text(render_failure(e))  # a rendered value may hold a config secret
             outcome = no_response(error, t0, retryable=False)
-            failure = EvaluationFailure(kind="template", hook=d.hook, event_id=d.event_id, error=error, at=started_at)
+            event_id = d.event_id if batch is None or not batch.members else batch.members[0].event_id
+            failure = EvaluationFailure(kind="template", hook=d.hook, event_id=event_id, error=error, at=started_at)
             unlogged = self.hook_errors.add(failure)
         except Exception as e:  # a bug: never lose the delivery
-            log.exception(LogLine("internal error while sending", {"delivery": d.id, "hook": d.hook}))
+            fields = {"delivery": d.id, "hook": d.hook} if batch is None else {"batch": d.id, "hook": d.hook}
+            log.exception(LogLine("internal error while sending" + ("" if batch is None else " a batch"), fields))
             outcome = _internal_failure(hook, request, e, t0)
+        await self._settle(d, batch, hook, started_at, request, outcome, unlogged)
+
+    def _batch_request(self, b: DueBatch, now: float) -> OutboundRequest:
+        batcher = self.lanes[b.hook].batch
+        assert batcher is not None
+        items = list(b.items) if b.items is not None else [batcher.item(m) for m in b.members]
+        return batcher.request(b.id, b.attempt, items, now)
+
+    async def _settle(
+        self,
+        d: DueDelivery,
+        batch: DueBatch | None,
+        hook: CompiledHook,
+        started_at: float,
+        request: OutboundRequest | None,
+        outcome: Outcome,
+        unlogged: int | None,
+    ) -> None:
+        """What an attempt's outcome makes of its unit (`batch`, or the delivery `d` when None): planned,
+        recorded, and told to the gates it concerns (a receiver's stop, the breaker, a Retry-After hold)."""
         plan = self._plan(hook, d.attempt, outcome)
         stop_reason = _stop_reason(hook, outcome)
         lane = self.lanes[d.hook]
-        # A hook with a templated url host keeps its gates per destination (hookd.destinations).
-        dest = lane.destinations.get(d.destination) if lane.destinations is not None and d.destination else None
-        if stop_reason is not None and plan.state != "delivered":
-            # The delivery waits with the rest, this attempt counted, due again once resumed.
+        gates = self._gates
+        # A hook with a templated url host keeps its gates per destination (hookd.destination_gates); a
+        # batched hook keeps them whole (a batch may mix hosts).
+        dest = (
+            lane.destinations.get(d.destination)
+            if gates is not None and lane.destinations is not None and d.destination
+            else None
+        )
+        state: str = plan.state  # as logged: a split batch is logged as one
+        split = batch is not None and outcome.status == 413 and len(batch.members) > 1 and stop_reason is None
+        if split:
+            # 413 says the request was too large, not that its events are bad: failing them all for good
+            # would lose a whole backlog to a receiver's body limit. The members leave the batch and are
+            # due at once, this attempt counted for each (a request carried them), and the hook's
+            # batches get smaller (one member alone answered 413 fails for good, as a delivery does).
+            assert batch is not None and lane.batch is not None
+            plan = Plan("pending", self.clock.now())
+            outcome = dataclasses.replace(outcome, error=self._split(lane.batch, batch))
+            state = "split"
+        elif stop_reason is not None and plan.state != "delivered":
+            # The unit waits with the rest, this attempt counted, due again once resumed.
             plan = Plan("pending", self.clock.now())
             what = "the hook is paused" if dest is None else f"the destination {dest.host} is paused"
+            unit = "this delivery" if batch is None else "this batch"
             outcome = dataclasses.replace(
-                outcome, error=f"{stop_reason}: {what}, and this delivery waits for `hookd hooks resume`"
+                outcome, error=f"{stop_reason}: {what}, and {unit} waits for `hookd hooks resume`"
             )
-        self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at)
+            state = plan.state
+        self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at, split=split)
         if stop_reason is not None:
             stop = HookPause(by="receiver", reason=stop_reason, at=self.clock.now())
-            if dest is None:
+            if dest is None or gates is None:
                 await self.pause(d.hook, stop)
             else:
-                await self.pause_destination(d.hook, dest.host, stop)
+                await gates.pause(d.hook, dest.host, stop)
         # replay --wait sends what it was given once. An answer that paused the hook or its destination
         # (410, or the header webhook-delivery: disable) is that one happening, with its one alert: not
         # also a breaker failure.
         if not self._draining and stop_reason is None:
             if lane.breaker is not None:
                 await self._breaker_saw(lane, lane.breaker, outcome)
-            elif dest is not None:
-                await self._destination_saw(lane, dest, outcome)
+            elif dest is not None and gates is not None:
+                await gates.saw(lane, dest, outcome)
         if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
-            if dest is None:
+            if dest is None or gates is None:
                 await self._hold(lane, until)
             else:  # only this destination waits
                 dest.held_until = max(dest.held_until, until)
-                await self._close_destination(lane, dest)
+                await gates.close(lane, dest)
                 self._wake.set()
+        n = 1 if batch is None else len(batch.members)
         if plan.state == "delivered":
-            self.delivered_total += 1
+            self.delivered_total += n
         elif plan.state == "failed":
-            self.failed_total += 1
+            self.failed_total += n
             if self.on_failed is not None:
-                self.on_failed(d, outcome)
+                for m in (d,) if batch is None else batch.members:  # each failed for good, as one sent alone
+                    self.on_failed(m, outcome)
         else:
-            self.retried_total += 1
+            self.retried_total += n
             if lane.bucket is not None and plan.next_at is not None:
                 lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
-        if unlogged:  # said in the log line only: history keeps the reason as it is
+        if batch is not None:
+            self._log_batch(batch, outcome, state, plan.next_at)
+        elif unlogged:  # said in the log line only: history keeps the reason as it is
             self._log(d, hook, dataclasses.replace(outcome, error=outcome.error + unlogged_note(unlogged)), plan.state,
                       plan.next_at)  # fmt: skip
         elif unlogged is not None:
@@ -1580,9 +1065,10 @@ class Dispatcher:
         state: DeliveryState,
         next_at: float | None,
         *,
-        members: tuple[tuple[str, int], ...] = (),
         split: bool = False,
     ) -> None:
+        # A batch's attempt is linked to every delivery in it, each with its own attempt number.
+        members = tuple((m.id, m.attempt) for m in d.members) if type(d) is DueBatch else ()
         self.recorder.add(
             AttemptRecord(
                 delivery_id=d.id,

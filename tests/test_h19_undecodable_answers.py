@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hookd.dispatcher import storable
+from hookd.recorder import storable
 from hookd.senders.base import Hop
 from hookd.store.base import AttemptRecord
 from tests.conftest import (

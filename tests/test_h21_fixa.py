@@ -15,7 +15,7 @@ import pytest
 from hookd.breaker import Breaker
 from hookd.config.model import BreakerConfig
 from hookd.daemon import Daemon
-from hookd.dispatcher import Lane
+from hookd.lane import Lane
 from hookd.ratelimit import TokenBucket
 from hookd.store.base import HookPause
 from hookd.units import parse_rate

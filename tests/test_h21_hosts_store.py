@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,37 @@ async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longe
         ("h", DEAD, PARK_OFFSET_S, 1),
     )
     assert any("deliveries_destination" in p for p in plan) and all("SCAN d" not in p for p in plan), plan
+
+
+async def test_a_start_unparks_every_hook_in_one_transaction_and_lifts_pauses_of_hosts_no_longer_templated(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hooks h and g each have a destination parked by a gate that is not stored (a breaker, tokens),
+    and h one paused; g's host was templated before and is not any more (`templated` names only h).
+    2. unpark_at_start for both, counting the store's commits.
+    Result: h's unpaused host and g's deliveries (its stored pause lifted, or they would stay parked for
+    good) are due again, h's paused one stays parked; one commit for all of it."""
+    path = store.path
+    await ingest(store, [to("h-live", LIVE), to("h-dead", DEAD)])
+    await store.ingest(
+        [RoutedEvent(event("g-0"), "sock", ("g",), frozenset(), destinations={"g": DEAD})], [], [], 100.0
+    )
+    await store.park("h", LIVE, [], 150.0)
+    await store.pause_destination("h", DEAD, HookPause(by="receiver", reason="410", at=150.0))
+    await store.pause_destination("g", DEAD, HookPause(by="receiver", reason="410", at=150.0))
+    assert query(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [(3,)]
+
+    transactions = 0
+    write = store._write
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_write", counted)
+    assert await store.unpark_at_start(["h"], ["h", "g"], 200.0) == 2
+    assert transactions == 1
+    assert query(path, "SELECT event_id FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [("h-dead",)]
+    assert await store.destination_pauses() == {"h": {DEAD: HookPause(by="receiver", reason="410", at=150.0)}}
+    assert await store.unpark_at_start(["h"], ["h", "g"], 300.0) == 0  # idempotent

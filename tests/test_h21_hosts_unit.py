@@ -9,7 +9,7 @@ from hookd.admin import _destination_reasons
 from hookd.cli.common import due_at
 from hookd.config.model import BreakerConfig
 from hookd.destinations import Destinations
-from hookd.dispatcher import Lane
+from hookd.lane import Lane
 from hookd.store.base import PARK_OFFSET_S, HookPause
 from hookd.units import parse_rate
 from tests.manual_clock import ManualClock

@@ -78,3 +78,38 @@ async def test_retry_after_zero_holds_nothing_but_the_told_delivery_waits_its_ba
         clock.advance(5.0)
         await wait_db(db, query, lambda r: r[0] == ("e1", "delivered", 2))
     assert len(receiver.at("/h")) == 4
+
+
+async def test_a_hold_is_not_lengthened_by_a_clock_stepped_back(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. As above, hook h alone, retry max_delay 2m: its receiver answers e1 429 with Retry-After: 60
+       (the lane is held a minute), then 200. 2. The wall clock is stepped back an hour (NTP); e2
+       arrives; the clock moves on 3 minutes.
+    Result: e2 is delivered on its first attempt: the hold lasts at most max_delay from the first look
+    after the step, not the hour the step added. (e1's retry is due at the time stored for it, which
+    the step moved an hour away, as it does every stored due time: it stays pending.)"""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    receiver.on("/h", Reply(status=429, headers={"Retry-After": "60"}))
+    hooks = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 1, '
+        "retry: {max_delay: 2m, jitter: false}}"
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with daemon_on(basic_config(short_dir, receiver, hooks), clock):
+        [ack] = await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")])
+        assert ack["ok"]
+        await wait_db(db, "SELECT event_id, state, attempts FROM deliveries", lambda r: r == [("e1", "pending", 1)])
+        await wait_until(lambda: clock.waiting() > 0)
+
+        clock.set_back(3600.0)
+        [ack] = await send_lines(short_dir / "s.sock", [event_line("order.created", id="e2")])
+        assert ack["ok"]
+        clock.advance(60.0)  # the wait the dispatcher began wakes after its own minute, as a real one does
+        await wait_until(lambda: clock.waiting() > 0)
+        assert len(receiver.at("/h")) == 1
+        clock.advance(120.0)
+        rows = await wait_db(db, "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id",
+                             lambda r: r[1][1] == "delivered")  # fmt: skip
+    assert rows == [("e1", "pending", 1), ("e2", "delivered", 1)]

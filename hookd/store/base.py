@@ -553,6 +553,13 @@ class Store(Protocol):
         destination_state), at most `limit` of them, those due first. Returns how many. Idempotent."""
         ...
 
+    async def unpark_at_start(self, templated: Sequence[str], hooks: Sequence[str], now: float) -> int:
+        """At start (breakers, rate limits and holds are not kept across restarts): unpark every one of
+        `hooks`' deliveries parked for a destination that is not paused, and lift the stored destination
+        pauses of those not in `templated` (their url host is no longer templated). One transaction.
+        Returns how many were unparked. Idempotent."""
+        ...
+
     async def hook_activity(self) -> dict[str, HookActivity]:
         """Backlog and last outcomes per hook with stored deliveries (a scan of deliveries). Read-only."""
         ...

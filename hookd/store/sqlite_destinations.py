@@ -89,3 +89,16 @@ def unpark(db: sqlite3.Connection, hook: str, destination: str | None, now: floa
         "AND destination = ?2 AND state = 'pending' AND next_at >= ?3 ORDER BY next_at LIMIT ?4)",
         (hook, destination, PARK_OFFSET_S, -1 if limit is None else limit),
     ).rowcount
+
+
+def unpark_at_start(db: sqlite3.Connection, templated: Sequence[str], hooks: Sequence[str], now: float) -> int:
+    # One transaction for every hook: a start with a thousand hooks would otherwise wait for a thousand
+    # commits. A hook whose url host is no longer templated has no destinations any more: their stored
+    # pauses are lifted, or its deliveries parked for them would never be claimed again.
+    kept = set(templated)
+    unparked = 0
+    for hook in hooks:
+        if hook not in kept:
+            db.execute("DELETE FROM destination_state WHERE hook = ?", (hook,))
+        unparked += unpark(db, hook, None, now)
+    return unparked
