@@ -6,7 +6,8 @@ retry budget that resets. Outcomes are written in batches by the recorder (hookd
 
 Each hook has a lane (hookd.lane) holding its claimed deliveries and its gates; the dispatcher keeps
 the global limit and fairness across lanes, claims for them in rounds, and starts units (a delivery,
-or a batch) as slots free up. The gates kept per destination host live in hookd.destination_gates.
+or a batch) as slots free up. What stops a whole lane (a pause, the circuit breaker) is
+hookd.lane_stops; the gates kept per destination host are hookd.destination_gates.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
 from hookd.batching import Batcher
-from hookd.breaker import Breaker, BreakerChange
 from hookd.clock import Clock
 from hookd.destination_gates import DestinationEvent, DestinationGates
 from hookd.destinations import Destinations
@@ -31,6 +31,7 @@ from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.ids import uuid7
 from hookd.lane import Lane, release
+from hookd.lane_stops import LaneEvent, LaneStops
 from hookd.logs import LogLine, isoformat
 from hookd.ratelimit import TokenBucket
 from hookd.recorder import STORE_RETRY_S, Recorder
@@ -41,14 +42,12 @@ from hookd.senders.base import OutboundRequest, Outcome, Sender, no_response, re
 from hookd.senders.endpoint import shown_headers
 from hookd.store.base import (
     AttemptRecord,
-    BreakerRecord,
     DeliveryState,
     DueBatch,
     DueDelivery,
     HookPause,
     Store,
 )
-from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -73,11 +72,6 @@ def _log_claimed(due: Sequence[DueDelivery], how: str) -> None:
         if d.replay_of is not None:
             fields["replay_of"] = d.replay_of
         log.debug(LogLine(how, fields))
-
-
-# Told of each change of a lane's state, with the hook and the reason: ("hook.paused" | "hook.resumed" |
-# "breaker.opened" | "breaker.closed", hook, reason). The daemon's integrator turns them into alerts.
-LaneEvent = Callable[[str, str, str], None]
 
 
 def _no_lane_event(kind: str, hook: str, reason: str) -> None:
@@ -203,14 +197,16 @@ class Dispatcher:
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
         self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
-        # The lanes with a breaker: only they are looked at for one (a hook without pays nothing).
-        self._breakers: list[Lane] = []
-        for h in hooks:
-            if h.config.breaker is not None and self.lanes[h.name].destinations is None:
-                lane = self.lanes[h.name]
-                lane.breaker = Breaker(h.config.breaker)
-                self._breakers.append(lane)
-        self._unsaved_breakers: set[Lane] = set()  # changed by _open_lanes: stored at the round
+        self._stops = LaneStops(
+            self.lanes,
+            self.hooks,
+            store,
+            clock,
+            self.errors,
+            on_event=lambda kind, hook, reason: self.on_lane_event(kind, hook, reason),
+            wake=lambda: self._wake.set(),
+            on_pause=self._state_changed,
+        )
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
         self._unstarted: list[DueDelivery] = []  # claimed units whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight
@@ -417,10 +413,8 @@ class Dispatcher:
             dest_at = self._gates.gate_at = await self._gates.open()
             if dest_at is not None and (gate_at is None or dest_at < gate_at):
                 gate_at = dest_at
-        if self._unsaved_breakers:
-            for lane in list(self._unsaved_breakers):
-                self._unsaved_breakers.discard(lane)
-                await self._save_breaker(lane)
+        if self._stops.unsaved:
+            await self._stops.save_unsaved()
         if self._batching:
             self._batches_due()
         limits = self._limits()
@@ -538,17 +532,8 @@ class Dispatcher:
                 at = lane.bucket.next_token_at()
                 if next_end is None or at < next_end:
                     next_end = at
-        for lane in self._breakers:
-            breaker = lane.breaker
-            assert breaker is not None
-            if breaker.state != "open" or lane.paused is not None:
-                continue  # a paused lane probes when it is resumed
-            change = breaker.tick(now)
-            if change is not None:
-                self._breaker_changed(lane, change)
-                self._unsaved_breakers.add(lane)
-            elif next_end is None or breaker.retry_at < next_end:
-                next_end = breaker.retry_at
+        if self._stops.breakers and (probe_at := self._stops.tick(now)) is not None:
+            next_end = probe_at if next_end is None else min(next_end, probe_at)
         return next_end
 
     def _batches_due(self) -> float | None:
@@ -672,9 +657,9 @@ class Dispatcher:
             if pause == lane.paused:
                 continue
             if pause is None:
-                self._resumed(lane)
+                self._stops.resumed(lane)
             else:
-                unsent = self._paused(lane, pause, announce=not restoring or not pause.announced)
+                unsent = self._stops.paused(lane, pause, announce=not restoring or not pause.announced)
                 if not pause.announced:
                     await self.store.mark_pause_announced(name, pause.at)
                 if unsent:
@@ -688,58 +673,8 @@ class Dispatcher:
             await self.store.unpark_at_start(templated, list(self.lanes), self.clock.now())
 
     async def pause(self, hook: str, pause: HookPause) -> None:
-        """Pause `hook` now and store it (the receiver asked, or disable_after): what its lane had
-        claimed and not started goes back, its attempt uncounted; what is in flight finishes."""
-        lane = self.lanes[hook]
-        if lane.paused is not None:
-            return  # paused already: an answer to a request that was in flight then
-        self._state_changed()
-        unsent = self._paused(lane, pause)
-        try:
-            before = await self.store.pause_hook(hook, pause)
-        except Exception as e:
-            # Paused in this process only: the next read of the (unchanged) stored states resumes it.
-            log.error(LogLine("could not store the pause; it lasts until the hook states are next read (a second)",
-                              {"hook": hook, "error": str(e)}))  # fmt: skip
-            self.errors.add(f"storing the pause of hook {hook!r} failed: {e}")
-            before = None
-        if before is not None:
-            lane.paused = before  # another process paused it first: its reason stands
-        if unsent:
-            await self._release(unsent)
-
-    def _paused(self, lane: Lane, pause: HookPause, *, announce: bool = True) -> list[DueDelivery]:
-        """Stop `lane` for `pause`; returns what it had claimed and not started, to give back.
-        `announce`: tell on_lane_event (not for a pause restored at start)."""
-        first = lane.paused is None
-        lane.paused = pause
-        lane.restate()
-        unsent = lane.take_back(self.clock.now())
-        if first:
-            fields = {"hook": lane.name, "by": pause.by, "reason": pause.reason, "given_back": len(unsent)}
-            line = LogLine("hook paused: its deliveries are stored and wait, spending no attempt, until "
-                           f"`hookd hooks resume {lane.name}`", fields)  # fmt: skip
-            if pause.by == "operator":
-                log.info(line)
-            else:
-                log.warning(line)
-            if announce:
-                self._lane_event("hook.paused", lane.name, pause.reason)
-        self._wake.set()
-        return unsent
-
-    def _resumed(self, lane: Lane) -> None:
-        lane.paused = None
-        if lane.breaker is not None:
-            change = lane.breaker.resumed(self.clock.now())
-            if change is not None:
-                self._breaker_changed(lane, change)
-                self._unsaved_breakers.add(lane)
-        lane.restate()
-        lane.exhausted = False
-        log.info(LogLine("hook resumed: its waiting deliveries are sent", {"hook": lane.name}))
-        self._lane_event("hook.resumed", lane.name, "resumed with hookd hooks resume")
-        self._wake.set()
+        """Pause `hook` now and store it (hookd.lane_stops)."""
+        await self._stops.pause(hook, pause)
 
     async def _give_back_stopped(self) -> None:
         """Deliveries ingest claimed for a lane that stopped meanwhile go back, their attempt uncounted."""
@@ -750,82 +685,6 @@ class Dispatcher:
                 unsent.extend(lane.take_back(self.clock.now()))
         if unsent:
             await self._release(unsent)
-
-    # -- circuit breakers (hookd.breaker) ------------------------------------------------------------
-
-    async def _breaker_saw(self, lane: Lane, breaker: Breaker, outcome: Outcome) -> None:
-        """Tell `lane`'s breaker how an attempt went; pause the hook once it has failed for disable_after."""
-        now = self.clock.now()
-        if outcome.retryable:
-            change = breaker.failed(now, outcome.error)
-        elif outcome.ok or outcome.status is not None:
-            change = breaker.succeeded(now)  # a final 4xx too: the receiver is there
-        else:
-            return  # never reached the receiver (a render error, a refused destination): neither way
-        if change is not None:
-            unsent = self._breaker_changed(lane, change)
-            await self._save_breaker(lane)
-            if unsent:
-                await self._release(unsent)
-        if outcome.retryable and lane.paused is None and breaker.failing_too_long(now):
-            assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
-            reason = (
-                f"failing for {format_duration(now - breaker.failing_since)} without a success (breaker.disable_after: "
-                f"{format_duration(breaker.policy.disable_after_s)}); the last error: {outcome.error}"
-            )
-            await self.pause(lane.name, HookPause(by="disable_after", reason=reason, at=now))
-
-    def _breaker_changed(self, lane: Lane, change: BreakerChange) -> list[DueDelivery]:
-        """Log a change of `lane`'s breaker and gate the lane by it; returns what an opened breaker
-        takes back from the lane (claimed, not started), to give back with its attempt uncounted."""
-        breaker = lane.breaker
-        assert breaker is not None
-        lane.restate()
-        fields: dict[str, object] = {"hook": lane.name, "reason": breaker.reason}
-        unsent: list[DueDelivery] = []
-        if change in ("opened", "reopened"):
-            unsent = lane.take_back(self.clock.now())
-            fields["probe_at"] = isoformat(breaker.retry_at)
-            fields["given_back"] = len(unsent)
-            log.warning(LogLine("circuit breaker open: the hook's deliveries wait, spending no attempt, until one "
-                                "probes", fields))  # fmt: skip
-            if change == "opened":  # not each failed probe: one alert per outage
-                self._lane_event("breaker.opened", lane.name, breaker.reason)
-        elif change == "half_open":
-            lane.exhausted = False
-            log.info(LogLine("circuit breaker half-open: one delivery probes", fields))
-        else:
-            lane.exhausted = False
-            log.info(LogLine("circuit breaker closed: the hook's deliveries are sent again", fields))
-            self._lane_event("breaker.closed", lane.name, breaker.reason)
-        self._wake.set()  # the round's wait covers the cooldown, or claims for the probe
-        return unsent
-
-    async def _save_breaker(self, lane: Lane) -> None:
-        """Store the breaker's state as it is now, for `hookd hooks list` (on a change only)."""
-        breaker = lane.breaker
-        assert breaker is not None
-        record = (
-            None
-            if breaker.state == "closed"
-            else BreakerRecord(
-                state=breaker.state,
-                reason=breaker.reason,
-                since=breaker.since,
-                retry_at=breaker.retry_at if breaker.state == "open" else None,
-            )
-        )
-        try:
-            await self.store.set_breaker(lane.name, record, self.clock.now())
-        except Exception as e:  # the breaker works on; only what hooks list shows is behind
-            log.error(LogLine("could not store the circuit breaker's state", {"hook": lane.name, "error": str(e)}))
-            self.errors.add(f"storing the breaker state of hook {lane.name!r} failed: {e}")
-
-    def _lane_event(self, kind: str, hook: str, reason: str) -> None:
-        try:
-            self.on_lane_event(kind, hook, reason)
-        except Exception:  # a bug in what listens: the lane's change stands
-            log.exception(LogLine("internal error telling of a lane change", {"hook": hook, "kind": kind}))
 
     def _fill(self) -> None:
         """Start buffered deliveries while their hook and the global limit have free slots."""
@@ -1017,7 +876,7 @@ class Dispatcher:
         if stop_reason is not None:
             stop = HookPause(by="receiver", reason=stop_reason, at=self.clock.now())
             if dest is None or gates is None:
-                await self.pause(d.hook, stop)
+                await self._stops.pause(d.hook, stop)
             else:
                 await gates.pause(d.hook, dest.host, stop)
         # replay --wait sends what it was given once. An answer that paused the hook or its destination
@@ -1025,7 +884,7 @@ class Dispatcher:
         # also a breaker failure.
         if not self._draining and stop_reason is None:
             if lane.breaker is not None:
-                await self._breaker_saw(lane, lane.breaker, outcome)
+                await self._stops.saw(lane, lane.breaker, outcome)
             elif dest is not None and gates is not None:
                 await gates.saw(lane, dest, outcome)
         if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
