@@ -11,19 +11,16 @@ start the rest is unparked (Store.unpark_at_start).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
 from hookd.breaker import BreakerChange
-from hookd.clock import Clock
 from hookd.destinations import Destination
-from hookd.health import RecentErrors
-from hookd.lane import Lane, release
+from hookd.lane import Lane, LaneContext, LaneKeeper, release
 from hookd.logs import LogLine, isoformat
-from hookd.router import CompiledHook
 from hookd.senders.base import Outcome
-from hookd.store.base import DueBatch, DueDelivery, HookPause, Store
+from hookd.store.base import DueBatch, DueDelivery, HookPause
 from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
@@ -32,31 +29,16 @@ log = logging.getLogger("hookd.dispatcher")
 DestinationEvent = Callable[[str, str, str, str], None]
 
 
-class DestinationGates:
+class DestinationGates(LaneKeeper):
     """The per-destination gates of the lanes that have them (Lane.destinations), for the dispatcher."""
 
-    def __init__(
-        self,
-        lanes: Mapping[str, Lane],
-        hooks: Mapping[str, CompiledHook],
-        store: Store,
-        clock: Clock,
-        errors: RecentErrors,
-        *,
-        on_event: DestinationEvent,
-        wake: Callable[[], None],
-        on_pause: Callable[[], None],
-    ) -> None:
+    def __init__(self, context: LaneContext, *, on_event: DestinationEvent) -> None:
+        super().__init__(context)
+        lanes = context.lanes
+        self.on_event = on_event  # alerts hang here
         self._all = lanes
         # The lanes with gates per destination: only they are looked at.
         self.lanes = tuple(lane for lane in lanes.values() if lane.destinations is not None)
-        self.hooks = hooks
-        self.store = store
-        self.clock = clock
-        self.errors = errors
-        self.on_event = on_event  # alerts hang here
-        self._wake = wake  # a gate changed: the dispatcher's round looks again
-        self._on_pause = on_pause  # a pause is being stored: a read of the states begun before is stale
         # Deliveries claimed (by a round or at ingest) for a destination that is closed: parked at the
         # next round (park_claimed).
         self.to_park: list[tuple[Lane, DueDelivery]] = []

@@ -30,7 +30,7 @@ from hookd.destinations import Destinations
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
 from hookd.ids import uuid7
-from hookd.lane import Lane, release
+from hookd.lane import Lane, LaneContext, release
 from hookd.lane_stops import LaneEvent, LaneStops
 from hookd.logs import LogLine, isoformat
 from hookd.ratelimit import TokenBucket
@@ -171,18 +171,22 @@ class Dispatcher:
                 # Gates per destination host (a batch may mix hosts: a batched hook keeps its gates whole).
                 own_rate = h.config.rate_limit if h.config.rate_limit_group is None else None
                 self.lanes[h.name].destinations = Destinations(own_rate, h.config.breaker, clock)
+        # What the keepers of the lanes' gates share with this dispatcher.
+        context = LaneContext(
+            self.lanes,
+            self.hooks,
+            store,
+            clock,
+            self.errors,
+            wake=lambda: self._wake.set(),  # (the event is made below)
+            on_pause=self._state_changed,
+        )
         # The gates per destination host of the lanes whose url host is templated; None without any
         # (the one attribute the others test).
         self._gates = (
             DestinationGates(
-                self.lanes,
-                self.hooks,
-                store,
-                clock,
-                self.errors,
+                context,
                 on_event=lambda kind, hook, reason, host: self.on_destination_event(kind, hook, reason, host),
-                wake=lambda: self._wake.set(),
-                on_pause=self._state_changed,
             )
             if any(lane.destinations is not None for lane in self.lanes.values())
             else None
@@ -197,16 +201,7 @@ class Dispatcher:
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
         self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
-        self._stops = LaneStops(
-            self.lanes,
-            self.hooks,
-            store,
-            clock,
-            self.errors,
-            on_event=lambda kind, hook, reason: self.on_lane_event(kind, hook, reason),
-            wake=lambda: self._wake.set(),
-            on_pause=self._state_changed,
-        )
+        self._stops = LaneStops(context, on_event=lambda kind, hook, reason: self.on_lane_event(kind, hook, reason))
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
         self._unstarted: list[DueDelivery] = []  # claimed units whose task was cancelled before it sent them
         self._active = 0  # deliveries being sent: the sum of the lanes' in_flight

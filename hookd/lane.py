@@ -8,12 +8,16 @@ its lane, so the hot path asks one object and a hook without a gate pays one att
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from hookd.batching import Batcher
 from hookd.breaker import Breaker
+from hookd.clock import Clock
 from hookd.destinations import Destination, Destinations
+from hookd.health import RecentErrors
 from hookd.ratelimit import TokenBucket
+from hookd.router import CompiledHook
 from hookd.store.base import DueBatch, DueDelivery, HookPause, Store
 
 
@@ -143,3 +147,29 @@ async def release(store: Store, units: Sequence[DueDelivery], now: float) -> Non
     batches = [u.id for u in units if type(u) is DueBatch]
     singles = [u.id for u in units if type(u) is not DueBatch] if batches else [u.id for u in units]
     await store.release(singles, now, batches=batches)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneContext:
+    """What the keepers of the lanes' gates (hookd.lane_stops, hookd.destination_gates) share with the
+    dispatcher that owns the lanes."""
+
+    lanes: Mapping[str, Lane]
+    hooks: Mapping[str, CompiledHook]
+    store: Store
+    clock: Clock
+    errors: RecentErrors
+    wake: Callable[[], None]  # a gate opened or closed: the dispatcher's round looks again
+    on_pause: Callable[[], None]  # a pause is being stored: a read of the stored states begun before is stale
+
+
+class LaneKeeper:
+    """Base of the keepers of the lanes' gates: the shared context as attributes."""
+
+    def __init__(self, context: LaneContext) -> None:
+        self.hooks = context.hooks
+        self.store = context.store
+        self.clock = context.clock
+        self.errors = context.errors
+        self._wake = context.wake
+        self._on_pause = context.on_pause

@@ -7,16 +7,13 @@ of a templated-host hook are hookd.destination_gates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from hookd.breaker import Breaker, BreakerChange
-from hookd.clock import Clock
-from hookd.health import RecentErrors
-from hookd.lane import Lane, release
+from hookd.lane import Lane, LaneContext, LaneKeeper, release
 from hookd.logs import LogLine, isoformat
-from hookd.router import CompiledHook
 from hookd.senders.base import Outcome
-from hookd.store.base import BreakerRecord, DueDelivery, HookPause, Store
+from hookd.store.base import BreakerRecord, DueDelivery, HookPause
 from hookd.units import format_duration
 
 log = logging.getLogger("hookd.dispatcher")
@@ -26,33 +23,19 @@ log = logging.getLogger("hookd.dispatcher")
 LaneEvent = Callable[[str, str, str], None]
 
 
-class LaneStops:
+class LaneStops(LaneKeeper):
     """The pauses and breakers of the dispatcher's lanes."""
 
-    def __init__(
-        self,
-        lanes: Mapping[str, Lane],
-        hooks: Mapping[str, CompiledHook],
-        store: Store,
-        clock: Clock,
-        errors: RecentErrors,
-        *,
-        on_event: LaneEvent,
-        wake: Callable[[], None],
-        on_pause: Callable[[], None],
-    ) -> None:
-        self.lanes = lanes
-        self.store = store
-        self.clock = clock
-        self.errors = errors
+    def __init__(self, context: LaneContext, *, on_event: LaneEvent) -> None:
+        super().__init__(context)
+        lanes = context.lanes
         self.on_event = on_event  # alerts hang here
-        self._wake = wake  # a lane opened or closed: the dispatcher's round looks again
-        self._on_pause = on_pause  # a pause is being stored: a read of the states begun before is stale
+        self.lanes = lanes
         # The lanes with a breaker: only they are looked at for one (a hook without pays nothing). A
         # templated-host hook keeps its breakers per destination instead.
         self.breakers: list[Lane] = []
         for name, lane in lanes.items():
-            policy = hooks[name].config.breaker
+            policy = self.hooks[name].config.breaker
             if policy is not None and lane.destinations is None:
                 lane.breaker = Breaker(policy)
                 self.breakers.append(lane)
