@@ -22,9 +22,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import settings as hypothesis_settings
 
+from hookd.clock import Clock
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
 from hookd.store.sqlite import SQLiteStore
+from tests.manual_clock import ManualClock
 
 FAILSAFE_S = 20.0
 
@@ -111,10 +113,11 @@ class Receiver:
 
 
 @asynccontextmanager
-async def serving_receiver() -> AsyncIterator[Receiver]:
+async def serving_receiver(rec: Receiver | None = None) -> AsyncIterator[Receiver]:
     """A started Receiver, closed at the end with every held reply released (for tests that cannot
-    take the fixture, such as one hypothesis example per event loop)."""
-    rec = Receiver()
+    take the fixture, such as one hypothesis example per event loop). `rec` serves a subclass that
+    notes more about each request instead of a plain Receiver."""
+    rec = rec or Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
     server = TestServer(app, host="127.0.0.1", port=0)
@@ -155,11 +158,29 @@ def write_config(directory: Path, text: str) -> Path:
     return path
 
 
+def socket_config(directory: Path, rest: str) -> Path:
+    """hookd.yaml for the usual daemon under test: its database at `directory`/hookd.db and one socket
+    source, app, at `directory`/s.sock (where send_lines writes), then `rest`: `hooks:` and any other
+    top-level sections, indented as at the call site. Most daemon tests differ only in `rest`."""
+    head = f"""
+        version: 1
+        storage: {{path: {directory}/hookd.db}}
+        sources:
+          - {{name: app, type: socket, path: {directory}/s.sock}}
+        """
+    return write_config(directory, textwrap.dedent(head) + textwrap.dedent(rest).lstrip("\n"))
+
+
 @asynccontextmanager
-async def running_daemon(config: Path, *, store_type: type[SQLiteStore] = SQLiteStore) -> AsyncIterator[Daemon]:
-    """A started in-process daemon, stopped at the end; `store_type` swaps in an instrumented store."""
+async def running_daemon(
+    config: Path, *, clock: Clock | None = None, store_type: type[SQLiteStore] = SQLiteStore
+) -> AsyncIterator[Daemon]:
+    """A started in-process daemon, stopped at the end; `clock` (a ManualClock) moves its time only
+    when the test says so; `store_type` swaps in an instrumented store."""
     settings = load_config(config)
-    daemon = Daemon(settings, store=store_type(settings.storage.path, synchronous=settings.storage.synchronous))
+    daemon = Daemon(
+        settings, clock=clock, store=store_type(settings.storage.path, synchronous=settings.storage.synchronous)
+    )
     await daemon.start()
     try:
         yield daemon
@@ -242,6 +263,31 @@ async def wait_until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(FAILSAFE_S):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+async def idle(clock: ManualClock) -> None:
+    """Until a daemon's dispatcher waits on `clock` again, and a few turns more: the moment to check
+    that a lane which should not send has sent nothing (there is no event for "did nothing")."""
+    await wait_until(lambda: clock.waiting() > 0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "hookd.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    """An open SQLiteStore at `db_path`, closed at the end, without the background checkpointer: no
+    timer task or second connection runs beside a test that reads the file and counts its queries' work."""
+    s = SQLiteStore(db_path, background_checkpoints=False)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 class DaemonProcess:
