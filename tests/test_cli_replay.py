@@ -23,8 +23,8 @@ from tests.conftest import (
     event_line,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
-    write_config,
 )
 from tests.test_cli_history import hookd, plain, populate
 
@@ -348,13 +348,9 @@ async def test_replay_command_and_a_serving_daemon_in_separate_processes(short_d
     Result: the running daemon delivers the three replays (same webhook-id), and history shows them
     delivered, each pointing at the failed delivery it replays."""
     receiver.default["/in"] = Reply(status=503)
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
         hooks:
           - {{name: h, events: ["*"], url: "{receiver.url("/in")}", retry: {{max_attempts: 1}}}}
         """,

@@ -26,6 +26,7 @@ from tests.conftest import (
     event_line,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
     write_config,
 )
@@ -132,15 +133,11 @@ async def test_a_delivery_claimed_but_not_started_when_stopped_is_given_back(tmp
     """1. A delivery is handed to the dispatcher as claimed (stored `delivering`, attempt counted);
     2. in the same turn, before its task takes a step, the dispatcher is stopped and finished.
     Result: the delivery is pending again with its attempt uncounted, not left `delivering`."""
-    cfg = write_config(
+    cfg = socket_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {tmp_path}/s.sock}}
+        """
         hooks:
-          - {{name: h, events: ["*"], url: "http://127.0.0.1:9/"}}
+          - {name: h, events: ["*"], url: "http://127.0.0.1:9/"}
         """,
     )
     settings = load_config(cfg)

@@ -26,7 +26,15 @@ from hookd.senders.base import OutboundRequest
 from hookd.senders.http import HttpSender
 from hookd.sources.base import Batch
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import (
+    Receiver,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+)
 from tests.manual_clock import ManualClock
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -45,13 +53,9 @@ def runtime_config(d: Path, receiver: Receiver) -> Path:
     length(data.items) in its payload; `hdr` puts data.note in a header. Five attempts each, a day apart,
     so a retry would show as a pending delivery."""
     retry = "{max_attempts: 5, initial_delay: 1d, max_delay: 1d, jitter: false}"
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - name: good
             events: ["*"]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 import hookd.cli.history  # registers the commands
 from hookd.cli.app import app
 from hookd.logs import LogLine
-from tests.conftest import event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import event_line, running_daemon, send_lines, socket_config, wait_db
 from tests.h20_tls_servers import forward_proxy, https_receiver, make_pki
 
 PASSWORD = "pr0xy-pa55word-xyz"
@@ -53,13 +53,9 @@ async def test_a_daemon_delivers_over_mutual_tls_through_an_authenticating_proxy
         https_receiver(pki, require_client_cert=True) as rec,
     ):
         proxy_url = f"http://hookd:${{PROXY_PASSWORD}}@127.0.0.1:{proxy.port}"
-        config = write_config(
+        config = socket_config(
             short_dir,
             f"""
-            version: 1
-            storage: {{path: {short_dir}/hookd.db}}
-            sources:
-              - {{name: app, type: socket, path: {short_dir}/s.sock}}
             delivery:
               proxy: "{proxy_url}"
             hooks:

@@ -16,10 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hookd.batching import Batcher
-from tests.conftest import db_rows, event_line, send_lines, wait_db, write_config
+from tests.conftest import db_rows, event_line, running_daemon, send_lines, wait_db, write_config
 from tests.manual_clock import ManualClock
 from tests.test_cli_history import hookd
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_batch_config import batcher
 
 # Each event's envelope is ~420 bytes (a 300-byte pad): at most 4 fit in a 2,000-byte body.
@@ -79,7 +78,7 @@ async def test_a_backlog_too_large_for_the_receiver_is_split_until_every_event_i
     taken: list[bytes] = []
     async with small_receiver(taken) as server:
         cfg = config(short_dir, server, "{max_events: 20, max_wait: 1s}")
-        async with daemon_on(cfg, clock):
+        async with running_daemon(cfg, clock=clock):
             lines = [event_line(id=f"e{i:02}", data={"pad": "x" * 300}) for i in range(30)]
             acks = await send_lines(short_dir / "s.sock", lines)
             assert all(a["ok"] for a in acks)
@@ -124,7 +123,7 @@ async def test_a_single_event_too_large_for_the_receiver_still_fails_for_good(
     taken: list[bytes] = []
     async with small_receiver(taken) as server:
         cfg = config(short_dir, server, "{max_events: 20, max_wait: 1s}")
-        async with daemon_on(cfg, clock):
+        async with running_daemon(cfg, clock=clock):
             await send_lines(short_dir / "s.sock", [event_line(id="big", data={"pad": "x" * 3000})])
             await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'pending'", lambda r: r == [(1,)])
             clock.advance(1.0)

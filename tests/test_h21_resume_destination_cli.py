@@ -12,7 +12,7 @@ import orjson
 
 from hookd.store.base import HookPause
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import db_rows, write_config
+from tests.conftest import db_rows, socket_config
 from tests.test_cli_history import hookd, plain
 
 HOST = "localhost:36053"
@@ -22,19 +22,15 @@ PAUSED = "SELECT destination FROM destination_state WHERE hook = 'shops' ORDER B
 
 def shops_config(d: Path) -> Path:
     """Hook shops (templated host and port) and hook orders (a fixed url)."""
-    return write_config(
+    return socket_config(
         d,
-        f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
+        """
         hooks:
           - name: shops
             events: ["*"]
-            url: "http://{{{{ data.host }}}}:{{{{ data.port }}}}/shop"
+            url: "http://{{ data.host }}:{{ data.port }}/shop"
             allow_hosts: [localhost]
-          - {{name: orders, events: ["*"], url: "http://127.0.0.1:9/orders"}}
+          - {name: orders, events: ["*"], url: "http://127.0.0.1:9/orders"}
         """,
     )
 
