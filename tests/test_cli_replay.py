@@ -14,6 +14,7 @@ import pytest
 
 import hookd.cli.history  # registers the commands
 import hookd.cli.replay
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     FAILSAFE_S,
     DaemonProcess,
@@ -26,7 +27,7 @@ from tests.conftest import (
     socket_config,
     wait_db,
 )
-from tests.test_cli_history import hookd, plain, populate
+from tests.test_cli_history import populate
 
 REPLAYS = "SELECT event_id, hook, state, attempts, replay_of FROM deliveries WHERE replay_of IS NOT NULL ORDER BY 1, 2"
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from hookd.cli import status as status_command
+from tests.cli_helpers import plain
 from tests.conftest import FAILSAFE_S, Receiver, Reply, event_line, running_daemon, send_lines, wait_db
 from tests.test_admin import TOKEN, admin_config
-from tests.test_cli_status import hookd_status, plain
+from tests.test_cli_status import hookd_status
 
 HOOKD = [sys.executable, "-m", "hookd"]
 

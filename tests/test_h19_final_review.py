@@ -13,9 +13,9 @@ import orjson
 import hookd.cli.replay
 from hookd.redact import Redactor, redact_url
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd
 from tests.conftest import FAILSAFE_S, Receiver, event_line, running_daemon, write_config
 from tests.test_admin import admin_config
-from tests.test_cli_history import hookd
 
 
 async def test_the_admin_listener_answers_503_over_its_connection_cap(short_dir: Path, receiver: Receiver) -> None:

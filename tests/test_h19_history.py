@@ -24,8 +24,9 @@ from hookd.store.base import DeliveryQuery
 from hookd.store.sqlite import SQLiteStore
 from hookd.suggest import closest, did_you_mean
 from hookd.units import parse_duration_text
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, db_rows, running_daemon
-from tests.test_cli_history import plain, populate
+from tests.test_cli_history import populate
 from tests.test_store_queries import routed
 
 

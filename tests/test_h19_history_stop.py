@@ -18,6 +18,7 @@ from hookd.router import Router
 from hookd.senders.http import HttpSender
 from hookd.store.base import RoutedEvent
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     FAILSAFE_S,
     Receiver,
@@ -30,7 +31,6 @@ from tests.conftest import (
     wait_db,
     write_config,
 )
-from tests.test_cli_history import hookd, plain
 from tests.test_store_queries import routed
 
 EVENTS = 300

@@ -9,8 +9,8 @@ import orjson
 
 import hookd.cli.replay
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import db_rows, event_line, write_config
-from tests.test_cli_history import hookd, plain
 
 
 async def test_an_event_the_filter_fails_on_is_named_not_dropped(tmp_path: Path) -> None:

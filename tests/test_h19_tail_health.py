@@ -11,10 +11,11 @@ from pathlib import Path
 
 import orjson
 
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, event_line, running_daemon, send_lines, wait_db
 from tests.manual_clock import ManualClock
 from tests.test_admin import admin_config
-from tests.test_cli_status import hookd_status, plain
+from tests.test_cli_status import hookd_status
 
 POLL_S = 0.25  # the file source's default poll interval
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hookd import client
+from tests.cli_helpers import hookd
 from tests.conftest import (
     Receiver,
     Reply,
@@ -17,7 +18,6 @@ from tests.conftest import (
     wait_until,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd
 
 
 def alerting_config(d: Path, receiver: Receiver, h: str = "") -> Path:

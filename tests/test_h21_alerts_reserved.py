@@ -17,6 +17,7 @@ from hookd.config.model import HookConfig
 from hookd.errors import EventError
 from hookd.events import event_from_object, parse_event_line
 from hookd.router import Router
+from tests.cli_helpers import plain
 from tests.conftest import (
     Receiver,
     db_rows,
@@ -26,7 +27,6 @@ from tests.conftest import (
     socket_config,
     wait_db,
 )
-from tests.test_cli_validate import plain
 
 runner = CliRunner()
 PREFIX_REASON = "starts with 'hookd.', which is reserved for hookd's own events (alerts)"

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     DaemonProcess,
     Receiver,
@@ -24,7 +25,6 @@ from tests.conftest import (
     wait_gone,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_h21_batch_daemon import batched, ids_in
 from tests.test_serve import basic_config
 

@@ -11,9 +11,9 @@ import pytest
 
 import hookd.cli.replay
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd
 from tests.test_serve import basic_config
 
 

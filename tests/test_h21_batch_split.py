@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hookd.batching import Batcher
+from tests.cli_helpers import hookd
 from tests.conftest import db_rows, event_line, running_daemon, send_lines, wait_db, write_config
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd
 from tests.test_h21_batch_config import batcher
 
 # Each event's envelope is ~420 bytes (a 300-byte pad): at most 4 fit in a 2,000-byte body.

@@ -14,6 +14,7 @@ from hookd import client
 from hookd.daemon import Daemon
 from hookd.store.base import BreakerRecord
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
@@ -27,7 +28,6 @@ from tests.conftest import (
     wait_until,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_h21_pause_cli import listed
 
 H = "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'h' ORDER BY event_id"

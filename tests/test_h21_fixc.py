@@ -13,6 +13,7 @@ from hookd.cli.common import local_time
 from hookd.events import utc_now_rfc3339
 from hookd.store.base import BreakerRecord
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
@@ -26,7 +27,6 @@ from tests.conftest import (
     write_config,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_h21_pause_cli import ORDERS, listed, new_database, pause_config
 
 

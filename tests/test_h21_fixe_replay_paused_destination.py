@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import hookd, plain
 from tests.conftest import FAILSAFE_S, Receiver, Reply, db_rows, running_daemon, send_lines, serving_receiver, wait_db
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_h21_hosts_daemon import ROWS, events, port, shops_config
 
 

@@ -15,6 +15,7 @@ from hookd import client
 from hookd.breaker import Breaker
 from hookd.daemon import Daemon
 from hookd.store.base import PARK_OFFSET_S
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
@@ -29,7 +30,6 @@ from tests.conftest import (
     wait_until,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_h21_pause_cli import listed
 
 ROWS = "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'shops' AND destination = ? ORDER BY event_id"

@@ -12,6 +12,7 @@ import orjson
 from hookd import client
 from hookd.dispatcher import POLL_INTERVAL_S
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
@@ -24,7 +25,6 @@ from tests.conftest import (
     wait_until,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 
 # Paused hooks only: hook_state also keeps every hook's last success and failure.
 STATES = "SELECT hook, paused_by, paused_reason FROM hook_state WHERE paused_by IS NOT NULL ORDER BY hook"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from hookd import client
 from hookd.config.load import check_config
+from tests.cli_helpers import hookd, plain
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_cli_status import hookd_status
 from tests.test_h21_pause_cli import ORDERS, STATES, listed, pause_config
 

@@ -17,9 +17,10 @@ from hookd.replay import send_now
 from hookd.router import Router
 from hookd.senders.http import HttpSender
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_cli_status import hookd_status, plain
+from tests.test_cli_status import hookd_status
 from tests.test_serve import basic_config
 from tests.test_store_queries import routed
 

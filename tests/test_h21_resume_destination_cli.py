@@ -12,8 +12,8 @@ import orjson
 
 from hookd.store.base import HookPause
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import db_rows, socket_config
-from tests.test_cli_history import hookd, plain
 
 HOST = "localhost:36053"
 OTHER = "localhost:36054"
