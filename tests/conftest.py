@@ -158,19 +158,21 @@ def write_config(directory: Path, text: str) -> Path:
     return path
 
 
+def daemon_config(directory: Path, rest: str) -> Path:
+    """hookd.yaml with its database at `directory`/hookd.db, then `rest` (sources, hooks and any other
+    top-level sections) indented as at the call site: the database is the same in every daemon test."""
+    return write_config(
+        directory, f"version: 1\nstorage: {{path: {directory}/hookd.db}}\n" + textwrap.dedent(rest).lstrip("\n")
+    )
+
+
 def socket_config(directory: Path, rest: str, *, tail_log: bool = False) -> Path:
-    """hookd.yaml for the usual daemon under test: its database at `directory`/hookd.db and one socket
-    source, app, at `directory`/s.sock (where send_lines writes), then `rest`: `hooks:` and any other
-    top-level sections, indented as at the call site. Most daemon tests differ only in `rest`.
+    """daemon_config with one socket source, app, at `directory`/s.sock (where send_lines writes), then
+    `rest`: `hooks:` and any other top-level sections. Most daemon tests differ only in `rest`.
     `tail_log` adds a file source, log, reading `directory`/events.jsonl from its beginning."""
     log = f"\n  - {{name: log, type: file, path: {directory}/events.jsonl, start_at: beginning}}" if tail_log else ""
-    head = (
-        f"version: 1\n"
-        f"storage: {{path: {directory}/hookd.db}}\n"
-        f"sources:\n"
-        f"  - {{name: app, type: socket, path: {directory}/s.sock}}{log}\n"
-    )
-    return write_config(directory, head + textwrap.dedent(rest).lstrip("\n"))
+    sources = f"sources:\n  - {{name: app, type: socket, path: {directory}/s.sock}}{log}\n"
+    return daemon_config(directory, sources + textwrap.dedent(rest).lstrip("\n"))
 
 
 @asynccontextmanager

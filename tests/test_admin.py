@@ -21,13 +21,13 @@ from hookd.errors import StartupError
 from tests.conftest import (
     Receiver,
     Reply,
+    daemon_config,
     event_line,
     running_daemon,
     send_lines,
     socket_config,
     wait_db,
     wait_gone,
-    write_config,
 )
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -228,11 +228,9 @@ async def test_admin_port_in_use_is_a_startup_error(short_dir: Path, receiver: R
 
 
 async def test_no_admin_section_means_no_admin_listener(short_dir: Path, receiver: Receiver) -> None:
-    cfg = write_config(
+    cfg = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         sources: [{{name: app, type: socket, path: {short_dir}/s.sock}}]
         hooks: [{{name: h, events: ["*"], url: "{receiver.url("/h")}"}}]
         """,

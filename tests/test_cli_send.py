@@ -18,7 +18,16 @@ from typer.testing import CliRunner, Result
 import hookd.cli.send  # noqa: F401  (registers the command)
 from hookd.cli.app import app
 from tests.cli_helpers import plain
-from tests.conftest import DaemonProcess, Receiver, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import (
+    DaemonProcess,
+    Receiver,
+    daemon_config,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_db,
+    write_config,
+)
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -27,11 +36,9 @@ HOOKD = [sys.executable, "-m", "hookd"]
 
 
 def send_config(d: Path, receiver: Receiver, *, admin: str = "") -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 1KB}}
         hooks:

@@ -23,13 +23,13 @@ from tests.conftest import (
     FAILSAFE_S,
     Receiver,
     Reply,
+    daemon_config,
     db_rows,
     event_line,
     running_daemon,
     send_lines,
     socket_config,
     wait_db,
-    write_config,
 )
 from tests.test_store_queries import routed
 
@@ -38,11 +38,9 @@ CONCURRENCY = 10
 
 
 def slow_config(d: Path, receiver: Receiver) -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         delivery: {{concurrency: {CONCURRENCY}}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock}}

@@ -10,18 +10,16 @@ import orjson
 import hookd.cli.replay
 from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import hookd, plain
-from tests.conftest import db_rows, event_line, write_config
+from tests.conftest import daemon_config, db_rows, event_line
 
 
 async def test_an_event_the_filter_fails_on_is_named_not_dropped(tmp_path: Path) -> None:
     """1. A hook filters on length(data.items); the file holds one event where items is a list and
     one where it is a number. 2. replay --from-file, as text and as JSON.
     Result: the first is queued; the second is named with the filter's error."""
-    cfg = write_config(
+    cfg = daemon_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
+        """
         hooks:
           - name: items
             events: ["order.*"]

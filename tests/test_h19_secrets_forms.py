@@ -26,7 +26,7 @@ from hookd.cli.app import app
 from hookd.redact import CUT_PREFIX_CHARS, Redactor
 from hookd.senders.base import OutboundRequest, Outcome, redact_outcome
 from hookd.senders.http import HttpSender
-from tests.conftest import event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import daemon_config, event_line, running_daemon, send_lines, wait_db
 from tests.test_h19_secrets_leak import database_bytes, leak_forms
 
 
@@ -234,11 +234,9 @@ def leaks(where: str, text: str) -> list[str]:
 
 
 def config(d: Path, port: int) -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources: [{{name: app, type: socket, path: {d}/s.sock}}]
         hooks:
           - name: dotnet

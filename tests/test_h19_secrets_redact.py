@@ -26,7 +26,7 @@ from hookd.router import Router
 from hookd.senders.base import Hop, Outcome, redact_outcome
 from hookd.store.base import AttemptRecord, RoutedEvent
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import write_config
+from tests.conftest import daemon_config, write_config
 
 SECRET = "s3cr/et+v alü&Z"
 REDACTOR = Redactor([(SECRET, "${TOKEN}"), ("hunter2hunter2", "${PASSWORD}")])
@@ -224,12 +224,10 @@ async def test_history_show_hides_config_secrets_kept_by_an_older_hookd(tmp_path
     """1. A database whose attempt kept a secret raw (as hookd did before it redacted by value): in
        the URL, a header of an innocent name, the Location, the echoed body and the error.
     2. `hookd history show` with the config prints none of it, only the ${VAR} reference."""
-    cfg = write_config(
+    cfg = daemon_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
-        hooks: [{{name: h, events: ["*"], url: "http://127.0.0.1:9/in/${{TOKEN}}"}}]
+        """
+        hooks: [{name: h, events: ["*"], url: "http://127.0.0.1:9/in/${TOKEN}"}]
         """,
     )
     secret = "oldSecretValue42"

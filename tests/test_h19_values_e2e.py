@@ -11,7 +11,15 @@ import orjson
 import hookd.cli.history  # registers the commands
 from hookd.jsonvalue import MAX_DEPTH
 from tests.cli_helpers import hookd, plain
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import (
+    Receiver,
+    daemon_config,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_db,
+)
 
 BIG = "1234567890123456789012345678901"
 
@@ -34,11 +42,9 @@ def bad_lines() -> list[tuple[bytes, str]]:
 
 
 def config(d: Path, receiver: Receiver, source: str) -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources:
           - {source}
         hooks:

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from hookd.batching import Batcher
 from tests.cli_helpers import hookd
-from tests.conftest import db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import daemon_config, db_rows, event_line, running_daemon, send_lines, wait_db
 from tests.manual_clock import ManualClock
 from tests.test_h21_batch_config import batcher
 
@@ -44,11 +44,9 @@ async def small_receiver(bodies: list[bytes]) -> AsyncIterator[TestServer]:
 
 
 def config(d: Path, server: TestServer, batch: str) -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 64KB}}
         hooks:
