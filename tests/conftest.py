@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from ssl import SSLContext
 
 import orjson
 import pytest
@@ -113,6 +114,18 @@ class Receiver:
 
 
 @asynccontextmanager
+async def serving(app: web.Application, *, ssl: SSLContext | None = None) -> AsyncIterator[TestServer]:
+    """`app` on a real aiohttp server at 127.0.0.1, on a port the system chose (server.port says which),
+    closed at the end; HTTPS with `ssl`."""
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server(ssl=ssl)
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@asynccontextmanager
 async def serving_receiver(rec: Receiver | None = None) -> AsyncIterator[Receiver]:
     """A started Receiver, closed at the end with every held reply released (for tests that cannot
     take the fixture, such as one hypothesis example per event loop). `rec` serves a subclass that
@@ -120,20 +133,18 @@ async def serving_receiver(rec: Receiver | None = None) -> AsyncIterator[Receive
     rec = rec or Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    rec.server = server
-    try:
-        yield rec
-    finally:
-        for reply_list in rec.script.values():
-            for reply in reply_list:
+    async with serving(app) as server:
+        rec.server = server
+        try:
+            yield rec
+        finally:
+            for reply_list in rec.script.values():
+                for reply in reply_list:
+                    if reply.hold is not None:
+                        reply.hold.set()
+            for reply in rec.default.values():
                 if reply.hold is not None:
                     reply.hold.set()
-        for reply in rec.default.values():
-            if reply.hold is not None:
-                reply.hold.set()
-        await server.close()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import hookd.cli.status
 import hookd.cli.test_cmd
 import hookd.cli.validate
 from hookd.cli.app import app
-from tests.conftest import DaemonProcess, daemon_config, event_line, send_lines, wait_db
+from tests.conftest import DaemonProcess, daemon_config, event_line, send_lines, serving, wait_db
 
 USER = "hookuser"
 SECRETS = {
@@ -142,13 +142,8 @@ async def echo() -> AsyncIterator[Echo]:
     app_.router.add_route("*", "/redir/{tail:.*}", e.redirect)
     app_.router.add_route("*", "/final/{tail:.*}", e.final)
     app_.router.add_route("*", "/stay/{tail:.*}", e.no_follow)
-    server = TestServer(app_, host="127.0.0.1", port=0)
-    await server.start_server()
-    e.server = server
-    try:
+    async with serving(app_) as e.server:
         yield e
-    finally:
-        await server.close()
 
 
 def leaky_config(d: Path, echo: Echo) -> Path:

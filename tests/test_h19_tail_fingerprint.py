@@ -5,10 +5,7 @@ of the line before the offset) tells. Polls run on a ManualClock, so the race is
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from hookd.sources.tail import FileTailSource
 from hookd.store.migrations import MIGRATIONS
 from hookd.store.sqlite import SQLiteStore
 from tests.manual_clock import ManualClock
-from tests.test_tail import Recorder, append, line, lines, watch_log
+from tests.test_tail import Recorder, append, line, lines, tailing, watch_log
 
 POLL_S = 0.25
 
@@ -28,17 +25,6 @@ POLL_S = 0.25
 def make_source(path: Path, recorder: Recorder, clock: ManualClock, *, max_event_bytes: int = 10_000) -> FileTailSource:
     config = FileSourceConfig(name="applog", path=path, start_at="beginning", max_event_bytes=max_event_bytes)
     return FileTailSource(config, recorder.load_checkpoint, poll_interval_s=POLL_S, clock=clock)
-
-
-@contextlib.asynccontextmanager
-async def tailing(source: FileTailSource, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(source.run(recorder.submit))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def rewrite_in_place(path: Path, data: bytes) -> None:

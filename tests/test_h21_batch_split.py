@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from hookd.batching import Batcher
 from tests.cli_helpers import hookd
-from tests.conftest import daemon_config, db_rows, event_line, running_daemon, send_lines, wait_db
+from tests.conftest import daemon_config, db_rows, event_line, running_daemon, send_lines, serving, wait_db
 from tests.manual_clock import ManualClock
 from tests.test_h21_batch_config import batcher
 
@@ -35,12 +35,8 @@ async def small_receiver(bodies: list[bytes]) -> AsyncIterator[TestServer]:
 
     app = web.Application(client_max_size=LIMIT)
     app.router.add_post("/b", take)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
+    async with serving(app) as server:
         yield server
-    finally:
-        await server.close()
 
 
 def config(d: Path, server: TestServer, batch: str) -> Path:
