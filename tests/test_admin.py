@@ -21,7 +21,6 @@ from hookd.errors import StartupError
 from tests.conftest import (
     Receiver,
     Reply,
-    daemon_config,
     event_line,
     running_daemon,
     send_lines,
@@ -228,10 +227,9 @@ async def test_admin_port_in_use_is_a_startup_error(short_dir: Path, receiver: R
 
 
 async def test_no_admin_section_means_no_admin_listener(short_dir: Path, receiver: Receiver) -> None:
-    cfg = daemon_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        sources: [{{name: app, type: socket, path: {short_dir}/s.sock}}]
         hooks: [{{name: h, events: ["*"], url: "{receiver.url("/h")}"}}]
         """,
     )

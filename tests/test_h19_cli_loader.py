@@ -10,16 +10,9 @@ from typer.testing import CliRunner
 from hookd.cli.app import app
 from hookd.config.located import MAX_ALIAS_VALUES, MAX_NESTING
 from tests.cli_helpers import plain
+from tests.test_h19_cli_validate import HOOK
 
 runner = CliRunner()
-
-HOOK = """\
-version: 1
-hooks:
-  - name: orders
-    events: ["order.*"]
-    url: http://127.0.0.1:9/orders
-"""
 
 
 def laughs(levels: int = 9, indent: str = "") -> str:

@@ -26,7 +26,7 @@ from hookd.cli.app import app
 from hookd.redact import CUT_PREFIX_CHARS, Redactor
 from hookd.senders.base import OutboundRequest, Outcome, redact_outcome
 from hookd.senders.http import HttpSender
-from tests.conftest import daemon_config, event_line, running_daemon, send_lines, serving, wait_db
+from tests.conftest import event_line, running_daemon, send_lines, serving, socket_config, wait_db
 from tests.test_h19_secrets_leak import database_bytes, leak_forms
 
 
@@ -229,10 +229,9 @@ def leaks(where: str, text: str) -> list[str]:
 
 
 def config(d: Path, port: int) -> Path:
-    return daemon_config(
+    return socket_config(
         d,
         f"""
-        sources: [{{name: app, type: socket, path: {d}/s.sock}}]
         hooks:
           - name: dotnet
             events: ["order.*"]

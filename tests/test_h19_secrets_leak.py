@@ -29,7 +29,7 @@ import hookd.cli.status
 import hookd.cli.test_cmd
 import hookd.cli.validate
 from hookd.cli.app import app
-from tests.conftest import DaemonProcess, daemon_config, event_line, send_lines, serving, wait_db
+from tests.conftest import DaemonProcess, event_line, send_lines, serving, socket_config, wait_db
 
 USER = "hookuser"
 SECRETS = {
@@ -150,10 +150,9 @@ def leaky_config(d: Path, echo: Echo) -> Path:
     (d / "trace.key").write_text(SECRETS["FILE_SECRET"] + "\n", encoding="utf-8")
     port = echo.url("/").split(":")[2].strip("/")
     payload = '{text: "note ${PAYLOAD_SECRET}", order: "{{ data.id }}"}'
-    return daemon_config(
+    return socket_config(
         d,
         f"""
-        sources: [{{name: app, type: socket, path: {d}/s.sock}}]
         admin: {{listen: "127.0.0.1:0", token: "${{ADMIN_TOKEN}}"}}
         hooks:
           - name: echo

@@ -28,9 +28,9 @@ from tests.conftest import (
     DaemonProcess,
     Received,
     Receiver,
-    daemon_config,
     event_line,
     send_lines,
+    socket_config,
     wait_db,
 )
 
@@ -59,10 +59,9 @@ async def deliver_one(tmp: Path, receiver: Receiver, hooks: str, monkeypatch: py
     """Start `hookd serve` with `hooks`, send one event (id evt-1), wait until every hook delivered it."""
     for name, value in {"WHSEC_NEW": NEW, "WHSEC_OLD": OLD, "GH_SECRET": GH_SECRET, "S": HMAC_SECRET}.items():
         monkeypatch.setenv(name, value)
-    cfg = daemon_config(
+    cfg = socket_config(
         tmp,
         f"""
-        sources: [{{name: app, type: socket, path: {tmp}/s.sock}}]
         hooks:
         {hooks}
         """,
