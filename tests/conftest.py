@@ -288,6 +288,24 @@ async def idle(clock: ManualClock) -> None:
         await asyncio.sleep(0)
 
 
+@asynccontextmanager
+async def open_store(path: Path, *, background_checkpoints: bool = True) -> AsyncIterator[SQLiteStore]:
+    """An open SQLiteStore at `path` (created and migrated if new), closed at the end even when the
+    block fails: for a test that writes or reads the database beside a daemon or a CLI command."""
+    store = SQLiteStore(path, background_checkpoints=background_checkpoints)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def new_database(path: Path) -> None:
+    """The database a daemon makes on its first start, for CLI commands run with no daemon."""
+    async with open_store(path):
+        pass
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "hookd.db"
@@ -297,12 +315,8 @@ def db_path(tmp_path: Path) -> Path:
 async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
     """An open SQLiteStore at `db_path`, closed at the end, without the background checkpointer: no
     timer task or second connection runs beside a test that reads the file and counts its queries' work."""
-    s = SQLiteStore(db_path, background_checkpoints=False)
-    await s.open()
-    try:
+    async with open_store(db_path, background_checkpoints=False) as s:
         yield s
-    finally:
-        await s.close()
 
 
 class DaemonProcess:

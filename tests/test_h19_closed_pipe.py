@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import into_a_closed_pipe
-from tests.conftest import write_config
+from tests.conftest import new_database, write_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -40,9 +39,7 @@ async def test_an_invalid_config_still_exits_1_into_a_closed_pipe(tmp_path: Path
 
 
 async def test_history_tables_into_a_closed_pipe(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "hookd.db")
-    await store.open()
-    await store.close()
+    await new_database(tmp_path / "hookd.db")
     for args in (
         ("history", "--db", str(tmp_path / "hookd.db")),
         ("history", "stats", "--db", str(tmp_path / "hookd.db")),

@@ -12,9 +12,8 @@ import orjson
 
 import hookd.cli.replay
 from hookd.redact import Redactor, redact_url
-from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import hookd
-from tests.conftest import FAILSAFE_S, Receiver, daemon_config, event_line, running_daemon
+from tests.conftest import FAILSAFE_S, Receiver, daemon_config, event_line, new_database, running_daemon
 from tests.test_admin import admin_config
 
 
@@ -58,9 +57,7 @@ async def test_replaying_cancelled_deliveries_twice_does_not_multiply_them(tmp_p
           - {name: slow, events: ["*"], url: "http://127.0.0.1:9/"}
         """,
     )
-    store = SQLiteStore(tmp_path / "hookd.db")  # the database a daemon would have made on its first start
-    await store.open()
-    await store.close()
+    await new_database(tmp_path / "hookd.db")  # the database a daemon would have made on its first start
     events = tmp_path / "events.jsonl"
     events.write_bytes(event_line(id="e1") + b"\n")
     for args in (("--from-file", str(events)), ("--cancel",), ("--status", "cancelled"), ("--cancel",)):

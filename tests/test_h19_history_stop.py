@@ -26,6 +26,7 @@ from tests.conftest import (
     daemon_config,
     db_rows,
     event_line,
+    open_store,
     running_daemon,
     send_lines,
     socket_config,
@@ -178,12 +179,8 @@ async def test_a_stopped_replay_wait_gives_back_what_it_did_not_queue(short_dir:
     async with running_daemon(cfg):
         await send_lines(short_dir / "s.sock", [event_line(id="old")])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'failed'", lambda r: r[0][0] == 1)
-    store = SQLiteStore(db, background_checkpoints=False)
-    await store.open()
-    try:
+    async with open_store(db, background_checkpoints=False) as store:
         await store.ingest([routed("fresh", "slow")], [], [], 1.0)
-    finally:
-        await store.close()
     receiver.default["/slow"] = Reply(hold=asyncio.Event())  # never set: the receiver never answers
 
     env = {k: v for k, v in os.environ.items() if k != "HOOKD_CONFIG"}

@@ -24,11 +24,11 @@ from hookd.events import event_from_object
 from hookd.logs import JsonFormatter, LogLine
 from hookd.rendering import RequestRenderError, check_headers
 from hookd.store.base import RoutedEvent
-from hookd.store.sqlite import SQLiteStore
 from tests.conftest import (
     Receiver,
     Reply,
     event_line,
+    open_store,
     raw_http_server,
     running_daemon,
     send_lines,
@@ -100,12 +100,8 @@ async def stored_odd_event(db: Path) -> str:
     event.source = "src-\x9b31m-\x85-\x7f"
     event.envelope = {**event.envelope, "id": event.id, "type": event.type, "source": event.source}
     event.body = jsonvalue.dumps(event.envelope)
-    store = SQLiteStore(db, background_checkpoints=False)
-    await store.open()
-    try:
+    async with open_store(db, background_checkpoints=False) as store:
         await store.ingest([RoutedEvent(event=event, source="app", hooks=("h",))], [], [], 100.0)
-    finally:
-        await store.close()
     return event.id
 
 

@@ -15,7 +15,7 @@ from hookd.config.model import FileSourceConfig
 from hookd.sources.base import Checkpoint
 from hookd.sources.tail import FileTailSource
 from hookd.store.migrations import MIGRATIONS
-from hookd.store.sqlite import SQLiteStore
+from tests.conftest import open_store
 from tests.manual_clock import ManualClock
 from tests.test_tail import Recorder, append, line, lines, tailing, watch_log
 
@@ -127,9 +127,7 @@ async def test_the_fingerprint_is_stored_with_the_checkpoint_and_old_databases_m
         db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
         db.execute("INSERT INTO migrations VALUES (?, 1.0)", (first_name,))
         db.execute("INSERT INTO checkpoints VALUES ('applog', '/logs/a.jsonl', 1, 2, 30, 3, 1.0)")
-    store = SQLiteStore(db_path)
-    await store.open()
-    try:
+    async with open_store(db_path) as store:
         old = await store.checkpoint("applog")
         assert old == Checkpoint(source="applog", path="/logs/a.jsonl", device=1, inode=2, offset=30, line=3)
         assert old.fingerprint is None
@@ -138,8 +136,6 @@ async def test_the_fingerprint_is_stored_with_the_checkpoint_and_old_databases_m
         )
         await store.ingest([], [], [new], 2.0)
         assert await store.checkpoint("applog") == new
-    finally:
-        await store.close()
     with closing(sqlite3.connect(db_path)) as db:
         names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")]
     assert names == [name for name, _ in MIGRATIONS]

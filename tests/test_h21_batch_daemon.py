@@ -10,9 +10,18 @@ import orjson
 import pytest
 
 import hookd.cli.replay
-from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import hookd
-from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    open_store,
+    running_daemon,
+    send_lines,
+    wait_db,
+    wait_until,
+)
 from tests.manual_clock import ManualClock
 from tests.test_serve import basic_config
 
@@ -231,12 +240,8 @@ async def test_prune_removes_a_batch_with_its_last_delivery(
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
         await wait_db(db, "SELECT count(*) FROM attempts", lambda r: r == [(1,)])
-    store = SQLiteStore(db)
-    await store.open()
-    try:
+    async with open_store(db) as store:
         counts = await store.prune_counts(clock.now() + 1)
-    finally:
-        await store.close()
     assert (counts.deliveries, counts.attempts) == (2, 1)
     assert db_rows(db, "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM attempts)") == [(0, 0)]
 

@@ -13,7 +13,6 @@ import pytest
 from hookd import client
 from hookd.daemon import Daemon
 from hookd.store.base import BreakerRecord
-from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
@@ -21,6 +20,7 @@ from tests.conftest import (
     db_rows,
     event_line,
     idle,
+    open_store,
     running_daemon,
     send_lines,
     socket_config,
@@ -173,10 +173,8 @@ async def test_a_daemon_starts_with_its_breakers_closed(short_dir: Path, receive
     """A breaker state a former run stored (for hooks list) is cleared at start; a pause is kept."""
     cfg = breaker_config(short_dir, receiver, "{}")
     db = short_dir / "hookd.db"
-    store = SQLiteStore(db)
-    await store.open()
-    await store.set_breaker("h", BreakerRecord(state="open", reason="x", since=1.0, retry_at=31.0), 1.0)
-    await store.close()
+    async with open_store(db) as store:
+        await store.set_breaker("h", BreakerRecord(state="open", reason="x", since=1.0, retry_at=31.0), 1.0)
     assert db_rows(db, BREAKER) == [("open", "x")]
     async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert db_rows(db, BREAKER) == [(None, None)]

@@ -12,13 +12,14 @@ from hookd import client
 from hookd.cli.common import local_time
 from hookd.events import utc_now_rfc3339
 from hookd.store.base import BreakerRecord
-from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
     db_rows,
     event_line,
+    new_database,
+    open_store,
     running_daemon,
     send_lines,
     socket_config,
@@ -27,7 +28,7 @@ from tests.conftest import (
     write_config,
 )
 from tests.manual_clock import ManualClock
-from tests.test_h21_pause_cli import ORDERS, listed, new_database, pause_config
+from tests.test_h21_pause_cli import ORDERS, listed, pause_config
 
 
 async def test_a_read_command_refuses_an_sqlite_file_that_is_not_hookds(tmp_path: Path) -> None:
@@ -159,12 +160,10 @@ async def test_history_show_says_a_paused_or_broken_hook_holds_the_next_try(
     assert doc["deliveries"][0]["held_by"]["paused"]["reason"] == "maintenance"
 
     assert (await hookd("hooks", "resume", "orders", "-c", str(cfg))).exit_code == 0
-    store = SQLiteStore(db)
-    await store.open()
-    await store.set_breaker(
-        "orders", BreakerRecord(state="open", reason="5 failures", since=next_at, retry_at=next_at + 100), next_at
-    )
-    await store.close()
+    async with open_store(db) as store:
+        await store.set_breaker(
+            "orders", BreakerRecord(state="open", reason="5 failures", since=next_at, retry_at=next_at + 100), next_at
+        )
     text = " ".join(plain((await hookd("history", "show", delivery_id, "-c", str(cfg))).output).split())
     assert f"next try at the breaker's probe, after {local_time(next_at + 100)}" in text, text
     doc = orjson.loads((await hookd("history", "show", delivery_id, "-c", str(cfg), "--json")).output)

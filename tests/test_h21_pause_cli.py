@@ -11,13 +11,13 @@ import orjson
 
 from hookd import client
 from hookd.dispatcher import POLL_INTERVAL_S
-from hookd.store.sqlite import SQLiteStore
 from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
     db_rows,
     event_line,
+    new_database,
     running_daemon,
     send_lines,
     socket_config,
@@ -42,12 +42,6 @@ def pause_config(d: Path, receiver: Receiver, *, orders: str = "", admin: bool =
         {'admin: {listen: "127.0.0.1:0"}' if admin else ""}
         """,
     )
-
-
-async def new_database(db: Path) -> None:
-    store = SQLiteStore(db)
-    await store.open()
-    await store.close()
 
 
 def listed(output: str) -> dict[str, dict[str, object]]:
