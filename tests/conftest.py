@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from ssl import SSLContext
 
 import orjson
 import pytest
@@ -22,9 +23,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import settings as hypothesis_settings
 
+from hookd.clock import Clock
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
 from hookd.store.sqlite import SQLiteStore
+from tests.manual_clock import ManualClock
 
 FAILSAFE_S = 20.0
 
@@ -111,26 +114,37 @@ class Receiver:
 
 
 @asynccontextmanager
-async def serving_receiver() -> AsyncIterator[Receiver]:
+async def serving(app: web.Application, *, ssl: SSLContext | None = None) -> AsyncIterator[TestServer]:
+    """`app` on a real aiohttp server at 127.0.0.1, on a port the system chose (server.port says which),
+    closed at the end; HTTPS with `ssl`."""
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server(ssl=ssl)
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@asynccontextmanager
+async def serving_receiver(rec: Receiver | None = None) -> AsyncIterator[Receiver]:
     """A started Receiver, closed at the end with every held reply released (for tests that cannot
-    take the fixture, such as one hypothesis example per event loop)."""
-    rec = Receiver()
+    take the fixture, such as one hypothesis example per event loop). `rec` serves a subclass that
+    notes more about each request instead of a plain Receiver."""
+    rec = rec or Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    rec.server = server
-    try:
-        yield rec
-    finally:
-        for reply_list in rec.script.values():
-            for reply in reply_list:
+    async with serving(app) as server:
+        rec.server = server
+        try:
+            yield rec
+        finally:
+            for reply_list in rec.script.values():
+                for reply in reply_list:
+                    if reply.hold is not None:
+                        reply.hold.set()
+            for reply in rec.default.values():
                 if reply.hold is not None:
                     reply.hold.set()
-        for reply in rec.default.values():
-            if reply.hold is not None:
-                reply.hold.set()
-        await server.close()
 
 
 @pytest.fixture
@@ -155,11 +169,33 @@ def write_config(directory: Path, text: str) -> Path:
     return path
 
 
+def daemon_config(directory: Path, rest: str) -> Path:
+    """hookd.yaml with its database at `directory`/hookd.db, then `rest` (sources, hooks and any other
+    top-level sections) indented as at the call site: the database is the same in every daemon test."""
+    return write_config(
+        directory, f"version: 1\nstorage: {{path: {directory}/hookd.db}}\n" + textwrap.dedent(rest).lstrip("\n")
+    )
+
+
+def socket_config(directory: Path, rest: str, *, tail_log: bool = False) -> Path:
+    """daemon_config with one socket source, app, at `directory`/s.sock (where send_lines writes), then
+    `rest`: `hooks:` and any other top-level sections. Most daemon tests differ only in `rest`.
+    `tail_log` adds a file source, log, reading `directory`/events.jsonl from its beginning."""
+    log = f"\n  - {{name: log, type: file, path: {directory}/events.jsonl, start_at: beginning}}" if tail_log else ""
+    sources = f"sources:\n  - {{name: app, type: socket, path: {directory}/s.sock}}{log}\n"
+    return daemon_config(directory, sources + textwrap.dedent(rest).lstrip("\n"))
+
+
 @asynccontextmanager
-async def running_daemon(config: Path, *, store_type: type[SQLiteStore] = SQLiteStore) -> AsyncIterator[Daemon]:
-    """A started in-process daemon, stopped at the end; `store_type` swaps in an instrumented store."""
+async def running_daemon(
+    config: Path, *, clock: Clock | None = None, store_type: type[SQLiteStore] = SQLiteStore
+) -> AsyncIterator[Daemon]:
+    """A started in-process daemon, stopped at the end; `clock` (a ManualClock) moves its time only
+    when the test says so; `store_type` swaps in an instrumented store."""
     settings = load_config(config)
-    daemon = Daemon(settings, store=store_type(settings.storage.path, synchronous=settings.storage.synchronous))
+    daemon = Daemon(
+        settings, clock=clock, store=store_type(settings.storage.path, synchronous=settings.storage.synchronous)
+    )
     await daemon.start()
     try:
         yield daemon
@@ -242,6 +278,45 @@ async def wait_until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(FAILSAFE_S):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+async def idle(clock: ManualClock) -> None:
+    """Until a daemon's dispatcher waits on `clock` again, and a few turns more: the moment to check
+    that a lane which should not send has sent nothing (there is no event for "did nothing")."""
+    await wait_until(lambda: clock.waiting() > 0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@asynccontextmanager
+async def open_store(path: Path, *, background_checkpoints: bool = True) -> AsyncIterator[SQLiteStore]:
+    """An open SQLiteStore at `path` (created and migrated if new), closed at the end even when the
+    block fails: for a test that writes or reads the database beside a daemon or a CLI command."""
+    store = SQLiteStore(path, background_checkpoints=background_checkpoints)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def new_database(path: Path) -> None:
+    """The database a daemon makes on its first start, for CLI commands run with no daemon."""
+    async with open_store(path):
+        pass
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "hookd.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    """An open SQLiteStore at `db_path`, closed at the end, without the background checkpointer: no
+    timer task or second connection runs beside a test that reads the file and counts its queries' work."""
+    async with open_store(db_path, background_checkpoints=False) as s:
+        yield s
 
 
 class DaemonProcess:

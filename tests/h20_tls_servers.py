@@ -15,9 +15,8 @@ from pathlib import Path
 import aiohttp
 import trustme
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.conftest import Receiver
+from tests.conftest import Receiver, serving
 
 
 @dataclass
@@ -79,13 +78,8 @@ async def https_receiver(
     rec = HttpsReceiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server(ssl=context)
-    rec.server = server
-    try:
+    async with serving(app, ssl=context) as rec.server:
         yield rec
-    finally:
-        await server.close()
 
 
 @dataclass

@@ -24,9 +24,9 @@ from tests.conftest import (
     event_line,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
     wait_gone,
-    write_config,
 )
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -34,14 +34,9 @@ TOKEN = "admin-token-0123456789abcdef"
 
 def admin_config(d: Path, receiver: Receiver, *, admin: str = '{listen: "127.0.0.1:0"}', bad_retry: str = "") -> Path:
     """Sources app (socket) and log (file); hook `good` takes every event, `bad` the order.* ones."""
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
-          - {{name: log, type: file, path: {d}/events.jsonl, start_at: beginning}}
         hooks:
           - name: good
             events: ["*"]
@@ -52,6 +47,7 @@ def admin_config(d: Path, receiver: Receiver, *, admin: str = '{listen: "127.0.0
             retry: {bad_retry or "{max_attempts: 1}"}
         admin: {admin}
         """,
+        tail_log=True,
     )
 
 
@@ -231,12 +227,9 @@ async def test_admin_port_in_use_is_a_startup_error(short_dir: Path, receiver: R
 
 
 async def test_no_admin_section_means_no_admin_listener(short_dir: Path, receiver: Receiver) -> None:
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {short_dir}/s.sock}}]
         hooks: [{{name: h, events: ["*"], url: "{receiver.url("/h")}"}}]
         """,
     )

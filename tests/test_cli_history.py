@@ -6,29 +6,19 @@ test's loop serves the receiver and, where it runs, the daemon.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 import hookd.cli.history  # registers the commands
 import hookd.cli.prune
-from hookd.cli.app import app
+from tests.cli_helpers import hookd, plain
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SECRET = "s3cret-token-value"
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-async def hookd(*args: str) -> Result:
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env={"HOOKD_CONFIG": None})
 
 
 def history_config(d: Path, receiver: Receiver, *, db: str = "hookd.db") -> Path:

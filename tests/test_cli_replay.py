@@ -14,6 +14,7 @@ import pytest
 
 import hookd.cli.history  # registers the commands
 import hookd.cli.replay
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     FAILSAFE_S,
     DaemonProcess,
@@ -23,10 +24,10 @@ from tests.conftest import (
     event_line,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
-    write_config,
 )
-from tests.test_cli_history import hookd, plain, populate
+from tests.test_cli_history import populate
 
 REPLAYS = "SELECT event_id, hook, state, attempts, replay_of FROM deliveries WHERE replay_of IS NOT NULL ORDER BY 1, 2"
 
@@ -348,13 +349,9 @@ async def test_replay_command_and_a_serving_daemon_in_separate_processes(short_d
     Result: the running daemon delivers the three replays (same webhook-id), and history shows them
     delivered, each pointing at the failed delivery it replays."""
     receiver.default["/in"] = Reply(status=503)
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
         hooks:
           - {{name: h, events: ["*"], url: "{receiver.url("/in")}", retry: {{max_attempts: 1}}}}
         """,

@@ -17,25 +17,28 @@ from typer.testing import CliRunner, Result
 
 import hookd.cli.send  # noqa: F401  (registers the command)
 from hookd.cli.app import app
-from tests.conftest import DaemonProcess, Receiver, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.cli_helpers import plain
+from tests.conftest import (
+    DaemonProcess,
+    Receiver,
+    daemon_config,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_db,
+    write_config,
+)
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # `python -m hookd` once hookd/cli/app.py registers send and status; until then they are imported first.
 HOOKD = [sys.executable, "-m", "hookd"]
 
 
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
 def send_config(d: Path, receiver: Receiver, *, admin: str = "") -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 1KB}}
         hooks:

@@ -18,14 +18,9 @@ import hookd.cli.status  # noqa: F401  (registers the command)
 from hookd import __version__, client
 from hookd.cli.app import app
 from hookd.config.load import load_config
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, write_config
 from tests.test_admin import TOKEN, admin_config
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 async def hookd_status(args: Sequence[str], env: Mapping[str, str | None] | None = None) -> Result:

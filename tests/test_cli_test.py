@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -22,12 +21,12 @@ from typer.testing import CliRunner, Result
 import hookd.cli.test_cmd  # noqa: F401  registers `hookd test`
 from hookd.cli.app import app
 from hookd.dryrun import FilterPart, explain_false
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, Reply
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-token-value"
 runner = CliRunner(env={"TOKEN": SECRET})
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The real entry point, as `python -m hookd`; importing test_cmd first registers the command even
 # before hookd.cli.app lists it (then `[sys.executable, "-m", "hookd"]` says the same).
 HOOKD = [sys.executable, "-m", "hookd"]
@@ -35,10 +34,6 @@ HOOKD = [sys.executable, "-m", "hookd"]
 BIG_ORDER = {"id": "evt-7", "type": "order.created", "data": {"id": 7, "total": 250, "status": "paid"}}
 SMALL_ORDER = {"id": "evt-8", "type": "order.created", "data": {"id": 8, "total": 42, "status": "paid"}}
 USER = {"id": "evt-9", "type": "user.signed_up", "data": {"email": "ada@example.com"}}
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def config_text(base: str = "http://127.0.0.1:9") -> str:

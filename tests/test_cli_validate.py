@@ -11,10 +11,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from hookd.cli.app import app
+from tests.cli_helpers import plain
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 GOOD = """\
 version: 1
@@ -36,11 +36,6 @@ version: 1
 admin:
   token: 0123456789abcdef0123
 """
-
-
-def plain(text: str) -> str:
-    # rich decides on colour when hookd.cli.render is imported; FORCE_COLOR in CI must not break asserts.
-    return _ANSI.sub("", text)
 
 
 def write(tmp_path: Path, text: str, name: str = "hookd.yaml") -> Path:

@@ -19,6 +19,7 @@ from tests.conftest import (
     event_line,
     process_alive,
     send_lines,
+    socket_config,
     wait_db,
     wait_gone,
     write_config,
@@ -26,13 +27,9 @@ from tests.conftest import (
 
 
 def crash_config(d: Path, receiver: Receiver, *, concurrency: int = 5) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - name: h
             events: ["*"]

@@ -3,28 +3,16 @@ after it can follow, are refused at the line that crosses the bound (config and 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from hookd.cli.app import app
 from hookd.config.located import MAX_ALIAS_VALUES, MAX_NESTING
+from tests.cli_helpers import plain
+from tests.test_h19_cli_validate import HOOK
 
 runner = CliRunner()
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-HOOK = """\
-version: 1
-hooks:
-  - name: orders
-    events: ["order.*"]
-    url: http://127.0.0.1:9/orders
-"""
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def laughs(levels: int = 9, indent: str = "") -> str:

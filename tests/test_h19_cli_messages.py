@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from hookd.cli.app import app
 from hookd.store.lock import DatabaseLocked, lock_database
+from tests.cli_helpers import hookd, plain
 from tests.conftest import Receiver, db_rows
-from tests.test_cli_history import hookd, plain, populate
+from tests.test_cli_history import populate
 from tests.test_cli_replay import REPLAYS
 
 

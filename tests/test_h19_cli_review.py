@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,15 +15,11 @@ from typer.testing import CliRunner, Result
 import hookd.cli.test_cmd  # noqa: F401  registers `hookd test`
 from hookd.cli.app import app
 from hookd.config.load import check_config
-from tests.conftest import DaemonProcess, Receiver, running_daemon, write_config
+from tests.cli_helpers import plain
+from tests.conftest import DaemonProcess, Receiver, daemon_config, running_daemon, write_config
 from tests.test_admin import TOKEN, admin_config
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CLEAN_ENV: dict[str, str | None] = {"HOOKD_ADMIN_TOKEN": None, "HOOKD_CONFIG": None}
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def invoke(args: Sequence[str], env: Mapping[str, str | None] | None = None) -> Result:
@@ -91,11 +86,9 @@ async def test_serve_still_refuses_a_tailed_path_that_is_not_a_regular_file(shor
     """The warning does not let the daemon start on it: the file source's own start check refuses."""
     target = short_dir / "events.jsonl"
     target.mkdir() if kind == "directory" else os.mkfifo(target)
-    cfg = write_config(
+    cfg = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         sources:
           - {{name: log, type: file, path: {target}}}
         """,

@@ -12,19 +12,15 @@ import orjson
 from typer.testing import CliRunner
 
 from hookd.cli.app import app
-from tests.conftest import FAILSAFE_S, Receiver, running_daemon, write_config
+from tests.conftest import FAILSAFE_S, Receiver, running_daemon, socket_config
 
 HOOKD = [sys.executable, "-m", "hookd"]
 
 
 def send_config(d: Path, receiver: Receiver) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - {{name: all, events: ["*"], url: "{receiver.url("/in")}"}}
         """,

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from hookd.cli import status as status_command
-from tests.conftest import FAILSAFE_S, Receiver, Reply, event_line, running_daemon, send_lines, wait_db
+from tests.cli_helpers import into_a_closed_pipe, plain
+from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db
 from tests.test_admin import TOKEN, admin_config
-from tests.test_cli_status import hookd_status, plain
-
-HOOKD = [sys.executable, "-m", "hookd"]
+from tests.test_cli_status import hookd_status
 
 
 async def test_url_uses_the_default_configs_token(short_dir: Path, receiver: Receiver) -> None:
@@ -39,24 +35,6 @@ def test_the_default_configs_token_goes_only_to_this_machine(
     assert status_command._default_settings("http://203.0.113.9:8780") is None
 
 
-async def status_into_a_closed_pipe(url: str) -> tuple[int, str]:
-    """Run `hookd status --url URL` with stdout a pipe whose reader is already gone (like `| head`
-    once it has its lines), so the first write fails with EPIPE."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *HOOKD, "status", "--url", url, stdin=asyncio.subprocess.DEVNULL, stdout=write_end,
-            stderr=asyncio.subprocess.PIPE, env={**os.environ, "HOOKD_ADMIN_TOKEN": "", "HOOKD_CONFIG": "/nonexistent"},
-        )  # fmt: skip
-    finally:
-        os.close(write_end)
-    async with asyncio.timeout(FAILSAFE_S):
-        _, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
-
-
 async def test_a_closed_pipe_exits_with_the_health_verdict_and_no_traceback(
     short_dir: Path, receiver: Receiver
 ) -> None:
@@ -66,10 +44,10 @@ async def test_a_closed_pipe_exits_with_the_health_verdict_and_no_traceback(
     cfg = admin_config(short_dir, receiver)
     async with running_daemon(cfg) as daemon:
         url = str(daemon.admin_url)
-        healthy = await status_into_a_closed_pipe(url)
+        healthy = await into_a_closed_pipe("status", "--url", url, env={"HOOKD_ADMIN_TOKEN": ""})
         await send_lines(short_dir / "s.sock", [event_line(id="o1")])
         finished = "SELECT count(*) FROM deliveries WHERE state IN ('delivered', 'failed')"
         await wait_db(short_dir / "hookd.db", finished, lambda r: r[0][0] == 2)
-        degraded = await status_into_a_closed_pipe(url)
+        degraded = await into_a_closed_pipe("status", "--url", url, env={"HOOKD_ADMIN_TOKEN": ""})
     assert healthy == (0, "")
     assert degraded == (1, "")

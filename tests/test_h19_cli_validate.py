@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,10 @@ from typer.testing import CliRunner
 
 from hookd.cli.app import app
 from hookd.suggest import closest, did_you_mean
+from tests.cli_helpers import plain
 
 runner = CliRunner()
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ENV = {"ORDERS_URL": None, "ORDERS_TOKEN": None, "HOOKD_CONFIG": None}
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def validate(tmp_path: Path, text: str, *args: str) -> tuple[int, list[str], Path]:

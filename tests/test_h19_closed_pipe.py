@@ -3,33 +3,14 @@ traceback (found by a new-user walkthrough: all but `status` printed a BrokenPip
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import FAILSAFE_S, write_config
+from tests.cli_helpers import into_a_closed_pipe
+from tests.conftest import new_database, write_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-async def into_a_closed_pipe(*args: str) -> tuple[int, str]:
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hookd", *args, stdin=asyncio.subprocess.DEVNULL, stdout=write_end,
-            stderr=asyncio.subprocess.PIPE, env={**os.environ, "HOOKD_CONFIG": "/nonexistent", "COLUMNS": "80"},
-        )  # fmt: skip
-    finally:
-        os.close(write_end)
-    async with asyncio.timeout(FAILSAFE_S):
-        _, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
 
 
 @pytest.mark.parametrize(
@@ -45,26 +26,24 @@ async def into_a_closed_pipe(*args: str) -> tuple[int, str]:
     ],
 )  # fmt: skip
 async def test_commands_end_quietly_with_their_own_exit_code(args: tuple[str, ...], code: int) -> None:
-    returncode, err = await into_a_closed_pipe(*args)
+    returncode, err = await into_a_closed_pipe(*args, env={"COLUMNS": "80"})
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert returncode == code, err
 
 
 async def test_an_invalid_config_still_exits_1_into_a_closed_pipe(tmp_path: Path) -> None:
     path = write_config(tmp_path, "version: 1\nhooks:\n  - {name: a, events: ['*']}\n")
-    returncode, err = await into_a_closed_pipe("validate", str(path))
+    returncode, err = await into_a_closed_pipe("validate", str(path), env={"COLUMNS": "80"})
     assert "Traceback" not in err, err
     assert returncode == 1
 
 
 async def test_history_tables_into_a_closed_pipe(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "hookd.db")
-    await store.open()
-    await store.close()
+    await new_database(tmp_path / "hookd.db")
     for args in (
         ("history", "--db", str(tmp_path / "hookd.db")),
         ("history", "stats", "--db", str(tmp_path / "hookd.db")),
     ):
-        returncode, err = await into_a_closed_pipe(*args)
+        returncode, err = await into_a_closed_pipe(*args, env={"COLUMNS": "80"})
         assert "Traceback" not in err, err
         assert returncode == 0, err

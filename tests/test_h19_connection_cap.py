@@ -14,7 +14,7 @@ import pytest
 
 from hookd.runtime import raise_open_files_limit
 from hookd.sources.socket import SocketSource
-from tests.conftest import FAILSAFE_S, event_line, running_daemon, send_lines, write_config
+from tests.conftest import FAILSAFE_S, event_line, running_daemon, send_lines, socket_config
 
 
 async def test_one_connection_over_the_cap_is_told_and_closed(
@@ -24,13 +24,9 @@ async def test_one_connection_over_the_cap_is_told_and_closed(
     connects. 3. One idle client leaves; a fifth sends an event.
     Result: the fourth gets one error line and end of file, with one warning logged; the fifth is
     served."""
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
-        f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
+        """
         """,
     )
     sock = str(short_dir / "s.sock")

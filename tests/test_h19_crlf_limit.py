@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import db_rows, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import daemon_config, db_rows, running_daemon, send_lines, wait_db
 
 LIMIT = 100
 
@@ -21,11 +21,9 @@ def event_of_exactly(size: int, event_id: str) -> bytes:
 async def test_an_event_at_the_limit_on_a_crlf_line_is_taken_by_both_sources(short_dir: Path) -> None:
     feed = short_dir / "in.jsonl"
     feed.write_bytes(b"")
-    cfg = write_config(
+    cfg = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         sources:
           - {{name: sock, type: socket, path: {short_dir}/s.sock, max_event_size: {LIMIT}}}
           - {{name: file, type: file, path: {feed}, start_at: beginning, max_event_size: {LIMIT}}}

@@ -12,10 +12,9 @@ import orjson
 
 import hookd.cli.replay
 from hookd.redact import Redactor, redact_url
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import FAILSAFE_S, Receiver, event_line, running_daemon, write_config
+from tests.cli_helpers import hookd
+from tests.conftest import FAILSAFE_S, Receiver, daemon_config, event_line, new_database, running_daemon
 from tests.test_admin import admin_config
-from tests.test_cli_history import hookd
 
 
 async def test_the_admin_listener_answers_503_over_its_connection_cap(short_dir: Path, receiver: Receiver) -> None:
@@ -51,18 +50,14 @@ async def test_replaying_cancelled_deliveries_twice_does_not_multiply_them(tmp_p
     """1. An event from a file gets its first delivery, withdrawn; a replay of it is queued, then
     withdrawn too. 2. `replay --status cancelled --dry-run`. Result: one delivery would be replayed
     (the original and its withdrawn replay stand for one), not two."""
-    cfg = write_config(
+    cfg = daemon_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
+        """
         hooks:
-          - {{name: slow, events: ["*"], url: "http://127.0.0.1:9/"}}
+          - {name: slow, events: ["*"], url: "http://127.0.0.1:9/"}
         """,
     )
-    store = SQLiteStore(tmp_path / "hookd.db")  # the database a daemon would have made on its first start
-    await store.open()
-    await store.close()
+    await new_database(tmp_path / "hookd.db")  # the database a daemon would have made on its first start
     events = tmp_path / "events.jsonl"
     events.write_bytes(event_line(id="e1") + b"\n")
     for args in (("--from-file", str(events)), ("--cancel",), ("--status", "cancelled"), ("--cancel",)):

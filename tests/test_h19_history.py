@@ -7,8 +7,6 @@ Commands run through typer's CliRunner on a database a real daemon filled (tests
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -21,11 +19,12 @@ import hookd.cli.replay
 from hookd.cli.app import app
 from hookd.store import sqlite_reads
 from hookd.store.base import DeliveryQuery
-from hookd.store.sqlite import SQLiteStore
 from hookd.suggest import closest, did_you_mean
 from hookd.units import parse_duration_text
-from tests.conftest import Receiver, db_rows, running_daemon
-from tests.test_cli_history import plain, populate
+from tests.cli_helpers import plain
+from tests.conftest import Receiver, db_rows, new_database, open_store, running_daemon
+from tests.store_helpers import query_plan
+from tests.test_cli_history import populate
 from tests.test_store_queries import routed
 
 
@@ -145,23 +144,20 @@ def test_prefix_ranges_hold_exactly_the_ids_that_start_with_the_prefix() -> None
 @pytest.mark.parametrize("table", ["deliveries", "events"])
 async def test_prefix_lookups_search_the_id_index(tmp_path: Path, table: str) -> None:
     """A prefix is a range on the id's own index (SEARCH), never a scan of the table."""
-    store = SQLiteStore(tmp_path / "hookd.db", background_checkpoints=False)
-    await store.open()
-    await store.close()
+    await new_database(tmp_path / "hookd.db")
     bounded, open_ended = sqlite_reads.prefix_query(table)  # type: ignore[arg-type]
     neighbours = [
         f"SELECT id FROM {table} WHERE id < ? ORDER BY id DESC LIMIT 1",
         f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT 1",
     ]
-    with closing(sqlite3.connect(tmp_path / "hookd.db")) as db:
-        plans = [
-            " / ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall())
-            for sql, args in (
-                (bounded, ("01a", "01b", 11)),
-                (open_ended, ("01a", 11)),
-                *((sql, ("01a",)) for sql in neighbours),
-            )
-        ]
+    plans = [
+        " / ".join(query_plan(tmp_path / "hookd.db", sql, args))
+        for sql, args in (
+            (bounded, ("01a", "01b", 11)),
+            (open_ended, ("01a", 11)),
+            *((sql, ("01a",)) for sql in neighbours),
+        )
+    ]
     for plan in plans:
         assert plan.startswith(f"SEARCH {table} USING "), plan
         assert "(id>?" in plan or "(id<?" in plan, plan
@@ -290,17 +286,13 @@ async def test_withdraw_takes_only_queued_deliveries_and_prune_removes_them_late
     3. prune at a time after they were withdrawn.
     Result: only the two pending become cancelled (the one in flight is left to its attempt); the
     prune deletes the cancelled ones like any finished delivery, and never the one in flight."""
-    store = SQLiteStore(tmp_path / "hookd.db", background_checkpoints=False)
-    await store.open()
-    try:
+    async with open_store(tmp_path / "hookd.db", background_checkpoints=False) as store:
         await store.ingest([routed("e1", "a", "b", "c")], [], [], 100.0)
         [claimed] = await store.claim_due(100.0, {"a": 1})
         withdrawn = await store.withdraw(DeliveryQuery(), 101.0, "withdrawn for the test")
         again = await store.withdraw(DeliveryQuery(), 102.0, "withdrawn for the test")
         states = {r.hook: (r.state, r.last_error) for r in await store.deliveries(DeliveryQuery())}
         pruned = await store.prune_counts(200.0)
-    finally:
-        await store.close()
     assert (withdrawn, again) == (2, 0)
     assert states == {
         "a": ("delivering", None),

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import orjson
 
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db
-from tests.test_cli_history import finished, plain, populate
+from tests.test_cli_history import finished, populate
 from tests.test_h19_history import hookd, table_lines
 
 # What README.md says is left out first, last to first: the priority of the history columns.

@@ -18,18 +18,20 @@ from hookd.router import Router
 from hookd.senders.http import HttpSender
 from hookd.store.base import RoutedEvent
 from hookd.store.sqlite import SQLiteStore
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     FAILSAFE_S,
     Receiver,
     Reply,
+    daemon_config,
     db_rows,
     event_line,
+    open_store,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
-    write_config,
 )
-from tests.test_cli_history import hookd, plain
 from tests.test_store_queries import routed
 
 EVENTS = 300
@@ -37,11 +39,9 @@ CONCURRENCY = 10
 
 
 def slow_config(d: Path, receiver: Receiver) -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         delivery: {{concurrency: {CONCURRENCY}}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock}}
@@ -132,15 +132,11 @@ async def test_a_delivery_claimed_but_not_started_when_stopped_is_given_back(tmp
     """1. A delivery is handed to the dispatcher as claimed (stored `delivering`, attempt counted);
     2. in the same turn, before its task takes a step, the dispatcher is stopped and finished.
     Result: the delivery is pending again with its attempt uncounted, not left `delivering`."""
-    cfg = write_config(
+    cfg = socket_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {tmp_path}/s.sock}}
+        """
         hooks:
-          - {{name: h, events: ["*"], url: "http://127.0.0.1:9/"}}
+          - {name: h, events: ["*"], url: "http://127.0.0.1:9/"}
         """,
     )
     settings = load_config(cfg)
@@ -183,12 +179,8 @@ async def test_a_stopped_replay_wait_gives_back_what_it_did_not_queue(short_dir:
     async with running_daemon(cfg):
         await send_lines(short_dir / "s.sock", [event_line(id="old")])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'failed'", lambda r: r[0][0] == 1)
-    store = SQLiteStore(db, background_checkpoints=False)
-    await store.open()
-    try:
+    async with open_store(db, background_checkpoints=False) as store:
         await store.ingest([routed("fresh", "slow")], [], [], 1.0)
-    finally:
-        await store.close()
     receiver.default["/slow"] = Reply(hold=asyncio.Event())  # never set: the receiver never answers
 
     env = {k: v for k, v in os.environ.items() if k != "HOOKD_CONFIG"}

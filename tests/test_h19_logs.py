@@ -14,7 +14,16 @@ import pytest
 
 from hookd.logs import HumanFormatter, JsonFormatter, LogFormat, LogLine, setup_logging
 from hookd.redact import Redactor, redact_log_handlers
-from tests.conftest import DaemonProcess, Receiver, Reply, db_rows, send_lines, wait_db, write_config
+from tests.conftest import (
+    DaemonProcess,
+    Receiver,
+    Reply,
+    daemon_config,
+    db_rows,
+    send_lines,
+    socket_config,
+    wait_db,
+)
 
 HUMAN_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (DEBUG|INFO|WARNING|ERROR|CRITICAL) +(.*)")
 FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^\s"]+)(?: |$)')
@@ -181,11 +190,9 @@ async def test_a_daemon_fed_hostile_values_writes_only_well_formed_lines(
     tailed.write_bytes(orjson.dumps({"type": "order.file", "id": "file-1"}) + b'\n{"broken" x=1\n')
     receiver.on("/h", Reply(503))
     receiver.on("/moved", Reply(301, headers={"Location": LOCATION}))
-    cfg = write_config(
+    cfg = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {short_dir}/s.sock}}
           - {{name: applog, type: file, path: {orjson.dumps(str(tailed)).decode()}, start_at: beginning}}
@@ -262,13 +269,9 @@ async def test_a_daemon_fed_hostile_values_writes_only_well_formed_lines(
 
 async def test_the_default_level_writes_no_debug_lines(short_dir: Path, receiver: Receiver) -> None:
     """At the default level (info) no debug line is written."""
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
         hooks:
           - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}
         """,

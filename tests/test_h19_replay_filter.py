@@ -8,20 +8,17 @@ from pathlib import Path
 import orjson
 
 import hookd.cli.replay
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import db_rows, event_line, write_config
-from tests.test_cli_history import hookd, plain
+from tests.cli_helpers import hookd, plain
+from tests.conftest import daemon_config, db_rows, event_line, new_database
 
 
 async def test_an_event_the_filter_fails_on_is_named_not_dropped(tmp_path: Path) -> None:
     """1. A hook filters on length(data.items); the file holds one event where items is a list and
     one where it is a number. 2. replay --from-file, as text and as JSON.
     Result: the first is queued; the second is named with the filter's error."""
-    cfg = write_config(
+    cfg = daemon_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
+        """
         hooks:
           - name: items
             events: ["order.*"]
@@ -29,9 +26,7 @@ async def test_an_event_the_filter_fails_on_is_named_not_dropped(tmp_path: Path)
             url: http://127.0.0.1:9/items
         """,
     )
-    store = SQLiteStore(tmp_path / "hookd.db")  # the database a daemon would have made on its first start
-    await store.open()
-    await store.close()
+    await new_database(tmp_path / "hookd.db")  # the database a daemon would have made on its first start
     events = tmp_path / "events.jsonl"
     events.write_bytes(
         event_line("order.created", id="ok", data={"items": [1]})

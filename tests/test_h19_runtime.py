@@ -12,9 +12,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from typer.testing import CliRunner, Result
 
-from hookd.cli.app import app
 from hookd.config.load import load_config
 from hookd.config.model import HookConfig
 from hookd.dryrun import dry_run, inline_event
@@ -26,18 +24,23 @@ from hookd.senders.base import OutboundRequest
 from hookd.senders.http import HttpSender
 from hookd.sources.base import Batch
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests import cli_helpers
+from tests.cli_helpers import hookd
+from tests.conftest import (
+    Receiver,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+)
 from tests.manual_clock import ManualClock
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def plain(text: str) -> str:
-    return " ".join(_ANSI.sub("", text).split())
-
-
-async def hookd(*args: str) -> Result:
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env={"HOOKD_CONFIG": None})
+    """The words printed, without colour codes and with white space folded (rich wraps long lines)."""
+    return " ".join(cli_helpers.plain(text).split())
 
 
 def runtime_config(d: Path, receiver: Receiver) -> Path:
@@ -45,13 +48,9 @@ def runtime_config(d: Path, receiver: Receiver) -> Path:
     length(data.items) in its payload; `hdr` puts data.note in a header. Five attempts each, a day apart,
     so a retry would show as a pending delivery."""
     retry = "{max_attempts: 5, initial_delay: 1d, max_delay: 1d, jitter: false}"
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - name: good
             events: ["*"]
@@ -186,7 +185,7 @@ async def test_the_status_command_shows_evaluation_errors_per_hook(short_dir: Pa
         )
         result = await hookd("status", "--url", str(daemon.admin_url))
     assert result.exit_code == 1, result.output
-    text = _ANSI.sub("", result.output)
+    text = cli_helpers.plain(result.output)
     assert re.search(r"eval\s*\n?.*errors", text, re.S), text
     assert re.search(r"^picky( +\d+){6} +1$", text, re.M), text
     assert re.search(r"^good( +\d+){6} +0$", text, re.M), text

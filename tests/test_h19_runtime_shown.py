@@ -24,16 +24,16 @@ from hookd.events import event_from_object
 from hookd.logs import JsonFormatter, LogLine
 from hookd.rendering import RequestRenderError, check_headers
 from hookd.store.base import RoutedEvent
-from hookd.store.sqlite import SQLiteStore
 from tests.conftest import (
     Receiver,
     Reply,
     event_line,
+    open_store,
     raw_http_server,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
-    write_config,
 )
 
 # What must never reach the terminal raw: ESC, BEL, CR, C1 CSI, DEL, bidi overrides and isolates,
@@ -72,13 +72,9 @@ async def test_receiver_escape_sequences_are_escaped_in_history_show_and_status(
 
 
 async def run_and_show(short_dir: Path, receiver: Receiver, redirect_url: str) -> tuple[Result, Result, Result]:
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
         hooks:
           - {{name: redir, events: ["*"], url: "{redirect_url}", follow_redirects: true, retry: {{max_attempts: 1}}}}
           - {{name: boom, events: ["*"], url: "{receiver.url("/b")}", retry: {{max_attempts: 1}}}}
@@ -104,12 +100,8 @@ async def stored_odd_event(db: Path) -> str:
     event.source = "src-\x9b31m-\x85-\x7f"
     event.envelope = {**event.envelope, "id": event.id, "type": event.type, "source": event.source}
     event.body = jsonvalue.dumps(event.envelope)
-    store = SQLiteStore(db, background_checkpoints=False)
-    await store.open()
-    try:
+    async with open_store(db, background_checkpoints=False) as store:
         await store.ingest([RoutedEvent(event=event, source="app", hooks=("h",))], [], [], 100.0)
-    finally:
-        await store.close()
     return event.id
 
 
@@ -182,18 +174,14 @@ async def test_hookd_test_refuses_a_templated_header_with_a_c1_control(tmp_path:
     """1. A hook whose header X-Note is `{{ data.note }}`; 2. `hookd test` with events whose note holds
     the C1 CSI, and U+2028 with U+0085. Result: each is a render error (exit 1) naming the code point
     escaped; nothing raw reaches the output."""
-    cfg = write_config(
+    cfg = socket_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {tmp_path}/s.sock}}
+        """
         hooks:
           - name: h
             events: ["*"]
             url: http://127.0.0.1:9/h
-            headers: {{X-Note: "{{{{ data.note }}}}"}}
+            headers: {X-Note: "{{ data.note }}"}
         """,
     )
     events = tmp_path / "events.jsonl"

@@ -26,7 +26,7 @@ from hookd.cli.app import app
 from hookd.redact import CUT_PREFIX_CHARS, Redactor
 from hookd.senders.base import OutboundRequest, Outcome, redact_outcome
 from hookd.senders.http import HttpSender
-from tests.conftest import event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import event_line, running_daemon, send_lines, serving, socket_config, wait_db
 from tests.test_h19_secrets_leak import database_bytes, leak_forms
 
 
@@ -207,13 +207,8 @@ async def echoes() -> AsyncIterator[Echoes]:
     app_.router.add_post("/dotnet", e.dotnet)
     app_.router.add_post("/long", e.long)
     app_.router.add_route("*", "/echo500/{tail:.*}", e.echo)
-    server = TestServer(app_, host="127.0.0.1", port=0)
-    await server.start_server()
-    e.server = server
-    try:
+    async with serving(app_) as e.server:
         yield e
-    finally:
-        await server.close()
 
 
 def forms_of(value: str) -> set[str]:
@@ -234,12 +229,9 @@ def leaks(where: str, text: str) -> list[str]:
 
 
 def config(d: Path, port: int) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {d}/s.sock}}]
         hooks:
           - name: dotnet
             events: ["order.*"]

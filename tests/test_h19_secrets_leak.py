@@ -29,7 +29,7 @@ import hookd.cli.status
 import hookd.cli.test_cmd
 import hookd.cli.validate
 from hookd.cli.app import app
-from tests.conftest import DaemonProcess, event_line, send_lines, wait_db, write_config
+from tests.conftest import DaemonProcess, event_line, send_lines, serving, socket_config, wait_db
 
 USER = "hookuser"
 SECRETS = {
@@ -142,25 +142,17 @@ async def echo() -> AsyncIterator[Echo]:
     app_.router.add_route("*", "/redir/{tail:.*}", e.redirect)
     app_.router.add_route("*", "/final/{tail:.*}", e.final)
     app_.router.add_route("*", "/stay/{tail:.*}", e.no_follow)
-    server = TestServer(app_, host="127.0.0.1", port=0)
-    await server.start_server()
-    e.server = server
-    try:
+    async with serving(app_) as e.server:
         yield e
-    finally:
-        await server.close()
 
 
 def leaky_config(d: Path, echo: Echo) -> Path:
     (d / "trace.key").write_text(SECRETS["FILE_SECRET"] + "\n", encoding="utf-8")
     port = echo.url("/").split(":")[2].strip("/")
     payload = '{text: "note ${PAYLOAD_SECRET}", order: "{{ data.id }}"}'
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {d}/s.sock}}]
         admin: {{listen: "127.0.0.1:0", token: "${{ADMIN_TOKEN}}"}}
         hooks:
           - name: echo

@@ -25,8 +25,7 @@ from hookd.redact import MIN_SECRET_CHARS, Redactor, base64_fragments, redact_lo
 from hookd.router import Router
 from hookd.senders.base import Hop, Outcome, redact_outcome
 from hookd.store.base import AttemptRecord, RoutedEvent
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import write_config
+from tests.conftest import daemon_config, open_store, write_config
 
 SECRET = "s3cr/et+v alü&Z"
 REDACTOR = Redactor([(SECRET, "${TOKEN}"), ("hunter2hunter2", "${PASSWORD}")])
@@ -224,18 +223,14 @@ async def test_history_show_hides_config_secrets_kept_by_an_older_hookd(tmp_path
     """1. A database whose attempt kept a secret raw (as hookd did before it redacted by value): in
        the URL, a header of an innocent name, the Location, the echoed body and the error.
     2. `hookd history show` with the config prints none of it, only the ${VAR} reference."""
-    cfg = write_config(
+    cfg = daemon_config(
         tmp_path,
-        f"""
-        version: 1
-        storage: {{path: {tmp_path}/hookd.db}}
-        hooks: [{{name: h, events: ["*"], url: "http://127.0.0.1:9/in/${{TOKEN}}"}}]
+        """
+        hooks: [{name: h, events: ["*"], url: "http://127.0.0.1:9/in/${TOKEN}"}]
         """,
     )
     secret = "oldSecretValue42"
-    store = SQLiteStore(tmp_path / "hookd.db")
-    await store.open()
-    try:
+    async with open_store(tmp_path / "hookd.db") as store:
         event = event_from_object({"id": "e1", "type": "t", "data": {}}, now=100.0)
         await store.ingest([RoutedEvent(event=event, source="sock", hooks=("h",))], [], [], 100.0)
         [due] = await store.claim_due(200.0, {"h": 1})
@@ -248,8 +243,6 @@ async def test_history_show_hides_config_secrets_kept_by_an_older_hookd(tmp_path
                 state="failed", next_at=None, hops=(Hop(f"http://127.0.0.1:9/in/{secret}", 500),),
             )
         ])  # fmt: skip
-    finally:
-        await store.close()
 
     for args in (["history", "show", "e1", "-c", str(cfg)], ["history", "show", "e1", "-c", str(cfg), "--json"]):
         result = await asyncio.to_thread(CliRunner().invoke, app, args, env={"TOKEN": secret})

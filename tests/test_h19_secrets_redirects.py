@@ -19,7 +19,15 @@ from hookd.senders.base import Hop, OutboundRequest
 from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import MAX_REDIRECTS, HttpSender, _redirect_target
 from hookd.senders.worker import WorkerSender
-from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import (
+    Receiver,
+    Reply,
+    event_line,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+)
 
 BODY = b'{"type":"order.created","data":{"id":7}}'
 HEADERS = {
@@ -189,12 +197,9 @@ async def test_history_shows_each_hop_and_the_final_url(short_dir: Path, receive
        their statuses and the final URL, and --json has them as `hops` and `final_url`."""
     receiver.on("/a", redirect(302, "/b"))
     receiver.on("/b", redirect(308, "/c"))
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {short_dir}/s.sock}}]
         hooks:
           - {{name: moved, events: ["*"], url: "{receiver.url("/a")}", follow_redirects: true}}
         """,

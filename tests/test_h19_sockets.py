@@ -23,16 +23,14 @@ from hookd.sources.base import Accepted, Batch, Checkpoint, Rejection
 from hookd.sources.socket import PARTIAL_BUDGET_FLOOR, SocketSource
 from hookd.store.base import IngestResult, RoutedEvent
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import FAILSAFE_S, db_rows, event_line, running_daemon, wait_db, write_config
+from tests.conftest import FAILSAFE_S, daemon_config, db_rows, event_line, running_daemon, wait_db
 from tests.manual_clock import ManualClock
 
 
 def config(d: Path, *, source: str = "", extra: str = "") -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 2KB{source}}}
         {extra}

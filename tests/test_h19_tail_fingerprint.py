@@ -5,10 +5,7 @@ of the line before the offset) tells. Polls run on a ManualClock, so the race is
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
@@ -18,9 +15,9 @@ from hookd.config.model import FileSourceConfig
 from hookd.sources.base import Checkpoint
 from hookd.sources.tail import FileTailSource
 from hookd.store.migrations import MIGRATIONS
-from hookd.store.sqlite import SQLiteStore
+from tests.conftest import open_store
 from tests.manual_clock import ManualClock
-from tests.test_tail import Recorder, append, line, lines, watch_log
+from tests.test_tail import Recorder, append, line, lines, tailing, watch_log
 
 POLL_S = 0.25
 
@@ -28,17 +25,6 @@ POLL_S = 0.25
 def make_source(path: Path, recorder: Recorder, clock: ManualClock, *, max_event_bytes: int = 10_000) -> FileTailSource:
     config = FileSourceConfig(name="applog", path=path, start_at="beginning", max_event_bytes=max_event_bytes)
     return FileTailSource(config, recorder.load_checkpoint, poll_interval_s=POLL_S, clock=clock)
-
-
-@contextlib.asynccontextmanager
-async def tailing(source: FileTailSource, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(source.run(recorder.submit))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def rewrite_in_place(path: Path, data: bytes) -> None:
@@ -141,9 +127,7 @@ async def test_the_fingerprint_is_stored_with_the_checkpoint_and_old_databases_m
         db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
         db.execute("INSERT INTO migrations VALUES (?, 1.0)", (first_name,))
         db.execute("INSERT INTO checkpoints VALUES ('applog', '/logs/a.jsonl', 1, 2, 30, 3, 1.0)")
-    store = SQLiteStore(db_path)
-    await store.open()
-    try:
+    async with open_store(db_path) as store:
         old = await store.checkpoint("applog")
         assert old == Checkpoint(source="applog", path="/logs/a.jsonl", device=1, inode=2, offset=30, line=3)
         assert old.fingerprint is None
@@ -152,8 +136,6 @@ async def test_the_fingerprint_is_stored_with_the_checkpoint_and_old_databases_m
         )
         await store.ingest([], [], [new], 2.0)
         assert await store.checkpoint("applog") == new
-    finally:
-        await store.close()
     with closing(sqlite3.connect(db_path)) as db:
         names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")]
     assert names == [name for name, _ in MIGRATIONS]

@@ -6,32 +6,18 @@ when the test advances it; deliveries and the admin listener are real.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
 
-from hookd.config.load import load_config
-from hookd.daemon import Daemon
-from tests.conftest import Receiver, event_line, send_lines, wait_db
+from tests.cli_helpers import plain
+from tests.conftest import Receiver, event_line, running_daemon, send_lines, wait_db
 from tests.manual_clock import ManualClock
 from tests.test_admin import admin_config
-from tests.test_cli_status import hookd_status, plain
+from tests.test_cli_status import hookd_status
 
 POLL_S = 0.25  # the file source's default poll interval
-
-
-@contextlib.asynccontextmanager
-async def daemon_on(config: Path, clock: ManualClock) -> AsyncIterator[Daemon]:
-    daemon = Daemon(load_config(config), clock=clock)
-    await daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.request_stop()
-        await daemon.stop()
 
 
 async def test_status_names_a_failing_source_until_it_works_again(short_dir: Path, receiver: Receiver) -> None:
@@ -47,7 +33,7 @@ async def test_status_names_a_failing_source_until_it_works_again(short_dir: Pat
     log.write_bytes(event_line("user.created", id="f1") + b"\n")
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(admin_config(short_dir, receiver), clock) as daemon:
+    async with running_daemon(admin_config(short_dir, receiver), clock=clock) as daemon:
         await wait_db(db, "SELECT id FROM events", lambda r: r == [("f1",)])
         await clock.wait_sleeping(POLL_S)
         log.rename(short_dir / "events.jsonl.1")

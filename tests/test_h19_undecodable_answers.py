@@ -16,8 +16,8 @@ from tests.conftest import (
     raw_http_server,
     running_daemon,
     send_lines,
+    socket_config,
     wait_db,
-    write_config,
 )
 
 
@@ -33,13 +33,9 @@ async def test_an_undecodable_location_is_stored_escaped_and_other_hooks_keep_re
         b"Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     async with raw_http_server(answer) as url:
-        cfg = write_config(
+        cfg = socket_config(
             short_dir,
             f"""
-            version: 1
-            storage: {{path: {short_dir}/hookd.db}}
-            sources:
-              - {{name: app, type: socket, path: {short_dir}/s.sock}}
             hooks:
               - {{name: bad, events: ["bad"], url: "{url}"}}
               - {{name: good, events: ["good"], url: "{receiver.url("/ok")}"}}

@@ -3,21 +3,25 @@ aiohttp receiver, and `hookd history show` on what was stored."""
 
 from __future__ import annotations
 
-import asyncio
-import re
 import sqlite3
 from pathlib import Path
 
 import orjson
-from typer.testing import CliRunner, Result
 
 import hookd.cli.history  # registers the commands
-from hookd.cli.app import app
 from hookd.jsonvalue import MAX_DEPTH
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.cli_helpers import hookd, plain
+from tests.conftest import (
+    Receiver,
+    daemon_config,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_db,
+)
 
 BIG = "1234567890123456789012345678901"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def deep_event(depth: int, event_id: str) -> bytes:
@@ -38,11 +42,9 @@ def bad_lines() -> list[tuple[bytes, str]]:
 
 
 def config(d: Path, receiver: Receiver, source: str) -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         sources:
           - {source}
         hooks:
@@ -54,10 +56,6 @@ def config(d: Path, receiver: Receiver, source: str) -> Path:
             payload: {{n: "{{{{ data.n }}}}", text: "n is {{{{ data.n }}}}"}}
         """,
     )
-
-
-async def hookd(*args: str) -> Result:
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env={"HOOKD_CONFIG": None})
 
 
 async def test_socket_refuses_each_bad_value_with_its_reason_and_stores_the_rest(
@@ -156,11 +154,11 @@ async def test_history_show_on_the_deepest_accepted_event_and_on_one_stored_befo
     assert envelope["id"] == "deepest" and orjson.dumps(envelope["data"]).count(b"[") == MAX_DEPTH - 1
     text = await hookd("history", "show", "deepest", "--db", str(db))
     assert text.exit_code == 0, text.output
-    assert "event deepest" in _ANSI.sub("", text.stdout)
+    assert "event deepest" in plain(text.stdout)
 
     old_json = await hookd("history", "show", "old-deep", "--db", str(db), "--json")
     assert old_json.exit_code in (0, 1) and "Traceback" not in old_json.output, old_json.output
     assert orjson.loads(old_json.stdout)["event"]["envelope"] == old_body.decode()
     old_text = await hookd("history", "show", "old-deep", "--db", str(db))
     assert old_text.exit_code in (0, 1) and "Traceback" not in old_text.output, old_text.output
-    assert "event old-deep" in _ANSI.sub("", old_text.stdout)
+    assert "event old-deep" in plain(old_text.stdout)

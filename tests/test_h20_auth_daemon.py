@@ -15,16 +15,13 @@ from typer.testing import CliRunner
 import hookd.cli.history  # noqa: F401  (registers the command)
 from hookd.cli.app import app
 from tests.auth_servers import CLIENT_ID, CLIENT_SECRET, TokenEndpoint, oauth2_servers
-from tests.conftest import db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import db_rows, event_line, running_daemon, send_lines, socket_config, wait_db
 
 
 def config(directory: Path, tokens: TokenEndpoint, url: str, *, retry: str = "{initial_delay: 1h}") -> Path:
-    return write_config(
+    return socket_config(
         directory,
         f"""
-        version: 1
-        storage: {{path: {directory}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {directory}/s.sock}}]
         hooks:
           - name: crm
             events: ["*"]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import hookd.cli.secret  # noqa: F401 - registers the command
 from hookd.cli.app import app
 from hookd.logs import LogLine
-from tests.conftest import running_daemon, write_config
+from tests.conftest import running_daemon, socket_config
 from tests.h20_tls_servers import make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,21 +56,17 @@ async def test_the_debug_hook_line_names_signing_auth_tls_and_proxy_without_secr
     monkeypatch.setenv("TOKEN", TOKEN)
     monkeypatch.setenv("WHSEC", WHSEC)
     make_pki(short_dir / "pki")
-    config = write_config(
+    config = socket_config(
         short_dir,
-        f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
+        """
         hooks:
           - name: full
             events: ["order.*"]
             url: https://crm.example/in
-            signing: {{type: standard, secret: "${{WHSEC}}"}}
-            auth: {{type: bearer, token: "${{TOKEN}}"}}
-            tls: {{ca_file: pki/ca.pem, client_cert: pki/client.pem}}
-            proxy: "http://hookd:${{PROXY_PASSWORD}}@proxy.corp:3128"
+            signing: {type: standard, secret: "${WHSEC}"}
+            auth: {type: bearer, token: "${TOKEN}"}
+            tls: {ca_file: pki/ca.pem, client_cert: pki/client.pem}
+            proxy: "http://hookd:${PROXY_PASSWORD}@proxy.corp:3128"
           - name: plain
             events: ["order.*"]
             url: https://erp.example/in

@@ -5,7 +5,6 @@ is bound to fail at every delivery."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import jwt
@@ -22,8 +21,8 @@ from hookd.auth.keys import weak_key
 from hookd.cli.app import app
 from hookd.config.load import check_config
 from hookd.keys import generate_key_pair
+from tests.cli_helpers import plain
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TOKEN = "bearer-token-0123456789abcdef"
 PASSWORD = "url-password-0123456789"
 
@@ -80,7 +79,7 @@ def test_an_unknown_jwt_algorithm_is_only_the_schemas_error(
                f"ES256, EdDSA; {hint}"  # fmt: skip
 
     text = hookd("validate", str(path))
-    out = _ANSI.sub("", text.output)
+    out = plain(text.output)
     assert text.exit_code == 1, out
     assert text.exception is None or isinstance(text.exception, SystemExit), out
     assert f"{path}:6:" in out and expected in out
@@ -95,7 +94,7 @@ def test_an_unknown_jwt_algorithm_is_only_the_schemas_error(
         result = hookd(*command)
         assert result.exit_code == code, result.output
         assert isinstance(result.exception, SystemExit), result.exception
-        assert expected in _ANSI.sub("", result.output)
+        assert expected in plain(result.output)
 
 
 # -- 2. credentials in the url beside an Authorization -------------------------------------------

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import hookd.cli.test_cmd  # noqa: F401  (registers the command)
 from hookd.cli.app import app
-from tests.conftest import db_rows, event_line, running_daemon, send_lines, wait_db, write_config
+from tests.conftest import db_rows, event_line, running_daemon, send_lines, socket_config, wait_db
 
 TOKEN = "tok-3f9a1c7e52d04b8b"  # a secret in the url's query: never recorded
 
@@ -43,12 +43,9 @@ async def raw_receiver() -> AsyncIterator[tuple[int, list[str]]]:
 
 
 def config(directory: Path, port: int) -> Path:
-    return write_config(
+    return socket_config(
         directory,
         f"""
-        version: 1
-        storage: {{path: {directory}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {directory}/s.sock}}]
         hooks:
           - name: orders
             events: [order.created]

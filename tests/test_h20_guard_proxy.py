@@ -6,26 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hookd.config.model import HookConfig
-from hookd.rendering import render_request
-from hookd.router import Router
-from hookd.senders.base import Outcome
-from hookd.senders.http import HttpSender
 from tests.conftest import Receiver
 from tests.h20_tls_servers import forward_proxy
+from tests.test_h20_guard_sender import deliver
 from tests.test_h20_guard_validate import validate
-
-EVENT = b'{"id":"evt-1","type":"order.created","time":"2024-01-01T00:00:00Z","source":"t","data":{"id":7}}'
-
-
-async def deliver(url: str, proxy: str, *, allow: tuple[str, ...] = ()) -> Outcome:
-    router = Router([HookConfig(name="h", events=("*",), url=url, proxy=proxy, allow_destinations=allow)])
-    request = render_request(router.by_name["h"], "d-1", "evt-1", 1, EVENT, 0.0)
-    sender = HttpSender(endpoints=router.endpoints)
-    try:
-        return await sender.send(request)
-    finally:
-        await sender.close()
 
 
 async def test_behind_a_proxy_the_destination_is_checked_not_the_proxy(receiver: Receiver) -> None:
@@ -39,12 +23,12 @@ async def test_behind_a_proxy_the_destination_is_checked_not_the_proxy(receiver:
     assert receiver.server is not None
     url = f"http://127.0.0.1:{receiver.server.port}/orders/{{{{ data.id }}}}"
     async with forward_proxy(host="127.0.0.2") as proxy:
-        refused = await deliver(url, proxy.url, allow=("127.0.0.2/32",))
+        refused = await deliver(url, proxy=proxy.url, allow=("127.0.0.2/32",))
         assert (refused.ok, refused.retryable) == (False, False), refused.error
         assert "allow_destinations" in refused.error and "127.0.0.1" in refused.error
         assert proxy.requests == [] and receiver.requests == []
 
-        allowed = await deliver(url, proxy.url, allow=("127.0.0.1/32",))
+        allowed = await deliver(url, proxy=proxy.url, allow=("127.0.0.1/32",))
         assert allowed.ok, allowed.error
         assert len(proxy.requests) == 1
         assert [r.path for r in receiver.requests] == ["/orders/7"]
@@ -79,7 +63,7 @@ async def test_behind_a_proxy_only_the_usual_ipv4_spelling_is_taken(receiver: Re
     async with forward_proxy(host="127.0.0.2") as proxy:
         for host in ("2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1", "0127.0.0.1", "127.0.0.1.", "010.0.0.1"):
             url = f"http://{host}:{receiver.server.port}/orders/{{{{ data.id }}}}"
-            refused = await deliver(url, proxy.url, allow=("127.0.0.2/32", "87.0.0.0/8", "8.0.0.0/8"))
+            refused = await deliver(url, proxy=proxy.url, allow=("127.0.0.2/32", "87.0.0.0/8", "8.0.0.0/8"))
             assert (refused.ok, refused.retryable) == (False, False), (host, refused.error)
             if host == "127.0.0.1.":  # the usual spelling once the dot is dropped: judged as 127.0.0.1
                 assert "127.0.0.1" in refused.error and "allow_destinations" in refused.error, refused.error

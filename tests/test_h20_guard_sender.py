@@ -29,9 +29,11 @@ EVENT = b'{"id":"evt-1","type":"order.created","time":"2024-01-01T00:00:00Z","so
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 
-async def deliver(url: str, *, allow: tuple[str, ...] = (), follow: bool = False) -> Outcome:
+async def deliver(url: str, *, allow: tuple[str, ...] = (), follow: bool = False, proxy: str | None = None) -> Outcome:
     """One delivery of EVENT through a hook with this url, rendered and sent as the daemon does."""
-    router = Router([HookConfig(name="h", events=("*",), url=url, allow_destinations=allow, follow_redirects=follow)])
+    router = Router(
+        [HookConfig(name="h", events=("*",), url=url, allow_destinations=allow, follow_redirects=follow, proxy=proxy)]
+    )
     request = render_request(router.by_name["h"], "d-1", "evt-1", 1, EVENT, 0.0)
     sender = HttpSender(endpoints=router.endpoints)
     try:

@@ -3,16 +3,15 @@ problem at its line and column saying how to fix it; a config that uses them wel
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from hookd.cli.app import app
 from hookd.config.load import load_config
+from tests.cli_helpers import plain
 
 runner = CliRunner()
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 HOOK = "version: 1\nhooks:\n  - name: a\n    events: [x]\n"
 WHERE = "hooks[0] (name='a')"
 
@@ -21,7 +20,7 @@ def validate(tmp_path: Path, text: str) -> tuple[int, list[str], Path]:
     path = tmp_path / "hookd.yaml"
     path.write_text(text, encoding="utf-8")
     result = runner.invoke(app, ["validate", str(path)], env={"HOOKD_CONFIG": None})
-    return result.exit_code, _ANSI.sub("", result.stdout).splitlines(), path
+    return result.exit_code, plain(result.stdout).splitlines(), path
 
 
 def test_a_well_used_templated_url_loads(tmp_path: Path) -> None:

@@ -21,9 +21,8 @@ from typer.testing import CliRunner, Result
 import hookd.cli.secret
 import hookd.cli.test_cmd
 from hookd.cli.app import app
+from tests.cli_helpers import plain
 from tests.conftest import Receiver
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def hookd(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -136,7 +135,7 @@ def test_hookd_test_shows_the_signature_headers_redacted(tmp_path: Path) -> None
 
     text = hookd(*event)
     assert text.exit_code == 0, text.output
-    out = _ANSI.sub("", text.output)
+    out = plain(text.output)
     assert out.count("    webhook-signature: ***") == 1
     assert "    X-Signature: ***" in out
     stamp = re.search(r"    webhook-timestamp: (\d+)\n", out)

@@ -3,7 +3,6 @@ reports at its file:line, naming the field and never quoting a secret or key."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,8 @@ from hookd.cli.app import app
 from hookd.config.load import check_config
 from hookd.config.model import SigningConfig
 from hookd.keys import generate_key_pair, generate_secret
+from tests.cli_helpers import plain
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 HOOK = "version: 1\nhooks:\n  - name: h\n    events: ['*']\n    url: http://127.0.0.1:9/x\n"
 WHSEC = generate_secret()
 SHORT = "whsec_c2hvcnQ="  # 5 bytes
@@ -294,7 +293,7 @@ def test_a_private_key_that_is_not_ed25519_is_an_error_naming_the_field(tmp_path
     config = tmp_path / "hookd.yaml"
     config.write_text(HOOK + "    signing: {type: standard, private_key: '${file:key.pem}'}\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["validate", str(config)])
-    out = _ANSI.sub("", result.output)
+    out = plain(result.output)
     assert result.exit_code == 1, out
     assert f"{config}:6:44: error: {SIGNING}.private_key: {says}" in out
     for line in text.splitlines():

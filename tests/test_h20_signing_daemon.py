@@ -24,7 +24,15 @@ import hookd.cli.history
 import hookd.cli.replay  # noqa: F401
 from hookd.cli.app import app
 from hookd.keys import generate_key_pair, generate_secret
-from tests.conftest import DaemonProcess, Received, Receiver, event_line, send_lines, wait_db, write_config
+from tests.conftest import (
+    DaemonProcess,
+    Received,
+    Receiver,
+    event_line,
+    send_lines,
+    socket_config,
+    wait_db,
+)
 
 NEW, OLD, OTHER = generate_secret(), generate_secret(), generate_secret()
 GH_SECRET = "gh-secret-for-tests-0123456789"
@@ -51,12 +59,9 @@ async def deliver_one(tmp: Path, receiver: Receiver, hooks: str, monkeypatch: py
     """Start `hookd serve` with `hooks`, send one event (id evt-1), wait until every hook delivered it."""
     for name, value in {"WHSEC_NEW": NEW, "WHSEC_OLD": OLD, "GH_SECRET": GH_SECRET, "S": HMAC_SECRET}.items():
         monkeypatch.setenv(name, value)
-    cfg = write_config(
+    cfg = socket_config(
         tmp,
         f"""
-        version: 1
-        storage: {{path: {tmp}/hookd.db}}
-        sources: [{{name: app, type: socket, path: {tmp}/s.sock}}]
         hooks:
         {hooks}
         """,

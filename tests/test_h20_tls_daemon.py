@@ -5,27 +5,21 @@ proxy passwords appear in no log line, no stored row and no `hookd history` outp
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 import hookd.cli.history  # registers the commands
-from hookd.cli.app import app
 from hookd.logs import LogLine
-from tests.conftest import event_line, running_daemon, send_lines, wait_db, write_config
+from tests.cli_helpers import hookd
+from tests.conftest import event_line, running_daemon, send_lines, socket_config, wait_db
 from tests.h20_tls_servers import forward_proxy, https_receiver, make_pki
 
 PASSWORD = "pr0xy-pa55word-xyz"
 WRONG_PASSWORD = "wr0ng-pa55word-abc"
-
-
-async def hookd(*args: str) -> Result:
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env={"HOOKD_CONFIG": None})
 
 
 def everything_stored(db: Path) -> str:
@@ -53,13 +47,9 @@ async def test_a_daemon_delivers_over_mutual_tls_through_an_authenticating_proxy
         https_receiver(pki, require_client_cert=True) as rec,
     ):
         proxy_url = f"http://hookd:${{PROXY_PASSWORD}}@127.0.0.1:{proxy.port}"
-        config = write_config(
+        config = socket_config(
             short_dir,
             f"""
-            version: 1
-            storage: {{path: {short_dir}/hookd.db}}
-            sources:
-              - {{name: app, type: socket, path: {short_dir}/s.sock}}
             delivery:
               proxy: "{proxy_url}"
             hooks:

@@ -6,20 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from hookd import client
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_until, write_config
+from tests.cli_helpers import hookd
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_until,
+)
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd
-from tests.test_h19_tail_health import daemon_on
 
 
 def alerting_config(d: Path, receiver: Receiver, h: str = "") -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - {{name: h, events: ["order.*"], url: "{receiver.url("/h")}", concurrency: 1{h}}}
           - {{name: ops, events: ["hookd.hook.*", "hookd.breaker.*"], url: "{receiver.url("/ops")}"}}
@@ -43,7 +47,7 @@ async def test_a_receivers_pause_and_the_resume_are_alerts(short_dir: Path, rece
     Result: ops gets hookd.hook.paused about h with the receiver's reason, then hookd.hook.resumed."""
     receiver.on("/h", Reply(status=410))
     cfg = alerting_config(short_dir, receiver)
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert daemon.admin_url is not None
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
         await receiver.wait_count(1, "/ops")
@@ -64,11 +68,11 @@ async def test_a_pause_made_while_stopped_is_raised_at_start_once(short_dir: Pat
     alert."""
     cfg = alerting_config(short_dir, receiver)
     db = short_dir / "hookd.db"
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         pass  # creates the database
     assert (await hookd("hooks", "pause", "h", "--reason", "maintenance", "-c", str(cfg))).exit_code == 0
     assert db_rows(db, "SELECT pause_announced FROM hook_state WHERE hook = 'h'") == [(0,)]
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         await wait_until(lambda: daemon.dispatcher.lanes["h"].paused is not None)
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
         await wait_until(lambda: bool(db_rows(db, "SELECT 1 FROM deliveries WHERE hook = 'h'")))
@@ -76,7 +80,7 @@ async def test_a_pause_made_while_stopped_is_raised_at_start_once(short_dir: Pat
     assert alerts_at(receiver) == [("hookd.hook.paused", "h", "maintenance")]
     assert db_rows(db, "SELECT pause_announced FROM hook_state WHERE hook = 'h'") == [(1,)]
     assert db_rows(db, "SELECT state, attempts FROM deliveries WHERE hook = 'h'") == [("pending", 0)]
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         await wait_until(lambda: daemon.dispatcher.lanes["h"].paused is not None)
     assert db_rows(db, "SELECT count(*) FROM events WHERE type LIKE 'hookd.%'") == [(1,)]
     assert len(receiver.at("/ops")) == 1
@@ -89,7 +93,7 @@ async def test_the_breaker_opening_is_an_alert(short_dir: Path, receiver: Receiv
     cfg = alerting_config(
         short_dir, receiver, ", retry: {schedule: [1s, 1s], jitter: false}, breaker: {failures: 2, cooldown: 30s}"
     )
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         events = [event_line("order.created", id=f"e{i}") for i in (1, 2)]
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", events))
         await receiver.wait_count(1, "/ops")

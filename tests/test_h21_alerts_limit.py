@@ -16,9 +16,8 @@ from hookd.config.load import load_config
 from hookd.daemon import Daemon
 from hookd.events import event_from_object, utc_now_rfc3339
 from hookd.sources.base import Accepted, Batch
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 
@@ -48,7 +47,7 @@ async def test_at_most_five_alerts_per_hook_and_type_a_minute_and_the_next_count
     clock = ManualClock()
     db = short_dir / "hookd.db"
     caplog.set_level(logging.WARNING, logger="hookd.alerts")
-    async with daemon_on(basic_config(short_dir, receiver, hooks(receiver)), clock) as daemon:
+    async with running_daemon(basic_config(short_dir, receiver, hooks(receiver)), clock=clock) as daemon:
         await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"o{i}") for i in range(7)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'orders' AND state = 'failed'",
                       lambda r: r == [(7,)])  # fmt: skip

@@ -17,8 +17,16 @@ from hookd.config.model import HookConfig
 from hookd.errors import EventError
 from hookd.events import event_from_object, parse_event_line
 from hookd.router import Router
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, wait_db, write_config
-from tests.test_cli_validate import plain
+from tests.cli_helpers import plain
+from tests.conftest import (
+    Receiver,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+)
 
 runner = CliRunner()
 PREFIX_REASON = "starts with 'hookd.', which is reserved for hookd's own events (alerts)"
@@ -26,18 +34,14 @@ SOURCE_REASON = "\"source\" 'hookd' is reserved for hookd's own events (alerts)"
 
 
 def config_with_file(d: Path, receiver: Receiver) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
-          - {{name: log, type: file, path: {d}/events.jsonl, start_at: beginning}}
         hooks:
           - {{name: ops, events: ["hookd.*"], url: "{receiver.url("/ops")}"}}
           - {{name: all, events: ["*"], url: "{receiver.url("/all")}"}}
         """,
+        tail_log=True,
     )
 
 

@@ -3,7 +3,6 @@ Batcher forms batches (pure, on the time it is given)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import orjson
@@ -17,13 +16,9 @@ from hookd.config.load import load_config
 from hookd.config.model import BatchConfig
 from hookd.router import Router
 from hookd.store.base import BatchCandidates, DueDelivery
+from tests.cli_helpers import plain
 
 runner = CliRunner()
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def plain(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def write(tmp_path: Path, hook_extra: str, *, url: str = "http://127.0.0.1:9/in") -> Path:

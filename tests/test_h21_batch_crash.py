@@ -11,20 +11,20 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     DaemonProcess,
     Receiver,
     Reply,
     db_rows,
     event_line,
+    running_daemon,
     send_lines,
+    socket_config,
     wait_db,
     wait_gone,
-    write_config,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_batch_daemon import batched, ids_in
 from tests.test_serve import basic_config
 
@@ -32,13 +32,9 @@ SIGNING_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def batch_config(d: Path, receiver: Receiver) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - name: b
             events: ["*"]
@@ -96,7 +92,7 @@ async def test_signing_covers_the_batch_body_under_the_batch_id(
     hook = batched(receiver, "{max_events: 2, max_wait: 1h}", extra=f", signing: {{type: standard, secret: "
                                                                      f"{SIGNING_SECRET}}}")  # fmt: skip
     cfg = basic_config(short_dir, receiver, hook)
-    async with daemon_on(cfg, ManualClock(start=time.time())):  # the library checks the timestamp is recent
+    async with running_daemon(cfg, clock=ManualClock(start=time.time())):  # the library checks the timestamp is recent
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
     (request,) = receiver.at("/b")
@@ -123,7 +119,7 @@ async def test_history_shows_each_delivery_with_its_batch_and_the_batch_with_its
     db = short_dir / "hookd.db"
     cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 2, max_wait: 1h}"))
     clock = ManualClock()
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         await wait_db(db, "SELECT count(*) FROM attempts", lambda r: r == [(1,)])
         await wait_db(db, "SELECT DISTINCT state FROM deliveries", lambda r: r == [("pending",)])

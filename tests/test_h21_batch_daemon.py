@@ -10,11 +10,19 @@ import orjson
 import pytest
 
 import hookd.cli.replay
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
+from tests.cli_helpers import hookd
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    open_store,
+    running_daemon,
+    send_lines,
+    wait_db,
+    wait_until,
+)
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd
-from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 
@@ -44,7 +52,7 @@ async def test_batches_close_at_max_events_and_the_rest_goes_after_max_wait(
     db = short_dir / "hookd.db"
     clock = ManualClock()
     cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 3, max_wait: 10s}"))
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         acks = await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(1, 8)])
         assert all(a["ok"] for a in acks)
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(6,)])
@@ -86,7 +94,7 @@ async def test_a_batch_never_passes_max_size_and_a_larger_payload_goes_alone(
     clock = ManualClock()
     cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 100, max_size: 500B, max_wait: 10s}"))
     lines = [padded(i, 80) for i in range(1, 9)] + [padded(9, 700)]
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         acks = await send_lines(short_dir / "s.sock", lines)
         assert all(a["ok"] for a in acks)
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE batch_id IS NOT NULL", lambda r: r[0][0] >= 6)
@@ -123,7 +131,7 @@ async def test_a_failed_batch_is_retried_whole_under_the_same_id_with_the_same_b
     db = short_dir / "hookd.db"
     clock = ManualClock()
     cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 3, max_wait: 1h}"))
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2, 3)])
         await wait_db(db, "SELECT count(*) FROM attempts", lambda r: r == [(1,)])
         await wait_db(db, "SELECT DISTINCT state FROM deliveries", lambda r: r == [("pending",)])
@@ -155,7 +163,7 @@ async def test_a_permanent_failure_fails_every_delivery_of_the_batch(
     receiver.on("/b", Reply(status=400, body=b"bad batch"))
     db = short_dir / "hookd.db"
     cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 2, max_wait: 1h}"))
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         rows = await wait_db(db, "SELECT state, attempts, last_status FROM deliveries",
                              lambda r: all(row[0] == "failed" for row in r) and len(r) == 2)  # fmt: skip
@@ -188,7 +196,7 @@ async def test_one_event_the_payload_cannot_render_for_fails_alone(
     db = short_dir / "hookd.db"
     hook = batched(receiver, "{max_events: 2, max_wait: 1h}", extra=', payload: {n: "{{ length(data.v) }}"}')
     cfg = basic_config(short_dir, receiver, hook)
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         lines = [event_line(id="e1", data={"v": "ab"}), event_line(id="e2", data={"v": 7}),
                  event_line(id="e3", data={"v": "abc"})]  # fmt: skip
         await send_lines(short_dir / "s.sock", lines)
@@ -211,7 +219,7 @@ async def test_batch_payload_renders_over_the_events_and_their_count(
     db = short_dir / "hookd.db"
     batch = '{max_events: 2, max_wait: 1h, payload: {items: "{{ events }}", n: "{{ count }}"}}'
     cfg = basic_config(short_dir, receiver, batched(receiver, batch, extra=', payload: {id: "{{ id }}"}'))
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
     (request,) = receiver.at("/b")
@@ -228,16 +236,12 @@ async def test_prune_removes_a_batch_with_its_last_delivery(
     db = short_dir / "hookd.db"
     clock = ManualClock()
     cfg = basic_config(short_dir, receiver, batched(receiver, "{max_events: 2, max_wait: 1h}"))
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(2,)])
         await wait_db(db, "SELECT count(*) FROM attempts", lambda r: r == [(1,)])
-    store = SQLiteStore(db)
-    await store.open()
-    try:
+    async with open_store(db) as store:
         counts = await store.prune_counts(clock.now() + 1)
-    finally:
-        await store.close()
     assert (counts.deliveries, counts.attempts) == (2, 1)
     assert db_rows(db, "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM attempts)") == [(0, 0)]
 
@@ -258,7 +262,7 @@ async def test_a_batched_hook_and_a_plain_one_share_the_daemon(
         + f'\n          - {{name: p, events: ["*"], url: "{receiver.url("/p")}"}}'
     )
     cfg = basic_config(short_dir, receiver, hooks, delivery="{concurrency: 2}")
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         for start in (0, 50):
             await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(start, start + 50)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(200,)])
@@ -286,7 +290,7 @@ async def test_a_batch_failed_for_good_raises_an_alert_per_delivery_and_alerts_b
         "batch: {max_events: 2, max_wait: 1h}}"
     )
     db = short_dir / "hookd.db"
-    async with daemon_on(basic_config(short_dir, receiver, hooks), ManualClock()):
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=ManualClock()):
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in (1, 2)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'ops' AND state = 'failed'",
                       lambda r: r == [(2,)])  # fmt: skip

@@ -5,7 +5,6 @@ hooks list`, shown by `hookd status`, and told to Dispatcher.on_lane_event."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -14,11 +13,21 @@ import pytest
 from hookd import client
 from hookd.daemon import Daemon
 from hookd.store.base import BreakerRecord
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until, write_config
+from tests.cli_helpers import hookd, plain
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    idle,
+    open_store,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+    wait_until,
+)
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_pause_cli import listed
 
 H = "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'h' ORDER BY event_id"
@@ -26,13 +35,9 @@ BREAKER = "SELECT breaker, breaker_reason FROM hook_state WHERE hook = 'h'"
 
 
 def breaker_config(d: Path, receiver: Receiver, breaker: str) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - name: h
             events: ["*"]
@@ -51,13 +56,6 @@ def told(daemon: Daemon) -> list[tuple[str, str, str]]:
     return events
 
 
-async def idle(clock: ManualClock) -> None:
-    """Until the dispatcher waits on the clock again, and a few turns more (for a lane that should not send)."""
-    await wait_until(lambda: clock.waiting() > 0)
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
 async def test_the_breaker_opens_probes_and_closes(
     short_dir: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -74,7 +72,7 @@ async def test_the_breaker_opens_probes_and_closes(
     cfg = breaker_config(short_dir, receiver, "{failures: 3, cooldown: 30s}")
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         assert daemon.admin_url is not None
         events = told(daemon)
         breaker = daemon.dispatcher.lanes["h"].breaker
@@ -135,7 +133,7 @@ async def test_disable_after_pauses_a_hook_that_keeps_failing(short_dir: Path, r
     cfg = breaker_config(short_dir, receiver, "{failures: 2, cooldown: 1m, disable_after: 3m}")
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         assert daemon.admin_url is not None
         events = told(daemon)
         lane = daemon.dispatcher.lanes["h"]
@@ -175,12 +173,10 @@ async def test_a_daemon_starts_with_its_breakers_closed(short_dir: Path, receive
     """A breaker state a former run stored (for hooks list) is cleared at start; a pause is kept."""
     cfg = breaker_config(short_dir, receiver, "{}")
     db = short_dir / "hookd.db"
-    store = SQLiteStore(db)
-    await store.open()
-    await store.set_breaker("h", BreakerRecord(state="open", reason="x", since=1.0, retry_at=31.0), 1.0)
-    await store.close()
+    async with open_store(db) as store:
+        await store.set_breaker("h", BreakerRecord(state="open", reason="x", since=1.0, retry_at=31.0), 1.0)
     assert db_rows(db, BREAKER) == [("open", "x")]
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert db_rows(db, BREAKER) == [(None, None)]
         assert daemon.dispatcher.lanes["h"].breaker is not None
         assert daemon.dispatcher.lanes["h"].breaker.state == "closed"

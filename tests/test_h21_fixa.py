@@ -22,7 +22,6 @@ from hookd.units import parse_rate
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
 from tests.test_h19_history import hookd
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_alerts_lanes import alerting_config, alerts_at
 from tests.test_h21_batch_config import batcher, candidates
 from tests.test_serve import basic_config
@@ -80,7 +79,7 @@ async def test_a_lane_stopped_while_its_claim_is_awaited_gives_back_what_the_cla
     hook = f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", concurrency: 10{batch}}}'
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hook), clock) as daemon:
+    async with running_daemon(basic_config(short_dir, receiver, hook), clock=clock) as daemon:
         monkeypatch.setattr(daemon.dispatcher, "reserve", lambda hook, n: 0)
         store = daemon.dispatcher.store
         name = "claim_formed" if batched else "claim_due"
@@ -149,7 +148,7 @@ async def test_a_pause_from_the_cli_is_taken_up_after_the_clock_steps_back(short
     cfg = basic_config(short_dir, receiver, hook)
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         await send_lines(short_dir / "s.sock", [event_line("o", id="e0")])
         await receiver.wait_count(1)
         await wait_until(lambda: clock.waiting() > 0)
@@ -175,7 +174,7 @@ async def test_an_answer_that_pauses_the_hook_is_not_also_a_breaker_failure(
     one alert, hookd.hook.paused."""
     receiver.on("/h", Reply(status=503, headers={"webhook-delivery": "disable"}))
     cfg = alerting_config(short_dir, receiver, ", breaker: {failures: 1, cooldown: 1m}")
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")])
         lane = daemon.dispatcher.lanes["h"]
         await receiver.wait_count(1, "/ops")
@@ -216,7 +215,7 @@ async def test_an_ordered_batched_keys_queue_drains_without_waiting_max_wait_per
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hook), clock):
+    async with running_daemon(basic_config(short_dir, receiver, hook), clock=clock):
         ids = ("a1", "a2", "a3")
         await send_lines(short_dir / "s.sock", [event_line("o", id=i, data={"order_id": "A"}) for i in ids])
         await wait_until(lambda: clock.waiting() > 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from hookd.cli.app import app
-from tests.test_cli_validate import plain
+from tests.cli_helpers import plain
 
 runner = CliRunner()
 HEAD = "version: 1\nhooks:\n  - name: h\n    events: [x]\n    url: http://127.0.0.1:9/h\n"

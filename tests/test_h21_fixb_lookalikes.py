@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from hookd.cli.app import app
 from hookd.errors import EventError
 from hookd.events import event_from_object, parse_event_line, reads_as
-from tests.test_cli_validate import plain
+from tests.cli_helpers import plain
 
 runner = CliRunner()
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 ATTEMPTS = "SELECT attempt, outcome, next_at - started_at FROM attempts ORDER BY attempt"
@@ -31,7 +30,7 @@ async def test_retry_after_now_waits_the_policys_delay(
     hook = f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", retry: {{max_attempts: 4, jitter: false}}}}'
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hook), clock):
+    async with running_daemon(basic_config(short_dir, receiver, hook), clock=clock):
         assert (await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))[0]["ok"]
         await wait_db(db, ATTEMPTS, lambda r: r == [(1, "pending", 5.0)])
         await wait_until(lambda: clock.waiting() > 0)

@@ -3,24 +3,19 @@ index of the pending retries (migration 0008_retry_due_index), however large the
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
 
-import pytest
-
-from hookd.events import event_from_object
 from hookd.store.base import AttemptRecord, DueDelivery, RoutedEvent
 from hookd.store.sqlite import _CLAIM_RETRIES, SQLiteStore
 from hookd.store.sqlite_reads import NEXT_RETRY
+from tests.conftest import db_rows
+from tests.store_helpers import ingest_all, order_event, query_plan, vm_work
 
 BACKLOG = 100_000
 
 
 def routed(event_id: str) -> RoutedEvent:
-    event = event_from_object({"id": event_id, "type": "order.created", "time": "2026-01-31T12:00:00Z", "data": {}})
-    return RoutedEvent(event, "sock", ("h",), frozenset(), {})
+    return RoutedEvent(order_event(event_id), "sock", ("h",), frozenset(), {})
 
 
 def retry_at(due: DueDelivery, next_at: float) -> AttemptRecord:
@@ -30,41 +25,15 @@ def retry_at(due: DueDelivery, next_at: float) -> AttemptRecord:
     )  # fmt: skip
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "hookd.db"
+def _plan(db_path: Path, sql: str, params: tuple[object, ...]) -> str:
+    return " / ".join(query_plan(db_path, sql, params))
 
 
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(db_path, background_checkpoints=False)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-def _plan(db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> str:
-    return " / ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
-
-
-def _steps(db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> tuple[list[tuple[object, ...]], int]:
+def _rows_and_steps(db_path: Path, sql: str, params: tuple[object, ...]) -> tuple[list[tuple[object, ...]], int]:
     """The rows `sql` gives and the SQLite VM instructions it ran (in thousands), rolled back."""
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    db.set_progress_handler(count, 1000)
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        return db.execute(sql, params).fetchall(), steps
-    finally:
-        db.execute("ROLLBACK")
-        db.set_progress_handler(None, 0)
+    rows, steps = vm_work(db_path, lambda db: db.execute(sql, params).fetchall())
+    assert isinstance(rows, list)
+    return rows, steps
 
 
 async def test_due_retries_are_an_index_range_behind_a_large_fresh_backlog(store: SQLiteStore, db_path: Path) -> None:
@@ -72,26 +41,25 @@ async def test_due_retries_are_an_index_range_behind_a_large_fresh_backlog(store
     150 and later. 2. Ask when the next retry is due, and claim the due retries, at 160.
     Result: both are SEARCHes of deliveries_retry_due and run a handful of thousand VM instructions
     (walking the fresh backlog runs millions); the index holds the 5 retries, none of the fresh rows."""
-    for start in range(0, BACKLOG, 5000):
-        await store.ingest([routed(f"e{i:06d}") for i in range(start, start + 5000)], [], [], 100.0)
+    await ingest_all(store, [routed(f"e{i:06d}") for i in range(BACKLOG)], 100.0)
     failed = await store.claim_due(100.0, {"h": 5})
     await store.record_attempts([retry_at(d, 150.0 + n) for n, d in enumerate(failed)])
 
-    with closing(sqlite3.connect(db_path, isolation_level=None)) as db:
-        claim_params = (160.0, "h", 160.0, 3)
-        assert "USING INDEX deliveries_retry_due" in _plan(db, _CLAIM_RETRIES, claim_params)
-        assert "USING INDEX deliveries_retry_due" in _plan(db, NEXT_RETRY, ("h",))
-        assert "SCAN" not in _plan(db, NEXT_RETRY, ("h",))
-        held = db.execute(
-            "SELECT count(*) FROM deliveries INDEXED BY deliveries_retry_due WHERE state = 'pending' AND attempts > 0"
-        ).fetchone()
-        assert held == (5,)
-        claimed, steps = _steps(db, _CLAIM_RETRIES, claim_params)
-        assert sorted(row[1] for row in claimed) == ["e000000", "e000001", "e000002"]
-        assert steps < 20, steps
-        first, steps = _steps(db, NEXT_RETRY, ("h",))
-        assert first == [(150.0,)]
-        assert steps < 20, steps
+    claim_params = (160.0, "h", 160.0, 3)
+    assert "USING INDEX deliveries_retry_due" in _plan(db_path, _CLAIM_RETRIES, claim_params)
+    assert "USING INDEX deliveries_retry_due" in _plan(db_path, NEXT_RETRY, ("h",))
+    assert "SCAN" not in _plan(db_path, NEXT_RETRY, ("h",))
+    held = db_rows(
+        db_path,
+        "SELECT count(*) FROM deliveries INDEXED BY deliveries_retry_due WHERE state = 'pending' AND attempts > 0",
+    )
+    assert held == [(5,)]
+    claimed, steps = _rows_and_steps(db_path, _CLAIM_RETRIES, claim_params)
+    assert sorted(str(row[1]) for row in claimed) == ["e000000", "e000001", "e000002"]
+    assert steps < 20, steps
+    first, steps = _rows_and_steps(db_path, NEXT_RETRY, ("h",))
+    assert first == [(150.0,)]
+    assert steps < 20, steps
 
     assert await store.next_retry_at("h") == 150.0
     assert [d.event_id for d in await store.claim_retries(160.0, {"h": 10})] == [f"e{i:06d}" for i in range(5)]

@@ -12,12 +12,23 @@ from hookd import client
 from hookd.cli.common import local_time
 from hookd.events import utc_now_rfc3339
 from hookd.store.base import BreakerRecord
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until, write_config
+from tests.cli_helpers import hookd, plain
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    new_database,
+    open_store,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+    wait_until,
+    write_config,
+)
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
-from tests.test_h21_pause_cli import ORDERS, listed, new_database, pause_config
+from tests.test_h21_pause_cli import ORDERS, listed, pause_config
 
 
 async def test_a_read_command_refuses_an_sqlite_file_that_is_not_hookds(tmp_path: Path) -> None:
@@ -88,7 +99,7 @@ async def test_hooks_list_shows_the_last_failed_attempt_after_the_delivery_succe
     cfg = pause_config(short_dir, receiver, orders=", retry: {schedule: [5s]}", admin=False)
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
         await wait_db(db, ORDERS, lambda r: r == [("e1", "pending", 1)])
         failed_at = clock.now()
@@ -135,7 +146,7 @@ async def test_history_show_says_a_paused_or_broken_hook_holds_the_next_try(
     receiver.on("/orders", Reply(status=503))
     cfg = pause_config(short_dir, receiver, orders=", retry: {schedule: [5s]}", admin=False)
     db = short_dir / "hookd.db"
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
         await wait_db(db, ORDERS, lambda r: r == [("e1", "pending", 1)])
     [(delivery_id, next_at)] = db_rows(db, "SELECT id, next_at FROM deliveries WHERE hook = 'orders'")
@@ -149,12 +160,10 @@ async def test_history_show_says_a_paused_or_broken_hook_holds_the_next_try(
     assert doc["deliveries"][0]["held_by"]["paused"]["reason"] == "maintenance"
 
     assert (await hookd("hooks", "resume", "orders", "-c", str(cfg))).exit_code == 0
-    store = SQLiteStore(db)
-    await store.open()
-    await store.set_breaker(
-        "orders", BreakerRecord(state="open", reason="5 failures", since=next_at, retry_at=next_at + 100), next_at
-    )
-    await store.close()
+    async with open_store(db) as store:
+        await store.set_breaker(
+            "orders", BreakerRecord(state="open", reason="5 failures", since=next_at, retry_at=next_at + 100), next_at
+        )
     text = " ".join(plain((await hookd("history", "show", delivery_id, "-c", str(cfg))).output).split())
     assert f"next try at the breaker's probe, after {local_time(next_at + 100)}" in text, text
     doc = orjson.loads((await hookd("history", "show", delivery_id, "-c", str(cfg), "--json")).output)
@@ -174,13 +183,9 @@ async def test_status_counts_pending_as_history_does_and_quotes_each_reasons_own
     Health's "failed for good" reason quotes HTTP 400 (the failed delivery's error), the retry reason
     HTTP 503. p's rate limit is not `waiting`: a paused hook waits for the resume, not for a token."""
     receiver.on("/h", Reply(status=400), Reply(status=503))
-    cfg = write_config(
+    cfg = socket_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {short_dir}/s.sock}}
         hooks:
           - {{name: h, events: ["h.*"], url: "{receiver.url("/h")}", retry: {{schedule: [1h]}}}}
           - {{name: p, events: ["p.*"], url: "{receiver.url("/p")}", rate_limit: 1/min}}
@@ -189,7 +194,7 @@ async def test_status_counts_pending_as_history_does_and_quotes_each_reasons_own
     )
     db = short_dir / "hookd.db"
     states = "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id"
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert daemon.admin_url is not None
         sock = short_dir / "s.sock"
         assert all(a["ok"] for a in await send_lines(sock, [event_line("h.x", id="h1"), event_line("p.x", id="p1")]))

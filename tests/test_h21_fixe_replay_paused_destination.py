@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAILSAFE_S, Receiver, Reply, db_rows, send_lines, serving_receiver, wait_db
+from tests.cli_helpers import hookd, plain
+from tests.conftest import FAILSAFE_S, Receiver, Reply, db_rows, running_daemon, send_lines, serving_receiver, wait_db
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_hosts_daemon import ROWS, events, port, shops_config
 
 
@@ -40,7 +39,7 @@ async def test_replay_wait_to_a_paused_destination_warns_and_returns(
     cfg = shops_config(short_dir, "")
     db = short_dir / "hookd.db"
     host_a = f"localhost:{port(a)}"
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["a0", "a2"])))
         await wait_db(db, ROWS.replace("?", f"'{host_a}'"), lambda r: [s for _, s, _ in r] == ["delivered"] * 2)
         assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["a1"])))

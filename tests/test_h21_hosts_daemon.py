@@ -5,7 +5,6 @@ by the templated port (`localhost:PORT`, in allow_hosts)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,20 +15,21 @@ from hookd import client
 from hookd.breaker import Breaker
 from hookd.daemon import Daemon
 from hookd.store.base import PARK_OFFSET_S
+from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
     Reply,
     db_rows,
     event_line,
+    idle,
+    running_daemon,
     send_lines,
     serving_receiver,
+    socket_config,
     wait_db,
     wait_until,
-    write_config,
 )
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_pause_cli import listed
 
 ROWS = "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'shops' AND destination = ? ORDER BY event_id"
@@ -48,13 +48,9 @@ def port(r: Receiver) -> int:
 
 
 def shops_config(d: Path, extra: str) -> Path:
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - name: shops
             events: ["*"]
@@ -83,13 +79,6 @@ def heard(daemon: Daemon) -> list[tuple[str, str, str, str]]:
     return got
 
 
-async def idle(clock: ManualClock) -> None:
-    """Until the dispatcher waits on the clock again, and a few turns more (for a lane that should not send)."""
-    await wait_until(lambda: clock.waiting() > 0)
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
 async def test_a_410_pauses_one_destination_which_a_restart_keeps_and_resume_lifts(
     short_dir: Path, receiver: Receiver, tenant_b: Receiver
 ) -> None:
@@ -107,7 +96,7 @@ async def test_a_410_pauses_one_destination_which_a_restart_keeps_and_resume_lif
     db = short_dir / "hookd.db"
     host_a, host_b = f"localhost:{port(a)}", f"localhost:{port(b)}"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         told = heard(daemon)
         assert daemon.admin_url is not None
         acks = await send_lines(short_dir / "s.sock", events(a, b, ["a1", "b1", "a2", "b2", "a3", "b3"]))
@@ -141,7 +130,7 @@ async def test_a_410_pauses_one_destination_which_a_restart_keeps_and_resume_lif
         assert any(f"hook 'shops': its destination {host_a} is paused by the receiver" in r for r in health["reasons"])
 
     clock2 = ManualClock(clock.now())
-    async with daemon_on(cfg, clock2) as daemon:
+    async with running_daemon(cfg, clock=clock2) as daemon:
         told = heard(daemon)
         assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["b4"])))
         await wait_db(db, ROWS.replace("?", f"'{host_b}'"), lambda r: len(r) == 4 and r[3][1] == "delivered")
@@ -176,7 +165,7 @@ async def test_a_failing_destination_opens_its_own_breaker(
     db = short_dir / "hookd.db"
     host_a, host_b = f"localhost:{port(a)}", f"localhost:{port(b)}"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         told = heard(daemon)
         lane = daemon.dispatcher.lanes["shops"]
         assert lane.breaker is None and lane.destinations is not None
@@ -228,7 +217,7 @@ async def test_each_destination_has_its_own_rate_limit(short_dir: Path, receiver
     cfg = shops_config(short_dir, "            rate_limit: 1/min")
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         assert daemon.dispatcher.lanes["shops"].bucket is None
         names = ["a1", "a2", "a3", "b1", "b2", "b3"]
         assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, names)))
@@ -258,7 +247,7 @@ async def test_disable_after_pauses_the_failing_destination_only(
     db = short_dir / "hookd.db"
     host_a, host_b = f"localhost:{port(a)}", f"localhost:{port(b)}"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         told = heard(daemon)
         assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, b, ["a1"])))
         await a.wait_count(1, "/shop")

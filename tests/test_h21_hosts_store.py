@@ -4,44 +4,23 @@ backlog costs a claim nothing, and they come back, due times kept, when it opens
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hookd.events import Event, event_from_object
 from hookd.store.base import PARK_OFFSET_S, HookPause, RoutedEvent
 from hookd.store.sqlite import _CLAIM, SQLiteStore, _claim_due
-from tests.test_h21_order_store import _ops, _plan, query
+from tests.conftest import db_rows
+from tests.store_helpers import ingest_all, order_event, query_plan, vm_work
 
 BACKLOG = 100_000
 DEAD, LIVE = "dead.example:443", "live.example:443"
 
 
-def event(event_id: str) -> Event:
-    return event_from_object({"id": event_id, "type": "order.created", "time": "2026-01-31T12:00:00Z", "data": {}})
-
-
 def to(event_id: str, host: str, *, claim: bool = False) -> RoutedEvent:
     return RoutedEvent(
-        event(event_id), "sock", ("h",), frozenset({"h"}) if claim else frozenset(), destinations={"h": host}
+        order_event(event_id), "sock", ("h",), frozenset({"h"}) if claim else frozenset(), destinations={"h": host}
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "hookd.db", background_checkpoints=False)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-async def ingest(store: SQLiteStore, routed: Sequence[RoutedEvent], now: float = 100.0) -> None:
-    for start in range(0, len(routed), 5000):
-        await store.ingest(routed[start : start + 5000], [], [], now)
 
 
 async def test_a_dead_destinations_backlog_is_parked_out_of_the_claims_range(store: SQLiteStore) -> None:
@@ -51,9 +30,9 @@ async def test_a_dead_destinations_backlog_is_parked_out_of_the_claims_range(sto
     each with its destination, in a few thousand VM instructions (a scan over the parked backlog would
     run millions), its plan a SEARCH on deliveries_due; (4) the backlog is due again at its own time."""
     path = store.path
-    await ingest(store, [to(f"d{i:06d}", DEAD) for i in range(BACKLOG)])
-    await ingest(store, [to(f"l{i:02d}", LIVE) for i in range(10)], now=200.0)
-    plan = _plan(
+    await ingest_all(store, [to(f"d{i:06d}", DEAD) for i in range(BACKLOG)])
+    await ingest_all(store, [to(f"l{i:02d}", LIVE) for i in range(10)], now=200.0)
+    plan = query_plan(
         path,
         "UPDATE deliveries SET next_at = next_at + ?3 WHERE hook = ?1 AND destination = ?2 AND state = 'pending' "
         "AND next_at < ?3",
@@ -65,19 +44,19 @@ async def test_a_dead_destinations_backlog_is_parked_out_of_the_claims_range(sto
     assert await store.pause_destination("h", DEAD, pause) is None
     assert await store.pause_destination("h", DEAD, pause) == pause  # paused already: stands
     assert await store.destination_pauses() == {"h": {DEAD: pause}}
-    assert query(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [(BACKLOG,)]
+    assert db_rows(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", (PARK_OFFSET_S,)) == [(BACKLOG,)]
 
-    claimed, steps = _ops(path, lambda db: _claim_due(db, 300.0, {"h": 10}))
+    claimed, steps = vm_work(path, lambda db: _claim_due(db, 300.0, {"h": 10}))
     assert isinstance(claimed, list)
     assert [(d.event_id, d.destination) for d in claimed] == [(f"l{i:02d}", LIVE) for i in range(10)]
     assert steps < 50, steps  # thousands of instructions
-    claim_plan = _plan(path, _CLAIM, (300.0, "h", 300.0, 10))
+    claim_plan = query_plan(path, _CLAIM, (300.0, "h", 300.0, 10))
     assert any("deliveries_due" in p for p in claim_plan) and all("SCAN" not in p for p in claim_plan), claim_plan
 
     lifted = await store.resume_destinations("h", None, 400.0)
     assert lifted == {DEAD: pause}
     assert await store.destination_pauses() == {}
-    assert query(path, "SELECT min(next_at), max(next_at) FROM deliveries WHERE destination = ?", DEAD) == [
+    assert db_rows(path, "SELECT min(next_at), max(next_at) FROM deliveries WHERE destination = ?", (DEAD,)) == [
         (100.0, 100.0)
     ]
 
@@ -92,11 +71,11 @@ async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longe
     two claimed pending again with their attempt uncounted; (3) the longest due first (one unparked is
     due at its own time), then the rest; (4) a paused destination's stay parked."""
     path = store.path
-    await ingest(store, [to(f"e{i}", DEAD) for i in range(5)])
+    await ingest_all(store, [to(f"e{i}", DEAD) for i in range(5)])
     claimed = await store.claim_due(100.0, {"h": 2})
     assert [d.attempt for d in claimed] == [1, 1]
     assert await store.park("h", DEAD, [d.id for d in claimed], 150.0) == 5
-    rows = query(path, "SELECT event_id, state, attempts, next_at FROM deliveries ORDER BY event_id")
+    rows = db_rows(path, "SELECT event_id, state, attempts, next_at FROM deliveries ORDER BY event_id")
     assert rows == [
         ("e0", "pending", 0, 100.0 + PARK_OFFSET_S),
         ("e1", "pending", 0, 100.0 + PARK_OFFSET_S),
@@ -111,12 +90,12 @@ async def test_parking_gives_back_what_was_claimed_and_unparking_takes_the_longe
     assert await store.unpark("h", DEAD, 200.0) == 4
 
     await store.park("h", DEAD, [probe.id], 250.0)
-    await ingest(store, [to("x0", LIVE)])
+    await ingest_all(store, [to("x0", LIVE)])
     await store.park("h", LIVE, [], 250.0)
     await store.pause_destination("h", DEAD, HookPause(by="receiver", reason="410", at=250.0))
     assert await store.unpark("h", None, 300.0) == 1  # the live host's; the paused one's stay
-    assert query(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [(5,)]
-    plan = _plan(
+    assert db_rows(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", (PARK_OFFSET_S,)) == [(5,)]
+    plan = query_plan(
         path,
         "UPDATE deliveries SET next_at = next_at - ?3 WHERE id IN (SELECT id FROM deliveries WHERE hook = ?1 "
         "AND destination = ?2 AND state = 'pending' AND next_at >= ?3 ORDER BY next_at LIMIT ?4)",
@@ -134,14 +113,14 @@ async def test_a_start_unparks_every_hook_in_one_transaction_and_lifts_pauses_of
     Result: h's unpaused host and g's deliveries (its stored pause lifted, or they would stay parked for
     good) are due again, h's paused one stays parked; one commit for all of it."""
     path = store.path
-    await ingest(store, [to("h-live", LIVE), to("h-dead", DEAD)])
+    await ingest_all(store, [to("h-live", LIVE), to("h-dead", DEAD)])
     await store.ingest(
-        [RoutedEvent(event("g-0"), "sock", ("g",), frozenset(), destinations={"g": DEAD})], [], [], 100.0
+        [RoutedEvent(order_event("g-0"), "sock", ("g",), frozenset(), destinations={"g": DEAD})], [], [], 100.0
     )
     await store.park("h", LIVE, [], 150.0)
     await store.pause_destination("h", DEAD, HookPause(by="receiver", reason="410", at=150.0))
     await store.pause_destination("g", DEAD, HookPause(by="receiver", reason="410", at=150.0))
-    assert query(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [(3,)]
+    assert db_rows(path, "SELECT count(*) FROM deliveries WHERE next_at >= ?", (PARK_OFFSET_S,)) == [(3,)]
 
     transactions = 0
     write = store._write
@@ -154,6 +133,6 @@ async def test_a_start_unparks_every_hook_in_one_transaction_and_lifts_pauses_of
     monkeypatch.setattr(store, "_write", counted)
     assert await store.unpark_at_start(["h"], ["h", "g"], 200.0) == 2
     assert transactions == 1
-    assert query(path, "SELECT event_id FROM deliveries WHERE next_at >= ?", PARK_OFFSET_S) == [("h-dead",)]
+    assert db_rows(path, "SELECT event_id FROM deliveries WHERE next_at >= ?", (PARK_OFFSET_S,)) == [("h-dead",)]
     assert await store.destination_pauses() == {"h": {DEAD: HookPause(by="receiver", reason="410", at=150.0)}}
     assert await store.unpark_at_start(["h"], ["h", "g"], 300.0) == 0  # idempotent

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 HOUR = 3600.0
@@ -33,7 +32,7 @@ async def test_a_retry_due_in_an_hour_goes_when_the_clock_says_so(
     cfg = basic_config(short_dir, receiver, hook)
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         [ack] = await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")])
         assert ack["ok"]
         await wait_db(db, "SELECT state, attempts FROM deliveries", lambda r: r == [("pending", 1)])

@@ -8,7 +8,16 @@ import gc
 from pathlib import Path
 
 from hookd.store.base import DueDelivery
-from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_until, write_config
+from tests.conftest import (
+    Receiver,
+    Reply,
+    daemon_config,
+    db_rows,
+    event_line,
+    running_daemon,
+    send_lines,
+    wait_until,
+)
 
 HOOKS = 1000
 EVENTS = 5
@@ -32,11 +41,9 @@ async def test_a_thousand_hooks_behind_a_slow_receiver_hold_memory_to_the_limits
     hooks = "\n".join(
         f'  - {{name: h{i:04d}, events: ["*"], url: "{receiver.url("/slow")}", concurrency: 2}}' for i in range(HOOKS)
     )
-    config = write_config(
+    config = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         delivery: {{concurrency: {CONCURRENCY}}}
         sources:
           - {{name: app, type: socket, path: {short_dir}/s.sock}}

@@ -25,7 +25,6 @@ from tests.conftest import (
 )
 from tests.manual_clock import ManualClock
 from tests.test_h19_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h20_guard_validate import validate
 from tests.test_serve import basic_config
 
@@ -66,7 +65,7 @@ async def test_a_failing_key_holds_back_only_its_own_deliveries(
     db = short_dir / "hookd.db"
     clock = ManualClock()
     ids = ["a1", "b1", "a2", "b2", "a3", "b3"]
-    async with daemon_on(basic_config(short_dir, receiver, ordered_hook(receiver)), clock):
+    async with running_daemon(basic_config(short_dir, receiver, ordered_hook(receiver)), clock=clock):
         await send_lines(short_dir / "s.sock", [order_event(i, i[0].upper()) for i in ids] + [order_event("n1", None)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(4,)])
         rows = await wait_db(db, "SELECT event_id, state, attempts, ordering_key FROM deliveries WHERE event_id "

@@ -5,27 +5,25 @@ withdrawn) lets the next of its key go."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from hookd.events import Event, event_from_object
 from hookd.store.base import AttemptRecord, DeliveryQuery, DeliveryState, DueDelivery, ReplayItem, RoutedEvent
 from hookd.store.sqlite import _KEY_HEAD, _KEY_NEXT, _KEY_UNFINISHED, SQLiteStore, _claim_due
+from tests.store_helpers import ingest_all, order_event, query_plan, vm_work
 
 BACKLOG = 100_000
 
 
-def event(event_id: str) -> Event:
-    return event_from_object({"id": event_id, "type": "order.created", "time": "2026-01-31T12:00:00Z", "data": {}})
-
-
 def keyed(event_id: str, key: str | None, hook: str = "h", *, claim: bool = False) -> RoutedEvent:
     return RoutedEvent(
-        event(event_id), "sock", (hook,), frozenset({hook}) if claim else frozenset(), {}, {hook: key} if key else None
+        order_event(event_id),
+        "sock",
+        (hook,),
+        frozenset({hook}) if claim else frozenset(),
+        {},
+        {hook: key} if key else None,
     )
 
 
@@ -37,37 +35,12 @@ def record(due: DueDelivery, state: DeliveryState, *, next_at: float | None = No
     )  # fmt: skip
 
 
-def query(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(path)) as db:
-        return db.execute(sql, args).fetchall()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "hookd.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(db_path, background_checkpoints=False)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-async def ingest(store: SQLiteStore, routed: Sequence[RoutedEvent], now: float = 100.0) -> None:
-    for start in range(0, len(routed), 5000):
-        await store.ingest(routed[start : start + 5000], [], [], now)
-
-
 async def test_only_the_oldest_of_a_key_is_due_and_an_ending_lets_the_next_go(store: SQLiteStore) -> None:
     """1. Three events of key A, two of key B, one without a key, for hook h. 2. Claim, fail A's
     head for a retry, deliver B's, claim again; then A's head fails for good, then a withdrawn head.
     Result: the first claim gets A1, B1 and the unkeyed one; a retrying A1 holds A2 back while B2
     goes; A1 failing for good lets A2 go; withdrawing A2 (queued) lets A3 go."""
-    await ingest(store, [keyed("a1", "A"), keyed("b1", "B"), keyed("a2", "A"), keyed("n1", None),
+    await ingest_all(store, [keyed("a1", "A"), keyed("b1", "B"), keyed("a2", "A"), keyed("n1", None),
                          keyed("a3", "A"), keyed("b2", "B")])  # fmt: skip
     first = await store.claim_due(100.0, {"h": 10})
     assert [d.event_id for d in first] == ["a1", "b1", "n1"]
@@ -101,7 +74,7 @@ async def test_ingest_claims_a_keys_head_but_never_one_that_must_wait(store: SQL
 
 async def test_a_recorded_outcome_written_twice_lets_only_one_delivery_of_the_key_go(store: SQLiteStore) -> None:
     """The recorder writes a batch again after a store error: the key's next delivery goes once."""
-    await ingest(store, [keyed(f"e{i}", "A") for i in range(3)])
+    await ingest_all(store, [keyed(f"e{i}", "A") for i in range(3)])
     [head] = await store.claim_due(100.0, {"h": 5})
     await store.record_attempts([record(head, "delivered")])
     await store.record_attempts([record(head, "delivered")])
@@ -111,7 +84,7 @@ async def test_a_recorded_outcome_written_twice_lets_only_one_delivery_of_the_ke
 async def test_replays_go_behind_the_queued_deliveries_of_their_key(store: SQLiteStore) -> None:
     """A replay of key A while A has a delivery queued waits for it; one of key C (nothing queued)
     is due at once."""
-    await ingest(store, [keyed("a1", "A"), keyed("c1", "C")])
+    await ingest_all(store, [keyed("a1", "A"), keyed("c1", "C")])
     [first_a, first_c] = await store.claim_due(100.0, {"h": 5})
     await store.record_attempts([record(first_c, "delivered")])
     ids = await store.replay(
@@ -124,33 +97,10 @@ async def test_replays_go_behind_the_queued_deliveries_of_their_key(store: SQLit
 
 
 async def test_a_hook_that_orders_no_more_lets_its_waiting_deliveries_go(store: SQLiteStore) -> None:
-    await ingest(store, [keyed(f"e{i}", "A") for i in range(4)])
+    await ingest_all(store, [keyed(f"e{i}", "A") for i in range(4)])
     assert await store.unorder(["h"], 200.0) == 3
     assert await store.unorder(["h"], 200.0) == 0
     assert len(await store.claim_due(200.0, {"h": 10})) == 4
-
-
-def _ops(db_path: Path, body: Callable[[sqlite3.Connection], object]) -> tuple[object, int]:
-    """`body`'s result and the SQLite VM instructions it ran (in thousands, roughly), rolled back."""
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    with closing(sqlite3.connect(db_path, isolation_level=None)) as db:
-        db.set_progress_handler(count, 1000)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            return body(db), steps
-        finally:
-            db.execute("ROLLBACK")
-
-
-def _plan(db_path: Path, sql: str, params: tuple[object, ...]) -> list[str]:
-    with closing(sqlite3.connect(db_path)) as db:
-        return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
 
 @pytest.mark.parametrize("shape", ["one-key", "many-keys"])
@@ -162,26 +112,26 @@ async def test_a_large_backlog_is_claimed_by_index_ranges(store: SQLiteStore, db
     a few thousand VM instructions however large the backlog (a scan would run millions), and every
     lookup is a SEARCH on an index, never a SCAN."""
     one = shape == "one-key"
-    await ingest(store, [keyed(f"e{i:06d}", "A" if one else f"k{i}") for i in range(BACKLOG)])
-    await ingest(store, [keyed(f"u{i:04d}", None, "u") for i in range(1000)])
-    claimed, steps = _ops(db_path, lambda db: _claim_due(db, 100.0, {"h": 10, "u": 10}))
+    await ingest_all(store, [keyed(f"e{i:06d}", "A" if one else f"k{i}") for i in range(BACKLOG)])
+    await ingest_all(store, [keyed(f"u{i:04d}", None, "u") for i in range(1000)])
+    claimed, steps = vm_work(db_path, lambda db: _claim_due(db, 100.0, {"h": 10, "u": 10}))
     assert isinstance(claimed, list)
     got = [d.event_id for d in claimed if d.hook == "h"]
     assert got == (["e000000"] if one else [f"e{i:06d}" for i in range(10)])
     assert len([d for d in claimed if d.hook == "u"]) == 10
     assert steps < 50, steps  # thousands of instructions
 
-    ends, steps = _ops(db_path, lambda db: db.execute("SELECT min(next_at) FROM deliveries WHERE state = 'pending' "
+    ends, steps = vm_work(db_path, lambda db: db.execute("SELECT min(next_at) FROM deliveries WHERE state = 'pending' "
                                                       "AND hook IN ('h')").fetchone())  # fmt: skip
     assert ends == (100.0,) and steps < 50, steps  # next_due_at skips the waiting ones (next_at NULL) by index
 
     claim = ("SELECT id FROM deliveries WHERE state = 'pending' AND hook = ? AND next_at <= ? "
              "ORDER BY next_at, id LIMIT ?")  # fmt: skip
     plans = [
-        _plan(db_path, claim, ("h", 100.0, 10)),
-        _plan(db_path, _KEY_HEAD, ("h", "A")),
-        _plan(db_path, _KEY_NEXT, ("h", "A")),
-        _plan(db_path, _KEY_UNFINISHED, ("h", "A")),
+        query_plan(db_path, claim, ("h", 100.0, 10)),
+        query_plan(db_path, _KEY_HEAD, ("h", "A")),
+        query_plan(db_path, _KEY_NEXT, ("h", "A")),
+        query_plan(db_path, _KEY_UNFINISHED, ("h", "A")),
     ]
     for plan in plans:
         assert plan and all("SCAN" not in step for step in plan), plans
@@ -192,12 +142,12 @@ async def test_a_large_backlog_is_claimed_by_index_ranges(store: SQLiteStore, db
 async def test_ending_the_head_of_a_long_key_is_index_work(store: SQLiteStore, db_path: Path) -> None:
     """With 100,000 deliveries of one key queued, recording its head delivered lets the next go in
     a few thousand VM instructions, not a pass over the queue."""
-    await ingest(store, [keyed(f"e{i:06d}", "A") for i in range(BACKLOG)])
+    await ingest_all(store, [keyed(f"e{i:06d}", "A") for i in range(BACKLOG)])
     [head] = await store.claim_due(100.0, {"h": 1})
     from hookd.store.sqlite import _advance_key
 
     await store.record_attempts([dataclasses.replace(record(head, "delivered"), ordered=False)])  # left waiting
-    advanced, steps = _ops(db_path, lambda db: _advance_key(db, "h", "A", 300.0))
+    advanced, steps = vm_work(db_path, lambda db: _advance_key(db, "h", "A", 300.0))
     assert advanced is True and steps < 50, steps
     await store.record_attempts([record(head, "delivered")])  # again, ordered: the next goes
     assert [d.event_id for d in await store.claim_due(300.0, {"h": 5})] == ["e000001"]

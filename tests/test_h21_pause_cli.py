@@ -11,11 +11,20 @@ import orjson
 
 from hookd import client
 from hookd.dispatcher import POLL_INTERVAL_S
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until, write_config
+from tests.cli_helpers import hookd, plain
+from tests.conftest import (
+    Receiver,
+    Reply,
+    db_rows,
+    event_line,
+    new_database,
+    running_daemon,
+    send_lines,
+    socket_config,
+    wait_db,
+    wait_until,
+)
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
-from tests.test_h19_tail_health import daemon_on
 
 # Paused hooks only: hook_state also keeps every hook's last success and failure.
 STATES = "SELECT hook, paused_by, paused_reason FROM hook_state WHERE paused_by IS NOT NULL ORDER BY hook"
@@ -24,25 +33,15 @@ ORDERS = "SELECT event_id, state, attempts FROM deliveries WHERE hook = 'orders'
 
 def pause_config(d: Path, receiver: Receiver, *, orders: str = "", admin: bool = True) -> Path:
     """Hooks orders (concurrency 1, `orders` adds keys) and billing, both taking every event."""
-    return write_config(
+    return socket_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
         hooks:
           - {{name: orders, events: ["*"], url: "{receiver.url("/orders")}", concurrency: 1{orders}}}
           - {{name: billing, events: ["*"], url: "{receiver.url("/billing")}"}}
         {'admin: {listen: "127.0.0.1:0"}' if admin else ""}
         """,
     )
-
-
-async def new_database(db: Path) -> None:
-    store = SQLiteStore(db)
-    await store.open()
-    await store.close()
 
 
 def listed(output: str) -> dict[str, dict[str, object]]:
@@ -115,7 +114,7 @@ async def test_a_paused_hooks_deliveries_wait_through_a_restart_with_attempts_un
     assert (await hookd("hooks", "pause", "orders", "-c", str(cfg))).exit_code == 0
 
     clock = ManualClock()
-    async with daemon_on(cfg, clock):
+    async with running_daemon(cfg, clock=clock):
         acks = await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)])
         assert all(a["ok"] for a in acks)
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'billing' AND state = 'delivered'",
@@ -129,7 +128,7 @@ async def test_a_paused_hooks_deliveries_wait_through_a_restart_with_attempts_un
     assert "audit): its replays wait until `hookd hooks resume billing`" in plain(replayed.output)
     assert (await hookd("hooks", "resume", "billing", "-c", str(cfg))).exit_code == 0
 
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         await wait_until(lambda: daemon.dispatcher.lanes["orders"].paused is not None)
         doc = listed((await hookd("hooks", "list", "-c", str(cfg), "--json")).output)
         assert (doc["orders"]["state"], doc["orders"]["backlog"]) == ("paused", 3)
@@ -158,7 +157,7 @@ async def test_a_pause_while_running_gives_back_what_was_claimed_and_lets_in_fli
     cfg = pause_config(short_dir, receiver)
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         lane = daemon.dispatcher.lanes["orders"]
         acks = await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)])
         assert all(a["ok"] for a in acks)

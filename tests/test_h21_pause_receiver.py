@@ -8,11 +8,10 @@ from pathlib import Path
 
 from hookd import client
 from hookd.config.load import check_config
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
+from tests.cli_helpers import hookd, plain
+from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_cli_history import hookd, plain
 from tests.test_cli_status import hookd_status
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h21_pause_cli import ORDERS, STATES, listed, pause_config
 
 EVENTS = [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)]
@@ -28,7 +27,7 @@ async def test_410_pauses_the_hook_and_resume_delivers_the_backlog(short_dir: Pa
     receiver.on("/orders", Reply(status=410))
     cfg = pause_config(short_dir, receiver)
     db = short_dir / "hookd.db"
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert daemon.admin_url is not None
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", EVENTS))
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'billing' AND state = 'delivered'",
@@ -76,7 +75,7 @@ async def test_on_gone_fail_fails_the_delivery_for_good(short_dir: Path, receive
     receiver.on("/orders", Reply(status=410))
     cfg = pause_config(short_dir, receiver, orders=", on_gone: fail", admin=False)
     db = short_dir / "hookd.db"
-    async with daemon_on(cfg, ManualClock()):
+    async with running_daemon(cfg, clock=ManualClock()):
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", EVENTS))
         rows = await wait_db(db, ORDERS, lambda r: all(state in ("delivered", "failed") for _, state, _ in r))
     assert rows == [("e1", "failed", 1), ("e2", "delivered", 1), ("e3", "delivered", 1)]
@@ -96,7 +95,7 @@ async def test_the_webhook_delivery_disable_header_pauses_on_any_answer(short_di
     )
     cfg = pause_config(short_dir, receiver)
     db = short_dir / "hookd.db"
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert daemon.admin_url is not None
         lane = daemon.dispatcher.lanes["orders"]
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", EVENTS))
@@ -146,7 +145,7 @@ async def test_a_410_to_a_batch_pauses_the_hook_and_the_batch_waits_whole(short_
     receiver.on("/orders", Reply(status=410))
     cfg = pause_config(short_dir, receiver, orders=", batch: {max_events: 3, max_wait: 1h}")
     db = short_dir / "hookd.db"
-    async with daemon_on(cfg, ManualClock()) as daemon:
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
         assert daemon.admin_url is not None
         assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", EVENTS))
         await wait_db(db, ORDERS, lambda r: r == [("e1", "pending", 1), ("e2", "pending", 1), ("e3", "pending", 1)])

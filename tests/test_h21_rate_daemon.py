@@ -17,10 +17,10 @@ from hookd.replay import send_now
 from hookd.router import Router
 from hookd.senders.http import HttpSender
 from hookd.store.sqlite import SQLiteStore
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
+from tests.cli_helpers import plain
+from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_cli_status import hookd_status, plain
-from tests.test_h19_tail_health import daemon_on
+from tests.test_cli_status import hookd_status
 from tests.test_serve import basic_config
 from tests.test_store_queries import routed
 
@@ -55,7 +55,7 @@ async def test_a_backlog_waits_for_tokens_and_goes_as_the_clock_moves(
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hooks), clock) as daemon:
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock) as daemon:
         acks = await send_lines(short_dir / "s.sock", [event_line(id=f"e{i:02}") for i in range(10)])
         assert all(a["ok"] for a in acks)
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(16,)])
@@ -93,7 +93,7 @@ async def test_hooks_of_a_group_share_its_limit(
     cfg = basic_config(short_dir, receiver, hooks, delivery="{rate_limit_groups: {partner: 60/min}}")
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(5)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(6,)])
         await wait_until(lambda: quiet(daemon, clock, "a", "b"))
@@ -124,7 +124,7 @@ async def test_due_retries_go_before_fresh_deliveries(
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hook), clock) as daemon:
+    async with running_daemon(basic_config(short_dir, receiver, hook), clock=clock) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(10)])
         await wait_db(db, "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state",
                       lambda r: r == [("delivered", 5), ("pending", 5)])  # fmt: skip
@@ -166,7 +166,7 @@ async def test_status_shows_the_limit_and_that_deliveries_wait_for_tokens(
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(cfg, clock) as daemon:
+    async with running_daemon(cfg, clock=clock) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(8)])
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", lambda r: r == [(14,)])
         await wait_until(lambda: quiet(daemon, clock, "h"))
@@ -234,7 +234,7 @@ async def test_token_waits_do_not_hide_work_queued_by_another_process(short_dir:
     db = short_dir / "hookd.db"
     clock = ManualClock()
     delivered_h = "SELECT count(*) FROM deliveries WHERE hook = 'h' AND state = 'delivered'"
-    async with daemon_on(basic_config(short_dir, receiver, hooks), clock) as daemon:
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock) as daemon:
         await send_lines(short_dir / "s.sock", [event_line(id=f"o{i:02}") for i in range(40)])
         await wait_db(db, delivered_h, lambda r: r == [(1,)])
         await wait_until(lambda: quiet(daemon, clock, "h") and daemon.dispatcher.lanes["other"].exhausted)
@@ -272,7 +272,7 @@ async def test_a_batched_hook_takes_one_token_per_request(
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hooks), clock) as daemon:
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock) as daemon:
         acks = await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(9)])
         assert all(a["ok"] for a in acks)
         for minute in range(3):

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from hookd.ratelimit import burst_for
 from hookd.units import parse_rate
-from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines
+from tests.conftest import Receiver, db_rows, event_line, running_daemon, send_lines, serving_receiver
 from tests.test_serve import basic_config
 
 EVENTS = 30
@@ -37,15 +36,8 @@ class TimedReceiver(Receiver):
 @pytest.fixture
 async def timed_receiver() -> AsyncIterator[TimedReceiver]:
     rec = TimedReceiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", rec.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    rec.server = server
-    try:
+    async with serving_receiver(rec):
         yield rec
-    finally:
-        await server.close()
 
 
 async def test_a_ten_per_second_limit_holds_at_the_receiver(short_dir: Path, timed_receiver: TimedReceiver) -> None:

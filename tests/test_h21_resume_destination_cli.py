@@ -11,9 +11,8 @@ from pathlib import Path
 import orjson
 
 from hookd.store.base import HookPause
-from hookd.store.sqlite import SQLiteStore
-from tests.conftest import db_rows, write_config
-from tests.test_cli_history import hookd, plain
+from tests.cli_helpers import hookd, plain
+from tests.conftest import db_rows, open_store, socket_config
 
 HOST = "localhost:36053"
 OTHER = "localhost:36054"
@@ -22,34 +21,26 @@ PAUSED = "SELECT destination FROM destination_state WHERE hook = 'shops' ORDER B
 
 def shops_config(d: Path) -> Path:
     """Hook shops (templated host and port) and hook orders (a fixed url)."""
-    return write_config(
+    return socket_config(
         d,
-        f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
-        sources:
-          - {{name: app, type: socket, path: {d}/s.sock}}
+        """
         hooks:
           - name: shops
             events: ["*"]
-            url: "http://{{{{ data.host }}}}:{{{{ data.port }}}}/shop"
+            url: "http://{{ data.host }}:{{ data.port }}/shop"
             allow_hosts: [localhost]
-          - {{name: orders, events: ["*"], url: "http://127.0.0.1:9/orders"}}
+          - {name: orders, events: ["*"], url: "http://127.0.0.1:9/orders"}
         """,
     )
 
 
 async def paused_database(db: Path, *hosts: str, hook_paused: bool = False) -> None:
     """shops' `hosts` paused by the receiver; shops' last success at 1000 and failure at 2000."""
-    store = SQLiteStore(db)
-    await store.open()
-    try:
+    async with open_store(db) as store:
         for host in hosts:
             await store.pause_destination("shops", host, HookPause(by="receiver", reason="410 Gone", at=500.0))
         if hook_paused:
             await store.pause_hook("shops", HookPause(by="operator", reason="maintenance", at=600.0))
-    finally:
-        await store.close()
     with sqlite3.connect(db) as conn:
         conn.execute(
             "INSERT INTO hook_state (hook, last_success_at, last_failure_at, updated_at) "

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Receiver, Reply, db_rows, event_line, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_h19_tail_health import daemon_on
 from tests.test_serve import basic_config
 
 
@@ -33,7 +32,7 @@ async def test_retry_after_holds_the_whole_lane_without_spending_attempts(
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hooks), clock):
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock):
         acks = await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)])
         assert all(a["ok"] for a in acks)
         await wait_db(db, "SELECT count(*) FROM deliveries WHERE hook = 'other' AND state = 'delivered'",
@@ -70,7 +69,7 @@ async def test_retry_after_zero_holds_nothing_but_the_told_delivery_waits_its_ba
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hooks), clock):
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock):
         acks = await send_lines(short_dir / "s.sock", [event_line("order.created", id=f"e{i}") for i in (1, 2, 3)])
         assert all(a["ok"] for a in acks)
         query = "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id"
@@ -97,7 +96,7 @@ async def test_a_hold_is_not_lengthened_by_a_clock_stepped_back(
     )
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hooks), clock):
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock):
         [ack] = await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")])
         assert ack["ok"]
         await wait_db(db, "SELECT event_id, state, attempts FROM deliveries", lambda r: r == [("e1", "pending", 1)])

@@ -12,9 +12,8 @@ import pytest
 from hookd.config.load import load_config
 from hookd.config.model import RetryPolicy
 from hookd.retry import plan_next
-from tests.conftest import Receiver, Reply, event_line, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
-from tests.test_h19_tail_health import daemon_on
 from tests.test_h20_guard_validate import validate
 from tests.test_serve import basic_config
 
@@ -82,7 +81,7 @@ async def test_a_daemon_follows_the_schedule_on_its_clock(
     hook = f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", retry: {{schedule: [1m, 1h], jitter: false}}}}'
     db = short_dir / "hookd.db"
     clock = ManualClock()
-    async with daemon_on(basic_config(short_dir, receiver, hook), clock):
+    async with running_daemon(basic_config(short_dir, receiver, hook), clock=clock):
         await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")])
         await wait_db(db, "SELECT state, attempts FROM deliveries", lambda r: r == [("pending", 1)])
         await wait_until(lambda: clock.waiting() > 0)

@@ -19,14 +19,7 @@ from aiohttp.test_utils import TestServer
 from hookd.redact import REDACTED, is_secret_name, redact_headers, redact_text, redact_url
 from hookd.senders.base import OutboundRequest, Outcome
 from hookd.senders.http import RESPONSE_EXCERPT_BYTES, HttpSender, is_retryable_status
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
+from tests.conftest import Received
 
 
 @dataclass

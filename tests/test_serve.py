@@ -19,21 +19,19 @@ from tests.conftest import (
     FAILSAFE_S,
     Receiver,
     Reply,
+    daemon_config,
     db_rows,
     event_line,
     running_daemon,
     send_lines,
     wait_db,
-    write_config,
 )
 
 
 def basic_config(d: Path, receiver: Receiver, hooks: str, *, extra_source: str = "", delivery: str = "{}") -> Path:
-    return write_config(
+    return daemon_config(
         d,
         f"""
-        version: 1
-        storage: {{path: {d}/hookd.db}}
         delivery: {delivery}
         sources:
           - {{name: app, type: socket, path: {d}/s.sock, max_event_size: 2KB}}
@@ -398,11 +396,9 @@ async def test_oversized_line_spanning_many_reads_is_skipped_not_buffered(short_
 
 
 async def test_tcp_listen_on_loopback_and_socket_mode(short_dir: Path, receiver: Receiver) -> None:
-    cfg = write_config(
+    cfg = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         sources:
           - {{name: app, type: socket, path: {short_dir}/s.sock, mode: "0600", listen: "127.0.0.1:0"}}
         hooks:
@@ -466,11 +462,9 @@ async def test_file_source_through_the_daemon_resumes_after_restart(short_dir: P
     stored as a rejection with file:line, and the checkpoint at the end of the file."""
     log_file = short_dir / "events.jsonl"
     log_file.write_bytes(event_line(id="f1") + b"\n" + b"{broken\n" + event_line(id="f2") + b"\n")
-    cfg = write_config(
+    cfg = daemon_config(
         short_dir,
         f"""
-        version: 1
-        storage: {{path: {short_dir}/hookd.db}}
         sources:
           - {{name: applog, type: file, path: {log_file}, start_at: beginning}}
         hooks:

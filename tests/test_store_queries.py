@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
-
-import pytest
 
 from hookd.events import event_from_object
 from hookd.store.base import (
@@ -20,6 +15,7 @@ from hookd.store.base import (
     RoutedEvent,
 )
 from hookd.store.sqlite import SQLiteStore
+from tests.conftest import db_rows
 
 
 def routed(event_id: str, *hooks: str, etype: str = "order.created") -> RoutedEvent:
@@ -44,21 +40,6 @@ def record(
         state=state,
         next_at=next_at,
     )
-
-
-def query(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(path)) as db:
-        return db.execute(sql, args).fetchall()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "hookd.db", background_checkpoints=False)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def one_of_each_status(store: SQLiteStore) -> dict[str, str]:
@@ -211,6 +192,6 @@ async def test_prune_counts_each_kind_and_keeps_unfinished_work(store: SQLiteSto
 
     assert (counts.deliveries, counts.attempts, counts.events, counts.rejected) == (2, 2, 3, 0)
     assert counts.total == 7
-    left = query(tmp_path / "hookd.db", "SELECT event_id FROM deliveries ORDER BY event_id")
+    left = db_rows(tmp_path / "hookd.db", "SELECT event_id FROM deliveries ORDER BY event_id")
     assert left == [("busy",), ("new",), ("pend",), ("retry",)]
     assert (await store.prune_counts(1000.0)).total == 0
