@@ -19,7 +19,7 @@ import logging
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
@@ -200,6 +200,7 @@ class Dispatcher:
         order = list(self.lanes.values())
         for i, lane in enumerate(order):
             lane.turns = tuple(order[i + 1 :] + order[: i + 1])
+        self._grants = 0  # tokens a group's bucket handed out so far (Lane.served orders their turns)
         self._rated = self._rate_limits(hooks)  # the lanes with a token bucket: only they pay for it
         self._stops = LaneStops(context, on_event=lambda kind, hook, reason: self.on_lane_event(kind, hook, reason))
         self._tasks: set[asyncio.Task[None]] = set()  # each runs deliveries one after another
@@ -236,7 +237,14 @@ class Dispatcher:
             if key not in buckets:
                 buckets[key] = TokenBucket(rate, self.clock)
             self.lanes[h.name].bucket = buckets[key]
-        return tuple(lane for lane in self.lanes.values() if lane.bucket is not None)
+        rated = tuple(lane for lane in self.lanes.values() if lane.bucket is not None)
+        # A group's lanes, by their shared bucket: its tokens are handed out in turns (_share_tokens).
+        sharing: dict[int, list[Lane]] = {}
+        for lane in rated:
+            sharing.setdefault(id(lane.bucket), []).append(lane)
+        self._groups = tuple(tuple(lanes) for lanes in sharing.values() if len(lanes) > 1)
+        self._grouped = frozenset(lane.name for lanes in self._groups for lane in lanes)
+        return rated
 
     def wake(self) -> None:
         """New deliveries may be due for any hook (a replay queued some, say)."""
@@ -260,6 +268,8 @@ class Dispatcher:
         lane = self.lanes.get(hook)
         if self._stopping or lane is None or not lane.exhausted or lane.batch is not None:
             return 0  # a batched hook's deliveries wait in the store for their batch to form
+        if lane.name in self._grouped:
+            return 0  # a group's tokens go to its hooks in turns, at the round (_share_tokens)
         k = max(0, min(n, lane.room(), self._claim_room()))
         if lane.bucket is not None:
             k = lane.bucket.take(k)  # no more than room() said: nothing else ran in between
@@ -349,17 +359,40 @@ class Dispatcher:
                 if free <= 0:
                     break
         if self._rated:
-            # Each claim takes its tokens now, before its attempt is counted; in the rotated order, so
-            # that lanes sharing a group's bucket take turns at its tokens.
+            # Each claim takes its tokens now, before its attempt is counted.
             for lane in lanes:
                 asked = limits.get(lane.name)
-                if asked and lane.bucket is not None:
+                if asked and lane.bucket is not None and lane.name not in self._grouped:
                     taken = lane.bucket.take(asked)
                     if taken:
                         limits[lane.name] = taken
                     else:
                         del limits[lane.name]
+            for group in self._groups:
+                self._share_tokens(group, limits)
         return limits
+
+    def _share_tokens(self, group: Sequence[Lane], limits: dict[str, int]) -> None:
+        """Hand out the tokens of a rate_limit_group's bucket to its lanes that asked (in `limits`), one
+        at a time in turns, the lane served longest ago first: a hook with a long backlog must not take
+        every token while the group's other hooks wait for it to drain."""
+        asking = deque(sorted((lane for lane in group if limits.get(lane.name)), key=lambda lane: lane.served))
+        granted: Counter[str] = Counter()
+        bucket = group[0].bucket
+        assert bucket is not None
+        while asking and bucket.take(1):
+            lane = asking.popleft()
+            granted[lane.name] += 1
+            self._grants += 1
+            lane.served = self._grants
+            if granted[lane.name] < limits[lane.name]:
+                asking.append(lane)
+        for lane in group:
+            if lane.name in limits:
+                if granted[lane.name]:
+                    limits[lane.name] = granted[lane.name]
+                else:
+                    del limits[lane.name]
 
     async def run(self, *, drain: bool = False) -> None:
         """Deliver until `stop()` (or, with drain=True, until nothing is due or in flight).

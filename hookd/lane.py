@@ -29,7 +29,7 @@ class Lane:
 
     __slots__ = (
         "batch", "batch_at", "breaker", "bucket", "destinations", "exhausted", "held_until", "in_flight", "limit",
-        "name", "paused", "ready", "reserved", "retry_at", "slots", "stopped", "turns",
+        "name", "paused", "ready", "reserved", "retry_at", "served", "slots", "stopped", "turns",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int) -> None:
@@ -60,6 +60,9 @@ class Lane:
         # attempt schedules a retry, before the recorder stores it: a retry due within that moment
         # (a delay of ~0) may find no stored retry and lose its place, never its delivery.
         self.retry_at = 0.0
+        # A rate_limit_group's lane: when it last got one of the group's tokens (a count of the tokens
+        # the group handed out); the one served longest ago is asked first.
+        self.served = 0
         # A hook with `batch:`: its units are batches (DueBatch, one slot each), claimed through its
         # Batcher, never one by one nor early at ingest. None for the others, who pay nothing more.
         self.batch: Batcher | None = None

@@ -291,3 +291,28 @@ async def test_a_batched_hook_takes_one_token_per_request(
         ["e6", "e7", "e8"],
     ]
     assert attempts(db, "h") == [("delivered", 1)] * 9
+
+
+async def test_hooks_of_a_group_take_turns_at_its_tokens(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hooks a and b in rate_limit_group partner (60/min: burst 6), each with a backlog of 20.
+    2. The clock moves a second at a time until 20 requests went.
+    Result: the group's tokens went to both hooks in turn, not to one until its backlog was empty:
+    of the 20 requests, each hook got 10, give or take one."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", HOUR)
+    hooks = (
+        f'  - {{name: a, events: ["*"], url: "{receiver.url("/a")}", rate_limit_group: partner}}\n'
+        f'          - {{name: b, events: ["*"], url: "{receiver.url("/b")}", rate_limit_group: partner}}'
+    )
+    cfg = basic_config(short_dir, receiver, hooks, delivery="{rate_limit_groups: {partner: 60/min}}")
+    clock = ManualClock()
+    async with running_daemon(cfg, clock=clock) as daemon:
+        await send_lines(short_dir / "s.sock", [event_line(id=f"e{i:02}") for i in range(20)])
+        await wait_until(lambda: len(receiver.requests) == 6 and quiet(daemon, clock, "a", "b"))
+        while len(receiver.requests) < 20:
+            sent = len(receiver.requests)
+            clock.advance(1.0)
+            await wait_until(lambda: len(receiver.requests) > sent and quiet(daemon, clock, "a", "b"))
+        paths = [r.path for r in receiver.requests]
+    assert abs(paths.count("/a") - paths.count("/b")) <= 2, " ".join(paths)
