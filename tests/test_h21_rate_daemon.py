@@ -313,6 +313,6 @@ async def test_hooks_of_a_group_take_turns_at_its_tokens(
         while len(receiver.requests) < 20:
             sent = len(receiver.requests)
             clock.advance(1.0)
-            await wait_until(lambda: len(receiver.requests) > sent and quiet(daemon, clock, "a", "b"))
+            await wait_until(lambda n=sent: len(receiver.requests) > n and quiet(daemon, clock, "a", "b"))
         paths = [r.path for r in receiver.requests]
     assert abs(paths.count("/a") - paths.count("/b")) <= 2, " ".join(paths)
