@@ -92,7 +92,8 @@ class Batcher:
         lower limit a split set), or
         when one more payload would take its array past max_size (a payload larger than max_size goes
         alone). The last, still open, goes too when it is full, when its oldest has waited max_wait
-        since it was stored, or with `flush` (a command that drains does not wait)."""
+        since it was stored, when it holds a delivery sent before (split off a batch the receiver
+        found too large), or with `flush` (a command that drains does not wait)."""
         config = self.config
         max_events = self.max_events
         rendered: dict[str, bytes | RequestRenderError] = {}
@@ -100,6 +101,9 @@ class Batcher:
         singles: list[DueDelivery] = []
         group: list[DueDelivery] = []
         opened_at = 0.0  # when the open group's oldest was stored
+        # The open group holds a delivery sent before (split off a batch answered 413): it does not wait
+        # for max_wait again, it goes with what is due now.
+        resent = False
         size = _BRACKETS
         for d, created_at in zip(candidates.due, candidates.created_at, strict=True):
             item = self._rendered.get(d.id)
@@ -115,15 +119,16 @@ class Batcher:
             added = len(item) + (1 if group else 0)
             if group and (len(group) >= max_events or size + added > config.max_size):
                 groups.append(group)
-                group, size, added = [], _BRACKETS, len(item)
+                group, size, added, resent = [], _BRACKETS, len(item), False
             if not group or created_at < opened_at:
                 opened_at = created_at
+            resent = resent or d.attempt > 0
             group.append(d)
             size += added
         wait_until: float | None = None
         if group:
             full = len(group) >= max_events or size + _LEAST_ADDED > config.max_size
-            if flush or full or opened_at + config.max_wait_s <= now:
+            if flush or full or resent or opened_at + config.max_wait_s <= now:
                 groups.append(group)
             else:
                 wait_until = opened_at + config.max_wait_s

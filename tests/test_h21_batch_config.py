@@ -3,6 +3,7 @@ Batcher forms batches (pure, on the time it is given)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -111,6 +112,22 @@ def test_form_closes_at_max_events_and_max_size_and_waits_for_max_wait(tmp_path:
     assert [[d.id for d in g] for g in formed.batches] == [["d0"]] and formed.wait_until is None
     formed = b.form(candidates(four[3:], [103.0]), now=104.0, units=10, flush=True)  # replay --wait
     assert len(formed.batches) == 1
+
+
+def test_a_delivery_split_off_a_batch_does_not_wait_out_max_wait_again(tmp_path: Path) -> None:
+    """Five deliveries stored at 100 filled a batch at once; the receiver answered 413 and the split
+    halved max_events to 2. At 100.5 the five are candidates again, each sent once (attempt 1): two
+    batches of two and the last one alone all go now, none waiting until 105 for company."""
+    b = batcher(tmp_path, "{max_events: 5, max_wait: 5s}")
+    b.split(5)
+    five = candidates([b'{"n":%d}' % i for i in range(5)], [100.0] * 5)
+    resent = dataclasses.replace(five, due=tuple(dataclasses.replace(d, attempt=1) for d in five.due))
+    formed = b.form(resent, now=100.5, units=10)
+    assert [[d.id for d in g] for g in formed.batches] == [["d0", "d1"], ["d2", "d3"], ["d4"]]
+    assert formed.wait_until is None
+    formed = b.form(five, now=100.5, units=10)  # never sent: the last waits out max_wait as always
+    assert [[d.id for d in g] for g in formed.batches] == [["d0", "d1"], ["d2", "d3"]]
+    assert formed.wait_until == 105.0
 
 
 def test_form_sends_a_payload_larger_than_max_size_alone_and_keeps_to_the_units(tmp_path: Path) -> None:
