@@ -73,7 +73,7 @@ class DestinationGates(LaneKeeper):
                 self.to_park.append((lane, d))
                 continue
             if dest.breaker is not None and dest.breaker.state == "half_open":
-                dest.probing = True
+                dest.probe = d.id
             lane.ready.append(d)
 
     def _destination_of(self, d: DueDelivery) -> str | None:
@@ -159,7 +159,7 @@ class DestinationGates(LaneKeeper):
                 if at is None and breaker is not None and breaker.state == "open":
                     if breaker.tick(now) is not None:
                         self._breaker_changed(lane, dest, "half_open")
-                        dest.probing = False
+                        dest.probe = None
                         await self.unpark(lane, dest, 1)
                     else:
                         at = breaker.retry_at
@@ -167,7 +167,11 @@ class DestinationGates(LaneKeeper):
                     if dest.bucket is None:
                         await self.unpark(lane, dest)
                     elif (tokens := dest.bucket.available()) > 0:
-                        await self.unpark(lane, dest, tokens)
+                        # Unparking takes no token (the claim does): no more than the lane can claim now,
+                        # or while its slots are full each round would unpark the tokens' worth again
+                        # until the whole backlog was back in the claims' range.
+                        if (n := min(tokens, lane.room())) > 0:
+                            await self.unpark(lane, dest, n)
                     else:
                         at = dest.bucket.next_token_at()
                 elif at is None and not dest.parked and (breaker is None or breaker.is_closed):
@@ -176,6 +180,11 @@ class DestinationGates(LaneKeeper):
                     next_at = at
         return next_at
 
+    def ended(self, dest: Destination, delivery_id: str) -> None:
+        """An attempt of `dest` ended, whatever its outcome: if it was the probe, none is out now."""
+        if dest.probe == delivery_id:
+            dest.probe = None
+
     async def saw(self, lane: Lane, dest: Destination, outcome: Outcome) -> None:
         """`_breaker_saw` for one destination: its breaker, and disable_after pausing it only."""
         breaker = dest.breaker
@@ -183,20 +192,19 @@ class DestinationGates(LaneKeeper):
             return
         now = self.clock.now()
         if outcome.retryable:
-            change = breaker.failed(now, outcome.error)
+            change: BreakerChange | None = breaker.failed(now, outcome.error)
         elif outcome.ok or outcome.status is not None:
             change = breaker.succeeded(now)
         else:
-            return
-        dest.probing = False
+            change = None  # never reached the receiver (a render error, a refused address): no verdict
         if change is not None:
             self._breaker_changed(lane, dest, change)
             if change in ("opened", "reopened"):
                 await self.close(lane, dest)
             elif change == "closed" and dest.paused is None:
                 await self.unpark(lane, dest)
-        elif breaker.state == "half_open":
-            await self.unpark(lane, dest, 1)  # the probe got no verdict (a final 4xx closes; see Breaker)
+        elif breaker.state == "half_open" and dest.probe is None and dest.paused is None:
+            await self.unpark(lane, dest, 1)  # the probe got no verdict: the next one probes
         if outcome.retryable and dest.paused is None and breaker.failing_too_long(now):
             assert breaker.policy.disable_after_s is not None and breaker.failing_since is not None
             reason = (
@@ -282,7 +290,7 @@ class DestinationGates(LaneKeeper):
                 self._event("hook.resumed", lane.name, "resumed with hookd hooks resume", dest.host)
                 breaker = dest.breaker
                 if breaker is not None and (change := breaker.resumed(now)) is not None:
-                    dest.probing = False
+                    dest.probe = None
                     self._breaker_changed(lane, dest, change)  # an open one probes at once
                 await self.unpark(lane, dest, None if breaker is None or breaker.is_closed else 1)
 

@@ -30,7 +30,7 @@ MAX_DESTINATIONS = 10_000
 class Destination:
     """One destination host's gates."""
 
-    __slots__ = ("breaker", "bucket", "held_until", "host", "parked", "paused", "probing")
+    __slots__ = ("breaker", "bucket", "held_until", "host", "parked", "paused", "probe")
 
     def __init__(self, host: str, bucket: TokenBucket | None, breaker: Breaker | None) -> None:
         self.host = host
@@ -40,7 +40,10 @@ class Destination:
         self.held_until = 0.0  # a Retry-After's end (Clock time; 0: not held)
         # Its pending deliveries were parked and some may still be: unparked as its gate opens.
         self.parked = False
-        self.probing = False  # half-open: the one probe is out
+        # Half-open: the id of the one delivery out to probe, admitted and not yet ended or given back
+        # (None: none is). By id, so that whichever way it leaves (an answer, no verdict, a receiver's
+        # stop, taken back unsent) ends it, and the next one may probe.
+        self.probe: str | None = None
 
     def closed(self, now: float) -> bool:
         """Whether none of its deliveries may be sent now (before a token is taken)."""
@@ -49,7 +52,7 @@ class Destination:
         breaker = self.breaker
         if breaker is None or breaker.state == "closed":
             return False
-        return breaker.state == "open" or self.probing
+        return breaker.state == "open" or self.probe is not None
 
     @property
     def idle(self) -> bool:

@@ -901,6 +901,8 @@ class Dispatcher:
             )
             state = plan.state
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at, split=split)
+        if dest is not None and gates is not None:
+            gates.ended(dest, d.id)  # a probe ends with its attempt, however that went
         if stop_reason is not None:
             stop = HookPause(by="receiver", reason=stop_reason, at=self.clock.now())
             if dest is None or gates is None:

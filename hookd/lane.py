@@ -129,9 +129,13 @@ class Lane:
             self.bucket.give_back(len(unsent))
             self.retry_at = min(self.retry_at, now)  # retries among them are due at once
         if self.destinations is not None:
-            for d in unsent:  # so do the tokens of their destinations' buckets
-                if d.destination is not None and (bucket := self.destinations.get(d.destination).bucket):
-                    bucket.give_back(1)
+            for d in unsent:  # so do the tokens of their destinations' buckets, and a probe's place
+                if d.destination is not None:
+                    dest = self.destinations.get(d.destination)
+                    if dest.bucket is not None:
+                        dest.bucket.give_back(1)
+                    if dest.probe == d.id:
+                        dest.probe = None
         return unsent
 
     def take_back_destination(self, dest: Destination) -> list[DueDelivery]:
@@ -141,6 +145,8 @@ class Lane:
             self.ready = deque(d for d in self.ready if d.destination != dest.host)
             if dest.bucket is not None:
                 dest.bucket.give_back(len(unsent))
+            if dest.probe is not None and any(d.id == dest.probe for d in unsent):
+                dest.probe = None
         return unsent
 
 

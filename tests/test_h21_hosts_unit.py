@@ -26,7 +26,7 @@ def test_each_host_has_its_own_bucket_and_breaker_and_closes_for_its_own_reasons
     assert a.closed(clock.now()) and not b.closed(clock.now())
     clock.advance(30.0)
     assert a.breaker.tick(clock.now()) == "half_open" and not a.closed(clock.now())
-    a.probing = True
+    a.probe = "d1"
     assert a.closed(clock.now())  # one probe at a time
     b.paused = HookPause(by="receiver", reason="410", at=clock.now())
     assert b.closed(clock.now())
