@@ -83,7 +83,7 @@ class DestinationGates(LaneKeeper):
             return None
         try:
             envelope = orjson.loads(d.body)
-            return hook.url.destination(envelope if isinstance(envelope, dict) else {})
+            return hook.url.destination(envelope if isinstance(envelope, dict) else {}, hook.redactor.text)
         except Exception:
             return None
 

@@ -222,10 +222,10 @@ class Router:
         for name in matched:
             if name not in self.templated:
                 continue
-            url = self.by_name[name].url
-            assert url is not None
+            hook = self.by_name[name]
+            assert hook.url is not None
             try:
-                out[name] = url.destination(event.envelope)
+                out[name] = hook.url.destination(event.envelope, hook.redactor.text)
             except Exception:  # the render error is the attempt's to report, with its reason
                 continue
         return out or None

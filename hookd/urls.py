@@ -12,7 +12,7 @@ the destination guard's business (hookd.senders.guard), not this module's.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -268,12 +268,26 @@ class UrlTemplate:
         out.append(self.fragment)
         return "".join(out)
 
-    def destination(self, event: Mapping[str, object]) -> str:
+    def destination(self, event: Mapping[str, object], hide: Callable[[str], str] | None = None) -> str:
         """The host (and port, when templated) this event's request goes to: what a hook with a templated
-        host keeps its rate limit, breaker and receiver's pause by. Raises as `render`."""
-        return self._host(event)
+        host keeps its rate limit, breaker and receiver's pause by. Raises as `render`.
+
+        `hide` shows a config secret as its reference (Redactor.text): the destination is stored, logged,
+        listed and told to alert hooks, so a `${VAR}` in the url's host must not be in it. One written in
+        capitals is found in the name as written (the host is lower case)."""
+        name, host, port = self._parts(event)
+        if hide is not None and (hidden := hide(name)) != name:
+            host = _lower_outside_references(hidden).removesuffix(".")
+        elif hide is not None:
+            host = hide(host)
+        return host if port is None else f"{host}:{port}"
 
     def _host(self, event: Mapping[str, object]) -> str:
+        _, host, port = self._parts(event)
+        return host if port is None else f"{host}:{port}"
+
+    def _parts(self, event: Mapping[str, object]) -> tuple[str, str, int | None]:
+        """The host name as rendered, checked and in lower case, and the port when templated."""
         name = "".join(p if isinstance(p, str) else p.value(event) for p in self.host)
         # One trailing dot (a fully qualified name, as a DNS zone writes it) names the same host: dropped,
         # so that `acme.shop.example.` is sent to, matched against allow_hosts and gated (rate limit,
@@ -290,11 +304,18 @@ class UrlTemplate:
                 f"sends only to the hosts it lists: add it to {ALLOW_HOSTS} if it should get this hook's requests"
             )
         if self.port is None:
-            return host
+            return name, host, None
         port = "".join(p if isinstance(p, str) else p.value(event) for p in self.port)
         if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
             raise UrlRenderError(f"the port {_shown(port)} is not a number from 1 to 65535")
-        return f"{host}:{int(port)}"
+        return name, host, int(port)
+
+
+_REFERENCE = re.compile(r"(\$\{[^}]*\})")
+
+
+def _lower_outside_references(text: str) -> str:
+    return "".join(part if _REFERENCE.fullmatch(part) else part.lower() for part in _REFERENCE.split(text))
 
 
 def _encoded(part: _Part, event: Mapping[str, object]) -> str:

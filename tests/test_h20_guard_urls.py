@@ -159,3 +159,18 @@ def test_templates_that_could_move_the_request_do_not_compile(url: str, problem:
     with pytest.raises(UrlTemplateError) as caught:
         compile_url(url)
     assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+def test_a_destination_shows_a_config_secret_in_its_host_as_its_reference() -> None:
+    """The destination a templated-host hook gates by is stored, listed and told to alert hooks: a
+    `${VAR}` value in the host appears as its reference, also when written in capitals (the host itself
+    is lower case), and the key stays one per host."""
+    url = compile_url("https://{{ data.t }}.Zone-S3cret.example:{{ data.p }}/x", allow_hosts=["*.zone-s3cret.example"])
+
+    def hide(text: str) -> str:
+        return text.replace("Zone-S3cret", "${ZONE}")
+
+    event = {"data": {"t": "ACME", "p": 8443}}
+    assert url.destination(event, hide) == "acme.${ZONE}.example:8443"
+    assert url.destination(event, lambda text: text.replace("zone-s3cret", "${ZONE}")) == "acme.${ZONE}.example:8443"
+    assert url.destination(event) == "acme.zone-s3cret.example:8443"  # (no secrets known)

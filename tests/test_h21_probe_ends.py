@@ -28,6 +28,7 @@ from tests.conftest import (
     running_daemon,
     send_lines,
     serving_receiver,
+    socket_config,
     wait_db,
     wait_until,
 )
@@ -163,3 +164,42 @@ async def test_a_rate_limited_destination_unparks_no_more_than_its_lane_can_clai
         release.set()
         clock.advance(60.0)
         await a.wait_count(12, "/shop")
+
+
+async def test_a_secret_in_a_templated_host_stays_out_of_the_destination(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hook shops with url `http://${ZONE}:{{ data.port }}/shop` (ZONE set in the environment, a
+    config secret like any `${VAR}`), allow_hosts [${ZONE}]; the receiver answers 410. 2. One event.
+    Result: the destination the 410 pauses is kept, stored, told to alert hooks and listed as
+    `${ZONE}:PORT`: the value of ZONE is in none of them (it is in the request hookd sends, as it must)."""
+    monkeypatch.setenv("ZONE", "localhost")
+    a = receiver
+    a.on("/shop", Reply(status=410))
+    cfg = socket_config(
+        short_dir,
+        """
+        hooks:
+          - name: shops
+            events: ["*"]
+            url: "http://${ZONE}:{{ data.port }}/shop"
+            allow_hosts: ["${ZONE}"]
+            allow_destinations: [127.0.0.0/8]
+        admin: {listen: "127.0.0.1:0"}
+        """,
+    )
+    db = short_dir / "hookd.db"
+    shown = f"${{ZONE}}:{port(a)}"
+    clock = ManualClock()
+    async with running_daemon(cfg, clock=clock) as daemon:
+        told: list[tuple[str, str, str, str]] = []
+        daemon.dispatcher.on_destination_event = lambda kind, hook, reason, host: told.append(
+            (kind, hook, reason, host)
+        )
+        line = event_line("order.created", id="e1", data={"port": port(a)})
+        assert (await send_lines(short_dir / "s.sock", [line]))[0]["ok"]
+        await wait_db(db, "SELECT destination FROM destination_state", lambda r: r == [(shown,)])
+        assert told and all(host == shown for _, _, _, host in told)
+        listing = await hookd("hooks", "list", "-c", str(cfg), "--json")
+    assert db_rows(db, "SELECT DISTINCT destination FROM deliveries") == [(shown,)]
+    assert shown in listing.output and "localhost" not in listing.output
