@@ -112,7 +112,11 @@ class Daemon:
                         {"deliveries": recovered})
             )  # fmt: skip
         # Breakers start closed: the state a former run stored (for `hookd hooks list`) is gone with it.
-        await self.store.clear_breakers(self.clock.now())
+        # An alert hook heard it open: it hears it closed, or it would show the hook failing for good.
+        configured = {h.name for h in self.settings.hooks}
+        for hook in await self.store.clear_breakers(self.clock.now()):
+            if hook in configured:
+                self.alerts.lane_changed("breaker.closed", hook, "hookd restarted; a circuit breaker starts closed")
         # Deliveries that wait for their ordering key, of a hook that has none now: nothing would let them go.
         unordered = await self.store.unorder([h.name for h in self.settings.hooks if h.ordering_key is None],
                                              self.clock.now())  # fmt: skip

@@ -683,12 +683,18 @@ class Dispatcher:
             state = states.get(name)
             pause = state.pause if state is not None else None
             if pause == lane.paused:
+                if restoring and not self._draining and state is not None and not state.resume_announced:
+                    # `hookd hooks resume` while no daemon ran: told now, as a pause made then is.
+                    self._stops.resumed(lane, "resumed with hookd hooks resume while hookd was stopped")
+                    await self.store.mark_resume_announced(name)
                 continue
             if pause is None:
                 self._stops.resumed(lane)
+                if not self._draining and state is not None and not state.resume_announced:
+                    await self.store.mark_resume_announced(name)
             else:
                 unsent = self._stops.paused(lane, pause, announce=not restoring or not pause.announced)
-                if not pause.announced:
+                if not pause.announced and not self._draining:  # (a command tells no alert hook)
                     await self.store.mark_pause_announced(name, pause.at)
                 if unsent:
                     await self._release(unsent)

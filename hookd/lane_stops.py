@@ -103,7 +103,7 @@ class LaneStops(LaneKeeper):
         self._wake()
         return unsent
 
-    def resumed(self, lane: Lane) -> None:
+    def resumed(self, lane: Lane, reason: str = "resumed with hookd hooks resume") -> None:
         lane.paused = None
         if lane.breaker is not None:
             change = lane.breaker.resumed(self.clock.now())
@@ -113,7 +113,7 @@ class LaneStops(LaneKeeper):
         lane.restate()
         lane.exhausted = False
         log.info(LogLine("hook resumed: its waiting deliveries are sent", {"hook": lane.name}))
-        self._event("hook.resumed", lane.name, "resumed with hookd hooks resume")
+        self._event("hook.resumed", lane.name, reason)
         self._wake()
 
     async def saw(self, lane: Lane, breaker: Breaker, outcome: Outcome) -> None:

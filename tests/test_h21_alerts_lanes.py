@@ -100,3 +100,47 @@ async def test_the_breaker_opening_is_an_alert(short_dir: Path, receiver: Receiv
     [(kind, hook, reason)] = alerts_at(receiver)
     assert (kind, hook) == ("hookd.breaker.opened", "h")
     assert isinstance(reason, str) and "503" in reason
+
+
+async def test_a_resume_made_while_stopped_is_raised_at_start_once(short_dir: Path, receiver: Receiver) -> None:
+    """1. h's receiver answers 410: h is paused (ops hears it). 2. The daemon stops; `hookd hooks resume
+    h`. 3. A daemon starts. 4. It stops and another starts.
+    Result: (3) ops gets hookd.hook.resumed about h, saying it was resumed while hookd was stopped, and
+    e1 is delivered; (4) no second alert: the resume is marked told."""
+    receiver.on("/h", Reply(status=410))
+    cfg = alerting_config(short_dir, receiver)
+    db = short_dir / "hookd.db"
+    async with running_daemon(cfg, clock=ManualClock()):
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
+        await receiver.wait_count(1, "/ops")
+    assert (await hookd("hooks", "resume", "h", "-c", str(cfg))).exit_code == 0
+    async with running_daemon(cfg, clock=ManualClock()):
+        await receiver.wait_count(2, "/ops")
+        await receiver.wait_count(2, "/h")
+    assert alerts_at(receiver)[1] == (
+        "hookd.hook.resumed",
+        "h",
+        "resumed with hookd hooks resume while hookd was stopped",
+    )
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
+        await wait_until(lambda: daemon.dispatcher._states_read)
+    assert len(receiver.at("/ops")) == 2
+    assert db_rows(db, "SELECT pause_announced FROM hook_state WHERE hook = 'h'") == [(1,)]
+
+
+async def test_a_breaker_open_at_a_stop_is_told_closed_at_the_next_start(short_dir: Path, receiver: Receiver) -> None:
+    """1. h has breaker {failures: 2, cooldown: 30s}; its receiver answers 503: the breaker opens (ops
+    hears it). 2. The daemon stops; another starts (breakers start closed).
+    Result: ops hears hookd.breaker.closed about h, saying hookd restarted, so an alert hook does not go
+    on showing it open."""
+    receiver.default["/h"] = Reply(status=503)
+    cfg = alerting_config(
+        short_dir, receiver, ", retry: {schedule: [1s, 1s], jitter: false}, breaker: {failures: 2, cooldown: 30s}"
+    )
+    async with running_daemon(cfg, clock=ManualClock()):
+        events = [event_line("order.created", id=f"e{i}") for i in (1, 2)]
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", events))
+        await receiver.wait_count(1, "/ops")
+    async with running_daemon(cfg, clock=ManualClock()):
+        await receiver.wait_count(2, "/ops")
+    assert alerts_at(receiver)[1] == ("hookd.breaker.closed", "h", "hookd restarted; a circuit breaker starts closed")

@@ -344,6 +344,9 @@ class HookState:
     # When its last successful and last failed attempt ended (written with each batch of outcomes).
     last_success_at: float | None = None
     last_failure_at: float | None = None
+    # False: resumed by `hookd hooks resume` and hookd.hook.resumed not raised yet (a daemon was stopped
+    # then): the daemon raises it when it reads the state, at its next start too.
+    resume_announced: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -520,12 +523,17 @@ class Store(Protocol):
         """Lift `hook`'s pause. Returns the pause lifted, or None when it was not paused. Idempotent."""
         ...
 
+    async def mark_resume_announced(self, hook: str) -> None:
+        """Note that hookd.hook.resumed was raised for `hook`'s resume (while it is not paused). Idempotent."""
+        ...
+
     async def set_breaker(self, hook: str, breaker: BreakerRecord | None, now: float) -> None:
         """Store `hook`'s breaker state (None: closed). Idempotent."""
         ...
 
-    async def clear_breakers(self, now: float) -> None:
-        """Forget every stored breaker state (a daemon starts with closed breakers). Idempotent."""
+    async def clear_breakers(self, now: float) -> list[str]:
+        """Forget every stored breaker state (a daemon starts with closed breakers). Returns the hooks
+        whose breaker was stored open or half-open. Idempotent."""
         ...
 
     async def destination_pauses(self) -> dict[str, dict[str, HookPause]]:

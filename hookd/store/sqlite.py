@@ -536,11 +536,14 @@ class SQLiteStore:
     async def resume_hook(self, hook: str, now: float) -> HookPause | None:
         return await self._write(hook_state.resume_hook, hook, now)
 
+    async def mark_resume_announced(self, hook: str) -> None:
+        await self._write(hook_state.mark_resume_announced, hook)
+
     async def set_breaker(self, hook: str, breaker: BreakerRecord | None, now: float) -> None:
         await self._write(hook_state.set_breaker, hook, breaker, now)
 
-    async def clear_breakers(self, now: float) -> None:
-        await self._write(hook_state.clear_breakers, now)
+    async def clear_breakers(self, now: float) -> list[str]:
+        return await self._write(hook_state.clear_breakers, now)
 
     # -- destinations of hooks with a templated url host (hookd/store/sqlite_destinations.py) --------
 

@@ -32,7 +32,13 @@ def hook_states(db: sqlite3.Connection) -> dict[str, HookState]:
             else None
         )
         out[row[0]] = HookState(
-            hook=row[0], pause=pause, breaker=breaker, last_success_at=row[9], last_failure_at=row[10]
+            hook=row[0],
+            pause=pause,
+            breaker=breaker,
+            last_success_at=row[9],
+            last_failure_at=row[10],
+            # Unpaused, pause_announced tells whether its resume was told (hookd hooks resume stores 0).
+            resume_announced=pause is not None or bool(row[8]),
         )
     return out
 
@@ -101,8 +107,8 @@ def resume_hook(db: sqlite3.Connection, hook: str, now: float) -> HookPause | No
     before = _paused(db, hook)
     if before is not None:
         db.execute(
-            "UPDATE hook_state SET paused_by = NULL, paused_reason = NULL, paused_at = NULL, updated_at = ? "
-            "WHERE hook = ?",
+            "UPDATE hook_state SET paused_by = NULL, paused_reason = NULL, paused_at = NULL, pause_announced = 0, "
+            "updated_at = ? WHERE hook = ?",
             (now, hook),
         )
     return before
@@ -119,12 +125,17 @@ def set_breaker(db: sqlite3.Connection, hook: str, breaker: BreakerRecord | None
     )
 
 
-def clear_breakers(db: sqlite3.Connection, now: float) -> None:
-    db.execute(
+def mark_resume_announced(db: sqlite3.Connection, hook: str) -> None:
+    db.execute("UPDATE hook_state SET pause_announced = 1 WHERE hook = ? AND paused_by IS NULL", (hook,))
+
+
+def clear_breakers(db: sqlite3.Connection, now: float) -> list[str]:
+    rows = db.execute(
         "UPDATE hook_state SET breaker = NULL, breaker_reason = NULL, breaker_since = NULL, breaker_retry_at = NULL, "
-        "updated_at = ? WHERE breaker IS NOT NULL",
+        "updated_at = ? WHERE breaker IS NOT NULL RETURNING hook",
         (now,),
-    )
+    ).fetchall()
+    return sorted(row[0] for row in rows)
 
 
 # One pass over deliveries, as the admin listener's counts.
