@@ -267,6 +267,8 @@ class AdminServer:
                     "ordering_key_errors_total": d.hook_errors.ordering_key_errors.get(name, 0),
                     "last_evaluation_error": _evaluation_error(d.hook_errors.latest.get(name)),
                     "state": _lane_state(lane),
+                    # The receiver asked to wait (429 or 503 with Retry-After): nothing starts until then.
+                    "held_until": _time(lane.held_until) if lane is not None and lane.held_until else None,
                     "rate_limit": _rate_limit(lane, pending + c.retrying, settings.hook(name)),
                     "destinations": _destinations(lane),
                 }

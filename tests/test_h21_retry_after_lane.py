@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 
+from hookd.events import utc_now_rfc3339
+from tests.cli_helpers import plain
 from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
 from tests.manual_clock import ManualClock
+from tests.test_cli_status import hookd_status
 from tests.test_serve import basic_config
 
 
@@ -112,3 +116,32 @@ async def test_a_hold_is_not_lengthened_by_a_clock_stepped_back(
         rows = await wait_db(db, "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id",
                              lambda r: r[1][1] == "delivered")  # fmt: skip
     assert rows == [("e1", "pending", 1), ("e2", "delivered", 1)]
+
+
+async def test_status_shows_a_hold_until_its_end(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Hook h's receiver answers 429 with Retry-After: 60; an admin listener. 2. One event: the lane
+    is held. 3. `hookd status --json` and `hookd status`.
+    Result: h's held_until is a minute on; the table's state says held until then (the receiver's
+    Retry-After); the hold is not a health reason (the receiver asked for the wait; its 429 is)."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    receiver.on("/h", Reply(status=429, headers={"Retry-After": "60"}))
+    hooks = (
+        f'  - {{name: h, events: ["*"], url: "{receiver.url("/h")}", retry: {{max_delay: 1h, jitter: false}}}}\n'
+        '        admin: {listen: "127.0.0.1:0"}'
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with running_daemon(basic_config(short_dir, receiver, hooks), clock=clock) as daemon:
+        assert (await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))[0]["ok"]
+        await wait_db(db, "SELECT state, attempts FROM deliveries", lambda r: r == [("pending", 1)])
+        await wait_until(lambda: bool(daemon.dispatcher.lanes["h"].held_until))
+        url = str(daemon.admin_url)
+        as_json = await hookd_status(["status", "--url", url, "--json"])
+        human = await hookd_status(["status", "--url", url])
+    doc = orjson.loads(as_json.stdout)
+    [hook] = doc["hooks"]
+    assert hook["held_until"] == utc_now_rfc3339(daemon.dispatcher.lanes["h"].held_until)
+    assert not any("held" in reason for reason in doc["health"]["reasons"])  # (the 429 itself is one)
+    assert f"held until {hook['held_until']} (the receiver's Retry-After)" in " ".join(plain(human.stdout).split())

@@ -193,7 +193,10 @@ def _human(doc: dict[str, object]) -> None:
             "daemon started"
         )
     # A hook's run-time state (paused, its breaker): a column only when some hook is not active.
-    states = {str(item.get("name")): _state_text(item.get("state")) for item in _dicts(doc.get("hooks"))}
+    states = {
+        str(item.get("name")): _state_text(item.get("state")) or _held_text(item.get("held_until"))
+        for item in _dicts(doc.get("hooks"))
+    }
     if any(states.values()):
         hooks.add_column("state")
         hooks.caption = f"{hooks.caption}; hookd hooks list says why"
@@ -242,6 +245,13 @@ def _state_text(value: object) -> str:
         return ""
     by = state.get("by")
     return render.escape(f"{name} (by {by})" if isinstance(by, str) else name)
+
+
+def _held_text(value: object) -> str:
+    """`held until … (Retry-After)` while the receiver's Retry-After holds an active hook; "" otherwise."""
+    if not isinstance(value, str):
+        return ""
+    return render.escape(f"held until {value} (the receiver's Retry-After)")
 
 
 def _rate_limit(value: object) -> str:
