@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import re
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hookd import jsonvalue
 from hookd.errors import EventError
 from hookd.ids import uuid7
+from hookd.look_alikes import reads_as as reads_as  # re-exported: how a type or source is read
+from hookd.look_alikes import reads_as_exactly, reads_as_starting_with
 from hookd.units import format_size
 
 MAX_ID_LENGTH = 200
@@ -26,7 +27,8 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _PLAIN_KEYS = frozenset({"id", "type", "time", "source", "data"})
 # hookd's own events (alerts, hookd.alerts) are of the built-in source `hookd`, with types under
-# `hookd.`: a producer may use neither, so a hook listening for `hookd.*` hears only hookd itself.
+# `hookd.`: a producer may use neither, nor anything that reads as them (hookd.look_alikes), so a hook
+# listening for `hookd.*` hears only hookd itself and no log line or payload passes for its alerts.
 RESERVED_SOURCE = "hookd"
 RESERVED_PREFIX = "hookd."
 # C0 and C1 controls and DEL: in an id, type or source they would reach a header (webhook-id) or a
@@ -133,7 +135,7 @@ def event_from_object(
         raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
     if (control := _control_text(etype)) is not None:
         raise EventError(f'"type" {control}; use a name like "order.created"', event_id=event_id)
-    if produced and _reserved_type(etype):
+    if produced and reads_as_starting_with(etype, RESERVED_PREFIX):
         looks = "starts" if etype.startswith(RESERVED_PREFIX) else f"reads as starting (as {_READS_AS_WHY})"
         raise EventError(
             f'"type" {etype!r} {looks} with {RESERVED_PREFIX!r}, which is reserved for hookd\'s own events (alerts); '
@@ -157,7 +159,7 @@ def event_from_object(
         raise EventError('"source" must be a string', event_id=event_id)
     if source is not None and (control := _control_text(source)) is not None:
         raise EventError(f'"source" {control}; use a name or URI like "shop/orders"', event_id=event_id)
-    if produced and source is not None and _reserved_source(source):
+    if produced and source is not None and reads_as_exactly(source, RESERVED_SOURCE):
         looks = "" if source == RESERVED_SOURCE else f" reads as {RESERVED_SOURCE!r} (as {_READS_AS_WHY}) and"
         raise EventError(
             f'"source" {source!r}{looks} is reserved for hookd\'s own events (alerts); name your producer '
@@ -186,30 +188,9 @@ def event_from_object(
     return Event(id=event_id, type=etype, time=etime, source=source, envelope=envelope, body=body)
 
 
-_READS_AS_WHY = "a person reads it, ignoring letter case, look-alike and invisible characters and spaces around it"
-
-
-def reads_as(text: str) -> str:
-    """`text` as a person reading a log or an alert would take it: NFKC (fullwidth letters, the one-dot
-    leader U+2024 as "."), case folded, without format characters (category Cf: zero-width spaces
-    and joiners, soft hyphens) and surrounding whitespace. The reserved names are checked on this, so
-    that `HOOKD.delivery.failed` or `hookd\u200b.x` cannot pass for hookd's own events."""
-    if text.isascii():  # nearly every type and source: nothing to normalise but case and spaces
-        return text.strip().lower()
-    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold()).strip()
-
-
-def _reserved_type(etype: str) -> bool:
-    if etype.isascii():  # the cheap test: only the first characters are looked at, nothing copied
-        return etype.lstrip()[:6].lower() == RESERVED_PREFIX
-    return reads_as(etype).startswith(RESERVED_PREFIX)
-
-
-def _reserved_source(source: str) -> bool:
-    if source.isascii():
-        return source.strip().lower() == RESERVED_SOURCE
-    return reads_as(source) == RESERVED_SOURCE
+_READS_AS_WHY = (
+    "a person reads it, ignoring letter case, look-alike and invisible characters, accents and other marks, and spaces"
+)
 
 
 def _control_text(text: str) -> str | None:
