@@ -1,6 +1,6 @@
 """Checks of rate limits the schema cannot express: a hook's `rate_limit_group` names a group declared
-under `delivery.rate_limit_groups`, a hook does not set both keys, every declared group is used, and
-every rate is one hookd runs with (its unit, above 0, within bounds)."""
+under `delivery.rate_limit_groups`, every declared group is used, and every rate is one hookd runs with
+(above 0, within bounds)."""
 
 from __future__ import annotations
 
@@ -63,9 +63,10 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
 
 
 def _rate(rate: object, path: PathKey, add: Add) -> None:
-    """A rate of the schema's form (a count, `/`, a word) that hookd cannot run with: a unit it does
-    not take (100/day: the error gives it per hour), a count of 0 (it would hold every delivery for
-    ever), or one outside RATE_BOUNDS (a huge one broke /status's JSON, a tiny one its dates)."""
+    """A rate of the schema's form (a count, `/`, a unit hookd takes) that hookd cannot run with: a count
+    of 0 (it would hold every delivery for ever), or one outside RATE_BOUNDS (a huge one broke /status's
+    JSON, a tiny one its dates). A rate not of that form (100/day, 5/S) the schema reports, with
+    parse_rate's reason."""
     if isinstance(rate, str) and _FORM.match(rate) is not None:
         try:
             parse_rate(rate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -15,6 +15,7 @@ from hookd.config.located import LocatedDocument, PathKey
 from hookd.config.paths import describe_path
 from hookd.errors import Problem
 from hookd.suggest import did_you_mean
+from hookd.units import parse_rate
 
 _TYPE_NAMES = {
     "object": "a mapping (key: value)",
@@ -25,6 +26,10 @@ _TYPE_NAMES = {
     "boolean": "true or false",
     "null": "empty",
 }
+
+# A def with `"x-parse": NAME` is explained by the parser hookd reads it with: its error says what
+# was meant and how to write it (`5/S`: units are lower case; write 5/s), which a pattern cannot.
+_PARSERS: dict[str, Callable[[str], object]] = {"rate": parse_rate}
 
 
 @cache
@@ -91,7 +96,9 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     kind = error.validator
     expected: Any = error.validator_value
     custom = sub.get("x-error")
-    if kind == "additionalProperties" and isinstance(instance, dict):
+    if kind == "pattern" and isinstance(instance, str) and (reason := _parse_error(sub, instance)) is not None:
+        yield path, reason, False
+    elif kind == "additionalProperties" and isinstance(instance, dict):
         known = sorted(sub.get("properties", {}))
         for key in instance:
             if key not in known:
@@ -155,3 +162,15 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         yield path, f"{doc.shown(path, instance)} is too large; the maximum is {expected}", False
     else:
         yield path, str(error.message), False
+
+
+def _parse_error(sub: dict[str, Any], value: str) -> str | None:
+    """What the parser named by the def's x-parse says of `value`, or None (no parser, or it takes it)."""
+    parse = _PARSERS.get(str(sub.get("x-parse")))
+    if parse is None:
+        return None
+    try:
+        parse(value)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
