@@ -399,15 +399,8 @@ class _Linter:
             self._breaker(breaker, (*path, "breaker"))
         retry = hook.get("retry")
         if isinstance(retry, dict) and "schedule" in retry:
+            # backoff, initial_delay, max_delay or max_attempts beside it: the schema says so (dependentSchemas).
             self._schedule_zeros(retry["schedule"], (*path, "retry", "schedule"))
-            for key in ("backoff", "initial_delay", "max_delay", "max_attempts"):
-                if key in retry:
-                    self.add(
-                        (*path, "retry", key),
-                        f"retry.schedule writes out every delay (and so the number of attempts), so retry.{key} "
-                        "has no place beside it; remove one of the two",
-                        key=True,
-                    )
         elif isinstance(retry, dict):
             try:
                 initial = parse_duration(retry.get("initial_delay", _RETRY_DEFAULTS.initial_delay_s))

@@ -1,6 +1,6 @@
-"""Checks of rate limits the schema cannot express: a hook's `rate_limit_group` names a group declared
-under `delivery.rate_limit_groups`, every declared group is used, and every rate is one hookd runs with
-(above 0, within bounds)."""
+"""Checks of rate limits the schema cannot express (it refuses rate_limit beside rate_limit_group): a
+hook's `rate_limit_group` names a group declared under `delivery.rate_limit_groups`, every declared
+group is used, and every rate is one hookd runs with (above 0, within bounds)."""
 
 from __future__ import annotations
 
@@ -37,13 +37,8 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
             continue  # absent, or the schema reports it
         used.add(group)
         if "rate_limit" in hook:
-            add(
-                ("hooks", i, "rate_limit_group"),
-                "rate_limit and rate_limit_group both limit this hook; keep one: rate_limit for a limit of its "
-                "own, or rate_limit_group to share the group's",
-                key=True,
-            )
-        elif group not in groups:
+            continue  # both keys: the schema says so (dependentSchemas), and which to keep
+        if group not in groups:
             hint = did_you_mean(group, groups) or (
                 f"; declare it once, like delivery: {{rate_limit_groups: {{{group}: 100/min}}}}"
             )

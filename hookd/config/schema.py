@@ -142,6 +142,9 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
             yield path, f"a list is not valid here: {custom}", False
         else:
             yield path, f"{doc.shown(path, instance)} is not valid: {custom}", False
+    elif kind == "not" and custom:
+        # A key that may not stand beside another (dependentSchemas): its presence is the problem.
+        yield path, custom, True
     elif kind == "pattern":
         yield path, f"{doc.shown(path, instance)} does not match the pattern {expected}", False
     elif kind == "minItems":
