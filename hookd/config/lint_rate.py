@@ -8,6 +8,7 @@ import re
 from typing import Protocol
 
 from hookd.config.located import PathKey
+from hookd.config.schema import schema
 from hookd.errors import Severity
 from hookd.suggest import did_you_mean
 from hookd.units import RATE_PATTERN, parse_rate
@@ -47,7 +48,7 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
                 f"rate limit group {group!r} is not declared under delivery.rate_limit_groups{hint}",
             )
     for name in groups:
-        if name not in used:
+        if name not in used and _is_a_name(name):  # a name the schema refuses has its error; no warning too
             add(
                 ("delivery", "rate_limit_groups", name),
                 f"rate limit group {name!r} is not used by any hook; name it in a hook's rate_limit_group, "
@@ -67,3 +68,10 @@ def _rate(rate: object, path: PathKey, add: Add) -> None:
             parse_rate(rate)
         except ValueError as e:
             add(path, str(e))
+
+
+def _is_a_name(text: str) -> bool:
+    """Whether `text` is a name the schema takes (its `name` def), which a hook could give."""
+    defs = schema()["$defs"]
+    pattern = defs["name"]["pattern"] if isinstance(defs, dict) else ""
+    return re.fullmatch(pattern, text) is not None
