@@ -24,7 +24,7 @@ from hookd.config.located import LocatedDocument, PathKey, without_references
 from hookd.config.model import BreakerConfig, RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
-from hookd.events import RESERVED_PREFIX, RESERVED_SOURCE
+from hookd.events import RESERVED_PREFIX, RESERVED_SOURCE, reads_as
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 from hookd.files import file_kind
 from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
@@ -170,11 +170,15 @@ class _Linter:
                 first[name] = i
 
     def _reserved_source_names(self, sources: list[object]) -> None:
+        # As a person reads it (events.reads_as, the rule for an event's type and source): `HOOKD` in
+        # `hookd status` or a log line passes for the built-in source.
         for i, source in _items(sources):
-            if source.get("name") == RESERVED_SOURCE:
+            name = source.get("name")
+            if isinstance(name, str) and reads_as(name) == RESERVED_SOURCE:
+                looks = "" if name == RESERVED_SOURCE else f" reads as {RESERVED_SOURCE!r} (letter case aside) and"
                 self.add(
                     ("sources", i, "name"),
-                    f"source name {RESERVED_SOURCE!r} is reserved for hookd's own events (alerts, the built-in "
+                    f"source name {name!r}{looks} is reserved for hookd's own events (alerts, the built-in "
                     "source hookd); give this source another name, like app",
                 )
 
