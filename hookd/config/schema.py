@@ -167,7 +167,8 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     elif kind in ("minimum", "exclusiveMinimum"):
         yield path, f"{doc.shown(path, instance)} is too small; the minimum is {expected}", False
     elif kind in ("maximum", "exclusiveMaximum"):
-        yield path, f"{doc.shown(path, instance)} is too large; the maximum is {expected}", False
+        bound = custom or f"the maximum is {expected}"  # x-error: the bound in the units people write
+        yield path, f"{doc.shown(path, instance)} is too large; {bound}", False
     else:
         yield path, str(error.message), False
 
