@@ -19,12 +19,16 @@ _RATE_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minut
              "h": 3600.0, "hour": 3600.0}  # fmt: skip
 # Units people write that hookd does not take: the error gives the rate per hour instead.
 _RATE_LONG = {"d": 86400.0, "day": 86400.0, "days": 86400.0, "w": 604800.0, "week": 604800.0}
-# A count (ASCII digits, an optional decimal part), `/`, a unit; spaces around the `/` and at either
-# end. [0-9], not \d: float() reads Arabic-Indic or fullwidth digits as numbers. The schema's `rate`
-# pattern is this one (a test holds them equal): per day or week passes it, so that validate's one
-# error gives it per hour.
-RATE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day|days|w|week)\s*$"
+# A count (ASCII digits, an optional decimal part), `/`, a unit hookd takes; spaces around the `/` and
+# at either end. [0-9], not \d: float() reads Arabic-Indic or fullwidth digits as numbers. The
+# schema's `rate` pattern is this one (a test holds them equal), so the published schema refuses what
+# validate refuses; validate explains a refused one with parse_rate's error (per day: per hour).
+RATE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$"
+_UNITS_TAKEN = "units are /s, /min and /h only (or sec, second, m, minute, hour)"
 _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*/\s*([a-z]+)")
+# What people write for a count that is no count here: `.5`, `1e3`, `1_000` (ASCII, so float() reads
+# it as the number meant, and the error can write it out).
+_LOOSE_RATE = re.compile(r"([0-9._eE+-]+)\s*/\s*([A-Za-z]+)")
 # What a rate may be: slower could not be told from a stopped hook (and a token's wait overflows
 # what a date can hold); faster is more than one hook could send, and a burst past a 64-bit count.
 MIN_RATE_PER_S = 1 / 3600
@@ -103,19 +107,47 @@ def parse_rate(value: str | float) -> Rate:
     text = value.strip()
     m = _RATE.fullmatch(text)
     if m and m.group(2) in _RATE_LONG:
-        per_h = float(m.group(1)) * 3600 / _RATE_LONG[m.group(2)]
-        fix = f"write it per hour: {per_h:.4g}/h" if per_h >= 1 else f"this one is {per_h:.4g}/h, under the least, 1/h"
-        raise ValueError(f"{value!r} is not a rate hookd takes: a rate is per s, min or h; {fix}")
+        raise ValueError(f"{value!r} is not a rate hookd takes: {_UNITS_TAKEN}; {_per_hour(m.group(1), m.group(2))}")
     if not m or m.group(2) not in _RATE_PER:
-        raise ValueError(
-            f"{value!r} is not a rate; write a count per unit, like 5/s, 100/min or 2000/hour (units s, sec, "
-            "second, m, min, minute, h, hour)"
-        )
+        raise ValueError(f"{value!r} is not a rate{_rate_fix(text)}")
     count = float(m.group(1))
     if count <= 0:
         raise ValueError(f"{value!r} would never send anything; give a count above 0, like 100/min")
     unit_s = _RATE_PER[m.group(2)]
     return Rate(_bounded(count / unit_s, value), text, unit_s)
+
+
+def _per_hour(count: str, unit: str) -> str:
+    """How to write `count` per `unit` (a day or a week) as the rate per hour it is."""
+    per_h = float(count) * 3600 / _RATE_LONG[unit]
+    if per_h >= 1:
+        return f"write it per hour: {per_h:.4g}/h"
+    least = "under 1/h, the slowest rate hookd runs with: write 1/h if the receiver allows that"
+    return f"this one is {per_h:.4g}/h, {least}"
+
+
+def _rate_fix(text: str) -> str:
+    """Why `text` is no rate and how to write it: the rate meant, in the form hookd takes, when it can
+    tell which one that was (a unit in upper case, a count like .5 or 1e3), else the form itself."""
+    loose = _LOOSE_RATE.fullmatch(text)
+    if loose is not None and loose.group(1).isascii():
+        written_count, written_unit = loose.groups()
+        unit = written_unit.lower()
+        try:
+            count = float(written_count)
+        except ValueError:
+            count = math.nan
+        if unit in _RATE_PER | _RATE_LONG and math.isfinite(count) and count >= 0:
+            digits = f"{count:f}".rstrip("0").rstrip(".") or "0"
+            why = [] if digits == written_count else ["a count is plain digits"]
+            why += [] if unit == written_unit else ["units are lower case"]
+            if unit in _RATE_LONG:
+                return f": {' and '.join(why)}, and per day or week is not taken; {_per_hour(digits, unit)}"
+            return f": {' and '.join(why)}; write {digits}/{unit}"
+    return (
+        "; write a count per unit, like 5/s, 100/min or 2000/hour (units s, sec, second, m, min, minute, h, hour, "
+        "in lower case)"
+    )
 
 
 def _bounded(per_s: float, value: object) -> float:

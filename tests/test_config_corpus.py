@@ -178,7 +178,7 @@ CASES = [
     Case(
         "events-empty",
         "version: 1\nhooks:\n  - name: a\n    events: []\n    url: http://x\n",
-        "needs at least 1 item(s)",
+        "is empty; list the event types this hook hears, like [order.created], or ['*'] for all",
         4,
         13,
     ),
@@ -662,7 +662,11 @@ def test_warning_alone_keeps_the_config_valid(tmp_path: Path) -> None:
 def test_an_empty_glob_is_one_problem_and_a_repeated_one_a_warning(tmp_path: Path) -> None:
     problems = check(tmp_path, "version: 1\nhooks:\n  - name: a\n    events: ['', a.b, a.b]\n    url: http://x\n")
     assert [(p.severity, p.path, p.message) for p in problems] == [
-        ("error", "hooks[0] (name='a').events[0]", "must not be empty"),
+        (
+            "error",
+            "hooks[0] (name='a').events[0]",
+            "must not be empty; write an event type or glob, like order.created or order.*, or remove the item",
+        ),
         ("warning", "hooks[0] (name='a').events[2]", "event glob 'a.b' is already listed on line 4"),
     ]
 

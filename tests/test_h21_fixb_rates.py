@@ -17,6 +17,7 @@ from tests.test_h20_guard_validate import validate
 from tests.test_h21_rate_config import config, hook
 
 BOUNDS = "a rate must be between 1/h and 100000/s"
+UNITS = "units are /s, /min and /h only (or sec, second, m, minute, hour)"
 
 
 @pytest.mark.parametrize(
@@ -27,10 +28,10 @@ BOUNDS = "a rate must be between 1/h and 100000/s"
         ("0.000000000001/h", f"'0.000000000001/h' is slower than 1/h; {BOUNDS}"),
         ("59/hour", None),
         ("0.5/h", f"'0.5/h' is slower than 1/h; {BOUNDS}"),
-        ("100/day", "'100/day' is not a rate hookd takes: a rate is per s, min or h; write it per hour: 4.167/h"),
-        ("48 / d", "'48 / d' is not a rate hookd takes: a rate is per s, min or h; write it per hour: 2/h"),
-        ("1/day", "'1/day' is not a rate hookd takes: a rate is per s, min or h; this one is 0.04167/h, under the "
-                  "least, 1/h"),
+        ("100/day", f"'100/day' is not a rate hookd takes: {UNITS}; write it per hour: 4.167/h"),
+        ("48 / d", f"'48 / d' is not a rate hookd takes: {UNITS}; write it per hour: 2/h"),
+        ("1/day", f"'1/day' is not a rate hookd takes: {UNITS}; this one is 0.04167/h, under 1/h, the slowest "
+                  "rate hookd runs with: write 1/h if the receiver allows that"),
     ],
 )  # fmt: skip
 def test_validate_gives_one_error_naming_the_bounds_or_the_hourly_rate(
@@ -58,8 +59,8 @@ def test_non_ascii_digits_are_not_a_count(tmp_path: Path, value: str) -> None:
     code, lines, path = validate(tmp_path, config(hook("a", f"    rate_limit: '{value}'\n")))
     assert code == 1
     assert [line for line in lines if ": error: " in line] == [
-        f"{path}:6:17: error: hooks[0] (name='a').rate_limit: '{value}' is not valid: write a count per unit of "
-        "time, like 100/min, 5/s or 2000/h"
+        f"{path}:6:17: error: hooks[0] (name='a').rate_limit: '{value}' is not a rate; write a count per unit, "
+        "like 5/s, 100/min or 2000/hour (units s, sec, second, m, min, minute, h, hour, in lower case)"
     ], lines
     with pytest.raises(ValueError, match="is not a rate; write a count per unit"):
         parse_rate(value)
@@ -87,7 +88,8 @@ def test_the_schema_pattern_is_the_one_parse_rate_and_lint_use() -> None:
     defs = schema()["$defs"]
     assert isinstance(defs, dict)
     assert defs["rate"]["pattern"] == RATE_PATTERN
-    assert re.match(RATE_PATTERN, "100/day") and not re.match(RATE_PATTERN, "100/fortnight")
+    # The published schema refuses what validate refuses: per day or week too (validate's error gives it per hour).
+    assert re.match(RATE_PATTERN, "100/hour") and not re.match(RATE_PATTERN, "100/day")
 
 
 def test_status_json_never_fails_on_a_big_integer() -> None:

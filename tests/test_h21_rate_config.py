@@ -48,10 +48,12 @@ def test_a_hook_limit_and_a_group_limit_load(tmp_path: Path) -> None:
 def test_a_malformed_rate_names_its_place_and_the_right_form(tmp_path: Path, value: str) -> None:
     code, lines, path = validate(tmp_path, config(hook("a", f"    rate_limit: '{value}'\n")))
     assert code == 1
-    assert f"{path}:6:17: error: hooks[0] (name='a').rate_limit: '{value}' is not valid: write a count per unit " in (
+    assert f"{path}:6:17: error: hooks[0] (name='a').rate_limit: '{value}' is not a rate; write a count per unit" in (
         "\n".join(lines)
     ), lines
-    assert "like 100/min, 5/s or 2000/h" in "\n".join(lines)
+    assert "like 5/s, 100/min or 2000/hour (units s, sec, second, m, min, minute, h, hour, in lower case)" in (
+        "\n".join(lines)
+    )
 
 
 def test_a_bare_number_is_not_a_rate(tmp_path: Path) -> None:
@@ -118,6 +120,6 @@ def test_a_group_rate_is_checked_like_a_hook_rate(tmp_path: Path) -> None:
     code, lines, _ = validate(tmp_path, text)
     assert code == 1
     assert any(
-        "delivery.rate_limit_groups.partner: '100/fortnight' is not valid: write a count per unit" in line
+        "delivery.rate_limit_groups.partner: '100/fortnight' is not a rate; write a count per unit" in line
         for line in lines
     ), lines

@@ -27,6 +27,7 @@ from hookd.errors import Problem, Severity
 from hookd.events import RESERVED_PREFIX, RESERVED_SOURCE
 from hookd.expressions import ExpressionError, compile_expression, lint_expression
 from hookd.files import file_kind
+from hookd.look_alikes import reads_as_exactly
 from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
 from hookd.senders.guard import Destinations, parse_destination, why_not_public, written_address
 from hookd.signing import (
@@ -170,11 +171,15 @@ class _Linter:
                 first[name] = i
 
     def _reserved_source_names(self, sources: list[object]) -> None:
+        # As a person reads it (hookd.look_alikes, the rule for an event's type and source): `HOOKD` in
+        # `hookd status` or a log line passes for the built-in source.
         for i, source in _items(sources):
-            if source.get("name") == RESERVED_SOURCE:
+            name = source.get("name")
+            if isinstance(name, str) and reads_as_exactly(name, RESERVED_SOURCE):
+                looks = "" if name == RESERVED_SOURCE else f" reads as {RESERVED_SOURCE!r} and"
                 self.add(
                     ("sources", i, "name"),
-                    f"source name {RESERVED_SOURCE!r} is reserved for hookd's own events (alerts, the built-in "
+                    f"source name {name!r}{looks} is reserved for hookd's own events (alerts, the built-in "
                     "source hookd); give this source another name, like app",
                 )
 
@@ -399,15 +404,8 @@ class _Linter:
             self._breaker(breaker, (*path, "breaker"))
         retry = hook.get("retry")
         if isinstance(retry, dict) and "schedule" in retry:
+            # backoff, initial_delay, max_delay or max_attempts beside it: the schema says so (dependentSchemas).
             self._schedule_zeros(retry["schedule"], (*path, "retry", "schedule"))
-            for key in ("backoff", "initial_delay", "max_delay", "max_attempts"):
-                if key in retry:
-                    self.add(
-                        (*path, "retry", key),
-                        f"retry.schedule writes out every delay (and so the number of attempts), so retry.{key} "
-                        "has no place beside it; remove one of the two",
-                        key=True,
-                    )
         elif isinstance(retry, dict):
             try:
                 initial = parse_duration(retry.get("initial_delay", _RETRY_DEFAULTS.initial_delay_s))

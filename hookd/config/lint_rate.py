@@ -1,6 +1,6 @@
-"""Checks of rate limits the schema cannot express: a hook's `rate_limit_group` names a group declared
-under `delivery.rate_limit_groups`, a hook does not set both keys, every declared group is used, and
-every rate is one hookd runs with (its unit, above 0, within bounds)."""
+"""Checks of rate limits the schema cannot express (it refuses rate_limit beside rate_limit_group): a
+hook's `rate_limit_group` names a group declared under `delivery.rate_limit_groups`, every declared
+group is used, and every rate is one hookd runs with (above 0, within bounds)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from typing import Protocol
 
 from hookd.config.located import PathKey
+from hookd.config.schema import schema
 from hookd.errors import Severity
 from hookd.suggest import did_you_mean
 from hookd.units import RATE_PATTERN, parse_rate
@@ -37,13 +38,8 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
             continue  # absent, or the schema reports it
         used.add(group)
         if "rate_limit" in hook:
-            add(
-                ("hooks", i, "rate_limit_group"),
-                "rate_limit and rate_limit_group both limit this hook; keep one: rate_limit for a limit of its "
-                "own, or rate_limit_group to share the group's",
-                key=True,
-            )
-        elif group not in groups:
+            continue  # both keys: the schema says so (dependentSchemas), and which to keep
+        if group not in groups:
             hint = did_you_mean(group, groups) or (
                 f"; declare it once, like delivery: {{rate_limit_groups: {{{group}: 100/min}}}}"
             )
@@ -52,7 +48,7 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
                 f"rate limit group {group!r} is not declared under delivery.rate_limit_groups{hint}",
             )
     for name in groups:
-        if name not in used:
+        if name not in used and _is_a_name(name):  # a name the schema refuses has its error; no warning too
             add(
                 ("delivery", "rate_limit_groups", name),
                 f"rate limit group {name!r} is not used by any hook; name it in a hook's rate_limit_group, "
@@ -63,11 +59,19 @@ def lint_rate_limits(data: dict[str, object], add: Add) -> None:
 
 
 def _rate(rate: object, path: PathKey, add: Add) -> None:
-    """A rate of the schema's form (a count, `/`, a word) that hookd cannot run with: a unit it does
-    not take (100/day: the error gives it per hour), a count of 0 (it would hold every delivery for
-    ever), or one outside RATE_BOUNDS (a huge one broke /status's JSON, a tiny one its dates)."""
+    """A rate of the schema's form (a count, `/`, a unit hookd takes) that hookd cannot run with: a count
+    of 0 (it would hold every delivery for ever), or one outside RATE_BOUNDS (a huge one broke /status's
+    JSON, a tiny one its dates). A rate not of that form (100/day, 5/S) the schema reports, with
+    parse_rate's reason."""
     if isinstance(rate, str) and _FORM.match(rate) is not None:
         try:
             parse_rate(rate)
         except ValueError as e:
             add(path, str(e))
+
+
+def _is_a_name(text: str) -> bool:
+    """Whether `text` is a name the schema takes (its `name` def), which a hook could give."""
+    defs = schema()["$defs"]
+    pattern = defs["name"]["pattern"] if isinstance(defs, dict) else ""
+    return re.fullmatch(pattern, text) is not None

@@ -178,6 +178,14 @@ class TlsConfig:
 # A hook's `batch:` upper bound on max_events: a request of 10,000 events is already far past what
 # receivers take in one body (Svix, Segment and the like accept a few hundred).
 MAX_BATCH_EVENTS = 10_000
+# Upper bound on max_size: hookd holds a batch's whole body in memory (and signs it whole), and 100MB is
+# already a hundred times the body limit receivers commonly keep by default (about 1MB); 2GB was a
+# unit slip no receiver would take, accepted without a word.
+MAX_BATCH_BYTES = 100_000_000
+# Upper bound on max_wait: a quiet hook's first delivery waits this long for company before it is sent;
+# past a day that is a digest, not batching, and more likely a unit slip (2d for 2s). 0 is allowed: no
+# waiting, a batch holds only what is due together (a backlog) and a lone delivery goes at once.
+MAX_BATCH_WAIT_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -15,6 +15,7 @@ from hookd.config.located import LocatedDocument, PathKey
 from hookd.config.paths import describe_path
 from hookd.errors import Problem
 from hookd.suggest import did_you_mean
+from hookd.units import parse_rate
 
 _TYPE_NAMES = {
     "object": "a mapping (key: value)",
@@ -25,6 +26,10 @@ _TYPE_NAMES = {
     "boolean": "true or false",
     "null": "empty",
 }
+
+# A def with `"x-parse": NAME` is explained by the parser hookd reads it with: its error says what
+# was meant and how to write it (`5/S`: units are lower case; write 5/s), which a pattern cannot.
+_PARSERS: dict[str, Callable[[str], object]] = {"rate": parse_rate}
 
 
 @cache
@@ -68,6 +73,8 @@ def schema_problems(doc: LocatedDocument) -> list[Problem]:
     seen: set[tuple[PathKey, str]] = set()
     for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
         for path, message, at_key in _explain(error, doc):
+            if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+                path, at_key = (*path, error.instance), True  # a key that is no name: point at the key
             if (path, message) in seen or path in doc.unresolved:
                 continue
             seen.add((path, message))
@@ -91,7 +98,9 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     kind = error.validator
     expected: Any = error.validator_value
     custom = sub.get("x-error")
-    if kind == "additionalProperties" and isinstance(instance, dict):
+    if kind == "pattern" and isinstance(instance, str) and (reason := _parse_error(sub, instance)) is not None:
+        yield path, reason, False
+    elif kind == "additionalProperties" and isinstance(instance, dict):
         known = sorted(sub.get("properties", {}))
         for key in instance:
             if key not in known:
@@ -113,11 +122,10 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         if "string" in wants and isinstance(instance, bool):
             hint = " (YAML reads yes/no/on/off as true/false; quote the value)"
         elif "array" in wants and isinstance(instance, str):
-            shown = doc.interpolated.get(path, instance)
-            hint = f" (write [{shown}] for a list of one)"
+            hint = _list_hint(doc.interpolated.get(path, instance))
         elif "string" in wants and isinstance(instance, int | float | datetime.date) and not custom:
             hint = " (quote it to keep it as text)"
-        if custom:
+        if custom and not ("array" in wants and isinstance(instance, str)):  # the list to write says it all
             hint += f"; {custom}"
         yield path, f"must be {names}, not {_type_of(instance)}{hint}", False
     elif kind == "enum":
@@ -135,16 +143,23 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
             yield path, f"a list is not valid here: {custom}", False
         else:
             yield path, f"{doc.shown(path, instance)} is not valid: {custom}", False
+    elif kind == "not" and custom:
+        # A key that may not stand beside another (dependentSchemas): its presence is the problem.
+        yield path, custom, True
     elif kind == "pattern":
         yield path, f"{doc.shown(path, instance)} does not match the pattern {expected}", False
     elif kind == "minItems":
-        yield path, f"needs at least {expected} item(s)", False
+        what = "is empty" if expected == 1 else f"needs at least {expected} items"
+        yield path, f"{what}; {custom}" if custom else f"{what}; list at least {expected}, or remove the key", False
     elif kind == "maxItems":  # not the list itself: it can be long, which is the problem
         count = len(instance) if isinstance(instance, list) else "too many"
         yield path, f"has {count} items, over the limit of {expected}; remove some", False
     elif kind == "minLength":
         if expected == 1:
-            yield path, "must not be empty", False
+            fix = custom or (
+                "give it a value, or remove the item" if path and isinstance(path[-1], int) else "give it a value"
+            )
+            yield path, f"must not be empty; {fix}", False
         else:
             yield path, f"must be at least {expected} characters long", False
     elif kind == "maxLength":
@@ -152,6 +167,28 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     elif kind in ("minimum", "exclusiveMinimum"):
         yield path, f"{doc.shown(path, instance)} is too small; the minimum is {expected}", False
     elif kind in ("maximum", "exclusiveMaximum"):
-        yield path, f"{doc.shown(path, instance)} is too large; the maximum is {expected}", False
+        bound = custom or f"the maximum is {expected}"  # x-error: the bound in the units people write
+        yield path, f"{doc.shown(path, instance)} is too large; {bound}", False
     else:
         yield path, str(error.message), False
+
+
+def _parse_error(sub: dict[str, Any], value: str) -> str | None:
+    """What the parser named by the def's x-parse says of `value`, or None (no parser, or it takes it)."""
+    parse = _PARSERS.get(str(sub.get("x-parse")))
+    if parse is None:
+        return None
+    try:
+        parse(value)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
+
+
+def _list_hint(text: str) -> str:
+    """How to write `text`, a string where a list belongs, as the list it most likely means: the items
+    it separates with commas (`"5s, 1m"`), or a list of one."""
+    items = [item.strip() for item in text.split(",")]
+    if len(items) > 1 and all(items):
+        return f" (write [{', '.join(items)}] without quotes, for a list of {len(items)})"
+    return f" (write [{text}] for a list of one)"
