@@ -250,6 +250,20 @@ async def deliveries_named(store: SQLiteStore, values: Sequence[str]) -> tuple[t
     return tuple(out)
 
 
+async def batches_named(store: SQLiteStore, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Each value that is a batch id, or starts only one, with that batch's id: an --event given a batch
+    id by mistake, to be told that `hookd history show` takes it."""
+    out: list[tuple[str, str]] = []
+    for value in dict.fromkeys(values):
+        if await store.batch(value) is not None:
+            out.append((value, value))
+            continue
+        found = await _by_prefix(store, "batches", value)
+        if len(found) == 1:
+            out.append((value, found[0]))
+    return tuple(out)
+
+
 async def resolve_item(store: SQLiteStore, text: str) -> tuple[Literal["delivery", "event", "batch"], str] | None:
     """A delivery, event or batch id, exact or by a unique prefix over all three; None when nothing matches."""
     if await store.delivery(text) is not None:
@@ -315,6 +329,8 @@ class Listing:
     unmatched_events: tuple[str, ...] = ()  # --event values that are no event id nor a prefix of one
     # those of unmatched_events that are a delivery's id (or start only one), with that delivery
     deliveries_given: tuple[tuple[str, DeliveryRow], ...] = ()
+    # those of unmatched_events that are a batch's id (or start only one), with that batch's id
+    batches_given: tuple[tuple[str, str], ...] = ()
 
 
 async def list_deliveries(
@@ -328,11 +344,18 @@ async def list_deliveries(
             event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
             query = replace(query, event_ids=event_ids)
         given = await deliveries_named(store, unmatched) if unmatched else ()
+        named = {value for value, _ in given}
+        batches = await batches_named(store, [v for v in unmatched if v not in named]) if unmatched else ()
         unknown = await unknown_hooks(store, query.hooks, configured)
         rows = await store.deliveries(query)
         short = await short_ids(store, rows) if shorten else {}  # --json prints whole ids
     return Listing(
-        rows=tuple(rows), short=short, unknown_hooks=unknown, unmatched_events=unmatched, deliveries_given=given
+        rows=tuple(rows),
+        short=short,
+        unknown_hooks=unknown,
+        unmatched_events=unmatched,
+        deliveries_given=given,
+        batches_given=batches,
     )
 
 
@@ -378,6 +401,8 @@ class BatchDetail:
     batch: BatchRow
     members: tuple[DeliveryRow, ...]  # oldest first
     attempts: tuple[AttemptRow, ...]
+    # Those that left it when the receiver answered 413 (split into smaller batches), as they are now.
+    departed: tuple[DeliveryRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -428,7 +453,12 @@ async def _batch(store: SQLiteStore, batch_id: str) -> BatchDetail | None:
     if row is None:
         return None
     members = await store.deliveries(DeliveryQuery(batch_ids=(batch_id,), newest_first=False))
-    return BatchDetail(batch=row, members=tuple(members), attempts=tuple(await store.attempts(batch_id)))
+    return BatchDetail(
+        batch=row,
+        members=tuple(members),
+        attempts=tuple(await store.attempts(batch_id)),
+        departed=tuple(await store.departed(batch_id)),
+    )
 
 
 async def hook_stats(path: Path, *, since: float, until: float, origin: str) -> list[HookStats]:

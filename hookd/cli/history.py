@@ -21,6 +21,7 @@ from hookd.cli import render
 from hookd.cli.app import app
 from hookd.cli.common import (
     DEFAULT_LIMIT,
+    WAITS_FOR_RESUME,
     Column,
     ConfigOption,
     DbOption,
@@ -117,9 +118,16 @@ def history(
     for unknown in listing.unknown_hooks:
         warn(unknown.message())
     given = dict(listing.deliveries_given)
+    batches = dict(listing.batches_given)
     for value in listing.unmatched_events:
         delivery = given.get(value)
-        if delivery is None:
+        batch = batches.get(value)
+        if batch is not None:
+            warn(
+                f"no stored event id is or starts with {value!r}: it is the id of batch {batch} (one request "
+                f"carrying several deliveries); `hookd history show {batch}` shows its requests and deliveries"
+            )
+        elif delivery is None:
             warn(f"no stored event id is or starts with {value!r}")
         else:
             warn(
@@ -192,15 +200,20 @@ def event_dict(event: EventRecord) -> dict[str, object]:
     }
 
 
-def attempt_dict(a: AttemptRow) -> dict[str, object]:
+def attempt_dict(a: AttemptRow, owner: str | None = None) -> dict[str, object]:
+    """One attempt; `owner` is the id history show was asked about: an attempt recorded under another id
+    is a request of a batch the delivery was in, named by `batch_id` (null for its own request)."""
     return {
         "attempt": a.attempt,
+        "batch_id": a.delivery_id if owner is not None and a.delivery_id != owner else None,
         "started_at": utc_time(a.started_at),
         "duration_s": a.duration_s,
         "status": a.status,
         "outcome": a.outcome,
         "error": a.error,
         "next_at": utc_time(a.next_at),
+        # The answer paused the hook or its destination: next_at is when it was recorded, not a retry time.
+        "waits_for_resume": stopped_by_receiver(a),
         "request": _safe_request(a),
         "response_headers": redact_headers(a.response_headers),
         "response_excerpt": a.response_excerpt,
@@ -237,6 +250,8 @@ def shown_dict(shown: Shown) -> dict[str, object]:
                 "created_at": utc_time(b.batch.created_at),
                 "attempts": [attempt_dict(a) for a in b.attempts],
                 "deliveries": [delivery_dict(m) for m in b.members],
+                # What a request refused with 413 carried: the deliveries split off it, as they are now.
+                "departed": [delivery_dict(m) for m in b.departed],
             }
         }
     return {
@@ -245,7 +260,7 @@ def shown_dict(shown: Shown) -> dict[str, object]:
             {
                 **delivery_dict(d.delivery),
                 "held_by": hold_dict(core.hold(d)),
-                "attempts": [attempt_dict(a) for a in d.attempts],
+                "attempts": [attempt_dict(a, d.delivery.id) for a in d.attempts],
             }
             for d in shown.deliveries
         ],
@@ -370,7 +385,7 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "error", d.last_error)
     elif not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
-    _print_attempts(detail.attempts)
+    _print_attempts(detail.attempts, owner=d.id)
 
 
 def _print_batch(detail: BatchDetail) -> None:
@@ -383,25 +398,45 @@ def _print_batch(detail: BatchDetail) -> None:
     )
     _field(2, "created", local_time(b.created_at))
     # A batch answered 413 is split: its deliveries left it for smaller batches (a retry at once).
-    split = any(a.status == 413 and a.outcome == "pending" for a in detail.attempts)
-    gone = "(none left: split after the 413, each went on in a smaller batch)" if split else "(pruned)"
-    _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or [gone])
+    split = any(a.status == 413 and a.outcome == "pending" for a in detail.attempts) or bool(detail.departed)
+    if detail.members or not split:
+        _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or ["(pruned)"])
+    if split:
+        # What the refused request carried: each left after the 413 and went on in a smaller batch.
+        left = [
+            f"{m.id}  event {m.event_id}  now {m.status}" + (f" in batch {m.batch_id}" if m.batch_id else "")
+            for m in detail.departed
+        ]
+        _field(2, "left after the 413", left or ["(pruned)"], width=20)
     if not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     _print_attempts(detail.attempts)
 
 
-def _print_attempts(attempts: Sequence[AttemptRow]) -> None:
+def stopped_by_receiver(a: AttemptRow) -> bool:
+    """Whether attempt `a` was answered with a pause (its delivery waits for a resume, not a retry time)."""
+    return a.outcome == "pending" and a.error is not None and WAITS_FOR_RESUME in a.error
+
+
+def _print_attempts(attempts: Sequence[AttemptRow], *, owner: str | None = None) -> None:
+    """Each attempt; one recorded under another id than `owner` (the delivery shown) was a request of a
+    batch it was in, and is labelled with that batch: a delivery split off one batch after a 413 and
+    sent in another has an attempt 1 of each."""
     out = render.stdout
     for a in attempts:
+        of = f" of batch {render.escape(a.delivery_id)}" if owner is not None and a.delivery_id != owner else ""
         code = f"HTTP {a.status}" if a.status is not None else "no response"
         outcome = {
             "delivered": "[green]delivered[/green]",
             "failed": "[red]failed[/red]",
             "cancelled": "[magenta]cancelled[/magenta]",
         }.get(a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]")
+        if a.outcome == "pending" and stopped_by_receiver(a):
+            # The answer paused the hook (or its destination): no retry is due at a time, the next try
+            # comes once it is resumed.
+            outcome = "[yellow]paused: waits for `hookd hooks resume`[/yellow]"
         out.print(
-            f"  [bold]attempt {a.attempt}[/bold]  {local_time(a.started_at)}  {code} in "
+            f"  [bold]attempt {a.attempt}{of}[/bold]  {local_time(a.started_at)}  {code} in "
             f"{milliseconds(a.duration_s)} ms: {outcome}"
         )
         if a.error:

@@ -388,6 +388,10 @@ class SQLiteStore:
     async def batch(self, batch_id: str) -> BatchRow | None:
         return await self._db.run(reads.batch, batch_id)
 
+    async def departed(self, batch_id: str) -> list[DeliveryRow]:
+        """The deliveries that left batch `batch_id` at a split (after a 413), as they are now."""
+        return await self._db.run(reads.departed, batch_id)
+
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:
             batches, members = _batch_updates(records)

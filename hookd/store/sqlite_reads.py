@@ -218,6 +218,19 @@ def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
     ]
 
 
+def departed(db: sqlite3.Connection, batch_id: str) -> list[DeliveryRow]:
+    """The deliveries that left batch `batch_id` when it was split after a 413 (migration 0010), oldest
+    first: what its refused request carried, as they are now."""
+    return [
+        _delivery_row(row)
+        for row in db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM batch_departures p JOIN deliveries d ON d.id = p.delivery_id "
+            "LEFT JOIN events e ON e.id = d.event_id WHERE p.batch_id = ? ORDER BY d.created_at, d.id",
+            (batch_id,),
+        )
+    ]
+
+
 def _hops(raw: str | None) -> tuple[Hop, ...]:
     if not raw:
         return ()
