@@ -39,7 +39,7 @@ from hookd.cli.common import (
 from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.history import open_store
-from hookd.store.base import HookPause
+from hookd.store.base import BreakerRecord, HookPause
 from hookd.urls import host_is_templated
 
 hooks_app = typer.Typer(
@@ -179,7 +179,8 @@ def resume_command(
     (HOST as hooks list shows it, in any case, or a URL to it); it exits 2 naming the hook's paused
     destinations when HOST is not one of them, and when the hook's url host is not templated.
     A running daemon takes it up within a second (at once when its admin listener is configured);
-    otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing.
+    otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing;
+    when its circuit breaker is open, it says so, and when the breaker probes (a resume does not close it).
 
     Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
     """
@@ -189,7 +190,7 @@ def resume_command(
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
 
-        async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None]:
+        async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None, BreakerRecord | None]:
             async with open_store(where.path, origin=where.origin) as store:
                 await core.check_name(store, name, configured)
                 if host is not None:
@@ -199,9 +200,10 @@ def resume_command(
                 activity = (await store.hook_activity()).get(name)
                 state = (await store.hook_states()).get(name)
                 still = state.pause if state is not None and host is not None else None
-                return lifted, hosts, activity.backlog if activity is not None else 0, still
+                breaker = state.breaker if state is not None else None
+                return lifted, hosts, activity.backlog if activity is not None else 0, still, breaker
 
-        lifted, hosts, backlog, still_paused = asyncio.run(run())
+        lifted, hosts, backlog, still_paused, breaker = asyncio.run(run())
         woken = _wake(where) if lifted is not None or hosts else False
     except HookdError as e:
         fail(e)
@@ -215,6 +217,8 @@ def resume_command(
                 # The hook's whole backlog; with --destination, null (that destination's is not counted).
                 "backlog": backlog if host is None else None,
                 "hook_paused": _pause_dict(still_paused),
+                # Its circuit breaker when it is not closed: a resume does not close it.
+                "breaker": _breaker_dict(breaker),
                 "daemon_told": woken,
             }
         )
@@ -223,6 +227,9 @@ def resume_command(
     given = f" (the host of the URL {esc(destination or '')})" if from_url else ""
     if lifted is None and not hosts:
         what = esc(name) if host is None else f"{esc(name)}'s destination {esc(host)}"
+        if host is None and breaker is not None:
+            render.stdout.print(f"{what} is not paused; nothing changed: {breaker_text(name, breaker)}")
+            return
         render.stdout.print(f"{what} is not paused; nothing changed")
         return
     parts = []
@@ -243,6 +250,24 @@ def resume_command(
     else:
         outcome = f": {backlog} delivery(ies) waiting are sent"
     render.stdout.print(f"resumed {', '.join(parts)}{outcome}" + _daemon_note(woken))
+
+
+def breaker_text(name: str, breaker: BreakerRecord) -> str:
+    """Why a hook that is not paused still sends nothing: its circuit breaker, since when and why, and
+    when it probes (a resume does not close a breaker; a delivered probe does)."""
+    esc = render.escape
+    since = f"since {local_time(breaker.since)} ({esc(breaker.reason)})"
+    if breaker.state == "half_open":
+        probe = "it is probing now with one delivery"
+    elif breaker.retry_at is not None:
+        probe = f"it probes with one delivery at {local_time(breaker.retry_at)}"
+    else:
+        probe = "it probes with one delivery after its cooldown"
+    state = "half open" if breaker.state == "half_open" else "open"
+    return (
+        f"its circuit breaker is {state} {since}; {probe}, and closes when that is delivered "
+        f"(`hookd hooks list` shows it; a daemon that restarts starts it closed)"
+    )
 
 
 def _templated(settings: Settings | None, name: str) -> bool | None:
@@ -285,6 +310,12 @@ def _pause_dict(pause: HookPause | None) -> dict[str, object] | None:
     if pause is None:
         return None
     return {"by": pause.by, "reason": pause.reason, "at": utc_time(pause.at)}
+
+
+def _breaker_dict(b: BreakerRecord | None) -> dict[str, object] | None:
+    if b is None:
+        return None
+    return {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)}
 
 
 def _listing_dict(item: core.HookListing) -> dict[str, object]:
