@@ -161,22 +161,29 @@ def parse_statuses(
 # -- the store ---------------------------------------------------------------------------------------
 
 
+def database_exists(path: Path, origin: str) -> bool:
+    try:
+        return path.exists()
+    except OSError as e:  # a directory on the way that this user may not enter
+        raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
+
+
 @asynccontextmanager
 async def open_store(
-    path: Path, *, origin: str, synchronous: Literal["normal", "full"] = "normal"
+    path: Path, *, origin: str, synchronous: Literal["normal", "full"] = "normal", create: bool = False
 ) -> AsyncIterator[SQLiteStore]:
     """The store of an existing database; `origin` says where the path came from, for messages.
 
-    Never creates the file: a typo in --db must not leave an empty database behind. Leaves WAL
+    Creates the file only with `create` (as hookd serve does on its first start, with the same
+    migrations): a command that stores a state the daemon reads (`hooks pause`) given the config's
+    storage.path. Otherwise never: a typo in --db must not leave an empty database behind. Leaves WAL
     checkpoints to the daemon, so closing never holds up its commits.
     """
-    try:
-        exists = path.exists()
-    except OSError as e:  # a directory on the way that this user may not enter
-        raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
-    if not exists:
+    exists = database_exists(path, origin)
+    if not exists and not create:
         raise DatabaseMissing(path, origin)
-    _check_hookd_database(path, origin)
+    if exists:
+        _check_hookd_database(path, origin)
     store = SQLiteStore(path, synchronous=synchronous, background_checkpoints=False, checkpoint_on_close=False)
     try:
         await store.open()

@@ -87,6 +87,24 @@ async def list_hooks(store: Store, configured: Sequence[str] | None) -> list[Hoo
     return listings
 
 
+def configured_listings(configured: Sequence[str]) -> list[HookListing]:
+    """The configured hooks as `hookd hooks list` shows them before the daemon's first start (no database
+    yet): each active, with no backlog and no outcome."""
+    return [
+        HookListing(
+            name=name,
+            configured=True,
+            pause=None,
+            breaker=None,
+            backlog=0,
+            last_success_at=None,
+            last_failure_at=None,
+            destinations=MappingProxyType({}),
+        )
+        for name in configured
+    ]
+
+
 async def check_name(store: Store, name: str, configured: Sequence[str] | None) -> None:
     """Raise UnknownHookName (with a did-you-mean) unless `name` is configured or the database knows it."""
     if configured is not None and name in configured:

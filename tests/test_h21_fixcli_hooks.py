@@ -10,7 +10,7 @@ import orjson
 
 from hookd.store.base import BreakerRecord
 from tests.cli_helpers import hookd, plain
-from tests.conftest import open_store, socket_config
+from tests.conftest import Receiver, db_rows, event_line, open_store, running_daemon, send_lines, socket_config, wait_db
 
 
 def words(text: str) -> str:
@@ -45,3 +45,49 @@ async def test_resuming_a_hook_whose_breaker_is_open_says_so(short_dir: Path) ->
     as_json = orjson.loads((await hookd("hooks", "resume", "brk", "-c", str(cfg), "--json")).output)
     assert as_json["changed"] is False
     assert as_json["breaker"]["state"] == "open" and as_json["breaker"]["probe_at"].startswith("1970-01-01T00:17:10")
+
+
+async def test_pause_and_list_work_before_the_first_start(short_dir: Path, receiver: Receiver) -> None:
+    """1. A config with hooks rl and other; no database yet (hookd serve never ran).
+    2. `hookd hooks list` (and --json). 3. `hookd hooks pause rl --reason maint`; `hooks list --json`.
+    4. `hookd hooks pause rl --db OTHER.db` (a path that does not exist).
+    5. hookd serve starts; an event for rl and other.
+    Result: (2) exit 0: both hooks, active, backlog 0, and a note on stderr that there is no database
+    yet; no file is made. (3) exit 0: the database is created (the message says so) with the pause;
+    list shows rl paused by operator. (4) exit 2: --db never creates a file. (5) the daemon takes the
+    pause up: other's delivery is sent, rl's waits."""
+    cfg = socket_config(
+        short_dir,
+        f"""
+        hooks:
+          - {{name: rl, events: ["*"], url: "{receiver.url("/rl")}"}}
+          - {{name: other, events: ["*"], url: "{receiver.url("/other")}"}}
+        """,
+    )
+    db = short_dir / "hookd.db"
+
+    listed = await hookd("hooks", "list", "-c", str(cfg))
+    assert listed.exit_code == 0, listed.output
+    assert "no database yet at" in words(listed.stderr) and "every configured hook is active" in words(listed.stderr)
+    as_json = orjson.loads((await hookd("hooks", "list", "-c", str(cfg), "--json")).stdout)
+    assert [(h["name"], h["state"], h["backlog"]) for h in as_json] == [("rl", "active", 0), ("other", "active", 0)]
+    assert not db.exists()
+
+    paused = await hookd("hooks", "pause", "rl", "-c", str(cfg), "--reason", "maint")
+    assert paused.exit_code == 0, paused.output
+    assert f"created the database at {db}" in words(paused.output) and "paused rl" in words(paused.output)
+    assert db_rows(db, "SELECT paused_by, paused_reason FROM hook_state WHERE hook = 'rl'") == [("operator", "maint")]
+    as_json = orjson.loads((await hookd("hooks", "list", "-c", str(cfg), "--json")).stdout)
+    assert [(h["name"], h["state"]) for h in as_json] == [("rl", "paused"), ("other", "active")]
+
+    typo = await hookd("hooks", "pause", "rl", "--db", str(short_dir / "typo.db"))
+    assert typo.exit_code == 2, typo.output
+    assert not (short_dir / "typo.db").exists()
+
+    async with running_daemon(cfg):
+        await send_lines(short_dir / "s.sock", [event_line(id="e1")])
+        await receiver.wait_count(1, "/other")
+        await wait_db(
+            db, "SELECT count(*) FROM deliveries WHERE hook = 'rl' AND state = 'pending'", lambda r: r == [(1,)]
+        )
+    assert receiver.at("/rl") == []

@@ -38,7 +38,7 @@ from hookd.cli.common import (
 )
 from hookd.config.model import Settings
 from hookd.errors import HookdError
-from hookd.history import open_store
+from hookd.history import database_exists, open_store
 from hookd.store.base import BreakerRecord, HookPause
 from hookd.urls import host_is_templated
 
@@ -67,7 +67,10 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
     `webhook-delivery: disable`) or breaker.disable_after pauses it: each paused destination is a line
     of its own under the hook (`NAME → HOST`), with the reason; the hook's other destinations go on.
 
-    Exit 0; 2 for bad usage or a missing database.
+    Before the daemon's first start (no database yet at the config's storage.path), the configured
+    hooks, each active with no backlog.
+
+    Exit 0; 2 for bad usage, or a missing database given with --db or without a config.
     """
     try:
         where = database("hooks list", config, db, secrets_optional=True)
@@ -77,9 +80,16 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
             async with open_store(where.path, origin=where.origin) as store:
                 return await core.list_hooks(store, configured)
 
-        listings = asyncio.run(run())
+        fresh = configured is not None and db is None and not database_exists(where.path, where.origin)
+        listings = core.configured_listings(configured or ()) if fresh else asyncio.run(run())
     except HookdError as e:
         fail(e)
+    if fresh:
+        # Said on stderr: --json stays the same list, and nothing is wrong.
+        render.stderr.print(
+            f"no database yet at {render.escape(str(where.path))} ({render.escape(where.origin)}): hookd serve "
+            "creates it on its first start; until then every configured hook is active with no backlog"
+        )
     if as_json:
         render.print_json([_listing_dict(item) for item in listings])
         return
@@ -106,15 +116,23 @@ def pause_command(
     daemon takes it up within a second (at once when its admin listener is configured). An operator's
     pause does not make health degraded. Pausing a hook that is paused already changes nothing.
 
-    Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
+    Before the daemon's first start, it creates the database at the config's storage.path (as hookd
+    serve would, with the same migrations) and stores the pause there; with --db it never creates one
+    (a typo must not leave an empty database behind).
+
+    Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage, or a missing database given with --db.
     """
     now = time.time()
     try:
         where = database("hooks pause", config, db, secrets_optional=True)
         configured = _configured(where.settings)
+        # The config's own storage.path: the database hookd serve would create there.
+        create = where.settings is not None and db is None
+        created = create and not database_exists(where.path, where.origin)
+        synchronous = where.settings.storage.synchronous if where.settings is not None else "normal"
 
         async def run() -> tuple[HookPause, bool]:
-            async with open_store(where.path, origin=where.origin) as store:
+            async with open_store(where.path, origin=where.origin, create=create, synchronous=synchronous) as store:
                 await core.check_name(store, name, configured)
                 return await core.pause(store, name, reason=reason, now=now)
 
@@ -139,10 +157,16 @@ def pause_command(
                 "paused": _pause_dict(pause),
                 "daemon_told": woken,
                 "configured": not missing,
+                "database_created": created,
             }
         )
         return
     esc = render.escape
+    if created:
+        render.stdout.print(
+            f"created the database at {esc(str(where.path))} ({esc(where.origin)}), as hookd serve does on its "
+            "first start"
+        )
     if not changed:
         render.stdout.print(
             f"{esc(name)} is paused already, {esc(core.paused_by_text(pause))} since {local_time(pause.at)}: "
