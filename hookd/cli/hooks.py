@@ -38,7 +38,7 @@ from hookd.cli.common import (
 )
 from hookd.config.model import Settings
 from hookd.errors import HookdError
-from hookd.history import database_exists, open_store
+from hookd.history import UsageError, database_exists, open_store
 from hookd.store.base import BreakerRecord, HookPause
 from hookd.urls import host_is_templated
 
@@ -107,9 +107,23 @@ def pause_command(
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why, shown by hooks list and hookd status.")
     ] = None,
+    destination: Annotated[
+        str | None,
+        typer.Option(
+            "--destination",
+            metavar="HOST",
+            help="Pause only this destination host of a hook with a templated url host (a host it sends to, or "
+            "a URL to it), not the hook nor its other destinations.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Pause a hook: its deliveries are stored and wait, spending no attempt, until `hookd hooks resume`.
+
+    `--destination HOST` pauses one destination host of a hook whose url host is templated: its
+    deliveries to that host wait, the hook's other destinations go on, until `hookd hooks resume NAME
+    --destination HOST` (or `hookd hooks resume NAME`). HOST must be one the hook may send to (its
+    allow_hosts); it exits 2 for a hook whose url host is not templated.
 
     Nothing is dropped or failed for being paused; requests in flight finish. The pause is kept in the
     database: it survives restarts and config edits (a renamed hook is a new hook). A running
@@ -131,9 +145,18 @@ def pause_command(
         created = create and not database_exists(where.path, where.origin)
         synchronous = where.settings.storage.synchronous if where.settings is not None else "normal"
 
+        key = _destination_key(where.settings, name) if destination is not None else None
+        host = core.destination_host(destination, key)[0] if destination is not None else None
+        if host is not None:
+            _check_has_destinations(where.settings, name, "pause")
+            if key is not None:
+                core.check_allowed(host, key)
+
         async def run() -> tuple[HookPause, bool]:
             async with open_store(where.path, origin=where.origin, create=create, synchronous=synchronous) as store:
                 await core.check_name(store, name, configured)
+                if host is not None:
+                    return await core.pause_destination(store, name, host, reason=reason, now=now)
                 return await core.pause(store, name, reason=reason, now=now)
 
         pause, changed = asyncio.run(run())
@@ -153,6 +176,7 @@ def pause_command(
         render.print_json(
             {
                 "hook": name,
+                "destination": host,
                 "changed": changed,
                 "paused": _pause_dict(pause),
                 "daemon_told": woken,
@@ -167,10 +191,17 @@ def pause_command(
             f"created the database at {esc(str(where.path))} ({esc(where.origin)}), as hookd serve does on its "
             "first start"
         )
+    what = esc(name) if host is None else f"{esc(name)} → {esc(host)}"
     if not changed:
         render.stdout.print(
-            f"{esc(name)} is paused already, {esc(core.paused_by_text(pause))} since {local_time(pause.at)}: "
+            f"{what} is paused already, {esc(core.paused_by_text(pause))} since {local_time(pause.at)}: "
             f"{esc(pause.reason)}; nothing changed"
+        )
+        return
+    if host is not None:
+        render.stdout.print(
+            f"paused {what}: its deliveries to {esc(host)} are kept and wait until `hookd hooks resume {esc(name)} "
+            f"--destination {esc(host)}`; its other destinations go on" + _daemon_note(woken)
         )
         return
     render.stdout.print(
@@ -209,10 +240,11 @@ def resume_command(
     Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
     """
     now = time.time()
-    host, from_url = core.destination_host(destination) if destination is not None else (None, False)
     try:
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
+        key = _destination_key(where.settings, name) if destination is not None else None
+        host, from_url = core.destination_host(destination, key) if destination is not None else (None, False)
 
         async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None, BreakerRecord | None]:
             async with open_store(where.path, origin=where.origin) as store:
@@ -292,6 +324,23 @@ def breaker_text(name: str, breaker: BreakerRecord) -> str:
         f"its circuit breaker is {state} {since}; {probe}, and closes when that is delivered "
         f"(`hookd hooks list` shows it; a daemon that restarts starts it closed)"
     )
+
+
+def _destination_key(settings: Settings | None, name: str) -> core.DestinationKey | None:
+    """How configured hook `name` keys its destinations; None without it in a config (or with a fixed host)."""
+    hook = next((h for h in settings.hooks if h.name == name), None) if settings is not None else None
+    if hook is None or not host_is_templated(hook.url):
+        return None
+    return core.destination_key(name, hook.url, hook.allow_hosts)
+
+
+def _check_has_destinations(settings: Settings | None, name: str, verb: str) -> None:
+    """Raise a UsageError (exit 2) when configured hook `name` has a url host that is not templated."""
+    if _templated(settings, name) is False:
+        raise UsageError(
+            f"hook {name!r} has no destinations of its own: its url host is not templated, so it is {verb}d as "
+            f"a whole; drop --destination (hookd hooks {verb} {name})"
+        )
 
 
 def _templated(settings: Settings | None, name: str) -> bool | None:
