@@ -20,6 +20,7 @@ from hookd.errors import HookdError, StartupError
 from hookd.ids import is_uuid7
 from hookd.store.base import (
     DELIVERY_STATUSES,
+    PARK_OFFSET_S,
     AttemptRow,
     BatchRow,
     DeliveryQuery,
@@ -372,25 +373,39 @@ class DeliveryDetail:
     attempts: tuple[AttemptRow, ...]
     # Its hook's stored run-time state (a pause, a breaker), which holds a pending delivery past its due time.
     hook_state: HookState | None = None
+    # A hook with a templated url host: the destination host stored with it, and that host's stored pause.
+    destination: str | None = None
+    destination_pause: HookPause | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hold:
     """Why a pending delivery's next try waits past its due time: its hook is paused (`pause`), or its
-    breaker is open and probes at `probe_at` (None: half open, probing now)."""
+    breaker is open and probes at `probe_at` (None: half open, probing now); or, for a hook with a
+    templated url host, the gate of its `destination` host is closed: paused (`pause`), or its breaker
+    open, a Retry-After hold or no rate-limit tokens (which one the daemon knows, not the database)."""
 
     pause: HookPause | None = None
     probe_at: float | None = None
+    destination: str | None = None
+    due_at: float | None = None  # a destination's: the due time kept while it is parked
 
 
 def hold(detail: DeliveryDetail) -> Hold | None:
     """What holds `detail`'s pending delivery, from its hook's stored state; None when nothing does. A
-    pause comes first (nothing is sent), then an open breaker whose probe comes after the due time."""
+    pause comes first (nothing is sent), then an open breaker whose probe comes after the due time,
+    then its destination's closed gate (the delivery is parked)."""
     d, state = detail.delivery, detail.hook_state
-    if d.state != "pending" or state is None:
+    if d.state != "pending":
         return None
-    if state.pause is not None:
+    if state is not None and state.pause is not None:
         return Hold(pause=state.pause)
+    parked = d.next_at is not None and d.next_at >= PARK_OFFSET_S
+    if parked and detail.destination is not None:
+        assert d.next_at is not None
+        return Hold(pause=detail.destination_pause, destination=detail.destination, due_at=d.next_at - PARK_OFFSET_S)
+    if state is None:
+        return None
     b = state.breaker
     if b is None:
         return None
@@ -448,10 +463,20 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
             event_id, asked_for = full_id, "event"
         event = await store.event(event_id)
         states = await store.hook_states()  # a small table: one row per hook
-        details = [
-            DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id)), hook_state=states.get(r.hook))
-            for r in rows
-        ]
+        destinations = await store.delivery_destinations([r.id for r in rows])
+        paused = await store.destination_pauses() if destinations else {}
+        details = []
+        for r in rows:
+            host = destinations.get(r.id)
+            details.append(
+                DeliveryDetail(
+                    delivery=r,
+                    attempts=tuple(await store.attempts(r.id)),
+                    hook_state=states.get(r.hook),
+                    destination=host,
+                    destination_pause=paused.get(r.hook, {}).get(host) if host is not None else None,
+                )
+            )
     return Shown(event=event, event_id=event_id, deliveries=tuple(details), asked_for=asked_for)
 
 

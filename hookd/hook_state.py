@@ -51,12 +51,19 @@ class HookListing:
     last_failure_at: float | None
     # A hook with a templated url host: its paused destinations (by the receiver or disable_after), by host.
     destinations: Mapping[str, HookPause] = field(default_factory=lambda: MappingProxyType({}))
+    # Its destinations with parked deliveries (a closed gate), by host: how many wait there. Those not in
+    # `destinations` are held by a breaker, a Retry-After hold or a rate limit, which only the daemon knows.
+    parked: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    held: bool = False  # a destination's line: its gate is closed, not by a pause
 
     @property
     def state(self) -> str:
-        """active, paused, or the breaker's open or half_open (a pause comes first: nothing is sent)."""
+        """active, paused, held (a destination's gate), or the breaker's open or half_open (a pause comes
+        first: nothing is sent)."""
         if self.pause is not None:
             return "paused"
+        if self.held:
+            return "held"
         if self.breaker is not None:
             return self.breaker.state
         return "active"

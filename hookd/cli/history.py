@@ -222,8 +222,22 @@ def attempt_dict(a: AttemptRow, owner: str | None = None) -> dict[str, object]:
     }
 
 
-def hold_text(held: core.Hold) -> str:
-    """The "next try" of a delivery its hook's pause or breaker holds, rather than a due time passed."""
+def hold_text(held: core.Hold, hook: str) -> str:
+    """The "next try" of a delivery its hook's pause or breaker, or its destination's gate, holds,
+    rather than a due time passed."""
+    if held.destination is not None:
+        host = held.destination
+        due = f"; due {local_time(held.due_at)}" if held.due_at is not None else ""
+        if held.pause is not None:
+            return (
+                f"when its destination {host} is resumed (paused {paused_by_text(held.pause)}: {held.pause.reason}; "
+                f"`hookd hooks resume {hook} --destination {host}`){due}"
+            )
+        return (
+            f"once the gate of its destination {host} opens: its circuit breaker is open, a Retry-After hold "
+            f"or its rate limit holds it (`hookd status` names which while the daemon runs; a daemon that "
+            f"restarts opens it){due}"
+        )
     if held.pause is not None:
         return f"when the hook is resumed (paused {paused_by_text(held.pause)}: {held.pause.reason})"
     if held.probe_at is None:
@@ -232,9 +246,16 @@ def hold_text(held: core.Hold) -> str:
 
 
 def hold_dict(held: core.Hold | None) -> dict[str, object] | None:
-    """`held_by` in --json: {"paused": {by, reason, at}} or {"breaker": {"probe_at": ...}}, or null."""
+    """`held_by` in --json: {"paused": {by, reason, at}} or {"breaker": {"probe_at": ...}}, or null; for
+    a destination's gate, {"destination": HOST, "paused": {by, reason, at}} when it is paused, else
+    {"destination": HOST, "gate_closed": true} (its breaker, a hold or its rate limit)."""
     if held is None:
         return None
+    if held.destination is not None:
+        if held.pause is not None:
+            pause = {"by": held.pause.by, "reason": held.pause.reason, "at": utc_time(held.pause.at)}
+            return {"destination": held.destination, "paused": pause, "due_at": utc_time(held.due_at)}
+        return {"destination": held.destination, "gate_closed": True, "due_at": utc_time(held.due_at)}
     if held.pause is not None:
         return {"paused": {"by": held.pause.by, "reason": held.pause.reason, "at": utc_time(held.pause.at)}}
     return {"breaker": {"probe_at": utc_time(held.probe_at)}}
@@ -259,6 +280,8 @@ def shown_dict(shown: Shown) -> dict[str, object]:
         "deliveries": [
             {
                 **delivery_dict(d.delivery),
+                # A hook with a templated url host: the host it goes to (its gates are kept per host).
+                "destination": d.destination,
                 "held_by": hold_dict(core.hold(d)),
                 "attempts": [attempt_dict(a, d.delivery.id) for a in d.attempts],
             }
@@ -369,9 +392,11 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "batch", [f"{d.batch_id} (`hookd history show {d.batch_id}` lists its deliveries)"])
     if d.ordering_key is not None:
         _field(2, "order key", [d.ordering_key])
+    if detail.destination is not None:
+        _field(2, "destination", [detail.destination])
     held = core.hold(detail)
     if held is not None:
-        _field(2, "next try", hold_text(held))
+        _field(2, "next try", hold_text(held, d.hook))
     elif d.state == "pending" and d.next_at is None and d.ordering_key is not None:
         _field(2, "next try", "once the earlier deliveries of its ordering key have finished")
     elif d.state == "pending" and d.next_at is not None and d.next_at >= PARK_OFFSET_S:

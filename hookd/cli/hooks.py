@@ -66,6 +66,8 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
     A hook whose url host is templated is paused per destination host when a receiver asks (410 Gone,
     `webhook-delivery: disable`) or breaker.disable_after pauses it: each paused destination is a line
     of its own under the hook (`NAME → HOST`), with the reason; the hook's other destinations go on.
+    A destination whose deliveries are parked for another reason is a line too, `held` (its circuit
+    breaker, a Retry-After hold or its rate limit: `hookd status` names which), with how many wait.
 
     Before the daemon's first start (no database yet at the config's storage.path), the configured
     hooks, each active with no backlog.
@@ -78,7 +80,13 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
 
         async def run() -> list[core.HookListing]:
             async with open_store(where.path, origin=where.origin) as store:
-                return await core.list_hooks(store, configured)
+                # Parked deliveries show a destination's closed gate the database has no state for (a
+                # breaker, a Retry-After hold, a rate limit: kept in the daemon's memory).
+                listings = await core.list_hooks(store, configured)
+                parked = await store.parked_destinations([item.name for item in listings])
+                return [
+                    dataclasses.replace(item, parked=MappingProxyType(parked.get(item.name, {}))) for item in listings
+                ]
 
         fresh = configured is not None and db is None and not database_exists(where.path, where.origin)
         listings = core.configured_listings(configured or ()) if fresh else asyncio.run(run())
@@ -402,20 +410,42 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         if b is None
         else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
-        # No success or failure times are kept per destination: null, not the hook's.
+        # No success or failure times are kept per destination: null, not the hook's. A destination with
+        # parked deliveries and no pause is `held` (its breaker, a Retry-After hold or its rate limit).
         "destinations": [
-            {"destination": h, "paused": _pause_dict(p), "last_success_at": None, "last_failure_at": None}
-            for h, p in item.destinations.items()
+            {
+                "destination": h,
+                "state": "paused" if p is not None else "held",
+                "paused": _pause_dict(p),
+                "parked": item.parked.get(h, 0),
+                "last_success_at": None,
+                "last_failure_at": None,
+            }
+            for h, p in _destination_rows(item)
         ],
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),
     }
 
 
+def _destination_rows(item: core.HookListing) -> list[tuple[str, HookPause | None]]:
+    """A hook's paused destinations, then those held with parked deliveries, by host."""
+    held = [(h, None) for h in item.parked if h not in item.destinations]
+    return sorted([*item.destinations.items(), *held], key=lambda row: row[0])
+
+
+HELD_REASON = (
+    "its gate is closed: its circuit breaker is open, a Retry-After hold or its rate limit holds its deliveries "
+    "(hookd status names which)"
+)
+
+
 def why(item: core.HookListing) -> tuple[str, float | None]:
     """The reason for a hook's state, and since when; ("", None) for an active hook."""
     if item.pause is not None:
         return f"{core.paused_by_text(item.pause)}: {item.pause.reason}", item.pause.at
+    if item.held:
+        return HELD_REASON, None
     if item.breaker is not None:
         return f"by the circuit breaker: {item.breaker.reason}", item.breaker.since
     return "", None
@@ -423,7 +453,7 @@ def why(item: core.HookListing) -> tuple[str, float | None]:
 
 _ORDER = ("hook", "state", "since", "backlog", "last success", "last failure", "why")
 _PRIORITY = ("hook", "state", "backlog", "why", "since", "last failure", "last success")
-_COLOURS = {"active": "green", "paused": "yellow", "open": "red", "half_open": "yellow"}
+_COLOURS = {"active": "green", "paused": "yellow", "held": "yellow", "open": "red", "half_open": "yellow"}
 
 
 def _table(listings: Sequence[core.HookListing]) -> Table:
@@ -444,7 +474,7 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
         rows.append(item)
         names.append(esc(item.name) + ("" if item.configured else " [dim](not in config)[/dim]"))
         backlog_texts.append(str(item.backlog))
-        for host, pause in item.destinations.items():
+        for host, pause in _destination_rows(item):
             # The hook's last success and failure are not this host's: none are kept per host, so left empty.
             rows.append(
                 dataclasses.replace(
@@ -452,12 +482,16 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
                     pause=pause,
                     breaker=None,
                     destinations=MappingProxyType({}),
+                    parked=MappingProxyType({}),
+                    held=pause is None,
                     last_success_at=None,
                     last_failure_at=None,
                 )
             )
             names.append(f"{esc(item.name)} → {esc(host)}")
-            backlog_texts.append("-")  # counted in the hook's
+            # Its parked deliveries, counted in the hook's too.
+            parked = item.parked.get(host)
+            backlog_texts.append(f"({parked})" if parked else "-")
     backlogs = tuple(backlog_texts)
     listings = rows
     reasons = [why(item) for item in listings]
