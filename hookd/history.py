@@ -20,6 +20,7 @@ from hookd.errors import HookdError, StartupError
 from hookd.ids import is_uuid7
 from hookd.store.base import (
     DELIVERY_STATUSES,
+    PARK_OFFSET_S,
     AttemptRow,
     BatchRow,
     DeliveryQuery,
@@ -161,22 +162,29 @@ def parse_statuses(
 # -- the store ---------------------------------------------------------------------------------------
 
 
+def database_exists(path: Path, origin: str) -> bool:
+    try:
+        return path.exists()
+    except OSError as e:  # a directory on the way that this user may not enter
+        raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
+
+
 @asynccontextmanager
 async def open_store(
-    path: Path, *, origin: str, synchronous: Literal["normal", "full"] = "normal"
+    path: Path, *, origin: str, synchronous: Literal["normal", "full"] = "normal", create: bool = False
 ) -> AsyncIterator[SQLiteStore]:
     """The store of an existing database; `origin` says where the path came from, for messages.
 
-    Never creates the file: a typo in --db must not leave an empty database behind. Leaves WAL
+    Creates the file only with `create` (as hookd serve does on its first start, with the same
+    migrations): a command that stores a state the daemon reads (`hooks pause`) given the config's
+    storage.path. Otherwise never: a typo in --db must not leave an empty database behind. Leaves WAL
     checkpoints to the daemon, so closing never holds up its commits.
     """
-    try:
-        exists = path.exists()
-    except OSError as e:  # a directory on the way that this user may not enter
-        raise UsageError(f"cannot open the database {str(path)!r} ({origin}): {e.strerror or e}") from None
-    if not exists:
+    exists = database_exists(path, origin)
+    if not exists and not create:
         raise DatabaseMissing(path, origin)
-    _check_hookd_database(path, origin)
+    if exists:
+        _check_hookd_database(path, origin)
     store = SQLiteStore(path, synchronous=synchronous, background_checkpoints=False, checkpoint_on_close=False)
     try:
         await store.open()
@@ -250,6 +258,20 @@ async def deliveries_named(store: SQLiteStore, values: Sequence[str]) -> tuple[t
     return tuple(out)
 
 
+async def batches_named(store: SQLiteStore, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Each value that is a batch id, or starts only one, with that batch's id: an --event given a batch
+    id by mistake, to be told that `hookd history show` takes it."""
+    out: list[tuple[str, str]] = []
+    for value in dict.fromkeys(values):
+        if await store.batch(value) is not None:
+            out.append((value, value))
+            continue
+        found = await _by_prefix(store, "batches", value)
+        if len(found) == 1:
+            out.append((value, found[0]))
+    return tuple(out)
+
+
 async def resolve_item(store: SQLiteStore, text: str) -> tuple[Literal["delivery", "event", "batch"], str] | None:
     """A delivery, event or batch id, exact or by a unique prefix over all three; None when nothing matches."""
     if await store.delivery(text) is not None:
@@ -315,6 +337,8 @@ class Listing:
     unmatched_events: tuple[str, ...] = ()  # --event values that are no event id nor a prefix of one
     # those of unmatched_events that are a delivery's id (or start only one), with that delivery
     deliveries_given: tuple[tuple[str, DeliveryRow], ...] = ()
+    # those of unmatched_events that are a batch's id (or start only one), with that batch's id
+    batches_given: tuple[tuple[str, str], ...] = ()
 
 
 async def list_deliveries(
@@ -328,11 +352,18 @@ async def list_deliveries(
             event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
             query = replace(query, event_ids=event_ids)
         given = await deliveries_named(store, unmatched) if unmatched else ()
+        named = {value for value, _ in given}
+        batches = await batches_named(store, [v for v in unmatched if v not in named]) if unmatched else ()
         unknown = await unknown_hooks(store, query.hooks, configured)
         rows = await store.deliveries(query)
         short = await short_ids(store, rows) if shorten else {}  # --json prints whole ids
     return Listing(
-        rows=tuple(rows), short=short, unknown_hooks=unknown, unmatched_events=unmatched, deliveries_given=given
+        rows=tuple(rows),
+        short=short,
+        unknown_hooks=unknown,
+        unmatched_events=unmatched,
+        deliveries_given=given,
+        batches_given=batches,
     )
 
 
@@ -342,25 +373,39 @@ class DeliveryDetail:
     attempts: tuple[AttemptRow, ...]
     # Its hook's stored run-time state (a pause, a breaker), which holds a pending delivery past its due time.
     hook_state: HookState | None = None
+    # A hook with a templated url host: the destination host stored with it, and that host's stored pause.
+    destination: str | None = None
+    destination_pause: HookPause | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hold:
     """Why a pending delivery's next try waits past its due time: its hook is paused (`pause`), or its
-    breaker is open and probes at `probe_at` (None: half open, probing now)."""
+    breaker is open and probes at `probe_at` (None: half open, probing now); or, for a hook with a
+    templated url host, the gate of its `destination` host is closed: paused (`pause`), or its breaker
+    open, a Retry-After hold or no rate-limit tokens (which one the daemon knows, not the database)."""
 
     pause: HookPause | None = None
     probe_at: float | None = None
+    destination: str | None = None
+    due_at: float | None = None  # a destination's: the due time kept while it is parked
 
 
 def hold(detail: DeliveryDetail) -> Hold | None:
     """What holds `detail`'s pending delivery, from its hook's stored state; None when nothing does. A
-    pause comes first (nothing is sent), then an open breaker whose probe comes after the due time."""
+    pause comes first (nothing is sent), then an open breaker whose probe comes after the due time,
+    then its destination's closed gate (the delivery is parked)."""
     d, state = detail.delivery, detail.hook_state
-    if d.state != "pending" or state is None:
+    if d.state != "pending":
         return None
-    if state.pause is not None:
+    if state is not None and state.pause is not None:
         return Hold(pause=state.pause)
+    parked = d.next_at is not None and d.next_at >= PARK_OFFSET_S
+    if parked and detail.destination is not None:
+        assert d.next_at is not None
+        return Hold(pause=detail.destination_pause, destination=detail.destination, due_at=d.next_at - PARK_OFFSET_S)
+    if state is None:
+        return None
     b = state.breaker
     if b is None:
         return None
@@ -378,6 +423,8 @@ class BatchDetail:
     batch: BatchRow
     members: tuple[DeliveryRow, ...]  # oldest first
     attempts: tuple[AttemptRow, ...]
+    # Those that left it when the receiver answered 413 (split into smaller batches), as they are now.
+    departed: tuple[DeliveryRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -416,10 +463,20 @@ async def show(path: Path, item_id: str, *, origin: str) -> Shown:
             event_id, asked_for = full_id, "event"
         event = await store.event(event_id)
         states = await store.hook_states()  # a small table: one row per hook
-        details = [
-            DeliveryDetail(delivery=r, attempts=tuple(await store.attempts(r.id)), hook_state=states.get(r.hook))
-            for r in rows
-        ]
+        destinations = await store.delivery_destinations([r.id for r in rows])
+        paused = await store.destination_pauses() if destinations else {}
+        details = []
+        for r in rows:
+            host = destinations.get(r.id)
+            details.append(
+                DeliveryDetail(
+                    delivery=r,
+                    attempts=tuple(await store.attempts(r.id)),
+                    hook_state=states.get(r.hook),
+                    destination=host,
+                    destination_pause=paused.get(r.hook, {}).get(host) if host is not None else None,
+                )
+            )
     return Shown(event=event, event_id=event_id, deliveries=tuple(details), asked_for=asked_for)
 
 
@@ -428,7 +485,12 @@ async def _batch(store: SQLiteStore, batch_id: str) -> BatchDetail | None:
     if row is None:
         return None
     members = await store.deliveries(DeliveryQuery(batch_ids=(batch_id,), newest_first=False))
-    return BatchDetail(batch=row, members=tuple(members), attempts=tuple(await store.attempts(batch_id)))
+    return BatchDetail(
+        batch=row,
+        members=tuple(members),
+        attempts=tuple(await store.attempts(batch_id)),
+        departed=tuple(await store.departed(batch_id)),
+    )
 
 
 async def hook_stats(path: Path, *, since: float, until: float, origin: str) -> list[HookStats]:

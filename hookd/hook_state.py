@@ -8,6 +8,7 @@ listener (POST /hooks/refresh), so no other IPC is needed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from hookd.history import UsageError
 from hookd.store.base import BreakerRecord, HookPause, Store
 from hookd.suggest import closest
+from hookd.urls import UrlTemplateError, compile_url
 
 # The reason an operator's pause gets when `--reason` is not given.
 OPERATOR_REASON = "paused with hookd hooks pause"
@@ -49,12 +51,19 @@ class HookListing:
     last_failure_at: float | None
     # A hook with a templated url host: its paused destinations (by the receiver or disable_after), by host.
     destinations: Mapping[str, HookPause] = field(default_factory=lambda: MappingProxyType({}))
+    # Its destinations with parked deliveries (a closed gate), by host: how many wait there. Those not in
+    # `destinations` are held by a breaker, a Retry-After hold or a rate limit, which only the daemon knows.
+    parked: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    held: bool = False  # a destination's line: its gate is closed, not by a pause
 
     @property
     def state(self) -> str:
-        """active, paused, or the breaker's open or half_open (a pause comes first: nothing is sent)."""
+        """active, paused, held (a destination's gate), or the breaker's open or half_open (a pause comes
+        first: nothing is sent)."""
         if self.pause is not None:
             return "paused"
+        if self.held:
+            return "held"
         if self.breaker is not None:
             return self.breaker.state
         return "active"
@@ -87,6 +96,24 @@ async def list_hooks(store: Store, configured: Sequence[str] | None) -> list[Hoo
     return listings
 
 
+def configured_listings(configured: Sequence[str]) -> list[HookListing]:
+    """The configured hooks as `hookd hooks list` shows them before the daemon's first start (no database
+    yet): each active, with no backlog and no outcome."""
+    return [
+        HookListing(
+            name=name,
+            configured=True,
+            pause=None,
+            breaker=None,
+            backlog=0,
+            last_success_at=None,
+            last_failure_at=None,
+            destinations=MappingProxyType({}),
+        )
+        for name in configured
+    ]
+
+
 async def check_name(store: Store, name: str, configured: Sequence[str] | None) -> None:
     """Raise UnknownHookName (with a did-you-mean) unless `name` is configured or the database knows it."""
     if configured is not None and name in configured:
@@ -112,26 +139,103 @@ async def resume(store: Store, name: str, *, now: float) -> HookPause | None:
     return await store.resume_hook(name, now)
 
 
+async def pause_destination(
+    store: Store, name: str, host: str, *, reason: str | None, now: float
+) -> tuple[HookPause, bool]:
+    """Pause `name`'s destination `host` by an operator (a hook with a templated url host): its
+    deliveries to that host wait, the hook's other destinations go on. Returns the pause in force and
+    whether this call made it (False: it was paused already, and that pause stands)."""
+    wanted = HookPause(by="operator", reason=reason or OPERATOR_REASON, at=now)
+    before = await store.pause_destination(name, host, wanted)
+    return (before, False) if before is not None else (wanted, True)
+
+
 async def resume_destinations(store: Store, name: str, destination: str | None, *, now: float) -> dict[str, HookPause]:
     """Lift the pause of `name`'s `destination` (None: of all its paused destinations; a hook with a
     templated url host pauses one destination when its receiver asks). Returns the pauses lifted, by host."""
     return await store.resume_destinations(name, destination, now)
 
 
-def destination_host(text: str) -> tuple[str, bool]:
-    """`text` as the daemon keys a destination (urls.UrlTemplate.destination): the host in lower case and
-    the port, if any, without leading zeros. A URL gives its host[:port]; the bool says one was given."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DestinationKey:
+    """How a hook with a templated url host keys its destinations (urls.UrlTemplate.destination): the
+    host, and `:port` whenever its url writes a port (templated or not)."""
+
+    hook: str
+    scheme: str  # `http` or `https`, as the url writes it
+    port: str | None  # None: the url writes no port (the scheme's default); "": the port is templated
+    hosts: re.Pattern[str] | None  # its allow_hosts; None when unknown
+    allow_hosts: tuple[str, ...] = ()
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def destination_key(name: str, url: str, allow_hosts: Sequence[str]) -> DestinationKey | None:
+    """The destination key of configured hook `name`; None when its url does not compile."""
+    try:
+        template = compile_url(url, allow_hosts)
+    except UrlTemplateError:
+        return None
+    scheme = template.head.partition("://")[0].lower()
+    if template.port is None:
+        port = None
+    elif all(isinstance(p, str) for p in template.port):
+        port = str(int("".join(p for p in template.port if isinstance(p, str))))
+    else:
+        port = ""
+    return DestinationKey(hook=name, scheme=scheme, port=port, hosts=template.hosts, allow_hosts=template.allow_hosts)
+
+
+def destination_host(text: str, key: DestinationKey | None = None) -> tuple[str, bool]:
+    """`text` as the daemon keys a destination (urls.UrlTemplate.destination): the host in lower case,
+    without a trailing dot (it names the same host), and the port, if the hook's url writes one, without
+    leading zeros. A URL gives its host[:port]; the bool says one was given.
+
+    With the hook's `key` (a config was read), a port its url does not template is its url's own (the
+    scheme's default when it writes none): given or not, the same destination; another port, or a URL
+    of the other scheme, is a UsageError saying where the hook sends."""
     given_url = "://" in text
+    scheme = ""
     if given_url:
         try:
-            text = urlsplit(text.strip()).netloc.rpartition("@")[2]
+            parts = urlsplit(text.strip())
+            scheme, text = parts.scheme.lower(), parts.netloc.rpartition("@")[2]
         except ValueError:
             return text.strip().lower(), True
     host, colon, port = text.strip().partition(":")
-    host = host.lower()
-    if colon and port.isascii() and port.isdigit():
-        return f"{host}:{int(port)}", given_url
-    return host + colon + port, given_url
+    host = host.lower().removesuffix(".")
+    if colon and not (port.isascii() and port.isdigit()):
+        return host + colon + port, given_url
+    number = int(port) if colon else None
+    if key is None:
+        return (host if number is None else f"{host}:{number}"), given_url
+    if given_url and scheme != key.scheme:
+        raise UsageError(
+            f"{text!r} is given as an {scheme} URL, but hook {key.hook!r} sends over {key.scheme}: give the "
+            f"host as hookd hooks list shows it (or a {key.scheme}:// URL to it)"
+        )
+    if key.port == "":  # templated: each port is a destination of its own
+        if number is None and given_url:
+            number = _DEFAULT_PORTS.get(scheme)
+        return (host if number is None else f"{host}:{number}"), given_url
+    sends_to = int(key.port) if key.port is not None else _DEFAULT_PORTS.get(key.scheme)
+    if number is not None and number != sends_to:
+        raise UsageError(
+            f"hook {key.hook!r} sends to port {sends_to} of every destination (its url does not template the "
+            f"port), so {host}:{number} is none of its destinations; give the host alone: {host}"
+        )
+    return (host if key.port is None else f"{host}:{key.port}"), given_url
+
+
+def check_allowed(host: str, key: DestinationKey) -> None:
+    """Raise a UsageError when `host` is not one the hook may send to (its allow_hosts)."""
+    if key.hosts is None or key.hosts.fullmatch(host.partition(":")[0]):
+        return
+    raise UsageError(
+        f"hook {key.hook!r} never sends to {host!r}: it matches none of its allow_hosts "
+        f"({', '.join(key.allow_hosts)}); give a host as hookd hooks list or hookd history shows it"
+    )
 
 
 async def check_destination(store: Store, name: str, host: str, *, templated: bool | None) -> None:

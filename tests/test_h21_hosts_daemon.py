@@ -117,7 +117,9 @@ async def test_a_410_pauses_one_destination_which_a_restart_keeps_and_resume_lif
         assert listing["destinations"] == [
             {
                 "destination": host_a,
+                "state": "paused",
                 "paused": {"by": "receiver", "reason": reason, "at": listing["destinations"][0]["paused"]["at"]},
+                "parked": 3,
                 "last_success_at": None,
                 "last_failure_at": None,
             }  # type: ignore[index]

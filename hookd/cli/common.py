@@ -152,10 +152,22 @@ _COLOURS = {
 }  # fmt: skip
 
 
+# The dispatcher's error for an answer that paused its hook or destination (410 Gone, or the header
+# `webhook-delivery: disable`): the delivery waits for a resume, not for a retry time.
+WAITS_FOR_RESUME = "waits for `hookd hooks resume`"
+
+
+def waits_for_resume(row: DeliveryRow) -> bool:
+    """Whether `row` is pending because its last answer paused its hook or destination."""
+    return row.state == "pending" and row.last_error is not None and WAITS_FOR_RESUME in row.last_error
+
+
 def status_text(row: DeliveryRow) -> str:
     colour = _COLOURS[row.status]
     replay = " [dim](replay)[/dim]" if row.replay_of else ""
-    return f"[{colour}]{row.status}[/{colour}]{replay}"
+    # Still `retrying` (the --status word), but it is not due at a time: its answer paused it.
+    paused = " [dim](paused)[/dim]" if waits_for_resume(row) else ""
+    return f"[{colour}]{row.status}[/{colour}]{paused}{replay}"
 
 
 def delivery_dict(row: DeliveryRow) -> dict[str, object]:

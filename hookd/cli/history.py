@@ -21,6 +21,7 @@ from hookd.cli import render
 from hookd.cli.app import app
 from hookd.cli.common import (
     DEFAULT_LIMIT,
+    WAITS_FOR_RESUME,
     Column,
     ConfigOption,
     DbOption,
@@ -117,9 +118,16 @@ def history(
     for unknown in listing.unknown_hooks:
         warn(unknown.message())
     given = dict(listing.deliveries_given)
+    batches = dict(listing.batches_given)
     for value in listing.unmatched_events:
         delivery = given.get(value)
-        if delivery is None:
+        batch = batches.get(value)
+        if batch is not None:
+            warn(
+                f"no stored event id is or starts with {value!r}: it is the id of batch {batch} (one request "
+                f"carrying several deliveries); `hookd history show {batch}` shows its requests and deliveries"
+            )
+        elif delivery is None:
             warn(f"no stored event id is or starts with {value!r}")
         else:
             warn(
@@ -192,15 +200,20 @@ def event_dict(event: EventRecord) -> dict[str, object]:
     }
 
 
-def attempt_dict(a: AttemptRow) -> dict[str, object]:
+def attempt_dict(a: AttemptRow, owner: str | None = None) -> dict[str, object]:
+    """One attempt; `owner` is the id history show was asked about: an attempt recorded under another id
+    is a request of a batch the delivery was in, named by `batch_id` (null for its own request)."""
     return {
         "attempt": a.attempt,
+        "batch_id": a.delivery_id if owner is not None and a.delivery_id != owner else None,
         "started_at": utc_time(a.started_at),
         "duration_s": a.duration_s,
         "status": a.status,
         "outcome": a.outcome,
         "error": a.error,
         "next_at": utc_time(a.next_at),
+        # The answer paused the hook or its destination: next_at is when it was recorded, not a retry time.
+        "waits_for_resume": stopped_by_receiver(a),
         "request": _safe_request(a),
         "response_headers": redact_headers(a.response_headers),
         "response_excerpt": a.response_excerpt,
@@ -209,8 +222,22 @@ def attempt_dict(a: AttemptRow) -> dict[str, object]:
     }
 
 
-def hold_text(held: core.Hold) -> str:
-    """The "next try" of a delivery its hook's pause or breaker holds, rather than a due time passed."""
+def hold_text(held: core.Hold, hook: str) -> str:
+    """The "next try" of a delivery its hook's pause or breaker, or its destination's gate, holds,
+    rather than a due time passed."""
+    if held.destination is not None:
+        host = held.destination
+        due = f"; due {local_time(held.due_at)}" if held.due_at is not None else ""
+        if held.pause is not None:
+            return (
+                f"when its destination {host} is resumed (paused {paused_by_text(held.pause)}: {held.pause.reason}; "
+                f"`hookd hooks resume {hook} --destination {host}`){due}"
+            )
+        return (
+            f"once the gate of its destination {host} opens: its circuit breaker is open, a Retry-After hold "
+            f"or its rate limit holds it (`hookd status` names which while the daemon runs; a daemon that "
+            f"restarts opens it){due}"
+        )
     if held.pause is not None:
         return f"when the hook is resumed (paused {paused_by_text(held.pause)}: {held.pause.reason})"
     if held.probe_at is None:
@@ -219,9 +246,16 @@ def hold_text(held: core.Hold) -> str:
 
 
 def hold_dict(held: core.Hold | None) -> dict[str, object] | None:
-    """`held_by` in --json: {"paused": {by, reason, at}} or {"breaker": {"probe_at": ...}}, or null."""
+    """`held_by` in --json: {"paused": {by, reason, at}} or {"breaker": {"probe_at": ...}}, or null; for
+    a destination's gate, {"destination": HOST, "paused": {by, reason, at}} when it is paused, else
+    {"destination": HOST, "gate_closed": true} (its breaker, a hold or its rate limit)."""
     if held is None:
         return None
+    if held.destination is not None:
+        if held.pause is not None:
+            pause = {"by": held.pause.by, "reason": held.pause.reason, "at": utc_time(held.pause.at)}
+            return {"destination": held.destination, "paused": pause, "due_at": utc_time(held.due_at)}
+        return {"destination": held.destination, "gate_closed": True, "due_at": utc_time(held.due_at)}
     if held.pause is not None:
         return {"paused": {"by": held.pause.by, "reason": held.pause.reason, "at": utc_time(held.pause.at)}}
     return {"breaker": {"probe_at": utc_time(held.probe_at)}}
@@ -237,6 +271,8 @@ def shown_dict(shown: Shown) -> dict[str, object]:
                 "created_at": utc_time(b.batch.created_at),
                 "attempts": [attempt_dict(a) for a in b.attempts],
                 "deliveries": [delivery_dict(m) for m in b.members],
+                # What a request refused with 413 carried: the deliveries split off it, as they are now.
+                "departed": [delivery_dict(m) for m in b.departed],
             }
         }
     return {
@@ -244,8 +280,10 @@ def shown_dict(shown: Shown) -> dict[str, object]:
         "deliveries": [
             {
                 **delivery_dict(d.delivery),
+                # A hook with a templated url host: the host it goes to (its gates are kept per host).
+                "destination": d.destination,
                 "held_by": hold_dict(core.hold(d)),
-                "attempts": [attempt_dict(a) for a in d.attempts],
+                "attempts": [attempt_dict(a, d.delivery.id) for a in d.attempts],
             }
             for d in shown.deliveries
         ],
@@ -354,9 +392,11 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "batch", [f"{d.batch_id} (`hookd history show {d.batch_id}` lists its deliveries)"])
     if d.ordering_key is not None:
         _field(2, "order key", [d.ordering_key])
+    if detail.destination is not None:
+        _field(2, "destination", [detail.destination])
     held = core.hold(detail)
     if held is not None:
-        _field(2, "next try", hold_text(held))
+        _field(2, "next try", hold_text(held, d.hook))
     elif d.state == "pending" and d.next_at is None and d.ordering_key is not None:
         _field(2, "next try", "once the earlier deliveries of its ordering key have finished")
     elif d.state == "pending" and d.next_at is not None and d.next_at >= PARK_OFFSET_S:
@@ -370,7 +410,7 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         _field(2, "error", d.last_error)
     elif not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
-    _print_attempts(detail.attempts)
+    _print_attempts(detail.attempts, owner=d.id)
 
 
 def _print_batch(detail: BatchDetail) -> None:
@@ -383,25 +423,45 @@ def _print_batch(detail: BatchDetail) -> None:
     )
     _field(2, "created", local_time(b.created_at))
     # A batch answered 413 is split: its deliveries left it for smaller batches (a retry at once).
-    split = any(a.status == 413 and a.outcome == "pending" for a in detail.attempts)
-    gone = "(none left: split after the 413, each went on in a smaller batch)" if split else "(pruned)"
-    _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or [gone])
+    split = any(a.status == 413 and a.outcome == "pending" for a in detail.attempts) or bool(detail.departed)
+    if detail.members or not split:
+        _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or ["(pruned)"])
+    if split:
+        # What the refused request carried: each left after the 413 and went on in a smaller batch.
+        left = [
+            f"{m.id}  event {m.event_id}  now {m.status}" + (f" in batch {m.batch_id}" if m.batch_id else "")
+            for m in detail.departed
+        ]
+        _field(2, "left after the 413", left or ["(pruned)"], width=20)
     if not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     _print_attempts(detail.attempts)
 
 
-def _print_attempts(attempts: Sequence[AttemptRow]) -> None:
+def stopped_by_receiver(a: AttemptRow) -> bool:
+    """Whether attempt `a` was answered with a pause (its delivery waits for a resume, not a retry time)."""
+    return a.outcome == "pending" and a.error is not None and WAITS_FOR_RESUME in a.error
+
+
+def _print_attempts(attempts: Sequence[AttemptRow], *, owner: str | None = None) -> None:
+    """Each attempt; one recorded under another id than `owner` (the delivery shown) was a request of a
+    batch it was in, and is labelled with that batch: a delivery split off one batch after a 413 and
+    sent in another has an attempt 1 of each."""
     out = render.stdout
     for a in attempts:
+        of = f" of batch {render.escape(a.delivery_id)}" if owner is not None and a.delivery_id != owner else ""
         code = f"HTTP {a.status}" if a.status is not None else "no response"
         outcome = {
             "delivered": "[green]delivered[/green]",
             "failed": "[red]failed[/red]",
             "cancelled": "[magenta]cancelled[/magenta]",
         }.get(a.outcome, f"[yellow]retry at {local_time(a.next_at)}[/yellow]")
+        if a.outcome == "pending" and stopped_by_receiver(a):
+            # The answer paused the hook (or its destination): no retry is due at a time, the next try
+            # comes once it is resumed.
+            outcome = "[yellow]paused: waits for `hookd hooks resume`[/yellow]"
         out.print(
-            f"  [bold]attempt {a.attempt}[/bold]  {local_time(a.started_at)}  {code} in "
+            f"  [bold]attempt {a.attempt}{of}[/bold]  {local_time(a.started_at)}  {code} in "
             f"{milliseconds(a.duration_s)} ms: {outcome}"
         )
         if a.error:

@@ -38,8 +38,8 @@ from hookd.cli.common import (
 )
 from hookd.config.model import Settings
 from hookd.errors import HookdError
-from hookd.history import open_store
-from hookd.store.base import HookPause
+from hookd.history import UsageError, database_exists, open_store
+from hookd.store.base import BreakerRecord, HookPause
 from hookd.urls import host_is_templated
 
 hooks_app = typer.Typer(
@@ -66,8 +66,13 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
     A hook whose url host is templated is paused per destination host when a receiver asks (410 Gone,
     `webhook-delivery: disable`) or breaker.disable_after pauses it: each paused destination is a line
     of its own under the hook (`NAME → HOST`), with the reason; the hook's other destinations go on.
+    A destination whose deliveries are parked for another reason is a line too, `held` (its circuit
+    breaker, a Retry-After hold or its rate limit: `hookd status` names which), with how many wait.
 
-    Exit 0; 2 for bad usage or a missing database.
+    Before the daemon's first start (no database yet at the config's storage.path), the configured
+    hooks, each active with no backlog.
+
+    Exit 0; 2 for bad usage, or a missing database given with --db or without a config.
     """
     try:
         where = database("hooks list", config, db, secrets_optional=True)
@@ -75,11 +80,24 @@ def list_command(config: ConfigOption = None, db: DbOption = None, as_json: Json
 
         async def run() -> list[core.HookListing]:
             async with open_store(where.path, origin=where.origin) as store:
-                return await core.list_hooks(store, configured)
+                # Parked deliveries show a destination's closed gate the database has no state for (a
+                # breaker, a Retry-After hold, a rate limit: kept in the daemon's memory).
+                listings = await core.list_hooks(store, configured)
+                parked = await store.parked_destinations([item.name for item in listings])
+                return [
+                    dataclasses.replace(item, parked=MappingProxyType(parked.get(item.name, {}))) for item in listings
+                ]
 
-        listings = asyncio.run(run())
+        fresh = configured is not None and db is None and not database_exists(where.path, where.origin)
+        listings = core.configured_listings(configured or ()) if fresh else asyncio.run(run())
     except HookdError as e:
         fail(e)
+    if fresh:
+        # Said on stderr: --json stays the same list, and nothing is wrong.
+        render.stderr.print(
+            f"no database yet at {render.escape(str(where.path))} ({render.escape(where.origin)}): hookd serve "
+            "creates it on its first start; until then every configured hook is active with no backlog"
+        )
     if as_json:
         render.print_json([_listing_dict(item) for item in listings])
         return
@@ -97,25 +115,56 @@ def pause_command(
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why, shown by hooks list and hookd status.")
     ] = None,
+    destination: Annotated[
+        str | None,
+        typer.Option(
+            "--destination",
+            metavar="HOST",
+            help="Pause only this destination host of a hook with a templated url host (a host it sends to, or "
+            "a URL to it), not the hook nor its other destinations.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Pause a hook: its deliveries are stored and wait, spending no attempt, until `hookd hooks resume`.
+
+    `--destination HOST` pauses one destination host of a hook whose url host is templated: its
+    deliveries to that host wait, the hook's other destinations go on, until `hookd hooks resume NAME
+    --destination HOST` (or `hookd hooks resume NAME`). HOST must be one the hook may send to (its
+    allow_hosts); it exits 2 for a hook whose url host is not templated.
 
     Nothing is dropped or failed for being paused; requests in flight finish. The pause is kept in the
     database: it survives restarts and config edits (a renamed hook is a new hook). A running
     daemon takes it up within a second (at once when its admin listener is configured). An operator's
     pause does not make health degraded. Pausing a hook that is paused already changes nothing.
 
-    Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
+    Before the daemon's first start, it creates the database at the config's storage.path (as hookd
+    serve would, with the same migrations) and stores the pause there; with --db it never creates one
+    (a typo must not leave an empty database behind).
+
+    Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage, or a missing database given with --db.
     """
     now = time.time()
     try:
         where = database("hooks pause", config, db, secrets_optional=True)
         configured = _configured(where.settings)
+        # The config's own storage.path: the database hookd serve would create there.
+        create = where.settings is not None and db is None
+        created = create and not database_exists(where.path, where.origin)
+        synchronous = where.settings.storage.synchronous if where.settings is not None else "normal"
+
+        key = _destination_key(where.settings, name) if destination is not None else None
+        host = core.destination_host(destination, key)[0] if destination is not None else None
+        if host is not None:
+            _check_has_destinations(where.settings, name, "pause")
+            if key is not None:
+                core.check_allowed(host, key)
 
         async def run() -> tuple[HookPause, bool]:
-            async with open_store(where.path, origin=where.origin) as store:
+            async with open_store(where.path, origin=where.origin, create=create, synchronous=synchronous) as store:
                 await core.check_name(store, name, configured)
+                if host is not None:
+                    return await core.pause_destination(store, name, host, reason=reason, now=now)
                 return await core.pause(store, name, reason=reason, now=now)
 
         pause, changed = asyncio.run(run())
@@ -135,18 +184,32 @@ def pause_command(
         render.print_json(
             {
                 "hook": name,
+                "destination": host,
                 "changed": changed,
                 "paused": _pause_dict(pause),
                 "daemon_told": woken,
                 "configured": not missing,
+                "database_created": created,
             }
         )
         return
     esc = render.escape
+    if created:
+        render.stdout.print(
+            f"created the database at {esc(str(where.path))} ({esc(where.origin)}), as hookd serve does on its "
+            "first start"
+        )
+    what = esc(name) if host is None else f"{esc(name)} → {esc(host)}"
     if not changed:
         render.stdout.print(
-            f"{esc(name)} is paused already, {esc(core.paused_by_text(pause))} since {local_time(pause.at)}: "
+            f"{what} is paused already, {esc(core.paused_by_text(pause))} since {local_time(pause.at)}: "
             f"{esc(pause.reason)}; nothing changed"
+        )
+        return
+    if host is not None:
+        render.stdout.print(
+            f"paused {what}: its deliveries to {esc(host)} are kept and wait until `hookd hooks resume {esc(name)} "
+            f"--destination {esc(host)}`; its other destinations go on" + _daemon_note(woken)
         )
         return
     render.stdout.print(
@@ -179,17 +242,19 @@ def resume_command(
     (HOST as hooks list shows it, in any case, or a URL to it); it exits 2 naming the hook's paused
     destinations when HOST is not one of them, and when the hook's url host is not templated.
     A running daemon takes it up within a second (at once when its admin listener is configured);
-    otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing.
+    otherwise the backlog goes out at the next start. Resuming a hook that is not paused changes nothing;
+    when its circuit breaker is open, it says so, and when the breaker probes (a resume does not close it).
 
     Exit 0; 2 for an unknown hook (with a did-you-mean), bad usage or a missing database.
     """
     now = time.time()
-    host, from_url = core.destination_host(destination) if destination is not None else (None, False)
     try:
         where = database("hooks resume", config, db, secrets_optional=True)
         configured = _configured(where.settings)
+        key = _destination_key(where.settings, name) if destination is not None else None
+        host, from_url = core.destination_host(destination, key) if destination is not None else (None, False)
 
-        async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None]:
+        async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None, BreakerRecord | None]:
             async with open_store(where.path, origin=where.origin) as store:
                 await core.check_name(store, name, configured)
                 if host is not None:
@@ -199,9 +264,10 @@ def resume_command(
                 activity = (await store.hook_activity()).get(name)
                 state = (await store.hook_states()).get(name)
                 still = state.pause if state is not None and host is not None else None
-                return lifted, hosts, activity.backlog if activity is not None else 0, still
+                breaker = state.breaker if state is not None else None
+                return lifted, hosts, activity.backlog if activity is not None else 0, still, breaker
 
-        lifted, hosts, backlog, still_paused = asyncio.run(run())
+        lifted, hosts, backlog, still_paused, breaker = asyncio.run(run())
         woken = _wake(where) if lifted is not None or hosts else False
     except HookdError as e:
         fail(e)
@@ -215,6 +281,8 @@ def resume_command(
                 # The hook's whole backlog; with --destination, null (that destination's is not counted).
                 "backlog": backlog if host is None else None,
                 "hook_paused": _pause_dict(still_paused),
+                # Its circuit breaker when it is not closed: a resume does not close it.
+                "breaker": _breaker_dict(breaker),
                 "daemon_told": woken,
             }
         )
@@ -223,6 +291,9 @@ def resume_command(
     given = f" (the host of the URL {esc(destination or '')})" if from_url else ""
     if lifted is None and not hosts:
         what = esc(name) if host is None else f"{esc(name)}'s destination {esc(host)}"
+        if host is None and breaker is not None:
+            render.stdout.print(f"{what} is not paused; nothing changed: {breaker_text(name, breaker)}")
+            return
         render.stdout.print(f"{what} is not paused; nothing changed")
         return
     parts = []
@@ -243,6 +314,41 @@ def resume_command(
     else:
         outcome = f": {backlog} delivery(ies) waiting are sent"
     render.stdout.print(f"resumed {', '.join(parts)}{outcome}" + _daemon_note(woken))
+
+
+def breaker_text(name: str, breaker: BreakerRecord) -> str:
+    """Why a hook that is not paused still sends nothing: its circuit breaker, since when and why, and
+    when it probes (a resume does not close a breaker; a delivered probe does)."""
+    esc = render.escape
+    since = f"since {local_time(breaker.since)} ({esc(breaker.reason)})"
+    if breaker.state == "half_open":
+        probe = "it is probing now with one delivery"
+    elif breaker.retry_at is not None:
+        probe = f"it probes with one delivery at {local_time(breaker.retry_at)}"
+    else:
+        probe = "it probes with one delivery after its cooldown"
+    state = "half open" if breaker.state == "half_open" else "open"
+    return (
+        f"its circuit breaker is {state} {since}; {probe}, and closes when that is delivered "
+        f"(`hookd hooks list` shows it; a daemon that restarts starts it closed)"
+    )
+
+
+def _destination_key(settings: Settings | None, name: str) -> core.DestinationKey | None:
+    """How configured hook `name` keys its destinations; None without it in a config (or with a fixed host)."""
+    hook = next((h for h in settings.hooks if h.name == name), None) if settings is not None else None
+    if hook is None or not host_is_templated(hook.url):
+        return None
+    return core.destination_key(name, hook.url, hook.allow_hosts)
+
+
+def _check_has_destinations(settings: Settings | None, name: str, verb: str) -> None:
+    """Raise a UsageError (exit 2) when configured hook `name` has a url host that is not templated."""
+    if _templated(settings, name) is False:
+        raise UsageError(
+            f"hook {name!r} has no destinations of its own: its url host is not templated, so it is {verb}d as "
+            f"a whole; drop --destination (hookd hooks {verb} {name})"
+        )
 
 
 def _templated(settings: Settings | None, name: str) -> bool | None:
@@ -287,6 +393,12 @@ def _pause_dict(pause: HookPause | None) -> dict[str, object] | None:
     return {"by": pause.by, "reason": pause.reason, "at": utc_time(pause.at)}
 
 
+def _breaker_dict(b: BreakerRecord | None) -> dict[str, object] | None:
+    if b is None:
+        return None
+    return {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)}
+
+
 def _listing_dict(item: core.HookListing) -> dict[str, object]:
     b = item.breaker
     return {
@@ -298,20 +410,42 @@ def _listing_dict(item: core.HookListing) -> dict[str, object]:
         if b is None
         else {"state": b.state, "reason": b.reason, "since": utc_time(b.since), "probe_at": utc_time(b.retry_at)},
         "backlog": item.backlog,
-        # No success or failure times are kept per destination: null, not the hook's.
+        # No success or failure times are kept per destination: null, not the hook's. A destination with
+        # parked deliveries and no pause is `held` (its breaker, a Retry-After hold or its rate limit).
         "destinations": [
-            {"destination": h, "paused": _pause_dict(p), "last_success_at": None, "last_failure_at": None}
-            for h, p in item.destinations.items()
+            {
+                "destination": h,
+                "state": "paused" if p is not None else "held",
+                "paused": _pause_dict(p),
+                "parked": item.parked.get(h, 0),
+                "last_success_at": None,
+                "last_failure_at": None,
+            }
+            for h, p in _destination_rows(item)
         ],
         "last_success_at": utc_time(item.last_success_at),
         "last_failure_at": utc_time(item.last_failure_at),
     }
 
 
+def _destination_rows(item: core.HookListing) -> list[tuple[str, HookPause | None]]:
+    """A hook's paused destinations, then those held with parked deliveries, by host."""
+    held = [(h, None) for h in item.parked if h not in item.destinations]
+    return sorted([*item.destinations.items(), *held], key=lambda row: row[0])
+
+
+HELD_REASON = (
+    "its gate is closed: its circuit breaker is open, a Retry-After hold or its rate limit holds its deliveries "
+    "(hookd status names which)"
+)
+
+
 def why(item: core.HookListing) -> tuple[str, float | None]:
     """The reason for a hook's state, and since when; ("", None) for an active hook."""
     if item.pause is not None:
         return f"{core.paused_by_text(item.pause)}: {item.pause.reason}", item.pause.at
+    if item.held:
+        return HELD_REASON, None
     if item.breaker is not None:
         return f"by the circuit breaker: {item.breaker.reason}", item.breaker.since
     return "", None
@@ -319,7 +453,7 @@ def why(item: core.HookListing) -> tuple[str, float | None]:
 
 _ORDER = ("hook", "state", "since", "backlog", "last success", "last failure", "why")
 _PRIORITY = ("hook", "state", "backlog", "why", "since", "last failure", "last success")
-_COLOURS = {"active": "green", "paused": "yellow", "open": "red", "half_open": "yellow"}
+_COLOURS = {"active": "green", "paused": "yellow", "held": "yellow", "open": "red", "half_open": "yellow"}
 
 
 def _table(listings: Sequence[core.HookListing]) -> Table:
@@ -340,7 +474,7 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
         rows.append(item)
         names.append(esc(item.name) + ("" if item.configured else " [dim](not in config)[/dim]"))
         backlog_texts.append(str(item.backlog))
-        for host, pause in item.destinations.items():
+        for host, pause in _destination_rows(item):
             # The hook's last success and failure are not this host's: none are kept per host, so left empty.
             rows.append(
                 dataclasses.replace(
@@ -348,12 +482,16 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
                     pause=pause,
                     breaker=None,
                     destinations=MappingProxyType({}),
+                    parked=MappingProxyType({}),
+                    held=pause is None,
                     last_success_at=None,
                     last_failure_at=None,
                 )
             )
             names.append(f"{esc(item.name)} → {esc(host)}")
-            backlog_texts.append("-")  # counted in the hook's
+            # Its parked deliveries, counted in the hook's too.
+            parked = item.parked.get(host)
+            backlog_texts.append(f"({parked})" if parked else "-")
     backlogs = tuple(backlog_texts)
     listings = rows
     reasons = [why(item) for item in listings]

@@ -422,9 +422,23 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
         )
     line = f"[green]{delivered} delivered[/green], [red]{failed} failed[/red], {retrying} to be retried"
     out.print(line + (f", {waiting} not sent" if waiting else ""))
-    if result.failed:
+    # Replays to a paused hook are never attempted: said here, in the same stream as their table and
+    # before it, not as "not delivered" (nothing was tried).
+    paused = {hook for hook, _ in result.paused}
+    held = tuple(r for r in result.failed if r.hook in paused and r.attempts == 0)
+    tried = tuple(r for r in result.failed if r not in held)
+    if held:
+        names = list(dict.fromkeys(r.hook for r in held))
+        resume = ", ".join(f"`hookd hooks resume {esc(h)}`" for h in names)
+        out.print(
+            f"{len(held)} not sent because their hook is paused ({esc(', '.join(names))}): they are queued, "
+            f"nothing was attempted, and they go once resumed ({resume})"
+        )
+        caption = "not sent: their hook is paused; hookd hooks list shows why"
+        print_table(deliveries_table(held, caption=caption, width=table_width()))
+    if tried:
         caption = "not delivered; hookd history show ID has every attempt"
-        print_table(deliveries_table(result.failed, caption=caption, width=table_width()))
+        print_table(deliveries_table(tried, caption=caption, width=table_width()))
         if retrying:
             out.print("deliveries to be retried are sent by the daemon at its next start (or another --wait)")
 

@@ -29,6 +29,7 @@ from hookd.store import sqlite_hook_state as hook_state
 from hookd.store import sqlite_reads as reads
 from hookd.store.base import (
     FINISHED_STATES,
+    PARK_OFFSET_S,
     AttemptRecord,
     AttemptRow,
     BatchCandidates,
@@ -387,6 +388,18 @@ class SQLiteStore:
 
     async def batch(self, batch_id: str) -> BatchRow | None:
         return await self._db.run(reads.batch, batch_id)
+
+    async def delivery_destinations(self, ids: Sequence[str]) -> dict[str, str]:
+        """The destination host stored with each of `ids` that has one (a hook with a templated url host)."""
+        return await self._db.run(reads.delivery_destinations, ids)
+
+    async def parked_destinations(self, hooks: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per hook, its destinations with parked deliveries (a closed gate), and how many."""
+        return await self._db.run(reads.parked_destinations, hooks, PARK_OFFSET_S)
+
+    async def departed(self, batch_id: str) -> list[DeliveryRow]:
+        """The deliveries that left batch `batch_id` at a split (after a 413), as they are now."""
+        return await self._db.run(reads.departed, batch_id)
 
     async def record_attempts(self, records: Sequence[AttemptRecord]) -> None:
         if records:

@@ -218,6 +218,50 @@ def attempts(db: sqlite3.Connection, delivery_id: str) -> list[AttemptRow]:
     ]
 
 
+def delivery_destinations(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The destination host stored with each of `ids` that has one (a hook with a templated url host)."""
+    if not ids:
+        return {}
+    rows = db.execute(
+        "SELECT id, destination FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) "
+        "AND destination IS NOT NULL",
+        (_json_list(ids),),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def parked_destinations(
+    db: sqlite3.Connection, hooks: Sequence[str], park_offset_s: float
+) -> dict[str, dict[str, int]]:
+    """Per hook of `hooks`, its destinations with parked deliveries (a closed gate: paused, a breaker
+    open, a Retry-After hold, no rate-limit tokens) and how many: a range of deliveries_due per hook,
+    over the parked rows only."""
+    out: dict[str, dict[str, int]] = {}
+    for hook in hooks:
+        rows = db.execute(
+            "SELECT destination, count(*) FROM deliveries WHERE hook = ? AND state = 'pending' AND next_at >= ? "
+            "AND destination IS NOT NULL GROUP BY destination ORDER BY destination",
+            (hook, park_offset_s),
+        )
+        found = {row[0]: int(row[1]) for row in rows}
+        if found:
+            out[hook] = found
+    return out
+
+
+def departed(db: sqlite3.Connection, batch_id: str) -> list[DeliveryRow]:
+    """The deliveries that left batch `batch_id` when it was split after a 413 (migration 0010), oldest
+    first: what its refused request carried, as they are now."""
+    return [
+        _delivery_row(row)
+        for row in db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM batch_departures p JOIN deliveries d ON d.id = p.delivery_id "
+            "LEFT JOIN events e ON e.id = d.event_id WHERE p.batch_id = ? ORDER BY d.created_at, d.id",
+            (batch_id,),
+        )
+    ]
+
+
 def _hops(raw: str | None) -> tuple[Hop, ...]:
     if not raw:
         return ()
