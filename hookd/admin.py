@@ -381,7 +381,9 @@ def _destination_reasons(hook: str, lane: Lane) -> list[str]:
     reasons = []
     for d in sorted(lane.destinations.gated, key=lambda d: d.host):
         if d.paused is not None:
-            reasons.append(paused_destination_reason(hook, d.host, d.paused, str(_time(d.paused.at))))
+            why = paused_destination_reason(hook, d.host, d.paused, str(_time(d.paused.at)))
+            if why is not None:
+                reasons.append(why)
         elif d.breaker is not None and not d.breaker.is_closed:
             b = d.breaker
             reasons.append(

@@ -146,7 +146,7 @@ class DestinationGates(LaneKeeper):
                 continue
             for dest in list(dests.gated):
                 if dest.paused is not None:
-                    continue  # waits for `hookd hooks resume`
+                    continue  # until `hookd hooks resume`
                 at: float | None = None
                 if dest.held_until:
                     if dest.held_until > now:

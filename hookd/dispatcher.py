@@ -29,6 +29,7 @@ from hookd.destination_gates import DestinationEvent, DestinationGates
 from hookd.destinations import Destinations
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, HookErrors, unlogged_note
+from hookd.hook_state import WAITS_FOR_RESUME
 from hookd.ids import uuid7
 from hookd.lane import Lane, LaneContext, release
 from hookd.lane_stops import LaneEvent, LaneStops
@@ -902,9 +903,7 @@ class Dispatcher:
             plan = Plan("pending", self.clock.now())
             what = "the hook is paused" if dest is None else f"the destination {dest.host} is paused"
             unit = "this delivery" if batch is None else "this batch"
-            outcome = dataclasses.replace(
-                outcome, error=f"{stop_reason}: {what}, and {unit} waits for `hookd hooks resume`"
-            )
+            outcome = dataclasses.replace(outcome, error=f"{stop_reason}: {what}, and {unit} {WAITS_FOR_RESUME}")
             state = plan.state
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at, split=split)
         if dest is not None and gates is not None:

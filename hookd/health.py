@@ -82,8 +82,11 @@ def breaker_reason(hook: str, state: str, reason: str, since: str, probe_at: str
     return f"hook {hook!r}: its circuit breaker is half-open since {since}: one delivery probes ({reason})"
 
 
-def paused_destination_reason(hook: str, host: str, pause: HookPause, since: str) -> str:
-    """Why a paused destination of a hook with a templated url host makes health `degraded`."""
+def paused_destination_reason(hook: str, host: str, pause: HookPause, since: str) -> str | None:
+    """Why a paused destination of a hook with a templated url host makes health `degraded`, or None for
+    an operator's pause (meant, not a problem: as a hook's)."""
+    if pause.by == "operator":
+        return None
     who = "the receiver" if pause.by == "receiver" else "breaker.disable_after"
     return (
         f"hook {hook!r}: its destination {host} is paused by {who} since {since}: {pause.reason}; its deliveries "

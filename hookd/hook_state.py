@@ -15,9 +15,15 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from hookd.history import UsageError
+from hookd.redact import Redactor
 from hookd.store.base import BreakerRecord, HookPause, Store
 from hookd.suggest import closest
-from hookd.urls import UrlTemplateError, compile_url
+from hookd.urls import UrlTemplateError, compile_url, lower_outside_references
+
+# The end of the error the dispatcher records for an answer that paused its hook or destination (410
+# Gone, or the header `webhook-delivery: disable`): history reads it to say the delivery waits for a
+# resume, not for a retry time.
+WAITS_FOR_RESUME = "waits for `hookd hooks resume`"
 
 # The reason an operator's pause gets when `--reason` is not given.
 OPERATOR_REASON = "paused with hookd hooks pause"
@@ -204,7 +210,7 @@ def destination_host(text: str, key: DestinationKey | None = None) -> tuple[str,
         except ValueError:
             return text.strip().lower(), True
     host, colon, port = text.strip().partition(":")
-    host = host.lower().removesuffix(".")
+    host = lower_outside_references(host).removesuffix(".")
     if colon and not (port.isascii() and port.isdigit()):
         return host + colon + port, given_url
     number = int(port) if colon else None
@@ -228,9 +234,18 @@ def destination_host(text: str, key: DestinationKey | None = None) -> tuple[str,
     return (host if key.port is None else f"{host}:{key.port}"), given_url
 
 
+def hidden_destination(host: str, secrets: Redactor) -> str:
+    """`host` as the daemon keys it when a config secret is in it: shown as its reference (`${ZONE}`), as
+    urls.UrlTemplate.destination does, so that the host an operator types and the one `hooks list`
+    shows name the same destination."""
+    hidden = secrets.text(host)
+    return host if hidden == host else lower_outside_references(hidden)
+
+
 def check_allowed(host: str, key: DestinationKey) -> None:
-    """Raise a UsageError when `host` is not one the hook may send to (its allow_hosts)."""
-    if key.hosts is None or key.hosts.fullmatch(host.partition(":")[0]):
+    """Raise a UsageError when `host` is not one the hook may send to (its allow_hosts). A host given
+    with a secret's reference (as hooks list shows it) cannot be checked: it is taken as it is."""
+    if key.hosts is None or "${" in host or key.hosts.fullmatch(host.partition(":")[0]):
         return
     raise UsageError(
         f"hook {key.hook!r} never sends to {host!r}: it matches none of its allow_hosts "

@@ -277,7 +277,7 @@ class UrlTemplate:
         capitals is found in the name as written (the host is lower case)."""
         name, host, port = self._parts(event)
         if hide is not None and (hidden := hide(name)) != name:
-            host = _lower_outside_references(hidden).removesuffix(".")
+            host = lower_outside_references(hidden).removesuffix(".")
         elif hide is not None:
             host = hide(host)
         return host if port is None else f"{host}:{port}"
@@ -314,7 +314,8 @@ class UrlTemplate:
 _REFERENCE = re.compile(r"(\$\{[^}]*\})")
 
 
-def _lower_outside_references(text: str) -> str:
+def lower_outside_references(text: str) -> str:
+    """`text` in lower case but for the `${...}` references a secret is shown as (Redactor.text)."""
     return "".join(part if _REFERENCE.fullmatch(part) else part.lower() for part in _REFERENCE.split(text))
 
 

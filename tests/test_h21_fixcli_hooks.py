@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from hookd.hook_state import OPERATOR_REASON
-from hookd.store.base import BreakerRecord
+from hookd.store.base import BreakerRecord, HookPause
 from tests.cli_helpers import hookd, plain
 from tests.conftest import (
     Receiver,
@@ -231,3 +231,16 @@ async def test_a_running_daemon_holds_a_destination_an_operator_paused(short_dir
             daemon.dispatcher.refresh_hook_states()
             await receiver.wait_count(1, "/shop")
             await wait_db(db, rows, lambda r: r == [("ea", "delivered", 1), ("eb", "delivered", 1)])
+
+
+def test_an_operators_destination_pause_is_no_health_problem() -> None:
+    """As a hook's: an operator meant it. A receiver's or disable_after's pause of a destination is one,
+    named for who paused it."""
+    from hookd.health import paused_destination_reason
+
+    by = {who: HookPause(by=who, reason="why", at=0.0) for who in ("operator", "receiver", "disable_after")}
+    assert paused_destination_reason("shops", "a.example", by["operator"], "then") is None
+    assert "paused by the receiver" in str(paused_destination_reason("shops", "a.example", by["receiver"], "then"))
+    assert "paused by breaker.disable_after" in str(
+        paused_destination_reason("shops", "a.example", by["disable_after"], "then")
+    )

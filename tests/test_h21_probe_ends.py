@@ -172,7 +172,8 @@ async def test_a_secret_in_a_templated_host_stays_out_of_the_destination(
     """1. Hook shops with url `http://${ZONE}:{{ data.port }}/shop` (ZONE set in the environment, a
     config secret like any `${VAR}`), allow_hosts [${ZONE}]; the receiver answers 410. 2. One event.
     Result: the destination the 410 pauses is kept, stored, told to alert hooks and listed as
-    `${ZONE}:PORT`: the value of ZONE is in none of them (it is in the request hookd sends, as it must)."""
+    `${ZONE}:PORT`: the value of ZONE is in none of them (it is in the request hookd sends, as it must).
+    `hooks resume --destination localhost:PORT` (the real host) resumes that destination."""
     monkeypatch.setenv("ZONE", "localhost")
     a = receiver
     a.on("/shop", Reply(status=410))
@@ -201,5 +202,11 @@ async def test_a_secret_in_a_templated_host_stays_out_of_the_destination(
         await wait_db(db, "SELECT destination FROM destination_state", lambda r: r == [(shown,)])
         assert told and all(host == shown for _, _, _, host in told)
         listing = await hookd("hooks", "list", "-c", str(cfg), "--json")
+        # The operator may name it by its real host: it is the same destination.
+        resumed = await hookd("hooks", "resume", "shops", "--destination", f"localhost:{port(a)}", "-c", str(cfg))
+        assert resumed.exit_code == 0, resumed.output
+        assert "localhost" not in resumed.output
+        daemon.dispatcher.refresh_hook_states()
+        await wait_db(db, "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
     assert db_rows(db, "SELECT DISTINCT destination FROM deliveries") == [(shown,)]
     assert shown in listing.output and "localhost" not in listing.output

@@ -25,6 +25,7 @@ from hookd.config.load import check_config, default_config_path
 from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.events import utc_now_rfc3339
+from hookd.hook_state import WAITS_FOR_RESUME
 from hookd.store.base import PARK_OFFSET_S, DeliveryRow
 
 # -- shared by history, replay and prune --------------------------------------------------------------
@@ -150,11 +151,6 @@ _COLOURS = {
     "delivered": "green", "failed": "red", "retrying": "yellow", "pending": "cyan", "delivering": "blue",
     "cancelled": "magenta",
 }  # fmt: skip
-
-
-# The dispatcher's error for an answer that paused its hook or destination (410 Gone, or the header
-# `webhook-delivery: disable`): the delivery waits for a resume, not for a retry time.
-WAITS_FOR_RESUME = "waits for `hookd hooks resume`"
 
 
 def waits_for_resume(row: DeliveryRow) -> bool:

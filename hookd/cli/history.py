@@ -21,7 +21,6 @@ from hookd.cli import render
 from hookd.cli.app import app
 from hookd.cli.common import (
     DEFAULT_LIMIT,
-    WAITS_FOR_RESUME,
     Column,
     ConfigOption,
     DbOption,
@@ -48,7 +47,7 @@ from hookd.cli.common import (
 )
 from hookd.errors import HookdError
 from hookd.history import BatchDetail, DeliveryDetail, Shown
-from hookd.hook_state import paused_by_text
+from hookd.hook_state import WAITS_FOR_RESUME, paused_by_text
 from hookd.redact import Redactor, redact_headers, redact_url
 from hookd.senders.base import Hop
 from hookd.store.base import PARK_OFFSET_S, AttemptRow, DeliveryQuery, EventRecord, HookStats

@@ -39,6 +39,7 @@ from hookd.cli.common import (
 from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.history import UsageError, database_exists, open_store
+from hookd.redact import Redactor
 from hookd.store.base import BreakerRecord, HookPause
 from hookd.urls import host_is_templated
 
@@ -159,6 +160,7 @@ def pause_command(
             _check_has_destinations(where.settings, name, "pause")
             if key is not None:
                 core.check_allowed(host, key)
+            host = _hidden(host, where.settings)
 
         async def run() -> tuple[HookPause, bool]:
             async with open_store(where.path, origin=where.origin, create=create, synchronous=synchronous) as store:
@@ -253,6 +255,7 @@ def resume_command(
         configured = _configured(where.settings)
         key = _destination_key(where.settings, name) if destination is not None else None
         host, from_url = core.destination_host(destination, key) if destination is not None else (None, False)
+        host = _hidden(host, where.settings) if host is not None else None
 
         async def run() -> tuple[HookPause | None, dict[str, HookPause], int, HookPause | None, BreakerRecord | None]:
             async with open_store(where.path, origin=where.origin) as store:
@@ -332,6 +335,11 @@ def breaker_text(name: str, breaker: BreakerRecord) -> str:
         f"its circuit breaker is {state} {since}; {probe}, and closes when that is delivered "
         f"(`hookd hooks list` shows it; a daemon that restarts starts it closed)"
     )
+
+
+def _hidden(host: str, settings: Settings | None) -> str:
+    """The destination as the daemon keys it: a config secret in the host shown as its reference."""
+    return core.hidden_destination(host, Redactor(settings.secrets)) if settings is not None else host
 
 
 def _destination_key(settings: Settings | None, name: str) -> core.DestinationKey | None:
