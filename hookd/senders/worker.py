@@ -13,8 +13,8 @@ database, so a worker that dies loses nothing: what it had in flight comes back 
 failure (sent again, with the same webhook-id) and the next request starts a new worker.
 
 Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages
-(hookd.senders.messages), one frame per event-loop turn each way (pickle: both ends are this
-module, in processes of one install). The daemon first sends Configure, with every hook's endpoint
+(hookd.senders.messages), one frame per event-loop turn each way (hookd.senders.channel; pickle:
+both ends are this module, in processes of one install). The daemon first sends Configure, with every hook's endpoint
 profile; the worker answers Ready once its HTTP client started, then one Answer per Send (or none
 after a Cancel), and forwards its log records as Log. Requests and endpoint profiles carry secrets,
 so they go over this private socket and never through argv, the environment or a file.
@@ -31,10 +31,8 @@ import contextlib
 import itertools
 import logging
 import os
-import pickle
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -48,9 +46,10 @@ from hookd.logs import LogLine
 from hookd.redact import redact_text
 from hookd.runtime import run, settle_gc
 from hookd.senders.base import OutboundRequest, Outcome, no_response
+from hookd.senders.channel import Channel, open_channel
 from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
-from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send, Wire, decode, encode
+from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send
 
 log = logging.getLogger("hookd.senders.worker")
 
@@ -60,43 +59,7 @@ ANSWER_SLACK_S = 30.0
 SWEEP_INTERVAL_S = 1.0
 RESTART_BACKOFF_S = 1.0  # a worker that dies at once is not restarted more often than this
 STOP_TIMEOUT_S = 10.0
-_STREAM_LIMIT = 1 << 26
-_HEADER = struct.Struct(">I")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> list[Message] | None:
-    """The next frame's messages; None at end of stream."""
-    try:
-        size = _HEADER.unpack(await reader.readexactly(_HEADER.size))[0]
-        wire: list[Wire] = pickle.loads(await reader.readexactly(size))
-    except (asyncio.IncompleteReadError, ConnectionError):  # reset: it exited with our bytes unread
-        return None
-    return [decode(t) for t in wire]
-
-
-class _Outbox:
-    """Messages gathered during one event-loop turn and written as one frame at its end."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self._messages: list[Wire] = []
-        self._scheduled = False
-
-    def put(self, message: Message) -> None:
-        self._messages.append(encode(message))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._messages or self.writer.is_closing():
-            self._messages.clear()
-            return
-        data = pickle.dumps(self._messages, protocol=pickle.HIGHEST_PROTOCOL)
-        self._messages = []
-        self.writer.writelines((_HEADER.pack(len(data)), data))
 
 
 # -- the daemon's side ---------------------------------------------------------------------------
@@ -105,14 +68,31 @@ class _Outbox:
 class _Worker:
     """One running worker process and the requests it has not answered yet."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(self, proc: asyncio.subprocess.Process):
         self.proc = proc
-        self.reader = reader
-        self.writer = writer
-        self.outbox = _Outbox(writer)
+        self.channel: Channel | None = None
         self.waiting: dict[int, tuple[asyncio.Future[Outcome], float]] = {}  # rid -> (answer, deadline)
-        self.reading: asyncio.Task[None] | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reading: asyncio.Task[None] | None = None  # waits for the channel's end, then cleans up
         self.alive = True
+
+    @property
+    def outbox(self) -> Channel:
+        assert self.channel is not None
+        return self.channel
+
+    def receive(self, messages: list[Message]) -> None:
+        """Each frame from the worker, as it arrives."""
+        waiting = self.waiting
+        for m in messages:
+            if isinstance(m, Answer):
+                entry = waiting.pop(m.rid, None)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(m.outcome)
+            elif isinstance(m, Log):
+                _log_forwarded(m)
+            elif isinstance(m, Ready) and not self.ready.done():
+                self.ready.set_result(None)
 
 
 class WorkerSender:
@@ -197,8 +177,7 @@ class WorkerSender:
         worker, self._worker = self._worker, None
         if worker is None:
             return
-        worker.outbox.flush()
-        worker.writer.close()
+        worker.outbox.close()
         try:
             await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT_S)
         except TimeoutError:
@@ -239,17 +218,22 @@ class WorkerSender:
             raise
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=_STREAM_LIMIT)
-        worker = _Worker(proc, reader, writer)
+        worker = _Worker(proc)
+        try:
+            worker.channel = await open_channel(ours, worker.receive)
+        except BaseException:
+            ours.close()
+            await _kill(proc)
+            raise
         worker.outbox.put(Configure(self.max_connections, self.user_agent, self.endpoints))
         try:
-            ready = await asyncio.wait_for(_until_ready(reader), START_TIMEOUT_S)
+            ready = await asyncio.wait_for(_until_ready(worker), START_TIMEOUT_S)
         except TimeoutError:
-            writer.close()
+            worker.outbox.close()
             await _kill(proc)
             raise _WorkerFailed(f"it was not ready within {START_TIMEOUT_S:.0f}s; see its messages above") from None
         if not ready:
-            writer.close()
+            worker.outbox.close()
             # It closed the socket: it is exiting. Killing it now could reap it before asyncio's child
             # watcher does (Popen.send_signal polls first), which then reports a made-up status.
             try:
@@ -267,20 +251,12 @@ class WorkerSender:
         return worker
 
     async def _read(self, worker: _Worker) -> None:
+        """Its answers arrive through worker.receive; this waits for the end of its socket."""
         try:
-            while (messages := await _read_frame(worker.reader)) is not None:
-                for m in messages:
-                    if isinstance(m, Answer):
-                        entry = worker.waiting.pop(m.rid, None)
-                        if entry is not None and not entry[0].done():
-                            entry[0].set_result(m.outcome)
-                    elif isinstance(m, Log):
-                        _log_forwarded(m)
-        except (ConnectionError, OSError):
-            pass
+            await asyncio.shield(worker.outbox.closed)
         finally:
             worker.alive = False
-            worker.writer.close()
+            worker.outbox.close()
             if not self._closed:
                 try:
                     code = await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT_S)
@@ -355,14 +331,10 @@ def _log_forwarded(m: Log) -> None:
     logger.handle(record)
 
 
-async def _until_ready(reader: asyncio.StreamReader) -> bool:
-    while (messages := await _read_frame(reader)) is not None:
-        for m in messages:
-            if isinstance(m, Ready):
-                return True
-            if isinstance(m, Log):
-                _log_forwarded(m)
-    return False
+async def _until_ready(worker: _Worker) -> bool:
+    """Whether it said Ready before its socket closed."""
+    await asyncio.wait((worker.ready, worker.outbox.closed), return_when=asyncio.FIRST_COMPLETED)
+    return worker.ready.done()
 
 
 def _fail_waiting(worker: _Worker, reason: str) -> None:
@@ -381,7 +353,7 @@ def _fail_waiting(worker: _Worker, reason: str) -> None:
 class _ForwardLogs(logging.Handler):
     """The worker's log records go to the daemon, which logs them in its own format."""
 
-    def __init__(self, outbox: _Outbox) -> None:
+    def __init__(self, outbox: Channel) -> None:
         super().__init__()
         self.outbox = outbox
 
@@ -394,39 +366,67 @@ class _ForwardLogs(logging.Handler):
 
 
 async def _serve(fd: int) -> None:
-    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd), limit=_STREAM_LIMIT)
-    outbox = _Outbox(writer)
+    side = _WorkerSide()
+    outbox = await open_channel(socket.socket(fileno=fd), side.receive)
     root = logging.getLogger("hookd")
     root.handlers[:] = [_ForwardLogs(outbox)]
     root.setLevel(logging.INFO)
     root.propagate = False
-    first = await _read_frame(reader)
-    if not first or not isinstance(first[0], Configure):
+    await asyncio.wait((side.configured, outbox.closed), return_when=asyncio.FIRST_COMPLETED)
+    config = side.configured.result() if side.configured.done() else None
+    if config is None:
+        outbox.close()
         return
-    config = first[0]
     sender = HttpSender(max_connections=config.max_connections, user_agent=config.user_agent,
                         endpoints=config.endpoints)  # fmt: skip
     # Tokens this process fetches are secrets the daemon does not know: hidden before a record leaves.
     root.handlers[0].addFilter(sender.hidden.log_filter())
-    await sender.start()
-    settle_gc()
-    outbox.put(Ready(os.getpid()))
-    lanes = _Lanes(sender, outbox, config.max_connections)
     try:
-        while (messages := await _read_frame(reader)) is not None:
-            for m in messages:
-                if isinstance(m, Send):
-                    lanes.add(m.rid, m.request)
-                elif isinstance(m, Cancel):
-                    lanes.cancel(m.rid)
-                elif isinstance(m, Configure):
-                    sender.configure(m.endpoints)
-    except (ConnectionError, OSError):
-        pass
+        await sender.start()
+        settle_gc()
+        outbox.put(Ready(os.getpid()))
+        side.serve(sender, _Lanes(sender, outbox, config.max_connections))
+        await asyncio.shield(outbox.closed)
     finally:
-        await lanes.close()
+        if side.lanes is not None:
+            await side.lanes.close()
         await sender.close()
-        writer.close()
+        outbox.close()
+
+
+class _WorkerSide:
+    """What the worker does with each frame from the daemon, as it arrives: the first message must
+    be Configure (else the worker exits); what comes before its HTTP client has started waits for it."""
+
+    def __init__(self) -> None:
+        self.configured: asyncio.Future[Configure | None] = asyncio.get_running_loop().create_future()
+        self.sender: HttpSender | None = None
+        self.lanes: _Lanes | None = None
+        self._early: list[Message] = []
+
+    def serve(self, sender: HttpSender, lanes: _Lanes) -> None:
+        self.sender = sender
+        self.lanes = lanes
+        early, self._early = self._early, []
+        self.receive(early)
+
+    def receive(self, messages: list[Message]) -> None:
+        lanes = self.lanes
+        if lanes is None:
+            if not self.configured.done():
+                first = messages[0] if messages else None
+                self.configured.set_result(first if isinstance(first, Configure) else None)
+                messages = messages[1:]
+            self._early += messages
+            return
+        for m in messages:
+            if isinstance(m, Send):
+                lanes.add(m.rid, m.request)
+            elif isinstance(m, Cancel):
+                lanes.cancel(m.rid)
+            elif isinstance(m, Configure):
+                assert self.sender is not None
+                self.sender.configure(m.endpoints)
 
 
 class _Lanes:
@@ -435,7 +435,7 @@ class _Lanes:
     per request cost 58-60 µs of CPU per request against 54 µs without (HttpSender alone); a lane
     that finishes a request picks up the next one in the same step."""
 
-    def __init__(self, sender: HttpSender, outbox: _Outbox, lanes: int) -> None:
+    def __init__(self, sender: HttpSender, outbox: Channel, lanes: int) -> None:
         self.sender = sender
         self.outbox = outbox
         self.waiting: deque[tuple[int, OutboundRequest]] = deque()

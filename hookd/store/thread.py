@@ -75,12 +75,20 @@ def _answer(future: asyncio.Future[Any], setter: Callable[[asyncio.Future[Any], 
         future.get_loop().call_soon_threadsafe(setter, future, value)
 
 
+def _after(before: Callable[[sqlite3.Connection], None], conn: sqlite3.Connection, call: Callable[[], T]) -> T:
+    before(conn)
+    return call()
+
+
 class ConnectionThread:
     """A sqlite3 connection used from its worker thread in call order (FIFO), and from the caller's
-    thread only while the worker has nothing to do (`run_here_if_idle`): never from both at once."""
+    thread only while the worker has nothing to do (`run_here_if_idle`): never from both at once.
+    `before`, when given, runs on the worker thread ahead of each call made there with `run` or as
+    the `there` of `run_here_if_idle`."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, before: Callable[[sqlite3.Connection], None] | None = None) -> None:
         self.name = name
+        self.before = before
         self._jobs: SimpleQueue[_Job] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -117,7 +125,7 @@ class ConnectionThread:
         conn = self._conn
         if conn is None:
             raise RuntimeError(f"the store is not open ({self.name})")
-        return await self._submit(functools.partial(fn, conn, *args, **kwargs))
+        return await self._submit(self._there(conn, functools.partial(fn, conn, *args, **kwargs)))
 
     async def run_here_if_idle(
         self, here: Callable[[sqlite3.Connection], T], there: Callable[[sqlite3.Connection], T]
@@ -132,7 +140,10 @@ class ConnectionThread:
         if self._submitted == self._finished.count:
             with contextlib.suppress(Deferred):
                 return here(conn)
-        return await self._submit(functools.partial(there, conn))
+        return await self._submit(self._there(conn, functools.partial(there, conn)))
+
+    def _there(self, conn: sqlite3.Connection, call: Callable[[], T]) -> Callable[[], T]:
+        return call if self.before is None else functools.partial(_after, self.before, conn, call)
 
     async def close(self) -> None:
         """Close the connection after the calls already queued. Idempotent."""
