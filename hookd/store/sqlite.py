@@ -932,9 +932,13 @@ def _record_attempts(
                 split,
             )
         db.executemany(
-            "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, last_duration_s = ?, "
-            # A split batch's members leave it: in no batch, they are candidates for new ones again.
-            "updated_at = ?, batch_id = iif(?, NULL, batch_id) WHERE batch_id = ? AND state = 'delivering'",
+            "UPDATE deliveries SET state = ?1, next_at = ?2, last_status = ?3, last_error = ?4, last_duration_s = ?5, "
+            # A split batch's members leave it: in no batch, they are candidates for new ones again. The
+            # split spends no attempt of theirs (the one counted at the claim is given back): a body limit
+            # is no delivery failure, and attempts spent on it ran past max_attempts (issue 21, attacker's
+            # finding). Splits are bounded without: each halves the batch, down to one.
+            "updated_at = ?6, batch_id = iif(?7, NULL, batch_id), attempts = attempts - iif(?7, 1, 0) "
+            "WHERE batch_id = ?8 AND state = 'delivering'",
             batch_updates,
         )
     if not updates:
