@@ -4,7 +4,9 @@ together, and the one body they make (pure; time is given, never read).
 A batch is formed once, in the transaction that first claims it (Store.claim_formed), and never
 changes after: a retry, or a re-send after a crash, carries the same deliveries under the same id.
 Only a batch the receiver answers 413 (too large) is undone: its members wait again in no batch, to
-go in smaller ones (Batcher.split lowers the hook's max_events, in memory).
+go in smaller ones (Batcher.split lowers the hook's max_events, in memory). When some members of a
+batch waiting for its retry are withdrawn (`hookd replay --cancel`), the others leave it too, to go in
+a new batch under a new id: it is never sent again with fewer.
 Its body is a JSON array of the members' payloads, each rendered as a single delivery's would be (the
 hook's `payload`, or the envelope), oldest first; or `batch.payload` rendered over
 `{"events": [those payloads], "count": n}`. Its request's `webhook-id` is the batch id.

@@ -500,12 +500,13 @@ class SQLiteStore:
             rows = db.execute(
                 "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ?, last_error = ? "
                 "WHERE id IN (SELECT d.id FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
-                f"{queued} d.state = 'pending') RETURNING hook, ordering_key",
+                f"{queued} d.state = 'pending') RETURNING hook, ordering_key, batch_id",
                 [now, reason, *params],
             ).fetchall()
             # A withdrawn head lets the next delivery of its key go, as a delivery that failed for good does.
-            for hook, key in {(h, k) for h, k in rows if k is not None}:
+            for hook, key in {(h, k) for h, k, _ in rows if k is not None}:
                 _advance_key(db, hook, key, now)
+            _leave_batches(db, {b for _, _, b in rows if b is not None}, now)
             return len(rows)
 
         return await self._write(withdraw)
@@ -854,6 +855,25 @@ def _release_batches(db: sqlite3.Connection, batch_ids: Sequence[str], now: floa
         [(now, now, b) for b in batch_ids],
     )
     db.executemany("UPDATE batches SET attempts = attempts - 1 WHERE id = ?", [(b,) for b in batch_ids])
+
+
+def _leave_batches(db: sqlite3.Connection, batch_ids: AbstractSet[str], now: float) -> None:
+    """Some deliveries of these batches (waiting for their retry) were withdrawn: the others leave them,
+    to go again, when due, in a new batch under a new id. Retried without them, a batch would carry
+    other bytes under the same webhook-id (issue 21, attacker's finding). The batch's requests stay in
+    their history (batch_departures); the withdrawn ones stay in it, cancelled."""
+    if not batch_ids:
+        return
+    ids = sorted(batch_ids)
+    db.executemany(
+        "INSERT INTO batch_departures (delivery_id, batch_id) SELECT id, batch_id FROM deliveries "
+        "WHERE batch_id = ? AND state = 'pending' ON CONFLICT DO NOTHING",
+        [(b,) for b in ids],
+    )
+    db.executemany(
+        "UPDATE deliveries SET batch_id = NULL, updated_at = ? WHERE batch_id = ? AND state = 'pending'",
+        [(now, b) for b in ids],
+    )
 
 
 def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
