@@ -4,7 +4,9 @@ together, and the one body they make (pure; time is given, never read).
 A batch is formed once, in the transaction that first claims it (Store.claim_formed), and never
 changes after: a retry, or a re-send after a crash, carries the same deliveries under the same id.
 Only a batch the receiver answers 413 (too large) is undone: its members wait again in no batch, to
-go in smaller ones (Batcher.split lowers the hook's max_events, in memory).
+go in smaller ones (Batcher.split lowers the hook's max_events, in memory). When some members of a
+batch waiting for its retry are withdrawn (`hookd replay --cancel`), the others leave it too, to go in
+a new batch under a new id: it is never sent again with fewer.
 Its body is a JSON array of the members' payloads, each rendered as a single delivery's would be (the
 hook's `payload`, or the envelope), oldest first; or `batch.payload` rendered over
 `{"events": [those payloads], "count": n}`. Its request's `webhook-id` is the batch id.
@@ -28,6 +30,12 @@ _BRACKETS = 2
 # The least one more payload adds to an array: its comma and one byte (`0`). A batch that has no room
 # for it is full, and goes at once (a single payload larger than max_size, too).
 _LEAST_ADDED = 2
+# Candidates read a batch before any payload of the hook is rendered (nothing bounds them by max_size
+# yet): reading max_events of them (up to 10,000) a slot held a backlog's first claim for a third of a
+# second, and all its rows in memory. Where more than this many fit in a batch, a process's first
+# batches may go with this many (or, stored less than max_wait ago, wait for more): the next claim
+# knows the payloads' size.
+_FIRST_READ = 100
 
 
 @dataclass(slots=True)
@@ -46,7 +54,7 @@ class Batcher:
     """One batched hook: forms its batches and renders their requests. Keeps the payloads it rendered
     for the deliveries still waiting, so a batch filling up over many rounds renders each event once."""
 
-    __slots__ = ("_rendered", "config", "hook", "max_events", "payload", "request_hook")
+    __slots__ = ("_rendered", "_smallest", "config", "hook", "max_events", "payload", "request_hook")
 
     def __init__(self, hook: CompiledHook) -> None:
         assert hook.config.batch is not None
@@ -59,6 +67,9 @@ class Batcher:
         # templates in them for a batched hook); the body is the batch's.
         self.request_hook = dataclasses.replace(hook, payload=None, needs_envelope=False)
         self._rendered: dict[str, bytes | RequestRenderError] = {}
+        # The smallest payload rendered so far (bytes; 0: none yet): how many candidates can fit in a
+        # batch of max_size at most (candidates_for).
+        self._smallest = 0
         # At most this many events a batch: batch.max_events, lowered by split() when the receiver
         # answered 413 (too large) to a batch. Kept in memory only: a restart or reload starts again
         # from the config.
@@ -72,6 +83,16 @@ class Batcher:
         if members <= self.max_events:
             self.max_events = max(1, members // 2)
         return self.max_events
+
+    def candidates_for(self, units: int) -> int:
+        """How many due deliveries to read to form `units` batches: each closes at max_events, or at the
+        first payload that takes it past max_size, and no payload is smaller than the smallest seen, so
+        a batch holds fewer than max_size // smallest + 1 of them. Reading more would render payloads
+        that cannot go this round: with max_events 10,000 and max_size 64 KB, a backlog of 2 KB events
+        was read and rendered 10,000 at a time per slot for 31 to go, each round (issue 21, attacker's
+        finding). Before any payload is rendered, at most _FIRST_READ each."""
+        fit = self.config.max_size // self._smallest + 1 if self._smallest else _FIRST_READ
+        return units * min(self.max_events, fit)
 
     @property
     def known(self) -> frozenset[str]:
@@ -93,9 +114,12 @@ class Batcher:
         when one more payload would take its array past max_size (a payload larger than max_size goes
         alone). The last, still open, goes too when it is full, when its oldest has waited max_wait
         since it was stored, when it holds a delivery sent before (split off a batch the receiver
-        found too large), or with `flush` (a command that drains does not wait)."""
+        found too large), or with `flush` (a command that drains does not wait).
+        It renders the candidates in order only until `units` batches are closed: the rest cannot go
+        this round (it does not claim them), and are rendered when they can."""
         config = self.config
         max_events = self.max_events
+        smallest = self._smallest
         rendered: dict[str, bytes | RequestRenderError] = {}
         groups: list[list[DueDelivery]] = []
         singles: list[DueDelivery] = []
@@ -116,9 +140,14 @@ class Batcher:
             if isinstance(item, RequestRenderError):
                 singles.append(d)
                 continue
+            if not smallest or len(item) < smallest:
+                smallest = len(item)
             added = len(item) + (1 if group else 0)
             if group and (len(group) >= max_events or size + added > config.max_size):
                 groups.append(group)
+                if len(groups) > units:  # closed one batch more than it can send: the rest waits too
+                    group = []
+                    break
                 group, size, added, resent = [], _BRACKETS, len(item), False
             if not group or created_at < opened_at:
                 opened_at = created_at
@@ -135,7 +164,10 @@ class Batcher:
         if len(groups) > units:  # the rest wait for a free slot, in no batch yet
             groups = groups[:units]
             wait_until = None
-        self._rendered = rendered  # what is no longer a candidate (claimed, withdrawn) is forgotten
+        # What is no longer a candidate (claimed, withdrawn) is forgotten; the rest are the candidates up
+        # to one batch past the `units` sent (what the next round reads first), so this stays bounded.
+        self._rendered = rendered
+        self._smallest = smallest
         return Formed(batches=groups, singles=singles, wait_until=wait_until)
 
     def body(self, items: list[bytes]) -> bytes:

@@ -600,7 +600,7 @@ class Dispatcher:
             wait_at: float | None = None
             if len(ready) < units:
                 found = await self.store.batch_candidates(
-                    name, now, (units - len(ready)) * batcher.max_events, batcher.known
+                    name, now, batcher.candidates_for(units - len(ready)), batcher.known
                 )
                 formed = batcher.form(found, now, units - len(ready), flush=drain)
                 batches, singles = await self.store.claim_formed(

@@ -538,12 +538,13 @@ class SQLiteStore:
             rows = db.execute(
                 "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ?, last_error = ? "
                 "WHERE id IN (SELECT d.id FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
-                f"{queued} d.state = 'pending') RETURNING hook, ordering_key",
+                f"{queued} d.state = 'pending') RETURNING hook, ordering_key, batch_id",
                 [now, reason, *params],
             ).fetchall()
             # A withdrawn head lets the next delivery of its key go, as a delivery that failed for good does.
-            for hook, key in {(h, k) for h, k in rows if k is not None}:
+            for hook, key in {(h, k) for h, k, _ in rows if k is not None}:
                 _advance_key(db, hook, key, now)
+            _leave_batches(db, {b for _, _, b in rows if b is not None}, now)
             return len(rows)
 
         return await self._write(withdraw)
@@ -897,6 +898,25 @@ def _release_batches(db: sqlite3.Connection, batch_ids: Sequence[str], now: floa
     db.executemany("UPDATE batches SET attempts = attempts - 1 WHERE id = ?", [(b,) for b in batch_ids])
 
 
+def _leave_batches(db: sqlite3.Connection, batch_ids: AbstractSet[str], now: float) -> None:
+    """Some deliveries of these batches (waiting for their retry) were withdrawn: the others leave them,
+    to go again, when due, in a new batch under a new id. Retried without them, a batch would carry
+    other bytes under the same webhook-id (issue 21, attacker's finding). The batch's requests stay in
+    their history (batch_departures); the withdrawn ones stay in it, cancelled."""
+    if not batch_ids:
+        return
+    ids = sorted(batch_ids)
+    db.executemany(
+        "INSERT INTO batch_departures (delivery_id, batch_id) SELECT id, batch_id FROM deliveries "
+        "WHERE batch_id = ? AND state = 'pending' ON CONFLICT DO NOTHING",
+        [(b,) for b in ids],
+    )
+    db.executemany(
+        "UPDATE deliveries SET batch_id = NULL, updated_at = ? WHERE batch_id = ? AND state = 'pending'",
+        [(now, b) for b in ids],
+    )
+
+
 def _attempt_rows(records: Sequence[AttemptRecord]) -> list[tuple[object, ...]]:
     return [
         (
@@ -973,9 +993,13 @@ def _record_attempts(
                 split,
             )
         db.executemany(
-            "UPDATE deliveries SET state = ?, next_at = ?, last_status = ?, last_error = ?, last_duration_s = ?, "
-            # A split batch's members leave it: in no batch, they are candidates for new ones again.
-            "updated_at = ?, batch_id = iif(?, NULL, batch_id) WHERE batch_id = ? AND state = 'delivering'",
+            "UPDATE deliveries SET state = ?1, next_at = ?2, last_status = ?3, last_error = ?4, last_duration_s = ?5, "
+            # A split batch's members leave it: in no batch, they are candidates for new ones again. The
+            # split spends no attempt of theirs (the one counted at the claim is given back): a body limit
+            # is no delivery failure, and attempts spent on it ran past max_attempts (issue 21, attacker's
+            # finding). Splits are bounded without: each halves the batch, down to one.
+            "updated_at = ?6, batch_id = iif(?7, NULL, batch_id), attempts = attempts - iif(?7, 1, 0) "
+            "WHERE batch_id = ?8 AND state = 'delivering'",
             batch_updates,
         )
     if not updates:

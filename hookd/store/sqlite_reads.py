@@ -412,9 +412,12 @@ def hook_names(db: sqlite3.Connection) -> list[str]:
 def batch_candidates(
     db: sqlite3.Connection, hook: str, now: float, limit: int, known: AbstractSet[str]
 ) -> BatchCandidates:
+    # `attempt`: the attempts it spent, or 1 when a batch that was split carried it (a split spends no
+    # attempt): either way it was sent before, and its batch does not wait out max_wait again.
     rows = db.execute(
-        "SELECT id, event_id, attempts, replay_of, created_at FROM deliveries WHERE state = 'pending' AND hook = ? "
-        "AND next_at <= ? AND batch_id IS NULL ORDER BY next_at, id LIMIT ?",
+        "SELECT id, event_id, iif(attempts > 0, attempts, EXISTS (SELECT 1 FROM batch_departures p "
+        "WHERE p.delivery_id = deliveries.id)), replay_of, created_at FROM deliveries "
+        "WHERE state = 'pending' AND hook = ? AND next_at <= ? AND batch_id IS NULL ORDER BY next_at, id LIMIT ?",
         (hook, now, limit),
     ).fetchall()
     wanted = list(dict.fromkeys(r[1] for r in rows if r[0] not in known))
