@@ -799,7 +799,7 @@ class Dispatcher:
                                 "events until hookd restarts; set batch.max_size under the receiver's body limit",
                                 {"hook": b.hook, "max_events": after, "was": before}))  # fmt: skip
         return (f"HTTP 413: the receiver found this batch of {len(b.members)} deliveries too large; split: each "
-                f"goes again at once in a smaller batch (at most {after} events), this attempt counted")  # fmt: skip
+                f"goes again at once in a smaller batch (at most {after} events), no attempt counted")  # fmt: skip
 
     def _log_batch(self, b: DueBatch, outcome: Outcome, state: str, next_at: float | None) -> None:
         if state == "delivered" and not log.isEnabledFor(logging.INFO):
@@ -892,8 +892,9 @@ class Dispatcher:
         if split:
             # 413 says the request was too large, not that its events are bad: failing them all for good
             # would lose a whole backlog to a receiver's body limit. The members leave the batch and are
-            # due at once, this attempt counted for each (a request carried them), and the hook's
-            # batches get smaller (one member alone answered 413 fails for good, as a delivery does).
+            # due at once, their attempt given back (the store does: a body limit is not a delivery
+            # failure, and halving down to one bounds the splits), and the hook's batches get smaller
+            # (one member alone answered 413 fails for good, as a delivery does).
             assert batch is not None and lane.batch is not None
             plan = Plan("pending", self.clock.now())
             outcome = dataclasses.replace(outcome, error=self._split(lane.batch, batch))

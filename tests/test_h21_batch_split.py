@@ -103,7 +103,7 @@ async def test_a_backlog_too_large_for_the_receiver_is_split_until_every_event_i
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.output.split())
     assert f"batch {batch_id} to hook b: 20 delivery(ies) in one request, 1 attempt(s)" in text
-    assert "left after the 413" in text and "HTTP 413" in text and "too large; split" in text
+    assert "left the batch" in text and "HTTP 413" in text and "too large; split" in text
 
     # A member's own history keeps the requests that were split (one a batch it left), beside the one
     # that delivered it: one request more than the attempts it spent for each split.

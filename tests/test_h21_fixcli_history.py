@@ -49,7 +49,7 @@ async def test_a_split_batch_lists_what_it_carried_and_each_attempt_names_its_ba
     shown = await hookd("history", "show", batch_id, "-c", str(cfg))
     assert shown.exit_code == 0, shown.output
     text = words(shown.output)
-    assert "left after the 413" in text and "none left" not in text
+    assert "left the batch" in text and "none left" not in text
     members = db_rows(db, "SELECT id, batch_id FROM deliveries ORDER BY id")
     for member, now_in in members:
         assert f"{member} event " in text and f"now delivered in batch {now_in}" in text

@@ -426,12 +426,13 @@ def _print_batch(detail: BatchDetail) -> None:
     if detail.members or not split:
         _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or ["(pruned)"])
     if split:
-        # What the refused request carried: each left after the 413 and went on in a smaller batch.
+        # Members that left it: after a 413 (each went on in a smaller batch), or because others of it
+        # were cancelled (the rest went on in a new batch).
         left = [
             f"{m.id}  event {m.event_id}  now {m.status}" + (f" in batch {m.batch_id}" if m.batch_id else "")
             for m in detail.departed
         ]
-        _field(2, "left after the 413", left or ["(pruned)"], width=20)
+        _field(2, "left the batch", left or ["(pruned)"], width=20)
     if not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     _print_attempts(detail.attempts)

@@ -90,7 +90,8 @@ class BatchCandidates:
     """What a batched hook could send now and when more becomes due (Store.batch_candidates)."""
 
     # Pending deliveries of the hook in no batch yet and due, oldest first: `attempt` is the attempts
-    # made so far, and `body` empty for the ids the caller said it knows.
+    # made so far (at least 1 for one a split or a cancel took out of a batch: it was sent before), and
+    # `body` empty for the ids the caller said it knows.
     due: tuple[DueDelivery, ...]
     # When each of `due` was stored: max_wait counts from then, not from when it fell due, so a key's
     # next delivery (due once the one before it ended) or a backlog after a pause does not wait again.
@@ -147,7 +148,8 @@ class AttemptRecord:
     # store writes them by). Empty for a single delivery's attempt.
     members: tuple[tuple[str, int], ...] = ()
     # A batch's request the receiver answered 413 (too large): its members leave the batch and wait
-    # again in no batch (`state` pending, due at `next_at`), their attempt counted, to go in smaller ones.
+    # again in no batch (`state` pending, due at `next_at`), their attempt given back, to go in smaller
+    # ones (a row each in batch_departures keeps the request in their history).
     split: bool = False
     # The hook's name: the store keeps each hook's last success and failure time (hookd hooks list).
     hook: str = ""
@@ -479,7 +481,9 @@ class Store(Protocol):
     async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:
         """Make the queued (pending, not in flight) deliveries `query` selects `cancelled`, with `reason`
         as their last error, in one transaction (the next delivery of a withdrawn one's ordering key
-        becomes due). Returns how many. Idempotent."""
+        becomes due). The other pending members of a batch one of them was in leave it, to go in a new
+        batch under a new id: a batch's retry never carries fewer items under its id. Returns how many.
+        Idempotent."""
         ...
 
     async def ids_with_prefix(self, table: IdTable, prefix: str, limit: int) -> list[str]:
