@@ -76,6 +76,12 @@ def resolve_path(base_dir: Path, raw: str) -> Path:
     return p if p.is_absolute() else base_dir / p
 
 
+# An expression of only spaces: JMESPath has nothing to parse, and the daemon could not compile it.
+_BLANK = "{key} is blank; write a JMESPath expression over the event, like {example}, or remove {key}"
+# Ordering keys every event has a value of its own for: they order nothing.
+_OWN_KEY = frozenset({"@", "id", "time"})
+
+
 class _Linter:
     def __init__(self, doc: LocatedDocument, base_dir: Path, *, check_environment: bool = True) -> None:
         self.doc = doc
@@ -356,12 +362,23 @@ class _Linter:
         expression = hook.get("filter")
         if isinstance(expression, str) and expression.strip():
             self._filter(expression, (*path, "filter"))
+        elif isinstance(expression, str) and expression:  # only spaces (empty is the schema's to say)
+            self.add((*path, "filter"), _BLANK.format(key="filter", example="data.total > `100`"))
         ordering_key = hook.get("ordering_key")
         if isinstance(ordering_key, str) and ordering_key.strip():
             if (hint := braced_expression_hint("ordering_key", ordering_key)) is not None:  # `{{ data.id }}`
                 self.add((*path, "ordering_key"), hint)
             else:
                 self._filter(ordering_key, (*path, "ordering_key"))  # an expression on the event, as a filter is
+                if ordering_key.strip() in _OWN_KEY:
+                    self.add(
+                        (*path, "ordering_key"),
+                        f"ordering_key {ordering_key.strip()!r} gives every event a key of its own, so nothing is "
+                        "ordered; key by what the events to keep in order share, like data.order_id",
+                        "warning",
+                    )
+        elif isinstance(ordering_key, str) and ordering_key:
+            self.add((*path, "ordering_key"), _BLANK.format(key="ordering_key", example="data.order_id"))
         if "payload" in hook:
             self._template(hook["payload"], (*path, "payload"))
         batch = hook.get("batch")
