@@ -262,7 +262,7 @@ class DestinationGates(LaneKeeper):
         if before is not None:
             dest.paused = before
 
-    async def read(self, pauses: dict[str, dict[str, HookPause]], *, restoring: bool) -> None:
+    async def read(self, pauses: dict[str, dict[str, HookPause]], *, restoring: bool, telling: bool = True) -> None:
         """Take up the stored pauses of destinations (a resume by `hookd hooks resume`; at start, the
         pauses from before, not told as news)."""
         now = self.clock.now()
@@ -281,8 +281,10 @@ class DestinationGates(LaneKeeper):
                         await self.store.park(lane.name, host, [d.id for d in unsent], now)
                     log.warning(LogLine("destination paused", {"hook": lane.name, "destination": host,
                                                                "by": pause.by, "reason": pause.reason}))  # fmt: skip
-                    if not restoring:
+                    if not restoring or not pause.announced:
                         self._event("hook.paused", lane.name, pause.reason, host)
+                    if not pause.announced and telling:  # (a command that drains tells no alert hook)
+                        await self.store.mark_destination_announced(lane.name, host)
             for dest in [d for d in dests.gated if d.paused is not None and d.host not in stored]:
                 dest.paused = None
                 log.info(LogLine("destination resumed: its waiting deliveries are sent",

@@ -700,7 +700,7 @@ class Dispatcher:
                 if unsent:
                     await self._release(unsent)
         if dest_pauses is not None and self._gates is not None:
-            await self._gates.read(dest_pauses, restoring=restoring)
+            await self._gates.read(dest_pauses, restoring=restoring, telling=not self._draining)
         if restoring and not self._draining:
             # What was parked before for a gate that is not stored (a destination's breaker, tokens, a
             # hold) goes again: the gates start open.

@@ -151,7 +151,8 @@ async def pause_destination(
     """Pause `name`'s destination `host` by an operator (a hook with a templated url host): its
     deliveries to that host wait, the hook's other destinations go on. Returns the pause in force and
     whether this call made it (False: it was paused already, and that pause stands)."""
-    wanted = HookPause(by="operator", reason=reason or OPERATOR_REASON, at=now)
+    # Stored unannounced, as a hook's pause: the daemon raises hookd.hook.paused when it reads it.
+    wanted = HookPause(by="operator", reason=reason or OPERATOR_REASON, at=now, announced=False)
     before = await store.pause_destination(name, host, wanted)
     return (before, False) if before is not None else (wanted, True)
 

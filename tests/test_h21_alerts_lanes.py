@@ -144,3 +144,35 @@ async def test_a_breaker_open_at_a_stop_is_told_closed_at_the_next_start(short_d
     async with running_daemon(cfg, clock=ManualClock()):
         await receiver.wait_count(2, "/ops")
     assert alerts_at(receiver)[1] == ("hookd.breaker.closed", "h", "hookd restarted; a circuit breaker starts closed")
+
+
+async def test_a_destination_paused_while_stopped_is_raised_at_start_once(short_dir: Path, receiver: Receiver) -> None:
+    """1. Hook shops has a templated url host; ops listens to hookd.hook.*. 2. With no daemon running,
+    `hookd hooks pause shops --destination eu.shop.example`. 3. A daemon starts. 4. Another starts.
+    Result: (3) ops gets hookd.hook.paused about shops naming the destination, with the operator's
+    reason; (4) no second alert."""
+    cfg = socket_config(
+        short_dir,
+        f"""
+        hooks:
+          - name: shops
+            events: ["order.*"]
+            url: "https://{{{{ data.tenant }}}}.shop.example/hook"
+            allow_hosts: ["*.shop.example"]
+          - {{name: ops, events: ["hookd.hook.*"], url: "{receiver.url("/ops")}"}}
+        """,
+    )
+    db = short_dir / "hookd.db"
+    paused = await hookd(
+        "hooks", "pause", "shops", "--destination", "eu.shop.example", "--reason", "move", "-c", str(cfg)
+    )
+    assert paused.exit_code == 0, paused.output
+    async with running_daemon(cfg, clock=ManualClock()):
+        await receiver.wait_count(1, "/ops")
+    [alert] = [r.json() for r in receiver.at("/ops")]
+    assert isinstance(alert, dict) and alert["type"] == "hookd.hook.paused"
+    assert alert["data"]["destination"] == "eu.shop.example" and alert["data"]["reason"] == "move"
+    assert db_rows(db, "SELECT pause_announced FROM destination_state") == [(1,)]
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
+        await wait_until(lambda: daemon.dispatcher._states_read)
+    assert len(receiver.at("/ops")) == 1

@@ -544,6 +544,10 @@ class Store(Protocol):
         """The paused destinations of hooks with a templated url host: by hook, then host. Read-only."""
         ...
 
+    async def mark_destination_announced(self, hook: str, destination: str) -> None:
+        """Note that hookd.hook.paused was raised for `hook`'s paused `destination`. Idempotent."""
+        ...
+
     async def pause_destination(self, hook: str, destination: str, pause: HookPause) -> HookPause | None:
         """Pause one destination of `hook` and park its deliveries. Returns the pause in force before
         (left as it was), or None when this call paused it. Idempotent."""

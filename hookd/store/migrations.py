@@ -216,4 +216,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX batch_departures_batch ON batch_departures(batch_id);
         """,
     ),
+    (
+        "0011_destination_pause_announced",
+        # Whether hookd.hook.paused was raised for a destination's pause: `hookd hooks pause --destination`
+        # stores 0 (it cannot tell a stopped daemon), the daemon raises it when it reads the pause, at start
+        # too, then sets 1 (as hook_state.pause_announced). Pauses stored before were told: 1.
+        """
+        ALTER TABLE destination_state ADD COLUMN pause_announced INTEGER NOT NULL DEFAULT 1;
+        """,
+    ),
 )

@@ -589,6 +589,9 @@ class SQLiteStore:
     async def destination_pauses(self) -> dict[str, dict[str, HookPause]]:
         return await self._db.run(destinations.destination_pauses)
 
+    async def mark_destination_announced(self, hook: str, destination: str) -> None:
+        await self._write(destinations.mark_destination_announced, hook, destination)
+
     async def pause_destination(self, hook: str, destination: str, pause: HookPause) -> HookPause | None:
         return await self._write(destinations.pause_destination, hook, destination, pause)
 

@@ -13,9 +13,13 @@ from hookd.store.base import PARK_OFFSET_S, HookPause, PausedBy
 
 def destination_pauses(db: sqlite3.Connection) -> dict[str, dict[str, HookPause]]:
     out: dict[str, dict[str, HookPause]] = {}
-    rows = db.execute("SELECT hook, destination, paused_by, paused_reason, paused_at FROM destination_state")
-    for hook, destination, by, reason, at in rows:
-        out.setdefault(hook, {})[destination] = HookPause(by=cast(PausedBy, by), reason=reason, at=float(at))
+    rows = db.execute(
+        "SELECT hook, destination, paused_by, paused_reason, paused_at, pause_announced FROM destination_state"
+    )
+    for hook, destination, by, reason, at, announced in rows:
+        out.setdefault(hook, {})[destination] = HookPause(
+            by=cast(PausedBy, by), reason=reason, at=float(at), announced=bool(announced)
+        )
     return out
 
 
@@ -27,8 +31,9 @@ def pause_destination(db: sqlite3.Connection, hook: str, destination: str, pause
     if row is not None:
         return HookPause(by=cast(PausedBy, row[0]), reason=row[1], at=float(row[2]))
     db.execute(
-        "INSERT INTO destination_state (hook, destination, paused_by, paused_reason, paused_at) VALUES (?, ?, ?, ?, ?)",
-        (hook, destination, pause.by, pause.reason, pause.at),
+        "INSERT INTO destination_state (hook, destination, paused_by, paused_reason, paused_at, pause_announced) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (hook, destination, pause.by, pause.reason, pause.at, int(pause.announced)),
     )
     park(db, hook, destination, (), pause.at)
     return None
@@ -102,3 +107,9 @@ def unpark_at_start(db: sqlite3.Connection, templated: Sequence[str], hooks: Seq
             db.execute("DELETE FROM destination_state WHERE hook = ?", (hook,))
         unparked += unpark(db, hook, None, now)
     return unparked
+
+
+def mark_destination_announced(db: sqlite3.Connection, hook: str, destination: str) -> None:
+    db.execute(
+        "UPDATE destination_state SET pause_announced = 1 WHERE hook = ? AND destination = ?", (hook, destination)
+    )
