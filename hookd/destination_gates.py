@@ -174,6 +174,13 @@ class DestinationGates(LaneKeeper):
                             await self.unpark(lane, dest, n)
                     else:
                         at = dest.bucket.next_token_at()
+                elif at is None and breaker is not None and dest.probe is None and dest.parked:
+                    # Half-open with no probe out: the one unparked to probe went back parked (no token
+                    # then) or went away (cancelled). Another probes, once a token is there.
+                    if dest.bucket is not None and not dest.bucket.available():
+                        at = dest.bucket.next_token_at()
+                    elif lane.room() > 0:
+                        await self.unpark(lane, dest, 1)
                 elif at is None and not dest.parked and (breaker is None or breaker.is_closed):
                     dests.gated.discard(dest)
                 if at is not None and (next_at is None or at < next_at):

@@ -149,6 +149,35 @@ _LOOK_ALIKES: dict[str, str] = {
     "\u0660": ".",  # ARABIC-INDIC DIGIT ZERO
     "\u06f0": ".",  # EXTENDED ARABIC-INDIC DIGIT ZERO
     "\ua4f8": ".",  # LISU LETTER TONE MYA TI
+    # Letters with a stroke, hook or tail that no decomposition splits (UTS #39 reads them as the letter
+    # and an overlay), and dots of other scripts: the attacker's second review found them let through.
+    "\u0127": "h",  # LATIN SMALL LETTER H WITH STROKE
+    "\u0126": "h",  # LATIN CAPITAL LETTER H WITH STROKE
+    "\u0266": "h",  # LATIN SMALL LETTER H WITH HOOK
+    "\u2c68": "h",  # LATIN SMALL LETTER H WITH DESCENDER
+    "\u00f8": "o",  # LATIN SMALL LETTER O WITH STROKE
+    "\u00d8": "o",  # LATIN CAPITAL LETTER O WITH STROKE
+    "\u0275": "o",  # LATIN SMALL LETTER BARRED O
+    "\u0199": "k",  # LATIN SMALL LETTER K WITH HOOK
+    "\ua741": "k",  # LATIN SMALL LETTER K WITH STROKE
+    "\ua743": "k",  # LATIN SMALL LETTER K WITH DIAGONAL STROKE
+    "\u2c6a": "k",  # LATIN SMALL LETTER K WITH DESCENDER
+    "\u0111": "d",  # LATIN SMALL LETTER D WITH STROKE
+    "\u0110": "d",  # LATIN CAPITAL LETTER D WITH STROKE
+    "\u0257": "d",  # LATIN SMALL LETTER D WITH HOOK
+    "\u0256": "d",  # LATIN SMALL LETTER D WITH TAIL
+    "\u0221": "d",  # LATIN SMALL LETTER D WITH CURL
+    "\u00b7": ".",  # MIDDLE DOT
+    "\u2027": ".",  # HYPHENATION POINT
+    "\u06d4": ".",  # ARABIC FULL STOP
+    "\u3002": ".",  # IDEOGRAPHIC FULL STOP
+    "\uff61": ".",  # HALFWIDTH IDEOGRAPHIC FULL STOP
+    "\u02d9": ".",  # DOT ABOVE (spacing)
+    "\u2e31": ".",  # WORD SEPARATOR MIDDLE DOT
+    "\u0387": ".",  # GREEK ANO TELEIA
+    "\u16eb": ".",  # RUNIC SINGLE PUNCTUATION
+    "\u2219": ".",  # BULLET OPERATOR
+    "\u22c5": ".",  # DOT OPERATOR
 }
 # ASCII text needs no normalising: only its blanks (space and controls) go, and 0 reads as o.
 _ASCII_READING = {**{i: None for i in range(0x21)}, 0x7F: None, ord("0"): "o"}
@@ -178,6 +207,9 @@ def reads_as_exactly(text: str, name: str) -> bool:
 
 
 def _read(text: str) -> Iterator[str]:
+    # Looked up before decomposing too: a spacing mark such as U+02D9 (a dot) decomposes into a space and
+    # a combining mark, both dropped as blank, where a reader sees the dot.
+    text = "".join(_LOOK_ALIKES.get(char, char) for char in text) if not text.isascii() else text
     for char in unicodedata.normalize("NFKD", text):
         looks = _LOOK_ALIKES.get(char)
         if looks is not None:

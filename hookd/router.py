@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import json
@@ -80,6 +81,8 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
     headers = tuple((name, compile_template(value)) for name, value in config.headers.items())
     templated = any(not isinstance(t.source, str) or "{{" in t.source for _, t in headers)
     url = compile_url(config.url, config.allow_hosts) if is_templated(config.url) else None
+    if url is not None and redactor:
+        url = dataclasses.replace(url, hide=redactor.text)
     return CompiledHook(
         config=config,
         types=compile_globs(config.events),

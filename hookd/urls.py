@@ -248,6 +248,9 @@ class UrlTemplate:
     templated_path: bool
     allow_hosts: tuple[str, ...]
     hosts: re.Pattern[str]
+    # Shows a config secret as its reference (the hook's Redactor.text): a reason quoting the host is
+    # recorded and alerted, and cut to a length first, which would leave a cut secret unfound after.
+    hide: Callable[[str], str] = str
 
     def render(self, event: Mapping[str, object]) -> str:
         """The URL for this event. Raises templates.RenderError (an expression fails on it) or
@@ -276,11 +279,10 @@ class UrlTemplate:
         listed and told to alert hooks, so a `${VAR}` in the url's host must not be in it. One written in
         capitals is found in the name as written (the host is lower case)."""
         name, host, port = self._parts(event)
-        if hide is not None and (hidden := hide(name)) != name:
-            host = lower_outside_references(hidden).removesuffix(".")
-        elif hide is not None:
-            host = hide(host)
-        return host if port is None else f"{host}:{port}"
+        hide = hide or self.hide
+        hidden = hide(name)
+        shown = lower_outside_references(hidden).removesuffix(".") if hidden != name else hide(host)
+        return shown if port is None else f"{shown}:{port}"
 
     def _host(self, event: Mapping[str, object]) -> str:
         _, host, port = self._parts(event)
@@ -295,19 +297,21 @@ class UrlTemplate:
         host = name.lower().removesuffix(".")
         if len(host) > _MAX_HOST_CHARS or not _HOST_NAME.fullmatch(host) or host.rpartition(".")[2].isdigit():
             raise UrlRenderError(
-                f"the host {_shown(name)} is not a valid host name (letters, digits and -, labels between dots); "
+                f"the host {_shown(self.hide(name))} is not a valid host name (letters, digits and -, labels between "
+                "dots); "
                 f"the hook sends only to names in {ALLOW_HOSTS}"
             )
         if not self.hosts.fullmatch(host):
             raise UrlRenderError(
-                f"the host {_shown(name)} matches none of {ALLOW_HOSTS} ({', '.join(self.allow_hosts)}); the hook "
+                f"the host {_shown(self.hide(name))} matches none of {ALLOW_HOSTS} "
+                f"({', '.join(map(self.hide, self.allow_hosts))}); the hook "
                 f"sends only to the hosts it lists: add it to {ALLOW_HOSTS} if it should get this hook's requests"
             )
         if self.port is None:
             return name, host, None
         port = "".join(p if isinstance(p, str) else p.value(event) for p in self.port)
         if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-            raise UrlRenderError(f"the port {_shown(port)} is not a number from 1 to 65535")
+            raise UrlRenderError(f"the port {_shown(self.hide(port))} is not a number from 1 to 65535")
         return name, host, int(port)
 
 

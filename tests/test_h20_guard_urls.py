@@ -12,9 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hookd.config.model import HookConfig
+from hookd.redact import Redactor
 from hookd.rendering import RequestRenderError, render_request
-from hookd.router import Router
-from hookd.urls import UrlTemplateError, compile_url
+from hookd.router import Router, compile_hook
+from hookd.urls import UrlRenderError, UrlTemplateError, compile_url
 
 
 def render(url: str, data: object, *, allow_hosts: tuple[str, ...] = ()) -> str:
@@ -174,3 +175,23 @@ def test_a_destination_shows_a_config_secret_in_its_host_as_its_reference() -> N
     assert url.destination(event, hide) == "acme.${ZONE}.example:8443"
     assert url.destination(event, lambda text: text.replace("zone-s3cret", "${ZONE}")) == "acme.${ZONE}.example:8443"
     assert url.destination(event) == "acme.zone-s3cret.example:8443"  # (no secrets known)
+
+
+def test_a_reason_quoting_a_long_host_hides_the_secret_before_it_is_cut() -> None:
+    """A host the event makes invalid is quoted in the reason, cut to a length: the secret in it is hidden
+    first, or the cut would leave most of it where no redaction can find it (attacker's finding)."""
+    secret = "tenantzone-s3cr3tvalue.example"
+    hook = compile_hook(
+        HookConfig(name="h", events=("*",), url=f"http://{{{{ data.t }}}}.{secret}:{{{{ data.p }}}}/x",
+                   allow_hosts=(f"*.{secret}",)),
+        Redactor([(secret, "${ZONE}")]),
+    )  # fmt: skip
+    assert hook.url is not None
+    for t in ("_" + "x" * 59, "_" + "x" * 40, "bad_x"):
+        with pytest.raises(UrlRenderError) as caught:
+            hook.url.render({"data": {"t": t, "p": 8443}})
+        reason = str(caught.value)
+        assert "${ZONE}" in reason and "tenantzone" not in reason and "s3cr3t" not in reason, reason
+    with pytest.raises(UrlRenderError) as caught:
+        hook.url.render({"data": {"t": "acme", "p": 8443}} | {"data": {"t": "a.b", "p": 8443}})
+    assert "s3cr3t" not in str(caught.value)

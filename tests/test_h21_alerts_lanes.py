@@ -176,3 +176,18 @@ async def test_a_destination_paused_while_stopped_is_raised_at_start_once(short_
     async with running_daemon(cfg, clock=ManualClock()) as daemon:
         await wait_until(lambda: daemon.dispatcher._states_read)
     assert len(receiver.at("/ops")) == 1
+
+
+async def test_a_pause_and_resume_both_made_while_stopped_raise_nothing(short_dir: Path, receiver: Receiver) -> None:
+    """`hookd hooks pause h`, then `hookd hooks resume h`, both while no daemon runs; then a daemon
+    starts. Result: no alert at all: neither was told, so a resume alone would be one without its pause."""
+    cfg = alerting_config(short_dir, receiver)
+    async with running_daemon(cfg, clock=ManualClock()):
+        pass  # creates the database
+    assert (await hookd("hooks", "pause", "h", "-c", str(cfg))).exit_code == 0
+    assert (await hookd("hooks", "resume", "h", "-c", str(cfg))).exit_code == 0
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
+        await wait_until(lambda: daemon.dispatcher._states_read)
+        assert all(a["ok"] for a in await send_lines(short_dir / "s.sock", [event_line("order.created", id="e1")]))
+        await receiver.wait_count(1, "/h")
+    assert receiver.at("/ops") == []

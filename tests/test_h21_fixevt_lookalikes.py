@@ -82,7 +82,6 @@ GOOD_TYPES = [
     "\u0437\u0430\u043a\u0430\u0437.\u0441\u043e\u0437\u0434\u0430\u043d",  # заказ.создан
     "\u043d\u043e\u0432\u044b\u0439.\u0437\u0430\u043a\u0430\u0437",  # новый.заказ
     "\u03b7ookd.x",  # Greek small eta reads as n
-    "hookd\u00b7x",  # middle dot is not a full stop
     "hookdx.y",
 ]
 # What hookd refuses before it looks at names: a type or source holding one of these gets another reason.
@@ -124,8 +123,7 @@ def test_control_characters_read_as_nothing() -> None:
 
 def test_each_look_alike_in_the_table_stands_for_its_letter_in_either_case() -> None:
     for char, letter in _LOOK_ALIKES.items():
-        # NFKD runs first: a character it changes would never be looked up.
-        assert unicodedata.normalize("NFKD", char) == char, f"U+{ord(char):04X}"
+        # Looked up before NFKD as well as after: one it changes (a spacing dot above) counts too.
         assert unicodedata.category(char) not in _BLANK_CATEGORIES and char not in _DRAWN_BLANK
         spelled = "".join(char if c == letter else c for c in "hookd.x")
         assert reads_as_starting_with(spelled, "hookd."), f"U+{ord(char):04X}"
@@ -138,6 +136,9 @@ def test_reads_as() -> None:
     assert reads_as("Stra\u00dfe") == "strasse"
     assert reads_as("\u0130stanbul") == "istanbul"  # İ folds to i and a combining dot, which goes
     assert reads_as("\U0001d421\U0001d428\U0001d428\U0001d424\U0001d41d") == "hookd"  # mathematical bold
+    # The second attacker review's forms: letters with a stroke or hook, and dots of other scripts.
+    for text in ("\u0127ookd.x", "hook\u0111.x", "h\u00f8\u00f8kd.x", "hookd\u00b7x", "hookd\u3002x", "hookd\u02d9x"):
+        assert reads_as(text) == "hookd.x", text
 
 
 # Characters that hookd refuses anyway (controls, bidi controls, line separators, lone surrogates)

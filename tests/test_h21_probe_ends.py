@@ -210,3 +210,33 @@ async def test_a_secret_in_a_templated_host_stays_out_of_the_destination(
         await wait_db(db, "SELECT state FROM deliveries", lambda r: r == [("delivered",)])
     assert db_rows(db, "SELECT DISTINCT destination FROM deliveries") == [(shown,)]
     assert shown in listing.output and "localhost" not in listing.output
+
+
+async def test_a_half_open_destination_out_of_tokens_probes_when_one_comes(short_dir: Path, receiver: Receiver) -> None:
+    """1. Hook shops, rate_limit 1/min (burst 1) and breaker {failures: 1, cooldown: 10s}; tenant a
+    answers 500, then 200. 2. a1 a2 a3: a1 takes the token and fails, the breaker opens. 3. The clock
+    moves 10 s: half-open, but no token (the next in 50 s): the delivery unparked to probe goes back
+    parked. 4. 50 s more. 5. A minute more, three times.
+    Result: (4) a probe goes once the token comes, is answered, and the breaker closes (before, the
+    destination stayed half-open with nothing out and everything parked until a restart); (5) the last
+    go on the next tokens: all three delivered, four requests in all."""
+    a = receiver
+    a.on("/shop", Reply(status=500))
+    cfg = shops_config(short_dir, "            rate_limit: 1/min\n            breaker: {failures: 1, cooldown: 10s}")
+    db = short_dir / "hookd.db"
+    host_a = f"localhost:{port(a)}"
+    clock = ManualClock()
+    async with running_daemon(cfg, clock=clock) as daemon:
+        assert all(x["ok"] for x in await send_lines(short_dir / "s.sock", events(a, a, ["a1", "a2", "a3"])))
+        await opened(daemon, host_a, clock)
+        clock.advance(10.0)
+        await idle(clock)
+        assert len(a.at("/shop")) == 1
+        clock.advance(50.0)
+        await a.wait_count(2, "/shop")
+        for _ in range(3):  # one token a minute: the other two go on the next ones
+            await idle(clock)
+            clock.advance(60.0)
+        rows = await wait_db(db, ROWS.replace("?", f"'{host_a}'"), lambda r: all(s == "delivered" for _, s, _ in r))
+    assert [e for e, _, _ in rows] == ["a1", "a2", "a3"]
+    assert len(a.at("/shop")) == 4

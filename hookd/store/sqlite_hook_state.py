@@ -107,8 +107,9 @@ def resume_hook(db: sqlite3.Connection, hook: str, now: float) -> HookPause | No
     before = _paused(db, hook)
     if before is not None:
         db.execute(
-            "UPDATE hook_state SET paused_by = NULL, paused_reason = NULL, paused_at = NULL, pause_announced = 0, "
-            "updated_at = ? WHERE hook = ?",
+            # The resume is to be told (0) only if the pause it lifts was: one never told needs no resume.
+            "UPDATE hook_state SET paused_by = NULL, paused_reason = NULL, paused_at = NULL, "
+            "pause_announced = 1 - pause_announced, updated_at = ? WHERE hook = ?",
             (now, hook),
         )
     return before
