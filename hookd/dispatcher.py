@@ -799,7 +799,7 @@ class Dispatcher:
                                 "events until hookd restarts; set batch.max_size under the receiver's body limit",
                                 {"hook": b.hook, "max_events": after, "was": before}))  # fmt: skip
         return (f"HTTP 413: the receiver found this batch of {len(b.members)} deliveries too large; split: each "
-                f"goes again at once in a smaller batch (at most {after} events), no attempt counted")  # fmt: skip
+                f"goes again at once in a smaller batch (at most {after} event(s)), no attempt counted")  # fmt: skip
 
     def _log_batch(self, b: DueBatch, outcome: Outcome, state: str, next_at: float | None) -> None:
         if state == "delivered" and not log.isEnabledFor(logging.INFO):

@@ -176,6 +176,7 @@ class DestinationKey:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_PORT = 65535
 
 
 def destination_key(name: str, url: str, allow_hosts: Sequence[str]) -> DestinationKey | None:
@@ -212,8 +213,13 @@ def destination_host(text: str, key: DestinationKey | None = None) -> tuple[str,
             return text.strip().lower(), True
     host, colon, port = text.strip().partition(":")
     host = lower_outside_references(host).removesuffix(".")
-    if colon and not (port.isascii() and port.isdigit()):
-        return host + colon + port, given_url
+    if colon and not (port.isascii() and port.isdigit() and 0 < int(port) <= _MAX_PORT):
+        # A destination's port is a number the daemon sent to: `host:abc`, `host:-1` or `host:80:80`
+        # would be stored as a pause no delivery can ever match.
+        raise UsageError(
+            f"{text.strip()!r} is not a destination: its port {port!r} is not a port number (1 to {_MAX_PORT}); "
+            "give host or host:port as hookd hooks list or hookd history shows it"
+        )
     number = int(port) if colon else None
     if key is None:
         return (host if number is None else f"{host}:{number}"), given_url
@@ -228,11 +234,27 @@ def destination_host(text: str, key: DestinationKey | None = None) -> tuple[str,
         return (host if number is None else f"{host}:{number}"), given_url
     sends_to = int(key.port) if key.port is not None else _DEFAULT_PORTS.get(key.scheme)
     if number is not None and number != sends_to:
+        shown = host if key.port is None else f"{host}:{key.port}"
+        form = "give the host alone" if key.port is None else "give it as hookd hooks list shows it"
         raise UsageError(
             f"hook {key.hook!r} sends to port {sends_to} of every destination (its url does not template the "
-            f"port), so {host}:{number} is none of its destinations; give the host alone: {host}"
+            f"port), so {host}:{number} is none of its destinations; {form}: {shown}"
         )
     return (host if key.port is None else f"{host}:{key.port}"), given_url
+
+
+def check_port_given(host: str, key: DestinationKey) -> None:
+    """Raise a UsageError when `host` has no port but the hook templates its url's port: each of its
+    destinations is keyed host:port, so a bare host would be stored as a pause no delivery can match,
+    and nothing would be held. (Resuming one is checked against the paused destinations instead.)"""
+    if key.port != "" or ":" in host:
+        return
+    default = _DEFAULT_PORTS.get(key.scheme)
+    raise UsageError(
+        f"hook {key.hook!r} templates its url's port, so each of its destinations is host:port, and {host!r} "
+        f"alone is none of them; give it as hookd hooks list or hookd history shows it, e.g. {host}:{default} "
+        f"for the {key.scheme} default port"
+    )
 
 
 def hidden_destination(host: str, secrets: Redactor) -> str:

@@ -150,7 +150,7 @@ async def test_history_shows_each_delivery_with_its_batch_and_the_batch_with_its
     assert sorted(d["event_id"] for d in shown_json["batch"]["deliveries"]) == ["e1", "e2"]
 
     one = plain((await hookd("history", "show", str(delivery_id), "-c", str(cfg))).output)
-    assert f"batch      {batch_id}" in one and "HTTP 503" in one and "HTTP 200" in one
+    assert f"batch        {batch_id}" in one and "HTTP 503" in one and "HTTP 200" in one
 
     # stats count the batch's requests once each: two attempts, one failed with 503
     figures = await hookd("history", "stats", "-c", str(cfg), "--since", "2020-01-01T00:00:00Z", "--json")

@@ -30,7 +30,8 @@ async def test_a_split_batch_lists_what_it_carried_and_each_attempt_names_its_ba
     Result: (3) the split batch lists the 8 deliveries that left it after the 413, each now delivered in
     another batch (--json: `departed`); the member (1 attempt counted: a split spends none) shows two
     requests, `attempt 1 of batch X` and
-    `attempt 1 of batch Y` (--json: each attempt's batch_id); --event with a batch id points at
+    `attempt 1 of batch Y` (--json: each attempt's batch_id), the first saying it was split, not a
+    retry time; --event with a batch id points at
     `hookd history show BATCH`."""
     monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
     db = short_dir / "hookd.db"
@@ -67,6 +68,9 @@ async def test_a_split_batch_lists_what_it_carried_and_each_attempt_names_its_ba
     assert "delivered after 1 attempt(s)" in text  # the split spent none: its request is shown all the same
     assert "no attempt counted" in text
     assert f"attempt 1 of batch {batch_id}" in text and f"attempt 1 of batch {now_in}" in text
+    # The refused request is never retried: it says it was split, not `retry at`.
+    assert "HTTP 413" in text and "split: its deliveries went on in smaller batches" in text
+    assert "retry at" not in text
     [detail] = orjson.loads((await hookd("history", "show", member, "--json", "-c", str(cfg))).output)["deliveries"]
     assert sorted(a["batch_id"] for a in detail["attempts"]) == sorted([batch_id, now_in])
 
@@ -81,7 +85,8 @@ async def test_a_delivery_paused_by_a_410_claims_no_retry_time(short_dir: Path, 
     """1. Hook gone posts to a receiver that answers 410 Gone.
     2. One event; the 410 pauses the hook. 3. `hookd history`, `hookd history show ID` (and --json).
     Result: (3) the list shows `retrying (paused)`; the attempt line says it waits for `hookd hooks
-    resume`, with no `retry at`; --json marks the attempt waits_for_resume."""
+    resume`, with no `retry at`; --json marks the attempt waits_for_resume, and its next_at and the
+    row's are null."""
     receiver.on("/gone", Reply(status=410))
     cfg = socket_config(short_dir, f'hooks:\n  - {{name: gone, events: ["*"], url: "{receiver.url("/gone")}"}}\n')
     db = short_dir / "hookd.db"
@@ -103,3 +108,7 @@ async def test_a_delivery_paused_by_a_410_claims_no_retry_time(short_dir: Path, 
     assert "next try when the hook is resumed" in text
     [detail] = orjson.loads((await hookd("history", "show", delivery, "--json", "-c", str(cfg))).output)["deliveries"]
     assert [a["waits_for_resume"] for a in detail["attempts"]] == [True]
+    # It waits for a resume, not a time: no next_at (it would be the attempt's own time).
+    assert [a["next_at"] for a in detail["attempts"]] == [None]
+    [row] = orjson.loads((await hookd("history", "--hook", "gone", "--json", "-c", str(cfg))).output)
+    assert (row["status"], row["next_at"]) == ("retrying", None)

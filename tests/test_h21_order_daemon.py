@@ -76,7 +76,7 @@ async def test_a_failing_key_holds_back_only_its_own_deliveries(
         shown = await hookd("history", "show", "a2", "--db", str(db))
         assert shown.exit_code == 0, shown.output
         text = plain(shown.stdout)
-        assert "order key  A" in text and "once the earlier deliveries of its ordering key have finished" in text
+        assert "order key    A" in text and "once the earlier deliveries of its ordering key have finished" in text
         as_json = await hookd("history", "show", "a2", "--db", str(db), "--json")
         assert orjson.loads(as_json.stdout)["deliveries"][0]["ordering_key"] == "A"
 

@@ -180,7 +180,8 @@ def delivery_dict(row: DeliveryRow) -> dict[str, object]:
         "last_duration_s": row.last_duration_s,
         "created_at": utc_time(row.created_at),
         "updated_at": utc_time(row.updated_at),
-        "next_at": utc_time(due_at(row.next_at)) if row.state == "pending" else None,
+        # Null when its last answer paused it: it waits for a resume, not a time.
+        "next_at": utc_time(due_at(row.next_at)) if row.state == "pending" and not waits_for_resume(row) else None,
         "replay_of": row.replay_of,
         "ordering_key": row.ordering_key,
         "batch_id": row.batch_id,

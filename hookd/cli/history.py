@@ -105,7 +105,8 @@ def history(
             type_glob=event_type,
             since=since_at,
             until=until_at,
-            limit=limit or None,
+            # One more than shown: whether more match is then known, not guessed from a full page.
+            limit=limit + 1 if limit else None,
         )
         where = database("history", config, db, secrets_optional=True)
         configured = [h.name for h in where.settings.hooks] if where.settings is not None else None
@@ -133,14 +134,15 @@ def history(
                 f"no stored event id is or starts with {value!r}: it is the id of delivery {delivery.id} (event "
                 f"{delivery.event_id!r} to hook {delivery.hook!r}); `hookd history show {delivery.id}` shows it"
             )
-    rows = listing.rows
+    more_match = bool(limit) and len(listing.rows) > limit
+    rows = listing.rows[:limit] if limit else listing.rows
     if as_json:
         render.print_json([delivery_dict(r) for r in rows])
         return
     if not rows:
         render.stdout.print("no deliveries match")
         return
-    more = f"; --limit {limit * 2} or --limit 0 shows more" if limit and len(rows) == limit else ""
+    more = f"; more match: --limit 0 shows them all (or a --limit above {limit})" if more_match else ""
     caption = f"{len(rows)} delivery(ies), newest first{more}"
     print_table(deliveries_table(rows, caption=caption, short=listing.short, width=table_width()))
 
@@ -210,8 +212,8 @@ def attempt_dict(a: AttemptRow, owner: str | None = None) -> dict[str, object]:
         "status": a.status,
         "outcome": a.outcome,
         "error": a.error,
-        "next_at": utc_time(a.next_at),
-        # The answer paused the hook or its destination: next_at is when it was recorded, not a retry time.
+        # The answer paused the hook or its destination: no retry is due at a time (null), it waits for a resume.
+        "next_at": None if stopped_by_receiver(a) else utc_time(a.next_at),
         "waits_for_resume": stopped_by_receiver(a),
         "request": _safe_request(a),
         "response_headers": redact_headers(a.response_headers),
@@ -336,6 +338,7 @@ def _field(indent: int, label: str, value: str | Sequence[str], *, width: int = 
     value's newlines are its lines (a body, an error); a sequence is one line per item (headers),
     each escaped whole, so that no stored value can add a line of its own."""
     pad = " " * indent
+    width = max(width, len(label) + 2)  # a label never runs into its value
     lines = [render.escape(line) for line in (render.split_lines(value) if isinstance(value, str) else value)] or [""]
     render.stdout.print(f"{pad}[dim]{label:<{width}}[/dim]{lines[0]}")
     for line in lines[1:]:
@@ -376,6 +379,11 @@ def _body_lines(body: bytes) -> list[str]:
     return lines
 
 
+def _delivery_field(label: str, value: str | Sequence[str]) -> None:
+    """A field of a delivery, wide enough for its longest label (`destination`), so all line up."""
+    _field(2, label, value, width=len("destination") + 2)
+
+
 def _print_delivery(detail: DeliveryDetail) -> None:
     out = render.stdout
     esc = render.escape
@@ -384,29 +392,34 @@ def _print_delivery(detail: DeliveryDetail) -> None:
         f"[bold]delivery {esc(d.id)}[/bold] to hook [bold]{esc(d.hook)}[/bold]: {status_text(d)} after "
         f"{d.attempts} attempt(s)"
     )
-    _field(2, "created", local_time(d.created_at))
+    _delivery_field("created", local_time(d.created_at))
     if d.replay_of:
-        _field(2, "replay of", [d.replay_of])
+        _delivery_field("replay of", [d.replay_of])
     if d.batch_id:  # its attempts below are its batch's requests, each carrying every member
-        _field(2, "batch", [f"{d.batch_id} (`hookd history show {d.batch_id}` lists its deliveries)"])
+        _delivery_field("batch", [f"{d.batch_id} (`hookd history show {d.batch_id}` lists its deliveries)"])
     if d.ordering_key is not None:
-        _field(2, "order key", [d.ordering_key])
+        _delivery_field("order key", [d.ordering_key])
     if detail.destination is not None:
-        _field(2, "destination", [detail.destination])
+        _delivery_field("destination", [detail.destination])
     held = core.hold(detail)
     if held is not None:
-        _field(2, "next try", hold_text(held, d.hook))
+        _delivery_field("next try", hold_text(held, d.hook))
     elif d.state == "pending" and d.next_at is None and d.ordering_key is not None:
-        _field(2, "next try", "once the earlier deliveries of its ordering key have finished")
+        _delivery_field("next try", "once the earlier deliveries of its ordering key have finished")
     elif d.state == "pending" and d.next_at is not None and d.next_at >= PARK_OFFSET_S:
         # Parked: its destination (a hook with a templated url host) is paused, its breaker open, held or
         # out of tokens; the due time is kept under the offset.
-        _field(2, "next try", f"once its destination's gate opens (`hookd hooks list` shows a paused one); due "
+        _delivery_field("next try", f"once its destination's gate opens (`hookd hooks list` shows a paused one); due "
                               f"{local_time(d.next_at - PARK_OFFSET_S)}")  # fmt: skip
+    elif d.state == "pending" and d.next_at is not None and d.next_at <= time.time():
+        # Due, yet not sent: the daemon holds it in memory (a Retry-After hold of its lane, the rate limit,
+        # no free slot), which the database does not record; a bare past time would read as a lost retry.
+        waits = "a Retry-After hold or a rate limit; `hookd status` shows them while the daemon runs"
+        _delivery_field("next try", f"due since {local_time(d.next_at)}: it waits for a free slot or a gate ({waits})")
     elif d.state == "pending":
-        _field(2, "next try", local_time(d.next_at))
+        _delivery_field("next try", local_time(d.next_at))
     if not detail.attempts and d.last_error:  # failed before any attempt: the hook's filter failed on the event
-        _field(2, "error", d.last_error)
+        _delivery_field("error", d.last_error)
     elif not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     _print_attempts(detail.attempts, owner=d.id)
@@ -422,7 +435,7 @@ def _print_batch(detail: BatchDetail) -> None:
     )
     _field(2, "created", local_time(b.created_at))
     # A batch answered 413 is split: its deliveries left it for smaller batches (a retry at once).
-    split = any(a.status == 413 and a.outcome == "pending" for a in detail.attempts) or bool(detail.departed)
+    split = any(was_split(a) for a in detail.attempts) or bool(detail.departed)
     if detail.members or not split:
         _field(2, "deliveries", [f"{m.id}  event {m.event_id}  {m.status}" for m in detail.members] or ["(pruned)"])
     if split:
@@ -436,6 +449,12 @@ def _print_batch(detail: BatchDetail) -> None:
     if not detail.attempts:
         out.print("  [dim]no attempt recorded yet[/dim]")
     _print_attempts(detail.attempts)
+
+
+def was_split(a: AttemptRow) -> bool:
+    """Whether attempt `a` was a batch's request answered 413 and split (only a batch of several is
+    split; a delivery alone answered 413 fails for good): it is never retried, its deliveries went on."""
+    return a.status == 413 and a.outcome == "pending"
 
 
 def stopped_by_receiver(a: AttemptRow) -> bool:
@@ -460,6 +479,9 @@ def _print_attempts(attempts: Sequence[AttemptRow], *, owner: str | None = None)
             # The answer paused the hook (or its destination): no retry is due at a time, the next try
             # comes once it is resumed.
             outcome = "[yellow]paused: waits for `hookd hooks resume`[/yellow]"
+        elif was_split(a):
+            # This request is never sent again: its deliveries went on, at once, in smaller batches.
+            outcome = "[yellow]split: its deliveries went on in smaller batches[/yellow]"
         out.print(
             f"  [bold]attempt {a.attempt}{of}[/bold]  {local_time(a.started_at)}  {code} in "
             f"{milliseconds(a.duration_s)} ms: {outcome}"

@@ -153,12 +153,17 @@ def pause_command(
         create = where.settings is not None and db is None
         created = create and not database_exists(where.path, where.origin)
         synchronous = where.settings.storage.synchronous if where.settings is not None else "normal"
+        if created and configured is not None and name not in configured:
+            # No database yet, so it knows no hook: a name the config lacks is a typo, refused before
+            # the database is created (else the next, right, pause would not say it created it).
+            raise core.UnknownHookName(name, configured, configured=True)
 
         key = _destination_key(where.settings, name) if destination is not None else None
         host = core.destination_host(destination, key)[0] if destination is not None else None
         if host is not None:
             _check_has_destinations(where.settings, name, "pause")
             if key is not None:
+                core.check_port_given(host, key)
                 core.check_allowed(host, key)
             host = _hidden(host, where.settings)
 

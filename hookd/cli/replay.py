@@ -376,7 +376,16 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
             warn(f"event {event_id!r} left out for hook {hook!r}: {reason}")
     _warn_missing_events(result)
     if not result.targets:
-        out.print("nothing to replay: no finished delivery matches" if plan is None else "no hook matches them")
+        if plan is None:
+            out.print("nothing to replay: no finished delivery matches")
+        elif plan.unfinished or plan.filter_failures:
+            # Hooks do match them: each pair was left out above, which "no hook matches" would contradict.
+            out.print(
+                "nothing to replay: every delivery they match is left out (above); a queued one is sent anyway "
+                "(hookd history --status pending shows it)"
+            )
+        else:
+            out.print("no hook matches them")
         return
     for hook, pause in result.paused:
         warn(
@@ -426,7 +435,10 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
     # before it, not as "not delivered" (nothing was tried).
     paused = {hook for hook, _ in result.paused}
     held = tuple(r for r in result.failed if r.hook in paused and r.attempts == 0)
-    tried = tuple(r for r in result.failed if r not in held)
+    # Parked at their destination's closed gate (paused, or its breaker, a hold, its rate limit), as
+    # untried as those of a paused hook.
+    parked = tuple(r for r in result.failed if r not in held and r.attempts == 0 and replays.parked(r))
+    tried = tuple(r for r in result.failed if r not in held and r not in parked)
     if held:
         names = list(dict.fromkeys(r.hook for r in held))
         resume = ", ".join(f"`hookd hooks resume {esc(h)}`" for h in names)
@@ -436,6 +448,18 @@ def _print_result(result: replays.ReplayResult, *, dry_run: bool, rate: str | No
         )
         caption = "not sent: their hook is paused; hookd hooks list shows why"
         print_table(deliveries_table(held, caption=caption, width=table_width()))
+    if parked:
+        hosts = [(h, host) for h, host, _ in result.paused_destinations if h in {r.hook for r in parked}]
+        named = ", ".join(f"{esc(h)} → {esc(host)}" for h, host in hosts)
+        resume = ", ".join(f"`hookd hooks resume {esc(h)} --destination {esc(host)}`" for h, host in hosts)
+        if hosts:
+            why, go = f"their destination is paused ({named})", f"once resumed ({resume})"
+        else:
+            why = "their destination's gate is closed (its circuit breaker, a Retry-After hold or its rate limit)"
+            go = "once it opens (hookd status names which while the daemon runs)"
+        out.print(f"{len(parked)} not sent because {why}: they are queued, nothing was attempted, and they go {go}")
+        caption = "not sent: their destination's gate is closed; hookd hooks list shows why"
+        print_table(deliveries_table(parked, caption=caption, width=table_width()))
     if tried:
         caption = "not delivered; hookd history show ID has every attempt"
         print_table(deliveries_table(tried, caption=caption, width=table_width()))
