@@ -265,14 +265,24 @@ def hidden_destination(host: str, secrets: Redactor) -> str:
     return host if hidden == host else lower_outside_references(hidden)
 
 
-def check_allowed(host: str, key: DestinationKey) -> None:
-    """Raise a UsageError when `host` is not one the hook may send to (its allow_hosts). A host given
-    with a secret's reference (as hooks list shows it) cannot be checked: it is taken as it is."""
-    if key.hosts is None or "${" in host or key.hosts.fullmatch(host.partition(":")[0]):
+def check_allowed(host: str, key: DestinationKey, secrets: Sequence[tuple[str, str]] = ()) -> None:
+    """Raise a UsageError when `host` is not one the hook may send to (its allow_hosts). A reference to
+    one of the config's `secrets` (value, `${VAR}`) in it, as hooks list shows such a host, stands for
+    its value; one to anything else is an error. The message shows secrets as their references."""
+    for value, ref in secrets:
+        host = host.replace(ref, value)
+    hide = Redactor(secrets).text
+    # (A config read with its references unset keeps them in allow_hosts: the host may match them as text.)
+    if key.hosts is None or key.hosts.fullmatch(host.partition(":")[0]):
         return
+    if "${" in host:
+        raise UsageError(
+            f"{hide(host)!r} names a reference that is no secret of this config, or whose value is not set "
+            "here; give the host as hookd hooks list or hookd history shows it"
+        )
     raise UsageError(
-        f"hook {key.hook!r} never sends to {host!r}: it matches none of its allow_hosts "
-        f"({', '.join(key.allow_hosts)}); give a host as hookd hooks list or hookd history shows it"
+        f"hook {key.hook!r} never sends to {hide(host)!r}: it matches none of its allow_hosts "
+        f"({', '.join(map(hide, key.allow_hosts))}); give a host as hookd hooks list or hookd history shows it"
     )
 
 

@@ -240,3 +240,33 @@ async def test_a_half_open_destination_out_of_tokens_probes_when_one_comes(short
         rows = await wait_db(db, ROWS.replace("?", f"'{host_a}'"), lambda r: all(s == "delivered" for _, s, _ in r))
     assert [e for e, _, _ in rows] == ["a1", "a2", "a3"]
     assert len(a.at("/shop")) == 4
+
+
+async def test_hooks_pause_never_shows_a_secret_of_allow_hosts(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hook whose allow_hosts holds ${ZONE}: pausing a host outside them says which hosts it may send
+    to with ${ZONE} as written, not its value; a host naming another reference is refused; the host
+    as hooks list shows it (acme.${ZONE}) and its real name both pause the same destination."""
+    monkeypatch.setenv("ZONE", "tenantzone-s3cr3tvalue.example")
+    cfg = socket_config(
+        short_dir,
+        """
+        hooks:
+          - name: shops
+            events: ["*"]
+            url: "https://{{ data.t }}.${ZONE}/hook"
+            allow_hosts: ["*.${ZONE}"]
+        """,
+    )
+    outside = await hookd("hooks", "pause", "shops", "--destination", "zzz.example", "-c", str(cfg))
+    assert outside.exit_code == 2 and "(*.${ZONE})" in outside.output and "s3cr3t" not in outside.output
+    other = await hookd("hooks", "pause", "shops", "--destination", "acme.${NOPE}", "-c", str(cfg))
+    assert other.exit_code == 2 and "no secret of this config" in other.output
+    shown = await hookd("hooks", "pause", "shops", "--destination", "acme.${ZONE}", "-c", str(cfg))
+    assert shown.exit_code == 0, shown.output
+    real = await hookd(
+        "hooks", "pause", "shops", "--destination", "ACME.tenantzone-s3cr3tvalue.example", "-c", str(cfg)
+    )
+    assert real.exit_code == 0 and "s3cr3t" not in real.output
+    assert db_rows(short_dir / "hookd.db", "SELECT destination FROM destination_state") == [("acme.${ZONE}",)]

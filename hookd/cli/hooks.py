@@ -164,7 +164,7 @@ def pause_command(
             _check_has_destinations(where.settings, name, "pause")
             if key is not None:
                 core.check_port_given(host, key)
-                core.check_allowed(host, key)
+                core.check_allowed(host, key, where.settings.secrets if where.settings is not None else ())
             host = _hidden(host, where.settings)
 
         async def run() -> tuple[HookPause, bool]:
