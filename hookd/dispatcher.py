@@ -112,7 +112,7 @@ def _internal_failure(hook: CompiledHook, request: OutboundRequest | None, e: Ex
     next time), final when rendering it failed (it fails the same way every time)."""
     what = "sending" if request is not None else "rendering the request"
     error = f"internal error while {what}: {type(e).__name__}: {e}"
-    return no_response(hook.redactor.text(error), t0, retryable=request is not None)
+    return no_response(hook.redactor.text(error), t0, retryable=request is not None, kind="internal")
 
 
 def _stop_reason(hook: CompiledHook, outcome: Outcome) -> str | None:
@@ -838,7 +838,7 @@ class Dispatcher:
                 # an attempt like any other, and history shows it as one, due again at once (the
                 # next start). Not the last one: the receiver never got the chance to answer.
                 reason, state = self.cut_off(d)
-                cut_off = no_response(reason, t0, retryable=True)
+                cut_off = no_response(reason, t0, retryable=True, kind="cancelled")
                 next_at = self.clock.now() if state == "pending" else None
                 self._record(d, hook, started_at, request, cut_off, state, next_at)
             raise
@@ -848,7 +848,7 @@ class Dispatcher:
             # when it is formed: it fails here only after a change of config since, each member
             # replayable once the template is fixed.
             error = hook.redactor.text(render_failure(e))  # a rendered value may hold a config secret
-            outcome = no_response(error, t0, retryable=False)
+            outcome = no_response(error, t0, retryable=False, kind="render")
             event_id = d.event_id if batch is None or not batch.members else batch.members[0].event_id
             failure = EvaluationFailure(kind="template", hook=d.hook, event_id=event_id, error=error, at=started_at)
             unlogged = self.hook_errors.add(failure)

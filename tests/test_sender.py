@@ -231,7 +231,7 @@ async def test_a_slow_receiver_times_out_and_is_retryable(receiver: Receiver, se
     outcome = await sender.send(request(receiver.url("/slow"), timeout_s=0.2))
 
     assert outcome == Outcome(status=None, ok=False, retryable=True, duration_s=outcome.duration_s,
-                              error="timed out after 0.2s (hook timeout)")  # fmt: skip
+                              error="timed out after 0.2s (hook timeout)", kind="timeout")  # fmt: skip
     assert len(receiver.received) == 1  # it did arrive; the answer did not
 
 

@@ -5,9 +5,30 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 from hookd.redact import Redactor
+
+# What happened to an attempt, as a fact beside the prose of `error`: what breakers, presets and metrics
+# key off, never the message text. The sender reports it; the daemon classifies per hook (a preset
+# reads its service's answers).
+OutcomeKind = Literal[
+    "delivered",  # a 2xx
+    "http_status",  # another status, final (no redirect to follow)
+    "redirect",  # a 3xx that is not followed, or a redirect refused
+    "timeout",  # no answer within the hook's timeout
+    "connect",  # no connection, or it broke before the answer
+    "tls",  # the TLS handshake failed
+    "proxy",  # the proxy refused or failed
+    "refused",  # the destination guard refused every address
+    "invalid_request",  # the request cannot be built or sent (a bad URL, a header aiohttp refuses)
+    "auth",  # the endpoint's credentials could not be had (an OAuth 2.0 token endpoint failed)
+    "endpoint",  # the endpoint cannot be set up (TLS files that no longer load)
+    "worker",  # the delivery worker process was not there to send it
+    "render",  # the request could not be rendered from the event
+    "internal",  # a bug in hookd
+    "cancelled",  # cut off by a stop
+]
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -52,6 +73,7 @@ class Outcome:
     # Every request of the attempt, in order, when a redirect was followed (the last one went to the
     # final URL); empty when the first answer was the last.
     hops: tuple[Hop, ...] = ()
+    kind: OutcomeKind = "http_status"
 
 
 def redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
@@ -69,9 +91,11 @@ def redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
     )
 
 
-def no_response(error: str, started: float, *, retryable: bool) -> Outcome:
+def no_response(error: str, started: float, *, retryable: bool, kind: OutcomeKind) -> Outcome:
     """The outcome of an attempt that got no HTTP response; `started` is its time.perf_counter()."""
-    return Outcome(status=None, ok=False, retryable=retryable, duration_s=time.perf_counter() - started, error=error)
+    return Outcome(
+        status=None, ok=False, retryable=retryable, duration_s=time.perf_counter() - started, error=error, kind=kind
+    )
 
 
 class EndpointFailure(OSError):

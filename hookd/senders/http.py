@@ -17,7 +17,7 @@ from hookd.auth.oauth2 import TokenCache
 from hookd.clock import Clock, RealClock
 from hookd.redact import redact_url
 from hookd.retry import parse_retry_after
-from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, no_response
+from hookd.senders.base import EndpointFailure, Hop, OutboundRequest, Outcome, OutcomeKind, no_response
 from hookd.senders.endpoint import PLAIN, Endpoint, EndpointSpec, build_endpoints
 from hookd.senders.guard import Destinations, GuardedSockets, Watch, check_proxied, refusal_message
 from hookd.senders.proxy import PROXY_AUTH_REFUSED, describe_proxy_failure
@@ -148,7 +148,9 @@ class HttpSender:
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 return _no_answer(e, request, started, url, url, endpoint)
             except (ValueError, TypeError) as e:  # as in _follow: aiohttp refuses to build it, final
-                return no_response(f"cannot build the request: {_text(e, url, url)}", started, retryable=False)
+                return no_response(
+                    f"cannot build the request: {_text(e, url, url)}", started, retryable=False, kind="invalid_request"
+                )
             return _classify_response(status, answer, excerpt, time.perf_counter() - started, request)
         with Watch() as watch:  # the destination guard reports each address it refuses here
             if endpoint.auth is None:
@@ -165,7 +167,9 @@ class HttpSender:
         try:
             url = self._url(request.url)
         except ValueError:
-            return no_response(f"invalid URL {redact_url(request.url)}", started, retryable=False)
+            return no_response(
+                f"invalid URL {redact_url(request.url)}", started, retryable=False, kind="invalid_request"
+            )
         session = self._guarded_session(endpoint.destinations) if endpoint.spec.templated_url else self._session
         # The rendered headers as they are, unless the endpoint adds to them (a copy: the request is
         # the caller's).
@@ -194,7 +198,7 @@ class HttpSender:
         try:
             url = await carried.attach(self._session, url, headers, request.timeout_s)
         except AuthFailed as e:
-            return self.hidden.outcome(no_response(e.reason, started, retryable=True))
+            return self.hidden.outcome(no_response(e.reason, started, retryable=True, kind="auth"))
         outcome = await self._follow(request, endpoint, session, url, headers, started, watch, carried)
         if outcome.hops:  # each hop's URL as history shows it: without the credentials' query parameter
             outcome.hops = tuple(Hop(str(carried.shown(yarl.URL(h.url, encoded=True))), h.status) for h in outcome.hops)
@@ -227,7 +231,9 @@ class HttpSender:
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 if watch.only_refused:  # final: the same addresses are refused on every attempt
-                    refused = no_response(refusal_message(url.host or "", watch.refused), started, retryable=False)
+                    refused = no_response(
+                        refusal_message(url.host or "", watch.refused), started, retryable=False, kind="refused"
+                    )
                     return _after(hops, url, None, refused)
                 shown = carried.shown(url) if carried is not None else url
                 return _after(hops, url, None, _no_answer(e, request, started, url, shown, endpoint))
@@ -235,7 +241,12 @@ class HttpSender:
                 # aiohttp refuses to build the request (a control character in a header, a method it will
                 # not send): the same request fails the same way every time, so it is final, not retried.
                 shown = carried.shown(url) if carried is not None else url
-                built = no_response(f"cannot build the request: {_text(e, url, shown)}", started, retryable=False)
+                built = no_response(
+                    f"cannot build the request: {_text(e, url, shown)}",
+                    started,
+                    retryable=False,
+                    kind="invalid_request",
+                )
                 return _after(hops, url, None, built)
             if status == 401 and carried is not None and carried.may_renew():
                 assert self._session is not None
@@ -243,7 +254,7 @@ class HttpSender:
                     assert isinstance(headers, dict)  # with credentials, _send made its own copy
                     url = await carried.renew(self._session, url, headers, request.timeout_s)
                 except AuthFailed as e:
-                    return _after(hops, url, None, no_response(e.reason, started, retryable=True))
+                    return _after(hops, url, None, no_response(e.reason, started, retryable=True, kind="auth"))
                 timeout = _rest_of(request, started)
                 continue
             location = answer.get("Location") if request.follow_redirects and status in REDIRECT_STATUS else None
@@ -258,7 +269,8 @@ class HttpSender:
             target, refusal = _redirect_target(url, location, len(hops))
             if target is None:
                 return Outcome(status=status, ok=False, retryable=False, duration_s=time.perf_counter() - started,
-                               error=refusal, response_headers=_kept(answer), hops=tuple(hops))  # fmt: skip
+                               error=refusal, response_headers=_kept(answer), hops=tuple(hops),
+                               kind="redirect")  # fmt: skip
             if not _same_host(first, target):
                 # Credentials stay with the hook's own host, as curl and requests keep Authorization
                 # (signature headers go on: they prove the body, not who we are); once dropped they stay
@@ -495,15 +507,17 @@ def _no_answer_reason(
     e: BaseException, request: OutboundRequest, started: float, url: yarl.URL, shown: yarl.URL
 ) -> Outcome:
     if isinstance(e, TimeoutError):
-        return no_response(f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True)
+        return no_response(
+            f"timed out after {request.timeout_s:g}s (hook timeout)", started, retryable=True, kind="timeout"
+        )
     if isinstance(e, aiohttp.InvalidURL):
-        return no_response(f"invalid URL {redact_url(str(shown))}", started, retryable=False)
+        return no_response(f"invalid URL {redact_url(str(shown))}", started, retryable=False, kind="invalid_request")
     if isinstance(e, EndpointFailure):
-        return no_response(str(e), started, retryable=True)
+        return no_response(str(e), started, retryable=True, kind="endpoint")
     if isinstance(e, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
-        return no_response(describe_proxy_failure(e), started, retryable=True)
+        return no_response(describe_proxy_failure(e), started, retryable=True, kind="proxy")
     if isinstance(e, aiohttp.ClientSSLError):
-        return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True)
+        return no_response(f"TLS error: {describe_tls_failure(e)}", started, retryable=True, kind="tls")
     if isinstance(e, aiohttp.ClientConnectorError):
         if e.os_error and e.os_error.strerror:
             reason = e.os_error.strerror
@@ -511,12 +525,14 @@ def _no_answer_reason(
             reason = "the connection closed during the TLS handshake"
         else:
             reason = _text(e, url, shown)
-        return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True)
+        return no_response(f"cannot connect to {e.host}:{e.port}: {reason}", started, retryable=True, kind="connect")
     if isinstance(e, aiohttp.ServerDisconnectedError):
-        return no_response("the server closed the connection before answering", started, retryable=True)
+        return no_response("the server closed the connection before answering", started, retryable=True, kind="connect")
     if isinstance(e, aiohttp.ClientOSError) and e.strerror:
-        return no_response(f"the connection to {url.host}:{url.port} failed: {e.strerror}", started, retryable=True)
-    return no_response(f"{type(e).__name__}: {_text(e, url, shown)}", started, retryable=True)
+        return no_response(
+            f"the connection to {url.host}:{url.port} failed: {e.strerror}", started, retryable=True, kind="connect"
+        )
+    return no_response(f"{type(e).__name__}: {_text(e, url, shown)}", started, retryable=True, kind="connect")
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:
@@ -548,7 +564,7 @@ def _classify_response(
     text = excerpt[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
     if 200 <= status < 300:
         return Outcome(status=status, ok=True, retryable=False, duration_s=duration_s, response_excerpt=text,
-                       response_headers=kept, response_truncated=truncated)  # fmt: skip
+                       response_headers=kept, response_truncated=truncated, kind="delivered")  # fmt: skip
     if 300 <= status < 400:
         where = _header_text("Location", headers.get("Location", ""))
         if request.follow_redirects:
@@ -562,16 +578,20 @@ def _classify_response(
                 "point the hook at the final URL, or set follow_redirects: true"
             )
         retryable = False
+        kind: OutcomeKind = "redirect"
     elif status == 407:
         # Only a proxy answers 407 (a plain http:// request through one; an https:// one fails at CONNECT).
         error = f"HTTP 407: {PROXY_AUTH_REFUSED}"
         retryable = True
+        kind = "proxy"
     elif is_retryable_status(status):
         error = f"HTTP {status}"
         retryable = True
+        kind = "http_status"
     else:
         error = f"HTTP {status} (a 4xx other than 408, 425 and 429 is not retried)"
         retryable = False
+        kind = "http_status"
     return Outcome(
         status=status,
         ok=False,
@@ -582,6 +602,7 @@ def _classify_response(
         response_excerpt=text,
         response_truncated=truncated,
         response_headers=kept,
+        kind=kind,
     )
 
 

@@ -85,7 +85,7 @@ def encode(m: Message) -> Wire:
         o = m.outcome
         return (_ANSWER, m.rid, o.status, o.ok, o.retryable, o.duration_s, o.error, o.retry_after_s,
                 o.response_excerpt, dict(o.response_headers),
-                tuple((h.url, h.status) for h in o.hops) if o.hops else (), o.response_truncated)  # fmt: skip
+                tuple((h.url, h.status) for h in o.hops) if o.hops else (), o.response_truncated, o.kind)  # fmt: skip
     if isinstance(m, Cancel):
         return (_CANCEL, m.rid)
     if isinstance(m, Ready):
@@ -106,7 +106,7 @@ def decode(t: Wire) -> Message:
         outcome = Outcome(status=t[2], ok=t[3], retryable=t[4], duration_s=t[5], error=t[6], retry_after_s=t[7],
                           response_excerpt=t[8], response_headers=t[9],
                           hops=tuple(Hop(u, st) for u, st in t[10]) if t[10] else (),
-                          response_truncated=t[11])  # fmt: skip
+                          response_truncated=t[11], kind=t[12])  # fmt: skip
         return Answer(t[1], outcome)
     if kind == _CANCEL:
         return Cancel(t[1])

@@ -153,7 +153,9 @@ class WorkerSender:
         try:
             worker = self._worker if self._worker is not None and self._worker.alive else await self._running_worker()
         except (OSError, _WorkerFailed) as e:
-            return no_response(f"the delivery worker process is not running ({e}); will retry", started, retryable=True)
+            return no_response(
+                f"the delivery worker process is not running ({e}); will retry", started, retryable=True, kind="worker"
+            )
         rid = next(self._rids)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         worker.waiting[rid] = (answer, time.monotonic() + request.timeout_s + ANSWER_SLACK_S)
@@ -340,7 +342,7 @@ async def _until_ready(worker: _Worker) -> bool:
 def _fail_waiting(worker: _Worker, reason: str) -> None:
     # Retryable: a request may or may not have reached the receiver; it is sent again with the same
     # webhook-id, so the receiver can tell.
-    failed = no_response(f"{reason}; will retry", time.perf_counter(), retryable=True)
+    failed = no_response(f"{reason}; will retry", time.perf_counter(), retryable=True, kind="worker")
     for answer, _ in worker.waiting.values():
         if not answer.done():
             answer.set_result(failed)
@@ -503,7 +505,7 @@ def _internal_error(e: Exception, url: str) -> Outcome:
     error = f"internal error: {type(e).__name__}"
     with contextlib.suppress(Exception):  # a message that cannot be made leaves the type alone
         error += f": {redact_text(str(e), url)}"
-    return Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error)
+    return Outcome(status=None, ok=False, retryable=True, duration_s=0.0, error=error, kind="internal")
 
 
 def main(argv: Sequence[str]) -> None:
