@@ -556,9 +556,12 @@ def test_missing_cases_file_exits_2(config: Path, tmp_path: Path) -> None:
     assert plain(result.stderr).startswith(f"{tmp_path}/nope.yaml: error: the cases file does not exist")
 
 
-@pytest.mark.parametrize("example", ["shop", "quickstart"])
-def test_bundled_example_cases_pass(example: str) -> None:
-    directory = REPO / "examples" / example
+# Every example that ships cases, found on disk: a new example is tested without a line here.
+EXAMPLE_CASES = sorted(path.parent for path in REPO.glob("examples/*/hookd.tests.yaml"))
+
+
+@pytest.mark.parametrize("directory", EXAMPLE_CASES, ids=[directory.name for directory in EXAMPLE_CASES])
+def test_bundled_example_cases_pass(directory: Path) -> None:
     result = invoke("-c", str(directory / "hookd.yaml"), "--cases", str(directory / "hookd.tests.yaml"))
     assert result.exit_code == 0, result.output
     assert " 0 failed " in plain(result.output)
