@@ -63,8 +63,13 @@ def succeeded(outcome: Outcome) -> Outcome:
     return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None)
 
 
+def explained(error: str, hint: str) -> str:
+    """`error: hint`, without a full stop of the service's before the colon."""
+    return f"{error.rstrip('.')}: {hint}" if hint else error
+
+
 def with_reason(service: str, outcome: Outcome, said: str, hint: str = "") -> Outcome:
     """A failure as the sender classified it (retryable or not by its status), its reason in the
     service's words instead of the bare status."""
-    error = answered(service, outcome, said) + (f": {hint}" if hint else "")
+    error = explained(answered(service, outcome, said), hint)
     return failed(outcome, error, retryable=outcome.retryable)

@@ -68,9 +68,11 @@ class Discord:
         if outcome.status == 404 or (answer is not None and answer.get("code") == _UNKNOWN_WEBHOOK):
             return answers.failed(
                 outcome,
-                answers.answered("Discord", outcome, said)
-                + ": the webhook was deleted or its URL is wrong; make a new one (Discord asks that a webhook "
-                "answering 404 is not used again)",
+                answers.explained(
+                    answers.answered("Discord", outcome, said),
+                    "the webhook was deleted or its URL is wrong; make a new one (Discord asks that a webhook "
+                    "answering 404 is not used again)",
+                ),
                 retryable=False,
             )
         return answers.with_reason("Discord", outcome, said)
@@ -83,7 +85,27 @@ def _said(answer: Mapping[str, object]) -> str:
     text = message if isinstance(message, str) else ""
     if isinstance(code, int) and not isinstance(code, bool):
         text += f" (code {code})"
+    fields = _field_errors(answer.get("errors"), "")
+    if fields:
+        text += ": " + "; ".join(fields[:3])
     return text.strip()
+
+
+def _field_errors(errors: object, path: str) -> list[str]:
+    """Discord's per-field detail, {"embeds": {"0": {"title": {"_errors": [{code, message}]}}}}, as
+    `embeds.0.title: Must be 256 or fewer in length.`"""
+    if not isinstance(errors, dict):
+        return []
+    found: list[str] = []
+    for key, inner in errors.items():
+        if key == "_errors" and isinstance(inner, list):
+            for item in inner:
+                if isinstance(item, dict):
+                    said = item.get("message") or item.get("code")
+                    found.append(f"{path or 'body'}: {said}")
+        else:
+            found.extend(_field_errors(inner, f"{path}.{key}" if path else str(key)))
+    return found
 
 
 DISCORD = Discord()

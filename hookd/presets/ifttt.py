@@ -39,7 +39,7 @@ class Ifttt:
         hint = "the key in the URL is wrong; copy it from IFTTT's Webhooks settings" if outcome.status == 401 else ""
         return answers.failed(
             outcome,
-            answers.answered("IFTTT", outcome, said) + (f": {hint}" if hint else ""),
+            answers.explained(answers.answered("IFTTT", outcome, said), hint),
             retryable=outcome.retryable and outcome.status != 401,
         )
 
