@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hookd.presets import PRESETS, PresetError
 from tests.h22_presets_receiver import Answers, answering
@@ -90,3 +92,30 @@ async def test_a_429_is_retried(answer: Answers) -> None:
 async def test_a_410_gone_is_final(answer: Answers) -> None:
     outcome = ZAPIER.classify(await answer(410, '{"status":"failure","message":"hook not found"}'))
     assert not outcome.retryable and outcome.error.startswith("Zapier answered 410")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "a__b", "c"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(data=_JSON)
+def test_any_data_is_flat_or_refused_and_every_leaf_can_be_found_by_its_path(data: object) -> None:
+    try:
+        body = ZAPIER.body("m", {}, {**EVENT, "data": data})
+    except PresetError:
+        return
+    assert is_flat(body)
+    assert isinstance(body, dict)
+
+    def leaves(value: object, path: str) -> list[tuple[str, object]]:
+        if isinstance(value, dict) and value:
+            return [pair for k, v in value.items() for pair in leaves(v, f"{path}__{k}")]
+        return [(path, value)]
+
+    for path, value in leaves(data, "data"):
+        assert body[path] == value
