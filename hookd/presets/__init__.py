@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from hookd.presets.base import Preset, PresetError
 from hookd.presets.discord import DISCORD
@@ -14,6 +13,7 @@ from hookd.presets.teams import TEAMS
 from hookd.presets.zapier import ZAPIER
 
 _ALL: tuple[Preset, ...] = (SLACK, TEAMS, DISCORD, MATTERMOST, ZAPIER, IFTTT)
-PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _ALL})
+# A plain dict typed as read-only: tests swap an entry with monkeypatch.setitem.
+PRESETS: Mapping[str, Preset] = {p.name: p for p in _ALL}
 
 __all__ = ["PRESETS", "Preset", "PresetError"]
