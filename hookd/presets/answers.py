@@ -1,0 +1,75 @@
+"""Reading a service's answer from an Outcome as the sender recorded it (pure).
+
+The sender keeps the status, a few headers (lower-case names) and the start of the body; a preset
+reads those and returns the outcome with what the service meant: ok or not, retryable or not, the
+wait it asked for, and an error naming the service and its own words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+
+from hookd.senders.base import Outcome
+
+_SHOWN_CHARS = 200  # of the body, in an error: enough for a service's error code and sentence
+
+
+def header(outcome: Outcome, name: str) -> str | None:
+    """A kept response header, by any spelling of its name."""
+    wanted = name.lower()
+    for key, value in outcome.response_headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def body_text(outcome: Outcome) -> str:
+    """The body excerpt on one line, cut to a length an error can show ("" for an empty body)."""
+    flat = " ".join(outcome.response_excerpt.split())
+    return flat if len(flat) <= _SHOWN_CHARS else flat[: _SHOWN_CHARS - 1] + "…"
+
+
+def json_object(outcome: Outcome) -> Mapping[str, object] | None:
+    """The body as a JSON object, when it is one (a cut-off excerpt is not)."""
+    if outcome.response_truncated or not outcome.response_excerpt.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(outcome.response_excerpt)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def answered(service: str, outcome: Outcome, said: str) -> str:
+    """ "Slack answered 404 channel_not_found": the service, the status and what it said."""
+    return f"{service} answered {outcome.status}" + (f" {said}" if said else "")
+
+
+def failed(outcome: Outcome, error: str, *, retryable: bool, retry_after_s: float | None = None) -> Outcome:
+    """The outcome as a failure with this reason. A retryable one keeps the wait the sender read
+    from Retry-After unless a longer one is given; a final one asks for no wait."""
+    if not retryable:
+        wait = None
+    elif retry_after_s is None:
+        wait = outcome.retry_after_s
+    else:
+        wait = max(retry_after_s, outcome.retry_after_s or 0.0)
+    return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait)
+
+
+def succeeded(outcome: Outcome) -> Outcome:
+    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None)
+
+
+def explained(error: str, hint: str) -> str:
+    """`error: hint`, without a full stop of the service's before the colon."""
+    return f"{error.rstrip('.')}: {hint}" if hint else error
+
+
+def with_reason(service: str, outcome: Outcome, said: str, hint: str = "") -> Outcome:
+    """A failure as the sender classified it (retryable or not by its status), its reason in the
+    service's words instead of the bare status."""
+    error = explained(answered(service, outcome, said), hint)
+    return failed(outcome, error, retryable=outcome.retryable)

@@ -1,0 +1,34 @@
+"""The Preset interface: the body a chat or automation service expects, and its reading of the answer.
+
+A hook with `preset:` sends what the preset builds from the hook's rendered `message` and
+`preset_options` (and, for presets that send event fields, the event envelope), and the daemon hands
+every outcome of such a hook to the preset's `classify` before it plans the retry: a service that
+answers 200 with an error in the body, or 429 with its wait in a JSON body, is read the way it means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from hookd.senders.base import Outcome
+
+
+class PresetError(ValueError):
+    """A body the service would refuse (a Discord content over 2000 characters, an option of the wrong
+    type): the delivery fails as a render error does, with this sentence as its reason."""
+
+
+class Preset(Protocol):
+    name: str  # "slack", ...
+    options: frozenset[str]  # the preset_options keys it takes (validate refuses others)
+
+    def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
+        """The JSON value to send, from the rendered message, the rendered options and the event
+        envelope. Pure; raises PresetError for a body the service would refuse."""
+        ...
+
+    def classify(self, outcome: Outcome) -> Outcome:
+        """The outcome as the service means it (ok, retryable, retry_after_s, a readable error), from
+        the status, kept headers and body excerpt the sender recorded. Pure; never raises."""
+        ...

@@ -1,0 +1,111 @@
+"""Discord Execute Webhook: {"content": message} plus embeds and the webhook's overrides.
+
+`allowed_mentions` defaults to {"parse": []}: the message is built from event data, and with it no
+@everyone, @here, role or user mention in that data pings anyone (the mention still shows as text).
+Set the option to Discord's own allowed_mentions object to let some through.
+
+Discord answers 204 (200 with `?wait=true`). A 429 carries its wait twice: `retry_after` in a JSON
+body (seconds, with decimals) and a Retry-After header (whole seconds); the longer is kept. A 404
+means the webhook is gone, and Discord asks clients to stop using it, so it is never retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hookd.presets import answers, values
+from hookd.presets.base import PresetError
+from hookd.senders.base import Outcome
+
+MAX_CONTENT_CHARS = 2000
+MAX_EMBEDS = 10
+NO_PINGS: Mapping[str, object] = {"parse": []}
+_UNKNOWN_WEBHOOK = 10015
+
+
+class Discord:
+    name = "discord"
+    options = frozenset({"username", "avatar_url", "embeds", "tts", "allowed_mentions"})
+
+    def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
+        values.check_known(self.name, options, self.options)
+        if len(message) > MAX_CONTENT_CHARS:
+            raise PresetError(
+                f"the discord message rendered {len(message)} characters; Discord takes at most "
+                f"{MAX_CONTENT_CHARS} in a message (put longer text in an embed's description)"
+            )
+        embeds = values.objects(self.name, options, "embeds", most=MAX_EMBEDS)
+        if not message.strip() and not embeds:
+            raise PresetError(
+                "the discord message rendered empty and no embeds were given: Discord refuses an empty message"
+            )
+        body: dict[str, object] = {"content": message}
+        values.put(body, "username", values.text(self.name, options, "username"))
+        values.put(body, "avatar_url", values.text(self.name, options, "avatar_url"))
+        values.put(body, "tts", values.flag(self.name, options, "tts"))
+        values.put(body, "embeds", embeds)
+        mentions = values.mapping(self.name, options, "allowed_mentions")
+        body["allowed_mentions"] = dict(NO_PINGS if mentions is None else mentions)
+        return body
+
+    def classify(self, outcome: Outcome) -> Outcome:
+        if outcome.status is None:
+            return outcome
+        if outcome.ok:
+            return answers.succeeded(outcome)
+        answer = answers.json_object(outcome)
+        said = _said(answer) if answer is not None else answers.body_text(outcome)
+        if outcome.status == 429:
+            wait = answer.get("retry_after") if answer is not None else None
+            told = float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) and wait >= 0 else None
+            scope = "global" if answer is not None and answer.get("global") is True else "this webhook"
+            return answers.failed(
+                outcome,
+                answers.answered("Discord", outcome, f"{said} (rate limited: {scope})"),
+                retryable=True,
+                retry_after_s=told,
+            )
+        if outcome.status == 404 or (answer is not None and answer.get("code") == _UNKNOWN_WEBHOOK):
+            return answers.failed(
+                outcome,
+                answers.explained(
+                    answers.answered("Discord", outcome, said),
+                    "the webhook was deleted or its URL is wrong; make a new one (Discord asks that a webhook "
+                    "answering 404 is not used again)",
+                ),
+                retryable=False,
+            )
+        return answers.with_reason("Discord", outcome, said)
+
+
+def _said(answer: Mapping[str, object]) -> str:
+    """Discord's error JSON as a phrase: `Invalid Form Body (code 50035)`."""
+    message = answer.get("message")
+    code = answer.get("code")
+    text = message if isinstance(message, str) else ""
+    if isinstance(code, int) and not isinstance(code, bool):
+        text += f" (code {code})"
+    fields = _field_errors(answer.get("errors"), "")
+    if fields:
+        text += ": " + "; ".join(fields[:3])
+    return text.strip()
+
+
+def _field_errors(errors: object, path: str) -> list[str]:
+    """Discord's per-field detail, {"embeds": {"0": {"title": {"_errors": [{code, message}]}}}}, as
+    `embeds.0.title: Must be 256 or fewer in length.`"""
+    if not isinstance(errors, dict):
+        return []
+    found: list[str] = []
+    for key, inner in errors.items():
+        if key == "_errors" and isinstance(inner, list):
+            for item in inner:
+                if isinstance(item, dict):
+                    said = item.get("message") or item.get("code")
+                    found.append(f"{path or 'body'}: {said}")
+        else:
+            found.extend(_field_errors(inner, f"{path}.{key}" if path else str(key)))
+    return found
+
+
+DISCORD = Discord()

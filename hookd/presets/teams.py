@@ -1,0 +1,113 @@
+"""Microsoft Teams Workflows webhooks: a `message` carrying one Adaptive Card.
+
+Office 365 connectors (and their MessageCard) are retired; a Teams channel takes webhooks through a
+Workflows flow ("When a Teams webhook request is received"), which posts the card in
+attachments[0].content. Workflows take Adaptive Cards only. The card is version 1.4, which every
+Teams client renders; the message becomes one TextBlock per line, so its line breaks show as written
+(a TextBlock's markdown runs single line breaks together), with a wider gap after a blank line.
+
+A Workflows URL answers 202 (the flow was started; whether it posted is the flow's own run history).
+A legacy connector URL answers 200 `1`, and when throttled it may answer 200 with the 429 in the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from hookd.presets import answers, values
+from hookd.presets.base import PresetError
+from hookd.senders.base import Outcome
+
+CARD_VERSION = "1.4"
+_THROTTLED = re.compile(r"\bHTTP error 429\b|^429\b")
+
+
+class Teams:
+    name = "teams"
+    options = frozenset({"title", "facts", "link_url", "link_title"})
+
+    def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
+        values.check_known(self.name, options, self.options)
+        card_body: list[object] = []
+        title = values.text(self.name, options, "title")
+        if title:
+            card_body.append({"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True})
+        card_body.extend(_text_blocks(message))
+        facts = values.mapping(self.name, options, "facts")
+        if facts:
+            card_body.append(
+                {"type": "FactSet", "facts": [{"title": str(k), "value": _fact_text(v)} for k, v in facts.items()]}
+            )
+        if not card_body:
+            raise PresetError(
+                "the teams message rendered empty and no title or facts were given: the card would be blank"
+            )
+        card: dict[str, object] = {
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": CARD_VERSION,
+            "body": card_body,
+        }
+        link_url = values.text(self.name, options, "link_url")
+        link_title = values.text(self.name, options, "link_title")
+        if link_url:
+            card["actions"] = [{"type": "Action.OpenUrl", "title": link_title or "Open", "url": link_url}]
+        elif link_title:
+            raise PresetError(
+                "teams preset_options.link_title was given without link_url: the button would lead nowhere"
+            )
+        return {
+            "type": "message",
+            "attachments": [
+                {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+            ],
+        }
+
+    def classify(self, outcome: Outcome) -> Outcome:
+        if outcome.status is None:
+            return outcome
+        said = answers.body_text(outcome)
+        if outcome.ok:
+            if _THROTTLED.search(said):
+                # A legacy connector's throttling: HTTP 200 with the 429 in the text.
+                return answers.failed(
+                    outcome, answers.answered("Teams", outcome, f"{said!r} (throttled)"), retryable=True
+                )
+            if said.startswith("Webhook message delivery failed"):
+                return answers.failed(outcome, answers.answered("Teams", outcome, repr(said)), retryable=False)
+            return answers.succeeded(outcome)
+        hint = ""
+        if outcome.status == 413:
+            hint = "the card is too large for Teams (about 28 KB); send a shorter message"
+        elif outcome.status in (401, 403, 404):
+            hint = "the flow was turned off, deleted or its URL changed; check it in Power Automate"
+        return answers.with_reason("Teams", outcome, said, hint)
+
+
+def _text_blocks(message: str) -> list[object]:
+    blocks: list[object] = []
+    gap = False
+    for line in message.splitlines():
+        if not line.strip():
+            gap = bool(blocks)
+            continue
+        block: dict[str, object] = {"type": "TextBlock", "text": line, "wrap": True}
+        if gap:
+            block["spacing"] = "Medium"
+            gap = False
+        blocks.append(block)
+    return blocks
+
+
+def _fact_text(value: object) -> str:
+    """An Adaptive Card fact's value is text: a string as it is, null as empty, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+TEAMS = Teams()

@@ -1,0 +1,88 @@
+"""Reading a preset's rendered options: each key's JSON type checked, null read as not given (pure).
+
+Options are templates, so a value is only known once rendered; a wrong type is a PresetError naming
+the preset and the key, which fails the delivery as a render error does. A template that finds
+nothing renders null, and a null option is left out of the body, as if it had not been written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from hookd.presets.base import PresetError
+from hookd.suggest import did_you_mean
+
+
+def kind(value: object) -> str:
+    """A JSON value's kind, as a sentence names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def check_known(preset: str, options: Mapping[str, object], known: Iterable[str]) -> None:
+    """Refuse a key the preset does not take (validate refuses it first; this keeps the body honest
+    for a config that was never validated)."""
+    allowed = frozenset(known)
+    for key in options:
+        if key not in allowed:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise PresetError(
+                f"the {preset} preset takes no option {key!r}{did_you_mean(key, allowed)} (it takes: {takes})"
+            )
+
+
+def text(preset: str, options: Mapping[str, object], key: str) -> str | None:
+    value = options.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise PresetError(f"{preset} preset_options.{key} must render to a string, not {kind(value)}")
+
+
+def flag(preset: str, options: Mapping[str, object], key: str) -> bool | None:
+    value = options.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise PresetError(f"{preset} preset_options.{key} must render to true or false, not {kind(value)}")
+
+
+def mapping(preset: str, options: Mapping[str, object], key: str) -> dict[str, object] | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    raise PresetError(f"{preset} preset_options.{key} must render to an object, not {kind(value)}")
+
+
+def objects(preset: str, options: Mapping[str, object], key: str, *, most: int | None = None) -> list[object] | None:
+    """A list of objects (Slack blocks, Discord embeds), at most `most` of them."""
+    value = options.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise PresetError(f"{preset} preset_options.{key} must render to a list of objects, not {kind(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise PresetError(f"{preset} preset_options.{key}[{i}] must be an object, not {kind(item)}")
+    if most is not None and len(value) > most:
+        raise PresetError(
+            f"{preset} preset_options.{key} rendered {len(value)} items; {preset.capitalize()} takes at most {most}"
+        )
+    return value
+
+
+def put(body: dict[str, object], key: str, value: object) -> None:
+    """Set `key` only when the option was given (a null option is left out)."""
+    if value is not None:
+        body[key] = value
