@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.parse
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -222,3 +224,15 @@ def test_from_json_inverts_to_json(value: object) -> None:
     text = run("to_json(@)", value)
     assert isinstance(text, str) and "\n" not in text
     assert run("from_json(@)", text) == value
+
+
+def test_the_readme_table_examples_give_their_results() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Template functions") : readme.index("## CLI reference")]
+    example = re.search(r"the event\s+`(\{.*?\})`\.", section, re.S)
+    assert example is not None
+    event = json.loads(example.group(1).replace("\n", " "))
+    rows = re.findall(r"^\| (?:`\w+`)? *\|[^|]*\| (``?)(.+?)\1 \| `(.+)` \|$", section, re.M)
+    assert len(rows) >= 13
+    for _, expression, result in rows:
+        assert run(expression, event) == json.loads(result), expression
