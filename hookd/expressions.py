@@ -371,6 +371,11 @@ def _unknown_function(name: str) -> str:
     )
 
 
+def called_functions(expression: str) -> frozenset[str]:
+    """The names of the functions `expression` calls. Assumes it compiles."""
+    return frozenset(name for name, _ in _calls(compile_jmespath(expression).parsed))
+
+
 def _calls(node: object) -> Iterator[tuple[str, int]]:
     if not isinstance(node, dict):
         return

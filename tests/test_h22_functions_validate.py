@@ -125,3 +125,19 @@ def test_hookd_test_reports_a_function_error_as_the_template_failing(tmp_path: P
         "on this event: In function format_number(), invalid type for value: 12, expected one of: ['number'], "
         'received: "string"'
     )
+
+
+def test_url_encode_in_a_url_template_is_a_warning(tmp_path: Path) -> None:
+    text = HOOK.replace(
+        "url: https://shop.example/orders",
+        'url: "https://shop.example/orders/{{ url_encode(data.sku) }}?x={{ data.x }}"',
+    )
+    assert problems(tmp_path, text) == [
+        (
+            5,
+            10,
+            "warning",
+            "{{ url_encode(data.sku) }} calls url_encode(), but hookd percent-encodes each {{ expr }} of a url "
+            "already, so the value would be encoded twice (a space as %2520); leave url_encode() out",
+        )
+    ]
