@@ -56,11 +56,15 @@ class HookdFunctions(jmes_functions.Functions):  # type: ignore[misc]  # jmespat
         self, args: list[object], signature: tuple[dict[str, Any], ...], function_name: str
     ) -> None:
         required = sum(1 for argument in signature if not argument.get("optional"))
-        if required == len(signature) or not required <= len(args) <= len(signature):
-            # Fixed and variadic signatures, and a wrong count for one with optional arguments:
-            # jmespath's own check and message.
+        if required == len(signature):  # fixed and variadic signatures: jmespath's own check and message
             jmes_functions.Functions._validate_arguments(self, args, signature, function_name)
             return
+        if not required <= len(args) <= len(signature):
+            raise FunctionArgumentError(
+                f"{function_name}() takes {required} to {len(signature)} arguments, but is given {len(args)}"
+                if len(signature) > required + 1
+                else f"{function_name}() takes {required} or {len(signature)} arguments, but is given {len(args)}"
+            )
         for value, argument in zip(args, signature, strict=False):
             if argument["types"]:
                 self._type_check_single(value, argument["types"], function_name)

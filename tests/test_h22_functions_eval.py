@@ -118,8 +118,8 @@ def test_format_time(expression: str, result: str) -> None:
         ("format_time(time, '%Y', '../../etc/passwd')", "is not a time zone; use an IANA name like 'Europe/Berlin'"),
         ("format_time(time, '%Y', `1`)", "In function format_time(), invalid type for value: 1"),
         ("format_time(`true`, '%Y')", "In function format_time(), invalid type for value: True"),
-        ("format_time(time)", "format_time()"),
-        ("format_time(time, '%Y', 'UTC', 'x')", "format_time()"),
+        ("format_time(time)", "format_time() takes 2 or 3 arguments, but is given 1"),
+        ("format_time(time, '%Y', 'UTC', 'x')", "format_time() takes 2 or 3 arguments, but is given 4"),
     ],
 )
 def test_format_time_refuses(expression: str, fragment: str) -> None:
