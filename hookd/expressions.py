@@ -1,4 +1,5 @@
-"""JMESPath, the one expression language of hookd (filters and {{ templates }}).
+"""JMESPath, the one expression language of hookd (filters and {{ templates }}), with hookd's
+template functions (hookd.template_functions) beside the built-in ones.
 
 
 Compiles once, explains parse errors in terms a config author can act on, and catches the two
@@ -19,11 +20,11 @@ from typing import Any, Literal
 import jmespath
 from jmespath import exceptions as jmes_exc
 from jmespath import lexer as jmes_lexer
-from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 from jmespath.visitor import TreeInterpreter
 
 from hookd.suggest import closest
+from hookd.template_functions import FUNCTION_TABLE, HOOKD_FUNCTION_NAMES, HOOKD_FUNCTIONS, arity
 
 # What evaluating a compiled expression on an event can raise. Besides JMESPathError, jmespath lets
 # plain Python errors through: `data.items[?price > `0`]` with a string price (TypeError), `merge()`
@@ -83,7 +84,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-_INTERPRETER = _Interpreter()
+# The one interpreter every filter, {{ template }} and ordering_key is evaluated with (validate's and
+# `hookd test`'s too), so each sees JMESPath's functions and hookd's.
+_INTERPRETER = _Interpreter(jmespath.Options(custom_functions=HOOKD_FUNCTIONS))
 
 
 def search(expression: ParsedResult, subject: object) -> object:
@@ -330,7 +333,6 @@ def _root_fields(node: object, *, at_root: bool) -> Iterator[tuple[str, tuple[st
 
 def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
     """Unknown functions and wrong argument counts: JMESPath only notices them when evaluating."""
-    table: dict[str, dict[str, object]] = Functions.FUNCTION_TABLE
     starts: dict[str, int] = {}
     problems: list[ExpressionProblem] = []
     for tok, after in itertools.pairwise(tokens):
@@ -339,27 +341,39 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
         name = str(tok["value"])
         start = tok["start"] if isinstance(tok["start"], int) else -1
         starts.setdefault(name, start)
-        if name not in table:
-            close = closest(name, table)
-            fix = f"did you mean {close}()?" if close else "see jmespath.org for the built-in functions"
-            problems.append(ExpressionProblem(f"{name}() is not a JMESPath function; {fix}", start))
+    reported: set[str] = set()
     for name, given in _calls(compile_jmespath(expression).parsed):
-        spec = table.get(name)
-        if spec is None:
-            continue  # reported above
-        signature = spec["signature"]
-        assert isinstance(signature, tuple | list)
-        variadic = bool(signature) and bool(signature[-1].get("variadic"))
-        wanted = len(signature)
-        if (variadic and given < wanted) or (not variadic and given != wanted):
-            count = f"at least {wanted}" if variadic else str(wanted)
-            problems.append(
-                ExpressionProblem(
-                    f"{name}() takes {count} argument(s), but is given {given}",
-                    starts.get(name, -1),
-                )
-            )
+        counts = arity(name)
+        if counts is None:
+            if name not in reported:
+                reported.add(name)
+                problems.append(ExpressionProblem(_unknown_function(name), starts.get(name, -1)))
+            continue
+        fewest, most = counts
+        if given < fewest or (most is not None and given > most):
+            if most is None:
+                wanted = f"at least {fewest} argument(s)"
+            elif fewest == most:
+                wanted = f"{fewest} argument(s)"
+            else:
+                wanted = f"{fewest} or {most} arguments" if most == fewest + 1 else f"{fewest} to {most} arguments"
+            problems.append(ExpressionProblem(f"{name}() takes {wanted}, but is given {given}", starts.get(name, -1)))
     return problems
+
+
+def _unknown_function(name: str) -> str:
+    close = closest(name, sorted(FUNCTION_TABLE))
+    if close is not None:
+        return f"{name}() is not a JMESPath function; did you mean {close}()?"
+    return (
+        f"{name}() is not a JMESPath function; see jmespath.org for the built-in functions, and hookd adds "
+        + ", ".join(f"{n}()" for n in sorted(HOOKD_FUNCTION_NAMES))
+    )
+
+
+def called_functions(expression: str) -> frozenset[str]:
+    """The names of the functions `expression` calls. Assumes it compiles."""
+    return frozenset(name for name, _ in _calls(compile_jmespath(expression).parsed))
 
 
 def _calls(node: object) -> Iterator[tuple[str, int]]:

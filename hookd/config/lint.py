@@ -25,7 +25,7 @@ from hookd.config.model import BreakerConfig, RetryPolicy, StorageConfig
 from hookd.config.paths import describe_path
 from hookd.errors import Problem, Severity
 from hookd.events import RESERVED_PREFIX, RESERVED_SOURCE
-from hookd.expressions import ExpressionError, compile_expression, lint_expression
+from hookd.expressions import ExpressionError, called_functions, compile_expression, lint_expression
 from hookd.files import file_kind
 from hookd.look_alikes import reads_as_exactly
 from hookd.senders.guard import KEY as ALLOW_DESTINATIONS
@@ -42,7 +42,7 @@ from hookd.signing import (
     standard_key,
 )
 from hookd.suggest import closest, did_you_mean
-from hookd.templates import lint_template
+from hookd.templates import PLACEHOLDER, lint_template
 from hookd.units import format_duration, parse_duration
 from hookd.urls import ALLOW_HOSTS, glob_problem, host_is_templated, is_templated, url_problems
 
@@ -590,11 +590,24 @@ class _Linter:
             return f"{ref} holds a line break, and header values must be on one line; remove it from the variable"
         return f"a value substituted into {raw!r} holds a line break, and header values must be on one line"
 
+    def _url_encode_in_url(self, url: str, path: PathKey) -> None:
+        """url_encode() in a url's {{ expr }}: the value is percent-encoded twice, since hookd encodes each
+        rendered value of a url itself. Assumes the url's expressions compile."""
+        for m in PLACEHOLDER.finditer(url):
+            if "url_encode" in called_functions(m.group(1).strip()):
+                self.add(
+                    path,
+                    f"{{{{{m.group(1)}}}}} calls url_encode(), but hookd percent-encodes each {{{{ expr }}}} of a url "
+                    "already, so the value would be encoded twice (a space as %2520); leave url_encode() out",
+                    "warning",
+                )
+
     def _url_template(self, url: str, path: PathKey, hook: dict[str, object]) -> None:
         before = len(self.problems)
         self._template(url, path)  # the expressions: syntax, and field names no event has
         if any(p.severity == "error" for p in self.problems[before:]):
             return
+        self._url_encode_in_url(url, path)
         hosts = hook.get(ALLOW_HOSTS)
         listed = [h for h in hosts if isinstance(h, str)] if isinstance(hosts, list) else []
         for message in url_problems(url, listed):

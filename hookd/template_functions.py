@@ -1,0 +1,227 @@
+"""The functions hookd adds to JMESPath for filters and {{ templates }}: formatting numbers and times,
+changing case, defaults, JSON text and URL encoding.
+
+They are JMESPath custom functions: HookdFunctions keeps every built-in and adds these, and
+hookd.expressions evaluates every expression with it. A bad argument raises FunctionArgumentError, a
+JMESPathError, so it reaches the author as an evaluation error with its sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import math
+import re
+import urllib.parse
+import zoneinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Any, TypeVar, cast
+
+from jmespath import exceptions as jmes_exc
+from jmespath import functions as jmes_functions
+
+from hookd.suggest import closest
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _signature(*arguments: dict[str, object]) -> Callable[[_F], _F]:
+    """jmespath's @signature, typed. An argument marked "optional" may be left off (trailing only);
+    jmespath itself knows only fixed and variadic arguments, so HookdFunctions checks the count."""
+    return cast(Callable[[_F], _F], jmes_functions.signature(*arguments))
+
+
+class FunctionArgumentError(jmes_exc.JMESPathError):  # type: ignore[misc]  # jmespath ships no types
+    """A function was given a value it cannot work with; the message is a sentence naming the function."""
+
+
+# The format_number spec: Python's format-spec mini-language without fill, alignment or the alternate
+# form, and with width and precision kept to two digits so a spec cannot ask for a huge string.
+_NUMBER_SPEC = re.compile(
+    r"(?P<sign>[+\- ])?(?P<zero>0)?(?P<width>[1-9][0-9]?)?(?P<group>[,_])?(?:\.(?P<precision>[0-9]{1,2})(?=[fd%]))?"
+    r"(?P<type>[fd%])?"
+)
+_NUMBER_SPEC_HELP = (
+    "use a Python format spec like '.2f' (2 decimals), ',.2f' (thousands separators), '.0%' (percent), "
+    "'d' (a whole number), with an optional sign (+), zero padding and width ('08.2f')"
+)
+_ZONES: frozenset[str] | None = None
+
+
+class HookdFunctions(jmes_functions.Functions):  # type: ignore[misc]  # jmespath ships no types
+    """JMESPath's built-in functions plus hookd's. Pass an instance as Options(custom_functions=...)."""
+
+    def _validate_arguments(
+        self, args: list[object], signature: tuple[dict[str, Any], ...], function_name: str
+    ) -> None:
+        required = sum(1 for argument in signature if not argument.get("optional"))
+        if required == len(signature):  # fixed and variadic signatures: jmespath's own check and message
+            jmes_functions.Functions._validate_arguments(self, args, signature, function_name)
+            return
+        if not required <= len(args) <= len(signature):
+            raise FunctionArgumentError(
+                f"{function_name}() takes {required} to {len(signature)} arguments, but is given {len(args)}"
+                if len(signature) > required + 1
+                else f"{function_name}() takes {required} or {len(signature)} arguments, but is given {len(args)}"
+            )
+        for value, argument in zip(args, signature, strict=False):
+            if argument["types"]:
+                self._type_check_single(value, argument["types"], function_name)
+
+    @_signature({"types": ["number"]}, {"types": ["string"]})
+    def _func_format_number(self, number: int | float, spec: str) -> str:
+        return format_number(number, spec)
+
+    @_signature({"types": ["string", "number"]}, {"types": ["string"]}, {"types": ["string", "null"], "optional": True})
+    def _func_format_time(self, time: str | int | float, fmt: str, zone: str | None = None) -> str:
+        return format_time(time, fmt, zone)
+
+    @_signature({"types": ["string"]})
+    def _func_lower(self, text: str) -> str:
+        return text.lower()
+
+    @_signature({"types": ["string"]})
+    def _func_upper(self, text: str) -> str:
+        return text.upper()
+
+    @_signature({"types": []}, {"types": []})
+    def _func_default(self, value: object, fallback: object) -> object:
+        return fallback if value is None else value
+
+    @_signature({"types": []})
+    def _func_to_json(self, value: object) -> str:
+        return to_json(value)
+
+    @_signature({"types": ["string"]})
+    def _func_from_json(self, text: str) -> object:
+        return from_json(text)
+
+    @_signature({"types": ["string", "number"]})
+    def _func_url_encode(self, value: str | int | float) -> str:
+        text = value if isinstance(value, str) else json.dumps(value)
+        return urllib.parse.quote(text, safe="")
+
+
+HOOKD_FUNCTIONS = HookdFunctions()
+FUNCTION_TABLE: dict[str, dict[str, Any]] = HookdFunctions.FUNCTION_TABLE
+# The names hookd adds; the rest of FUNCTION_TABLE is JMESPath's own.
+HOOKD_FUNCTION_NAMES = frozenset(FUNCTION_TABLE) - frozenset(jmes_functions.Functions.FUNCTION_TABLE)
+
+
+def arity(name: str) -> tuple[int, int | None] | None:
+    """How many arguments function `name` takes: (fewest, most; None for no limit), or None when there is
+    no such function."""
+    spec = FUNCTION_TABLE.get(name)
+    if spec is None:
+        return None
+    signature: tuple[dict[str, Any], ...] = spec["signature"]
+    if signature and signature[-1].get("variadic"):
+        return len(signature), None
+    return sum(1 for argument in signature if not argument.get("optional")), len(signature)
+
+
+def format_number(number: int | float, spec: str) -> str:
+    """`number` formatted by `spec`, a subset of Python's format specs. Rounding is half away from zero
+    on the number as the event wrote it (2.675 to 2 decimals is 2.68), as money is rounded; Python's
+    own float formatting would round the binary value (2.67)."""
+    match = _NUMBER_SPEC.fullmatch(spec)
+    if match is None:
+        raise FunctionArgumentError(
+            f"format_number(): {spec!r} is not a number format hookd knows; {_NUMBER_SPEC_HELP}"
+        )
+    if isinstance(number, float) and not math.isfinite(number):
+        raise FunctionArgumentError(f"format_number(): cannot format {number}, which is not a finite number")
+    kind = match["type"]
+    if kind == "d":
+        if match["precision"] is not None:
+            raise FunctionArgumentError(f"format_number(): {spec!r} gives a precision to 'd', which has no decimals")
+        if number != int(number):
+            raise FunctionArgumentError(
+                f"format_number(): {number} is not a whole number, which 'd' needs; use '.0f' to round it"
+            )
+        return format(int(number), spec)
+    if kind is None and match["precision"] is None:
+        return format(number, spec)  # as Python writes the number itself
+    value = decimal.Decimal(repr(number)) if isinstance(number, float) else decimal.Decimal(number)
+    if match["precision"] is None and kind is not None:
+        # Python's default precision for f and %, which Decimal would otherwise leave exact.
+        spec = spec[: -len(kind)] + ".6" + kind
+    underscores = match["group"] == "_"  # Decimal groups with commas only
+    if underscores:
+        spec = spec.replace("_", ",", 1)
+    with decimal.localcontext() as context:
+        context.rounding = decimal.ROUND_HALF_UP
+        context.prec = 200
+        text = format(value, spec)
+    return text.replace(",", "_") if underscores else text
+
+
+def format_time(time: str | int | float, fmt: str, zone: str | None = None) -> str:
+    """`time` (an RFC 3339 date-time, or Unix seconds) in `zone` (an IANA name; UTC when left off),
+    formatted by strftime's `fmt`. A date-time without an offset is read as UTC."""
+    when = _parse_time(time).astimezone(_zone(zone))
+    try:
+        return when.strftime(fmt)
+    except ValueError as e:  # an unencodable character, or a directive the platform refuses
+        raise FunctionArgumentError(f"format_time(): {fmt!r} is not a format strftime can use ({e})") from None
+
+
+def _parse_time(time: str | int | float) -> datetime:
+    if isinstance(time, str):
+        try:
+            parsed = datetime.fromisoformat(time.strip().upper() if "t" in time or "z" in time else time.strip())
+        except ValueError:
+            raise FunctionArgumentError(
+                f"format_time(): {time!r} is not an RFC 3339 date-time like '2024-05-01T12:30:00Z'"
+            ) from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if isinstance(time, float) and not math.isfinite(time):
+        raise FunctionArgumentError(f"format_time(): {time} is not a time in Unix seconds")
+    try:
+        return datetime.fromtimestamp(time, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise FunctionArgumentError(
+            f"format_time(): {time} Unix seconds is outside the years a time can have"
+        ) from None
+
+
+def _zone(name: str | None) -> tzinfo:
+    if name is None:
+        return UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        global _ZONES
+        if _ZONES is None:
+            _ZONES = frozenset(zoneinfo.available_timezones())
+        close = closest(name, _ZONES)
+        hint = f"did you mean {close!r}?" if close else "use an IANA name like 'Europe/Berlin' or 'UTC'"
+        raise FunctionArgumentError(f"format_time(): {name!r} is not a time zone; {hint}") from None
+
+
+def to_json(value: object) -> str:
+    """`value` as compact JSON text: no spaces, object keys in the order the event has them, non-ASCII
+    characters as themselves."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form; JSON's \u escape carries it
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def from_json(text: str) -> object:
+    """The JSON value `text` holds (strict JSON: no NaN or Infinity)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        raise FunctionArgumentError(f"from_json(): the text is not JSON: {e.msg} at character {e.pos + 1}") from None
+    except ValueError as e:
+        raise FunctionArgumentError(f"from_json(): the text is not JSON: {e}") from None
+    except RecursionError:
+        raise FunctionArgumentError("from_json(): the JSON is nested too deeply") from None
