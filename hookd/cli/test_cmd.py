@@ -210,6 +210,8 @@ def _hook_json(h: HookResult) -> dict[str, object]:
         "request": h.shown_request(),
         "error": h.render_error or h.filter_error or None,
         "ordering_key": h.ordering_key,  # null: the hook has none, or it is null for this event
+        "format": h.format if h.matched else None,
+        "preset": h.preset,
         "delivery": delivery,
     }
 
@@ -244,6 +246,10 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
             matches += 1
             batched = " [dim](batched: shown as a batch of this one event)[/dim]" if h.batched else ""
             out.print(f"  [green]{esc(h.hook)}: matched[/green]{batched}")
+            if h.preset is not None:
+                out.print(f"    [dim]preset:[/dim] {esc(h.preset)}")
+            elif h.format != "json":
+                out.print(f"    [dim]format:[/dim] {esc(h.format)}")
             if h.ordered:
                 key = esc(h.ordering_key) if h.ordering_key is not None else "null (this delivery goes unordered)"
                 out.print(f"    [dim]ordering key:[/dim] {key}")

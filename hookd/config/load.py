@@ -267,7 +267,9 @@ def _holds_secrets(path: PathKey) -> bool:
         return True
     if len(path) >= 4 and path[0] == "hooks" and path[2] in HOOK_SECRET_KEYS:
         return path[3] in HOOK_SECRET_KEYS[str(path[2])]
-    return len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload")
+    return (
+        len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload", "message", "preset_options")
+    )
 
 
 def _value_at(data: object, path: PathKey) -> object:
