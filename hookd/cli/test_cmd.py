@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import typer
 
@@ -268,6 +269,8 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
             out.print("")
             for line in render.split_lines(text):
                 out.print(f"    {esc(line)}")
+            if h.format == "form" and isinstance(body, str) and body:
+                _form_fields(body)
             if h.delivery is not None:
                 sent += 1
                 o = h.delivery.outcome
@@ -294,6 +297,14 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
     if failed:
         summary += f", [red]{failed} failed[/red]"
     out.print(summary)
+
+
+def _form_fields(body: str) -> None:
+    """A form body's fields decoded, one a line, under the encoded text that is sent."""
+    out = render.stdout
+    out.print("    [dim]decoded:[/dim]")
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        out.print(f"      {render.escape(name)} = {render.escape(value)}")
 
 
 # -- output: cases --------------------------------------------------------------------------------
