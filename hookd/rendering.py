@@ -7,8 +7,9 @@ daemon would make, not a second implementation of it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from hookd import __version__, body_formats, jsonvalue
 from hookd.config.paths import describe_path
@@ -28,6 +29,7 @@ _FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALID_NAMES: set[str] = set()  # names that passed _TOKEN
 _MAX_VALID_NAMES = 1024
+_T = TypeVar("_T")
 
 
 class RequestRenderError(Exception):
@@ -154,7 +156,8 @@ def render_payload(hook: CompiledHook, body: bytes) -> bytes:
     """The body one delivery of the stored envelope `body` carries, as the hook's format encodes it
     (what render_request puts in a request; a batch's item). Raises RequestRenderError, and nothing
     else, for anything the event or the template can cause."""
-    if hook.payload is None and not hook.needs_envelope:
+    cfg = hook.config
+    if hook.payload is None and cfg.format == "json" and cfg.preset is None:
         return body  # the envelope as it is stored: nothing to parse
     return render_body(hook, _envelope(hook, body), body).content
 
@@ -171,19 +174,27 @@ def render_body(hook: CompiledHook, envelope: Mapping[str, object] | None, store
         return Body(_json(_payload(hook, envelope)), body_formats.JSON)
     if envelope is None:
         raise RequestRenderError(f"format {cfg.format}: the stored event is not a JSON object")
+    if cfg.format == "text":
+        # validate requires a payload for text; without one the envelope's JSON is the text
+        text = _payload_text(hook, envelope) if hook.payload is not None else stored.decode("utf-8")
+        return Body(_encoded(body_formats.text_body, text), body_formats.TEXT)
+    if cfg.format == "form":
+        value = _payload(hook, envelope) if hook.payload is not None else envelope
+        return Body(_encoded(body_formats.form_body, value), body_formats.FORM)
+    data = _payload(hook, envelope) if hook.payload is not None else envelope.get("data")
+    if cfg.format == "cloudevents":
+        return Body(_json(body_formats.structured_event(envelope, cfg.name, data)), body_formats.CLOUDEVENT)
     try:
-        if cfg.format == "text":
-            text = _payload_text(hook, envelope) if hook.payload is not None else stored.decode("utf-8")
-            return Body(body_formats.text_body(text), body_formats.TEXT)
-        value = _payload(hook, envelope) if hook.payload is not None else None
-        if cfg.format == "form":
-            return Body(body_formats.form_body(value if hook.payload is not None else envelope), body_formats.FORM)
-        data = value if hook.payload is not None else envelope.get("data")
-        if cfg.format == "cloudevents":
-            event = body_formats.structured_event(envelope, cfg.name, data)
-            return Body(_json(event), body_formats.CLOUDEVENT)
         headers = body_formats.binary_headers(envelope, cfg.name)
-        return Body(_json(data), body_formats.JSON, headers)
+    except body_formats.FormatError as e:  # from the event's own fields, not the payload
+        raise RequestRenderError(str(e)) from None
+    return Body(_json(data), body_formats.JSON, headers)
+
+
+def _encoded(encode: Callable[[_T], bytes], value: _T) -> bytes:
+    """`encode(value)`, its FormatError a render error of the payload."""
+    try:
+        return encode(value)
     except body_formats.FormatError as e:
         raise RequestRenderError(f"payload: {e}") from None
 
