@@ -95,24 +95,26 @@ def _request(
     body: Body,
 ) -> OutboundRequest:
     cfg = hook.config
+    timestamp = str(int(now))
     headers = {
         "Content-Type": body.content_type,
         "User-Agent": f"hookd/{__version__}",
         "webhook-id": event_id,
-        "webhook-timestamp": str(int(now)),
+        "webhook-timestamp": timestamp,
         "hookd-delivery-id": delivery_id,
         "hookd-attempt": str(attempt),
         **body.headers,
     }
     if configured:
-        # A configured header replaces hookd's of the same name, in any letter case: never both sent.
-        names = {name.lower() for name in configured}
-        headers = {name: value for name, value in headers.items() if name.lower() not in names}
-        headers.update(configured)
+        # A configured header replaces hookd's of the same name in any letter case (never both sent),
+        # under hookd's spelling: the signer reads webhook-id and webhook-timestamp by that name.
+        own = {name.lower(): name for name in headers}
+        for name, value in configured.items():
+            headers[own.get(name.lower(), name)] = value
     if hook.endpoint.timestamp_header is not None:
         # The signed timestamp, where the receiver reads it (the signature itself is added as the
         # request is sent: hookd.senders.endpoint).
-        headers[hook.endpoint.timestamp_header] = headers["webhook-timestamp"]
+        headers[hook.endpoint.timestamp_header] = timestamp
     return OutboundRequest(
         method=cfg.method,
         url=url,

@@ -202,8 +202,16 @@ def test_cloudevents_binary_percent_encodes_header_values() -> None:
 def test_a_configured_header_replaces_hookds_in_any_letter_case() -> None:
     headers = MappingProxyType({"CE-Source": "/mine", "content-type": "application/json; charset=utf-8"})
     r = request(hook(format="cloudevents_binary", headers=headers))
-    assert [n for n in r.headers if n.lower() == "ce-source"] == ["CE-Source"] and r.headers["CE-Source"] == "/mine"
-    assert [n for n in r.headers if n.lower() == "content-type"] == ["content-type"]
+    assert [(n, v) for n, v in r.headers.items() if n.lower() == "ce-source"] == [("ce-source", "/mine")]
+    content_types = [(n, v) for n, v in r.headers.items() if n.lower() == "content-type"]
+    assert content_types == [("Content-Type", "application/json; charset=utf-8")]
+
+
+def test_a_configured_webhook_id_in_another_case_is_the_one_signed() -> None:
+    """Signing reads webhook-id and webhook-timestamp by hookd's spelling: a configured Webhook-Id
+    (validate warns about it) is sent, and signed, as that one header."""
+    r = request(hook(headers=MappingProxyType({"Webhook-Id": "mine"})))
+    assert [(n, v) for n, v in r.headers.items() if n.lower() == "webhook-id"] == [("webhook-id", "mine")]
 
 
 # -- formats with signing: the signature covers the bytes sent -------------------------------------
