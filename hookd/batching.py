@@ -9,17 +9,19 @@ batch waiting for its retry are withdrawn (`hookd replay --cancel`), the others 
 a new batch under a new id: it is never sent again with fewer.
 Its body is a JSON array of the members' payloads, each rendered as a single delivery's would be (the
 hook's `payload`, or the envelope), oldest first; or `batch.payload` rendered over
-`{"events": [those payloads], "count": n}`. Its request's `webhook-id` is the batch id.
+`{"events": [those payloads], "count": n}`. With `format: cloudevents` each item is a structured
+CloudEvent and the array is the CloudEvents batch format (application/cloudevents-batch+json); the
+other formats, and presets, send one event per request (validate refuses them with `batch`). Its
+request's `webhook-id` is the batch id.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from hookd import jsonvalue
+from hookd import body_formats, jsonvalue
 from hookd.config.model import BatchConfig
-from hookd.rendering import RequestRenderError, render_payload, render_request
+from hookd.rendering import RequestRenderError, render_batch_request, render_payload
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.store.base import BatchCandidates, DueDelivery
@@ -54,7 +56,7 @@ class Batcher:
     """One batched hook: forms its batches and renders their requests. Keeps the payloads it rendered
     for the deliveries still waiting, so a batch filling up over many rounds renders each event once."""
 
-    __slots__ = ("_rendered", "_smallest", "config", "hook", "max_events", "payload", "request_hook")
+    __slots__ = ("_rendered", "_smallest", "config", "content_type", "hook", "max_events", "payload")
 
     def __init__(self, hook: CompiledHook) -> None:
         assert hook.config.batch is not None
@@ -63,9 +65,13 @@ class Batcher:
         self.payload: Template | None = (
             compile_template(self.config.payload) if self.config.payload is not None else None
         )
-        # The request's url and headers, rendered as a single delivery's over no event (validate refuses
-        # templates in them for a batched hook); the body is the batch's.
-        self.request_hook = dataclasses.replace(hook, payload=None, needs_envelope=False)
+        # A JSON array, of structured CloudEvents with format cloudevents (validate refuses batch.payload
+        # beside it: the array is the format).
+        self.content_type = (
+            body_formats.CLOUDEVENTS_BATCH
+            if hook.config.format == "cloudevents" and self.payload is None
+            else body_formats.JSON
+        )
         self._rendered: dict[str, bytes | RequestRenderError] = {}
         # The smallest payload rendered so far (bytes; 0: none yet): how many candidates can fit in a
         # batch of max_size at most (candidates_for).
@@ -190,4 +196,4 @@ class Batcher:
         """The request of attempt `attempt` of a batch: webhook-id (and hookd-delivery-id) is the batch
         id, so a receiver that dedupes by it sees a retry as the same message; signing, added as it is
         sent, covers these exact bytes. Raises RequestRenderError."""
-        return render_request(self.request_hook, batch_id, batch_id, attempt, self.body(items), now)
+        return render_batch_request(self.hook, batch_id, attempt, self.body(items), self.content_type, now)

@@ -30,6 +30,8 @@ from hookd.senders.http import HttpSender
 from hookd.suggest import closest
 
 STDIN = "-"
+# Formats whose body is shown as the text it is, not as JSON.
+TEXT_FORMATS = frozenset({"form", "text"})
 
 
 class InputError(HookdError):
@@ -341,6 +343,8 @@ class HookResult:
     batched: bool = False  # the hook has `batch:`: the request is a batch of this one event
     ordered: bool = False  # the hook has an ordering_key
     ordering_key: str | None = None  # its key for this event, as stored; None: null (goes unordered)
+    format: str = "json"  # the hook's format (json for a preset's body)
+    preset: str | None = None
 
     def shown_request(self) -> dict[str, object] | None:
         """The request as it may be printed: method, redacted URL and headers, body as JSON."""
@@ -350,7 +354,7 @@ class HookResult:
             "method": self.request.method,
             "url": self.safe_url,
             "headers": shown_headers(self.redactor, self.request.headers, self.endpoint or EndpointSpec(self.hook)),
-            "body": self.redactor.value(body_value(self.request.body)),
+            "body": self.redactor.value(body_value(self.request.body, as_text=self.format in TEXT_FORMATS)),
         }
 
 
@@ -368,12 +372,15 @@ class EventResult:
         )
 
 
-def body_value(body: bytes) -> object:
-    """The body as a JSON value, or as text when it is not JSON."""
-    try:
-        return jsonvalue.loads(body)
-    except jsonvalue.JsonValueError:
-        return body.decode("utf-8", errors="replace")
+def body_value(body: bytes, *, as_text: bool = False) -> object:
+    """The body as a JSON value, or as text when it is not JSON or `as_text` (a form or text body that
+    happens to read as JSON, such as `42`, is shown as the text it is)."""
+    if not as_text:
+        try:
+            return jsonvalue.loads(body)
+        except jsonvalue.JsonValueError:
+            pass
+    return body.decode("utf-8", errors="replace")
 
 
 def select_hooks(hooks: Sequence[HookConfig], names: Sequence[str]) -> tuple[HookConfig, ...]:
@@ -420,7 +427,8 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 request = render_request(hook, uuid7(), event.id, 1, event.body, now)
         except RequestRenderError as e:  # as the dispatcher does: a final failure of the delivery
             results.append(HookResult(hook=hook.name, matched=True, safe_url=hook.safe_url, redactor=hook.redactor,
-                                      render_error=hook.redactor.text(render_failure(e))))  # fmt: skip
+                                      render_error=hook.redactor.text(render_failure(e)), format=hook.config.format,
+                                      preset=hook.config.preset))  # fmt: skip
             continue
         results.append(
             HookResult(
@@ -433,6 +441,8 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 batched=hook.config.batch is not None,
                 ordered=hook.ordering is not None,
                 ordering_key=key,
+                format=hook.config.format,
+                preset=hook.config.preset,
             )
         )
     return EventResult(event=event, where=item.where, hooks=tuple(results))

@@ -7,11 +7,14 @@ daemon would make, not a second implementation of it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from hookd import __version__, jsonvalue
+from hookd import __version__, body_formats, jsonvalue
 from hookd.config.paths import describe_path
 from hookd.logs import escape_text
+from hookd.presets import PRESETS, PresetError
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.templates import RenderError, as_text
@@ -26,6 +29,7 @@ _FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALID_NAMES: set[str] = set()  # names that passed _TOKEN
 _MAX_VALID_NAMES = 1024
+_T = TypeVar("_T")
 
 
 class RequestRenderError(Exception):
@@ -39,6 +43,15 @@ def render_failure(e: RequestRenderError) -> str:
     return f"cannot render the request: {e}"
 
 
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A request's body as the hook's format (or preset) encodes it, with the headers that describe it."""
+
+    content: bytes
+    content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # ce-* of cloudevents_binary
+
+
 def render_request(
     hook: CompiledHook, delivery_id: str, event_id: str, attempt: int, body: bytes, now: float
 ) -> OutboundRequest:
@@ -46,45 +59,10 @@ def render_request(
 
     Raises RequestRenderError, and nothing else, for anything the event or a template can cause.
     """
-    cfg = hook.config
-    envelope: dict[str, object] | None = None
-    if hook.needs_envelope:
-        try:
-            loaded = jsonvalue.loads(body)
-        except (jsonvalue.JsonValueError, RecursionError) as e:
-            raise RequestRenderError(f"the stored event cannot be read for the templates: {e}") from None
-        envelope = loaded if isinstance(loaded, dict) else None
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": f"hookd/{__version__}",
-        "webhook-id": event_id,
-        "webhook-timestamp": str(int(now)),
-        "hookd-delivery-id": delivery_id,
-        "hookd-attempt": str(attempt),
-    }
-    if hook.headers:
-        configured = {}
-        for name, template in hook.headers:
-            try:
-                configured[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
-            except RenderError as e:
-                raise RequestRenderError(f"headers.{name}{_at(e)}: {e.reason}") from None
-        # hookd's own values need no check: ids are refused at intake when they hold a control character.
-        check_headers(configured)
-        headers.update(configured)
-    if hook.endpoint.timestamp_header is not None:
-        # The signed timestamp, where the receiver reads it (the signature itself is added as the
-        # request is sent: hookd.senders.endpoint).
-        headers[hook.endpoint.timestamp_header] = headers["webhook-timestamp"]
-    rendered = body
-    if hook.payload is not None and envelope is not None:
-        try:
-            rendered = jsonvalue.dumps(hook.payload.render(envelope))
-        except RenderError as e:
-            raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
-        except (TypeError, ValueError) as e:  # nested past what JSON writers take
-            raise RequestRenderError(f"payload: the rendered payload is not JSON: {e}") from None
-    url = cfg.url
+    envelope = _envelope(hook, body)
+    configured = _configured_headers(hook, envelope)
+    rendered = render_body(hook, envelope, body)
+    url = hook.config.url
     if hook.url is not None:
         try:
             url = hook.url.render(envelope if envelope is not None else {})
@@ -92,11 +70,56 @@ def render_request(
             raise RequestRenderError(f"url: {e.reason}") from None
         except UrlRenderError as e:
             raise RequestRenderError(f"url: {e}") from None
+    return _request(hook, delivery_id, event_id, attempt, now, url, configured, rendered)
+
+
+def render_batch_request(
+    hook: CompiledHook, batch_id: str, attempt: int, content: bytes, content_type: str, now: float
+) -> OutboundRequest:
+    """The request of attempt `attempt` of a batch whose body is `content`: its url and headers as a
+    single delivery's over no event (validate refuses templates in them for a batched hook), its
+    webhook-id the batch id. Raises RequestRenderError."""
+    configured = _configured_headers(hook, None)
+    body = Body(content, content_type)
+    return _request(hook, batch_id, batch_id, attempt, now, hook.config.url, configured, body)
+
+
+def _request(
+    hook: CompiledHook,
+    delivery_id: str,
+    event_id: str,
+    attempt: int,
+    now: float,
+    url: str,
+    configured: Mapping[str, str],
+    body: Body,
+) -> OutboundRequest:
+    cfg = hook.config
+    timestamp = str(int(now))
+    headers = {
+        "Content-Type": body.content_type,
+        "User-Agent": f"hookd/{__version__}",
+        "webhook-id": event_id,
+        "webhook-timestamp": timestamp,
+        "hookd-delivery-id": delivery_id,
+        "hookd-attempt": str(attempt),
+        **body.headers,
+    }
+    if configured:
+        # A configured header replaces hookd's of the same name in any letter case (never both sent),
+        # under hookd's spelling: the signer reads webhook-id and webhook-timestamp by that name.
+        own = {name.lower(): name for name in headers}
+        for name, value in configured.items():
+            headers[own.get(name.lower(), name)] = value
+    if hook.endpoint.timestamp_header is not None:
+        # The signed timestamp, where the receiver reads it (the signature itself is added as the
+        # request is sent: hookd.senders.endpoint).
+        headers[hook.endpoint.timestamp_header] = timestamp
     return OutboundRequest(
         method=cfg.method,
         url=url,
         headers=headers,
-        body=rendered,
+        body=body.content,
         timeout_s=cfg.timeout_s,
         follow_redirects=cfg.follow_redirects,
         private_headers=hook.private_headers,
@@ -104,24 +127,125 @@ def render_request(
     )
 
 
-def render_payload(hook: CompiledHook, body: bytes) -> bytes:
-    """The body one delivery of the stored envelope `body` carries: the hook's payload rendered, or
-    the envelope as it is (what render_request puts in a request; a batch's item). Raises
-    RequestRenderError, and nothing else, for anything the event or the template can cause."""
-    if hook.payload is None:
-        return body
+def _envelope(hook: CompiledHook, body: bytes) -> dict[str, object] | None:
+    """The stored envelope parsed, when a template or the format needs its fields; else None."""
+    if not hook.needs_envelope:
+        return None
     try:
         loaded = jsonvalue.loads(body)
     except (jsonvalue.JsonValueError, RecursionError) as e:
         raise RequestRenderError(f"the stored event cannot be read for the templates: {e}") from None
-    if not isinstance(loaded, dict):
-        return body
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _configured_headers(hook: CompiledHook, envelope: Mapping[str, object] | None) -> dict[str, str]:
+    """The hook's `headers:` rendered (as written when there is no event to render them over), each
+    checked sendable. Raises RequestRenderError."""
+    if not hook.headers:
+        return {}
+    configured = {}
+    for name, template in hook.headers:
+        try:
+            configured[name] = template.render_text(envelope) if envelope is not None else as_text(template.source)
+        except RenderError as e:
+            raise RequestRenderError(f"headers.{name}{_at(e)}: {e.reason}") from None
+    # hookd's own values need no check: ids are refused at intake when they hold a control character.
+    check_headers(configured)
+    return configured
+
+
+def render_payload(hook: CompiledHook, body: bytes) -> bytes:
+    """The body one delivery of the stored envelope `body` carries, as the hook's format encodes it
+    (what render_request puts in a request; a batch's item). Raises RequestRenderError, and nothing
+    else, for anything the event or the template can cause."""
+    cfg = hook.config
+    if hook.payload is None and cfg.format == "json" and cfg.preset is None:
+        return body  # the envelope as it is stored: nothing to parse
+    return render_body(hook, _envelope(hook, body), body).content
+
+
+def render_body(hook: CompiledHook, envelope: Mapping[str, object] | None, stored: bytes) -> Body:
+    """The body of one delivery of the event `envelope` (parsed) whose stored bytes are `stored`: the
+    preset's, or the payload (or the envelope) in the hook's format. Raises RequestRenderError."""
+    cfg = hook.config
+    if cfg.preset is not None:
+        return Body(_preset_body(hook, envelope or {}), body_formats.JSON)
+    if cfg.format == "json":
+        if hook.payload is None or envelope is None:
+            return Body(stored, body_formats.JSON)
+        return Body(_json(_payload(hook, envelope)), body_formats.JSON)
+    if envelope is None:
+        raise RequestRenderError(f"format {cfg.format}: the stored event is not a JSON object")
+    if cfg.format == "text":
+        # validate requires a payload for text; without one the envelope's JSON is the text
+        text = _payload_text(hook, envelope) if hook.payload is not None else stored.decode("utf-8")
+        return Body(_encoded(body_formats.text_body, text), body_formats.TEXT)
+    if cfg.format == "form":
+        value = _payload(hook, envelope) if hook.payload is not None else envelope
+        return Body(_encoded(body_formats.form_body, value), body_formats.FORM)
+    data = _payload(hook, envelope) if hook.payload is not None else envelope.get("data")
+    if cfg.format == "cloudevents":
+        return Body(_json(body_formats.structured_event(envelope, cfg.name, data)), body_formats.CLOUDEVENT)
     try:
-        return jsonvalue.dumps(hook.payload.render(loaded))
+        headers = body_formats.binary_headers(envelope, cfg.name)
+    except body_formats.FormatError as e:  # from the event's own fields, not the payload
+        raise RequestRenderError(str(e)) from None
+    return Body(_json(data), body_formats.JSON, headers)
+
+
+def _encoded(encode: Callable[[_T], bytes], value: _T) -> bytes:
+    """`encode(value)`, its FormatError a render error of the payload."""
+    try:
+        return encode(value)
+    except body_formats.FormatError as e:
+        raise RequestRenderError(f"payload: {e}") from None
+
+
+def _payload(hook: CompiledHook, envelope: Mapping[str, object]) -> object:
+    assert hook.payload is not None
+    try:
+        return hook.payload.render(envelope)
     except RenderError as e:
         raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
+
+
+def _payload_text(hook: CompiledHook, envelope: Mapping[str, object]) -> str:
+    assert hook.payload is not None
+    try:
+        return hook.payload.render_text(envelope)
+    except RenderError as e:
+        raise RequestRenderError(f"payload{_at(e)}: {e.reason}") from None
+
+
+def _json(value: object, where: str = "payload", what: str = "payload") -> bytes:
+    try:
+        return jsonvalue.dumps(value)
     except (TypeError, ValueError) as e:  # nested past what JSON writers take
-        raise RequestRenderError(f"payload: the rendered payload is not JSON: {e}") from None
+        raise RequestRenderError(f"{where}: the rendered {what} is not JSON: {e}") from None
+
+
+def _preset_body(hook: CompiledHook, envelope: Mapping[str, object]) -> bytes:
+    """The service's body (hookd.presets) from the hook's rendered message and preset_options."""
+    name = hook.config.preset
+    preset = PRESETS.get(name) if name is not None else None
+    if preset is None:
+        raise RequestRenderError(f"preset {name!r} is not available in this hookd")
+    try:
+        message = hook.message.render_text(envelope) if hook.message is not None else ""
+    except RenderError as e:
+        raise RequestRenderError(f"message{_at(e)}: {e.reason}") from None
+    options: object = {}
+    if hook.preset_options is not None:
+        try:
+            options = hook.preset_options.render(envelope)
+        except RenderError as e:
+            raise RequestRenderError(f"preset_options{_at(e)}: {e.reason}") from None
+    assert isinstance(options, dict)  # the template of a mapping renders to one
+    try:
+        value = preset.body(message, options, envelope)
+    except PresetError as e:
+        raise RequestRenderError(f"preset {name}: {e}") from None
+    return _json(value, f"preset {name}", "body")
 
 
 def check_headers(headers: Mapping[str, str]) -> None:

@@ -65,6 +65,9 @@ class CompiledHook:
     private_headers: frozenset[str] = frozenset()
     url: UrlTemplate | None = None  # None: the url is written out, and sent as it is
     ordering: ParsedResult | None = None  # the compiled ordering_key; None: deliveries go unordered
+    # A preset's templates (hookd.rendering builds the service's body of them); None without a preset.
+    message: Template | None = None
+    preset_options: Template | None = None
 
     @property
     def name(self) -> str:
@@ -78,6 +81,8 @@ class CompiledHook:
 def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> CompiledHook:
     redactor = redactor or Redactor()
     payload = compile_template(config.payload) if config.payload is not None else None
+    message = compile_template(config.message) if config.message is not None else None
+    options = compile_template(dict(config.preset_options)) if config.preset is not None else None
     headers = tuple((name, compile_template(value)) for name, value in config.headers.items())
     templated = any(not isinstance(t.source, str) or "{{" in t.source for _, t in headers)
     url = compile_url(config.url, config.allow_hosts) if is_templated(config.url) else None
@@ -91,7 +96,12 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         headers=headers,
         safe_url=redactor.url(config.url),
         redactor=redactor,
-        needs_envelope=payload is not None or templated or url is not None,
+        # Any format but json, and a preset, build the body of the event's fields.
+        needs_envelope=payload is not None
+        or templated
+        or url is not None
+        or config.format != "json"
+        or config.preset is not None,
         # A credential by its name (X-Api-Key, *-Token: also when its value is too short to be known by
         # value, or written literally) or by holding a secret of the config.
         private_headers=frozenset(
@@ -100,6 +110,8 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         endpoint=endpoint_spec(config),
         url=url,
         ordering=compile_expression(config.ordering_key) if config.ordering_key else None,
+        message=message,
+        preset_options=options,
     )
 
 

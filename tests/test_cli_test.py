@@ -299,7 +299,8 @@ def test_json_output_shape(config: Path, tmp_path: Path) -> None:
     assert first["event"] == {**BIG_ORDER, "time": first["event"]["time"], "source": None}
     orders, users = first["hooks"]
     assert set(orders) == {
-        "hook", "matched", "reason", "failed_at", "filter_parts", "request", "error", "ordering_key", "delivery",
+        "hook", "matched", "reason", "failed_at", "filter_parts", "request", "error", "ordering_key", "format",
+        "preset", "delivery",
     }  # fmt: skip
     assert orders["matched"] is True and orders["error"] is None and orders["delivery"] is None
     request = orders["request"]
@@ -318,6 +319,8 @@ def test_json_output_shape(config: Path, tmp_path: Path) -> None:
         "request": None,
         "error": None,
         "ordering_key": None,
+        "format": None,
+        "preset": None,
         "delivery": None,
     }
     small = second["hooks"][0]

@@ -119,6 +119,7 @@ DEFAULTS: dict[str, tuple[type[Any], str, Callable[[Any], Any]]] = {
     "$defs/hook/properties/method": (HookConfig, "method", _same),
     "$defs/hook/properties/headers": (HookConfig, "headers", dict),
     "$defs/hook/properties/payload": (HookConfig, "payload", _same),
+    "$defs/hook/properties/format": (HookConfig, "format", _same),
     "$defs/hook/properties/timeout": (HookConfig, "timeout_s", parse_duration),
     "$defs/hook/properties/concurrency": (HookConfig, "concurrency", _same),
     "$defs/hook/properties/follow_redirects": (HookConfig, "follow_redirects", _same),

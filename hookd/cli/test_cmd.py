@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import typer
 
@@ -210,6 +211,8 @@ def _hook_json(h: HookResult) -> dict[str, object]:
         "request": h.shown_request(),
         "error": h.render_error or h.filter_error or None,
         "ordering_key": h.ordering_key,  # null: the hook has none, or it is null for this event
+        "format": h.format if h.matched else None,
+        "preset": h.preset,
         "delivery": delivery,
     }
 
@@ -244,6 +247,10 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
             matches += 1
             batched = " [dim](batched: shown as a batch of this one event)[/dim]" if h.batched else ""
             out.print(f"  [green]{esc(h.hook)}: matched[/green]{batched}")
+            if h.preset is not None:
+                out.print(f"    [dim]preset:[/dim] {esc(h.preset)}")
+            elif h.format != "json":
+                out.print(f"    [dim]format:[/dim] {esc(h.format)}")
             if h.ordered:
                 key = esc(h.ordering_key) if h.ordering_key is not None else "null (this delivery goes unordered)"
                 out.print(f"    [dim]ordering key:[/dim] {key}")
@@ -262,6 +269,8 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
             out.print("")
             for line in render.split_lines(text):
                 out.print(f"    {esc(line)}")
+            if h.format == "form" and isinstance(body, str) and body:
+                _form_fields(body)
             if h.delivery is not None:
                 sent += 1
                 o = h.delivery.outcome
@@ -288,6 +297,14 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
     if failed:
         summary += f", [red]{failed} failed[/red]"
     out.print(summary)
+
+
+def _form_fields(body: str) -> None:
+    """A form body's fields decoded, one a line, under the encoded text that is sent."""
+    out = render.stdout
+    out.print("    [dim]decoded:[/dim]")
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        out.print(f"      {render.escape(name)} = {render.escape(value)}")
 
 
 # -- output: cases --------------------------------------------------------------------------------

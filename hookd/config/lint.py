@@ -18,6 +18,7 @@ from hookd.alerts import TYPES as ALERT_TYPES
 from hookd.config.expression_hints import braced_expression_hint
 from hookd.config.lint_auth import lint_auth, lint_shared_tokens
 from hookd.config.lint_batch import lint_batch
+from hookd.config.lint_format import lint_format
 from hookd.config.lint_rate import lint_rate_limits
 from hookd.config.lint_transport import https_required_by, lint_transport
 from hookd.config.located import LocatedDocument, PathKey, without_references
@@ -385,6 +386,8 @@ class _Linter:
         if isinstance(batch, dict) and "payload" in batch:
             self._template(batch["payload"], (*path, "batch", "payload"), batch=True)
         lint_batch(hook, path, self.add)
+        lint_format(hook, path, self.add)
+        self._preset_templates(hook, path)
         signing = hook.get("signing")
         signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}
         headers = hook.get("headers")
@@ -400,7 +403,7 @@ class _Linter:
                         "value would never be sent; remove it from headers",
                         key=True,
                     )
-                elif (why := _overrides_hookd(name, value)) is not None:
+                elif (why := _overrides_hookd(name)) is not None:
                     self.add(hpath, why, "warning", key=True)
                 if isinstance(value, str):
                     if _has_break(value) and not _has_break(self.doc.interpolated.get(hpath, value)):
@@ -456,6 +459,15 @@ class _Linter:
                     self.add((*path, "timeout"), "timeout must be longer than 0s")
             except (ValueError, TypeError):
                 pass
+
+    def _preset_templates(self, hook: dict[str, object], path: PathKey) -> None:
+        """A preset's message and preset_options are templates over the event, as a payload is."""
+        message = hook.get("message")
+        if isinstance(message, str):
+            self._template(message, (*path, "message"))
+        options = hook.get("preset_options")
+        if isinstance(options, dict):
+            self._template(options, (*path, "preset_options"))
 
     def _schedule_zeros(self, schedule: object, path: PathKey) -> None:
         """A delay of 0 in retry.schedule, warned at the item as `initial_delay: 0` is."""
@@ -771,7 +783,7 @@ def _header_name_problem(name: str) -> str | None:
     return None
 
 
-def _overrides_hookd(name: str, value: object) -> str | None:
+def _overrides_hookd(name: str) -> str | None:
     """Why a configured header should not replace the one hookd sets, or None if it may."""
     lower = name.lower()
     if lower == "webhook-id":
@@ -801,21 +813,11 @@ def _overrides_hookd(name: str, value: object) -> str | None:
             "hookd sends User-Agent: hookd/VERSION, by which receivers and their firewalls recognise it; a value "
             "here replaces it. Remove it unless the receiver requires another"
         )
-    if lower == "content-type" and isinstance(value, str) and "{{" not in value and not _is_json_type(value):
-        return (
-            f"the body hookd sends is always JSON, so Content-Type {value!r} describes it wrongly and receivers "
-            "may refuse or misread it; remove it (hookd sends application/json) or use a JSON type"
-        )
-    return None
+    return None  # Content-Type depends on the hook's format: lint_format checks it
 
 
 def _has_break(text: str) -> bool:
     return "\n" in text or "\r" in text
-
-
-def _is_json_type(value: str) -> bool:
-    media = value.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
 
 
 def _child(node: object, part: str | int) -> object:

@@ -267,7 +267,9 @@ def _holds_secrets(path: PathKey) -> bool:
         return True
     if len(path) >= 4 and path[0] == "hooks" and path[2] in HOOK_SECRET_KEYS:
         return path[3] in HOOK_SECRET_KEYS[str(path[2])]
-    return len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload")
+    return (
+        len(path) >= 3 and path[0] == "hooks" and path[2] in ("url", "headers", "payload", "message", "preset_options")
+    )
 
 
 def _value_at(data: object, path: PathKey) -> object:
@@ -391,6 +393,10 @@ _HOOK: _Spec = {
     "method": ("method", _same),
     "headers": ("headers", lambda v: MappingProxyType(dict(v))),
     "payload": ("payload", _same),
+    "format": ("format", _same),
+    "preset": ("preset", _same),
+    "message": ("message", _same),
+    "preset_options": ("preset_options", lambda v: MappingProxyType(dict(v))),
     "retry": ("retry", lambda v: _retry_policy(v)),
     "timeout": ("timeout_s", parse_duration),
     "concurrency": ("concurrency", int),

@@ -207,6 +207,12 @@ class BreakerConfig:
     disable_after_s: float | None = None  # failing this long without a success pauses the hook; None: never
 
 
+# A hook's `format:`, the encoding of its body (hookd.rendering), and its `preset:`, a service's body
+# built from `message` (hookd.presets).
+PayloadFormat = Literal["json", "form", "cloudevents", "cloudevents_binary", "text"]
+PresetName = Literal["slack", "teams", "discord", "mattermost", "zapier", "ifttt"]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HookConfig:
     name: str
@@ -219,6 +225,12 @@ class HookConfig:
     method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
     headers: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     payload: object = None  # template source (plain JSON values); None = the event envelope
+    format: PayloadFormat = "json"
+    # With a preset the body is the service's, from `message` and `preset_options` (templates); such a
+    # hook has no payload and no format (validate refuses them).
+    preset: PresetName | None = None
+    message: str | None = None
+    preset_options: MappingProxyType[str, object] = field(default_factory=lambda: MappingProxyType({}))
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float = 30.0
     concurrency: int = 10

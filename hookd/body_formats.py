@@ -1,0 +1,135 @@
+"""The encodings a hook's `format:` names: from a rendered value (or the event) to body bytes (pure).
+
+hookd.rendering picks one per hook and puts its Content-Type on the request; the encoders here know
+nothing of hooks or templates. A value that an encoding cannot carry raises FormatError with a
+sentence saying what to change, which rendering reports as a render error (final for the delivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
+
+from hookd import jsonvalue
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+TEXT = "text/plain; charset=utf-8"
+CLOUDEVENT = "application/cloudevents+json"  # structured mode (the JSON event format)
+CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"  # a JSON array of structured events
+
+SPECVERSION = "1.0"
+# The `source` of an event that has none (CloudEvents requires one): a URI naming the hook that sent
+# it, so an id and source pair stays unique per receiver. Events that set `source` keep theirs.
+NO_SOURCE_PREFIX = "urn:hookd:hook:"
+# The CloudEvents HTTP binding: a ce-* header value is percent-encoded in UTF-8, every character
+# outside printable ASCII (U+0021-U+007E) and space, '"' and '%' (upper-case hex). Everything else of
+# printable ASCII is left as it is: quote() encodes what is not in `safe` (nor a letter, digit or _.-~).
+_CE_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+
+
+class FormatError(Exception):
+    """The value cannot be encoded in this format: the message is a sentence saying what to change."""
+
+
+def _scalar_text(value: object) -> str:
+    """A form field's text: strings as they are, true/false, numbers as JSON writes them, null empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return jsonvalue.dumps(value).decode()
+
+
+def _is_scalar(value: object) -> bool:
+    return not isinstance(value, dict | list)
+
+
+_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def kind_of(value: object) -> str:
+    """`value`'s JSON type, as a message names it."""
+    return _KINDS.get(type(value), "a number")
+
+
+def form_body(value: object) -> bytes:
+    """application/x-www-form-urlencoded of an object, its keys in order: a scalar field is its text,
+    a list of scalars repeats the key once per item (none for an empty list), and an object or a
+    list holding one is sent as its JSON text. Raises FormatError for anything but an object."""
+    if not isinstance(value, dict):
+        raise FormatError(
+            f"format form sends an object's fields as key=value pairs, and this rendered to {kind_of(value)}; make "
+            "payload an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}"
+        )
+    pairs: list[tuple[str, str]] = []
+    for key, field in value.items():
+        if isinstance(field, list) and all(_is_scalar(item) for item in field):
+            pairs.extend((key, _scalar_text(item)) for item in field)
+        elif isinstance(field, dict | list):
+            pairs.append((key, jsonvalue.dumps(field).decode()))
+        else:
+            pairs.append((key, _scalar_text(field)))
+    # quote_plus: a space is `+`, everything but letters, digits and _.-~ is %XX of its UTF-8 bytes.
+    return urlencode(pairs).encode("ascii")
+
+
+def text_body(text: str) -> bytes:
+    """UTF-8 text. Raises FormatError for text UTF-8 cannot carry (a lone surrogate)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise FormatError(f"the text holds U+{ord(text[e.start]):04X}, which UTF-8 cannot carry") from None
+
+
+def event_source(event: Mapping[str, object], hook: str) -> str:
+    """The event's CloudEvents `source`: its own, or the hook's URN when it has none."""
+    source = event.get("source")
+    return source if isinstance(source, str) and source else NO_SOURCE_PREFIX + hook
+
+
+def _text(event: Mapping[str, object], key: str) -> str:
+    value = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def attributes(event: Mapping[str, object], hook: str) -> dict[str, str]:
+    """The CloudEvents context attributes of the event envelope `event`, in the order they are sent:
+    specversion, id, source, type, subject (when the event has one) and time."""
+    attrs = {
+        "specversion": SPECVERSION,
+        "id": _text(event, "id"),
+        "source": event_source(event, hook),
+        "type": _text(event, "type"),
+    }
+    subject = event.get("subject")
+    if isinstance(subject, str) and subject:
+        attrs["subject"] = subject
+    attrs["time"] = _text(event, "time")
+    return attrs
+
+
+def structured_event(event: Mapping[str, object], hook: str, data: object) -> dict[str, object]:
+    """The CloudEvents 1.0 JSON event format of `event` carrying `data` (a JSON value, so
+    datacontenttype is application/json and data is inline, never a string of JSON)."""
+    return {**attributes(event, hook), "datacontenttype": JSON, "data": data}
+
+
+def percent_encode(value: str) -> str:
+    """A ce-* header value as the CloudEvents HTTP binding encodes it: `Euro € 😀` is
+    `Euro%20%E2%82%AC%20%F0%9F%98%80`. Raises FormatError for a lone surrogate."""
+    try:
+        return quote(value, safe=_CE_SAFE)
+    except UnicodeEncodeError as e:
+        raise FormatError(f"the value holds U+{ord(value[e.start]):04X}, which UTF-8 cannot carry") from None
+
+
+def binary_headers(event: Mapping[str, object], hook: str) -> dict[str, str]:
+    """The ce-* headers of binary mode: one per attribute, percent-encoded. Raises FormatError."""
+    headers = {}
+    for name, value in attributes(event, hook).items():
+        try:
+            headers[f"ce-{name}"] = percent_encode(value)
+        except FormatError as e:
+            raise FormatError(f"ce-{name}: {e}") from None
+    return headers

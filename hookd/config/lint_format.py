@@ -1,0 +1,181 @@
+"""Validate checks of how a hook shapes its body: `format`, and `preset` with `message` and
+`preset_options`, alone and beside `batch` and a configured Content-Type (the templates themselves
+are checked by the linter's template pass). The schema refuses payload and format beside preset."""
+
+from __future__ import annotations
+
+from typing import Protocol, get_args
+
+from hookd.config.located import PathKey
+from hookd.config.model import PayloadFormat, PresetName
+from hookd.errors import Severity
+from hookd.presets import PRESETS
+from hookd.suggest import did_you_mean
+from hookd.templates import PLACEHOLDER
+
+PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
+FORMATS: tuple[str, ...] = get_args(PayloadFormat)
+# Formats whose body is one event's: a batch, which sends many in one JSON array, cannot use them.
+_ONE_EVENT_FORMATS = frozenset({"form", "text", "cloudevents_binary"})
+_FORMAT_TYPES = {
+    "json": "application/json",
+    "cloudevents_binary": "application/json",
+    "cloudevents": "application/cloudevents+json",
+    "form": "application/x-www-form-urlencoded",
+    "text": "text/plain",
+}
+
+
+class Add(Protocol):
+    def __call__(self, path: PathKey, message: str, severity: Severity = "error", *, key: bool = False) -> None: ...
+
+
+def lint_format(hook: dict[str, object], path: PathKey, add: Add) -> None:
+    """Problems of `hook`'s body shaping (at `path`, the hook's), reported through `add`."""
+    preset = hook.get("preset")
+    if preset is not None:
+        _preset(hook, preset, path, add)
+    else:
+        for key in ("message", "preset_options"):
+            if key in hook:
+                add(
+                    (*path, key),
+                    f"{key} belongs to a preset's body, and this hook has no preset; add preset: (one of "
+                    f"{', '.join(PRESET_NAMES)}), or remove {key} and write the body as payload",
+                    key=True,
+                )
+    fmt = hook.get("format", "json")
+    if isinstance(fmt, str) and fmt in FORMATS and preset is None:
+        _format(hook, fmt, path, add)
+    _content_type(hook, fmt if isinstance(fmt, str) and preset is None else "json", path, add)
+
+
+def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add) -> None:
+    if not isinstance(preset, str) or preset not in PRESET_NAMES:
+        return  # the schema reports it
+    found = PRESETS.get(preset)
+    if found is None:
+        available = ", ".join(sorted(PRESETS)) or "none"
+        add((*path, "preset"), f"preset {preset!r} is not available in this hookd (it has: {available})")
+    if "message" not in hook:
+        add(
+            (*path, "preset"),
+            f"preset {preset} builds the body from message, which this hook does not set; add the text to send, "
+            "like message: 'Order {{ data.id }} paid'",
+            key=True,
+        )
+    if "batch" in hook:
+        add(
+            (*path, "batch"),
+            f"preset {preset} sends one message per event, and batch sends many events in one request, so the two "
+            "cannot be combined; remove batch (each event goes on its own), or remove preset and batch a payload",
+            key=True,
+        )
+    options = hook.get("preset_options")
+    if found is not None and isinstance(options, dict):
+        takes = sorted(found.options)
+        for name in options:
+            if name in found.options:
+                continue
+            hint = did_you_mean(str(name), takes)
+            listed = f"it takes {', '.join(takes)}" if takes else "it takes none"
+            add(
+                (*path, "preset_options", name),
+                f"preset {preset} has no option {str(name)!r}{hint} ({listed}); remove it or correct its name",
+                key=True,
+            )
+
+
+def _format(hook: dict[str, object], fmt: str, path: PathKey, add: Add) -> None:
+    at = (*path, "format")
+    batch = hook.get("batch")
+    if fmt in _ONE_EVENT_FORMATS and "batch" in hook:
+        add(
+            at,
+            f"format {fmt} encodes one event per request, and batch sends many events in one JSON array, so the two "
+            "cannot be combined; use format json (or cloudevents, the CloudEvents batch format) with batch, or remove "
+            "batch",
+        )
+    if fmt == "cloudevents" and isinstance(batch, dict) and "payload" in batch:
+        add(
+            (*path, "batch", "payload"),
+            "with format cloudevents a batch is the CloudEvents batch format, a JSON array of the events, and "
+            "batch.payload would replace that array; remove batch.payload, or use format json",
+            key=True,
+        )
+    payload = hook.get("payload")
+    if fmt == "text":
+        if "payload" not in hook:
+            add(
+                at,
+                "format text sends the payload rendered as text, and this hook has no payload; add one, like "
+                "payload: 'Order {{ data.id }}: {{ data.total }}'",
+            )
+        elif not isinstance(payload, str):
+            add(
+                (*path, "payload"),
+                f"format text sends a string template, and this payload is {_kind(payload)}; write it as one string, "
+                "like 'Order {{ data.id }}', or use format json",
+            )
+    elif fmt == "form" and "payload" in hook and not _can_be_object(payload):
+        add(
+            (*path, "payload"),
+            f"format form sends an object's fields as key=value pairs, and this payload is {_kind(payload)}; make it "
+            "an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}, or use format json",
+        )
+
+
+def _can_be_object(payload: object) -> bool:
+    """Whether the template can render to an object: a mapping, or a string that is one `{{ expr }}`."""
+    return isinstance(payload, dict) or (isinstance(payload, str) and PLACEHOLDER.fullmatch(payload) is not None)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "empty" if value is None else "a number"
+
+
+def _content_type(hook: dict[str, object], fmt: str, path: PathKey, add: Add) -> None:
+    """A configured Content-Type that describes the body this format sends wrongly: a warning."""
+    headers = hook.get("headers")
+    if not isinstance(headers, dict):
+        return
+    for name, value in headers.items():
+        if not isinstance(name, str) or name.lower() != "content-type":
+            continue
+        if not isinstance(value, str) or "{{" in value or fmt not in _FORMAT_TYPES:
+            continue
+        media = value.split(";", 1)[0].strip().lower()
+        sent = _FORMAT_TYPES[fmt]
+        if fmt in ("json", "cloudevents_binary"):
+            if media == "application/json" or media.endswith("+json"):
+                continue
+            what = "JSON" if fmt == "json" else "the event's data as JSON"
+            why = (
+                f"the body hookd sends is {what}, so Content-Type {value!r} describes it wrongly and receivers may "
+                f"refuse or misread it; remove it (hookd sends {sent}) or use a JSON type"
+            )
+            if fmt == "json" and "preset" not in hook:
+                why += ", or set the format the receiver reads (format: form or text)"
+        elif fmt == "text":
+            if media.startswith("text/"):
+                continue
+            why = (
+                f"format text sends text, so Content-Type {value!r} describes it wrongly; remove it (hookd sends "
+                f"{sent})"
+            )
+        else:
+            if media == sent:
+                continue
+            why = (
+                f"format {fmt} sends Content-Type {sent}, by which receivers know how to read the body, so "
+                f"{value!r} describes it wrongly; remove it"
+            )
+        add((*path, "headers", name), why, "warning", key=True)
