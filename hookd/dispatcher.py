@@ -832,6 +832,8 @@ class Dispatcher:
         try:
             request = self.build_request(hook, d) if batch is None else self._batch_request(batch, started_at)
             outcome = redact_outcome(await self.sender.send(request), hook.redactor)
+            if hook.preset is not None:  # the service's own reading of its answer (a 429's JSON retry_after)
+                outcome = hook.preset.classify(outcome)
         except asyncio.CancelledError:
             if self._stopping and request is not None:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is

@@ -17,6 +17,7 @@ from hookd.config.model import HookConfig
 from hookd.config.secret_fields import is_secret_header
 from hookd.events import RESERVED_PREFIX, Event
 from hookd.expressions import EvaluationError, compile_expression, evaluate, is_truthy
+from hookd.presets import PRESETS, Preset
 from hookd.redact import Redactor
 from hookd.senders.endpoint import EndpointSpec, endpoint_spec
 from hookd.templates import Template, compile_template
@@ -68,6 +69,8 @@ class CompiledHook:
     # A preset's templates (hookd.rendering builds the service's body of them); None without a preset.
     message: Template | None = None
     preset_options: Template | None = None
+    # The preset itself: its reading of its service's answers (classify) runs on every outcome.
+    preset: Preset | None = None
 
     @property
     def name(self) -> str:
@@ -112,6 +115,7 @@ def compile_hook(config: HookConfig, redactor: Redactor | None = None) -> Compil
         ordering=compile_expression(config.ordering_key) if config.ordering_key else None,
         message=message,
         preset_options=options,
+        preset=PRESETS.get(config.preset) if config.preset is not None else None,
     )
 
 
