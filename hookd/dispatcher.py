@@ -115,6 +115,19 @@ def _internal_failure(hook: CompiledHook, request: OutboundRequest | None, e: Ex
     return no_response(hook.redactor.text(error), t0, retryable=request is not None, kind="internal")
 
 
+def _classified(hook: CompiledHook, outcome: Outcome) -> Outcome:
+    """`outcome` as the hook's preset reads its service's answer; as it is when reading it fails (a bug,
+    or an answer no reader foresaw): the receiver's answer must not become an internal error, which
+    would send the delivery again however the receiver answered."""
+    assert hook.preset is not None
+    try:
+        return hook.preset.classify(outcome)
+    except Exception:
+        log.exception(LogLine("internal error reading the receiver's answer through the hook's preset; kept as sent",
+                              {"hook": hook.name, "preset": hook.preset.name, "status": outcome.status}))  # fmt: skip
+        return outcome
+
+
 def _stop_reason(hook: CompiledHook, outcome: Outcome) -> str | None:
     """Why the receiver asked to stop (410 with on_gone: pause, or webhook-delivery: disable), or None.
     Looked into only for a 410 or the header: every other attempt pays a comparison and a lookup."""
@@ -833,7 +846,7 @@ class Dispatcher:
             request = self.build_request(hook, d) if batch is None else self._batch_request(batch, started_at)
             outcome = redact_outcome(await self.sender.send(request), hook.redactor)
             if hook.preset is not None:  # the service's own reading of its answer (a 429's JSON retry_after)
-                outcome = hook.preset.classify(outcome)
+                outcome = _classified(hook, outcome)
         except asyncio.CancelledError:
             if self._stopping and request is not None:
                 # Cut off by the end of the shutdown grace period: the request went out, so it is

@@ -55,3 +55,27 @@ async def test_a_discord_429_with_a_json_retry_after_holds_the_lane(
     assert isinstance(error, str) and "Discord" in error and "rate limited" in error
     bodies = [r.json() for r in receiver.at("/d")]
     assert all(isinstance(b, dict) and b["content"].startswith("order ") for b in bodies)
+
+
+def test_a_preset_that_fails_to_read_an_answer_leaves_the_outcome_as_sent(caplog: pytest.LogCaptureFixture) -> None:
+    """Reading the receiver's answer through the preset is not allowed to turn it into an internal error
+    (which would send the delivery again whatever the receiver said): a reader that raises leaves the
+    outcome as the sender made it, with one log line."""
+    import dataclasses
+
+    from hookd.config.model import HookConfig
+    from hookd.dispatcher import _classified
+    from hookd.router import compile_hook
+    from hookd.senders.base import Outcome
+
+    class Broken:
+        name = "broken"
+
+        def classify(self, outcome: Outcome) -> Outcome:
+            raise RecursionError("an answer nested too deep")
+
+    hook = compile_hook(HookConfig(name="h", events=("*",), url="https://x.example/"))
+    hook = dataclasses.replace(hook, preset=Broken())  # type: ignore[arg-type]
+    sent = Outcome(status=404, ok=False, retryable=False, duration_s=0.1, error="HTTP 404")
+    assert _classified(hook, sent) is sent
+    assert "kept as sent" in caplog.text
