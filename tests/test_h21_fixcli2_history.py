@@ -85,3 +85,16 @@ async def test_limit_says_more_match_only_when_they_do(short_dir: Path) -> None:
         every = await hookd("history", "--limit", limit, "-c", str(cfg))
         assert "7 delivery(ies), newest first" in plain(every.output) and "more match" not in plain(every.output)
     assert len(orjson.loads((await hookd("history", "--limit", "2", "--json", "-c", str(cfg))).stdout)) == 2
+
+
+async def test_history_subcommands_take_the_config_given_before_them(tmp_path: Path) -> None:
+    """`hookd history -c FILE show ID` and `hookd history -c FILE stats`: -c given before the
+    subcommand is its config (it said the default hookd.yaml did not exist)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f'version: 1\nstorage: {{path: {tmp_path}/h.db}}\nhooks:\n  - {{name: h, events: ["*"], url: "https://x.example/"}}\n',
+        encoding="utf-8",
+    )
+    for args in (("show", "abc"), ("stats",)):
+        result = await hookd("history", "-c", str(config), *args)
+        assert result.exit_code == 2 and f"no database at '{tmp_path}/h.db'" in result.output, result.output

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -150,8 +151,15 @@ def history(
 # -- hookd history show -------------------------------------------------------------------------------
 
 
+def _given_before(ctx: typer.Context, config: Path | None, db: Path | None) -> tuple[Path | None, Path | None]:
+    """-c and --db as given to the subcommand, else as given before it (`hookd history -c FILE show ID`)."""
+    before = ctx.parent.params if ctx.parent is not None else {}
+    return config if config is not None else before.get("config"), db if db is not None else before.get("db")
+
+
 @history_app.command("show")
 def show(
+    ctx: typer.Context,
     item_id: Annotated[
         str,
         typer.Argument(metavar="ID", help="A delivery, event or batch id, or a prefix that starts only one of them."),
@@ -172,6 +180,7 @@ def show(
     Exit 0, 1 when no delivery or event has the id, 2 for bad usage, an ambiguous prefix or a
     missing database.
     """
+    config, db = _given_before(ctx, config, db)
     try:
         where = database("history show", config, db, secrets_optional=True)
         shown = asyncio.run(core.show(where.path, item_id, origin=where.origin))
@@ -514,6 +523,7 @@ _STATS_PRIORITY = (
 
 @history_app.command("stats")
 def stats(
+    ctx: typer.Context,
     config: ConfigOption = None,
     db: DbOption = None,
     since: Annotated[
@@ -529,6 +539,7 @@ def stats(
 
     Exit 0, 2 for bad usage or a missing database.
     """
+    config, db = _given_before(ctx, config, db)
     try:
         now = time.time()
         since_at, until_at = window(since, until, now=now)
