@@ -1,5 +1,5 @@
 """A preset's classify never raises, whatever the receiver answers (a body nested thousands of levels
-deep in under 4 KB, a retry_after too big for a float).
+deep in under 4 KB, a retry_after too big for a float), and the outcome's kind says what classify decided.
 Real answers from a loopback receiver, recorded by hookd's own sender."""
 
 from __future__ import annotations
@@ -80,3 +80,29 @@ async def test_an_empty_discord_message_has_no_double_space(answer: Answers) -> 
     outcome = PRESETS["discord"].classify(await answer(429, '{"retry_after": 2.5}'))
     assert outcome.error == "Discord answered 429 (rate limited: this webhook)"
     assert outcome.retry_after_s == 2.5
+
+
+async def test_a_slack_200_that_is_not_ok_is_no_delivery(answer: Answers) -> None:
+    recorded = await answer(200, "invalid_payload")
+    assert recorded.kind == "delivered"
+    outcome = PRESETS["slack"].classify(recorded)
+    assert (outcome.ok, outcome.kind) == (False, "http_status")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "body", "kind"),
+    [
+        ("slack", 200, "ok", "delivered"),
+        ("slack", 404, "channel_not_found", "http_status"),
+        ("teams", 200, "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429",
+         "http_status"),
+        ("teams", 202, "", "delivered"),
+        ("zapier", 200, '{"status": "failure"}', "http_status"),
+        ("zapier", 200, '{"status": "success"}', "delivered"),
+        ("discord", 204, "", "delivered"),
+        ("discord", 429, '{"retry_after": 1}', "http_status"),
+    ],
+)  # fmt: skip
+async def test_the_kind_is_what_classify_decided(answer: Answers, name: str, status: int, body: str, kind: str) -> None:
+    outcome = PRESETS[name].classify(await answer(status, body))
+    assert outcome.kind == kind and outcome.ok == (kind == "delivered")

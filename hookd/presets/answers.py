@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from hookd import jsonvalue
-from hookd.senders.base import Outcome
+from hookd.senders.base import Outcome, OutcomeKind
 
 _SHOWN_CHARS = 200  # of the body, in an error: enough for a service's error code and sentence
 
@@ -59,11 +59,15 @@ def failed(outcome: Outcome, error: str, *, retryable: bool, retry_after_s: floa
         wait = outcome.retry_after_s
     else:
         wait = max(retry_after_s, outcome.retry_after_s or 0.0)
-    return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait)
+    # An answer read as a failure is no longer "delivered" (a Slack 200 that is not `ok`): what keys
+    # off the kind (breakers, metrics) sees what classify decided. Other kinds already say why.
+    kind: OutcomeKind = "http_status" if outcome.kind == "delivered" else outcome.kind
+    return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait, kind=kind)
 
 
 def succeeded(outcome: Outcome) -> Outcome:
-    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None)
+    """The outcome as a success: the service received the message (kind "delivered")."""
+    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None, kind="delivered")
 
 
 def explained(error: str, hint: str) -> str:
