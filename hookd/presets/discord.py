@@ -27,6 +27,7 @@ _UNKNOWN_WEBHOOK = 10015
 class Discord:
     name = "discord"
     options = frozenset({"username", "avatar_url", "embeds", "tts", "allowed_mentions"})
+    escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)

@@ -37,6 +37,7 @@ _THROTTLED = re.compile(r"\bHTTP error 429\b|^429\b")
 class Teams:
     name = "teams"
     options = frozenset({"title", "facts", "link_url", "link_title"})
+    escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)

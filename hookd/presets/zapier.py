@@ -31,6 +31,7 @@ _EVENT_FIELDS = ("id", "type", "time", "source")
 class Zapier:
     name = "zapier"
     options = frozenset({"fields"})
+    escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)
