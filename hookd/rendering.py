@@ -230,14 +230,17 @@ def _preset_body(hook: CompiledHook, envelope: Mapping[str, object]) -> bytes:
     preset = PRESETS.get(name) if name is not None else None
     if preset is None:
         raise RequestRenderError(f"preset {name!r} is not available in this hookd")
+    # How event data is escaped in the message and options (Slack's entities); a preset that does not
+    # declare it (a test's double) takes values as they are.
+    escape = getattr(preset, "escape_value", None)
     try:
-        message = hook.message.render_text(envelope) if hook.message is not None else ""
+        message = hook.message.render_text(envelope, escape) if hook.message is not None else ""
     except RenderError as e:
         raise RequestRenderError(f"message{_at(e)}: {e.reason}") from None
     options: object = {}
     if hook.preset_options is not None:
         try:
-            options = hook.preset_options.render(envelope)
+            options = hook.preset_options.render(envelope, escape)
         except RenderError as e:
             raise RequestRenderError(f"preset_options{_at(e)}: {e.reason}") from None
     assert isinstance(options, dict)  # the template of a mapping renders to one

@@ -2,12 +2,16 @@
 
 A string that is exactly one `{{ expr }}` keeps the JSON type of the result (an array stays an
 array); any other string renders as text, non-strings as compact JSON and null as "".
+
+A render may be given an `escape` (a chat preset's: Slack's &, <, > as entities): it is applied to
+each value a placeholder puts into text, never to the template's literal text, so markup the config
+author wrote stays markup and the same characters from the event show as text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from jmespath.parser import ParsedResult
@@ -20,6 +24,7 @@ from hookd.expressions import EvaluationError, ExpressionError, compile_expressi
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 JsonPath = tuple[str | int, ...]
+Escape = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,7 @@ class RenderError(Exception):
 class _Node:
     __slots__ = ()
 
-    def render(self, event: Mapping[str, object]) -> object:
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
         raise NotImplementedError
 
 
@@ -58,7 +63,7 @@ class _Const(_Node):
     def __init__(self, value: object) -> None:
         self.value = value
 
-    def render(self, event: Mapping[str, object]) -> object:
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
         return self.value
 
 
@@ -90,8 +95,10 @@ class _Lone(_Node):
     def __init__(self, placeholder: _Placeholder) -> None:
         self.placeholder = placeholder
 
-    def render(self, event: Mapping[str, object]) -> object:
-        return self.placeholder.value(event)
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
+        value = self.placeholder.value(event)
+        # A string is text wherever it lands; an object or list keeps its shape (not text yet).
+        return escape(value) if escape is not None and isinstance(value, str) else value
 
 
 class _Text(_Node):
@@ -100,11 +107,13 @@ class _Text(_Node):
     def __init__(self, parts: list[str | _Placeholder]) -> None:
         self.parts = parts
 
-    def render(self, event: Mapping[str, object]) -> object:
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
         out = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
+            elif escape is not None:
+                out.append(escape(part.text_value(event)))
             else:
                 out.append(part.text_value(event))
         return "".join(out)
@@ -116,8 +125,8 @@ class _Dict(_Node):
     def __init__(self, items: list[tuple[str, _Node]]) -> None:
         self.items = items
 
-    def render(self, event: Mapping[str, object]) -> object:
-        return {k: v.render(event) for k, v in self.items}
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
+        return {k: v.render(event, escape) for k, v in self.items}
 
 
 class _List(_Node):
@@ -126,8 +135,8 @@ class _List(_Node):
     def __init__(self, items: list[_Node]) -> None:
         self.items = items
 
-    def render(self, event: Mapping[str, object]) -> object:
-        return [v.render(event) for v in self.items]
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
+        return [v.render(event, escape) for v in self.items]
 
 
 def as_text(value: object) -> str:
@@ -145,13 +154,17 @@ class Template:
     root: _Node
     source: object
 
-    def render(self, event: Mapping[str, object]) -> object:
-        """Raises RenderError when a placeholder cannot be evaluated on this event."""
-        return self.root.render(event)
+    def render(self, event: Mapping[str, object], escape: Escape | None = None) -> object:
+        """Raises RenderError when a placeholder cannot be evaluated on this event. With `escape`,
+        each string a placeholder gives (alone, or inside a string) is escaped; literal text is not."""
+        return self.root.render(event, escape)
 
-    def render_text(self, event: Mapping[str, object]) -> str:
-        """The rendering as text (a header value). Raises RenderError."""
-        value = self.render(event)
+    def render_text(self, event: Mapping[str, object], escape: Escape | None = None) -> str:
+        """The rendering as text (a header value, a preset's message). Raises RenderError. With
+        `escape`, each placeholder's text is escaped (a lone one's whole value, as text)."""
+        if escape is not None and isinstance(self.root, _Lone):
+            return escape(self.root.placeholder.text_value(event))
+        value = self.render(event, escape)
         try:
             return as_text(value)
         except (TypeError, ValueError) as e:

@@ -7,11 +7,11 @@ wait it asked for, and an error naming the service and its own words.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 
-from hookd.senders.base import Outcome
+from hookd import jsonvalue
+from hookd.senders.base import Outcome, OutcomeKind
 
 _SHOWN_CHARS = 200  # of the body, in an error: enough for a service's error code and sentence
 
@@ -32,12 +32,15 @@ def body_text(outcome: Outcome) -> str:
 
 
 def json_object(outcome: Outcome) -> Mapping[str, object] | None:
-    """The body as a JSON object, when it is one (a cut-off excerpt is not)."""
+    """The body as a JSON object, when it is one (a cut-off excerpt is not); None for any body that
+    cannot be read, however it is written. The receiver chose these bytes: a body nested deeper than
+    hookd's nesting limit (jsonvalue.MAX_DEPTH) is not read, so nothing that walks the answer later can
+    run out of stack, and a number that overflows a double is refused."""
     if outcome.response_truncated or not outcome.response_excerpt.lstrip().startswith("{"):
         return None
     try:
-        value = json.loads(outcome.response_excerpt)
-    except ValueError:
+        value = jsonvalue.loads(outcome.response_excerpt)
+    except (ValueError, RecursionError):  # JsonValueError is a ValueError
         return None
     return value if isinstance(value, dict) else None
 
@@ -56,11 +59,15 @@ def failed(outcome: Outcome, error: str, *, retryable: bool, retry_after_s: floa
         wait = outcome.retry_after_s
     else:
         wait = max(retry_after_s, outcome.retry_after_s or 0.0)
-    return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait)
+    # An answer read as a failure is no longer "delivered" (a Slack 200 that is not `ok`): what keys
+    # off the kind (breakers, metrics) sees what classify decided. Other kinds already say why.
+    kind: OutcomeKind = "http_status" if outcome.kind == "delivered" else outcome.kind
+    return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait, kind=kind)
 
 
 def succeeded(outcome: Outcome) -> Outcome:
-    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None)
+    """The outcome as a success: the service received the message (kind "delivered")."""
+    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None, kind="delivered")
 
 
 def explained(error: str, hint: str) -> str:

@@ -8,7 +8,7 @@ answers 200 with an error in the body, or 429 with its wait in a JSON body, is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from hookd.senders.base import Outcome
@@ -22,6 +22,14 @@ class PresetError(ValueError):
 class Preset(Protocol):
     name: str  # "slack", ...
     options: frozenset[str]  # the preset_options keys it takes (validate refuses others)
+
+    @property
+    def escape_value(self) -> Callable[[str], str] | None:
+        """How each value a `{{ }}` puts into the message or an option is escaped for the service's
+        markup (Slack's &, <, > as entities), so event data shows as text and cannot ping a channel or
+        disguise a link; the config author's literal markup is not escaped. None: values go in as they
+        are. (A class attribute in each preset.)"""
+        ...
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         """The JSON value to send, from the rendered message, the rendered options and the event

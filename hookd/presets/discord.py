@@ -11,6 +11,7 @@ means the webhook is gone, and Discord asks clients to stop using it, so it is n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
@@ -26,6 +27,7 @@ _UNKNOWN_WEBHOOK = 10015
 class Discord:
     name = "discord"
     options = frozenset({"username", "avatar_url", "embeds", "tts", "allowed_mentions"})
+    escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)
@@ -56,12 +58,11 @@ class Discord:
         answer = answers.json_object(outcome)
         said = _said(answer) if answer is not None else answers.body_text(outcome)
         if outcome.status == 429:
-            wait = answer.get("retry_after") if answer is not None else None
-            told = float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) and wait >= 0 else None
+            told = _seconds(answer.get("retry_after")) if answer is not None else None
             scope = "global" if answer is not None and answer.get("global") is True else "this webhook"
             return answers.failed(
                 outcome,
-                answers.answered("Discord", outcome, f"{said} (rate limited: {scope})"),
+                answers.answered("Discord", outcome, " ".join(filter(None, (said, f"(rate limited: {scope})")))),
                 retryable=True,
                 retry_after_s=told,
             )
@@ -76,6 +77,19 @@ class Discord:
                 retryable=False,
             )
         return answers.with_reason("Discord", outcome, said)
+
+
+def _seconds(wait: object) -> float | None:
+    """A 429's retry_after as seconds, or None when it is not a finite number of seconds ≥ 0 (the
+    receiver wrote it: a NaN, a negative, or an integer too big for a float is ignored, and the
+    Retry-After header, if any, decides)."""
+    if not isinstance(wait, int | float) or isinstance(wait, bool):
+        return None
+    try:
+        seconds = float(wait)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _said(answer: Mapping[str, object]) -> str:

@@ -18,6 +18,7 @@ from hookd.senders.base import Outcome
 class Ifttt:
     name = "ifttt"
     options = frozenset({"value2", "value3"})
+    escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)

@@ -31,6 +31,7 @@ _RESERVED_PROPS = frozenset(
 class Mattermost:
     name = "mattermost"
     options = frozenset({"username", "icon_url", "icon_emoji", "channel", "props", "attachments"})
+    escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)

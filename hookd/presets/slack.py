@@ -4,6 +4,11 @@ An app's incoming webhook posts to the channel chosen when it was installed, as 
 change the channel, username or icon (only legacy custom integrations could), so this preset offers
 none of them. With `blocks`, Slack shows the blocks and uses `text` as the notification's fallback.
 Slack answers in plain text: 200 `ok`, or a status with an error code such as `channel_not_found`.
+
+Slack reads `<...>` as a link or mention (`<!channel>`, `<@U123>`, `<https://a|shown text>`) and asks
+that &, < and > in text be sent as &amp;, &lt; and &gt;. Each value a `{{ }}` puts into the message
+or an option is escaped so (escape_value), so an event cannot ping a channel or show a link under
+another address's text; the markup written in the config itself is sent as written.
 """
 
 from __future__ import annotations
@@ -32,9 +37,15 @@ _FINAL_HINTS = {
 }
 
 
+def escape(text: str) -> str:
+    """Slack's escaping of text: &, < and > as &amp;, &lt; and &gt; (& first, so no entity is doubled)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class Slack:
     name = "slack"
     options = frozenset({"blocks", "attachments", "thread_ts", "unfurl_links", "unfurl_media", "mrkdwn"})
+    escape_value = staticmethod(escape)
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)
