@@ -15,7 +15,7 @@ import re
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar, cast
 
 from jmespath import exceptions as jmes_exc
@@ -47,6 +47,9 @@ _NUMBER_SPEC_HELP = (
     "'d' (a whole number), with an optional sign (+), zero padding and width ('08.2f')"
 )
 _ZONES: frozenset[str] | None = None
+# The longest IANA name is 32 characters (America/Argentina/ComodRivadavia); a longer one is refused
+# before the zone database or the "did you mean" search reads it.
+_MAX_ZONE_NAME = 64
 
 
 class HookdFunctions(jmes_functions.Functions):  # type: ignore[misc]  # jmespath ships no types
@@ -159,21 +162,70 @@ def format_number(number: int | float, spec: str) -> str:
 
 def format_time(time: str | int | float, fmt: str, zone: str | None = None) -> str:
     """`time` (an RFC 3339 date-time, or Unix seconds) in `zone` (an IANA name; UTC when left off),
-    formatted by strftime's `fmt`. A date-time without an offset is read as UTC."""
+    formatted by strftime's `fmt`. A date-time without an offset is read as UTC. `%s` is the Unix time
+    (whole seconds, the same on every host); the codes that follow the host's locale are refused."""
     when = _parse_time(time).astimezone(_zone(zone))
+    host_free = _host_free_format(fmt, when)
     try:
-        return when.strftime(fmt)
+        return when.strftime(host_free)
     except ValueError as e:  # an unencodable character, or a directive the platform refuses
-        raise FunctionArgumentError(f"format_time(): {fmt!r} is not a format strftime can use ({e})") from None
+        raise FunctionArgumentError(f"format_time(): {_shown(fmt)} is not a format strftime can use ({e})") from None
+
+
+# One strftime code: `%`, glibc's flags and width, an E or O (the locale's alternative) and the letter.
+_DIRECTIVE = re.compile(r"%([_\-0^#]*[0-9]*[EO]?)(.?)", re.DOTALL)
+# The codes whose text depends on the host's locale (its C library and LC_TIME), and a layout that
+# says the same on every host.
+_LOCALE_CODES = {"c": "'%a %b %d %H:%M:%S %Y'", "x": "'%Y-%m-%d' or '%m/%d/%y'", "X": "'%H:%M:%S'"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _host_free_format(fmt: str, when: datetime) -> str:
+    """`fmt` with `%s` replaced by the Unix time of `when`, computed here: the C library's %s reads
+    the time as the host's local time. Raises FunctionArgumentError for a NUL (where strftime stops)
+    and for a code whose text the host's locale decides."""
+    nul = fmt.find("\0")
+    if nul >= 0:
+        raise FunctionArgumentError(
+            f"format_time(): the format holds a NUL character (U+0000) at character {nul + 1}, where strftime "
+            "would stop; remove it"
+        )
+
+    def replace(directive: re.Match[str]) -> str:
+        modifiers, code = directive.groups()
+        if code == "%" and not modifiers:
+            return "%%"
+        written = _shown(directive.group())
+        if code == "s":
+            if modifiers:
+                raise FunctionArgumentError(
+                    f"format_time(): {written} is %s with a flag the C library reads its own way; write %s, the "
+                    "Unix time in whole seconds"
+                )
+            return str((when - _EPOCH) // timedelta(seconds=1))
+        if code in _LOCALE_CODES:
+            raise FunctionArgumentError(
+                f"format_time(): {written} is laid out by the host's locale, so it would read differently on "
+                f"another machine; write the parts you want, like {_LOCALE_CODES[code]}"
+            )
+        if "E" in modifiers or "O" in modifiers:
+            raise FunctionArgumentError(
+                f"format_time(): {written} asks for the host locale's alternative form; write it without the "
+                f"{'E' if 'E' in modifiers else 'O'}"
+            )
+        return directive.group()
+
+    return _DIRECTIVE.sub(replace, fmt) if "%" in fmt else fmt
 
 
 def _parse_time(time: str | int | float) -> datetime:
     if isinstance(time, str):
+        text = time.strip()
         try:
-            parsed = datetime.fromisoformat(time.strip().upper() if "t" in time or "z" in time else time.strip())
+            parsed = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
         except ValueError:
             raise FunctionArgumentError(
-                f"format_time(): {time!r} is not an RFC 3339 date-time like '2024-05-01T12:30:00Z'"
+                f"format_time(): {_shown(time)} is not an RFC 3339 date-time like '2024-05-01T12:30:00Z'"
             ) from None
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if isinstance(time, float) and not math.isfinite(time):
@@ -189,6 +241,11 @@ def _parse_time(time: str | int | float) -> datetime:
 def _zone(name: str | None) -> tzinfo:
     if name is None:
         return UTC
+    if len(name) > _MAX_ZONE_NAME:
+        raise FunctionArgumentError(
+            f"format_time(): the time zone name is {len(name)} characters long, longer than any IANA name (at most "
+            f"{_MAX_ZONE_NAME}); use a name like 'Europe/Berlin' or 'UTC'"
+        )
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
@@ -198,6 +255,12 @@ def _zone(name: str | None) -> tzinfo:
         close = closest(name, _ZONES)
         hint = f"did you mean {close!r}?" if close else "use an IANA name like 'Europe/Berlin' or 'UTC'"
         raise FunctionArgumentError(f"format_time(): {name!r} is not a time zone; {hint}") from None
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for a message (repr: control characters and lone surrogates escaped), cut to
+    `limit` characters so a long field from an event does not make a long error."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
 
 
 def to_json(value: object) -> str:
