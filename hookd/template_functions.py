@@ -162,7 +162,8 @@ def format_number(number: int | float, spec: str) -> str:
 
 def format_time(time: str | int | float, fmt: str, zone: str | None = None) -> str:
     """`time` (an RFC 3339 date-time, or Unix seconds) in `zone` (an IANA name; UTC when left off),
-    formatted by strftime's `fmt`. A date-time without an offset is read as UTC. `%s` is the Unix time
+    formatted by strftime's `fmt`. A date-time without an offset is read as UTC; a leap second
+    (`23:59:60`) as the last second before it (`23:59:59`), as intake checks it. `%s` is the Unix time
     (whole seconds, the same on every host); the codes that follow the host's locale are refused."""
     when = _parse_time(time).astimezone(_zone(zone))
     host_free = _host_free_format(fmt, when)
@@ -218,9 +219,15 @@ def _host_free_format(fmt: str, when: datetime) -> str:
     return _DIRECTIVE.sub(replace, fmt) if "%" in fmt else fmt
 
 
+# `…T23:59:60…`: a leap second, which RFC 3339 allows and Python's datetime cannot hold.
+_LEAP_SECOND = re.compile(r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)60(?![0-9])", re.ASCII)
+
+
 def _parse_time(time: str | int | float) -> datetime:
     if isinstance(time, str):
         text = time.strip()
+        # The leap second read as the last second before it, as intake reads it to check the time.
+        text = _LEAP_SECOND.sub(r"\g<1>59", text, count=1) if ":60" in text else text
         try:
             parsed = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
         except ValueError:
