@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 from jmespath import exceptions as jmes_exc
 from jmespath import functions as jmes_functions
 
+from hookd import jsonvalue
 from hookd.suggest import closest
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -281,17 +282,35 @@ def to_json(value: object) -> str:
     return text
 
 
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+# JSON's whitespace (RFC 8259): what may come before and after the value.
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def from_json(text: str) -> object:
-    """The JSON value `text` holds (strict JSON: no NaN or Infinity)."""
+    """The JSON value `text` holds, by the rules intake reads events by (hookd.jsonvalue): integers
+    exact, no NaN or Infinity, a number that overflows a double (1e400) refused naming it rather than
+    read as infinity, at most 64 levels of nesting, no half of a surrogate pair."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value, end = jsonvalue.raw_decode(text, _after_space(text, 0))
     except json.JSONDecodeError as e:
         raise FunctionArgumentError(f"from_json(): the text is not JSON: {e.msg} at character {e.pos + 1}") from None
-    except ValueError as e:
-        raise FunctionArgumentError(f"from_json(): the text is not JSON: {e}") from None
-    except RecursionError:
-        raise FunctionArgumentError("from_json(): the JSON is nested too deeply") from None
+    except jsonvalue.JsonValueError as e:
+        raise FunctionArgumentError(f"from_json(): {_refused(str(e))}") from None
+    rest = _after_space(text, end)
+    if rest < len(text):
+        raise FunctionArgumentError(f"from_json(): the text is not JSON: Extra data at character {rest + 1}")
+    return value
+
+
+def _after_space(text: str, pos: int) -> int:
+    space = _JSON_SPACE.match(text, pos)
+    return space.end() if space is not None else pos
+
+
+def _refused(reason: str) -> str:
+    """jsonvalue's reason for refusing a text, said of from_json's text."""
+    if reason.startswith("invalid JSON: "):  # NaN, Infinity, half of a surrogate pair
+        return "the text is not JSON: " + reason.removeprefix("invalid JSON: ")
+    if reason == jsonvalue.too_deep_text():
+        return "the text is " + reason
+    return "in the text, " + reason  # `amount is 1e400, which overflows a 64-bit float …`

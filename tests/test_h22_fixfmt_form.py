@@ -1,6 +1,7 @@
 """`format: form` over values the encoding cannot carry (issue 22 review): a lone surrogate or a value
-nested past what JSON writers take, reached through from_json, fails the delivery as a render error
-naming the field (never an internal error), and `hookd test` shows it as the daemon records it."""
+nested past what JSON writers take fails the delivery as a render error naming the field (never an
+internal error), and `hookd test` shows it as the daemon records it. Events cannot hold either, nor can
+from_json make them (it reads by intake's rules); a JSON literal in the template can."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from hookd.rendering import RequestRenderError, render_request
 from hookd.router import compile_hook
 from tests.cli_helpers import hookd, plain
 
-FROM_JSON = {"s": "{{ from_json(data.s) }}"}
+
+def literal(json_text: str) -> str:
+    """A template giving the value of `json_text`, read as a JMESPath JSON literal (Python's json)."""
+    return f"{{{{ `{json_text}` }}}}"
 
 
-def render_error(payload: dict[str, Any], data: dict[str, object]) -> str:
+def render_error(payload: dict[str, Any]) -> str:
     config = HookConfig(name="h", events=("*",), url="http://127.0.0.1:9/h", format="form", payload=payload)
-    event = event_from_object({"id": "e1", "type": "t", "time": "2026-05-31T12:00:00Z", "data": data})
+    event = event_from_object({"id": "e1", "type": "t", "time": "2026-05-31T12:00:00Z", "data": {}})
     with pytest.raises(RequestRenderError) as caught:
         render_request(compile_hook(config), "dlv-1", event.id, 1, event.body, 0.0)
     message = str(caught.value)
@@ -32,30 +36,24 @@ def render_error(payload: dict[str, Any], data: dict[str, object]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("payload", "data", "expected"),
+    ("field", "value", "expected"),
     [
         # a lone surrogate as the field's text, and as an item of a repeated field
-        (FROM_JSON, {"s": '"\\ud800"'}, "payload: form field 's': the value holds U+D800"),
-        (FROM_JSON, {"s": '["a", "\\udfff"]'}, "payload: form field 's': the value holds U+DFFF"),
+        ("s", '"\\ud800"', "payload: form field 's': the value holds U+D800, which UTF-8 cannot carry"),
+        ("s", '["a", "\\udfff"]', "payload: form field 's': the value holds U+DFFF"),
         # inside an object sent as its JSON text, beside an integer only the exact writer takes
         (
-            FROM_JSON,
-            {"s": '{"n": 100000000000000000000000000000, "t": "\\ud800"}'},
+            "s",
+            '{"n": 100000000000000000000000000000, "t": "\\ud800"}',
             "payload: form field 's': the value holds U+D800, which UTF-8 cannot carry",
         ),
-        (FROM_JSON, {"s": '{"t": "\\ud800"}'}, "payload: form field 's': the value cannot be"),
+        ("s", '{"t": "\\ud800"}', "payload: form field 's': the value cannot be written as JSON"),
         # nested past the 254 levels JSON writers take
-        (
-            {"deep": "{{ from_json(data.s) }}"},
-            {"s": "[" * 300 + "]" * 300},
-            "payload: form field 'deep': the value is nested more than 254 levels deep",
-        ),
+        ("deep", "[" * 300 + "]" * 300, "payload: form field 'deep': the value is nested more than 254 levels deep"),
     ],
 )
-def test_a_field_the_form_cannot_carry_is_a_render_error_naming_it(
-    payload: dict[str, Any], data: dict[str, object], expected: str
-) -> None:
-    assert render_error(payload, data).startswith(expected)
+def test_a_field_the_form_cannot_carry_is_a_render_error_naming_it(field: str, value: str, expected: str) -> None:
+    assert render_error({"ok": "fine", field: literal(value)}).startswith(expected)
 
 
 def test_a_field_name_the_form_cannot_carry_names_the_field() -> None:
@@ -83,17 +81,17 @@ def test_form_body_raises_nothing_but_format_error(value: dict[str, object]) -> 
 
 
 async def test_hookd_test_shows_the_field_as_the_render_error(tmp_path: Path) -> None:
-    path = tmp_path / "hookd.yaml"
-    path.write_text(
-        "version: 1\nhooks:\n  - {name: f, events: ['*'], url: 'http://127.0.0.1:9/', format: form, "
-        "payload: {s: '{{ from_json(data.s) }}'}}\n",
-        encoding="utf-8",
-    )
-    for data, reason in [
-        ('{"s": "\\"\\\\ud800\\""}', "form field 's': the value holds U+D800, which UTF-8 cannot carry"),
-        ('{"s": "' + "[" * 300 + "]" * 300 + '"}', "form field 's': the value is nested more than 254 levels deep"),
+    for value, reason in [
+        ('"\\ud800"', "form field 's': the value holds U+D800, which UTF-8 cannot carry"),
+        ("[" * 300 + "]" * 300, "form field 's': the value is nested more than 254 levels deep"),
     ]:
-        result = await hookd("test", "-c", str(path), "--type", "x", "--data", data)
+        path = tmp_path / "hookd.yaml"
+        path.write_text(
+            "version: 1\nhooks:\n  - name: f\n    events: ['*']\n    url: 'http://127.0.0.1:9/'\n    format: form\n"
+            f"    payload: {{s: '{literal(value)}'}}\n",
+            encoding="utf-8",
+        )
+        result = await hookd("test", "-c", str(path), "--type", "x", "--data", "{}")
         out = plain(result.output).replace("\n    ", " ")
         assert result.exit_code == 1, out
         assert f"cannot render the request: payload: {reason}" in out
