@@ -97,3 +97,18 @@ async def test_hookd_test_shows_the_field_as_the_render_error(tmp_path: Path) ->
         assert f"cannot render the request: payload: {reason}" in out
         assert "Traceback" not in out and "internal error" not in out
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("fmt", ["json", "form", "cloudevents", "cloudevents_binary", "text"])
+@pytest.mark.parametrize(
+    "value", ['"\\ud800"', '{"n": 100000000000000000000000000000, "t": ["\\ud800"]}', "[" * 300 + "]" * 300]
+)
+def test_every_format_fails_such_a_value_as_a_render_error(fmt: str, value: str) -> None:
+    """The other encodings had no such gap: each turns the value into a render error too."""
+    payload: object = literal(value) if fmt == "text" else {"s": literal(value)}
+    config = HookConfig(name="h", events=("*",), url="http://127.0.0.1:9/h", format=fmt, payload=payload)
+    event = event_from_object({"id": "e1", "type": "t", "time": "2026-05-31T12:00:00Z", "data": {}})
+    with pytest.raises(RequestRenderError) as caught:
+        render_request(compile_hook(config), "dlv-1", event.id, 1, event.body, 0.0)
+    str(caught.value).encode("utf-8")
+    assert str(caught.value).startswith("payload")
