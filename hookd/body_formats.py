@@ -8,7 +8,7 @@ sentence saying what to change, which rendering reports as a render error (final
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus
 
 from hookd import jsonvalue
 
@@ -56,22 +56,48 @@ def kind_of(value: object) -> str:
 def form_body(value: object) -> bytes:
     """application/x-www-form-urlencoded of an object, its keys in order: a scalar field is its text,
     a list of scalars repeats the key once per item (none for an empty list), and an object or a
-    list holding one is sent as its JSON text. Raises FormatError for anything but an object."""
+    list holding one is sent as its JSON text. Raises FormatError, and nothing else, for anything but
+    an object and for a field the encoding cannot carry (naming the field)."""
     if not isinstance(value, dict):
         raise FormatError(
             f"format form sends an object's fields as key=value pairs, and this rendered to {kind_of(value)}; make "
             "payload an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}"
         )
-    pairs: list[tuple[str, str]] = []
+    encoded: list[str] = []
     for key, field in value.items():
+        try:
+            name = _form_text(key, "the field's name")
+            encoded.extend(f"{name}={_form_text(text, 'the value')}" for text in _field_texts(field))
+        except FormatError as e:
+            raise FormatError(f"form field {key!r}: {e}") from None  # repr escapes a lone surrogate
+    return "&".join(encoded).encode("ascii")
+
+
+def _field_texts(field: object) -> list[str]:
+    """The texts one form field sends: one per item of a list of scalars, else one."""
+    try:
         if isinstance(field, list) and all(_is_scalar(item) for item in field):
-            pairs.extend((key, _scalar_text(item)) for item in field)
-        elif isinstance(field, dict | list):
-            pairs.append((key, jsonvalue.dumps(field).decode()))
-        else:
-            pairs.append((key, _scalar_text(field)))
-    # quote_plus: a space is `+`, everything but letters, digits and _.-~ is %XX of its UTF-8 bytes.
-    return urlencode(pairs).encode("ascii")
+            return [_scalar_text(item) for item in field]
+        if isinstance(field, dict | list):
+            return [jsonvalue.dumps(field).decode()]
+        return [_scalar_text(field)]
+    except jsonvalue.JsonValueError as e:  # nested past what JSON writers take, or not JSON at all
+        raise FormatError(str(e)) from None
+    except UnicodeEncodeError as e:  # a lone surrogate beside a big integer (jsonvalue's exact writer)
+        raise FormatError(_not_utf8(e)) from None
+
+
+def _form_text(text: str, what: str) -> str:
+    """quote_plus: a space is `+`, everything but letters, digits and _.-~ is %XX of its UTF-8 bytes."""
+    try:
+        return quote_plus(text)
+    except UnicodeEncodeError as e:
+        raise FormatError(_not_utf8(e, what)) from None
+
+
+def _not_utf8(e: UnicodeEncodeError, what: str = "the value") -> str:
+    """The sentence for text holding a character UTF-8 has no form for (a lone half of a surrogate pair)."""
+    return f"{what} holds U+{ord(e.object[e.start]):04X}, which UTF-8 cannot carry"
 
 
 def text_body(text: str) -> bytes:

@@ -23,8 +23,10 @@ from hookd.urls import UrlRenderError
 # HTTP field values are visible characters, spaces and tabs; a CR or LF would end the header (and
 # let an event forge the next one), and aiohttp refuses a request holding one. DEL and the C1
 # controls (U+0080-U+009F: U+0085 is a line break to some readers, U+009B starts a terminal escape
-# sequence) are not visible, nor are the line and paragraph separators U+2028 and U+2029.
-_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# sequence) are not visible, nor are the line and paragraph separators U+2028 and U+2029. Half of a
+# UTF-16 surrogate pair (a JSON literal's "\ud800") has no UTF-8 form: it can be neither sent nor
+# recorded.
+_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # A field name is an HTTP token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALID_NAMES: set[str] = set()  # names that passed _TOKEN
@@ -269,6 +271,11 @@ def check_headers(headers: Mapping[str, str]) -> None:
             if len(_VALID_NAMES) < _MAX_VALID_NAMES:
                 _VALID_NAMES.add(name)
         bad = _FORBIDDEN_IN_VALUE.search(value)
+        if bad is not None and "\ud800" <= bad.group() <= "\udfff":
+            raise RequestRenderError(
+                f"headers.{name}: the value holds U+{ord(bad.group()):04X} at position {bad.start()}, half of a UTF-16 "
+                "surrogate pair, which UTF-8 cannot carry; make the template leave it out"
+            )
         if bad is not None:
             raise RequestRenderError(
                 f"headers.{name}: the value has a control character ({escape_text(bad.group())} at position "

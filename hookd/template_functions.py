@@ -15,12 +15,13 @@ import re
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar, cast
 
 from jmespath import exceptions as jmes_exc
 from jmespath import functions as jmes_functions
 
+from hookd import jsonvalue
 from hookd.suggest import closest
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -47,6 +48,9 @@ _NUMBER_SPEC_HELP = (
     "'d' (a whole number), with an optional sign (+), zero padding and width ('08.2f')"
 )
 _ZONES: frozenset[str] | None = None
+# The longest IANA name is 32 characters (America/Argentina/ComodRivadavia); a longer one is refused
+# before the zone database or the "did you mean" search reads it.
+_MAX_ZONE_NAME = 64
 
 
 class HookdFunctions(jmes_functions.Functions):  # type: ignore[misc]  # jmespath ships no types
@@ -159,21 +163,77 @@ def format_number(number: int | float, spec: str) -> str:
 
 def format_time(time: str | int | float, fmt: str, zone: str | None = None) -> str:
     """`time` (an RFC 3339 date-time, or Unix seconds) in `zone` (an IANA name; UTC when left off),
-    formatted by strftime's `fmt`. A date-time without an offset is read as UTC."""
+    formatted by strftime's `fmt`. A date-time without an offset is read as UTC; a leap second
+    (`23:59:60`) as the last second before it (`23:59:59`), as intake checks it. `%s` is the Unix time
+    (whole seconds, the same on every host); the codes that follow the host's locale are refused."""
     when = _parse_time(time).astimezone(_zone(zone))
+    host_free = _host_free_format(fmt, when)
     try:
-        return when.strftime(fmt)
+        return when.strftime(host_free)
     except ValueError as e:  # an unencodable character, or a directive the platform refuses
-        raise FunctionArgumentError(f"format_time(): {fmt!r} is not a format strftime can use ({e})") from None
+        raise FunctionArgumentError(f"format_time(): {_shown(fmt)} is not a format strftime can use ({e})") from None
+
+
+# One strftime code: `%`, glibc's flags and width, an E or O (the locale's alternative) and the letter.
+_DIRECTIVE = re.compile(r"%([_\-0^#]*[0-9]*[EO]?)(.?)", re.DOTALL)
+# The codes whose text depends on the host's locale (its C library and LC_TIME), and a layout that
+# says the same on every host.
+_LOCALE_CODES = {"c": "'%a %b %d %H:%M:%S %Y'", "x": "'%Y-%m-%d' or '%m/%d/%y'", "X": "'%H:%M:%S'"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _host_free_format(fmt: str, when: datetime) -> str:
+    """`fmt` with `%s` replaced by the Unix time of `when`, computed here: the C library's %s reads
+    the time as the host's local time. Raises FunctionArgumentError for a NUL (where strftime stops)
+    and for a code whose text the host's locale decides."""
+    nul = fmt.find("\0")
+    if nul >= 0:
+        raise FunctionArgumentError(
+            f"format_time(): the format holds a NUL character (U+0000) at character {nul + 1}, where strftime "
+            "would stop; remove it"
+        )
+
+    def replace(directive: re.Match[str]) -> str:
+        modifiers, code = directive.groups()
+        if code == "%" and not modifiers:
+            return "%%"
+        written = _shown(directive.group())
+        if code == "s":
+            if modifiers:
+                raise FunctionArgumentError(
+                    f"format_time(): {written} is %s with a flag the C library reads its own way; write %s, the "
+                    "Unix time in whole seconds"
+                )
+            return str((when - _EPOCH) // timedelta(seconds=1))
+        if code in _LOCALE_CODES:
+            raise FunctionArgumentError(
+                f"format_time(): {written} is laid out by the host's locale, so it would read differently on "
+                f"another machine; write the parts you want, like {_LOCALE_CODES[code]}"
+            )
+        if "E" in modifiers or "O" in modifiers:
+            raise FunctionArgumentError(
+                f"format_time(): {written} asks for the host locale's alternative form; write it without the "
+                f"{'E' if 'E' in modifiers else 'O'}"
+            )
+        return directive.group()
+
+    return _DIRECTIVE.sub(replace, fmt) if "%" in fmt else fmt
+
+
+# `…T23:59:60…`: a leap second, which RFC 3339 allows and Python's datetime cannot hold.
+_LEAP_SECOND = re.compile(r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)60(?![0-9])", re.ASCII)
 
 
 def _parse_time(time: str | int | float) -> datetime:
     if isinstance(time, str):
+        text = time.strip()
+        # The leap second read as the last second before it, as intake reads it to check the time.
+        text = _LEAP_SECOND.sub(r"\g<1>59", text, count=1) if ":60" in text else text
         try:
-            parsed = datetime.fromisoformat(time.strip().upper() if "t" in time or "z" in time else time.strip())
+            parsed = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
         except ValueError:
             raise FunctionArgumentError(
-                f"format_time(): {time!r} is not an RFC 3339 date-time like '2024-05-01T12:30:00Z'"
+                f"format_time(): {_shown(time)} is not an RFC 3339 date-time like '2024-05-01T12:30:00Z'"
             ) from None
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if isinstance(time, float) and not math.isfinite(time):
@@ -189,6 +249,11 @@ def _parse_time(time: str | int | float) -> datetime:
 def _zone(name: str | None) -> tzinfo:
     if name is None:
         return UTC
+    if len(name) > _MAX_ZONE_NAME:
+        raise FunctionArgumentError(
+            f"format_time(): the time zone name is {len(name)} characters long, longer than any IANA name (at most "
+            f"{_MAX_ZONE_NAME}); use a name like 'Europe/Berlin' or 'UTC'"
+        )
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
@@ -198,6 +263,12 @@ def _zone(name: str | None) -> tzinfo:
         close = closest(name, _ZONES)
         hint = f"did you mean {close!r}?" if close else "use an IANA name like 'Europe/Berlin' or 'UTC'"
         raise FunctionArgumentError(f"format_time(): {name!r} is not a time zone; {hint}") from None
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for a message (repr: control characters and lone surrogates escaped), cut to
+    `limit` characters so a long field from an event does not make a long error."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
 
 
 def to_json(value: object) -> str:
@@ -211,17 +282,35 @@ def to_json(value: object) -> str:
     return text
 
 
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+# JSON's whitespace (RFC 8259): what may come before and after the value.
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def from_json(text: str) -> object:
-    """The JSON value `text` holds (strict JSON: no NaN or Infinity)."""
+    """The JSON value `text` holds, by the rules intake reads events by (hookd.jsonvalue): integers
+    exact, no NaN or Infinity, a number that overflows a double (1e400) refused naming it rather than
+    read as infinity, at most 64 levels of nesting, no half of a surrogate pair."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value, end = jsonvalue.raw_decode(text, _after_space(text, 0))
     except json.JSONDecodeError as e:
         raise FunctionArgumentError(f"from_json(): the text is not JSON: {e.msg} at character {e.pos + 1}") from None
-    except ValueError as e:
-        raise FunctionArgumentError(f"from_json(): the text is not JSON: {e}") from None
-    except RecursionError:
-        raise FunctionArgumentError("from_json(): the JSON is nested too deeply") from None
+    except jsonvalue.JsonValueError as e:
+        raise FunctionArgumentError(f"from_json(): {_refused(str(e))}") from None
+    rest = _after_space(text, end)
+    if rest < len(text):
+        raise FunctionArgumentError(f"from_json(): the text is not JSON: Extra data at character {rest + 1}")
+    return value
+
+
+def _after_space(text: str, pos: int) -> int:
+    space = _JSON_SPACE.match(text, pos)
+    return space.end() if space is not None else pos
+
+
+def _refused(reason: str) -> str:
+    """jsonvalue's reason for refusing a text, said of from_json's text."""
+    if reason.startswith("invalid JSON: "):  # NaN, Infinity, half of a surrogate pair
+        return "the text is not JSON: " + reason.removeprefix("invalid JSON: ")
+    if reason == jsonvalue.too_deep_text():
+        return "the text is " + reason
+    return "in the text, " + reason  # `amount is 1e400, which overflows a 64-bit float …`
