@@ -147,8 +147,7 @@ def test_title_facts_and_link_make_the_full_card() -> None:
                 {"title": "Plant", "value": "Linz"},
                 {"title": "Temperature", "value": "81.5"},
                 {"title": "Acknowledged", "value": "false"},
-                {"title": "Operator", "value": ""},
-            ],
+            ],  # Operator rendered null: left out
         },
     ]
     assert card(body)["actions"] == [

@@ -386,7 +386,7 @@ class _Linter:
         if isinstance(batch, dict) and "payload" in batch:
             self._template(batch["payload"], (*path, "batch", "payload"), batch=True)
         lint_batch(hook, path, self.add)
-        lint_format(hook, path, self.add)
+        lint_format(hook, path, self.add, literal_url=(*path, "url") not in self.doc.interpolated)
         self._preset_templates(hook, path)
         signing = hook.get("signing")
         signed = self._signing(signing, (*path, "signing")) if isinstance(signing, dict) else {}

@@ -30,11 +30,12 @@ class Add(Protocol):
     def __call__(self, path: PathKey, message: str, severity: Severity = "error", *, key: bool = False) -> None: ...
 
 
-def lint_format(hook: dict[str, object], path: PathKey, add: Add) -> None:
-    """Problems of `hook`'s body shaping (at `path`, the hook's), reported through `add`."""
+def lint_format(hook: dict[str, object], path: PathKey, add: Add, *, literal_url: bool = False) -> None:
+    """Problems of `hook`'s body shaping (at `path`, the hook's), reported through `add`. `literal_url`:
+    the hook's url is written in the file (not brought in by a ${...} reference)."""
     preset = hook.get("preset")
     if preset is not None:
-        _preset(hook, preset, path, add)
+        _preset(hook, preset, path, add, literal_url=literal_url)
     else:
         for key in ("message", "preset_options"):
             if key in hook:
@@ -50,13 +51,24 @@ def lint_format(hook: dict[str, object], path: PathKey, add: Add) -> None:
     _content_type(hook, fmt if isinstance(fmt, str) and preset is None else "json", path, add)
 
 
-def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add) -> None:
+def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *, literal_url: bool) -> None:
     if not isinstance(preset, str) or preset not in PRESET_NAMES:
         return  # the schema reports it
     found = PRESETS.get(preset)
     if found is None:
         available = ", ".join(sorted(PRESETS)) or "none"
         add((*path, "preset"), f"preset {preset!r} is not available in this hookd (it has: {available})")
+    url = hook.get("url")
+    if literal_url and isinstance(url, str) and url.startswith("https://"):
+        # A chat service's webhook URL is its credential (the path holds the token): kept in the config it
+        # is in git and in every `hookd test` output.
+        add(
+            (*path, "url"),
+            f"the url of a {preset} webhook is its credential (its path holds the token): keep it out of the "
+            f'config and write url: "${{{preset.upper()}_WEBHOOK_URL}}" (set in the environment, or '
+            "${file:/run/secrets/...}); hookd then hides it in every output",
+            "warning",
+        )
     if "message" not in hook:
         add(
             (*path, "preset"),
@@ -78,6 +90,8 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add) ->
             if name in found.options:
                 continue
             hint = did_you_mean(str(name), takes)
+            if preset == "ifttt" and name == "value1":
+                hint = "; message is sent as value1 (write it there)"
             listed = f"it takes {', '.join(takes)}" if takes else "it takes none"
             add(
                 (*path, "preset_options", name),

@@ -47,10 +47,12 @@ class Teams:
             card_body.append({"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True})
         card_body.extend(_text_blocks(message, MAX_CARD_BYTES - len(title or "")))
         facts = values.mapping(self.name, options, "facts")
-        if facts:
-            card_body.append(
-                {"type": "FactSet", "facts": [{"title": str(k), "value": _fact_text(v)} for k, v in facts.items()]}
-            )
+        # A fact whose value rendered null or empty (an alert without a temperature) is left out: a row
+        # with a title and nothing beside it says nothing.
+        shown = [(k, _fact_text(v)) for k, v in (facts or {}).items() if v is not None]
+        shown = [(k, text) for k, text in shown if text.strip()]
+        if shown:
+            card_body.append({"type": "FactSet", "facts": [{"title": str(k), "value": text} for k, text in shown]})
         if not card_body:
             raise PresetError(
                 "the teams message rendered empty and no title or facts were given: the card would be blank"
