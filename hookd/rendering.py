@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TypeVar
 
 from hookd import __version__, body_formats, jsonvalue
 from hookd.config.paths import describe_path
 from hookd.logs import escape_text
-from hookd.presets import PRESETS, PresetError
+from hookd.presets import PresetError
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
 from hookd.templates import RenderError, as_text
@@ -32,6 +32,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALID_NAMES: set[str] = set()  # names that passed _TOKEN
 _MAX_VALID_NAMES = 1024
 _T = TypeVar("_T")
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class RequestRenderError(Exception):
@@ -45,13 +46,17 @@ def render_failure(e: RequestRenderError) -> str:
     return f"cannot render the request: {e}"
 
 
-@dataclass(frozen=True, slots=True)
 class Body:
-    """A request's body as the hook's format (or preset) encodes it, with the headers that describe it."""
+    """A request's body as the hook's format (or preset) encodes it, with the headers that describe it.
+    A plain slotted class: one is made for every request, and a dataclass would make a headers dict for
+    each (or refuse the shared empty one as a default)."""
 
-    content: bytes
-    content_type: str
-    headers: Mapping[str, str] = field(default_factory=dict)  # ce-* of cloudevents_binary
+    __slots__ = ("content", "content_type", "headers")
+
+    def __init__(self, content: bytes, content_type: str, headers: Mapping[str, str] = _NO_HEADERS) -> None:
+        self.content = content
+        self.content_type = content_type
+        self.headers = headers  # ce-* of cloudevents_binary
 
 
 def render_request(
@@ -229,12 +234,10 @@ def _json(value: object, where: str = "payload", what: str = "payload") -> bytes
 def _preset_body(hook: CompiledHook, envelope: Mapping[str, object]) -> bytes:
     """The service's body (hookd.presets) from the hook's rendered message and preset_options."""
     name = hook.config.preset
-    preset = PRESETS.get(name) if name is not None else None
+    preset = hook.preset  # looked up once, when the hook was compiled
     if preset is None:
         raise RequestRenderError(f"preset {name!r} is not available in this hookd")
-    # How event data is escaped in the message and options (Slack's entities); a preset that does not
-    # declare it (a test's double) takes values as they are.
-    escape = getattr(preset, "escape_value", None)
+    escape = preset.escape_value  # how event data is escaped in the message and options (Slack's entities)
     try:
         message = hook.message.render_text(envelope, escape) if hook.message is not None else ""
     except RenderError as e:

@@ -139,6 +139,7 @@ class EchoPreset:
     """A preset as hookd.presets describes one: {"text": message, **options}."""
 
     name = "slack"
+    escape_value = None
     options = frozenset({"channel"})
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:

@@ -232,6 +232,7 @@ class FakeChat:
     """A preset as hookd.presets' protocol describes it: {"text", **options}, refusing long messages."""
 
     name = "slack"
+    escape_value = None
     options = frozenset({"channel", "blocks"})
 
     def __init__(self) -> None:

@@ -17,6 +17,7 @@ from tests.cli_helpers import hookd, plain
 
 class FakeSlack:
     name = "slack"
+    escape_value = None
     options = frozenset({"blocks", "channel"})
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
