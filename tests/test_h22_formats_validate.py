@@ -175,7 +175,7 @@ def test_text_needs_a_string_payload(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "kind"), [("[1, 2]", "a list"), ("'Order {{ data.id }}'", "text"), ("7", "a number")]
+    ("payload", "kind"), [("[1, 2]", "a list"), ("'Order {{ data.id }}'", "a string"), ("7", "a number")]
 )
 def test_form_needs_a_payload_that_can_be_an_object(tmp_path: Path, payload: str, kind: str) -> None:
     found = problems(tmp_path, f"{HOOK}    format: form\n    payload: {payload}\n")

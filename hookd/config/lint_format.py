@@ -8,6 +8,7 @@ from typing import Protocol, get_args
 
 from hookd.config.located import PathKey
 from hookd.config.model import PayloadFormat, PresetName
+from hookd.config.schema import value_kind
 from hookd.errors import Severity
 from hookd.presets import PRESETS
 from hookd.suggest import did_you_mean
@@ -128,32 +129,20 @@ def _format(hook: dict[str, object], fmt: str, path: PathKey, add: Add) -> None:
         elif not isinstance(payload, str):
             add(
                 (*path, "payload"),
-                f"format text sends a string template, and this payload is {_kind(payload)}; write it as one string, "
-                "like 'Order {{ data.id }}', or use format json",
+                f"format text sends a string template, and this payload is {value_kind(payload)}; write it as one "
+                "string, like 'Order {{ data.id }}', or use format json",
             )
     elif fmt == "form" and "payload" in hook and not _can_be_object(payload):
         add(
             (*path, "payload"),
-            f"format form sends an object's fields as key=value pairs, and this payload is {_kind(payload)}; make it "
-            "an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}, or use format json",
+            f"format form sends an object's fields as key=value pairs, and this payload is {value_kind(payload)}; make "
+            "it an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}, or use format json",
         )
 
 
 def _can_be_object(payload: object) -> bool:
     """Whether the template can render to an object: a mapping, or a string that is one `{{ expr }}`."""
     return isinstance(payload, dict) or (isinstance(payload, str) and PLACEHOLDER.fullmatch(payload) is not None)
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "empty" if value is None else "a number"
 
 
 def _content_type(hook: dict[str, object], fmt: str, path: PathKey, add: Add) -> None:

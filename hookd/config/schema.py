@@ -48,7 +48,8 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema())
 
 
-def _type_of(value: object) -> str:
+def value_kind(value: object) -> str:
+    """A config value's type in the words validate's messages use (`a string`, `a mapping`, `empty`)."""
     if value is None:
         return "empty"
     if isinstance(value, bool):
@@ -127,7 +128,7 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
             hint = " (quote it to keep it as text)"
         if custom and not ("array" in wants and isinstance(instance, str)):  # the list to write says it all
             hint += f"; {custom}"
-        yield path, f"must be {names}, not {_type_of(instance)}{hint}", False
+        yield path, f"must be {names}, not {value_kind(instance)}{hint}", False
     elif kind == "enum":
         options = [str(o) for o in expected]
         dym = did_you_mean(str(instance), options) if isinstance(instance, str) else ""
