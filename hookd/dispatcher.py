@@ -938,7 +938,7 @@ class Dispatcher:
                 await self._stops.saw(lane, lane.breaker, outcome)
             elif dest is not None and gates is not None:
                 await gates.saw(lane, dest, outcome)
-        if plan.state == "pending" and (until := self._told_later(hook, outcome)) is not None:
+        if (until := self._told_later(hook, outcome, plan)) is not None:
             if dest is None or gates is None:
                 await self._hold(lane, until)
             else:  # only this destination waits
@@ -1018,15 +1018,26 @@ class Dispatcher:
             rng=self.rng,
         )
 
-    def _told_later(self, hook: CompiledHook, outcome: Outcome) -> float | None:
-        """Until when the whole lane waits because the receiver said "later" (429 or 503 with
-        Retry-After, capped at the hook's max_delay): the receiver's own time, not the told delivery's
-        next try, which is at least the policy's delay (so Retry-After: 0 never spends the retries at
-        once, yet does not hold the other deliveries). None when it asked for no wait. A command that
-        drains (replay --wait) sends what it was given once and leaves retries to the daemon."""
-        if outcome.retry_after_s is None or outcome.status not in (429, 503) or self._draining:
+    def _told_later(self, hook: CompiledHook, outcome: Outcome, plan: Plan) -> float | None:
+        """Until when the whole lane waits because the receiver said "later", capped at the hook's
+        max_delay: the time it gave with a 429 or a 503 (Retry-After, or a preset's reading of the
+        body), or with a success whose answer says its rate limit is spent; a throttling answer that gave
+        no time holds the lane until the told delivery's own next try, so the rest do not meet the same
+        refusal meanwhile. The receiver's time is not the told delivery's next try, which is at least the
+        policy's delay (so Retry-After: 0 never spends the retries at once, yet does not hold the other
+        deliveries). None when it asked for no wait. A command that drains (replay --wait) sends what it
+        was given once and leaves retries to the daemon."""
+        if self._draining:
             return None
-        wait = min(max(outcome.retry_after_s, 0.0), hook.config.retry.max_delay_s)
+        told = outcome.retry_after_s
+        if outcome.kind == "rate_limited":
+            if told is None and plan.next_at is not None:
+                told = plan.next_at - self.clock.now()
+        elif not outcome.ok and outcome.status != 503:
+            return None
+        if told is None:
+            return None
+        wait = min(max(told, 0.0), hook.config.retry.max_delay_s)
         return self.clock.now() + wait if wait > 0 else None
 
     def _log(self, d: DueDelivery, hook: CompiledHook, outcome: Outcome, state: str, next_at: float | None) -> None:

@@ -95,12 +95,14 @@ async def test_a_slack_200_that_is_not_ok_is_no_delivery(answer: Answers) -> Non
         ("slack", 200, "ok", "delivered"),
         ("slack", 404, "channel_not_found", "http_status"),
         ("teams", 200, "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429",
-         "http_status"),
+         "rate_limited"),
+        ("teams", 200, "Webhook message delivery failed with error: the card is not valid", "http_status"),
         ("teams", 202, "", "delivered"),
         ("zapier", 200, '{"status": "failure"}', "http_status"),
         ("zapier", 200, '{"status": "success"}', "delivered"),
         ("discord", 204, "", "delivered"),
-        ("discord", 429, '{"retry_after": 1}', "http_status"),
+        ("discord", 429, '{"retry_after": 1}', "rate_limited"),
+        ("slack", 429, "rate_limited", "rate_limited"),
     ],
 )  # fmt: skip
 async def test_the_kind_is_what_classify_decided(answer: Answers, name: str, status: int, body: str, kind: str) -> None:

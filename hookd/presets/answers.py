@@ -50,9 +50,12 @@ def answered(service: str, outcome: Outcome, said: str) -> str:
     return f"{service} answered {outcome.status}" + (f" {said}" if said else "")
 
 
-def failed(outcome: Outcome, error: str, *, retryable: bool, retry_after_s: float | None = None) -> Outcome:
+def failed(
+    outcome: Outcome, error: str, *, retryable: bool, retry_after_s: float | None = None, throttled: bool = False
+) -> Outcome:
     """The outcome as a failure with this reason. A retryable one keeps the wait the sender read
-    from Retry-After unless a longer one is given; a final one asks for no wait."""
+    from Retry-After unless a longer one is given; a final one asks for no wait. `throttled`: the
+    service said it was sent too much (kind rate_limited, which holds the hook's lane)."""
     if not retryable:
         wait = None
     elif retry_after_s is None:
@@ -62,12 +65,15 @@ def failed(outcome: Outcome, error: str, *, retryable: bool, retry_after_s: floa
     # An answer read as a failure is no longer "delivered" (a Slack 200 that is not `ok`): what keys
     # off the kind (breakers, metrics) sees what classify decided. Other kinds already say why.
     kind: OutcomeKind = "http_status" if outcome.kind == "delivered" else outcome.kind
+    if throttled:
+        kind = "rate_limited"
     return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait, kind=kind)
 
 
-def succeeded(outcome: Outcome) -> Outcome:
-    """The outcome as a success: the service received the message (kind "delivered")."""
-    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=None, kind="delivered")
+def succeeded(outcome: Outcome, *, pause_s: float | None = None) -> Outcome:
+    """The outcome as a success: the service received the message (kind "delivered"). `pause_s`: the
+    service asked for this long before the next message (its rate-limit bucket is empty)."""
+    return replace(outcome, ok=True, retryable=False, error="", retry_after_s=pause_s, kind="delivered")
 
 
 def explained(error: str, hint: str) -> str:

@@ -4,8 +4,10 @@
 @everyone, @here, role or user mention in that data pings anyone (the mention still shows as text).
 Set the option to Discord's own allowed_mentions object to let some through.
 
-Discord answers 204 (200 with `?wait=true`). A 429 carries its wait twice: `retry_after` in a JSON
-body (seconds, with decimals) and a Retry-After header (whole seconds); the longer is kept. A 404
+Discord answers 204 (200 with `?wait=true`), with its rate limit in X-RateLimit-* headers: an answer
+that spent the bucket's last request pauses the hook until the bucket refills. A 429 carries its wait
+twice: `retry_after` in a JSON body (seconds, with decimals) and a Retry-After header (whole
+seconds); the longer is kept. A 404
 means the webhook is gone, and Discord asks clients to stop using it, so it is never retried.
 """
 
@@ -54,7 +56,7 @@ class Discord:
         if outcome.status is None:
             return outcome
         if outcome.ok:
-            return answers.succeeded(outcome)
+            return answers.succeeded(outcome, pause_s=_spent_bucket(outcome))
         answer = answers.json_object(outcome)
         said = _said(answer) if answer is not None else answers.body_text(outcome)
         if outcome.status == 429:
@@ -65,6 +67,7 @@ class Discord:
                 answers.answered("Discord", outcome, " ".join(filter(None, (said, f"(rate limited: {scope})")))),
                 retryable=True,
                 retry_after_s=told,
+                throttled=True,
             )
         if outcome.status == 404 or (answer is not None and answer.get("code") == _UNKNOWN_WEBHOOK):
             return answers.failed(
@@ -77,6 +80,20 @@ class Discord:
                 retryable=False,
             )
         return answers.with_reason("Discord", outcome, said)
+
+
+def _spent_bucket(outcome: Outcome) -> float | None:
+    """The seconds until the webhook's rate-limit bucket refills, when this answer spent its last
+    request (X-RateLimit-Remaining: 0 and X-RateLimit-Reset-After): waiting them out is what Discord
+    asks of clients instead of meeting its 429."""
+    if answers.header(outcome, "x-ratelimit-remaining") != "0":
+        return None
+    after = answers.header(outcome, "x-ratelimit-reset-after")
+    try:
+        seconds = float(after) if after is not None else None
+    except ValueError:
+        return None
+    return _seconds(seconds)
 
 
 def _seconds(wait: object) -> float | None:

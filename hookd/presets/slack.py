@@ -78,6 +78,7 @@ class Slack:
                 outcome,
                 answers.answered("Slack", outcome, "(rate limited: about one message a second per channel)"),
                 retryable=True,
+                throttled=True,
             )
         return answers.with_reason("Slack", outcome, said, _FINAL_HINTS.get(said, "") if not outcome.retryable else "")
 

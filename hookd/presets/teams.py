@@ -88,7 +88,7 @@ class Teams:
             if _THROTTLED.search(said):
                 # A legacy connector's throttling: HTTP 200 with the 429 in the text.
                 return answers.failed(
-                    outcome, answers.answered("Teams", outcome, f"{said!r} (throttled)"), retryable=True
+                    outcome, answers.answered("Teams", outcome, f"{said!r} (throttled)"), retryable=True, throttled=True
                 )
             if said.startswith("Webhook message delivery failed"):
                 return answers.failed(outcome, answers.answered("Teams", outcome, repr(said)), retryable=False)

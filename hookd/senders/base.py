@@ -15,6 +15,7 @@ from hookd.redact import Redactor
 OutcomeKind = Literal[
     "delivered",  # a 2xx
     "http_status",  # another status, final (no redirect to follow)
+    "rate_limited",  # the receiver said too many requests: a 429, or a service's own throttling answer
     "redirect",  # a 3xx that is not followed, or a redirect refused
     "timeout",  # no answer within the hook's timeout
     "connect",  # no connection, or it broke before the answer
@@ -66,7 +67,9 @@ class Outcome:
     duration_s: float
     # Why it failed; "" when ok. URL credentials are already out; config secrets go in redact_outcome.
     error: str = ""
-    retry_after_s: float | None = None  # from the receiver's Retry-After, when given
+    # The receiver's wait, from its Retry-After (or, read by a preset, its body). On a success it is the
+    # pause the receiver asked for before the next request (Discord's emptied rate-limit bucket).
+    retry_after_s: float | None = None
     response_excerpt: str = ""  # the start of the response body
     response_truncated: bool = False  # the body went on past the excerpt (which may end mid-secret)
     response_headers: Mapping[str, str] = field(default_factory=dict)

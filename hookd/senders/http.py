@@ -29,8 +29,10 @@ _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _MAX_CACHED_URLS = 1024
 _CONTENT_TYPE = ("Content-Type",)
 # webhook-delivery: a receiver's `disable` asks hookd to pause the hook (Standard Webhooks proposal).
+# x-ratelimit-*: Discord's bucket, which its preset reads to pause before the bucket is empty.
 _KEPT_RESPONSE_HEADERS = (
     "content-type", "content-length", "retry-after", "location", "server", "date", "webhook-delivery",
+    "x-ratelimit-remaining", "x-ratelimit-reset-after",
 )  # fmt: skip
 # Followed with `follow_redirects: true`, each with the same method, body and headers (as curl's
 # --post301 --post302 --post303 do): a webhook turned into a body-less GET would be lost.
@@ -587,7 +589,7 @@ def _classify_response(
     elif is_retryable_status(status):
         error = f"HTTP {status}"
         retryable = True
-        kind = "http_status"
+        kind = "rate_limited" if status == 429 else "http_status"
     else:
         error = f"HTTP {status} (a 4xx other than 408, 425 and 429 is not retried)"
         retryable = False
