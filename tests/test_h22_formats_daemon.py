@@ -140,7 +140,7 @@ class EchoPreset:
 
     name = "slack"
     escape_value = None
-    options = frozenset({"channel"})
+    options: Mapping[str, str] = {"channel": "text"}
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         return {"text": message, **options, "event": event["id"]}

@@ -233,7 +233,7 @@ class FakeChat:
 
     name = "slack"
     escape_value = None
-    options = frozenset({"channel", "blocks"})
+    options: Mapping[str, str] = {"channel": "text", "blocks": "objects"}
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, Mapping[str, object], Mapping[str, object]]] = []

@@ -18,7 +18,7 @@ from tests.cli_helpers import hookd, plain
 class FakeSlack:
     name = "slack"
     escape_value = None
-    options = frozenset({"blocks", "channel"})
+    options: Mapping[str, str] = {"blocks": "objects", "channel": "text"}
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         return {"text": message, **options}

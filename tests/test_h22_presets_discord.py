@@ -63,13 +63,13 @@ def test_every_option_is_an_execute_webhook_param() -> None:
 
 def test_2000_characters_are_sent_and_2001_refused_saying_so() -> None:
     assert DISCORD.body("x" * 2000, {}, EVENT) == {"content": "x" * 2000, "allowed_mentions": {"parse": []}}
-    with pytest.raises(PresetError, match="rendered 2001 characters; Discord takes at most 2000"):
+    with pytest.raises(PresetError, match="is 2,001 characters; Discord takes at most 2,000"):
         DISCORD.body("x" * 2001, {}, EVENT)
 
 
 def test_ten_embeds_are_sent_and_eleven_refused() -> None:
     assert DISCORD.body("", {"embeds": [EMBED] * 10}, EVENT)
-    with pytest.raises(PresetError, match="rendered 11 items; Discord takes at most 10"):
+    with pytest.raises(PresetError, match="embeds has 11 items; Discord takes at most 10"):
         DISCORD.body("m", {"embeds": [EMBED] * 11}, EVENT)
 
 

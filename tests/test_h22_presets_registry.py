@@ -3,9 +3,12 @@ an attempt that got no answer as the sender recorded it."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from hookd.presets import PRESETS, Preset, PresetError
+from hookd.presets import PRESETS, Preset, PresetError, values
+from hookd.presets.base import OptionKind
 from hookd.senders.base import Outcome
 
 NO_ANSWER = Outcome(status=None, ok=False, retryable=True, duration_s=0.1, error="connection refused")
@@ -15,7 +18,31 @@ def test_the_six_presets_are_registered_by_name() -> None:
     assert sorted(PRESETS) == ["discord", "ifttt", "mattermost", "slack", "teams", "zapier"]
     for name, preset in PRESETS.items():
         assert preset.name == name
-        assert isinstance(preset.options, frozenset)
+        assert set(preset.options.values()) <= set(get_args(OptionKind))
+
+
+SAMPLES: dict[str, object] = {"text": "x", "flag": True, "object": {"k": "v"}, "objects": [{"k": "v"}], "number": 3}
+ACCEPTS = {"text": {"text"}, "flag": {"flag"}, "object": {"object"}, "objects": {"objects"}}
+
+
+@pytest.mark.parametrize(("name", "option"), [(n, o) for n in sorted(PRESETS) for o in sorted(PRESETS[n].options)])
+def test_each_option_is_read_as_the_kind_the_preset_declares(name: str, option: str) -> None:
+    """Validate trusts `options`' kinds (it tries a body with a stand-in of the kind for a templated
+    option): the body must accept exactly the values of the declared kind."""
+    preset = PRESETS[name]
+    kind = preset.options[option]
+    extra = {"link_url": "https://x.example/"} if option == "link_title" else {}
+    for sample_kind, sample in SAMPLES.items():
+        try:
+            preset.body("m", {option: sample, **extra}, {"data": {}})
+        except PresetError as e:
+            assert e.option == option, e
+            accepted = False
+        else:
+            accepted = True
+        assert accepted == (kind == "any" or sample_kind in ACCEPTS[kind]), (kind, sample_kind)
+        assert values.fits(name, kind, option, sample) == accepted
+    preset.body("m", {option: values.stand_in(kind), **extra}, {"data": {}})
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -77,11 +77,11 @@ def test_blocks_only_with_an_empty_message_is_allowed_but_nothing_at_all_is_refu
 @pytest.mark.parametrize(
     ("options", "says"),
     [
-        ({"blocks": {"type": "divider"}}, "blocks must render to a list of objects, not an object"),
+        ({"blocks": {"type": "divider"}}, "blocks must be a list of objects, not an object"),
         ({"blocks": ["divider"]}, r"blocks\[0\] must be an object, not a string"),
-        ({"blocks": [{"type": "divider"}] * 51}, "rendered 51 items; Slack takes at most 50"),
-        ({"thread_ts": 1503435956.000247}, "thread_ts must render to a string, not a number"),
-        ({"unfurl_links": "false"}, "unfurl_links must render to true or false, not a string"),
+        ({"blocks": [{"type": "divider"}] * 51}, "blocks has 51 items; Slack takes at most 50"),
+        ({"thread_ts": 1503435956.000247}, "thread_ts must be a string, not a number"),
+        ({"unfurl_links": "false"}, "unfurl_links must be true or false, not a string"),
     ],
 )
 def test_an_option_of_the_wrong_shape_fails_the_delivery(options: dict[str, object], says: str) -> None:

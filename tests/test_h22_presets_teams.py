@@ -164,9 +164,9 @@ def test_a_link_without_a_title_reads_open() -> None:
     ("message", "options", "says"),
     [
         ("", {}, "the card would be blank"),
-        ("m", {"link_title": "Open"}, "link_title was given without link_url"),
-        ("m", {"facts": [["Plant", "Linz"]]}, "facts must render to an object, not a list"),
-        ("m", {"title": 3}, "title must render to a string, not a number"),
+        ("m", {"link_title": "Open"}, "link_title is given without link_url"),
+        ("m", {"facts": [["Plant", "Linz"]]}, "facts must be an object, not a list"),
+        ("m", {"title": 3}, "title must be a string, not a number"),
     ],
 )
 def test_a_card_teams_could_not_show_fails_the_delivery(message: str, options: dict[str, object], says: str) -> None:

@@ -10,11 +10,13 @@ from hookd.config.located import PathKey
 from hookd.config.model import PayloadFormat, PresetName
 from hookd.config.schema import value_kind
 from hookd.errors import Severity
-from hookd.presets import PRESETS
+from hookd.presets import PRESETS, Preset, PresetError, values
 from hookd.suggest import did_you_mean
 from hookd.templates import PLACEHOLDER
 
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
+# The event a preset's body is tried with at validate: presets that send event fields read these.
+_STAND_IN_EVENT: dict[str, object] = {"id": "x", "type": "x", "time": "2026-01-01T00:00:00Z", "source": "x", "data": {}}
 FORMATS: tuple[str, ...] = get_args(PayloadFormat)
 # Formats whose body is one event's: a batch, which sends many in one JSON array, cannot use them.
 _ONE_EVENT_FORMATS = frozenset({"form", "text", "cloudevents_binary"})
@@ -87,9 +89,11 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
     options = hook.get("preset_options")
     if found is not None and isinstance(options, dict):
         takes = sorted(found.options)
+        unknown = False
         for name in options:
             if name in found.options:
                 continue
+            unknown = True
             hint = did_you_mean(str(name), takes)
             if preset == "ifttt" and name == "value1":
                 hint = "; message is sent as value1 (write it there)"
@@ -99,6 +103,41 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
                 f"preset {preset} has no option {str(name)!r}{hint} ({listed}); remove it or correct its name",
                 key=True,
             )
+        if not unknown:
+            _try_body(found, hook.get("message"), options, path, add)
+    elif found is not None and options is None:
+        _try_body(found, hook.get("message"), {}, path, add)
+
+
+def _try_body(preset: Preset, message: object, options: dict[str, object], path: PathKey, add: Add) -> None:
+    """Build the preset's body from what is written out, standing in a value of each templated option's
+    kind and a short text for a templated message: what the service would refuse whatever the event
+    (an option of the wrong type, a button without its link, a Discord message too long) is an error
+    now, not a failed delivery later."""
+    if not isinstance(message, str):
+        return  # the schema reports it
+    tried: dict[str, object] = {}
+    for name, value in options.items():
+        kind = preset.options[name]
+        # A value of the wrong kind is the schema's to say (once); it is tried as one of the right kind.
+        known = not _templated(value) and values.fits(preset.name, kind, name, value)
+        tried[name] = value if known else values.stand_in(kind)
+    try:
+        preset.body(message if "{{" not in message else "x", tried, _STAND_IN_EVENT)
+    except PresetError as e:
+        where = (*path, "preset_options", e.option) if e.option in options else (*path, "message")
+        add(where, f"preset {preset.name}: {e}")
+
+
+def _templated(value: object) -> bool:
+    """Whether a written value holds a {{ }} anywhere (so is only known once rendered)."""
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, dict):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_templated(v) for v in value)
+    return False
 
 
 def _format(hook: dict[str, object], fmt: str, path: PathKey, add: Add) -> None:

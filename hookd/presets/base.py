@@ -9,19 +9,29 @@ answers 200 with an error in the body, or 429 with its wait in a JSON body, is r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Literal, Protocol
 
 from hookd.senders.base import Outcome
+
+# What a preset option holds once rendered: text, true/false, an object, a list of objects, or any
+# JSON value. Validate checks an option written without {{ }} against it, and stands a value of the
+# kind in for a templated one when it tries a body.
+OptionKind = Literal["text", "flag", "object", "objects", "any"]
 
 
 class PresetError(ValueError):
     """A body the service would refuse (a Discord content over 2000 characters, an option of the wrong
-    type): the delivery fails as a render error does, with this sentence as its reason."""
+    type): the delivery fails as a render error does, with this sentence as its reason. `option`: the
+    preset_options key at fault, when one is (validate points there; otherwise at the message)."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class Preset(Protocol):
     name: str  # "slack", ...
-    options: frozenset[str]  # the preset_options keys it takes (validate refuses others)
+    options: Mapping[str, OptionKind]  # the preset_options keys it takes (validate refuses others), by kind
 
     @property
     def escape_value(self) -> Callable[[str], str] | None:

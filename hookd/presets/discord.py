@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
-from hookd.presets.base import PresetError
+from hookd.presets.base import OptionKind, PresetError
 from hookd.senders.base import Outcome
 
 MAX_CONTENT_CHARS = 2000
@@ -28,21 +28,26 @@ _UNKNOWN_WEBHOOK = 10015
 
 class Discord:
     name = "discord"
-    options = frozenset({"username", "avatar_url", "embeds", "tts", "allowed_mentions"})
+    options: Mapping[str, OptionKind] = {
+        "username": "text",
+        "avatar_url": "text",
+        "embeds": "objects",
+        "tts": "flag",
+        "allowed_mentions": "object",
+    }
     escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)
         if len(message) > MAX_CONTENT_CHARS:
             raise PresetError(
-                f"the discord message rendered {len(message)} characters; Discord takes at most "
-                f"{MAX_CONTENT_CHARS} in a message (put longer text in an embed's description)"
+                f"the message is {len(message):,} characters; Discord takes at most {MAX_CONTENT_CHARS:,} in a "
+                "message: shorten the text an event brings with truncate(), like {{ truncate(data.log, `1500`) }}, "
+                "or put longer text in an embed's description"
             )
         embeds = values.objects(self.name, options, "embeds", most=MAX_EMBEDS)
         if not message.strip() and not embeds:
-            raise PresetError(
-                "the discord message rendered empty and no embeds were given: Discord refuses an empty message"
-            )
+            raise PresetError("the message rendered empty and no embeds were given: Discord refuses an empty message")
         body: dict[str, object] = {"content": message}
         values.put(body, "username", values.text(self.name, options, "username"))
         values.put(body, "avatar_url", values.text(self.name, options, "avatar_url"))

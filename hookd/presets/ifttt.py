@@ -12,12 +12,13 @@ import json
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
+from hookd.presets.base import OptionKind
 from hookd.senders.base import Outcome
 
 
 class Ifttt:
     name = "ifttt"
-    options = frozenset({"value2", "value3"})
+    options: Mapping[str, OptionKind] = {"value2": "any", "value3": "any"}
     escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
-from hookd.presets.base import PresetError
+from hookd.presets.base import OptionKind, PresetError
 from hookd.senders.base import Outcome
 
 # Keys of `props` that Mattermost sets itself or reads as something else.
@@ -30,7 +30,14 @@ _RESERVED_PROPS = frozenset(
 
 class Mattermost:
     name = "mattermost"
-    options = frozenset({"username", "icon_url", "icon_emoji", "channel", "props", "attachments"})
+    options: Mapping[str, OptionKind] = {
+        "username": "text",
+        "icon_url": "text",
+        "icon_emoji": "text",
+        "channel": "text",
+        "props": "object",
+        "attachments": "objects",
+    }
     escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
@@ -38,7 +45,7 @@ class Mattermost:
         attachments = values.objects(self.name, options, "attachments")
         if not message.strip() and not attachments:
             raise PresetError(
-                "the mattermost message rendered empty and no attachments were given: Mattermost refuses such "
+                "the message rendered empty and no attachments were given: Mattermost refuses such "
                 "a body (No text specified)"
             )
         body: dict[str, object] = {"text": message}
@@ -50,8 +57,9 @@ class Mattermost:
             reserved = sorted(_RESERVED_PROPS.intersection(props))
             if reserved:
                 raise PresetError(
-                    f"mattermost preset_options.props may not set {', '.join(reserved)}: Mattermost reserves "
-                    "those keys (use the username, icon_url, icon_emoji and attachments options)"
+                    f"preset_options.props may not set {', '.join(reserved)}: Mattermost reserves those keys "
+                    "(use the username, icon_url, icon_emoji and attachments options)",
+                    option="props",
                 )
             body["props"] = props
         return body

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
-from hookd.presets.base import PresetError
+from hookd.presets.base import OptionKind, PresetError
 from hookd.senders.base import Outcome
 
 # Answers that will not change however often the message is sent again: the channel is gone, the
@@ -44,7 +44,14 @@ def escape(text: str) -> str:
 
 class Slack:
     name = "slack"
-    options = frozenset({"blocks", "attachments", "thread_ts", "unfurl_links", "unfurl_media", "mrkdwn"})
+    options: Mapping[str, OptionKind] = {
+        "blocks": "objects",
+        "attachments": "objects",
+        "thread_ts": "text",
+        "unfurl_links": "flag",
+        "unfurl_media": "flag",
+        "mrkdwn": "flag",
+    }
     escape_value = staticmethod(escape)
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
@@ -54,7 +61,7 @@ class Slack:
         attachments = values.objects(self.name, options, "attachments")
         if not message and not blocks and not attachments:
             raise PresetError(
-                "the slack message rendered empty and no blocks or attachments were given: Slack refuses "
+                "the message rendered empty and no blocks or attachments were given: Slack refuses "
                 "such a body (400 missing_text_or_fallback_or_attachments)"
             )
         values.put(body, "blocks", blocks)

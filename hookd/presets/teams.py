@@ -24,7 +24,7 @@ from typing import NoReturn
 
 from hookd import jsonvalue
 from hookd.presets import answers, values
-from hookd.presets.base import PresetError
+from hookd.presets.base import OptionKind, PresetError
 from hookd.senders.base import Outcome
 
 CARD_VERSION = "1.4"
@@ -36,7 +36,7 @@ _THROTTLED = re.compile(r"\bHTTP error 429\b|^429\b")
 
 class Teams:
     name = "teams"
-    options = frozenset({"title", "facts", "link_url", "link_title"})
+    options: Mapping[str, OptionKind] = {"title": "text", "facts": "object", "link_url": "text", "link_title": "text"}
     escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
@@ -54,9 +54,7 @@ class Teams:
         if shown:
             card_body.append({"type": "FactSet", "facts": [{"title": str(k), "value": text} for k, text in shown]})
         if not card_body:
-            raise PresetError(
-                "the teams message rendered empty and no title or facts were given: the card would be blank"
-            )
+            raise PresetError("the message rendered empty and no title or facts were given: the card would be blank")
         card: dict[str, object] = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
@@ -69,7 +67,9 @@ class Teams:
             card["actions"] = [{"type": "Action.OpenUrl", "title": link_title or "Open", "url": link_url}]
         elif link_title:
             raise PresetError(
-                "teams preset_options.link_title was given without link_url: the button would lead nowhere"
+                "preset_options.link_title is given without link_url: the button would lead nowhere; add link_url, "
+                "or remove link_title",
+                option="link_title",
             )
         body = {
             "type": "message",

@@ -7,9 +7,9 @@ nothing renders null, and a null option is left out of the body, as if it had no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from hookd.presets.base import PresetError
+from hookd.presets.base import OptionKind, PresetError
 from hookd.suggest import did_you_mean
 
 
@@ -38,7 +38,8 @@ def check_known(preset: str, options: Mapping[str, object], known: Iterable[str]
         if key not in allowed:
             takes = ", ".join(sorted(allowed)) or "none"
             raise PresetError(
-                f"the {preset} preset takes no option {key!r}{did_you_mean(key, allowed)} (it takes: {takes})"
+                f"the {preset} preset takes no option {key!r}{did_you_mean(key, allowed)} (it takes: {takes})",
+                option=key,
             )
 
 
@@ -46,14 +47,14 @@ def text(preset: str, options: Mapping[str, object], key: str) -> str | None:
     value = options.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise PresetError(f"{preset} preset_options.{key} must render to a string, not {kind(value)}")
+    raise PresetError(f"preset_options.{key} must be a string, not {kind(value)}", option=key)
 
 
 def flag(preset: str, options: Mapping[str, object], key: str) -> bool | None:
     value = options.get(key)
     if value is None or isinstance(value, bool):
         return value
-    raise PresetError(f"{preset} preset_options.{key} must render to true or false, not {kind(value)}")
+    raise PresetError(f"preset_options.{key} must be true or false, not {kind(value)}", option=key)
 
 
 def mapping(preset: str, options: Mapping[str, object], key: str) -> dict[str, object] | None:
@@ -62,7 +63,7 @@ def mapping(preset: str, options: Mapping[str, object], key: str) -> dict[str, o
         return None
     if isinstance(value, dict):
         return value
-    raise PresetError(f"{preset} preset_options.{key} must render to an object, not {kind(value)}")
+    raise PresetError(f"preset_options.{key} must be an object, not {kind(value)}", option=key)
 
 
 def objects(preset: str, options: Mapping[str, object], key: str, *, most: int | None = None) -> list[object] | None:
@@ -71,15 +72,38 @@ def objects(preset: str, options: Mapping[str, object], key: str, *, most: int |
     if value is None:
         return None
     if not isinstance(value, list):
-        raise PresetError(f"{preset} preset_options.{key} must render to a list of objects, not {kind(value)}")
+        raise PresetError(f"preset_options.{key} must be a list of objects, not {kind(value)}", option=key)
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise PresetError(f"{preset} preset_options.{key}[{i}] must be an object, not {kind(item)}")
+            raise PresetError(f"preset_options.{key}[{i}] must be an object, not {kind(item)}", option=key)
     if most is not None and len(value) > most:
         raise PresetError(
-            f"{preset} preset_options.{key} rendered {len(value)} items; {preset.capitalize()} takes at most {most}"
+            f"preset_options.{key} has {len(value)} items; {preset.capitalize()} takes at most {most}", option=key
         )
     return value
+
+
+def fits(preset: str, option_kind: OptionKind, key: str, value: object) -> bool:
+    """Whether `value` is of the kind (read by the same function the preset's body reads it with)."""
+    readers: dict[str, Callable[[str, Mapping[str, object], str], object]] = {
+        "text": text,
+        "flag": flag,
+        "object": mapping,
+        "objects": objects,
+    }
+    if option_kind == "any":
+        return True
+    try:
+        readers[option_kind](preset, {key: value}, key)
+    except PresetError:
+        return False
+    return True
+
+
+def stand_in(option_kind: OptionKind) -> object:
+    """A value of the kind, for an option whose value is only known once rendered: validate tries the
+    preset's body with it, to find what is wrong in the options written out."""
+    return {"text": "x", "flag": True, "object": {}, "objects": [], "any": "x"}[option_kind]
 
 
 def put(body: dict[str, object], key: str, value: object) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hookd.presets import answers, values
-from hookd.presets.base import PresetError
+from hookd.presets.base import OptionKind, PresetError
 from hookd.senders.base import Outcome
 
 SEPARATOR = "__"
@@ -30,7 +30,7 @@ _EVENT_FIELDS = ("id", "type", "time", "source")
 
 class Zapier:
     name = "zapier"
-    options = frozenset({"fields"})
+    options: Mapping[str, OptionKind] = {"fields": "object"}
     escape_value = None
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
@@ -43,8 +43,11 @@ class Zapier:
         fields = values.mapping(self.name, options, "fields")
         if fields is not None:
             added: dict[str, object] = {}
-            for key, value in fields.items():
-                flatten(added, str(key), value, what="zapier preset_options.fields", budget=budget)
+            try:
+                for key, value in fields.items():
+                    flatten(added, str(key), value, what="preset_options.fields", budget=budget)
+            except PresetError as e:
+                raise PresetError(str(e), option="fields") from None
             body.update(added)
         return body
 
