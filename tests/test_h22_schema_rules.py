@@ -259,6 +259,14 @@ def test_the_schema_lists_each_presets_option_keys_as_the_code_does() -> None:
         assert defs[name]["additionalProperties"] is False, name
 
 
+def test_the_preset_options_description_lists_each_presets_keys_as_the_code_does() -> None:
+    """Editors show the description on hover; its lists are the code's too."""
+    said = PUBLISHED["$defs"]["hook"]["properties"]["preset_options"]["description"]
+    lists = said.split("keys of its own: ", 1)[1].rstrip(".").split("; ")
+    listed = {name: frozenset(keys.split(", ")) for name, keys in (item.split(" ", 1) for item in lists)}
+    assert listed == {name: preset.options for name, preset in PRESETS.items()}
+
+
 # One value of each kind, as a rendered option holds it (a template's result is any of them).
 SAMPLES: dict[str, object] = {
     "text": "plain",
