@@ -216,6 +216,20 @@ def test_an_option_of_the_wrong_kind_is_refused_by_the_schema_in_one_sentence(
     assert error.startswith(f"{path}:9:") and message in error, error
 
 
+def test_a_quoted_reference_where_true_or_false_belongs_says_it_stays_text(tmp_path: Path) -> None:
+    """A quoted ${VAR} is text whatever it holds; unquoted, its true is YAML's true (the second hook)."""
+    options = "    preset: discord\n    message: hi\n    preset_options:\n      tts: %s\n"
+    text = HOOK + options % '"${TTS}"' + HOOK.split("hooks:\n", 1)[1].replace("name: h", "name: i") + options % "${TTS}"
+    path = tmp_path / "hookd.yaml"
+    path.write_text(text, encoding="utf-8")
+    [error] = check_config(path, env={"TTS": "true"}).errors
+    assert (error.line, error.path) == (9, "hooks[0] (name='h').preset_options.tts"), error
+    assert error.message == (
+        "must be true or false, or a {{ }} template that renders to one, not the text ${TTS} gives (unquoted, "
+        "${TTS} reads as true or false)"
+    )
+
+
 def test_templates_and_empty_values_are_of_every_kind(tmp_path: Path) -> None:
     """A template renders to any type, and an empty option is left out of the body: neither is refused."""
     options = {

@@ -193,10 +193,12 @@ def _kind_written(doc: LocatedDocument, path: PathKey, instance: object, sub: di
     is sent as written), with the fix when it is a quoted true/false where true or false belongs."""
     if not isinstance(instance, str):
         return value_kind(instance)
+    says_flag = "boolean" in sub.get("type", ()) and instance.strip().lower() in ("true", "false")
+    if (reference := doc.interpolated.get(path)) is not None:
+        # A quoted ${VAR} stays text whatever its value; unquoted, `true` in it reads as YAML's true.
+        return f"the text {reference} gives" + (f" (unquoted, {reference} reads as true or false)" if says_flag else "")
     shown = f"the text {doc.shown(path, instance)}, which has no {{{{ }}}} and so is sent as written"
-    if "boolean" in sub.get("type", ()) and instance.strip().lower() in ("true", "false"):
-        shown += f" (write {instance.strip().lower()} without quotes)"
-    return shown
+    return shown + (f" (write {instance.strip().lower()} without quotes)" if says_flag else "")
 
 
 def _parse_error(sub: dict[str, Any], value: str) -> str | None:
