@@ -1,6 +1,10 @@
 """Validate checks of how a hook shapes its body: `format`, and `preset` with `message` and
 `preset_options`, alone and beside `batch` and a configured Content-Type (the templates themselves
-are checked by the linter's template pass). The schema refuses payload and format beside preset."""
+are checked by the linter's template pass). The schema refuses payload and format beside preset.
+
+The published schema states the rules below too, so an editor marks the same mistakes; its nodes for them
+carry `"x-reported-by": "lint_format"`, and validate leaves their errors out: each mistake is said once,
+in the sentence here, which names the hook's preset, format or payload kind."""
 
 from __future__ import annotations
 

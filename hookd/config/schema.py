@@ -30,6 +30,10 @@ _TYPE_NAMES = {
 # A def with `"x-parse": NAME` is explained by the parser hookd reads it with: its error says what
 # was meant and how to write it (`5/S`: units are lower case; write 5/s), which a pattern cannot.
 _PARSERS: dict[str, Callable[[str], object]] = {"rate": parse_rate}
+# A node with `"x-reported-by": NAME` states for editors a mistake that validate's check NAME reports in
+# its own words, naming what the hook holds (its preset, its format, its payload's kind); the schema's
+# error for it would be the same mistake said twice, the second time worse, so validate leaves it out.
+_REPORTED_BY_LINT = frozenset({"lint_format"})
 
 
 @cache
@@ -73,6 +77,8 @@ def schema_problems(doc: LocatedDocument) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[PathKey, str]] = set()
     for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        if _reported_by_lint(error):
+            continue
         for path, message, at_key in _explain(error, doc):
             if "propertyNames" in error.schema_path and isinstance(error.instance, str):
                 path, at_key = (*path, error.instance), True  # a key that is no name: point at the key
@@ -90,6 +96,10 @@ def schema_problems(doc: LocatedDocument) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _reported_by_lint(error: jsonschema.ValidationError) -> bool:
+    return isinstance(error.schema, dict) and error.schema.get("x-reported-by") in _REPORTED_BY_LINT
 
 
 def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterator[tuple[PathKey, str, bool]]:
@@ -111,6 +121,10 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
                     + ("" if did_you_mean(key, known) else f" (allowed here: {', '.join(known)})"),
                     True,
                 )
+    elif kind in ("type", "pattern") and (takes := sub.get("x-kind")):
+        # A value of one kind or a template (a string with {{ }}): a wrong type and a string without {{ }}
+        # are the same mistake, said the same way.
+        yield path, f"must be {takes}, not {_kind_written(doc, path, instance, sub)}", False
     elif kind == "required":
         missing = [k for k in expected if isinstance(instance, dict) and k not in instance]
         for key in missing:
@@ -172,6 +186,19 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         yield path, f"{doc.shown(path, instance)} is too large; {bound}", False
     else:
         yield path, str(error.message), False
+
+
+def _kind_written(doc: LocatedDocument, path: PathKey, instance: object, sub: dict[str, Any]) -> str:
+    """What a value of the wrong kind is, for `must be X, not ...`: a string is quoted (it has no {{ }}, so it
+    is sent as written), with the fix when it is a quoted true/false where true or false belongs."""
+    if not isinstance(instance, str):
+        return value_kind(instance)
+    says_flag = "boolean" in sub.get("type", ()) and instance.strip().lower() in ("true", "false")
+    if (reference := doc.interpolated.get(path)) is not None:
+        # A quoted ${VAR} stays text whatever its value; unquoted, `true` in it reads as YAML's true.
+        return f"the text {reference} gives" + (f" (unquoted, {reference} reads as true or false)" if says_flag else "")
+    shown = f"the text {doc.shown(path, instance)}, which has no {{{{ }}}} and so is sent as written"
+    return shown + (f" (write {instance.strip().lower()} without quotes)" if says_flag else "")
 
 
 def _parse_error(sub: dict[str, Any], value: str) -> str | None:
