@@ -269,8 +269,12 @@ def test_the_schema_lists_each_presets_option_keys_as_the_code_does() -> None:
     defs = _option_defs()
     assert sorted(defs) == sorted(PRESETS) == sorted(PUBLISHED["$defs"]["hook"]["properties"]["preset"]["enum"])
     for name, preset in PRESETS.items():
-        assert frozenset(defs[name]["properties"]) == preset.options, name
+        assert frozenset(defs[name]["properties"]) == frozenset(preset.options), name
         assert defs[name]["additionalProperties"] is False, name
+        for option, kind in preset.options.items():
+            ref = defs[name]["properties"][option].get("$ref")
+            # The kind the preset declares (which validate's body trial trusts) is the schema's.
+            assert ref == (None if kind == "any" else f"#/$defs/preset_{kind}"), (name, option)
 
 
 def test_the_preset_options_description_lists_each_presets_keys_as_the_code_does() -> None:
@@ -278,7 +282,7 @@ def test_the_preset_options_description_lists_each_presets_keys_as_the_code_does
     said = PUBLISHED["$defs"]["hook"]["properties"]["preset_options"]["description"]
     lists = said.split("keys of its own: ", 1)[1].rstrip(".").split("; ")
     listed = {name: frozenset(keys.split(", ")) for name, keys in (item.split(" ", 1) for item in lists)}
-    assert listed == {name: preset.options for name, preset in PRESETS.items()}
+    assert listed == {name: frozenset(preset.options) for name, preset in PRESETS.items()}
 
 
 # One value of each kind, as a rendered option holds it (a template's result is any of them).
