@@ -211,10 +211,10 @@ def lint_expression(expression: str, *, batch: bool = False) -> list[ExpressionP
     calls = _call_sites(tokens)
     problems.extend(_function_problems(expression, tokens))
     problems.extend(_literal_argument_problems(calls))
-    quoted = _quoted_argument_problems(expression, calls, batch=batch)
-    problems.extend(quoted)
-    # A quoted argument's name is reported once, as the quoting mistake it is, not again as a field.
-    explained = {str(tok["value"]) for call in calls for tok in _quoted_arguments(call)}
+    misquoted = _misquoted_arguments(expression, calls, batch=batch)
+    problems.extend(_misquoted_problem(call, tok, batch=batch) for call, tok in misquoted)
+    # A misquoted argument's name is reported once, as the quoting mistake it is, not again as a field.
+    explained = {str(tok["value"]) for _, tok in misquoted}
     problems.extend(
         _batch_field_problems(expression, tokens, explained)
         if batch
@@ -485,42 +485,56 @@ def _check_written_arguments(name: str, literals: list[object]) -> None:
                 check_suffix_fits(limit, suffix)
 
 
-def _quoted_arguments(call: _CallSite) -> Iterator[dict[str, object]]:
-    """The arguments of `call` written as one "double-quoted" name."""
-    for argument in call.arguments:
-        if len(argument) == 1 and argument[0]["type"] == "quoted_identifier":
-            yield argument[0]
-
-
-def _quoted_argument_problems(expression: str, calls: list[_CallSite], *, batch: bool) -> list[ExpressionProblem]:
-    """`format_number(data.total, ".2f")`: in JMESPath "..." is a field name, so the function gets the
-    (missing) field .2f, null, not the text. An error when no event can have such a field; a warning
-    when a CloudEvent could carry an extension attribute of that name, as for other unknown fields."""
-    read_from_event = {name for name, _ in _root_fields(compile_jmespath(expression).parsed, at_root=True)}
+def _misquoted_arguments(
+    expression: str, calls: list[_CallSite], *, batch: bool
+) -> list[tuple[_CallSite, dict[str, object]]]:
+    """Each argument written as one "double-quoted" name that the event (or batch) has not, with its
+    call: `format_number(data.total, ".2f")`, where JMESPath reads ".2f" as a field name, so the
+    function gets the missing field's null, not the text. A quoted name of a field that exists, or
+    one read from a projected value, is what JMESPath allows, and is left alone."""
     known = BATCH_FIELDS if batch else EVENT_FIELDS + CLOUDEVENT_ATTRIBUTES
-    problems: list[ExpressionProblem] = []
-    for call in calls:
-        for tok in _quoted_arguments(call):
-            name = str(tok["value"])
-            if name in known or name not in read_from_event:
-                continue  # a real field, or one of a projected value's, where quoting is allowed
-            start = tok["start"] if isinstance(tok["start"], int) else -1
-            as_text = "'" + name.replace("'", "\\'") + "'"
-            maybe_attribute = not batch and _ATTRIBUTE_NAME.fullmatch(name) is not None
-            problems.append(
-                ExpressionProblem(
-                    f'"{name}" in {call.name}() is a field name in JMESPath, not text'
-                    + (
-                        f" (null unless the event is a CloudEvent carrying an attribute named {name})"
-                        if maybe_attribute
-                        else ""
-                    )
-                    + f"; write the text in single quotes: {as_text}",
-                    start,
-                    "warning" if maybe_attribute else "error",
-                )
-            )
-    return problems
+    return [
+        (call, argument[0])
+        for call in calls
+        for argument in call.arguments
+        if len(argument) == 1
+        and argument[0]["type"] == "quoted_identifier"
+        and str(argument[0]["value"]) not in known
+        and _read_from_the_top(expression, argument[0])
+    ]
+
+
+# A field name no expression has (JSON's escape for NUL): standing in for one quoted name, it shows
+# where that name is read.
+_STAND_IN = '"\\u0000hookd"'
+
+
+def _read_from_the_top(expression: str, quoted: dict[str, object]) -> bool:
+    """Whether the quoted name `quoted` is a field of the event (or batch) itself, not of a value a
+    projection or filter goes through. The parsed tree does not say which node a token made, so the
+    name is swapped for a stand-in no other field has, and the stand-in looked for."""
+    start, length = quoted["start"], quoted["end"]  # a quoted identifier's "end" is its length
+    if not isinstance(start, int) or not isinstance(length, int):
+        return False
+    swapped = expression[:start] + _STAND_IN + expression[start + length :]
+    stand_in = json.loads(_STAND_IN)
+    return any(name == stand_in for name, _ in _root_fields(compile_jmespath(swapped).parsed, at_root=True))
+
+
+def _misquoted_problem(call: _CallSite, tok: dict[str, object], *, batch: bool) -> ExpressionProblem:
+    """An error when no event can have the field; a warning when a CloudEvent could carry an extension
+    attribute of that name, as for other unknown top-level fields."""
+    name = str(tok["value"])
+    as_text = "'" + name.replace("'", "\\'") + "'"  # a raw string escapes only its quote
+    maybe_attribute = not batch and _ATTRIBUTE_NAME.fullmatch(name) is not None
+    unless = f" (null unless the event is a CloudEvent carrying an attribute named {name})" if maybe_attribute else ""
+    start = tok["start"]
+    return ExpressionProblem(
+        f'"{name}" in {call.name}() is a field name in JMESPath, not text{unless}; write the text in single '
+        f"quotes: {as_text}",
+        start if isinstance(start, int) else -1,
+        "warning" if maybe_attribute else "error",
+    )
 
 
 def _unknown_function(name: str) -> str:

@@ -274,3 +274,11 @@ def test_a_filter_in_braces_quotes_the_file_not_the_variable(tmp_path: Path) -> 
     message = found[0][3]
     assert "write the JMESPath expression without {{ }}: ${HOOK_FILTER}" in message
     assert "s3cr3t" not in message
+
+
+def test_a_quoted_field_of_an_item_does_not_hide_the_same_name_misread_from_the_event(tmp_path: Path) -> None:
+    # "name" is each item's field (no problem); the bare name after it is read from the event.
+    found = filter_problems(tmp_path, 'contains(data.items[].lower("name"), name)')
+    assert [(severity, message.split(":")[0]) for _, severity, message in found] == [
+        ("warning", "name is always null")
+    ], found
