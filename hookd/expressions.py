@@ -450,11 +450,90 @@ def _literal_argument_problems(calls: list[_CallSite]) -> list[ExpressionProblem
             argument[0]["value"] if len(argument) == 1 and argument[0]["type"] == "literal" else _NOT_WRITTEN
             for argument in call.arguments
         ]
+        wrong_type = _literal_type_problem(call.name, literals)
+        if wrong_type is not None:
+            problems.append(ExpressionProblem(wrong_type, call.start))
+            continue
         try:
             _check_written_arguments(call.name, literals)
         except FunctionArgumentError as e:
             problems.append(ExpressionProblem(str(e), call.start))
     return problems
+
+
+def _literal_type_problem(name: str, literals: list[object]) -> str | None:
+    """A literal argument of a type function `name` refuses there (`truncate(data.log, '1900')`), by
+    the type check the function makes when it runs; None when each literal's type fits."""
+    spec = FUNCTION_TABLE.get(name)
+    if spec is None:
+        return None  # reported as an unknown function
+    signature: tuple[dict[str, Any], ...] = spec["signature"]
+    for index, value in enumerate(literals):
+        if value is _NOT_WRITTEN:
+            continue
+        if index >= len(signature) and not (signature and signature[-1].get("variadic")):
+            return None  # one argument too many: reported with the function's arity
+        types = signature[min(index, len(signature) - 1)]["types"]
+        if not types:
+            continue
+        try:
+            HOOKD_FUNCTIONS._type_check_single(value, types, name)
+        except jmes_exc.JMESPathTypeError:
+            expected = _TYPE_WORDS.get(" ".join(sorted(types))) or " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+            return (
+                f"{name}() takes {expected} as argument {index + 1}, but is given {_literal_words(value)}"
+                f"{_type_fix(value, types)}"
+            )
+    return None
+
+
+# JMESPath's type names, and the lists of them its functions take, in words (a list's names sorted).
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+    "expref": "an &expression",
+    "array-number": "an array of numbers",
+    "array-string": "an array of texts",
+    "null string": "text or null",
+    "number string": "text or a number",
+    "array-number array-string": "an array of numbers or one of texts",
+    "array string": "an array or text",
+    "array object string": "text, an array or an object",
+}
+
+
+def _literal_words(value: object) -> str:
+    """A literal argument in words, as the expression writes it: text in single quotes, the rest as
+    JSON in backticks."""
+    if isinstance(value, str):
+        return "the text '" + value.replace("'", "\\'") + "'"
+    if value is None:
+        return "null"
+    kind = (
+        "the boolean" if isinstance(value, bool)
+        else "the number" if _is_number(value)
+        else "the array" if isinstance(value, list)
+        else "the object"
+    )  # fmt: skip
+    return f"{kind} `{json.dumps(value)}`"
+
+
+def _type_fix(value: object, expected: list[str]) -> str:
+    """How to write `value` as the type expected, where the mistake is only in the quoting."""
+    if isinstance(value, str) and "number" in expected:
+        try:
+            number = json.loads(value)
+        except ValueError:
+            return ""
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return f"; write the number in backticks: `{value}`"
+    if _is_number(value) and "string" in expected and not any(t.startswith("array") for t in expected):
+        return f"; write the text in single quotes: '{json.dumps(value)}'"
+    return ""
 
 
 # An argument whose value is known only on an event: a field, a call, anything but a literal.

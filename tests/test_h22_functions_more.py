@@ -282,3 +282,36 @@ def test_a_quoted_field_of_an_item_does_not_hide_the_same_name_misread_from_the_
     assert [(severity, message.split(":")[0]) for _, severity, message in found] == [
         ("warning", "name is always null")
     ], found
+
+
+# Literal arguments of a type the function refuses
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ truncate(data.log, '1900') }}", "truncate() takes a number as argument 2, but is given the text '1900'; "
+         "write the number in backticks: `1900`"),
+        ("{{ format_number(data.total, `2`) }}", "format_number() takes text as argument 2, but is given the number "
+         "`2`; write the text in single quotes: '2'"),
+        ("{{ format_time(time, '%Y', `true`) }}", "format_time() takes text or null as argument 3, but is given the "
+         "boolean `true`"),
+        ("{{ length(`5`) }}", "length() takes text, an array or an object as argument 1, but is given the number `5`"),
+        ("{{ max(`[1, \"a\"]`) }}", "max() takes an array of numbers or one of texts as argument 1, but is given the "
+         "array `[1, \"a\"]`"),
+        ("{{ upper(`null`) }}", "upper() takes text as argument 1, but is given null"),
+    ],
+)  # fmt: skip
+def test_a_literal_of_a_type_the_function_refuses_is_an_error(tmp_path: Path, template: str, message: str) -> None:
+    assert payload_problems(tmp_path, template) == [(7, "error", f"in {template}: {message}")]
+    expression = template.removeprefix("{{ ").removesuffix(" }}")
+    assert "invalid type for value" in render_error(expression)  # what the event would meet
+
+
+def test_literals_of_the_types_functions_take_are_no_problem(tmp_path: Path) -> None:
+    template = (
+        "{{ join(', ', `[\"a\", \"b\"]`) }} {{ not_null(`null`, `1`, 'x') }}"
+        " {{ format_time(`1714566600`, '%H', `null`) }} {{ max(`[1, 2]`) }} {{ merge(`{}`, data) }}"
+        " {{ contains('abc', 'b') }} {{ to_json(`[1]`) }}"
+    )
+    assert payload_problems(tmp_path, template) == []
