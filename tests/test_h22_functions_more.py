@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hookd.config.load import check_config
-from hookd.expressions import EvaluationError, compile_expression, evaluate
+from hookd.expressions import EvaluationError, compile_expression, evaluate, lint_expression
 
 EVENT = {
     "type": "order.paid",
@@ -187,6 +187,30 @@ def test_validate_says_what_the_function_says_on_an_event(tmp_path: Path, expres
 )
 def test_literal_arguments_the_functions_take_are_no_problem(tmp_path: Path, template: str) -> None:
     assert payload_problems(tmp_path, template) == []
+
+
+@given(spec=st.text(alphabet="0123456789.,_+- fd%xe>", max_size=7))
+def test_validate_refuses_a_written_spec_exactly_when_the_function_does(spec: str) -> None:
+    expression = f"format_number(`12`, '{spec}')"  # a whole number, which every spec the function takes can format
+    written = [p.message for p in lint_expression(expression) if p.message.startswith("format_number():")]
+    try:
+        run(expression)
+    except EvaluationError as e:
+        assert written == [str(e)]
+    else:
+        assert written == []
+
+
+@given(fmt=st.text(alphabet="%YmdHMSZzscxXEOy-_:0 ^#", max_size=6))
+def test_validate_refuses_a_written_time_format_exactly_when_the_function_does(fmt: str) -> None:
+    expression = f"format_time(`0`, '{fmt}')"
+    written = [p.message for p in lint_expression(expression) if p.message.startswith("format_time():")]
+    try:
+        run(expression)
+    except EvaluationError as e:
+        assert written == [str(e)]
+    else:
+        assert written == []
 
 
 # "Double-quoted" function arguments
