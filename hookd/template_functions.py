@@ -307,11 +307,12 @@ def _shown(text: str, limit: int = 80) -> str:
 def truncate(text: str, max_chars: int | float, suffix: str = TRUNCATE_SUFFIX) -> str:
     """`text` cut to at most `max_chars` characters, `suffix` included: a text that fits is returned as
     it is, a longer one as its first `max_chars - len(suffix)` characters and the suffix. Characters
-    are code points, which is what a chat's length limit counts, so the cut never falls inside one (a
-    str from a JSON event holds a character beyond the BMP, an emoji, as one code point, not as a
-    surrogate pair). A sequence of several code points drawn as one symbol (a flag, an emoji joined
-    with U+200D, a letter with a combining accent) can be cut between its code points; the text stays
-    valid and shows the part before the cut."""
+    are code points, so the cut never falls inside one: a str from a JSON event holds a character
+    beyond the BMP, an emoji, as one code point, never as a surrogate pair (a service that counts
+    UTF-16 units counts it as two, so a limit below the service's leaves room). A sequence of code
+    points drawn as one symbol (a flag, emoji joined with U+200D, a letter and a combining accent) can
+    be cut between its code points; the text stays valid and shows the part before the cut. A null
+    text is refused by the signature's type check, as lower() refuses it."""
     limit = check_max_chars(max_chars)
     check_suffix_fits(limit, suffix)
     if len(text) <= limit:
