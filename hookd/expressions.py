@@ -24,7 +24,19 @@ from jmespath.parser import ParsedResult
 from jmespath.visitor import TreeInterpreter
 
 from hookd.suggest import closest
-from hookd.template_functions import FUNCTION_TABLE, HOOKD_FUNCTION_NAMES, HOOKD_FUNCTIONS, arity
+from hookd.template_functions import (
+    FUNCTION_TABLE,
+    HOOKD_FUNCTION_NAMES,
+    HOOKD_FUNCTIONS,
+    TRUNCATE_SUFFIX,
+    FunctionArgumentError,
+    arity,
+    check_max_chars,
+    check_number_spec,
+    check_suffix_fits,
+    check_time_format,
+    check_time_zone,
+)
 
 # What evaluating a compiled expression on an event can raise. Besides JMESPathError, jmespath lets
 # plain Python errors through: `data.items[?price > `0`]` with a string price (TypeError), `merge()`
@@ -37,6 +49,8 @@ MAX_EVALUATION_ERROR_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COMPARATORS = frozenset({"eq", "ne", "lt", "gt", "lte", "gte"})
 _BARE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What a CloudEvents extension attribute may be called: lower-case letters and digits only.
+_ATTRIBUTE_NAME = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +208,18 @@ def lint_expression(expression: str, *, batch: bool = False) -> list[ExpressionP
                     start if isinstance(start, int) else -1,
                 )
             )
+    calls = _call_sites(tokens)
     problems.extend(_function_problems(expression, tokens))
-    problems.extend(_batch_field_problems(expression, tokens) if batch else _event_field_problems(expression, tokens))
+    problems.extend(_literal_argument_problems(calls))
+    misquoted = _misquoted_arguments(expression, calls, batch=batch)
+    problems.extend(_misquoted_problem(call, tok, batch=batch) for call, tok in misquoted)
+    # A misquoted argument's name is reported once, as the quoting mistake it is, not again as a field.
+    explained = {str(tok["value"]) for _, tok in misquoted}
+    problems.extend(
+        _batch_field_problems(expression, tokens, explained)
+        if batch
+        else _event_field_problems(expression, tokens, explained)
+    )
     return problems
 
 
@@ -222,12 +246,15 @@ def _deprecated_literal(expression: str, tok: dict[str, object]) -> list[Express
     return []
 
 
-def _event_field_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
+def _event_field_problems(
+    expression: str, tokens: list[dict[str, object]], explained: set[str]
+) -> list[ExpressionProblem]:
     """Top-level names that no event has (`total` for `data.total`, `Data`): always null, so a
-    filter that needs them never matches. Warnings: a CloudEvents extension attribute is legal."""
+    filter that needs them never matches. Warnings: a CloudEvents extension attribute is legal.
+    `explained`: names already reported another way."""
     known = EVENT_FIELDS + CLOUDEVENT_ATTRIBUTES
     problems: list[ExpressionProblem] = []
-    reported: set[str] = set()
+    reported = set(explained)
     for name, rest in _root_fields(compile_jmespath(expression).parsed, at_root=True):
         if name in known or name in reported:
             continue
@@ -256,10 +283,13 @@ def _event_field_problems(expression: str, tokens: list[dict[str, object]]) -> l
     return problems
 
 
-def _batch_field_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
-    """Top-level names a batch has not (`data.id`, `event`): always null in a batch's payload."""
+def _batch_field_problems(
+    expression: str, tokens: list[dict[str, object]], explained: set[str]
+) -> list[ExpressionProblem]:
+    """Top-level names a batch has not (`data.id`, `event`): always null in a batch's payload.
+    `explained`: names already reported another way."""
     problems: list[ExpressionProblem] = []
-    reported: set[str] = set()
+    reported = set(explained)
     for name, rest in _root_fields(compile_jmespath(expression).parsed, at_root=True):
         if name in BATCH_FIELDS or name in reported:
             continue
@@ -359,6 +389,231 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
                 wanted = f"{fewest} or {most} arguments" if most == fewest + 1 else f"{fewest} to {most} arguments"
             problems.append(ExpressionProblem(f"{name}() takes {wanted}, but is given {given}", starts.get(name, -1)))
     return problems
+
+
+@dataclass(slots=True)
+class _CallSite:
+    """One function call as written: its name, the offset of the name, and each argument's tokens. A
+    bracket or call nested in an argument shows there as its opening token only, so an argument of
+    one token is that token alone: a literal, or a field name."""
+
+    name: str
+    start: int
+    arguments: list[list[dict[str, object]]]
+
+
+_OPENERS = frozenset({"lparen", "lbracket", "lbrace", "filter"})
+_CLOSERS = frozenset({"rparen", "rbracket", "rbrace"})
+
+
+def _call_sites(tokens: list[dict[str, object]]) -> list[_CallSite]:
+    """Each function call in `tokens` (of an expression that compiles). From the tokens, not the parsed
+    tree, because only tokens know where they are and whether a name was written in double quotes."""
+    open_brackets: list[_CallSite | None] = []  # None: a bracket that does not hold a call's arguments
+    calls: list[_CallSite] = []
+    previous: dict[str, object] | None = None
+    for tok in tokens:
+        kind = tok["type"]
+        innermost = open_brackets[-1] if open_brackets else None
+        if kind in _CLOSERS:
+            closed = open_brackets.pop()
+            if closed is not None:
+                if closed.arguments == [[]]:  # `f()`
+                    closed.arguments = []
+                calls.append(closed)
+        elif kind == "comma" and innermost is not None:
+            innermost.arguments.append([])
+        else:
+            if innermost is not None and kind != "eof":
+                innermost.arguments[-1].append(tok)
+            if kind in _OPENERS:
+                open_brackets.append(_call_opened(previous) if kind == "lparen" else None)
+        previous = tok
+    return calls
+
+
+def _call_opened(before_paren: dict[str, object] | None) -> _CallSite | None:
+    """The call a `(` after `before_paren` opens: the parser makes a call of every `name(`, and of no
+    other `(` (a grouping)."""
+    if before_paren is None or before_paren["type"] != "unquoted_identifier":
+        return None
+    start = before_paren["start"]
+    return _CallSite(str(before_paren["value"]), start if isinstance(start, int) else -1, [[]])
+
+
+def _literal_argument_problems(calls: list[_CallSite]) -> list[ExpressionProblem]:
+    """A spec, format, zone or length written in the expression itself that the function would refuse
+    on every event: found now, by the check the function makes when it runs, at the function's place."""
+    problems: list[ExpressionProblem] = []
+    for call in calls:
+        literals = [
+            argument[0]["value"] if len(argument) == 1 and argument[0]["type"] == "literal" else _NOT_WRITTEN
+            for argument in call.arguments
+        ]
+        wrong_type = _literal_type_problem(call.name, literals)
+        if wrong_type is not None:
+            problems.append(ExpressionProblem(wrong_type, call.start))
+            continue
+        try:
+            _check_written_arguments(call.name, literals)
+        except FunctionArgumentError as e:
+            problems.append(ExpressionProblem(str(e), call.start))
+    return problems
+
+
+def _literal_type_problem(name: str, literals: list[object]) -> str | None:
+    """A literal argument of a type function `name` refuses there (`truncate(data.log, '1900')`), by
+    the type check the function makes when it runs; None when each literal's type fits."""
+    spec = FUNCTION_TABLE.get(name)
+    if spec is None:
+        return None  # reported as an unknown function
+    signature: tuple[dict[str, Any], ...] = spec["signature"]
+    for index, value in enumerate(literals):
+        if value is _NOT_WRITTEN:
+            continue
+        if index >= len(signature) and not (signature and signature[-1].get("variadic")):
+            return None  # one argument too many: reported with the function's arity
+        types = signature[min(index, len(signature) - 1)]["types"]
+        if not types:
+            continue
+        try:
+            HOOKD_FUNCTIONS._type_check_single(value, types, name)
+        except jmes_exc.JMESPathTypeError:
+            expected = _TYPE_WORDS.get(" ".join(sorted(types))) or " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+            return (
+                f"{name}() takes {expected} as argument {index + 1}, but is given {_literal_words(value)}"
+                f"{_type_fix(value, types)}"
+            )
+    return None
+
+
+# JMESPath's type names, and the lists of them its functions take, in words (a list's names sorted).
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+    "expref": "an &expression",
+    "array-number": "an array of numbers",
+    "array-string": "an array of texts",
+    "null string": "text or null",
+    "number string": "text or a number",
+    "array-number array-string": "an array of numbers or one of texts",
+    "array string": "an array or text",
+    "array object string": "text, an array or an object",
+}
+
+
+def _literal_words(value: object) -> str:
+    """A literal argument in words, as the expression writes it: text in single quotes, the rest as
+    JSON in backticks."""
+    if isinstance(value, str):
+        return "the text '" + value.replace("'", "\\'") + "'"
+    if value is None:
+        return "null"
+    kind = (
+        "the boolean" if isinstance(value, bool)
+        else "the number" if _is_number(value)
+        else "the array" if isinstance(value, list)
+        else "the object"
+    )  # fmt: skip
+    return f"{kind} `{json.dumps(value)}`"
+
+
+def _type_fix(value: object, expected: list[str]) -> str:
+    """How to write `value` as the type expected, where the mistake is only in the quoting."""
+    if isinstance(value, str) and "number" in expected:
+        try:
+            number = json.loads(value)
+        except ValueError:
+            return ""
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return f"; write the number in backticks: `{value}`"
+    if _is_number(value) and "string" in expected and not any(t.startswith("array") for t in expected):
+        return f"; write the text in single quotes: '{json.dumps(value)}'"
+    return ""
+
+
+# An argument whose value is known only on an event: a field, a call, anything but a literal.
+_NOT_WRITTEN = object()
+
+
+def _check_written_arguments(name: str, literals: list[object]) -> None:
+    """Raises FunctionArgumentError for an argument of function `name` written as a literal (the rest
+    are _NOT_WRITTEN) that the function cannot use. A literal of the wrong type is left to the
+    function's own type check on the event."""
+
+    def written(index: int) -> object:
+        return literals[index] if index < len(literals) else _NOT_WRITTEN
+
+    if name == "format_number" and isinstance(spec := written(1), str):
+        check_number_spec(spec)
+    elif name == "format_time":
+        if isinstance(fmt := written(1), str):
+            check_time_format(fmt)
+        if isinstance(zone := written(2), str):
+            check_time_zone(zone)
+    elif name == "truncate":
+        max_chars = written(1)
+        if isinstance(max_chars, int | float) and not isinstance(max_chars, bool):
+            limit = check_max_chars(max_chars)
+            suffix = written(2) if len(literals) > 2 else TRUNCATE_SUFFIX
+            if isinstance(suffix, str):
+                check_suffix_fits(limit, suffix)
+
+
+def _misquoted_arguments(
+    expression: str, calls: list[_CallSite], *, batch: bool
+) -> list[tuple[_CallSite, dict[str, object]]]:
+    """Each argument written as one "double-quoted" name that the event (or batch) has not, with its
+    call: `format_number(data.total, ".2f")`, where JMESPath reads ".2f" as a field name, so the
+    function gets the missing field's null, not the text. A quoted name of a field that exists, or
+    one read from a projected value, is what JMESPath allows, and is left alone."""
+    known = BATCH_FIELDS if batch else EVENT_FIELDS + CLOUDEVENT_ATTRIBUTES
+    return [
+        (call, argument[0])
+        for call in calls
+        for argument in call.arguments
+        if len(argument) == 1
+        and argument[0]["type"] == "quoted_identifier"
+        and str(argument[0]["value"]) not in known
+        and _read_from_the_top(expression, argument[0])
+    ]
+
+
+# A field name no expression has (JSON's escape for NUL): standing in for one quoted name, it shows
+# where that name is read.
+_STAND_IN = '"\\u0000hookd"'
+
+
+def _read_from_the_top(expression: str, quoted: dict[str, object]) -> bool:
+    """Whether the quoted name `quoted` is a field of the event (or batch) itself, not of a value a
+    projection or filter goes through. The parsed tree does not say which node a token made, so the
+    name is swapped for a stand-in no other field has, and the stand-in looked for."""
+    start, length = quoted["start"], quoted["end"]  # a quoted identifier's "end" is its length
+    if not isinstance(start, int) or not isinstance(length, int):
+        return False
+    swapped = expression[:start] + _STAND_IN + expression[start + length :]
+    stand_in = json.loads(_STAND_IN)
+    return any(name == stand_in for name, _ in _root_fields(compile_jmespath(swapped).parsed, at_root=True))
+
+
+def _misquoted_problem(call: _CallSite, tok: dict[str, object], *, batch: bool) -> ExpressionProblem:
+    """An error when no event can have the field; a warning when a CloudEvent could carry an extension
+    attribute of that name, as for other unknown top-level fields."""
+    name = str(tok["value"])
+    as_text = "'" + name.replace("'", "\\'") + "'"  # a raw string escapes only its quote
+    maybe_attribute = not batch and _ATTRIBUTE_NAME.fullmatch(name) is not None
+    unless = f" (null unless the event is a CloudEvent carrying an attribute named {name})" if maybe_attribute else ""
+    start = tok["start"]
+    return ExpressionProblem(
+        f'"{name}" in {call.name}() is a field name in JMESPath, not text{unless}; write the text in single '
+        f"quotes: {as_text}",
+        start if isinstance(start, int) else -1,
+        "warning" if maybe_attribute else "error",
+    )
 
 
 def _unknown_function(name: str) -> str:

@@ -1,5 +1,5 @@
 """The functions hookd adds to JMESPath for filters and {{ templates }}: formatting numbers and times,
-changing case, defaults, JSON text and URL encoding.
+changing case, cutting text to a length, defaults, JSON text and URL encoding.
 
 They are JMESPath custom functions: HookdFunctions keeps every built-in and adds these, and
 hookd.expressions evaluates every expression with it. A bad argument raises FunctionArgumentError, a
@@ -51,6 +51,8 @@ _ZONES: frozenset[str] | None = None
 # The longest IANA name is 32 characters (America/Argentina/ComodRivadavia); a longer one is refused
 # before the zone database or the "did you mean" search reads it.
 _MAX_ZONE_NAME = 64
+# What truncate puts where it cut, so a reader sees the text goes on.
+TRUNCATE_SUFFIX = "\u2026"  # …
 
 
 class HookdFunctions(jmes_functions.Functions):  # type: ignore[misc]  # jmespath ships no types
@@ -80,6 +82,10 @@ class HookdFunctions(jmes_functions.Functions):  # type: ignore[misc]  # jmespat
     @_signature({"types": ["string", "number"]}, {"types": ["string"]}, {"types": ["string", "null"], "optional": True})
     def _func_format_time(self, time: str | int | float, fmt: str, zone: str | None = None) -> str:
         return format_time(time, fmt, zone)
+
+    @_signature({"types": ["string"]}, {"types": ["number"]}, {"types": ["string"], "optional": True})
+    def _func_truncate(self, text: str, max_chars: int | float, suffix: str = TRUNCATE_SUFFIX) -> str:
+        return truncate(text, max_chars, suffix)
 
     @_signature({"types": ["string"]})
     def _func_lower(self, text: str) -> str:
@@ -129,17 +135,11 @@ def format_number(number: int | float, spec: str) -> str:
     """`number` formatted by `spec`, a subset of Python's format specs. Rounding is half away from zero
     on the number as the event wrote it (2.675 to 2 decimals is 2.68), as money is rounded; Python's
     own float formatting would round the binary value (2.67)."""
-    match = _NUMBER_SPEC.fullmatch(spec)
-    if match is None:
-        raise FunctionArgumentError(
-            f"format_number(): {spec!r} is not a number format hookd knows; {_NUMBER_SPEC_HELP}"
-        )
+    match = _number_spec(spec)
     if isinstance(number, float) and not math.isfinite(number):
         raise FunctionArgumentError(f"format_number(): cannot format {number}, which is not a finite number")
     kind = match["type"]
     if kind == "d":
-        if match["precision"] is not None:
-            raise FunctionArgumentError(f"format_number(): {spec!r} gives a precision to 'd', which has no decimals")
         if number != int(number):
             raise FunctionArgumentError(
                 f"format_number(): {number} is not a whole number, which 'd' needs; use '.0f' to round it"
@@ -161,12 +161,45 @@ def format_number(number: int | float, spec: str) -> str:
     return text.replace(",", "_") if underscores else text
 
 
+def check_number_spec(spec: str) -> None:
+    """Raises FunctionArgumentError when format_number cannot use `spec` whatever the number; validate
+    calls it for a spec written in the expression."""
+    _number_spec(spec)
+
+
+def _number_spec(spec: str) -> re.Match[str]:
+    match = _NUMBER_SPEC.fullmatch(spec)
+    if match is None:
+        raise FunctionArgumentError(
+            f"format_number(): {spec!r} is not a number format hookd knows; {_NUMBER_SPEC_HELP}"
+        )
+    if match["type"] == "d" and match["precision"] is not None:
+        raise FunctionArgumentError(f"format_number(): {spec!r} gives a precision to 'd', which has no decimals")
+    return match
+
+
 def format_time(time: str | int | float, fmt: str, zone: str | None = None) -> str:
     """`time` (an RFC 3339 date-time, or Unix seconds) in `zone` (an IANA name; UTC when left off),
     formatted by strftime's `fmt`. A date-time without an offset is read as UTC; a leap second
     (`23:59:60`) as the last second before it (`23:59:59`), as intake checks it. `%s` is the Unix time
     (whole seconds, the same on every host); the codes that follow the host's locale are refused."""
-    when = _parse_time(time).astimezone(_zone(zone))
+    return _strftime(_parse_time(time).astimezone(_zone(zone)), fmt)
+
+
+def check_time_format(fmt: str) -> None:
+    """Raises FunctionArgumentError when format_time cannot use `fmt`; validate calls it for a format
+    written in the expression. Whether strftime takes a format does not depend on the time, so one
+    time stands for all."""
+    _strftime(_EPOCH, fmt)
+
+
+def check_time_zone(zone: str | None) -> None:
+    """Raises FunctionArgumentError (with "did you mean") when `zone` is not a time zone format_time
+    knows; validate calls it for a zone written in the expression."""
+    _zone(zone)
+
+
+def _strftime(when: datetime, fmt: str) -> str:
     host_free = _host_free_format(fmt, when)
     try:
         return when.strftime(host_free)
@@ -269,6 +302,42 @@ def _shown(text: str, limit: int = 80) -> str:
     """`text` quoted for a message (repr: control characters and lone surrogates escaped), cut to
     `limit` characters so a long field from an event does not make a long error."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
+
+
+def truncate(text: str, max_chars: int | float, suffix: str = TRUNCATE_SUFFIX) -> str:
+    """`text` cut to at most `max_chars` characters, `suffix` included: a text that fits is returned as
+    it is, a longer one as its first `max_chars - len(suffix)` characters and the suffix. Characters
+    are code points, so the cut never falls inside one: a str from a JSON event holds a character
+    beyond the BMP, an emoji, as one code point, never as a surrogate pair (a service that counts
+    UTF-16 units counts it as two, so a limit below the service's leaves room). A sequence of code
+    points drawn as one symbol (a flag, emoji joined with U+200D, a letter and a combining accent) can
+    be cut between its code points; the text stays valid and shows the part before the cut. A null
+    text is refused by the signature's type check, as lower() refuses it."""
+    limit = check_max_chars(max_chars)
+    check_suffix_fits(limit, suffix)
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(suffix)] + suffix
+
+
+def check_max_chars(max_chars: int | float) -> int:
+    """`max_chars` as an int, or FunctionArgumentError when it is not a whole number of at least 1
+    (`1900.0` is whole, as format_number's 'd' takes it)."""
+    whole = isinstance(max_chars, int) or (math.isfinite(max_chars) and max_chars == int(max_chars))
+    if not whole or max_chars < 1:
+        raise FunctionArgumentError(
+            f"truncate(): max_chars is {max_chars}, but it must be a whole number of at least 1, like `1900`"
+        )
+    return int(max_chars)
+
+
+def check_suffix_fits(max_chars: int, suffix: str) -> None:
+    """FunctionArgumentError when `suffix` is longer than `max_chars`, so a cut text could not hold it."""
+    if len(suffix) > max_chars:
+        raise FunctionArgumentError(
+            f"truncate(): the suffix {_shown(suffix)} is {len(suffix)} characters, longer than max_chars "
+            f"({max_chars}), and a cut text holds the suffix; raise max_chars or shorten the suffix"
+        )
 
 
 def to_json(value: object) -> str:

@@ -36,9 +36,9 @@ def problems(tmp_path: Path, text: str) -> list[tuple[int, int | None, str, str]
         ("    filter: \"lower(data.a) == upr(data.b)\"\n", "upr() is not a JMESPath function; did you mean upper()?",
          31),
         ("    filter: \"to_jsno(data) == ''\"\n", "to_jsno() is not a JMESPath function; did you mean to_json()?", 14),
-        ("    filter: \"frobnicate(data) == ''\"\n", "frobnicate() is not a JMESPath function; see jmespath.org for "
+        ("    filter: \"explode(data) == ''\"\n", "explode() is not a JMESPath function; see jmespath.org for "
          "the built-in functions, and hookd adds default(), format_number(), format_time(), from_json(), lower(), "
-         "to_json(), upper(), url_encode()", 14),
+         "to_json(), truncate(), upper(), url_encode()", 14),
         ("    filter: \"format_time(time) == ''\"\n", "format_time() takes 2 or 3 arguments, but is given 1", 14),
         ("    filter: \"format_number(data.total) == ''\"\n", "format_number() takes 2 argument(s), but is given 1",
          14),

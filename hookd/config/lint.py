@@ -362,14 +362,13 @@ class _Linter:
                     self._alert_glob(glob, (*path, "events", j))
         expression = hook.get("filter")
         if isinstance(expression, str) and expression.strip():
-            self._filter(expression, (*path, "filter"))
+            if not self._braced("filter", expression, (*path, "filter")):  # `{{ data.total > `100` }}`
+                self._filter(expression, (*path, "filter"))
         elif isinstance(expression, str) and expression:  # only spaces (empty is the schema's to say)
             self.add((*path, "filter"), _BLANK.format(key="filter", example="data.total > `100`"))
         ordering_key = hook.get("ordering_key")
         if isinstance(ordering_key, str) and ordering_key.strip():
-            if (hint := braced_expression_hint("ordering_key", ordering_key)) is not None:  # `{{ data.id }}`
-                self.add((*path, "ordering_key"), hint)
-            else:
+            if not self._braced("ordering_key", ordering_key, (*path, "ordering_key")):  # `{{ data.id }}`
                 self._filter(ordering_key, (*path, "ordering_key"))  # an expression on the event, as a filter is
                 if ordering_key.strip() in _OWN_KEY:
                     self.add(
@@ -744,6 +743,15 @@ class _Linter:
         else:
             for problem in lint_template(value, batch=batch):
                 self.add(path, problem.message, _severity(problem.severity))
+
+    def _braced(self, key: str, expression: str, path: PathKey) -> bool:
+        """Reports `key`'s JMESPath expression written as a {{ template }}, which the parser would only
+        call a syntax error; True when it is. The hint quotes the text as written in the file, never
+        what a ${...} brought in."""
+        hint = braced_expression_hint(key, self.doc.interpolated.get(path, expression))
+        if hint is not None:
+            self.add(path, hint)
+        return hint is not None
 
     def _filter(self, expression: str, path: PathKey) -> None:
         # The parser's details quote the expression; when part of it came from outside the file,
