@@ -71,9 +71,9 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
         # is in git and in every `hookd test` output.
         add(
             (*path, "url"),
-            f"the url of a {preset} webhook is its credential (its path holds the token): keep it out of the "
-            f'config and write url: "${{{preset.upper()}_WEBHOOK_URL}}" (set in the environment, or '
-            "${file:/run/secrets/...}); hookd then hides it in every output",
+            f"the url of a {preset} webhook is its credential (its path holds the token), and whoever reads this "
+            f'file or its git history has it: write url: "${{{preset.upper()}_WEBHOOK_URL}}" (set in the '
+            "environment, or ${file:/run/secrets/...}); hookd shows such a url as its origin and *** either way",
             "warning",
         )
     if "message" not in hook:

@@ -38,6 +38,7 @@ from hookd.config.paths import describe_path
 from hookd.config.schema import schema_problems
 from hookd.config.secret_fields import (
     HOOK_SECRET_KEYS,
+    chat_url_paths,
     environment_proxy_passwords,
     hook_url_passwords,
     proxy_passwords,
@@ -213,6 +214,9 @@ def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
     for path, value in secret_values(doc.data):
         if path not in doc.interpolated and path not in doc.unresolved:
             secrets.setdefault(value, REDACTED)
+    for path, url_path in chat_url_paths(doc.data):
+        if path not in doc.unresolved:
+            secrets.setdefault(url_path, REDACTED)
     for path, password in [*proxy_passwords(doc.data), *hook_url_passwords(doc.data)]:
         # Part of a URL, so also when the URL has a ${...} elsewhere (or is one: the password alone
         # can then turn up, in an error message, say).

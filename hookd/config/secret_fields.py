@@ -88,6 +88,28 @@ def hook_url_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
                 yield ("hooks", i, "url"), password
 
 
+def chat_url_paths(data: object) -> Iterator[tuple[PathKey, str]]:
+    """(path, url path) for each hook with a preset whose url is written out: a chat service's webhook
+    URL holds its token in the path (Slack's /services/T../B../X.., Discord's /api/webhooks/ID/TOKEN),
+    so the path is hidden as a secret is, and the URL shows as its origin and ***."""
+    hooks = data.get("hooks") if isinstance(data, dict) else None
+    for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
+        if not isinstance(hook, dict) or not isinstance(hook.get("preset"), str):
+            continue
+        url = hook.get("url")
+        if not isinstance(url, str) or "{{" in url:
+            continue
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        hidden = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+        if hidden:
+            yield ("hooks", i, "url"), hidden
+            if unquote(hidden) != hidden:
+                yield ("hooks", i, "url"), unquote(hidden)
+
+
 def _first_userinfo_password(url: str) -> list[str]:
     try:
         password = urlsplit(url).password

@@ -4,10 +4,17 @@
 `channel` is a channel's name (not its display name) or `@user` for a direct message. Mattermost
 answers 200 `ok` in plain text, and errors as JSON with an `id` naming the error (its `message` is
 translated into the server's language, so the id is what an error shows first).
+
+Mattermost notifies whoever a message mentions (`@user`, `@channel`, `@all`, `@here`, a group), and
+reads Slack's `<!channel>` as `@channel`; it has no escape for either. So each value a `{{ }}` puts
+into the message or an option gets a zero-width space after an `@` that starts a word and after a `<`
+before `!` (escape_value): the text reads the same, a mention in event data notifies no one, and an
+address like ann@shop.example is left as it is. Mentions written in the config are sent as written.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
@@ -28,6 +35,16 @@ _RESERVED_PROPS = frozenset(
 )
 
 
+# An @ not after a letter or digit (so not the one in an address), and the < of Slack's <!channel>.
+_MENTION_START = re.compile(r"(?<![^\W_])@|<(?=!)")
+_NO_BREAK = "\u200b"
+
+
+def escape(text: str) -> str:
+    """A zero-width space after each mention's start, so Mattermost reads no mention in the value."""
+    return _MENTION_START.sub(lambda m: m.group(0) + _NO_BREAK, text)
+
+
 class Mattermost:
     name = "mattermost"
     options: Mapping[str, OptionKind] = {
@@ -38,7 +55,7 @@ class Mattermost:
         "props": "object",
         "attachments": "objects",
     }
-    escape_value = None
+    escape_value = staticmethod(escape)
 
     def body(self, message: str, options: Mapping[str, object], event: Mapping[str, object]) -> object:
         values.check_known(self.name, options, self.options)

@@ -103,7 +103,7 @@ def fits(preset: str, option_kind: OptionKind, key: str, value: object) -> bool:
 def stand_in(option_kind: OptionKind) -> object:
     """A value of the kind, for an option whose value is only known once rendered: validate tries the
     preset's body with it, to find what is wrong in the options written out."""
-    return {"text": "x", "flag": True, "object": {}, "objects": [], "any": "x"}[option_kind]
+    return {"text": "x", "flag": True, "object": {}, "objects": [{}], "any": "x"}[option_kind]
 
 
 def put(body: dict[str, object], key: str, value: object) -> None:
