@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl
 
 from hookd import __version__, jsonvalue
 from hookd.batching import Batcher
@@ -351,12 +352,15 @@ class HookResult:
         """The request as it may be printed: method, redacted URL and headers, body as JSON."""
         if self.request is None:
             return None
-        return {
+        shown: dict[str, object] = {
             "method": self.request.method,
             "url": self.safe_url,
             "headers": shown_headers(self.redactor, self.request.headers, self.endpoint or EndpointSpec(self.hook)),
             "body": self.redactor.value(body_value(self.request.body, as_text=self.format in TEXT_FORMATS)),
         }
+        if self.format == "form":
+            shown["form"] = self.redactor.value(form_fields(self.request.body))
+        return shown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,6 +386,21 @@ def body_value(body: bytes, *, as_text: bool = False) -> object:
         except jsonvalue.JsonValueError:
             pass
     return body.decode("utf-8", errors="replace")
+
+
+def form_fields(body: bytes) -> dict[str, object]:
+    """A form body's fields decoded, as an object a case can compare: a name sent once holds its value,
+    a name sent more than once (a list in the payload) the list of its values, in order."""
+    fields: dict[str, object] = {}
+    for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+        held = fields.get(name)
+        if held is None:
+            fields[name] = value
+        elif isinstance(held, list):
+            held.append(value)
+        else:
+            fields[name] = [held, value]
+    return fields
 
 
 def select_hooks(hooks: Sequence[HookConfig], names: Sequence[str]) -> tuple[HookConfig, ...]:

@@ -104,3 +104,33 @@ async def test_a_form_payload_that_is_no_object_fails_as_the_daemon_would(tmp_pa
         "cannot render the request: payload: format form sends an object's fields as key=value pairs, and this "
         "rendered to a list"
     ) in plain(result.output).replace("\n    ", " ")
+
+
+CASES = """\
+cases:
+  - name: a form body is compared as its fields
+    event: {id: evt-1, type: order.paid, data: {id: 7, who: Zoë, tags: [a, b]}}
+    expect:
+      body: {form: {order: '7', who: Zoë, tags: [a, b]}}
+      assert: {form: ["form.order == '7'"]}
+  - name: a wrong field fails with a diff of the fields
+    event: {id: evt-2, type: order.paid, data: {id: 8, who: Ann, tags: [c]}}
+    expect:
+      body: {form: {order: '9'}}
+"""
+
+
+async def test_cases_compare_a_form_body_as_its_fields(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    cases = tmp_path / "hookd.tests.yaml"
+    cases.write_text(CASES, encoding="utf-8")
+    result = await hookd("test", "-c", str(cfg), "--cases", str(cases))
+    out = plain(result.output)
+    assert result.exit_code == 1, out
+    assert "PASS a form body is compared as its fields" in out
+    assert "body of form: the form's fields do not contain the expected values" in out
+    assert '-order: "9"\n    +order: "8"' in out and "1 passed, 1 failed" in out
+    as_json = await hookd("test", "-c", str(cfg), "--json", "--hook", "form", str(tmp_path / "events.jsonl"))
+    shown = json.loads(as_json.output)
+    [hook] = shown["events"][0]["hooks"]
+    assert hook["request"]["form"] == {"order": "7", "who": "Zoë Ünal", "tags": ["a", "b"]}
