@@ -7,6 +7,7 @@ sentence saying what to change, which rendering reports as a render error (final
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import quote, quote_plus
 
@@ -26,6 +27,15 @@ NO_SOURCE_PREFIX = "urn:hookd:hook:"
 # outside printable ASCII (U+0021-U+007E) and space, '"' and '%' (upper-case hex). Everything else of
 # printable ASCII is left as it is: quote() encodes what is not in `safe` (nor a letter, digit or _.-~).
 _CE_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+
+
+# What an envelope holds besides extension attributes: its own fields, and the attributes sent from
+# elsewhere (datacontenttype is always application/json: hookd sends data as JSON).
+_ENVELOPE_KEYS = frozenset(
+    {"id", "type", "time", "source", "data", "specversion", "subject", "dataschema", "datacontenttype", "data_base64"}
+)
+# The CloudEvents naming rule for attributes: lower-case ASCII letters and digits.
+_EXTENSION_NAME = re.compile(r"[a-z0-9]+")
 
 
 class FormatError(Exception):
@@ -119,20 +129,34 @@ def _text(event: Mapping[str, object], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def attributes(event: Mapping[str, object], hook: str) -> dict[str, str]:
+def attributes(event: Mapping[str, object], hook: str) -> dict[str, object]:
     """The CloudEvents context attributes of the event envelope `event`, in the order they are sent:
-    specversion, id, source, type, subject (when the event has one) and time."""
-    attrs = {
+    specversion, id, source, type, subject and dataschema (when the event has them), time, then the
+    extension attributes of an event that came in as a CloudEvent, so a forwarded event keeps its
+    traceparent, partitionkey and the like."""
+    attrs: dict[str, object] = {
         "specversion": SPECVERSION,
         "id": _text(event, "id"),
         "source": event_source(event, hook),
         "type": _text(event, "type"),
     }
-    subject = event.get("subject")
-    if isinstance(subject, str) and subject:
-        attrs["subject"] = subject
+    for optional in ("subject", "dataschema"):
+        value = event.get(optional)
+        if isinstance(value, str) and value:
+            attrs[optional] = value
     attrs["time"] = _text(event, "time")
+    for name, value in event.items():
+        if name not in _ENVELOPE_KEYS and _EXTENSION_NAME.fullmatch(name) and _is_extension_value(value):
+            attrs[name] = value
     return attrs
+
+
+def _is_extension_value(value: object) -> bool:
+    """A value an extension attribute can have in both modes: a string, an integer (CloudEvents' Integer
+    is 32-bit) or a boolean (the JSON format's types for them; binary mode sends their text)."""
+    if isinstance(value, bool | str):
+        return True
+    return isinstance(value, int) and -(2**31) <= value < 2**31
 
 
 def structured_event(event: Mapping[str, object], hook: str, data: object) -> dict[str, object]:
@@ -154,8 +178,13 @@ def binary_headers(event: Mapping[str, object], hook: str) -> dict[str, str]:
     """The ce-* headers of binary mode: one per attribute, percent-encoded. Raises FormatError."""
     headers = {}
     for name, value in attributes(event, hook).items():
+        text = (
+            value
+            if isinstance(value, str)
+            else ("true" if value is True else "false" if value is False else str(value))
+        )
         try:
-            headers[f"ce-{name}"] = percent_encode(value)
+            headers[f"ce-{name}"] = percent_encode(text)
         except FormatError as e:
             raise FormatError(f"ce-{name}: {e}") from None
     return headers

@@ -167,6 +167,33 @@ def test_cloudevents_subject_and_a_source_for_an_event_without_one() -> None:
     assert body["source"] == "urn:hookd:hook:h" and body["data"] is None and "subject" not in body
 
 
+CLOUD_WITH_EXTENSIONS = {
+    "specversion": "1.0", "id": "c-1", "source": "/shop", "type": "order.paid", "time": "2026-05-31T12:00:00Z",
+    "dataschema": "https://shop.example/schemas/order-paid.json",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "partitionkey": "order-7",
+    "sequence": 42, "sampled": True,
+    "ratio": 0.5, "nested": {"a": 1}, "huge": 2**40, "nothing": None,  # no extension has these types
+    "datacontenttype": "application/json", "data": {"a": 1},
+}  # fmt: skip
+KEPT = ("dataschema", "traceparent", "partitionkey", "sequence", "sampled")
+
+
+def test_a_forwarded_cloudevent_keeps_its_dataschema_and_extension_attributes() -> None:
+    """An event that came in as a CloudEvent goes out with its dataschema and the extension attributes
+    CloudEvents can carry (strings, 32-bit integers, booleans), in both modes; values of other types
+    are not attributes and are left out."""
+    body = orjson.loads(request(hook(format="cloudevents"), CLOUD_WITH_EXTENSIONS).body)
+    assert list(body) == ["specversion", "id", "source", "type", "dataschema", "time", "traceparent",
+                          "partitionkey", "sequence", "sampled", "datacontenttype", "data"]  # fmt: skip
+    assert {k: body[k] for k in KEPT} == {k: CLOUD_WITH_EXTENSIONS[k] for k in KEPT}
+    headers = request(hook(format="cloudevents_binary"), CLOUD_WITH_EXTENSIONS).headers
+    assert headers["ce-dataschema"] == "https://shop.example/schemas/order-paid.json"
+    assert headers["ce-traceparent"] == CLOUD_WITH_EXTENSIONS["traceparent"]
+    assert (headers["ce-sequence"], headers["ce-sampled"], headers["ce-partitionkey"]) == ("42", "true", "order-7")
+    for left_out in ("ratio", "nested", "huge", "nothing"):
+        assert left_out not in body and f"ce-{left_out}" not in headers
+
+
 # -- cloudevents_binary ---------------------------------------------------------------------------
 
 
