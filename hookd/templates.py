@@ -10,6 +10,7 @@ author wrote stays markup and the same characters from the event show as text.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,9 +78,15 @@ class _Placeholder:
 
     def value(self, event: Mapping[str, object]) -> object:
         try:
-            return evaluate(self.expr, event)
+            value = evaluate(self.expr, event)
         except EvaluationError as e:
             raise RenderError(self.path, f"{{{{ {self.text} }}}} could not be evaluated on this event: {e}") from None
+        if type(value) is float and not math.isfinite(value):
+            # Event data holds no such number (intake refuses one), but arithmetic on it can make one
+            # (sum() of two 1e308), and JSON writers would send it as null without a word.
+            what = "a number too large for JSON" if math.isinf(value) else "NaN, which is not a number JSON can carry"
+            raise RenderError(self.path, f"{{{{ {self.text} }}}} gave {what} on this event")
+        return value
 
     def text_value(self, event: Mapping[str, object]) -> str:
         value = self.value(event)

@@ -331,3 +331,14 @@ def test_a_json_batch_stays_application_json() -> None:
     e = event_from_object(dict(EVENT))
     r = Batcher(compiled).request("batch-1", 1, [render_payload(compiled, e.body)], NOW)
     assert r.headers["Content-Type"] == "application/json" and orjson.loads(r.body)[0]["id"] == "evt-1"
+
+
+@pytest.mark.parametrize("expression", ["sum(data.xs)", "avg(data.xs)", "to_number('1e999')", "max([sum(data.xs)])"])
+def test_arithmetic_beyond_json_is_a_render_error_not_a_silent_null(expression: str) -> None:
+    """Event data holds no infinite number (intake refuses one), but sum() of two 1e308 makes one; JSON
+    writers would send it as null without a word."""
+    event = {**EVENT, "data": {"xs": [1e308, 1e308]}}
+    placeholder = "{{ " + expression + " }}"
+    for payload in ({"total": placeholder}, {"total": "sum " + placeholder}):
+        said = render_error(hook(payload=payload), event)
+        assert said == f"payload.total: {{{{ {expression} }}}} gave a number too large for JSON on this event", said
