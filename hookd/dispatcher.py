@@ -823,7 +823,7 @@ class Dispatcher:
             log.info(LogLine("delivered a batch", fields))
             return
         if state == "pending":
-            fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
+            fields["retry_in_s"] = _seconds_shown(max((next_at or 0) - self.clock.now(), 0))
         fields["error"] = outcome.error
         if state == "split":
             log.warning(LogLine("split the batch: its deliveries go again in smaller batches", fields))
@@ -1055,7 +1055,7 @@ class Dispatcher:
             log.info(LogLine("delivered", fields))
             return
         if state == "pending":
-            fields["retry_in_s"] = round(max((next_at or 0) - self.clock.now(), 0))
+            fields["retry_in_s"] = _seconds_shown(max((next_at or 0) - self.clock.now(), 0))
         fields["error"] = outcome.error  # redacted already: by redact_outcome, or where it was made
         if state == "pending":
             log.warning(LogLine("will retry", fields))
@@ -1103,3 +1103,9 @@ class Dispatcher:
             await self._release(unstarted)
         await self.recorder.close()
         return cancelled
+
+
+def _seconds_shown(seconds: float) -> float:
+    """A wait as a log line shows it: to a tenth under ten seconds (Discord's 0.35 s is not 0), whole
+    seconds above."""
+    return round(seconds, 1) if seconds < 10 else round(seconds)
