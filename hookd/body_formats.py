@@ -20,6 +20,8 @@ CLOUDEVENT = "application/cloudevents+json"  # structured mode (the JSON event f
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"  # a JSON array of structured events
 
 SPECVERSION = "1.0"
+# Of every ce-* header together: HTTP servers commonly take about 8 KB of headers in all.
+MAX_CE_HEADER_BYTES = 6144
 # The `source` of an event that has none (CloudEvents requires one): a URI naming the hook that sent
 # it, so an id and source pair stays unique per receiver. Events that set `source` keep theirs.
 NO_SOURCE_PREFIX = "urn:hookd:hook:"
@@ -177,6 +179,7 @@ def percent_encode(value: str) -> str:
 def binary_headers(event: Mapping[str, object], hook: str) -> dict[str, str]:
     """The ce-* headers of binary mode: one per attribute, percent-encoded. Raises FormatError."""
     headers = {}
+    size = 0
     for name, value in attributes(event, hook).items():
         text = (
             value
@@ -187,4 +190,11 @@ def binary_headers(event: Mapping[str, object], hook: str) -> dict[str, str]:
             headers[f"ce-{name}"] = percent_encode(text)
         except FormatError as e:
             raise FormatError(f"ce-{name}: {e}") from None
+        size += len(name) + 5 + len(headers[f"ce-{name}"])  # "ce-" and ": "
+        if size > MAX_CE_HEADER_BYTES:
+            raise FormatError(
+                f"the event's CloudEvents attributes make more than {MAX_CE_HEADER_BYTES:,} bytes of ce-* headers, "
+                "more than HTTP servers commonly take; the event's producer should send fewer or shorter extension "
+                "attributes, or use format cloudevents, which carries them in the body"
+            )
     return headers

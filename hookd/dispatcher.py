@@ -34,6 +34,7 @@ from hookd.ids import uuid7
 from hookd.lane import Lane, LaneContext, release
 from hookd.lane_stops import LaneEvent, LaneStops
 from hookd.logs import LogLine, isoformat
+from hookd.presets import read_answer
 from hookd.ratelimit import TokenBucket
 from hookd.recorder import STORE_RETRY_S, Recorder
 from hookd.rendering import RequestRenderError, render_failure, render_request
@@ -121,7 +122,7 @@ def _classified(hook: CompiledHook, outcome: Outcome) -> Outcome:
     would send the delivery again however the receiver answered."""
     assert hook.preset is not None
     try:
-        return hook.preset.classify(outcome)
+        return read_answer(hook.preset, outcome)
     except Exception:
         log.exception(LogLine("internal error reading the receiver's answer through the hook's preset; kept as sent",
                               {"hook": hook.name, "preset": hook.preset.name, "status": outcome.status}))  # fmt: skip
@@ -652,7 +653,7 @@ class Dispatcher:
         lane.held_until = max(lane.held_until, until)
         unsent = lane.take_back(self.clock.now())
         if first:
-            log.info(LogLine("the receiver asked to wait (Retry-After): the hook's deliveries wait, spending no "
+            log.info(LogLine("the receiver asked to wait: the hook's deliveries wait, spending no "
                              "attempt", {"hook": lane.name, "until": isoformat(lane.held_until),
                                          "given_back": len(unsent)}))  # fmt: skip
         self._wake.set()  # the round waits for the hold's end

@@ -22,7 +22,7 @@ from hookd.errors import EventError, HookdError
 from hookd.events import Event, event_from_object
 from hookd.expressions import EVALUATION_ERRORS, compile_jmespath, is_truthy, search, tokenize
 from hookd.ids import uuid7
-from hookd.presets import PRESETS
+from hookd.presets import PRESETS, read_answer
 from hookd.redact import Redactor
 from hookd.rendering import RequestRenderError, render_failure, render_payload, render_request
 from hookd.router import Router
@@ -514,7 +514,7 @@ async def deliver(
                 outcome = redact_outcome(await active.send(request), h.redactor)
                 preset = PRESETS.get(h.preset) if h.preset is not None else None
                 if preset is not None:  # as the daemon reads the service's answer
-                    outcome = preset.classify(outcome)
+                    outcome = read_answer(preset, outcome)
                 hooks.append(replace(h, delivery=Delivery(url=h.redactor.url(request.url), outcome=outcome)))
             out.append(replace(result, hooks=tuple(hooks)))
         return out

@@ -183,7 +183,14 @@ def format_time(time: str | int | float, fmt: str, zone: str | None = None) -> s
     formatted by strftime's `fmt`. A date-time without an offset is read as UTC; a leap second
     (`23:59:60`) as the last second before it (`23:59:59`), as intake checks it. `%s` is the Unix time
     (whole seconds, the same on every host); the codes that follow the host's locale are refused."""
-    return _strftime(_parse_time(time).astimezone(_zone(zone)), fmt)
+    when = _parse_time(time)
+    try:
+        local = when.astimezone(_zone(zone))
+    except OverflowError:  # 9999-12-31T23:00:00Z in a zone east of UTC is past the last year
+        raise FunctionArgumentError(
+            f"format_time(): {_shown(str(time))} in {zone or 'UTC'} falls outside the years 1 to 9999 a time can have"
+        ) from None
+    return _strftime(local, fmt)
 
 
 def check_time_format(fmt: str) -> None:
@@ -208,6 +215,7 @@ def _strftime(when: datetime, fmt: str) -> str:
 
 
 # One strftime code: `%`, glibc's flags and width, an E or O (the locale's alternative) and the letter.
+_MAX_WIDTH = 64
 _DIRECTIVE = re.compile(r"%([_\-0^#]*[0-9]*[EO]?)(.?)", re.DOTALL)
 # The codes whose text depends on the host's locale (its C library and LC_TIME), and a layout that
 # says the same on every host.
@@ -242,6 +250,12 @@ def _host_free_format(fmt: str, when: datetime) -> str:
             raise FunctionArgumentError(
                 f"format_time(): {written} is laid out by the host's locale, so it would read differently on "
                 f"another machine; write the parts you want, like {_LOCALE_CODES[code]}"
+            )
+        width = modifiers.lstrip("_-0^#").rstrip("EO")
+        if width and int(width) > _MAX_WIDTH:
+            # The C library fills a huge width with nothing at all, or runs out of memory trying.
+            raise FunctionArgumentError(
+                f"format_time(): {written} pads to {int(width):,} characters; a width is at most {_MAX_WIDTH}"
             )
         if "E" in modifiers or "O" in modifiers:
             raise FunctionArgumentError(

@@ -88,3 +88,61 @@ async def test_history_keeps_a_literal_chat_urls_path_hidden(short_dir: Path, re
     assert json.loads(request)["url"] == receiver.url("/***")
     shown = await hookd("history", "-c", str(cfg), "show", "e1")
     assert SLACK_TOKEN not in shown.output and "/***" in shown.output, shown.output
+
+
+def _rendered(preset: str, message: str, data: dict[str, object]) -> dict[str, object]:
+    from types import MappingProxyType
+
+    import orjson
+
+    from hookd.config.model import HookConfig
+    from hookd.events import event_from_object
+    from hookd.rendering import render_request
+    from hookd.router import compile_hook
+
+    config = HookConfig(name="chat", events=("*",), url="http://127.0.0.1:9/h", preset=preset, message=message,
+                        preset_options=MappingProxyType({}))  # fmt: skip
+    e = event_from_object({"id": "e1", "type": "t", "data": data})
+    body = orjson.loads(render_request(compile_hook(config), "d1", e.id, 1, e.body, 1_780_000_000.0).body)
+    assert isinstance(body, dict)
+    return body
+
+
+def test_two_values_cannot_make_a_mattermost_channel_mention_between_them() -> None:
+    """A `<` ending one value and `!channel>` starting the next made <!channel>, which Mattermost reads as
+    @channel: each half is escaped on its own side."""
+    text = _rendered("mattermost", "{{ data.a }}{{ data.b }} assigned", {"a": "<", "b": "!channel>"})["text"]
+    assert isinstance(text, str) and "<!" not in text and text.replace(ZWSP, "") == "<!channel> assigned"
+
+
+def test_a_url_value_goes_to_slack_as_it_is() -> None:
+    """A value that is one URL can make no markup: its query's & stays as written (a block's image_url)."""
+    url = "https://cdn.example/img.png?w=100&h=50"
+    assert _rendered("slack", "{{ data.url }}", {"url": url})["text"] == url
+    assert _rendered("slack", "see {{ data.url }}", {"url": url})["text"] == f"see {url}"
+    assert _rendered("slack", "{{ data.t }}", {"t": f"see {url}"})["text"] == f"see {url.replace('&', '&amp;')}"
+
+
+@pytest.mark.parametrize(
+    ("preset", "message", "warned"),
+    [
+        ("slack", "'<{{ data.url }}|details>'", True),
+        ("slack", "'<@{{ data.user }}> paid'", True),
+        ("slack", "'<https://shop.example/o/{{ data.id }}|Order {{ data.id }}>'", False),
+        ("mattermost", "'assigned to @{{ data.user }}'", True),
+        ("mattermost", "'mail {{ data.user }}@shop.example'", False),
+        ("mattermost", "'@oncall: {{ data.note }}'", False),
+    ],
+)
+def test_markup_written_right_before_a_value_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, preset: str, message: str, warned: bool
+) -> None:
+    from tests.test_h20_guard_validate import validate
+
+    monkeypatch.setenv("CHAT_URL", "https://chat.example/hooks/abcdefghijkl")
+    hook = f"{{name: h, events: ['*'], url: '${{CHAT_URL}}', preset: {preset}, message: {message}}}"
+    text = f"version: 1\nhooks:\n  - {hook}\n"
+    code, lines, _ = validate(tmp_path, text)
+    assert code == 0, lines
+    said = [line for line in lines if "warning:" in line and ("mention" in line)]
+    assert bool(said) == warned, lines

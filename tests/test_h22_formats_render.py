@@ -342,3 +342,11 @@ def test_arithmetic_beyond_json_is_a_render_error_not_a_silent_null(expression: 
     for payload in ({"total": placeholder}, {"total": "sum " + placeholder}):
         said = render_error(hook(payload=payload), event)
         assert said == f"payload.total: {{{{ {expression} }}}} gave a number too large for JSON on this event", said
+
+
+def test_cloudevents_binary_refuses_attributes_beyond_what_servers_take() -> None:
+    many = {f"ext{i}": "v" * 100 for i in range(100)}
+    cloud = {"specversion": "1.0", "id": "c-1", "source": "/s", "type": "t", "data": 1, **many}
+    said = render_error(hook(format="cloudevents_binary"), cloud)
+    assert "bytes of ce-* headers" in said and "use format cloudevents" in said, said
+    assert len(orjson.loads(request(hook(format="cloudevents"), cloud).body)) > 100  # the body carries them

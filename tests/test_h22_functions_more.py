@@ -5,6 +5,7 @@ is, and says to drop the braces of a filter written as a {{ template }}."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -339,3 +340,25 @@ def test_literals_of_the_types_functions_take_are_no_problem(tmp_path: Path) -> 
         " {{ contains('abc', 'b') }} {{ to_json(`[1]`) }}"
     )
     assert payload_problems(tmp_path, template) == []
+
+
+@pytest.mark.parametrize(
+    ("time", "zone", "said"),
+    [
+        ("9999-12-31T23:00:00Z", "Pacific/Kiritimati", "'9999-12-31T23:00:00Z' in Pacific/Kiritimati falls outside"),
+        ("0001-01-01T00:00:00+01:00", None, "'0001-01-01T00:00:00+01:00' in UTC falls outside"),
+    ],
+)
+def test_format_time_at_the_ends_of_the_years_says_so(time: str, zone: str | None, said: str) -> None:
+    from hookd.template_functions import FunctionArgumentError, format_time
+
+    with pytest.raises(FunctionArgumentError, match=re.escape(said)):
+        format_time(time, "%Y", zone)
+
+
+def test_format_time_refuses_a_huge_width() -> None:
+    from hookd.template_functions import FunctionArgumentError, format_time
+
+    with pytest.raises(FunctionArgumentError, match="a width is at most 64"):
+        format_time("2026-01-01T00:00:00Z", "%-99999999Y")
+    assert format_time("2026-01-01T00:00:00Z", "%10Y") == "0000002026"

@@ -113,3 +113,29 @@ def test_discord_reads_its_bucket_only_when_it_is_spent_and_the_time_is_a_number
     sent = Outcome(status=204, ok=True, retryable=False, duration_s=0.1, response_headers=headers, kind="delivered")
     read = PRESETS["discord"].classify(sent)
     assert (read.ok, read.kind, read.retry_after_s) == (True, "delivered", pause)
+
+
+def test_a_discord_bucket_pause_is_at_most_a_minute() -> None:
+    """Discord's buckets refill within seconds: a Reset-After of 1e300 would slow the hook to one message
+    per max_delay with nothing failing to show for it."""
+    from hookd.presets import PRESETS
+    from hookd.senders.base import Outcome
+
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "1e300"}
+    sent = Outcome(status=204, ok=True, retryable=False, duration_s=0.1, response_headers=headers, kind="delivered")
+    assert PRESETS["discord"].classify(sent).retry_after_s == 60.0
+
+
+@pytest.mark.parametrize("name", ["slack", "teams", "discord", "mattermost", "zapier", "ifttt"])
+def test_a_preset_leaves_the_senders_own_explanation(name: str) -> None:
+    """A redirect not followed, a proxy's refusal: the sender said why, and a preset reading the status
+    as its service's answer would say less."""
+    from hookd.presets import PRESETS, read_answer
+    from hookd.senders.base import Outcome
+    from hookd.senders.http import REFUSED_RENEWED
+
+    said = "HTTP 302 redirect to https://x.example/*** not followed; point the hook at the final URL"
+    redirect = Outcome(status=302, ok=False, retryable=False, duration_s=0.1, kind="redirect", error=said)
+    assert read_answer(PRESETS[name], redirect) is redirect
+    renewed = Outcome(status=401, ok=False, retryable=False, duration_s=0.1, error="HTTP 401" + REFUSED_RENEWED)
+    assert read_answer(PRESETS[name], renewed).error.endswith(REFUSED_RENEWED)

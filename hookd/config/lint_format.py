@@ -8,6 +8,8 @@ in the sentence here, which names the hook's preset, format or payload kind."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Protocol, get_args
 
 from hookd.config.located import PathKey
@@ -19,6 +21,21 @@ from hookd.suggest import did_you_mean
 from hookd.templates import PLACEHOLDER
 
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
+# Markup the config writes right before a {{ }}: the preset escapes the value, but not what surrounds it,
+# so the event's value completes the markup (a mention that pings).
+_MARKUP_BEFORE_VALUE = {
+    "slack": (
+        re.compile(r"<[!@#]?\{\{"),
+        "a {{ }} right after < puts event data where Slack reads a mention or a link's target: a value that "
+        "starts with ! or @ pings (<!channel>, <@U123>); begin the link with its fixed part, like "
+        "<https://shop.example/o/{{ data.id }}|Order {{ data.id }}>, or put only a field you trust there",
+    ),
+    "mattermost": (
+        re.compile(r"(?<![^\W_])@\{\{|<!?\{\{"),
+        "an @ (or <!) right before {{ }} mentions whoever the event names, and a value of all, channel or here "
+        "notifies the whole channel; put only a field you trust there, or leave the mention out",
+    ),
+}
 # The event a preset's body is tried with at validate: presets that send event fields read these.
 _STAND_IN_EVENT: dict[str, object] = {"id": "x", "type": "x", "time": "2026-01-01T00:00:00Z", "source": "x", "data": {}}
 FORMATS: tuple[str, ...] = get_args(PayloadFormat)
@@ -90,6 +107,14 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
             "cannot be combined; remove batch (each event goes on its own), or remove preset and batch a payload",
             key=True,
         )
+    if preset in _MARKUP_BEFORE_VALUE:
+        pattern, said = _MARKUP_BEFORE_VALUE[preset]
+        for where, text in _strings(hook.get("message"), (*path, "message")):
+            if pattern.search(text):
+                add(where, said, "warning")
+        for where, text in _strings(hook.get("preset_options"), (*path, "preset_options")):
+            if pattern.search(text):
+                add(where, said, "warning")
     options = hook.get("preset_options")
     if found is not None and isinstance(options, dict):
         takes = sorted(found.options)
@@ -131,6 +156,18 @@ def _try_body(preset: Preset, message: object, options: dict[str, object], path:
     except PresetError as e:
         where = (*path, "preset_options", e.option) if e.option in options else (*path, "message")
         add(where, f"preset {preset.name}: {e}")
+
+
+def _strings(value: object, path: PathKey) -> Iterator[tuple[PathKey, str]]:
+    """Each string in a written value, with its path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _strings(inner, (*path, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _strings(inner, (*path, i))
 
 
 def _templated(value: object) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from hookd import jsonvalue
 from hookd.senders.base import Outcome, OutcomeKind
+from hookd.senders.http import REFUSED_RENEWED
 
 _SHOWN_CHARS = 200  # of the body, in an error: enough for a service's error code and sentence
 
@@ -67,6 +68,8 @@ def failed(
     kind: OutcomeKind = "http_status" if outcome.kind == "delivered" else outcome.kind
     if throttled:
         kind = "rate_limited"
+    if outcome.error.endswith(REFUSED_RENEWED) and not error.endswith(REFUSED_RENEWED):
+        error += REFUSED_RENEWED  # the sender's note on a token fetched anew stays true
     return replace(outcome, ok=False, retryable=retryable, error=error, retry_after_s=wait, kind=kind)
 
 

@@ -22,6 +22,7 @@ from hookd.senders.base import Outcome
 
 MAX_CONTENT_CHARS = 2000
 MAX_EMBEDS = 10
+MAX_BUCKET_PAUSE_S = 60.0
 NO_PINGS: Mapping[str, object] = {"parse": []}
 _UNKNOWN_WEBHOOK = 10015
 
@@ -95,10 +96,12 @@ def _spent_bucket(outcome: Outcome) -> float | None:
         return None
     after = answers.header(outcome, "x-ratelimit-reset-after")
     try:
-        seconds = float(after) if after is not None else None
+        seconds = _seconds(float(after)) if after is not None else None
     except ValueError:
         return None
-    return _seconds(seconds)
+    # Discord's buckets refill within seconds: a longer time is not a bucket's, and believing it would
+    # slow the hook to one message per max_delay without a failure to show for it.
+    return None if seconds is None else min(seconds, MAX_BUCKET_PAUSE_S)
 
 
 def _seconds(wait: object) -> float | None:

@@ -7,9 +7,11 @@ translated into the server's language, so the id is what an error shows first).
 
 Mattermost notifies whoever a message mentions (`@user`, `@channel`, `@all`, `@here`, a group), and
 reads Slack's `<!channel>` as `@channel`; it has no escape for either. So each value a `{{ }}` puts
-into the message or an option gets a zero-width space after an `@` that starts a word and after a `<`
-before `!` (escape_value): the text reads the same, a mention in event data notifies no one, and an
-address like ann@shop.example is left as it is. Mentions written in the config are sent as written.
+into the message or an option gets a zero-width space after an `@` that starts a word, after a `<`
+before `!` or at its end, and before a `!` that starts it (escape_value): the text reads the same, a
+mention in event data notifies no one, and an address like ann@shop.example is left as it is.
+Mentions written in the config are sent as written, and so is what the config puts around a value:
+`@{{ data.user }}` mentions whoever the event names (validate warns).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ _RESERVED_PROPS = frozenset(
 
 
 # An @ not after a letter or digit (so not the one in an address), and the < of Slack's <!channel>.
-_MENTION_START = re.compile(r"(?<![^\W_])@|<(?=!)")
+# A value that ends in < or starts with ! is half of a <!channel> the next or previous value completes.
+_MENTION_START = re.compile(r"(?<![^\W_])@|<(?=!|\Z)|\A(?=!)")
 _NO_BREAK = "\u200b"
 
 

@@ -13,6 +13,7 @@ another address's text; the markup written in the config itself is sent as writt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from hookd.presets import answers, values
@@ -38,8 +39,15 @@ _FINAL_HINTS = {
 
 
 def escape(text: str) -> str:
-    """Slack's escaping of text: &, < and > as &amp;, &lt; and &gt; (& first, so no entity is doubled)."""
+    """Slack's escaping of text: &, < and > as &amp;, &lt; and &gt; (& first, so no entity is doubled).
+    A value that is one URL and nothing else (no space, no <, > or |) is left as it is: it can form
+    no markup, and a block's image_url or a button's url must keep its query's & as written."""
+    if _URL_ONLY.fullmatch(text):
+        return text
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_URL_ONLY = re.compile(r"https?://[^\s<>|]+")
 
 
 class Slack:
