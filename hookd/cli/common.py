@@ -348,7 +348,7 @@ def print_table(table: Table) -> None:
     else:
         # Piped, every row stays on one line (for grep and cut) instead of wrapping at 80 columns,
         # unless COLUMNS asks for a width.
-        console = Console(highlight=False, width=table_width() or _PIPED_WIDTH, file=io.StringIO())
+        console = Console(highlight=False, emoji=False, width=table_width() or _PIPED_WIDTH, file=io.StringIO())
         with console.capture() as captured:
             console.print(table)
         render.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
