@@ -69,7 +69,7 @@ async def test_hookd_test_shows_a_literal_chat_url_as_its_origin(tmp_path: Path)
     for output in (shown.output, as_json.output):
         assert SLACK_TOKEN not in output and "T0000/B0000" not in output
     checked = await hookd("validate", "-c", str(cfg))
-    assert "its credential" in checked.output and SLACK_TOKEN not in checked.output
+    assert "its own credential" in checked.output and SLACK_TOKEN not in checked.output
 
 
 async def test_history_keeps_a_literal_chat_urls_path_hidden(short_dir: Path, receiver: Receiver) -> None:

@@ -15,12 +15,21 @@ from typing import Protocol, get_args
 from hookd.config.located import PathKey
 from hookd.config.model import PayloadFormat, PresetName
 from hookd.config.schema import value_kind
+from hookd.config.secret_fields import chat_webhook_service
 from hookd.errors import Severity
 from hookd.presets import PRESETS, Preset, PresetError, values
 from hookd.suggest import did_you_mean
 from hookd.templates import PLACEHOLDER
 
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
+_SERVICES = {
+    "slack": "Slack",
+    "teams": "Teams Workflows",
+    "discord": "Discord",
+    "mattermost": "Mattermost",
+    "zapier": "Zapier",
+    "ifttt": "IFTTT",
+}
 # Markup the config writes right before a {{ }}: the preset escapes the value, but not what surrounds it,
 # so the event's value completes the markup (a mention that pings).
 _MARKUP_BEFORE_VALUE = {
@@ -58,6 +67,19 @@ def lint_format(hook: dict[str, object], path: PathKey, add: Add, *, literal_url
     """Problems of `hook`'s body shaping (at `path`, the hook's), reported through `add`. `literal_url`:
     the hook's url is written in the file (not brought in by a ${...} reference)."""
     preset = hook.get("preset")
+    url = hook.get("url")
+    if literal_url and isinstance(url, str) and url.startswith("https://"):
+        service = chat_webhook_service(url) or (_SERVICES.get(preset) if isinstance(preset, str) else None)
+        if service is not None:
+            # Kept in the config, the URL is in git and in every copy of the file.
+            variable = "TEAMS_WORKFLOW_URL" if service.startswith("Teams") else f"{service.upper()}_WEBHOOK_URL"
+            add(
+                (*path, "url"),
+                f"{'an' if service[0] in 'AEIOU' else 'a'} {service} webhook url is its own credential (its path or query holds the token), and whoever "
+                f'reads this file or its git history has it: write url: "${{{variable}}}" (set in the environment, '
+                "or ${file:/run/secrets/...}); hookd shows such a url as its origin and *** either way",
+                "warning",
+            )
     if preset is not None:
         _preset(hook, preset, path, add, literal_url=literal_url)
     else:
@@ -82,17 +104,6 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
     if found is None:
         available = ", ".join(sorted(PRESETS)) or "none"
         add((*path, "preset"), f"preset {preset!r} is not available in this hookd (it has: {available})")
-    url = hook.get("url")
-    if literal_url and isinstance(url, str) and url.startswith("https://"):
-        # A chat service's webhook URL is its credential (the path holds the token): kept in the config it
-        # is in git and in every `hookd test` output.
-        add(
-            (*path, "url"),
-            f"the url of a {preset} webhook is its credential (its path holds the token), and whoever reads this "
-            f'file or its git history has it: write url: "${{{preset.upper()}_WEBHOOK_URL}}" (set in the '
-            "environment, or ${file:/run/secrets/...}); hookd shows such a url as its origin and *** either way",
-            "warning",
-        )
     if "message" not in hook:
         add(
             (*path, "preset"),

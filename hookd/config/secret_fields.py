@@ -88,16 +88,44 @@ def hook_url_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
                 yield ("hooks", i, "url"), password
 
 
+# Hosts whose webhook URLs are their own credential, by the service a sentence names. Teams Workflows
+# URLs hold it in the `sig` query parameter, the others in the path.
+_CHAT_WEBHOOK_HOSTS = (
+    ("hooks.slack.com", "Slack"),
+    ("discord.com", "Discord"),
+    ("discordapp.com", "Discord"),
+    (".discord.com", "Discord"),
+    (".webhook.office.com", "Teams"),
+    (".logic.azure.com", "Teams Workflows"),
+    (".api.powerplatform.com", "Teams Workflows"),
+    ("maker.ifttt.com", "IFTTT"),
+    ("hooks.zapier.com", "Zapier"),
+)
+
+
+def chat_webhook_service(url: str) -> str | None:
+    """The chat or automation service whose webhook `url` is (its URL is its credential), or None."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    for suffix, service in _CHAT_WEBHOOK_HOSTS:
+        if host == suffix or (suffix.startswith(".") and host.endswith(suffix)):
+            return service
+    return None
+
+
 def chat_url_paths(data: object) -> Iterator[tuple[PathKey, str]]:
-    """(path, url path) for each hook with a preset whose url is written out: a chat service's webhook
-    URL holds its token in the path (Slack's /services/T../B../X.., Discord's /api/webhooks/ID/TOKEN),
-    so the path is hidden as a secret is, and the URL shows as its origin and ***."""
+    """(path, url path and query) for each hook whose url is written out and is a chat webhook's (the
+    hook has a preset, or its host is a chat service's): such a URL holds its token in the path
+    (Slack's /services/T../B../X.., Discord's /api/webhooks/ID/TOKEN) or the query (a Teams
+    Workflows sig=), so they are hidden as a secret is, and the URL shows as its origin and ***."""
     hooks = data.get("hooks") if isinstance(data, dict) else None
     for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
-        if not isinstance(hook, dict) or not isinstance(hook.get("preset"), str):
-            continue
-        url = hook.get("url")
+        url = hook.get("url") if isinstance(hook, dict) else None
         if not isinstance(url, str) or "{{" in url:
+            continue
+        if not isinstance(hook.get("preset"), str) and chat_webhook_service(url) is None:
             continue
         try:
             parts = urlsplit(url)
