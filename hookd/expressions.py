@@ -208,6 +208,7 @@ def lint_expression(expression: str, *, batch: bool = False) -> list[ExpressionP
                     start if isinstance(start, int) else -1,
                 )
             )
+    problems.extend(_piped_function_names(tokens))
     calls = _call_sites(tokens)
     problems.extend(_function_problems(expression, tokens))
     problems.extend(_literal_argument_problems(calls))
@@ -361,6 +362,22 @@ def _root_fields(node: object, *, at_root: bool) -> Iterator[tuple[str, tuple[st
             yield from _root_fields(child, at_root=at_root and same)
 
 
+def _piped_function_names(tokens: list[dict[str, object]]) -> Iterator[ExpressionProblem]:
+    """`data.name | upper`, written as a template filter: JMESPath reads a field named upper of the value
+    before the pipe, null on every event."""
+    for before, tok, after in zip(tokens, tokens[1:], [*tokens[2:], {"type": "eof"}], strict=False):
+        if before["type"] != "pipe" or tok["type"] != "unquoted_identifier" or after["type"] == "lparen":
+            continue
+        name = str(tok["value"])
+        if name in FUNCTION_TABLE:
+            start = tok["start"]
+            yield ExpressionProblem(
+                f"| {name} reads a field named {name} (null here), not the function: | is JMESPath's pipe, not a "
+                f"template filter; call it with the value as its argument, like {name}(data.name)",
+                start if isinstance(start, int) else -1,
+            )
+
+
 def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list[ExpressionProblem]:
     """Unknown functions and wrong argument counts: JMESPath only notices them when evaluating."""
     starts: dict[str, int] = {}
@@ -371,6 +388,7 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
         name = str(tok["value"])
         start = tok["start"] if isinstance(tok["start"], int) else -1
         starts.setdefault(name, start)
+    piped = {str(tok["value"]) for before, tok in itertools.pairwise(tokens) if before["type"] == "pipe"}
     reported: set[str] = set()
     for name, given in _calls(compile_jmespath(expression).parsed):
         counts = arity(name)
@@ -387,7 +405,13 @@ def _function_problems(expression: str, tokens: list[dict[str, object]]) -> list
                 wanted = f"{fewest} argument(s)"
             else:
                 wanted = f"{fewest} or {most} arguments" if most == fewest + 1 else f"{fewest} to {most} arguments"
-            problems.append(ExpressionProblem(f"{name}() takes {wanted}, but is given {given}", starts.get(name, -1)))
+            said = f"{name}() takes {wanted}, but is given {given}"
+            if name in piped and given < fewest:
+                said += (
+                    f"; | is JMESPath's pipe, not a template filter, so the value before it is not an argument: "
+                    f"write {name}(value, ...)"
+                )
+            problems.append(ExpressionProblem(said, starts.get(name, -1)))
     return problems
 
 

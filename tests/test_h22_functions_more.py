@@ -362,3 +362,19 @@ def test_format_time_refuses_a_huge_width() -> None:
     with pytest.raises(FunctionArgumentError, match="a width is at most 64"):
         format_time("2026-01-01T00:00:00Z", "%-99999999Y")
     assert format_time("2026-01-01T00:00:00Z", "%10Y") == "0000002026"
+
+
+def test_a_template_filter_pipe_is_named(tmp_path: Path) -> None:
+    """`data.name|upper` reads a field named upper (null on every event); `| format_number('.2f')` leaves
+    the value out of the call. Both read as Jinja filters, and validate says what | is."""
+    from tests.test_h20_guard_validate import validate
+
+    text = (
+        "version: 1\nhooks:\n  - name: h\n    events: ['*']\n    url: http://127.0.0.1:9/x\n"
+        "    payload: {b: '{{ data.name|upper }}', c: \"{{ data.total | format_number('.2f') }}\"}\n"
+    )
+    code, lines, path = validate(tmp_path, text)
+    assert code == 1
+    assert any(f"{path}:6:" in x and "| upper reads a field named upper (null here)" in x for x in lines), lines
+    assert any("| is JMESPath's pipe, not a template filter, so the value before it is not an argument" in x
+               for x in lines), lines  # fmt: skip

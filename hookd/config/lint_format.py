@@ -73,11 +73,12 @@ def lint_format(hook: dict[str, object], path: PathKey, add: Add, *, literal_url
         if service is not None:
             # Kept in the config, the URL is in git and in every copy of the file.
             variable = "TEAMS_WORKFLOW_URL" if service.startswith("Teams") else f"{service.upper()}_WEBHOOK_URL"
+            article = "an" if service[0] in "AEIOU" else "a"
             add(
                 (*path, "url"),
-                f"{'an' if service[0] in 'AEIOU' else 'a'} {service} webhook url is its own credential (its path or query holds the token), and whoever "
-                f'reads this file or its git history has it: write url: "${{{variable}}}" (set in the environment, '
-                "or ${file:/run/secrets/...}); hookd shows such a url as its origin and *** either way",
+                f"{article} {service} webhook url is its own credential (its path or query holds the token), and "
+                f'whoever reads this file or its git history has it: write url: "${{{variable}}}" (set in the '
+                "environment, or ${file:/run/secrets/...}); hookd shows such a url as its origin and *** either way",
                 "warning",
             )
     if preset is not None:
