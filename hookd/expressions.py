@@ -365,7 +365,8 @@ def _root_fields(node: object, *, at_root: bool) -> Iterator[tuple[str, tuple[st
 def _piped_function_names(tokens: list[dict[str, object]]) -> Iterator[ExpressionProblem]:
     """`data.name | upper`, written as a template filter: JMESPath reads a field named upper of the value
     before the pipe, null on every event."""
-    for before, tok, after in zip(tokens, tokens[1:], [*tokens[2:], {"type": "eof"}], strict=False):
+    end: list[dict[str, object]] = [{"type": "eof"}]
+    for before, tok, after in zip(tokens, tokens[1:], [*tokens[2:], *end], strict=False):
         if before["type"] != "pipe" or tok["type"] != "unquoted_identifier" or after["type"] == "lparen":
             continue
         name = str(tok["value"])
