@@ -137,7 +137,7 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
             unknown = True
             hint = did_you_mean(str(name), takes)
             if preset == "ifttt" and name == "value1":
-                hint = "; message is sent as value1 (write it there)"
+                hint = "; message is what goes out as value1, so write that text there"
             listed = f"it takes {', '.join(takes)}" if takes else "it takes none"
             add(
                 (*path, "preset_options", name),
