@@ -57,14 +57,6 @@ def _is_scalar(value: object) -> bool:
     return not isinstance(value, dict | list)
 
 
-_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}
-
-
-def kind_of(value: object) -> str:
-    """`value`'s JSON type, as a message names it."""
-    return _KINDS.get(type(value), "a number")
-
-
 def form_body(value: object) -> bytes:
     """application/x-www-form-urlencoded of an object, its keys in order: a scalar field is its text,
     a list of scalars repeats the key once per item (none for an empty list), and an object or a
@@ -72,8 +64,8 @@ def form_body(value: object) -> bytes:
     an object and for a field the encoding cannot carry (naming the field)."""
     if not isinstance(value, dict):
         raise FormatError(
-            f"format form sends an object's fields as key=value pairs, and this rendered to {kind_of(value)}; make "
-            "payload an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}"
+            f"format form sends an object's fields as key=value pairs, and this rendered to {jsonvalue.kind(value)}; "
+            "make payload an object, like {order: '{{ data.id }}', total: '{{ data.total }}'}"
         )
     encoded: list[str] = []
     for key, field in value.items():

@@ -328,6 +328,14 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def kind(value: object) -> str:
+    """A JSON value's type, as a message names it (`a string`, `an object`, `null`)."""
+    return _KINDS.get(type(value), "a number")
+
+
 def _utf8_text(raw: bytes, bad: UnicodeDecodeError) -> str:
     return f"invalid UTF-8 at byte {bad.start} (0x{raw[bad.start]:02x}); send UTF-8 text"
 

@@ -91,19 +91,7 @@ async def test_history_keeps_a_literal_chat_urls_path_hidden(short_dir: Path, re
 
 
 def _rendered(preset: str, message: str, data: dict[str, object]) -> dict[str, object]:
-    from types import MappingProxyType
-
-    import orjson
-
-    from hookd.config.model import HookConfig
-    from hookd.events import event_from_object
-    from hookd.rendering import render_request
-    from hookd.router import compile_hook
-
-    config = HookConfig(name="chat", events=("*",), url="http://127.0.0.1:9/h", preset=preset, message=message,
-                        preset_options=MappingProxyType({}))  # fmt: skip
-    e = event_from_object({"id": "e1", "type": "t", "data": data})
-    body = orjson.loads(render_request(compile_hook(config), "d1", e.id, 1, e.body, 1_780_000_000.0).body)
+    body = sent(preset, message, event={"id": "e1", "type": "t", "data": data})
     assert isinstance(body, dict)
     return body
 

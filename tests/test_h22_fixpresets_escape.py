@@ -30,12 +30,14 @@ EVENT: dict[str, object] = {
 }
 
 
-def sent(preset: Any, message: str, options: Mapping[str, object] | None = None) -> Any:
+def sent(
+    preset: Any, message: str, options: Mapping[str, object] | None = None, event: Mapping[str, object] = EVENT
+) -> Any:
     config = HookConfig(
         name="chat", events=("*",), url="http://127.0.0.1:9/h", preset=preset, message=message,
         preset_options=MappingProxyType(dict(options or {})),
     )  # fmt: skip
-    e = event_from_object(dict(EVENT))
+    e = event_from_object(dict(event))
     return orjson.loads(render_request(compile_hook(config), "dlv-1", e.id, 1, e.body, 1_780_000_000.0).body)
 
 

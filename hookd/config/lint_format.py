@@ -82,7 +82,7 @@ def lint_format(hook: dict[str, object], path: PathKey, add: Add, *, literal_url
                 "warning",
             )
     if preset is not None:
-        _preset(hook, preset, path, add, literal_url=literal_url)
+        _preset(hook, preset, path, add)
     else:
         for key in ("message", "preset_options"):
             if key in hook:
@@ -98,7 +98,7 @@ def lint_format(hook: dict[str, object], path: PathKey, add: Add, *, literal_url
     _content_type(hook, fmt if isinstance(fmt, str) and preset is None else "json", path, add)
 
 
-def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *, literal_url: bool) -> None:
+def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add) -> None:
     if not isinstance(preset, str) or preset not in PRESET_NAMES:
         return  # the schema reports it
     found = PRESETS.get(preset)
@@ -121,12 +121,10 @@ def _preset(hook: dict[str, object], preset: object, path: PathKey, add: Add, *,
         )
     if preset in _MARKUP_BEFORE_VALUE:
         pattern, said = _MARKUP_BEFORE_VALUE[preset]
-        for where, text in _strings(hook.get("message"), (*path, "message")):
-            if pattern.search(text):
-                add(where, said, "warning")
-        for where, text in _strings(hook.get("preset_options"), (*path, "preset_options")):
-            if pattern.search(text):
-                add(where, said, "warning")
+        for key in ("message", "preset_options"):
+            for where, text in _strings(hook.get(key), (*path, key)):
+                if pattern.search(text):
+                    add(where, said, "warning")
     options = hook.get("preset_options")
     if found is not None and isinstance(options, dict):
         takes = sorted(found.options)

@@ -9,25 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from hookd import jsonvalue
 from hookd.presets.base import OptionKind, PresetError
 from hookd.suggest import did_you_mean
-
-
-def kind(value: object) -> str:
-    """A JSON value's kind, as a sentence names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def check_known(preset: str, options: Mapping[str, object], known: Iterable[str]) -> None:
@@ -47,14 +31,14 @@ def text(preset: str, options: Mapping[str, object], key: str) -> str | None:
     value = options.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise PresetError(f"preset_options.{key} must be a string, not {kind(value)}", option=key)
+    raise PresetError(f"preset_options.{key} must be a string, not {jsonvalue.kind(value)}", option=key)
 
 
 def flag(preset: str, options: Mapping[str, object], key: str) -> bool | None:
     value = options.get(key)
     if value is None or isinstance(value, bool):
         return value
-    raise PresetError(f"preset_options.{key} must be true or false, not {kind(value)}", option=key)
+    raise PresetError(f"preset_options.{key} must be true or false, not {jsonvalue.kind(value)}", option=key)
 
 
 def mapping(preset: str, options: Mapping[str, object], key: str) -> dict[str, object] | None:
@@ -63,7 +47,7 @@ def mapping(preset: str, options: Mapping[str, object], key: str) -> dict[str, o
         return None
     if isinstance(value, dict):
         return value
-    raise PresetError(f"preset_options.{key} must be an object, not {kind(value)}", option=key)
+    raise PresetError(f"preset_options.{key} must be an object, not {jsonvalue.kind(value)}", option=key)
 
 
 def objects(preset: str, options: Mapping[str, object], key: str, *, most: int | None = None) -> list[object] | None:
@@ -72,10 +56,10 @@ def objects(preset: str, options: Mapping[str, object], key: str, *, most: int |
     if value is None:
         return None
     if not isinstance(value, list):
-        raise PresetError(f"preset_options.{key} must be a list of objects, not {kind(value)}", option=key)
+        raise PresetError(f"preset_options.{key} must be a list of objects, not {jsonvalue.kind(value)}", option=key)
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise PresetError(f"preset_options.{key}[{i}] must be an object, not {kind(item)}", option=key)
+            raise PresetError(f"preset_options.{key}[{i}] must be an object, not {jsonvalue.kind(item)}", option=key)
     if most is not None and len(value) > most:
         raise PresetError(
             f"preset_options.{key} has {len(value)} items; {preset.capitalize()} takes at most {most}", option=key
@@ -85,19 +69,21 @@ def objects(preset: str, options: Mapping[str, object], key: str, *, most: int |
 
 def fits(preset: str, option_kind: OptionKind, key: str, value: object) -> bool:
     """Whether `value` is of the kind (read by the same function the preset's body reads it with)."""
-    readers: dict[str, Callable[[str, Mapping[str, object], str], object]] = {
-        "text": text,
-        "flag": flag,
-        "object": mapping,
-        "objects": objects,
-    }
     if option_kind == "any":
         return True
     try:
-        readers[option_kind](preset, {key: value}, key)
+        _READERS[option_kind](preset, {key: value}, key)
     except PresetError:
         return False
     return True
+
+
+_READERS: dict[str, Callable[[str, Mapping[str, object], str], object]] = {
+    "text": text,
+    "flag": flag,
+    "object": mapping,
+    "objects": objects,
+}
 
 
 def stand_in(option_kind: OptionKind) -> object:
