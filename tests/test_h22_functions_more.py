@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookd.config.load import check_config
 from hookd.expressions import EvaluationError, compile_expression, evaluate, lint_expression
+from tests.test_h22_functions_validate import HOOK, problems
 
 EVENT = {
     "type": "order.paid",
@@ -21,13 +21,6 @@ EVENT = {
     "data": {"log": "disk full on db-1", "emoji": "🚀🔥💾", "none": None, "total": 1234.5, "spec": "0.2x"},
 }
 
-HOOK = """\
-version: 1
-hooks:
-  - name: shop
-    events: ["order.*"]
-    url: https://shop.example/orders
-"""
 # The column where a `    filter: "` value's expression starts (1-based), so offset 0 is this column.
 FILTER_COLUMN = 14
 
@@ -40,12 +33,6 @@ def render_error(expression: str, subject: object = EVENT) -> str:
     with pytest.raises(EvaluationError) as raised:
         run(expression, subject)
     return str(raised.value)
-
-
-def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[tuple[int, int | None, str, str]]:
-    path = tmp_path / "hookd.yaml"
-    path.write_text(text)
-    return [(p.line, p.column, p.severity, p.message) for p in check_config(path, env=env or {}).problems]
 
 
 def filter_problems(tmp_path: Path, expression: str) -> list[tuple[int | None, str, str]]:
@@ -190,28 +177,26 @@ def test_literal_arguments_the_functions_take_are_no_problem(tmp_path: Path, tem
     assert payload_problems(tmp_path, template) == []
 
 
-@given(spec=st.text(alphabet="0123456789.,_+- fd%xe>", max_size=7))
-def test_validate_refuses_a_written_spec_exactly_when_the_function_does(spec: str) -> None:
-    expression = f"format_number(`12`, '{spec}')"  # a whole number, which every spec the function takes can format
-    written = [p.message for p in lint_expression(expression) if p.message.startswith("format_number():")]
+def _validate_agrees_with_the_function(expression: str, function: str) -> None:
+    """What validate says of a literal argument is what the function raises on an event, or nothing."""
+    written = [p.message for p in lint_expression(expression) if p.message.startswith(f"{function}():")]
     try:
         run(expression)
     except EvaluationError as e:
         assert written == [str(e)]
     else:
         assert written == []
+
+
+@given(spec=st.text(alphabet="0123456789.,_+- fd%xe>", max_size=7))
+def test_validate_refuses_a_written_spec_exactly_when_the_function_does(spec: str) -> None:
+    # A whole number, which every spec the function takes can format.
+    _validate_agrees_with_the_function(f"format_number(`12`, '{spec}')", "format_number")
 
 
 @given(fmt=st.text(alphabet="%YmdHMSZzscxXEOy-_:0 ^#", max_size=6))
 def test_validate_refuses_a_written_time_format_exactly_when_the_function_does(fmt: str) -> None:
-    expression = f"format_time(`0`, '{fmt}')"
-    written = [p.message for p in lint_expression(expression) if p.message.startswith("format_time():")]
-    try:
-        run(expression)
-    except EvaluationError as e:
-        assert written == [str(e)]
-    else:
-        assert written == []
+    _validate_agrees_with_the_function(f"format_time(`0`, '{fmt}')", "format_time")
 
 
 # "Double-quoted" function arguments

@@ -22,10 +22,10 @@ hooks:
 """
 
 
-def problems(tmp_path: Path, text: str) -> list[tuple[int, int | None, str, str]]:
+def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[tuple[int, int | None, str, str]]:
     path = tmp_path / "hookd.yaml"
     path.write_text(text)
-    return [(p.line, p.column, p.severity, p.message) for p in check_config(path, env={}).problems]
+    return [(p.line, p.column, p.severity, p.message) for p in check_config(path, env=env or {}).problems]
 
 
 @pytest.mark.parametrize(
