@@ -60,7 +60,83 @@ class FileSourceConfig:
     origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
 
 
-SourceConfig = SocketSourceConfig | FileSourceConfig
+# What an http source's `verify:` may name (hookd.inbound.verify has one scheme per name).
+VerifyType = Literal["github", "gitlab", "stripe", "slack", "standard", "hmac", "api_key", "basic"]
+DEFAULT_TOLERANCE_S = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyConfig:
+    """How an http source proves who sent a request (`verify:`). Secrets in clear, as for signing."""
+
+    type: VerifyType
+    # Newest first; `secret:` is the one-item shorthand. Each is tried, in constant time; the verdict
+    # names which one matched (its index), never the value. basic: the passwords; api_key: the keys.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    # standard: a whpk_ public key to check Ed25519 (v1a) signatures with, beside or instead of secrets.
+    public_key: str | None = field(default=None, repr=False)
+    tolerance_s: float = DEFAULT_TOLERANCE_S  # timestamped schemes: how old (or how far ahead) a request may be
+    # api_key: where the key is (exactly one of the two); hmac: `header` is the signature's header.
+    header: str | None = None
+    query: str | None = None
+    username: str | None = None  # basic
+    # hmac only, as a hook's hmac `signing:`
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    content: str = "{body}"
+    timestamp_header: str | None = None
+    id_header: str | None = None  # hmac: the header {id} in `content` is read from
+    # Meta (Facebook, Instagram, WhatsApp) subscription handshake: GET ?hub.verify_token= must equal it.
+    verify_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseConfig:
+    """What an http source answers (`response:`)."""
+
+    mode: Literal["async", "sync"] = "async"
+    # async: the status (default 202). sync: a template of the status, or None to relay/summarise.
+    status: int | str | None = None
+    headers: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    body: object = None  # sync: a template over {event, deliveries}; None: relay or summary
+    timeout_s: float = 10.0
+    max_relay: int = 1_000_000
+    max_waiting: int = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenTlsConfig:
+    """An http source's `tls:`: the server's certificate chain and key (PEM), resolved against the
+    config file's directory."""
+
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSourceConfig:
+    """An inbound HTTP webhook endpoint (`type: http`). Sources with the same `listen` share one
+    listener; each owns its `path` (with {param} segments) and methods."""
+
+    name: str
+    listen: tuple[str, int]
+    path: str
+    type: Literal["http"] = "http"
+    methods: tuple[str, ...] = ("POST",)
+    verify: VerifyConfig | None = None
+    allow_ips: tuple[str, ...] = ()  # CIDR networks, IPv4 and IPv6; empty: any address
+    trusted_proxies: tuple[str, ...] = ()  # CIDR networks whose X-Forwarded-For is believed
+    event_type: str | None = None  # JMESPath over {request, body}; None: the provider's default
+    event_id: str | None = None
+    response: ResponseConfig = field(default_factory=ResponseConfig)
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    read_timeout_s: float = 10.0  # for the request's headers, then again for its body: 408 past it
+    tls: ListenTlsConfig | None = None
+    origin: Origin | None = field(default_factory=_no_origin, compare=False, repr=False)
+
+
+SourceConfig = SocketSourceConfig | FileSourceConfig | HttpSourceConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,6 +275,15 @@ class BatchConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardConfig:
+    """A hook's `forward:`: send an inbound (http source) event as it arrived, so the final receiver
+    can check the provider's own signature."""
+
+    body: Literal["raw"] = "raw"  # the request body's bytes as received
+    headers: tuple[str, ...] = ()  # original request headers to send along (lower-cased names)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerConfig:
     """A hook's `breaker:` (hookd.breaker): off unless the block is there."""
 
@@ -238,6 +323,7 @@ class HookConfig:
     allow_hosts: tuple[str, ...] = ()  # host globs a templated url host may render to
     allow_destinations: tuple[str, ...] = ()  # non-public networks a guarded request may reach (CIDR)
     signing: SigningConfig | None = None
+    forward: ForwardConfig | None = None  # None: the envelope or payload, as rendered
     tls: TlsConfig = field(default_factory=TlsConfig)
     # The next three are resolved by the loader against `delivery:`, the hook's own setting winning.
     require_https: bool = False
