@@ -40,6 +40,24 @@ RESERVED_PREFIX = "hookd."
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
+# What filters, templates and an http source's event_type/event_id read the inbound request as. Not
+# a key of any envelope (an event's top-level fields are fixed, and a CloudEvents extension by this
+# name is refused), so no producer on a socket or in a file can pass for an inbound request.
+REQUEST_KEY = "request"
+
+
+@dataclass(slots=True)
+class Inbound:
+    """What an http source keeps beside an event's envelope, never in it: the default body sent out
+    stays the envelope, so no receiver gets inbound headers unasked."""
+
+    # {method, path, headers (lower-cased), query, params, remote_ip}, credentials removed
+    request: dict[str, object]
+    raw_body: bytes  # exactly as received (a hook's `forward: {body: raw}` sends these)
+    verification: dict[str, object] | None  # hookd.inbound.verify.Verdict.as_json(); None: no verify
+    scope: dict[str, object]  # the envelope's fields and `request`: what filters and templates see
+
+
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
 # this record is made for every event or attempt (bench/). Treat it as immutable all the same.
 @dataclass(slots=True)
@@ -48,8 +66,24 @@ class Event:
     type: str
     time: str  # RFC 3339, UTC when hookd assigned it
     source: str | None  # the producer's `source` field, if any
-    envelope: dict[str, object]  # what filters and templates see
+    envelope: dict[str, object]  # the event's fields: stored, sent by default
     body: bytes  # the envelope as JSON: stored, and sent when a hook has no payload template
+    inbound: Inbound | None = None  # set for events an http source received
+
+    @property
+    def scope(self) -> dict[str, object]:
+        """What filters and templates see: the envelope, and `request` for an inbound event."""
+        return self.envelope if self.inbound is None else self.inbound.scope
+
+
+def with_inbound(
+    event: Event, request: dict[str, object], raw_body: bytes, verification: dict[str, object] | None
+) -> Event:
+    """`event` as an http source received it, with the request kept beside the envelope."""
+    scope = dict(event.envelope)
+    scope[REQUEST_KEY] = request
+    event.inbound = Inbound(request=request, raw_body=raw_body, verification=verification, scope=scope)
+    return event
 
 
 _second_prefix: tuple[int, str] = (-1, "")  # the last whole second formatted: one event in thousands pays for it
