@@ -109,7 +109,7 @@ class Batcher:
         """The payload of one member, rendered now or when its batch was formed. Raises RequestRenderError."""
         rendered = self._rendered.pop(d.id, None)
         if rendered is None:
-            return render_payload(self.hook, d.body)
+            return render_payload(self.hook, d.body, d.inbound)
         if isinstance(rendered, RequestRenderError):
             raise rendered
         return rendered
@@ -139,7 +139,7 @@ class Batcher:
             item = self._rendered.get(d.id)
             if item is None:
                 try:
-                    item = render_payload(self.hook, d.body)
+                    item = render_payload(self.hook, d.body, d.inbound)
                 except RequestRenderError as e:
                     item = e
             rendered[d.id] = item

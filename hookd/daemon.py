@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from hookd import __version__
 from hookd.admin import AdminServer
 from hookd.alerts import Alerts, is_listening
 from hookd.clock import Clock, RealClock
-from hookd.config.model import FileSourceConfig, HookConfig, Settings, SocketSourceConfig
+from hookd.config.model import HookConfig, HttpSourceConfig, Settings, SocketSourceConfig, SourceConfig
 from hookd.dispatcher import Dispatcher
 from hookd.health import RecentErrors, SourceHealth
 from hookd.hook_errors import HookErrors
@@ -36,10 +36,16 @@ from hookd.store.lock import lock_database
 from hookd.store.sqlite import SQLiteStore
 from hookd.supervisor import SourceSupervisor
 
+if TYPE_CHECKING:
+    from hookd.sources.http_listener import Listeners
+
 log = logging.getLogger("hookd")
 
 PRUNE_INTERVAL_S = 3600.0
 STOP_INGEST_TIMEOUT_S = 30.0
+# Bytes of request bodies all http sources together may hold while reading them: 4 x the largest
+# max_event_size, at least this (as the socket source's budget for unfinished lines).
+BODY_BUDGET_FLOOR = 64_000_000
 
 
 class Daemon:
@@ -83,6 +89,7 @@ class Daemon:
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,
                              on_failed=self.alerts.filter_failed if alerting else None)  # fmt: skip
+        self._listeners: Listeners | None = None  # http sources' listeners, shared by `listen` address
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()
@@ -95,10 +102,33 @@ class Daemon:
         self._prune_task: asyncio.Task[None] | None = None
         self._lock: IO[str] | None = None
 
-    def _make_source(self, config: SocketSourceConfig | FileSourceConfig) -> Source:
+    def _make_source(self, config: SourceConfig) -> Source:
         if isinstance(config, SocketSourceConfig):
             return SocketSource(config)
+        if isinstance(config, HttpSourceConfig):
+            return self._http_source(config)
         return FileTailSource(config, self.store.checkpoint, clock=self.clock)
+
+    def _http_source(self, config: HttpSourceConfig) -> Source:
+        # Imported here: a daemon without http sources does not load aiohttp's server.
+        from hookd.inbound.sync import SyncAnswers
+        from hookd.sources.http import HttpSource
+        from hookd.sources.http_listener import BodyBudget, Listeners
+
+        if self._listeners is None:
+            limit = max(BODY_BUDGET_FLOOR, 4 * max(s.max_event_bytes for s in self.settings.sources))
+            self._listeners = Listeners(BodyBudget(limit))
+        sync = None
+        if config.response.mode == "sync":
+            if self.dispatcher.sync is None:
+                by_name = self.router.by_name
+                self.dispatcher.sync = SyncAnswers(
+                    self.clock,
+                    starts_now=self.dispatcher.starts_now,
+                    redactor=lambda hook: by_name[hook].redactor if hook in by_name else None,
+                )
+            sync = self.dispatcher.sync
+        return HttpSource(config, self._listeners, clock=self.clock, sync=sync)
 
     async def start(self) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -242,6 +272,8 @@ class Daemon:
         """Stop in reverse order. Safe to call more than once."""
         if self.admin is not None:
             await self.admin.close()
+        if self.dispatcher.sync is not None:
+            self.dispatcher.sync.stopping()  # callers waiting for receivers are answered now
         for source in self.sources:
             await source.stop_reading()  # answers what is in the last commit before connections end
         await _cancel(self._source_tasks)

@@ -21,7 +21,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookd.batching import Batcher
 from hookd.clock import Clock
@@ -50,6 +50,9 @@ from hookd.store.base import (
     HookPause,
     Store,
 )
+
+if TYPE_CHECKING:  # the daemon's, when it has a sync http source; replay --wait has none
+    from hookd.inbound.sync import SyncAnswers
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -177,6 +180,9 @@ class Dispatcher:
         # that cannot render): the daemon raises an alert (hookd.alerts). Only on that path: None costs
         # a delivery nothing.
         self.on_failed = on_failed
+        # Sync http sources' waiting callers (set by the daemon when it has such a source): told every
+        # attempt of an inbound event, and asked how much of its answer to keep.
+        self.sync: SyncAnswers | None = None
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
         for h in hooks:
@@ -801,7 +807,18 @@ class Dispatcher:
         return None
 
     def build_request(self, hook: CompiledHook, d: DueDelivery) -> OutboundRequest:
-        return render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now())
+        request = render_request(hook, d.id, d.event_id, d.attempt, d.body, self.clock.now(), d.inbound)
+        if self.sync is not None and d.inbound is not None and (keep := self.sync.relay_bytes(d.event_id)):
+            request = dataclasses.replace(request, relay_bytes=keep)  # its caller waits for this answer
+        return request
+
+    def starts_now(self, hook: str) -> bool:
+        """Whether a delivery of `hook` stored now would be sent without waiting on one of the lane's
+        gates (a pause, a breaker, a Retry-After hold, an empty rate-limit bucket, a batch to fill)."""
+        lane = self.lanes.get(hook)
+        if lane is None or lane.batch is not None or lane.stopped or lane.held_until:
+            return False
+        return lane.bucket is None or lane.bucket.available() > 0
 
     def _split(self, batcher: Batcher, b: DueBatch) -> str:
         """The receiver answered 413 to batch `b`: the hook's batches hold at most half as many events
@@ -923,6 +940,8 @@ class Dispatcher:
             outcome = dataclasses.replace(outcome, error=f"{stop_reason}: {what}, and {unit} {WAITS_FOR_RESUME}")
             state = plan.state
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at, split=split)
+        if self.sync is not None and batch is None and d.inbound is not None:
+            self.sync.attempted(d.event_id, d.hook, outcome, plan.state)
         if dest is not None and gates is not None:
             gates.ended(dest, d.id)  # a probe ends with its attempt, however that went
         if stop_reason is not None:

@@ -29,6 +29,7 @@ from hookd.router import Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender, redact_outcome
 from hookd.senders.endpoint import EndpointSpec, shown_headers
 from hookd.senders.http import HttpSender
+from hookd.store.base import InboundRecord
 from hookd.suggest import closest
 
 STDIN = "-"
@@ -415,6 +416,7 @@ def select_hooks(hooks: Sequence[HookConfig], names: Sequence[str]) -> tuple[Hoo
 def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
     """Every hook's verdict on one event, and for each match the request the daemon would send."""
     event = item.event
+    inbound = InboundRecord.of(event)
     results = []
     for verdict in router.explain(event):
         hook = router.by_name[verdict.hook]
@@ -429,7 +431,7 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
             parts: tuple[FilterPart, ...] = ()
             reason = verdict.reason
             if hook.config.filter is not None:
-                parts = explain_false(hook.config.filter, event.envelope)
+                parts = explain_false(hook.config.filter, event.scope)
                 reason = "filter is false: " + "; ".join(p.describe() for p in parts)
             results.append(
                 HookResult(hook=hook.name, matched=False, reason=reason, failed_at="filter", filter_parts=parts)
@@ -442,9 +444,9 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
         try:
             if hook.config.batch is not None:
                 # What the daemon sends for this event alone: a batch of one (webhook-id a batch id).
-                request = Batcher(hook).request(uuid7(), 1, [render_payload(hook, event.body)], now)
+                request = Batcher(hook).request(uuid7(), 1, [render_payload(hook, event.body, inbound)], now)
             else:
-                request = render_request(hook, uuid7(), event.id, 1, event.body, now)
+                request = render_request(hook, uuid7(), event.id, 1, event.body, now, inbound)
         except RequestRenderError as e:  # as the dispatcher does: a final failure of the delivery
             results.append(HookResult(hook=hook.name, matched=True, safe_url=hook.safe_url, redactor=hook.redactor,
                                       render_error=hook.redactor.text(render_failure(e)), format=hook.config.format,

@@ -226,6 +226,10 @@ class Ingest:
             return
         first_seen: set[str] = set()
         hooks_by_index = iter(routed)
+        # Ordered deliveries the store did claim (the others wait for their key): for sync sources.
+        ordered_claimed = (
+            {(d.event_id, d.hook) for d in result.claimed if d.ordering_key is not None} if keyed else None
+        )
         for p in group:
             answers = []
             duplicates = 0
@@ -233,7 +237,13 @@ class Ingest:
                 r = next(hooks_by_index)
                 fresh = event.id in result.inserted and event.id not in first_seen
                 first_seen.add(event.id)
-                answers.append(Accepted(id=event.id, duplicate=not fresh, deliveries=len(r.hooks) if fresh else 0))
+                if not fresh:
+                    answers.append(Accepted(id=event.id, duplicate=True, deliveries=0))
+                else:
+                    held: frozenset[str] = frozenset()
+                    if r.keys and ordered_claimed is not None:
+                        held = frozenset(h for h in r.keys if (event.id, h) not in ordered_claimed)
+                    answers.append(Accepted(event.id, False, len(r.hooks), r.hooks, r.claimed, r.failed, held))
                 if not fresh:
                     duplicates += 1
                 elif r.failed:

@@ -13,10 +13,12 @@ from typing import TypeVar
 
 from hookd import __version__, body_formats, jsonvalue
 from hookd.config.paths import describe_path
+from hookd.events import REQUEST_KEY
 from hookd.logs import escape_text
 from hookd.presets import PresetError
 from hookd.router import CompiledHook
 from hookd.senders.base import OutboundRequest
+from hookd.store.base import InboundRecord
 from hookd.templates import RenderError, as_text
 from hookd.urls import UrlRenderError
 
@@ -33,6 +35,11 @@ _VALID_NAMES: set[str] = set()  # names that passed _TOKEN
 _MAX_VALID_NAMES = 1024
 _T = TypeVar("_T")
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+# Headers of the inbound request's own connection and framing, which the forwarded request sets for
+# itself: the content type goes as the body's (once, not twice in two spellings).
+_NOT_FORWARDED = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection"})
 
 
 class RequestRenderError(Exception):
@@ -60,15 +67,22 @@ class Body:
 
 
 def render_request(
-    hook: CompiledHook, delivery_id: str, event_id: str, attempt: int, body: bytes, now: float
+    hook: CompiledHook,
+    delivery_id: str,
+    event_id: str,
+    attempt: int,
+    body: bytes,
+    now: float,
+    inbound: InboundRecord | None = None,
 ) -> OutboundRequest:
-    """The request for attempt `attempt` of a delivery of the stored event envelope `body`.
+    """The request for attempt `attempt` of a delivery of the stored event envelope `body` (and, for
+    an event an http source received, the request it kept beside it).
 
     Raises RequestRenderError, and nothing else, for anything the event or a template can cause.
     """
-    envelope = _envelope(hook, body)
+    envelope = _envelope(hook, body, inbound)
     configured = _configured_headers(hook, envelope)
-    rendered = render_body(hook, envelope, body)
+    rendered = _forwarded(hook, inbound) if hook.config.forward is not None else render_body(hook, envelope, body)
     url = hook.config.url
     if hook.url is not None:
         try:
@@ -134,15 +148,48 @@ def _request(
     )
 
 
-def _envelope(hook: CompiledHook, body: bytes) -> dict[str, object] | None:
-    """The stored envelope parsed, when a template or the format needs its fields; else None."""
+def _envelope(hook: CompiledHook, body: bytes, inbound: InboundRecord | None) -> dict[str, object] | None:
+    """What templates see, when a template or the format needs it: the stored envelope parsed, and
+    `request` for an event an http source received (events.Event.scope); else None."""
     if not hook.needs_envelope:
         return None
     try:
         loaded = jsonvalue.loads(body)
+        if inbound is not None and isinstance(loaded, dict):
+            loaded[REQUEST_KEY] = jsonvalue.loads(inbound.request)
     except (jsonvalue.JsonValueError, RecursionError) as e:
         raise RequestRenderError(f"the stored event cannot be read for the templates: {e}") from None
     return loaded if isinstance(loaded, dict) else None
+
+
+def _forwarded(hook: CompiledHook, inbound: InboundRecord | None) -> Body:
+    """A `forward:` hook's body: the inbound request's bytes as received, with its content type and
+    the original headers the hook lists (those the request had)."""
+    forward = hook.config.forward
+    assert forward is not None
+    if inbound is None:
+        raise RequestRenderError(
+            "forward: sends an inbound request as it arrived, and this event did not come from an http source; "
+            "limit the hook's events (or filter) to the http source's events"
+        )
+    try:
+        request = jsonvalue.loads(inbound.request)
+    except (jsonvalue.JsonValueError, RecursionError) as e:
+        raise RequestRenderError(f"the stored request cannot be read: {e}") from None
+    received = request.get("headers") if isinstance(request, dict) else None
+    original = received if isinstance(received, dict) else {}
+    content_type = original.get("content-type")
+    headers = {
+        name: value
+        for name in forward.headers
+        if name not in _NOT_FORWARDED and isinstance(value := original.get(name), str)
+    }
+    check_headers(headers)
+    return Body(
+        inbound.raw_body,
+        content_type if isinstance(content_type, str) else "application/octet-stream",
+        MappingProxyType(headers),
+    )
 
 
 def _configured_headers(hook: CompiledHook, envelope: Mapping[str, object] | None) -> dict[str, str]:
@@ -161,14 +208,14 @@ def _configured_headers(hook: CompiledHook, envelope: Mapping[str, object] | Non
     return configured
 
 
-def render_payload(hook: CompiledHook, body: bytes) -> bytes:
+def render_payload(hook: CompiledHook, body: bytes, inbound: InboundRecord | None = None) -> bytes:
     """The body one delivery of the stored envelope `body` carries, as the hook's format encodes it
     (what render_request puts in a request; a batch's item). Raises RequestRenderError, and nothing
     else, for anything the event or the template can cause."""
     cfg = hook.config
     if hook.payload is None and cfg.format == "json" and cfg.preset is None:
         return body  # the envelope as it is stored: nothing to parse
-    return render_body(hook, _envelope(hook, body), body).content
+    return render_body(hook, _envelope(hook, body, inbound), body).content
 
 
 def render_body(hook: CompiledHook, envelope: Mapping[str, object] | None, stored: bytes) -> Body:

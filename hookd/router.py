@@ -161,7 +161,7 @@ class Router:
                 continue
             if hook.filter is not None:
                 try:
-                    if not is_truthy(evaluate(hook.filter, event.envelope)):
+                    if not is_truthy(evaluate(hook.filter, event.scope)):
                         continue
                 except EvaluationError as e:
                     if failed is None:
@@ -186,7 +186,7 @@ class Router:
                 verdicts.append(Verdict(hook.name, True, ""))
                 continue
             try:
-                value = evaluate(hook.filter, event.envelope)
+                value = evaluate(hook.filter, event.scope)
             except EvaluationError as e:
                 failure = filter_failure(hook, e)
                 verdicts.append(Verdict(hook.name, False, failure, filter_error=failure))
@@ -219,7 +219,7 @@ class Router:
             if hook.ordering is None:
                 continue
             try:
-                key = ordering_key(evaluate(hook.ordering, event.envelope))
+                key = ordering_key(evaluate(hook.ordering, event.scope))
             except EvaluationError as e:
                 failures = failures if failures is not None else dict(failed)
                 failures[name] = hook.redactor.text(
@@ -244,7 +244,7 @@ class Router:
             hook = self.by_name[name]
             assert hook.url is not None
             try:
-                out[name] = hook.url.destination(event.envelope, hook.redactor.text)
+                out[name] = hook.url.destination(event.scope, hook.redactor.text)
             except Exception:  # the render error is the attempt's to report, with its reason
                 continue
         return out or None

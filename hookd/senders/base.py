@@ -47,6 +47,9 @@ class OutboundRequest:
     private_headers: frozenset[str] = frozenset()
     # The hook the request is for: its endpoint profile (hookd.senders.endpoint) finishes the request.
     endpoint: str = ""
+    # Keep the answer's body whole up to this many bytes (Outcome.relay_body): a sync http source
+    # relays it to its caller (hookd.inbound.sync). 0: only the excerpt history keeps.
+    relay_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,10 @@ class Outcome:
     # final URL); empty when the first answer was the last.
     hops: tuple[Hop, ...] = ()
     kind: OutcomeKind = "http_status"
+    # The whole body of the answer, when the request asked for it (relay_bytes) and it fit; with its
+    # Content-Type. Never stored: a sync http source hands it to its caller and drops it.
+    relay_body: bytes | None = None
+    relay_content_type: str = ""
 
 
 def redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:

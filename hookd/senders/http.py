@@ -323,7 +323,7 @@ class HttpSender:
             ssl=endpoint.ssl_for(own_host),
             proxy=proxy,
         ) as response:
-            excerpt = await _read_excerpt(response)
+            excerpt = await _read_excerpt(response, request.relay_bytes)
             return response.status, response.headers, excerpt
 
 
@@ -542,23 +542,38 @@ def _has_header(headers: Mapping[str, str], name: str) -> bool:
     return name in headers or any(k.lower() == name.lower() for k in headers)
 
 
-async def _read_excerpt(response: aiohttp.ClientResponse) -> bytes:
-    """The body, up to RESPONSE_EXCERPT_BYTES and one byte more (which says it was cut off)."""
+async def _read_excerpt(response: aiohttp.ClientResponse, relay_bytes: int = 0) -> bytes:
+    """The body, up to RESPONSE_EXCERPT_BYTES and one byte more (which says it was cut off); or, for a
+    request whose answer is relayed, up to `relay_bytes` and one more."""
+    keep = max(RESPONSE_EXCERPT_BYTES, relay_bytes) + 1
+    cap = max(_READ_CAP_BYTES, keep)
     length = response.content_length
-    if length is not None and length <= _READ_CAP_BYTES:
-        return (await response.read())[: RESPONSE_EXCERPT_BYTES + 1]  # the common, small answer: one call
+    if length is not None and length <= cap:
+        return (await response.read())[:keep]  # the common, small answer: one call
     chunks = bytearray()
-    while len(chunks) < _READ_CAP_BYTES:
-        chunk = await response.content.read(_READ_CAP_BYTES - len(chunks))
+    while len(chunks) < cap:
+        chunk = await response.content.read(cap - len(chunks))
         if not chunk:
-            return bytes(chunks[: RESPONSE_EXCERPT_BYTES + 1])
+            return bytes(chunks[:keep])
         chunks += chunk
     if not response.content.at_eof():
         response.close()  # a huge body is not worth reading to keep the connection
-    return bytes(chunks[: RESPONSE_EXCERPT_BYTES + 1])
+    return bytes(chunks[:keep])
 
 
 def _classify_response(
+    status: int, headers: Mapping[str, str], body: bytes, duration_s: float, request: OutboundRequest
+) -> Outcome:
+    if not request.relay_bytes:
+        return _classify(status, headers, body, duration_s, request)
+    outcome = _classify(status, headers, body[: RESPONSE_EXCERPT_BYTES + 1], duration_s, request)
+    if len(body) <= request.relay_bytes:  # the whole answer, kept for a sync http source's caller
+        outcome.relay_body = body
+        outcome.relay_content_type = headers.get("Content-Type", "")
+    return outcome
+
+
+def _classify(
     status: int, headers: Mapping[str, str], excerpt: bytes, duration_s: float, request: OutboundRequest
 ) -> Outcome:
     kept = _kept(headers)

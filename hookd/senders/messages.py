@@ -80,12 +80,13 @@ def encode(m: Message) -> Wire:
     if isinstance(m, Send):
         r = m.request
         return (_SEND, m.rid, r.method, r.url, dict(r.headers), r.body, r.timeout_s, r.follow_redirects,
-                r.private_headers, r.endpoint)  # fmt: skip
+                r.private_headers, r.endpoint, r.relay_bytes)  # fmt: skip
     if isinstance(m, Answer):
         o = m.outcome
         return (_ANSWER, m.rid, o.status, o.ok, o.retryable, o.duration_s, o.error, o.retry_after_s,
                 o.response_excerpt, dict(o.response_headers),
-                tuple((h.url, h.status) for h in o.hops) if o.hops else (), o.response_truncated, o.kind)  # fmt: skip
+                tuple((h.url, h.status) for h in o.hops) if o.hops else (), o.response_truncated, o.kind,
+                o.relay_body, o.relay_content_type)  # fmt: skip
     if isinstance(m, Cancel):
         return (_CANCEL, m.rid)
     if isinstance(m, Ready):
@@ -100,13 +101,15 @@ def decode(t: Wire) -> Message:
     kind = t[0]
     if kind == _SEND:
         request = OutboundRequest(method=t[2], url=t[3], headers=t[4], body=t[5], timeout_s=t[6],
-                                  follow_redirects=t[7], private_headers=t[8], endpoint=t[9])  # fmt: skip
+                                  follow_redirects=t[7], private_headers=t[8], endpoint=t[9],
+                                  relay_bytes=t[10])  # fmt: skip
         return Send(t[1], request)
     if kind == _ANSWER:
         outcome = Outcome(status=t[2], ok=t[3], retryable=t[4], duration_s=t[5], error=t[6], retry_after_s=t[7],
                           response_excerpt=t[8], response_headers=t[9],
                           hops=tuple(Hop(u, st) for u, st in t[10]) if t[10] else (),
-                          response_truncated=t[11], kind=t[12])  # fmt: skip
+                          response_truncated=t[11], kind=t[12], relay_body=t[13],
+                          relay_content_type=t[14])  # fmt: skip
         return Answer(t[1], outcome)
     if kind == _CANCEL:
         return Cancel(t[1])

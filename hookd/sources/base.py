@@ -8,8 +8,9 @@ acknowledge (answer a socket line, advance a file offset, return an HTTP 2xx).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from hookd.errors import HookdError
@@ -58,6 +59,11 @@ class Accepted:
     id: str
     duplicate: bool  # the id was already stored: acknowledged, not stored or delivered again
     deliveries: int  # how many hooks matched (0 for duplicates)
+    # What a sync http source waits for (hookd.inbound.sync); empty for duplicates:
+    hooks: Sequence[str] = ()  # the hooks matched, a delivery each
+    claimed: AbstractSet[str] = frozenset()  # those the dispatcher took at the commit: starting now
+    failed: Mapping[str, str] = field(default_factory=dict)  # those stored failed (the filter failed), why
+    held: AbstractSet[str] = frozenset()  # ordered hooks whose delivery waits for an earlier one of its key
 
 
 @dataclass(slots=True)

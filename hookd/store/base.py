@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol
 
+import orjson
+
 from hookd.events import Event
 from hookd.senders.base import Hop
 from hookd.sources.base import Checkpoint, Rejection
@@ -70,6 +72,22 @@ class DueDelivery:
     # The destination host, for a hook whose url host is templated (stored at ingest; None for the
     # others, and for rows stored before it was: the dispatcher renders it then).
     destination: str | None = None
+    inbound: InboundRecord | None = None  # set for an event an http source received
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """What an http source stored beside an event (events.Inbound), as a delivery carries it."""
+
+    request: bytes  # the request with credentials removed, as JSON
+    raw_body: bytes  # the body exactly as received
+
+    @staticmethod
+    def of(event: Event) -> InboundRecord | None:
+        """What a delivery of `event` carries of its inbound request, as the store gives it back."""
+        if event.inbound is None:
+            return None
+        return InboundRecord(orjson.dumps(event.inbound.request), event.inbound.raw_body)
 
 
 # A DueDelivery, so that the dispatcher's lanes hold and start it as one unit, taking one slot, with

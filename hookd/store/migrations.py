@@ -225,4 +225,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE destination_state ADD COLUMN pause_announced INTEGER NOT NULL DEFAULT 1;
         """,
     ),
+    (
+        "0012_inbound",
+        # What an http source keeps beside an event (events.Inbound): the request with its credentials
+        # removed (JSON), the body exactly as received, and the verification verdict (JSON). A table of
+        # its own: events from sockets and files, nearly all of them, carry no empty columns, and a claim
+        # finds an inbound event's row by the primary key. Rows go with their event.
+        """
+        CREATE TABLE inbound (
+            event_id TEXT PRIMARY KEY,
+            request BLOB NOT NULL,
+            raw_body BLOB NOT NULL,
+            verification BLOB
+        ) WITHOUT ROWID;
+        CREATE TRIGGER inbound_pruned AFTER DELETE ON events
+            BEGIN DELETE FROM inbound WHERE event_id = old.id; END;
+        """,
+    ),
 )

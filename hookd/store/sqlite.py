@@ -46,6 +46,7 @@ from hookd.store.base import (
     HookState,
     HookStats,
     IdTable,
+    InboundRecord,
     IngestResult,
     PruneCounts,
     ReplayItem,
@@ -662,12 +663,21 @@ def _ingest(
     keyed_rows: list[tuple[object, ...]] = []  # deliveries with an ordering key
     busy: set[tuple[str, str]] = set()  # (hook, key) with an unfinished delivery, stored or in this batch
     dest_rows: list[tuple[object, ...]] = []  # deliveries of hooks with a templated url host
+    inbound_rows: list[tuple[object, ...]] = []  # what http sources keep beside their events
     for r in routed:
         e = r.event
         if e.id in seen:
             continue  # already stored, or twice in this batch: the first one wins
         seen.add(e.id)
         event_rows.append((e.id, e.type, r.source, e.source, e.time, now, e.body))
+        inbound = None
+        if e.inbound is not None:
+            inbound = InboundRecord.of(e)
+            assert inbound is not None
+            verdict = e.inbound.verification
+            inbound_rows.append(
+                (e.id, inbound.request, inbound.raw_body, None if verdict is None else orjson.dumps(verdict))
+            )
         keys = r.keys
         dests = r.destinations
         for hook in r.hooks:
@@ -683,7 +693,7 @@ def _ingest(
                 elif hook in r.claimed:
                     row = (delivery_id, e.id, hook, "delivering", 1, now if key is not None else None, now, now, key,
                            dest)  # fmt: skip
-                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, key, dest))
+                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, key, dest, inbound))
                 else:
                     row = (delivery_id, e.id, hook, "pending", 0, now, now, now, key, dest)
                     pending_hooks.add(hook)
@@ -699,13 +709,13 @@ def _ingest(
                 busy.add((hook, key))
                 if hook in r.claimed:  # due now, so that it counts as the key's head (see _advance_key)
                     keyed_rows.append((delivery_id, e.id, hook, "delivering", 1, now, now, now, key))
-                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, key))
+                    claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, key, None, inbound))
                 else:
                     keyed_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now, key))
                     pending_hooks.add(hook)
             elif hook in r.claimed:
                 delivery_rows.append((delivery_id, e.id, hook, "delivering", 1, None, now, now))
-                claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None))
+                claimed.append(DueDelivery(delivery_id, e.id, hook, 1, e.body, None, None, None, inbound))
             else:
                 delivery_rows.append((delivery_id, e.id, hook, "pending", 0, now, now, now))
                 pending_hooks.add(hook)
@@ -716,6 +726,8 @@ def _ingest(
     if event_rows:
         head = "INSERT INTO events (id, type, source, event_source, time, received_at, body) VALUES"
         _insert_rows(db, head, event_rows)
+    if inbound_rows:
+        _insert_rows(db, "INSERT INTO inbound (event_id, request, raw_body, verification) VALUES", inbound_rows)
     if delivery_rows:
         _insert_rows(
             db,
@@ -778,17 +790,13 @@ def _claim_due(
         )
     if not claimed:
         return []
-    bodies: dict[str, bytes] = {}
-    for chunk in _chunks(list({row[1] for row in claimed})):
-        marks = ",".join("?" * len(chunk))
-        bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
+    stored = reads.stored_events(db, [row[1] for row in claimed])
     claimed.sort(key=lambda row: row[0])  # uuid7 ids: oldest first
-    return [
-        DueDelivery(
-            id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r, ordering_key=k, destination=t
-        )
-        for d, e, h, a, r, k, t in claimed
-    ]
+    due = []
+    for d, e, h, a, r, k, t in claimed:
+        body, inbound = stored.get(e, reads.NO_EVENT)
+        due.append(DueDelivery(d, e, h, a, body, r, k, t, inbound))
+    return due
 
 
 _CLAIM = (
@@ -808,27 +816,20 @@ _CLAIM_RETRIES = (
 )
 
 
-def _bodies(db: sqlite3.Connection, event_ids: Sequence[str]) -> dict[str, bytes]:
-    bodies: dict[str, bytes] = {}
-    for chunk in _chunks(list(dict.fromkeys(event_ids))):
-        marks = ",".join("?" * len(chunk))
-        bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
-    return bodies
-
-
 # With the ordering key: a member or single of an ordered hook that ends for good must release its key
 # (the recorder looks the key up only for an attempt marked `ordered`).
 _MEMBER_COLUMNS = "id, event_id, hook, attempts, replay_of, ordering_key"
 
 
 def _due(
-    rows: Sequence[tuple[str, str, str, int, str | None, str | None]], bodies: Mapping[str, bytes]
+    rows: Sequence[tuple[str, str, str, int, str | None, str | None]], bodies: Mapping[str, reads.StoredEvent]
 ) -> list[DueDelivery]:
     """Claimed rows (_MEMBER_COLUMNS) as DueDelivery, oldest first (uuid7 ids sort by creation)."""
-    return [
-        DueDelivery(id=d, event_id=e, hook=h, attempt=a, body=bodies.get(e, b"null"), replay_of=r, ordering_key=k)
-        for d, e, h, a, r, k in sorted(rows, key=lambda row: row[0])
-    ]
+    due = []
+    for d, e, h, a, r, k in sorted(rows, key=lambda row: row[0]):
+        body, inbound = bodies.get(e, reads.NO_EVENT)
+        due.append(DueDelivery(d, e, h, a, body, r, k, None, inbound))
+    return due
 
 
 def _claim_batches(db: sqlite3.Connection, hook: str, now: float, limit: int) -> list[DueBatch]:
@@ -854,7 +855,7 @@ def _claim_batches(db: sqlite3.Connection, hook: str, now: float, limit: int) ->
         counted = row.fetchone()
         attempt = int(counted[0]) if counted is not None else max(m[3] for m in members)
         claimed.append((batch_id, attempt, members))
-    bodies = _bodies(db, [m[1] for _, _, members in claimed for m in members])
+    bodies = reads.stored_events(db, [m[1] for _, _, members in claimed for m in members])
     return [_batch(b, hook, a, _due(m, bodies)) for b, a, m in claimed]
 
 
@@ -888,7 +889,7 @@ def _claim_formed(
             formed.append((batch_id, members))
     alone = db.execute(claim, (now, None, orjson.dumps(list(singles)).decode())).fetchall() if singles else []
     # Each member with its event: what a retry renders again, and what a failure's alert reads.
-    bodies = _bodies(db, [row[1] for _, members in formed for row in members] + [row[1] for row in alone])
+    bodies = reads.stored_events(db, [row[1] for _, members in formed for row in members] + [row[1] for row in alone])
     return [_batch(b, hook, 1, _due(m, bodies)) for b, m in formed], _due(alone, bodies)
 
 

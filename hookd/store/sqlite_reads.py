@@ -25,6 +25,7 @@ from hookd.store.base import (
     FailureReason,
     HookStats,
     IdTable,
+    InboundRecord,
 )
 
 _STATUS_SQL: Mapping[DeliveryStatus, str] = {
@@ -420,15 +421,10 @@ def batch_candidates(
         "WHERE state = 'pending' AND hook = ? AND next_at <= ? AND batch_id IS NULL ORDER BY next_at, id LIMIT ?",
         (hook, now, limit),
     ).fetchall()
-    wanted = list(dict.fromkeys(r[1] for r in rows if r[0] not in known))
-    bodies: dict[str, bytes] = {}
-    for start in range(0, len(wanted), 900):
-        chunk = wanted[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        bodies.update(db.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", chunk).fetchall())
+    stored = stored_events(db, [r[1] for r in rows if r[0] not in known])
     due = tuple(
-        DueDelivery(id=d, event_id=e, hook=hook, attempt=a, body=b"" if d in known else bodies.get(e, b"null"),
-                    replay_of=r)
+        DueDelivery(id=d, event_id=e, hook=hook, attempt=a, body=b"" if d in known else stored.get(e, NO_EVENT)[0],
+                    replay_of=r, inbound=None if d in known else stored.get(e, NO_EVENT)[1])
         for d, e, a, r, _ in rows
     )  # fmt: skip
     retry = db.execute(
@@ -452,3 +448,27 @@ def batch(db: sqlite3.Connection, batch_id: str) -> BatchRow | None:
     if row is None:
         return None
     return BatchRow(id=row[0], hook=row[1], created_at=row[2], attempts=row[3], members=row[4])
+
+
+StoredEvent = tuple[bytes, InboundRecord | None]
+NO_EVENT: StoredEvent = (b"null", None)  # pruned under a delivery (cannot happen; kept as a guard)
+
+
+def stored_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
+    """Each event's stored envelope, and what an http source kept beside it (events.Inbound)."""
+    stored: dict[str, StoredEvent] = {}
+    for chunk in _chunks900(list(dict.fromkeys(event_ids))):
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT e.id, e.body, i.request, i.raw_body FROM events e LEFT JOIN inbound i ON i.event_id = e.id "
+            f"WHERE e.id IN ({marks})",
+            chunk,
+        )
+        for event_id, body, request, raw_body in rows:
+            stored[event_id] = (body, None if request is None else InboundRecord(request, raw_body))
+    return stored
+
+
+def _chunks900(items: list[str]) -> list[list[str]]:
+    """Under SQLite's default limit of 999 parameters per statement."""
+    return [items[i : i + 900] for i in range(0, len(items), 900)]

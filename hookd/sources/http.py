@@ -1,0 +1,252 @@
+"""The http source: inbound webhooks (`type: http`).
+
+A request is checked in this order, each step answering at once when it refuses: the caller's
+address (403), the method (405), the declared size (413), the body read under the size limit, the
+daemon-wide body budget and the read timeout (413, 503, 408), the unsigned handshakes (Meta, Microsoft
+Graph), the sender's signature (401), the body and the event's type and id (400, 415), the signed
+handshake (Slack). The event is then stored, deduplicated by id, with its deliveries, in ingest's
+commit, and only then answered: 202 (or `response.status`) with its id, 200 for a duplicate, or in
+sync mode the first attempts' answer (hookd.inbound.sync). A store that cannot write is answered 503
+with Retry-After: the sender keeps the event and tries again.
+
+Refusals are rejections (counted per source, the first few per caller and window stored and logged,
+hookd.rejections): time, source, caller, method and path, and the reason. Never the body, the query
+(it may hold a key) or a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from hookd.clock import Clock
+from hookd.config.model import HttpSourceConfig
+from hookd.errors import EventError
+from hookd.events import size_limit
+from hookd.inbound.addresses import client_address, networks, parse_address, within
+from hookd.inbound.mapping import HandshakeAnswer, InboundMapper, RequestRefused
+from hookd.inbound.request import InboundRequest
+from hookd.inbound.sync import SyncAnswers
+from hookd.inbound.verify import VerifyFailed, build_verifier
+from hookd.sources.base import Batch, Rejection, Submit
+from hookd.sources.http_listener import BodyBudget, Listener, Listeners, path_pattern
+
+log = logging.getLogger("hookd.sources.http")
+
+READ_CHUNK = 64 * 1024
+STORE_RETRY_AFTER_S = 5  # what a sender is told to wait when the store cannot write
+BUDGET_RETRY_AFTER_S = 1  # ... and when bodies being read already fill the budget
+SYNC_RETRY_AFTER_S = 1  # ... and when a sync source has max_waiting callers waiting
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, reason: str, *, answer: str | None = None, headers: Mapping[str, str] = {}) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason  # for the rejection record and the log
+        self.answer = answer if answer is not None else reason  # for the sender
+        self.headers = headers
+
+
+class HttpSource:
+    """Implements hookd.sources.base.Source for one `type: http` source on a shared listener."""
+
+    def __init__(
+        self, config: HttpSourceConfig, listeners: Listeners, *, clock: Clock, sync: SyncAnswers | None = None
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self._listeners = listeners
+        self._listener: Listener | None = None
+        self._budget: BodyBudget = listeners.budget
+        self._pattern = path_pattern(config.path)
+        self._verifier = build_verifier(config.verify) if config.verify is not None else None
+        self._mapper = InboundMapper(config, self._verifier)
+        self._allow = networks(config.allow_ips)
+        self._trusted = networks(config.trusted_proxies)
+        self._submit: Submit | None = None
+        self._sync = sync
+        self._clock = clock
+        self._running = asyncio.Event()
+        self._stopping = False
+        self._in_flight: set[asyncio.Task[object]] = set()  # requests being handled: stop waits for them
+
+    def describe(self) -> str:
+        address = self._listener.address if self._listener is not None else ""
+        return f"{address}{self.config.path}"
+
+    async def start(self) -> None:
+        listener = self._listeners.for_source(self.config)
+        await listener.attach(self.name)
+        self._listener = listener
+        self._stopping = False
+        # Routed from the start (readiness probes see the path), answered once `run` has an ingest.
+        listener.route(self.name, self._pattern, self._handle)
+
+    async def run(self, submit: Submit) -> None:
+        self._submit = submit
+        self._running.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._running.clear()
+
+    async def stop_reading(self) -> None:
+        """Requests that arrive from now on are answered 503; those being handled get their answer."""
+        self._stopping = True
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.detach(self.name)
+
+    # -- one request -----------------------------------------------------------------------------
+
+    async def _handle(self, request: web.BaseRequest, params: dict[str, str]) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        remote = request.remote or ""
+        try:
+            remote = client_address(request.remote or "", request.headers.getall("X-Forwarded-For", []), self._trusted)
+            return await self._answer(request, params, remote)
+        except _Refusal as r:
+            await self._reject(request, remote, r)
+            body = {"error": r.answer}
+            return web.json_response(body, status=r.status, headers={**_NO_STORE, **r.headers})
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _answer(self, request: web.BaseRequest, params: dict[str, str], remote: str) -> web.StreamResponse:
+        if self._stopping or not self._running.is_set():
+            raise _Refusal(503, "hookd is stopping", headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+        if self._allow:
+            address = parse_address(remote)
+            if address is None or not within(address, self._allow):
+                raise _Refusal(403, f"{remote} is not in allow_ips", answer="forbidden")
+        handshake_get = request.method == "GET" and "hub.mode" in request.query
+        if request.method not in self.config.methods and not handshake_get:
+            raise _Refusal(
+                405,
+                f"method {request.method} is not one of {', '.join(self.config.methods)}",
+                headers={"Allow": ", ".join(self.config.methods)},
+            )
+        body = await self._read_body(request)
+        inbound = InboundRequest(
+            method=request.method,
+            path=request.path,
+            headers=tuple((k.lower(), v) for k, v in request.headers.items()),
+            body=body,
+            remote_ip=remote,
+            query=tuple(request.query.items()),
+            params=params,
+            raw_query=request.query_string,
+        )
+        answer = self._mapper.handshake(inbound)
+        if answer is not None:
+            return _handshake_response(answer)
+        verdict = None
+        now = self._clock.now()
+        if self._verifier is not None:
+            try:
+                verdict = self._verifier.verify(inbound, now)
+            except VerifyFailed as e:
+                raise _Refusal(401, str(e)) from None
+        try:
+            answer = self._mapper.signed_handshake(inbound)
+            if answer is not None:
+                return _handshake_response(answer)
+            event = self._mapper.to_event(inbound, None if verdict is None else verdict.as_json(), now)
+        except RequestRefused as e:
+            raise _Refusal(e.status, str(e)) from None
+        except EventError as e:
+            raise _Refusal(400, str(e)) from None
+        assert self._submit is not None
+        sync = self._sync if self.config.response.mode == "sync" else None
+        if sync is not None and not sync.watch(self.config, event.id):
+            raise _Refusal(
+                503,
+                f"{self.config.response.max_waiting} requests already wait for their answer (response.max_waiting)",
+                headers={"Retry-After": str(SYNC_RETRY_AFTER_S)},
+            )
+        try:
+            accepted = (await self._submit(Batch(events=[event], source=self.name)))[0]
+        except Exception as e:  # the store cannot write: the sender keeps the event and tries again
+            if sync is not None:
+                sync.forget(self.config, event.id)
+            log.warning("source %r: cannot store a request's event (%s); answered 503", self.name, e)
+            raise _Refusal(
+                503, "the event cannot be stored now", headers={"Retry-After": str(STORE_RETRY_AFTER_S)}
+            ) from None
+        if accepted.duplicate:
+            if sync is not None:
+                sync.forget(self.config, event.id)
+            return web.json_response({"id": accepted.id, "duplicate": True}, status=200, headers=_NO_STORE)
+        if sync is not None:
+            return await sync.answer(self.config, event, accepted)
+        status = self.config.response.status
+        return web.json_response(
+            {"id": accepted.id}, status=status if isinstance(status, int) else 202, headers=_NO_STORE
+        )
+
+    async def _read_body(self, request: web.BaseRequest) -> bytes:
+        limit = self.config.max_event_bytes
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise _Refusal(413, f"the body is {declared} bytes, over {size_limit(limit)}")
+        taken = 0
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(self.config.read_timeout_s):
+                while True:
+                    chunk = await request.content.read(READ_CHUNK)
+                    if not chunk:
+                        break
+                    if taken + len(chunk) > limit:
+                        raise _Refusal(413, f"the body is over {size_limit(limit)}")
+                    if not self._budget.take(len(chunk)):
+                        raise _Refusal(
+                            503,
+                            "the bodies being read fill hookd's budget for them",
+                            headers={"Retry-After": str(BUDGET_RETRY_AFTER_S)},
+                        )
+                    taken += len(chunk)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _Refusal(
+                408, f"the body did not arrive within read_timeout ({self.config.read_timeout_s:g} s)"
+            ) from None
+        finally:
+            self._budget.give_back(taken)
+        return b"".join(chunks)
+
+    async def _reject(self, request: web.BaseRequest, remote: str, refusal: _Refusal) -> None:
+        if self._submit is None:
+            return
+        rejection = Rejection(
+            source=self.name,
+            position=f"{remote} {request.method} {request.path}",
+            reason=f"{refusal.status}: {refusal.reason}",
+            stream=remote,
+        )
+        try:
+            await self._submit(Batch(rejections=[rejection], source=self.name))
+        except Exception:  # the store cannot write: the answer is the sender's, the count is lost
+            log.debug("source %r: a rejection could not be stored", self.name)
+
+
+def _handshake_response(answer: HandshakeAnswer) -> web.Response:
+    return web.Response(
+        status=answer.status,
+        body=answer.body,
+        content_type=answer.content_type,
+        headers={"X-Content-Type-Options": "nosniff", **_NO_STORE},
+    )
+

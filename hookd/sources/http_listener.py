@@ -1,0 +1,256 @@
+"""One HTTP listener (a `listen` address) shared by the http sources that name it.
+
+The listener owns the socket, TLS, the slow-client timer and the routing of paths to sources; each
+http source (hookd.sources.http) owns what happens to its requests. Sources attach and detach on their
+own schedule (the supervisor restarts one without touching the others): the socket is bound by the
+first source that starts and closed when the last one closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from hookd.config.model import HttpSourceConfig, ListenTlsConfig
+from hookd.errors import StartupError
+from hookd.sources.socket import LISTEN_BACKLOG
+
+log = logging.getLogger("hookd.sources.http")
+
+HEALTH_PATH = "/healthz"
+# Idle keep-alive connections are closed after this: senders open a new one when they need it.
+KEEPALIVE_S = 75.0
+# What a client that did not finish its request headers in time is told, as the connection closes.
+_SLOW_HEADERS = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Handler = Callable[[web.BaseRequest, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+def path_pattern(path: str) -> re.Pattern[str]:
+    """A source's `path` as a pattern: each {name} matches one non-empty segment."""
+    out, last = [], 0
+    for m in _PARAM.finditer(path):
+        out.append(re.escape(path[last : m.start()]))
+        out.append(f"(?P<{m.group(1)}>[^/]+)")
+        last = m.end()
+    out.append(re.escape(path[last:]))
+    return re.compile("".join(out))
+
+
+@dataclass(slots=True)
+class Route:
+    source: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+@dataclass(slots=True)
+class BodyBudget:
+    """Bytes of request bodies being read, all requests of all http sources together: at most
+    `limit`, so many large uploads at once cannot take the daemon's memory."""
+
+    limit: int
+    held: int = 0
+
+    def take(self, n: int) -> bool:
+        if self.held + n > self.limit:
+            return False
+        self.held += n
+        return True
+
+    def give_back(self, n: int) -> None:
+        self.held -= n
+
+
+class _SlowClientHandler(RequestHandler):
+    """aiohttp's connection protocol, with a deadline for each request's headers: a client that
+    opens a connection (or keeps one alive) and sends its headers byte by byte is answered 408 and
+    closed, instead of holding a connection (and a file) for as long as it likes."""
+
+    __slots__ = ("_header_timer", "_header_timeout_s", "_serving")
+
+    def __init__(self, manager: web.Server, *, header_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout_s = header_timeout_s
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._serving = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.arm()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.disarm()
+        super().connection_lost(exc)
+
+    def arm(self) -> None:
+        self.disarm()
+        loop = asyncio.get_running_loop()
+        self._header_timer = loop.call_later(self._header_timeout_s, self._too_slow)
+
+    def disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def request_started(self) -> None:
+        self._serving += 1
+        self.disarm()
+
+    def request_ended(self) -> None:
+        self._serving -= 1
+        if self._serving == 0:
+            self.arm()  # the connection stays open for the next request: its headers get the same time
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        transport = self.transport
+        if self._serving or transport is None or transport.is_closing():
+            return
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_SLOW_HEADERS)
+        transport.close()
+
+
+class _Server(web.Server):
+    def __init__(self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], header_timeout_s: float):
+        super().__init__(handler, keepalive_timeout=KEEPALIVE_S, access_log=None)
+        self._header_timeout_s = header_timeout_s
+
+    def __call__(self) -> RequestHandler:
+        return _SlowClientHandler(self, loop=self._loop, header_timeout_s=self._header_timeout_s, **self._kwargs)
+
+
+@dataclass(slots=True)
+class Listener:
+    """One `listen` address, serving the routes of the sources attached to it."""
+
+    host: str
+    port: int
+    tls: ListenTlsConfig | None
+    header_timeout_s: float
+    routes: list[Route] = field(default_factory=list)
+    address: str = ""
+    _server: asyncio.Server | None = None
+    _web: _Server | None = None
+    _attached: int = 0
+    on_unrouted: Callable[[web.BaseRequest, int], None] | None = None
+
+    async def attach(self, source: str) -> None:
+        """A source starts on this listener: the first one binds it. Raises StartupError."""
+        self._attached += 1
+        if self._server is not None:
+            return
+        try:
+            await self._bind()
+        except BaseException:
+            self._attached -= 1
+            raise
+
+    async def detach(self, source: str) -> None:
+        """A source closes: its routes go, and the last one closes the socket."""
+        self.routes = [r for r in self.routes if r.source != source]
+        self._attached = max(0, self._attached - 1)
+        if self._attached == 0:
+            await self._close()
+
+    def route(self, source: str, pattern: re.Pattern[str], handler: Handler) -> None:
+        self.unroute(source)
+        self.routes.append(Route(source, pattern, handler))
+
+    def unroute(self, source: str) -> None:
+        self.routes = [r for r in self.routes if r.source != source]
+
+    async def _bind(self) -> None:
+        context = _tls_context(self.tls) if self.tls is not None else None
+        self._web = _Server(self._handle, self.header_timeout_s)
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._web, self.host, self.port, ssl=context, backlog=LISTEN_BACKLOG
+            )
+        except OSError as e:
+            self._web = None
+            raise StartupError(
+                f"cannot listen on {self.host}:{self.port} for http sources: {e.strerror}; is another hookd or "
+                "web server using it? pick another port in listen"
+            ) from None
+        scheme = "https" if context is not None else "http"
+        names = []
+        for sock in self._server.sockets:
+            h, p = sock.getsockname()[:2]
+            names.append(f"{scheme}://{h}:{p}" if ":" not in h else f"{scheme}://[{h}]:{p}")
+        self.address = " ".join(names)
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _close(self) -> None:
+        server, web_server = self._server, self._web
+        self._server = self._web = None
+        if server is not None:
+            server.close()
+        if web_server is not None:
+            await web_server.shutdown(timeout=1.0)
+        if server is not None:
+            await server.wait_closed()
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        protocol = request.protocol
+        timed = protocol if isinstance(protocol, _SlowClientHandler) else None
+        if timed is not None:
+            timed.request_started()
+        try:
+            path = request.path
+            for route in self.routes:
+                m = route.pattern.fullmatch(path)
+                if m is not None:
+                    return await route.handler(request, m.groupdict())
+            if path == HEALTH_PATH and request.method in ("GET", "HEAD"):
+                return web.json_response({"status": "ok"})
+            if self.on_unrouted is not None:
+                self.on_unrouted(request, 404)
+            return web.json_response({"error": f"no http source of hookd listens on {path}"}, status=404)
+        finally:
+            if timed is not None:
+                timed.request_ended()
+
+
+def _tls_context(tls: ListenTlsConfig) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    except (OSError, ssl.SSLError) as e:
+        raise StartupError(
+            f"cannot load the TLS certificate {str(tls.cert_file)!r} and key {str(tls.key_file)!r}: "
+            f"{getattr(e, 'strerror', None) or e}; check that they are PEM files that belong together"
+        ) from None
+    return context
+
+
+class Listeners:
+    """Every listener of a daemon, by address: sources with the same `listen` get the same one."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self.budget = budget
+        self._by_address: dict[tuple[str, int], Listener] = {}
+
+    def for_source(self, config: HttpSourceConfig) -> Listener:
+        listener = self._by_address.get(config.listen)
+        if listener is None:
+            host, port = config.listen
+            listener = Listener(host=host, port=port, tls=config.tls, header_timeout_s=config.read_timeout_s)
+            self._by_address[config.listen] = listener
+        return listener
