@@ -480,7 +480,8 @@ def test_a_short_verify_secret_from_the_environment_is_warned_about(tmp_path: Pa
 
 
 def test_async_answers_take_a_status_number_and_nothing_to_render(tmp_path: Path) -> None:
-    text = SOURCES + GITHUB + "    response: {status: '{{ event.id }}', body: {a: 1}, headers: {X-A: '{{ event.id }}'}}\n"
+    response = "{status: '{{ event.id }}', body: {a: 1}, headers: {X-A: '{{ event.id }}'}}"
+    text = SOURCES + GITHUB + f"    response: {response}\n"
     code, lines, path = validate(tmp_path, text)
     assert code == 1
     where = "sources[0] (name='gh').response"
@@ -493,8 +494,7 @@ def test_async_answers_take_a_status_number_and_nothing_to_render(tmp_path: Path
         "remove it, or use mode: sync"
     ]
     assert said(lines, path, "8:71") == [
-        f"{where}.headers.X-A: header templates are rendered only in mode: sync; write a fixed value, or use mode: "
-        "sync"
+        f"{where}.headers.X-A: header templates are rendered only in mode: sync; write a fixed value, or use mode: sync"
     ]
 
 
@@ -521,12 +521,16 @@ def test_response_mistakes(tmp_path: Path, response: str, at: str, message: str)
 
 def test_sync_templates_over_deliveries_validate(tmp_path: Path) -> None:
     """Templates over {event, deliveries} are compiled, not held to an event's fields."""
-    text = SOURCES + GITHUB + (
-        "    response:\n"
-        "      mode: sync\n"
-        "      status: '{{ deliveries[0].response.status }}'\n"
-        "      headers: {X-Event: '{{ event.id }}'}\n"
-        "      body: {count: '{{ length(deliveries) }}'}\n"
+    text = (
+        SOURCES
+        + GITHUB
+        + (
+            "    response:\n"
+            "      mode: sync\n"
+            "      status: '{{ deliveries[0].response.status }}'\n"
+            "      headers: {X-Event: '{{ event.id }}'}\n"
+            "      body: {count: '{{ length(deliveries) }}'}\n"
+        )
     )
     code, lines, path = validate(tmp_path, text)
     assert (code, lines) == (0, [f"ok {path}: 0 hook(s), 1 source(s)"])
@@ -582,7 +586,9 @@ def test_forward_header_names(tmp_path: Path) -> None:
     code, lines, path = validate(tmp_path, text)
     assert code == 1
     where = "hooks[0] (name='relay').forward.headers"
-    assert said(lines, path, "6:41", "warning") == [f"{where}[1]: X-GitHub-Event is already listed; list each header once"]
+    assert said(lines, path, "6:41", "warning") == [
+        f"{where}[1]: X-GitHub-Event is already listed; list each header once"
+    ]
     assert said(lines, path, "6:57", "warning") == [
         f"{where}[2]: authorization is a credential, which hookd removes from the stored request, so there is none "
         "to forward; remove it (give the receiver its own credential with auth:)"
@@ -607,15 +613,19 @@ def _schema_errors(text: str) -> list[str]:
 
 
 def test_the_schema_accepts_what_loads() -> None:
-    text = SOURCES + GITHUB + (
-        "    methods: [POST, PUT]\n"
-        "    allow_ips: [192.0.2.0/24]\n"
-        "    response: {mode: sync, status: '{{ deliveries[0].response.status }}', timeout: 5s}\n"
-        "    tls: {cert_file: c.pem, key_file: k.pem}\n"
-        "  - name: key\n    type: http\n    listen: 127.0.0.1:8088\n    path: /k\n"
-        "    verify: {type: api_key, secrets: [a, b], query: key, verify_token: t}\n"
-        "hooks:\n  - name: relay\n    events: ['*']\n    url: https://ci.example/h\n"
-        "    forward: {body: raw, headers: [x-hub-signature-256]}\n"
+    text = (
+        SOURCES
+        + GITHUB
+        + (
+            "    methods: [POST, PUT]\n"
+            "    allow_ips: [192.0.2.0/24]\n"
+            "    response: {mode: sync, status: '{{ deliveries[0].response.status }}', timeout: 5s}\n"
+            "    tls: {cert_file: c.pem, key_file: k.pem}\n"
+            "  - name: key\n    type: http\n    listen: 127.0.0.1:8088\n    path: /k\n"
+            "    verify: {type: api_key, secrets: [a, b], query: key, verify_token: t}\n"
+            "hooks:\n  - name: relay\n    events: ['*']\n    url: https://ci.example/h\n"
+            "    forward: {body: raw, headers: [x-hub-signature-256]}\n"
+        )
     )
     assert _schema_errors(text) == []
 
