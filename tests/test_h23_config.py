@@ -666,3 +666,10 @@ def test_check_config_counts_http_sources(tmp_path: Path) -> None:
     path.write_text(SOURCES + GITHUB, encoding="utf-8")
     result = check_config(path, env={"GH_SECRET": "gh-secret-value-1234"})
     assert result.settings is not None and len(result.settings.sources) == 1
+
+
+def test_a_status_written_as_202_0_loads_as_the_number_202(tmp_path: Path) -> None:
+    path = tmp_path / "hookd.yaml"
+    path.write_text(SOURCES + GITHUB + "    response: {status: 202.0}\n", encoding="utf-8")
+    [source] = load_config(path, env={"GH_SECRET": "gh-secret-value-1234"}).sources
+    assert source.response.status == 202 and isinstance(source.response.status, int)

@@ -355,7 +355,8 @@ _VERIFY: _Spec = {
 }
 _RESPONSE: _Spec = {
     "mode": ("mode", _same),
-    "status": ("status", _same),  # async: a number; sync: a number or a template (lint checks which)
+    # async: a number; sync: a number or a template (lint checks which). JSON Schema lets 202.0 pass as an integer.
+    "status": ("status", lambda v: int(v) if isinstance(v, float) else v),
     "headers": ("headers", lambda v: MappingProxyType(dict(v))),
     "body": ("body", _same),
     "timeout": ("timeout_s", parse_duration),
