@@ -113,6 +113,10 @@ class _Linter:
         )
 
     def run(self) -> list[Problem]:
+        # Imported here: lint_http reads listen addresses and paths with this module's parse_listen,
+        # is_loopback and resolve_path.
+        from hookd.config.lint_http import lint_forward, lint_http_sources
+
         data = self.doc.data
         if not isinstance(data, dict):
             return self.problems
@@ -122,11 +126,13 @@ class _Linter:
             self._reserved_source_names(sources)
             for i, source in _items(sources):
                 self._source(source, ("sources", i))
+            lint_http_sources(self, sources, self.base_dir, check_environment=self.check_environment)
         hooks = data.get("hooks")
         if isinstance(hooks, list):
             self._unique_names(hooks, ("hooks",), "hook")
             for i, hook in _items(hooks):
                 self._hook(hook, ("hooks", i))
+                lint_forward(self, hook, ("hooks", i))
             lint_shared_tokens(hooks, self.add)
         storage = data.get("storage")
         if isinstance(storage, dict) and isinstance(storage.get("path"), str):
@@ -225,8 +231,9 @@ class _Linter:
                     f"{UNIX_PATH_MAX}-byte limit of unix sockets; use a shorter path such as /run/hookd/app.sock",
                 )
         listen = source.get("listen")
-        if kind == "socket" and isinstance(listen, str):
-            self._listen(listen, (*path, "listen"), loopback_only=True)
+        if kind in ("socket", "http") and isinstance(listen, str):
+            # An http source may listen beyond loopback when it verifies senders (lint_http says when).
+            self._listen(listen, (*path, "listen"), loopback_only=kind == "socket")
         if kind == "file" and isinstance(raw_path, str) and raw_path:
             target = resolve_path(self.base_dir, raw_path)
             what = self._what_is(target, (*path, "path"))

@@ -22,10 +22,14 @@ from hookd.config.model import (
     BreakerConfig,
     DeliveryConfig,
     FileSourceConfig,
+    ForwardConfig,
     HookConfig,
+    HttpSourceConfig,
     JwtAuth,
+    ListenTlsConfig,
     OAuth2Auth,
     Origin,
+    ResponseConfig,
     RetryPolicy,
     Settings,
     SigningConfig,
@@ -33,11 +37,13 @@ from hookd.config.model import (
     SourceConfig,
     StorageConfig,
     TlsConfig,
+    VerifyConfig,
 )
 from hookd.config.paths import describe_path
 from hookd.config.schema import schema_problems
 from hookd.config.secret_fields import (
     HOOK_SECRET_KEYS,
+    VERIFY_SECRET_KEYS,
     chat_url_paths,
     environment_proxy_passwords,
     hook_url_passwords,
@@ -265,10 +271,13 @@ def _is_proxy_password(doc: LocatedDocument, path: PathKey, value: str) -> bool:
 
 def _holds_secrets(path: PathKey) -> bool:
     """Whether a value at `path` is sent or shown the way a secret is: a hook's URL, headers or
-    payload, a secret of its signing or auth block, or the admin token. A `${PORT}` in a listen
+    payload, a secret of its signing or auth block, a secret of an http source's verify block, or the
+    admin token. A `${PORT}` in a listen
     address or a `${MIN}` in a filter is a setting."""
     if path == ("admin", "token"):
         return True
+    if len(path) >= 4 and path[0] == "sources" and path[2] == "verify":
+        return path[3] in VERIFY_SECRET_KEYS
     if len(path) >= 4 and path[0] == "hooks" and path[2] in HOOK_SECRET_KEYS:
         return path[3] in HOOK_SECRET_KEYS[str(path[2])]
     return (
@@ -328,6 +337,45 @@ _STORAGE: _Spec = {"retention": ("retention_s", parse_duration), "synchronous": 
 _SOURCE: _Spec = {"max_event_size": ("max_event_bytes", parse_size)}
 _SOCKET: _Spec = {**_SOURCE, "mode": ("mode", lambda v: int(v, 8)), "listen": ("listen", parse_listen)}
 _FILE: _Spec = {**_SOURCE, "start_at": ("start_at", _same)}
+_VERIFY: _Spec = {
+    "secrets": ("secrets", tuple),
+    "secret": ("secrets", lambda v: (v,)),  # the one-item shorthand (lint refuses both at once)
+    "public_key": ("public_key", _same),
+    "tolerance": ("tolerance_s", parse_duration),
+    "header": ("header", _same),
+    "query": ("query", _same),
+    "username": ("username", _same),
+    "algorithm": ("algorithm", _same),
+    "encoding": ("encoding", _same),
+    "prefix": ("prefix", _same),
+    "content": ("content", _same),
+    "timestamp_header": ("timestamp_header", _same),
+    "id_header": ("id_header", _same),
+    "verify_token": ("verify_token", _same),
+}
+_RESPONSE: _Spec = {
+    "mode": ("mode", _same),
+    # async: a number; sync: a number or a template (lint checks which). JSON Schema lets 202.0 pass as an integer.
+    "status": ("status", lambda v: int(v) if isinstance(v, float) else v),
+    "headers": ("headers", lambda v: MappingProxyType(dict(v))),
+    "body": ("body", _same),
+    "timeout": ("timeout_s", parse_duration),
+    "max_relay": ("max_relay", parse_size),
+    "max_waiting": ("max_waiting", int),
+}
+_HTTP: _Spec = {
+    **_SOURCE,
+    "listen": ("listen", parse_listen),
+    "methods": ("methods", lambda v: tuple(m.upper() for m in v)),
+    "verify": ("verify", lambda v: VerifyConfig(type=v["type"], **_given(v, _VERIFY))),
+    "allow_ips": ("allow_ips", tuple),
+    "trusted_proxies": ("trusted_proxies", tuple),
+    "event_type": ("event_type", _same),
+    "event_id": ("event_id", _same),
+    "response": ("response", lambda v: ResponseConfig(**_given(v, _RESPONSE))),
+    "read_timeout": ("read_timeout_s", parse_duration),
+}
+_FORWARD: _Spec = {"body": ("body", _same), "headers": ("headers", lambda v: tuple(h.lower() for h in v))}
 _RETRY: _Spec = {
     "max_attempts": ("max_attempts", int),  # JSON Schema lets 5.0 pass as an integer
     "backoff": ("backoff", _same),
@@ -412,6 +460,7 @@ _HOOK: _Spec = {
     "on_gone": ("on_gone", _same),
     "breaker": ("breaker", lambda v: BreakerConfig(**_given(v, _BREAKER))),
     "batch": ("batch", lambda v: BatchConfig(**_given(v, _BATCH))),
+    "forward": ("forward", lambda v: ForwardConfig(**_given(v, _FORWARD))),
 }
 _DELIVERY: _Spec = {
     "concurrency": ("concurrency", int),
@@ -441,6 +490,13 @@ def _transport(hook: dict[str, Any], delivery: DeliveryConfig, base_dir: Path) -
         "proxy": proxy or None,
         "trust_env": delivery.trust_env and "proxy" not in hook and delivery.proxy is None,
     }
+
+
+def _listen_tls(raw: dict[str, Any], base_dir: Path) -> ListenTlsConfig:
+    """An http source's `tls:`, its files resolved against the config's directory."""
+    return ListenTlsConfig(
+        cert_file=resolve_path(base_dir, raw["cert_file"]), key_file=resolve_path(base_dir, raw["key_file"])
+    )
 
 
 def _rate_limit(hook: dict[str, Any], delivery: DeliveryConfig) -> dict[str, Any]:
@@ -489,6 +545,16 @@ def _build(
                     path=resolve_path(base_dir, s["path"]) if "path" in s else None,
                     origin=origin(("sources", i)),
                     **_given(s, _SOCKET),
+                )
+            )
+        elif s["type"] == "http":
+            sources.append(
+                HttpSourceConfig(
+                    name=s["name"],
+                    path=s["path"],
+                    tls=_listen_tls(s["tls"], base_dir) if "tls" in s else None,
+                    origin=origin(("sources", i)),
+                    **_given(s, _HTTP),
                 )
             )
         else:

@@ -16,6 +16,8 @@ HOOK_SECRET_KEYS: dict[str, frozenset[str]] = {
     "signing": frozenset({"secret", "secrets", "private_key"}),
     "auth": frozenset({"token", "password", "value", "client_secret", "secret", "private_key"}),
 }
+# An http source's `verify:` keys whose values are secrets (public_key is not: it only checks).
+VERIFY_SECRET_KEYS = frozenset({"secret", "secrets", "verify_token"})
 # Request headers whose value is a credential.
 _SECRET_HEADER = re.compile(r"^(authorization|proxy-authorization|cookie|.*-(key|token|secret))$", re.I)
 
@@ -25,27 +27,24 @@ def is_secret_header(name: str) -> bool:
 
 
 def secret_values(data: object) -> Iterator[tuple[PathKey, str]]:
-    """Every (path, value) in a loaded config document that holds a secret, in file order: signing
-    and auth secrets, credential headers (not templates: a template's value is the event's), the
-    admin token."""
+    """Every (path, value) in a loaded config document that holds a secret, in file order: the
+    secrets of http sources' verify blocks, signing and auth secrets, credential headers (not
+    templates: a template's value is the event's), the admin token."""
     if not isinstance(data, dict):
         return
+    sources = data.get("sources")
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        verify = source.get("verify") if isinstance(source, dict) else None
+        if isinstance(verify, dict):
+            yield from _block_secrets(verify, VERIFY_SECRET_KEYS, ("sources", i, "verify"))
     hooks = data.get("hooks")
     for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
         if not isinstance(hook, dict):
             continue
         for block, keys in HOOK_SECRET_KEYS.items():
             raw = hook.get(block)
-            if not isinstance(raw, dict):
-                continue
-            for key in sorted(keys & raw.keys()):
-                value = raw[key]
-                if isinstance(value, str):
-                    yield ("hooks", i, block, key), value
-                elif isinstance(value, list):
-                    for j, item in enumerate(value):
-                        if isinstance(item, str):
-                            yield ("hooks", i, block, key, j), item
+            if isinstance(raw, dict):
+                yield from _block_secrets(raw, keys, ("hooks", i, block))
         headers = hook.get("headers")
         if isinstance(headers, dict):
             for name, value in headers.items():
@@ -54,6 +53,18 @@ def secret_values(data: object) -> Iterator[tuple[PathKey, str]]:
     admin = data.get("admin")
     if isinstance(admin, dict) and isinstance(admin.get("token"), str):
         yield ("admin", "token"), admin["token"]
+
+
+def _block_secrets(block: dict[object, object], keys: frozenset[str], at: PathKey) -> Iterator[tuple[PathKey, str]]:
+    """(path, value) for each of `keys` in `block` (a string, or each string of a list), by key name."""
+    for key in sorted(keys & {k for k in block if isinstance(k, str)}):
+        value = block[key]
+        if isinstance(value, str):
+            yield (*at, key), value
+        elif isinstance(value, list):
+            for j, item in enumerate(value):
+                if isinstance(item, str):
+                    yield (*at, key, j), item
 
 
 def proxy_passwords(data: object) -> Iterator[tuple[PathKey, str]]:
