@@ -243,6 +243,14 @@ def _check_cloudevent(value: dict[str, object], event_id: str | None) -> None:
     for attr in ("id", "source", "type"):
         if not isinstance(value.get(attr), str) or not value.get(attr):
             raise EventError(f'a CloudEvent needs a non-empty string "{attr}"', event_id=event_id)
+    if REQUEST_KEY in value:
+        # Kept beside the envelope, an attribute by this name would read as the inbound request that
+        # filters, templates and event_type see as `request`, in an event that never came over HTTP.
+        raise EventError(
+            f'a CloudEvent cannot carry an extension attribute named "{REQUEST_KEY}": hookd keeps that name for '
+            "the HTTP request an http source received; rename the attribute",
+            event_id=event_id,
+        )
     if "data_base64" in value:
         raise EventError("CloudEvents data_base64 is not supported; send JSON data", event_id=event_id)
 
