@@ -127,7 +127,7 @@ class HttpSourceConfig:
     verify: VerifyConfig | None = None
     allow_ips: tuple[str, ...] = ()  # CIDR networks, IPv4 and IPv6; empty: any address
     trusted_proxies: tuple[str, ...] = ()  # CIDR networks whose X-Forwarded-For is believed
-    event_type: str | None = None  # JMESPath over {request, body}; None: the provider's default
+    event_type: str | None = None  # JMESPath over {request, body, data}; None: the provider's default
     event_id: str | None = None
     response: ResponseConfig = field(default_factory=ResponseConfig)
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES

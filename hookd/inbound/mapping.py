@@ -149,10 +149,31 @@ class InboundMapper:
             "remote_ip": request.remote_ip,
         }
 
+    def receive(
+        self, request: InboundRequest, verdict: dict[str, object] | None, now: float
+    ) -> Event | HandshakeAnswer:
+        """What a verified request is: a handshake to answer, or the event it makes (the body read
+        once for both). Raises RequestRefused."""
+        content_type = request.header("content-type")
+        body = parse_body(content_type, request.body)
+        answer = self.signed_handshake(request, body)
+        if answer is not None:
+            return answer
+        return self._event(request, content_type, body, verdict, now)
+
     def to_event(self, request: InboundRequest, verdict: dict[str, object] | None, now: float) -> Event:
         """The event `request` makes, with the request kept beside it. Raises RequestRefused."""
         content_type = request.header("content-type")
-        body = parse_body(content_type, request.body)
+        return self._event(request, content_type, parse_body(content_type, request.body), verdict, now)
+
+    def _event(
+        self,
+        request: InboundRequest,
+        content_type: str | None,
+        body: object,
+        verdict: dict[str, object] | None,
+        now: float,
+    ) -> Event:
         cloud = is_cloudevent(content_type)
         data = body.get("data") if cloud and isinstance(body, dict) else body
         stored = self.stored_request(request)

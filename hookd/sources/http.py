@@ -75,6 +75,12 @@ class HttpSource:
         self._stopping = False
         self._in_flight: set[asyncio.Task[object]] = set()  # requests being handled: stop waits for them
 
+    @property
+    def port(self) -> int:
+        """The port it listens on (the system's choice for port 0). Only once started."""
+        assert self._listener is not None
+        return self._listener.bound_port
+
     def describe(self) -> str:
         address = self._listener.address if self._listener is not None else ""
         return f"{address}{self.config.path}"
@@ -160,14 +166,14 @@ class HttpSource:
             except VerifyFailed as e:
                 raise _Refusal(401, str(e)) from None
         try:
-            answer = self._mapper.signed_handshake(inbound)
-            if answer is not None:
-                return _handshake_response(answer)
-            event = self._mapper.to_event(inbound, None if verdict is None else verdict.as_json(), now)
+            received = self._mapper.receive(inbound, None if verdict is None else verdict.as_json(), now)
         except RequestRefused as e:
             raise _Refusal(e.status, str(e)) from None
         except EventError as e:
             raise _Refusal(400, str(e)) from None
+        if isinstance(received, HandshakeAnswer):
+            return _handshake_response(received)
+        event = received
         assert self._submit is not None
         sync = self._sync if self.config.response.mode == "sync" else None
         if sync is not None and not sync.watch(self.config, event.id):
