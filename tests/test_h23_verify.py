@@ -320,14 +320,15 @@ def test_github_hex_is_read_in_either_case() -> None:
 
 
 def test_standard_public_key_verifies_v1a_ed25519() -> None:
-    """1. A sender signs with an Ed25519 key (v1a) only. 2. A receiver with its whpk_ public key accepts,
-    verdict secret -1; a receiver with another key refuses."""
+    """1. A sender signs with an Ed25519 key (v1a) only, beside entries hookd skips (another version, a
+    v1 that is not base64). 2. A receiver with its whpk_ public key accepts, verdict secret -1; a
+    receiver with another key refuses."""
     private = ed25519.Ed25519PrivateKey.generate()
     content = f"msg_1.{NOW}.".encode() + BODY
     headers = {
         "webhook-id": "msg_1",
         "webhook-timestamp": str(NOW),
-        "webhook-signature": "v2,c29tZXRoaW5nIG5ldw== v1a," + base64.b64encode(private.sign(content)).decode(),
+        "webhook-signature": "v2,c29tZQ== v1,not-base64 v1a," + base64.b64encode(private.sign(content)).decode(),
     }
     verifier = build_verifier(VerifyConfig(type="standard", public_key=public_key_text(private)))
     assert verifier.verify(request(headers), NOW).secret == -1
