@@ -213,10 +213,22 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     for name, sql in MIGRATIONS:
         if name in applied:
             continue
-        for statement in (s.strip() for s in sql.split(";")):
-            if statement:
-                db.execute(statement)
+        for statement in _statements(sql):
+            db.execute(statement)
         db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+
+
+def _statements(sql: str) -> list[str]:
+    """A migration's statements, in order: split at each `;` that ends one (SQLite's own test), so a
+    trigger's body, whose statements end in `;` too, stays whole."""
+    statements, current = [], ""
+    for part in sql.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    return statements
 
 
 def _wal_checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int] | None:
