@@ -47,12 +47,18 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def github_config(d: Path, receiver: Receiver, *, source_extra: str = "", hooks: str | None = None) -> Path:
-    hooks = hooks or f"""
+    hooks = (
+        hooks
+        or f"""
           - name: tenant-orders
             events: ["github.*"]
             url: {receiver.url("/out")}
-            payload: {{tenant: "{{{{ request.params.tenant }}}}", action: "{{{{ data.action }}}}", kind: "{{{{ type }}}}"}}
+            payload:
+              tenant: "{{{{ request.params.tenant }}}}"
+              action: "{{{{ data.action }}}}"
+              kind: "{{{{ type }}}}"
     """
+    )
     return daemon_config(
         d,
         f"""
@@ -88,7 +94,7 @@ async def test_a_signed_request_is_stored_answered_and_delivered_with_its_path_p
                 assert await r.json() == {"id": "g-42", "duplicate": True}
         await receiver.wait_count(1, "/out")
     assert receiver.at("/out")[0].json() == {"tenant": "acme", "action": "opened", "kind": "github.push"}
-    (request, raw, verdict), = db_rows(tmp_path / "hookd.db", "SELECT request, raw_body, verification FROM inbound")
+    ((request, raw, verdict),) = db_rows(tmp_path / "hookd.db", "SELECT request, raw_body, verification FROM inbound")
     stored = orjson.loads(request)  # type: ignore[arg-type]
     assert stored["method"] == "POST" and stored["path"] == "/hooks/acme/github"
     assert stored["params"] == {"tenant": "acme"}
@@ -151,7 +157,9 @@ async def test_addresses_methods_paths_and_sizes_are_refused_before_the_body_is_
                 assert r.status == 413
 
 
-async def test_a_body_over_the_limit_without_a_length_is_refused_while_reading(tmp_path: Path, receiver: Receiver) -> None:
+async def test_a_body_over_the_limit_without_a_length_is_refused_while_reading(
+    tmp_path: Path, receiver: Receiver
+) -> None:
     """A chunked body (no Content-Length) that goes past max_event_size. Result: 413, nothing stored."""
     async with running_daemon(github_config(tmp_path, receiver, source_extra="max_event_size: 1KB")) as daemon:
         url = source_url(daemon, "/hooks/acme/github")
@@ -252,9 +260,7 @@ async def test_sync_mode_answers_504_when_receivers_are_slow_and_keeps_deliverin
                 assert r.status == 504
                 assert (await r.json())["deliveries"] == [{"hook": "slow", "state": "sending", "response": None}]
             hold.set()
-        await wait_db(
-            tmp_path / "hookd.db", "SELECT state FROM deliveries", lambda rows: rows == [("delivered",)]
-        )
+        await wait_db(tmp_path / "hookd.db", "SELECT state FROM deliveries", lambda rows: rows == [("delivered",)])
 
 
 async def test_forward_sends_the_raw_body_so_the_providers_signature_still_verifies(
@@ -328,7 +334,9 @@ async def test_one_hookd_receives_what_another_signs_with_standard_webhooks(tmp_
 
             await send_lines(tmp_path / "a" / "s.sock", [b'{"type": "order.created", "id": "o-1", "data": {"n": 1}}'])
             await receiver.wait_count(1, "/final")
-            await wait_until(lambda: bool(db_rows(tmp_path / "a" / "hookd.db", "SELECT 1 FROM deliveries WHERE state = 'delivered'")))
+            await wait_until(
+                lambda: bool(db_rows(tmp_path / "a" / "hookd.db", "SELECT 1 FROM deliveries WHERE state = 'delivered'"))
+            )
     envelope = receiver.at("/final")[0].json()
     assert isinstance(envelope, dict)
     # The second hookd's event is the first one's request: the standard scheme's default type and id
@@ -346,7 +354,9 @@ async def test_a_stopping_daemon_answers_503_to_new_requests(tmp_path: Path, rec
         source = next(s for s in daemon.sources if isinstance(s, HttpSource))
         await source.stop_reading()
         body = b"{}"
-        async with client() as http:
-            async with http.post(source_url(daemon, "/hooks/acme/github"), data=body, headers=github_headers(body)) as r:
-                assert r.status == 503
-                assert r.headers["Retry-After"]
+        async with (
+            client() as http,
+            http.post(source_url(daemon, "/hooks/acme/github"), data=body, headers=github_headers(body)) as r,
+        ):
+            assert r.status == 503
+            assert r.headers["Retry-After"]

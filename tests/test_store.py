@@ -103,7 +103,7 @@ async def test_open_creates_the_directory_and_records_the_migration(db_path: Pat
     tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [
         ("attempts",), ("batch_departures",), ("batches",), ("checkpoints",), ("deliveries",),
-        ("destination_state",), ("events",), ("hook_state",), ("migrations",), ("rejected",),
+        ("destination_state",), ("events",), ("hook_state",), ("inbound",), ("migrations",), ("rejected",),
     ]  # fmt: skip
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
 

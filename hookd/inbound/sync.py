@@ -187,7 +187,10 @@ class SyncAnswers:
             return web.Response(
                 status=only.status or 502,
                 body=only.body,
-                headers={"Content-Type": only.content_type or "application/octet-stream", "X-Hookd-Event-Id": accepted.id},
+                headers={
+                    "Content-Type": only.content_type or "application/octet-stream",
+                    "X-Hookd-Event-Id": accepted.id,
+                },
             )
         delivered = bool(attempts) and all(a.state == "delivered" for a in attempts)
         summary = {"id": accepted.id, "deliveries": [a.as_json() for a in attempts]}

@@ -255,4 +255,3 @@ def _handshake_response(answer: HandshakeAnswer) -> web.Response:
         content_type=answer.content_type,
         headers={"X-Content-Type-Options": "nosniff", **_NO_STORE},
     )
-

@@ -76,7 +76,7 @@ class _SlowClientHandler(RequestHandler):
     opens a connection (or keeps one alive) and sends its headers byte by byte is answered 408 and
     closed, instead of holding a connection (and a file) for as long as it likes."""
 
-    __slots__ = ("_header_timer", "_header_timeout_s", "_serving")
+    __slots__ = ("_header_timeout_s", "_header_timer", "_serving")
 
     def __init__(self, manager: web.Server, *, header_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
