@@ -23,6 +23,7 @@ from jmespath import lexer as jmes_lexer
 from jmespath.parser import ParsedResult
 from jmespath.visitor import TreeInterpreter
 
+from hookd.events import REQUEST_KEY
 from hookd.suggest import closest
 from hookd.template_functions import (
     FUNCTION_TABLE,
@@ -253,7 +254,8 @@ def _event_field_problems(
     """Top-level names that no event has (`total` for `data.total`, `Data`): always null, so a
     filter that needs them never matches. Warnings: a CloudEvents extension attribute is legal.
     `explained`: names already reported another way."""
-    known = EVENT_FIELDS + CLOUDEVENT_ATTRIBUTES
+    # `request`: an http source's event has it (events.Event.scope); any hook may hear one.
+    known = (*EVENT_FIELDS, *CLOUDEVENT_ATTRIBUTES, REQUEST_KEY)
     problems: list[ExpressionProblem] = []
     reported = set(explained)
     for name, rest in _root_fields(compile_jmespath(expression).parsed, at_root=True):
@@ -276,7 +278,7 @@ def _event_field_problems(
         problems.append(
             ExpressionProblem(
                 f"{shown} is always null: events have no field {name!r} (only id, type, time, source and data, "
-                f"plus a CloudEvent's attributes); did you mean {better}?",
+                f"plus a CloudEvent's attributes and, for an http source's events, request); did you mean {better}?",
                 start if isinstance(start, int) else -1,
                 "warning",
             )

@@ -43,7 +43,10 @@ def test_fields_no_event_has_are_warned_with_did_you_mean(tmp_path: Path) -> Non
     code, lines, path = validate(tmp_path, text)
     assert code == 0, lines
     hook = "hooks[0] (name='orders')"
-    fields = "(only id, type, time, source and data, plus a CloudEvent's attributes)"
+    fields = (
+        "(only id, type, time, source and data, plus a CloudEvent's attributes and, for an http source's events, "
+        "request)"
+    )
     assert lines == [
         f"{path}:6:14: warning: {hook}.filter: total is always null: events have no field 'total' {fields}; "
         "did you mean data.total?",

@@ -60,8 +60,8 @@ def test_url_expressions_are_checked_like_payload_and_headers(tmp_path: Path) ->
     assert code == 0
     assert lines[0] == (
         f"{path}:5:10: warning: {WHERE}.url: in {{{{ order_id }}}}: order_id is always null: events have no field "
-        "'order_id' (only id, type, time, source and data, plus a CloudEvent's attributes); did you mean "
-        "data.order_id?"
+        "'order_id' (only id, type, time, source and data, plus a CloudEvent's attributes and, for an http "
+        "source's events, request); did you mean data.order_id?"
     )
     code, lines, path = validate(tmp_path, HOOK + "    url: 'https://x.example/{{ data. }}'\n")
     assert code == 1 and lines[0].startswith(f"{path}:5:10: error: {WHERE}.url: in {{{{ data. }}}}: JMESPath syntax")
