@@ -32,6 +32,7 @@ from hookd.store.base import (
     HookStats,
     IdTable,
     PruneCounts,
+    RejectionRow,
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.suggest import closest, did_you_mean
@@ -496,6 +497,13 @@ async def _batch(store: SQLiteStore, batch_id: str) -> BatchDetail | None:
 async def hook_stats(path: Path, *, since: float, until: float, origin: str) -> list[HookStats]:
     async with open_store(path, origin=origin) as store:
         return await store.stats(since, until)
+
+
+async def rejections(
+    path: Path, *, since: float, sources: Sequence[str], limit: int, origin: str
+) -> list[RejectionRow]:
+    async with open_store(path, origin=origin) as store:
+        return await store.rejections(since, sources, limit)
 
 
 async def prune(

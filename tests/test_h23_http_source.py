@@ -360,3 +360,94 @@ async def test_a_stopping_daemon_answers_503_to_new_requests(tmp_path: Path, rec
         ):
             assert r.status == 503
             assert r.headers["Retry-After"]
+
+
+async def test_history_shows_the_request_and_the_verdict_and_lists_refusals(tmp_path: Path, receiver: Receiver) -> None:
+    """1. A signed request; 2. one at a path no source has; 3. `hookd history show` of the event and
+    `hookd history rejections`. Result: show prints the method, path, caller, headers and the verdict
+    (never the secret); --json has them as fields; rejections list the 404 under the listener."""
+    from tests.cli_helpers import hookd
+
+    cfg = github_config(tmp_path, receiver)
+    async with running_daemon(cfg) as daemon:
+        body = b'{"action": "closed"}'
+        async with client() as http:
+            async with http.post(
+                source_url(daemon, "/hooks/acme/github"), data=body, headers=github_headers(body, delivery="h-1")
+            ) as r:
+                assert r.status == 202
+            async with http.post(source_url(daemon, "/hooks/wrong"), data=body) as r:
+                assert r.status == 404
+        await wait_db(tmp_path / "hookd.db", "SELECT count(*) FROM rejected", lambda rows: rows[0][0] == 1)
+    shown = await hookd("history", "show", "h-1", "-c", str(cfg))
+    assert shown.exit_code == 0, shown.output
+    assert "POST /hooks/acme/github from 127.0.0.1" in shown.output
+    assert "params: tenant=acme" in shown.output
+    assert "verified: github, with secret 0 (0 = the newest)" in shown.output
+    assert SECRET not in shown.output
+    as_json = await hookd("history", "show", "h-1", "-c", str(cfg), "--json")
+    event = json.loads(as_json.output)["event"]
+    assert event["request"]["params"] == {"tenant": "acme"}
+    assert event["verification"]["scheme"] == "github"
+    assert event["raw_body_bytes"] == len(body)
+    rejections = await hookd("history", "rejections", "-c", str(cfg))
+    assert rejections.exit_code == 0, rejections.output
+    assert "404: no http source listens on this path" in rejections.output
+    assert "127.0.0.1 POST /hooks/wrong" in rejections.output
+
+
+async def test_handshakes_are_answered_and_never_stored(tmp_path: Path, receiver: Receiver) -> None:
+    """A source with a Meta verify_token. 1. Meta's GET subscribe with the right token; 2. with a wrong
+    one; 3. Microsoft Graph's validationToken POST. Result: the challenge echoed as text/plain, 403,
+    the token echoed; no event stored."""
+    extra = "verify: {type: github, secret: " + SECRET + ", verify_token: meta-token-123}"
+    cfg = daemon_config(
+        tmp_path,
+        f"""
+        sources:
+          - name: meta
+            type: http
+            listen: 127.0.0.1:0
+            path: /meta
+            {extra}
+        hooks:
+          - name: out
+            events: ["*"]
+            url: {receiver.url("/out")}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        url = source_url(daemon, "/meta")
+        async with client() as http:
+            query = {"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": "meta-token-123"}
+            async with http.get(url, params=query) as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"].startswith("text/plain")
+                assert await r.text() == "1158201444"
+            async with http.get(url, params={**query, "hub.verify_token": "guess"}) as r:
+                assert r.status == 403
+                assert "guess" not in await r.text() and "meta-token-123" not in await r.text()
+            async with http.post(url, params={"validationToken": "graph-abc"}) as r:
+                assert r.status == 200
+                assert await r.text() == "graph-abc"
+    assert db_rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(0,)]
+
+
+async def test_a_store_that_cannot_write_is_answered_503_with_retry_after(tmp_path: Path, receiver: Receiver) -> None:
+    """The store fails its commit (a full disk). Result: 503 with Retry-After, so the sender keeps the
+    event and sends it again; the daemon keeps serving."""
+    from hookd.store.sqlite import SQLiteStore
+
+    class FullDisk(SQLiteStore):
+        async def ingest(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+            raise OSError(28, "No space left on device")
+
+    async with running_daemon(github_config(tmp_path, receiver), store_type=FullDisk) as daemon:
+        body = b'{"action": "opened"}'
+        async with client() as http:
+            for _ in range(2):
+                async with http.post(
+                    source_url(daemon, "/hooks/acme/github"), data=body, headers=github_headers(body)
+                ) as r:
+                    assert r.status == 503
+                    assert r.headers["Retry-After"] == "5"

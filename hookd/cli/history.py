@@ -199,7 +199,7 @@ def event_dict(event: EventRecord) -> dict[str, object]:
         envelope: object = jsonvalue.loads(event.body)
     except jsonvalue.JsonValueError:  # not JSON, or stored by an older hookd deeper than the limit
         envelope = event.body.decode(errors="replace")
-    return {
+    out = {
         "id": event.id,
         "type": event.type,
         "time": event.time,
@@ -208,6 +208,43 @@ def event_dict(event: EventRecord) -> dict[str, object]:
         "received_at": utc_time(event.received_at),
         "envelope": envelope,
     }
+    if event.request is not None:  # an http source's: the request as stored (credentials removed)
+        out["request"] = _json_or_text(event.request)
+        out["verification"] = _json_or_text(event.verification) if event.verification is not None else None
+        out["raw_body_bytes"] = event.raw_body_bytes
+    return out
+
+
+def _json_or_text(stored: bytes) -> object:
+    try:
+        return jsonvalue.loads(stored)
+    except jsonvalue.JsonValueError:
+        return stored.decode(errors="replace")
+
+
+def _request_lines(event: EventRecord) -> list[str]:
+    """An http source's request in `history show`: who called, how, and the verdict."""
+    request = _json_or_text(event.request or b"null")
+    if not isinstance(request, dict):
+        return [str(request)]
+    lines = [f"{request.get('method')} {request.get('path')} from {request.get('remote_ip')}"]
+    params = request.get("params")
+    if isinstance(params, dict) and params:
+        lines.append("params: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    headers = request.get("headers")
+    if isinstance(headers, dict):
+        lines.extend(f"{name}: {value}" for name, value in headers.items())
+    verdict = _json_or_text(event.verification) if event.verification is not None else None
+    if isinstance(verdict, dict):
+        at = verdict.get("verified_at")
+        when = f" at {local_time(at)}" if isinstance(at, (int, float)) else ""
+        which = verdict.get("secret")
+        key = "the public key" if which == -1 else f"secret {which} (0 = the newest)"
+        lines.append(f"verified: {verdict.get('scheme')}, with {key}{when}")
+    else:
+        lines.append("verified: no (the source has no verify)")
+    lines.append(f"raw body: {event.raw_body_bytes} bytes")
+    return lines
 
 
 def attempt_dict(a: AttemptRow, owner: str | None = None) -> dict[str, object]:
@@ -369,6 +406,8 @@ def _print_shown(shown: Shown) -> None:
         _field(2, "received", [f"{local_time(event.received_at)} by source {event.source}"])
         if event.event_source is not None:
             _field(2, "producer", [event.event_source])
+        if event.request is not None:
+            _field(2, "request", _request_lines(event))
         _field(2, "body", _body_lines(event.body))
     if not shown.deliveries:
         out.print()

@@ -31,6 +31,7 @@ from hookd.inbound.mapping import HandshakeAnswer, InboundMapper, RequestRefused
 from hookd.inbound.request import InboundRequest
 from hookd.inbound.sync import SyncAnswers
 from hookd.inbound.verify import VerifyFailed, build_verifier
+from hookd.logs import LogLine
 from hookd.sources.base import Batch, Rejection, Submit
 from hookd.sources.http_listener import BodyBudget, Listener, Listeners, path_pattern
 
@@ -95,6 +96,8 @@ class HttpSource:
 
     async def run(self, submit: Submit) -> None:
         self._submit = submit
+        if self._listener is not None:
+            self._listener.submit = submit
         self._running.set()
         try:
             await asyncio.Event().wait()
@@ -126,6 +129,9 @@ class HttpSource:
             await self._reject(request, remote, r)
             body = {"error": r.answer}
             return web.json_response(body, status=r.status, headers={**_NO_STORE, **r.headers})
+        except Exception:  # a bug: one line with the traceback, a 500 for the sender, the source goes on
+            log.exception(LogLine("internal error while handling a request", {"source": self.name}))
+            return web.json_response({"error": "internal error"}, status=500, headers=_NO_STORE)
         finally:
             if task is not None:
                 self._in_flight.discard(task)
@@ -249,9 +255,5 @@ class HttpSource:
 
 
 def _handshake_response(answer: HandshakeAnswer) -> web.Response:
-    return web.Response(
-        status=answer.status,
-        body=answer.body,
-        content_type=answer.content_type,
-        headers={"X-Content-Type-Options": "nosniff", **_NO_STORE},
-    )
+    headers = {"Content-Type": answer.content_type, "X-Content-Type-Options": "nosniff", **_NO_STORE}
+    return web.Response(status=answer.status, body=answer.body, headers=headers)

@@ -21,6 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from hookd.config.model import HttpSourceConfig, ListenTlsConfig
 from hookd.errors import StartupError
+from hookd.sources.base import Batch, Rejection, Submit
 from hookd.sources.socket import LISTEN_BACKLOG
 
 log = logging.getLogger("hookd.sources.http")
@@ -143,7 +144,8 @@ class Listener:
     _server: asyncio.Server | None = None
     _web: _Server | None = None
     _attached: int = 0
-    on_unrouted: Callable[[web.BaseRequest, int], None] | None = None
+    # Ingest's door, for requests no source takes (404): set by the first source that runs.
+    submit: Submit | None = None
 
     async def attach(self, source: str) -> None:
         """A source starts on this listener: the first one binds it. Raises StartupError."""
@@ -219,12 +221,29 @@ class Listener:
                     return await route.handler(request, m.groupdict())
             if path == HEALTH_PATH and request.method in ("GET", "HEAD"):
                 return web.json_response({"status": "ok"})
-            if self.on_unrouted is not None:
-                self.on_unrouted(request, 404)
+            await self._unrouted(request)
             return web.json_response({"error": f"no http source of hookd listens on {path}"}, status=404)
         finally:
             if timed is not None:
                 timed.request_ended()
+
+    async def _unrouted(self, request: web.BaseRequest) -> None:
+        """A request for a path no source has: a rejection of the listener's (a sender with a wrong URL
+        shows in `hookd history rejections` as any refused request does)."""
+        if self.submit is None:
+            return
+        remote = request.remote or ""
+        where = f"http {self.host}:{self.port}"
+        rejection = Rejection(
+            source=where,
+            position=f"{remote} {request.method} {request.path}",
+            reason="404: no http source listens on this path",
+            stream=remote,
+        )
+        try:
+            await self.submit(Batch(rejections=[rejection], source=where))
+        except Exception:  # the store cannot write: the answer is the sender's, the count is lost
+            log.debug("a rejection could not be stored")
 
 
 def _tls_context(tls: ListenTlsConfig) -> ssl.SSLContext:

@@ -238,6 +238,22 @@ class EventRecord:
     time: str
     received_at: float
     body: bytes  # the envelope as JSON
+    # An http source's event: the request as stored (JSON, credentials removed), the verdict (JSON, or
+    # None without verify) and the raw body's size. None for the others.
+    request: bytes | None = None
+    verification: bytes | None = None
+    raw_body_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectionRow:
+    """A stored rejection: input refused, with where it came from and why (hookd history rejections)."""
+
+    at: float
+    source: str  # the source's name; an http listener's own ("http HOST:PORT") for unknown paths
+    position: str  # "events.jsonl:42", "conn 7 line 3", "203.0.113.9 POST /hooks/github"
+    reason: str
+    excerpt: bytes  # the input's first bytes (socket and file lines); empty for http requests
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -494,6 +510,10 @@ class Store(Protocol):
 
     async def stats(self, since: float, until: float) -> list[HookStats]:
         """Per-hook figures for deliveries created in [since, until), by hook name. Read-only."""
+        ...
+
+    async def rejections(self, since: float, sources: Sequence[str], limit: int) -> list[RejectionRow]:
+        """Stored rejections since `since`, newest first, of `sources` (all when empty). Read-only."""
         ...
 
     async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:

@@ -49,6 +49,7 @@ from hookd.store.base import (
     InboundRecord,
     IngestResult,
     PruneCounts,
+    RejectionRow,
     ReplayItem,
     RoutedEvent,
 )
@@ -542,6 +543,9 @@ class SQLiteStore:
 
     async def stats(self, since: float, until: float) -> list[HookStats]:
         return await self._db.run(reads.stats, since, until)
+
+    async def rejections(self, since: float, sources: Sequence[str], limit: int) -> list[RejectionRow]:
+        return await self._db.run(reads.rejections, since, sources, limit)
 
     async def withdraw(self, query: DeliveryQuery, now: float, reason: str) -> int:
         where, params = reads.where_clause(query)

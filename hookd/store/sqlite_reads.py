@@ -26,6 +26,7 @@ from hookd.store.base import (
     HookStats,
     IdTable,
     InboundRecord,
+    RejectionRow,
 )
 
 _STATUS_SQL: Mapping[DeliveryStatus, str] = {
@@ -170,14 +171,17 @@ def deliveries(db: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRow
 
 def event(db: sqlite3.Connection, event_id: str) -> EventRecord | None:
     row = db.execute(
-        "SELECT id, type, source, event_source, time, received_at, body FROM events WHERE id = ?", (event_id,)
+        "SELECT e.id, e.type, e.source, e.event_source, e.time, e.received_at, e.body, i.request, i.verification, "
+        "length(i.raw_body) FROM events e LEFT JOIN inbound i ON i.event_id = e.id WHERE e.id = ?",
+        (event_id,),
     ).fetchone()
     if row is None:
         return None
     body = row[6] if isinstance(row[6], bytes) else str(row[6]).encode()
     return EventRecord(
-        id=row[0], type=row[1], source=row[2], event_source=row[3], time=row[4], received_at=row[5], body=body
-    )
+        id=row[0], type=row[1], source=row[2], event_source=row[3], time=row[4], received_at=row[5], body=body,
+        request=row[7], verification=row[8], raw_body_bytes=row[9] or 0,
+    )  # fmt: skip
 
 
 def known_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> frozenset[str]:
@@ -472,3 +476,17 @@ def stored_events(db: sqlite3.Connection, event_ids: Sequence[str]) -> dict[str,
 def _chunks900(items: list[str]) -> list[list[str]]:
     """Under SQLite's default limit of 999 parameters per statement."""
     return [items[i : i + 900] for i in range(0, len(items), 900)]
+
+
+def rejections(db: sqlite3.Connection, since: float, sources: Sequence[str], limit: int) -> list[RejectionRow]:
+    sql = "SELECT at, source, position, reason, excerpt FROM rejected WHERE at >= ?"
+    params: list[object] = [since]
+    if sources:
+        sql += " AND source IN (SELECT value FROM json_each(?))"
+        params.append(_json_list(sources))
+    sql += " ORDER BY at DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return [
+        RejectionRow(at=at, source=source, position=position, reason=reason, excerpt=excerpt or b"")
+        for at, source, position, reason, excerpt in db.execute(sql, params).fetchall()
+    ]
