@@ -12,9 +12,7 @@ from tests.cli_helpers import hookd
 from tests.conftest import Receiver, daemon_config, running_daemon, send_lines, wait_db
 
 
-async def test_rejections_list_socket_lines_and_http_requests_newest_first(
-    short_dir: Path, receiver: Receiver
-) -> None:
+async def test_rejections_list_socket_lines_and_http_requests_newest_first(short_dir: Path, receiver: Receiver) -> None:
     """1. A socket line that is not an event; 2. an unsigned POST at an http source with verify.
     Result: both listed, newest first, with source, where and reason; --source keeps one; --json has the
     line's excerpt and none for the request (its body is never kept); a window without any says so."""
