@@ -33,9 +33,9 @@ async def test_rejections_list_socket_lines_and_http_requests_newest_first(short
     async with running_daemon(cfg) as daemon:
         await send_lines(short_dir / "s.sock", [b'{"data": {}}'])
         source = next(s for s in daemon.sources if isinstance(s, HttpSource))
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://127.0.0.1:{source.port}/gitlab", data=b'{"secret": "body"}') as r:
-                assert r.status == 401
+        url = f"http://127.0.0.1:{source.port}/gitlab"
+        async with aiohttp.ClientSession() as http, http.post(url, data=b'{"secret": "body"}') as r:
+            assert r.status == 401
         await wait_db(short_dir / "hookd.db", "SELECT count(*) FROM rejected", lambda rows: rows[0][0] == 2)
     listed = await hookd("history", "rejections", "-c", str(cfg))
     assert listed.exit_code == 0, listed.output
