@@ -451,3 +451,87 @@ async def test_a_store_that_cannot_write_is_answered_503_with_retry_after(tmp_pa
                 ) as r:
                     assert r.status == 503
                     assert r.headers["Retry-After"] == "5"
+
+
+async def test_a_tls_listener_serves_https_with_its_certificate(tmp_path: Path, receiver: Receiver) -> None:
+    """An http source with tls: {cert_file, key_file} from a CA made in the test. Result: a client
+    trusting that CA gets 202 over HTTPS; the ready address says https."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    tls = f"tls: {{cert_file: {tmp_path}/server.pem, key_file: {tmp_path}/server.pem}}"
+    async with running_daemon(github_config(tmp_path, receiver, source_extra=tls)) as daemon:
+        source = next(s for s in daemon.sources if isinstance(s, HttpSource))
+        assert source.describe().startswith("https://")
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        body = b'{"action": "opened"}'
+        url = f"https://127.0.0.1:{source.port}/hooks/acme/github"
+        async with client() as http, http.post(url, data=body, headers=github_headers(body), ssl=context) as r:
+            assert r.status == 202
+
+
+async def test_sync_templates_shape_the_answer(tmp_path: Path, receiver: Receiver) -> None:
+    """A sync source with status, headers and body templates over {event, deliveries}.
+    Result: the answer is what the templates render from the event and the receiver's answer."""
+    receiver.on("/out", Reply(status=200, body=b'{"ticket": 77}'))
+    extra = """response:
+              mode: sync
+              status: "{{ deliveries[0].response.status }}"
+              headers: {X-Order: "{{ event.data.action }}"}
+              body: {received: "{{ event.id }}", by: "{{ deliveries[0].hook }}", said: "{{ deliveries[0].response.body }}"}"""
+    hooks = f"""
+          - name: relay
+            events: ["*"]
+            url: {receiver.url("/out")}
+    """
+    async with running_daemon(github_config(tmp_path, receiver, source_extra=extra, hooks=hooks)) as daemon:
+        body = b'{"action": "opened"}'
+        url = source_url(daemon, "/hooks/acme/github")
+        async with client() as http, http.post(url, data=body, headers=github_headers(body, delivery="t-1")) as r:
+            assert r.status == 200
+            assert r.headers["X-Order"] == "opened"
+            assert await r.json() == {"received": "t-1", "by": "relay", "said": '{"ticket": 77}'}
+
+
+async def test_sync_callers_beyond_max_waiting_get_503(tmp_path: Path, receiver: Receiver) -> None:
+    """max_waiting: 1 and a receiver that holds its answer. Result: the second caller is told 503 with
+    Retry-After (its event not stored); the first gets its answer once the receiver answers."""
+    hold = asyncio.Event()
+    receiver.on("/out", Reply(hold=hold))
+    hooks = f"""
+          - name: relay
+            events: ["*"]
+            url: {receiver.url("/out")}
+    """
+    extra = "response: {mode: sync, max_waiting: 1}"
+    async with running_daemon(github_config(tmp_path, receiver, source_extra=extra, hooks=hooks)) as daemon:
+        url = source_url(daemon, "/hooks/acme/github")
+        body = b'{"action": "opened"}'
+        async with client() as http:
+            first = asyncio.ensure_future(http.post(url, data=body, headers=github_headers(body, delivery="w-1")))
+            await receiver.wait_count(1, "/out")
+            async with http.post(url, data=body, headers=github_headers(body, delivery="w-2")) as r:
+                assert r.status == 503
+                assert r.headers["Retry-After"] == "1"
+            hold.set()
+            async with await first as r:
+                assert r.status == 200
+    assert db_rows(tmp_path / "hookd.db", "SELECT id FROM events") == [("w-1",)]
+
+
+async def test_a_body_that_stops_arriving_gets_408(tmp_path: Path, receiver: Receiver) -> None:
+    """Headers announcing 100 bytes, then 10 of them and nothing more. Result: after read_timeout, 408."""
+    async with running_daemon(github_config(tmp_path, receiver, source_extra="read_timeout: 200ms")) as daemon:
+        source = next(s for s in daemon.sources if isinstance(s, HttpSource))
+        reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+        writer.write(b"POST /hooks/acme/github HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        await writer.drain()
+        async with asyncio.timeout(5):
+            status_line = await reader.readline()
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 408")
