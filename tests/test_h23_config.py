@@ -355,7 +355,8 @@ def test_a_scheme_without_a_timestamp_or_an_id_is_warned_about(tmp_path: Path) -
         + "  - name: hm\n    type: http\n    listen: 127.0.0.1:8088\n    path: /hm\n"
         "    verify: {type: hmac, secret: '${GH_SECRET}', header: X-Sig}\n"
         + "  - name: hmts\n    type: http\n    listen: 127.0.0.1:8088\n    path: /hmts\n"
-        "    verify: {type: hmac, secret: '${GH_SECRET}', header: X-Sig, timestamp_header: X-Ts}\n"
+        "    verify: {type: hmac, secret: '${GH_SECRET}', header: X-Sig, timestamp_header: X-Ts,\n"
+        "             content: '{timestamp}.{body}'}\n"
         + _source("gh", "127.0.0.1:8088", "/gh")
         + _source("key", "127.0.0.1:8088", "/key", "    event_id: 'request.headers.\"x-id\"'\n").replace(
             "type: github", "type: api_key, header: X-Key"
@@ -673,3 +674,21 @@ def test_a_status_written_as_202_0_loads_as_the_number_202(tmp_path: Path) -> No
     path.write_text(SOURCES + GITHUB + "    response: {status: 202.0}\n", encoding="utf-8")
     [source] = load_config(path, env={"GH_SECRET": "gh-secret-value-1234"}).sources
     assert source.response.status == 202 and isinstance(source.response.status, int)
+
+
+def test_hmac_content_fields_need_their_headers_and_a_checked_timestamp_must_be_signed(tmp_path: Path) -> None:
+    """hmac verify whose content signs {timestamp} without timestamp_header (the source could not be
+    built: error), and one with timestamp_header whose content does not sign it (warning)."""
+    head = SOURCES + GITHUB.replace("verify: {type: github, secret: '${GH_SECRET}'}", "verify: {VERIFY}")
+    code, lines, path = validate(
+        tmp_path,
+        head.replace("{VERIFY}", "{type: hmac, header: X-Sig, secret: '${GH_SECRET}', content: '{timestamp}.{body}'}"),
+    )
+    assert code == 1
+    assert any("content signs {timestamp}, and no timestamp_header says" in line for line in lines)
+    code, lines, _path = validate(
+        tmp_path,
+        head.replace("{VERIFY}", "{type: hmac, header: X-Sig, secret: '${GH_SECRET}', timestamp_header: X-Ts}"),
+    )
+    assert code == 0
+    assert any("warning" in line and "content does not sign it" in line for line in lines)

@@ -251,13 +251,29 @@ def _verify(linter: Linter, verify: dict[str, object], path: PathKey) -> None:
             linter.add(
                 (*path, key), f"{name!r} is not a valid HTTP header name; use letters, digits and '-', like X-Signature"
             )
-    content = verify.get("content")
+    content = verify.get("content", "{body}")  # hmac's default
     if kind == "hmac" and isinstance(content, str) and content:
         try:
-            parse_content(content)
+            parts = parse_content(content)
         except ContentError as e:
             hint = did_you_mean(e.field, CONTENT_FIELDS) if e.field is not None else ""
             linter.add((*path, "content"), f"{e}{hint}")
+        else:
+            for name in ("id", "timestamp"):
+                if name in parts and f"{name}_header" not in verify:
+                    linter.add(
+                        (*path, "content"),
+                        f"content signs {{{name}}}, and no {name}_header says which request header to read it "
+                        f"from; add {name}_header, like {name}_header: X-Webhook-{name.capitalize()}",
+                    )
+            if "timestamp_header" in verify and "timestamp" not in parts:
+                linter.add(
+                    (*path, "timestamp_header"),
+                    "the timestamp is checked against tolerance but content does not sign it, so anyone can "
+                    "rewrite it on a captured request; add {timestamp} to content, like {timestamp}.{body}",
+                    "warning",
+                    key=True,
+                )
     tolerance = verify.get("tolerance")
     if kind == "hmac" and tolerance is not None and "timestamp_header" not in verify:
         linter.add(
