@@ -680,7 +680,7 @@ def test_hmac_content_fields_need_their_headers_and_a_checked_timestamp_must_be_
     """hmac verify whose content signs {timestamp} without timestamp_header (the source could not be
     built: error), and one with timestamp_header whose content does not sign it (warning)."""
     head = SOURCES + GITHUB.replace("verify: {type: github, secret: '${GH_SECRET}'}", "verify: {VERIFY}")
-    code, lines, path = validate(
+    code, lines, _ = validate(
         tmp_path,
         head.replace("{VERIFY}", "{type: hmac, header: X-Sig, secret: '${GH_SECRET}', content: '{timestamp}.{body}'}"),
     )

@@ -483,7 +483,11 @@ async def test_sync_templates_shape_the_answer(tmp_path: Path, receiver: Receive
               mode: sync
               status: "{{ deliveries[0].response.status }}"
               headers: {X-Order: "{{ event.data.action }}"}
-              body: {received: "{{ event.id }}", by: "{{ deliveries[0].hook }}", said: "{{ deliveries[0].response.body }}"}"""
+              body:
+                received: "{{ event.id }}"
+                by: "{{ deliveries[0].hook }}"
+                said: "{{ deliveries[0].response.body }}"
+    """
     hooks = f"""
           - name: relay
             events: ["*"]

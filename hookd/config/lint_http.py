@@ -259,12 +259,12 @@ def _verify(linter: Linter, verify: dict[str, object], path: PathKey) -> None:
             hint = did_you_mean(e.field, CONTENT_FIELDS) if e.field is not None else ""
             linter.add((*path, "content"), f"{e}{hint}")
         else:
-            for name in ("id", "timestamp"):
-                if name in parts and f"{name}_header" not in verify:
+            for signed in ("id", "timestamp"):
+                if signed in parts and f"{signed}_header" not in verify:
                     linter.add(
                         (*path, "content"),
-                        f"content signs {{{name}}}, and no {name}_header says which request header to read it "
-                        f"from; add {name}_header, like {name}_header: X-Webhook-{name.capitalize()}",
+                        f"content signs {{{signed}}}, and no {signed}_header says which request header to read "
+                        f"it from; add {signed}_header, like {signed}_header: X-Webhook-{signed.capitalize()}",
                     )
             if "timestamp_header" in verify and "timestamp" not in parts:
                 linter.add(
