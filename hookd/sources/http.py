@@ -138,7 +138,8 @@ class HttpSource:
 
     async def _answer(self, request: web.BaseRequest, params: dict[str, str], remote: str) -> web.StreamResponse:
         if self._stopping or not self._running.is_set():
-            raise _Refusal(503, "hookd is stopping", headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+            what = "stopping" if self._stopping else "starting"
+            raise _Refusal(503, f"hookd is {what}", headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
         if self._allow:
             address = parse_address(remote)
             if address is None or not within(address, self._allow):
