@@ -1,0 +1,851 @@
+#!/usr/bin/env python3
+"""hookd inbound benchmark: signed webhook POSTs at a hookd `type: http` source against adnanh/webhook.
+
+Standalone script (not a test): `python bench/inbound.py --help`. See bench/README.md ("inbound.py").
+
+Each round runs both receivers, one after the other, under the same load: `wrk` (or, without it, an
+aiohttp load process) posts a ~1 KB GitHub push body signed with HMAC-SHA256 (`X-Hub-Signature-256`)
+and a unique `X-GitHub-Delivery` per request, for a fixed time over a fixed number of connections.
+
+- webhook: the Debian package `webhook` with one hook whose trigger rule is `payload-hmac-sha256` over
+  the body, running /bin/true for every request that matches.
+- hookd: `hookd serve` (fresh directory and database) with an http source verifying the GitHub
+  signature, storing each request as an event before answering 202, and one hook delivering every
+  event to a local receiver (bench/run.py's receiver process).
+
+The figure is the ratio hookd requests/s / webhook requests/s in the same round, while hookd also
+stores (and delivers) every event it answered 2xx. All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import (  # bench/ is a folder of scripts, not a package
+    CLK_TCK,
+    BenchError,
+    Receiver,
+    free_port,
+    git_head,
+    hookd_version,
+    log,
+    loop_name,
+    percentile,
+    proc_stat,
+    process_tree,
+    run_loop,
+    tail,
+)
+
+WEBHOOK_BIN = "/usr/bin/webhook"
+WRK_BIN = "/usr/bin/wrk"
+HOOK_PATH = "/hooks/bench"  # the same path on both receivers
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+SETTLE_S = 0.5  # after the load stops: requests still being handled finish before the rows are counted
+# A fixed secret: the bench measures verification, not keeping secrets.
+BENCH_SECRET = "bench-github-secret-7f3a9c2e51d04b8a"
+SECRET_ENV = "HOOKD_BENCH_GITHUB_SECRET"  # hookd reads the secret from the environment, as the config should
+INSTALL_WEBHOOK = "install it with `sudo apt-get install webhook` (Debian/Ubuntu package of adnanh/webhook)"
+INSTALL_WRK = "install it with `sudo apt-get install wrk`"
+
+
+# -- the request -----------------------------------------------------------------------------------
+
+
+def push_body() -> bytes:
+    """An excerpt of a GitHub push delivery, about 1 KB."""
+    commit = {
+        "id": "4e1f6b2c9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f",
+        "tree_id": "9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6",
+        "distinct": True,
+        "message": "Fix the retry schedule when a receiver answers 429 with Retry-After",
+        "timestamp": "2026-11-30T10:21:07+01:00",
+        "url": "https://github.com/acme/shop/commit/4e1f6b2c9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f",
+        "author": {"name": "Dana Developer", "email": "dana@example.com", "username": "dana"},
+        "added": [],
+        "removed": [],
+        "modified": ["shop/retry.py", "tests/test_retry.py"],
+    }
+    payload = {
+        "ref": "refs/heads/main",
+        "before": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+        "after": commit["id"],
+        "repository": {
+            "id": 123456789,
+            "name": "shop",
+            "full_name": "acme/shop",
+            "private": True,
+            "owner": {"login": "acme", "id": 4242, "type": "Organization"},
+            "html_url": "https://github.com/acme/shop",
+            "default_branch": "main",
+        },
+        "pusher": {"name": "dana", "email": "dana@example.com"},
+        "sender": {"login": "dana", "id": 777, "type": "User"},
+        "created": False,
+        "deleted": False,
+        "forced": False,
+        "compare": "https://github.com/acme/shop/compare/1a2b3c4d5e6f...4e1f6b2c9a8d",
+        "commits": [commit],
+    }
+    return orjson.dumps(payload)
+
+
+def github_signature(body: bytes, secret: str) -> str:
+    """As GitHub signs: `sha256=` and the hex HMAC-SHA256 of the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def wrk_script(body: bytes, signature: str, run_tag: str) -> str:
+    """The Lua script wrk runs: every request POSTs the same signed body with its own delivery id
+    (thread number and a counter), so hookd's dedupe never sees a repeat. done() prints the exact
+    counts and latency percentiles on one line the bench parses."""
+    text = body.decode()
+    if "]==]" in text:
+        raise BenchError("the benchmark body contains the Lua string delimiter ]==]; change push_body()")
+    return f"""-- generated by bench/inbound.py
+local body = [==[{text}]==]
+local threads = {{}}
+local thread_count = 0
+
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("thread_number", thread_count)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = 0
+  prefix = "{run_tag}-" .. thread_number .. "-"
+  headers = {{}}
+  headers["Content-Type"] = "application/json"
+  headers["User-Agent"] = "GitHub-Hookshot/bench"
+  headers["X-GitHub-Event"] = "push"
+  headers["X-Hub-Signature-256"] = "{signature}"
+end
+
+function request()
+  counter = counter + 1
+  headers["X-GitHub-Delivery"] = prefix .. counter
+  return wrk.format("POST", nil, headers, body)
+end
+
+function done(summary, latency, requests)
+  local sent = 0
+  for _, thread in ipairs(threads) do
+    sent = sent + thread:get("counter")
+  end
+  io.write(string.format(
+    "BENCH_RESULT {{\\"sent\\": %d, \\"responses\\": %d, \\"duration_us\\": %d, \\"connect\\": %d, " ..
+    "\\"read\\": %d, \\"write\\": %d, \\"timeout\\": %d, \\"non_2xx\\": %d, \\"p50_us\\": %.0f, " ..
+    "\\"p90_us\\": %.0f, \\"p99_us\\": %.0f, \\"max_us\\": %.0f}}\\n",
+    sent, summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout, summary.errors.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """What one load run measured."""
+
+    tool: str
+    sent: int  # requests written (some may be in flight when the time is up)
+    responses: int  # responses read
+    non_2xx: int  # responses with a status of 400 or more (wrk's "Non-2xx or 3xx responses")
+    socket_errors: int  # connect, read, write errors and timeouts
+    duration_s: float
+    rps: float  # responses / duration: wrk's Requests/sec
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def ok_2xx(self) -> int:
+        return self.responses - self.non_2xx
+
+    @property
+    def errors(self) -> bool:
+        return self.non_2xx > 0 or self.socket_errors > 0
+
+
+_RESULT = re.compile(r"^BENCH_RESULT (\{.*\})$", re.MULTILINE)
+_RPS = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.MULTILINE)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+
+
+def parse_load_output(tool: str, out: str) -> Load:
+    """wrk's own text (Requests/sec, Non-2xx) and the BENCH_RESULT line of the Lua done() (or of the
+    aiohttp load process, which prints the same line)."""
+    m = _RESULT.search(out)
+    if m is None:
+        raise BenchError(f"{tool} printed no BENCH_RESULT line; its output:\n{out[-3000:]}")
+    r = orjson.loads(m.group(1))
+    duration_s = r["duration_us"] / 1e6
+    rps_match = _RPS.search(out)
+    rps = float(rps_match.group(1)) if rps_match else r["responses"] / duration_s
+    non_2xx_match = _NON_2XX.search(out)
+    non_2xx = int(non_2xx_match.group(1)) if non_2xx_match else int(r["non_2xx"])
+    return Load(
+        tool=tool,
+        sent=int(r["sent"]),
+        responses=int(r["responses"]),
+        non_2xx=non_2xx,
+        socket_errors=int(r["connect"]) + int(r["read"]) + int(r["write"]) + int(r["timeout"]),
+        duration_s=duration_s,
+        rps=rps,
+        p50_ms=r["p50_us"] / 1000,
+        p90_ms=r["p90_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        max_ms=r["max_us"] / 1000,
+    )
+
+
+def load_command(args: argparse.Namespace, url: str, run_dir: Path, body: bytes, signature: str) -> list[str]:
+    run_tag = uuid.uuid4().hex[:12]
+    if args.load == "wrk":
+        script = run_dir / "post.lua"
+        script.write_text(wrk_script(body, signature, run_tag))
+        return [
+            WRK_BIN,
+            f"--threads={args.threads}",
+            f"--connections={args.connections}",
+            f"--duration={args.duration}s",
+            "--timeout=10s",
+            f"--script={script}",
+            url,
+        ]
+    body_file = run_dir / "body.json"
+    body_file.write_bytes(body)
+    return [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--load-process",
+        url,
+        str(body_file),
+        signature,
+        run_tag,
+        str(args.duration),
+        str(args.connections),
+    ]
+
+
+async def run_load(args: argparse.Namespace, url: str, run_dir: Path, body: bytes, signature: str) -> Load:
+    """The load generator in its own process, so it never shares an event loop with what it measures."""
+    cmd = load_command(args, url, run_dir, body, signature)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), args.duration + 60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise BenchError(f"the load generator ({cmd[0]}) did not finish within {args.duration + 60:.0f}s") from None
+    text = out.decode(errors="replace")
+    if proc.returncode != 0:
+        raise BenchError(f"the load generator ({cmd[0]}) exited with status {proc.returncode}; output:\n{text[-3000:]}")
+    return parse_load_output("wrk" if args.load == "wrk" else "aiohttp", text)
+
+
+def load_process_main(url: str, body_file: str, signature: str, run_tag: str, duration: float, conns: int) -> None:
+    """The fallback load generator (no wrk): `conns` workers on one aiohttp session, each POSTing the
+    signed body with its own delivery id until `duration` is up; prints the BENCH_RESULT line."""
+    body = Path(body_file).read_bytes()
+
+    async def load() -> None:
+        latencies: list[float] = []
+        counts = {"sent": 0, "responses": 0, "non_2xx": 0, "errors": 0}
+        connector = aiohttp.TCPConnector(limit=conns, limit_per_host=0, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            start = time.perf_counter()
+            deadline = start + duration
+
+            async def worker(number: int) -> None:
+                headers = {
+                    "Content-Type": "application/json",
+                    "User-Agent": "GitHub-Hookshot/bench",
+                    "X-GitHub-Event": "push",
+                    "X-Hub-Signature-256": signature,
+                }
+                sequence = 0
+                while time.perf_counter() < deadline:
+                    sequence += 1
+                    headers["X-GitHub-Delivery"] = f"{run_tag}-{number}-{sequence}"
+                    counts["sent"] += 1
+                    t0 = time.perf_counter()
+                    try:
+                        async with session.post(url, data=body, headers=headers) as resp:
+                            await resp.read()
+                    except (aiohttp.ClientError, TimeoutError):
+                        counts["errors"] += 1
+                        continue
+                    latencies.append(time.perf_counter() - t0)
+                    counts["responses"] += 1
+                    if resp.status >= 400:
+                        counts["non_2xx"] += 1
+
+            await asyncio.gather(*(worker(i) for i in range(conns)))
+            elapsed = time.perf_counter() - start
+        lat = sorted(latencies)
+        result = {
+            "sent": counts["sent"],
+            "responses": counts["responses"],
+            "duration_us": round(elapsed * 1e6),
+            "connect": 0,
+            "read": counts["errors"],
+            "write": 0,
+            "timeout": 0,
+            "non_2xx": counts["non_2xx"],
+            "p50_us": percentile(lat, 50) * 1e6 if lat else 0,
+            "p90_us": percentile(lat, 90) * 1e6 if lat else 0,
+            "p99_us": percentile(lat, 99) * 1e6 if lat else 0,
+            "max_us": lat[-1] * 1e6 if lat else 0,
+        }
+        print(f"Requests/sec: {counts['responses'] / elapsed:.2f}")
+        print("BENCH_RESULT " + orjson.dumps(result).decode(), flush=True)
+
+    run_loop(load())
+
+
+# -- the two receivers -----------------------------------------------------------------------------
+
+
+def tree_cpu_with_children_s(pid: int) -> float | None:
+    """CPU seconds of a process and its live children, including the children it has reaped (cutime,
+    cstime): webhook's /bin/true processes count for webhook, as hookd's worker counts for hookd."""
+    total = 0.0
+    for p in process_tree(pid):
+        fields = proc_stat(p)
+        if fields is None:
+            if p == pid:
+                return None
+            continue
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+    return total
+
+
+class Server:
+    """One receiver under test, in its own process group."""
+
+    name = ""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.port = free_port()
+        self.stderr_path = run_dir / f"{self.name}.stderr"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{HOOK_PATH}"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                self.command(),
+                cwd=self.run_dir,
+                env={**os.environ, SECRET_ENV: BENCH_SECRET},
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches only this script, which stops it in `finally`
+            )
+
+    def check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise BenchError(
+                f"{self.name} exited with status {self.proc.returncode}; its output:\n{tail(self.stderr_path)}"
+            )
+
+    def cpu_s(self) -> float | None:
+        assert self.proc is not None
+        return tree_cpu_with_children_s(self.proc.pid)
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait up to 30 s (then SIGKILL). The exit status, None when it had to be killed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            return None
+
+    async def post(self, session: aiohttp.ClientSession, body: bytes, signature: str, delivery: str) -> int:
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": signature,
+        }
+        async with session.post(self.url, data=body, headers=headers) as resp:
+            await resp.read()
+            return resp.status
+
+    async def wait_ready_and_check(self, session: aiohttp.ClientSession, body: bytes) -> None:
+        """Until it answers, post a request whose signature does not match: it must not be 2xx (hookd:
+        401; 503 while it starts). Then one signed request must be answered 2xx."""
+        bad = github_signature(body, BENCH_SECRET + "-wrong")
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            self.check_alive()
+            status: int | None
+            try:
+                status = await self.post(session, body, bad, f"check-bad-{uuid.uuid4().hex}")
+            except aiohttp.ClientConnectionError:
+                status = None
+            if status is not None and status != 503:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"{self.name} did not answer on 127.0.0.1:{self.port} within {READY_TIMEOUT_S:.0f}s; "
+                    f"its output:\n{tail(self.stderr_path)}"
+                )
+            await asyncio.sleep(0.05)
+        self.check_bad_status(status)
+        good = await self.post(session, body, github_signature(body, BENCH_SECRET), f"check-good-{uuid.uuid4().hex}")
+        if not 200 <= good < 300:
+            raise BenchError(f"{self.name} answered {good} to a correctly signed request at {self.url} (expected 2xx)")
+
+    def check_bad_status(self, status: int) -> None:
+        if 200 <= status < 300:
+            raise BenchError(f"{self.name} answered {status} to a request with a wrong signature: it does not verify")
+
+
+class Webhook(Server):
+    """adnanh/webhook: one hook, `payload-hmac-sha256` over the body from X-Hub-Signature-256, /bin/true."""
+
+    name = "webhook"
+
+    def command(self) -> list[str]:
+        hooks = [
+            {
+                "id": HOOK_PATH.rsplit("/", 1)[1],
+                "execute-command": "/bin/true",
+                "command-working-directory": str(self.run_dir),
+                # Without it webhook answers 200 "Hook rules were not satisfied." to an unsigned request.
+                "trigger-rule-mismatch-http-response-code": 401,
+                "trigger-rule": {
+                    "match": {
+                        "type": "payload-hmac-sha256",
+                        "secret": BENCH_SECRET,
+                        "parameter": {"source": "header", "name": "X-Hub-Signature-256"},
+                    }
+                },
+            }
+        ]
+        config = self.run_dir / "hooks.json"
+        config.write_bytes(orjson.dumps(hooks, option=orjson.OPT_INDENT_2))
+        return [WEBHOOK_BIN, "-hooks", str(config), "-ip", "127.0.0.1", "-port", str(self.port)]
+
+
+class Hookd(Server):
+    """`hookd serve`: an http source verifying GitHub's signature, one hook delivering to the receiver."""
+
+    name = "hookd"
+
+    def __init__(self, run_dir: Path, receiver_url: str, connections: int) -> None:
+        self.receiver_url = receiver_url
+        self.connections = connections
+        super().__init__(run_dir)
+
+    @property
+    def database(self) -> Path:
+        return self.run_dir / "hookd.db"
+
+    def command(self) -> list[str]:
+        config = self.run_dir / "hookd.yaml"
+        config.write_text(
+            f"""version: 1
+storage:
+  path: {self.database}
+sources:
+  - name: github
+    type: http
+    listen: 127.0.0.1:{self.port}
+    path: {HOOK_PATH}
+    verify: {{type: github, secret: "${{{SECRET_ENV}}}"}}
+hooks:
+  - name: bench
+    events: ["github.*"]
+    url: "{self.receiver_url}/hook"
+    concurrency: {self.connections}
+    retry: {{max_attempts: 3}}
+delivery:
+  concurrency: {self.connections}
+"""
+        )
+        return [sys.executable, "-m", "hookd", "serve", "-c", str(config), "--log-level", "warning"]
+
+    def check_bad_status(self, status: int) -> None:
+        if status != 401:
+            raise BenchError(f"hookd answered {status} to a request with a wrong signature (expected 401)")
+
+    def stored_events(self) -> int:
+        with contextlib.closing(sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30)) as db:
+            (count,) = db.execute("SELECT count(*) FROM events").fetchone()
+            return int(count)
+
+    def log_lines(self) -> list[str]:
+        try:
+            return self.stderr_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+
+
+# -- one round -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One receiver's figures in one round."""
+
+    load: Load
+    cpu_us_per_request: float | None  # the receiver's CPU (with its children) per response
+    exit_status: int | None
+
+
+@dataclass
+class HookdExtra:
+    stored: int  # rows in `events` after hookd stopped (the check request included)
+    answered_2xx: int  # 2xx answers to the load, plus the check request
+    delivered: int  # POSTs the receiver got
+    delivery_drain_s: float  # from the end of the load until the receiver had every stored event
+    log_lines: int
+    log_tail: list[str]
+
+
+@dataclass
+class Round:
+    round: int
+    webhook: Side
+    hookd: Side
+    hookd_extra: HookdExtra
+    ratio: float
+    problems: list[str]
+
+
+async def measure(
+    args: argparse.Namespace, server: Server, session: aiohttp.ClientSession, body: bytes, signature: str
+) -> tuple[Load, float | None]:
+    server.start()
+    await server.wait_ready_and_check(session, body)
+    cpu0 = server.cpu_s()
+    load = await run_load(args, server.url, server.run_dir, body, signature)
+    server.check_alive()
+    cpu1 = server.cpu_s()
+    cpu_us = (cpu1 - cpu0) / load.responses * 1e6 if cpu0 is not None and cpu1 is not None and load.responses else None
+    return load, cpu_us
+
+
+async def run_webhook(args: argparse.Namespace, run_dir: Path, session: aiohttp.ClientSession, body: bytes) -> Side:
+    server = Webhook(run_dir)
+    try:
+        load, cpu_us = await measure(args, server, session, body, github_signature(body, BENCH_SECRET))
+    except BaseException:
+        server.stop()
+        log(f"webhook output tail:\n{tail(server.stderr_path)}")
+        raise
+    return Side(load=load, cpu_us_per_request=cpu_us, exit_status=server.stop())
+
+
+async def run_hookd(
+    args: argparse.Namespace, run_dir: Path, session: aiohttp.ClientSession, body: bytes, receiver: Receiver
+) -> tuple[Side, HookdExtra]:
+    server = Hookd(run_dir, receiver.url, args.connections)
+    await receiver.reset()
+    try:
+        load, cpu_us = await measure(args, server, session, body, github_signature(body, BENCH_SECRET))
+        load_end = time.monotonic()
+        await asyncio.sleep(SETTLE_S)
+        stored_running = server.stored_events()
+        await receiver.wait_for(stored_running, args.delivery_timeout, "hookd deliveries", server.check_alive)
+        drain_s = max(0.0, (await receiver.count())["last"] - load_end)
+    except BaseException:
+        server.stop()
+        log(f"hookd output tail:\n{tail(server.stderr_path)}")
+        raise
+    rc = server.stop()
+    lines = server.log_lines()
+    extra = HookdExtra(
+        stored=server.stored_events(),
+        answered_2xx=load.ok_2xx + 1,
+        delivered=int((await receiver.count())["count"]),
+        delivery_drain_s=drain_s,
+        log_lines=len(lines),
+        log_tail=lines[-10:],
+    )
+    return Side(load=load, cpu_us_per_request=cpu_us, exit_status=rc), extra
+
+
+def round_problems(w: Side, h: Side, x: HookdExtra) -> list[str]:
+    problems = []
+    for name, side in (("webhook", w), ("hookd", h)):
+        if side.load.non_2xx:
+            problems.append(f"{name}: {side.load.non_2xx} non-2xx responses")
+        if side.load.socket_errors:
+            problems.append(f"{name}: {side.load.socket_errors} socket errors")
+        if side.exit_status is None:
+            problems.append(f"{name} was killed: it did not exit within {STOP_TIMEOUT_S:.0f}s of SIGTERM")
+    if h.exit_status not in (0, None):
+        problems.append(f"hookd exited with status {h.exit_status} after SIGTERM (expected 0)")
+    # Every 2xx answer means a stored event; requests still in flight when the load stopped may have
+    # been stored without their answer being read, so stored can exceed 2xx by at most the in-flight.
+    in_flight = h.load.sent - h.load.responses
+    if x.stored < x.answered_2xx:
+        problems.append(f"hookd answered 2xx {x.answered_2xx} times but stored {x.stored} events: events were lost")
+    elif x.stored > x.answered_2xx + max(in_flight, 0) + h.load.non_2xx:
+        problems.append(f"hookd stored {x.stored} events for {x.answered_2xx} 2xx answers and {in_flight} in flight")
+    if x.delivered != x.stored:
+        problems.append(f"the receiver got {x.delivered} deliveries for {x.stored} stored events")
+    return problems
+
+
+async def one_round(args: argparse.Namespace, number: int, workdir: Path, receiver: Receiver, body: bytes) -> Round:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        webhook_first = args.order == "webhook-first" or number % 2 == 1
+        sides: dict[str, Any] = {}
+        for name in ("webhook", "hookd") if webhook_first else ("hookd", "webhook"):
+            run_dir = workdir / f"round{number}-{name}"
+            run_dir.mkdir()
+            if name == "webhook":
+                sides["webhook"] = await run_webhook(args, run_dir, session, body)
+            else:
+                sides["hookd"], sides["extra"] = await run_hookd(args, run_dir, session, body, receiver)
+    w, h, x = sides["webhook"], sides["hookd"], sides["extra"]
+    return Round(
+        round=number,
+        webhook=w,
+        hookd=h,
+        hookd_extra=x,
+        ratio=h.load.rps / w.load.rps if w.load.rps else float("nan"),
+        problems=round_problems(w, h, x),
+    )
+
+
+def fmt(value: float | None, spec: str = ".0f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def print_round(r: Round, first: str) -> None:
+    w, h, x = r.webhook.load, r.hookd.load, r.hookd_extra
+    log(
+        f"round {r.round} ({first} first): webhook_rps={w.rps:.0f} hookd_rps={h.rps:.0f} ratio={r.ratio:.2f} "
+        f"hookd_p99_ms={h.p99_ms:.2f} webhook_p99_ms={w.p99_ms:.2f} "
+        f"hookd_stored={x.stored} hookd_2xx={x.answered_2xx} hookd_delivered={x.delivered}"
+    )
+    log(
+        f"        latency_ms p50/p90/max: webhook={w.p50_ms:.2f}/{w.p90_ms:.2f}/{w.max_ms:.1f} "
+        f"hookd={h.p50_ms:.2f}/{h.p90_ms:.2f}/{h.max_ms:.1f}; "
+        f"cpu_us_per_request: webhook={fmt(r.webhook.cpu_us_per_request)} hookd={fmt(r.hookd.cpu_us_per_request)}; "
+        f"requests sent/answered: webhook={w.sent}/{w.responses} hookd={h.sent}/{h.responses}; "
+        f"delivery drained {x.delivery_drain_s:.2f}s after the load; hookd_log_lines={x.log_lines}"
+    )
+    if r.problems:
+        log(f"        ERRORS in this round: {'; '.join(r.problems)}")
+    if x.log_lines:
+        for line in x.log_tail:
+            log(f"         | {line}")
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="hookd-inbound-", dir=args.tmpdir))
+    receiver = Receiver(workdir)
+    body = push_body()
+    rounds: list[Round] = []
+    try:
+        receiver.start()
+        await receiver.open()
+        log(
+            f"hookd inbound bench: rounds={args.rounds} duration={args.duration:g}s connections={args.connections} "
+            f"threads={args.threads} load={args.load} order={args.order} body_bytes={len(body)} loop={loop_name()} "
+            f"cpus={os.cpu_count()} hookd={git_head()} webhook={webhook_version()}"
+        )
+        for number in range(1, args.rounds + 1):
+            r = await one_round(args, number, workdir, receiver, body)
+            print_round(r, "webhook" if args.order == "webhook-first" or number % 2 == 1 else "hookd")
+            rounds.append(r)
+    finally:
+        await receiver.close()
+        receiver.stop()
+        if args.keep_tmp:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    ratios = [r.ratio for r in rounds]
+    summary = {
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "webhook_rps": statistics.median(r.webhook.load.rps for r in rounds),
+        "hookd_rps": statistics.median(r.hookd.load.rps for r in rounds),
+        "hookd_p99_ms": statistics.median(r.hookd.load.p99_ms for r in rounds),
+        "webhook_p99_ms": statistics.median(r.webhook.load.p99_ms for r in rounds),
+        "rounds_with_errors": sum(1 for r in rounds if r.problems),
+    }
+    log("")
+    log(f"summary ({len(rounds)} round(s) of {args.duration:g}s, {args.connections} connections; medians):")
+    log(
+        f"ratio_median={summary['ratio_median']:.2f} "
+        f"ratio_range={summary['ratio_min']:.2f}..{summary['ratio_max']:.2f} "
+        f"webhook_rps={summary['webhook_rps']:.0f} hookd_rps={summary['hookd_rps']:.0f} "
+        f"hookd_p99_ms={summary['hookd_p99_ms']:.2f} webhook_p99_ms={summary['webhook_p99_ms']:.2f} "
+        f"rounds_with_errors={summary['rounds_with_errors']} (goal: ratio >= 1.0 with every event stored)"
+    )
+    return {
+        "summary": summary,
+        "rounds": [asdict(r) for r in rounds],
+        "settings": {
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "threads": args.threads,
+            "load": args.load,
+            "order": args.order,
+            "body_bytes": len(body),
+            "loop": loop_name(),
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "hookd": hookd_version(),
+            "git": git_head(),
+            "webhook": webhook_version(),
+        },
+    }
+
+
+def webhook_version() -> str:
+    try:
+        out = subprocess.run([WEBHOOK_BIN, "-version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return (out.stdout or out.stderr).strip().rsplit(" ", 1)[-1] or "unknown"
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/inbound.py",
+        description="Benchmark a hookd http source (verify GitHub's signature, store, deliver) against "
+        "adnanh/webhook (payload-hmac-sha256, /bin/true) under the same signed load, in the same run. "
+        "The figure is the ratio: hookd requests/s / webhook requests/s.",
+        epilog="See bench/README.md for what each figure means. Needs the `webhook` and `wrk` Debian packages "
+        "(without wrk, an aiohttp load process is used).",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="rounds of webhook + hookd, medians reported (default 3)")
+    p.add_argument("--duration", type=int, default=10, help="whole seconds of load per receiver and round (default 10)")
+    p.add_argument("--connections", type=int, default=64, help="connections kept busy by the load (default 64)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument(
+        "--order",
+        choices=("alternate", "webhook-first"),
+        default="alternate",
+        help="alternate: odd rounds run webhook first, even rounds hookd first (default); webhook-first: always",
+    )
+    p.add_argument(
+        "--load",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="load generator: wrk, an aiohttp process, or auto (wrk when installed; default)",
+    )
+    p.add_argument(
+        "--delivery-timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed for hookd to deliver every stored event after the load (default 120)",
+    )
+    p.add_argument("--json", metavar="PATH", help="also write all figures as JSON to PATH ('-' for stdout)")
+    p.add_argument("--tmpdir", default="/tmp", help="parent of the temp dir (default /tmp)")
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, databases, server output)")
+    p.add_argument("--load-process", nargs=6, help=argparse.SUPPRESS)  # internal: the aiohttp load generator
+    args = p.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0 or args.connections < 1 or args.threads < 1:
+        p.error("need --rounds >= 1, --duration > 0, --connections >= 1 and --threads >= 1")
+    if args.connections < args.threads:
+        p.error("need --connections >= --threads (wrk gives each thread at least one connection)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.load_process:
+        url, body_file, signature, run_tag, duration, conns = args.load_process
+        load_process_main(url, body_file, signature, run_tag, float(duration), int(conns))
+        return 0
+    if not os.access(WEBHOOK_BIN, os.X_OK):
+        print(
+            f"{WEBHOOK_BIN} is missing: this benchmark compares hookd with adnanh/webhook; {INSTALL_WEBHOOK}.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.load == "auto":
+        args.load = "wrk" if os.access(WRK_BIN, os.X_OK) else "aiohttp"
+        if args.load == "aiohttp":
+            log(f"{WRK_BIN} is missing: using an aiohttp load process instead ({INSTALL_WRK} for wrk)")
+    elif args.load == "wrk" and not os.access(WRK_BIN, os.X_OK):
+        print(
+            f"{WRK_BIN} is missing and --load wrk was asked for; {INSTALL_WRK}, or use --load aiohttp.", file=sys.stderr
+        )
+        return 2
+    try:
+        report = run_loop(bench(args))
+    except BenchError as e:
+        print(f"\nBENCHMARK FAILED: {e}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        data = orjson.dumps(report, option=orjson.OPT_INDENT_2)
+        if args.json == "-":
+            sys.stdout.write(data.decode() + "\n")
+        else:
+            Path(args.json).write_bytes(data + b"\n")
+    if report["summary"]["rounds_with_errors"]:
+        print(
+            f"\nBENCHMARK FAILED: {report['summary']['rounds_with_errors']} round(s) had errors (see ERRORS above).",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
