@@ -539,3 +539,29 @@ async def test_a_body_that_stops_arriving_gets_408(tmp_path: Path, receiver: Rec
             status_line = await reader.readline()
         writer.close()
     assert status_line.startswith(b"HTTP/1.1 408")
+
+
+async def test_hookd_serve_answers_a_slow_client_408_on_its_own_event_loop(tmp_path: Path, receiver: Receiver) -> None:
+    """`hookd serve` as a process (its event loop is uvloop's when installed, whose transports are not
+    asyncio's classes): a connection that sends half its headers. Result: 408 and the connection closes,
+    and the daemon logs no error."""
+    import re
+
+    from tests.conftest import DaemonProcess
+
+    cfg = github_config(tmp_path, receiver, source_extra="read_timeout: 300ms")
+    daemon = DaemonProcess(cfg)
+    try:
+        await daemon.start()
+        await daemon.wait_for_line("listening")
+        port = next(int(m.group(1)) for line in daemon.log if (m := re.search(r"127\.0\.0\.1:(\d+)", line)))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /hooks/acme/github HTTP/1.1\r\nHost: x\r\n")
+        await writer.drain()
+        async with asyncio.timeout(5):
+            answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert not any("Traceback" in line or "ERROR" in line for line in daemon.log), daemon.log
+    finally:
+        await daemon.stop()

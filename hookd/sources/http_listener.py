@@ -14,7 +14,7 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -117,8 +117,8 @@ class _SlowClientHandler(RequestHandler):
         transport = self.transport
         if self._serving or transport is None or transport.is_closing():
             return
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(_SLOW_HEADERS)
+        # A write transport however the loop made it (uvloop's is not an asyncio.WriteTransport).
+        cast(asyncio.WriteTransport, transport).write(_SLOW_HEADERS)
         transport.close()
 
 
