@@ -565,3 +565,17 @@ async def test_hookd_serve_answers_a_slow_client_408_on_its_own_event_loop(tmp_p
         assert not any("Traceback" in line or "ERROR" in line for line in daemon.log), daemon.log
     finally:
         await daemon.stop()
+
+
+async def test_a_compressed_body_is_415_not_inflated(tmp_path: Path, receiver: Receiver) -> None:
+    """A gzip body (Content-Encoding: gzip). Result: 415 saying hookd takes bodies uncompressed: a
+    signature covers the bytes sent, and a small compressed body could grow past max_event_size."""
+    import gzip
+
+    async with running_daemon(github_config(tmp_path, receiver)) as daemon:
+        body = gzip.compress(b'{"action": "opened"}' + b" " * 100_000)
+        headers = {**github_headers(body), "Content-Encoding": "gzip"}
+        url = source_url(daemon, "/hooks/acme/github")
+        async with client() as http, http.post(url, data=body, headers=headers) as r:
+            assert r.status == 415
+            assert "uncompressed" in (await r.json())["error"]

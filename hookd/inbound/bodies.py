@@ -38,8 +38,13 @@ class RequestRefused(Exception):
         self.status = status
 
 
+JSON_TYPE = "application/json"
+
+
 def media_type(content_type: str | None) -> str:
     """The lower-cased media type without parameters; "" when there is none."""
+    if content_type == JSON_TYPE:
+        return JSON_TYPE  # nearly every webhook: nothing to parse
     return parse_options_header(content_type)[0].decode("latin-1")
 
 
@@ -52,9 +57,12 @@ def parse_body(content_type: str | None, body: bytes) -> object:
     """The event data of `body` sent as `content_type`; None for an empty body."""
     if not body:
         return None
-    kind, options = parse_options_header(content_type)
-    mtype = kind.decode("latin-1")
-    charset = _charset(mtype, options.get(b"charset"))
+    if content_type == JSON_TYPE:
+        mtype, charset = JSON_TYPE, "utf-8"  # nearly every webhook: nothing to parse
+    else:
+        kind, options = parse_options_header(content_type)
+        mtype = kind.decode("latin-1")
+        charset = _charset(mtype, options.get(b"charset"))
     if mtype == "application/json" or mtype.endswith("+json"):
         if charset != "utf-8":
             # JSON exchanged between systems is UTF-8 (RFC 8259 section 8.1); jsonvalue reads only that.

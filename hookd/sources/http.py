@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+import orjson
 from aiohttp import web
 
 from hookd.clock import Clock
@@ -42,6 +43,7 @@ STORE_RETRY_AFTER_S = 5  # what a sender is told to wait when the store cannot w
 BUDGET_RETRY_AFTER_S = 1  # ... and when bodies being read already fill the budget
 SYNC_RETRY_AFTER_S = 1  # ... and when a sync source has max_waiting callers waiting
 _NO_STORE = {"Cache-Control": "no-store"}
+_JSON_HEADERS = {"Content-Type": "application/json", **_NO_STORE}
 
 
 class _Refusal(Exception):
@@ -74,6 +76,8 @@ class HttpSource:
         self._clock = clock
         self._running = asyncio.Event()
         self._stopping = False
+        status = config.response.status
+        self._accepted_status = status if isinstance(status, int) else 202
         self._in_flight: set[asyncio.Task[object]] = set()  # requests being handled: stop waits for them
 
     @property
@@ -123,15 +127,15 @@ class HttpSource:
             self._in_flight.add(task)
         remote = request.remote or ""
         try:
-            remote = client_address(request.remote or "", request.headers.getall("X-Forwarded-For", []), self._trusted)
+            if self._trusted:
+                remote = client_address(remote, request.headers.getall("X-Forwarded-For", []), self._trusted)
             return await self._answer(request, params, remote)
         except _Refusal as r:
             await self._reject(request, remote, r)
-            body = {"error": r.answer}
-            return web.json_response(body, status=r.status, headers={**_NO_STORE, **r.headers})
+            return json_answer(r.status, {"error": r.answer}, r.headers)
         except Exception:  # a bug: one line with the traceback, a 500 for the sender, the source goes on
             log.exception(LogLine("internal error while handling a request", {"source": self.name}))
-            return web.json_response({"error": "internal error"}, status=500, headers=_NO_STORE)
+            return json_answer(500, {"error": "internal error"})
         finally:
             if task is not None:
                 self._in_flight.discard(task)
@@ -151,6 +155,9 @@ class HttpSource:
                 f"method {request.method} is not one of {', '.join(self.config.methods)}",
                 headers={"Allow": ", ".join(self.config.methods)},
             )
+        encoding = request.headers.get("Content-Encoding")
+        if encoding is not None and encoding.strip().lower() != "identity":
+            raise _Refusal(415, f"the body is sent with Content-Encoding {encoding!r}; hookd takes bodies uncompressed")
         body = await self._read_body(request)
         inbound = InboundRequest(
             method=request.method,
@@ -201,19 +208,29 @@ class HttpSource:
         if accepted.duplicate:
             if sync is not None:
                 sync.forget(self.config, event.id)
-            return web.json_response({"id": accepted.id, "duplicate": True}, status=200, headers=_NO_STORE)
+            return json_answer(200, {"id": accepted.id, "duplicate": True})
         if sync is not None:
             return await sync.answer(self.config, event, accepted)
-        status = self.config.response.status
-        return web.json_response(
-            {"id": accepted.id}, status=status if isinstance(status, int) else 202, headers=_NO_STORE
-        )
+        return json_answer(self._accepted_status, {"id": accepted.id})
 
     async def _read_body(self, request: web.BaseRequest) -> bytes:
         limit = self.config.max_event_bytes
         declared = request.content_length
         if declared is not None and declared > limit:
             raise _Refusal(413, f"the body is {declared} bytes, over {size_limit(limit)}")
+        content = request.content
+        if declared is not None and content.is_eof():
+            # All of it arrived with the headers (a webhook's usual size): no waiting, so no timer.
+            if not self._budget.take(declared):
+                raise _Refusal(
+                    503,
+                    "the bodies being read fill hookd's budget for them",
+                    headers={"Retry-After": str(BUDGET_RETRY_AFTER_S)},
+                )
+            try:
+                return await content.read()
+            finally:
+                self._budget.give_back(declared)
         taken = 0
         chunks: list[bytes] = []
         try:
@@ -253,6 +270,11 @@ class HttpSource:
             await self._submit(Batch(rejections=[rejection], source=self.name))
         except Exception:  # the store cannot write: the answer is the sender's, the count is lost
             log.debug("source %r: a rejection could not be stored", self.name)
+
+
+def json_answer(status: int, value: object, headers: Mapping[str, str] = {}) -> web.Response:
+    """A JSON answer, never cached (aiohttp's json_response writes through the slower json module)."""
+    return web.Response(status=status, body=orjson.dumps(value), headers={**_JSON_HEADERS, **headers})
 
 
 def _handshake_response(answer: HandshakeAnswer) -> web.Response:

@@ -75,60 +75,79 @@ class BodyBudget:
 class _SlowClientHandler(RequestHandler):
     """aiohttp's connection protocol, with a deadline for each request's headers: a client that
     opens a connection (or keeps one alive) and sends its headers byte by byte is answered 408 and
-    closed, instead of holding a connection (and a file) for as long as it likes."""
+    closed, instead of holding a connection (and a file) for as long as it likes. The listener's
+    sweep (SlowClients) checks the deadlines: one timer for all connections, not one per request."""
 
-    __slots__ = ("_header_timeout_s", "_header_timer", "_serving")
+    __slots__ = ("_clients", "idle_since", "serving")
 
-    def __init__(self, manager: web.Server, *, header_timeout_s: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, clients: SlowClients, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
-        self._header_timeout_s = header_timeout_s
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._serving = 0
+        self._clients = clients
+        self.serving = 0
+        self.idle_since = 0.0  # when it last had no request being served
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.arm()
+        self.idle_since = asyncio.get_running_loop().time()
+        self._clients.add(self)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.disarm()
+        self._clients.discard(self)
         super().connection_lost(exc)
 
-    def arm(self) -> None:
-        self.disarm()
-        loop = asyncio.get_running_loop()
-        self._header_timer = loop.call_later(self._header_timeout_s, self._too_slow)
-
-    def disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def request_started(self) -> None:
-        self._serving += 1
-        self.disarm()
-
-    def request_ended(self) -> None:
-        self._serving -= 1
-        if self._serving == 0:
-            self.arm()  # the connection stays open for the next request: its headers get the same time
-
-    def _too_slow(self) -> None:
-        self._header_timer = None
+    def too_slow(self) -> None:
         transport = self.transport
-        if self._serving or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             return
         # A write transport however the loop made it (uvloop's is not an asyncio.WriteTransport).
         cast(asyncio.WriteTransport, transport).write(_SLOW_HEADERS)
         transport.close()
 
 
+class SlowClients:
+    """The open connections of a listener, swept every so often for one that has waited for its
+    request's headers longer than the timeout (at most a sweep's interval late)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._connections: set[_SlowClientHandler] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, handler: _SlowClientHandler) -> None:
+        self._connections.add(handler)
+        if self._timer is None:
+            self._schedule()
+
+    def discard(self, handler: _SlowClientHandler) -> None:
+        self._connections.discard(handler)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(min(1.0, self.timeout_s / 4), self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        if not self._connections:
+            return  # the next connection starts the sweeps again
+        deadline = asyncio.get_running_loop().time() - self.timeout_s
+        for handler in [h for h in self._connections if not h.serving and h.idle_since < deadline]:
+            handler.too_slow()
+        self._schedule()
+
+
 class _Server(web.Server):
-    def __init__(self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], header_timeout_s: float):
-        super().__init__(handler, keepalive_timeout=KEEPALIVE_S, access_log=None)
-        self._header_timeout_s = header_timeout_s
+    def __init__(self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], clients: SlowClients):
+        # The body is read as sent: a signature covers those bytes, and a compressed body could grow
+        # far past max_event_size in memory before hookd counted it.
+        super().__init__(handler, keepalive_timeout=KEEPALIVE_S, access_log=None, auto_decompress=False)
+        self._clients = clients
 
     def __call__(self) -> RequestHandler:
-        return _SlowClientHandler(self, loop=self._loop, header_timeout_s=self._header_timeout_s, **self._kwargs)
+        return _SlowClientHandler(self, loop=self._loop, clients=self._clients, **self._kwargs)
 
 
 @dataclass(slots=True)
@@ -143,6 +162,7 @@ class Listener:
     address: str = ""
     _server: asyncio.Server | None = None
     _web: _Server | None = None
+    _clients: SlowClients | None = None
     _attached: int = 0
     # Ingest's door, for requests no source takes (404): set by the first source that runs.
     submit: Submit | None = None
@@ -174,7 +194,8 @@ class Listener:
 
     async def _bind(self) -> None:
         context = _tls_context(self.tls) if self.tls is not None else None
-        self._web = _Server(self._handle, self.header_timeout_s)
+        self._clients = SlowClients(self.header_timeout_s)
+        self._web = _Server(self._handle, self._clients)
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
@@ -201,6 +222,8 @@ class Listener:
     async def _close(self) -> None:
         server, web_server = self._server, self._web
         self._server = self._web = None
+        if self._clients is not None:
+            self._clients.close()
         if server is not None:
             server.close()
         if web_server is not None:
@@ -210,9 +233,9 @@ class Listener:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         protocol = request.protocol
-        timed = protocol if isinstance(protocol, _SlowClientHandler) else None
+        timed = protocol if type(protocol) is _SlowClientHandler else None
         if timed is not None:
-            timed.request_started()
+            timed.serving += 1
         try:
             path = request.path
             for route in self.routes:
@@ -225,7 +248,9 @@ class Listener:
             return web.json_response({"error": f"no http source of hookd listens on {path}"}, status=404)
         finally:
             if timed is not None:
-                timed.request_ended()
+                timed.serving -= 1
+                # The connection stays open for the next request: its headers get the same time.
+                timed.idle_since = asyncio.get_running_loop().time()
 
     async def _unrouted(self, request: web.BaseRequest) -> None:
         """A request for a path no source has: a rejection of the listener's (a sender with a wrong URL
