@@ -328,6 +328,8 @@ def _request_text(outcome: RequestDryRun, now: float) -> None:
     out.print(f"[bold]request[/bold] → {where}, checked as of {esc(rfc3339(now))}")
     body = _answer_body(outcome)
     shown = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    if isinstance(body, dict) and outcome.refused.endswith(f": {body.get('error')}"):
+        shown = '{"error": the reason below}'  # the sender is told what the rejection records
     if answer.status is None:
         out.print(f"  [dim]answer:[/dim] {esc(shown)}")
     else:

@@ -236,9 +236,9 @@ def _stale_fix(source: HttpSourceConfig, request: InboundRequest, now: float) ->
     if signed_at is None:
         return ""
     age = now - signed_at
-    when = "old" if age >= 0 else "ahead"
+    when = "before" if age >= 0 else "after"
     return (
-        f"the request was signed at {rfc3339(signed_at)}, {abs(age):.0f} s {when} of the time checked; "
+        f"the request was signed at {rfc3339(signed_at)}, {abs(age):.0f} s {when} the time checked; "
         f"to check it as of when it was sent, run again with --at {rfc3339(signed_at)}"
     )
 
