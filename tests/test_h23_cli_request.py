@@ -3,6 +3,7 @@ source's checks and the hooks, on real config and request files, through typer's
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -174,7 +175,8 @@ def test_a_meta_handshake_is_answered_with_the_challenge_and_no_event(tmp_path: 
     config = write_config(tmp_path)
     good = tmp_path / "meta.yaml"
     good.write_text(
-        f"method: GET\npath: /hooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={META_TOKEN}\n"
+        "method: GET\n"
+        f"path: /hooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={META_TOKEN}\n"
     )
     result = invoke("-c", str(config), "--request", str(good), "--json")
     assert result.exit_code == 0, result.output
@@ -238,7 +240,7 @@ def test_a_body_keeps_dollar_braces_and_body_file_and_base64_read_bytes(tmp_path
     signature = "sha256=" + hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
     (tmp_path / "body.bin").write_bytes(body)
     headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": signature}
-    for extra in ({"body_file": "body.bin"}, {"body_base64": __import__("base64").b64encode(body).decode()}):
+    for extra in ({"body_file": "body.bin"}, {"body_base64": base64.b64encode(body).decode()}):
         request = tmp_path / "r.json"
         request.write_text(json.dumps({"path": "/hooks/a/github", "headers": headers, **extra}))
         result = invoke("-c", str(config), "--request", str(request))

@@ -84,7 +84,8 @@ def load_request(path: Path) -> RecordedRequest:
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise RequestFileError([_problem(file, line, "not UTF-8 text; save it as UTF-8")]) from None
-    json_file = path.suffix.lower() == ".json" or text.lstrip().startswith("{")
+    suffix = path.suffix.lower()
+    json_file = suffix == ".json" or (suffix not in (".yaml", ".yml") and text.lstrip().startswith("{"))
     root = _json_root(text, file) if json_file else _yaml_root(text, file)
     reader = _Reader(file, path.parent)
     request = reader.request(root)
