@@ -16,8 +16,9 @@ import typer
 from hookd.cases import CaseResult, CasesFileError, load_cases, run_cases
 from hookd.cli import render
 from hookd.cli.app import app
+from hookd.cli.request_file import RequestFileError, load_request, parse_moment
 from hookd.config.load import check_config, default_config_path
-from hookd.config.model import Settings
+from hookd.config.model import HttpSourceConfig, Settings
 from hookd.dryrun import (
     STDIN,
     EventResult,
@@ -31,6 +32,7 @@ from hookd.dryrun import (
     select_hooks,
 )
 from hookd.errors import HookdError
+from hookd.inbound.recorded import RequestDryRun, UnknownSourceError, dry_run_request, rfc3339
 from hookd.router import Router
 
 _EXCERPT_CHARS = 300
@@ -70,6 +72,23 @@ def run_test(
     cases: Path | None = typer.Option(
         None, "--cases", metavar="FILE", help="Run the config's unit tests from this YAML file."
     ),
+    request: Path | None = typer.Option(
+        None,
+        "--request",
+        metavar="FILE",
+        help="Dry-run a recorded HTTP request (YAML or JSON: method, path, headers, body) through the http "
+        "source whose path it matches: its checks, verification, the event it makes, then the hooks.",
+    ),
+    source: str | None = typer.Option(
+        None, "--source", metavar="NAME", help="With --request: the http source that gets it (default: by path)."
+    ),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        metavar="TIME",
+        help="With --request: check signed timestamps as of this time (RFC 3339 or Unix seconds; default: the "
+        "file's received_at, else now).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Show what the config does with events: for every hook, matched or why not, and the request.
@@ -78,11 +97,20 @@ def run_test(
     credentials out unless --with-credentials is given. With --cases, run the test cases kept beside
     the config and print a diff for each failure.
 
+    With --request FILE, a recorded HTTP request goes through the http source first: the answer it would
+    get, the verification verdict, the stored request and the event, then each hook as above.
+
     Exit 0 when all is well; 1 when a delivery (--send) or a case fails, or a hook's filter cannot be
     evaluated on an event or a matched hook's request cannot be rendered (the daemon records both as
     failed deliveries); 2 on a usage error, such as an unreadable events file or invalid JSON.
     """
     names = hook or []
+    if request is not None or source is not None or at is not None:
+        _check_request_usage(request, events_file, event_type, data, cases, with_credentials, to)
+        assert request is not None
+        settings = _settings(config or default_config_path())
+        run_request(settings, request, source=source, at=at, hooks=names, send=send, as_json=as_json)
+        return
     _check_usage(events_file, event_type, data, names, send, to, with_credentials, cases)
     settings = _settings(config or default_config_path())
     now = time.time()
@@ -115,6 +143,35 @@ def run_test(
         raise typer.Exit(e.exit_code) from None
     if failed:
         raise typer.Exit(1)
+
+
+def _check_request_usage(
+    request: Path | None,
+    events_file: str | None,
+    event_type: str | None,
+    data: str | None,
+    cases: Path | None,
+    with_credentials: bool,
+    to: str | None,
+) -> None:
+    if request is None:
+        raise _usage_error("--source and --at apply to --request FILE: hookd test --request push.json --at 1733400000")
+    given = [
+        flag
+        for flag, used in (
+            ("EVENT_FILE", events_file is not None),
+            ("--type", event_type is not None),
+            ("--data", data is not None),
+            ("--cases", cases is not None),
+        )
+        if used
+    ]
+    if given:
+        raise _usage_error(f"--request gives the event itself; drop {', '.join(given)}")
+    if to is not None:
+        raise _usage_error("--to is not for --request: --send delivers to the hooks' own URLs")
+    if with_credentials:
+        raise _usage_error("--with-credentials only applies with --to, which --request does not take")
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -184,6 +241,126 @@ def _events(events_file: str | None, event_type: str | None, data: str | None, n
     if events_file == STDIN:
         return parse_events(sys.stdin.buffer.read(), "<stdin>", now=now)
     return load_events(Path(events_file), now=now)
+
+
+# -- a recorded request ---------------------------------------------------------------------------
+
+
+def run_request(
+    settings: Settings,
+    path: Path,
+    *,
+    source: str | None,
+    at: str | None,
+    hooks: Sequence[str],
+    send: bool,
+    as_json: bool,
+) -> None:
+    """`hookd test --request FILE`: exit 0 when the source would accept it and every hook renders (and,
+    with --send, delivers); 1 when it would refuse it or a hook fails; 2 on a usage error."""
+    try:
+        recorded = load_request(path)
+        when = parse_moment(at) if at is not None else None
+    except RequestFileError as e:
+        render.problems_text(e.problems, console=render.stderr)
+        render.stderr.print(f"{len(e.problems)} problem(s) in the request file; fix them and run again.")
+        raise typer.Exit(e.exit_code) from None
+    except ValueError as e:
+        raise _usage_error(f"--at {e}") from None
+    now = when if when is not None else recorded.received_at if recorded.received_at is not None else time.time()
+    sources = [s for s in settings.sources if isinstance(s, HttpSourceConfig)]
+    try:
+        outcome = dry_run_request(sources, recorded, now=now, wanted=source)
+        router = Router(select_hooks(settings.hooks, hooks), secrets=settings.secrets)
+        results: list[EventResult] = []
+        if outcome.event is not None:
+            results = [dry_run(router, InputEvent(outcome.event, str(path)), now=now)]
+            if send:
+                results = asyncio.run(deliver(results, endpoints=router.endpoints))
+    except UnknownSourceError as e:
+        raise _usage_error(str(e)) from None
+    except HookdError as e:
+        render.stderr.print(f"[red]error:[/red] {render.escape_lines(str(e))}")
+        raise typer.Exit(e.exit_code) from None
+    failed = not outcome.accepted or any(r.failed for r in results)
+    if as_json:
+        render.print_json(_request_json(outcome, results, failed, now))
+    else:
+        _request_text(outcome, now)
+        if results:
+            _events_text(results, send)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _answer_body(outcome: RequestDryRun) -> object:
+    body = outcome.answer.body
+    return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+
+
+def _request_json(
+    outcome: RequestDryRun, results: Sequence[EventResult], failed: bool, now: float
+) -> dict[str, object]:
+    answer = outcome.answer
+    event = outcome.event
+    return {
+        "ok": not failed,
+        "checked_at": now,
+        "source": outcome.source,
+        "also_matching": list(outcome.also_matching),
+        "answer": {"status": answer.status, "content_type": answer.content_type or None, "body": _answer_body(outcome)},
+        "refused": outcome.refused or None,
+        "fix": outcome.fix or None,
+        "verification": outcome.verification,
+        "request": outcome.stored_request,
+        "event": event.envelope if event is not None else None,
+        "hooks": [_hook_json(h) for r in results for h in r.hooks],
+    }
+
+
+def _request_text(outcome: RequestDryRun, now: float) -> None:
+    out = render.stdout
+    esc = render.escape
+    answer = outcome.answer
+    where = f"source {esc(outcome.source)}" if outcome.source is not None else "no source"
+    if outcome.also_matching:
+        where += f" [dim](also matching: {esc(', '.join(outcome.also_matching))}; pick one with --source)[/dim]"
+    out.print(f"[bold]request[/bold] → {where}, checked as of {esc(rfc3339(now))}")
+    body = _answer_body(outcome)
+    shown = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    if isinstance(body, dict) and outcome.refused.endswith(f": {body.get('error')}"):
+        shown = '{"error": the reason below}'  # the sender is told what the rejection records
+    if answer.status is None:
+        out.print(f"  [dim]answer:[/dim] {esc(shown)}")
+    else:
+        colour = "green" if outcome.accepted else "red"
+        kind = (
+            f" ({esc(answer.content_type)})"
+            if answer.content_type and answer.content_type != "application/json"
+            else ""
+        )
+        out.print(f"  [dim]answer:[/dim] [{colour}]{answer.status}[/{colour}]{kind} {esc(shown)}")
+    if outcome.refused:
+        out.print(f"  [red]refused[/red]: {esc(outcome.refused)}")
+        if outcome.fix:
+            out.print(f"  [dim]fix:[/dim] {esc(outcome.fix)}")
+    if outcome.verification is not None:
+        v = outcome.verification
+        secret = v.get("secret")
+        which = "the public key" if secret == -1 else f"secret #{secret} (0 = the newest)"
+        stamp = f", signed at {rfc3339(float(str(v['timestamp'])))}" if "timestamp" in v else ""
+        out.print(f"  [dim]verified:[/dim] {esc(str(v.get('scheme')))} with {which}{stamp}")
+    elif outcome.accepted and outcome.event is not None:
+        out.print("  [dim]verified:[/dim] no (the source has no verify)")
+    if outcome.stored_request is not None:
+        out.print("  [dim]stored request (credentials removed):[/dim]")
+        for line in render.split_lines(json.dumps(outcome.stored_request, indent=2, ensure_ascii=False)):
+            out.print(f"    {esc(line)}")
+    if outcome.event is not None:
+        out.print("  [dim]event:[/dim]")
+        for line in render.split_lines(json.dumps(outcome.event.envelope, indent=2, ensure_ascii=False)):
+            out.print(f"    {esc(line)}")
+    out.print("")
 
 
 # -- output: events -------------------------------------------------------------------------------
