@@ -579,3 +579,34 @@ async def test_a_compressed_body_is_415_not_inflated(tmp_path: Path, receiver: R
         async with client() as http, http.post(url, data=body, headers=headers) as r:
             assert r.status == 415
             assert "uncompressed" in (await r.json())["error"]
+
+
+def test_a_sync_summary_is_502_on_a_failed_first_attempt_202_while_queued_else_200() -> None:
+    """The status of a sync answer without templates, for each mix of first attempts."""
+    from hookd.inbound.sync import FirstAttempt, summary_status
+
+    def of(*states: str) -> int:
+        return summary_status([FirstAttempt(f"h{i}", s) for i, s in enumerate(states)])
+
+    assert of() == 200  # the event matched no hook: nothing failed
+    assert of("delivered", "delivered") == 200
+    assert of("delivered", "queued") == 202
+    assert of("queued") == 202
+    assert of("delivered", "retrying") == 502
+    assert of("queued", "failed") == 502
+
+
+async def test_a_sync_source_whose_event_matches_no_hook_answers_200(tmp_path: Path, receiver: Receiver) -> None:
+    """A sync source, and hooks that do not listen for its events. Result: 200 with an empty summary."""
+    hooks = f"""
+          - name: elsewhere
+            events: ["order.*"]
+            url: {receiver.url("/out")}
+    """
+    cfg = github_config(tmp_path, receiver, source_extra="response: {mode: sync}", hooks=hooks)
+    async with running_daemon(cfg) as daemon:
+        body = b'{"action": "opened"}'
+        url = source_url(daemon, "/hooks/acme/github")
+        async with client() as http, http.post(url, data=body, headers=github_headers(body, delivery="n-1")) as r:
+            assert r.status == 200
+            assert await r.json() == {"id": "n-1", "deliveries": []}

@@ -192,9 +192,16 @@ class SyncAnswers:
                     "X-Hookd-Event-Id": accepted.id,
                 },
             )
-        delivered = bool(attempts) and all(a.state == "delivered" for a in attempts)
         summary = {"id": accepted.id, "deliveries": [a.as_json() for a in attempts]}
-        return web.json_response(summary, status=200 if delivered else 502)
+        return web.json_response(summary, status=summary_status(attempts))
+
+
+def summary_status(attempts: Sequence[FirstAttempt]) -> int:
+    """502 when a first attempt did not deliver (it goes on being retried, or failed for good); 202
+    when some wait to start (queued), none having failed; else 200 (all delivered, or none to make)."""
+    if any(a.state not in ("delivered", "queued") for a in attempts):
+        return 502
+    return 202 if any(a.state == "queued" for a in attempts) else 200
 
 
 def _timed_out(event_id: str, hooks: Sequence[str], waiter: _Waiter) -> web.Response:
