@@ -480,9 +480,10 @@ class Hookd(Server):
 
     name = "hookd"
 
-    def __init__(self, run_dir: Path, receiver_url: str, connections: int) -> None:
+    def __init__(self, run_dir: Path, receiver_url: str, connections: int, deliver: bool = True) -> None:
         self.receiver_url = receiver_url
         self.connections = connections
+        self.deliver = deliver
         super().__init__(run_dir)
 
     @property
@@ -501,7 +502,9 @@ sources:
     listen: 127.0.0.1:{self.port}
     path: {HOOK_PATH}
     verify: {{type: github, secret: "${{{SECRET_ENV}}}"}}
-hooks:
+"""
+            + (
+                f"""hooks:
   - name: bench
     events: ["github.*"]
     url: "{self.receiver_url}/hook"
@@ -510,6 +513,9 @@ hooks:
 delivery:
   concurrency: {self.connections}
 """
+                if self.deliver
+                else "hooks: []\n"
+            )
         )
         return [sys.executable, "-m", "hookd", "serve", "-c", str(config), "--log-level", "warning"]
 
@@ -588,15 +594,17 @@ async def run_webhook(args: argparse.Namespace, run_dir: Path, session: aiohttp.
 async def run_hookd(
     args: argparse.Namespace, run_dir: Path, session: aiohttp.ClientSession, body: bytes, receiver: Receiver
 ) -> tuple[Side, HookdExtra]:
-    server = Hookd(run_dir, receiver.url, args.connections)
+    server = Hookd(run_dir, receiver.url, args.connections, deliver=not args.no_deliver)
     await receiver.reset()
     try:
         load, cpu_us = await measure(args, server, session, body, github_signature(body, BENCH_SECRET))
         load_end = time.monotonic()
         await asyncio.sleep(SETTLE_S)
         stored_running = server.stored_events()
-        await receiver.wait_for(stored_running, args.delivery_timeout, "hookd deliveries", server.check_alive)
-        drain_s = max(0.0, (await receiver.count())["last"] - load_end)
+        drain_s = 0.0
+        if not args.no_deliver:
+            await receiver.wait_for(stored_running, args.delivery_timeout, "hookd deliveries", server.check_alive)
+            drain_s = max(0.0, (await receiver.count())["last"] - load_end)
     except BaseException:
         server.stop()
         log(f"hookd output tail:\n{tail(server.stderr_path)}")
@@ -606,7 +614,7 @@ async def run_hookd(
     extra = HookdExtra(
         stored=server.stored_events(),
         answered_2xx=load.ok_2xx + 1,
-        delivered=int((await receiver.count())["count"]),
+        delivered=int((await receiver.count())["count"]) if not args.no_deliver else -1,
         delivery_drain_s=drain_s,
         log_lines=len(lines),
         log_tail=lines[-10:],
@@ -632,7 +640,7 @@ def round_problems(w: Side, h: Side, x: HookdExtra) -> list[str]:
         problems.append(f"hookd answered 2xx {x.answered_2xx} times but stored {x.stored} events: events were lost")
     elif x.stored > x.answered_2xx + max(in_flight, 0) + h.load.non_2xx:
         problems.append(f"hookd stored {x.stored} events for {x.answered_2xx} 2xx answers and {in_flight} in flight")
-    if x.delivered != x.stored:
+    if x.delivered != x.stored and x.delivered != -1:  # -1: --no-deliver
         problems.append(f"the receiver got {x.delivered} deliveries for {x.stored} stored events")
     return problems
 
@@ -770,6 +778,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(without wrk, an aiohttp load process is used).",
     )
     p.add_argument("--rounds", type=int, default=3, help="rounds of webhook + hookd, medians reported (default 3)")
+    p.add_argument(
+        "--no-deliver",
+        action="store_true",
+        help="hookd with no hook: it verifies, stores and answers every request, as webhook runs /bin/true, "
+        "and delivers nothing (default: one hook delivers every event to a local receiver)",
+    )
     p.add_argument("--duration", type=int, default=10, help="whole seconds of load per receiver and round (default 10)")
     p.add_argument("--connections", type=int, default=64, help="connections kept busy by the load (default 64)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")

@@ -37,7 +37,7 @@ from hookd.store.sqlite import SQLiteStore
 from hookd.supervisor import SourceSupervisor
 
 if TYPE_CHECKING:
-    from hookd.sources.http_listener import Listeners
+    from hookd.sources.http_intake import HttpWorker
 
 log = logging.getLogger("hookd")
 
@@ -89,7 +89,7 @@ class Daemon:
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,
                              on_failed=self.alerts.filter_failed if alerting else None)  # fmt: skip
-        self._listeners: Listeners | None = None  # http sources' listeners, shared by `listen` address
+        self._http_worker: HttpWorker | None = None  # serves every http source (hookd.sources.http_intake)
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()
@@ -110,25 +110,24 @@ class Daemon:
         return FileTailSource(config, self.store.checkpoint, clock=self.clock)
 
     def _http_source(self, config: HttpSourceConfig) -> Source:
-        # Imported here: a daemon without http sources does not load aiohttp's server.
+        # Imported here: a daemon without http sources loads none of it.
+        from hookd.inbound.back import StoreBack
         from hookd.inbound.sync import SyncAnswers
-        from hookd.sources.http import HttpSource
-        from hookd.sources.http_listener import BodyBudget, Listeners
+        from hookd.sources.http_intake import HttpSourceProxy, HttpWorker
 
-        if self._listeners is None:
-            limit = max(BODY_BUDGET_FLOOR, 4 * max(s.max_event_bytes for s in self.settings.sources))
-            self._listeners = Listeners(BodyBudget(limit))
-        sync = None
-        if config.response.mode == "sync":
-            if self.dispatcher.sync is None:
+        if self._http_worker is None:
+            http = [s for s in self.settings.sources if isinstance(s, HttpSourceConfig)]
+            sync = None
+            if any(s.response.mode == "sync" for s in http):
                 by_name = self.router.by_name
-                self.dispatcher.sync = SyncAnswers(
+                sync = self.dispatcher.sync = SyncAnswers(
                     self.clock,
                     starts_now=self.dispatcher.starts_now,
                     redactor=lambda hook: by_name[hook].redactor if hook in by_name else None,
                 )
-            sync = self.dispatcher.sync
-        return HttpSource(config, self._listeners, clock=self.clock, sync=sync)
+            budget = max(BODY_BUDGET_FLOOR, 4 * max(s.max_event_bytes for s in http))
+            self._http_worker = HttpWorker(http, StoreBack(sync), budget)
+        return HttpSourceProxy(config, self._http_worker)
 
     async def start(self) -> None:
         if log.isEnabledFor(logging.DEBUG):

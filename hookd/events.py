@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from hookd import jsonvalue
 from hookd.errors import EventError
 from hookd.ids import uuid7
@@ -46,16 +48,50 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066
 REQUEST_KEY = "request"
 
 
-@dataclass(slots=True)
 class Inbound:
     """What an http source keeps beside an event's envelope, never in it: the default body sent out
-    stays the envelope, so no receiver gets inbound headers unasked."""
+    stays the envelope, so no receiver gets inbound headers unasked.
 
-    # {method, path, headers (lower-cased), query, params, remote_ip}, credentials removed
-    request: dict[str, object]
-    raw_body: bytes  # exactly as received (a hook's `forward: {body: raw}` sends these)
-    verification: dict[str, object] | None  # hookd.inbound.verify.Verdict.as_json(); None: no verify
-    scope: dict[str, object]  # the envelope's fields and `request`: what filters and templates see
+    The request is kept as a dict or as its JSON, whichever it was made from (the http worker sends
+    the JSON, which is what the store writes), and made into the other only when asked for."""
+
+    __slots__ = ("_request", "_request_json", "_scope", "raw_body", "verification")
+
+    def __init__(
+        self,
+        request: dict[str, object] | None,
+        raw_body: bytes,
+        verification: dict[str, object] | None,
+        *,
+        request_json: bytes | None = None,
+    ) -> None:
+        # {method, path, headers (lower-cased), query, params, remote_ip}, credentials removed
+        self._request = request
+        self._request_json = request_json
+        self.raw_body = raw_body  # exactly as received (a hook's `forward: {body: raw}` sends these)
+        self.verification = verification  # hookd.inbound.verify.Verdict.as_json(); None: no verify
+        self._scope: dict[str, object] | None = None
+
+    @property
+    def request(self) -> dict[str, object]:
+        if self._request is None:
+            loaded = orjson.loads(self._request_json or b"{}")
+            self._request = loaded if isinstance(loaded, dict) else {}
+        return self._request
+
+    @property
+    def request_json(self) -> bytes:
+        if self._request_json is None:
+            self._request_json = orjson.dumps(self._request)
+        return self._request_json
+
+    def scope(self, envelope: dict[str, object]) -> dict[str, object]:
+        """The envelope's fields and `request`: what filters and templates see (made once)."""
+        if self._scope is None:
+            scope = dict(envelope)
+            scope[REQUEST_KEY] = self.request
+            self._scope = scope
+        return self._scope
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;
@@ -73,16 +109,14 @@ class Event:
     @property
     def scope(self) -> dict[str, object]:
         """What filters and templates see: the envelope, and `request` for an inbound event."""
-        return self.envelope if self.inbound is None else self.inbound.scope
+        return self.envelope if self.inbound is None else self.inbound.scope(self.envelope)
 
 
 def with_inbound(
     event: Event, request: dict[str, object], raw_body: bytes, verification: dict[str, object] | None
 ) -> Event:
     """`event` as an http source received it, with the request kept beside the envelope."""
-    scope = dict(event.envelope)
-    scope[REQUEST_KEY] = request
-    event.inbound = Inbound(request=request, raw_body=raw_body, verification=verification, scope=scope)
+    event.inbound = Inbound(request, raw_body, verification)
     return event
 
 

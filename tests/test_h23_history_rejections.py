@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from hookd.sources.http import HttpSource
+from hookd.sources.http_intake import HttpSourceProxy as HttpSource
 from tests.cli_helpers import hookd
 from tests.conftest import Receiver, daemon_config, running_daemon, send_lines, wait_db
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from hookd.daemon import Daemon
-from hookd.sources.http import HttpSource
+from hookd.sources.http_intake import HttpSourceProxy as HttpSource
 from tests.conftest import Receiver, Reply, daemon_config, db_rows, running_daemon, wait_db, wait_until
 from tests.manual_clock import ManualClock
 

@@ -16,12 +16,11 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
 from hookd import jsonvalue
 from hookd.clock import Clock
 from hookd.config.model import HttpSourceConfig
 from hookd.events import Event
+from hookd.inbound.reply import Reply, json_reply
 from hookd.redact import Redactor
 from hookd.senders.base import Outcome
 from hookd.sources.base import Accepted
@@ -114,7 +113,7 @@ class SyncAnswers:
         if self._waiting.pop(event_id, None) is not None:
             self._by_source[config.name] -= 1
 
-    async def answer(self, config: HttpSourceConfig, event: Event, accepted: Accepted) -> web.Response:
+    async def answer(self, config: HttpSourceConfig, event: Event, accepted: Accepted) -> Reply:
         """Wait for the first attempts of `accepted`'s deliveries (up to response.timeout), then answer."""
         waiter = self._waiting.get(accepted.id)
         assert waiter is not None, "watch() before the event is stored"
@@ -133,10 +132,10 @@ class SyncAnswers:
                 if not await self._clock.wait(waiter.done, config.response.timeout_s):
                     return _timed_out(accepted.id, accepted.hooks, waiter)
             if waiter.expected and self._stopping:
-                return web.json_response(
+                return json_reply(
+                    503,
                     {"id": accepted.id, "error": "hookd is stopping; the event is stored and its deliveries go on"},
-                    status=503,
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                    {"Retry-After": str(RETRY_AFTER_S)},
                 )
             return self._respond(config, event, accepted, [waiter.seen[h] for h in accepted.hooks if h in waiter.seen])
         finally:
@@ -175,25 +174,22 @@ class SyncAnswers:
 
     def _respond(
         self, config: HttpSourceConfig, event: Event, accepted: Accepted, attempts: Sequence[FirstAttempt]
-    ) -> web.Response:
+    ) -> Reply:
         templates = self._templates.get(config.name)
         if templates is None:
             templates = self._templates[config.name] = Templates(config)
         if templates.status is not None or templates.body is not None or templates.headers:
             return _templated(templates, event, attempts)
-        if len(attempts) == 1 and attempts[0].status is not None and attempts[0].body is not None:
-            only = attempts[0]
+        only = attempts[0] if len(attempts) == 1 else None
+        if only is not None and only.status is not None and only.body is not None:
             # The receiver's answer as it gave it: its status, type and body.
-            return web.Response(
-                status=only.status or 502,
-                body=only.body,
-                headers={
-                    "Content-Type": only.content_type or "application/octet-stream",
-                    "X-Hookd-Event-Id": accepted.id,
-                },
+            return Reply(
+                only.status or 502,
+                {"Content-Type": only.content_type or "application/octet-stream", "X-Hookd-Event-Id": accepted.id},
+                only.body,
             )
         summary = {"id": accepted.id, "deliveries": [a.as_json() for a in attempts]}
-        return web.json_response(summary, status=summary_status(attempts))
+        return json_reply(summary_status(attempts), summary)
 
 
 def summary_status(attempts: Sequence[FirstAttempt]) -> int:
@@ -204,17 +200,17 @@ def summary_status(attempts: Sequence[FirstAttempt]) -> int:
     return 202 if any(a.state == "queued" for a in attempts) else 200
 
 
-def _timed_out(event_id: str, hooks: Sequence[str], waiter: _Waiter) -> web.Response:
+def _timed_out(event_id: str, hooks: Sequence[str], waiter: _Waiter) -> Reply:
     attempts = [waiter.seen.get(h) or FirstAttempt(h, "sending") for h in hooks]
     summary = {
         "id": event_id,
         "error": "the receivers did not all answer within response.timeout; the deliveries go on",
         "deliveries": [a.as_json() for a in attempts],
     }
-    return web.json_response(summary, status=504)
+    return json_reply(504, summary)
 
 
-def _templated(templates: Templates, event: Event, attempts: Sequence[FirstAttempt]) -> web.Response:
+def _templated(templates: Templates, event: Event, attempts: Sequence[FirstAttempt]) -> Reply:
     scope: dict[str, object] = {
         "event": event.scope,
         "deliveries": [a.as_json() for a in attempts],
@@ -228,16 +224,14 @@ def _templated(templates: Templates, event: Event, attempts: Sequence[FirstAttem
                 raise ValueError(f"response.status gave {rendered!r}, not an HTTP status (100-599)")
         headers = {name: t.render_text(scope) for name, t in templates.headers}
         if templates.body is None:
-            return web.Response(status=status, headers=headers)
+            return Reply(status, headers, b"")
         body = templates.body.render(scope)
         if isinstance(body, str):
-            return web.Response(status=status, text=body, headers={"Content-Type": "text/plain", **headers})
-        return web.Response(
-            status=status, body=jsonvalue.dumps(body), headers={"Content-Type": "application/json", **headers}
-        )
+            return Reply(status, {"Content-Type": "text/plain; charset=utf-8", **headers}, body.encode("utf-8"))
+        return Reply(status, {"Content-Type": "application/json", **headers}, jsonvalue.dumps(body))
     except (RenderError, jsonvalue.JsonValueError, ValueError) as e:
         reason = getattr(e, "reason", None) or str(e)
-        return web.json_response({"id": event.id, "error": f"the response template failed: {reason}"}, status=500)
+        return json_reply(500, {"id": event.id, "error": f"the response template failed: {reason}"})
 
 
 def _redacted(body: bytes, redactor: Redactor) -> bytes:

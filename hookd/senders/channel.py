@@ -15,9 +15,9 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
-from hookd.senders.messages import Message, Wire, decode, encode
+from hookd.senders.messages import Wire, decode, encode
 
 _HEADER = struct.Struct(">I")
 
@@ -27,8 +27,17 @@ class Channel(asyncio.Protocol):
     messages in order), and `closed`, done once the connection is lost (its end of stream, a reset,
     or a `receive` that raised: the connection is then closed, as a reader task's end would)."""
 
-    def __init__(self, receive: Callable[[list[Message]], None]) -> None:
+    def __init__(
+        self,
+        receive: Callable[[list[Any]], None],
+        encode: Callable[[Any], Wire] = encode,
+        decode: Callable[[Wire], Any] = decode,
+    ) -> None:
+        # The delivery worker's messages by default; the http worker's (hookd.sources.http_messages)
+        # travel the same way with their own encode and decode.
         self.receive = receive
+        self._encode = encode
+        self._decode = decode
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outgoing: list[Wire] = []
@@ -40,8 +49,8 @@ class Channel(asyncio.Protocol):
 
     # -- out -------------------------------------------------------------------------------------
 
-    def put(self, message: Message) -> None:
-        self._outgoing.append(encode(message))
+    def put(self, message: Any) -> None:
+        self._outgoing.append(self._encode(message))
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -92,7 +101,8 @@ class Channel(asyncio.Protocol):
             if at < end:
                 self._partial += view[at:]
         if wire:
-            self.receive([decode(t) for t in wire])
+            decode_one = self._decode
+            self.receive([decode_one(t) for t in wire])
 
     def eof_received(self) -> bool:
         return False  # close our end too: the other one is gone or going
@@ -103,8 +113,13 @@ class Channel(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def open_channel(sock: socket.socket, receive: Callable[[list[Message]], None]) -> Channel:
+async def open_channel(
+    sock: socket.socket,
+    receive: Callable[[list[Any]], None],
+    encode: Callable[[Any], Wire] = encode,
+    decode: Callable[[Wire], Any] = decode,
+) -> Channel:
     """A Channel on a connected unix socket (one end of a socketpair)."""
     loop = asyncio.get_running_loop()
-    _, channel = await loop.create_unix_connection(lambda: Channel(receive), sock=sock)
+    _, channel = await loop.create_unix_connection(lambda: Channel(receive, encode, decode), sock=sock)
     return channel

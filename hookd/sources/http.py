@@ -4,10 +4,13 @@ A request is checked in this order, each step answering at once when it refuses:
 address (403), the method (405), the declared size (413), the body read under the size limit, the
 daemon-wide body budget and the read timeout (413, 503, 408), the unsigned handshakes (Meta, Microsoft
 Graph), the sender's signature (401), the body and the event's type and id (400, 415), the signed
-handshake (Slack). The event is then stored, deduplicated by id, with its deliveries, in ingest's
-commit, and only then answered: 202 (or `response.status`) with its id, 200 for a duplicate, or in
-sync mode the first attempts' answer (hookd.inbound.sync). A store that cannot write is answered 503
-with Retry-After: the sender keeps the event and tries again.
+handshake (Slack). The event then goes to the daemon (a Back: hookd.inbound.back), which stores it,
+deduplicated by id, with its deliveries, in ingest's commit, and only then says what to answer: 202
+(or `response.status`) with its id, 200 for a duplicate, or in sync mode the first attempts' answer
+(hookd.inbound.sync). A store that cannot write is answered 503 with Retry-After: the sender keeps
+the event and tries again.
+
+This runs in the http worker process (hookd.sources.http_worker), beside the listeners.
 
 Refusals are rejections (counted per source, the first few per caller and window stored and logged,
 hookd.rejections): time, source, caller, method and path, and the reason. Never the body, the query
@@ -20,7 +23,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-import orjson
 from aiohttp import web
 
 from hookd.clock import Clock
@@ -28,22 +30,20 @@ from hookd.config.model import HttpSourceConfig
 from hookd.errors import EventError
 from hookd.events import size_limit
 from hookd.inbound.addresses import client_address, networks, parse_address, within
+from hookd.inbound.back import Back
 from hookd.inbound.mapping import HandshakeAnswer, InboundMapper, RequestRefused
+from hookd.inbound.reply import NO_STORE, json_reply
 from hookd.inbound.request import InboundRequest
-from hookd.inbound.sync import SyncAnswers
 from hookd.inbound.verify import VerifyFailed, build_verifier
 from hookd.logs import LogLine
-from hookd.sources.base import Batch, Rejection, Submit
+from hookd.sources.base import Rejection
 from hookd.sources.http_listener import BodyBudget, Listener, Listeners, path_pattern
 
 log = logging.getLogger("hookd.sources.http")
 
 READ_CHUNK = 64 * 1024
-STORE_RETRY_AFTER_S = 5  # what a sender is told to wait when the store cannot write
+STOPPING_RETRY_AFTER_S = 5  # what a sender is told to wait when hookd is stopping
 BUDGET_RETRY_AFTER_S = 1  # ... and when bodies being read already fill the budget
-SYNC_RETRY_AFTER_S = 1  # ... and when a sync source has max_waiting callers waiting
-_NO_STORE = {"Cache-Control": "no-store"}
-_JSON_HEADERS = {"Content-Type": "application/json", **_NO_STORE}
 
 
 class _Refusal(Exception):
@@ -58,9 +58,7 @@ class _Refusal(Exception):
 class HttpSource:
     """Implements hookd.sources.base.Source for one `type: http` source on a shared listener."""
 
-    def __init__(
-        self, config: HttpSourceConfig, listeners: Listeners, *, clock: Clock, sync: SyncAnswers | None = None
-    ) -> None:
+    def __init__(self, config: HttpSourceConfig, listeners: Listeners, back: Back, *, clock: Clock) -> None:
         self.config = config
         self.name = config.name
         self._listeners = listeners
@@ -71,13 +69,9 @@ class HttpSource:
         self._mapper = InboundMapper(config, self._verifier)
         self._allow = networks(config.allow_ips)
         self._trusted = networks(config.trusted_proxies)
-        self._submit: Submit | None = None
-        self._sync = sync
+        self._back = back
         self._clock = clock
-        self._running = asyncio.Event()
         self._stopping = False
-        status = config.response.status
-        self._accepted_status = status if isinstance(status, int) else 202
         self._in_flight: set[asyncio.Task[object]] = set()  # requests being handled: stop waits for them
 
     @property
@@ -91,22 +85,14 @@ class HttpSource:
         return f"{address}{self.config.path}"
 
     async def start(self) -> None:
+        """Bind its listener (shared with the sources of the same `listen`) and take its path.
+        Raises StartupError."""
         listener = self._listeners.for_source(self.config)
         await listener.attach(self.name)
         self._listener = listener
+        listener.back = self._back
         self._stopping = False
-        # Routed from the start (readiness probes see the path), answered once `run` has an ingest.
         listener.route(self.name, self._pattern, self._handle)
-
-    async def run(self, submit: Submit) -> None:
-        self._submit = submit
-        if self._listener is not None:
-            self._listener.submit = submit
-        self._running.set()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self._running.clear()
 
     async def stop_reading(self) -> None:
         """Requests that arrive from now on are answered 503; those being handled get their answer."""
@@ -131,7 +117,14 @@ class HttpSource:
                 remote = client_address(remote, request.headers.getall("X-Forwarded-For", []), self._trusted)
             return await self._answer(request, params, remote)
         except _Refusal as r:
-            await self._reject(request, remote, r)
+            self._back.reject(
+                Rejection(
+                    source=self.name,
+                    position=f"{remote} {request.method} {request.path}",
+                    reason=f"{r.status}: {r.reason}",
+                    stream=remote,
+                )
+            )
             return json_answer(r.status, {"error": r.answer}, r.headers)
         except Exception:  # a bug: one line with the traceback, a 500 for the sender, the source goes on
             log.exception(LogLine("internal error while handling a request", {"source": self.name}))
@@ -141,9 +134,8 @@ class HttpSource:
                 self._in_flight.discard(task)
 
     async def _answer(self, request: web.BaseRequest, params: dict[str, str], remote: str) -> web.StreamResponse:
-        if self._stopping or not self._running.is_set():
-            what = "stopping" if self._stopping else "starting"
-            raise _Refusal(503, f"hookd is {what}", headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+        if self._stopping:
+            raise _Refusal(503, "hookd is stopping", headers={"Retry-After": str(STOPPING_RETRY_AFTER_S)})
         if self._allow:
             address = parse_address(remote)
             if address is None or not within(address, self._allow):
@@ -187,31 +179,8 @@ class HttpSource:
             raise _Refusal(400, str(e)) from None
         if isinstance(received, HandshakeAnswer):
             return _handshake_response(received)
-        event = received
-        assert self._submit is not None
-        sync = self._sync if self.config.response.mode == "sync" else None
-        if sync is not None and not sync.watch(self.config, event.id):
-            raise _Refusal(
-                503,
-                f"{self.config.response.max_waiting} requests already wait for their answer (response.max_waiting)",
-                headers={"Retry-After": str(SYNC_RETRY_AFTER_S)},
-            )
-        try:
-            accepted = (await self._submit(Batch(events=[event], source=self.name)))[0]
-        except Exception as e:  # the store cannot write: the sender keeps the event and tries again
-            if sync is not None:
-                sync.forget(self.config, event.id)
-            log.warning("source %r: cannot store a request's event (%s); answered 503", self.name, e)
-            raise _Refusal(
-                503, "the event cannot be stored now", headers={"Retry-After": str(STORE_RETRY_AFTER_S)}
-            ) from None
-        if accepted.duplicate:
-            if sync is not None:
-                sync.forget(self.config, event.id)
-            return json_answer(200, {"id": accepted.id, "duplicate": True})
-        if sync is not None:
-            return await sync.answer(self.config, event, accepted)
-        return json_answer(self._accepted_status, {"id": accepted.id})
+        reply = await self._back.take(self.config, received)
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
     async def _read_body(self, request: web.BaseRequest) -> bytes:
         limit = self.config.max_event_bytes
@@ -257,26 +226,13 @@ class HttpSource:
             self._budget.give_back(taken)
         return b"".join(chunks)
 
-    async def _reject(self, request: web.BaseRequest, remote: str, refusal: _Refusal) -> None:
-        if self._submit is None:
-            return
-        rejection = Rejection(
-            source=self.name,
-            position=f"{remote} {request.method} {request.path}",
-            reason=f"{refusal.status}: {refusal.reason}",
-            stream=remote,
-        )
-        try:
-            await self._submit(Batch(rejections=[rejection], source=self.name))
-        except Exception:  # the store cannot write: the answer is the sender's, the count is lost
-            log.debug("source %r: a rejection could not be stored", self.name)
 
-
-def json_answer(status: int, value: object, headers: Mapping[str, str] = {}) -> web.Response:
+def json_answer(status: int, value: object, headers: Mapping[str, str] | None = None) -> web.Response:
     """A JSON answer, never cached (aiohttp's json_response writes through the slower json module)."""
-    return web.Response(status=status, body=orjson.dumps(value), headers={**_JSON_HEADERS, **headers})
+    reply = json_reply(status, value, headers)
+    return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
 
 def _handshake_response(answer: HandshakeAnswer) -> web.Response:
-    headers = {"Content-Type": answer.content_type, "X-Content-Type-Options": "nosniff", **_NO_STORE}
+    headers = {"Content-Type": answer.content_type, "X-Content-Type-Options": "nosniff", **NO_STORE}
     return web.Response(status=answer.status, body=answer.body, headers=headers)

@@ -21,7 +21,8 @@ from aiohttp.web_protocol import RequestHandler
 
 from hookd.config.model import HttpSourceConfig, ListenTlsConfig
 from hookd.errors import StartupError
-from hookd.sources.base import Batch, Rejection, Submit
+from hookd.inbound.back import Back
+from hookd.sources.base import Rejection
 from hookd.sources.socket import LISTEN_BACKLOG
 
 log = logging.getLogger("hookd.sources.http")
@@ -164,8 +165,8 @@ class Listener:
     _web: _Server | None = None
     _clients: SlowClients | None = None
     _attached: int = 0
-    # Ingest's door, for requests no source takes (404): set by the first source that runs.
-    submit: Submit | None = None
+    # Where rejections go, for requests no source takes (404): set by the sources as they start.
+    back: Back | None = None
 
     async def attach(self, source: str) -> None:
         """A source starts on this listener: the first one binds it. Raises StartupError."""
@@ -244,7 +245,7 @@ class Listener:
                     return await route.handler(request, m.groupdict())
             if path == HEALTH_PATH and request.method in ("GET", "HEAD"):
                 return web.json_response({"status": "ok"})
-            await self._unrouted(request)
+            self._unrouted(request)
             return web.json_response({"error": f"no http source of hookd listens on {path}"}, status=404)
         finally:
             if timed is not None:
@@ -252,23 +253,20 @@ class Listener:
                 # The connection stays open for the next request: its headers get the same time.
                 timed.idle_since = asyncio.get_running_loop().time()
 
-    async def _unrouted(self, request: web.BaseRequest) -> None:
+    def _unrouted(self, request: web.BaseRequest) -> None:
         """A request for a path no source has: a rejection of the listener's (a sender with a wrong URL
         shows in `hookd history rejections` as any refused request does)."""
-        if self.submit is None:
+        if self.back is None:
             return
         remote = request.remote or ""
-        where = f"http {self.host}:{self.port}"
-        rejection = Rejection(
-            source=where,
-            position=f"{remote} {request.method} {request.path}",
-            reason="404: no http source listens on this path",
-            stream=remote,
+        self.back.reject(
+            Rejection(
+                source=f"http {self.host}:{self.port}",
+                position=f"{remote} {request.method} {request.path}",
+                reason="404: no http source listens on this path",
+                stream=remote,
+            )
         )
-        try:
-            await self.submit(Batch(rejections=[rejection], source=where))
-        except Exception:  # the store cannot write: the answer is the sender's, the count is lost
-            log.debug("a rejection could not be stored")
 
 
 def _tls_context(tls: ListenTlsConfig) -> ssl.SSLContext:

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol
 
-import orjson
-
 from hookd.events import Event
 from hookd.senders.base import Hop
 from hookd.sources.base import Checkpoint, Rejection
@@ -87,7 +85,7 @@ class InboundRecord:
         """What a delivery of `event` carries of its inbound request, as the store gives it back."""
         if event.inbound is None:
             return None
-        return InboundRecord(orjson.dumps(event.inbound.request), event.inbound.raw_body)
+        return InboundRecord(event.inbound.request_json, event.inbound.raw_body)
 
 
 # A DueDelivery, so that the dispatcher's lanes hold and start it as one unit, taking one slot, with
