@@ -657,3 +657,8 @@ def stats_dict(s: HookStats) -> dict[str, object]:
         "p95_s": s.p95_s,
         "failures": [{"reason": f.reason, "attempts": f.attempts} for f in s.failures],
     }
+
+
+# `history rejections` lives in its own module and registers on history_app: imported once this
+# module is whole, whichever of the two is imported first.
+from hookd.cli import rejections as _rejections  # noqa: E402,F401

@@ -15,6 +15,7 @@ from typing import Any
 from hookd import jsonvalue
 from hookd.config.model import HttpSourceConfig
 from hookd.events import Event, Inbound
+from hookd.inbound.reply import JSON_HEADERS
 from hookd.logs import LogLine
 from hookd.sources.base import Rejection
 
@@ -109,7 +110,8 @@ def encode(m: Message) -> Wire:
         return (_TAKE, m.rid, m.source, e.id, e.type, e.time, e.source, e.body, inbound.request_json,
                 inbound.raw_body, inbound.verification)  # fmt: skip
     if isinstance(m, Answer):
-        return (_ANSWER, m.rid, m.status, dict(m.headers), m.body)
+        # Nearly every answer has the plain JSON headers: sent as None rather than pickled each time.
+        return (_ANSWER, m.rid, m.status, None if m.headers is JSON_HEADERS else dict(m.headers), m.body)
     if isinstance(m, Reject):
         r = m.rejection
         return (_REJECT, r.source, r.position, r.reason, r.excerpt, r.stream)
@@ -133,7 +135,7 @@ def decode(t: Wire) -> Message:
         event.inbound = Inbound(None, t[9], t[10], request_json=t[8])
         return Take(t[1], t[2], event)
     if kind == _ANSWER:
-        return Answer(t[1], t[2], t[3], t[4])
+        return Answer(t[1], t[2], JSON_HEADERS if t[3] is None else t[3], t[4])
     if kind == _REJECT:
         return Reject(Rejection(source=t[1], position=t[2], reason=t[3], excerpt=t[4], stream=t[5]))
     if kind == _LOG:
