@@ -119,12 +119,7 @@ class Daemon:
             http = [s for s in self.settings.sources if isinstance(s, HttpSourceConfig)]
             sync = None
             if any(s.response.mode == "sync" for s in http):
-                by_name = self.router.by_name
-                sync = self.dispatcher.sync = SyncAnswers(
-                    self.clock,
-                    starts_now=self.dispatcher.starts_now,
-                    redactor=lambda hook: by_name[hook].redactor if hook in by_name else None,
-                )
+                sync = self.dispatcher.sync = SyncAnswers(self.clock, starts_now=self.dispatcher.starts_now)
             budget = max(BODY_BUDGET_FLOOR, 4 * max(s.max_event_bytes for s in http))
             self._http_worker = HttpWorker(http, StoreBack(sync), budget)
         return HttpSourceProxy(config, self._http_worker)

@@ -238,7 +238,9 @@ class Ingest:
                 fresh = event.id in result.inserted and event.id not in first_seen
                 first_seen.add(event.id)
                 if not fresh:
-                    answers.append(Accepted(id=event.id, duplicate=True, deliveries=0))
+                    answers.append(
+                        Accepted(id=event.id, duplicate=True, deliveries=0, stored_by=result.stored_by.get(event.id))
+                    )
                 else:
                     held: frozenset[str] = frozenset()
                     if r.keys and ordered_claimed is not None:

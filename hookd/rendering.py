@@ -40,6 +40,13 @@ _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 # Headers of the inbound request's own connection and framing, which the forwarded request sets for
 # itself: the content type goes as the body's (once, not twice in two spellings).
 _NOT_FORWARDED = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection"})
+# hookd's own headers: the receiver reads them as hookd's (an event id, a signature), never the caller's.
+_HOOKD_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "user-agent"})
+
+
+def forwardable(name: str) -> bool:
+    """Whether a `forward.headers` name is sent (validate warns about the others)."""
+    return name not in _NOT_FORWARDED and name not in _HOOKD_HEADERS and not name.startswith("hookd-")
 
 
 class RequestRenderError(Exception):
@@ -180,9 +187,7 @@ def _forwarded(hook: CompiledHook, inbound: InboundRecord | None) -> Body:
     original = received if isinstance(received, dict) else {}
     content_type = original.get("content-type")
     headers = {
-        name: value
-        for name in forward.headers
-        if name not in _NOT_FORWARDED and isinstance(value := original.get(name), str)
+        name: value for name in forward.headers if forwardable(name) and isinstance(value := original.get(name), str)
     }
     check_headers(headers)
     return Body(

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from hookd.redact import CUT_PREFIX_CHARS, MIN_SECRET_CHARS, REDACTED, RedactingFilter, Redactor, base64_fragments
-from hookd.senders.base import Outcome, redact_outcome
+from hookd.senders.base import Outcome, redact_outcome, relay_text
 
 # The most recent values of each kind hidden: fetched tokens (a replaced one may still come back in a
 # late answer) and values made for one request (a receiver may echo an earlier request's JWT).
@@ -179,6 +179,8 @@ class RunTimeSecrets:
             *outcome.response_headers.values(),
             *(h.url for h in outcome.hops),
         ]
+        if outcome.relay_body is not None:  # a sync http source's caller gets it: a token echoed back too
+            texts.append(relay_text(outcome.relay_body))
         made = [value for value in made if len(value) >= MIN_SECRET_CHARS]
         cut: list[str] = []
         if outcome.response_truncated:

@@ -49,6 +49,12 @@ class StoreBack:
         if submit is None:
             return json_reply(503, {"error": "hookd is starting"}, {"Retry-After": str(STORE_RETRY_AFTER_S)})
         sync = self.sync if config.response.mode == "sync" else None
+        if sync is not None and sync.watching(event.id):
+            return json_reply(
+                409,
+                {"id": event.id, "error": "a request with this event id is being answered now; send it again later"},
+                {"Retry-After": str(SYNC_RETRY_AFTER_S)},
+            )
         if sync is not None and not sync.watch(config, event.id):
             # Refused before it is stored: the sender sends it again later.
             self.reject(_rejection(config.name, event, "503: response.max_waiting callers already wait"))
@@ -71,6 +77,12 @@ class StoreBack:
         if accepted.duplicate:
             if sync is not None:
                 sync.forget(config, event.id)
+            if accepted.stored_by is not None and accepted.stored_by != config.name:
+                # Another source's event holds this id: not this sender's retry. Answered as a conflict
+                # (and listed), never acknowledged as if this event were stored.
+                reason = f"409: event id {accepted.id!r} is already stored, from source {accepted.stored_by!r}"
+                self.reject(_rejection(config.name, event, reason))
+                return json_reply(409, {"id": accepted.id, "error": "an event with this id came from another source"})
             return json_reply(200, {"id": accepted.id, "duplicate": True})
         if sync is not None:
             return await sync.answer(config, event, accepted)

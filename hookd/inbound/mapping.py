@@ -8,12 +8,13 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from jmespath.parser import ParsedResult
 
 from hookd import jsonvalue
 from hookd.config.model import HttpSourceConfig
 from hookd.errors import EventError
-from hookd.events import REQUEST_KEY, Event, event_from_object, with_inbound
+from hookd.events import REQUEST_KEY, Event, event_from_object, size_limit, with_inbound
 from hookd.expressions import EvaluationError, compile_expression, evaluate
 from hookd.inbound.bodies import RequestRefused as RequestRefused  # re-exported: callers catch it from here
 from hookd.inbound.bodies import is_cloudevent, parse_body
@@ -106,7 +107,7 @@ class InboundMapper:
                     403, "hub.verify_token does not match the source's verify.verify_token; give Meta the same token"
                 )
             return _echo("hub.challenge", challenge)
-        if request.method == "POST" and (token := request.query_value("validationToken")) is not None:
+        if request.method == "POST" and not request.body and (token := request.query_value("validationToken")):
             return _echo("validationToken", token)  # Microsoft Graph: the token back, as text, and nothing else
         return None
 
@@ -129,17 +130,26 @@ class InboundMapper:
         for name, value in request.headers:
             name = name.lower()
             if name not in self._hidden_headers:
+                if not value.isascii():
+                    _check_text(f"the header {name}", value)
                 headers[name] = f"{headers[name]}, {value}" if name in headers else value
         query: dict[str, object] = {}
         for name, value in request.query:
             if name in self._hidden_query:
                 continue
+            if not (name.isascii() and value.isascii()):
+                _check_text(f"the query parameter {name!r}", name + value)
             if name not in query:
                 query[name] = value
             elif isinstance(listed := query[name], list):
                 listed.append(value)
             else:
                 query[name] = [listed, value]
+        if not request.path.isascii():
+            _check_text("the path", request.path)
+        for param in request.params.values():
+            if not param.isascii():
+                _check_text("a path parameter", param)
         return {
             "method": request.method,
             "path": request.path,
@@ -197,7 +207,22 @@ class InboundMapper:
             event = event_from_object(value, now=now, checked=True, produced=True)
         except EventError as e:
             raise RequestRefused(400, str(e)) from None
-        return with_inbound(event, stored, request.body, verdict)
+        inbound = with_inbound(event, stored, request.body, verdict)
+        try:
+            # Made now, in the worker: a request that cannot be stored is refused here, alone.
+            request_json = event.inbound.request_json if event.inbound is not None else b""
+        except (orjson.JSONEncodeError, TypeError):
+            raise RequestRefused(400, "the request holds text that cannot be stored (not UTF-8)") from None
+        # A body grows as an event (a control character is six bytes of JSON, a file a third more as
+        # base64): what is stored stays within twice the limit the body was read under.
+        stored_bytes = len(event.body) + len(request_json)
+        if stored_bytes > 2 * self._config.max_event_bytes:
+            raise RequestRefused(
+                413,
+                f"the event this body makes is {stored_bytes} bytes with its request, over twice "
+                f"{size_limit(self._config.max_event_bytes)}",
+            )
+        return inbound
 
     def _configured(self, option: str, expression: ParsedResult | None, scope: dict[str, object]) -> str | None:
         """The text `event_type` or `event_id` gives on this request; None when it is not configured."""
@@ -229,6 +254,15 @@ class InboundMapper:
                 f"({self._provider}) takes the event type from it; send it, or set event_type",
             )
         return f"{prefix}{found}"
+
+
+def _check_text(what: str, text: str) -> None:
+    """Refuse text that holds bytes that were not UTF-8 (the HTTP server kept them as lone surrogates):
+    it cannot be stored as JSON, and one such request must not fail the commit it shares with others."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestRefused(400, f"{what} holds bytes that are not UTF-8; send it as UTF-8 (or ASCII)") from None
 
 
 def _usable(value: object) -> bool:

@@ -20,16 +20,16 @@ from hookd import jsonvalue
 from hookd.clock import Clock
 from hookd.config.model import HttpSourceConfig
 from hookd.events import Event
-from hookd.inbound.reply import Reply, json_reply
-from hookd.redact import Redactor
+from hookd.inbound.reply import NO_STORE, Reply, json_reply
 from hookd.senders.base import Outcome
 from hookd.sources.base import Accepted
 from hookd.templates import RenderError, Template, compile_template
 
 RETRY_AFTER_S = 1  # told to callers beyond max_waiting
-# The receiver's headers a relayed answer carries: its body's type, nothing about its connection or
-# its cookies (which belong to the receiver's origin, not hookd's).
-_RELAYED_HEADERS = ("Content-Type",)
+# The receiver's headers hookd keeps of an answer (the sender's own short list: content type, retry
+# and rate-limit headers, request ids), as templates read them: lower-cased. Never its cookies, which
+# belong to the receiver's origin, not hookd's.
+_NOT_RELAYED = frozenset({"set-cookie", "set-cookie2"})
 
 
 @dataclass(slots=True)
@@ -79,11 +79,9 @@ class SyncAnswers:
         clock: Clock,
         *,
         starts_now: Callable[[str], bool],
-        redactor: Callable[[str], Redactor | None],
     ) -> None:
         self._clock = clock
         self._starts_now = starts_now  # the dispatcher's: would a delivery of this hook start without a wait
-        self._redactor = redactor  # a hook's, to hide config secrets a receiver's answer may echo
         self._waiting: dict[str, _Waiter] = {}
         self._by_source: dict[str, int] = {}
         self._templates: dict[str, Templates] = {}
@@ -102,6 +100,10 @@ class SyncAnswers:
         self._by_source[config.name] = self._by_source.get(config.name, 0) + 1
         self._waiting[event_id] = _Waiter(max_relay=config.response.max_relay)
         return True
+
+    def watching(self, event_id: str) -> bool:
+        """Whether a caller already waits for the answer about `event_id` (a sender's retry, early)."""
+        return event_id in self._waiting
 
     def stopping(self) -> None:
         """hookd stops: every waiting caller is answered now (503, its event is stored and goes on)."""
@@ -153,15 +155,12 @@ class SyncAnswers:
         waiter = self._waiting.get(event_id)
         if waiter is None or hook in waiter.seen:
             return
-        redactor = self._redactor(hook)
-        body = outcome.relay_body
-        if body is not None and redactor is not None:
-            body = _redacted(body, redactor)
+        body = outcome.relay_body  # secrets hidden already (senders.base.redact_outcome, auth.hiding)
         waiter.seen[hook] = FirstAttempt(
             hook,
             "retrying" if state == "pending" else state,
             status=outcome.status,
-            headers={k: v for k, v in outcome.response_headers.items() if k in _RELAYED_HEADERS},
+            headers={k.lower(): v for k, v in outcome.response_headers.items() if k.lower() not in _NOT_RELAYED},
             body=body,
             content_type=outcome.relay_content_type,
             error=outcome.error,
@@ -183,11 +182,12 @@ class SyncAnswers:
         only = attempts[0] if len(attempts) == 1 else None
         if only is not None and only.status is not None and only.body is not None:
             # The receiver's answer as it gave it: its status, type and body.
-            return Reply(
-                only.status or 502,
-                {"Content-Type": only.content_type or "application/octet-stream", "X-Hookd-Event-Id": accepted.id},
-                only.body,
-            )
+            headers = {
+                "Content-Type": only.content_type or "application/octet-stream",
+                "X-Hookd-Event-Id": accepted.id,
+                **NO_STORE,
+            }
+            return Reply(only.status or 502, headers, only.body)
         summary = {"id": accepted.id, "deliveries": [a.as_json() for a in attempts]}
         return json_reply(summary_status(attempts), summary)
 
@@ -232,12 +232,3 @@ def _templated(templates: Templates, event: Event, attempts: Sequence[FirstAttem
     except (RenderError, jsonvalue.JsonValueError, ValueError) as e:
         reason = getattr(e, "reason", None) or str(e)
         return json_reply(500, {"id": event.id, "error": f"the response template failed: {reason}"})
-
-
-def _redacted(body: bytes, redactor: Redactor) -> bytes:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body
-    hidden = redactor.text(text)
-    return body if hidden == text else hidden.encode("utf-8")

@@ -106,7 +106,7 @@ def _check_age(timestamp: int, now: float, tolerance_s: float, where: str) -> No
         )
     if -age > tolerance_s:
         raise VerifyFailed(
-            f"the timestamp in {where} is {-age:.0f} s ahead of this host's clock, past the tolerance of "
+            f"the timestamp in {where} is {-age:.0f} s ahead of the time it is checked at, past the tolerance of "
             f"{tolerance_s:g} s; {fix}"
         )
 
@@ -146,8 +146,8 @@ def _fingerprint(value: str) -> bytes:
 def _no_match(what: str, count: int) -> VerifyFailed:
     against = "the configured secret" if count == 1 else f"any of the {count} configured secrets"
     return VerifyFailed(
-        f"{what} does not match {against}; check that the sender uses one of verify.secrets "
-        "and that nothing on the way (a proxy) changes the request"
+        f"{what} does not match {against}; check that the sender uses "
+        f"{'it' if count == 1 else 'one of them'} and that nothing on the way (a proxy) changes the request"
     )
 
 
@@ -404,7 +404,7 @@ class HmacVerifier:
         self._tolerance_s = config.tolerance_s
 
     def verify(self, request: InboundRequest, now: float) -> Verdict:
-        hint = "the sender must sign each request with one of verify.secrets"
+        hint = "the sender must sign each request with the configured secret"
         value = _required(request, self._header, hint)
         encoded = value.removeprefix(self._prefix) if value.startswith(self._prefix) else None
         read = _base64_digest if self._base64 else _hex_digest
@@ -487,10 +487,13 @@ class BasicVerifier:
         if not colon:
             raise _malformed(header, expected)
         index = _first_match([_fingerprint(password)], self._fingerprints)
-        if self._username is not None and not hmac.compare_digest(_fingerprint(user), self._username):
-            raise VerifyFailed(f"the user name in {header} is not verify.username; check the user the sender sends")
-        if index < 0:
-            raise _no_match(f"the password in {header}", len(self._fingerprints))
+        user_ok = self._username is None or hmac.compare_digest(_fingerprint(user), self._username)
+        if index < 0 or not user_ok:
+            # One answer for a wrong user and a wrong password: a caller learns nothing of which was right.
+            raise VerifyFailed(
+                f"the user name and password in {header} do not match verify.username and the configured "
+                "password(s); check what the sender sends"
+            )
         return Verdict(self.scheme, index, now)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Literal, Protocol, overload
 
 from hookd.redact import Redactor
 
@@ -92,13 +92,27 @@ def redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
     dropped. Applied to every outcome as it comes back from a sender, before anything sees it."""
     if not redactor and not outcome.hops and "location" not in outcome.response_headers:
         return outcome  # nothing to hide: the common case, on every attempt
+    relay = outcome.relay_body
     return replace(
         outcome,
         error=redactor.text(outcome.error),
         response_excerpt=redactor.text(outcome.response_excerpt, cut=outcome.response_truncated),
         response_headers=redactor.response_headers(outcome.response_headers),
         hops=tuple(Hop(redactor.url(h.url), h.status) for h in outcome.hops),
+        relay_body=None if relay is None else relay_text(redactor.text(relay_text(relay))),
     )
+
+
+@overload
+def relay_text(body: bytes) -> str: ...
+@overload
+def relay_text(body: str) -> bytes: ...
+def relay_text(body: bytes | str) -> str | bytes:
+    """A relayed answer's bytes as text to hide secrets in, and back: bytes that are not UTF-8 go
+    through unchanged (surrogateescape), so a binary answer is relayed as it came."""
+    if isinstance(body, bytes):
+        return body.decode("utf-8", errors="surrogateescape")
+    return body.encode("utf-8", errors="surrogateescape")
 
 
 def no_response(error: str, started: float, *, retryable: bool, kind: OutcomeKind) -> Outcome:

@@ -11,6 +11,7 @@ frame) as much as the messages themselves (bench/: see the commit).
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import socket
 import struct
@@ -20,6 +21,7 @@ from typing import Any, cast
 from hookd.senders.messages import Wire, decode, encode
 
 _HEADER = struct.Struct(">I")
+log = logging.getLogger("hookd.channel")
 
 
 class Channel(asyncio.Protocol):
@@ -61,7 +63,10 @@ class Channel(asyncio.Protocol):
         if not self._outgoing or transport is None or transport.is_closing():
             self._outgoing.clear()
             return
-        data = pickle.dumps(self._outgoing, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            data = pickle.dumps(self._outgoing, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a bug: one message that cannot be pickled must not take the others with it
+            data = pickle.dumps(_picklable(self._outgoing), protocol=pickle.HIGHEST_PROTOCOL)
         self._outgoing = []
         transport.writelines((_HEADER.pack(len(data)), data))
 
@@ -111,6 +116,18 @@ class Channel(asyncio.Protocol):
         self._outgoing.clear()
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+def _picklable(messages: list[Wire]) -> list[Wire]:
+    kept = []
+    for m in messages:
+        try:
+            pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            log.exception("a message to the other process could not be written and is dropped: %s", m[:1])
+            continue
+        kept.append(m)
+    return kept
 
 
 async def open_channel(

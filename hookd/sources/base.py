@@ -64,6 +64,7 @@ class Accepted:
     claimed: AbstractSet[str] = frozenset()  # those the dispatcher took at the commit: starting now
     failed: Mapping[str, str] = field(default_factory=dict)  # those stored failed (the filter failed), why
     held: AbstractSet[str] = frozenset()  # ordered hooks whose delivery waits for an earlier one of its key
+    stored_by: str | None = None  # a duplicate: the source that stored the id (None: this very batch)
 
 
 @dataclass(slots=True)

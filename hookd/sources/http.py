@@ -27,7 +27,7 @@ from aiohttp import web
 
 from hookd.clock import Clock
 from hookd.config.model import HttpSourceConfig
-from hookd.errors import EventError
+from hookd.errors import EventError, StartupError
 from hookd.events import size_limit
 from hookd.inbound.addresses import client_address, networks, parse_address, within
 from hookd.inbound.back import Back
@@ -53,6 +53,12 @@ class _Refusal(Exception):
         self.reason = reason  # for the rejection record and the log
         self.answer = answer if answer is not None else reason  # for the sender
         self.headers = headers
+
+
+def _budget_full() -> _Refusal:
+    return _Refusal(
+        503, "the bodies being read fill hookd's budget for them", headers={"Retry-After": str(BUDGET_RETRY_AFTER_S)}
+    )
 
 
 class HttpSource:
@@ -88,7 +94,11 @@ class HttpSource:
         """Bind its listener (shared with the sources of the same `listen`) and take its path.
         Raises StartupError."""
         listener = self._listeners.for_source(self.config)
-        await listener.attach(self.name)
+        try:
+            await listener.attach(self.name)
+        except StartupError as e:
+            where = f" ({self.config.origin})" if self.config.origin is not None else ""
+            raise StartupError(f"source {self.name!r}{where}: {e}") from None
         self._listener = listener
         listener.back = self._back
         self._stopping = False
@@ -150,7 +160,7 @@ class HttpSource:
         encoding = request.headers.get("Content-Encoding")
         if encoding is not None and encoding.strip().lower() != "identity":
             raise _Refusal(415, f"the body is sent with Content-Encoding {encoding!r}; hookd takes bodies uncompressed")
-        body = await self._read_body(request)
+        body = await self._read_body(request, remote)
         inbound = InboundRequest(
             method=request.method,
             path=request.path,
@@ -163,6 +173,11 @@ class HttpSource:
         )
         answer = self._mapper.handshake(inbound)
         if answer is not None:
+            if answer.status >= 400:  # a wrong Meta verify_token: listed, so guessing leaves a trace
+                reason = f"{answer.status}: handshake refused: {answer.body.decode('utf-8', 'replace')}"
+                self._back.reject(
+                    Rejection(self.name, f"{remote} {request.method} {request.path}", reason, stream=remote)
+                )
             return _handshake_response(answer)
         verdict = None
         now = self._clock.now()
@@ -182,7 +197,7 @@ class HttpSource:
         reply = await self._back.take(self.config, received)
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
-    async def _read_body(self, request: web.BaseRequest) -> bytes:
+    async def _read_body(self, request: web.BaseRequest, caller: str) -> bytes:
         limit = self.config.max_event_bytes
         declared = request.content_length
         if declared is not None and declared > limit:
@@ -190,32 +205,24 @@ class HttpSource:
         content = request.content
         if declared is not None and content.is_eof():
             # All of it arrived with the headers (a webhook's usual size): no waiting, so no timer.
-            if not self._budget.take(declared):
-                raise _Refusal(
-                    503,
-                    "the bodies being read fill hookd's budget for them",
-                    headers={"Retry-After": str(BUDGET_RETRY_AFTER_S)},
-                )
+            if not self._budget.take(declared, caller, whole=True):
+                raise _budget_full()
             try:
                 return await content.read()
             finally:
-                self._budget.give_back(declared)
+                self._budget.give_back(declared, caller, whole=True)
         taken = 0
         chunks: list[bytes] = []
         try:
             async with asyncio.timeout(self.config.read_timeout_s):
                 while True:
-                    chunk = await request.content.read(READ_CHUNK)
+                    chunk = await content.read(READ_CHUNK)
                     if not chunk:
                         break
                     if taken + len(chunk) > limit:
                         raise _Refusal(413, f"the body is over {size_limit(limit)}")
-                    if not self._budget.take(len(chunk)):
-                        raise _Refusal(
-                            503,
-                            "the bodies being read fill hookd's budget for them",
-                            headers={"Retry-After": str(BUDGET_RETRY_AFTER_S)},
-                        )
+                    if not self._budget.take(len(chunk), caller):
+                        raise _budget_full()
                     taken += len(chunk)
                     chunks.append(chunk)
         except TimeoutError:
@@ -223,7 +230,7 @@ class HttpSource:
                 408, f"the body did not arrive within read_timeout ({self.config.read_timeout_s:g} s)"
             ) from None
         finally:
-            self._budget.give_back(taken)
+            self._budget.give_back(taken, caller)
         return b"".join(chunks)
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from hookd.config.model import HttpSourceConfig, ListenTlsConfig
 from hookd.errors import StartupError
 from hookd.inbound.back import Back
+from hookd.inbound.reply import json_reply
 from hookd.sources.base import Rejection
 from hookd.sources.socket import LISTEN_BACKLOG
 
@@ -55,22 +57,42 @@ class Route:
     handler: Handler
 
 
-@dataclass(slots=True)
 class BodyBudget:
     """Bytes of request bodies being read, all requests of all http sources together: at most
-    `limit`, so many large uploads at once cannot take the daemon's memory."""
+    `limit`, so many large uploads at once cannot take the worker's memory. Bodies still arriving
+    may hold three quarters of it, and one caller (address) a quarter: a caller that opens slow
+    uploads cannot starve the others, and a body that came whole with its headers (a webhook's
+    usual size) always finds the last quarter free of slow ones."""
 
-    limit: int
-    held: int = 0
+    __slots__ = ("_by_caller", "held", "limit", "streaming")
 
-    def take(self, n: int) -> bool:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.streaming = 0  # of `held`, bytes of bodies still arriving
+        self._by_caller: dict[str, int] = {}
+
+    def take(self, n: int, caller: str, *, whole: bool = False) -> bool:
         if self.held + n > self.limit:
             return False
+        if not whole:
+            held_by_caller = self._by_caller.get(caller, 0)
+            if self.streaming + n > self.limit * 3 // 4 or held_by_caller + n > self.limit // 4:
+                return False
+            self._by_caller[caller] = held_by_caller + n
+            self.streaming += n
         self.held += n
         return True
 
-    def give_back(self, n: int) -> None:
+    def give_back(self, n: int, caller: str, *, whole: bool = False) -> None:
         self.held -= n
+        if not whole and n:
+            self.streaming -= n
+            left = self._by_caller.get(caller, 0) - n
+            if left > 0:
+                self._by_caller[caller] = left
+            else:
+                self._by_caller.pop(caller, None)
 
 
 class _SlowClientHandler(RequestHandler):
@@ -96,6 +118,15 @@ class _SlowClientHandler(RequestHandler):
         self._clients.discard(self)
         super().connection_lost(exc)
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        error = kw.get("exc_info")
+        if isinstance(error, HttpProcessingError):
+            # A client's malformed request (aiohttp answers it 400): a rejection, counted and limited per
+            # caller like the others, never a traceback quoting its request line (a key in a query).
+            self._clients.malformed(self, type(error).__name__)
+            return
+        super().log_exception(*args, **kw)
+
     def too_slow(self) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -109,10 +140,16 @@ class SlowClients:
     """The open connections of a listener, swept every so often for one that has waited for its
     request's headers longer than the timeout (at most a sweep's interval late)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, on_malformed: Callable[[str, str], None]) -> None:
         self.timeout_s = timeout_s
+        self.on_malformed = on_malformed  # (the caller's address, what aiohttp found wrong)
         self._connections: set[_SlowClientHandler] = set()
         self._timer: asyncio.TimerHandle | None = None
+
+    def malformed(self, handler: _SlowClientHandler, what: str) -> None:
+        transport = handler.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        self.on_malformed(str(peer[0]) if isinstance(peer, tuple) and peer else "", what)
 
     def add(self, handler: _SlowClientHandler) -> None:
         self._connections.add(handler)
@@ -163,7 +200,7 @@ class Listener:
     address: str = ""
     _server: asyncio.Server | None = None
     _web: _Server | None = None
-    _clients: SlowClients | None = None
+    clients: SlowClients | None = None
     _attached: int = 0
     # Where rejections go, for requests no source takes (404): set by the sources as they start.
     back: Back | None = None
@@ -195,8 +232,8 @@ class Listener:
 
     async def _bind(self) -> None:
         context = _tls_context(self.tls) if self.tls is not None else None
-        self._clients = SlowClients(self.header_timeout_s)
-        self._web = _Server(self._handle, self._clients)
+        self.clients = SlowClients(self.header_timeout_s, self._malformed)
+        self._web = _Server(self._handle, self.clients)
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
@@ -223,8 +260,8 @@ class Listener:
     async def _close(self) -> None:
         server, web_server = self._server, self._web
         self._server = self._web = None
-        if self._clients is not None:
-            self._clients.close()
+        if self.clients is not None:
+            self.clients.close()
         if server is not None:
             server.close()
         if web_server is not None:
@@ -246,12 +283,24 @@ class Listener:
             if path == HEALTH_PATH and request.method in ("GET", "HEAD"):
                 return web.json_response({"status": "ok"})
             self._unrouted(request)
-            return web.json_response({"error": f"no http source of hookd listens on {path}"}, status=404)
+            reply = json_reply(404, {"error": "no http source listens on this path"})
+            return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
         finally:
             if timed is not None:
                 timed.serving -= 1
                 # The connection stays open for the next request: its headers get the same time.
                 timed.idle_since = asyncio.get_running_loop().time()
+
+    def _malformed(self, remote: str, what: str) -> None:
+        if self.back is not None:
+            self.back.reject(
+                Rejection(
+                    source=f"http {self.host}:{self.port}",
+                    position=remote,
+                    reason=f"400: the request is not valid HTTP/1.1 ({what})",
+                    stream=remote,
+                )
+            )
 
     def _unrouted(self, request: web.BaseRequest) -> None:
         """A request for a path no source has: a rejection of the listener's (a sender with a wrong URL
@@ -295,4 +344,9 @@ class Listeners:
             host, port = config.listen
             listener = Listener(host=host, port=port, tls=config.tls, header_timeout_s=config.read_timeout_s)
             self._by_address[config.listen] = listener
+        elif config.read_timeout_s < listener.header_timeout_s:
+            # One connection may carry requests for any of the listener's sources: the shortest read_timeout.
+            listener.header_timeout_s = config.read_timeout_s
+            if listener.clients is not None:
+                listener.clients.timeout_s = config.read_timeout_s
         return listener

@@ -136,6 +136,9 @@ class IngestResult:
     # The deliveries stored `failed` because the hook's filter failed on the event (RoutedEvent.failed):
     # (delivery id, event id, hook), for the alert each raises.
     failed: tuple[tuple[str, str, str], ...] = ()
+    # The source that stored each id submitted again (a duplicate): an http source tells a sender's
+    # retry (its own source) from another source's event that holds the same id.
+    stored_by: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, ~3x the cost;

@@ -665,10 +665,10 @@ def _ingest(
     now: float,
 ) -> IngestResult:
     ids = list(dict.fromkeys(r.event.id for r in routed))
-    existing: set[str] = set()
+    existing: dict[str, str] = {}  # id -> the source that stored it
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
-        existing.update(row[0] for row in db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+        existing.update(db.execute(f"SELECT id, source FROM events WHERE id IN ({marks})", chunk).fetchall())
     seen = set(existing)
     event_rows = []
     delivery_rows: list[tuple[object, ...]] = []
@@ -783,6 +783,7 @@ def _ingest(
             [(c.source, c.path, c.device, c.inode, c.offset, c.line, c.fingerprint, now) for c in checkpoints],
         )
     return IngestResult(
+        stored_by=existing,
         inserted=frozenset(row[0] for row in event_rows),
         deliveries=len(delivery_rows) + len(keyed_rows) + len(dest_rows) + len(failed_rows),
         claimed=tuple(claimed),
