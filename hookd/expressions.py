@@ -23,6 +23,7 @@ from jmespath import lexer as jmes_lexer
 from jmespath.parser import ParsedResult
 from jmespath.visitor import TreeInterpreter
 
+from hookd.config.expression_hints import dashed_name_hint
 from hookd.events import REQUEST_KEY
 from hookd.suggest import closest
 from hookd.template_functions import (
@@ -139,8 +140,10 @@ def compile_expression(expression: str) -> ParsedResult:
         hint = (
             "compare with == (two equals signs)"
             if e.lexer_value == "="
-            else "quote strings with single quotes ('paid') and numbers with backticks (`100`)"
-        )
+            else dashed_name_hint(expression)
+            if e.lexer_value == "-"
+            else None
+        ) or "quote strings with single quotes ('paid') and numbers with backticks (`100`)"
         raise ExpressionError(
             ExpressionProblem(f"JMESPath syntax error at column {e.lex_position + 1}: {reason}; {hint}", e.lex_position)
         ) from None
@@ -259,6 +262,10 @@ def _event_field_problems(
     problems: list[ExpressionProblem] = []
     reported = set(explained)
     for name, rest in _root_fields(compile_jmespath(expression).parsed, at_root=True):
+        if name == REQUEST_KEY and rest and rest[0] not in REQUEST_FIELDS and name not in reported:
+            reported.add(name)
+            problems.append(request_field_problem(rest, tokens))
+            continue
         if name in known or name in reported:
             continue
         reported.add(name)
@@ -284,6 +291,41 @@ def _event_field_problems(
             )
         )
     return problems
+
+
+# The fields of an http source's `request` (hookd.inbound.mapping.InboundMapper.stored_request).
+REQUEST_FIELDS = ("method", "path", "headers", "query", "params", "remote_ip")
+
+
+def request_field_problem(rest: tuple[str, ...], tokens: list[dict[str, object]]) -> ExpressionProblem:
+    """`request.<rest>` whose first name is not one of the request's fields: always null."""
+    name = rest[0]
+    close = closest(name, REQUEST_FIELDS)
+    hint = f"; did you mean request.{'.'.join((close, *rest[1:]))}?" if close is not None else ""
+    start = next(
+        (
+            t["start"]
+            for t in tokens
+            if t["type"] in ("unquoted_identifier", "quoted_identifier") and t["value"] == name
+        ),
+        -1,
+    )
+    return ExpressionProblem(
+        f"request.{'.'.join(rest)} is always null: the request has {', '.join(REQUEST_FIELDS)}{hint}",
+        start if isinstance(start, int) else -1,
+        "warning",
+    )
+
+
+def request_field_problems(expression: str) -> list[ExpressionProblem]:
+    """For an http source's event_type and event_id: `request.X` where X is not a request field."""
+    parsed = compile_jmespath(expression).parsed
+    tokens = list(jmes_lexer.Lexer().tokenize(expression))
+    return [
+        request_field_problem(rest, tokens)
+        for name, rest in _root_fields(parsed, at_root=True)
+        if name == REQUEST_KEY and rest and rest[0] not in REQUEST_FIELDS
+    ][:1]
 
 
 def _batch_field_problems(

@@ -233,7 +233,9 @@ def test_load_config_raises_with_every_problem(tmp_path: Path) -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
 def test_bundled_example_is_valid(example: Path) -> None:
     result = check_config(example, env={})
-    assert result.problems == (), "\n".join(map(str, result.problems))
+    # An example that receives webhooks says its verify secret is the file's default until it is set.
+    problems = [p for p in result.problems if "is the default written in the config file" not in p.message]
+    assert problems == [], "\n".join(map(str, result.problems))
     assert result.settings is not None
     assert result.settings.hooks
 

@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import jsonschema
 import pytest
+import trustme
 import yaml
 from typer.testing import CliRunner
 
@@ -38,6 +39,13 @@ GITHUB = (
 ENV = {"GH_SECRET": "gh-secret-value-1234", "HOOKD_CONFIG": None}
 
 
+def write_pair(cert: Path, key: Path) -> None:
+    """A certificate and its key, as PEM files a listener loads (from a CA made here)."""
+    issued = trustme.CA().issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+
+
 def validate(tmp_path: Path, text: str, env: dict[str, str | None] | None = None) -> tuple[int, list[str], Path]:
     path = tmp_path / "hookd.yaml"
     path.write_text(text, encoding="utf-8")
@@ -58,8 +66,7 @@ def test_a_full_http_source_and_a_forward_load_as_records(tmp_path: Path) -> Non
     """Every key of the issue's example, and a few more: the records hold parsed values, names
     upper- and lower-cased as the code compares them, tls files resolved against the config's directory."""
     (tmp_path / "tls").mkdir()
-    (tmp_path / "tls" / "cert.pem").write_text("cert", encoding="utf-8")
-    (tmp_path / "tls" / "key.pem").write_text("key", encoding="utf-8")
+    write_pair(tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")
     text = (
         SOURCES + "  - name: github\n"
         "    type: http\n"
@@ -300,8 +307,7 @@ def test_two_sources_may_not_take_the_same_route_of_a_listener(tmp_path: Path) -
 
 
 def test_sources_sharing_a_listener_need_the_same_tls(tmp_path: Path) -> None:
-    for name in ("c.pem", "k.pem"):
-        (tmp_path / name).write_text("pem", encoding="utf-8")
+    write_pair(tmp_path / "c.pem", tmp_path / "k.pem")
     text = SOURCES + (
         _source("a", "127.0.0.1:8088", "/a", "    tls: {cert_file: c.pem, key_file: k.pem}\n")
         + _source("b", "127.0.0.1:8088", "/b")
@@ -692,3 +698,12 @@ def test_hmac_content_fields_need_their_headers_and_a_checked_timestamp_must_be_
     )
     assert code == 0
     assert any("warning" in line and "content does not sign it" in line for line in lines)
+
+
+def test_tls_files_that_are_not_a_certificate_and_its_key_are_an_error(tmp_path: Path) -> None:
+    """A cert_file and key_file that exist but are not PEM: said by validate, not when serve starts."""
+    (tmp_path / "c.pem").write_text("not a certificate", encoding="utf-8")
+    (tmp_path / "k.pem").write_text("not a key", encoding="utf-8")
+    code, lines, _ = validate(tmp_path, SOURCES + GITHUB + "    tls: {cert_file: c.pem, key_file: k.pem}\n")
+    assert code == 1
+    assert any("cannot be loaded together" in line and "its own private key" in line for line in lines)

@@ -25,11 +25,13 @@ from hookd.cli.common import (
     print_table,
     table_width,
     utc_time,
+    warn,
 )
 from hookd.cli.history import _given_before, history_app
 from hookd.errors import HookdError
 from hookd.redact import Redactor
 from hookd.store.base import RejectionRow
+from hookd.suggest import did_you_mean
 
 # Kept first on a narrow terminal: why, then whose and where; `reason` takes the width left over.
 _PRIORITY = ("reason", "source", "where", "time")
@@ -49,8 +51,8 @@ def rejections(
     requests a source refused (401 signature, 403 address, 413 size, ...), with the source, where it
     came from (file:line, connection, or caller and path) and the reason.
 
-    Beyond the first few per connection or caller in a minute, refusals are counted in one summary
-    row. An http request's body is never kept; a line's first bytes are (--json: `excerpt`).
+    Beyond the first few per connection or caller in a minute, refusals are counted in one summary row.
+    An http request's body is never kept; a line's first bytes are (--json: `excerpt`).
 
     Exit 0 (also when there are none), 2 for bad usage or a missing database.
     """
@@ -65,6 +67,11 @@ def rejections(
     except HookdError as e:
         fail(e)
     redactor = Redactor(where.settings.secrets) if where.settings is not None else Redactor(())
+    if where.settings is not None:
+        known = [s.name for s in where.settings.sources]
+        for name in source or []:
+            if name not in known and not name.startswith("http "):
+                warn(f"the config has no source {name!r}{did_you_mean(name, known)}")
     if as_json:
         render.print_json({"since": utc_time(since_at), "rejections": [_as_dict(r, redactor) for r in rows]})
         return

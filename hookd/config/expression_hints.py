@@ -22,3 +22,16 @@ def braced_expression_hint(key: str, expression: str) -> str | None:
         f"{expression!r} is written as a template, but {key} is a JMESPath expression: write the JMESPath "
         f"expression without {{{{ }}}}: {inner}"
     )
+
+
+_DASHED = re.compile(r"(?<![\"\w])([A-Za-z_][\w]*(?:-[\w]+)+)")
+
+
+def dashed_name_hint(expression: str) -> str | None:
+    """For a parse error: a name with a dash (`x-github-event`) must be quoted, or JMESPath reads a
+    minus sign; the sentence naming the quoted form, or None when there is no such name."""
+    m = _DASHED.search(expression)
+    if m is None:
+        return None
+    name = m.group(1)
+    return f'a name with a dash needs double quotes in JMESPath: write "{name}", like request.headers."{name}"'

@@ -130,9 +130,13 @@ class _Linter:
         hooks = data.get("hooks")
         if isinstance(hooks, list):
             self._unique_names(hooks, ("hooks",), "hook")
+            others = [
+                str(s.get("name")) for s in (sources if isinstance(sources, list) else [])
+                if isinstance(s, dict) and s.get("type") != "http"
+            ]  # fmt: skip
             for i, hook in _items(hooks):
                 self._hook(hook, ("hooks", i))
-                lint_forward(self, hook, ("hooks", i))
+                lint_forward(self, hook, ("hooks", i), others)
             lint_shared_tokens(hooks, self.add)
         storage = data.get("storage")
         if isinstance(storage, dict) and isinstance(storage.get("path"), str):

@@ -11,13 +11,16 @@ import base64
 import binascii
 import ipaddress
 import re
+import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 from hookd.config.lint import is_loopback, parse_listen, resolve_path
 from hookd.config.lint_transport import Linter
 from hookd.config.located import PathKey
-from hookd.expressions import ExpressionError, compile_expression
+from hookd.expressions import ExpressionError, compile_expression, request_field_problems
 from hookd.keys import PUBLIC_KEY_PREFIX
+from hookd.rendering import forwardable
 from hookd.signing import CONTENT_FIELDS, ContentError, SecretFormatError, parse_content, short_key_reason, standard_key
 from hookd.suggest import did_you_mean
 from hookd.templates import lint_template
@@ -48,10 +51,20 @@ def lint_http_sources(linter: Linter, sources: list[object], base_dir: Path, *, 
     _taken_ports(linter, sources, http)
 
 
-def lint_forward(linter: Linter, hook: dict[str, object], path: PathKey) -> None:
+def lint_forward(linter: Linter, hook: dict[str, object], path: PathKey, other_sources: Sequence[str] = ()) -> None:
     """A hook's `forward:` headers: real header names, each once, and ones the stored request keeps.
-    (forward beside payload, preset, format or batch is the schema's to say.)"""
+    (forward beside payload, preset, format or batch is the schema's to say.) `other_sources`: the
+    config's sources that are not http ones, whose events a forward hook cannot send."""
     forward = hook.get("forward")
+    if isinstance(forward, dict) and other_sources and "filter" not in hook:
+        linter.add(
+            (*path, "forward"),
+            f"forward sends an http source's request as it arrived, and the events of {_listed(other_sources)} "
+            "have none: each one this hook matches fails; give the hook events (types) only the http sources "
+            'produce, or a filter like "request != null"',
+            "warning",
+            key=True,
+        )
     headers = forward.get("headers") if isinstance(forward, dict) else None
     seen: set[str] = set()
     for j, name in enumerate(headers if isinstance(headers, list) else []):
@@ -64,6 +77,13 @@ def lint_forward(linter: Linter, hook: dict[str, object], path: PathKey) -> None
             )
         elif name.lower() in seen:
             linter.add(at, f"{name} is already listed; list each header once", "warning")
+        elif not forwardable(name.lower()):
+            linter.add(
+                at,
+                f"{name} is hookd's own (or the connection's), never forwarded: the receiver reads it as hookd's; "
+                "remove it",
+                "warning",
+            )
         elif name.lower() in _REMOVED_HEADERS:
             linter.add(
                 at,
@@ -187,7 +207,7 @@ def _normalised_path(text: str) -> str:
 
 
 def _expression(linter: Linter, key: str, expression: str, path: PathKey) -> None:
-    """event_type and event_id: JMESPath over {request, body}, checked as a filter is (at its column)."""
+    """event_type and event_id: JMESPath over {request, body, data}, checked as a filter is (at its column)."""
     if not expression.strip():
         linter.add(
             path, f'{key} is blank; write a JMESPath expression, like request.headers."x-request-id", or remove {key}'
@@ -196,6 +216,8 @@ def _expression(linter: Linter, key: str, expression: str, path: PathKey) -> Non
     raw = linter.doc.interpolated.get(path)
     try:
         compile_expression(expression)
+        for problem in request_field_problems(expression):
+            linter.add(path, problem.message, problem.severity, offset=problem.offset if raw is None else -1)
     except ExpressionError as e:
         if raw is None:
             linter.add(path, e.problem.message, offset=e.problem.offset)
@@ -407,6 +429,7 @@ def _positive_duration(linter: Linter, block: dict[str, object], key: str, path:
 def _tls_files(
     linter: Linter, tls: dict[str, object], path: PathKey, base_dir: Path, *, check_environment: bool
 ) -> None:
+    readable: list[Path] = []
     for key in ("cert_file", "key_file"):
         raw = tls.get(key)
         if not isinstance(raw, str) or not raw or (*path, key) in linter.doc.unresolved:
@@ -428,6 +451,21 @@ def _tls_files(
             linter.add(
                 (*path, key),
                 f"cannot read {str(target)!r}: {e.strerror or e}; make sure the user hookd runs as can read it",
+            )
+        else:
+            readable.append(target)
+    if len(readable) == 2:
+        # Both readable: loaded as the listener will load them, so a file that is not a certificate, or a
+        # key of another certificate, is said here rather than when hookd serve starts.
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(str(readable[0]), str(readable[1]))
+        except (ssl.SSLError, OSError, ValueError) as e:
+            linter.add(
+                path,
+                f"the certificate {str(readable[0])!r} and key {str(readable[1])!r} cannot be loaded together "
+                f"({getattr(e, 'reason', None) or e}); give PEM files: the certificate (chain) and its own private "
+                "key, unencrypted",
             )
 
 
@@ -508,3 +546,8 @@ def _tls_key(tls: object, base_dir: Path) -> object:
     return tuple(
         resolve_path(base_dir, v) if isinstance(v, str) else v for v in (tls.get("cert_file"), tls.get("key_file"))
     )
+
+
+def _listed(names: Sequence[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]

@@ -239,6 +239,14 @@ def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
         for path, value in secret_values(doc.data)
         if path not in doc.interpolated and path not in doc.unresolved and value and path != ("admin", "token")
     ]
+    # A verify secret that is the file's own default lets anyone who reads the file forge requests the
+    # source accepts (a hook's default secret only gets its requests refused): said while the variable
+    # is unset, as the examples are tried.
+    literal += [
+        (path, _DEFAULTED_SECRET.format(var=doc.defaulted[path]))
+        for path, value in secret_values(doc.data)
+        if path in doc.defaulted and value and path[0] == "sources"
+    ]
     for passwords, message in ((proxy_passwords, _LITERAL_PROXY_PASSWORD), (hook_url_passwords, _LITERAL_URL_PASSWORD)):
         for path in dict.fromkeys(path for path, _ in passwords(doc.data) if path not in doc.unresolved):
             written = doc.interpolated.get(path, str(_value_at(doc.data, path)))
@@ -250,6 +258,10 @@ def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
 _LITERAL_SECRET = (
     "a secret written in the config file: whoever can read the file or its git history has it; take it from "
     "the environment or a file instead, like ${WEBHOOK_SECRET} or ${file:/run/secrets/webhook_secret}"
+)
+_DEFAULTED_SECRET = (
+    "the secret is the default written in the config file, because {var} is not set: whoever can read the "
+    "file or its git history can sign requests this source accepts; set {var}"
 )
 _LITERAL_URL_PASSWORD = (
     "the url's password is written in the config file: whoever can read the file or its git history has it; "

@@ -54,6 +54,8 @@ class LocatedDocument:
     styles: dict[PathKey, str | None] = field(default_factory=dict)
     # Paths whose ${...} could not be resolved: already reported, so later checks skip them.
     unresolved: set[PathKey] = field(default_factory=set)
+    # Values that are a ${VAR:-default}'s default, because VAR is unset or empty: path -> VAR.
+    defaulted: dict[PathKey, str] = field(default_factory=dict)
     # Every value substituted from the environment or a file, with the reference that produced it,
     # so a message that would quote one can show the reference instead.
     secrets: dict[str, str] = field(default_factory=dict)
@@ -279,6 +281,7 @@ class _Builder:
             return None
         value = self.env.get(name)
         if sep and not value:
+            self.doc.defaulted[path] = name
             return default  # as in the shell, :- also replaces a variable that is set but empty
         if value is not None:
             self.doc.secrets[value] = f"${{{name}}}"
