@@ -50,6 +50,7 @@ from hookd.senders.channel import Channel, open_channel
 from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
 from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send
+from hookd.senders.worker_logs import ForwardLogs, log_forwarded
 
 log = logging.getLogger("hookd.senders.worker")
 
@@ -90,7 +91,7 @@ class _Worker:
                 if entry is not None and not entry[0].done():
                     entry[0].set_result(m.outcome)
             elif isinstance(m, Log):
-                _log_forwarded(m)
+                log_forwarded(m, "delivery worker")
             elif isinstance(m, Ready) and not self.ready.done():
                 self.ready.set_result(None)
 
@@ -322,17 +323,6 @@ async def _kill(proc: asyncio.subprocess.Process) -> int:
     return await proc.wait()
 
 
-def _log_forwarded(m: Log) -> None:
-    """A log record of the worker's, logged here as if logged here: a LogLine keeps its fields, a
-    traceback stays apart from the message (each format escapes and places both)."""
-    logger = logging.getLogger(m.logger)
-    if not logger.isEnabledFor(m.levelno):
-        return
-    record = logger.makeRecord(logger.name, m.levelno, "(delivery worker)", 0, m.message, (), None)
-    record.exc_text = m.traceback
-    logger.handle(record)
-
-
 async def _until_ready(worker: _Worker) -> bool:
     """Whether it said Ready before its socket closed."""
     await asyncio.wait((worker.ready, worker.outbox.closed), return_when=asyncio.FIRST_COMPLETED)
@@ -352,26 +342,11 @@ def _fail_waiting(worker: _Worker, reason: str) -> None:
 # -- the worker's side ---------------------------------------------------------------------------
 
 
-class _ForwardLogs(logging.Handler):
-    """The worker's log records go to the daemon, which logs them in its own format."""
-
-    def __init__(self, outbox: Channel) -> None:
-        super().__init__()
-        self.outbox = outbox
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):
-            # Plain values only: the frame is pickled later, and one that cannot be would lose it all.
-            message = record.msg.plain() if isinstance(record.msg, LogLine) and not record.args else record.getMessage()
-            traceback = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-            self.outbox.put(Log(record.levelno, record.name, message, traceback))
-
-
 async def _serve(fd: int) -> None:
     side = _WorkerSide()
     outbox = await open_channel(socket.socket(fileno=fd), side.receive)
     root = logging.getLogger("hookd")
-    root.handlers[:] = [_ForwardLogs(outbox)]
+    root.handlers[:] = [ForwardLogs(outbox)]
     root.setLevel(logging.INFO)
     root.propagate = False
     await asyncio.wait((side.configured, outbox.closed), return_when=asyncio.FIRST_COMPLETED)

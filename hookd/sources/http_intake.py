@@ -23,11 +23,12 @@ from hookd.errors import StartupError
 from hookd.inbound.back import StoreBack
 from hookd.logs import LogLine
 from hookd.senders.channel import Channel, open_channel
+from hookd.senders.messages import Log
+from hookd.senders.worker_logs import log_forwarded
 from hookd.sources.base import SourceError, Submit
 from hookd.sources.http_messages import (
     Answer,
     Configure,
-    Log,
     Message,
     Ready,
     Reject,
@@ -162,7 +163,7 @@ class HttpWorker:
             elif isinstance(m, Reject):
                 self.back.reject(m.rejection)
             elif isinstance(m, Log):
-                _log_forwarded(m)
+                log_forwarded(m, "http worker")
             elif isinstance(m, Ready):
                 if self._ready is not None and not self._ready.done():
                     self._ready.set_result(m)
@@ -174,15 +175,6 @@ class HttpWorker:
         channel = self._channel
         if channel is not None:
             channel.put(Answer(m.rid, reply.status, reply.headers, reply.body))
-
-
-def _log_forwarded(m: Log) -> None:
-    logger = logging.getLogger(m.logger)
-    if not logger.isEnabledFor(m.levelno):
-        return
-    record = logger.makeRecord(logger.name, m.levelno, "(http worker)", 0, m.message, (), None)
-    record.exc_text = m.traceback
-    logger.handle(record)
 
 
 class HttpSourceProxy:

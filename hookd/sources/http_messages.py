@@ -16,7 +16,7 @@ from hookd import jsonvalue
 from hookd.config.model import HttpSourceConfig
 from hookd.events import Event, Inbound
 from hookd.inbound.reply import JSON_HEADERS
-from hookd.logs import LogLine
+from hookd.senders.messages import Log  # the delivery worker's: one handler forwards both (worker_logs)
 from hookd.sources.base import Rejection
 
 
@@ -83,14 +83,6 @@ class Reject:
 @dataclass(slots=True)
 class Stopped:
     pass
-
-
-@dataclass(slots=True)
-class Log:
-    levelno: int
-    logger: str
-    message: str | LogLine  # a LogLine keeps its fields, for the daemon's log format
-    traceback: str | None
 
 
 ToWorker = Configure | StopReading | Answer

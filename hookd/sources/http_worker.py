@@ -13,7 +13,6 @@ Ctrl-C to the process group cannot cut requests off before the daemon has answer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -27,16 +26,15 @@ from hookd.config.model import HttpSourceConfig
 from hookd.errors import StartupError
 from hookd.events import Event
 from hookd.inbound.reply import Reply, json_reply
-from hookd.logs import LogLine
 from hookd.runtime import run, settle_gc
 from hookd.senders.channel import Channel, open_channel
+from hookd.senders.worker_logs import ForwardLogs
 from hookd.sources.base import Rejection
 from hookd.sources.http import HttpSource
 from hookd.sources.http_listener import BodyBudget, Listeners
 from hookd.sources.http_messages import (
     Answer,
     Configure,
-    Log,
     Message,
     Ready,
     Reject,
@@ -108,23 +106,11 @@ class _Side:
                 self.stop_requested.set()
 
 
-class _ForwardLogs(logging.Handler):
-    def __init__(self, outbox: Channel) -> None:
-        super().__init__()
-        self.outbox = outbox
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):
-            message = record.msg.plain() if isinstance(record.msg, LogLine) and not record.args else record.getMessage()
-            traceback = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-            self.outbox.put(Log(record.levelno, record.name, message, traceback))
-
-
 async def _serve(fd: int) -> None:
     side = _Side()
     outbox = await open_channel(socket.socket(fileno=fd), side.receive, encode, decode)
     root = logging.getLogger("hookd")
-    root.handlers[:] = [_ForwardLogs(outbox)]
+    root.handlers[:] = [ForwardLogs(outbox)]
     root.setLevel(logging.INFO)
     root.propagate = False
     await asyncio.wait((side.configured, outbox.closed), return_when=asyncio.FIRST_COMPLETED)
