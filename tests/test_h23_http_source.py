@@ -610,3 +610,28 @@ async def test_a_sync_source_whose_event_matches_no_hook_answers_200(tmp_path: P
         async with client() as http, http.post(url, data=body, headers=github_headers(body, delivery="n-1")) as r:
             assert r.status == 200
             assert await r.json() == {"id": "n-1", "deliveries": []}
+
+
+async def test_a_killed_http_worker_is_started_again_and_its_sources_serve(tmp_path: Path, receiver: Receiver) -> None:
+    """kill -9 of the http worker process. Result: the sources report failing, a new worker starts
+    (the supervisor's pause), and signed requests are stored again; the daemon never stopped."""
+    import os
+    import signal
+
+    from hookd.sources.http_intake import HttpSourceProxy
+
+    clock = ManualClock(start=time.time())
+    async with running_daemon(github_config(tmp_path, receiver), clock=clock) as daemon:
+        worker = daemon._http_worker
+        assert worker is not None and worker._proc is not None
+        os.kill(worker._proc.pid, signal.SIGKILL)
+        await wait_until(lambda: bool(daemon.source_health.failing()))
+        async with asyncio.timeout(10):
+            while not (worker.alive and not daemon.source_health.failing()):
+                clock.advance(1)  # on past the supervisor's pause
+                await asyncio.sleep(0.05)
+        body = b'{"action": "opened"}'
+        source = next(s for s in daemon.sources if isinstance(s, HttpSourceProxy))
+        url = f"http://127.0.0.1:{source.port}/hooks/acme/github"
+        async with client() as http, http.post(url, data=body, headers=github_headers(body, delivery="k-1")) as r:
+            assert r.status == 202

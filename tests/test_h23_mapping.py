@@ -355,3 +355,20 @@ def test_slack_url_verification_is_answered_for_slack_or_no_verify() -> None:
     assert mapper("github").signed_handshake(request, body) is None  # GitHub's body: an event to store
     assert mapper("slack").signed_handshake(request, {"type": "event_callback"}) is None
     assert mapper("slack").signed_handshake(request, "url_verification") is None
+
+
+def test_a_type_longer_than_200_characters_is_refused() -> None:
+    """A Stripe-style body whose type is 5,000 characters: 400, not an event."""
+    from hookd.config.model import HttpSourceConfig, VerifyConfig
+    from hookd.inbound.mapping import InboundMapper, RequestRefused
+    from hookd.inbound.request import InboundRequest
+
+    config = HttpSourceConfig(
+        name="s", listen=("127.0.0.1", 0), path="/in", verify=VerifyConfig(type="stripe", secrets=("k" * 20,))
+    )
+    body = ('{"id": "evt_1", "type": "' + "a" * 5000 + '"}').encode()
+    request = InboundRequest("POST", "/in", (("content-type", "application/json"),), body, "127.0.0.1")
+    with pytest.raises(RequestRefused) as refused:
+        InboundMapper(config, None).to_event(request, None, 0.0)
+    assert refused.value.status == 400
+    assert "over 200" in str(refused.value)

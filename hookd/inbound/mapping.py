@@ -80,6 +80,11 @@ def provider_has_id(config: HttpSourceConfig) -> bool:
     return config.event_id is not None or (config.verify is not None and config.verify.type in _PROVIDER_DEFAULTS)
 
 
+# An event type a request gives (a header, a body field): hookd's hooks match it by glob and it goes in
+# logs and history; a caller's 5,000-character type is not one.
+MAX_TYPE_LENGTH = 200
+
+
 class InboundMapper:
     """Built once per http source; each method is pure."""
 
@@ -207,6 +212,10 @@ class InboundMapper:
             event = event_from_object(value, now=now, checked=True, produced=True)
         except EventError as e:
             raise RequestRefused(400, str(e)) from None
+        if len(event.type) > MAX_TYPE_LENGTH:
+            raise RequestRefused(
+                400, f"the event type is {len(event.type)} characters, over {MAX_TYPE_LENGTH}; set a shorter event_type"
+            )
         inbound = with_inbound(event, stored, request.body, verdict)
         try:
             # Made now, in the worker: a request that cannot be stored is refused here, alone.
