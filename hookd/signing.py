@@ -124,13 +124,14 @@ def load_private_key(pem: str) -> ed25519.Ed25519PrivateKey:
 
 
 def _key_kind(key: object) -> str:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
+    # Not DSA: cryptography 51 deprecates it with a warning on every reference to its key class, and a DSA
+    # key reads as "a key of another type" all the same.
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa, x448, x25519
 
     kinds: Sequence[tuple[type, str]] = (
         (rsa.RSAPrivateKey, "an RSA key"),
         (ec.EllipticCurvePrivateKey, "an elliptic-curve (ECDSA) key"),
         (ed448.Ed448PrivateKey, "an Ed448 key"),
-        (dsa.DSAPrivateKey, "a DSA key"),
         (x25519.X25519PrivateKey, "an X25519 key (for key exchange)"),
         (x448.X448PrivateKey, "an X448 key (for key exchange)"),
     )
