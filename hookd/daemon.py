@@ -101,6 +101,7 @@ class Daemon:
         self._dispatch_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._lock: IO[str] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None  # cleanups of what start did (stop runs them)
 
     def _make_source(self, config: SourceConfig) -> Source:
         if isinstance(config, SocketSourceConfig):
@@ -127,8 +128,54 @@ class Daemon:
     async def start(self) -> None:
         if log.isEnabledFor(logging.DEBUG):
             self._log_config()
-        self._lock = lock_database(self.settings.storage.path)
-        await self.store.open()
+        # Each part started pushes its cleanup here, so a stop (or a start that fails half way) undoes
+        # exactly what was done, in reverse, and one cleanup that raises never keeps the next from
+        # running: the store closes and the lock is released whatever happened before them.
+        stack = self._stack = contextlib.AsyncExitStack()
+        try:
+            self._lock = lock_database(self.settings.storage.path)
+            stack.callback(self._release_lock)
+            await self.store.open()
+            stack.push_async_callback(self.store.close)
+            await self._recover()
+            await self.sender.start()
+            stack.push_async_callback(self.sender.close)
+            self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
+            self.alerts.start(self.ingest.submit)
+            self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
+            self._prune_task = asyncio.create_task(self._prune_forever(), name="hookd-prune")
+            stack.push_async_callback(self._stop_core)
+            stack.push_async_callback(self._close_sources)  # started or not: close is idempotent
+            for source in self.sources:
+                await source.start()
+            stack.push_async_callback(self._stop_reading)
+            if self.admin is not None:
+                await self.admin.start()  # after the sources are bound: ready means all of it answers
+                stack.push_async_callback(self.admin.close)
+        except BaseException:
+            await self.stop()
+            raise
+        for source in self.sources:
+            # Supervised: a source that fails is logged, shown in health and restarted, never lost.
+            supervisor = SourceSupervisor(source, self.ingest.submit, clock=self.clock, health=self.source_health)
+            self._source_tasks.append(asyncio.create_task(supervisor.run(), name=f"source-{source.name}"))
+        self.started_at = self.clock.now()
+        self.ready.set()
+        for source in self.sources:
+            log.info(LogLine("listening", {"source": source.name, "address": source.describe()}))
+        if self.admin_url is not None:
+            log.info("admin listening on %s", self.admin_url)
+        log.info(
+            "hookd %s ready: %d source(s), %d hook(s), database %s%s",
+            __version__,
+            len(self.sources),
+            len(self.router.hooks),
+            self.settings.storage.path,
+            f", admin {self.admin_url}" if self.admin_url is not None else "",
+        )
+
+    async def _recover(self) -> None:
+        """What the last run left: deliveries it was sending, breakers it kept, keys no hook orders by."""
         recovered = await self.store.recover_interrupted(self.clock.now())
         if recovered:
             log.warning(
@@ -149,37 +196,11 @@ class Daemon:
                              {"deliveries": unordered}))  # fmt: skip
         await self._warn_orphans()
         self._warn_unverified()
-        await self.sender.start()
-        self._ingest_task = asyncio.create_task(self.ingest.run(), name="hookd-ingest")
-        self.alerts.start(self.ingest.submit)
-        self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
-        self._prune_task = asyncio.create_task(self._prune_forever(), name="hookd-prune")
-        try:
-            for source in self.sources:
-                await source.start()
-            if self.admin is not None:
-                await self.admin.start()  # after the sources are bound: ready means all of it answers
-        except BaseException:
-            await self.stop()  # closes every source, started or not
-            raise
-        for source in self.sources:
-            # Supervised: a source that fails is logged, shown in health and restarted, never lost.
-            supervisor = SourceSupervisor(source, self.ingest.submit, clock=self.clock, health=self.source_health)
-            self._source_tasks.append(asyncio.create_task(supervisor.run(), name=f"source-{source.name}"))
-        self.started_at = self.clock.now()
-        self.ready.set()
-        for source in self.sources:
-            log.info(LogLine("listening", {"source": source.name, "address": source.describe()}))
-        if self.admin_url is not None:
-            log.info("admin listening on %s", self.admin_url)
-        log.info(
-            "hookd %s ready: %d source(s), %d hook(s), database %s%s",
-            __version__,
-            len(self.sources),
-            len(self.router.hooks),
-            self.settings.storage.path,
-            f", admin {self.admin_url}" if self.admin_url is not None else "",
-        )
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def _log_config(self) -> None:
         """Debug: what this daemon runs with (URLs redacted, no header values: they may hold secrets)."""
@@ -263,18 +284,33 @@ class Daemon:
         await self._stop.wait()
 
     async def stop(self) -> None:
-        """Stop in reverse order. Safe to call more than once."""
-        if self.admin is not None:
-            await self.admin.close()
+        """Undo what start did, in reverse (its stack of cleanups). Safe to call more than once."""
+        stack, self._stack = self._stack, None
+        try:
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            if self.started_at is not None:  # not after a start that failed: its error says what happened
+                self.started_at = None
+                log.info("hookd stopped")
+
+    async def _stop_reading(self) -> None:
+        """Sources take nothing more; what is being committed is answered before connections end."""
         if self.dispatcher.sync is not None:
             self.dispatcher.sync.stopping()  # callers waiting for receivers are answered now
         for source in self.sources:
-            await source.stop_reading()  # answers what is in the last commit before connections end
+            await source.stop_reading()
         await _cancel(self._source_tasks)
         self._source_tasks = []
+
+    async def _close_sources(self) -> None:
         for source in self.sources:
             # A source task cancelled before it first ran never reached its own `finally`.
             await source.close()
+
+    async def _stop_core(self) -> None:
+        """Ingest's last commit, then the dispatcher with its grace for attempts in flight, then the
+        alerts those attempts raised."""
         if self._ingest_task is not None:
             # Queued alerts go into ingest's last commit (not a dead ingest's: it would never answer).
             await self.alerts.close(self.ingest.submit if not self._ingest_task.done() else None)
@@ -311,14 +347,6 @@ class Daemon:
                     await self.alerts.flush(self.ingest.commit_after_stop)
             except TimeoutError:
                 log.error("the last alerts were not stored in %.0fs; stopping anyway", STOP_INGEST_TIMEOUT_S)
-        await self.sender.close()
-        await self.store.close()
-        if self._lock is not None:
-            self._lock.close()  # releases the flock
-            self._lock = None
-        if self.started_at is not None:  # not after a start that failed: its error says what happened
-            self.started_at = None
-            log.info("hookd stopped")
 
     async def serve(self) -> None:
         """Start, run until `request_stop()`, stop."""
