@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
-from hookd import __version__
+from hookd import __version__, systemd
 from hookd.admin import AdminServer
 from hookd.alerts import Alerts, is_listening
 from hookd.clock import Clock, RealClock
@@ -165,6 +165,7 @@ class Daemon:
             log.info(LogLine("listening", {"source": source.name, "address": source.describe()}))
         if self.admin_url is not None:
             log.info("admin listening on %s", self.admin_url)
+        systemd.notify("READY=1", f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)")
         log.info(
             "hookd %s ready: %d source(s), %d hook(s), database %s%s",
             __version__,
@@ -288,6 +289,8 @@ class Daemon:
         stack, self._stack = self._stack, None
         try:
             if stack is not None:
+                if self.started_at is not None:
+                    systemd.notify("STOPPING=1", "STATUS=stopping: finishing deliveries in flight")
                 await stack.aclose()
         finally:
             if self.started_at is not None:  # not after a start that failed: its error says what happened

@@ -55,3 +55,43 @@ async def test_a_start_that_fails_half_way_undoes_what_it_did(short_dir: Path, r
     assert not daemon.store.is_open
     assert isinstance(daemon.sender, WorkerSender) and daemon.sender.pid is None
     lock_database(loaded.storage.path).close()
+
+
+async def test_under_systemd_hookd_says_ready_then_stopping(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hookd serve` with NOTIFY_SOCKET naming a datagram socket (as systemd's Type=notify gives it).
+    Result: READY=1 once it serves, STOPPING=1 when SIGTERM starts the stop."""
+    import asyncio
+    import signal
+    import socket
+
+    from tests.conftest import DaemonProcess
+
+    path = short_dir / "notify.sock"
+    manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    manager.bind(str(path))
+    manager.setblocking(False)
+    loop = asyncio.get_running_loop()
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    daemon = DaemonProcess(config(short_dir, receiver))
+    try:
+        await daemon.start()
+        async with asyncio.timeout(10):
+            ready = await loop.sock_recv(manager, 4096)
+        assert ready.split(b"\n")[0] == b"READY=1"
+        daemon.signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            stopping = await loop.sock_recv(manager, 4096)
+        assert stopping.split(b"\n")[0] == b"STOPPING=1"
+        assert await daemon.wait() == 0
+    finally:
+        await daemon.stop()
+        manager.close()
+
+
+def test_without_notify_socket_nothing_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hookd import systemd
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert systemd.notify("READY=1") is False
