@@ -137,6 +137,7 @@ class Daemon:
             stack.callback(self._release_lock)
             await self.store.open()
             stack.push_async_callback(self.store.close)
+            await self.store.note_config(self.settings.config_sha256, str(self.settings.config_path), self.clock.now())
             await self._recover()
             await self.sender.start()
             stack.push_async_callback(self.sender.close)

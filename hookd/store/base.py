@@ -513,6 +513,14 @@ class Store(Protocol):
         """Per-hook figures for deliveries created in [since, until), by hook name. Read-only."""
         ...
 
+    async def note_config(self, sha256: str, path: str, at: float) -> None:
+        """The daemon routes with this config from `at` on (hookd why)."""
+        ...
+
+    async def config_at(self, at: float) -> tuple[str, str, float] | None:
+        """(sha256, path, since) of the config the daemon routed with at `at`; None if none is known."""
+        ...
+
     async def rejections(self, since: float, sources: Sequence[str], limit: int) -> list[RejectionRow]:
         """Stored rejections since `since`, newest first, of `sources` (all when empty). Read-only."""
         ...

@@ -242,4 +242,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             BEGIN DELETE FROM inbound WHERE event_id = old.id; END;
         """,
     ),
+    (
+        "0013_config_runs",
+        # Which config the daemon routed with, from when: a row per start (and reload). `hookd why`
+        # explains an event with the config of now and says so when the one that routed it differed,
+        # at no cost per event.
+        """
+        CREATE TABLE config_runs (
+            started_at REAL NOT NULL,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL
+        );
+        CREATE INDEX config_runs_started ON config_runs(started_at);
+        """,
+    ),
 )

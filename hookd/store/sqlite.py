@@ -544,6 +544,14 @@ class SQLiteStore:
     async def stats(self, since: float, until: float) -> list[HookStats]:
         return await self._db.run(reads.stats, since, until)
 
+    async def note_config(self, sha256: str, path: str, at: float) -> None:
+        await self._write(
+            _execute, "INSERT INTO config_runs (started_at, sha256, path) VALUES (?, ?, ?)", (at, sha256, path)
+        )
+
+    async def config_at(self, at: float) -> tuple[str, str, float] | None:
+        return await self._db.run(reads.config_at, at)
+
     async def rejections(self, since: float, sources: Sequence[str], limit: int) -> list[RejectionRow]:
         return await self._db.run(reads.rejections, since, sources, limit)
 
@@ -1124,3 +1132,7 @@ def _prune_deliveries(db: sqlite3.Connection, older_than: float, batch: int) -> 
 
 def _delete_rows(db: sqlite3.Connection, sql: str, older_than: float, batch: int) -> int:
     return max(db.execute(sql, (older_than, batch)).rowcount, 0)
+
+
+def _execute(db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> None:
+    db.execute(sql, params)

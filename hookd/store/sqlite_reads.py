@@ -490,3 +490,10 @@ def rejections(db: sqlite3.Connection, since: float, sources: Sequence[str], lim
         RejectionRow(at=at, source=source, position=position, reason=reason, excerpt=excerpt or b"")
         for at, source, position, reason, excerpt in db.execute(sql, params).fetchall()
     ]
+
+
+def config_at(db: sqlite3.Connection, at: float) -> tuple[str, str, float] | None:
+    row = db.execute(
+        "SELECT sha256, path, started_at FROM config_runs WHERE started_at <= ? ORDER BY started_at DESC LIMIT 1", (at,)
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
