@@ -19,13 +19,16 @@ from hookd import __version__, systemd
 from hookd.admin import AdminServer
 from hookd.alerts import Alerts, is_listening
 from hookd.clock import Clock, RealClock
+from hookd.config.load import check_config
 from hookd.config.model import HookConfig, HttpSourceConfig, Settings, SocketSourceConfig, SourceConfig
 from hookd.dispatcher import Dispatcher
+from hookd.errors import StartupError
 from hookd.health import RecentErrors, SourceHealth
 from hookd.hook_errors import HookErrors
 from hookd.ingest import Ingest
 from hookd.logs import LogLine
 from hookd.redact import Redactor, redact_url
+from hookd.reload import ReloadResult, hook_changes, restart_needed, source_changes
 from hookd.router import Router
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -74,18 +77,7 @@ class Daemon:
             errors=self.errors,
             endpoints=self.router.endpoints,
         )
-        self.dispatcher = Dispatcher(
-            self.store,
-            self.sender,
-            self.router.hooks,
-            self.clock,
-            concurrency=settings.delivery.concurrency,
-            errors=self.errors,
-            hook_errors=self.hook_errors,
-            on_failed=self.alerts.attempt_failed if alerting else None,
-            on_lane_event=self.alerts.lane_changed,  # rare: a pause, a resume, a breaker's change
-            on_destination_event=self.alerts.destination_changed,  # the same, for one destination host
-        )
+        self.dispatcher = self._make_dispatcher(settings)
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,
                              on_failed=self.alerts.filter_failed if alerting else None)  # fmt: skip
@@ -96,12 +88,28 @@ class Daemon:
         self.started_at: float | None = None
         self._stop = asyncio.Event()
         self._force = asyncio.Event()  # a second stop signal: stop waiting for in-flight attempts
-        self._source_tasks: list[asyncio.Task[None]] = []
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}  # each source's supervisor, by name
+        self._reload_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[int]] = set()  # dispatchers a reload replaced, finishing their attempts
         self._ingest_task: asyncio.Task[None] | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._lock: IO[str] | None = None
         self._stack: contextlib.AsyncExitStack | None = None  # cleanups of what start did (stop runs them)
+
+    def _make_dispatcher(self, settings: Settings) -> Dispatcher:
+        return Dispatcher(
+            self.store,
+            self.sender,
+            self.router.hooks,
+            self.clock,
+            concurrency=settings.delivery.concurrency,
+            errors=self.errors,
+            hook_errors=self.hook_errors,
+            on_failed=self.alerts.attempt_failed if self.alerts.listening else None,
+            on_lane_event=self.alerts.lane_changed,  # rare: a pause, a resume, a breaker's change
+            on_destination_event=self.alerts.destination_changed,  # the same, for one destination host
+        )
 
     def _make_source(self, config: SourceConfig) -> Source:
         if isinstance(config, SocketSourceConfig):
@@ -157,16 +165,14 @@ class Daemon:
             await self.stop()
             raise
         for source in self.sources:
-            # Supervised: a source that fails is logged, shown in health and restarted, never lost.
-            supervisor = SourceSupervisor(source, self.ingest.submit, clock=self.clock, health=self.source_health)
-            self._source_tasks.append(asyncio.create_task(supervisor.run(), name=f"source-{source.name}"))
+            self._supervise(source)
         self.started_at = self.clock.now()
         self.ready.set()
         for source in self.sources:
             log.info(LogLine("listening", {"source": source.name, "address": source.describe()}))
         if self.admin_url is not None:
             log.info("admin listening on %s", self.admin_url)
-        systemd.notify("READY=1", f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)")
+        systemd.notify("READY=1", self._status_line())
         log.info(
             "hookd %s ready: %d source(s), %d hook(s), database %s%s",
             __version__,
@@ -175,6 +181,16 @@ class Daemon:
             self.settings.storage.path,
             f", admin {self.admin_url}" if self.admin_url is not None else "",
         )
+
+    def _status_line(self) -> str:
+        return f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)"
+
+    def _supervise(self, source: Source, start_error: BaseException | None = None) -> None:
+        """A source that fails is logged, shown in health and restarted, never lost."""
+        supervisor = SourceSupervisor(
+            source, self.ingest.submit, clock=self.clock, health=self.source_health, start_error=start_error
+        )
+        self._source_tasks[source.name] = asyncio.create_task(supervisor.run(), name=f"source-{source.name}")
 
     async def _recover(self) -> None:
         """What the last run left: deliveries it was sending, breakers it kept, keys no hook orders by."""
@@ -285,6 +301,111 @@ class Daemon:
     async def wait_stop_requested(self) -> None:
         await self._stop.wait()
 
+    async def reload(self, origin: str) -> ReloadResult:
+        """Read the config file again (and its ${VAR} and ${file:...} values) and run with it; on any
+        error keep running the old one and say why. `origin`: what asked (SIGHUP, admin, watch)."""
+        async with self._reload_lock:
+            if self.started_at is None or self._stack is None:
+                return ReloadResult(False, "hookd is not running (starting or stopping); nothing was reloaded")
+            result = check_config(self.settings.config_path)
+            if result.settings is None:
+                for problem in result.problems:
+                    log.error("reload: %s", problem)
+                return ReloadResult(
+                    False,
+                    f"{self.settings.config_path} is invalid; the config loaded before keeps running (fix the errors "
+                    f"and reload again)",
+                    problems=result.problems,
+                )
+            new = result.settings
+            refused = restart_needed(self.settings, new)
+            if refused:
+                message = (
+                    f"{', '.join(refused)} changed, which only a restart takes; nothing was reloaded and the config "
+                    "loaded before keeps running"
+                )
+                log.error("reload: %s", message)
+                return ReloadResult(False, message, problems=result.problems)
+            for warning in result.problems:
+                log.warning("reload: config: %s", warning)
+            systemd.notify("RELOADING=1", "STATUS=reloading the config")
+            try:
+                changes = await self._apply(new)
+            finally:
+                systemd.notify(
+                    "READY=1", f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)"
+                )
+            await self.store.note_config(new.config_sha256, str(new.config_path), self.clock.now())
+            log.info(LogLine("config reloaded", {"from": origin, "sha256": new.config_sha256[:12],
+                                                 "changes": "; ".join(changes) or "none"}))  # fmt: skip
+            return ReloadResult(True, f"reloaded {new.config_path}", problems=result.problems, changes=tuple(changes))
+
+    async def _apply(self, new: Settings) -> list[str]:
+        """Swap in `new`'s hooks (a new router and dispatcher, between two ingest commits), endpoint
+        profiles and sources. The replaced dispatcher stops claiming, gives back what it claimed and
+        did not send, and finishes its attempts in flight beside the new one."""
+        old = self.settings
+        changes = hook_changes(old, new)
+        router = Router(new.hooks, secrets=new.secrets)
+        async with self.ingest.between_commits():
+            replaced, replaced_task = self.dispatcher, self._dispatch_task
+            replaced.stop()
+            if replaced_task is not None:
+                done, _ = await asyncio.wait({replaced_task}, timeout=5.0)
+                if not done:
+                    await _cancel([replaced_task])
+            self.router = router
+            self.alerts.listening = any(is_listening(h.events) for h in new.hooks)
+            self.dispatcher = self._make_dispatcher(new)
+            self.dispatcher.sync = replaced.sync
+            self.ingest.router = router
+            self.ingest.handoff = self.dispatcher
+            self.settings = new
+            self.sender.configure(router.endpoints)
+            self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="hookd-dispatcher")
+        grace = max((h.timeout_s for h in old.hooks), default=30.0) + 5.0
+        retiring = asyncio.create_task(replaced.finish(grace), name="hookd-dispatcher-retiring")
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+        changes += await self._swap_sources(old, new)
+        return changes
+
+    async def _swap_sources(self, old: Settings, new: Settings) -> list[str]:
+        stop, start, http_changed = source_changes(old.sources, new.sources)
+        names = set(stop)
+        if http_changed:
+            names |= {s.name for s in old.sources if isinstance(s, HttpSourceConfig)}
+        leaving = [s for s in self.sources if s.name in names]
+        for source in leaving:
+            await source.stop_reading()
+            task = self._source_tasks.pop(source.name, None)
+            if task is not None:
+                await _cancel([task])
+            await source.close()
+        kept = [s for s in self.sources if s.name not in names]
+        configs = list(start)
+        if http_changed:
+            self._http_worker = None  # a new worker, with every http source of the new config
+            configs += [s for s in new.sources if isinstance(s, HttpSourceConfig)]
+        arriving = [self._make_source(c) for c in configs]
+        for source in arriving:
+            error: BaseException | None = None
+            try:
+                await source.start()
+            except StartupError as e:
+                log.error(LogLine("reload: a source cannot start; it is tried again", {"source": source.name,
+                                                                                    "reason": str(e)}))  # fmt: skip
+                error = e
+            self._supervise(source, start_error=error)
+        order = {s.name: i for i, s in enumerate(new.sources)}
+        self.sources = sorted(kept + arriving, key=lambda s: order.get(s.name, len(order)))
+        before = {s.name for s in old.sources}
+        after = {s.name for s in new.sources}
+        out = [f"source {n} added" for n in after - before]
+        out += [f"source {n} removed" for n in before - after]
+        out += [f"source {s.name} changed" for s in configs if s.name in before]
+        return out
+
     async def stop(self) -> None:
         """Undo what start did, in reverse (its stack of cleanups). Safe to call more than once."""
         stack, self._stack = self._stack, None
@@ -304,8 +425,8 @@ class Daemon:
             self.dispatcher.sync.stopping()  # callers waiting for receivers are answered now
         for source in self.sources:
             await source.stop_reading()
-        await _cancel(self._source_tasks)
-        self._source_tasks = []
+        await _cancel(list(self._source_tasks.values()))
+        self._source_tasks = {}
 
     async def _close_sources(self) -> None:
         for source in self.sources:
@@ -344,6 +465,11 @@ class Daemon:
                 log.warning(
                     "cancelled %d in-flight delivery(ies); they will be sent again at the next start", cancelled
                 )
+        if self._retiring:  # dispatchers a reload replaced: their attempts end with the others'
+            if self._force.is_set():
+                for task in self._retiring:
+                    task.cancel()
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         if self.alerts.queued and self.store.is_open:
             # Raised by attempts that finished after ingest's last commit: one more, sent at the next start.
             try:

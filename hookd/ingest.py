@@ -9,9 +9,10 @@ daemon writes many events per transaction and an idle one commits each event str
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,6 +73,7 @@ class Ingest:
         # filter failed on the event: the daemon raises an alert (hookd.alerts).
         self.on_failed = on_failed
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
+        self._committing = asyncio.Lock()  # held by each commit, and by a reload between two
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
         # the totals below are derived from them.
@@ -129,10 +131,19 @@ class Ingest:
                 count += len(nxt.batch.events)
             # Awaited in this task, not in one of its own (a loop turn more on every ack): shutdown
             # goes through stop(), so a commit is never cancelled half way.
-            await self._commit(group, final=stop)
+            async with self._committing:
+                await self._commit(group, final=stop)
             if stop:
                 return
-        await self._commit([], final=True)
+        async with self._committing:
+            await self._commit([], final=True)
+
+    @contextlib.asynccontextmanager
+    async def between_commits(self) -> AsyncIterator[None]:
+        """Hold the next commit until the block ends (a reload swaps the router and the dispatcher
+        here): no commit routes with one config and hands its deliveries to another's dispatcher."""
+        async with self._committing:
+            yield
 
     def _keyed(
         self, matches: list[tuple[str, Event, tuple[list[str], Mapping[str, str]]]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -33,6 +33,7 @@ from hookd.history import (
 )
 from hookd.router import CompiledHook, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
+from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
 from hookd.store.base import (
     FINISHED_STATES,
@@ -324,6 +325,9 @@ class _Counting:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    def configure(self, endpoints: Mapping[str, EndpointSpec]) -> None:
+        self.inner.configure(endpoints)
 
 
 async def _stop_on(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

@@ -51,8 +51,12 @@ class SourceSupervisor:
         first_retry_s: float = FIRST_RETRY_S,
         max_retry_s: float = MAX_RETRY_S,
         stable_s: float = STABLE_S,
+        start_error: BaseException | None = None,
     ) -> None:
         self._source = source
+        # The source could not start (a reload added it while its port was taken): reported as its
+        # first failure, and started again after the first pause.
+        self._start_error = start_error
         self._submit = submit
         self._clock = clock
         self._health = health
@@ -70,9 +74,13 @@ class SourceSupervisor:
         """The daemon started the source before its ready line; this runs it, and restarts it."""
         restart = False
         while True:
+            error: BaseException
             try:
-                await self._run_once(restart=restart)
-                error: BaseException = RuntimeError("run() returned; a source runs until it is cancelled")
+                if self._start_error is not None:
+                    error, self._start_error = self._start_error, None
+                else:
+                    await self._run_once(restart=restart)
+                    error = RuntimeError("run() returned; a source runs until it is cancelled")
             except asyncio.CancelledError:
                 raise
             except Exception as e:

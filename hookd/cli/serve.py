@@ -19,6 +19,7 @@ from hookd.errors import StartupError
 from hookd.logs import setup_logging
 from hookd.redact import Redactor, redact_log_handlers
 from hookd.runtime import raise_open_files_limit, run, settle_gc
+from hookd.watch import watch_config
 
 
 class LogFormat(StrEnum):
@@ -44,12 +45,17 @@ def serve(
     log_level: LogLevel = typer.Option(
         LogLevel.info, "--log-level", help="Least severe level logged; debug adds claims, retries scheduled, commits."
     ),
+    watch: bool = typer.Option(
+        False, "--watch", help="Reload when the config file changes (also when an editor or git replaces it)."
+    ),
 ) -> None:
     """Run the daemon: take events from the configured sources, store them, deliver them.
 
     Logs go to stderr. SIGTERM or SIGINT stops intake, lets in-flight deliveries finish for up to
     delivery.shutdown_timeout, and exits 0; a second SIGINT cancels them at once. Pending work
-    resumes at the next start. Exit 3 when hookd cannot start (invalid config, address in use).
+    resumes at the next start. SIGHUP (or `hookd reload`, or --watch) reads the config again and
+    runs with it; an invalid one is logged and the running config kept. Exit 3 when hookd cannot
+    start (invalid config, address in use).
     """
     path = config or default_config_path()
     result = check_config(path)
@@ -68,24 +74,41 @@ def serve(
         logging.getLogger("hookd").warning("config: %s", warning)
     try:
         raise_open_files_limit()
-        run(_serve(Daemon(settings)))
+        run(_serve(Daemon(settings), watch=watch))
     except StartupError as e:
         render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape_lines(str(e))}")
         raise typer.Exit(3) from None
 
 
-async def _serve(daemon: Daemon) -> None:
+async def _serve(daemon: Daemon, *, watch: bool = False) -> None:
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, daemon.request_stop)
+    reloads: set[asyncio.Task[object]] = set()
+
+    def reload(origin: str) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(daemon.reload(origin))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload, "SIGHUP")
     tune_gc = asyncio.create_task(_tune_runtime_when_ready(daemon))
+    watching = asyncio.create_task(_watch_when_ready(daemon)) if watch else None
     try:
         await daemon.serve()
     finally:
         tune_gc.cancel()
-        for sig in signals:
+        if watching is not None:
+            watching.cancel()
+        for sig in (*signals, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        await asyncio.gather(*reloads, return_exceptions=True)
+
+
+async def _watch_when_ready(daemon: Daemon) -> None:
+    await daemon.ready.wait()
+    await watch_config(daemon.settings.config_path, lambda: daemon.reload("watch"), daemon.clock)
 
 
 async def _tune_runtime_when_ready(daemon: Daemon) -> None:

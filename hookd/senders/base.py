@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol, overload
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from hookd.redact import Redactor
+
+if TYPE_CHECKING:
+    from hookd.senders.endpoint import EndpointSpec
 
 # What happened to an attempt, as a fact beside the prose of `error`: what breakers, presets and metrics
 # key off, never the message text. The sender reports it; the daemon classifies per hook (a preset
@@ -139,4 +142,8 @@ class Sender(Protocol):
 
     async def close(self) -> None:
         """Release connections. Idempotent."""
+        ...
+
+    def configure(self, endpoints: Mapping[str, EndpointSpec]) -> None:
+        """Use these endpoint profiles (a hook's TLS, auth, signer) from the next request on (reload)."""
         ...

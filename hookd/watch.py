@@ -1,0 +1,41 @@
+"""`hookd serve --watch`: reload when the config file changes.
+
+The file is looked at once a second (no inotify: the same on every system, and a second is soon
+enough for a person who saved a file). Its identity is its inode, size and modification time, so an
+editor's or `git pull`'s atomic rename (a new inode in its place) is seen as well as a write in place.
+A file that is briefly missing (between an unlink and a rename) is waited for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from hookd.clock import Clock
+
+WATCH_INTERVAL_S = 1.0
+
+Stamp = tuple[int, int, int, int] | None
+
+
+def stamp(path: Path) -> Stamp:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+async def watch_config(
+    path: Path, on_change: Callable[[], Awaitable[object]], clock: Clock, *, interval_s: float = WATCH_INTERVAL_S
+) -> None:
+    """Call `on_change` each time the file at `path` is another than at the last look; until cancelled."""
+    seen = stamp(path)
+    while True:
+        await clock.sleep(interval_s)
+        now = stamp(path)
+        if now is None or now == seen:
+            continue  # unchanged, or between an unlink and its rename: looked at again next time
+        seen = now
+        await on_change()
