@@ -21,7 +21,6 @@ from hookd.cli.common import (
     status_text,
     utc_time,
 )
-from hookd.cli.history import attempt_dict
 from hookd.dryrun import HookResult
 from hookd.errors import HookdError
 from hookd.history import DeliveryDetail
@@ -151,4 +150,7 @@ def _as_dict(found: Why) -> dict[str, object]:
 
 
 def _delivery(d: DeliveryDetail) -> dict[str, object]:
+    # Imported here: hookd.cli.history imports the app, which registers this module (a cycle at import).
+    from hookd.cli.history import attempt_dict
+
     return {**delivery_dict(d.delivery), "attempts": [attempt_dict(a) for a in d.attempts]}
