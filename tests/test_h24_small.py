@@ -12,6 +12,7 @@ import pytest
 from tests.cli_helpers import plain
 from tests.test_cli_test import config_text, invoke, write
 from tests.test_h22_functions_more import payload_problems
+from tests.test_h22_schema_rules import HOOK, the_one_error
 
 
 def test_a_piped_call_missing_its_value_is_one_error_about_the_pipe(tmp_path: Path) -> None:
@@ -22,6 +23,19 @@ def test_a_piped_call_missing_its_value_is_one_error_about_the_pipe(tmp_path: Pa
     [(_, _, message)] = found
     assert "format_number() takes 2 argument(s), but is given 1" in message
     assert "| is JMESPath's pipe, not a template filter" in message
+
+
+def test_a_text_option_of_the_wrong_kind_is_said_as_the_preset_says_it(tmp_path: Path) -> None:
+    """validate and the preset, when it renders the option, both say "must be a string": an empty value
+    is the option left out, so validate does not offer it as a choice ("a string or empty")."""
+    from hookd.presets import PRESETS
+    from hookd.presets.base import PresetError
+
+    text = HOOK + "    preset: mattermost\n    message: hi\n    preset_options:\n      channel: 42\n"
+    error, _ = the_one_error(tmp_path, text)
+    assert error.endswith("preset_options.channel: must be a string, not a number (quote it to keep it as text)")
+    with pytest.raises(PresetError, match=r"^preset_options\.channel must be a string, not a number$"):
+        PRESETS["mattermost"].body("hi", {"channel": 42}, {})
 
 
 @pytest.mark.parametrize(
