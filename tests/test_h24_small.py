@@ -1,7 +1,7 @@
 """Issue 24's small leftovers: a piped call with an argument left out is one error, not two; a preset's
-text option of the wrong kind is "a string", as the preset says it when sending; a Discord answer that
-spends the bucket slows the retry even when it is a failure; `hookd test` given JSON text where the
-events file goes says how to test that event."""
+text option of the wrong kind is "a string", as the preset says it when sending; `hookd test` given
+JSON text where the events file goes says how to give that event. (Discord's rate-limit headers on a
+failure: tests/test_h22_presets_discord.py; the Quick start's files: tests/test_quickstart.py.)"""
 
 from __future__ import annotations
 
