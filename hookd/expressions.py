@@ -519,6 +519,12 @@ def _literal_argument_problems(calls: list[_CallSite]) -> list[ExpressionProblem
             argument[0]["value"] if len(argument) == 1 and argument[0]["type"] == "literal" else _NOT_WRITTEN
             for argument in call.arguments
         ]
+        counts = arity(call.name)
+        if counts is not None and len(literals) < counts[0]:
+            # An argument is missing (`| format_number('.2f')` leaves out the value), so each literal
+            # stands where the function takes another; the count is reported alone, by
+            # _function_problems.
+            continue
         wrong_type = _literal_type_problem(call.name, literals)
         if wrong_type is not None:
             problems.append(ExpressionProblem(wrong_type, call.start))

@@ -1,6 +1,7 @@
 """The discord preset: Execute Webhook's JSON params (content up to 2000 characters, at most 10 embeds,
 no pings from event data unless asked), and Discord's answers: 204, a 429 whose JSON retry_after is
-kept, a 404 that is never retried."""
+kept (or its X-RateLimit-Reset-After without one), a failure that spent the bucket retried after its
+refill, a 404 that is never retried."""
 
 from __future__ import annotations
 
@@ -110,6 +111,34 @@ async def test_a_429_without_json_keeps_retry_after(answer: Answers) -> None:
     outcome = DISCORD.classify(await answer(429, "error code: 1015", {"Retry-After": "30"}))
     assert outcome.retryable and outcome.retry_after_s == 30.0
     assert outcome.error.startswith("Discord answered 429 error code: 1015")
+
+
+async def test_a_429_without_retry_after_waits_for_the_bucket(answer: Answers) -> None:
+    """A 429 whose body has no retry_after and that has no Retry-After: X-RateLimit-Reset-After says
+    when the bucket refills."""
+    spent = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "3.5"}
+    outcome = DISCORD.classify(await answer(429, '{"message": "You are being rate limited."}', spent))
+    assert outcome.retryable and outcome.kind == "rate_limited" and outcome.retry_after_s == 3.5
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retryable", "wait"),
+    [
+        # A 500 that spent the bucket: its retry waits for the refill, not into a 429.
+        (500, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"}, True, 2.5),
+        # With a Retry-After too, the longer wait is kept.
+        (503, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5", "Retry-After": "7"}, True, 7.0),
+        (500, {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset-After": "2.5"}, True, None),
+        # A final failure has no retry to delay.
+        (400, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"}, False, None),
+    ],
+)
+async def test_a_failure_reads_the_rate_limit_headers_too(
+    answer: Answers, status: int, headers: dict[str, str], retryable: bool, wait: float | None
+) -> None:
+    outcome = DISCORD.classify(await answer(status, '{"message": "oops", "code": 0}', headers))
+    assert (outcome.ok, outcome.retryable, outcome.retry_after_s) == (False, retryable, wait)
+    assert outcome.error.startswith(f"Discord answered {status} oops (code 0)")
 
 
 async def test_unknown_webhook_404_is_never_retried(answer: Answers) -> None:

@@ -200,9 +200,9 @@ KINDS = [
         "text-a-number",
         "mattermost",
         "channel: 42",
-        "preset_options.channel: must be a string or empty, not a number (quote it to keep it as text)",
+        "preset_options.channel: must be a string, not a number (quote it to keep it as text)",
     ),
-    ("text-a-mapping", "teams", "title: {a: b}", "preset_options.title: must be a string or empty, not a mapping"),
+    ("text-a-mapping", "teams", "title: {a: b}", "preset_options.title: must be a string, not a mapping"),
 ]
 
 

@@ -44,11 +44,16 @@ def _read_until(fd: int, done: bytes | None, deadline: float) -> bytes:
 def test_quickstart_delivers_then_stops_once_on_ctrl_c(short_dir: Path) -> None:
     """1. The quickstart folder copied to a temp dir, on free ports; 2. run.sh in a terminal until a
     delivery is logged; 3. Ctrl-C. Result: hookd stops gracefully (one stop signal, not the second
-    that cancels in-flight deliveries), the script exits 130, and the receiver's port is free again."""
+    that cancels in-flight deliveries), the script exits 130, the receiver's port is free again, and
+    the folder holds what it held before: the database, socket and events file went to a temporary
+    directory (under TMPDIR), which is gone too."""
     here = short_dir / "qs"
     shutil.copytree(QUICKSTART, here, ignore=shutil.ignore_patterns("var"))
+    tmp = short_dir / "tmp"
+    tmp.mkdir()
     config = here / "hookd.yaml"
     config.write_text(config.read_text().replace("127.0.0.1:8780", f"127.0.0.1:{_free_port()}"))
+    before = sorted(p.relative_to(here) for p in here.rglob("*"))
     port = _free_port()
     env = {
         **os.environ,
@@ -56,7 +61,9 @@ def test_quickstart_delivers_then_stops_once_on_ctrl_c(short_dir: Path) -> None:
         "PYTHON": sys.executable,
         "RECEIVER_PORT": str(port),
         "RECEIVER_URL": f"http://127.0.0.1:{port}",
+        "TMPDIR": str(tmp),
     }
+    env.pop("QUICKSTART_STATE", None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal session of its own, as a user's shell would give it
         os.execvpe("bash", ["bash", str(here / "run.sh")], env)
@@ -76,4 +83,5 @@ def test_quickstart_delivers_then_stops_once_on_ctrl_c(short_dir: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 130
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # the receiver is gone
-    assert not (here / "var" / "hookd.sock").exists()  # hookd removed its socket on the way out
+    assert sorted(p.relative_to(here) for p in here.rglob("*")) == before
+    assert list(tmp.iterdir()) == []  # the state directory, with the database, is removed

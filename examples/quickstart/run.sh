@@ -6,14 +6,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-python3}
 command -v hookd >/dev/null || { echo "hookd is not on PATH; install it first (see README.md)" >&2; exit 2; }
 
-mkdir -p "$here/var"
+# The database, the socket and the tailed file go to a temporary directory, removed on the way out,
+# so the Quick start leaves nothing in the checkout.
+state=$(mktemp -d "${TMPDIR:-/tmp}/hookd-quickstart.XXXXXX")
+export QUICKSTART_STATE=$state
 pids=()
 cleanup() {
-  # hookd first (it finishes in-flight deliveries), then the receiver.
+  # hookd first (it finishes in-flight deliveries), then the receiver, then their files.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
+  rm -rf "$state"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -31,13 +35,13 @@ pids+=($!)
 
 # Wait for the daemon's socket, then send events both ways: a line appended to the tailed file,
 # and a line written to the socket (answered with an ack once stored).
-for _ in $(seq 100); do [ -S "$here/var/hookd.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$state/hookd.sock" ] && break; sleep 0.1; done
 n=0
 while sleep 1; do
   n=$((n + 1))
   total=$(( (n * 67) % 300 ))
-  echo "{\"type\": \"sales_order.created\", \"data\": {\"id\": $n, \"total\": $total, \"status\": \"paid\", \"customer\": {\"name\": \"Ada\"}}}" >> "$here/var/events.jsonl"
-  "$python" - "$here/var/hookd.sock" "$n" <<'PY'
+  echo "{\"type\": \"sales_order.created\", \"data\": {\"id\": $n, \"total\": $total, \"status\": \"paid\", \"customer\": {\"name\": \"Ada\"}}}" >> "$state/events.jsonl"
+  "$python" - "$state/hookd.sock" "$n" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from hookd.dryrun import (
     STDIN,
     EventResult,
     HookResult,
+    InputError,
     InputEvent,
     deliver,
     dry_run,
@@ -240,7 +242,35 @@ def _events(events_file: str | None, event_type: str | None, data: str | None, n
     assert events_file is not None
     if events_file == STDIN:
         return parse_events(sys.stdin.buffer.read(), "<stdin>", now=now)
-    return load_events(Path(events_file), now=now)
+    path = Path(events_file)
+    if events_file.lstrip().startswith(("{", "[")) and not path.exists():
+        raise InputError("EVENT_FILE", _json_not_a_file(events_file))
+    return load_events(path, now=now)
+
+
+# The longest --type/--data written out for the event given as JSON; a longer one is too long to retype.
+_SHOWN_EVENT_CHARS = 200
+
+
+def _json_not_a_file(text: str) -> str:
+    """What to run instead of `hookd test '{"type": ...}'`, which names the events file with the event
+    itself: --type and --data for one event that has a type, else stdin."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    said = "this looks like JSON text, not the name of an events file"
+    kind = value.get("type") if isinstance(value, dict) else None
+    if isinstance(value, dict) and isinstance(kind, str) and set(value) <= {"type", "data"}:
+        options = f"--type {shlex.quote(kind)}"
+        if "data" in value:
+            options += f" --data {shlex.quote(json.dumps(value['data'], ensure_ascii=False))}"
+        if len(options) <= _SHOWN_EVENT_CHARS:
+            return f"{said}; give this event as {options} instead"
+    return (
+        f"{said}; give - and pipe it in (echo '...' | hookd test -), save it to a file and give the file's "
+        "name, or give one event as --type TYPE --data JSON"
+    )
 
 
 # -- a recorded request ---------------------------------------------------------------------------

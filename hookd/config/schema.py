@@ -132,7 +132,10 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     elif kind == "type":
         want = expected
         wants = [want] if isinstance(want, str) else list(want)
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
+        # An empty value beside another type is the key left unset (a preset option read as not
+        # given): not a choice to offer, and the preset's own check says "must be a string" alone.
+        named = [w for w in wants if w != "null"] or wants
+        names = " or ".join(_TYPE_NAMES.get(w, w) for w in named)
         hint = ""
         if "string" in wants and isinstance(instance, bool):
             hint = " (YAML reads yes/no/on/off as true/false; quote the value)"

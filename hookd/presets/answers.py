@@ -84,8 +84,11 @@ def explained(error: str, hint: str) -> str:
     return f"{error.rstrip('.')}: {hint}" if hint else error
 
 
-def with_reason(service: str, outcome: Outcome, said: str, hint: str = "") -> Outcome:
+def with_reason(
+    service: str, outcome: Outcome, said: str, hint: str = "", *, retry_after_s: float | None = None
+) -> Outcome:
     """A failure as the sender classified it (retryable or not by its status), its reason in the
-    service's words instead of the bare status."""
+    service's words instead of the bare status. `retry_after_s`: a wait the service asked for in its
+    own way, kept as `failed` keeps one."""
     error = explained(answered(service, outcome, said), hint)
-    return failed(outcome, error, retryable=outcome.retryable)
+    return failed(outcome, error, retryable=outcome.retryable, retry_after_s=retry_after_s)

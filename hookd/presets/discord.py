@@ -4,11 +4,12 @@
 @everyone, @here, role or user mention in that data pings anyone (the mention still shows as text).
 Set the option to Discord's own allowed_mentions object to let some through.
 
-Discord answers 204 (200 with `?wait=true`), with its rate limit in X-RateLimit-* headers: an answer
-that spent the bucket's last request pauses the hook until the bucket refills. A 429 carries its wait
-twice: `retry_after` in a JSON body (seconds, with decimals) and a Retry-After header (whole
-seconds); the longer is kept. A 404
-means the webhook is gone, and Discord asks clients to stop using it, so it is never retried.
+Discord answers 204 (200 with `?wait=true`), with its rate limit in X-RateLimit-* headers on every
+answer: a success that spent the bucket's last request pauses the hook until the bucket refills, and
+a failure that did so is retried no sooner. A 429 carries its wait twice: `retry_after` in a JSON
+body (seconds, with decimals) and a Retry-After header (whole seconds); the longer is kept, and
+X-RateLimit-Reset-After stands in for a body without `retry_after`. A 404 means the webhook is gone,
+and Discord asks clients to stop using it, so it is never retried.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Discord:
         said = _said(answer) if answer is not None else answers.body_text(outcome)
         if outcome.status == 429:
             told = _seconds(answer.get("retry_after")) if answer is not None else None
+            if told is None:
+                told = _reset_after(outcome)
             scope = "global" if answer is not None and answer.get("global") is True else "this webhook"
             return answers.failed(
                 outcome,
@@ -85,7 +88,9 @@ class Discord:
                 ),
                 retryable=False,
             )
-        return answers.with_reason("Discord", outcome, said)
+        # A failure counts against the bucket too: one that spent its last request is retried after the
+        # refill, not into a 429 (a final failure has no retry to delay).
+        return answers.with_reason("Discord", outcome, said, retry_after_s=_spent_bucket(outcome))
 
 
 def _spent_bucket(outcome: Outcome) -> float | None:
@@ -94,6 +99,12 @@ def _spent_bucket(outcome: Outcome) -> float | None:
     asks of clients instead of meeting its 429."""
     if answers.header(outcome, "x-ratelimit-remaining") != "0":
         return None
+    return _reset_after(outcome)
+
+
+def _reset_after(outcome: Outcome) -> float | None:
+    """X-RateLimit-Reset-After as seconds (at most MAX_BUCKET_PAUSE_S), or None when it is absent or
+    not a finite number of seconds ≥ 0."""
     after = answers.header(outcome, "x-ratelimit-reset-after")
     try:
         seconds = _seconds(float(after)) if after is not None else None
