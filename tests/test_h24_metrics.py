@@ -200,11 +200,12 @@ async def test_metrics_need_the_token_probes_do_not(short_dir: Path, receiver: R
 
 
 async def test_readyz_before_and_after_ready(short_dir: Path, receiver: Receiver) -> None:
-    """1. A daemon built but not started, its admin listener alone. 2. GET /livez, /readyz, /healthz.
-    3. A started daemon on the same config: GET /readyz.
+    """1. A daemon built but not started, its admin listener alone. 2. GET /livez, /readyz, /healthz,
+    /metrics. 3. A started daemon on the same config: GET /readyz.
 
     Result: before, /livez is 200 while /readyz is 503 (not started, the database not open) as
-    /healthz is; after, /readyz is 200 with every check passing and saying what it checked."""
+    /healthz is, and /metrics says up, not ready, the database not readable (no queue depths);
+    after, /readyz is 200 with every check passing and saying what it checked."""
     cfg = admin_config(short_dir, receiver)
     daemon = Daemon(load_config(cfg))
     admin = AdminServer(daemon)
@@ -213,8 +214,12 @@ async def test_readyz_before_and_after_ready(short_dir: Path, receiver: Receiver
         assert await fetch_json(f"{admin.url}/livez") == (200, {"status": "alive"})
         assert (await fetch_json(f"{admin.url}/healthz"))[0] == 503
         code, before = await fetch_json(f"{admin.url}/readyz")
+        scraped = parse((await fetch(f"{admin.url}/metrics"))[1])  # no database yet
     finally:
         await admin.close()
+    assert value(scraped, "hookd_up") == 1 and value(scraped, "hookd_ready") == 0
+    assert value(scraped, "hookd_store_readable") == 0
+    assert not [name for name, _ in scraped if name == "hookd_queue_depth"]
     assert code == 503 and before["status"] == "not ready"
     failed = {name for name, c in checks(before).items() if not c["ok"]}
     assert failed == {"started", "store_writable", "sources_listening"}
@@ -274,3 +279,32 @@ async def test_readyz_names_a_failing_source(short_dir: Path, receiver: Receiver
     assert value(samples, "hookd_source_up", source="log") == 0
     assert value(samples, "hookd_source_up", source="app") == 1
     assert recovered_code == 200 and recovered["status"] == "ready"
+
+
+async def test_metrics_show_a_hook_waiting_for_its_rate_limit(short_dir: Path, receiver: Receiver) -> None:
+    """1. A daemon on a ManualClock (no token comes back); hook `limited` has rate_limit 60/min (a
+    burst of 6). 2. Eight events. 3. Once 6 are delivered, GET /metrics.
+
+    Result: `limited` is rate_limited (no other state), with 2 deliveries pending and none in flight."""
+    cfg = socket_config(
+        short_dir,
+        f"""
+        hooks:
+          - {{name: limited, events: ["*"], url: "{receiver.url("/limited")}", rate_limit: 60/min}}
+        admin: {{listen: "127.0.0.1:0"}}
+        """,
+    )
+    async with running_daemon(cfg, clock=ManualClock()) as daemon:
+        await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}") for i in range(8)])
+        await wait_db(
+            short_dir / "hookd.db",
+            "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state",
+            lambda r: r == [("delivered", 6), ("pending", 2)],
+        )
+        _, text, _ = await fetch(f"{daemon.admin_url}/metrics")
+    samples = parse(text)
+    states = ("paused", "breaker_open", "breaker_half_open", "held", "rate_limited")
+    assert {s for s in states if value(samples, "hookd_lane_state", hook="limited", state=s)} == {"rate_limited"}
+    assert value(samples, "hookd_queue_depth", hook="limited", state="pending") == 2
+    assert value(samples, "hookd_in_flight", hook="limited") == 0
+    assert value(samples, "hookd_deliveries_total", outcome="delivered") == len(receiver.at("/limited")) == 6
