@@ -1,11 +1,14 @@
-"""The admin listener: `GET /healthz` and `GET /status` over HTTP, for `hookd status` and monitors.
+"""The admin listener over HTTP, for `hookd status` and monitors: `GET /healthz`, `/livez`, `/readyz`,
+`/status` and `/metrics` (Prometheus, hookd.metrics).
 
 The daemon starts it after its sources and stops it first. It only reads: live counters from
 ingest and the dispatcher, and queue depths from the database through a read-only connection of
 its own, opened in a worker thread per request, so a status request never waits on the writer
 connection or holds up the event loop.
 
-`/healthz` is open (200 once the daemon is ready, 503 before). `/status` requires
+`/healthz` is open (200 once the daemon is ready, 503 before), and so are `/livez` (200 whenever the
+process answers) and `/readyz` (200 when every readiness check passes, else 503; each check in the
+body): probes rarely carry a token. `/status` and `/metrics` show data and require
 `Authorization: Bearer <admin.token>` when a token is configured. The token is never logged or
 returned.
 """
@@ -39,6 +42,7 @@ from hookd.health import (
     paused_hook_reason,
 )
 from hookd.hook_errors import EvaluationFailure, HookErrors
+from hookd.logs import LogLine
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
 
@@ -102,7 +106,10 @@ class AdminServer:
         host, port = self.daemon.settings.admin.listen
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._livez)
+        app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/status", self._status)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/hooks/refresh", self._refresh_hooks)
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -144,11 +151,54 @@ class AdminServer:
             return _json({"status": "ok"})
         return _json({"status": "starting"}, status=503)
 
+    async def _livez(self, request: web.Request) -> web.Response:
+        # The event loop ran this handler: the process is alive, whatever its state.
+        return _json({"status": "alive"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        # Without the token (when one is set) a failing source is named without its reason: a reason
+        # can hold a path or an address, and probes are answered without a token.
+        checks = readiness_checks(self.daemon, detailed=self._refused(request) is None)
+        ready = all(c.ok for c in checks)
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+        }
+        return _json(body, status=200 if ready else 503)
+
     async def _status(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
         if refused is not None:
             return refused
         return _json(await self.status())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        # Imported here: hookd.metrics reads this module's store counts, and prometheus-client is loaded
+        # only by a daemon that is scraped.
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from hookd.metrics import exposition
+
+        now = self.daemon.clock.now()
+        stored: StoreCounts | None
+        try:
+            # The queue depths /status reads, without the file positions (not metrics).
+            stored = await asyncio.to_thread(
+                read_store, self.daemon.settings.storage.path, started_at=now, recent_since=now, files={}
+            )
+        except sqlite3.Error as e:
+            stored = None
+            # Said at each scrape (hookd_store_readable is 0 then): as /status says it in its health.
+            log.warning(
+                LogLine(
+                    "metrics: cannot read the database; the queue depths are left out of this scrape",
+                    {"database": str(self.daemon.settings.storage.path), "error": str(e)},
+                )
+            )
+        return web.Response(body=exposition(self.daemon, stored), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _refresh_hooks(self, request: web.Request) -> web.Response:
         """`hookd hooks pause` or `resume` changed the stored hook states: read them now, not at the poll."""
@@ -243,9 +293,7 @@ class AdminServer:
             c = stored.hooks.get(name, HookCounts())
             lane = dispatcher.lanes.get(name)
             in_flight = lane.in_flight if lane is not None else 0
-            # As history says it: pending = not attempted yet, retrying = waiting after an attempt (both
-            # wait). Claimed ahead by the dispatcher but not started yet still counts as pending.
-            pending = c.pending - c.retrying + max(0, c.delivering - in_flight)
+            pending, _ = waiting_counts(c, in_flight)
             pending_total += pending
             retrying_total += c.retrying
             failed_total += c.failed
@@ -324,6 +372,93 @@ class AdminServer:
             },
             "health": {"status": "degraded" if reasons else "ok", "reasons": reasons},
         }
+
+
+# -- readiness --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessCheck:
+    name: str
+    ok: bool
+    detail: str  # a sentence: what was checked, and what is wrong when it failed
+
+
+def readiness_checks(d: Daemon, *, detailed: bool) -> list[ReadinessCheck]:
+    """What GET /readyz reports: whether this daemon can take events in and send them now. Cheap (no
+    database query: it runs on every probe). `detailed` adds the failing sources' reasons and the
+    database's path, which a request without the admin token (when one is set) does not get."""
+    settings = d.settings
+    started = d.ready.is_set()
+    config = ReadinessCheck(
+        "config_loaded",
+        True,  # a daemon is only built from a config that loaded and validated
+        f"{settings.config_path.name} (sha256 {settings.config_sha256[:12]}): {len(settings.sources)} source(s), "
+        f"{len(settings.hooks)} hook(s)",
+    )
+    return [
+        ReadinessCheck(
+            "started",
+            started,
+            "every part started and serves" if started else "the daemon is starting or stopping",
+        ),
+        config,
+        _store_check(d, detailed=detailed),
+        _sources_check(d, started=started, detailed=detailed),
+        _worker_check(d),
+    ]
+
+
+def _store_check(d: Daemon, *, detailed: bool) -> ReadinessCheck:
+    db = d.settings.storage.path
+    if not d.store.is_open:
+        return ReadinessCheck("store_writable", False, "the database is not open: the daemon is starting or stopping")
+    # SQLite writes the file and, beside it, its journal: both need write permission. A check of the
+    # permissions, not a write: probes come often, and ingest's own commits are the real writes.
+    writable = os.access(db, os.W_OK) and os.access(db.absolute().parent, os.W_OK)
+    if writable:
+        return ReadinessCheck("store_writable", True, "the database is open and writable")
+    where = f" {str(db)!r}" if detailed else ""
+    return ReadinessCheck(
+        "store_writable",
+        False,
+        f"the database{where} or its directory is not writable by hookd's user: events cannot be stored; "
+        "fix their permissions",
+    )
+
+
+def _sources_check(d: Daemon, *, started: bool, detailed: bool) -> ReadinessCheck:
+    if not started:
+        return ReadinessCheck("sources_listening", False, "the sources are not listening: the daemon is not ready")
+    failing = d.source_health.failing()
+    if not failing:
+        return ReadinessCheck("sources_listening", True, f"{len(d.sources)} source(s) listening")
+    if detailed:
+        what = "; ".join(f"source {name!r} is not working: {_clip(f.reason)}" for name, f in sorted(failing.items()))
+    else:
+        what = f"source(s) {', '.join(repr(n) for n in sorted(failing))} not working (`hookd status` says why)"
+    return ReadinessCheck("sources_listening", False, f"{what}; hookd tries again with a backoff")
+
+
+def _worker_check(d: Daemon) -> ReadinessCheck:
+    sender = d.sender
+    if not isinstance(sender, WorkerSender):
+        return ReadinessCheck("delivery_worker", True, "deliveries are sent in this process")
+    if sender.pid is not None:
+        return ReadinessCheck("delivery_worker", True, f"the delivery worker process runs (pid {sender.pid})")
+    # A worker that died starts again with the next delivery. Not ready only while deliveries wait for
+    # it: an idle daemon reported not ready would be cut off from the very input that starts a new one.
+    waiting = d.dispatcher.in_flight_total + d.dispatcher.buffered_total
+    if waiting:
+        return ReadinessCheck(
+            "delivery_worker",
+            False,
+            f"the delivery worker process is not running while {waiting} delivery(ies) wait for it; a new one "
+            "is being started (its errors are in hookd's log)",
+        )
+    return ReadinessCheck(
+        "delivery_worker", True, "the delivery worker process is not running; a new one starts with the next delivery"
+    )
 
 
 def _lane_state(lane: Lane | None) -> dict[str, object]:
@@ -441,6 +576,13 @@ class HookCounts:
     last_error: str | None = None  # the most recent error in the last RECENT_S
     last_retry_error: str | None = None  # the most recent error of a delivery retrying, in the last RECENT_S
     last_failed_error: str | None = None  # the most recent error of a delivery failed for good, in RECENT_S
+
+
+def waiting_counts(c: HookCounts, in_flight: int) -> tuple[int, int]:
+    """A hook's (pending, retrying) as history names them: pending = not attempted yet, retrying =
+    waiting after an attempt. Claimed ahead by the dispatcher but not started yet still counts as
+    pending (`in_flight`: the hook's attempts being sent now)."""
+    return c.pending - c.retrying + max(0, c.delivering - in_flight), c.retrying
 
 
 @dataclass(frozen=True, slots=True)
