@@ -111,6 +111,7 @@ class AdminServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/hooks/refresh", self._refresh_hooks)
+        app.router.add_post("/reload", self._reload)
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -207,6 +208,21 @@ class AdminServer:
             return refused
         self.daemon.dispatcher.refresh_hook_states()
         return _json({"ok": True})
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        """`hookd reload`: read the config again and run with it; 200 with what changed, 409 when the
+        new config is refused (the running one is kept), with every problem."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        result = await self.daemon.reload("admin")
+        body = {
+            "ok": result.ok,
+            "message": result.message,
+            "changes": list(result.changes),
+            "problems": [str(p) for p in result.problems],
+        }
+        return _json(body, status=200 if result.ok else 409)
 
     def _refused(self, request: web.Request) -> web.Response | None:
         token = self.daemon.settings.admin.token

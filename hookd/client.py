@@ -25,6 +25,7 @@ from hookd.errors import DaemonUnavailable, HookdError
 from hookd.files import file_kind
 
 SEND_TIMEOUT_S = 30.0
+RELOAD_TIMEOUT_S = 120.0  # a reload waits for sources to stop and start
 STATUS_TIMEOUT_S = 5.0
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -481,3 +482,35 @@ async def refresh_hooks(url: str, *, token: str | None, timeout_s: float = STATU
             return response.status == 200
     except (TimeoutError, aiohttp.ClientError, OSError):
         return False
+
+
+async def request_reload(url: str, *, token: str | None, timeout_s: float = RELOAD_TIMEOUT_S) -> dict[str, object]:
+    """POST {url}/reload: the daemon reads its config again. Returns its answer ({ok, message, changes,
+    problems}). Raises DaemonUnavailable (no answer), AdminRefused (401, not hookd)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    hint = "is `hookd serve` running with this config?"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            session.post(f"{url}/reload", headers=headers, allow_redirects=False) as response,
+        ):
+            body = await response.read()
+            status = response.status
+    except aiohttp.InvalidURL:
+        raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
+    except TimeoutError:
+        raise DaemonUnavailable(f"no hookd answers at {url}: no answer within {timeout_s:g}s; {hint}") from None
+    except (aiohttp.ClientError, OSError) as e:
+        raise DaemonUnavailable(f"no hookd answers at {url} ({type(e).__name__}: {e}); {hint}") from None
+    if status == 401:
+        raise AdminRefused(
+            f"the admin listener at {url} refused the request (401); pass the daemon's admin.token with --token "
+            "or HOOKD_ADMIN_TOKEN, or -c the config it runs with"
+        )
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = None
+    if status not in (200, 409) or not isinstance(value, dict) or "ok" not in value:
+        raise AdminRefused(f"{url}/reload answered HTTP {status}, not hookd's answer; is --url hookd's admin listener?")
+    return value

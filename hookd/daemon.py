@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
@@ -90,6 +91,7 @@ class Daemon:
         self._force = asyncio.Event()  # a second stop signal: stop waiting for in-flight attempts
         self._source_tasks: dict[str, asyncio.Task[None]] = {}  # each source's supervisor, by name
         self._reload_lock = asyncio.Lock()
+        self.reloads: Counter[str] = Counter()  # applied, invalid, needs_restart (metrics)
         self._retiring: set[asyncio.Task[int]] = set()  # dispatchers a reload replaced, finishing their attempts
         self._ingest_task: asyncio.Task[None] | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
@@ -309,6 +311,7 @@ class Daemon:
                 return ReloadResult(False, "hookd is not running (starting or stopping); nothing was reloaded")
             result = check_config(self.settings.config_path)
             if result.settings is None:
+                self.reloads["invalid"] += 1
                 for problem in result.problems:
                     log.error("reload: %s", problem)
                 return ReloadResult(
@@ -320,6 +323,7 @@ class Daemon:
             new = result.settings
             refused = restart_needed(self.settings, new)
             if refused:
+                self.reloads["needs_restart"] += 1
                 message = (
                     f"{', '.join(refused)} changed, which only a restart takes; nothing was reloaded and the config "
                     "loaded before keeps running"
@@ -335,6 +339,7 @@ class Daemon:
                 systemd.notify(
                     "READY=1", f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)"
                 )
+            self.reloads["applied"] += 1
             await self.store.note_config(new.config_sha256, str(new.config_path), self.clock.now())
             log.info(LogLine("config reloaded", {"from": origin, "sha256": new.config_sha256[:12],
                                                  "changes": "; ".join(changes) or "none"}))  # fmt: skip
@@ -358,6 +363,11 @@ class Daemon:
             self.alerts.listening = any(is_listening(h.events) for h in new.hooks)
             self.dispatcher = self._make_dispatcher(new)
             self.dispatcher.sync = replaced.sync
+            # Counts since start go on (status, metrics); the replaced one's last attempts add to its own.
+            self.dispatcher.outcomes = replaced.outcomes
+            self.dispatcher.delivered_total = replaced.delivered_total
+            self.dispatcher.failed_total = replaced.failed_total
+            self.dispatcher.retried_total = replaced.retried_total
             self.ingest.router = router
             self.ingest.handoff = self.dispatcher
             self.settings = new

@@ -236,6 +236,9 @@ class Dispatcher:
         self.delivered_total = 0
         self.failed_total = 0
         self.retried_total = 0
+        # (hook, delivered | failed | pending) -> attempts' outcomes since start (metrics); a reload
+        # hands the same Counter to the dispatcher that replaces this one.
+        self.outcomes: Counter[tuple[str, str]] = Counter()
         # Hook states (pauses) are read from the store at the first round and then at the poll
         # interval, or at once after refresh_hook_states(); `_states_epoch` counts the changes made
         # here, so that a read that began before one does not undo it.
@@ -966,6 +969,7 @@ class Dispatcher:
                 await gates.close(lane, dest)
                 self._wake.set()
         n = 1 if batch is None else len(batch.members)
+        self.outcomes[(d.hook, plan.state)] += n
         if plan.state == "delivered":
             self.delivered_total += n
         elif plan.state == "failed":

@@ -133,6 +133,23 @@ class DaemonCollector(Collector):
         for outcome, n in zip(DELIVERY_OUTCOMES, counts, strict=True):
             outcomes.add_metric([outcome], n)
         yield outcomes
+        by_hook = CounterMetricFamily(
+            "hookd_hook_deliveries",
+            "Attempts' outcomes since start, per hook: delivered, failed (for good) or retried.",
+            labels=["hook", "outcome"],
+        )
+        words = {"delivered": "delivered", "failed": "failed", "pending": "retried"}
+        for (hook, state), n in sorted(dispatcher.outcomes.items()):
+            by_hook.add_metric([hook, words.get(state, state)], n)
+        yield by_hook
+        reloads = CounterMetricFamily(
+            "hookd_config_reloads",
+            "Config reloads since start, by result: applied, invalid (kept the running config), needs_restart.",
+            labels=["result"],
+        )
+        for result in ("applied", "invalid", "needs_restart"):
+            reloads.add_metric([result], self._daemon.reloads[result])
+        yield reloads
 
     def _hook_metrics(self) -> Iterator[Metric]:
         d = self._daemon

@@ -165,3 +165,62 @@ async def test_sighup_and_watch_reload_a_running_hookd_serve(short_dir: Path, re
         await receiver.wait_count(1, "/c")
     finally:
         await daemon.stop()
+
+
+async def test_hookd_reload_asks_the_daemon_and_exits_by_its_answer(short_dir: Path, receiver: Receiver) -> None:
+    """`hookd reload --url ADMIN`: 0 and what changed; 1 and the errors for an invalid config (the
+    daemon keeps running); 3 when no daemon answers."""
+    from tests.cli_helpers import hookd, plain
+
+    cfg = socket_config(
+        short_dir,
+        f"""
+        admin: {{listen: 127.0.0.1:0}}
+        hooks:
+          - {{name: main, events: ["*"], url: "{receiver.url("/a")}"}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        assert daemon.admin_url is not None
+        cfg.write_text(cfg.read_text().replace(receiver.url("/a"), receiver.url("/b")))
+        ok = await hookd("reload", "--url", daemon.admin_url)
+        assert ok.exit_code == 0, ok.output
+        assert "hook main changed" in plain(ok.output)
+        cfg.write_text(cfg.read_text().replace('events: ["*"]', "events: 7"))
+        refused = await hookd("reload", "--url", daemon.admin_url)
+        assert refused.exit_code == 1
+        assert "refused:" in plain(refused.output) and "is invalid" in plain(refused.output)
+        url = daemon.admin_url
+    gone = await hookd("reload", "--url", url)
+    assert gone.exit_code == 3
+
+
+async def test_metrics_count_reloads_and_deliveries_per_hook_across_them(short_dir: Path, receiver: Receiver) -> None:
+    """A delivery, a reload, another delivery, a refused reload. Result: /metrics counts both
+    deliveries for the hook (the count goes on across the reload), one applied and one invalid reload."""
+    from tests.test_h24_metrics import fetch, parse, value
+
+    cfg = socket_config(
+        short_dir,
+        f"""
+        admin: {{listen: 127.0.0.1:0}}
+        hooks:
+          - {{name: main, events: ["*"], url: "{receiver.url("/a")}"}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        assert daemon.admin_url is not None
+        await send_lines(short_dir / "s.sock", [event_line(id="m1")])
+        await receiver.wait_count(1, "/a")
+        cfg.write_text(cfg.read_text().replace(receiver.url("/a"), receiver.url("/a") + "?v=2"))
+        assert (await daemon.reload("test")).ok
+        await send_lines(short_dir / "s.sock", [event_line(id="m2")])
+        await receiver.wait_count(2, "/a")
+        await wait_db(short_dir / "hookd.db", "SELECT count(*) FROM attempts", lambda rows: rows[0][0] == 2)
+        cfg.write_text("version: [")
+        assert not (await daemon.reload("test")).ok
+        _, text, _ = await fetch(f"{daemon.admin_url}/metrics")
+    samples = parse(text)
+    assert value(samples, "hookd_hook_deliveries_total", hook="main", outcome="delivered") == 2
+    assert value(samples, "hookd_config_reloads_total", result="applied") == 1
+    assert value(samples, "hookd_config_reloads_total", result="invalid") == 1

@@ -91,11 +91,11 @@ def _default_settings(url: str) -> Settings | None:
     return settings if is_loopback(host) or host == own else None
 
 
-def _settings(path: Path) -> Settings:
+def _settings(path: Path, command: str = "hookd status") -> Settings:
     result = check_config(path)
     if result.settings is None:
         render.problems_text(result.problems, console=render.stderr)
-        render.stderr.print("hookd status needs a valid config to find the admin listener, or --url.")
+        render.stderr.print(f"{command} needs a valid config to find the admin listener, or --url.")
         raise typer.Exit(2)
     return result.settings
 

@@ -1,0 +1,66 @@
+"""`hookd reload`: ask the running daemon to read its config again (as SIGHUP does), and say how it went."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from hookd import client
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.cli.common import fail
+from hookd.cli.status import TOKEN_ENV, _default_settings, _settings
+from hookd.config.load import default_config_path
+from hookd.errors import HookdError
+
+
+@app.command()
+def reload(
+    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
+    url: str = typer.Option(
+        None, "--url", help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen of the config)."
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        envvar=TOKEN_ENV,
+        show_envvar=True,
+        help="Bearer token for the admin listener (default: admin.token of the config).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the daemon's answer as JSON."),
+) -> None:
+    """Make the running daemon read its config file again and run with it (as SIGHUP does).
+
+    The daemon reads the file it was started with, and its ${VAR} and ${file:...} values again. An
+    invalid config, or one that changes storage or the admin listener, is refused: the running config
+    is kept, and the errors are printed.
+
+    Exit 0 when reloaded, 1 when refused, 2 for bad usage, 3 when no daemon answers.
+    """
+    try:
+        if url is None:
+            settings = _settings(config or default_config_path(), "hookd reload")
+            target = client.admin_url(settings)
+        else:
+            target = client.normalize_url(url)
+            named = _settings(config, "hookd reload") if config is not None else None
+            settings = named if named is not None or token else _default_settings(target)
+        secret = token or (settings.admin.token if settings is not None else None)
+        answer = asyncio.run(client.request_reload(target, token=secret))
+    except HookdError as e:
+        fail(e)
+    if as_json:
+        render.print_json(answer)
+    else:
+        problems = answer.get("problems")
+        for problem in problems if isinstance(problems, list) else []:
+            render.stderr.print(render.escape(str(problem)))
+        changes = answer.get("changes")
+        listed = ", ".join(str(c) for c in changes) if isinstance(changes, list) and changes else "nothing changed"
+        if answer.get("ok"):
+            render.stdout.print(f"{render.escape(str(answer.get('message')))}: {render.escape(listed)}")
+        else:
+            render.stderr.print(f"[red]refused:[/red] {render.escape(str(answer.get('message')))}")
+    raise typer.Exit(0 if answer.get("ok") else 1)
