@@ -172,6 +172,7 @@ async def test_metrics_count_what_the_receiver_saw(short_dir: Path, receiver: Re
     words = {
         "app", *HOOKS, "delivered", "failed", "retried", "pending", "retrying", "paused",
         "breaker_open", "breaker_half_open", "held", "rate_limited", "filter", "template", "ordering_key",
+        "applied", "invalid", "needs_restart",
     }  # fmt: skip
     for name, labels in samples:
         if name.startswith("hookd_") and name != "hookd_info":
