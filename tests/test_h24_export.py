@@ -3,6 +3,7 @@ config change that alters their routing or rendering; secrets never appear."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +14,12 @@ from tests.cli_helpers import hookd, plain
 from tests.conftest import Receiver, daemon_config, running_daemon, send_lines, wait_db
 
 SECRET = "export-secret-0123456789abcdef"
+# Values YAML would read as something else unless the writer quotes them, and text that holds `${`.
+TRICKY = {
+    "yes": "no", "on": "1.0", "date": "2026-01-01", "null": "~", "colon": "a: b", "hash": "# not a comment",
+    "ref": "$${X} and ${Y}", "lines": "one\ntwo\u2028three", "big": 2**70, "float": 1.5e300, "none": None,
+    "nested": [[], {}, [1, "2", True]], "unicode": "Grüße ✓", "empty": "", "spaces": "  padded  ",
+}  # fmt: skip
 
 _HOOKS = """
 hooks:
@@ -23,7 +30,7 @@ hooks:
     headers: {X-Api-Key: "${file:api.key}", X-Team: shop}
     payload: {order: "{{ data.id }}", total: "{{ data.total }}", note: "{{ data.note }}"}
   - name: all
-    events: ["*"]
+    events: ["order.*", "gh.*"]
     url: "{url}/all"
   - name: github-push
     events: ["*"]
@@ -52,6 +59,8 @@ async def _store_events(directory: Path, cfg: Path) -> None:
             directory / "s.sock",
             [
                 b'{"id": "big-1", "type": "order.paid", "data": {"id": 7, "total": 250, "note": "${HOME} stays"}}',
+                json.dumps({"id": "tricky-1", "type": "order.noted", "data": TRICKY}).encode(),
+                b'{"id": "misc-1", "type": "misc.thing", "data": {"n": 1}}',
                 b'{"id": "small-1", "type": "order.paid", "data": {"id": 8, "total": 5, "note": "'
                 + SECRET.encode()
                 + b'"}}',
@@ -65,7 +74,7 @@ async def _store_events(directory: Path, cfg: Path) -> None:
             http.post(url, data=b'{"type": "gh.push", "id": "gh-1"}', headers=headers) as r,
         ):
             assert r.status == 202, await r.text()
-        await wait_db(directory / "hookd.db", "SELECT count(*) FROM events", lambda rows: rows[0][0] == 3)
+        await wait_db(directory / "hookd.db", "SELECT count(*) FROM events", lambda rows: rows[0][0] == 5)
 
 
 async def test_exported_cases_pass_now_and_fail_after_a_filter_change(short_dir: Path, receiver: Receiver) -> None:
@@ -89,7 +98,9 @@ async def test_exported_cases_pass_now_and_fail_after_a_filter_change(short_dir:
     assert by_id["big-1"]["expect"]["body"]["big"] == {"order": 7, "total": 250, "note": "$${HOME} stays"}
     assert by_id["big-1"]["expect"]["headers"]["big"]["X-Api-Key"] == "***"
     assert by_id["small-1"]["expect"]["match"] == ["all"]
-    [pushed] = [case for key, case in by_id.items() if key not in ("big-1", "small-1")]
+    assert "misc-1" not in by_id  # no delivery: selected by id only
+    assert by_id["tricky-1"]["expect"]["match"] == ["all"]
+    [pushed] = [case for key, case in by_id.items() if key not in ("big-1", "small-1", "tricky-1")]
     # The http event: github-push reads request.*, so it is left out; the others are checked.
     assert pushed["expect"]["match_at_least"] == ["all"] and pushed["expect"]["not_match"] == ["big"]
     cases = short_dir / "hookd.tests.yaml"
@@ -97,7 +108,7 @@ async def test_exported_cases_pass_now_and_fail_after_a_filter_change(short_dir:
 
     passed = await hookd("test", "-c", str(cfg), "--cases", str(cases))
     assert passed.exit_code == 0, passed.output + text
-    assert "3 passed, 0 failed" in plain(passed.stdout)
+    assert "4 passed, 0 failed" in plain(passed.stdout)
 
     changed = _config(short_dir, receiver, threshold=1000)
     failed = await hookd("test", "-c", str(changed), "--cases", str(cases))
@@ -105,8 +116,29 @@ async def test_exported_cases_pass_now_and_fail_after_a_filter_change(short_dir:
     out = plain(failed.stdout)
     assert "FAIL stored event big-1 (order.paid)" in out
     assert "big did not match: filter is false" in out
-    assert "2 passed, 1 failed" in out
+    assert "3 passed, 1 failed" in out
     assert SECRET not in failed.output
+
+
+async def test_an_event_that_matched_nothing_is_exported_by_id(short_dir: Path, receiver: Receiver) -> None:
+    """1. An event no hook matched, stored; 2. exported by a prefix of its id; 3. a hook for its type added.
+    Result: the case expects no match, passes, then fails naming the new hook."""
+    cfg = _config(short_dir, receiver)
+    await _store_events(short_dir, cfg)
+    exported = await hookd("history", "export", "misc-", "--as-test", "-c", str(cfg))
+    assert exported.exit_code == 0, exported.output
+    [case] = yaml.safe_load(exported.stdout)["cases"]
+    assert case["event"] == {"id": "misc-1", "type": "misc.thing", "time": case["event"]["time"], "data": {"n": 1}}
+    assert case["expect"] == {"match": []}
+    cases = short_dir / "hookd.tests.yaml"
+    cases.write_text(exported.stdout, encoding="utf-8")
+    assert (await hookd("test", "-c", str(cfg), "--cases", str(cases))).exit_code == 0
+    cfg.write_text(cfg.read_text().replace('["order.*", "gh.*"]', '["*"]'), encoding="utf-8")
+
+    failed = await hookd("test", "-c", str(cfg), "--cases", str(cases))
+
+    assert failed.exit_code == 1, failed.output
+    assert "all matched, but is not in the list" in plain(failed.stdout)
 
 
 async def test_a_changed_template_fails_the_exported_case(short_dir: Path, receiver: Receiver) -> None:
