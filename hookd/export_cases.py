@@ -72,13 +72,9 @@ def case_for(record: EventRecord, router: Router, redactor: Redactor, *, now: fl
     try:
         envelope = jsonvalue.loads(record.body)
     except jsonvalue.JsonValueError as e:
-        return ExportedCase(
-            event_id=record.id, comments=(f"event {record.id}: its stored body is not JSON ({e}); skipped",)
-        )
+        return _skipped(record, f"its stored body is not JSON ({e})")
     if not isinstance(envelope, dict):
-        return ExportedCase(
-            event_id=record.id, comments=(f"event {record.id}: its stored body is no JSON object; skipped",)
-        )
+        return _skipped(record, "its stored body is no JSON object")
     written = {k: v for k, v in envelope.items() if not (k == "source" and v is None)}
     redacted = redactor.value(written)
     assert isinstance(redacted, dict)
