@@ -659,6 +659,7 @@ def stats_dict(s: HookStats) -> dict[str, object]:
     }
 
 
-# `history rejections` lives in its own module and registers on history_app: imported once this
-# module is whole, whichever of the two is imported first.
+# `history rejections` and `history export` live in their own modules and register on history_app:
+# imported once this module is whole, whichever is imported first.
+from hookd.cli import export as _export  # noqa: E402,F401
 from hookd.cli import rejections as _rejections  # noqa: E402,F401
