@@ -1,16 +1,17 @@
 """The admin listener over HTTP, for `hookd status` and monitors: `GET /healthz`, `/livez`, `/readyz`,
 `/status` and `/metrics` (Prometheus, hookd.metrics).
 
-The daemon starts it after its sources and stops it first. It only reads: live counters from
-ingest and the dispatcher, and queue depths from the database through a read-only connection of
-its own, opened in a worker thread per request, so a status request never waits on the writer
-connection or holds up the event loop.
+It listens on `admin.listen` (TCP) or, with `admin.path`, on a unix socket whose file mode
+(`admin.mode`) decides which local users may use it. The daemon starts it after its sources and
+stops it first. It only reads: live counters from ingest and the dispatcher, and queue depths from
+the database through a read-only connection of its own, opened in a worker thread per request, so a
+status request never waits on the writer connection or holds up the event loop.
 
 `/healthz` is open (200 once the daemon is ready, 503 before), and so are `/livez` (200 whenever the
 process answers) and `/readyz` (200 when every readiness check passes, else 503; each check in the
 body): probes rarely carry a token. `/status` and `/metrics` show data and require
-`Authorization: Bearer <admin.token>` when a token is configured. The token is never logged or
-returned.
+`Authorization: Bearer <admin.token>` when a token is configured (on a unix socket too, though
+there the file mode may be enough). The token is never logged or returned.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import hmac
 import json
 import logging
 import os
+import socket
 import sqlite3
+import stat
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,6 +75,17 @@ class _Busy(asyncio.Protocol):
         transport.close()
 
 
+def _capped(runner: web.AppRunner, owner: AdminServer) -> Callable[[], asyncio.Protocol]:
+    """The protocol factory of `runner`'s server, answering 503 past `owner.max_connections`."""
+    server = runner.server
+    assert server is not None
+
+    def protocol() -> asyncio.Protocol:
+        return server() if len(server.connections) < owner.max_connections else _Busy()
+
+    return protocol
+
+
 class _CappedSite(web.TCPSite):
     """aiohttp's TCPSite, serving at most `owner.max_connections` connections at once."""
 
@@ -81,29 +95,42 @@ class _CappedSite(web.TCPSite):
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
-        server = self._runner.server
-        assert server is not None
-
-        def protocol() -> asyncio.Protocol:
-            return server() if len(server.connections) < self._owner.max_connections else _Busy()
-
+        assert isinstance(self._runner, web.AppRunner)
         loop = asyncio.get_running_loop()
+        protocol = _capped(self._runner, self._owner)
         self._server = await loop.create_server(protocol, self._host, self._port, backlog=self._backlog)
 
 
+class _CappedUnixSite(web.UnixSite):
+    """aiohttp's UnixSite, serving at most `owner.max_connections` connections at once."""
+
+    def __init__(self, runner: web.AppRunner, path: Path, *, owner: AdminServer) -> None:
+        super().__init__(runner, str(path))
+        self._owner = owner
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        assert isinstance(self._runner, web.AppRunner)
+        loop = asyncio.get_running_loop()
+        protocol = _capped(self._runner, self._owner)
+        self._server = await loop.create_unix_server(protocol, str(self._path), backlog=self._backlog)
+
+
 class AdminServer:
-    """The daemon's HTTP admin listener. `start` raises StartupError; `close` is idempotent."""
+    """The daemon's HTTP admin listener, on a TCP address (admin.listen) or a unix socket
+    (admin.path). `start` raises StartupError; `close` is idempotent."""
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self.url: str | None = None  # http://host:port, port 0 resolved, once started
+        # http://host:port (port 0 resolved), or unix:/path for a socket, once started
+        self.url: str | None = None
         self._runner: web.AppRunner | None = None
+        self._bound_path: Path | None = None  # the socket file this listener made, removed at close
         self.max_connections = MAX_ADMIN_CONNECTIONS
         self._rates = _RateSampler()
         self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        host, port = self.daemon.settings.admin.listen
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._livez)
@@ -115,20 +142,49 @@ class AdminServer:
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = _CappedSite(runner, host, port, owner=self)
         try:
-            await site.start()
-        except OSError as e:
+            path = self.daemon.settings.admin.path
+            if path is not None:
+                await self._serve_unix(runner, path)
+            else:
+                await self._serve_tcp(runner)
+        except BaseException:
             await runner.cleanup()
+            self._remove_socket()
+            raise
+        self._runner = runner
+        self._rates.sample(self.daemon.ingest.events_by_source)
+        self._sampler = asyncio.create_task(self._sample_forever(), name="hookd-admin-sampler")
+
+    async def _serve_tcp(self, runner: web.AppRunner) -> None:
+        host, port = self.daemon.settings.admin.listen
+        try:
+            await _CappedSite(runner, host, port, owner=self).start()
+        except OSError as e:
             raise StartupError(
                 f"admin listener: cannot listen on {_host_port(host, port)}: {e.strerror}; "
                 "is another hookd running? pick another port in admin.listen"
             ) from None
-        self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
         self.url = f"http://{_host_port(bound_host, bound_port)}"
-        self._rates.sample(self.daemon.ingest.events_by_source)
-        self._sampler = asyncio.create_task(self._sample_forever(), name="hookd-admin-sampler")
+
+    async def _serve_unix(self, runner: web.AppRunner, path: Path) -> None:
+        _prepare_socket_path(path)
+        try:
+            await _CappedUnixSite(runner, path, owner=self).start()
+        except OSError as e:
+            raise StartupError(
+                f"admin listener: cannot listen on unix socket {str(path)!r}: {e.strerror}; choose another admin.path"
+            ) from None
+        self._bound_path = path
+        try:
+            os.chmod(path, self.daemon.settings.admin.mode)
+        except OSError as e:
+            raise StartupError(
+                f"admin listener: cannot set the mode of {str(path)!r} to "
+                f"{self.daemon.settings.admin.mode:04o}: {e.strerror}"
+            ) from None
+        self.url = f"unix:{path}"
 
     async def close(self) -> None:
         if self._sampler is not None:
@@ -138,6 +194,14 @@ class AdminServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        self._remove_socket()
+
+    def _remove_socket(self) -> None:
+        # Python 3.11's unix servers leave their file behind, and a client would find a socket that
+        # nothing answers on. Only the file this listener made: never another daemon's.
+        path, self._bound_path = self._bound_path, None
+        if path is not None and path.is_socket():
+            path.unlink(missing_ok=True)
 
     async def _sample_forever(self) -> None:
         # A sample every few seconds is one dict copy per source: no per-event work for the rate.
@@ -775,6 +839,33 @@ def _json(value: object, *, status: int = 200, headers: Mapping[str, str] | None
 
 def _time(at: float | None) -> str | None:
     return utc_now_rfc3339(at) if at is not None else None
+
+
+def _prepare_socket_path(path: Path) -> None:
+    """Make the socket's directory, and remove a socket file that nothing listens on (left by a
+    daemon that died), as a socket source does; refuse a live socket or a file that is no socket."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"admin listener: cannot create {str(path.parent)!r}: {e.strerror}") from None
+    if not path.exists() and not path.is_symlink():
+        return
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise StartupError(
+            f"admin listener: {str(path)!r} exists and is not a socket; remove it or choose another admin.path"
+        )
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nothing answers on it: safe to replace
+    else:
+        raise StartupError(
+            f"admin listener: address in use: another process is listening on {str(path)!r}; "
+            "is another hookd running? stop it or choose another admin.path"
+        )
+    finally:
+        probe.close()
 
 
 def _host_port(host: str, port: int) -> str:

@@ -1,6 +1,7 @@
 """Talking to a running hookd from another process: events into its socket, status from its admin
-listener. Used by `hookd send` and `hookd status`; errors are HookdErrors whose exit code says
-what went wrong (2 bad input, 3 no daemon answers, 1 the daemon said no).
+listener (over TCP, or over its unix socket when the config's admin has a path). Used by `hookd
+send` and `hookd status`; errors are HookdErrors whose exit code says what went wrong (2 bad input,
+3 no daemon answers, 1 the daemon said no).
 """
 
 from __future__ import annotations
@@ -398,13 +399,21 @@ def _unanswered(what: str, acks: list[Ack], sent: int) -> str:
 # -- status out --------------------------------------------------------------------------------------
 
 
+# The base URL of requests over the admin unix socket: the connector ignores the host, and aiohttp
+# needs one to build a request.
+SOCKET_BASE_URL = "http://localhost"
+
+
 def admin_url(settings: Settings) -> str:
-    """Where the admin listener of `settings` answers, for a client on this machine."""
+    """Where the admin listener of `settings` answers, for a client on this machine: its http://
+    address, or SOCKET_BASE_URL when it is a unix socket (see `admin_socket`)."""
     if not settings.admin.enabled:
         raise InputError(
             f"{settings.config_path} has no admin section, so `hookd serve` does not start the admin listener; "
             "add `admin: {listen: 127.0.0.1:8780}` and restart hookd, or pass --url"
         )
+    if settings.admin.path is not None:
+        return SOCKET_BASE_URL
     port = settings.admin.listen[1]
     if port == 0:
         raise InputError(
@@ -413,6 +422,34 @@ def admin_url(settings: Settings) -> str:
         )
     host = admin_host(settings)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def admin_socket(settings: Settings) -> Path | None:
+    """The unix socket to reach the admin listener of `settings` through (admin.path), or None
+    when it listens on TCP."""
+    return settings.admin.path if settings.admin.enabled else None
+
+
+def _session(timeout_s: float, socket: Path | None) -> aiohttp.ClientSession:
+    """A client session to the admin listener: over its unix socket when `socket` is given."""
+    connector = aiohttp.UnixConnector(path=str(socket)) if socket is not None else None
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+
+def _shown(url: str, socket: Path | None) -> str:
+    """The admin listener as messages name it: its URL, or unix:/path for a socket."""
+    return url if socket is None else f"unix:{socket}"
+
+
+def _endpoint(url: str, socket: Path | None, route: str) -> str:
+    return f"{url}{route}" if socket is None else f"{route} on unix:{socket}"
+
+
+def _socket_refused(socket: Path) -> AdminRefused:
+    return AdminRefused(
+        f"cannot connect to the admin socket {str(socket)!r}: permission denied; its permissions are admin.mode "
+        "(0600 by default): run as the daemon's user, or set a mode like '0660' and join the socket's group"
+    )
 
 
 def admin_host(settings: Settings) -> str:
@@ -431,13 +468,17 @@ def normalize_url(url: str) -> str:
     return url
 
 
-async def fetch_status(url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S) -> dict[str, object]:
-    """GET {url}/status. Raises DaemonUnavailable (no answer), AdminRefused (401, not hookd)."""
+async def fetch_status(
+    url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S, socket: Path | None = None
+) -> dict[str, object]:
+    """GET {url}/status, through the unix `socket` when given. Raises DaemonUnavailable (no answer),
+    AdminRefused (401, not hookd, the socket's permissions)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     hint = "is `hookd serve` running with this config?"
+    shown = _shown(url, socket)
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            _session(timeout_s, socket) as session,
             session.get(f"{url}/status", headers=headers, allow_redirects=False) as response,
         ):
             body = await response.read()
@@ -445,20 +486,22 @@ async def fetch_status(url: str, *, token: str | None, timeout_s: float = STATUS
     except aiohttp.InvalidURL:
         raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
     except TimeoutError:
-        raise DaemonUnavailable(f"no hookd answers at {url}: no answer within {timeout_s:g}s; {hint}") from None
+        raise DaemonUnavailable(f"no hookd answers at {shown}: no answer within {timeout_s:g}s; {hint}") from None
     except aiohttp.ClientConnectorError as e:
+        if socket is not None and isinstance(e.os_error, PermissionError):
+            raise _socket_refused(socket) from None
         reason = e.os_error.strerror or str(e.os_error)
-        raise DaemonUnavailable(f"no hookd answers at {url} ({reason}); {hint}") from None
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({reason}); {hint}") from None
     except aiohttp.ClientError as e:
-        raise DaemonUnavailable(f"no hookd answers at {url} ({type(e).__name__}: {e}); {hint}") from None
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
     if status == 401:
         if token:
             raise AdminRefused(
-                f"the admin listener at {url} refused the token (401); pass the daemon's admin.token "
+                f"the admin listener at {shown} refused the token (401); pass the daemon's admin.token "
                 "with --token or HOOKD_ADMIN_TOKEN, or -c the config it runs with"
             )
         raise AdminRefused(
-            f"the admin listener at {url} requires a token (401); pass it with --token or HOOKD_ADMIN_TOKEN, "
+            f"the admin listener at {shown} requires a token (401); pass it with --token or HOOKD_ADMIN_TOKEN, "
             "or -c the config that sets admin.token"
         )
     try:
@@ -466,17 +509,23 @@ async def fetch_status(url: str, *, token: str | None, timeout_s: float = STATUS
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict) or "health" not in value:
-        raise AdminRefused(f"{url}/status answered HTTP {status}, not hookd's status; is --url hookd's admin listener?")
+        raise AdminRefused(
+            f"{_endpoint(url, socket, '/status')} answered HTTP {status}, not hookd's status; "
+            f"is {'admin.path' if socket is not None else '--url'} hookd's admin listener?"
+        )
     return value
 
 
-async def refresh_hooks(url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S) -> bool:
-    """POST {url}/hooks/refresh: the daemon reads the hook states (pauses) now rather than at its next
-    poll. True when it did; False when nothing answered or it refused (it polls anyway)."""
+async def refresh_hooks(
+    url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S, socket: Path | None = None
+) -> bool:
+    """POST {url}/hooks/refresh (through the unix `socket` when given): the daemon reads the hook
+    states (pauses) now rather than at its next poll. True when it did; False when nothing answered
+    or it refused (it polls anyway)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            _session(timeout_s, socket) as session,
             session.post(f"{url}/hooks/refresh", headers=headers, allow_redirects=False) as response,
         ):
             return response.status == 200
@@ -484,14 +533,18 @@ async def refresh_hooks(url: str, *, token: str | None, timeout_s: float = STATU
         return False
 
 
-async def request_reload(url: str, *, token: str | None, timeout_s: float = RELOAD_TIMEOUT_S) -> dict[str, object]:
-    """POST {url}/reload: the daemon reads its config again. Returns its answer ({ok, message, changes,
-    problems}). Raises DaemonUnavailable (no answer), AdminRefused (401, not hookd)."""
+async def request_reload(
+    url: str, *, token: str | None, timeout_s: float = RELOAD_TIMEOUT_S, socket: Path | None = None
+) -> dict[str, object]:
+    """POST {url}/reload, through the unix `socket` when given: the daemon reads its config again.
+    Returns its answer ({ok, message, changes, problems}). Raises DaemonUnavailable (no answer),
+    AdminRefused (401, not hookd, the socket's permissions)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     hint = "is `hookd serve` running with this config?"
+    shown = _shown(url, socket)
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            _session(timeout_s, socket) as session,
             session.post(f"{url}/reload", headers=headers, allow_redirects=False) as response,
         ):
             body = await response.read()
@@ -499,12 +552,16 @@ async def request_reload(url: str, *, token: str | None, timeout_s: float = RELO
     except aiohttp.InvalidURL:
         raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
     except TimeoutError:
-        raise DaemonUnavailable(f"no hookd answers at {url}: no answer within {timeout_s:g}s; {hint}") from None
+        raise DaemonUnavailable(f"no hookd answers at {shown}: no answer within {timeout_s:g}s; {hint}") from None
+    except aiohttp.ClientConnectorError as e:
+        if socket is not None and isinstance(e.os_error, PermissionError):
+            raise _socket_refused(socket) from None
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
     except (aiohttp.ClientError, OSError) as e:
-        raise DaemonUnavailable(f"no hookd answers at {url} ({type(e).__name__}: {e}); {hint}") from None
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
     if status == 401:
         raise AdminRefused(
-            f"the admin listener at {url} refused the request (401); pass the daemon's admin.token with --token "
+            f"the admin listener at {shown} refused the request (401); pass the daemon's admin.token with --token "
             "or HOOKD_ADMIN_TOKEN, or -c the config it runs with"
         )
     try:
@@ -512,5 +569,8 @@ async def request_reload(url: str, *, token: str | None, timeout_s: float = RELO
     except orjson.JSONDecodeError:
         value = None
     if status not in (200, 409) or not isinstance(value, dict) or "ok" not in value:
-        raise AdminRefused(f"{url}/reload answered HTTP {status}, not hookd's answer; is --url hookd's admin listener?")
+        raise AdminRefused(
+            f"{_endpoint(url, socket, '/reload')} answered HTTP {status}, not hookd's answer; "
+            f"is {'admin.path' if socket is not None else '--url'} hookd's admin listener?"
+        )
     return value

@@ -256,7 +256,8 @@ class Daemon:
 
     @property
     def admin_url(self) -> str | None:
-        """The admin listener's base URL (port 0 resolved) once started; None when not configured."""
+        """The admin listener's base URL (port 0 resolved), or unix:/path for a socket, once started;
+        None when not configured."""
         return self.admin.url if self.admin is not None else None
 
     def _warn_unverified(self) -> None:

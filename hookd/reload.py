@@ -20,7 +20,7 @@ class ReloadResult:
 
 def restart_needed(old: Settings, new: Settings) -> list[str]:
     """The settings a running daemon cannot take over: the database it holds open and locked, and
-    the admin listener a reload request comes through."""
+    the admin listener a reload request comes through (its address, socket path and socket mode)."""
     out = []
     if new.storage.path != old.storage.path:
         out.append(f"storage.path ({old.storage.path} -> {new.storage.path})")
@@ -28,6 +28,12 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
         out.append("storage.synchronous")
     if new.admin.enabled != old.admin.enabled or new.admin.listen != old.admin.listen:
         out.append("admin.listen (or the admin section itself)")
+    if new.admin.path != old.admin.path:
+        out.append(f"admin.path ({old.admin.path or 'none'} -> {new.admin.path or 'none'})")
+    elif new.admin.path is not None and new.admin.mode != old.admin.mode:
+        # The socket file keeps the mode it was made with: a reload that said yes would leave the
+        # old permissions in place while the operator believes they changed.
+        out.append(f"admin.mode ({old.admin.mode:04o} -> {new.admin.mode:04o})")
     return out
 
 

@@ -379,14 +379,20 @@ def _wake(where: Database) -> bool:
     has one; False when there is none or nothing answered (a daemon polls the table anyway), or when
     its token is a reference not set here (the daemon then notices within a second)."""
     settings = where.settings
-    if settings is None or not settings.admin.enabled or settings.admin.listen[1] == 0:
+    if settings is None or not settings.admin.enabled:
         return False
+    if settings.admin.path is None and settings.admin.listen[1] == 0:
+        return False  # only the daemon knows its port
     token = settings.admin.token
     if token is not None and any(ref in token for ref in where.unresolved):
         return False
     try:
         url = client.admin_url(settings)
-        return asyncio.run(client.refresh_hooks(url, token=settings.admin.token, timeout_s=WAKE_TIMEOUT_S))
+        return asyncio.run(
+            client.refresh_hooks(
+                url, token=settings.admin.token, timeout_s=WAKE_TIMEOUT_S, socket=client.admin_socket(settings)
+            )
+        )
     except HookdError:
         return False
 

@@ -20,7 +20,9 @@ from hookd.errors import HookdError
 def reload(
     config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
     url: str = typer.Option(
-        None, "--url", help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen of the config)."
+        None,
+        "--url",
+        help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen or admin.path of the config).",
     ),
     token: str = typer.Option(
         None,
@@ -43,12 +45,13 @@ def reload(
         if url is None:
             settings = _settings(config or default_config_path(), "hookd reload")
             target = client.admin_url(settings)
+            through = client.admin_socket(settings)
         else:
-            target = client.normalize_url(url)
+            target, through = client.normalize_url(url), None
             named = _settings(config, "hookd reload") if config is not None else None
             settings = named if named is not None or token else _default_settings(target)
         secret = token or (settings.admin.token if settings is not None else None)
-        answer = asyncio.run(client.request_reload(target, token=secret))
+        answer = asyncio.run(client.request_reload(target, token=secret, socket=through))
     except HookdError as e:
         fail(e)
     if as_json:

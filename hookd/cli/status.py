@@ -29,7 +29,9 @@ TOKEN_ENV = "HOOKD_ADMIN_TOKEN"
 def status(
     config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
     url: str = typer.Option(
-        None, "--url", help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen of the config)."
+        None,
+        "--url",
+        help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen or admin.path of the config).",
     ),
     token: str = typer.Option(
         None,
@@ -51,14 +53,15 @@ def status(
         if url is None:
             settings = _settings(config or default_config_path())
             target = client.admin_url(settings)
+            through = client.admin_socket(settings)
         else:
-            target = client.normalize_url(url)
+            target, through = client.normalize_url(url), None
             # A named config's token goes wherever --url says; the default config's only to this
             # machine or its own admin host, so a token from ./hookd.yaml never reaches a stranger.
             named = _settings(config) if config is not None else None
             settings = named if named is not None or token else _default_settings(target)
         secret = token or (settings.admin.token if settings is not None else None)
-        doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout))
+        doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout, socket=through))
     except HookdError as e:
         fail(e)
     health = doc.get("health")

@@ -308,6 +308,29 @@ class _Linter:
 
     def _admin(self, admin: dict[str, object]) -> None:
         token = admin.get("token")
+        raw_path = admin.get("path")
+        if "listen" in admin and "path" in admin:
+            self.add(
+                ("admin", "path"),
+                "admin has both listen and path, but the admin listener serves on one address: keep listen "
+                "for TCP, or path for a unix socket whose mode decides who may use it, and remove the other",
+            )
+        if isinstance(raw_path, str) and raw_path:
+            sock = resolve_path(self.base_dir, raw_path).absolute()
+            if len(str(sock).encode()) > UNIX_PATH_MAX:
+                self.add(
+                    ("admin", "path"),
+                    f"the socket path is {len(str(sock).encode())} bytes once resolved, over the "
+                    f"{UNIX_PATH_MAX}-byte limit of unix sockets; use a shorter path such as /run/hookd/admin.sock",
+                )
+            self._admin_path_taken(sock)
+        if "mode" in admin and "path" not in admin:
+            self.add(
+                ("admin", "mode"),
+                "mode sets the permissions of the admin unix socket, but admin has no path, so it has no effect; "
+                "add path (a unix socket) or remove mode",
+                "warning",
+            )
         if isinstance(admin.get("listen"), str):
             self._listen(
                 str(admin["listen"]),
@@ -322,6 +345,22 @@ class _Linter:
                 "Use ${HOOKD_ADMIN_TOKEN} or ${file:/path/to/token}",
                 "warning",
             )
+
+    def _admin_path_taken(self, sock: Path) -> None:
+        """admin.path on a socket source's path: the source binds it first, and the admin listener
+        would then refuse to start, as if another daemon were running."""
+        sources = self.doc.data.get("sources") if isinstance(self.doc.data, dict) else None
+        for i, source in enumerate(sources if isinstance(sources, list) else []):
+            if not isinstance(source, dict) or source.get("type") != "socket":
+                continue
+            raw = source.get("path")
+            if isinstance(raw, str) and raw and resolve_path(self.base_dir, raw).absolute() == sock:
+                self.add(
+                    ("admin", "path"),
+                    f"{str(sock)!r} is also the path of socket source {source.get('name')!r} "
+                    f"(line {self.doc.mark(('sources', i)).line}), and only one listener can bind it; "
+                    "give the admin socket another path, like admin.sock beside it",
+                )
 
     def _breaker(self, breaker: dict[str, object], path: PathKey) -> None:
         try:

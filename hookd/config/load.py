@@ -483,7 +483,7 @@ _DELIVERY: _Spec = {
     "rate_limit_groups": ("rate_limit_groups", lambda v: MappingProxyType({k: parse_rate(r) for k, r in v.items()})),
 }
 
-_ADMIN: _Spec = {"listen": ("listen", parse_listen), "token": ("token", _same)}
+_ADMIN: _Spec = {"listen": ("listen", parse_listen), "mode": ("mode", lambda v: int(v, 8)), "token": ("token", _same)}
 
 
 def _transport(hook: dict[str, Any], delivery: DeliveryConfig, base_dir: Path) -> dict[str, Any]:
@@ -591,6 +591,7 @@ def _build(
         )
         for i, h in enumerate(data.get("hooks", []))
     ]
+    admin_raw = data.get("admin", {})
     secrets = _config_secrets(doc)
     if delivery.trust_env:
         for password in environment_proxy_passwords(os.environ if env is None else env):
@@ -604,5 +605,9 @@ def _build(
         sources=tuple(sources),
         hooks=tuple(hooks),
         delivery=delivery,
-        admin=AdminConfig(enabled="admin" in data, **_given(data.get("admin", {}), _ADMIN)),
+        admin=AdminConfig(
+            enabled="admin" in data,
+            path=resolve_path(base_dir, admin_raw["path"]) if "path" in admin_raw else None,
+            **_given(admin_raw, _ADMIN),
+        ),
     )

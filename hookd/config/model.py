@@ -358,6 +358,10 @@ class DeliveryConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminConfig:
     listen: tuple[str, int] = ("127.0.0.1", 8780)
+    # A unix socket instead of `listen` (lint refuses both): its file mode decides who may reload,
+    # tail or pause hooks on a shared host, so the default lets only the daemon's own user in.
+    path: Path | None = None
+    mode: int = 0o600
     token: str | None = field(default=None, repr=False)
     # Set by the loader when the file has an `admin:` section: only then does the daemon listen, so
     # configs without one (and every test daemon) never contend for the default port. Not a YAML
