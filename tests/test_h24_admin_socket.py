@@ -66,6 +66,16 @@ async def test_status_and_reload_over_the_admin_socket(short_dir: Path, receiver
     assert not sock.exists()
 
 
+async def test_hooks_pause_wakes_the_daemon_through_the_socket(short_dir: Path, receiver: Receiver) -> None:
+    """1. A daemon serves its admin listener on admin.sock; 2. `hookd hooks pause main -c`.
+    Result: the command says the running daemon took the pause up (through the socket)."""
+    cfg = socket_admin_config(short_dir, receiver, admin="{path: admin.sock}")
+    async with running_daemon(cfg):
+        result = await hookd(["hooks", "pause", "main", "-c", str(cfg)])
+        assert result.exit_code == 0, result.output
+        assert "(the running daemon took it up)" in plain(result.output)
+
+
 async def test_the_socket_takes_the_default_mode_and_still_checks_a_token(short_dir: Path, receiver: Receiver) -> None:
     """1. admin has a path, no mode, and a token; 2. status with a wrong token, then with the
     config's. Result: mode 0600; the wrong token exits 1 naming the socket, the config's exits 0."""
