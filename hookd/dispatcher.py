@@ -53,6 +53,7 @@ from hookd.store.base import (
 
 if TYPE_CHECKING:  # the daemon's, when it has a sync http source; replay --wait has none
     from hookd.inbound.sync import SyncAnswers
+    from hookd.tail import TailHub
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -183,6 +184,7 @@ class Dispatcher:
         # Sync http sources' waiting callers (set by the daemon when it has such a source): told every
         # attempt of an inbound event, and asked how much of its answer to keep.
         self.sync: SyncAnswers | None = None
+        self.tail: TailHub | None = None  # `hookd tail`'s readers, told each attempt's outcome
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
         for h in hooks:
@@ -945,6 +947,8 @@ class Dispatcher:
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at, split=split)
         if self.sync is not None and batch is None and d.inbound is not None:
             self.sync.attempted(d.event_id, d.hook, outcome, plan.state)
+        if self.tail is not None and self.tail.readers:
+            self.tail.attempted(d, outcome, plan.state, plan.next_at)
         if dest is not None and gates is not None:
             gates.ended(dest, d.id)  # a probe ends with its attempt, however that went
         if stop_reason is not None:

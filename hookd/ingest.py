@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hookd.clock import Clock
 from hookd.events import RESERVED_SOURCE, Event
@@ -25,6 +25,9 @@ from hookd.rejections import RejectionLimiter
 from hookd.router import Router
 from hookd.sources.base import Accepted, Batch
 from hookd.store.base import DueDelivery, RoutedEvent, Store
+
+if TYPE_CHECKING:
+    from hookd.tail import TailHub
 
 log = logging.getLogger("hookd.ingest")
 
@@ -74,6 +77,7 @@ class Ingest:
         self.on_failed = on_failed
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self._committing = asyncio.Lock()  # held by each commit, and by a reload between two
+        self.tail: TailHub | None = None  # `hookd tail`'s readers, told each stored event
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
         # the totals below are derived from them.
@@ -267,6 +271,9 @@ class Ingest:
                 self.events_by_source[p.batch.source] += stored
                 self.last_event_at_by_source[p.batch.source] = now
             self._settle(p, answers)
+            if self.tail is not None and self.tail.readers:
+                for event, accepted in zip(p.batch.events, answers, strict=True):
+                    self.tail.stored(p.batch.source, event, accepted)
         for rej in rejections:
             log.warning(LogLine("rejected", {"source": rej.source, "at": rej.position, "reason": rej.reason}))
         if log.isEnabledFor(logging.DEBUG):
