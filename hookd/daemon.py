@@ -371,6 +371,7 @@ class Daemon:
             self.tail.redactor = Redactor(new.secrets)
             # Counts since start go on (status, metrics); the replaced one's last attempts add to its own.
             self.dispatcher.outcomes = replaced.outcomes
+            self.dispatcher.durations = replaced.durations
             self.dispatcher.delivered_total = replaced.delivered_total
             self.dispatcher.failed_total = replaced.failed_total
             self.dispatcher.retried_total = replaced.retried_total

@@ -33,6 +33,7 @@ from hookd.hook_state import WAITS_FOR_RESUME
 from hookd.ids import uuid7
 from hookd.lane import Lane, LaneContext, release
 from hookd.lane_stops import LaneEvent, LaneStops
+from hookd.latency import Durations
 from hookd.logs import LogLine, isoformat
 from hookd.presets import read_answer
 from hookd.ratelimit import TokenBucket
@@ -241,6 +242,7 @@ class Dispatcher:
         # (hook, delivered | failed | pending) -> attempts' outcomes since start (metrics); a reload
         # hands the same Counter to the dispatcher that replaces this one.
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.durations: dict[str, Durations] = {}  # per hook, each attempt's (metrics; kept across reloads)
         # Hook states (pauses) are read from the store at the first round and then at the poll
         # interval, or at once after refresh_hook_states(); `_states_epoch` counts the changes made
         # here, so that a read that began before one does not undo it.
@@ -974,6 +976,10 @@ class Dispatcher:
                 self._wake.set()
         n = 1 if batch is None else len(batch.members)
         self.outcomes[(d.hook, plan.state)] += n
+        durations = self.durations.get(d.hook)
+        if durations is None:
+            durations = self.durations[d.hook] = Durations()
+        durations.observe(outcome.duration_s)
         if plan.state == "delivered":
             self.delivered_total += n
         elif plan.state == "failed":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from hookd.clock import Clock
 from hookd.events import RESERVED_SOURCE, Event
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, EvaluationKind, HookErrors, unlogged_note
+from hookd.latency import Durations
 from hookd.logs import LogLine
 from hookd.rejections import RejectionLimiter
 from hookd.router import Router
@@ -78,6 +80,7 @@ class Ingest:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self._committing = asyncio.Lock()  # held by each commit, and by a reload between two
         self.tail: TailHub | None = None  # `hookd tail`'s readers, told each stored event
+        self.commit_durations = Durations()  # each store commit's (metrics)
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
         # the totals below are derived from them.
@@ -229,7 +232,9 @@ class Ingest:
             self._schedule_summaries()
             return
         try:
+            started = time.perf_counter()
             result = await self.store.ingest(routed, rejections, checkpoints, now)
+            self.commit_durations.observe(time.perf_counter() - started)
         except Exception as e:
             if self.handoff is not None:
                 self.handoff.committed((), frozenset(), reserved)
