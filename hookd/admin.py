@@ -139,6 +139,7 @@ class AdminServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/hooks/refresh", self._refresh_hooks)
         app.router.add_post("/reload", self._reload)
+        app.router.add_get("/tail", self._tail)
         # No access log: it would go to aiohttp's own logger, outside hookd's log format.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -272,6 +273,37 @@ class AdminServer:
             return refused
         self.daemon.dispatcher.refresh_hook_states()
         return _json({"ok": True})
+
+    async def _tail(self, request: web.Request) -> web.StreamResponse:
+        """`hookd tail`: one JSON object per line, events as they are stored and attempts as they end,
+        until the reader goes or hookd stops. A reader too slow for them gets {"kind": "missed"}."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        q = request.query
+        hub = self.daemon.tail
+        reader = hub.subscribe(q.getall("hook", []), q.getall("type", []), q.getall("source", []))
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"})
+        stopping = asyncio.ensure_future(self.daemon.wait_stop_requested())
+        try:
+            await response.prepare(request)
+            await response.write(b'{"kind": "start"}\n')
+            while not stopping.done():
+                line = asyncio.ensure_future(reader.queue.get())
+                await asyncio.wait({line, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not line.done():
+                    line.cancel()
+                    break
+                if reader.missed:
+                    missed, reader.missed = reader.missed, 0
+                    await response.write(b'{"kind": "missed", "count": %d}\n' % missed)
+                await response.write(orjson.dumps(line.result()) + b"\n")
+        except ConnectionResetError:
+            pass  # the reader went
+        finally:
+            stopping.cancel()
+            hub.unsubscribe(reader)
+        return response
 
     async def _reload(self, request: web.Request) -> web.Response:
         """`hookd reload`: read the config again and run with it; 200 with what changed, 409 when the

@@ -574,3 +574,40 @@ async def request_reload(
             f"is {'admin.path' if socket is not None else '--url'} hookd's admin listener?"
         )
     return value
+
+
+async def stream_tail(
+    url: str, *, token: str | None, hooks: Sequence[str], types: Sequence[str], sources: Sequence[str]
+) -> AsyncIterator[dict[str, object]]:
+    """GET {url}/tail: each line the daemon streams, as it comes, until it ends the stream. Raises
+    DaemonUnavailable (no answer, or the stream ended as hookd stopped), AdminRefused (401, not hookd)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    params = [("hook", h) for h in hooks] + [("type", t) for t in types] + [("source", s) for s in sources]
+    hint = "is `hookd serve` running with this config?"
+    timeout = aiohttp.ClientTimeout(total=None, connect=STATUS_TIMEOUT_S, sock_connect=STATUS_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{url}/tail", params=params, headers=headers, allow_redirects=False) as response,
+        ):
+            if response.status == 401:
+                raise AdminRefused(
+                    f"the admin listener at {url} refused the request (401); pass the daemon's admin.token with "
+                    "--token or HOOKD_ADMIN_TOKEN, or -c the config it runs with"
+                )
+            if response.status != 200 or "ndjson" not in response.headers.get("Content-Type", ""):
+                raise AdminRefused(f"{url}/tail answered HTTP {response.status}; is --url hookd's admin listener?")
+            async for raw in response.content:
+                try:
+                    line = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(line, dict) and line.get("kind") != "start":
+                    yield line
+    except aiohttp.InvalidURL:
+        raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
+    except (aiohttp.ClientConnectorError, TimeoutError) as e:
+        raise DaemonUnavailable(f"no hookd answers at {url} ({type(e).__name__}); {hint}") from None
+    except aiohttp.ClientPayloadError:
+        pass  # the daemon stopped mid-line
+    raise DaemonUnavailable(f"hookd at {url} ended the stream (it is stopping)")

@@ -39,6 +39,7 @@ from hookd.sources.tail import FileTailSource
 from hookd.store.lock import lock_database
 from hookd.store.sqlite import SQLiteStore
 from hookd.supervisor import SourceSupervisor
+from hookd.tail import TailHub
 
 if TYPE_CHECKING:
     from hookd.sources.http_intake import HttpWorker
@@ -82,6 +83,9 @@ class Daemon:
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,
                              on_failed=self.alerts.filter_failed if alerting else None)  # fmt: skip
+        self.tail = TailHub(Redactor(settings.secrets))  # `hookd tail` reads through the admin listener
+        self.ingest.tail = self.tail
+        self.dispatcher.tail = self.tail
         self._http_worker: HttpWorker | None = None  # serves every http source (hookd.sources.http_intake)
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
@@ -364,8 +368,11 @@ class Daemon:
             self.alerts.listening = any(is_listening(h.events) for h in new.hooks)
             self.dispatcher = self._make_dispatcher(new)
             self.dispatcher.sync = replaced.sync
+            self.dispatcher.tail = self.tail
+            self.tail.redactor = Redactor(new.secrets)
             # Counts since start go on (status, metrics); the replaced one's last attempts add to its own.
             self.dispatcher.outcomes = replaced.outcomes
+            self.dispatcher.durations = replaced.durations
             self.dispatcher.delivered_total = replaced.delivered_total
             self.dispatcher.failed_total = replaced.failed_total
             self.dispatcher.retried_total = replaced.retried_total

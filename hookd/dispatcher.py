@@ -33,6 +33,7 @@ from hookd.hook_state import WAITS_FOR_RESUME
 from hookd.ids import uuid7
 from hookd.lane import Lane, LaneContext, release
 from hookd.lane_stops import LaneEvent, LaneStops
+from hookd.latency import Durations
 from hookd.logs import LogLine, isoformat
 from hookd.presets import read_answer
 from hookd.ratelimit import TokenBucket
@@ -53,6 +54,7 @@ from hookd.store.base import (
 
 if TYPE_CHECKING:  # the daemon's, when it has a sync http source; replay --wait has none
     from hookd.inbound.sync import SyncAnswers
+    from hookd.tail import TailHub
 
 log = logging.getLogger("hookd.dispatcher")
 
@@ -183,6 +185,7 @@ class Dispatcher:
         # Sync http sources' waiting callers (set by the daemon when it has such a source): told every
         # attempt of an inbound event, and asked how much of its answer to keep.
         self.sync: SyncAnswers | None = None
+        self.tail: TailHub | None = None  # `hookd tail`'s readers, told each attempt's outcome
         self.recorder = Recorder(store, self.errors, on_retry_scheduled=self.wake)
         self.lanes: dict[str, Lane] = {h.name: Lane(h.name, h.config.concurrency) for h in hooks}
         for h in hooks:
@@ -239,6 +242,7 @@ class Dispatcher:
         # (hook, delivered | failed | pending) -> attempts' outcomes since start (metrics); a reload
         # hands the same Counter to the dispatcher that replaces this one.
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.durations: dict[str, Durations] = {}  # per hook, each attempt's (metrics; kept across reloads)
         # Hook states (pauses) are read from the store at the first round and then at the poll
         # interval, or at once after refresh_hook_states(); `_states_epoch` counts the changes made
         # here, so that a read that began before one does not undo it.
@@ -945,6 +949,8 @@ class Dispatcher:
         self._record(d, hook, started_at, request, outcome, plan.state, plan.next_at, split=split)
         if self.sync is not None and batch is None and d.inbound is not None:
             self.sync.attempted(d.event_id, d.hook, outcome, plan.state)
+        if self.tail is not None and self.tail.readers:
+            self.tail.attempted(d, outcome, plan.state, plan.next_at)
         if dest is not None and gates is not None:
             gates.ended(dest, d.id)  # a probe ends with its attempt, however that went
         if stop_reason is not None:
@@ -970,6 +976,10 @@ class Dispatcher:
                 self._wake.set()
         n = 1 if batch is None else len(batch.members)
         self.outcomes[(d.hook, plan.state)] += n
+        durations = self.durations.get(d.hook)
+        if durations is None:
+            durations = self.durations[d.hook] = Durations()
+        durations.observe(outcome.duration_s)
         if plan.state == "delivered":
             self.delivered_total += n
         elif plan.state == "failed":

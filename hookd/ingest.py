@@ -11,20 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hookd.clock import Clock
 from hookd.events import RESERVED_SOURCE, Event
 from hookd.health import RecentErrors
 from hookd.hook_errors import EvaluationFailure, EvaluationKind, HookErrors, unlogged_note
+from hookd.latency import Durations
 from hookd.logs import LogLine
 from hookd.rejections import RejectionLimiter
 from hookd.router import Router
 from hookd.sources.base import Accepted, Batch
 from hookd.store.base import DueDelivery, RoutedEvent, Store
+
+if TYPE_CHECKING:
+    from hookd.tail import TailHub
 
 log = logging.getLogger("hookd.ingest")
 
@@ -74,6 +79,8 @@ class Ingest:
         self.on_failed = on_failed
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self._committing = asyncio.Lock()  # held by each commit, and by a reload between two
+        self.tail: TailHub | None = None  # `hookd tail`'s readers, told each stored event
+        self.commit_durations = Durations()  # each store commit's (metrics)
         self.duplicates_total = 0
         # Per source name, counted once per batch (admin status: events/s, last event per source);
         # the totals below are derived from them.
@@ -225,7 +232,9 @@ class Ingest:
             self._schedule_summaries()
             return
         try:
+            started = time.perf_counter()
             result = await self.store.ingest(routed, rejections, checkpoints, now)
+            self.commit_durations.observe(time.perf_counter() - started)
         except Exception as e:
             if self.handoff is not None:
                 self.handoff.committed((), frozenset(), reserved)
@@ -267,6 +276,9 @@ class Ingest:
                 self.events_by_source[p.batch.source] += stored
                 self.last_event_at_by_source[p.batch.source] = now
             self._settle(p, answers)
+            if self.tail is not None and self.tail.readers:
+                for event, accepted in zip(p.batch.events, answers, strict=True):
+                    self.tail.stored(p.batch.source, event, accepted)
         for rej in rejections:
             log.warning(LogLine("rejected", {"source": rej.source, "at": rej.position, "reason": rej.reason}))
         if log.isEnabledFor(logging.DEBUG):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -142,6 +142,20 @@ class DaemonCollector(Collector):
         for (hook, state), n in sorted(dispatcher.outcomes.items()):
             by_hook.add_metric([hook, words.get(state, state)], n)
         yield by_hook
+        attempts = HistogramMetricFamily(
+            "hookd_attempt_duration_seconds",
+            "How long each attempt took, per hook (to its answer, or to its error).",
+            labels=["hook"],
+        )
+        for hook, durations in sorted(dispatcher.durations.items()):
+            attempts.add_metric([hook], durations.cumulative(), sum_value=durations.total_s)
+        yield attempts
+        commits = HistogramMetricFamily(
+            "hookd_store_commit_duration_seconds", "How long each ingest commit took (events, deliveries, rejections)."
+        )
+        ingest = self._daemon.ingest.commit_durations
+        commits.add_metric([], ingest.cumulative(), sum_value=ingest.total_s)
+        yield commits
         reloads = CounterMetricFamily(
             "hookd_config_reloads",
             "Config reloads since start, by result: applied, invalid (kept the running config), needs_restart.",

@@ -224,3 +224,27 @@ async def test_metrics_count_reloads_and_deliveries_per_hook_across_them(short_d
     assert value(samples, "hookd_hook_deliveries_total", hook="main", outcome="delivered") == 2
     assert value(samples, "hookd_config_reloads_total", result="applied") == 1
     assert value(samples, "hookd_config_reloads_total", result="invalid") == 1
+
+
+async def test_metrics_have_attempt_and_commit_duration_histograms(short_dir: Path, receiver: Receiver) -> None:
+    """Three deliveries. Result: the hook's attempt histogram counts three, its +Inf bucket the same,
+    and the store commit histogram counts at least one commit."""
+    from tests.test_h24_metrics import fetch, parse, value
+
+    cfg = socket_config(
+        short_dir,
+        f"""
+        admin: {{listen: 127.0.0.1:0}}
+        hooks:
+          - {{name: main, events: ["*"], url: "{receiver.url("/a")}"}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        assert daemon.admin_url is not None
+        await send_lines(short_dir / "s.sock", [event_line(id=f"h{i}") for i in range(3)])
+        await wait_db(short_dir / "hookd.db", "SELECT count(*) FROM attempts", lambda rows: rows[0][0] == 3)
+        _, text, _ = await fetch(f"{daemon.admin_url}/metrics")
+    samples = parse(text)
+    assert value(samples, "hookd_attempt_duration_seconds_count", hook="main") == 3
+    assert value(samples, "hookd_attempt_duration_seconds_bucket", hook="main", le="+Inf") == 3
+    assert value(samples, "hookd_store_commit_duration_seconds_count") >= 1

@@ -48,7 +48,21 @@ def version_command() -> None:
 
 def _register() -> None:
     # Imported for their @app.command side effect; one module per command.
-    from hookd.cli import history, hooks, prune, reload, replay, secret, send, serve, status, test_cmd, validate, why  # noqa: F401
+    from hookd.cli import (  # noqa: F401
+        history,
+        hooks,
+        prune,
+        reload,
+        replay,
+        secret,
+        send,
+        serve,
+        status,
+        tail,
+        test_cmd,
+        validate,
+        why,
+    )
 
 
 _register()

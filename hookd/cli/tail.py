@@ -1,0 +1,103 @@
+"""`hookd tail`: see what is arriving now, and what becomes of it, from the running daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from hookd import client, jsonvalue
+from hookd.cli import render
+from hookd.cli.app import app
+from hookd.cli.common import fail
+from hookd.cli.status import TOKEN_ENV, _default_settings, _settings
+from hookd.config.load import default_config_path
+from hookd.errors import HookdError
+from hookd.logs import escape_json_text
+
+
+@app.command()
+def tail(
+    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
+    url: str = typer.Option(
+        None, "--url", help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen of the config)."
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        envvar=TOKEN_ENV,
+        show_envvar=True,
+        help="Bearer token for the admin listener (default: admin.token of the config).",
+    ),
+    hook: list[str] = typer.Option(None, "--hook", help="Only events this hook matched, and its attempts; repeat."),
+    event_type: list[str] = typer.Option(None, "--type", help="Only events whose type matches this glob; repeat."),
+    source: list[str] = typer.Option(None, "--source", help="Only events from this source; repeat."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line, as the daemon sends them."),
+) -> None:
+    """Stream events as the running daemon stores them, with the hooks each matched, then each
+    attempt's outcome, until Ctrl-C. Secrets are hidden. A reader too slow for the stream never slows
+    the daemon: it misses lines and is told how many.
+
+    Exit 0 on Ctrl-C, 1 when the token is refused, 2 for bad usage, 3 when no daemon answers or it stops.
+    """
+    try:
+        if url is None:
+            settings = _settings(config or default_config_path(), "hookd tail")
+            target = client.admin_url(settings)
+        else:
+            target = client.normalize_url(url)
+            named = _settings(config, "hookd tail") if config is not None else None
+            settings = named if named is not None or token else _default_settings(target)
+        secret = token or (settings.admin.token if settings is not None else None)
+        asyncio.run(_follow(target, secret, hook or [], event_type or [], source or [], as_json))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except HookdError as e:
+        fail(e)
+
+
+async def _follow(
+    url: str, token: str | None, hooks: list[str], types: list[str], sources: list[str], as_json: bool
+) -> None:
+    async for line in client.stream_tail(url, token=token, hooks=hooks, types=types, sources=sources):
+        if as_json:  # one object per line, escaped as the JSON log is
+            render.write(escape_json_text(jsonvalue.dumps(line).decode()) + "\n")
+        else:
+            render.stdout.print(_text(line), highlight=False)
+        sys.stdout.flush()
+
+
+def _clock(at: object) -> str:
+    return datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3] if isinstance(at, (int, float)) else "?"
+
+
+def _text(line: dict[str, object]) -> str:
+    esc = render.escape
+    kind = line.get("kind")
+    at = _clock(line.get("at"))
+    if kind == "missed":
+        return f"[yellow]… {line.get('count')} line(s) missed: this reader was too slow for the stream[/yellow]"
+    if kind == "event":
+        hooks = line.get("hooks")
+        failed = line.get("failed")
+        matched = ", ".join(str(h) for h in hooks) if isinstance(hooks, list) and hooks else "no hook"
+        if isinstance(failed, dict) and failed:
+            matched += "; filter failed for " + ", ".join(str(h) for h in failed)
+        dup = " [dim](duplicate: not stored again)[/dim]" if line.get("duplicate") else ""
+        return (
+            f"{at} [bold]event[/bold] {esc(str(line.get('id')))} {esc(str(line.get('type')))} from "
+            f"{esc(str(line.get('source')))} → {esc(matched)}{dup}"
+        )
+    status = line.get("status")
+    code = f"HTTP {status}" if status is not None else "no response"
+    state = str(line.get("state"))
+    colour = {"delivered": "green", "failed": "red"}.get(state, "yellow")
+    shown = {"pending": "will retry"}.get(state, state)
+    error = f": {esc(str(line.get('error')))}" if line.get("error") else ""
+    return (
+        f"{at} [bold]attempt[/bold] {esc(str(line.get('hook')))} event {esc(str(line.get('event')))} "
+        f"#{line.get('attempt')} {code} in {line.get('ms')} ms [{colour}]{shown}[/{colour}]{error}"
+    )

@@ -1,0 +1,120 @@
+"""`hookd tail`: events as they are stored, with their matches, then their attempts, streamed from
+the running daemon; filtered; a slow reader misses lines and is told; the token is required."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from hookd import client
+from hookd.events import parse_event_line
+from hookd.redact import Redactor
+from hookd.sources.base import Accepted
+from hookd.tail import QUEUE_LINES, TailHub
+from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config
+
+
+def config(d: Path, receiver: Receiver, admin: str = "{listen: 127.0.0.1:0}") -> Path:
+    return socket_config(
+        d,
+        f"""
+        admin: {admin}
+        hooks:
+          - {{name: orders, events: ["order.*"], url: "{receiver.url("/o")}"}}
+          - {{name: invoices, events: ["invoice.*"], url: "{receiver.url("/i")}"}}
+        """,
+    )
+
+
+async def collect(url: str, n: int, **filters: list[str]) -> list[dict[str, object]]:
+    lines: list[dict[str, object]] = []
+    stream = client.stream_tail(url, token=None, hooks=filters.get("hooks", []), types=filters.get("types", []),
+                                sources=filters.get("sources", []))  # fmt: skip
+    async for line in stream:
+        lines.append(line)
+        if len(lines) == n:
+            break
+    return lines
+
+
+async def test_tail_streams_events_then_their_attempts_filtered_by_hook(short_dir: Path, receiver: Receiver) -> None:
+    """Two readers, one for every event, one for --hook invoices; an order and an invoice arrive.
+    Result: the first sees both events with the hooks they matched and both attempts; the second only
+    the invoice and its attempt; each event before its attempt."""
+    async with running_daemon(config(short_dir, receiver)) as daemon:
+        assert daemon.admin_url is not None
+        everything = asyncio.create_task(collect(daemon.admin_url, 4))
+        invoices = asyncio.create_task(collect(daemon.admin_url, 2, hooks=["invoices"]))
+        while len(daemon.tail.readers) < 2:
+            await asyncio.sleep(0.01)
+        await send_lines(short_dir / "s.sock", [event_line("order.created", id="o1")])
+        await send_lines(short_dir / "s.sock", [event_line("invoice.paid", id="i1")])
+        all_lines = await asyncio.wait_for(everything, 10)
+        invoice_lines = await asyncio.wait_for(invoices, 10)
+    kinds = [(line["kind"], line.get("id") or line.get("event")) for line in all_lines]
+    assert kinds.index(("event", "o1")) < kinds.index(("attempt", "o1"))
+    assert kinds.index(("event", "i1")) < kinds.index(("attempt", "i1"))
+    order = next(line for line in all_lines if line.get("id") == "o1")
+    assert order["hooks"] == ["orders"] and order["type"] == "order.created"
+    assert [(line["kind"], line.get("id") or line.get("event")) for line in invoice_lines] == [
+        ("event", "i1"),
+        ("attempt", "i1"),
+    ]
+    attempt = invoice_lines[1]
+    assert attempt["status"] == 200 and attempt["state"] == "delivered" and attempt["hook"] == "invoices"
+
+
+async def test_hookd_tail_json_prints_lines_and_exits_3_when_the_daemon_stops(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """`hookd tail --json --type 'order.*'` as a process. Result: the order's event line (not the
+    invoice's), then its attempt; exit 3 with a sentence once the daemon stops."""
+    async with running_daemon(config(short_dir, receiver)) as daemon:
+        assert daemon.admin_url is not None
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", "tail", "--url", daemon.admin_url, "--json", "--type", "order.*",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        while not daemon.tail.readers:
+            await asyncio.sleep(0.01)
+        await send_lines(short_dir / "s.sock", [event_line("invoice.paid", id="i1"), event_line(id="o2")])
+        await receiver.wait_count(1, "/o")
+        await receiver.wait_count(1, "/i")
+        await asyncio.sleep(0.2)
+    out, err = await asyncio.wait_for(proc.communicate(), 10)
+    lines = [json.loads(raw) for raw in out.splitlines() if raw.strip()]
+    assert [(line["kind"], line.get("id") or line.get("event")) for line in lines] == [
+        ("event", "o2"),
+        ("attempt", "o2"),
+    ]
+    assert proc.returncode == 3
+    assert b"ended the stream" in err
+
+
+async def test_tail_needs_the_admin_token_when_one_is_set(short_dir: Path, receiver: Receiver) -> None:
+    cfg = config(short_dir, receiver, admin="{listen: 127.0.0.1:0, token: tail-token-0123456789}")
+    async with running_daemon(cfg) as daemon:
+        assert daemon.admin_url is not None
+        refused = client.stream_tail(daemon.admin_url, token=None, hooks=[], types=[], sources=[])
+        try:
+            await refused.__anext__()
+        except client.AdminRefused as e:
+            assert "401" in str(e)
+        else:
+            raise AssertionError("the stream was not refused")
+
+
+def test_a_slow_reader_misses_lines_and_hides_secrets() -> None:
+    """More events than a reader's queue holds, unread. Result: the queue is full and the rest are
+    counted as missed; the data's secret is hidden."""
+    hub = TailHub(Redactor((("s3cret-value-123456", "${SECRET}"),)))
+    reader = hub.subscribe([], [], [])
+    for i in range(QUEUE_LINES + 25):
+        event = parse_event_line(event_line(id=f"e{i}", data={"token": "s3cret-value-123456"}), max_bytes=10_000)
+        hub.stored("app", event, Accepted(id=event.id, duplicate=False, deliveries=0))
+    assert reader.queue.qsize() == QUEUE_LINES
+    assert reader.missed == 25
+    first = reader.queue.get_nowait()
+    assert first["data"] == {"token": "${SECRET}"}
