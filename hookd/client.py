@@ -577,26 +577,38 @@ async def request_reload(
 
 
 async def stream_tail(
-    url: str, *, token: str | None, hooks: Sequence[str], types: Sequence[str], sources: Sequence[str]
+    url: str,
+    *,
+    token: str | None,
+    hooks: Sequence[str],
+    types: Sequence[str],
+    sources: Sequence[str],
+    socket: Path | None = None,
 ) -> AsyncIterator[dict[str, object]]:
-    """GET {url}/tail: each line the daemon streams, as it comes, until it ends the stream. Raises
-    DaemonUnavailable (no answer, or the stream ended as hookd stopped), AdminRefused (401, not hookd)."""
+    """GET {url}/tail, through the unix `socket` when given: each line the daemon streams, as it comes,
+    until it ends the stream. Raises DaemonUnavailable (no answer, or the stream ended as hookd stopped),
+    AdminRefused (401, not hookd, the socket's permissions)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     params = [("hook", h) for h in hooks] + [("type", t) for t in types] + [("source", s) for s in sources]
     hint = "is `hookd serve` running with this config?"
+    shown = _shown(url, socket)
     timeout = aiohttp.ClientTimeout(total=None, connect=STATUS_TIMEOUT_S, sock_connect=STATUS_TIMEOUT_S)
+    connector = aiohttp.UnixConnector(path=str(socket)) if socket is not None else None
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
             session.get(f"{url}/tail", params=params, headers=headers, allow_redirects=False) as response,
         ):
             if response.status == 401:
                 raise AdminRefused(
-                    f"the admin listener at {url} refused the request (401); pass the daemon's admin.token with "
+                    f"the admin listener at {shown} refused the request (401); pass the daemon's admin.token with "
                     "--token or HOOKD_ADMIN_TOKEN, or -c the config it runs with"
                 )
             if response.status != 200 or "ndjson" not in response.headers.get("Content-Type", ""):
-                raise AdminRefused(f"{url}/tail answered HTTP {response.status}; is --url hookd's admin listener?")
+                raise AdminRefused(
+                    f"{_endpoint(url, socket, '/tail')} answered HTTP {response.status}; "
+                    f"is {'admin.path' if socket is not None else '--url'} hookd's admin listener?"
+                )
             async for raw in response.content:
                 try:
                     line = orjson.loads(raw)
@@ -606,8 +618,12 @@ async def stream_tail(
                     yield line
     except aiohttp.InvalidURL:
         raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
-    except (aiohttp.ClientConnectorError, TimeoutError) as e:
-        raise DaemonUnavailable(f"no hookd answers at {url} ({type(e).__name__}); {hint}") from None
+    except aiohttp.ClientConnectorError as e:
+        if socket is not None and isinstance(e.os_error, PermissionError):
+            raise _socket_refused(socket) from None
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}); {hint}") from None
+    except TimeoutError as e:
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}); {hint}") from None
     except aiohttp.ClientPayloadError:
         pass  # the daemon stopped mid-line
-    raise DaemonUnavailable(f"hookd at {url} ended the stream (it is stopping)")
+    raise DaemonUnavailable(f"hookd at {shown} ended the stream (it is stopping)")

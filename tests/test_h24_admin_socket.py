@@ -14,13 +14,14 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
+from hookd import client
 from hookd.cli.app import app
 from hookd.config.load import check_config, load_config
 from hookd.daemon import Daemon
 from hookd.errors import StartupError
 from hookd.reload import restart_needed
 from tests.cli_helpers import plain
-from tests.conftest import Receiver, running_daemon, socket_config
+from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config
 
 
 def socket_admin_config(d: Path, receiver: Receiver, *, admin: str) -> Path:
@@ -74,6 +75,39 @@ async def test_hooks_pause_wakes_the_daemon_through_the_socket(short_dir: Path, 
         result = await hookd(["hooks", "pause", "main", "-c", str(cfg)])
         assert result.exit_code == 0, result.output
         assert "(the running daemon took it up)" in plain(result.output)
+
+
+async def test_tail_streams_through_the_socket(short_dir: Path, receiver: Receiver) -> None:
+    """1. A reader tails through admin.sock (the client `hookd tail` uses); 2. an event arrives.
+    Result: the reader gets the event line, then its attempt."""
+    cfg = socket_admin_config(short_dir, receiver, admin="{path: admin.sock}")
+    settings = load_config(cfg)
+    async with running_daemon(cfg) as daemon:
+        lines: list[dict[str, object]] = []
+
+        async def read_two() -> None:
+            stream = client.stream_tail(
+                client.admin_url(settings),
+                token=None,
+                hooks=[],
+                types=[],
+                sources=[],
+                socket=client.admin_socket(settings),
+            )
+            async for line in stream:
+                lines.append(line)
+                if len(lines) == 2:
+                    break
+
+        reading = asyncio.create_task(read_two())
+        while not daemon.tail.readers:
+            await asyncio.sleep(0.01)  # the reader is connected once the hub lists it
+        await send_lines(short_dir / "s.sock", [event_line(id="t1")])
+        await asyncio.wait_for(reading, 10)
+    assert [(line["kind"], line.get("id") or line.get("event")) for line in lines] == [
+        ("event", "t1"),
+        ("attempt", "t1"),
+    ]
 
 
 async def test_the_socket_takes_the_default_mode_and_still_checks_a_token(short_dir: Path, receiver: Receiver) -> None:
