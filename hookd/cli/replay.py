@@ -118,7 +118,8 @@ def replay(
     queued and has not sent (they become `cancelled`), records the attempts in flight as cancelled,
     says how many of each, and exits 130 (143 for SIGTERM). --cancel withdraws queued replays,
     pending or retrying, by the same selectors, and says how many; --dry-run counts them only.
-    --event takes an event id or a prefix that starts only one.
+    --event takes an event id or a prefix that starts only one. Each replay and cancel but a dry run
+    leaves a row in `hookd history audit`.
 
     Exit 0 when queued or withdrawn (or nothing matched), 1 when a delivery failed under --wait, 2 for
     bad usage, a bad line in --from-file (nothing is queued then), a missing database, or --wait
