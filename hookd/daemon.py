@@ -36,6 +36,7 @@ from hookd.senders.worker import WorkerSender
 from hookd.sources.base import Source
 from hookd.sources.socket import SocketSource
 from hookd.sources.tail import FileTailSource
+from hookd.store.base import AuditRow
 from hookd.store.lock import lock_database
 from hookd.store.sqlite import SQLiteStore
 from hookd.supervisor import SourceSupervisor
@@ -319,12 +320,17 @@ class Daemon:
                 self.reloads["invalid"] += 1
                 for problem in result.problems:
                     log.error("reload: %s", problem)
-                return ReloadResult(
+                refusal = ReloadResult(
                     False,
                     f"{self.settings.config_path} is invalid; the config loaded before keeps running (fix the errors "
                     f"and reload again)",
                     problems=result.problems,
                 )
+                await self.store.audit(
+                    AuditRow(at=self.clock.now(), action="reload", target=str(self.settings.config_path),
+                             detail=f"refused: {len(result.problems)} problem(s); {refusal.message}", origin=origin)
+                )  # fmt: skip
+                return refusal
             new = result.settings
             refused = restart_needed(self.settings, new)
             if refused:
@@ -334,6 +340,10 @@ class Daemon:
                     "loaded before keeps running"
                 )
                 log.error("reload: %s", message)
+                await self.store.audit(
+                    AuditRow(at=self.clock.now(), action="reload", target=str(self.settings.config_path),
+                             detail=f"refused: {message}", origin=origin)
+                )  # fmt: skip
                 return ReloadResult(False, message, problems=result.problems)
             for warning in result.problems:
                 log.warning("reload: config: %s", warning)
@@ -345,6 +355,10 @@ class Daemon:
                     "READY=1", f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)"
                 )
             self.reloads["applied"] += 1
+            await self.store.audit(
+                AuditRow(at=self.clock.now(), action="reload", target=f"{new.config_path} ({new.config_sha256[:12]})",
+                         detail=f"applied: {'; '.join(changes) or 'no changes'}", origin=origin)
+            )  # fmt: skip
             await self.store.note_config(new.config_sha256, str(new.config_path), self.clock.now())
             log.info(LogLine("config reloaded", {"from": origin, "sha256": new.config_sha256[:12],
                                                  "changes": "; ".join(changes) or "none"}))  # fmt: skip

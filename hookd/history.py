@@ -18,10 +18,12 @@ from typing import Literal
 
 from hookd.errors import HookdError, StartupError
 from hookd.ids import is_uuid7
+from hookd.logs import isoformat
 from hookd.store.base import (
     DELIVERY_STATUSES,
     PARK_OFFSET_S,
     AttemptRow,
+    AuditRow,
     BatchRow,
     DeliveryQuery,
     DeliveryRow,
@@ -36,7 +38,7 @@ from hookd.store.base import (
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.suggest import closest, did_you_mean
-from hookd.units import parse_duration_text
+from hookd.units import format_duration, parse_duration_text
 
 
 class UsageError(HookdError):
@@ -507,7 +509,22 @@ async def rejections(
 
 
 async def prune(
-    path: Path, *, older_than: float, origin: str, synchronous: Literal["normal", "full"] = "normal"
+    path: Path,
+    *,
+    older_than: float,
+    origin: str,
+    synchronous: Literal["normal", "full"] = "normal",
+    audit_origin: str | None = None,
+    now: float | None = None,
 ) -> PruneCounts:
+    """`hookd prune`; with `audit_origin` (who asked) and `now`, it leaves a row in the audit table."""
     async with open_store(path, origin=origin, synchronous=synchronous) as store:
-        return await store.prune_counts(older_than)
+        counts = await store.prune_counts(older_than)
+        if audit_origin is not None and now is not None:
+            target = (
+                f"finished before {isoformat(older_than)}: {counts.deliveries} delivery(ies), {counts.attempts} "
+                f"attempt(s), {counts.events} event(s), {counts.rejected} rejected"
+            )
+            detail = f"older than {format_duration(now - older_than)}"
+            await store.audit(AuditRow(at=now, action="prune", target=target, detail=detail, origin=audit_origin))
+        return counts

@@ -31,6 +31,7 @@ from hookd.history import (
     resolve_event_ids,
     unknown_hooks,
 )
+from hookd.logs import isoformat
 from hookd.router import CompiledHook, Router
 from hookd.senders.base import OutboundRequest, Outcome, Sender
 from hookd.senders.endpoint import EndpointSpec
@@ -38,6 +39,7 @@ from hookd.senders.http import HttpSender
 from hookd.store.base import (
     FINISHED_STATES,
     PARK_OFFSET_S,
+    AuditRow,
     DeliveryQuery,
     DeliveryRow,
     DeliveryState,
@@ -49,6 +51,7 @@ from hookd.store.base import (
     Store,
 )
 from hookd.store.lock import DAEMON, DatabaseLocked, lock_database
+from hookd.store.sqlite import SQLiteStore
 
 # One transaction per batch: short enough never to hold up the daemon's commits for long.
 BATCH = 500
@@ -437,6 +440,9 @@ class ReplayRequest:
     cancel: bool = False  # withdraw the queued replays `query` selects instead of queueing any
     concurrency: int = 100  # delivery.concurrency, for --wait
     synchronous: Literal["normal", "full"] = "normal"  # storage.synchronous: queued replays are as durable
+    # Who asked (`cli:USER`), for the row each replay or cancel leaves in the audit table (hookd history
+    # audit); None writes none. A dry run never writes one.
+    audit_origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -477,97 +483,112 @@ async def run(
     """
     now = clock.now()
     async with open_store(request.db, origin=request.origin, synchronous=request.synchronous) as store:
-        known = request.router.by_name if request.router is not None else None
-        query = request.query or DeliveryQuery()
-        unmatched: tuple[str, ...] = ()
-        if query.event_ids:
-            event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
-            query = replace(query, event_ids=event_ids)
-        given = await deliveries_named(store, unmatched)
-        unknown = await unknown_hooks(store, query.hooks, list(known) if known is not None else None)
-        if request.cancel:
-            result = await _cancel(store, query, request, now, unknown=unknown, missing_events=unmatched)
-            return replace(result, deliveries_given=given)
-        plan = None
-        if request.events is not None:
-            if request.router is None:
-                raise UsageError("replaying events from a file needs the config's hooks to route them")
-            plan = await plan_file(store, request.events, request.router)
-            targets = list(plan.targets)
-        else:
-            targets = await select(store, query)
-        if known is not None:
-            # A hook the config no longer orders takes its replays unordered, as its new events.
-            targets = [
-                replace(t, ordering_key=None) if t.hook in known and known[t.hook].ordering is None else t
-                for t in targets
-            ]
-        hooks = list(dict.fromkeys(t.hook for t in targets))
-        unconfigured = tuple(h for h in hooks if known is not None and h not in known)
-        states = await store.hook_states() if hooks else {}
-        paused = tuple((h, st.pause) for h in hooks if (st := states.get(h)) is not None and st.pause is not None)
-        result = ReplayResult(
-            targets=tuple(targets),
-            plan=plan,
-            unconfigured=unconfigured,
-            paused=paused,
-            missing_events=unmatched,
-            deliveries_given=given,
-            unknown_hooks=unknown,
+        result = await _act(store, request, now, clock=clock, progress=progress, stop=stop)
+        if request.audit_origin is not None and not request.dry_run:
+            await store.audit(audit_row(request, result, at=now, origin=request.audit_origin))
+        return result
+
+
+async def _act(
+    store: SQLiteStore,
+    request: ReplayRequest,
+    now: float,
+    *,
+    clock: Clock,
+    progress: Progress | None,
+    stop: asyncio.Event | None,
+) -> ReplayResult:
+    """run's work on the open store."""
+    known = request.router.by_name if request.router is not None else None
+    query = request.query or DeliveryQuery()
+    unmatched: tuple[str, ...] = ()
+    if query.event_ids:
+        event_ids, unmatched = await resolve_event_ids(store, query.event_ids)
+        query = replace(query, event_ids=event_ids)
+    given = await deliveries_named(store, unmatched)
+    unknown = await unknown_hooks(store, query.hooks, list(known) if known is not None else None)
+    if request.cancel:
+        result = await _cancel(store, query, request, now, unknown=unknown, missing_events=unmatched)
+        return replace(result, deliveries_given=given)
+    plan = None
+    if request.events is not None:
+        if request.router is None:
+            raise UsageError("replaying events from a file needs the config's hooks to route them")
+        plan = await plan_file(store, request.events, request.router)
+        targets = list(plan.targets)
+    else:
+        targets = await select(store, query)
+    if known is not None:
+        # A hook the config no longer orders takes its replays unordered, as its new events.
+        targets = [
+            replace(t, ordering_key=None) if t.hook in known and known[t.hook].ordering is None else t for t in targets
+        ]
+    hooks = list(dict.fromkeys(t.hook for t in targets))
+    unconfigured = tuple(h for h in hooks if known is not None and h not in known)
+    states = await store.hook_states() if hooks else {}
+    paused = tuple((h, st.pause) for h in hooks if (st := states.get(h)) is not None and st.pause is not None)
+    result = ReplayResult(
+        targets=tuple(targets),
+        plan=plan,
+        unconfigured=unconfigured,
+        paused=paused,
+        missing_events=unmatched,
+        deliveries_given=given,
+        unknown_hooks=unknown,
+    )
+    if request.dry_run or not (targets or (plan and plan.new_events)):
+        return result
+    if request.wait and (known is None or unconfigured):
+        missing = ", ".join(map(repr, unconfigured)) or "any"
+        raise UsageError(
+            f"--wait cannot send to hook(s) {missing}: not in the config; configure them again, or drop "
+            "--wait to queue the replays for when they are"
         )
-        if request.dry_run or not (targets or (plan and plan.new_events)):
+    with database_lock(request.db) if request.wait else contextlib.nullcontext():
+        if plan is not None and plan.new_events:
+            await store_events(store, plan.new_events, source=request.source, now=now)
+        if progress is not None:
+            progress.phase("queueing", len(targets))
+        queued = await queue(
+            store,
+            targets,
+            now=now,
+            rate_per_s=request.rate_per_s,
+            progress=progress.advance if progress is not None else None,
+            stop=stop if request.wait else None,
+        )
+        result = replace(result, queued=tuple(queued))
+        if not request.wait or not queued:
             return result
-        if request.wait and (known is None or unconfigured):
-            missing = ", ".join(map(repr, unconfigured)) or "any"
-            raise UsageError(
-                f"--wait cannot send to hook(s) {missing}: not in the config; configure them again, or drop "
-                "--wait to queue the replays for when they are"
-            )
-        with database_lock(request.db) if request.wait else contextlib.nullcontext():
-            if plan is not None and plan.new_events:
-                await store_events(store, plan.new_events, source=request.source, now=now)
-            if progress is not None:
-                progress.phase("queueing", len(targets))
-            queued = await queue(
+        assert known is not None
+        if progress is not None:
+            progress.phase("sending", len(queued))
+        sender = HttpSender(
+            max_connections=request.concurrency,
+            user_agent=f"hookd/{__version__}",
+            endpoints={name: hook.endpoint for name, hook in known.items()},
+        )
+        try:
+            rows = await send_now(
                 store,
-                targets,
-                now=now,
-                rate_per_s=request.rate_per_s,
-                progress=progress.advance if progress is not None else None,
-                stop=stop if request.wait else None,
+                [known[h] for h in hooks],
+                [q.id for q in queued],
+                clock=clock,
+                sender=sender,
+                concurrency=request.concurrency,
+                on_sent=progress.advance if progress is not None else None,
+                stop=stop,
             )
-            result = replace(result, queued=tuple(queued))
-            if not request.wait or not queued:
-                return result
-            assert known is not None
-            if progress is not None:
-                progress.phase("sending", len(queued))
-            sender = HttpSender(
-                max_connections=request.concurrency,
-                user_agent=f"hookd/{__version__}",
-                endpoints={name: hook.endpoint for name, hook in known.items()},
-            )
-            try:
-                rows = await send_now(
-                    store,
-                    [known[h] for h in hooks],
-                    [q.id for q in queued],
-                    clock=clock,
-                    sender=sender,
-                    concurrency=request.concurrency,
-                    on_sent=progress.advance if progress is not None else None,
-                    stop=stop,
-                )
-            finally:
-                await sender.close()
-            if stop is None or not stop.is_set():
-                return replace(result, sent=tuple(rows), paused_destinations=await _paused_destinations(store, rows))
-            # Stopped: what this command queued and did not get to send is withdrawn, not left for a daemon.
-            ids = tuple(q.id for q in queued)
-            withdrawn = await store.withdraw(DeliveryQuery(ids=ids), clock.now(), WITHDRAWN_BY_STOP)
-            rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
-            cut_off = sum(1 for r in rows if r.state == "cancelled" and r.last_error == CUT_OFF_BY_STOP)
-            return replace(result, sent=tuple(rows), withdrawn=withdrawn, cut_off=cut_off, stopped=True)
+        finally:
+            await sender.close()
+        if stop is None or not stop.is_set():
+            return replace(result, sent=tuple(rows), paused_destinations=await _paused_destinations(store, rows))
+        # Stopped: what this command queued and did not get to send is withdrawn, not left for a daemon.
+        ids = tuple(q.id for q in queued)
+        withdrawn = await store.withdraw(DeliveryQuery(ids=ids), clock.now(), WITHDRAWN_BY_STOP)
+        rows = await store.deliveries(DeliveryQuery(ids=ids, newest_first=False))
+        cut_off = sum(1 for r in rows if r.state == "cancelled" and r.last_error == CUT_OFF_BY_STOP)
+        return replace(result, sent=tuple(rows), withdrawn=withdrawn, cut_off=cut_off, stopped=True)
 
 
 async def _paused_destinations(store: Store, rows: Sequence[DeliveryRow]) -> tuple[tuple[str, str, HookPause], ...]:
@@ -595,3 +616,50 @@ async def _cancel(
     if request.dry_run:
         return replace(base, withdrawn=len(await store.deliveries(selected)))
     return replace(base, withdrawn=await store.withdraw(selected, now, WITHDRAWN_BY_CANCEL))
+
+
+# Event ids named in an audit row's target before the rest are counted: a selection by hundreds of ids
+# stays one readable line.
+AUDIT_IDS_SHOWN = 3
+
+
+def selection_text(query: DeliveryQuery) -> str:
+    """The selectors of `query` as an operator gave them, for the audit row: names, globs and times only."""
+    parts: list[str] = []
+    if query.event_ids:
+        shown = ",".join(query.event_ids[:AUDIT_IDS_SHOWN])
+        more = len(query.event_ids) - AUDIT_IDS_SHOWN
+        parts.append(f"event={shown}" + (f" (and {more} more)" if more > 0 else ""))
+    if query.hooks:
+        parts.append("hook=" + ",".join(query.hooks))
+    if query.statuses:
+        parts.append("status=" + ",".join(query.statuses))
+    if query.type_glob is not None:
+        parts.append(f"type={query.type_glob}")
+    if query.since is not None:
+        parts.append(f"since={isoformat(query.since)}")
+    if query.until is not None:
+        parts.append(f"until={isoformat(query.until)}")
+    return " ".join(parts) or "all"
+
+
+def audit_row(request: ReplayRequest, result: ReplayResult, *, at: float, origin: str) -> AuditRow:
+    """What a replay or cancel did, for hookd history audit: the selection (or the file's name) and
+    counts; never an event's body."""
+    if request.cancel:
+        target = f"{selection_text(request.query or DeliveryQuery())}: {result.withdrawn} withdrawn"
+        return AuditRow(at=at, action="cancel", target=target, detail=WITHDRAWN_BY_CANCEL, origin=origin)
+    if result.plan is not None:
+        what = f"file {request.source.removeprefix('replay:')} ({result.plan.events} event(s))"
+    else:
+        what = selection_text(request.query or DeliveryQuery())
+    target = f"{what}: {len(result.queued)} queued"
+    if result.stopped:
+        detail = f"--wait stopped by a signal: {result.withdrawn} withdrawn, {result.cut_off} cut off"
+    elif result.sent is not None:
+        detail = f"--wait sent them: {len(result.sent) - len(result.failed)} delivered, {len(result.failed)} not"
+    elif request.rate_per_s is not None:
+        detail = f"queued for the daemon at {request.rate_per_s:g}/s"
+    else:
+        detail = "queued for the daemon"
+    return AuditRow(at=at, action="replay", target=target, detail=detail, origin=origin)

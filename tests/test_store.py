@@ -102,8 +102,9 @@ async def test_open_creates_the_directory_and_records_the_migration(db_path: Pat
     assert rows == [(name,) for name, _ in MIGRATIONS]
     tables = query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [
-        ("attempts",), ("batch_departures",), ("batches",), ("checkpoints",), ("config_runs",), ("deliveries",),
-        ("destination_state",), ("events",), ("hook_state",), ("inbound",), ("migrations",), ("rejected",),
+        ("attempts",), ("audit",), ("batch_departures",), ("batches",), ("checkpoints",), ("config_runs",),
+        ("deliveries",), ("destination_state",), ("events",), ("hook_state",), ("inbound",), ("migrations",),
+        ("rejected",),
     ]  # fmt: skip
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
 

@@ -659,7 +659,8 @@ def stats_dict(s: HookStats) -> dict[str, object]:
     }
 
 
-# `history rejections` and `history export` live in their own modules and register on history_app:
-# imported once this module is whole, whichever is imported first.
+# `history rejections`, `history export` and `history audit` live in their own modules and register on
+# history_app: imported once this module is whole, whichever is imported first.
+from hookd.cli import audit as _audit  # noqa: E402,F401
 from hookd.cli import export as _export  # noqa: E402,F401
 from hookd.cli import rejections as _rejections  # noqa: E402,F401

@@ -40,7 +40,7 @@ from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.history import UsageError, database_exists, open_store
 from hookd.redact import Redactor
-from hookd.store.base import BreakerRecord, HookPause
+from hookd.store.base import AuditRow, BreakerRecord, HookPause
 from hookd.urls import host_is_templated
 
 hooks_app = typer.Typer(
@@ -171,8 +171,11 @@ def pause_command(
             async with open_store(where.path, origin=where.origin, create=create, synchronous=synchronous) as store:
                 await core.check_name(store, name, configured)
                 if host is not None:
-                    return await core.pause_destination(store, name, host, reason=reason, now=now)
-                return await core.pause(store, name, reason=reason, now=now)
+                    done = await core.pause_destination(store, name, host, reason=reason, now=now)
+                else:
+                    done = await core.pause(store, name, reason=reason, now=now)
+                await store.audit(_pause_audit(name, host, *done, now=now, settings=where.settings))
+                return done
 
         pause, changed = asyncio.run(run())
         woken = _wake(where) if changed else False
@@ -273,7 +276,9 @@ def resume_command(
                 state = (await store.hook_states()).get(name)
                 still = state.pause if state is not None and host is not None else None
                 breaker = state.breaker if state is not None else None
-                return lifted, hosts, activity.backlog if activity is not None else 0, still, breaker
+                backlog = activity.backlog if activity is not None else 0
+                await store.audit(_resume_audit(name, host, lifted, hosts, backlog, now=now))
+                return lifted, hosts, backlog, still, breaker
 
         lifted, hosts, backlog, still_paused, breaker = asyncio.run(run())
         woken = _wake(where) if lifted is not None or hosts else False
@@ -322,6 +327,34 @@ def resume_command(
     else:
         outcome = f": {backlog} delivery(ies) waiting are sent"
     render.stdout.print(f"resumed {', '.join(parts)}{outcome}" + _daemon_note(woken))
+
+
+def _pause_audit(
+    name: str, host: str | None, pause: HookPause, changed: bool, *, now: float, settings: Settings | None
+) -> AuditRow:
+    """The audit row of `hooks pause`: the hook (and destination), and the reason given (a config secret
+    pasted into it hidden), or the pause that stood."""
+    target = name if host is None else f"{name} → {host}"
+    if changed:
+        detail = pause.reason
+    else:
+        detail = f"paused already, {core.paused_by_text(pause)}: {pause.reason}; nothing changed"
+    if settings is not None:
+        detail = Redactor(settings.secrets).text(detail)
+    return AuditRow(at=now, action="pause", target=target, detail=detail, origin=_operator_origin())
+
+
+def _resume_audit(
+    name: str, host: str | None, lifted: HookPause | None, hosts: dict[str, HookPause], backlog: int, *, now: float
+) -> AuditRow:
+    """The audit row of `hooks resume`: the hook (and destination), what was lifted, and the backlog."""
+    target = name if host is None else f"{name} → {host}"
+    if host is None:
+        target += f" ({backlog} delivery(ies) waiting)"
+    lifts = [f"the hook's pause ({core.paused_by_text(lifted)})"] if lifted is not None else []
+    lifts += [f"{each}'s pause ({core.paused_by_text(p)})" for each, p in sorted(hosts.items())]
+    detail = f"lifted {', '.join(lifts)}" if lifts else "not paused; nothing changed"
+    return AuditRow(at=now, action="resume", target=target, detail=detail, origin=_operator_origin())
 
 
 def breaker_text(name: str, breaker: BreakerRecord) -> str:
@@ -532,3 +565,11 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
         "why": Column("why", tuple(esc(one_line(text)) or "-" for text, _ in reasons), flexible=True),
     }
     return fitted_table(columns, order=_ORDER, priority=_PRIORITY, width=table_width())
+
+
+def _operator_origin() -> str:
+    # Imported here: hookd.cli.audit registers on history_app, so it imports hookd.cli.history, which
+    # may be importing this module (through hookd.cli.app) at the time.
+    from hookd.cli.audit import operator_origin
+
+    return operator_origin()

@@ -35,7 +35,7 @@ def prune(
 
     Deletes delivered, failed and cancelled deliveries with their attempts, events left without deliveries and
     rejected lines; pending deliveries are never deleted. The daemon does this hourly; this does it
-    now, in short transactions (safe while it runs).
+    now, in short transactions (safe while it runs), and leaves a row in `hookd history audit`.
 
     Exit 0, 2 for bad usage or a missing database.
     """
@@ -50,9 +50,19 @@ def prune(
             age_s = where.settings.storage.retention_s
         else:
             age_s = StorageConfig().retention_s
-        cutoff = time.time() - age_s
+        now = time.time()
+        cutoff = now - age_s
         synchronous = where.settings.storage.synchronous if where.settings is not None else "normal"
-        counts = asyncio.run(core.prune(where.path, older_than=cutoff, origin=where.origin, synchronous=synchronous))
+        counts = asyncio.run(
+            core.prune(
+                where.path,
+                older_than=cutoff,
+                origin=where.origin,
+                synchronous=synchronous,
+                audit_origin=_operator_origin(),
+                now=now,
+            )
+        )
     except HookdError as e:
         fail(e)
     if as_json:
@@ -72,3 +82,11 @@ def prune(
         f"{counts.rejected} rejected line(s) older than {older_than or format_duration(age_s)} "
         f"(before {local_time(cutoff)})"
     )
+
+
+def _operator_origin() -> str:
+    # Imported here: hookd.cli.audit registers on history_app, so it imports hookd.cli.history, which
+    # may be importing this module (through hookd.cli.app) at the time.
+    from hookd.cli.audit import operator_origin
+
+    return operator_origin()

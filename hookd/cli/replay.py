@@ -118,7 +118,8 @@ def replay(
     queued and has not sent (they become `cancelled`), records the attempts in flight as cancelled,
     says how many of each, and exits 130 (143 for SIGTERM). --cancel withdraws queued replays,
     pending or retrying, by the same selectors, and says how many; --dry-run counts them only.
-    --event takes an event id or a prefix that starts only one.
+    --event takes an event id or a prefix that starts only one. Each replay and cancel but a dry run
+    leaves a row in `hookd history audit`.
 
     Exit 0 when queued or withdrawn (or nothing matched), 1 when a delivery failed under --wait, 2 for
     bad usage, a bad line in --from-file (nothing is queued then), a missing database, or --wait
@@ -166,6 +167,7 @@ def replay(
             cancel=cancel,
             concurrency=settings.delivery.concurrency if settings is not None else 100,
             synchronous=settings.storage.synchronous if settings is not None else "normal",
+            audit_origin=_operator_origin(),
         )
         with _progress() as progress, _quiet_dispatcher():
             result, caught = asyncio.run(_run(request, progress, stoppable=wait))
@@ -482,3 +484,11 @@ def _targets_table(targets: tuple[replays.Target, ...]) -> Table:
         replays_text = f"{original.id} ({original.status})" if original is not None else "- (first delivery)"
         table.add_row(esc(t.event_id), esc(t.event_type or "-"), esc(t.hook), esc(replays_text))
     return table
+
+
+def _operator_origin() -> str:
+    # Imported here: hookd.cli.audit registers on history_app, so it imports hookd.cli.history, which
+    # may be importing this module (through hookd.cli.app) at the time.
+    from hookd.cli.audit import operator_origin
+
+    return operator_origin()

@@ -630,3 +630,25 @@ class Store(Protocol):
     async def close(self) -> None:
         """Finish pending work and close. Idempotent."""
         ...
+
+    async def audit(self, entry: AuditRow) -> None:
+        """Record an operator action (hookd history audit). Not idempotent: each call is a row."""
+        ...
+
+    async def audit_rows(self, since: float, limit: int) -> list[AuditRow]:
+        """Recorded operator actions since `since`, newest first, at most `limit`. Read-only."""
+        ...
+
+
+# -- operator actions (hookd history audit) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRow:
+    """An operator action as recorded: never a secret nor an event body, only names, selections and counts."""
+
+    at: float
+    action: str  # replay | cancel | pause | resume | prune | reload
+    target: str  # what it acted on: a hook, a selection of deliveries, a config file; with counts
+    detail: str  # the reason given, or what came of it
+    origin: str  # `cli:USER` for a command; what asked the daemon to reload (SIGHUP, admin, watch)

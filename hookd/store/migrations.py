@@ -256,4 +256,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX config_runs_started ON config_runs(started_at);
         """,
     ),
+    (
+        "0014_audit",
+        # Operator actions (issue 24): replay, cancel, pause, resume, prune and reload, with when, what
+        # and from where (`cli:USER`, or what asked the daemon to reload: SIGHUP, admin, watch). A row
+        # names what was acted on and counts; never a secret or an event body. Read newest first by
+        # `hookd history audit`; a handful of rows a day, so never pruned.
+        """
+        CREATE TABLE audit (
+            at REAL NOT NULL,
+            action TEXT NOT NULL,   -- replay | cancel | pause | resume | prune | reload
+            target TEXT NOT NULL,   -- the hook, or the selection, with counts
+            detail TEXT NOT NULL,   -- the reason given, or the outcome
+            origin TEXT NOT NULL    -- cli:USER | SIGHUP | admin | watch
+        );
+        CREATE INDEX audit_at ON audit(at);
+        """,
+    ),
 )

@@ -33,6 +33,7 @@ from hookd.store.base import (
     PARK_OFFSET_S,
     AttemptRecord,
     AttemptRow,
+    AuditRow,
     BatchCandidates,
     BatchRow,
     BreakerRecord,
@@ -660,6 +661,16 @@ class SQLiteStore:
 
         await self._write(insert)
         return ids
+
+    async def audit(self, entry: AuditRow) -> None:
+        await self._write(
+            _execute,
+            "INSERT INTO audit (at, action, target, detail, origin) VALUES (?, ?, ?, ?, ?)",
+            (entry.at, entry.action, entry.target, entry.detail, entry.origin),
+        )
+
+    async def audit_rows(self, since: float, limit: int) -> list[AuditRow]:
+        return await self._db.run(reads.audit_rows, since, limit)
 
 
 # -- transaction bodies (run on the connection's thread, inside _transaction) ----------------------

@@ -15,6 +15,7 @@ import orjson
 from hookd.senders.base import Hop
 from hookd.store.base import (
     AttemptRow,
+    AuditRow,
     BatchCandidates,
     BatchRow,
     DeliveryQuery,
@@ -497,3 +498,14 @@ def config_at(db: sqlite3.Connection, at: float) -> tuple[str, str, float] | Non
         "SELECT sha256, path, started_at FROM config_runs WHERE started_at <= ? ORDER BY started_at DESC LIMIT 1", (at,)
     ).fetchone()
     return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
+
+
+def audit_rows(db: sqlite3.Connection, since: float, limit: int) -> list[AuditRow]:
+    rows = db.execute(
+        "SELECT at, action, target, detail, origin FROM audit WHERE at >= ? ORDER BY at DESC, rowid DESC LIMIT ?",
+        (since, limit),
+    ).fetchall()
+    return [
+        AuditRow(at=at, action=action, target=target, detail=detail, origin=origin)
+        for at, action, target, detail, origin in rows
+    ]
