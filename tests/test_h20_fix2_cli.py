@@ -100,14 +100,13 @@ async def test_the_debug_hook_line_names_signing_auth_tls_and_proxy_without_secr
 # -- 7. docs: no reload is promised ---------------------------------------------------------------
 
 
-def test_the_readme_promises_no_reload_and_says_rotation_needs_a_restart() -> None:
-    """hookd has no reload (SIGHUP stops it): the README does not say OAuth2 tokens are kept across
-    reloads, and its signing rotation text says a new secret takes effect when `hookd serve`
-    restarts. The config man page says the same for rotation."""
+def test_the_readme_says_a_rotation_takes_effect_at_a_reload() -> None:
+    """Secrets are read again at each reload (SIGHUP, hookd reload, serve --watch): the README's and
+    the config man page's rotation text say a step takes effect at the next reload, not a restart;
+    and the README promises nothing about OAuth2 tokens across reloads."""
     readme = ROOT.joinpath("README.md").read_text(encoding="utf-8")
     assert "across reloads" not in readme
     rotation = readme[readme.index("**Rotating** a `standard` secret") :].split("\n\n", 1)[0]
-    assert "takes effect when `hookd serve` restarts" in rotation
-    assert "has no reload" in rotation
+    assert "takes effect at the next reload, without a restart" in rotation
     man = ROOT.joinpath("man", "hookd.yaml.5").read_text(encoding="utf-8")
-    assert "there is no reload: each step of a rotation takes effect when it restarts" in man
+    assert "each step of a rotation takes effect at the next reload" in man

@@ -47,12 +47,14 @@ def tail(
         if url is None:
             settings = _settings(config or default_config_path(), "hookd tail")
             target = client.admin_url(settings)
+            through = client.admin_socket(settings)
         else:
+            through = None
             target = client.normalize_url(url)
             named = _settings(config, "hookd tail") if config is not None else None
             settings = named if named is not None or token else _default_settings(target)
         secret = token or (settings.admin.token if settings is not None else None)
-        asyncio.run(_follow(target, secret, hook or [], event_type or [], source or [], as_json))
+        asyncio.run(_follow(target, secret, hook or [], event_type or [], source or [], as_json, through))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except HookdError as e:
@@ -60,9 +62,16 @@ def tail(
 
 
 async def _follow(
-    url: str, token: str | None, hooks: list[str], types: list[str], sources: list[str], as_json: bool
+    url: str,
+    token: str | None,
+    hooks: list[str],
+    types: list[str],
+    sources: list[str],
+    as_json: bool,
+    through: Path | None,
 ) -> None:
-    async for line in client.stream_tail(url, token=token, hooks=hooks, types=types, sources=sources):
+    stream = client.stream_tail(url, token=token, hooks=hooks, types=types, sources=sources, socket=through)
+    async for line in stream:
         if as_json:  # one object per line, escaped as the JSON log is
             render.write(escape_json_text(jsonvalue.dumps(line).decode()) + "\n")
         else:
