@@ -468,21 +468,20 @@ def normalize_url(url: str) -> str:
     return url
 
 
-async def fetch_status(
-    url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S, socket: Path | None = None
-) -> dict[str, object]:
-    """GET {url}/status, through the unix `socket` when given. Raises DaemonUnavailable (no answer),
-    AdminRefused (401, not hookd, the socket's permissions)."""
+async def _admin_call(
+    method: str, url: str, path: str, *, token: str | None, timeout_s: float, socket: Path | None
+) -> tuple[int, bytes]:
+    """One request to the admin listener: its status and body. Raises InputError (a bad --url),
+    DaemonUnavailable (no answer), AdminRefused (the socket's permissions)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     hint = "is `hookd serve` running with this config?"
     shown = _shown(url, socket)
     try:
         async with (
             _session(timeout_s, socket) as session,
-            session.get(f"{url}/status", headers=headers, allow_redirects=False) as response,
+            session.request(method, f"{url}{path}", headers=headers, allow_redirects=False) as response,
         ):
-            body = await response.read()
-            status = response.status
+            return response.status, await response.read()
     except aiohttp.InvalidURL:
         raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
     except TimeoutError:
@@ -492,8 +491,17 @@ async def fetch_status(
             raise _socket_refused(socket) from None
         reason = e.os_error.strerror or str(e.os_error)
         raise DaemonUnavailable(f"no hookd answers at {shown} ({reason}); {hint}") from None
-    except aiohttp.ClientError as e:
+    except (aiohttp.ClientError, OSError) as e:
         raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
+
+
+async def fetch_status(
+    url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S, socket: Path | None = None
+) -> dict[str, object]:
+    """GET {url}/status, through the unix `socket` when given. Raises DaemonUnavailable (no answer),
+    AdminRefused (401, not hookd, the socket's permissions)."""
+    shown = _shown(url, socket)
+    status, body = await _admin_call("GET", url, "/status", token=token, timeout_s=timeout_s, socket=socket)
     if status == 401:
         if token:
             raise AdminRefused(
@@ -539,26 +547,8 @@ async def request_reload(
     """POST {url}/reload, through the unix `socket` when given: the daemon reads its config again.
     Returns its answer ({ok, message, changes, problems}). Raises DaemonUnavailable (no answer),
     AdminRefused (401, not hookd, the socket's permissions)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    hint = "is `hookd serve` running with this config?"
     shown = _shown(url, socket)
-    try:
-        async with (
-            _session(timeout_s, socket) as session,
-            session.post(f"{url}/reload", headers=headers, allow_redirects=False) as response,
-        ):
-            body = await response.read()
-            status = response.status
-    except aiohttp.InvalidURL:
-        raise InputError(f"--url {url!r} is not a valid URL; use one like http://127.0.0.1:8780") from None
-    except TimeoutError:
-        raise DaemonUnavailable(f"no hookd answers at {shown}: no answer within {timeout_s:g}s; {hint}") from None
-    except aiohttp.ClientConnectorError as e:
-        if socket is not None and isinstance(e.os_error, PermissionError):
-            raise _socket_refused(socket) from None
-        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
-    except (aiohttp.ClientError, OSError) as e:
-        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
+    status, body = await _admin_call("POST", url, "/reload", token=token, timeout_s=timeout_s, socket=socket)
     if status == 401:
         raise AdminRefused(
             f"the admin listener at {shown} refused the request (401); pass the daemon's admin.token with --token "
