@@ -21,9 +21,7 @@ import hmac
 import json
 import logging
 import os
-import socket
 import sqlite3
-import stat
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -48,6 +46,7 @@ from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.logs import LogLine
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
+from hookd.sources.socket import prepare_socket_path
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
@@ -170,7 +169,7 @@ class AdminServer:
         self.url = f"http://{_host_port(bound_host, bound_port)}"
 
     async def _serve_unix(self, runner: web.AppRunner, path: Path) -> None:
-        _prepare_socket_path(path)
+        prepare_socket_path(path, "admin listener", "admin.path")
         try:
             await _CappedUnixSite(runner, path, owner=self).start()
         except OSError as e:
@@ -871,33 +870,6 @@ def _json(value: object, *, status: int = 200, headers: Mapping[str, str] | None
 
 def _time(at: float | None) -> str | None:
     return utc_now_rfc3339(at) if at is not None else None
-
-
-def _prepare_socket_path(path: Path) -> None:
-    """Make the socket's directory, and remove a socket file that nothing listens on (left by a
-    daemon that died), as a socket source does; refuse a live socket or a file that is no socket."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StartupError(f"admin listener: cannot create {str(path.parent)!r}: {e.strerror}") from None
-    if not path.exists() and not path.is_symlink():
-        return
-    if not stat.S_ISSOCK(path.lstat().st_mode):
-        raise StartupError(
-            f"admin listener: {str(path)!r} exists and is not a socket; remove it or choose another admin.path"
-        )
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        path.unlink(missing_ok=True)  # nothing answers on it: safe to replace
-    else:
-        raise StartupError(
-            f"admin listener: address in use: another process is listening on {str(path)!r}; "
-            "is another hookd running? stop it or choose another admin.path"
-        )
-    finally:
-        probe.close()
 
 
 def _host_port(host: str, port: int) -> str:

@@ -161,7 +161,7 @@ async def test_a_second_daemon_is_refused_a_live_admin_socket(short_dir: Path, r
         with pytest.raises(StartupError) as caught:
             await daemon.start()
         assert str(caught.value) == (
-            f"admin listener: address in use: another process is listening on {str(sock)!r}; "
+            f"admin listener: another process is listening on {str(sock)!r}; "
             "is another hookd running? stop it or choose another admin.path"
         )
         assert stat.S_ISSOCK(sock.stat().st_mode)

@@ -107,7 +107,7 @@ class SocketSource:
         self._servers, self.addresses, self._stopping = [], [], False
         path = self.config.path
         if path is not None:
-            self._prepare_path(path)
+            prepare_socket_path(path, f"source {self.name!r}", "path")
             try:
                 server = await asyncio.start_unix_server(
                     self._accepted, path=str(path), limit=READ_CHUNK, backlog=LISTEN_BACKLOG
@@ -136,30 +136,6 @@ class SocketSource:
             for sock in server.sockets:
                 h, p = sock.getsockname()[:2]
                 self.addresses.append(f"tcp:{h}:{p}" if ":" not in h else f"tcp:[{h}]:{p}")
-
-    def _prepare_path(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StartupError(f"source {self.name!r}: cannot create {str(path.parent)!r}: {e.strerror}") from None
-        if not path.exists() and not path.is_symlink():
-            return
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise StartupError(
-                f"source {self.name!r}: {str(path)!r} exists and is not a socket; remove it or choose another path"
-            )
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(path))
-        except OSError:
-            path.unlink(missing_ok=True)  # left behind by a daemon that died: safe to replace
-        else:
-            raise StartupError(
-                f"source {self.name!r}: another process is listening on {str(path)!r}; "
-                "stop the other hookd or choose another path"
-            )
-        finally:
-            probe.close()
 
     async def run(self, submit: Submit) -> None:
         self._submit = submit
@@ -468,3 +444,29 @@ def _error(reason: str, event_id: str | None = None) -> bytes:
     if event_id:
         payload["id"] = event_id
     return orjson.dumps(payload) + b"\n"
+
+
+def prepare_socket_path(path: Path, owner: str, key: str) -> None:
+    """Make a unix socket's directory, and remove a socket file there that nothing listens on (left
+    by a daemon that died); refuse a live socket, or a file that is no socket. `owner` starts each
+    message ("source 'app'", "admin listener"), `key` names the setting to change. Raises StartupError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"{owner}: cannot create {str(path.parent)!r}: {e.strerror}") from None
+    if not path.exists() and not path.is_symlink():
+        return
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise StartupError(f"{owner}: {str(path)!r} exists and is not a socket; remove it or choose another {key}")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nothing answers on it: safe to replace
+    else:
+        raise StartupError(
+            f"{owner}: another process is listening on {str(path)!r}; is another hookd running? stop it or "
+            f"choose another {key}"
+        )
+    finally:
+        probe.close()
