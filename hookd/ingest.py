@@ -86,6 +86,7 @@ class Ingest:
         # the totals below are derived from them.
         self.events_by_source: Counter[str] = Counter()
         self.rejected_by_source: Counter[str] = Counter()
+        self.rejected_by_kind: Counter[tuple[str, str]] = Counter()  # (source, Rejection.kind): metrics
         self.last_event_at_by_source: dict[str, float] = {}
         # Every rejection is counted above; only the first few per connection and window are stored
         # and logged, the rest in one summary, written when the window ends (this timer) or the stream ends.
@@ -310,6 +311,7 @@ class Ingest:
         """Count the batch's rejections (every one, shown or summed up) and answer its source."""
         if p.batch.rejections:
             self.rejected_by_source[p.batch.source] += len(p.batch.rejections)
+            self.rejected_by_kind.update((p.batch.source, r.kind) for r in p.batch.rejections)
         if not p.done.done():
             p.done.set_result(answers)
 

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from hookd import __version__
 from hookd.admin import HookCounts, StoreCounts, waiting_counts
 from hookd.senders.worker import WorkerSender
+from hookd.sources.base import HTTP_REJECTION_KINDS
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 LANE_STATES = ("paused", "breaker_open", "breaker_half_open", "held", "rate_limited")
 QUEUE_STATES = ("pending", "retrying", "paused", "failed")
 DELIVERY_OUTCOMES = ("delivered", "failed", "retried")
+_LINE_REJECTIONS = ("invalid_event", "too_large")
+_REJECTION_KINDS_BY_TYPE = {
+    "socket": _LINE_REJECTIONS,
+    "file": _LINE_REJECTIONS,
+    "http": tuple(sorted(set(HTTP_REJECTION_KINDS.values()))),
+}
 
 
 def exposition(daemon: Daemon, stored: StoreCounts | None) -> bytes:
@@ -102,11 +109,17 @@ class DaemonCollector(Collector):
             "hookd_events_received", "Events stored, per source (duplicates not counted).", labels=["source"]
         )
         rejected = CounterMetricFamily(
-            "hookd_events_rejected", "Input rejected as no valid event, per source.", labels=["source"]
+            "hookd_events_rejected",
+            "Input refused as no valid event, per source and reason (a word from a fixed set).",
+            labels=["source", "reason"],
         )
+        # Each configured source shows the reasons its type can give from start; others when counted.
+        reasons = {(s.name, kind) for s in d.settings.sources for kind in _REJECTION_KINDS_BY_TYPE[s.type]}
+        reasons |= set(ingest.rejected_by_kind)
         for name in names:
             received.add_metric([name], ingest.events_by_source.get(name, 0))
-            rejected.add_metric([name], ingest.rejected_by_source.get(name, 0))
+        for name, kind in sorted(reasons):
+            rejected.add_metric([name, kind], ingest.rejected_by_kind.get((name, kind), 0))
         yield received
         yield rejected
         yield CounterMetricFamily(

@@ -198,9 +198,10 @@ async def test_a_daemon_fed_hostile_values_writes_only_well_formed_lines(
           - {{name: applog, type: file, path: {orjson.dumps(str(tailed)).decode()}, start_at: beginning}}
         hooks:
           - name: h
-            events: ["order*"]
+            events: ["order ?created*"]  # the socket's event only: the 503 is its, whichever comes first
             url: "{receiver.url("/h")}"
             retry: {{max_attempts: 3, initial_delay: 10ms, max_delay: 50ms, jitter: false}}
+          - {{name: f, events: ["order.file"], url: "{receiver.url("/f")}"}}
           - {{name: moved, events: ["moved.*"], url: "{receiver.url("/moved")}"}}
         """,
     )
@@ -252,7 +253,7 @@ async def test_a_daemon_fed_hostile_values_writes_only_well_formed_lines(
     assert find("reading from offset 0", source="applog")["file"] == str(tailed)
 
     # Debug: what a person following one delivery needs.
-    find("config loaded", file=str(cfg), sources="2", hooks="2")
+    find("config loaded", file=str(cfg), sources="2", hooks="3")
     assert find("hook configured", hook="h")["url"] == receiver.url("/h")
     find("delivery worker process started")
     claims = [e for e in entries if e["message"] in ("claimed", "claimed at ingest") and e["event"] == EVENT_ID]
@@ -264,7 +265,7 @@ async def test_a_daemon_fed_hostile_values_writes_only_well_formed_lines(
     assert any(e["message"] == "recorded attempts" and e.get("pending") == "1" for e in entries)
     if log_format == "human":
         delivered = next(line for line in daemon.log if "event=file-1" in line and line.endswith(" delivered"))
-        assert re.search(r" INFO    delivery=\S+ event=file-1 hook=h try=1 status=200 ms=\d+ delivered$", delivered)
+        assert re.search(r" INFO    delivery=\S+ event=file-1 hook=f try=1 status=200 ms=\d+ delivered$", delivered)
 
 
 async def test_the_default_level_writes_no_debug_lines(short_dir: Path, receiver: Receiver) -> None:

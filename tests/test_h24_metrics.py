@@ -16,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from hookd.admin import AdminServer
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
+from hookd.metrics import exposition
+from hookd.sources.base import HTTP_REJECTION_KINDS, REJECTION_KINDS
 from tests.conftest import (
     Receiver,
     Reply,
@@ -28,6 +30,7 @@ from tests.conftest import (
 )
 from tests.manual_clock import ManualClock
 from tests.test_admin import TOKEN, admin_config
+from tests.test_h23_http_source import client, github_config, source_url
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -139,7 +142,8 @@ async def test_metrics_count_what_the_receiver_saw(short_dir: Path, receiver: Re
     )
 
     assert value(samples, "hookd_events_received_total", source="app") == 5
-    assert value(samples, "hookd_events_rejected_total", source="app") == 1
+    assert value(samples, "hookd_events_rejected_total", source="app", reason="invalid_event") == 1
+    assert value(samples, "hookd_events_rejected_total", source="app", reason="too_large") == 0
     assert value(samples, "hookd_events_duplicate_total") == 0
     assert value(samples, "hookd_source_up", source="app") == 1
     # As the receiver answered: every 2xx delivered, the 400 failed for good, the 503 retried; the 410
@@ -172,7 +176,7 @@ async def test_metrics_count_what_the_receiver_saw(short_dir: Path, receiver: Re
     words = {
         "app", *HOOKS, "delivered", "failed", "retried", "pending", "retrying", "paused",
         "breaker_open", "breaker_half_open", "held", "rate_limited", "filter", "template", "ordering_key",
-        "applied", "invalid", "needs_restart",
+        "applied", "invalid", "needs_restart", *REJECTION_KINDS,
     }  # fmt: skip
     for name, labels in samples:
         if name.startswith("hookd_") and name != "hookd_info":
@@ -310,3 +314,36 @@ async def test_metrics_show_a_hook_waiting_for_its_rate_limit(short_dir: Path, r
     assert value(samples, "hookd_queue_depth", hook="limited", state="pending") == 2
     assert value(samples, "hookd_in_flight", hook="limited") == 0
     assert value(samples, "hookd_deliveries_total", outcome="delivered") == len(receiver.at("/limited")) == 6
+
+
+async def test_http_refusals_are_counted_by_reason(tmp_path: Path, receiver: Receiver) -> None:
+    """1. At an http source verifying GitHub's signature: an unsigned request, a wrong method, a
+    compressed body, then a request for a path no source has. 2. A scrape.
+
+    Result: the source's refusals are counted under their reason words (401 unauthorized, 405
+    method_not_allowed, 415 unsupported_media_type), every other reason of an http source shows 0
+    from start, and the listener's own 404 counts under `http HOST:PORT`, not_found."""
+    async with running_daemon(github_config(tmp_path, receiver)) as daemon, client() as http:
+        url = source_url(daemon, "/hooks/acme/github")
+        async with http.post(url, data=b"{}", headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 401
+        async with http.put(url, data=b"{}") as r:
+            assert r.status == 405
+        async with http.post(url, data=b"{}", headers={"Content-Encoding": "gzip"}) as r:
+            assert r.status == 415
+        other = url.replace("/hooks/acme/github", "/nowhere")
+        async with http.post(other, data=b"{}") as r:
+            assert r.status == 404
+        await wait_until(lambda: daemon.ingest.rejected_total == 4)
+        samples = parse(exposition(daemon, None).decode())
+    listener = "http 127.0.0.1:0"  # as the listener is configured (`listen`), not as it was bound
+    counted = {labels: v for (name, labels), v in samples.items() if name == "hookd_events_rejected_total" and v}
+    assert counted == {
+        (("reason", "unauthorized"), ("source", "github")): 1,
+        (("reason", "method_not_allowed"), ("source", "github")): 1,
+        (("reason", "unsupported_media_type"), ("source", "github")): 1,
+        (("reason", "not_found"), ("source", listener)): 1,
+    }
+    shown = {dict(labels)["reason"] for (name, labels) in samples if name == "hookd_events_rejected_total"}
+    assert shown == set(HTTP_REJECTION_KINDS.values())
+    assert shown <= REJECTION_KINDS

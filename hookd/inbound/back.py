@@ -16,7 +16,7 @@ from hookd.events import Event
 from hookd.inbound.reply import Reply, json_reply
 from hookd.inbound.sync import SyncAnswers
 from hookd.logs import LogLine
-from hookd.sources.base import Batch, Rejection, Submit
+from hookd.sources.base import Batch, Rejection, Submit, http_rejection_kind
 
 log = logging.getLogger("hookd.sources.http")
 
@@ -57,7 +57,7 @@ class StoreBack:
             )
         if sync is not None and not sync.watch(config, event.id):
             # Refused before it is stored: the sender sends it again later.
-            self.reject(_rejection(config.name, event, "503: response.max_waiting callers already wait"))
+            self.reject(_rejection(config.name, event, 503, "response.max_waiting callers already wait"))
             return json_reply(
                 503,
                 {"error": f"{config.response.max_waiting} requests already wait for an answer (response.max_waiting)"},
@@ -80,8 +80,8 @@ class StoreBack:
             if accepted.stored_by is not None and accepted.stored_by != config.name:
                 # Another source's event holds this id: not this sender's retry. Answered as a conflict
                 # (and listed), never acknowledged as if this event were stored.
-                reason = f"409: event id {accepted.id!r} is already stored, from source {accepted.stored_by!r}"
-                self.reject(_rejection(config.name, event, reason))
+                reason = f"event id {accepted.id!r} is already stored, from source {accepted.stored_by!r}"
+                self.reject(_rejection(config.name, event, 409, reason))
                 return json_reply(409, {"id": accepted.id, "error": "an event with this id came from another source"})
             return json_reply(200, {"id": accepted.id, "duplicate": True})
         if sync is not None:
@@ -106,10 +106,10 @@ class StoreBack:
             log.debug("a rejection could not be stored")
 
 
-def _rejection(source: str, event: Event, reason: str) -> Rejection:
+def _rejection(source: str, event: Event, status: int, reason: str) -> Rejection:
     request = event.inbound.request if event.inbound is not None else {}
     remote = request.get("remote_ip", "")
     return Rejection(
-        source=source, position=f"{remote} {request.get('method')} {request.get('path')}", reason=reason,
-        stream=str(remote),
+        source=source, position=f"{remote} {request.get('method')} {request.get('path')}",
+        reason=f"{status}: {reason}", stream=str(remote), kind=http_rejection_kind(status),
     )  # fmt: skip

@@ -33,6 +33,28 @@ class Rejection:
     # What rejections are stored and logged per (hookd.rejections): a connection ("conn 7"); "" for
     # the whole source. Beyond the first few per window, they are only counted and summed up.
     stream: str = ""
+    kind: str = "invalid_event"  # one of REJECTION_KINDS: the `reason` label of the metrics
+
+
+# Why input was refused, in a few words that never vary (metrics labels must be a bounded set): a
+# line or request that is no valid event, one over the size limit, and an HTTP request's refusal.
+HTTP_REJECTION_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+REJECTION_KINDS = frozenset({"invalid_event", "too_large", "other", *HTTP_REJECTION_KINDS.values()})
+
+
+def http_rejection_kind(status: int) -> str:
+    return HTTP_REJECTION_KINDS.get(status, "other")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from hookd.inbound.reply import NO_STORE, json_reply
 from hookd.inbound.request import InboundRequest
 from hookd.inbound.verify import VerifyFailed, build_verifier
 from hookd.logs import LogLine
-from hookd.sources.base import Rejection
+from hookd.sources.base import Rejection, http_rejection_kind
 from hookd.sources.http_listener import BodyBudget, Listener, Listeners, path_pattern
 
 log = logging.getLogger("hookd.sources.http")
@@ -133,6 +133,7 @@ class HttpSource:
                     position=f"{remote} {request.method} {request.path}",
                     reason=f"{r.status}: {r.reason}",
                     stream=remote,
+                    kind=http_rejection_kind(r.status),
                 )
             )
             return json_answer(r.status, {"error": r.answer}, r.headers)
@@ -176,7 +177,13 @@ class HttpSource:
             if answer.status >= 400:  # a wrong Meta verify_token: listed, so guessing leaves a trace
                 reason = f"{answer.status}: handshake refused: {answer.body.decode('utf-8', 'replace')}"
                 self._back.reject(
-                    Rejection(self.name, f"{remote} {request.method} {request.path}", reason, stream=remote)
+                    Rejection(
+                        self.name,
+                        f"{remote} {request.method} {request.path}",
+                        reason,
+                        stream=remote,
+                        kind=http_rejection_kind(answer.status),
+                    )
                 )
             return _handshake_response(answer)
         verdict = None

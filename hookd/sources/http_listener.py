@@ -299,6 +299,7 @@ class Listener:
                     position=remote,
                     reason=f"400: the request is not valid HTTP/1.1 ({what})",
                     stream=remote,
+                    kind="bad_request",
                 )
             )
 
@@ -314,6 +315,7 @@ class Listener:
                 position=f"{remote} {request.method} {request.path}",
                 reason="404: no http source listens on this path",
                 stream=remote,
+                kind="not_found",
             )
         )
 

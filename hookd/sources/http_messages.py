@@ -106,7 +106,7 @@ def encode(m: Message) -> Wire:
         return (_ANSWER, m.rid, m.status, None if m.headers is JSON_HEADERS else dict(m.headers), m.body)
     if isinstance(m, Reject):
         r = m.rejection
-        return (_REJECT, r.source, r.position, r.reason, r.excerpt, r.stream)
+        return (_REJECT, r.source, r.position, r.reason, r.excerpt, r.stream, r.kind)
     if isinstance(m, Log):
         return (_LOG, m.levelno, m.logger, m.message, m.traceback)
     if isinstance(m, Ready):
@@ -129,7 +129,7 @@ def decode(t: Wire) -> Message:
     if kind == _ANSWER:
         return Answer(t[1], t[2], JSON_HEADERS if t[3] is None else t[3], t[4])
     if kind == _REJECT:
-        return Reject(Rejection(source=t[1], position=t[2], reason=t[3], excerpt=t[4], stream=t[5]))
+        return Reject(Rejection(source=t[1], position=t[2], reason=t[3], excerpt=t[4], stream=t[5], kind=t[6]))
     if kind == _LOG:
         return Log(t[1], t[2], t[3], t[4])
     if kind == _READY:

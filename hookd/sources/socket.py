@@ -336,7 +336,7 @@ class SocketSource:
             f"{self.name!r} would hold over {format_size(self.partial_budget)}; the connection is closed: "
             "send the line again when it is ready to go in one piece"
         )
-        await self._reject_alone(conn, reason, b"")
+        await self._reject_alone(conn, reason, b"", kind="too_large")
         writer.write(_error(reason))
         await writer.drain()
 
@@ -367,12 +367,14 @@ class SocketSource:
         while discarded < HTTP_DISCARD_BYTES and (chunk := await reader.read(READ_CHUNK)):
             discarded += len(chunk)
 
-    async def _reject_alone(self, conn: _Connection, reason: str, excerpt: bytes) -> None:
+    async def _reject_alone(
+        self, conn: _Connection, reason: str, excerpt: bytes, *, kind: str = "invalid_event"
+    ) -> None:
         """Store one rejection for the connection's next line, outside any batch of events."""
         conn.line_no += 1
         conn.rejected += 1
         assert self._submit is not None
-        rejection = Rejection(self.name, f"{conn.stream} line {conn.line_no}", reason, excerpt, conn.stream)
+        rejection = Rejection(self.name, f"{conn.stream} line {conn.line_no}", reason, excerpt, conn.stream, kind)
         with contextlib.suppress(Exception):  # the store failing is logged by ingest
             await self._submit(Batch(rejections=[rejection], source=self.name))
 
@@ -387,7 +389,9 @@ class SocketSource:
             line_no += 1
             if raw is None:
                 reason = f"event is over {size_limit(max_bytes)}; it was skipped"
-                rejections.append(Rejection(self.name, f"{conn.stream} line {line_no}", reason, b"", conn.stream))
+                rejections.append(
+                    Rejection(self.name, f"{conn.stream} line {line_no}", reason, b"", conn.stream, "too_large")
+                )
                 replies.append(_error(reason))
                 continue
             if not raw.strip():

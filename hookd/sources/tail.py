@@ -500,11 +500,13 @@ class FileTailSource:
     def _reject_oversized(self, skipped: _Oversized, rejections: list[Rejection]) -> None:
         limit = self._config.max_event_bytes
         reason = f"event is {skipped.size} bytes, over {size_limit(limit)}"
-        self._reject(skipped.line, reason, skipped.excerpt, rejections)
+        self._reject(skipped.line, reason, skipped.excerpt, rejections, kind="too_large")
 
-    def _reject(self, line: int, reason: str, excerpt: bytes, rejections: list[Rejection]) -> None:
+    def _reject(
+        self, line: int, reason: str, excerpt: bytes, rejections: list[Rejection], *, kind: str = "invalid_event"
+    ) -> None:
         position = f"{self._path}:{line}"  # ingest logs it, after the commit
-        rejections.append(Rejection(source=self.name, position=position, reason=reason, excerpt=excerpt))
+        rejections.append(Rejection(self.name, position, reason, excerpt, kind=kind))
 
     # -- small helpers ----------------------------------------------------------------------------
 
