@@ -1055,7 +1055,8 @@ class Dispatcher:
     def _told_later(self, hook: CompiledHook, outcome: Outcome, plan: Plan) -> float | None:
         """Until when the whole lane waits because the receiver said "later", capped at the hook's
         max_delay: the time it gave with a 429 or a 503 (Retry-After, or a preset's reading of the
-        body), or with a success whose answer says its rate limit is spent; a throttling answer that gave
+        body), or with any answer that says its rate limit is spent (success or failure, final or not:
+        Outcome.holds_lane); a throttling answer that gave
         no time holds the lane until the told delivery's own next try, so the rest do not meet the same
         refusal meanwhile. The receiver's time is not the told delivery's next try, which is at least the
         policy's delay (so Retry-After: 0 never spends the retries at once, yet does not hold the other
@@ -1067,7 +1068,7 @@ class Dispatcher:
         if outcome.kind == "rate_limited":
             if told is None and plan.next_at is not None:
                 told = plan.next_at - self.clock.now()
-        elif not outcome.ok and outcome.status != 503:
+        elif not outcome.ok and outcome.status != 503 and not outcome.holds_lane:
             return None
         if told is None:
             return None

@@ -129,8 +129,8 @@ async def test_a_429_without_retry_after_waits_for_the_bucket(answer: Answers) -
         # With a Retry-After too, the longer wait is kept.
         (503, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5", "Retry-After": "7"}, True, 7.0),
         (500, {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset-After": "2.5"}, True, None),
-        # A final failure has no retry to delay.
-        (400, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"}, False, None),
+        # A final failure has no retry to delay, yet the hook's other deliveries wait for the refill.
+        (400, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"}, False, 2.5),
     ],
 )
 async def test_a_failure_reads_the_rate_limit_headers_too(
@@ -138,6 +138,7 @@ async def test_a_failure_reads_the_rate_limit_headers_too(
 ) -> None:
     outcome = DISCORD.classify(await answer(status, '{"message": "oops", "code": 0}', headers))
     assert (outcome.ok, outcome.retryable, outcome.retry_after_s) == (False, retryable, wait)
+    assert outcome.holds_lane == (wait is not None and headers["X-RateLimit-Remaining"] == "0")
     assert outcome.error.startswith(f"Discord answered {status} oops (code 0)")
 
 

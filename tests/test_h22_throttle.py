@@ -92,6 +92,39 @@ async def test_a_discord_answer_that_spends_the_bucket_pauses_the_lane_before_an
     assert db_rows(db, "SELECT count(*) FROM attempts WHERE status != 204") == [(0,)]
 
 
+async def test_a_discord_failure_for_good_that_spends_the_bucket_holds_the_lane_too(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. Discord refuses e1 for good (400, no retry) with its bucket's last request spent
+    (Remaining 0, Reset-After 2.5); e2 and e3 wait behind it. 2. The clock moves 2 s, then 1 s more.
+
+    Result: no request while the bucket refills (a failure counts against it too); then e2 and e3
+    are delivered, e1 stays failed with its one attempt, and nothing met a 429."""
+    monkeypatch.setattr("hookd.dispatcher.POLL_INTERVAL_S", 3600.0)
+    spent = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5", "Content-Type": "application/json"}
+    receiver.on("/d", Reply(status=400, headers=spent, body=b'{"message": "Invalid Form Body", "code": 50035}'))
+    receiver.default["/d"] = Reply(status=204, headers={"X-RateLimit-Remaining": "4"}, body=b"")
+    hook = (
+        f'  - {{name: d, events: ["*"], url: "{receiver.url("/d")}", concurrency: 1, preset: discord, '
+        'message: "order {{ data.id }}"}'
+    )
+    db = short_dir / "hookd.db"
+    clock = ManualClock()
+    async with running_daemon(basic_config(short_dir, receiver, hook), clock=clock):
+        acks = await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}", data={"id": i}) for i in (1, 2, 3)])
+        assert all(a["ok"] for a in acks)
+        await wait_db(db, "SELECT state FROM deliveries WHERE event_id = 'e1'", lambda r: r == [("failed",)])
+        await wait_until(lambda: clock.waiting() > 0)
+        await _turns()
+        clock.advance(2.0)
+        await _turns()
+        assert len(receiver.at("/d")) == 1, "the lane went on before Discord's bucket refilled"
+        clock.advance(1.0)
+        await wait_db(db, ROWS, lambda r: [state for _, state, _ in r] == ["failed", "delivered", "delivered"])
+    assert db_rows(db, ROWS) == [("e1", "failed", 1), ("e2", "delivered", 1), ("e3", "delivered", 1)]
+    assert db_rows(db, "SELECT status FROM attempts ORDER BY started_at") == [(400,), (204,), (204,)]
+
+
 @pytest.mark.parametrize(
     ("headers", "pause"),
     [

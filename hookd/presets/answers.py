@@ -85,10 +85,20 @@ def explained(error: str, hint: str) -> str:
 
 
 def with_reason(
-    service: str, outcome: Outcome, said: str, hint: str = "", *, retry_after_s: float | None = None
+    service: str,
+    outcome: Outcome,
+    said: str,
+    hint: str = "",
+    *,
+    retry_after_s: float | None = None,
+    holds_lane: bool = False,
 ) -> Outcome:
     """A failure as the sender classified it (retryable or not by its status), its reason in the
     service's words instead of the bare status. `retry_after_s`: a wait the service asked for in its
-    own way, kept as `failed` keeps one."""
+    own way, kept as `failed` keeps one; `holds_lane`: that wait is for every request to the hook."""
     error = explained(answered(service, outcome, said), hint)
-    return failed(outcome, error, retryable=outcome.retryable, retry_after_s=retry_after_s)
+    read = failed(outcome, error, retryable=outcome.retryable, retry_after_s=retry_after_s)
+    if not holds_lane or retry_after_s is None:
+        return read
+    # Kept on a final failure too: the hook's other deliveries wait it out, though this one is done.
+    return replace(read, holds_lane=True, retry_after_s=read.retry_after_s if read.retryable else retry_after_s)

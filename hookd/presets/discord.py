@@ -88,9 +88,9 @@ class Discord:
                 ),
                 retryable=False,
             )
-        # A failure counts against the bucket too: one that spent its last request is retried after the
-        # refill, not into a 429 (a final failure has no retry to delay).
-        return answers.with_reason("Discord", outcome, said, retry_after_s=_spent_bucket(outcome))
+        # A failure counts against the bucket too: one that spent its last request holds the hook's
+        # other deliveries until the refill (and is retried then, if it may be), not into a 429.
+        return answers.with_reason("Discord", outcome, said, retry_after_s=_spent_bucket(outcome), holds_lane=True)
 
 
 def _spent_bucket(outcome: Outcome) -> float | None:

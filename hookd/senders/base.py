@@ -76,6 +76,9 @@ class Outcome:
     # The receiver's wait, from its Retry-After (or, read by a preset, its body). On a success it is the
     # pause the receiver asked for before the next request (Discord's emptied rate-limit bucket).
     retry_after_s: float | None = None
+    # The wait above is for every request to the hook, not only this delivery's next: the service's
+    # rate-limit bucket that this failure spent (read by a preset). A success's wait always is.
+    holds_lane: bool = False
     response_excerpt: str = ""  # the start of the response body
     response_truncated: bool = False  # the body went on past the excerpt (which may end mid-secret)
     response_headers: Mapping[str, str] = field(default_factory=dict)
