@@ -465,6 +465,7 @@ class AdminServer:
             "database": {"path": str(settings.storage.path)},
             "admin": {"url": self.url, "token_required": settings.admin.token is not None},
             "delivery_worker": _worker(d.sender),
+            "http_worker": _http_worker(d),
             "sources": sources,
             "hooks": hooks,
             "totals": {
@@ -669,6 +670,12 @@ def _worker(sender: Sender) -> dict[str, object] | None:
     if not isinstance(sender, WorkerSender):
         return None
     return {"pid": sender.pid, "restarts": sender.restarts}
+
+
+def _http_worker(d: Daemon) -> dict[str, object] | None:
+    """The http worker process, which serves the http sources (None without any)."""
+    state = d.http_worker_state()
+    return None if state is None else {"pid": state[0], "restarts": state[1]}
 
 
 # -- reading the store ------------------------------------------------------------------------------

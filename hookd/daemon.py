@@ -88,6 +88,7 @@ class Daemon:
         self.ingest.tail = self.tail
         self.dispatcher.tail = self.tail
         self._http_worker: HttpWorker | None = None  # serves every http source (hookd.sources.http_intake)
+        self._http_restarts_before = 0  # of the workers a reload replaced
         self.sources: list[Source] = [self._make_source(s) for s in settings.sources]
         self.admin: AdminServer | None = AdminServer(self) if settings.admin.enabled else None
         self.ready = asyncio.Event()
@@ -139,6 +140,14 @@ class Daemon:
             budget = max(BODY_BUDGET_FLOOR, 4 * max(s.max_event_bytes for s in http))
             self._http_worker = HttpWorker(http, StoreBack(sync), budget)
         return HttpSourceProxy(config, self._http_worker)
+
+    def http_worker_state(self) -> tuple[int | None, int] | None:
+        """The http worker process's pid (None while it is not running) and how many times it was
+        started again after exiting unasked, since the daemon started; None without http sources."""
+        worker = self._http_worker
+        if worker is None:
+            return None
+        return worker.pid, self._http_restarts_before + worker.restarts
 
     async def start(self) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -417,6 +426,8 @@ class Daemon:
         kept = [s for s in self.sources if s.name not in names]
         configs = list(start)
         if http_changed:
+            if self._http_worker is not None:
+                self._http_restarts_before += self._http_worker.restarts
             self._http_worker = None  # a new worker, with every http source of the new config
             configs += [s for s in new.sources if isinstance(s, HttpSourceConfig)]
         arriving = [self._make_source(c) for c in configs]

@@ -97,6 +97,16 @@ class DaemonCollector(Collector):
             "Delivery worker processes started again after one died or hung.",
             value=sender.restarts if isinstance(sender, WorkerSender) else 0,
         )
+        http = d.http_worker_state()
+        if http is not None:  # only with http sources: no series that can never move
+            yield GaugeMetricFamily(
+                "hookd_http_worker_up", "1 while the http worker process (the http sources') runs.",
+                value=0 if http[0] is None else 1,
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                "hookd_http_worker_restarts", "Http worker processes started again after one exited unasked.",
+                value=http[1],
+            )  # fmt: skip
 
     def _source_metrics(self) -> Iterator[Metric]:
         d = self._daemon

@@ -47,6 +47,7 @@ async def test_human_output_of_a_healthy_daemon(short_dir: Path, receiver: Recei
     assert re.search(rf"^config +{re.escape(str(cfg))} \(sha256 [0-9a-f]{{12}}\)", out, re.M), out
     assert re.search(rf"^admin +{re.escape(str(daemon.admin_url))}", out, re.M), out
     assert re.search(r"^worker +pid \d+, 0 restart\(s\) since start *$", out, re.M), out
+    assert "http worker" not in out  # no http source, no such process
     assert "1 stored, 0 duplicate(s), 0 rejected; last " in out
     assert re.search(rf"^app +1 +\d+\.\d\d +0 +\d+s ago +unix:{re.escape(str(short_dir))}/s\.sock", out, re.M), out
     assert re.search(r"^log +0 +0\.00 +0 +never +file:/", out, re.M), out
@@ -58,6 +59,24 @@ async def test_human_output_of_a_healthy_daemon(short_dir: Path, receiver: Recei
     # Piped, lines are not padded to the terminal width and cells are not cut (for grep and cut).
     assert [line for line in out.splitlines() if line != line.rstrip()] == []
     assert str(short_dir) + "/s.sock" in out
+
+
+async def test_the_http_worker_shows_with_http_sources(tmp_path: Path, receiver: Receiver) -> None:
+    """A daemon with an http source. Result: status shows the http worker process's pid (the one
+    running) and its restarts, in the table and in --json."""
+    from tests.test_h23_http_source import github_config
+
+    cfg = github_config(tmp_path, receiver)
+    cfg.write_text(cfg.read_text() + 'admin: {listen: "127.0.0.1:0"}\n')
+    async with running_daemon(cfg) as daemon:
+        human = await hookd_status(["status", "--url", str(daemon.admin_url)])
+        doc = orjson.loads((await hookd_status(["status", "--url", str(daemon.admin_url), "--json"])).stdout)
+        worker = daemon._http_worker
+        assert worker is not None and worker._proc is not None
+        pid = worker._proc.pid
+    assert human.exit_code == 0, human.output
+    assert re.search(rf"^http worker +pid {pid}, 0 restart\(s\) since start *$", plain(human.stdout), re.M)
+    assert doc["http_worker"] == {"pid": pid, "restarts": 0}
 
 
 async def test_json_of_a_degraded_daemon_exits_1(short_dir: Path, receiver: Receiver) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hookd.cli import status as status_command
+from hookd.cli import admin_target
 from tests.cli_helpers import into_a_closed_pipe, plain
 from tests.conftest import Receiver, Reply, event_line, running_daemon, send_lines, wait_db
 from tests.test_admin import TOKEN, admin_config
@@ -29,10 +29,10 @@ def test_the_default_configs_token_goes_only_to_this_machine(
 ) -> None:
     cfg = admin_config(short_dir, receiver, admin=f'{{listen: "127.0.0.1:0", token: {TOKEN}}}')
     monkeypatch.setenv("HOOKD_CONFIG", str(cfg))
-    local = status_command._default_settings("http://127.0.0.1:41237")
+    local = admin_target._default_settings("http://127.0.0.1:41237")
     assert local is not None and local.admin.token == TOKEN
-    assert status_command._default_settings("http://localhost:41237") is not None
-    assert status_command._default_settings("http://203.0.113.9:8780") is None
+    assert admin_target._default_settings("http://localhost:41237") is not None
+    assert admin_target._default_settings("http://203.0.113.9:8780") is None
 
 
 async def test_a_closed_pipe_exits_with_the_health_verdict_and_no_traceback(

@@ -614,7 +614,8 @@ async def test_a_sync_source_whose_event_matches_no_hook_answers_200(tmp_path: P
 
 async def test_a_killed_http_worker_is_started_again_and_its_sources_serve(tmp_path: Path, receiver: Receiver) -> None:
     """kill -9 of the http worker process. Result: the sources report failing, a new worker starts
-    (the supervisor's pause), and signed requests are stored again; the daemon never stopped."""
+    (the supervisor's pause), and signed requests are stored again; the daemon never stopped. Status
+    and metrics show the new worker's pid and one restart."""
     import os
     import signal
 
@@ -624,6 +625,8 @@ async def test_a_killed_http_worker_is_started_again_and_its_sources_serve(tmp_p
     async with running_daemon(github_config(tmp_path, receiver), clock=clock) as daemon:
         worker = daemon._http_worker
         assert worker is not None and worker._proc is not None
+        first = worker._proc.pid
+        assert daemon.http_worker_state() == (first, 0)
         os.kill(worker._proc.pid, signal.SIGKILL)
         await wait_until(lambda: bool(daemon.source_health.failing()))
         async with asyncio.timeout(10):
@@ -635,3 +638,11 @@ async def test_a_killed_http_worker_is_started_again_and_its_sources_serve(tmp_p
         url = f"http://127.0.0.1:{source.port}/hooks/acme/github"
         async with client() as http, http.post(url, data=body, headers=github_headers(body, delivery="k-1")) as r:
             assert r.status == 202
+        pid, restarts = daemon.http_worker_state() or (None, None)
+        assert pid not in (None, first) and restarts == 1
+        from hookd.metrics import exposition
+        from tests.test_h24_metrics import parse, value
+
+        samples = parse(exposition(daemon, None).decode())
+        assert value(samples, "hookd_http_worker_restarts_total") == 1
+        assert value(samples, "hookd_http_worker_up") == 1

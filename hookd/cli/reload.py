@@ -9,10 +9,9 @@ import typer
 
 from hookd import client
 from hookd.cli import render
+from hookd.cli.admin_target import TOKEN_ENV, admin_target
 from hookd.cli.app import app
 from hookd.cli.common import fail
-from hookd.cli.status import TOKEN_ENV, _default_settings, _settings
-from hookd.config.load import default_config_path
 from hookd.errors import HookdError
 
 
@@ -42,16 +41,8 @@ def reload(
     Exit 0 when reloaded, 1 when refused, 2 for bad usage, 3 when no daemon answers.
     """
     try:
-        if url is None:
-            settings = _settings(config or default_config_path(), "hookd reload")
-            target = client.admin_url(settings)
-            through = client.admin_socket(settings)
-        else:
-            target, through = client.normalize_url(url), None
-            named = _settings(config, "hookd reload") if config is not None else None
-            settings = named if named is not None or token else _default_settings(target)
-        secret = token or (settings.admin.token if settings is not None else None)
-        answer = asyncio.run(client.request_reload(target, token=secret, socket=through))
+        target = admin_target(config, url, token, "hookd reload")
+        answer = asyncio.run(client.request_reload(target.url, token=target.token, socket=target.socket))
     except HookdError as e:
         fail(e)
     if as_json:

@@ -7,7 +7,6 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import typer
 from rich import box
@@ -15,14 +14,10 @@ from rich.table import Table
 
 from hookd import client
 from hookd.cli import render
+from hookd.cli.admin_target import TOKEN_ENV, admin_target
 from hookd.cli.app import app
 from hookd.cli.common import fail, print_table
-from hookd.config.lint import is_loopback
-from hookd.config.load import check_config, default_config_path
-from hookd.config.model import Settings
 from hookd.errors import HookdError
-
-TOKEN_ENV = "HOOKD_ADMIN_TOKEN"
 
 
 @app.command()
@@ -50,18 +45,8 @@ def status(
     refused, 2 for bad usage, 3 when no daemon answers.
     """
     try:
-        if url is None:
-            settings = _settings(config or default_config_path())
-            target = client.admin_url(settings)
-            through = client.admin_socket(settings)
-        else:
-            target, through = client.normalize_url(url), None
-            # A named config's token goes wherever --url says; the default config's only to this
-            # machine or its own admin host, so a token from ./hookd.yaml never reaches a stranger.
-            named = _settings(config) if config is not None else None
-            settings = named if named is not None or token else _default_settings(target)
-        secret = token or (settings.admin.token if settings is not None else None)
-        doc = asyncio.run(client.fetch_status(target, token=secret, timeout_s=timeout, socket=through))
+        target = admin_target(config, url, token, "hookd status")
+        doc = asyncio.run(client.fetch_status(target.url, token=target.token, timeout_s=timeout, socket=target.socket))
     except HookdError as e:
         fail(e)
     health = doc.get("health")
@@ -78,29 +63,6 @@ def status(
         # whether or not every line was read, so exit as if printed, without a traceback.
         render.discard_stdout()
     raise typer.Exit(code)
-
-
-def _default_settings(url: str) -> Settings | None:
-    """The default config ($HOOKD_CONFIG or ./hookd.yaml) for its token, when it exists, is valid,
-    and `url` points at this machine or at that config's admin host; otherwise None, quietly."""
-    path = default_config_path()
-    if not path.is_file():
-        return None
-    settings = check_config(path).settings
-    if settings is None or not settings.admin.enabled:
-        return None
-    host = urlsplit(url).hostname or ""
-    own = client.admin_host(settings)
-    return settings if is_loopback(host) or host == own else None
-
-
-def _settings(path: Path, command: str = "hookd status") -> Settings:
-    result = check_config(path)
-    if result.settings is None:
-        render.problems_text(result.problems, console=render.stderr)
-        render.stderr.print(f"{command} needs a valid config to find the admin listener, or --url.")
-        raise typer.Exit(2)
-    return result.settings
 
 
 # -- human output -------------------------------------------------------------------------------------
@@ -132,6 +94,10 @@ def _human(doc: dict[str, object]) -> None:
             else "not running (starts with the next delivery)"
         )
         summary.add_row("worker", f"{running}, {worker.get('restarts')} restart(s) since start")
+    http_worker = doc.get("http_worker")
+    if isinstance(http_worker, dict):
+        running = f"pid {http_worker.get('pid')}" if http_worker.get("pid") is not None else "not running"
+        summary.add_row("http worker", f"{running}, {http_worker.get('restarts')} restart(s) since start")
     summary.add_row(
         "events",
         f"{totals.get('events_total')} stored, {totals.get('duplicates_total')} duplicate(s), "

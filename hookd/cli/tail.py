@@ -11,10 +11,9 @@ import typer
 
 from hookd import client, jsonvalue
 from hookd.cli import render
+from hookd.cli.admin_target import TOKEN_ENV, admin_target
 from hookd.cli.app import app
 from hookd.cli.common import fail
-from hookd.cli.status import TOKEN_ENV, _default_settings, _settings
-from hookd.config.load import default_config_path
 from hookd.errors import HookdError
 from hookd.logs import escape_json_text
 
@@ -44,17 +43,10 @@ def tail(
     Exit 0 on Ctrl-C, 1 when the token is refused, 2 for bad usage, 3 when no daemon answers or it stops.
     """
     try:
-        if url is None:
-            settings = _settings(config or default_config_path(), "hookd tail")
-            target = client.admin_url(settings)
-            through = client.admin_socket(settings)
-        else:
-            through = None
-            target = client.normalize_url(url)
-            named = _settings(config, "hookd tail") if config is not None else None
-            settings = named if named is not None or token else _default_settings(target)
-        secret = token or (settings.admin.token if settings is not None else None)
-        asyncio.run(_follow(target, secret, hook or [], event_type or [], source or [], as_json, through))
+        target = admin_target(config, url, token, "hookd tail")
+        asyncio.run(
+            _follow(target.url, target.token, hook or [], event_type or [], source or [], as_json, target.socket)
+        )
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except HookdError as e:

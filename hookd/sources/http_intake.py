@@ -63,6 +63,9 @@ class HttpWorker:
         self._attached: set[str] = set()
         self._taking: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.pid: int | None = None  # the running process's (status)
+        self.restarts = 0  # processes started again after one exited unasked (status, metrics)
+        self._started = False
 
     @property
     def alive(self) -> bool:
@@ -104,6 +107,7 @@ class HttpWorker:
         self.closing = True
         channel, proc = self._channel, self._proc
         self._channel = self._proc = None
+        self.pid = None
         if channel is not None:
             channel.close()
         if proc is not None:
@@ -152,6 +156,10 @@ class HttpWorker:
             await self.close()
             raise StartupError(answer.error)
         self.addresses = answer.addresses
+        self.pid = answer.pid
+        if self._started:
+            self.restarts += 1
+        self._started = True
         log.debug(LogLine("http worker process started", {"pid": answer.pid}))
 
     def _receive(self, messages: list[Message]) -> None:

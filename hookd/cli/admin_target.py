@@ -1,0 +1,64 @@
+"""Which running daemon an admin command (status, reload, tail) asks, and with which token.
+
+Without --url: the admin listener (`admin.listen` or `admin.path`) and `admin.token` of the config.
+With --url: that address, and a token from --token, the named config, or else the default config;
+the default config's token goes only to this machine or to that config's own admin host, so a token
+from ./hookd.yaml never reaches a stranger's URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import typer
+
+from hookd import client
+from hookd.cli import render
+from hookd.config.lint import is_loopback
+from hookd.config.load import check_config, default_config_path
+from hookd.config.model import Settings
+
+TOKEN_ENV = "HOOKD_ADMIN_TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminTarget:
+    url: str  # http://host:port, or http://localhost for a unix socket
+    socket: Path | None  # the admin unix socket the request goes through, if any
+    token: str | None
+
+
+def admin_target(config: Path | None, url: str | None, token: str | None, command: str) -> AdminTarget:
+    """Where `command` sends its request. Exits 2 (usage) when the config it needs is not valid."""
+    if url is None:
+        settings = _settings(config or default_config_path(), command)
+        return AdminTarget(client.admin_url(settings), client.admin_socket(settings), token or settings.admin.token)
+    address = client.normalize_url(url)
+    named = _settings(config, command) if config is not None else None
+    chosen = named if named is not None or token else _default_settings(address)
+    return AdminTarget(address, None, token or (chosen.admin.token if chosen is not None else None))
+
+
+def _default_settings(url: str) -> Settings | None:
+    """The default config ($HOOKD_CONFIG or ./hookd.yaml) for its token, when it exists, is valid,
+    and `url` points at this machine or at that config's admin host; otherwise None, quietly."""
+    path = default_config_path()
+    if not path.is_file():
+        return None
+    settings = check_config(path).settings
+    if settings is None or not settings.admin.enabled:
+        return None
+    host = urlsplit(url).hostname or ""
+    own = client.admin_host(settings)
+    return settings if is_loopback(host) or host == own else None
+
+
+def _settings(path: Path, command: str) -> Settings:
+    result = check_config(path)
+    if result.settings is None:
+        render.problems_text(result.problems, console=render.stderr)
+        render.stderr.print(f"{command} needs a valid config to find the admin listener, or --url.")
+        raise typer.Exit(2)
+    return result.settings
