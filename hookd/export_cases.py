@@ -16,6 +16,7 @@ requests are the redacted ones `hookd test` shows, and the written text is redac
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,8 @@ _SECOND_RUN_AFTER_S = 3600.5
 _UNCHECKED_HEADERS = frozenset({"user-agent"})
 
 
+# A `${` not written `$${`: the file is read like the config, which would fill it in.
+_LIVE_REFERENCE = re.compile(r"(?<!\$)\$\{")
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\r\n\x85\u2028\u2029", " "))
 
 
@@ -104,21 +107,27 @@ def case_for(record: EventRecord, router: Router, redactor: Redactor, *, now: fl
             continue
         expect.match.append(one.hook)
         _request_checks(one, two, expect, comments)
-    case: dict[str, object] = {"name": _case_name(record), "event": _escaped(redacted)}
+    case: dict[str, object] = {"name": _case_name(record), "event": redacted}
     checks: dict[str, object] = {"match" if exact else "match_at_least": expect.match}
     if expect.not_match:
         checks["not_match"] = expect.not_match
     for key, value in (("body", expect.body), ("headers", expect.headers), ("assert", expect.asserts)):
         if value:
-            checks[key] = _escaped(value)
+            checks[key] = value
+    shown = tuple(redactor.text(c) for c in comments)
     if not exact and not expect.match and not expect.not_match:
-        comments.append("no hook's verdict on it can be checked without its request: no case written")
-        return ExportedCase(event_id=record.id, comments=tuple(comments))
+        shown += (redactor.text("no hook's verdict on it can be checked without its request: no case written"),)
+        return ExportedCase(event_id=record.id, comments=shown)
     case["expect"] = checks
-    return ExportedCase(event_id=record.id, comments=tuple(comments), case=case)
+    # Every text redacted (the name quotes the event's type), then escaped: the file is read like the
+    # config, so a `${...}` in it, stored or put there by the redaction, must stay text.
+    final = _escaped(redactor.value(case))
+    assert isinstance(final, dict)
+    return ExportedCase(event_id=record.id, comments=shown, case=final)
 
 
 def _skipped(record: EventRecord, reason: str) -> ExportedCase:
+    # A comment: never read as a value, so it needs no escaping (cases_text redacts it).
     return ExportedCase(event_id=record.id, comments=(f"event {record.id} cannot be a case: {reason}; skipped",))
 
 
@@ -254,8 +263,9 @@ def cases_text(cases: Sequence[ExportedCase], *, header: Sequence[str], redactor
         if exported.case is not None:
             dumped = yaml.safe_dump([exported.case], sort_keys=False, allow_unicode=True, width=100)
             out.append(textwrap.indent(dumped, "  ").rstrip("\n"))
-    # A net: nothing above should hold a secret, but this text leaves the machine in a commit.
-    return redactor.text("\n".join(out) + "\n")
+    # A net: nothing above should hold a secret, but this text leaves the machine in a commit. What
+    # it hides becomes a `${VAR}` reference: escaped, so reading the file back never fills it in.
+    return _LIVE_REFERENCE.sub("$${", redactor.text("\n".join(out) + "\n"))
 
 
 # -- which stored events ----------------------------------------------------------------------------

@@ -173,3 +173,34 @@ async def test_exit_codes(short_dir: Path, receiver: Receiver) -> None:
     assert none_in_window.exit_code == 1
     assert no_format.exit_code == 2 and "add --as-test" in plain(no_format.stderr)
     assert no_events.exit_code == 2 and "give their ids" in plain(no_events.stderr)
+
+
+async def test_an_event_type_naming_a_file_or_holding_a_secret_stays_text(short_dir: Path, receiver: Receiver) -> None:
+    """1. Events whose type is `order.${file:PATH}` (a file of the machine) and `order.<secret>` (the
+    config's own secret), stored; 2. exported; 3. `hookd test --cases` on the file.
+
+    Result: the case names hold the text as stored (the `${` escaped) and the secret as its
+    reference, escaped too: running the cases reads neither the file nor the secret into the output."""
+    cfg = _config(short_dir, receiver)
+    private = short_dir / "private.txt"
+    private.write_text("host-file-content-XYZ", encoding="utf-8")
+    async with running_daemon(cfg):
+        lines = [
+            json.dumps({"id": "f-1", "type": f"order.${{file:{private}}}", "data": {}}).encode(),
+            json.dumps({"id": "s-1", "type": f"order.{SECRET}", "data": {}}).encode(),
+        ]
+        assert all(r["ok"] for r in await send_lines(short_dir / "s.sock", lines))
+        await wait_db(short_dir / "hookd.db", "SELECT count(*) FROM events", lambda rows: rows[0][0] == 2)
+    exported = await hookd("history", "export", "f-1", "s-1", "--as-test", "-c", str(cfg))
+    assert exported.exit_code == 0, exported.output
+    assert SECRET not in exported.stdout and "host-file-content" not in exported.stdout
+    cases = short_dir / "hookd.tests.yaml"
+    cases.write_text(exported.stdout, encoding="utf-8")
+
+    ran = await hookd("test", "-c", str(cfg), "--cases", str(cases))
+
+    assert ran.exit_code == 0, ran.output
+    assert "host-file-content" not in ran.output and SECRET not in ran.output
+    out = plain(ran.stdout)
+    assert f"(order.${{file:{private}}})" in out
+    assert "(order.${file:api.key})" in out or "(order.${file:" in out
