@@ -369,6 +369,7 @@ class EventResult:
     event: Event
     where: str
     hooks: tuple[HookResult, ...]
+    redactor: Redactor = field(default_factory=Redactor, repr=False)  # the config's: for showing the event
 
     @property
     def failed(self) -> bool:
@@ -404,6 +405,16 @@ def form_fields(body: bytes) -> dict[str, object]:
     return fields
 
 
+def _hidden(part: FilterPart, hide: Redactor) -> FilterPart:
+    return replace(
+        part,
+        expression=hide.text(part.expression),
+        value=hide.value(part.value),
+        operands=tuple((hide.text(expr), hide.value(value)) for expr, value in part.operands),
+        error=hide.text(part.error),
+    )
+
+
 def select_hooks(hooks: Sequence[HookConfig], names: Sequence[str]) -> tuple[HookConfig, ...]:
     """The hooks named (all when none are), in config order. Raises UnknownHookError."""
     known = [h.name for h in hooks]
@@ -418,20 +429,23 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
     event = item.event
     inbound = InboundRecord.of(event)
     results = []
+    # Explanations quote the filter (with its ${VAR} values filled in) and the event's values: shown
+    # with the config's secrets hidden, as the requests are.
+    hide = router.redactor
     for verdict in router.explain(event):
         hook = router.by_name[verdict.hook]
         if not verdict.matched:
+            reason = hide.text(verdict.reason)
             if not hook.types.match(event.type):
-                results.append(HookResult(hook=hook.name, matched=False, reason=verdict.reason, failed_at="type"))
+                results.append(HookResult(hook=hook.name, matched=False, reason=reason, failed_at="type"))
                 continue
             if verdict.filter_error:  # the router's sentence, as the daemon records it
-                results.append(HookResult(hook=hook.name, matched=False, reason=verdict.reason, failed_at="filter",
-                                          filter_error=verdict.filter_error))  # fmt: skip
+                results.append(HookResult(hook=hook.name, matched=False, reason=reason, failed_at="filter",
+                                          filter_error=hide.text(verdict.filter_error)))  # fmt: skip
                 continue
             parts: tuple[FilterPart, ...] = ()
-            reason = verdict.reason
             if hook.config.filter is not None:
-                parts = explain_false(hook.config.filter, event.scope)
+                parts = tuple(_hidden(p, hide) for p in explain_false(hook.config.filter, event.scope))
                 reason = "filter is false: " + "; ".join(p.describe() for p in parts)
             results.append(
                 HookResult(hook=hook.name, matched=False, reason=reason, failed_at="filter", filter_parts=parts)
@@ -467,7 +481,7 @@ def dry_run(router: Router, item: InputEvent, *, now: float) -> EventResult:
                 preset=hook.config.preset,
             )
         )
-    return EventResult(event=event, where=item.where, hooks=tuple(results))
+    return EventResult(event=event, where=item.where, hooks=tuple(results), redactor=hide)
 
 
 # Headers that carry credentials whatever the config says, as on a redirect to another host.

@@ -10,7 +10,7 @@ when the event was routed with another one than the config it explains with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hookd import jsonvalue
@@ -62,7 +62,7 @@ async def why(path: Path, event_id: str, settings: Settings, *, origin: str, now
     if shown.asked_for == "delivery":  # asked by a delivery id: explain its whole event
         deliveries = (await show(path, record.id, origin=origin)).deliveries
     return Why(
-        event=record,
+        event=replace(record, type=router.redactor.text(record.type)),  # shown: secrets hidden
         verdicts=verdicts,
         deliveries=deliveries,
         routed_with=RoutedWith(*noted) if noted is not None else None,

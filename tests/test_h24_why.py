@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli_helpers import hookd, plain
 from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config, wait_db
 
@@ -90,3 +92,39 @@ async def test_why_explains_an_inbound_event_with_its_request(tmp_path: Path, re
     text = plain((await hookd("why", "w-1", "-c", str(cfg))).output)
     assert "acme-only: not matched, filter is false:" in text
     assert "request.params.tenant == 'acme' is false (request.params.tenant = \"other\")" in text
+
+
+async def test_why_and_test_hide_the_configs_secrets_in_their_explanations(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hook whose filter compares with a ${VAR} secret; an event whose data and type hold the secret.
+    Result: `why` (text and --json) and `hookd test` explain the false filter with the secret shown
+    as its reference, never its value; `history show` shows the event that way too."""
+    secret = "recvtoken-SUPERSECRET-0123456789"
+    monkeypatch.setenv("RECV_TOKEN", secret)
+    hooks = f"""
+    hooks:
+      - name: keyed
+        events: ["order.*"]
+        filter: "data.key == '${{RECV_TOKEN}}' && data.n > `5`"
+        url: {receiver.url("/in")}
+    """
+    cfg = socket_config(short_dir, hooks)
+    line = json.dumps({"id": "s-1", "type": f"order.{secret}", "data": {"key": {"a": secret}, "n": 1}}).encode()
+    async with running_daemon(cfg):
+        assert (await send_lines(short_dir / "s.sock", [line]))[0]["ok"]
+        await wait_db(short_dir / "hookd.db", "SELECT count(*) FROM events", lambda rows: rows == [(1,)])
+    shown = await hookd("why", "s-1", "-c", str(cfg))
+    as_json = await hookd("why", "s-1", "-c", str(cfg), "--json")
+    events = short_dir / "event.json"
+    events.write_bytes(line)
+    tested = await hookd("test", "-c", str(cfg), str(events))
+    history = await hookd("history", "show", "s-1", "-c", str(cfg))
+
+    assert "${RECV_TOKEN}" in plain(history.output)
+    for result in (shown, as_json, tested, history):
+        assert result.exit_code in (0, 1), result.output
+        assert secret not in result.output
+    assert "data.key == '${RECV_TOKEN}' is false" in plain(shown.output)
+    assert "order.${RECV_TOKEN}" in plain(shown.output)
+    assert "${RECV_TOKEN}" in plain(tested.output)

@@ -354,7 +354,8 @@ def _safe_request(a: AttemptRow, redactor: Redactor = _NAME_RULES) -> dict[str, 
 
 
 def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
-    """`shown` with the config's secrets hidden by value in every attempt (as hookd records them now)."""
+    """`shown` with the config's secrets hidden by value in every attempt (as hookd records them now)
+    and in the event's type and body."""
     if not redactor:
         return shown
 
@@ -376,7 +377,11 @@ def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
     batch = shown.batch
     if batch is not None:
         batch = replace(batch, attempts=tuple(attempt(a) for a in batch.attempts))
-    return replace(shown, deliveries=tuple(details), batch=batch)
+    event = shown.event
+    if event is not None:  # a producer's event may quote a secret of the config, as tail and why hide it
+        body = redactor.text(event.body.decode("utf-8", errors="replace")).encode()
+        event = replace(event, type=redactor.text(event.type), body=body if body != event.body else event.body)
+    return replace(shown, deliveries=tuple(details), batch=batch, event=event)
 
 
 def _field(indent: int, label: str, value: str | Sequence[str], *, width: int = 11) -> None:

@@ -428,7 +428,8 @@ def _events_json(results: Sequence[EventResult], failed: bool) -> dict[str, obje
     return {
         "ok": not failed,
         "events": [
-            {"where": r.where, "event": r.event.envelope, "hooks": [_hook_json(h) for h in r.hooks]} for r in results
+            {"where": r.where, "event": r.redactor.value(r.event.envelope), "hooks": [_hook_json(h) for h in r.hooks]}
+            for r in results
         ],
     }
 
@@ -438,7 +439,8 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
     esc = render.escape
     matches = sent = failed = 0
     for r in results:
-        out.print(f"[bold]event {esc(r.event.id)}[/bold] {esc(r.event.type)} [dim]({esc(r.where)})[/dim]")
+        shown_type = r.redactor.text(r.event.type)
+        out.print(f"[bold]event {esc(r.event.id)}[/bold] {esc(shown_type)} [dim]({esc(r.where)})[/dim]")
         for h in r.hooks:
             if not h.matched:
                 if h.filter_error:  # the daemon records a failed delivery for this hook
