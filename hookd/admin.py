@@ -46,7 +46,7 @@ from hookd.hook_errors import EvaluationFailure, HookErrors
 from hookd.logs import LogLine
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
-from hookd.sources.socket import prepare_socket_path
+from hookd.sources.socket import owner_only_files, prepare_socket_path
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
@@ -171,7 +171,8 @@ class AdminServer:
     async def _serve_unix(self, runner: web.AppRunner, path: Path) -> None:
         prepare_socket_path(path, "admin listener", "admin.path")
         try:
-            await _CappedUnixSite(runner, path, owner=self).start()
+            with owner_only_files():
+                await _CappedUnixSite(runner, path, owner=self).start()
         except OSError as e:
             raise StartupError(
                 f"admin listener: cannot listen on unix socket {str(path)!r}: {e.strerror}; choose another admin.path"

@@ -22,6 +22,7 @@ import re
 import resource
 import socket
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,9 +110,10 @@ class SocketSource:
         if path is not None:
             prepare_socket_path(path, f"source {self.name!r}", "path")
             try:
-                server = await asyncio.start_unix_server(
-                    self._accepted, path=str(path), limit=READ_CHUNK, backlog=LISTEN_BACKLOG
-                )
+                with owner_only_files():
+                    server = await asyncio.start_unix_server(
+                        self._accepted, path=str(path), limit=READ_CHUNK, backlog=LISTEN_BACKLOG
+                    )
             except OSError as e:
                 raise StartupError(
                     f"source {self.name!r}: cannot listen on unix socket {str(path)!r}: {e.strerror}"
@@ -448,6 +450,18 @@ def _error(reason: str, event_id: str | None = None) -> bytes:
     if event_id:
         payload["id"] = event_id
     return orjson.dumps(payload) + b"\n"
+
+
+@contextlib.contextmanager
+def owner_only_files() -> Iterator[None]:
+    """Files made inside (a socket as it is bound) are the owner's alone until their mode is set: with
+    the umask as it came, a socket would take its mode from it, and someone could connect in the
+    moment between the bind and the chmod."""
+    old = os.umask(0o177)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def prepare_socket_path(path: Path, owner: str, key: str) -> None:

@@ -39,7 +39,9 @@ def lock_database(db: Path, *, holder: str = DAEMON) -> IO[str]:
     lock_path = db.with_name(db.name + ".lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the owner's lifetime
+        # Whatever the umask: others may read who holds it, never write a false holder into it.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        handle = os.fdopen(fd, "a+")  # held open for the owner's lifetime
     except OSError as e:
         raise StartupError(f"cannot create the lock file {str(lock_path)!r}: {e.strerror}") from None
     try:

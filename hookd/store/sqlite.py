@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -309,6 +310,17 @@ class SQLiteStore:
             raise StartupError(
                 f"cannot create the database directory {str(directory)!r}: {e.strerror}; "
                 "create it or change storage.path"
+            ) from None
+        try:
+            # Events hold producers' payloads: the file is the owner's alone whatever the umask (SQLite
+            # gives its -wal and -shm files the database file's mode).
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise StartupError(
+                f"cannot create the database {str(self.path)!r}: {e.strerror}; check the directory's "
+                "permissions or change storage.path"
             ) from None
         busy_ms = int(self.busy_timeout_s * 1000)
         self._busy = _BusyTimeout(busy_ms)  # a new connection: its timeout is set by connect and _setup
