@@ -45,7 +45,8 @@ async def hookd(args: Sequence[str], env: dict[str, str | None] | None = None) -
 async def test_status_and_reload_over_the_admin_socket(short_dir: Path, receiver: Receiver) -> None:
     """1. A daemon serves its admin listener on admin.sock with mode 0660; 2. `hookd status -c` and
     3. `hookd reload -c` (after the hook's url changed) run against the config.
-    Result: the socket has mode 0660; status answers healthy and names unix:<path>; the reload
+    Result: the socket has mode 0660; status answers healthy and names unix:<path>, which --url
+    takes as well; the reload
     applies the change; once stopped, the socket file is gone."""
     sock = short_dir / "admin.sock"
     cfg = socket_admin_config(short_dir, receiver, admin="{path: admin.sock, mode: '0660'}")
@@ -58,6 +59,10 @@ async def test_status_and_reload_over_the_admin_socket(short_dir: Path, receiver
         assert status.exit_code == 0, status.output
         doc = orjson.loads(status.stdout)
         assert doc["admin"] == {"url": f"unix:{sock}", "token_required": False}
+        # The address as status shows it is one --url takes.
+        by_url = await hookd(["status", "--url", f"unix:{sock}", "--json"])
+        assert by_url.exit_code == 0, by_url.output
+        assert orjson.loads(by_url.stdout)["admin"]["url"] == f"unix:{sock}"
 
         cfg.write_text(cfg.read_text().replace("/a", "/b"))
         reload = await hookd(["reload", "-c", str(cfg)])

@@ -1,9 +1,10 @@
 """Which running daemon an admin command (status, reload, tail) asks, and with which token.
 
 Without --url: the admin listener (`admin.listen` or `admin.path`) and `admin.token` of the config.
-With --url: that address, and a token from --token, the named config, or else the default config;
-the default config's token goes only to this machine or to that config's own admin host, so a token
-from ./hookd.yaml never reaches a stranger's URL.
+With --url (http://HOST:PORT, or unix:PATH for an admin socket): that address, and a token from
+--token, the named config, or else the default config; the default config's token goes only to
+this machine or to that config's own admin host, so a token from ./hookd.yaml never reaches a
+stranger's URL.
 """
 
 from __future__ import annotations
@@ -35,10 +36,15 @@ def admin_target(config: Path | None, url: str | None, token: str | None, comman
     if url is None:
         settings = _settings(config or default_config_path(), command)
         return AdminTarget(client.admin_url(settings), client.admin_socket(settings), token or settings.admin.token)
-    address = client.normalize_url(url)
+    socket = None
+    if url.strip().startswith("unix:"):  # as status and the log show an admin socket: unix:/run/hookd/admin.sock
+        socket = Path(url.strip().removeprefix("unix:")).absolute()
+        address = client.SOCKET_BASE_URL
+    else:
+        address = client.normalize_url(url)
     named = _settings(config, command) if config is not None else None
     chosen = named if named is not None or token else _default_settings(address)
-    return AdminTarget(address, None, token or (chosen.admin.token if chosen is not None else None))
+    return AdminTarget(address, socket, token or (chosen.admin.token if chosen is not None else None))
 
 
 def _default_settings(url: str) -> Settings | None:

@@ -26,7 +26,8 @@ def status(
     url: str = typer.Option(
         None,
         "--url",
-        help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen or admin.path of the config).",
+        help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
+        "(default: admin.listen or admin.path of the config).",
     ),
     token: str = typer.Option(
         None,

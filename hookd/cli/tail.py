@@ -22,7 +22,10 @@ from hookd.logs import escape_json_text
 def tail(
     config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
     url: str = typer.Option(
-        None, "--url", help="Admin listener to ask, like http://127.0.0.1:8780 (default: admin.listen of the config)."
+        None,
+        "--url",
+        help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
+        "(default: admin.listen or admin.path of the config).",
     ),
     token: str = typer.Option(
         None,
