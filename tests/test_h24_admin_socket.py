@@ -72,6 +72,27 @@ async def test_status_and_reload_over_the_admin_socket(short_dir: Path, receiver
     assert not sock.exists()
 
 
+async def test_reload_c_with_an_invalid_or_moved_config_says_what_happened(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """`hookd reload -c` 1. on a file broken mid-edit; 2. on a file whose admin.path moved.
+    Result: 1, refused, the errors and that the running config keeps running; then 3 with the hint
+    that the daemon still listens where it started. The daemon runs its config throughout."""
+    cfg = socket_admin_config(short_dir, receiver, admin="{path: admin.sock}")
+    async with running_daemon(cfg) as daemon:
+        good = cfg.read_text()
+        cfg.write_text(good.replace('events: ["*"]', 'events: "*"]'))
+        broken = await hookd(["reload", "-c", str(cfg)])
+        assert broken.exit_code == 1, broken.output
+        text = " ".join(plain(broken.output).split())
+        assert "refused:" in text and "is invalid" in text and "keeps running the config it has" in text
+        cfg.write_text(good.replace("admin.sock", "moved.sock"))
+        moved = await hookd(["reload", "-c", str(cfg)])
+        assert moved.exit_code == 3, moved.output
+        assert "still listens where it started" in " ".join(plain(moved.output).split())
+        assert daemon.settings.hooks[0].url.endswith("/a")
+
+
 async def test_hooks_pause_wakes_the_daemon_through_the_socket(short_dir: Path, receiver: Receiver) -> None:
     """1. A daemon serves its admin listener on admin.sock; 2. `hookd hooks pause main -c`.
     Result: the command says the running daemon took the pause up (through the socket)."""

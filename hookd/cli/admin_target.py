@@ -31,10 +31,13 @@ class AdminTarget:
     token: str | None
 
 
-def admin_target(config: Path | None, url: str | None, token: str | None, command: str) -> AdminTarget:
-    """Where `command` sends its request. Exits 2 (usage) when the config it needs is not valid."""
+def admin_target(
+    config: Path | None, url: str | None, token: str | None, command: str, *, invalid: str | None = None
+) -> AdminTarget:
+    """Where `command` sends its request. Exits 2 (usage) when the config it needs is not valid; or,
+    with `invalid` (what to say then), 1: for `hookd reload`, an invalid file is a refused reload."""
     if url is None:
-        settings = _settings(config or default_config_path(), command)
+        settings = _settings(config or default_config_path(), command, invalid)
         return AdminTarget(client.admin_url(settings), client.admin_socket(settings), token or settings.admin.token)
     socket = None
     if url.strip().startswith("unix:"):  # as status and the log show an admin socket: unix:/run/hookd/admin.sock
@@ -42,7 +45,7 @@ def admin_target(config: Path | None, url: str | None, token: str | None, comman
         address = client.SOCKET_BASE_URL
     else:
         address = client.normalize_url(url)
-    named = _settings(config, command) if config is not None else None
+    named = _settings(config, command, invalid) if config is not None else None
     chosen = named if named is not None or token else _default_settings(address)
     return AdminTarget(address, socket, token or (chosen.admin.token if chosen is not None else None))
 
@@ -61,10 +64,13 @@ def _default_settings(url: str) -> Settings | None:
     return settings if is_loopback(host) or host == own else None
 
 
-def _settings(path: Path, command: str) -> Settings:
+def _settings(path: Path, command: str, invalid: str | None = None) -> Settings:
     result = check_config(path)
     if result.settings is None:
         render.problems_text(result.problems, console=render.stderr)
+        if invalid is not None:
+            render.stderr.print(f"[red]refused:[/red] {render.escape(invalid.format(path=path))}")
+            raise typer.Exit(1)
         render.stderr.print(f"{command} needs a valid config to find the admin listener, or --url.")
         raise typer.Exit(2)
     return result.settings
