@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner, Result
 
 import hookd.cli.send  # noqa: F401  (registers the command)
@@ -81,6 +82,25 @@ async def test_type_and_data_with_the_socket_from_the_config(short_dir: Path, re
     body = got.json()
     assert isinstance(body, dict)
     assert (body["id"], body["type"], body["data"]) == (result.stdout.strip(), "user.signed_up", {"user": 7})
+
+
+async def test_the_socket_is_found_where_the_deployments_secrets_are_unset(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon runs with HOOKD_TEST_ADMIN_TOKEN set; `hookd send -c` runs in a shell without it.
+    Result: the event is sent (only the socket's path is needed); with the socket path itself an
+    unset ${VAR}, exit 2 naming the variable."""
+    monkeypatch.setenv("HOOKD_TEST_ADMIN_TOKEN", "admin-token-0123456789abcdef")
+    cfg = send_config(short_dir, receiver, admin='admin: {listen: 127.0.0.1:0, token: "${HOOKD_TEST_ADMIN_TOKEN}"}')
+    async with running_daemon(cfg):
+        monkeypatch.delenv("HOOKD_TEST_ADMIN_TOKEN")
+        result = await hookd_send(["-c", str(cfg), "--type", "user.signed_up"])
+        await receiver.wait_count(1, "/in")
+    assert result.exit_code == 0, result.output
+    cfg.write_text(cfg.read_text().replace(f"path: {short_dir}/s.sock", 'path: "${HOOKD_TEST_SOCKET_DIR}/s.sock"'))
+    unset = await hookd_send(["-c", str(cfg), "--type", "user.signed_up"])
+    assert unset.exit_code == 2, unset.output
+    assert "HOOKD_TEST_SOCKET_DIR" in unset.output
 
 
 async def test_rejected_event_exits_1_with_the_daemons_error(short_dir: Path, receiver: Receiver) -> None:

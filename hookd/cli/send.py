@@ -47,12 +47,19 @@ def send(
         before, reads_stdin, after = _lines(events or [], event_type, data)
         if socket is None:
             path = config or default_config_path()
-            result = check_config(path)
+            full = result = check_config(path)
             if result.settings is None:
-                render.problems_text(result.problems, console=render.stderr)
+                # Only the socket's path is needed: the deployment's secrets (an admin token's or a
+                # hook's ${VAR}) may be unset in this shell.
+                partial = check_config(path, check_environment=False)
+                if partial.settings is not None and not partial.errors:
+                    result = partial
+            found = client.socket_path(result.settings) if result.settings is not None else None
+            if found is None or "${" in str(found):
+                render.problems_text(full.problems, console=render.stderr)
                 render.stderr.print("hookd send needs a valid config to find the socket, or --socket.")
                 raise typer.Exit(2)
-            socket = client.socket_path(result.settings)
+            socket = found
         stream = typer.get_binary_stream("stdin") if reads_stdin else None
         asyncio.run(
             client.send_events(
