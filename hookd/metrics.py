@@ -9,6 +9,7 @@ and state words; never an event or delivery id, a URL or a destination host.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -162,8 +163,12 @@ class DaemonCollector(Collector):
             labels=["hook", "outcome"],
         )
         words = {"delivered": "delivered", "failed": "failed", "pending": "retried"}
-        for (hook, state), n in sorted(dispatcher.outcomes.items()):
-            by_hook.add_metric([hook, words.get(state, state)], n)
+        # Every configured hook's outcomes from start (an alert on increase() must see the first failure).
+        counted = Counter({(h.name, outcome): 0 for h in self._daemon.settings.hooks for outcome in DELIVERY_OUTCOMES})
+        for (hook, state), n in dispatcher.outcomes.items():
+            counted[(hook, words.get(state, state))] += n
+        for (hook, outcome), n in sorted(counted.items()):
+            by_hook.add_metric([hook, outcome], n)
         yield by_hook
         attempts = HistogramMetricFamily(
             "hookd_attempt_duration_seconds",

@@ -72,9 +72,7 @@ async def test_status_and_reload_over_the_admin_socket(short_dir: Path, receiver
     assert not sock.exists()
 
 
-async def test_reload_c_with_an_invalid_or_moved_config_says_what_happened(
-    short_dir: Path, receiver: Receiver
-) -> None:
+async def test_reload_c_with_an_invalid_or_moved_config_says_what_happened(short_dir: Path, receiver: Receiver) -> None:
     """`hookd reload -c` 1. on a file broken mid-edit; 2. on a file whose admin.path moved.
     Result: 1, refused, the errors and that the running config keeps running; then 3 with the hint
     that the daemon still listens where it started. The daemon runs its config throughout."""

@@ -152,6 +152,10 @@ async def test_metrics_count_what_the_receiver_saw(short_dir: Path, receiver: Re
     assert value(samples, "hookd_deliveries_total", outcome="delivered") == ok == 7
     assert value(samples, "hookd_deliveries_total", outcome="failed") == len(answered["/bad"]) == 1
     assert value(samples, "hookd_deliveries_total", outcome="retried") == 2  # flaky's 503, gone's 410
+    # Per hook, every outcome shows from start: 0 until it happens.
+    assert value(samples, "hookd_hook_deliveries_total", hook="good", outcome="delivered") == 5
+    assert value(samples, "hookd_hook_deliveries_total", hook="good", outcome="failed") == 0
+    assert value(samples, "hookd_hook_deliveries_total", hook="good", outcome="retried") == 0
 
     depth = {
         (hook, state): value(samples, "hookd_queue_depth", hook=hook, state=state)
