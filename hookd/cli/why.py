@@ -118,7 +118,9 @@ def _print_delivery(d: DeliveryDetail) -> None:
     if d.attempts:
         a = d.attempts[-1]
         code = f"HTTP {a.status}" if a.status is not None else "no response"
-        last = f"; last attempt {local_time(a.started_at)}: {code}" + (f", {esc(a.error)}" if a.error else "")
+        # An error that is only the status ("HTTP 500") says nothing more.
+        said = f", {esc(a.error)}" if a.error and a.error.strip() != code else ""
+        last = f"; last attempt {local_time(a.started_at)}: {code}{said}"
     out.print(f"    delivery {esc(row.id)}: {status_text(row)} after {row.attempts} attempt(s){last}")
 
 
