@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -216,7 +216,12 @@ def _warning_at(doc: LocatedDocument, path: PathKey, message: str) -> Problem:
 def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
     """Every secret of the config, value -> how it is shown: those from ${...} as their reference,
     those written literally (secret_fields) as REDACTED."""
-    secrets = dict(doc.secrets)
+    secrets = {
+        value: ref
+        for value, ref in doc.secrets.items()
+        if not ref.startswith("${file:") and not _only_settings(doc.secret_paths.get(value, []))
+    }
+    secrets.update((value, ref) for value, ref in doc.secrets.items() if ref.startswith("${file:"))
     for path, value in secret_values(doc.data):
         if path not in doc.interpolated and path not in doc.unresolved:
             secrets.setdefault(value, REDACTED)
@@ -229,6 +234,19 @@ def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
         if path not in doc.unresolved:
             secrets.setdefault(password, REDACTED)
     return secrets
+
+
+def _only_settings(paths: Sequence[PathKey]) -> bool:
+    """Whether a ${VAR} is used only where a place goes (a database or socket path, a file to tail, a
+    listen address): such a value is no secret, and logs and status show where things are. One used
+    anywhere else, or nowhere known, is hidden as a secret."""
+    return bool(paths) and all(_is_place(p) for p in paths)
+
+
+def _is_place(path: PathKey) -> bool:
+    if path in (("storage", "path"), ("admin", "path"), ("admin", "listen")):
+        return True
+    return len(path) == 3 and path[0] == "sources" and path[2] in ("path", "listen")
 
 
 def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
