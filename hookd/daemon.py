@@ -14,13 +14,14 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from hookd import __version__, systemd
 from hookd.admin import AdminServer
 from hookd.alerts import Alerts, is_listening
 from hookd.clock import Clock, RealClock
-from hookd.config.load import check_config
+from hookd.config.load import CheckResult, check_config
 from hookd.config.model import HookConfig, HttpSourceConfig, Settings, SocketSourceConfig, SourceConfig
 from hookd.dispatcher import Dispatcher
 from hookd.errors import StartupError
@@ -29,7 +30,7 @@ from hookd.hook_errors import HookErrors
 from hookd.ingest import Ingest
 from hookd.logs import LogLine
 from hookd.redact import Redactor, redact_url
-from hookd.reload import ReloadResult, hook_changes, restart_needed, source_changes
+from hookd.reload import CoalescedReloads, ReloadResult, hook_changes, restart_needed, source_changes
 from hookd.router import Router
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
@@ -96,7 +97,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()  # a second stop signal: stop waiting for in-flight attempts
         self._source_tasks: dict[str, asyncio.Task[None]] = {}  # each source's supervisor, by name
-        self._reload_lock = asyncio.Lock()
+        self._reloads = CoalescedReloads(self._reload_once)  # one at a time; a burst shares one more
         self.reloads: Counter[str] = Counter()  # applied, invalid, needs_restart (metrics)
         self._retiring: set[asyncio.Task[int]] = set()  # dispatchers a reload replaced, finishing their attempts
         self._ingest_task: asyncio.Task[None] | None = None
@@ -319,68 +320,87 @@ class Daemon:
         await self._stop.wait()
 
     async def reload(self, origin: str) -> ReloadResult:
-        """Read the config file again (and its ${VAR} and ${file:...} values) and run with it; on any
-        error keep running the old one and say why. `origin`: what asked (SIGHUP, admin, watch)."""
-        async with self._reload_lock:
-            if self.started_at is None or self._stack is None:
-                return ReloadResult(False, "hookd is not running (starting or stopping); nothing was reloaded")
-            result = check_config(self.settings.config_path)
-            if result.settings is None:
-                self.reloads["invalid"] += 1
-                for problem in result.problems:
-                    log.error("reload: %s", problem)
-                refusal = ReloadResult(
-                    False,
-                    f"{self.settings.config_path} is invalid; the config loaded before keeps running (fix the errors "
-                    f"and reload again)",
-                    problems=result.problems,
-                )
-                await self.store.audit(
-                    AuditRow(at=self.clock.now(), action="reload", target=str(self.settings.config_path),
-                             detail=f"refused: {len(result.problems)} problem(s); {refusal.message}", origin=origin)
-                )  # fmt: skip
-                return refusal
-            new = result.settings
-            refused = restart_needed(self.settings, new)
-            if refused:
-                self.reloads["needs_restart"] += 1
-                message = (
-                    f"{', '.join(refused)} changed, which only a restart takes; nothing was reloaded and the config "
-                    "loaded before keeps running"
-                )
-                log.error("reload: %s", message)
-                await self.store.audit(
-                    AuditRow(at=self.clock.now(), action="reload", target=str(self.settings.config_path),
-                             detail=f"refused: {message}", origin=origin)
-                )  # fmt: skip
-                return ReloadResult(False, message, problems=result.problems)
-            for warning in result.problems:
-                log.warning("reload: config: %s", warning)
-            systemd.notify("RELOADING=1", "STATUS=reloading the config")
-            try:
-                changes = await self._apply(new)
-            finally:
-                systemd.notify(
-                    "READY=1", f"STATUS=ready: {len(self.sources)} source(s), {len(self.router.hooks)} hook(s)"
-                )
-            self.reloads["applied"] += 1
-            await self.store.audit(
-                AuditRow(at=self.clock.now(), action="reload", target=f"{new.config_path} ({new.config_sha256[:12]})",
-                         detail=f"applied: {'; '.join(changes) or 'no changes'}", origin=origin)
-            )  # fmt: skip
-            await self.store.note_config(new.config_sha256, str(new.config_path), self.clock.now())
-            log.info(LogLine("config reloaded", {"from": origin, "sha256": new.config_sha256[:12],
-                                                 "changes": "; ".join(changes) or "none"}))  # fmt: skip
-            return ReloadResult(True, f"reloaded {new.config_path}", problems=result.problems, changes=tuple(changes))
+        """Read the config file again (and its ${file:...} values; a ${VAR} is the daemon's environment,
+        which is the one it started with) and run with it; on any error keep running the old one and
+        say why. `origin`: what asked (SIGHUP, admin, watch). Requests made while a reload runs are
+        answered together by one more after it (CoalescedReloads)."""
+        return await self._reloads.request(origin)
 
-    async def _apply(self, new: Settings) -> list[str]:
-        """Swap in `new`'s hooks (a new router and dispatcher, between two ingest commits), endpoint
-        profiles and sources. The replaced dispatcher stops claiming, gives back what it claimed and
-        did not send, and finishes its attempts in flight beside the new one."""
+    @property
+    def running(self) -> bool:
+        """Started and not stopping: what a reload needs."""
+        return self.started_at is not None and self._stack is not None
+
+    async def _reload_once(self, origins: tuple[str, ...]) -> ReloadResult:
+        origin = ", ".join(origins)
+        if not self.running:
+            return ReloadResult(False, "hookd is not running (starting or stopping); nothing was reloaded")
+        path = self.settings.config_path
+        # Read, parsed, checked and compiled in a thread: 5,000 hooks take seconds, which the loop spends
+        # on sources, deliveries and the admin listener instead. Only the swap runs on the loop.
+        result, router = await asyncio.to_thread(_load_for_reload, path)
+        if not self.running:
+            return ReloadResult(False, "hookd stopped while the config was read; nothing was reloaded")
+        if result.settings is None or router is None:
+            self.reloads["invalid"] += 1
+            for problem in result.problems:
+                log.error("reload: %s", problem)
+            refusal = ReloadResult(
+                False,
+                f"{path} is invalid; the config loaded before keeps running (fix the errors and reload again)",
+                problems=result.problems,
+            )
+            await self.store.audit(
+                AuditRow(at=self.clock.now(), action="reload", target=str(path),
+                         detail=f"refused: {len(result.problems)} problem(s); {refusal.message}", origin=origin)
+            )  # fmt: skip
+            return refusal
+        new = result.settings
+        refused = restart_needed(self.settings, new)
+        if refused:
+            self.reloads["needs_restart"] += 1
+            message = (
+                f"{', '.join(refused)} changed, which only a restart takes; nothing was reloaded and the config "
+                "loaded before keeps running"
+            )
+            log.error("reload: %s", message)
+            await self.store.audit(
+                AuditRow(at=self.clock.now(), action="reload", target=str(path), detail=f"refused: {message}",
+                         origin=origin)
+            )  # fmt: skip
+            return ReloadResult(False, message, problems=result.problems)
+        for warning in result.problems:
+            log.warning("reload: config: %s", warning)
+        systemd.notify("RELOADING=1", "STATUS=reloading the config")
+        try:
+            changes = await self._apply(new, router)
+        except Exception as e:
+            # Said here, whoever asked: a SIGHUP's or the watcher's request has no one to tell.
+            log.error(LogLine("reload failed part way; the new hooks may run beside sources not yet changed",
+                              {"from": origin, "error": str(e) or type(e).__name__}))  # fmt: skip
+            raise
+        finally:
+            systemd.notify("READY=1", self._status_line())
+        self.reloads["applied"] += 1
+        await self.store.audit(
+            AuditRow(at=self.clock.now(), action="reload", target=f"{new.config_path} ({new.config_sha256[:12]})",
+                     detail=f"applied: {'; '.join(changes) or 'no changes'}", origin=origin)
+        )  # fmt: skip
+        log.info(LogLine("config reloaded", {"from": origin, "sha256": new.config_sha256[:12],
+                                             "changes": "; ".join(changes) or "none"}))  # fmt: skip
+        return ReloadResult(True, f"reloaded {new.config_path}", problems=result.problems, changes=tuple(changes))
+
+    async def _apply(self, new: Settings, router: Router) -> list[str]:
+        """Swap in `new`'s hooks (its `router` and a new dispatcher, between two ingest commits),
+        endpoint profiles and sources. The replaced dispatcher stops claiming, gives back what it
+        claimed and did not send, and finishes its attempts in flight beside the new one."""
         old = self.settings
         changes = hook_changes(old, new)
-        router = Router(new.hooks, secrets=new.secrets)
         async with self.ingest.between_commits():
+            # Noted in the same step as the router's swap, before it: every event committed after
+            # this block was routed with `new`, and `hookd why` (config_runs, by time) says so, also
+            # for events stored while the sources below restart, and also if that fails half way.
+            await self.store.note_config(new.config_sha256, str(new.config_path), self.clock.now())
             replaced, replaced_task = self.dispatcher, self._dispatch_task
             replaced.stop()
             if replaced_task is not None:
@@ -553,3 +573,11 @@ def _endpoint_fields(hook: HookConfig, redactor: Redactor) -> dict[str, object]:
         "trust_env": hook.trust_env,
         "require_https": hook.require_https,
     }
+
+
+def _load_for_reload(path: Path) -> tuple[CheckResult, Router | None]:
+    """The config at `path` checked, and its hooks compiled when it is valid (run in a thread)."""
+    result = check_config(path)
+    if result.settings is None:
+        return result, None
+    return result, Router(result.settings.hooks, secrets=result.settings.secrets)

@@ -1113,25 +1113,28 @@ class Dispatcher:
             await self._release(unsent)
         cancelled = 0
         if self._tasks:
-            waiting: set[asyncio.Future[Any]] = set(self._tasks)
             forced = asyncio.ensure_future(force.wait()) if force is not None else None
-            if forced is not None:
-                waiting.add(forced)
             deadline = asyncio.get_running_loop().time() + grace_s
-            while self._tasks and not (forced is not None and forced.done()):
+            # On the tasks not done yet, asked anew each turn: a task can be done while still in
+            # _tasks (its done-callback, which removes it, runs a loop turn later), and waiting on a
+            # set of only those raised "Set of Tasks/Futures is empty" (or, beside `forced`, waited
+            # out the whole grace for nothing).
+            while running := {t for t in self._tasks if not t.done()}:
                 remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
+                if remaining <= 0 or (forced is not None and forced.done()):
                     break
+                waiting: set[asyncio.Future[Any]] = {*running, forced} if forced is not None else set(running)
                 await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                waiting = {w for w in waiting if not w.done()}
             if forced is not None:
                 forced.cancel()
             if force is not None and force.is_set():
                 self._cut_off_reason = CUT_OFF_FORCED
             pending = set(self._tasks)
-            for task in pending:
+            unfinished = [task for task in pending if not task.done()]
+            for task in unfinished:
                 task.cancel()
-            cancelled = len(pending)
+            cancelled = len(unfinished)
+            # Done ones too: their done-callbacks (slots given back, unstarted units noted) run first.
             await asyncio.gather(*pending, return_exceptions=True)
         if self._unstarted:
             unstarted, self._unstarted = self._unstarted, []

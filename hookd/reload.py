@@ -1,9 +1,11 @@
 """What a reload may change and what it changes (pure): the settings that need a restart, and the
-sources and hooks a new config adds, removes or changes."""
+sources and hooks a new config adds, removes or changes. And how reload requests are served: one at a
+time, those that arrive meanwhile sharing one more (CoalescedReloads)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from hookd.config.model import HttpSourceConfig, Settings, SourceConfig
@@ -59,3 +61,52 @@ def hook_changes(old: Settings, new: Settings) -> list[str]:
     out += [f"hook {n} removed (its pending deliveries are kept)" for n in before if n not in after]
     out += [f"hook {n} changed" for n in after if n in before and after[n] != before[n]]
     return out
+
+
+@dataclass(slots=True)
+class _Queued:
+    """The reload the requests that arrived while another ran will share, and who asked."""
+
+    result: asyncio.Future[ReloadResult]
+    origins: list[str] = field(default_factory=list)
+
+
+class CoalescedReloads:
+    """Runs `reload(origins)` one at a time. Requests that arrive while one runs wait and are answered
+    by one more run after it, all with its result: a burst of SIGHUPs or POST /reload makes two reads
+    of the config, never one per request. A request that arrives before its run has begun reading
+    joins it (the file it reads is at least as new as the request)."""
+
+    def __init__(self, reload: Callable[[tuple[str, ...]], Awaitable[ReloadResult]]) -> None:
+        self._reload = reload
+        self._one_at_a_time = asyncio.Lock()
+        self._queued: _Queued | None = None
+        self._runs: set[asyncio.Task[None]] = set()
+
+    async def request(self, origin: str) -> ReloadResult:
+        """The result of the run that serves this request. Cancelling the caller does not cancel the
+        run (others may be waiting for it). Raises what the run raised."""
+        queued = self._queued
+        if queued is None:
+            queued = self._queued = _Queued(asyncio.get_running_loop().create_future())
+            # Read here, so that a run whose every caller went away leaves no "never retrieved" log.
+            queued.result.add_done_callback(lambda f: f.cancelled() or f.exception())
+            run = asyncio.create_task(self._run(queued), name="hookd-reload")
+            self._runs.add(run)
+            run.add_done_callback(self._runs.discard)
+        queued.origins.append(origin)
+        return await asyncio.shield(queued.result)
+
+    async def _run(self, queued: _Queued) -> None:
+        async with self._one_at_a_time:
+            if self._queued is queued:
+                self._queued = None  # requests from now on wait for the next run
+            try:
+                result = await self._reload(tuple(dict.fromkeys(queued.origins)))
+            except asyncio.CancelledError:
+                queued.result.cancel()
+                raise
+            except Exception as e:
+                queued.result.set_exception(e)
+            else:
+                queued.result.set_result(result)

@@ -3,7 +3,8 @@
 The file is looked at once a second (no inotify: the same on every system, and a second is soon
 enough for a person who saved a file). Its identity is its inode, size and modification time, so an
 editor's or `git pull`'s atomic rename (a new inode in its place) is seen as well as a write in place.
-A file that is briefly missing (between an unlink and a rename) is waited for.
+A file that is briefly missing (between an unlink and a rename) is waited for, and a reload that
+fails does not end the watching: the next change is reloaded too.
 """
 
 from __future__ import annotations
@@ -38,4 +39,7 @@ async def watch_config(
         if now is None or now == seen:
             continue  # unchanged, or between an unlink and its rename: looked at again next time
         seen = now
-        await on_change()
+        try:
+            await on_change()
+        except Exception:  # the reload logged why; the next change is still watched
+            continue

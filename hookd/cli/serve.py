@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -57,7 +60,16 @@ def serve(
     runs with it; an invalid one is logged and the running config kept. Exit 3 when hookd cannot
     start (invalid config, address in use).
     """
-    path = config or default_config_path()
+    # First: a SIGHUP from here on (logrotate, a script, `kill -HUP`) is a reload asked for, run once
+    # the daemon is ready, not the default action that ends the process half started.
+    reload_asked = ReloadAsked()
+    with reload_asked.caught():
+        _serve_config(config or default_config_path(), log_format, log_level, watch, reload_asked)
+
+
+def _serve_config(
+    path: Path, log_format: LogFormat, log_level: LogLevel, watch: bool, reload_asked: ReloadAsked
+) -> None:
     result = check_config(path)
     if result.settings is None:
         render.problems_text(result.problems, console=render.stderr)
@@ -74,14 +86,40 @@ def serve(
         logging.getLogger("hookd").warning("config: %s", warning)
     try:
         raise_open_files_limit()
-        run(_serve(Daemon(settings), watch=watch))
+        run(_serve(Daemon(settings), watch=watch, reload_asked=reload_asked))
     except StartupError as e:
         render.stderr.print(f"[red]hookd cannot start:[/red] {render.escape_lines(str(e))}")
         raise typer.Exit(3) from None
 
 
-async def _serve(daemon: Daemon, *, watch: bool = False) -> None:
+class ReloadAsked:
+    """SIGHUPs that came before the daemon was ready (while the config was read, the database
+    opened, the sources bound): remembered, and answered by one reload once it is."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def note(self, signum: int = signal.SIGHUP, frame: object = None) -> None:
+        self.asked = True
+
+    @contextlib.contextmanager
+    def caught(self) -> Iterator[None]:
+        """SIGHUP noted here while the block runs (the loop's own handler takes over in between),
+        the former handler back after it. Only the main thread may set handlers: elsewhere (the CLI
+        run in a test's thread) nothing changes."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGHUP, self.note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+
+
+async def _serve(daemon: Daemon, *, watch: bool = False, reload_asked: ReloadAsked | None = None) -> None:
     loop = asyncio.get_running_loop()
+    asked = reload_asked or ReloadAsked()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, daemon.request_stop)
@@ -92,17 +130,36 @@ async def _serve(daemon: Daemon, *, watch: bool = False) -> None:
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    loop.add_signal_handler(signal.SIGHUP, reload, "SIGHUP")
+    def on_sighup() -> None:
+        if daemon.ready.is_set():
+            reload("SIGHUP")
+        else:
+            asked.note()  # a reload now would be refused as "not running": run it once ready
+
+    async def reload_if_asked_when_ready() -> None:
+        await daemon.ready.wait()
+        if asked.asked:
+            asked.asked = False
+            logging.getLogger("hookd").info("reloading: SIGHUP arrived while hookd was starting")
+            reload("SIGHUP")
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     tune_gc = asyncio.create_task(_tune_runtime_when_ready(daemon))
+    asked_at_start = asyncio.create_task(reload_if_asked_when_ready())
     watching = asyncio.create_task(_watch_when_ready(daemon)) if watch else None
     try:
         await daemon.serve()
     finally:
         tune_gc.cancel()
+        asked_at_start.cancel()
         if watching is not None:
             watching.cancel()
         for sig in (*signals, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        if threading.current_thread() is threading.main_thread():
+            # Removing the handler restored SIGHUP's default action, which would end the process
+            # before it has finished stopping: one from now on is noted, and no longer acted on.
+            signal.signal(signal.SIGHUP, asked.note)
         await asyncio.gather(*reloads, return_exceptions=True)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,11 +55,16 @@ from hookd.config.secret_fields import (
     written_password_is_literal,
 )
 from hookd.errors import ConfigError, Problem
+from hookd.files import file_kind
 from hookd.redact import MIN_SECRET_CHARS, REDACTED, Redactor
 from hookd.units import parse_duration, parse_rate, parse_size
 
 DEFAULT_CONFIG = "hookd.yaml"
 CONFIG_ENV = "HOOKD_CONFIG"
+# The largest config file hookd reads: 5,000 one-line hooks take half a megabyte, so this leaves room
+# to spare, while a path that points at something endless (a growing log, /dev/zero through a
+# symlink) is refused before it fills the daemon's memory.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,34 @@ class CheckResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
+class NotAConfigFile(OSError):
+    """The config path is not a regular file of at most MAX_CONFIG_BYTES (the message says which)."""
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """The config file's bytes. A FIFO, a device (a symlink to /dev/zero, say) or a file past
+    MAX_CONFIG_BYTES is refused: a FIFO without a writer would hold `hookd serve` or a reload forever,
+    /dev/zero would grow the daemon until the kernel killed it. O_NONBLOCK so that opening a FIFO
+    returns at once (it is then refused by its kind), and never more than the cap + 1 byte read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb", closefd=True) as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise NotAConfigFile(
+                f"{str(path)!r} is {file_kind(mode)}, not a regular file; hookd reads its config from a regular "
+                "file (a symlink to one is fine)"
+            )
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise NotAConfigFile(
+            f"{str(path)!r} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB, the most hookd reads as a "
+            "config file; check that -c PATH names the config (not a log or a database)"
+        )
+    return raw
+
+
 def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
@@ -91,11 +126,13 @@ def check_config(path: Path, *, env: Mapping[str, str] | None = None, check_envi
     files): those values go unchecked, and without settings when the model needs them."""
     file = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_config_bytes(path)
     except FileNotFoundError:
         return _fail(file, f"config file {file!r} does not exist; pass -c PATH or set {CONFIG_ENV}")
     except IsADirectoryError:
         return _fail(file, f"{file!r} is a directory; pass the config file itself, like {file}/hookd.yaml")
+    except NotAConfigFile as e:
+        return _fail(file, str(e))
     except OSError as e:
         return _fail(file, f"cannot read {file!r}: {e.strerror}")
     try:
