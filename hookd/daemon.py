@@ -24,7 +24,7 @@ from hookd.clock import Clock, RealClock
 from hookd.config.load import CheckResult, check_config
 from hookd.config.model import HookConfig, HttpSourceConfig, Settings, SocketSourceConfig, SourceConfig
 from hookd.dispatcher import Dispatcher
-from hookd.errors import StartupError
+from hookd.errors import Problem, StartupError
 from hookd.health import RecentErrors, SourceHealth
 from hookd.hook_errors import HookErrors
 from hookd.ingest import Ingest
@@ -342,33 +342,19 @@ class Daemon:
         if not self.running:
             return ReloadResult(False, "hookd stopped while the config was read; nothing was reloaded")
         if result.settings is None or router is None:
-            self.reloads["invalid"] += 1
             for problem in result.problems:
                 log.error("reload: %s", problem)
-            refusal = ReloadResult(
-                False,
-                f"{path} is invalid; the config loaded before keeps running (fix the errors and reload again)",
-                problems=result.problems,
-            )
-            await self.store.audit(
-                AuditRow(at=self.clock.now(), action="reload", target=str(path),
-                         detail=f"refused: {len(result.problems)} problem(s); {refusal.message}", origin=origin)
-            )  # fmt: skip
-            return refusal
+            if not path.exists():  # check_config's own sentence is for a command line (pass -c PATH)
+                why = f"{path.absolute()} no longer exists (moved or deleted?): put it back and reload again"
+            else:
+                errors = sum(1 for p in result.problems if p.severity == "error")
+                why = f"{path} is invalid ({errors} error(s), logged above); fix them and reload again"
+            return await self._refuse_reload("invalid", why, result.problems, path, origin)
         new = result.settings
         refused = restart_needed(self.settings, new)
         if refused:
-            self.reloads["needs_restart"] += 1
-            message = (
-                f"{', '.join(refused)} changed, which only a restart takes; nothing was reloaded and the config "
-                "loaded before keeps running"
-            )
-            log.error("reload: %s", message)
-            await self.store.audit(
-                AuditRow(at=self.clock.now(), action="reload", target=str(path), detail=f"refused: {message}",
-                         origin=origin)
-            )  # fmt: skip
-            return ReloadResult(False, message, problems=result.problems)
+            why = f"{', '.join(refused)} changed, which only a restart takes; nothing was reloaded"
+            return await self._refuse_reload("needs_restart", why, result.problems, path, origin)
         for warning in result.problems:
             log.warning("reload: config: %s", warning)
         systemd.notify("RELOADING=1", "STATUS=reloading the config")
@@ -389,6 +375,19 @@ class Daemon:
         log.info(LogLine("config reloaded", {"from": origin, "sha256": new.config_sha256[:12],
                                              "changes": "; ".join(changes) or "none"}))  # fmt: skip
         return ReloadResult(True, f"reloaded {new.config_path}", problems=result.problems, changes=tuple(changes))
+
+    async def _refuse_reload(
+        self, kind: str, why: str, problems: Sequence[Problem], path: Path, origin: str
+    ) -> ReloadResult:
+        """Count, log (with what asked, and that the running config stays) and audit a refused reload."""
+        self.reloads[kind] += 1
+        message = f"{why}; the config loaded before keeps running"
+        log.error(LogLine("config reload refused", {"from": origin, "reason": message}))
+        await self.store.audit(
+            AuditRow(at=self.clock.now(), action="reload", target=str(path), detail=f"refused: {message}",
+                     origin=origin)
+        )  # fmt: skip
+        return ReloadResult(False, message, problems=tuple(problems))
 
     async def _apply(self, new: Settings, router: Router) -> list[str]:
         """Swap in `new`'s hooks (its `router` and a new dispatcher, between two ingest commits),

@@ -462,3 +462,39 @@ async def test_the_watcher_goes_on_after_a_reload_that_raised(tmp_path: Path) ->
 
 def _count_is(calls: list[int], n: int) -> Callable[[], bool]:
     return lambda: len(calls) == n
+
+
+async def test_a_reload_of_a_config_moved_away_says_so_and_where_it_came_from(
+    short_dir: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The config file is moved away; a SIGHUP-like reload. Result: refused with the absolute path
+    and "no longer exists" (not the command line's "pass -c PATH"); the log line names what asked and
+    that the running config is kept."""
+    cfg = socket_config(short_dir, f'hooks:\n  - {{name: h, events: ["*"], url: "{receiver.url("/h")}"}}\n')
+    async with running_daemon(cfg) as daemon:
+        cfg.rename(short_dir / "moved.yaml")
+        with caplog.at_level(logging.ERROR, logger="hookd"):
+            result = await daemon.reload("SIGHUP")
+    assert not result.ok
+    assert f"{cfg.absolute()} no longer exists" in result.message and "pass -c" not in result.message
+    refused = [r.getMessage() for r in caplog.records if "config reload refused" in r.getMessage()]
+    assert len(refused) == 1 and "from=SIGHUP" in refused[0] and "keeps running" in refused[0]
+
+
+async def test_a_listener_certificate_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """An http source's tls.cert_file is a FIFO nobody writes. Result: validate says it is no regular
+    file, at once (opening it would block until someone writes)."""
+    fifo = tmp_path / "cert.pem"
+    os.mkfifo(fifo)
+    (tmp_path / "key.pem").write_text("not a key")
+    cfg = tmp_path / "hookd.yaml"
+    cfg.write_text(
+        "version: 1\n"
+        f"storage: {{path: {tmp_path}/hookd.db}}\n"
+        "sources:\n"
+        "  - {name: gh, type: http, listen: 127.0.0.1:0, path: /gh, tls: {cert_file: cert.pem, key_file: key.pem}}\n"
+        "hooks: []\n"
+    )
+    result = await asyncio.wait_for(asyncio.to_thread(check_config, cfg), 10)
+    assert result.settings is None
+    assert any("is not a regular file" in p.message for p in result.problems), result.problems

@@ -44,7 +44,8 @@ def reload(
 ) -> None:
     """Make the running daemon read its config file again and run with it (as SIGHUP does).
 
-    The daemon reads the file it was started with, and its ${VAR} and ${file:...} values again. An
+    The daemon reads the file it was started with, and its ${file:...} values, again (a ${VAR} keeps
+    the value of the daemon's environment, fixed when it started). An
     invalid config, or one that changes storage or the admin listener, is refused: the running config
     is kept, and the errors are printed.
 

@@ -12,6 +12,7 @@ import binascii
 import ipaddress
 import re
 import ssl
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -436,6 +437,10 @@ def _tls_files(
             continue
         target = resolve_path(base_dir, raw)
         try:
+            # A FIFO would block the open (validate, start-up, a reload's thread) until written to.
+            if not stat.S_ISREG(target.stat().st_mode) and not target.is_dir():
+                linter.add((*path, key), f"{str(target)!r} is not a regular file; give the PEM file itself")
+                continue
             with target.open("rb") as f:
                 f.read(1)
         except FileNotFoundError:
