@@ -5,10 +5,11 @@ time, those that arrive meanwhile sharing one more (CoalescedReloads)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from hookd.config.model import HttpSourceConfig, Settings, SourceConfig
+from hookd.config.model import HookConfig, HttpSourceConfig, Settings, SourceConfig
 from hookd.errors import Problem
 
 
@@ -59,8 +60,18 @@ def hook_changes(old: Settings, new: Settings) -> list[str]:
     after = {h.name: h for h in new.hooks}
     out = [f"hook {n} added" for n in after if n not in before]
     out += [f"hook {n} removed (its pending deliveries are kept)" for n in before if n not in after]
-    out += [f"hook {n} changed" for n in after if n in before and after[n] != before[n]]
+    out += [
+        f"hook {n} changed ({_changed_keys(before[n], after[n])})"
+        for n in after
+        if n in before and after[n] != before[n]
+    ]
     return out
+
+
+def _changed_keys(old: HookConfig, new: HookConfig) -> str:
+    """The settings that differ, by name (never their values: a header or url may hold a secret)."""
+    keys = [f.name for f in dataclasses.fields(old) if f.compare and getattr(old, f.name) != getattr(new, f.name)]
+    return ", ".join(keys)
 
 
 @dataclass(slots=True)

@@ -168,7 +168,7 @@ async def test_reloads_are_recorded_with_what_asked_applied_or_refused(short_dir
     assert [(r[0], r[3]) for r in rows] == [("reload", "SIGHUP"), ("reload", "admin"), ("reload", "watch")]
     applied, invalid, moved = rows
     assert re.fullmatch(rf"{re.escape(str(cfg))} \([0-9a-f]{{12}}\)", str(applied[1])), applied[1]
-    assert applied[2] == "applied: hook main changed"
+    assert applied[2] == "applied: hook main changed (url)"
     assert invalid[1] == str(cfg)
     assert str(invalid[2]).startswith("refused: ") and "is invalid (1 error(s)" in str(invalid[2])
     assert str(moved[2]).startswith("refused: storage.path (") and "only a restart takes" in str(moved[2])

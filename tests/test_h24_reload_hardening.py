@@ -109,7 +109,7 @@ async def test_a_reload_refuses_such_a_config_and_keeps_running(short_dir: Path,
         cfg.unlink()
         cfg.write_text(text.replace(receiver.url("/a"), receiver.url("/b")))
         applied = await daemon.reload("test")
-        assert applied.ok and applied.changes == ("hook main changed",)
+        assert applied.ok and applied.changes == ("hook main changed (url)",)
 
 
 # -- 1b. off the event loop -----------------------------------------------------------------------
@@ -140,7 +140,7 @@ async def test_the_config_is_read_in_a_thread_while_the_loop_goes_on(
         let_go.set()
         result = await reload
     assert released == [True]
-    assert ack["ok"] and result.ok and result.changes == ("hook main changed",)
+    assert ack["ok"] and result.ok and result.changes == ("hook main changed (url)",)
 
 
 # -- 1c. coalescing -------------------------------------------------------------------------------
