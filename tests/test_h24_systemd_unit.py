@@ -35,7 +35,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     """The unit as shipped, with ExecStart pointing at this install's hookd (the shipped path need not
     exist here). Result: no complaint but about the man pages, which this machine may not have."""
     hookd = Path(sys.executable).with_name("hookd")
-    text = UNIT.read_text(encoding="utf-8").replace("/usr/local/bin/hookd", str(hookd))
+    text = UNIT.read_text(encoding="utf-8").replace("/opt/hookd/bin/hookd", str(hookd))
     unit = tmp_path / "hookd.service"
     unit.write_text(text, encoding="utf-8")
     result = subprocess.run(
