@@ -12,25 +12,35 @@ process answers) and `/readyz` (200 when every readiness check passes, else 503;
 body): probes rarely carry a token. `/status` and `/metrics` show data and require
 `Authorization: Bearer <admin.token>` when a token is configured (on a unix socket too, though
 there the file mode may be enough). The token is never logged or returned.
+
+No web browser has business here, and a page it shows must not drive the listener: any request that
+carries `Origin`, or a `Sec-Fetch-Site` other than `none`, is refused (403). Without a token, a TCP
+listener serves its data only to a `Host` that is an IP address, `localhost` or its own listen host,
+so a page cannot reach it through a DNS name of its own that resolves to 127.0.0.1 (DNS rebinding).
+A connection that sends no complete request for ADMIN_IDLE_S is closed, so idle clients cannot hold
+all `max_connections` slots.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestHandler
 
 from hookd import __version__
 from hookd.config.model import FileSourceConfig, HookConfig
@@ -65,22 +75,129 @@ MAX_REASON_CHARS = 300
 # every open file, and then no status probe, no event and no CLI command could connect.
 MAX_ADMIN_CONNECTIONS = 64
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+# A connection with no request being served (none yet, between keep-alive requests, or one whose
+# headers are still coming) is closed after this. Without it, 64 clients that send part of a request
+# and wait held every slot, and even /livez went unanswered (found by an attacker review).
+ADMIN_IDLE_S = 5.0
+# What a client that sent part of a request but not its headers' end in time is told, as it is closed.
+_SLOW_HEADERS = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+# A /tail write the reader does not take within this drops the reader: a peer that stopped reading
+# must not hold the lines queued for it, nor its connection's buffers.
+TAIL_WRITE_TIMEOUT_S = 5.0
 
 
 class _Busy(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(_BUSY)
-        transport.close()
+        # A write transport however the loop made it: uvloop's is no asyncio.WriteTransport, and an
+        # isinstance check there reset the connection instead of answering it.
+        writer = cast(asyncio.WriteTransport, transport)
+        writer.write(_BUSY)
+        writer.close()
+
+
+class _TimedConnection(RequestHandler):
+    """aiohttp's connection protocol with a deadline: while no request is being served, the client
+    has ADMIN_IDLE_S to send one, or it is closed (told 408 if it had sent part of one). A request
+    being served, such as a /tail stream, has no deadline. `gone` is set once the connection ends,
+    so a handler that waits for something else (a /tail line) learns that its peer left."""
+
+    __slots__ = ("_deadline", "_partial", "gone", "serving")
+
+    def __init__(self, manager: web.Server, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.gone = asyncio.Event()
+        self.serving = 0  # requests being handled now (more than one when pipelined)
+        self._partial = False  # bytes came since the last request was handled
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._start_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_deadline()
+        self.gone.set()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._partial = True
+        super().data_received(data)
+
+    def request_started(self) -> None:
+        self.serving += 1
+        self._stop_deadline()
+
+    def request_ended(self) -> None:
+        self.serving -= 1
+        if not self.serving:
+            self._partial = False
+            self._start_deadline()
+
+    def _start_deadline(self) -> None:
+        # Read at each start, so that a test can shorten it.
+        self._deadline = asyncio.get_running_loop().call_later(ADMIN_IDLE_S, self._expired)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._partial:
+            cast(asyncio.WriteTransport, transport).write(_SLOW_HEADERS)
+        self.force_close()
+
+
+@web.middleware
+async def _timed_while_served(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Hold the connection's deadline while a request is handled (its headers came whole)."""
+    connection = request.protocol
+    if not isinstance(connection, _TimedConnection):
+        return await handler(request)
+    connection.request_started()
+    try:
+        return await handler(request)
+    finally:
+        connection.request_ended()
+
+
+@web.middleware
+async def _browsers_refused(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse requests a web browser makes: a page could otherwise have the browser POST /reload (a
+    form needs no CORS permission), or read /status through a DNS name rebound to this address.
+    Browsers send Origin or Sec-Fetch-Site with such requests; hookd's clients, curl and Prometheus
+    send neither."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if "Origin" in request.headers:
+        sent = "an Origin header"
+    elif fetch_site is not None and fetch_site.strip().lower() != "none":
+        sent = "Sec-Fetch-Site: " + fetch_site.strip()[:40]
+    else:
+        return await handler(request)
+    return _json(
+        {
+            "error": f"the admin listener refuses requests from web pages (this one carries {sent}, as browsers "
+            "send); use hookd's commands, curl or a monitor, which send neither Origin nor Sec-Fetch-Site"
+        },
+        status=403,
+    )
 
 
 def _capped(runner: web.AppRunner, owner: AdminServer) -> Callable[[], asyncio.Protocol]:
-    """The protocol factory of `runner`'s server, answering 503 past `owner.max_connections`."""
+    """The protocol factory of `runner`'s server, answering 503 past `owner.max_connections`; each
+    connection served is a _TimedConnection."""
     server = runner.server
     assert server is not None
 
     def protocol() -> asyncio.Protocol:
-        return server() if len(server.connections) < owner.max_connections else _Busy()
+        if len(server.connections) >= owner.max_connections:
+            return _Busy()
+        # As aiohttp's Server.__call__ builds its RequestHandler, with the runner's options.
+        return _TimedConnection(server, loop=asyncio.get_running_loop(), **server._kwargs)
 
     return protocol
 
@@ -130,7 +247,7 @@ class AdminServer:
         self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[_timed_while_served, _browsers_refused])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
@@ -284,24 +401,42 @@ class AdminServer:
         hub = self.daemon.tail
         reader = hub.subscribe(q.getall("hook", []), q.getall("type", []), q.getall("source", []))
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"})
-        stopping = asyncio.ensure_future(self.daemon.wait_stop_requested())
+        # The stream ends when hookd stops or the peer goes. aiohttp does not cancel a handler whose
+        # client left, and a reader waiting for a line that passes its filter would hold its queue and
+        # slot for as long as none came; the connection's own end says at once that it went.
+        ending = {
+            asyncio.ensure_future(self.daemon.wait_stop_requested()),
+            asyncio.ensure_future(_peer_gone(request)),
+        }
         try:
-            await response.prepare(request)
-            await response.write(b'{"kind": "start"}\n')
-            while not stopping.done():
-                line = asyncio.ensure_future(reader.queue.get())
-                await asyncio.wait({line, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await _within_deadline(response.prepare(request))
+            await _within_deadline(response.write(b'{"kind": "start"}\n'))
+            while True:
+                line = asyncio.ensure_future(reader.next_line())
+                await asyncio.wait({line, *ending}, return_when=asyncio.FIRST_COMPLETED)
                 if not line.done():
                     line.cancel()
                     break
                 if reader.missed:
                     missed, reader.missed = reader.missed, 0
-                    await response.write(b'{"kind": "missed", "count": %d}\n' % missed)
-                await response.write(orjson.dumps(line.result()) + b"\n")
+                    await _within_deadline(response.write(b'{"kind": "missed", "count": %d}\n' % missed))
+                await _within_deadline(response.write(line.result()))
         except ConnectionResetError:
             pass  # the reader went
+        except TimeoutError:
+            # The reader stopped taking its lines: drop it, and what its connection still buffers.
+            log.info(
+                LogLine(
+                    f"tail: a reader took no line for {TAIL_WRITE_TIMEOUT_S:g} s; it is dropped",
+                    {"peer": request.remote},
+                )
+            )
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
         finally:
-            stopping.cancel()
+            for waiter in ending:
+                waiter.cancel()
             hub.unsubscribe(reader)
         return response
 
@@ -321,14 +456,34 @@ class AdminServer:
         return _json(body, status=200 if result.ok else 409)
 
     def _refused(self, request: web.Request) -> web.Response | None:
-        token = self.daemon.settings.admin.token
-        if token is not None and not _bearer_matches(request.headers.get("Authorization", ""), token):
+        """Why `request` may not see data or change anything (401 or 403), or None when it may."""
+        admin = self.daemon.settings.admin
+        if admin.token is None:
+            return self._foreign_host(request)
+        if not _bearer_matches(request.headers.get("Authorization", ""), admin.token):
             return _json(
                 {"error": "this admin listener requires a token: send Authorization: Bearer <admin.token>"},
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="hookd"'},
             )
         return None
+
+    def _foreign_host(self, request: web.Request) -> web.Response | None:
+        """A token-less TCP listener answers only a Host no web page can choose: a page could point a
+        DNS name of its own at 127.0.0.1 and read the answers (DNS rebinding). On a unix socket the
+        Host means nothing: no page connects there."""
+        admin = self.daemon.settings.admin
+        host = request.headers.get("Host")  # browsers always send one; an HTTP/1.0 tool may not
+        if admin.path is not None or host is None or host_allowed(host, admin.listen[0]):
+            return None
+        return _json(
+            {
+                "error": f"this admin listener has no token, so it answers only requests addressed to an IP address, "
+                f"localhost or {admin.listen[0]} (this one was for {host.strip()[:100]!r}); use one of those in "
+                "the URL, or set admin.token"
+            },
+            status=403,
+        )
 
     # -- the status document -----------------------------------------------------------------------
 
@@ -857,6 +1012,38 @@ class _RateSampler:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+async def _peer_gone(request: web.Request) -> None:
+    """Until the connection `request` came on ends (forever on a connection that is not timed)."""
+    connection = request.protocol
+    if isinstance(connection, _TimedConnection):
+        await connection.gone.wait()
+    else:
+        await asyncio.Event().wait()
+
+
+async def _within_deadline(write: Awaitable[object]) -> None:
+    """`write` of a /tail stream, or TimeoutError when the peer takes none of it in TAIL_WRITE_TIMEOUT_S."""
+    async with asyncio.timeout(TAIL_WRITE_TIMEOUT_S):
+        await write
+
+
+def host_allowed(host: str, listen_host: str) -> bool:
+    """Whether a Host header names the listener as no web page can: an IP address, localhost, or the
+    admin.listen host, with or without a port."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name == "localhost" or (listen_host and name == listen_host.lower()):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _bearer_matches(header: str, token: str) -> bool:

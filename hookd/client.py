@@ -452,6 +452,18 @@ def _socket_refused(socket: Path) -> AdminRefused:
     )
 
 
+def _forbidden(shown: str, body: bytes) -> AdminRefused:
+    """The admin listener's 403 (a request it takes for a web page's, or for a Host it does not
+    answer without a token), with its own sentence when it sent one."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = None
+    error = value.get("error") if isinstance(value, dict) else None
+    why = f": {error}" if isinstance(error, str) else ""
+    return AdminRefused(f"the admin listener at {shown} refused the request (403){why}")
+
+
 def admin_host(settings: Settings) -> str:
     """The host a client on this machine reaches the admin listener of `settings` at."""
     host = settings.admin.listen[0]
@@ -502,6 +514,8 @@ async def fetch_status(
     AdminRefused (401, not hookd, the socket's permissions)."""
     shown = _shown(url, socket)
     status, body = await _admin_call("GET", url, "/status", token=token, timeout_s=timeout_s, socket=socket)
+    if status == 403:
+        raise _forbidden(shown, body)
     if status == 401:
         if token:
             raise AdminRefused(
@@ -549,6 +563,8 @@ async def request_reload(
     AdminRefused (401, not hookd, the socket's permissions)."""
     shown = _shown(url, socket)
     status, body = await _admin_call("POST", url, "/reload", token=token, timeout_s=timeout_s, socket=socket)
+    if status == 403:
+        raise _forbidden(shown, body)
     if status == 401:
         raise AdminRefused(
             f"the admin listener at {shown} refused the request (401); pass the daemon's admin.token with --token "
@@ -589,6 +605,8 @@ async def stream_tail(
             aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
             session.get(f"{url}/tail", params=params, headers=headers, allow_redirects=False) as response,
         ):
+            if response.status == 403:
+                raise _forbidden(shown, await response.read())
             if response.status == 401:
                 raise AdminRefused(
                     f"the admin listener at {shown} refused the request (401); pass the daemon's admin.token with "

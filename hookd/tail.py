@@ -2,7 +2,8 @@
 
 Ingest tells the hub each stored event with the hooks it matched; the dispatcher each attempt's
 outcome. The hub hands them to every reader (an admin listener's GET /tail) whose filters they pass,
-through a bounded queue: a slow reader never slows the daemon, it misses lines and is told how many.
+through a queue bounded in lines and in bytes: a slow reader never slows the daemon nor grows its
+memory, it misses lines and is told how many. Each line is serialised once, here, for every reader.
 With no reader, ingest and the dispatcher pay one attribute test per commit and per attempt.
 """
 
@@ -24,6 +25,12 @@ from hookd.sources.base import Accepted
 from hookd.store.base import DueDelivery
 
 QUEUE_LINES = 1000  # lines a reader may be behind before it misses some
+# Bytes of lines a reader may be behind before it misses some: with events of up to max_event_size
+# (10 MB), 1,000 lines alone let one reader that never reads hold gigabytes.
+QUEUE_BYTES = 8 * 1024 * 1024
+# An event stored larger than this is shown without its data ("data_truncated": true, "event_bytes"):
+# a line stays small enough to queue many of, and a large event is not serialised again per line.
+SHOWN_EVENT_BYTES = 64 * 1024
 KNOWN_EVENTS = 10_000  # event ids a filtered reader remembers, to pass their attempts too
 
 
@@ -42,15 +49,24 @@ class TailFilter:
 @dataclass(eq=False, slots=True)
 class Reader:
     filter: TailFilter
-    queue: asyncio.Queue[dict[str, object]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LINES))
+    # Lines as sent (JSON and a newline), shared by every reader they were offered to.
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LINES))
+    queued_bytes: int = 0  # of the lines in `queue`
     missed: int = 0
     _events: OrderedDict[str, None] = field(default_factory=OrderedDict)  # ids of events passed
 
-    def offer(self, line: dict[str, object]) -> None:
-        try:
-            self.queue.put_nowait(line)
-        except asyncio.QueueFull:
+    def offer(self, line: bytes) -> None:
+        if self.queue.full() or self.queued_bytes + len(line) > QUEUE_BYTES:
             self.missed += 1
+            return
+        self.queue.put_nowait(line)
+        self.queued_bytes += len(line)
+
+    async def next_line(self) -> bytes:
+        """The oldest line queued, waiting for one. Safe to cancel: a line is taken only when returned."""
+        line = await self.queue.get()
+        self.queued_bytes -= len(line)
+        return line
 
     def passed(self, event_id: str) -> None:
         self._events[event_id] = None
@@ -76,7 +92,7 @@ class TailHub:
 
     def stored(self, source: str, event: Event, accepted: Accepted) -> None:
         """An event ingest stored (or found a duplicate of)."""
-        line: dict[str, object] | None = None
+        line: bytes | None = None
         for reader in self.readers:
             f = reader.filter
             if f.sources and source not in f.sources:
@@ -92,7 +108,7 @@ class TailHub:
 
     def attempted(self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> None:
         """An attempt ended (outcome redacted already); `state` as recorded."""
-        line: dict[str, object] | None = None
+        line: bytes | None = None
         for reader in self.readers:
             f = reader.filter
             if f.hooks and d.hook not in f.hooks:
@@ -100,28 +116,11 @@ class TailHub:
             if f.by_event and not reader.knows(d.event_id):
                 continue
             if line is None:
-                line = {
-                    "kind": "attempt",
-                    "at": time.time(),
-                    "delivery": d.id,
-                    "event": d.event_id,
-                    "hook": d.hook,
-                    "attempt": d.attempt,
-                    "status": outcome.status,
-                    "state": state,
-                    "error": outcome.error or None,
-                    "ms": round(outcome.duration_s * 1000, 1),
-                    "next_at": next_at,
-                }
+                line = _serialised(_attempt_line(d, outcome, state, next_at))
             reader.offer(line)
 
-    def _event_line(self, source: str, event: Event, accepted: Accepted) -> dict[str, object]:
-        data = event.envelope.get("data")
-        try:
-            shown = jsonvalue.loads(self.redactor.text(jsonvalue.dumps(data).decode("utf-8")))
-        except (jsonvalue.JsonValueError, UnicodeDecodeError):
-            shown = None
-        return {
+    def _event_line(self, source: str, event: Event, accepted: Accepted) -> bytes:
+        line: dict[str, object] = {
             "kind": "event",
             "at": time.time(),
             "id": event.id,
@@ -130,5 +129,43 @@ class TailHub:
             "duplicate": accepted.duplicate,
             "hooks": list(accepted.hooks),
             "failed": dict(accepted.failed),
-            "data": shown,
+            "data": None,
         }
+        size = len(event.body)
+        if size > SHOWN_EVENT_BYTES:
+            # Judged by the stored body, which hookd has at hand: the data is nearly all of a large
+            # event, and measuring the data alone would serialise it again, up to max_event_size.
+            line["data_truncated"] = True
+            line["event_bytes"] = size
+        else:
+            line["data"] = self._shown_data(event)
+        return _serialised(line)
+
+    def _shown_data(self, event: Event) -> object:
+        """The event's data with the config's secrets hidden (None if it cannot be shown)."""
+        data = event.envelope.get("data")
+        try:
+            return jsonvalue.loads(self.redactor.text(jsonvalue.dumps(data).decode("utf-8")))
+        except (jsonvalue.JsonValueError, UnicodeDecodeError):
+            return None
+
+
+def _attempt_line(d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> dict[str, object]:
+    return {
+        "kind": "attempt",
+        "at": time.time(),
+        "delivery": d.id,
+        "event": d.event_id,
+        "hook": d.hook,
+        "attempt": d.attempt,
+        "status": outcome.status,
+        "state": state,
+        "error": outcome.error or None,
+        "ms": round(outcome.duration_s * 1000, 1),
+        "next_at": next_at,
+    }
+
+
+def _serialised(line: dict[str, object]) -> bytes:
+    # jsonvalue, not orjson alone: an event's data may hold integers past 64 bits, kept exactly.
+    return jsonvalue.dumps(line) + b"\n"

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import orjson
+
 from hookd import client
 from hookd.events import parse_event_line
 from hookd.redact import Redactor
@@ -116,5 +118,5 @@ def test_a_slow_reader_misses_lines_and_hides_secrets() -> None:
         hub.stored("app", event, Accepted(id=event.id, duplicate=False, deliveries=0))
     assert reader.queue.qsize() == QUEUE_LINES
     assert reader.missed == 25
-    first = reader.queue.get_nowait()
+    first = orjson.loads(reader.queue.get_nowait())
     assert first["data"] == {"token": "${SECRET}"}
