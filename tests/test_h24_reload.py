@@ -42,7 +42,8 @@ async def test_a_reload_swaps_hooks_and_reads_variables_again(
     short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1. An event to /a; 2. the config now says /b and TOKEN changed; reload; 3. an event.
-    Result: the reload says what changed (the url and the headers, by name); the second event goes to /b with the new token."""
+    Result: the reload says what changed (the url and the headers, by name); the second event goes to
+    /b with the new token."""
     monkeypatch.setenv("TOKEN", "first-token-1234")
     cfg = config(short_dir, receiver)
     async with running_daemon(cfg) as daemon:
