@@ -18,31 +18,36 @@ carries `Origin`, or a `Sec-Fetch-Site` other than `none`, is refused (403). Wit
 listener serves its data only to a `Host` that is an IP address, `localhost` or its own listen host,
 so a page cannot reach it through a DNS name of its own that resolves to 127.0.0.1 (DNS rebinding).
 A connection that sends no complete request for ADMIN_IDLE_S is closed, so idle clients cannot hold
-all `max_connections` slots.
+all `max_connections` slots (hookd.admin_http: the connections, and the browsers' refusal).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
-import json
 import logging
 import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from aiohttp.web_protocol import RequestHandler
 
 from hookd import __version__
+from hookd.admin_http import (
+    MAX_ADMIN_CONNECTIONS,
+    CappedSite,
+    CappedUnixSite,
+    browsers_refused,
+    host_allowed,
+    json_response,
+    peer_gone,
+    timed_while_served,
+)
 from hookd.config.model import FileSourceConfig, HookConfig
 from hookd.errors import StartupError
 from hookd.events import utc_now_rfc3339
@@ -69,167 +74,9 @@ SAMPLE_INTERVAL_S = 5.0
 RECENT_S = 300.0  # failures this recent make the daemon "degraded"
 READ_TIMEOUT_S = 5.0
 MAX_REASON_CHARS = 300
-
-
-# Connections served at once; one more is answered 503 and closed. Idle clients could otherwise hold
-# every open file, and then no status probe, no event and no CLI command could connect.
-MAX_ADMIN_CONNECTIONS = 64
-_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-# A connection with no request being served (none yet, between keep-alive requests, or one whose
-# headers are still coming) is closed after this. Without it, 64 clients that send part of a request
-# and wait held every slot, and even /livez went unanswered (found by an attacker review).
-ADMIN_IDLE_S = 5.0
-# What a client that sent part of a request but not its headers' end in time is told, as it is closed.
-_SLOW_HEADERS = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 # A /tail write the reader does not take within this drops the reader: a peer that stopped reading
 # must not hold the lines queued for it, nor its connection's buffers.
 TAIL_WRITE_TIMEOUT_S = 5.0
-
-
-class _Busy(asyncio.Protocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A write transport however the loop made it: uvloop's is no asyncio.WriteTransport, and an
-        # isinstance check there reset the connection instead of answering it.
-        writer = cast(asyncio.WriteTransport, transport)
-        writer.write(_BUSY)
-        writer.close()
-
-
-class _TimedConnection(RequestHandler):
-    """aiohttp's connection protocol with a deadline: while no request is being served, the client
-    has ADMIN_IDLE_S to send one, or it is closed (told 408 if it had sent part of one). A request
-    being served, such as a /tail stream, has no deadline. `gone` is set once the connection ends,
-    so a handler that waits for something else (a /tail line) learns that its peer left."""
-
-    __slots__ = ("_deadline", "_partial", "gone", "serving")
-
-    def __init__(self, manager: web.Server, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self.gone = asyncio.Event()
-        self.serving = 0  # requests being handled now (more than one when pipelined)
-        self._partial = False  # bytes came since the last request was handled
-        self._deadline: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._start_deadline()
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self._stop_deadline()
-        self.gone.set()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        self._partial = True
-        super().data_received(data)
-
-    def request_started(self) -> None:
-        self.serving += 1
-        self._stop_deadline()
-
-    def request_ended(self) -> None:
-        self.serving -= 1
-        if not self.serving:
-            self._partial = False
-            self._start_deadline()
-
-    def _start_deadline(self) -> None:
-        # Read at each start, so that a test can shorten it.
-        self._deadline = asyncio.get_running_loop().call_later(ADMIN_IDLE_S, self._expired)
-
-    def _stop_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expired(self) -> None:
-        self._deadline = None
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        if self._partial:
-            cast(asyncio.WriteTransport, transport).write(_SLOW_HEADERS)
-        self.force_close()
-
-
-@web.middleware
-async def _timed_while_served(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Hold the connection's deadline while a request is handled (its headers came whole)."""
-    connection = request.protocol
-    if not isinstance(connection, _TimedConnection):
-        return await handler(request)
-    connection.request_started()
-    try:
-        return await handler(request)
-    finally:
-        connection.request_ended()
-
-
-@web.middleware
-async def _browsers_refused(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse requests a web browser makes: a page could otherwise have the browser POST /reload (a
-    form needs no CORS permission), or read /status through a DNS name rebound to this address.
-    Browsers send Origin or Sec-Fetch-Site with such requests; hookd's clients, curl and Prometheus
-    send neither."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if "Origin" in request.headers:
-        sent = "an Origin header"
-    elif fetch_site is not None and fetch_site.strip().lower() != "none":
-        sent = "Sec-Fetch-Site: " + fetch_site.strip()[:40]
-    else:
-        return await handler(request)
-    return _json(
-        {
-            "error": f"the admin listener refuses requests from web pages (this one carries {sent}, as browsers "
-            "send); use hookd's commands, curl or a monitor, which send neither Origin nor Sec-Fetch-Site"
-        },
-        status=403,
-    )
-
-
-def _capped(runner: web.AppRunner, owner: AdminServer) -> Callable[[], asyncio.Protocol]:
-    """The protocol factory of `runner`'s server, answering 503 past `owner.max_connections`; each
-    connection served is a _TimedConnection."""
-    server = runner.server
-    assert server is not None
-
-    def protocol() -> asyncio.Protocol:
-        if len(server.connections) >= owner.max_connections:
-            return _Busy()
-        # As aiohttp's Server.__call__ builds its RequestHandler, with the runner's options.
-        return _TimedConnection(server, loop=asyncio.get_running_loop(), **server._kwargs)
-
-    return protocol
-
-
-class _CappedSite(web.TCPSite):
-    """aiohttp's TCPSite, serving at most `owner.max_connections` connections at once."""
-
-    def __init__(self, runner: web.AppRunner, host: str, port: int, *, owner: AdminServer) -> None:
-        super().__init__(runner, host, port)
-        self._owner = owner
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)
-        assert isinstance(self._runner, web.AppRunner)
-        loop = asyncio.get_running_loop()
-        protocol = _capped(self._runner, self._owner)
-        self._server = await loop.create_server(protocol, self._host, self._port, backlog=self._backlog)
-
-
-class _CappedUnixSite(web.UnixSite):
-    """aiohttp's UnixSite, serving at most `owner.max_connections` connections at once."""
-
-    def __init__(self, runner: web.AppRunner, path: Path, *, owner: AdminServer) -> None:
-        super().__init__(runner, str(path))
-        self._owner = owner
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)
-        assert isinstance(self._runner, web.AppRunner)
-        loop = asyncio.get_running_loop()
-        protocol = _capped(self._runner, self._owner)
-        self._server = await loop.create_unix_server(protocol, str(self._path), backlog=self._backlog)
 
 
 class AdminServer:
@@ -247,7 +94,7 @@ class AdminServer:
         self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[_timed_while_served, _browsers_refused])
+        app = web.Application(middlewares=[timed_while_served, browsers_refused])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
@@ -276,7 +123,7 @@ class AdminServer:
     async def _serve_tcp(self, runner: web.AppRunner) -> None:
         host, port = self.daemon.settings.admin.listen
         try:
-            await _CappedSite(runner, host, port, owner=self).start()
+            await CappedSite(runner, host, port, owner=self).start()
         except OSError as e:
             raise StartupError(
                 f"admin listener: cannot listen on {_host_port(host, port)}: {e.strerror}; "
@@ -289,7 +136,7 @@ class AdminServer:
         prepare_socket_path(path, "admin listener", "admin.path")
         try:
             with owner_only_files():
-                await _CappedUnixSite(runner, path, owner=self).start()
+                await CappedUnixSite(runner, path, owner=self).start()
         except OSError as e:
             raise StartupError(
                 f"admin listener: cannot listen on unix socket {str(path)!r}: {e.strerror}; choose another admin.path"
@@ -331,12 +178,12 @@ class AdminServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         if self.daemon.ready.is_set():
-            return _json({"status": "ok"})
-        return _json({"status": "starting"}, status=503)
+            return json_response({"status": "ok"})
+        return json_response({"status": "starting"}, status=503)
 
     async def _livez(self, request: web.Request) -> web.Response:
         # The event loop ran this handler: the process is alive, whatever its state.
-        return _json({"status": "alive"})
+        return json_response({"status": "alive"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
         # Without the token (when one is set) a failing source is named without its reason: a reason
@@ -347,13 +194,13 @@ class AdminServer:
             "status": "ready" if ready else "not ready",
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
         }
-        return _json(body, status=200 if ready else 503)
+        return json_response(body, status=200 if ready else 503)
 
     async def _status(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
         if refused is not None:
             return refused
-        return _json(await self.status())
+        return json_response(await self.status())
 
     async def _metrics(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
@@ -389,7 +236,7 @@ class AdminServer:
         if refused is not None:
             return refused
         self.daemon.dispatcher.refresh_hook_states()
-        return _json({"ok": True})
+        return json_response({"ok": True})
 
     async def _tail(self, request: web.Request) -> web.StreamResponse:
         """`hookd tail`: one JSON object per line, events as they are stored and attempts as they end,
@@ -406,7 +253,7 @@ class AdminServer:
         # slot for as long as none came; the connection's own end says at once that it went.
         ending = {
             asyncio.ensure_future(self.daemon.wait_stop_requested()),
-            asyncio.ensure_future(_peer_gone(request)),
+            asyncio.ensure_future(peer_gone(request)),
         }
         try:
             await _within_deadline(response.prepare(request))
@@ -453,7 +300,7 @@ class AdminServer:
             "changes": list(result.changes),
             "problems": [str(p) for p in result.problems],
         }
-        return _json(body, status=200 if result.ok else 409)
+        return json_response(body, status=200 if result.ok else 409)
 
     def _refused(self, request: web.Request) -> web.Response | None:
         """Why `request` may not see data or change anything (401 or 403), or None when it may."""
@@ -461,7 +308,7 @@ class AdminServer:
         if admin.token is None:
             return self._foreign_host(request)
         if not _bearer_matches(request.headers.get("Authorization", ""), admin.token):
-            return _json(
+            return json_response(
                 {"error": "this admin listener requires a token: send Authorization: Bearer <admin.token>"},
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="hookd"'},
@@ -476,7 +323,7 @@ class AdminServer:
         host = request.headers.get("Host")  # browsers always send one; an HTTP/1.0 tool may not
         if admin.path is not None or host is None or host_allowed(host, admin.listen[0]):
             return None
-        return _json(
+        return json_response(
             {
                 "error": f"this admin listener has no token, so it answers only requests addressed to an IP address, "
                 f"localhost or {admin.listen[0]} (this one was for {host.strip()[:100]!r}); use one of those in "
@@ -1014,36 +861,10 @@ class _RateSampler:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-async def _peer_gone(request: web.Request) -> None:
-    """Until the connection `request` came on ends (forever on a connection that is not timed)."""
-    connection = request.protocol
-    if isinstance(connection, _TimedConnection):
-        await connection.gone.wait()
-    else:
-        await asyncio.Event().wait()
-
-
 async def _within_deadline(write: Awaitable[object]) -> None:
     """`write` of a /tail stream, or TimeoutError when the peer takes none of it in TAIL_WRITE_TIMEOUT_S."""
     async with asyncio.timeout(TAIL_WRITE_TIMEOUT_S):
         await write
-
-
-def host_allowed(host: str, listen_host: str) -> bool:
-    """Whether a Host header names the listener as no web page can: an IP address, localhost, or the
-    admin.listen host, with or without a port."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[1:].partition("]")[0]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    if name == "localhost" or (listen_host and name == listen_host.lower()):
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _bearer_matches(header: str, token: str) -> bool:
@@ -1051,16 +872,6 @@ def _bearer_matches(header: str, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
-
-
-def _json(value: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    try:
-        body = orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        # orjson refuses integers beyond 64 bits (a burst from a rate validate now bounds, say); JSON
-        # has no such limit, and /status must answer whatever it holds rather than 500.
-        body = json.dumps(value, default=str, separators=(",", ":")).encode()
-    return web.Response(body=body, status=status, headers=headers, content_type="application/json")
 
 
 def _time(at: float | None) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hookd.admin import _json
+from hookd.admin_http import json_response as _json
 from hookd.config.schema import schema
 from hookd.units import RATE_PATTERN, parse_rate
 from tests.test_h20_guard_validate import validate

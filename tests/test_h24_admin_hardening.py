@@ -21,9 +21,10 @@ import pytest
 import uvloop
 
 from hookd import admin as admin_module
-from hookd import client
+from hookd import admin_http, client
 from hookd import tail as tail_module
-from hookd.admin import AdminServer, host_allowed
+from hookd.admin import AdminServer
+from hookd.admin_http import host_allowed
 from hookd.config.load import load_config
 from hookd.daemon import Daemon
 from hookd.events import parse_event_line
@@ -120,7 +121,7 @@ async def test_half_sent_and_idle_connections_are_closed_and_free_their_slots(
     request, reads the answer and stays; 4. a client connects and sends nothing.
     Result: once the deadline passes, the half-sent ones are told 408 and closed, the idle ones are
     closed without a word, /livez answers again, and the tail reader (being served) still streams."""
-    monkeypatch.setattr(admin_module, "ADMIN_IDLE_S", SHORT_S)
+    monkeypatch.setattr(admin_http, "ADMIN_IDLE_S", SHORT_S)
     async with running_daemon(admin_config(short_dir, receiver)) as daemon:
         assert daemon.admin is not None and daemon.admin_url is not None
         host, port = address(daemon)
@@ -197,7 +198,7 @@ def test_a_connection_over_the_cap_is_answered_503_on_either_event_loop(
             reader, writer = await asyncio.open_connection(host, int(port))
             refused = await read_to_end(reader)
             writer.close()
-            admin.max_connections = admin_module.MAX_ADMIN_CONNECTIONS
+            admin.max_connections = admin_http.MAX_ADMIN_CONNECTIONS
             return refused, await status_of(admin.url, "/livez")
         finally:
             await admin.close()
@@ -430,4 +431,4 @@ def test_the_tail_limits_are_the_documented_ones() -> None:
     """The numbers the README gives for `hookd tail` and the admin listener."""
     limits = (tail_module.QUEUE_LINES, tail_module.QUEUE_BYTES, tail_module.SHOWN_EVENT_BYTES)
     assert limits == (1000, 8 * 1024 * 1024, 64 * 1024)
-    assert (admin_module.ADMIN_IDLE_S, admin_module.TAIL_WRITE_TIMEOUT_S) == (5.0, 5.0)
+    assert (admin_http.ADMIN_IDLE_S, admin_module.TAIL_WRITE_TIMEOUT_S) == (5.0, 5.0)
