@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hookd import jsonvalue
-from hookd.events import Event
+from hookd.events import Event, utc_now_rfc3339
 from hookd.redact import Redactor
 from hookd.router import compile_globs
 from hookd.senders.base import Outcome
@@ -122,9 +121,9 @@ class TailHub:
     def _event_line(self, source: str, event: Event, accepted: Accepted) -> bytes:
         line: dict[str, object] = {
             "kind": "event",
-            "at": time.time(),
+            "at": utc_now_rfc3339(),
             "id": event.id,
-            "type": event.type,
+            "type": self.redactor.text(event.type),  # a producer's type may quote a secret, as data may
             "source": source,
             "duplicate": accepted.duplicate,
             "hooks": list(accepted.hooks),
@@ -153,7 +152,7 @@ class TailHub:
 def _attempt_line(d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> dict[str, object]:
     return {
         "kind": "attempt",
-        "at": time.time(),
+        "at": utc_now_rfc3339(),
         "delivery": d.id,
         "event": d.event_id,
         "hook": d.hook,
@@ -162,7 +161,7 @@ def _attempt_line(d: DueDelivery, outcome: Outcome, state: str, next_at: float |
         "state": state,
         "error": outcome.error or None,
         "ms": round(outcome.duration_s * 1000, 1),
-        "next_at": next_at,
+        "next_at": utc_now_rfc3339(next_at) if next_at is not None else None,
     }
 
 

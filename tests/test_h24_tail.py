@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -91,6 +92,7 @@ async def test_hookd_tail_json_prints_lines_and_exits_3_when_the_daemon_stops(
         ("event", "o2"),
         ("attempt", "o2"),
     ]
+    assert all(datetime.fromisoformat(line["at"]).tzinfo is not None for line in lines)  # RFC 3339, UTC
     assert proc.returncode == 3
     assert b"ended the stream" in err
 
@@ -120,3 +122,28 @@ def test_a_slow_reader_misses_lines_and_hides_secrets() -> None:
     assert reader.missed == 25
     first = orjson.loads(reader.queue.get_nowait())
     assert first["data"] == {"token": "${SECRET}"}
+
+
+def test_an_event_type_holding_a_secret_is_shown_with_its_reference() -> None:
+    hub = TailHub(Redactor((("s3cret-value-123456", "${SECRET}"),)))
+    reader = hub.subscribe([], [], [])
+    event = parse_event_line(event_line("order.s3cret-value-123456", id="t1"), max_bytes=10_000)
+    hub.stored("app", event, Accepted(id=event.id, duplicate=False, deliveries=0))
+    assert orjson.loads(reader.queue.get_nowait())["type"] == "order.${SECRET}"
+
+
+async def test_tail_warns_of_a_hook_or_source_the_config_does_not_have(short_dir: Path, receiver: Receiver) -> None:
+    """`hookd tail -c FILE --hook invoces --source nope` (typos). Result: a warning for each, with the
+    name it is close to; the stream runs (the daemon may run a newer config) and ends with the daemon."""
+    cfg = config(short_dir, receiver, admin="{path: admin.sock}")
+    async with running_daemon(cfg) as daemon:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", "tail", "-c", str(cfg), "--hook", "invoces", "--source", "nope",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        while not daemon.tail.readers:
+            await asyncio.sleep(0.01)
+    _, err = await asyncio.wait_for(proc.communicate(), 10)
+    text = " ".join(err.decode().split())
+    assert "hook 'invoces' is not in" in text and "did you mean 'invoices'?" in text
+    assert "source 'nope' is not in" in text

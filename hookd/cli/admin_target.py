@@ -29,6 +29,7 @@ class AdminTarget:
     url: str  # http://host:port, or http://localhost for a unix socket
     socket: Path | None  # the admin unix socket the request goes through, if any
     token: str | None
+    settings: Settings | None = None  # the config read for it, if one was
 
 
 def admin_target(
@@ -38,7 +39,9 @@ def admin_target(
     with `invalid` (what to say then), 1: for `hookd reload`, an invalid file is a refused reload."""
     if url is None:
         settings = _settings(config or default_config_path(), command, invalid)
-        return AdminTarget(client.admin_url(settings), client.admin_socket(settings), token or settings.admin.token)
+        return AdminTarget(
+            client.admin_url(settings), client.admin_socket(settings), token or settings.admin.token, settings
+        )
     socket = None
     if url.strip().startswith("unix:"):  # as status and the log show an admin socket: unix:/run/hookd/admin.sock
         socket = Path(url.strip().removeprefix("unix:")).absolute()
@@ -47,7 +50,7 @@ def admin_target(
         address = client.normalize_url(url)
     named = _settings(config, command, invalid) if config is not None else None
     chosen = named if named is not None or token else _default_settings(address)
-    return AdminTarget(address, socket, token or (chosen.admin.token if chosen is not None else None))
+    return AdminTarget(address, socket, token or (chosen.admin.token if chosen is not None else None), named)
 
 
 def _default_settings(url: str) -> Settings | None:

@@ -14,8 +14,10 @@ from hookd.cli import render
 from hookd.cli.admin_target import TOKEN_ENV, admin_target
 from hookd.cli.app import app
 from hookd.cli.common import fail
+from hookd.config.model import Settings
 from hookd.errors import HookdError
 from hookd.logs import escape_json_text
+from hookd.suggest import did_you_mean
 
 
 @app.command()
@@ -47,6 +49,8 @@ def tail(
     """
     try:
         target = admin_target(config, url, token, "hookd tail")
+        if target.settings is not None:
+            _warn_unknown(target.settings, hook or [], source or [])
         asyncio.run(
             _follow(target.url, target.token, hook or [], event_type or [], source or [], as_json, target.socket)
         )
@@ -54,6 +58,22 @@ def tail(
         raise typer.Exit(0) from None
     except HookdError as e:
         fail(e)
+
+
+def _warn_unknown(settings: Settings, hooks: list[str], sources: list[str]) -> None:
+    """A name the config does not have shows nothing: say so, rather than look like a quiet system.
+    (The daemon may run a newer config than this file: a warning, not an error.)"""
+    for kind, names, known in (
+        ("hook", hooks, [h.name for h in settings.hooks]),
+        ("source", sources, [s.name for s in settings.sources]),
+    ):
+        for name in names:
+            if name not in known:
+                hint = did_you_mean(name, known)
+                render.stderr.print(
+                    f"[yellow]warning:[/yellow] {kind} {render.escape(repr(name))} is not in "
+                    f"{render.escape(str(settings.config_path))}{render.escape(hint)}; nothing of it will show"
+                )
 
 
 async def _follow(
@@ -75,7 +95,12 @@ async def _follow(
 
 
 def _clock(at: object) -> str:
-    return datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3] if isinstance(at, (int, float)) else "?"
+    """An RFC 3339 time of the stream as this machine's local clock time, to the millisecond."""
+    try:
+        moment = datetime.fromisoformat(str(at))
+    except ValueError:
+        return "?"
+    return moment.astimezone().strftime("%H:%M:%S.%f")[:-3]
 
 
 def _text(line: dict[str, object]) -> str:
