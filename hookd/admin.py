@@ -62,6 +62,7 @@ from hookd.logs import LogLine
 from hookd.senders.base import Sender
 from hookd.senders.worker import WorkerSender
 from hookd.sources.socket import owner_only_files, prepare_socket_path
+from hookd.tail import TailRefused
 
 if TYPE_CHECKING:
     from hookd.daemon import Daemon
@@ -246,7 +247,10 @@ class AdminServer:
             return refused
         q = request.query
         hub = self.daemon.tail
-        reader = hub.subscribe(q.getall("hook", []), q.getall("type", []), q.getall("source", []))
+        try:
+            reader = hub.subscribe(q.getall("hook", []), q.getall("type", []), q.getall("source", []))
+        except TailRefused as e:
+            return json_response({"error": str(e)}, status=e.status)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"})
         # The stream ends when hookd stops or the peer goes. aiohttp does not cancel a handler whose
         # client left, and a reader waiting for a line that passes its filter would hold its queue and

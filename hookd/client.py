@@ -507,6 +507,16 @@ async def _admin_call(
         raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
 
 
+def _error_sentence(body: bytes) -> str | None:
+    """The "error" of an admin listener's JSON answer, if it is one."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = value.get("error") if isinstance(value, dict) else None
+    return error if isinstance(error, str) else None
+
+
 async def fetch_status(
     url: str, *, token: str | None, timeout_s: float = STATUS_TIMEOUT_S, socket: Path | None = None
 ) -> dict[str, object]:
@@ -612,6 +622,10 @@ async def stream_tail(
                     f"the admin listener at {shown} refused the request (401); pass the daemon's admin.token with "
                     "--token or HOOKD_ADMIN_TOKEN, or -c the config it runs with"
                 )
+            if response.status in (400, 503):  # the hub's own sentence: too many readers or filters
+                said = _error_sentence(await response.read())
+                if said is not None:
+                    raise AdminRefused(f"{shown} refused to start the stream: {said}")
             if response.status != 200 or "ndjson" not in response.headers.get("Content-Type", ""):
                 raise AdminRefused(
                     f"{_endpoint(url, socket, '/tail')} answered HTTP {response.status}; "

@@ -23,6 +23,7 @@ from hookd.look_alikes import reads_as_exactly, reads_as_starting_with
 from hookd.units import format_size
 
 MAX_ID_LENGTH = 200
+MAX_TYPE_LENGTH = 200  # characters, as an http source's event_type
 # RFC 3339 date-time; datetime.fromisoformat alone also takes ISO 8601 forms such as 20260131T120000Z,
 # 2026-W05-1T12:00Z or 2026-01-31T12Z, which would then be stored and sent as they are.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
@@ -203,6 +204,12 @@ def event_from_object(
         raise EventError(f'"type" {problem}; every event needs a type like "order.created"', event_id=event_id)
     if (control := _control_text(etype)) is not None:
         raise EventError(f'"type" {control}; use a name like "order.created"', event_id=event_id)
+    if len(etype) > MAX_TYPE_LENGTH:
+        # Each hook's globs, and each `hookd tail` reader's, are matched against it for every event.
+        raise EventError(
+            f'"type" is {len(etype):,} characters, over {MAX_TYPE_LENGTH}; use a name like "order.created"',
+            event_id=event_id,
+        )
     if produced and reads_as_starting_with(etype, RESERVED_PREFIX):
         looks = "starts" if etype.startswith(RESERVED_PREFIX) else f"reads as starting (as {_READS_AS_WHY})"
         raise EventError(

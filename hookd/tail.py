@@ -31,6 +31,25 @@ QUEUE_BYTES = 8 * 1024 * 1024
 # a line stays small enough to queue many of, and a large event is not serialised again per line.
 SHOWN_EVENT_BYTES = 64 * 1024
 KNOWN_EVENTS = 10_000  # event ids a filtered reader remembers, to pass their attempts too
+# Bytes of lines all readers together may be behind: each reader's own cap times many readers, each
+# behind by a different window of lines, would otherwise add up to hundreds of MB.
+TOTAL_QUEUE_BYTES = 64 * 1024 * 1024
+# Readers at once: each holds an admin connection for as long as it reads, and the listener's other
+# slots stay free for probes, status and reloads.
+MAX_READERS = 16
+# Filters per kind (hook, type, source) and characters per filter: every event is matched against
+# every reader's type globs on the event loop, so they are kept small.
+MAX_FILTERS = 16
+MAX_FILTER_CHARS = 200
+
+
+class TailRefused(Exception):
+    """A /tail request the hub will not serve: a sentence for the reader, and the HTTP status to
+    answer it with (503 while the readers are all taken, 400 for filters over the limits)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +64,17 @@ class TailFilter:
         return self.types is not None or bool(self.sources)
 
 
+@dataclass(slots=True)
+class _Budget:
+    """Bytes queued for all readers together."""
+
+    used: int = 0
+
+
 @dataclass(eq=False, slots=True)
 class Reader:
     filter: TailFilter
+    budget: _Budget = field(default_factory=_Budget)  # the hub's, shared by its readers
     # Lines as sent (JSON and a newline), shared by every reader they were offered to.
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LINES))
     queued_bytes: int = 0  # of the lines in `queue`
@@ -55,17 +82,25 @@ class Reader:
     _events: OrderedDict[str, None] = field(default_factory=OrderedDict)  # ids of events passed
 
     def offer(self, line: bytes) -> None:
-        if self.queue.full() or self.queued_bytes + len(line) > QUEUE_BYTES:
+        size = len(line)
+        if self.queue.full() or self.queued_bytes + size > QUEUE_BYTES or self.budget.used + size > TOTAL_QUEUE_BYTES:
             self.missed += 1
             return
         self.queue.put_nowait(line)
-        self.queued_bytes += len(line)
+        self.queued_bytes += size
+        self.budget.used += size
 
     async def next_line(self) -> bytes:
         """The oldest line queued, waiting for one. Safe to cancel: a line is taken only when returned."""
         line = await self.queue.get()
         self.queued_bytes -= len(line)
+        self.budget.used -= len(line)
         return line
+
+    def drop(self) -> None:
+        """Gone: what it had queued no longer counts against the hub's budget."""
+        self.budget.used -= self.queued_bytes
+        self.queued_bytes = 0
 
     def passed(self, event_id: str) -> None:
         self._events[event_id] = None
@@ -80,14 +115,26 @@ class TailHub:
     def __init__(self, redactor: Redactor) -> None:
         self.readers: set[Reader] = set()
         self.redactor = redactor  # the config's secrets, hidden in every line
+        self._budget = _Budget()
 
     def subscribe(self, hooks: Sequence[str], types: Sequence[str], sources: Sequence[str]) -> Reader:
-        reader = Reader(TailFilter(frozenset(hooks), compile_globs(types) if types else None, frozenset(sources)))
+        """A new reader with these filters. Raises TailRefused."""
+        if len(self.readers) >= MAX_READERS:
+            raise TailRefused(f"{MAX_READERS} readers already follow the stream; stop one and try again", 503)
+        for kind, given in (("hook", hooks), ("type", types), ("source", sources)):
+            if len(given) > MAX_FILTERS:
+                raise TailRefused(f"{len(given)} {kind} filters, over {MAX_FILTERS}; give fewer")
+            if any(len(one) > MAX_FILTER_CHARS for one in given):
+                raise TailRefused(f"a {kind} filter is over {MAX_FILTER_CHARS} characters; give a shorter one")
+        types_glob = compile_globs(types) if types else None
+        reader = Reader(TailFilter(frozenset(hooks), types_glob, frozenset(sources)), self._budget)
         self.readers.add(reader)
         return reader
 
     def unsubscribe(self, reader: Reader) -> None:
-        self.readers.discard(reader)
+        if reader in self.readers:
+            self.readers.discard(reader)
+            reader.drop()
 
     def stored(self, source: str, event: Event, accepted: Accepted) -> None:
         """An event ingest stored (or found a duplicate of)."""
@@ -115,15 +162,16 @@ class TailHub:
             if f.by_event and not reader.knows(d.event_id):
                 continue
             if line is None:
-                line = _serialised(_attempt_line(d, outcome, state, next_at))
+                line = _serialised(_attempt_line(d, outcome, state, next_at, self.redactor))
             reader.offer(line)
 
     def _event_line(self, source: str, event: Event, accepted: Accepted) -> bytes:
         line: dict[str, object] = {
             "kind": "event",
             "at": utc_now_rfc3339(),
-            "id": event.id,
-            "type": self.redactor.text(event.type),  # a producer's type may quote a secret, as data may
+            # A producer's id and type may quote a secret of the config, as its data may.
+            "id": self.redactor.text(event.id),
+            "type": self.redactor.text(event.type),
             "source": source,
             "duplicate": accepted.duplicate,
             "hooks": list(accepted.hooks),
@@ -149,12 +197,14 @@ class TailHub:
             return None
 
 
-def _attempt_line(d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> dict[str, object]:
+def _attempt_line(
+    d: DueDelivery, outcome: Outcome, state: str, next_at: float | None, redactor: Redactor
+) -> dict[str, object]:
     return {
         "kind": "attempt",
         "at": utc_now_rfc3339(),
         "delivery": d.id,
-        "event": d.event_id,
+        "event": redactor.text(d.event_id),
         "hook": d.hook,
         "attempt": d.attempt,
         "status": outcome.status,

@@ -72,3 +72,14 @@ def test_a_file_whose_name_starts_with_a_brace_is_still_read(tmp_path: Path, mon
     result = invoke("-c", "hookd.yaml", "{odd}.json")
     assert result.exit_code == 0, result.output
     assert "order.created" in result.stdout
+
+
+def test_an_event_type_over_200_characters_is_refused_naming_its_length() -> None:
+    """Every hook's globs, and every tail reader's, match the type of every event: a 60 KB type once
+    made a reader's filters cost seconds per event."""
+    from hookd.errors import EventError
+    from hookd.events import MAX_TYPE_LENGTH, parse_event_line
+
+    parse_event_line(b'{"type": "%s"}' % (b"t" * MAX_TYPE_LENGTH), max_bytes=100_000)
+    with pytest.raises(EventError, match=r'"type" is 201 characters, over 200'):
+        parse_event_line(b'{"type": "%s"}' % (b"t" * (MAX_TYPE_LENGTH + 1)), max_bytes=100_000)

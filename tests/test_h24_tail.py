@@ -10,12 +10,13 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
+import pytest
 
 from hookd import client
 from hookd.events import parse_event_line
 from hookd.redact import Redactor
 from hookd.sources.base import Accepted
-from hookd.tail import QUEUE_LINES, TailHub
+from hookd.tail import MAX_FILTER_CHARS, MAX_FILTERS, MAX_READERS, QUEUE_LINES, TailHub, TailRefused
 from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config
 
 
@@ -147,3 +148,64 @@ async def test_tail_warns_of_a_hook_or_source_the_config_does_not_have(short_dir
     text = " ".join(err.decode().split())
     assert "hook 'invoces' is not in" in text and "did you mean 'invoices'?" in text
     assert "source 'nope' is not in" in text
+
+
+def test_the_hub_refuses_readers_and_filters_over_its_limits() -> None:
+    """Result: at most MAX_READERS readers (the next is refused with 503); at most MAX_FILTERS filters
+    of a kind and MAX_FILTER_CHARS characters each (400); a reader that leaves frees its place."""
+    hub = TailHub(Redactor())
+    readers = [hub.subscribe([], [], []) for _ in range(MAX_READERS)]
+    with pytest.raises(TailRefused) as full:
+        hub.subscribe([], [], [])
+    assert full.value.status == 503
+    hub.unsubscribe(readers[0])
+    hub.subscribe([], [], [])
+    hub = TailHub(Redactor())
+    with pytest.raises(TailRefused) as many:
+        hub.subscribe([], [f"t{i}.*" for i in range(MAX_FILTERS + 1)], [])
+    with pytest.raises(TailRefused) as long:
+        hub.subscribe(["h" * (MAX_FILTER_CHARS + 1)], [], [])
+    assert (many.value.status, long.value.status) == (400, 400)
+    assert "type filters" in str(many.value) and "hook filter" in str(long.value)
+
+
+def test_readers_together_stay_within_the_hubs_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three readers that never read, the total budget smaller than their own caps together.
+    Result: the bytes queued for all never pass the total; past it, readers miss lines; a reader
+    that leaves gives its bytes back."""
+    monkeypatch.setattr("hookd.tail.TOTAL_QUEUE_BYTES", 20_000)
+    hub = TailHub(Redactor())
+    readers = [hub.subscribe([], [], []) for _ in range(3)]
+    for i in range(100):
+        event = parse_event_line(event_line(id=f"e{i}", data={"pad": "x" * 200}), max_bytes=10_000)
+        hub.stored("app", event, Accepted(id=event.id, duplicate=False, deliveries=0))
+    queued = sum(r.queued_bytes for r in readers)
+    assert queued <= 20_000 and all(r.missed for r in readers)
+    hub.unsubscribe(readers[0])
+    before = [r.queue.qsize() for r in readers[1:]]
+    event = parse_event_line(event_line(id="after", data={}), max_bytes=10_000)
+    hub.stored("app", event, Accepted(id=event.id, duplicate=False, deliveries=0))
+    assert [r.queue.qsize() for r in readers[1:]] == [n + 1 for n in before]  # room again
+
+
+def test_an_event_id_holding_a_secret_is_shown_with_its_reference() -> None:
+    hub = TailHub(Redactor((("s3cret-value-123456", "${SECRET}"),)))
+    reader = hub.subscribe([], [], [])
+    event = parse_event_line(event_line(id="id-s3cret-value-123456"), max_bytes=10_000)
+    hub.stored("app", event, Accepted(id=event.id, duplicate=False, deliveries=0))
+    assert orjson.loads(reader.queue.get_nowait())["id"] == "id-${SECRET}"
+
+
+async def test_hookd_tail_says_when_every_reader_place_is_taken(short_dir: Path, receiver: Receiver) -> None:
+    async with running_daemon(config(short_dir, receiver)) as daemon:
+        assert daemon.admin_url is not None
+        taken = [daemon.tail.subscribe([], [], []) for _ in range(MAX_READERS)]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", "tail", "--url", daemon.admin_url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        for reader in taken:
+            daemon.tail.unsubscribe(reader)
+    assert proc.returncode == 1
+    assert f"{MAX_READERS} readers already follow the stream" in " ".join(err.decode().split())

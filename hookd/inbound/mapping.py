@@ -14,7 +14,7 @@ from jmespath.parser import ParsedResult
 from hookd import jsonvalue
 from hookd.config.model import HttpSourceConfig
 from hookd.errors import EventError
-from hookd.events import REQUEST_KEY, Event, event_from_object, size_limit, with_inbound
+from hookd.events import MAX_TYPE_LENGTH, REQUEST_KEY, Event, event_from_object, size_limit, with_inbound
 from hookd.expressions import EvaluationError, compile_expression, evaluate
 from hookd.inbound.bodies import RequestRefused as RequestRefused  # re-exported: callers catch it from here
 from hookd.inbound.bodies import is_cloudevent, parse_body
@@ -78,11 +78,6 @@ def provider_has_id(config: HttpSourceConfig) -> bool:
     """Whether events of this source get an id from the sender (`event_id`, or the verify type's default),
     which schemes without a timestamp rely on against replays; validate warns otherwise."""
     return config.event_id is not None or (config.verify is not None and config.verify.type in _PROVIDER_DEFAULTS)
-
-
-# An event type a request gives (a header, a body field): hookd's hooks match it by glob and it goes in
-# logs and history; a caller's 5,000-character type is not one.
-MAX_TYPE_LENGTH = 200
 
 
 class InboundMapper:
