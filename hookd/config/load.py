@@ -256,7 +256,7 @@ def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
     secrets = {
         value: ref
         for value, ref in doc.secrets.items()
-        if not ref.startswith("${file:") and not _only_settings(doc.secret_paths.get(value, []))
+        if not ref.startswith("${file:") and not _only_places(doc, doc.secret_paths.get(value, []))
     }
     secrets.update((value, ref) for value, ref in doc.secrets.items() if ref.startswith("${file:"))
     for path, value in secret_values(doc.data):
@@ -273,17 +273,20 @@ def _config_secrets(doc: LocatedDocument) -> dict[str, str]:
     return secrets
 
 
-def _only_settings(paths: Sequence[PathKey]) -> bool:
+def _only_places(doc: LocatedDocument, paths: Sequence[PathKey]) -> bool:
     """Whether a ${VAR} is used only where a place goes (a database or socket path, a file to tail, a
     listen address): such a value is no secret, and logs and status show where things are. One used
     anywhere else, or nowhere known, is hidden as a secret."""
-    return bool(paths) and all(_is_place(p) for p in paths)
+    return bool(paths) and all(_is_place(doc, p) for p in paths)
 
 
-def _is_place(path: PathKey) -> bool:
+def _is_place(doc: LocatedDocument, path: PathKey) -> bool:
     if path in (("storage", "path"), ("admin", "path"), ("admin", "listen")):
         return True
-    return len(path) == 3 and path[0] == "sources" and path[2] in ("path", "listen")
+    if len(path) != 3 or path[0] != "sources" or path[2] not in ("path", "listen"):
+        return False
+    # An http source's path is a URL's: an unguessable one is how some senders are let in.
+    return path[2] == "listen" or _value_at(doc.data, (*path[:2], "type")) in ("socket", "file")
 
 
 def _literal_secrets(doc: LocatedDocument) -> list[Problem]:
