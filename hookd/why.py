@@ -62,7 +62,8 @@ async def why(path: Path, event_id: str, settings: Settings, *, origin: str, now
     if shown.asked_for == "delivery":  # asked by a delivery id: explain its whole event
         deliveries = (await show(path, record.id, origin=origin)).deliveries
     return Why(
-        event=replace(record, type=router.redactor.text(record.type)),  # shown: secrets hidden
+        # Shown: a producer's id and type may quote a secret of the config, as its data may.
+        event=replace(record, id=router.redactor.text(record.id), type=router.redactor.text(record.type)),
         verdicts=verdicts,
         deliveries=deliveries,
         routed_with=RoutedWith(*noted) if noted is not None else None,

@@ -110,16 +110,18 @@ async def test_why_and_test_hide_the_configs_secrets_in_their_explanations(
         url: {receiver.url("/in")}
     """
     cfg = socket_config(short_dir, hooks)
-    line = json.dumps({"id": "s-1", "type": f"order.{secret}", "data": {"key": {"a": secret}, "n": 1}}).encode()
+    line = json.dumps({"id": f"s-1{secret}", "type": f"order.{secret}", "data": {"key": {"a": secret}, "n": 1}})
+    line = line.encode()
     async with running_daemon(cfg):
         assert (await send_lines(short_dir / "s.sock", [line]))[0]["ok"]
         await wait_db(short_dir / "hookd.db", "SELECT count(*) FROM events", lambda rows: rows == [(1,)])
-    shown = await hookd("why", "s-1", "-c", str(cfg))
+    shown = await hookd("why", "s-1", "-c", str(cfg))  # a prefix of the id
     as_json = await hookd("why", "s-1", "-c", str(cfg), "--json")
     events = short_dir / "event.json"
     events.write_bytes(line)
     tested = await hookd("test", "-c", str(cfg), str(events))
     history = await hookd("history", "show", "s-1", "-c", str(cfg))
+    assert "s-1${RECV_TOKEN}" in plain(shown.output) and "s-1${RECV_TOKEN}" in plain(history.output)
 
     assert "${RECV_TOKEN}" in plain(history.output)
     for result in (shown, as_json, tested, history):

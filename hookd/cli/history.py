@@ -380,7 +380,12 @@ def redacted_shown(shown: Shown, redactor: Redactor) -> Shown:
     event = shown.event
     if event is not None:  # a producer's event may quote a secret of the config, as tail and why hide it
         body = redactor.text(event.body.decode("utf-8", errors="replace")).encode()
-        event = replace(event, type=redactor.text(event.type), body=body if body != event.body else event.body)
+        event = replace(
+            event,
+            id=redactor.text(event.id),
+            type=redactor.text(event.type),
+            body=body if body != event.body else event.body,
+        )
     return replace(shown, deliveries=tuple(details), batch=batch, event=event)
 
 

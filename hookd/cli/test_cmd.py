@@ -439,8 +439,8 @@ def _events_text(results: Sequence[EventResult], send: bool) -> None:
     esc = render.escape
     matches = sent = failed = 0
     for r in results:
-        shown_type = r.redactor.text(r.event.type)
-        out.print(f"[bold]event {esc(r.event.id)}[/bold] {esc(shown_type)} [dim]({esc(r.where)})[/dim]")
+        shown_id, shown_type = r.redactor.text(r.event.id), r.redactor.text(r.event.type)
+        out.print(f"[bold]event {esc(shown_id)}[/bold] {esc(shown_type)} [dim]({esc(r.where)})[/dim]")
         for h in r.hooks:
             if not h.matched:
                 if h.filter_error:  # the daemon records a failed delivery for this hook
