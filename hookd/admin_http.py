@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -19,6 +20,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
+
+_HOST_PORT = re.compile(r":[0-9]{1,5}")
 
 
 class Capped(Protocol):
@@ -196,14 +199,26 @@ async def peer_gone(request: web.Request) -> None:
 
 def host_allowed(host: str, listen_host: str) -> bool:
     """Whether a Host header names the listener as no web page can: an IP address, localhost, or the
-    admin.listen host, with or without a port."""
+    admin.listen host, with or without a port. Strict: `[::1]evil.com` or a zone id is no address."""
     name = host.strip().lower()
     if name.startswith("["):
-        name = name[1:].partition("]")[0]
+        address, _, rest = name[1:].partition("]")
+        if rest and not _HOST_PORT.fullmatch(rest):
+            return False
+        name = address
     elif name.count(":") == 1:
-        name = name.partition(":")[0]
+        name, _, port = name.partition(":")
+        if not port.isdigit():
+            return False
+    if "%" in name:  # an IPv6 zone id: nothing a listener is reached by from another host
+        return False
     if name == "localhost" or (listen_host and name == listen_host.lower()):
         return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
     try:
         ipaddress.ip_address(name)
     except ValueError:

@@ -336,6 +336,9 @@ def test_which_hosts_a_tokenless_listener_answers() -> None:
         assert host_allowed(host, "hookd.internal"), host
     for host in ["attacker.example", "attacker.example:8780", "localhost.attacker.example", "", "127.0.0.1.nip.io"]:
         assert not host_allowed(host, "hookd.internal"), host
+    # Sloppy forms once read as addresses: text after the bracket, a zone id, a port that is no number.
+    for host in ["[::1]evil.com", "[::1].evil.com:80", "[fe80::1%25evil]", "fe80::1%eth0", "127.0.0.1:evil"]:
+        assert not host_allowed(host, "hookd.internal"), host
     assert not host_allowed("", "")
 
 
