@@ -50,6 +50,8 @@ log = logging.getLogger("hookd")
 
 PRUNE_INTERVAL_S = 3600.0
 STOP_INGEST_TIMEOUT_S = 30.0
+# How long a stop waits for a reload under way to finish (its sources start with their own timeouts).
+RELOAD_SETTLE_S = 30.0
 # Bytes of request bodies all http sources together may hold while reading them: 4 x the largest
 # max_event_size, at least this (as the socket source's budget for unfinished lines).
 BODY_BUDGET_FLOOR = 64_000_000
@@ -470,11 +472,13 @@ class Daemon:
 
     async def stop(self) -> None:
         """Undo what start did, in reverse (its stack of cleanups). Safe to call more than once."""
-        stack, self._stack = self._stack, None
+        stack, self._stack = self._stack, None  # from now on, `running` is False: no reload begins
         try:
             if stack is not None:
                 if self.started_at is not None:
                     systemd.notify("STOPPING=1", "STATUS=stopping: finishing deliveries in flight")
+                # A reload half-way through would start sources and write to the store as they close.
+                await self._reloads.settle(RELOAD_SETTLE_S)
                 await stack.aclose()
         finally:
             if self.started_at is not None:  # not after a start that failed: its error says what happened

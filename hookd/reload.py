@@ -5,6 +5,7 @@ time, those that arrive meanwhile sharing one more (CoalescedReloads)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,14 @@ class CoalescedReloads:
             run.add_done_callback(self._runs.discard)
         queued.origins.append(origin)
         return await asyncio.shield(queued.result)
+
+    async def settle(self, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) for the reloads running or queued to end: a stop waits for them,
+        so none starts sources or writes to the store while it is being torn down."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self._runs:
+                    await asyncio.gather(*self._runs, return_exceptions=True)
 
     async def _run(self, queued: _Queued) -> None:
         async with self._one_at_a_time:

@@ -498,3 +498,32 @@ async def test_a_listener_certificate_that_is_a_fifo_is_refused_without_blocking
     result = await asyncio.wait_for(asyncio.to_thread(check_config, cfg), 10)
     assert result.settings is None
     assert any("is not a regular file" in p.message for p in result.problems), result.problems
+
+
+async def test_a_stop_waits_for_a_reload_under_way(short_dir: Path, receiver: Receiver) -> None:
+    """1. A reload held just before it swaps the sources; 2. a stop asked meanwhile; 3. the reload
+    goes on. Result: the stop waits for it (no source is started, nor the store written, while
+    hookd is torn down): the reload applies and is audited, then the stop ends."""
+    cfg = hooks_config(short_dir, receiver)
+    async with running_daemon(cfg) as daemon:
+        entered, go_on = asyncio.Event(), asyncio.Event()
+        swap = daemon._swap_sources
+
+        async def held_swap(old: object, new: object) -> list[str]:
+            entered.set()
+            await go_on.wait()
+            return await swap(old, new)  # type: ignore[arg-type]
+
+        daemon._swap_sources = held_swap  # type: ignore[method-assign]
+        cfg.write_text(cfg.read_text().replace(receiver.url("/a"), receiver.url("/b")))
+        reload = asyncio.create_task(daemon.reload("SIGHUP"))
+        await asyncio.wait_for(entered.wait(), FAILSAFE_S)
+        stop = asyncio.create_task(daemon.stop())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not stop.done(), "the stop tore hookd down under a reload"
+        go_on.set()
+        result = await asyncio.wait_for(reload, FAILSAFE_S)
+        await asyncio.wait_for(stop, FAILSAFE_S)
+    assert result.ok
+    assert db_rows(short_dir / "hookd.db", "SELECT action, origin FROM audit") == [("reload", "SIGHUP")]
