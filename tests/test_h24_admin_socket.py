@@ -5,8 +5,10 @@ live one refused, and `hookd validate` refuses listen and path together."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import stat
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -262,3 +264,39 @@ def test_a_reload_refuses_a_new_admin_path_or_mode(tmp_path: Path) -> None:
     assert restart_needed(old, load_config(cfg)) == ["admin.mode (0600 -> 0660)"]
     cfg.write_text("version: 1\nadmin: {listen: 127.0.0.1:8780}\n", encoding="utf-8")
     assert restart_needed(old, load_config(cfg)) == [f"admin.path ({tmp_path / 'a.sock'} -> none)"]
+
+
+async def test_admin_commands_run_where_the_deployments_secrets_are_unset(
+    short_dir: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon has HOOKD_TEST_PARTNER (a hook's header); the operator's shell does not.
+    Result: `hookd status -c` and `hookd reload -c` still reach the daemon (they need only the admin
+    listener), and the reload is the daemon's own verdict: applied."""
+    monkeypatch.setenv("HOOKD_TEST_PARTNER", "partner-token-0123456789")
+    cfg = socket_config(
+        short_dir,
+        f"""
+        hooks:
+          - name: main
+            events: ["*"]
+            url: {receiver.url("/a")}
+            headers: {{X-Api-Token: "${{HOOKD_TEST_PARTNER}}"}}
+        admin: {{path: admin.sock}}
+        """,
+    )
+    shell = {k: v for k, v in os.environ.items() if k not in ("HOOKD_TEST_PARTNER", "HOOKD_CONFIG")}
+
+    async def run(*args: str) -> tuple[int | None, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hookd", *args, env=shell,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        return proc.returncode, out.decode()
+
+    async with running_daemon(cfg):  # in this process, which has the variable
+        status = await run("status", "-c", str(cfg))
+        reload = await run("reload", "-c", str(cfg))
+    assert status[0] == 0, status[1]
+    assert reload[0] == 0, reload[1]
+    assert "reloaded" in plain(reload[1])

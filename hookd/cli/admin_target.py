@@ -9,7 +9,7 @@ stranger's URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,12 +68,23 @@ def _default_settings(url: str) -> Settings | None:
 
 
 def _settings(path: Path, command: str, invalid: str | None = None) -> Settings:
+    """The config at `path`, read for its admin listener and token. The deployment's secrets (a hook
+    header's ${VAR}, kept in a root-only EnvironmentFile) may be unset in an operator's shell: a
+    config whose only problems are those is read with them left unresolved, as history and hooks
+    read it. Exits 2 (or 1 with `invalid`) when it has other errors."""
     result = check_config(path)
-    if result.settings is None:
-        render.problems_text(result.problems, console=render.stderr)
-        if invalid is not None:
-            render.stderr.print(f"[red]refused:[/red] {render.escape(invalid.format(path=path))}")
-            raise typer.Exit(1)
-        render.stderr.print(f"{command} needs a valid config to find the admin listener, or --url.")
-        raise typer.Exit(2)
-    return result.settings
+    if result.settings is not None:
+        return result.settings
+    partial = check_config(path, check_environment=False)
+    if partial.settings is not None and not partial.errors:
+        token = partial.settings.admin.token
+        if token is not None and any(ref in token for ref in partial.unchecked):
+            # The token itself is unset here: send none (a 401 says to pass --token) rather than its ${...}.
+            return replace(partial.settings, admin=replace(partial.settings.admin, token=None))
+        return partial.settings
+    render.problems_text(result.problems, console=render.stderr)
+    if invalid is not None:
+        render.stderr.print(f"[red]refused:[/red] {render.escape(invalid.format(path=path))}")
+        raise typer.Exit(1)
+    render.stderr.print(f"{command} needs a valid config to find the admin listener, or --url.")
+    raise typer.Exit(2)
