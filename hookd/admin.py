@@ -311,9 +311,16 @@ class AdminServer:
         admin = self.daemon.settings.admin
         if admin.token is None:
             return self._foreign_host(request)
-        if not _bearer_matches(request.headers.get("Authorization", ""), admin.token):
+        sent = request.headers.get("Authorization", "")
+        if not _bearer_matches(sent, admin.token):
+            said = (
+                "the token was refused: send the daemon's admin.token (after a rotation, the daemon has the new "
+                "one only once reloaded)"
+                if sent
+                else "this admin listener requires a token: send Authorization: Bearer <admin.token>"
+            )
             return json_response(
-                {"error": "this admin listener requires a token: send Authorization: Bearer <admin.token>"},
+                {"error": said},
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="hookd"'},
             )

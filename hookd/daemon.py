@@ -344,13 +344,14 @@ class Daemon:
         if not self.running:
             return ReloadResult(False, "hookd stopped while the config was read; nothing was reloaded")
         if result.settings is None or router is None:
-            for problem in result.problems:
-                log.error("reload: %s", problem)
             if not path.exists():  # check_config's own sentence is for a command line (pass -c PATH)
                 why = f"{path.absolute()} no longer exists (moved or deleted?): put it back and reload again"
-            else:
-                errors = sum(1 for p in result.problems if p.severity == "error")
-                why = f"{path} is invalid ({errors} error(s), logged above); fix them and reload again"
+                return await self._refuse_reload("invalid", why, (), path, origin)
+            for problem in result.problems:
+                log.error("reload: %s", problem)
+            errors = [p for p in result.problems if p.severity == "error"]
+            first = f"; the first: {errors[0]}" if errors else ""  # in the audit row, read days later
+            why = f"{path} is invalid ({len(errors)} error(s){first}); fix them and reload again"
             return await self._refuse_reload("invalid", why, result.problems, path, origin)
         new = result.settings
         refused = restart_needed(self.settings, new)
@@ -397,6 +398,8 @@ class Daemon:
         claimed and did not send, and finishes its attempts in flight beside the new one."""
         old = self.settings
         changes = hook_changes(old, new)
+        if old.admin.token != new.admin.token:
+            changes.append("admin.token changed")  # never its value
         async with self.ingest.between_commits():
             # Noted in the same step as the router's swap, before it: every event committed after
             # this block was routed with `new`, and `hookd why` (config_runs, by time) says so, also

@@ -527,3 +527,31 @@ async def test_a_stop_waits_for_a_reload_under_way(short_dir: Path, receiver: Re
         await asyncio.wait_for(stop, FAILSAFE_S)
     assert result.ok
     assert db_rows(short_dir / "hookd.db", "SELECT action, origin FROM audit") == [("reload", "SIGHUP")]
+
+
+async def test_a_rotated_admin_token_is_said_by_name_and_a_wrong_one_is_told_so(
+    short_dir: Path, receiver: Receiver
+) -> None:
+    """admin.token from a ${file:...}; the file gets a new token; a reload. Result: the reload lists
+    "admin.token changed" (never the value); the old token is then refused as a token that was
+    refused, not as a missing one."""
+    from tests.test_h24_metrics import fetch_json
+
+    old, new = "old-admin-token-0123456789", "new-admin-token-0123456789"
+    (short_dir / "admin-token").write_text(old)
+    cfg = socket_config(
+        short_dir,
+        f"""
+        hooks:
+          - {{name: main, events: ["*"], url: "{receiver.url("/a")}"}}
+        admin: {{listen: 127.0.0.1:0, token: "${{file:admin-token}}"}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        assert daemon.admin_url is not None
+        (short_dir / "admin-token").write_text(new)
+        result = await daemon.reload("SIGHUP")
+        code, body = await fetch_json(f"{daemon.admin_url}/status", token=old)
+    assert result.ok and result.changes == ("admin.token changed",)
+    assert new not in str(result) and old not in str(result)
+    assert code == 401 and "the token was refused" in str(body["error"])
