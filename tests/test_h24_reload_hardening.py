@@ -555,3 +555,37 @@ async def test_a_rotated_admin_token_is_said_by_name_and_a_wrong_one_is_told_so(
     assert result.ok and result.changes == ("admin.token changed",)
     assert new not in str(result) and old not in str(result)
     assert code == 401 and "the token was refused" in str(body["error"])
+
+
+async def test_the_watcher_says_once_when_the_config_stays_gone_and_when_it_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve --watch` on a fake clock: the file moved away for 5 s, then put back. Result: one
+    warning that it is gone (not during an editor's brief rename), one line when it is back, and the
+    file put back is reloaded."""
+    cfg = tmp_path / "hookd.yaml"
+    cfg.write_text("version: 1\n")
+    clock = ManualClock()
+    calls: list[int] = []
+
+    async def on_change() -> None:
+        calls.append(1)
+
+    caplog.set_level(logging.INFO, logger="hookd.watch")
+    watching = asyncio.create_task(watch_config(cfg, on_change, clock, interval_s=1.0))
+    try:
+        cfg.rename(tmp_path / "away.yaml")
+        for _ in range(6):
+            await clock.wait_sleeping(1.0)
+            clock.advance(1.0)
+        (tmp_path / "away.yaml").write_text("version: 1\n# back\n")
+        (tmp_path / "away.yaml").rename(cfg)
+        await clock.wait_sleeping(1.0)
+        clock.advance(1.0)
+        await wait_until(_count_is(calls, 1))
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+    said = [r.getMessage() for r in caplog.records if r.name == "hookd.watch"]
+    assert len([m for m in said if "config file is gone" in m]) == 1
+    assert len([m for m in said if "config file is back" in m]) == 1
