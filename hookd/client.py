@@ -476,7 +476,9 @@ def normalize_url(url: str) -> str:
     if "://" not in url:
         url = "http://" + url
     if not url.startswith(("http://", "https://")):
-        raise InputError(f"--url {url!r}: use an http:// URL like http://127.0.0.1:8780")
+        raise InputError(
+            f"--url {url!r}: use an http:// URL like http://127.0.0.1:8780, or unix:PATH for an admin socket"
+        )
     return url
 
 
@@ -504,7 +506,7 @@ async def _admin_call(
         reason = e.os_error.strerror or str(e.os_error)
         raise DaemonUnavailable(f"no hookd answers at {shown} ({reason}); {hint}") from None
     except (aiohttp.ClientError, OSError) as e:
-        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}: {e}); {hint}") from None
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({e or type(e).__name__}); {hint}") from None
 
 
 def _error_sentence(body: bytes) -> str | None:
@@ -643,9 +645,10 @@ async def stream_tail(
     except aiohttp.ClientConnectorError as e:
         if socket is not None and isinstance(e.os_error, PermissionError):
             raise _socket_refused(socket) from None
-        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}); {hint}") from None
-    except TimeoutError as e:
-        raise DaemonUnavailable(f"no hookd answers at {shown} ({type(e).__name__}); {hint}") from None
+        reason = e.os_error.strerror or str(e.os_error)
+        raise DaemonUnavailable(f"no hookd answers at {shown} ({reason}); {hint}") from None
+    except TimeoutError:
+        raise DaemonUnavailable(f"no hookd answers at {shown}: it took no connection in time; {hint}") from None
     except aiohttp.ClientPayloadError:
         pass  # the daemon stopped mid-line
     raise DaemonUnavailable(f"hookd at {shown} ended the stream (it is stopping)")

@@ -172,7 +172,7 @@ class TailHub:
             # A producer's id and type may quote a secret of the config, as its data may.
             "id": self.redactor.text(event.id),
             "type": self.redactor.text(event.type),
-            "source": source,
+            "received_by": source,  # the source's name in the config (`source` is the producer's field)
             "duplicate": accepted.duplicate,
             "hooks": list(accepted.hooks),
             "failed": dict(accepted.failed),

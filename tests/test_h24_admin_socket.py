@@ -90,6 +90,9 @@ async def test_reload_c_with_an_invalid_or_moved_config_says_what_happened(short
         moved = await hookd(["reload", "-c", str(cfg)])
         assert moved.exit_code == 3, moved.output
         assert "still listens where it started" in " ".join(plain(moved.output).split())
+        assert "?." not in plain(moved.output)
+        status = await hookd(["status", "-c", str(cfg)])
+        assert status.exit_code == 3 and "still listens where it started" in " ".join(plain(status.output).split())
         assert daemon.settings.hooks[0].url.endswith("/a")
 
 

@@ -20,8 +20,19 @@ from hookd.cli import render
 from hookd.config.lint import is_loopback
 from hookd.config.load import check_config, default_config_path
 from hookd.config.model import Settings
+from hookd.errors import DaemonUnavailable
 
 TOKEN_ENV = "HOOKD_ADMIN_TOKEN"
+# Said when the config's admin address answers nothing: the file may have moved the listener, which
+# a reload cannot do, and the daemon is still where it started.
+MOVED_HINT = (
+    "If this file's admin.listen or admin.path changed since hookd started, the daemon still listens "
+    "where it started (a reload cannot move it): pass that address with --url, or restart hookd"
+)
+
+
+def with_moved_hint(error: DaemonUnavailable) -> DaemonUnavailable:
+    return DaemonUnavailable(f"{str(error).rstrip('.')} {MOVED_HINT}")
 
 
 @dataclass(frozen=True, slots=True)

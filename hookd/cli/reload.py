@@ -9,7 +9,7 @@ import typer
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.admin_target import TOKEN_ENV, admin_target
+from hookd.cli.admin_target import TOKEN_ENV, admin_target, with_moved_hint
 from hookd.cli.app import app
 from hookd.cli.common import fail
 from hookd.errors import DaemonUnavailable, HookdError
@@ -17,10 +17,6 @@ from hookd.errors import DaemonUnavailable, HookdError
 _INVALID = (
     "{path} is invalid (above), and the running daemon would refuse it as well: it keeps running the "
     "config it has. Fix the errors, check with `hookd validate`, and run hookd reload again."
-)
-_MOVED = (
-    "If this file's admin.listen or admin.path changed since hookd started, the daemon still listens "
-    "where it started (a reload cannot move it): pass that address with --url, or restart hookd"
 )
 
 
@@ -57,7 +53,7 @@ def reload(
     except DaemonUnavailable as e:
         # The address came from the file: if the edit moved the admin listener, the daemon is still
         # where it started, and this is no sign that it stopped.
-        fail(DaemonUnavailable(f"{e}. {_MOVED}") if url is None else e)
+        fail(with_moved_hint(e) if url is None else e)
     except HookdError as e:
         fail(e)
     if as_json:

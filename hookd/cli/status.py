@@ -14,10 +14,10 @@ from rich.table import Table
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.admin_target import TOKEN_ENV, admin_target
+from hookd.cli.admin_target import TOKEN_ENV, admin_target, with_moved_hint
 from hookd.cli.app import app
 from hookd.cli.common import fail, print_table
-from hookd.errors import HookdError
+from hookd.errors import DaemonUnavailable, HookdError
 
 
 @app.command()
@@ -48,6 +48,8 @@ def status(
     try:
         target = admin_target(config, url, token, "hookd status")
         doc = asyncio.run(client.fetch_status(target.url, token=target.token, timeout_s=timeout, socket=target.socket))
+    except DaemonUnavailable as e:
+        fail(with_moved_hint(e) if url is None else e)
     except HookdError as e:
         fail(e)
     health = doc.get("health")

@@ -118,7 +118,7 @@ def _text(line: dict[str, object]) -> str:
         dup = " [dim](duplicate: not stored again)[/dim]" if line.get("duplicate") else ""
         return (
             f"{at} [bold]event[/bold] {esc(str(line.get('id')))} {esc(str(line.get('type')))} from "
-            f"{esc(str(line.get('source')))} → {esc(matched)}{dup}"
+            f"{esc(str(line.get('received_by')))} → {esc(matched)}{dup}"
         )
     status = line.get("status")
     code = f"HTTP {status}" if status is not None else "no response"
