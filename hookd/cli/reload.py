@@ -9,7 +9,7 @@ import typer
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.admin_target import TOKEN_ENV, admin_target, with_moved_hint
+from hookd.cli.admin_target import CONFIG_OPTION, TOKEN_OPTION, URL_OPTION, admin_target, with_moved_hint
 from hookd.cli.app import app
 from hookd.cli.common import fail
 from hookd.errors import DaemonUnavailable, HookdError
@@ -22,20 +22,9 @@ _INVALID = (
 
 @app.command()
 def reload(
-    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
-    url: str = typer.Option(
-        None,
-        "--url",
-        help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
-        "(default: admin.listen or admin.path of the config).",
-    ),
-    token: str = typer.Option(
-        None,
-        "--token",
-        envvar=TOKEN_ENV,
-        show_envvar=True,
-        help="Bearer token for the admin listener (default: admin.token of the config).",
-    ),
+    config: Path = CONFIG_OPTION,
+    url: str = URL_OPTION,
+    token: str = TOKEN_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the daemon's answer as JSON."),
 ) -> None:
     """Make the running daemon read its config file again and run with it (as SIGHUP does).

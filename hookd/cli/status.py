@@ -14,7 +14,7 @@ from rich.table import Table
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.admin_target import TOKEN_ENV, admin_target, with_moved_hint
+from hookd.cli.admin_target import CONFIG_OPTION, TOKEN_OPTION, URL_OPTION, admin_target, with_moved_hint
 from hookd.cli.app import app
 from hookd.cli.common import fail, print_table
 from hookd.errors import DaemonUnavailable, HookdError
@@ -22,21 +22,9 @@ from hookd.errors import DaemonUnavailable, HookdError
 
 @app.command()
 def status(
-    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
-    url: str = typer.Option(
-        None,
-        "--url",
-        help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
-        "(default: admin.listen or admin.path of the config).",
-    ),
-    token: str = typer.Option(
-        None,
-        "--token",
-        envvar=TOKEN_ENV,
-        show_envvar=True,
-        help="Bearer token for the admin listener (default: admin.token of the config). Prefer the env var: "
-        "arguments are visible to other users in ps.",
-    ),
+    config: Path = CONFIG_OPTION,
+    url: str = URL_OPTION,
+    token: str = TOKEN_OPTION,
     timeout: float = typer.Option(client.STATUS_TIMEOUT_S, "--timeout", min=0.1, help="Seconds to wait for an answer."),
     as_json: bool = typer.Option(False, "--json", help="Print the daemon's status document as JSON."),
 ) -> None:

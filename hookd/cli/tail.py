@@ -11,7 +11,7 @@ import typer
 
 from hookd import client, jsonvalue
 from hookd.cli import render
-from hookd.cli.admin_target import TOKEN_ENV, admin_target
+from hookd.cli.admin_target import CONFIG_OPTION, TOKEN_OPTION, URL_OPTION, admin_target
 from hookd.cli.app import app
 from hookd.cli.common import fail
 from hookd.config.model import Settings
@@ -22,20 +22,9 @@ from hookd.suggest import did_you_mean
 
 @app.command()
 def tail(
-    config: Path = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml)."),
-    url: str = typer.Option(
-        None,
-        "--url",
-        help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
-        "(default: admin.listen or admin.path of the config).",
-    ),
-    token: str = typer.Option(
-        None,
-        "--token",
-        envvar=TOKEN_ENV,
-        show_envvar=True,
-        help="Bearer token for the admin listener (default: admin.token of the config).",
-    ),
+    config: Path = CONFIG_OPTION,
+    url: str = URL_OPTION,
+    token: str = TOKEN_OPTION,
     hook: list[str] = typer.Option(None, "--hook", help="Only events this hook matched, and its attempts; repeat."),
     event_type: list[str] = typer.Option(None, "--type", help="Only events whose type matches this glob; repeat."),
     source: list[str] = typer.Option(None, "--source", help="Only events from this source; repeat."),
