@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
@@ -25,22 +25,28 @@ from hookd.errors import DaemonUnavailable
 
 TOKEN_ENV = "HOOKD_ADMIN_TOKEN"
 
-# The options every admin command (status, reload, tail) takes, defined once.
-CONFIG_OPTION: Any = typer.Option(None, "-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml).")
-URL_OPTION: Any = typer.Option(
-    None,
-    "--url",
-    help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
-    "(default: admin.listen or admin.path of the config).",
-)
-TOKEN_OPTION: Any = typer.Option(
-    None,
-    "--token",
-    envvar=TOKEN_ENV,
-    show_envvar=True,
-    help="Bearer token for the admin listener (default: admin.token of the config). Prefer the env var: "
-    "arguments are visible to other users in ps.",
-)
+# The options every admin command (status, reload, tail) takes, defined once (as hookd.cli.common's).
+AdminConfigOption = Annotated[
+    Path | None, typer.Option("-c", "--config", help="Config file (default: $HOOKD_CONFIG or ./hookd.yaml).")
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Admin listener to ask, like http://127.0.0.1:8780 or unix:/run/hookd/admin.sock "
+        "(default: admin.listen or admin.path of the config).",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar=TOKEN_ENV,
+        show_envvar=True,
+        help="Bearer token for the admin listener (default: admin.token of the config). Prefer the env var: "
+        "arguments are visible to other users in ps.",
+    ),
+]
 # Said when the config's admin address answers nothing: the file may have moved the listener, which
 # a reload cannot do, and the daemon is still where it started.
 MOVED_HINT = (

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import typer
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.admin_target import CONFIG_OPTION, TOKEN_OPTION, URL_OPTION, admin_target, with_moved_hint
+from hookd.cli.admin_target import AdminConfigOption, TokenOption, UrlOption, admin_target, with_moved_hint
 from hookd.cli.app import app
 from hookd.cli.common import fail
 from hookd.errors import DaemonUnavailable, HookdError
@@ -22,9 +21,9 @@ _INVALID = (
 
 @app.command()
 def reload(
-    config: Path = CONFIG_OPTION,
-    url: str = URL_OPTION,
-    token: str = TOKEN_OPTION,
+    config: AdminConfigOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print the daemon's answer as JSON."),
 ) -> None:
     """Make the running daemon read its config file again and run with it (as SIGHUP does).

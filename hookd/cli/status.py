@@ -6,7 +6,6 @@ import asyncio
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import typer
 from rich import box
@@ -14,7 +13,7 @@ from rich.table import Table
 
 from hookd import client
 from hookd.cli import render
-from hookd.cli.admin_target import CONFIG_OPTION, TOKEN_OPTION, URL_OPTION, admin_target, with_moved_hint
+from hookd.cli.admin_target import AdminConfigOption, TokenOption, UrlOption, admin_target, with_moved_hint
 from hookd.cli.app import app
 from hookd.cli.common import fail, print_table
 from hookd.errors import DaemonUnavailable, HookdError
@@ -22,9 +21,9 @@ from hookd.errors import DaemonUnavailable, HookdError
 
 @app.command()
 def status(
-    config: Path = CONFIG_OPTION,
-    url: str = URL_OPTION,
-    token: str = TOKEN_OPTION,
+    config: AdminConfigOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
     timeout: float = typer.Option(client.STATUS_TIMEOUT_S, "--timeout", min=0.1, help="Seconds to wait for an answer."),
     as_json: bool = typer.Option(False, "--json", help="Print the daemon's status document as JSON."),
 ) -> None:

@@ -11,7 +11,7 @@ import typer
 
 from hookd import client, jsonvalue
 from hookd.cli import render
-from hookd.cli.admin_target import CONFIG_OPTION, TOKEN_OPTION, URL_OPTION, admin_target
+from hookd.cli.admin_target import AdminConfigOption, TokenOption, UrlOption, admin_target
 from hookd.cli.app import app
 from hookd.cli.common import fail
 from hookd.config.model import Settings
@@ -22,9 +22,9 @@ from hookd.suggest import did_you_mean
 
 @app.command()
 def tail(
-    config: Path = CONFIG_OPTION,
-    url: str = URL_OPTION,
-    token: str = TOKEN_OPTION,
+    config: AdminConfigOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
     hook: list[str] = typer.Option(None, "--hook", help="Only events this hook matched, and its attempts; repeat."),
     event_type: list[str] = typer.Option(None, "--type", help="Only events whose type matches this glob; repeat."),
     source: list[str] = typer.Option(None, "--source", help="Only events from this source; repeat."),
