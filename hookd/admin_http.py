@@ -219,11 +219,6 @@ def host_allowed(host: str, listen_host: str) -> bool:
     except ValueError:
         return False
     return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def json_response(value: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -14,7 +14,7 @@ from jmespath.parser import ParsedResult
 from hookd import jsonvalue
 from hookd.config.model import HttpSourceConfig
 from hookd.errors import EventError
-from hookd.events import MAX_TYPE_LENGTH, REQUEST_KEY, Event, event_from_object, size_limit, with_inbound
+from hookd.events import REQUEST_KEY, Event, event_from_object, size_limit, with_inbound
 from hookd.expressions import EvaluationError, compile_expression, evaluate
 from hookd.inbound.bodies import RequestRefused as RequestRefused  # re-exported: callers catch it from here
 from hookd.inbound.bodies import is_cloudevent, parse_body
@@ -207,10 +207,6 @@ class InboundMapper:
             event = event_from_object(value, now=now, checked=True, produced=True)
         except EventError as e:
             raise RequestRefused(400, str(e)) from None
-        if len(event.type) > MAX_TYPE_LENGTH:
-            raise RequestRefused(
-                400, f"the event type is {len(event.type)} characters, over {MAX_TYPE_LENGTH}; set a shorter event_type"
-            )
         inbound = with_inbound(event, stored, request.body, verdict)
         try:
             # Made now, in the worker: a request that cannot be stored is refused here, alone.
