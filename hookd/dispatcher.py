@@ -950,7 +950,9 @@ class Dispatcher:
         if self.sync is not None and batch is None and d.inbound is not None:
             self.sync.attempted(d.event_id, d.hook, outcome, plan.state)
         if self.tail is not None and self.tail.readers:
-            self.tail.attempted(d, outcome, plan.state, plan.next_at)
+            # A batch's attempt is each member's: readers know events, not batch ids.
+            for m in (d,) if batch is None else batch.members:
+                self.tail.attempted(m, outcome, plan.state, plan.next_at, batch=None if batch is None else d.id)
         if dest is not None and gates is not None:
             gates.ended(dest, d.id)  # a probe ends with its attempt, however that went
         if stop_reason is not None:

@@ -152,8 +152,11 @@ class TailHub:
             reader.passed(event.id)
             reader.offer(line)
 
-    def attempted(self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None) -> None:
-        """An attempt ended (outcome redacted already); `state` as recorded."""
+    def attempted(
+        self, d: DueDelivery, outcome: Outcome, state: str, next_at: float | None, *, batch: str | None = None
+    ) -> None:
+        """An attempt ended (outcome redacted already); `state` as recorded. For a batch's request, once
+        per member, with the batch's id."""
         line: bytes | None = None
         for reader in self.readers:
             f = reader.filter
@@ -162,7 +165,7 @@ class TailHub:
             if f.by_event and not reader.knows(d.event_id):
                 continue
             if line is None:
-                line = _serialised(_attempt_line(d, outcome, state, next_at, self.redactor))
+                line = _serialised(_attempt_line(d, outcome, state, next_at, self.redactor, batch))
             reader.offer(line)
 
     def _event_line(self, source: str, event: Event, accepted: Accepted) -> bytes:
@@ -198,9 +201,9 @@ class TailHub:
 
 
 def _attempt_line(
-    d: DueDelivery, outcome: Outcome, state: str, next_at: float | None, redactor: Redactor
+    d: DueDelivery, outcome: Outcome, state: str, next_at: float | None, redactor: Redactor, batch: str | None
 ) -> dict[str, object]:
-    return {
+    line: dict[str, object] = {
         "kind": "attempt",
         "at": utc_now_rfc3339(),
         "delivery": d.id,
@@ -213,6 +216,9 @@ def _attempt_line(
         "ms": round(outcome.duration_s * 1000, 1),
         "next_at": utc_now_rfc3339(next_at) if next_at is not None else None,
     }
+    if batch is not None:
+        line["batch"] = batch
+    return line
 
 
 def _serialised(line: dict[str, object]) -> bytes:

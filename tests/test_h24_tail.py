@@ -17,7 +17,7 @@ from hookd.events import parse_event_line
 from hookd.redact import Redactor
 from hookd.sources.base import Accepted
 from hookd.tail import MAX_FILTER_CHARS, MAX_FILTERS, MAX_READERS, QUEUE_LINES, TailHub, TailRefused
-from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config
+from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config, wait_until
 
 
 def config(d: Path, receiver: Receiver, admin: str = "{listen: 127.0.0.1:0}") -> Path:
@@ -209,3 +209,30 @@ async def test_hookd_tail_says_when_every_reader_place_is_taken(short_dir: Path,
             daemon.tail.unsubscribe(reader)
     assert proc.returncode == 1
     assert f"{MAX_READERS} readers already follow the stream" in " ".join(err.decode().split())
+
+
+async def test_a_batched_hooks_attempt_is_shown_for_each_member(short_dir: Path, receiver: Receiver) -> None:
+    """A hook that batches two events per request; a reader for --type 'order.*'. Result: after the two
+    events, one attempt line per member, with its own delivery and event id and the batch's id (the
+    batch id alone is no event the reader knows, and the attempt went missing)."""
+    cfg = socket_config(
+        short_dir,
+        f"""
+        admin: {{listen: 127.0.0.1:0}}
+        hooks:
+          - name: batched
+            events: ["order.*"]
+            url: "{receiver.url("/b")}"
+            batch: {{max_events: 2, max_size: 1MB, max_wait: 50ms}}
+        """,
+    )
+    async with running_daemon(cfg) as daemon:
+        assert daemon.admin_url is not None
+        reading = asyncio.create_task(collect(daemon.admin_url, 4, types=["order.*"]))
+        await wait_until(lambda: bool(daemon.tail.readers))
+        await send_lines(short_dir / "s.sock", [event_line(id="o1"), event_line(id="o2")])
+        lines = await asyncio.wait_for(reading, 10)
+    attempts = [line for line in lines if line["kind"] == "attempt"]
+    assert sorted(str(a["event"]) for a in attempts) == ["o1", "o2"]
+    assert len({a["delivery"] for a in attempts}) == 2 and len({a["batch"] for a in attempts}) == 1
+    assert all(a["state"] == "delivered" and a["batch"] != a["delivery"] for a in attempts)
