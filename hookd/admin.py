@@ -377,7 +377,7 @@ class AdminServer:
                 "name": name,
                 "type": config.type,
                 # An address may hold a secret of the config (a ${VAR} in a path), hidden as in the log.
-                "addresses": [d.tail.redactor.text(a) for a in source.describe().split()],
+                "addresses": [d.router.redactor.text(a) for a in source.describe().split()],
                 "events_total": ingest.events_by_source.get(name, 0),
                 "rejected_total": ingest.rejected_by_source.get(name, 0),
                 "events_per_s": round(rates.get(name, 0.0), 3),
@@ -403,7 +403,7 @@ class AdminServer:
             if isinstance(config, FileSourceConfig):
                 position = stored.files.get(name)
                 item["file"] = {
-                    "path": d.tail.redactor.text(position.path if position and position.path else str(config.path)),
+                    "path": d.router.redactor.text(position.path if position and position.path else str(config.path)),
                     "offset": position.offset if position else None,
                     "line": position.line if position else None,
                     "size": position.size if position else None,
@@ -477,7 +477,7 @@ class AdminServer:
             "uptime_s": round(now - started_at, 3) if started_at is not None else 0.0,
             "ready": d.ready.is_set(),
             "config": {"path": str(settings.config_path.absolute()), "sha256": settings.config_sha256},
-            "database": {"path": d.tail.redactor.text(str(settings.storage.path))},
+            "database": {"path": d.router.redactor.text(str(settings.storage.path))},
             "admin": {"url": self.url, "token_required": settings.admin.token is not None},
             "delivery_worker": _worker(d.sender),
             "http_worker": _http_worker(d),

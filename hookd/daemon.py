@@ -87,7 +87,8 @@ class Daemon:
         self.ingest = Ingest(self.store, self.router, self.clock, handoff=self.dispatcher, errors=self.errors,
                              hook_errors=self.hook_errors,
                              on_failed=self.alerts.filter_failed if alerting else None)  # fmt: skip
-        self.tail = TailHub(Redactor(settings.secrets))  # `hookd tail` reads through the admin listener
+        # `hookd tail` reads through the admin listener; its lines hide what the router's redactor hides.
+        self.tail = TailHub(self.router.redactor)
         self.ingest.tail = self.tail
         self.dispatcher.tail = self.tail
         self._http_worker: HttpWorker | None = None  # serves every http source (hookd.sources.http_intake)
@@ -416,7 +417,7 @@ class Daemon:
             self.dispatcher = self._make_dispatcher(new)
             self.dispatcher.sync = replaced.sync
             self.dispatcher.tail = self.tail
-            self.tail.redactor = Redactor(new.secrets)
+            self.tail.redactor = router.redactor  # built with the router, in the reload's thread
             # Counts since start go on (status, metrics); the replaced one's last attempts add to its own.
             self.dispatcher.outcomes = replaced.outcomes
             self.dispatcher.durations = replaced.durations

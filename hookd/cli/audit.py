@@ -4,8 +4,6 @@ reloads, with when, what and from where (a command and its user, or what asked t
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -35,16 +33,6 @@ from hookd.store.base import AuditRow
 
 # Kept first on a narrow terminal: what, on what, then when and who; `detail` takes the width left over.
 _PRIORITY = ("action", "target", "time", "origin", "detail")
-
-
-def operator_origin() -> str:
-    """`cli:USER` for an action a command takes: the OS user running it (its uid when the system has no
-    name for it, as in a container run with an arbitrary uid)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry for the uid
-        user = f"uid {os.getuid()}"
-    return f"cli:{user}"
 
 
 @history_app.command("audit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import io
 import os
 import time
@@ -358,3 +359,13 @@ def due_at(next_at: float | None) -> float | None:
     """A pending delivery's due time as stored: a parked one (its destination's gate is closed) keeps it
     under store.base.PARK_OFFSET_S."""
     return next_at - PARK_OFFSET_S if next_at is not None and next_at >= PARK_OFFSET_S else next_at
+
+
+def operator_origin() -> str:
+    """`cli:USER` for an action a command takes: the OS user running it (its uid when the system has no
+    name for it, as in a container run with an arbitrary uid)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry for the uid
+        user = f"uid {os.getuid()}"
+    return f"cli:{user}"

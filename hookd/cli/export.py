@@ -28,7 +28,6 @@ from hookd.cli.history import _given_before, history_app
 from hookd.errors import HookdError
 from hookd.export_cases import case_for, cases_text, stored_events
 from hookd.history import UsageError
-from hookd.redact import Redactor
 from hookd.router import Router
 from hookd.store.base import DeliveryQuery
 
@@ -109,7 +108,7 @@ def export(
         render.stderr.print("no stored event matches; nothing exported (`hookd history` lists what is stored)")
         raise typer.Exit(1)
     router = Router(settings.hooks, secrets=settings.secrets)
-    redactor = Redactor(settings.secrets)
+    redactor = router.redactor
     cases = [case_for(record, router, redactor, now=now) for record in selection.records]
     header = (
         f"Stored events exported by `hookd history export --as-test` at {utc_time(now)}, each expecting",

@@ -32,6 +32,7 @@ from hookd.cli.common import (
     fitted_table,
     local_time,
     one_line,
+    operator_origin,
     print_table,
     table_width,
     utc_time,
@@ -341,7 +342,7 @@ def _pause_audit(
         detail = f"paused already, {core.paused_by_text(pause)}: {pause.reason}; nothing changed"
     if settings is not None:
         detail = Redactor(settings.secrets).text(detail)
-    return AuditRow(at=now, action="pause", target=target, detail=detail, origin=_operator_origin())
+    return AuditRow(at=now, action="pause", target=target, detail=detail, origin=operator_origin())
 
 
 def _resume_audit(
@@ -354,7 +355,7 @@ def _resume_audit(
     lifts = [f"the hook's pause ({core.paused_by_text(lifted)})"] if lifted is not None else []
     lifts += [f"{each}'s pause ({core.paused_by_text(p)})" for each, p in sorted(hosts.items())]
     detail = f"lifted {', '.join(lifts)}" if lifts else "not paused; nothing changed"
-    return AuditRow(at=now, action="resume", target=target, detail=detail, origin=_operator_origin())
+    return AuditRow(at=now, action="resume", target=target, detail=detail, origin=operator_origin())
 
 
 def breaker_text(name: str, breaker: BreakerRecord) -> str:
@@ -565,11 +566,3 @@ def _table(listings: Sequence[core.HookListing]) -> Table:
         "why": Column("why", tuple(esc(one_line(text)) or "-" for text, _ in reasons), flexible=True),
     }
     return fitted_table(columns, order=_ORDER, priority=_PRIORITY, width=table_width())
-
-
-def _operator_origin() -> str:
-    # Imported here: hookd.cli.audit registers on history_app, so it imports hookd.cli.history, which
-    # may be importing this module (through hookd.cli.app) at the time.
-    from hookd.cli.audit import operator_origin
-
-    return operator_origin()

@@ -11,7 +11,7 @@ import typer
 from hookd import history as core
 from hookd.cli import render
 from hookd.cli.app import app
-from hookd.cli.common import ConfigOption, DbOption, JsonOption, database, fail, local_time, utc_time
+from hookd.cli.common import ConfigOption, DbOption, JsonOption, database, fail, local_time, operator_origin, utc_time
 from hookd.config.model import StorageConfig
 from hookd.errors import HookdError
 from hookd.units import format_duration, parse_duration_text
@@ -59,7 +59,7 @@ def prune(
                 older_than=cutoff,
                 origin=where.origin,
                 synchronous=synchronous,
-                audit_origin=_operator_origin(),
+                audit_origin=operator_origin(),
                 now=now,
             )
         )
@@ -82,11 +82,3 @@ def prune(
         f"{counts.rejected} rejected line(s) older than {older_than or format_duration(age_s)} "
         f"(before {local_time(cutoff)})"
     )
-
-
-def _operator_origin() -> str:
-    # Imported here: hookd.cli.audit registers on history_app, so it imports hookd.cli.history, which
-    # may be importing this module (through hookd.cli.app) at the time.
-    from hookd.cli.audit import operator_origin
-
-    return operator_origin()

@@ -36,6 +36,7 @@ from hookd.cli.common import (
     delivery_dict,
     fail,
     local_time,
+    operator_origin,
     print_table,
     table_width,
     utc_time,
@@ -167,7 +168,7 @@ def replay(
             cancel=cancel,
             concurrency=settings.delivery.concurrency if settings is not None else 100,
             synchronous=settings.storage.synchronous if settings is not None else "normal",
-            audit_origin=_operator_origin(),
+            audit_origin=operator_origin(),
         )
         with _progress() as progress, _quiet_dispatcher():
             result, caught = asyncio.run(_run(request, progress, stoppable=wait))
@@ -484,11 +485,3 @@ def _targets_table(targets: tuple[replays.Target, ...]) -> Table:
         replays_text = f"{original.id} ({original.status})" if original is not None else "- (first delivery)"
         table.add_row(esc(t.event_id), esc(t.event_type or "-"), esc(t.hook), esc(replays_text))
     return table
-
-
-def _operator_origin() -> str:
-    # Imported here: hookd.cli.audit registers on history_app, so it imports hookd.cli.history, which
-    # may be importing this module (through hookd.cli.app) at the time.
-    from hookd.cli.audit import operator_origin
-
-    return operator_origin()
