@@ -291,3 +291,18 @@ def test_the_examples_recorded_push_passes() -> None:
     wrong = invoke("-c", str(example / "hookd.yaml"), "--request", str(example / "requests/push.json"),
                    env={"GITHUB_WEBHOOK_SECRET": "another secret"})  # fmt: skip
     assert wrong.exit_code == 1
+
+
+def test_a_compressed_body_is_refused_415_as_the_live_source_refuses_it(tmp_path: Path) -> None:
+    """A recorded push sent with Content-Encoding: gzip. Result: 415 with the live source's own reason
+    (hookd.inbound.admission decides for both), and what to do; no event."""
+    config = write_config(tmp_path)
+    recorded = github_request(tmp_path, PUSH)
+    request = json.loads(recorded.read_text())
+    request["headers"]["Content-Encoding"] = "gzip"
+    recorded.write_text(json.dumps(request))
+    result = invoke("-c", str(config), "--request", str(recorded))
+    out = flat(result.output)
+    assert result.exit_code == 1, out
+    assert "answer: 415" in out and "uncompressed" in out and "tenant-chat" not in out
+    assert "refused: 415: the body is sent with Content-Encoding 'gzip'; hookd takes bodies uncompressed" in out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -19,7 +19,8 @@ from hookd.config.model import HttpSourceConfig
 from hookd.errors import EventError
 from hookd.events import Event
 from hookd.events import size_limit as shown_size
-from hookd.inbound.addresses import client_address, networks, parse_address, within
+from hookd.inbound.addresses import client_address, networks
+from hookd.inbound.admission import NO_SOURCE_ANSWER, refused_before_body
 from hookd.inbound.mapping import HandshakeAnswer, InboundMapper, RequestRefused
 from hookd.inbound.request import InboundRequest
 from hookd.inbound.verify import VerifyFailed, build_verifier
@@ -136,7 +137,7 @@ def _no_source(sources: Sequence[HttpSourceConfig], path: str, wanted: str | Non
     listed = f"the http sources' paths are: {shown}" if shown else "the config has no http source"
     return RequestDryRun(
         source=None,
-        answer=Answer(status=404, body={"error": f"no http source of hookd listens on {path}"}),
+        answer=Answer(status=404, body={"error": NO_SOURCE_ANSWER}),
         refused=f"404: {reason}",
         fix=f"{listed}; record the request at one of them, or fix the source's path",
     )
@@ -148,11 +149,12 @@ def _through(
     name = source.name
     forwarded = [v for k, v in recorded.headers if k == "x-forwarded-for"]
     remote = client_address(recorded.remote_ip, forwarded, networks(source.trusted_proxies))
-    if source.allow_ips:
-        address = parse_address(remote)
-        if address is None or not within(address, networks(source.allow_ips)):
-            fix = "give the sender's address as remote_ip in the request file, or add its network to allow_ips"
-            return _refused(name, 403, f"{remote} is not in allow_ips", fix, answer="forbidden")
+    handshake_get = recorded.method == "GET" and any(k == _HUB_MODE for k, _ in recorded.query)
+    encoding = next((v for k, v in recorded.headers if k == "content-encoding"), None)
+    refusal = refused_before_body(source, networks(source.allow_ips), remote, recorded.method, handshake_get, encoding)
+    if refusal is not None:
+        return _refused(name, refusal.status, refusal.reason, _ADMISSION_FIXES[refusal.status](source, recorded),
+                        answer=refusal.answer)  # fmt: skip
     request = InboundRequest(
         method=recorded.method,
         path=recorded.path,
@@ -163,10 +165,6 @@ def _through(
         params=dict(params),
         raw_query=recorded.raw_query,
     )
-    handshake_get = request.method == "GET" and request.query_value(_HUB_MODE) is not None
-    if request.method not in source.methods and not handshake_get:
-        fix = f"the source takes {', '.join(source.methods)}; add {request.method} to its methods if it should"
-        return _refused(name, 405, f"method {request.method} is not one of {', '.join(source.methods)}", fix)
     limit = source.max_event_bytes
     declared = _declared_length(request)
     if declared is not None and declared > limit:
@@ -207,6 +205,12 @@ def _through(
 
 
 _SIZE_FIX = "raise the source's max_event_size if such bodies are expected"
+# How to mend each refusal refused_before_body makes, said under the dry run's answer.
+_ADMISSION_FIXES: dict[int, Callable[[HttpSourceConfig, RecordedRequest], str]] = {
+    403: lambda s, r: "give the sender's address as remote_ip in the request file, or add its network to allow_ips",
+    405: lambda s, r: f"the source takes {', '.join(s.methods)}; add {r.method} to its methods if it should",
+    415: lambda s, r: "record the request as the sender sends it uncompressed; hookd refuses compressed bodies",
+}
 _DIGITS = re.compile(r"[0-9]+")
 
 

@@ -29,7 +29,8 @@ from hookd.clock import Clock
 from hookd.config.model import HttpSourceConfig
 from hookd.errors import EventError, StartupError
 from hookd.events import size_limit
-from hookd.inbound.addresses import client_address, networks, parse_address, within
+from hookd.inbound.addresses import client_address, networks
+from hookd.inbound.admission import refused_before_body
 from hookd.inbound.back import Back
 from hookd.inbound.mapping import HandshakeAnswer, InboundMapper, RequestRefused
 from hookd.inbound.reply import NO_STORE, json_reply
@@ -147,20 +148,12 @@ class HttpSource:
     async def _answer(self, request: web.BaseRequest, params: dict[str, str], remote: str) -> web.StreamResponse:
         if self._stopping:
             raise _Refusal(503, "hookd is stopping", headers={"Retry-After": str(STOPPING_RETRY_AFTER_S)})
-        if self._allow:
-            address = parse_address(remote)
-            if address is None or not within(address, self._allow):
-                raise _Refusal(403, f"{remote} is not in allow_ips", answer="forbidden")
         handshake_get = request.method == "GET" and "hub.mode" in request.query
-        if request.method not in self.config.methods and not handshake_get:
-            raise _Refusal(
-                405,
-                f"method {request.method} is not one of {', '.join(self.config.methods)}",
-                headers={"Allow": ", ".join(self.config.methods)},
-            )
-        encoding = request.headers.get("Content-Encoding")
-        if encoding is not None and encoding.strip().lower() != "identity":
-            raise _Refusal(415, f"the body is sent with Content-Encoding {encoding!r}; hookd takes bodies uncompressed")
+        refusal = refused_before_body(
+            self.config, self._allow, remote, request.method, handshake_get, request.headers.get("Content-Encoding")
+        )
+        if refusal is not None:
+            raise _Refusal(refusal.status, refusal.reason, answer=refusal.answer, headers=refusal.headers)
         body = await self._read_body(request, remote)
         inbound = InboundRequest(
             method=request.method,

@@ -22,6 +22,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from hookd.config.model import HttpSourceConfig, ListenTlsConfig
 from hookd.errors import StartupError
+from hookd.inbound.admission import NO_SOURCE_ANSWER
 from hookd.inbound.back import Back
 from hookd.inbound.reply import json_reply
 from hookd.sources.base import Rejection
@@ -283,7 +284,7 @@ class Listener:
             if path == HEALTH_PATH and request.method in ("GET", "HEAD"):
                 return web.json_response({"status": "ok"})
             self._unrouted(request)
-            reply = json_reply(404, {"error": "no http source listens on this path"})
+            reply = json_reply(404, {"error": NO_SOURCE_ANSWER})
             return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
         finally:
             if timed is not None:
@@ -313,7 +314,7 @@ class Listener:
             Rejection(
                 source=f"http {self.host}:{self.port}",
                 position=f"{remote} {request.method} {request.path}",
-                reason="404: no http source listens on this path",
+                reason=f"404: {NO_SOURCE_ANSWER}",
                 stream=remote,
                 kind="not_found",
             )
