@@ -306,3 +306,16 @@ def test_a_compressed_body_is_refused_415_as_the_live_source_refuses_it(tmp_path
     assert result.exit_code == 1, out
     assert "answer: 415" in out and "uncompressed" in out and "tenant-chat" not in out
     assert "refused: 415: the body is sent with Content-Encoding 'gzip'; hookd takes bodies uncompressed" in out
+
+
+def test_a_request_file_of_nested_aliases_is_refused_at_once(tmp_path: Path) -> None:
+    """A YAML request file under 1 KB whose aliases expand ×10 per level, nine levels deep (a billion
+    values). Result: refused naming the file and line, as a config would be, instead of expanding."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    request = tmp_path / "bomb.yaml"
+    request.write_text("path: /hooks/stripe\n" + "\n".join(levels) + "\nbody: '{}'\n")
+    result = invoke("-c", str(write_config(tmp_path)), "--request", str(request))
+    out = flat(result.output)
+    assert result.exit_code == 2, out
+    assert "bomb.yaml" in out and "billion laughs" in out

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 from yarl import URL
 
+from hookd.config.located import BoundedLoader, YamlLimitExceeded
 from hookd.errors import HookdError, Problem
 from hookd.inbound.recorded import RecordedRequest
 from hookd.suggest import closest
@@ -174,7 +175,10 @@ def _json_root(text: str, file: str) -> _Node:
 
 def _yaml_root(text: str, file: str) -> _Node:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        # The config's bounded loader: a small file of nested aliases must not expand for hours.
+        node = yaml.compose(text, Loader=BoundedLoader)
+    except YamlLimitExceeded as e:
+        raise RequestFileError([_problem(file, e.line, e.message)]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         line = mark.line + 1 if mark is not None else 0

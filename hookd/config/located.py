@@ -366,7 +366,7 @@ def _read_secret_file(path: Path) -> str:
     return text.rstrip("\r\n")
 
 
-class _LimitExceeded(yaml.YAMLError):
+class YamlLimitExceeded(yaml.YAMLError):
     def __init__(self, mark: object, message: str) -> None:
         super().__init__(message)
         line, column = getattr(mark, "line", -1), getattr(mark, "column", -1)
@@ -374,7 +374,7 @@ class _LimitExceeded(yaml.YAMLError):
         self.message = message
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe composer, refusing a file past MAX_NESTING or MAX_ALIAS_VALUES at the line
     that crosses the bound, before anything is expanded."""
 
@@ -391,7 +391,7 @@ class _BoundedLoader(yaml.SafeLoader):
             # An alias to a collection still being composed (a cycle) counts 1; the builder reports it.
             self.aliased += self.sizes.get(id(node), 1)
             if self.aliased > MAX_ALIAS_VALUES:
-                raise _LimitExceeded(
+                raise YamlLimitExceeded(
                     event.start_mark,
                     f"the aliases in this file (*{event.anchor} here) expand to more than {MAX_ALIAS_VALUES:,} "
                     'values, which looks like a runaway ("billion laughs") document; hookd stops reading it. '
@@ -401,7 +401,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if not isinstance(event, yaml.CollectionStartEvent):
             return super().compose_node(parent, index)
         if self.depth >= MAX_NESTING:
-            raise _LimitExceeded(
+            raise YamlLimitExceeded(
                 event.start_mark,
                 f"mappings and lists are nested more than {MAX_NESTING} levels deep here; hookd reads at "
                 f"most {MAX_NESTING} levels, so flatten the structure",
@@ -433,8 +433,8 @@ def load_located(
     no problem: its value is left unchecked, and the reference is listed in `.unchecked`."""
     doc = LocatedDocument(file=file, data=None)
     try:
-        nodes = list(yaml.compose_all(text, Loader=_BoundedLoader))
-    except _LimitExceeded as e:
+        nodes = list(yaml.compose_all(text, Loader=BoundedLoader))
+    except YamlLimitExceeded as e:
         doc.problems.append(Problem(file=file, line=e.line, column=e.column, path="", message=e.message))
         return doc
     except yaml.MarkedYAMLError as e:
