@@ -66,8 +66,9 @@ class TailFilter:
 
 @dataclass(slots=True)
 class _Budget:
-    """Bytes queued for all readers together."""
+    """Bytes queued for all readers together, and how many they may be."""
 
+    limit: int = TOTAL_QUEUE_BYTES
     used: int = 0
 
 
@@ -83,7 +84,7 @@ class Reader:
 
     def offer(self, line: bytes) -> None:
         size = len(line)
-        if self.queue.full() or self.queued_bytes + size > QUEUE_BYTES or self.budget.used + size > TOTAL_QUEUE_BYTES:
+        if self.queue.full() or self.queued_bytes + size > QUEUE_BYTES or self.budget.used + size > self.budget.limit:
             self.missed += 1
             return
         self.queue.put_nowait(line)
@@ -112,10 +113,10 @@ class Reader:
 
 
 class TailHub:
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, *, total_queue_bytes: int = TOTAL_QUEUE_BYTES) -> None:
         self.readers: set[Reader] = set()
         self.redactor = redactor  # the config's secrets, hidden in every line
-        self._budget = _Budget()
+        self._budget = _Budget(limit=total_queue_bytes)
 
     def subscribe(self, hooks: Sequence[str], types: Sequence[str], sources: Sequence[str]) -> Reader:
         """A new reader with these filters. Raises TailRefused."""

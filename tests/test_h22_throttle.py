@@ -6,21 +6,15 @@ Daemons on a ManualClock, real receivers; the deliveries waiting behind a hold s
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Receiver, Reply, db_rows, event_line, running_daemon, send_lines, wait_db, wait_until
+from tests.conftest import Receiver, Reply, db_rows, event_line, idle, running_daemon, send_lines, wait_db
 from tests.manual_clock import ManualClock
 from tests.test_serve import basic_config
 
 ROWS = "SELECT event_id, state, attempts FROM deliveries ORDER BY event_id"
-
-
-async def _turns() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
 
 
 async def _three_events_held(short_dir: Path, receiver: Receiver, hook: str, *, held_s: float, path: str) -> Path:
@@ -33,11 +27,10 @@ async def _three_events_held(short_dir: Path, receiver: Receiver, hook: str, *, 
         assert all(a["ok"] for a in acks)
         # The first answer is recorded (an attempt is counted when claimed, before it is sent).
         await wait_db(db, "SELECT count(*) FROM attempts", lambda r: r == [(1,)])
-        await wait_until(lambda: clock.waiting() > 0)
-        await _turns()
+        await idle(clock)
         assert len(receiver.at(path)) == 1
         clock.advance(held_s - 0.5)
-        await _turns()
+        await idle(clock)
         assert len(receiver.at(path)) == 1, "the lane went on before the receiver's time was up"
         rows = db_rows(db, ROWS)
         assert [attempts for _, _, attempts in rows][1:] == [0, 0]  # waiting spends no attempt
@@ -114,10 +107,9 @@ async def test_a_discord_failure_for_good_that_spends_the_bucket_holds_the_lane_
         acks = await send_lines(short_dir / "s.sock", [event_line(id=f"e{i}", data={"id": i}) for i in (1, 2, 3)])
         assert all(a["ok"] for a in acks)
         await wait_db(db, "SELECT state FROM deliveries WHERE event_id = 'e1'", lambda r: r == [("failed",)])
-        await wait_until(lambda: clock.waiting() > 0)
-        await _turns()
+        await idle(clock)
         clock.advance(2.0)
-        await _turns()
+        await idle(clock)
         assert len(receiver.at("/d")) == 1, "the lane went on before Discord's bucket refilled"
         clock.advance(1.0)
         await wait_db(db, ROWS, lambda r: [state for _, state, _ in r] == ["failed", "delivered", "delivered"])

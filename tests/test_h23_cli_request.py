@@ -309,7 +309,7 @@ def test_a_compressed_body_is_refused_415_as_the_live_source_refuses_it(tmp_path
 
 
 def test_a_request_file_of_nested_aliases_is_refused_at_once(tmp_path: Path) -> None:
-    """A YAML request file under 1 KB whose aliases expand ×10 per level, nine levels deep (a billion
+    """A YAML request file under 1 KB whose aliases expand tenfold per level, nine levels deep (a billion
     values). Result: refused naming the file and line, as a config would be, instead of expanding."""
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]

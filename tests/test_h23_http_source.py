@@ -620,6 +620,7 @@ async def test_a_killed_http_worker_is_started_again_and_its_sources_serve(tmp_p
     import signal
 
     from hookd.sources.http_intake import HttpSourceProxy
+    from hookd.supervisor import FIRST_RETRY_S, STABLE_S
 
     clock = ManualClock(start=time.time())
     async with running_daemon(github_config(tmp_path, receiver), clock=clock) as daemon:
@@ -629,10 +630,12 @@ async def test_a_killed_http_worker_is_started_again_and_its_sources_serve(tmp_p
         assert daemon.http_worker_state() == (first, 0)
         os.kill(worker._proc.pid, signal.SIGKILL)
         await wait_until(lambda: bool(daemon.source_health.failing()))
-        async with asyncio.timeout(10):
-            while not (worker.alive and not daemon.source_health.failing()):
-                clock.advance(1)  # on past the supervisor's pause
-                await asyncio.sleep(0.05)
+        await clock.wait_sleeping(FIRST_RETRY_S)  # the supervisor's pause before it starts the source again
+        clock.advance(FIRST_RETRY_S)
+        await wait_until(lambda: worker.alive)
+        await clock.wait_sleeping(STABLE_S)  # failing until it has run this long
+        clock.advance(STABLE_S)
+        await wait_until(lambda: not daemon.source_health.failing())
         body = b'{"action": "opened"}'
         source = next(s for s in daemon.sources if isinstance(s, HttpSourceProxy))
         url = f"http://127.0.0.1:{source.port}/hooks/acme/github"

@@ -431,7 +431,18 @@ async def test_a_reader_that_stops_reading_is_dropped(
 
 
 def test_the_tail_limits_are_the_documented_ones() -> None:
-    """The numbers the README gives for `hookd tail` and the admin listener."""
-    limits = (tail_module.QUEUE_LINES, tail_module.QUEUE_BYTES, tail_module.SHOWN_EVENT_BYTES)
-    assert limits == (1000, 8 * 1024 * 1024, 64 * 1024)
-    assert (admin_http.ADMIN_IDLE_S, admin_module.TAIL_WRITE_TIMEOUT_S) == (5.0, 5.0)
+    """The numbers the README gives for `hookd tail` and the admin listener are the code's: each
+    phrase is built from the constant it states and must be in the README (whitespace folded)."""
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    mib, kib = 1024 * 1024, 1024
+    said = [
+        f"past {tail_module.QUEUE_LINES:,} lines or {tail_module.QUEUE_BYTES // mib} MB behind",
+        f"over {tail_module.SHOWN_EVENT_BYTES // kib} KB is shown without its data",
+        f"takes nothing of a line for {admin_module.TAIL_WRITE_TIMEOUT_S:g} s",
+        f"All readers together are at most {tail_module.TOTAL_QUEUE_BYTES // mib} MB behind",
+        f"at most {tail_module.MAX_READERS} read at once",
+        f"each with at most {tail_module.MAX_FILTERS} filters of a kind of at most "
+        f"{tail_module.MAX_FILTER_CHARS} characters",
+        f"A client has {admin_http.ADMIN_IDLE_S:g} s to send a request's headers",
+    ]
+    assert [phrase for phrase in said if phrase not in readme] == []

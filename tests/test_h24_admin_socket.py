@@ -23,7 +23,7 @@ from hookd.daemon import Daemon
 from hookd.errors import StartupError
 from hookd.reload import restart_needed
 from tests.cli_helpers import plain
-from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config
+from tests.conftest import Receiver, event_line, running_daemon, send_lines, socket_config, wait_until
 
 
 def socket_admin_config(d: Path, receiver: Receiver, *, admin: str) -> Path:
@@ -129,8 +129,7 @@ async def test_tail_streams_through_the_socket(short_dir: Path, receiver: Receiv
                     break
 
         reading = asyncio.create_task(read_two())
-        while not daemon.tail.readers:
-            await asyncio.sleep(0.01)  # the reader is connected once the hub lists it
+        await wait_until(lambda: bool(daemon.tail.readers))  # the reader is connected once the hub lists it
         await send_lines(short_dir / "s.sock", [event_line(id="t1")])
         await asyncio.wait_for(reading, 10)
     assert [(line["kind"], line.get("id") or line.get("event")) for line in lines] == [

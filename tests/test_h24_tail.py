@@ -51,8 +51,7 @@ async def test_tail_streams_events_then_their_attempts_filtered_by_hook(short_di
         assert daemon.admin_url is not None
         everything = asyncio.create_task(collect(daemon.admin_url, 4))
         invoices = asyncio.create_task(collect(daemon.admin_url, 2, hooks=["invoices"]))
-        while len(daemon.tail.readers) < 2:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(daemon.tail.readers) == 2)
         await send_lines(short_dir / "s.sock", [event_line("order.created", id="o1")])
         await send_lines(short_dir / "s.sock", [event_line("invoice.paid", id="i1")])
         all_lines = await asyncio.wait_for(everything, 10)
@@ -81,14 +80,13 @@ async def test_hookd_tail_json_prints_lines_and_exits_3_when_the_daemon_stops(
             sys.executable, "-m", "hookd", "tail", "--url", daemon.admin_url, "--json", "--type", "order.*",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        while not daemon.tail.readers:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(daemon.tail.readers))
         await send_lines(short_dir / "s.sock", [event_line("invoice.paid", id="i1"), event_line(id="o2")])
-        await receiver.wait_count(1, "/o")
-        await receiver.wait_count(1, "/i")
-        await asyncio.sleep(0.2)
+        assert proc.stdout is not None
+        # Both lines read before the daemon stops (a stop drops what is still queued for a reader).
+        raw = [await asyncio.wait_for(proc.stdout.readline(), 10) for _ in range(2)]
     out, err = await asyncio.wait_for(proc.communicate(), 10)
-    lines = [json.loads(raw) for raw in out.splitlines() if raw.strip()]
+    lines = [json.loads(line) for line in [*raw, *out.splitlines()] if line.strip()]
     assert [(line["kind"], line.get("id") or line.get("event")) for line in lines] == [
         ("event", "o2"),
         ("attempt", "o2"),
@@ -142,8 +140,7 @@ async def test_tail_warns_of_a_hook_or_source_the_config_does_not_have(short_dir
             sys.executable, "-m", "hookd", "tail", "-c", str(cfg), "--hook", "invoces", "--source", "nope",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        while not daemon.tail.readers:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(daemon.tail.readers))
     _, err = await asyncio.wait_for(proc.communicate(), 10)
     text = " ".join(err.decode().split())
     assert "hook 'invoces' is not in" in text and "did you mean 'invoices'?" in text
@@ -169,12 +166,11 @@ def test_the_hub_refuses_readers_and_filters_over_its_limits() -> None:
     assert "type filters" in str(many.value) and "hook filter" in str(long.value)
 
 
-def test_readers_together_stay_within_the_hubs_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readers_together_stay_within_the_hubs_byte_budget() -> None:
     """Three readers that never read, the total budget smaller than their own caps together.
     Result: the bytes queued for all never pass the total; past it, readers miss lines; a reader
     that leaves gives its bytes back."""
-    monkeypatch.setattr("hookd.tail.TOTAL_QUEUE_BYTES", 20_000)
-    hub = TailHub(Redactor())
+    hub = TailHub(Redactor(), total_queue_bytes=20_000)
     readers = [hub.subscribe([], [], []) for _ in range(3)]
     for i in range(100):
         event = parse_event_line(event_line(id=f"e{i}", data={"pad": "x" * 200}), max_bytes=10_000)
