@@ -421,9 +421,6 @@ class Daemon:
             # Counts since start go on (status, metrics); the replaced one's last attempts add to its own.
             self.dispatcher.outcomes = replaced.outcomes
             self.dispatcher.durations = replaced.durations
-            self.dispatcher.delivered_total = replaced.delivered_total
-            self.dispatcher.failed_total = replaced.failed_total
-            self.dispatcher.retried_total = replaced.retried_total
             self.ingest.router = router
             self.ingest.handoff = self.dispatcher
             self.settings = new

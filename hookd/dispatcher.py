@@ -236,11 +236,9 @@ class Dispatcher:
         self._cut_off_reason = CUT_OFF
         self._draining = False
         self._stop_requested = asyncio.Event()
-        self.delivered_total = 0
-        self.failed_total = 0
-        self.retried_total = 0
-        # (hook, delivered | failed | pending) -> attempts' outcomes since start (metrics); a reload
-        # hands the same Counter to the dispatcher that replaces this one.
+        # (hook, delivered | failed | pending) -> attempts' outcomes since start (status, metrics; the
+        # totals below are sums of it); a reload hands the same Counter to the dispatcher that replaces
+        # this one, so the replaced one's last attempts count too.
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.durations: dict[str, Durations] = {}  # per hook, each attempt's (metrics; kept across reloads)
         # Hook states (pauses) are read from the store at the first round and then at the poll
@@ -982,15 +980,11 @@ class Dispatcher:
         if durations is None:
             durations = self.durations[d.hook] = Durations()
         durations.observe(outcome.duration_s)
-        if plan.state == "delivered":
-            self.delivered_total += n
-        elif plan.state == "failed":
-            self.failed_total += n
+        if plan.state == "failed":
             if self.on_failed is not None:
                 for m in (d,) if batch is None else batch.members:  # each failed for good, as one sent alone
                     self.on_failed(m, outcome)
-        else:
-            self.retried_total += n
+        elif plan.state != "delivered":
             if lane.bucket is not None and plan.next_at is not None:
                 lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
         if batch is not None:
@@ -1098,6 +1092,18 @@ class Dispatcher:
             log.warning(LogLine("will retry", fields))
         else:
             log.error(LogLine("failed", fields))
+
+    @property
+    def delivered_total(self) -> int:
+        return sum(n for (_, state), n in self.outcomes.items() if state == "delivered")
+
+    @property
+    def failed_total(self) -> int:
+        return sum(n for (_, state), n in self.outcomes.items() if state == "failed")
+
+    @property
+    def retried_total(self) -> int:
+        return sum(n for (_, state), n in self.outcomes.items() if state not in ("delivered", "failed"))
 
     def stop(self) -> None:
         """Stop claiming new deliveries; in-flight attempts go on until `finish()`."""

@@ -223,6 +223,7 @@ async def test_metrics_count_reloads_and_deliveries_per_hook_across_them(short_d
         _, text, _ = await fetch(f"{daemon.admin_url}/metrics")
     samples = parse(text)
     assert value(samples, "hookd_hook_deliveries_total", hook="main", outcome="delivered") == 2
+    assert value(samples, "hookd_deliveries_total", outcome="delivered") == 2  # the sum, across the reload
     assert value(samples, "hookd_config_reloads_total", result="applied") == 1
     assert value(samples, "hookd_config_reloads_total", result="invalid") == 1
 
