@@ -984,9 +984,8 @@ class Dispatcher:
             if self.on_failed is not None:
                 for m in (d,) if batch is None else batch.members:  # each failed for good, as one sent alone
                     self.on_failed(m, outcome)
-        elif plan.state != "delivered":
-            if lane.bucket is not None and plan.next_at is not None:
-                lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
+        elif plan.state != "delivered" and lane.bucket is not None and plan.next_at is not None:
+            lane.retry_at = min(lane.retry_at, plan.next_at)  # its claims look for due retries then
         if batch is not None:
             self._log_batch(batch, outcome, state, plan.next_at)
         elif unlogged:  # said in the log line only: history keeps the reason as it is

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hookd.senders.base import OutboundRequest, Outcome
-from hookd.senders.channel import Channel, open_channel
-from hookd.senders.messages import Answer, Cancel, Message, Send, encode
+from hookd.senders.messages import Answer, Cancel, Message, Send, decode, encode
+from hookd.workers.channel import Channel, open_channel
 from tests.conftest import FAILSAFE_S
 
 
@@ -37,8 +37,8 @@ class Inbox:
 async def pair() -> AsyncIterator[tuple[Channel, Channel, Inbox]]:
     ours, theirs = socket.socketpair()
     inbox = Inbox()
-    sending = await open_channel(ours, lambda messages: None)
-    receiving = await open_channel(theirs, inbox.receive)
+    sending = await open_channel(ours, lambda messages: None, encode, decode)
+    receiving = await open_channel(theirs, inbox.receive, encode, decode)
     try:
         yield sending, receiving, inbox
     finally:
@@ -92,7 +92,7 @@ async def test_bytes_cut_mid_header_and_mid_frame_are_put_back_together() -> Non
     """Two frames as the wire has them (a 4-byte big-endian length, then the pickled list of wire
     tuples), fed a byte at a time: the header and the messages split at every position."""
     inbox = Inbox()
-    receiving = Channel(inbox.receive)
+    receiving = Channel(inbox.receive, encode, decode)
     outcome = Outcome(status=200, ok=True, retryable=False, duration_s=0.1, response_headers={"server": "x"})
     data = b""
     for rid in (1, 2):

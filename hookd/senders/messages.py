@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from hookd.logs import LogLine
 from hookd.senders.base import Hop, OutboundRequest, Outcome
 from hookd.senders.endpoint import EndpointSpec
+from hookd.workers.channel import Wire
+from hookd.workers.logs import Log
 
 # daemon -> worker
 
@@ -56,23 +56,12 @@ class Answer:
     outcome: Outcome
 
 
-@dataclass(slots=True)
-class Log:
-    """A log record of the worker's, logged by the daemon in its own format."""
-
-    levelno: int
-    logger: str
-    message: str | LogLine
-    traceback: str | None
-
-
 ToWorker = Configure | Send | Cancel
 FromWorker = Ready | Answer | Log
 Message = ToWorker | FromWorker
 
 
 _SEND, _CANCEL, _ANSWER, _READY, _LOG, _CONFIGURE = range(6)
-Wire = tuple[Any, ...]  # plain values only: what each position holds is encode's
 
 
 def encode(m: Message) -> Wire:

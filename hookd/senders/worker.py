@@ -13,7 +13,7 @@ database, so a worker that dies loses nothing: what it had in flight comes back 
 failure (sent again, with the same webhook-id) and the next request starts a new worker.
 
 Wire: one socketpair, frames of a 4-byte big-endian length and a pickled list of messages
-(hookd.senders.messages), one frame per event-loop turn each way (hookd.senders.channel; pickle:
+(hookd.senders.messages), one frame per event-loop turn each way (hookd.workers.channel; pickle:
 both ends are this module, in processes of one install). The daemon first sends Configure, with every hook's endpoint
 profile; the worker answers Ready once its HTTP client started, then one Answer per Send (or none
 after a Cancel), and forwards its log records as Log. Requests and endpoint profiles carry secrets,
@@ -46,11 +46,11 @@ from hookd.logs import LogLine
 from hookd.redact import redact_text
 from hookd.runtime import run, settle_gc
 from hookd.senders.base import OutboundRequest, Outcome, no_response
-from hookd.senders.channel import Channel, open_channel
 from hookd.senders.endpoint import EndpointSpec
 from hookd.senders.http import HttpSender
-from hookd.senders.messages import Answer, Cancel, Configure, Log, Message, Ready, Send
-from hookd.senders.worker_logs import ForwardLogs, log_forwarded
+from hookd.senders.messages import Answer, Cancel, Configure, Message, Ready, Send, decode, encode
+from hookd.workers.channel import Channel, open_channel
+from hookd.workers.logs import ForwardLogs, Log, log_forwarded
 
 log = logging.getLogger("hookd.senders.worker")
 
@@ -71,14 +71,14 @@ class _Worker:
 
     def __init__(self, proc: asyncio.subprocess.Process):
         self.proc = proc
-        self.channel: Channel | None = None
+        self.channel: Channel[Message] | None = None
         self.waiting: dict[int, tuple[asyncio.Future[Outcome], float]] = {}  # rid -> (answer, deadline)
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.reading: asyncio.Task[None] | None = None  # waits for the channel's end, then cleans up
         self.alive = True
 
     @property
-    def outbox(self) -> Channel:
+    def outbox(self) -> Channel[Message]:
         assert self.channel is not None
         return self.channel
 
@@ -223,7 +223,7 @@ class WorkerSender:
             theirs.close()
         worker = _Worker(proc)
         try:
-            worker.channel = await open_channel(ours, worker.receive)
+            worker.channel = await open_channel(ours, worker.receive, encode, decode)
         except BaseException:
             ours.close()
             await _kill(proc)
@@ -344,7 +344,7 @@ def _fail_waiting(worker: _Worker, reason: str) -> None:
 
 async def _serve(fd: int) -> None:
     side = _WorkerSide()
-    outbox = await open_channel(socket.socket(fileno=fd), side.receive)
+    outbox = await open_channel(socket.socket(fileno=fd), side.receive, encode, decode)
     root = logging.getLogger("hookd")
     root.handlers[:] = [ForwardLogs(outbox)]
     root.setLevel(logging.INFO)
@@ -412,7 +412,7 @@ class _Lanes:
     per request cost 58-60 µs of CPU per request against 54 µs without (HttpSender alone); a lane
     that finishes a request picks up the next one in the same step."""
 
-    def __init__(self, sender: HttpSender, outbox: Channel, lanes: int) -> None:
+    def __init__(self, sender: HttpSender, outbox: Channel[Message], lanes: int) -> None:
         self.sender = sender
         self.outbox = outbox
         self.waiting: deque[tuple[int, OutboundRequest]] = deque()

@@ -22,9 +22,6 @@ from hookd.config.model import HttpSourceConfig
 from hookd.errors import StartupError
 from hookd.inbound.back import StoreBack
 from hookd.logs import LogLine
-from hookd.senders.channel import Channel, open_channel
-from hookd.senders.messages import Log
-from hookd.senders.worker_logs import log_forwarded
 from hookd.sources.base import SourceError, Submit
 from hookd.sources.http_messages import (
     Answer,
@@ -38,6 +35,8 @@ from hookd.sources.http_messages import (
     decode,
     encode,
 )
+from hookd.workers.channel import Channel, open_channel
+from hookd.workers.logs import Log, log_forwarded
 
 log = logging.getLogger("hookd.sources.http")
 
@@ -56,7 +55,7 @@ class HttpWorker:
         self.addresses: Mapping[str, tuple[str, int]] = {}
         self.exited: asyncio.Event = asyncio.Event()  # the running worker's socket closed
         self._proc: asyncio.subprocess.Process | None = None
-        self._channel: Channel | None = None
+        self._channel: Channel[Message] | None = None
         self._starting: asyncio.Future[None] | None = None
         self._ready: asyncio.Future[Ready] | None = None
         self._stopped = asyncio.Event()

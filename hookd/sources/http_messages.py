@@ -16,8 +16,9 @@ from hookd import jsonvalue
 from hookd.config.model import HttpSourceConfig
 from hookd.events import Event, Inbound
 from hookd.inbound.reply import JSON_HEADERS
-from hookd.senders.messages import Log  # the delivery worker's: one handler forwards both (worker_logs)
 from hookd.sources.base import Rejection
+from hookd.workers.channel import Wire
+from hookd.workers.logs import Log
 
 
 def read_only(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
@@ -90,7 +91,6 @@ FromWorker = Ready | Take | Reject | Stopped | Log
 Message = ToWorker | FromWorker
 
 _CONFIGURE, _STOP, _ANSWER, _READY, _TAKE, _REJECT, _STOPPED, _LOG = range(8)
-Wire = tuple[Any, ...]
 
 
 def encode(m: Message) -> Wire:

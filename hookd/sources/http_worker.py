@@ -27,8 +27,6 @@ from hookd.errors import StartupError
 from hookd.events import Event
 from hookd.inbound.reply import Reply, json_reply
 from hookd.runtime import run, settle_gc
-from hookd.senders.channel import Channel, open_channel
-from hookd.senders.worker_logs import ForwardLogs
 from hookd.sources.base import Rejection
 from hookd.sources.http import HttpSource
 from hookd.sources.http_listener import BodyBudget, Listeners
@@ -44,6 +42,8 @@ from hookd.sources.http_messages import (
     decode,
     encode,
 )
+from hookd.workers.channel import Channel, open_channel
+from hookd.workers.logs import ForwardLogs
 
 log = logging.getLogger("hookd.sources.http")
 
@@ -55,7 +55,7 @@ class ChannelBack:
     """Implements hookd.inbound.back.Back in the worker: each event goes to the daemon, the answer
     comes back by its request id."""
 
-    def __init__(self, outbox: Channel) -> None:
+    def __init__(self, outbox: Channel[Message]) -> None:
         self.outbox = outbox
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Reply]] = {}

@@ -5,16 +5,33 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
+from typing import Protocol
 
 from hookd.logs import LogLine
-from hookd.senders.channel import Channel
-from hookd.senders.messages import Log
+
+
+@dataclass(slots=True)
+class Log:
+    """A log record of a worker's, logged by the daemon in its own format (a message of every
+    worker's protocol)."""
+
+    levelno: int
+    logger: str
+    message: str | LogLine
+    traceback: str | None
+
+
+class LogOutbox(Protocol):
+    """Where a worker puts its records: its channel to the daemon."""
+
+    def put(self, message: Log) -> None: ...
 
 
 class ForwardLogs(logging.Handler):
     """In a worker: its log records go to the daemon (as messages.Log, through the channel's codec)."""
 
-    def __init__(self, outbox: Channel) -> None:
+    def __init__(self, outbox: LogOutbox) -> None:
         super().__init__()
         self.outbox = outbox
 

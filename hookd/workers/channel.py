@@ -1,11 +1,13 @@
-"""One end of the socketpair between the daemon and its delivery worker (hookd.senders.worker).
+"""One end of the socketpair between the daemon and one of its worker processes (the delivery worker,
+hookd.senders.worker; the http worker, hookd.sources.http_worker).
 
-Frames of a 4-byte big-endian length and a pickled list of messages (hookd.senders.messages, each as
-its wire tuple). Messages put during one event-loop turn go out as one frame at its end. Frames that
-arrive are decoded in the event loop's read callback and handed to `receive` there: an asyncio
-Protocol, not a StreamReader and a task that reads frames, which cost a wake-up of that task per
-frame, two reads into and out of the stream's buffer, and on a steady rate (one or two messages a
-frame) as much as the messages themselves (bench/: see the commit).
+Frames of a 4-byte big-endian length and a pickled list of messages (each as its wire tuple, made by
+the codec of the worker's messages: hookd.senders.messages, hookd.sources.http_messages). Messages
+put during one event-loop turn go out as one frame at its end. Frames that arrive are decoded in the
+event loop's read callback and handed to `receive` there: an asyncio Protocol, not a StreamReader
+and a task that reads frames, which cost a wake-up of that task per frame, two reads into and out of
+the stream's buffer, and on a steady rate (one or two messages a frame) as much as the messages
+themselves (bench/: see the commit).
 """
 
 from __future__ import annotations
@@ -16,27 +18,26 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
-from hookd.senders.messages import Wire, decode, encode
+Wire = tuple[Any, ...]  # a message as plain values: what each position holds is its codec's
+M = TypeVar("M")
 
 _HEADER = struct.Struct(">I")
 log = logging.getLogger("hookd.channel")
 
 
-class Channel(asyncio.Protocol):
+class Channel(asyncio.Protocol, Generic[M]):
     """Messages to the other end (`put`), messages from it (`receive`, called with each frame's
     messages in order), and `closed`, done once the connection is lost (its end of stream, a reset,
     or a `receive` that raised: the connection is then closed, as a reader task's end would)."""
 
     def __init__(
         self,
-        receive: Callable[[list[Any]], None],
-        encode: Callable[[Any], Wire] = encode,
-        decode: Callable[[Wire], Any] = decode,
+        receive: Callable[[list[M]], None],
+        encode: Callable[[M], Wire],
+        decode: Callable[[Wire], M],
     ) -> None:
-        # The delivery worker's messages by default; the http worker's (hookd.sources.http_messages)
-        # travel the same way with their own encode and decode.
         self.receive = receive
         self._encode = encode
         self._decode = decode
@@ -51,7 +52,7 @@ class Channel(asyncio.Protocol):
 
     # -- out -------------------------------------------------------------------------------------
 
-    def put(self, message: Any) -> None:
+    def put(self, message: M) -> None:
         self._outgoing.append(self._encode(message))
         if not self._scheduled:
             self._scheduled = True
@@ -132,10 +133,10 @@ def _picklable(messages: list[Wire]) -> list[Wire]:
 
 async def open_channel(
     sock: socket.socket,
-    receive: Callable[[list[Any]], None],
-    encode: Callable[[Any], Wire] = encode,
-    decode: Callable[[Wire], Any] = decode,
-) -> Channel:
+    receive: Callable[[list[M]], None],
+    encode: Callable[[M], Wire],
+    decode: Callable[[Wire], M],
+) -> Channel[M]:
     """A Channel on a connected unix socket (one end of a socketpair)."""
     loop = asyncio.get_running_loop()
     _, channel = await loop.create_unix_connection(lambda: Channel(receive, encode, decode), sock=sock)
